@@ -1,0 +1,241 @@
+//! Content-addressed blob storage and OCI descriptors.
+//!
+//! Every blob the tool produces (layers, configs, manifests, indexes) is written once into a
+//! [`BlobStore`] (`<root>/sha256/<hex>`), hashed while it is written to a temp file and renamed into place,
+//! so a crash never leaves a half blob under a valid name. Sinks (layout, archive, push) read from here.
+
+use crate::digest::{Digest, HashingWriter};
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+/// OCI media types we write.
+pub mod media {
+    /// OCI image manifest.
+    pub const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+    /// OCI image index.
+    pub const INDEX: &str = "application/vnd.oci.image.index.v1+json";
+    /// OCI image config.
+    pub const CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+    /// gzip-compressed tar layer.
+    pub const LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+    /// zstd-compressed tar layer.
+    pub const LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
+    /// Docker v2 schema 2 manifest (met when pulling bases).
+    pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+    /// Docker manifest list (met when pulling bases).
+    pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+    /// Docker image config.
+    pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
+    /// Docker gzip layer.
+    pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+}
+
+/// The `platform` object of an index entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlatformSpec {
+    /// e.g. `amd64`.
+    pub architecture: String,
+    /// e.g. `linux`.
+    pub os: String,
+    /// e.g. `v8`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub variant: Option<String>,
+}
+
+impl From<crate::platform::Platform> for PlatformSpec {
+    fn from(p: crate::platform::Platform) -> Self {
+        PlatformSpec {
+            architecture: p.architecture().to_string(),
+            os: p.os().to_string(),
+            variant: p.variant().map(str::to_string),
+        }
+    }
+}
+
+/// An OCI content descriptor: what a manifest or index says about a blob.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Descriptor {
+    /// The blob's media type.
+    pub media_type: String,
+    /// The blob's digest.
+    pub digest: Digest,
+    /// The blob's size in bytes.
+    pub size: u64,
+    /// Platform, on index entries.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub platform: Option<PlatformSpec>,
+    /// Annotations (sorted: BTreeMap keeps serialisation canonical).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
+    pub annotations: BTreeMap<String, String>,
+}
+
+impl Descriptor {
+    /// A descriptor with no platform and no annotations.
+    pub fn new(media_type: &str, digest: Digest, size: u64) -> Descriptor {
+        Descriptor {
+            media_type: media_type.to_string(),
+            digest,
+            size,
+            platform: None,
+            annotations: BTreeMap::new(),
+        }
+    }
+}
+
+/// Serialise to canonical JSON: object keys sorted (serde_json's `Value` map is a BTreeMap in this
+/// build: we never enable `preserve_order`), no insignificant whitespace. Same value, same bytes,
+/// on any machine, so digests are reproducible.
+pub fn canonical_json<T: Serialize>(value: &T) -> Vec<u8> {
+    let v = serde_json::to_value(value).expect("our JSON values always serialise");
+    serde_json::to_vec(&v).expect("a serde_json::Value always serialises")
+}
+
+/// A directory of blobs addressed by digest: `<root>/sha256/<hex>`.
+#[derive(Debug, Clone)]
+pub struct BlobStore {
+    root: PathBuf,
+}
+
+impl BlobStore {
+    /// Open (creating if needed) a store at `root`.
+    pub fn open(root: impl Into<PathBuf>) -> Result<BlobStore> {
+        let root = root.into();
+        for d in [root.join("sha256"), root.join("tmp")] {
+            fs::create_dir_all(&d)
+                .with_context(|| format!("creating the blob cache directory {}", d.display()))?;
+        }
+        Ok(BlobStore { root })
+    }
+
+    /// The store's root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Where the blob with this digest lives (whether or not it is there).
+    pub fn path(&self, digest: &Digest) -> PathBuf {
+        self.root.join("sha256").join(digest.hex())
+    }
+
+    /// Whether the blob is present.
+    pub fn contains(&self, digest: &Digest) -> bool {
+        self.path(digest).is_file()
+    }
+
+    /// Read a whole (small) blob: manifests, configs.
+    pub fn read(&self, digest: &Digest) -> Result<Vec<u8>> {
+        let p = self.path(digest);
+        fs::read(&p).with_context(|| format!("reading blob {digest} from {}", p.display()))
+    }
+
+    /// Open a blob for streaming.
+    pub fn open_blob(&self, digest: &Digest) -> Result<fs::File> {
+        let p = self.path(digest);
+        fs::File::open(&p).with_context(|| format!("opening blob {digest} at {}", p.display()))
+    }
+
+    /// Store bytes; returns a descriptor with the given media type.
+    pub fn put_bytes(&self, media_type: &str, bytes: &[u8]) -> Result<Descriptor> {
+        let mut w = self.writer()?;
+        w.write_all(bytes)
+            .with_context(|| format!("writing a blob into {}", self.root.display()))?;
+        let (digest, size) = w.commit()?;
+        Ok(Descriptor::new(media_type, digest, size))
+    }
+
+    /// Store a value as canonical JSON.
+    pub fn put_json<T: Serialize>(&self, media_type: &str, value: &T) -> Result<(Descriptor, Vec<u8>)> {
+        let bytes = canonical_json(value);
+        let d = self.put_bytes(media_type, &bytes)?;
+        Ok((d, bytes))
+    }
+
+    /// A writer for a new blob: hashes as it writes into a temp file; `commit` renames it into place.
+    pub fn writer(&self) -> Result<BlobWriter> {
+        let tmp = tempfile::NamedTempFile::new_in(self.root.join("tmp"))
+            .with_context(|| format!("creating a temp file in {}", self.root.display()))?;
+        Ok(BlobWriter {
+            store: self.clone(),
+            inner: HashingWriter::new(BufWriter::with_capacity(256 * 1024, tmp)),
+        })
+    }
+}
+
+/// A blob being written; see [`BlobStore::writer`].
+pub struct BlobWriter {
+    store: BlobStore,
+    inner: HashingWriter<BufWriter<tempfile::NamedTempFile>>,
+}
+
+impl BlobWriter {
+    /// Finish the blob: flush, rename to `sha256/<hex>`, return digest and size.
+    pub fn commit(self) -> Result<(Digest, u64)> {
+        let (buf, digest, size) = self.inner.finish();
+        let tmp = buf
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .context("flushing a blob to disk")?;
+        let dest = self.store.path(&digest);
+        if dest.is_file() {
+            // Content-addressed: an existing blob with this name has these exact bytes.
+            return Ok((digest, size));
+        }
+        tmp.persist(&dest)
+            .map_err(|e| e.error)
+            .with_context(|| format!("moving blob {digest} into {}", dest.display()))?;
+        Ok((digest, size))
+    }
+}
+
+impl Write for BlobWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.inner.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Something a sink can write or push: a root manifest or index, the manifests an index points at,
+/// and every config/layer blob below them. All of their bytes are in one [`BlobStore`].
+#[derive(Debug, Clone)]
+pub struct Artifact {
+    /// The root: an image manifest, or an index over per-platform manifests.
+    pub root: Descriptor,
+    /// For an index, the image manifests it lists (in order); empty for a single manifest.
+    pub manifests: Vec<Descriptor>,
+    /// Every config and layer blob referenced below the root, without duplicates.
+    pub blobs: Vec<Descriptor>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn put_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path()).unwrap();
+        let d = store.put_bytes(media::CONFIG, b"{}").unwrap();
+        assert_eq!(d.digest, Digest::of(b"{}"));
+        assert_eq!(d.size, 2);
+        assert_eq!(store.read(&d.digest).unwrap(), b"{}");
+        // Writing the same content again is a no-op.
+        store.put_bytes(media::CONFIG, b"{}").unwrap();
+        assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn canonical_json_sorts_keys() {
+        let mut m = std::collections::HashMap::new();
+        for k in ["zeta", "alpha", "mid", "beta"] {
+            m.insert(k, 1);
+        }
+        assert_eq!(canonical_json(&m), br#"{"alpha":1,"beta":1,"mid":1,"zeta":1}"#);
+    }
+}
