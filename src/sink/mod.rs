@@ -1,0 +1,3 @@
+//! Sinks: where a built [`crate::blob::Artifact`] goes. One file per sink.
+
+pub mod push;

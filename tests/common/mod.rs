@@ -1,0 +1,5 @@
+//! Shared helpers for the integration tests: real peers (registry, podman, skopeo, umoci, ...).
+#![allow(dead_code)]
+
+pub mod peers;
+pub mod registry;
