@@ -7,11 +7,41 @@
 //! (OCI layout, oci-archive / docker-archive, load, push through [`registry`]) -> `report` (stdout).
 
 pub mod blob;
+pub mod cli;
 pub mod compile;
+pub mod config;
 pub mod digest;
 pub mod elf;
+pub mod execute;
+pub mod image;
+pub mod layer;
+pub mod plan;
 pub mod platform;
 pub mod reference;
 pub mod registry;
+pub mod report;
+pub mod resolve;
+pub mod rootfs;
 pub mod sink;
+pub mod tar;
 pub mod ui;
+
+/// Run `cargo slim-image` with parsed arguments: resolve the plan, then print it (`--dry-run`) or
+/// execute it. Results go to stdout, everything else to stderr.
+pub fn run(cli: &cli::Cli) -> anyhow::Result<()> {
+    ui::set_level(if cli.quiet { -1 } else { cli.verbose as i8 });
+    let plan = resolve::resolve(cli)?;
+    if cli.dry_run {
+        print!("{}", plan.describe());
+        return Ok(());
+    }
+    let report = execute::execute(&plan, cli)?;
+    if ui::level() >= 0 {
+        eprint!("{}", report.summary());
+    }
+    print!(
+        "{}",
+        report.stdout(cli.message_format == cli::MessageFormat::Json)
+    );
+    Ok(())
+}

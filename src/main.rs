@@ -1,1 +1,14 @@
-fn main() {}
+//! `cargo-slim-image`: parse the command line, run the library, print the error chain, pick the exit code.
+
+use cargo_slim_image::cli::{parse_from, CargoCli};
+
+fn main() {
+    let CargoCli::SlimImage(cli) = parse_from(std::env::args_os());
+    if let Err(err) = cargo_slim_image::run(&cli) {
+        eprintln!("error: {err}");
+        for cause in err.chain().skip(1) {
+            eprintln!("  caused by: {cause}");
+        }
+        std::process::exit(1);
+    }
+}

@@ -1,3 +1,33 @@
-//! Sinks: where a built [`crate::blob::Artifact`] goes. One file per sink.
+//! Sinks: where a built [`crate::blob::Artifact`] goes. One file per sink: an OCI layout directory
+//! ([`layout`]), an oci-archive or docker-archive tarball ([`archive`]), a local container engine
+//! ([`load`]), a registry ([`push`]).
 
+pub mod archive;
+pub mod layout;
+pub mod load;
 pub mod push;
+
+use crate::blob::{Artifact, BlobStore};
+
+/// What every local sink needs to know about one image: its name, tags, and the artifact.
+#[derive(Debug, Clone, Copy)]
+pub struct Named<'a> {
+    /// The repository, e.g. `app` or `ghcr.io/acme/app` (no tag).
+    pub name: &'a str,
+    /// The tags, e.g. `["0.1.0", "latest"]`; never empty.
+    pub tags: &'a [String],
+    /// The image or index.
+    pub artifact: &'a Artifact,
+    /// Where the artifact's bytes are.
+    pub store: &'a BlobStore,
+}
+
+impl Named<'_> {
+    /// `name:tag` for every tag.
+    pub fn full_refs(&self) -> Vec<String> {
+        self.tags
+            .iter()
+            .map(|t| format!("{}:{t}", self.name))
+            .collect()
+    }
+}

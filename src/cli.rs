@@ -1,0 +1,221 @@
+//! Raw command-line arguments (clap derive). Nothing here is validated beyond syntax: `config` turns
+//! these, together with Cargo metadata, into resolved image specs exactly once.
+
+use crate::sink::archive::Format;
+use clap::{Args, Parser, ValueEnum};
+use std::path::PathBuf;
+
+/// `cargo slim-image`: as cargo runs it, with the subcommand name first.
+#[derive(Debug, Parser)]
+#[command(name = "cargo", bin_name = "cargo", styles = clap::builder::Styles::plain())]
+pub enum CargoCli {
+    /// Build the smallest possible OCI image from a Rust workspace: static musl binaries FROM scratch.
+    #[command(name = "slim-image", version, about, long_about = None)]
+    SlimImage(Cli),
+}
+
+/// All options of `cargo slim-image`.
+#[derive(Debug, Args, Clone, Default)]
+#[command(next_line_help = false)]
+pub struct Cli {
+    // ---- What to build (cargo's own flags) ----
+    /// Path to Cargo.toml.
+    #[arg(long, value_name = "PATH", help_heading = "Package selection")]
+    pub manifest_path: Option<PathBuf>,
+    /// Package(s) to build images for.
+    #[arg(
+        short,
+        long = "package",
+        value_name = "SPEC",
+        help_heading = "Package selection"
+    )]
+    pub package: Vec<String>,
+    /// Build images for every package of the workspace that has binaries.
+    #[arg(long, help_heading = "Package selection")]
+    pub workspace: bool,
+    /// Only this binary target (repeatable).
+    #[arg(long = "bin", value_name = "NAME", help_heading = "Package selection")]
+    pub bin: Vec<String>,
+    /// Package an already-built static binary instead of running cargo (repeatable: several binaries
+    /// in one image).
+    #[arg(long, value_name = "PATH", help_heading = "Package selection")]
+    pub binary: Vec<PathBuf>,
+
+    /// Features to activate (comma or space separated, repeatable).
+    #[arg(
+        short = 'F',
+        long,
+        value_name = "FEATURES",
+        help_heading = "Feature selection"
+    )]
+    pub features: Vec<String>,
+    /// Activate all features.
+    #[arg(long, help_heading = "Feature selection")]
+    pub all_features: bool,
+    /// Do not activate the `default` feature.
+    #[arg(long, help_heading = "Feature selection")]
+    pub no_default_features: bool,
+
+    /// Cargo profile to build with.
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "release",
+        help_heading = "Compilation"
+    )]
+    pub profile: String,
+    /// Cargo target directory.
+    #[arg(long, value_name = "DIR", help_heading = "Compilation")]
+    pub target_dir: Option<PathBuf>,
+    /// Platforms to build, comma separated: linux/amd64, linux/arm64 (default: the host's).
+    #[arg(
+        long,
+        value_name = "LIST",
+        value_delimiter = ',',
+        help_heading = "Compilation"
+    )]
+    pub platform: Vec<String>,
+    /// Require Cargo.lock to be up to date.
+    #[arg(long, help_heading = "Manifest")]
+    pub locked: bool,
+    /// Require Cargo.lock and the cache to be up to date (no network).
+    #[arg(long, help_heading = "Manifest")]
+    pub frozen: bool,
+    /// Run without accessing the network.
+    #[arg(long, help_heading = "Manifest")]
+    pub offline: bool,
+
+    // ---- The image ----
+    /// Image name and optional tag, NAME[:TAG] (repeatable: one name, several tags).
+    #[arg(short, long, value_name = "NAME[:TAG]", help_heading = "Image")]
+    pub tag: Vec<String>,
+    /// Set an environment variable, K=V (repeatable).
+    #[arg(long, value_name = "K=V", help_heading = "Image")]
+    pub env: Vec<String>,
+    /// Add a label to the image config, K=V (repeatable).
+    #[arg(long, value_name = "K=V", help_heading = "Image")]
+    pub label: Vec<String>,
+    /// Add an annotation to the manifest, K=V (repeatable).
+    #[arg(long, value_name = "K=V", help_heading = "Image")]
+    pub annotation: Vec<String>,
+    /// Entrypoint: a binary name from the image, or an absolute path, with arguments separated by
+    /// spaces (use metadata `entrypoint = [...]` for arguments containing spaces).
+    #[arg(long, value_name = "CMD", help_heading = "Image")]
+    pub entrypoint: Option<String>,
+    /// User to run as, UID[:GID] (default 65532:65532, the nonroot user).
+    #[arg(long, value_name = "USER", help_heading = "Image")]
+    pub user: Option<String>,
+    /// CA certificates: mozilla (built in, default), host, none.
+    #[arg(long, value_name = "SOURCE", help_heading = "Image")]
+    pub ca_certificates: Option<String>,
+
+    // ---- Outputs ----
+    /// OCI layout directory (default: <target-dir>/slim-image/<image>).
+    #[arg(short, long, value_name = "DIR", help_heading = "Output")]
+    pub output: Option<PathBuf>,
+    /// Also write a tarball that `podman load` / `docker load` read.
+    #[arg(long, value_name = "FILE", help_heading = "Output")]
+    pub tarball: Option<PathBuf>,
+    /// Tarball format.
+    #[arg(
+        long,
+        value_enum,
+        default_value = "oci",
+        value_name = "FORMAT",
+        help_heading = "Output"
+    )]
+    pub tarball_format: Format,
+    /// Load the image into podman or docker (whichever is found).
+    #[arg(long, help_heading = "Output")]
+    pub load: bool,
+    /// Push to a registry: to the image's own name, or to REF (repeatable).
+    #[arg(long, value_name = "REF", num_args = 0..=1, default_missing_value = "", help_heading = "Output")]
+    pub push: Vec<String>,
+    /// Registry that may be reached over plain HTTP, HOST[:PORT] (repeatable).
+    #[arg(long, value_name = "HOST[:PORT]", help_heading = "Output")]
+    pub insecure_registry: Vec<String>,
+    /// Extra CA certificate (PEM) to trust for registries (repeatable).
+    #[arg(long, value_name = "FILE", help_heading = "Output")]
+    pub registry_ca: Vec<PathBuf>,
+    /// Print the plan and stop: nothing is built or written.
+    #[arg(long, help_heading = "Output")]
+    pub dry_run: bool,
+    /// Output format of the results on stdout.
+    #[arg(
+        long,
+        value_enum,
+        default_value = "human",
+        value_name = "FMT",
+        help_heading = "Output"
+    )]
+    pub message_format: MessageFormat,
+
+    /// Use verbose output (-vv very verbose).
+    #[arg(short, long, action = clap::ArgAction::Count, help_heading = "Display")]
+    pub verbose: u8,
+    /// Print nothing but results and errors.
+    #[arg(short, long, help_heading = "Display")]
+    pub quiet: bool,
+}
+
+/// `--message-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum MessageFormat {
+    /// One `name@sha256:...` line per image.
+    #[default]
+    Human,
+    /// One JSON document.
+    Json,
+}
+
+/// Parse arguments as cargo passes them (`cargo-slim-image slim-image ...`), also accepting a direct
+/// call without the subcommand name.
+pub fn parse_from<I, T>(args: I) -> CargoCli
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let mut args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
+    if args.get(1).map(|a| a != "slim-image").unwrap_or(true) {
+        args.insert(1, "slim-image".into());
+    }
+    CargoCli::parse_from(args)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(a: &[&str]) -> Cli {
+        let CargoCli::SlimImage(c) = parse_from(a.iter().copied());
+        c
+    }
+
+    #[test]
+    fn cargo_style_and_direct_invocation() {
+        let c = parse(&["cargo-slim-image", "slim-image", "-p", "x", "--bin", "y"]);
+        assert_eq!(c.package, ["x"]);
+        assert_eq!(c.bin, ["y"]);
+        let c = parse(&["cargo-slim-image", "--tarball", "a.tar"]);
+        assert_eq!(c.tarball.unwrap().to_str(), Some("a.tar"));
+        assert_eq!(c.profile, "release");
+    }
+
+    #[test]
+    fn push_with_and_without_value() {
+        assert_eq!(parse(&["c", "--push"]).push, [""]);
+        assert_eq!(
+            parse(&["c", "--push", "r/x:1", "--push", "r/y"]).push,
+            ["r/x:1", "r/y"]
+        );
+        assert!(parse(&["c"]).push.is_empty());
+    }
+
+    #[test]
+    fn platforms_split_on_commas() {
+        assert_eq!(
+            parse(&["c", "--platform", "linux/amd64,linux/arm64"]).platform,
+            ["linux/amd64", "linux/arm64"]
+        );
+    }
+}

@@ -1,0 +1,173 @@
+//! The plan: which images, with which binaries, for which platforms, into which sinks.
+//!
+//! A [`Plan`] is pure data, made once by `resolve` from the flags and the workspace: `--dry-run`
+//! prints it ([`Plan::describe`]), `run` executes it. Nothing after this step reads flags or TOML.
+
+use crate::platform::Platform;
+use crate::reference::Reference;
+use crate::rootfs::CaConfig;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+/// Where the binaries go in the image.
+pub const BIN_DIR: &str = "/usr/local/bin";
+/// The default user: distroless's nonroot.
+pub const DEFAULT_USER: &str = "65532:65532";
+/// The default PATH.
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// One binary in an image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BinSpec {
+    /// Name in the image (`/usr/local/bin/<name>`), and the cargo bin target name.
+    pub name: String,
+    /// Package that builds it (cargo mode).
+    pub package: Option<String>,
+    /// An already-built binary (`--binary`).
+    pub prebuilt: Option<PathBuf>,
+}
+
+/// An extra file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileSpec {
+    /// Source on disk.
+    pub src: PathBuf,
+    /// Absolute path in the image.
+    pub dest: String,
+    /// Permission bits.
+    pub mode: u32,
+}
+
+/// Everything about one image, resolved.
+#[derive(Debug, Clone)]
+pub struct ImageSpec {
+    /// Repository, e.g. `app` or `ghcr.io/acme/app`.
+    pub name: String,
+    /// Tags, never empty.
+    pub tags: Vec<String>,
+    /// Package the image comes from (cargo mode).
+    pub package: Option<String>,
+    /// Binaries, the entrypoint's first.
+    pub binaries: Vec<BinSpec>,
+    /// Platforms (one image each; an index when several).
+    pub platforms: Vec<Platform>,
+    /// Entrypoint.
+    pub entrypoint: Vec<String>,
+    /// Cmd.
+    pub cmd: Option<Vec<String>>,
+    /// Environment.
+    pub env: BTreeMap<String, String>,
+    /// Working directory.
+    pub workdir: String,
+    /// User.
+    pub user: String,
+    /// `port/proto`.
+    pub ports: BTreeSet<String>,
+    /// Config labels.
+    pub labels: BTreeMap<String, String>,
+    /// Manifest (and index) annotations.
+    pub annotations: BTreeMap<String, String>,
+    /// Stop signal.
+    pub stop_signal: String,
+    /// Extra files.
+    pub files: Vec<FileSpec>,
+    /// CA bundle settings.
+    pub ca: CaConfig,
+    /// OCI layout output directory.
+    pub layout: PathBuf,
+    /// Tarball output.
+    pub tarball: Option<PathBuf>,
+    /// Registry references to push to (each with a tag).
+    pub push: Vec<Reference>,
+}
+
+/// How to run cargo (absent with `--binary`).
+#[derive(Debug, Clone)]
+pub struct CargoPlan {
+    /// `--manifest-path`.
+    pub manifest_path: Option<PathBuf>,
+    /// Packages to build.
+    pub packages: Vec<String>,
+    /// Binaries to build.
+    pub bins: Vec<String>,
+}
+
+/// The whole plan.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The images.
+    pub images: Vec<ImageSpec>,
+    /// The cargo build, unless every binary is prebuilt.
+    pub cargo: Option<CargoPlan>,
+    /// Cargo's target directory (our cache lives in `<target>/slim-image/`).
+    pub target_dir: PathBuf,
+    /// mtime of the application layer and `created` of the config (SOURCE_DATE_EPOCH, else 0).
+    pub epoch: u64,
+    /// Load into podman/docker.
+    pub load: bool,
+}
+
+impl Plan {
+    /// The plan as text, for `--dry-run`.
+    pub fn describe(&self) -> String {
+        let mut s = String::new();
+        if let Some(c) = &self.cargo {
+            let _ = writeln!(
+                s,
+                "cargo build -p {} --bin {} (target dir {})",
+                c.packages.join(" -p "),
+                c.bins.join(" --bin "),
+                self.target_dir.display()
+            );
+        }
+        for img in &self.images {
+            let _ = writeln!(s, "image {}:{}", img.name, img.tags.join(","));
+            let plats: Vec<String> = img
+                .platforms
+                .iter()
+                .map(|p| format!("{p} ({})", p.rust_target()))
+                .collect();
+            let _ = writeln!(s, "  platforms:  {}", plats.join(", "));
+            for b in &img.binaries {
+                let from = match (&b.prebuilt, &b.package) {
+                    (Some(p), _) => format!("prebuilt {}", p.display()),
+                    (None, Some(pkg)) => format!("package {pkg}"),
+                    (None, None) => String::new(),
+                };
+                let _ = writeln!(s, "  binary:     {BIN_DIR}/{} ({from})", b.name);
+            }
+            for f in &img.files {
+                let _ = writeln!(
+                    s,
+                    "  file:       {} <- {} ({:o})",
+                    f.dest,
+                    f.src.display(),
+                    f.mode
+                );
+            }
+            let _ = writeln!(s, "  entrypoint: {:?}", img.entrypoint);
+            if let Some(c) = &img.cmd {
+                let _ = writeln!(s, "  cmd:        {c:?}");
+            }
+            let _ = writeln!(s, "  user:       {}  workdir: {}", img.user, img.workdir);
+            let _ = writeln!(
+                s,
+                "  ca:         {:?} + {} extra file(s)",
+                img.ca.source,
+                img.ca.extra.len()
+            );
+            let _ = writeln!(s, "  layout:     {}", img.layout.display());
+            if let Some(t) = &img.tarball {
+                let _ = writeln!(s, "  tarball:    {}", t.display());
+            }
+            if self.load {
+                let _ = writeln!(s, "  load:       podman or docker");
+            }
+            for r in &img.push {
+                let _ = writeln!(s, "  push:       {r}");
+            }
+        }
+        s
+    }
+}

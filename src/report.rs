@@ -1,0 +1,167 @@
+//! Results: what goes to stdout (one `name@digest` line per image, or one JSON document with
+//! `--message-format json`), and the human size summary that goes to stderr.
+
+use crate::blob::Descriptor;
+use crate::digest::Digest;
+use crate::platform::Platform;
+use serde::Serialize;
+use std::path::PathBuf;
+
+/// One layer, as reported.
+#[derive(Debug, Clone, Serialize)]
+pub struct LayerReport {
+    /// What the layer holds (`base-files` or `app`).
+    pub role: String,
+    /// Compressed digest.
+    pub digest: Digest,
+    /// Media type.
+    pub media_type: String,
+    /// Compressed size.
+    pub size: u64,
+    /// Uncompressed (tar) size.
+    pub uncompressed_size: u64,
+}
+
+/// One platform's image manifest.
+#[derive(Debug, Clone, Serialize)]
+pub struct ManifestReport {
+    /// `linux/amd64` etc.
+    pub platform: String,
+    /// Manifest digest.
+    pub digest: Digest,
+    /// Config digest.
+    pub config_digest: Digest,
+    /// Layers, bottom first.
+    pub layers: Vec<LayerReport>,
+    /// Sum of the compressed layer sizes.
+    pub compressed_size: u64,
+}
+
+/// One push target, as reported (no credentials, ever).
+#[derive(Debug, Clone, Serialize)]
+pub struct PushedReport {
+    /// `registry/repo:tag`.
+    pub reference: String,
+    /// The digest the registry holds.
+    pub digest: Digest,
+    /// Bytes uploaded.
+    pub uploaded_bytes: u64,
+    /// Bytes skipped because the registry had them.
+    pub skipped_bytes: u64,
+    /// Blobs uploaded.
+    pub uploaded_blobs: usize,
+    /// Blobs skipped.
+    pub skipped_blobs: usize,
+    /// Blobs mounted from another repository.
+    pub mounted_blobs: usize,
+}
+
+/// One image, as reported.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImageReport {
+    /// Repository.
+    pub name: String,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Binary names.
+    pub binaries: Vec<String>,
+    /// Platforms.
+    pub platforms: Vec<String>,
+    /// The root digest (manifest, or index for several platforms).
+    pub digest: Digest,
+    /// The root's media type.
+    pub media_type: String,
+    /// Per-platform manifests.
+    pub manifests: Vec<ManifestReport>,
+    /// The OCI layout directory.
+    pub layout: PathBuf,
+    /// The tarball, if written.
+    pub tarball: Option<PathBuf>,
+    /// The engine it was loaded into, if any.
+    pub loaded_into: Option<String>,
+    /// Push results.
+    pub pushed: Vec<PushedReport>,
+}
+
+/// The whole run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// The tool version.
+    pub tool: String,
+    /// Images.
+    pub images: Vec<ImageReport>,
+}
+
+impl ManifestReport {
+    /// Build from a platform's descriptors.
+    pub fn new(
+        platform: Platform,
+        manifest: &Descriptor,
+        config: &Descriptor,
+        layers: Vec<LayerReport>,
+    ) -> Self {
+        ManifestReport {
+            platform: platform.to_string(),
+            digest: manifest.digest.clone(),
+            config_digest: config.digest.clone(),
+            compressed_size: layers.iter().map(|l| l.size).sum(),
+            layers,
+        }
+    }
+}
+
+/// Bytes as KiB/MiB for people.
+pub fn human_size(n: u64) -> String {
+    if n < 1024 {
+        format!("{n} B")
+    } else if n < 1024 * 1024 {
+        format!("{:.1} KiB", n as f64 / 1024.0)
+    } else {
+        format!("{:.2} MiB", n as f64 / (1024.0 * 1024.0))
+    }
+}
+
+impl Report {
+    /// The stdout text: JSON, or one line per image (`name@digest`), and one per pushed reference.
+    pub fn stdout(&self, json: bool) -> String {
+        if json {
+            let mut s = String::from_utf8(crate::blob::canonical_json(self)).unwrap_or_default();
+            s.push('\n');
+            return s;
+        }
+        let mut s = String::new();
+        for img in &self.images {
+            if img.pushed.is_empty() {
+                s.push_str(&format!("{}@{}\n", img.name, img.digest));
+            }
+            for p in &img.pushed {
+                s.push_str(&format!("{}@{}\n", p.reference, p.digest));
+            }
+        }
+        s
+    }
+
+    /// The human summary, for stderr.
+    pub fn summary(&self) -> String {
+        let mut s = String::new();
+        for img in &self.images {
+            for m in &img.manifests {
+                let parts: Vec<String> = m
+                    .layers
+                    .iter()
+                    .map(|l| format!("{} {}", l.role, human_size(l.size)))
+                    .collect();
+                s.push_str(&format!(
+                    "{:>12} {}:{} ({}) {} compressed: {}\n",
+                    "Image",
+                    img.name,
+                    img.tags.first().map(String::as_str).unwrap_or(""),
+                    m.platform,
+                    human_size(m.compressed_size),
+                    parts.join(", ")
+                ));
+            }
+        }
+        s
+    }
+}

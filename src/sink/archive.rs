@@ -1,0 +1,150 @@
+//! Tarball sinks: `oci-archive` (an OCI layout in a tar) and `docker-archive` (`manifest.json` +
+//! `repositories`, the format `docker load` reads).
+//!
+//! The docker flavour is written the way `docker save` has written since Docker 25: the OCI layout
+//! *and* `manifest.json` in one tar, so `docker load` and `podman load` both take it. The tar itself is
+//! deterministic (sorted names, mtime 0, root owner), and the file is written to a temp path and
+//! renamed, so a failed run leaves nothing behind.
+
+use super::layout::{all_blobs, index_for, OCI_LAYOUT};
+use super::Named;
+use crate::blob::{canonical_json, media};
+use crate::image::{Index, Manifest};
+use crate::platform::Platform;
+use crate::tar::{Header, Kind, TarWriter};
+use anyhow::{bail, Context, Result};
+use serde_json::json;
+use std::io::{self, Write};
+use std::path::Path;
+
+/// Which tarball format to write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Format {
+    /// OCI layout in a tar (`podman load`, `skopeo copy oci-archive:`).
+    #[default]
+    Oci,
+    /// docker-archive (`docker load`, `podman load`); also carries the OCI layout.
+    Docker,
+}
+
+/// The image manifest docker-archive describes: the root itself, or for an index the entry for the
+/// host platform (else the first).
+fn single_manifest(img: &Named<'_>) -> Result<Manifest> {
+    let root = &img.artifact.root;
+    let bytes = img.store.read(&root.digest)?;
+    if root.media_type == media::MANIFEST {
+        return Ok(serde_json::from_slice(&bytes).context("parsing our own image manifest")?);
+    }
+    let index: Index = serde_json::from_slice(&bytes).context("parsing our own image index")?;
+    let host = Platform::host().map(|p| p.architecture());
+    let entry = index
+        .manifests
+        .iter()
+        .find(|m| m.platform.as_ref().map(|p| p.architecture.as_str()) == host)
+        .or(index.manifests.first())
+        .context("the image index lists no manifests")?;
+    Ok(serde_json::from_slice(&img.store.read(&entry.digest)?)?)
+}
+
+fn add_bytes<W: Write>(tar: &mut TarWriter<W>, path: &str, bytes: &[u8]) -> io::Result<()> {
+    tar.append(&file_header(path, bytes.len() as u64), &mut &bytes[..])
+}
+
+fn file_header(path: &str, size: u64) -> Header<'_> {
+    Header {
+        path,
+        kind: Kind::File,
+        mode: 0o644,
+        uid: 0,
+        gid: 0,
+        mtime: 0,
+        size,
+        link: "",
+    }
+}
+
+fn dir_header(path: &str) -> Header<'_> {
+    Header {
+        kind: Kind::Dir,
+        mode: 0o755,
+        ..file_header(path, 0)
+    }
+}
+
+/// Stream the archive of `img` in `format` into `out`.
+pub fn write_to<W: Write>(img: &Named<'_>, format: Format, out: W) -> Result<W> {
+    let mut tar = TarWriter::new(out);
+    tar.append(&dir_header("blobs"), &mut io::empty())?;
+    tar.append(&dir_header("blobs/sha256"), &mut io::empty())?;
+    for d in all_blobs(img) {
+        let mut f = img.store.open_blob(&d.digest)?;
+        let path = format!("blobs/sha256/{}", d.digest.hex());
+        tar.append(&file_header(&path, d.size), &mut f)
+            .with_context(|| format!("adding blob {} to the archive", d.digest))?;
+    }
+    let mut index = index_for(img, true);
+    if format == Format::Oci {
+        // podman (4.x) refuses an oci-archive whose index lists more than one manifest ("more than one
+        // image in oci, choose an image"), so the OCI flavour names the image once, by its first tag.
+        // The docker flavour carries every tag in manifest.json's RepoTags.
+        index.manifests.truncate(1);
+    }
+    add_bytes(&mut tar, "index.json", &canonical_json(&index))?;
+    if format == Format::Docker {
+        let m = single_manifest(img)?;
+        let repo_tags = img.full_refs();
+        let layers: Vec<String> = m
+            .layers
+            .iter()
+            .map(|l| format!("blobs/sha256/{}", l.digest.hex()))
+            .collect();
+        let manifest_json = json!([{
+            "Config": format!("blobs/sha256/{}", m.config.digest.hex()),
+            "RepoTags": repo_tags,
+            "Layers": layers,
+        }]);
+        add_bytes(&mut tar, "manifest.json", &canonical_json(&manifest_json))?;
+        add_bytes(&mut tar, "oci-layout", OCI_LAYOUT)?;
+        let top = m
+            .layers
+            .last()
+            .map(|l| l.digest.hex().to_string())
+            .unwrap_or_default();
+        let tags: serde_json::Map<String, serde_json::Value> =
+            img.tags.iter().map(|t| (t.clone(), json!(top))).collect();
+        let repositories = json!({ img.name: tags });
+        add_bytes(&mut tar, "repositories", &canonical_json(&repositories))?;
+    } else {
+        add_bytes(&mut tar, "oci-layout", OCI_LAYOUT)?;
+    }
+    Ok(tar.finish()?)
+}
+
+/// Write the archive of `img` to the file `dest` atomically (temp file + rename).
+pub fn write(img: &Named<'_>, format: Format, dest: &Path) -> Result<()> {
+    if dest.is_dir() {
+        bail!(
+            "--tarball {} is a directory: give a file path such as {}/image.tar",
+            dest.display(),
+            dest.display()
+        );
+    }
+    let parent = match dest.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(parent)
+        .with_context(|| format!("creating the directory {} for --tarball", parent.display()))?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".slim-image-archive-")
+        .tempfile_in(parent)
+        .with_context(|| format!("creating a temp file in {} for --tarball", parent.display()))?;
+    let buf = io::BufWriter::with_capacity(256 * 1024, tmp);
+    let buf = write_to(img, format, buf).with_context(|| format!("writing {}", dest.display()))?;
+    let tmp = buf.into_inner().map_err(|e| e.into_error())?;
+    tmp.as_file().sync_all().ok();
+    tmp.persist(dest)
+        .map_err(|e| e.error)
+        .with_context(|| format!("moving the finished tarball to {}", dest.display()))?;
+    Ok(())
+}

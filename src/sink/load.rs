@@ -1,0 +1,61 @@
+//! The `--load` sink: stream the archive straight into `podman load` or `docker load`, whichever is
+//! on PATH (podman first: it needs no daemon). No temp file; the engine's own output goes to stderr so
+//! stdout keeps only our results.
+
+use super::archive::{write_to, Format};
+use super::Named;
+use anyhow::{bail, Context, Result};
+use std::os::fd::AsFd;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+/// Find an executable on PATH.
+pub fn which(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+/// Load `img` into the first engine found (`$SLIM_IMAGE_LOADER` overrides: `podman` or `docker`).
+/// Returns the engine's name.
+pub fn load(img: &Named<'_>) -> Result<String> {
+    let wanted = std::env::var("SLIM_IMAGE_LOADER").ok();
+    let candidates: Vec<&str> = match wanted.as_deref() {
+        Some(w) => vec![w],
+        None => vec!["podman", "docker"],
+    };
+    let Some((engine, path)) = candidates
+        .iter()
+        .find_map(|c| which(c).map(|p| (c.to_string(), p)))
+    else {
+        bail!(
+            "--load needs podman or docker on PATH, and neither was found: install podman \
+             (apt-get install podman), or use --tarball FILE and load it where an engine runs"
+        );
+    };
+    // docker load only reads docker-archive; podman reads both, and the OCI form keeps the full name.
+    let format = if engine == "docker" {
+        Format::Docker
+    } else {
+        Format::Oci
+    };
+    let stderr = std::io::stderr().as_fd().try_clone_to_owned()?;
+    let mut child = Command::new(&path)
+        .arg("load")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::from(stderr))
+        .spawn()
+        .with_context(|| format!("starting `{} load`", path.display()))?;
+    let stdin = child.stdin.take().context("no stdin for the loader")?;
+    let written = write_to(img, format, std::io::BufWriter::new(stdin))
+        .and_then(|w| w.into_inner().map_err(|e| anyhow::anyhow!(e.into_error())));
+    let status = child
+        .wait()
+        .with_context(|| format!("waiting for `{engine} load`"))?;
+    if !status.success() {
+        bail!("`{engine} load` failed ({status}): see its message above");
+    }
+    written.with_context(|| format!("streaming the image into `{engine} load`"))?;
+    Ok(engine)
+}

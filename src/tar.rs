@@ -1,0 +1,236 @@
+//! A small deterministic tar writer (ustar, with PAX headers for long names).
+//!
+//! Takes entries one at a time (the caller sorts them) and writes headers with exactly the fields we
+//! choose: fixed mode/uid/gid, the given mtime, empty user/group names (no host names leak in), and the
+//! two zero blocks of the end-of-archive trailer on `finish` (umoci's writer forgets them; strict readers
+//! such as Python's tarfile notice). File data is streamed, never held in memory.
+
+use std::io::{self, Read, Write};
+
+/// What kind of tar entry to write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A regular file.
+    File,
+    /// A directory.
+    Dir,
+    /// A symbolic link.
+    Symlink,
+}
+
+/// Header fields of one entry.
+#[derive(Debug, Clone)]
+pub struct Header<'a> {
+    /// Path inside the archive, relative, `/`-separated, no trailing slash.
+    pub path: &'a str,
+    /// Entry kind.
+    pub kind: Kind,
+    /// Permission bits (e.g. 0o755, 0o1777).
+    pub mode: u32,
+    /// Owner user id.
+    pub uid: u64,
+    /// Owner group id.
+    pub gid: u64,
+    /// Modification time, seconds since the epoch.
+    pub mtime: u64,
+    /// File size (0 for directories and links).
+    pub size: u64,
+    /// Link target for symlinks.
+    pub link: &'a str,
+}
+
+/// Writes a tar stream into `W`.
+pub struct TarWriter<W: Write> {
+    out: W,
+}
+
+const BLOCK: usize = 512;
+
+impl<W: Write> TarWriter<W> {
+    /// Start a tar stream.
+    pub fn new(out: W) -> Self {
+        TarWriter { out }
+    }
+
+    /// Append an entry whose data (exactly `h.size` bytes for files) comes from `data`.
+    pub fn append(&mut self, h: &Header<'_>, data: &mut dyn Read) -> io::Result<()> {
+        let mut name = h.path.trim_start_matches('/').to_string();
+        if h.kind == Kind::Dir && !name.ends_with('/') {
+            name.push('/');
+        }
+        let mut pax = Vec::new();
+        if name.len() > 100 {
+            pax_record(&mut pax, "path", &name);
+        }
+        if h.link.len() > 100 {
+            pax_record(&mut pax, "linkpath", h.link);
+        }
+        if !pax.is_empty() {
+            let pax_name = format!("PaxHeaders/{}", truncate(&name, 80));
+            let ph = raw_header(&pax_name, b'x', 0o644, 0, 0, h.mtime, pax.len() as u64, "")?;
+            self.out.write_all(&ph)?;
+            self.out.write_all(&pax)?;
+            self.pad(pax.len() as u64)?;
+        }
+        let flag = match h.kind {
+            Kind::File => b'0',
+            Kind::Dir => b'5',
+            Kind::Symlink => b'2',
+        };
+        let size = if h.kind == Kind::File { h.size } else { 0 };
+        let hdr = raw_header(
+            truncate(&name, 100),
+            flag,
+            h.mode,
+            h.uid,
+            h.gid,
+            h.mtime,
+            size,
+            truncate(h.link, 100),
+        )?;
+        self.out.write_all(&hdr)?;
+        if size > 0 {
+            let copied = io::copy(&mut data.take(size), &mut self.out)?;
+            if copied != size {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!(
+                        "{} changed while it was being read: expected {size} bytes, got {copied}",
+                        h.path
+                    ),
+                ));
+            }
+            self.pad(size)?;
+        }
+        Ok(())
+    }
+
+    /// Write the end-of-archive trailer (two zero blocks) and return the writer.
+    pub fn finish(mut self) -> io::Result<W> {
+        self.out.write_all(&[0u8; BLOCK * 2])?;
+        Ok(self.out)
+    }
+
+    fn pad(&mut self, size: u64) -> io::Result<()> {
+        let rem = (size % BLOCK as u64) as usize;
+        if rem != 0 {
+            self.out.write_all(&[0u8; BLOCK][..BLOCK - rem])?;
+        }
+        Ok(())
+    }
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// One PAX record: "<len> <key>=<value>\n", where len counts the whole record including itself.
+fn pax_record(out: &mut Vec<u8>, key: &str, value: &str) {
+    let body = format!(" {key}={value}\n");
+    let mut len = body.len() + 1;
+    while len.to_string().len() + body.len() != len {
+        len = len.to_string().len() + body.len();
+    }
+    out.extend_from_slice(format!("{len}{body}").as_bytes());
+}
+
+fn octal(field: &mut [u8], value: u64) -> io::Result<()> {
+    let digits = field.len() - 1;
+    let s = format!("{value:0digits$o}");
+    if s.len() > digits {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("value {value} does not fit in a {digits}-digit tar header field"),
+        ));
+    }
+    field[..digits].copy_from_slice(s.as_bytes());
+    field[digits] = 0;
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn raw_header(
+    name: &str,
+    flag: u8,
+    mode: u32,
+    uid: u64,
+    gid: u64,
+    mtime: u64,
+    size: u64,
+    link: &str,
+) -> io::Result<[u8; BLOCK]> {
+    let mut h = [0u8; BLOCK];
+    h[..name.len()].copy_from_slice(name.as_bytes());
+    octal(&mut h[100..108], mode as u64)?;
+    octal(&mut h[108..116], uid)?;
+    octal(&mut h[116..124], gid)?;
+    octal(&mut h[124..136], size)?;
+    octal(&mut h[136..148], mtime)?;
+    h[156] = flag;
+    h[157..157 + link.len()].copy_from_slice(link.as_bytes());
+    h[257..263].copy_from_slice(b"ustar\0");
+    h[263..265].copy_from_slice(b"00");
+    // uname/gname (265..297, 297..329) stay empty: no host user names in our layers.
+    octal(&mut h[329..337], 0)?;
+    octal(&mut h[337..345], 0)?;
+    h[148..156].copy_from_slice(b"        ");
+    let sum: u64 = h.iter().map(|&b| b as u64).sum();
+    let s = format!("{sum:06o}\0 ");
+    h[148..156].copy_from_slice(s.as_bytes());
+    Ok(h)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file<'a>(path: &'a str, size: u64) -> Header<'a> {
+        Header {
+            path,
+            kind: Kind::File,
+            mode: 0o644,
+            uid: 0,
+            gid: 0,
+            mtime: 0,
+            size,
+            link: "",
+        }
+    }
+
+    #[test]
+    fn blocks_and_trailer() {
+        let mut w = TarWriter::new(Vec::new());
+        w.append(&file("a.txt", 3), &mut &b"abc"[..]).unwrap();
+        let out = w.finish().unwrap();
+        assert_eq!(out.len(), 512 * 4);
+        assert!(out[1024..].iter().all(|&b| b == 0));
+        assert_eq!(&out[..5], b"a.txt");
+        assert_eq!(&out[512..515], b"abc");
+    }
+
+    #[test]
+    fn long_names_get_a_pax_record() {
+        let long = format!("usr/{}/bin", "x".repeat(150));
+        let mut w = TarWriter::new(Vec::new());
+        w.append(&file(&long, 0), &mut io::empty()).unwrap();
+        let out = w.finish().unwrap();
+        assert_eq!(out[156], b'x');
+        let rec = String::from_utf8_lossy(&out[512..1024]);
+        assert!(rec.contains(&format!("path={long}\n")));
+        let n: usize = rec.split(' ').next().unwrap().parse().unwrap();
+        assert_eq!(n, format!(" path={long}\n").len() + n.to_string().len());
+    }
+
+    #[test]
+    fn short_data_is_an_error() {
+        let mut w = TarWriter::new(Vec::new());
+        assert!(w.append(&file("a", 10), &mut &b"abc"[..]).is_err());
+    }
+}
