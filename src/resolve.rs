@@ -592,6 +592,49 @@ fn short_name(name: &str) -> &str {
     name.rsplit('/').next().unwrap_or(name)
 }
 
+/// Refuse output paths that cannot work before anything is built, so a bad path never leaves a
+/// layout written and a tarball missing.
+fn check_output_paths(cli: &Cli) -> Result<()> {
+    if let Some(o) = &cli.output {
+        if o.exists() && !o.is_dir() {
+            bail!("--output {} exists and is not a directory: give a directory path (the OCI layout is a directory), or remove the file", o.display());
+        }
+        if let Some(file) = first_file_ancestor(o) {
+            bail!(
+                "--output {}: {} is a file, so the directory cannot be created there",
+                o.display(),
+                file.display()
+            );
+        }
+    }
+    if let Some(t) = &cli.tarball {
+        if t.is_dir() {
+            bail!(
+                "--tarball {} is a directory: give a file path such as {}/image.tar",
+                t.display(),
+                t.display()
+            );
+        }
+        if let Some(file) = first_file_ancestor(t) {
+            bail!(
+                "--tarball {}: {} is a file, so the tarball cannot be written there",
+                t.display(),
+                file.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The nearest existing ancestor of `p` (excluding `p`), when it is not a directory.
+fn first_file_ancestor(p: &Path) -> Option<PathBuf> {
+    p.ancestors()
+        .skip(1)
+        .find(|a| a.exists())
+        .filter(|a| !a.is_dir())
+        .map(Path::to_path_buf)
+}
+
 fn assign_outputs(plan: &mut Plan, cli: &Cli) -> Result<()> {
     let many = plan.images.len() > 1;
     if many && !cli.tag.is_empty() {
@@ -603,6 +646,7 @@ fn assign_outputs(plan: &mut Plan, cli: &Cli) -> Result<()> {
             plan.images.len()
         );
     }
+    check_output_paths(cli)?;
     let names: Vec<String> = plan.images.iter().map(|i| i.name.clone()).collect();
     for (i, img) in plan.images.iter_mut().enumerate() {
         let short = short_name(&img.name);

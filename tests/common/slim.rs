@@ -1,0 +1,78 @@
+//! Running the real `cargo-slim-image` binary in tests, and reading what it wrote.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// The repository root (where Cargo.toml of cargo-slim-image is).
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A cargo target dir shared by the tests of one run, so fixtures compile once.
+pub fn shared_target() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("slim-cargo-target")
+}
+
+/// `cargo-slim-image slim-image ARGS...` as cargo would run it, with a clean environment for the
+/// variables that change outputs.
+pub fn cmd(args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_cargo-slim-image"));
+    c.arg("slim-image").args(args).stdin(Stdio::null());
+    c.env_remove("SOURCE_DATE_EPOCH");
+    c
+}
+
+/// Run and return the output, whatever the status.
+pub fn run(c: &mut Command) -> Output {
+    c.output().expect("cargo-slim-image starts")
+}
+
+/// Run, require success, return stdout.
+pub fn ok(mut c: Command) -> String {
+    let out = run(&mut c);
+    assert!(
+        out.status.success(),
+        "cargo-slim-image failed ({}):\n--- stdout\n{}\n--- stderr\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 stdout")
+}
+
+/// Run, require failure, return stderr (and check nothing went to stdout).
+pub fn fails(mut c: Command) -> String {
+    let out = run(&mut c);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        !out.status.success(),
+        "expected a failure, got success; stderr:\n{stderr}"
+    );
+    assert_eq!(out.status.code(), Some(1), "exit code; stderr:\n{stderr}");
+    assert!(
+        out.stdout.is_empty(),
+        "stdout on failure: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    stderr
+}
+
+/// Parse a layout's index.json.
+pub fn index_json(layout: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(layout.join("index.json")).expect("index.json"))
+        .expect("JSON")
+}
+
+/// Read a blob of a layout as JSON.
+pub fn blob_json(layout: &Path, digest: &str) -> Value {
+    serde_json::from_slice(&std::fs::read(blob_path(layout, digest)).expect("blob"))
+        .expect("JSON blob")
+}
+
+/// Path of a blob in a layout.
+pub fn blob_path(layout: &Path, digest: &str) -> PathBuf {
+    layout
+        .join("blobs/sha256")
+        .join(digest.trim_start_matches("sha256:"))
+}
