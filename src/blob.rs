@@ -27,7 +27,8 @@ pub mod media {
     /// Docker v2 schema 2 manifest (met when pulling bases).
     pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
     /// Docker manifest list (met when pulling bases).
-    pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+    pub const DOCKER_MANIFEST_LIST: &str =
+        "application/vnd.docker.distribution.manifest.list.v2+json";
     /// Docker image config.
     pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
     /// Docker gzip layer.
@@ -149,7 +150,11 @@ impl BlobStore {
     }
 
     /// Store a value as canonical JSON.
-    pub fn put_json<T: Serialize>(&self, media_type: &str, value: &T) -> Result<(Descriptor, Vec<u8>)> {
+    pub fn put_json<T: Serialize>(
+        &self,
+        media_type: &str,
+        value: &T,
+    ) -> Result<(Descriptor, Vec<u8>)> {
         let bytes = canonical_json(value);
         let d = self.put_bytes(media_type, &bytes)?;
         Ok((d, bytes))
@@ -185,6 +190,8 @@ impl BlobWriter {
             // Content-addressed: an existing blob with this name has these exact bytes.
             return Ok((digest, size));
         }
+        // Temp files are created 0600; blobs are content, readable like any file we write.
+        set_mode(tmp.path(), 0o644)?;
         tmp.persist(&dest)
             .map_err(|e| e.error)
             .with_context(|| format!("moving blob {digest} into {}", dest.display()))?;
@@ -199,6 +206,13 @@ impl Write for BlobWriter {
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()
     }
+}
+
+/// Set permission bits on a file or directory we created (temp files and dirs start as 0600/0700).
+pub fn set_mode(path: &Path, mode: u32) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(path, fs::Permissions::from_mode(mode))
+        .with_context(|| format!("setting the permissions of {}", path.display()))
 }
 
 /// Something a sink can write or push: a root manifest or index, the manifests an index points at,
@@ -236,6 +250,9 @@ mod tests {
         for k in ["zeta", "alpha", "mid", "beta"] {
             m.insert(k, 1);
         }
-        assert_eq!(canonical_json(&m), br#"{"alpha":1,"beta":1,"mid":1,"zeta":1}"#);
+        assert_eq!(
+            canonical_json(&m),
+            br#"{"alpha":1,"beta":1,"mid":1,"zeta":1}"#
+        );
     }
 }

@@ -1,1 +1,770 @@
-//! (in progress)
+//! Build static musl binaries with cargo, for one platform at a time.
+//!
+//! Takes a [`BuildRequest`] (packages, bins, features, profile, platform); runs `cargo build
+//! --target <arch>-unknown-linux-musl --message-format=json-render-diagnostics` (or `cargo
+//! zigbuild` to cross-compile when cargo-zigbuild is installed) and gives the [`BuiltBinary`] list
+//! read from cargo's JSON messages: paths are never guessed. cargo's stdout (JSON) is captured,
+//! since our stdout is for results; its stderr, with the rendered diagnostics, goes straight to
+//! ours. Without help, the C compiler and linker are picked so that pure-Rust crates link anywhere:
+//! `musl-gcc` for C code on a native build, `rust-lld` with Rust's self-contained musl when
+//! cross-compiling. A linker or C compiler the user configured is never overridden.
+
+use crate::platform::Platform;
+use crate::ui;
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// What to build: the cargo selection flags, the profile and the platform.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildRequest {
+    /// `--manifest-path`; `None` lets cargo look from the current directory.
+    pub manifest_path: Option<PathBuf>,
+    /// `-p NAME` for each.
+    pub packages: Vec<String>,
+    /// `--workspace`.
+    pub workspace: bool,
+    /// `--bin NAME` for each; empty means every bin of the selected packages (`--bins`).
+    pub bins: Vec<String>,
+    /// `--features` values.
+    pub features: Vec<String>,
+    /// `--all-features`.
+    pub all_features: bool,
+    /// `--no-default-features`.
+    pub no_default_features: bool,
+    /// `--profile NAME`, usually `release`.
+    pub profile: String,
+    /// `--target-dir`.
+    pub target_dir: Option<PathBuf>,
+    /// `--locked`.
+    pub locked: bool,
+    /// `--frozen`.
+    pub frozen: bool,
+    /// `--offline`.
+    pub offline: bool,
+    /// How many `-v` to pass to cargo.
+    pub verbose: u8,
+    /// `-q`.
+    pub quiet: bool,
+    /// The platform to build for; its musl triple is the `--target`.
+    pub platform: Platform,
+    /// Extra environment for cargo (e.g. `CARGO_PROFILE_RELEASE_*` overrides); set last, so it
+    /// wins.
+    pub extra_env: Vec<(String, String)>,
+}
+
+impl BuildRequest {
+    /// Every bin of the default packages, release profile, for `platform`.
+    pub fn new(platform: Platform) -> BuildRequest {
+        BuildRequest {
+            manifest_path: None,
+            packages: Vec::new(),
+            workspace: false,
+            bins: Vec::new(),
+            features: Vec::new(),
+            all_features: false,
+            no_default_features: false,
+            profile: "release".into(),
+            target_dir: None,
+            locked: false,
+            frozen: false,
+            offline: false,
+            verbose: 0,
+            quiet: false,
+            platform,
+            extra_env: Vec::new(),
+        }
+    }
+}
+
+/// One executable cargo built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuiltBinary {
+    /// The package's name.
+    pub package: String,
+    /// cargo's package id (as in `cargo metadata`).
+    pub package_id: String,
+    /// The bin target's name.
+    pub name: String,
+    /// Where cargo put the executable.
+    pub path: PathBuf,
+    /// The platform it was built for.
+    pub platform: Platform,
+}
+
+/// Build and return every bin artifact cargo reported (paths from cargo's JSON, never guessed),
+/// sorted by package and name. Installs the Rust target first if needed (see [`ensure_target`]).
+pub fn build(req: &BuildRequest) -> Result<Vec<BuiltBinary>> {
+    let triple = req.platform.rust_target();
+    ensure_target(req.platform, req.offline || req.frozen)?;
+    let inv = invocation(req, &Host::detect(req));
+    for n in &inv.notes {
+        ui::verbose(n);
+    }
+    ui::status("Building", format!("{} ({triple})", req.platform));
+    ui::verbose(format!("running {}", inv.display()));
+
+    let mut child = Command::new(&inv.program)
+        .args(&inv.args)
+        .envs(inv.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .with_context(|| {
+            format!(
+                "running `{}` to build for {triple}: is cargo installed and on PATH? \
+                 (set $CARGO to the cargo to use)",
+                inv.display()
+            )
+        })?;
+    let mut parser = MessageParser::new(req.platform);
+    if let Some(stdout) = child.stdout.take() {
+        let mut reader = BufReader::new(stdout);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            let n = reader.read_until(b'\n', &mut line).with_context(|| {
+                format!("reading cargo's JSON messages while building for {triple}")
+            })?;
+            if n == 0 {
+                break;
+            }
+            if let Some(text) = parser.feed(String::from_utf8_lossy(&line).trim_end()) {
+                // Not a cargo message (a wrapper's chatter): show it, but not on our stdout.
+                eprintln!("{text}");
+            }
+        }
+    }
+    let status = child
+        .wait()
+        .with_context(|| format!("waiting for cargo to finish building for {triple}"))?;
+    if !status.success() || parser.finished == Some(false) {
+        let code = status
+            .code()
+            .map_or_else(|| status.to_string(), |c| format!("exit status {c}"));
+        let mut msg = format!("cargo build failed for {triple} ({code}): see the errors above");
+        for h in &inv.hints {
+            msg.push_str("\nnote: ");
+            msg.push_str(h);
+        }
+        bail!(msg);
+    }
+    let bins = parser.finish();
+    if bins.is_empty() {
+        bail!(
+            "cargo built no binaries for {triple}: the selected packages have no bin targets (or \
+             their `required-features` are not enabled); select a package with a binary with -p or \
+             --bin"
+        );
+    }
+    for b in &bins {
+        ui::verbose(format!(
+            "built {} ({}) at {}",
+            b.name,
+            b.package,
+            b.path.display()
+        ));
+    }
+    Ok(bins)
+}
+
+/// Make sure the Rust standard library for `platform`'s musl target is installed: if it is missing
+/// and `rustup` exists, run `rustup target add`; when `offline` or without rustup, an error that
+/// says what to run.
+pub fn ensure_target(platform: Platform, offline: bool) -> Result<()> {
+    let triple = platform.rust_target();
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let out = Command::new(&rustc)
+        .args(["--print", "target-libdir", "--target", triple])
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .with_context(|| {
+            format!(
+                "running `{} --print target-libdir`: is Rust installed? (https://rustup.rs)",
+                rustc.to_string_lossy()
+            )
+        })?;
+    let libdir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    if out.status.success() && libdir.is_dir() {
+        return Ok(());
+    }
+    let command = format!("rustup target add {triple}");
+    let has_rustup = Command::new("rustup")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has_rustup {
+        bail!(
+            "the Rust standard library for {triple} is not installed ({} does not exist) and \
+             rustup is not available: install rustup (https://rustup.rs) and run `{command}`, \
+             or install your distribution's Rust standard library for {triple}",
+            libdir.display()
+        );
+    }
+    if offline {
+        bail!("the Rust target {triple} is not installed and we are offline: run `{command}`");
+    }
+    ui::status(
+        "Installing",
+        format!("the Rust target {triple} with rustup"),
+    );
+    let status = Command::new("rustup")
+        .args(["target", "add", triple])
+        .stdin(Stdio::null())
+        .stdout(std::io::stderr())
+        .status()
+        .with_context(|| format!("running `{command}`"))?;
+    if !status.success() {
+        bail!("`{command}` failed ({status}): see its output above, fix it and run it again");
+    }
+    ui::note(format!("installed the Rust target {triple} with rustup"));
+    Ok(())
+}
+
+/// The bins of a complete stream of cargo JSON messages (one per line), sorted by package and name,
+/// and whether cargo said the build finished successfully.
+pub fn parse_messages(stream: &str, platform: Platform) -> (Vec<BuiltBinary>, Option<bool>) {
+    let mut parser = MessageParser::new(platform);
+    for line in stream.lines() {
+        parser.feed(line);
+    }
+    let finished = parser.finished;
+    (parser.finish(), finished)
+}
+
+/// Reads cargo's `--message-format=json` lines one at a time.
+struct MessageParser {
+    platform: Platform,
+    /// Keyed by (package name, bin name, package id): sorted, one entry per bin even if cargo
+    /// repeats itself.
+    bins: BTreeMap<(String, String, String), BuiltBinary>,
+    /// `build-finished.success`, once seen.
+    finished: Option<bool>,
+}
+
+/// The fields of a cargo message we use.
+#[derive(Deserialize)]
+struct Message {
+    reason: String,
+    #[serde(default)]
+    package_id: String,
+    target: Option<MessageTarget>,
+    executable: Option<PathBuf>,
+    success: Option<bool>,
+}
+
+#[derive(Deserialize)]
+struct MessageTarget {
+    name: String,
+    kind: Vec<String>,
+}
+
+impl MessageParser {
+    fn new(platform: Platform) -> MessageParser {
+        MessageParser {
+            platform,
+            bins: BTreeMap::new(),
+            finished: None,
+        }
+    }
+
+    /// Take one line; gives it back if it is not a cargo message.
+    fn feed<'a>(&mut self, line: &'a str) -> Option<&'a str> {
+        let Ok(msg) = serde_json::from_str::<Message>(line) else {
+            return (!line.trim().is_empty()).then_some(line);
+        };
+        match msg.reason.as_str() {
+            "compiler-artifact" => {
+                let (Some(target), Some(path)) = (msg.target, msg.executable) else {
+                    return None;
+                };
+                if target.kind.iter().any(|k| k == "bin") {
+                    let bin = BuiltBinary {
+                        package: package_name(&msg.package_id),
+                        package_id: msg.package_id,
+                        name: target.name,
+                        path,
+                        platform: self.platform,
+                    };
+                    let key = (
+                        bin.package.clone(),
+                        bin.name.clone(),
+                        bin.package_id.clone(),
+                    );
+                    self.bins.insert(key, bin);
+                }
+            }
+            "build-finished" => self.finished = msg.success,
+            _ => {}
+        }
+        None
+    }
+
+    fn finish(self) -> Vec<BuiltBinary> {
+        self.bins.into_values().collect()
+    }
+}
+
+/// The package name in a cargo package id: `path+file:///x/foo#0.1.0` (name = last path segment),
+/// `registry+https://...#foo@0.1.0`, or the old `foo 0.1.0 (path+file:///x/foo)`.
+pub fn package_name(package_id: &str) -> String {
+    if let Some((name, _)) = package_id.split_once(' ') {
+        return name.to_string(); // the old format; new ids are URLs, which have no spaces
+    }
+    if let Some((url, fragment)) = package_id.split_once('#') {
+        if let Some((name, _version)) = fragment.split_once('@') {
+            return name.to_string();
+        }
+        let path = url.split(['?', '#']).next().unwrap_or(url);
+        return path
+            .trim_end_matches('/')
+            .rsplit('/')
+            .next()
+            .unwrap_or(path)
+            .to_string();
+    }
+    package_id.to_string()
+}
+
+/// What was found on this machine that decides how to build.
+#[derive(Debug, Clone)]
+struct Host {
+    /// `$CARGO`, else `cargo`.
+    cargo: OsString,
+    /// The platform we run on.
+    platform: Option<Platform>,
+    /// `musl-gcc` is on PATH.
+    musl_gcc: bool,
+    /// `cargo-zigbuild` is on PATH.
+    zigbuild: bool,
+    /// The user set a C compiler for the target.
+    cc_set: bool,
+    /// The user set a linker for the target (environment, RUSTFLAGS or a cargo config file).
+    linker_set: bool,
+}
+
+impl Host {
+    fn detect(req: &BuildRequest) -> Host {
+        let triple = req.platform.rust_target();
+        let under = triple.replace('-', "_");
+        let key = under.to_ascii_uppercase();
+        let set = |name: &str| {
+            req.extra_env.iter().any(|(k, _)| k == name) || std::env::var_os(name).is_some()
+        };
+        let flags_set_linker = [
+            "RUSTFLAGS",
+            "CARGO_ENCODED_RUSTFLAGS",
+            "CARGO_BUILD_RUSTFLAGS",
+        ]
+        .into_iter()
+        .chain([format!("CARGO_TARGET_{key}_RUSTFLAGS").as_str()])
+        .any(|v| std::env::var(v).is_ok_and(|f| f.contains("linker=")));
+        Host {
+            cargo: std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()),
+            platform: Platform::host(),
+            musl_gcc: find_program("musl-gcc").is_some(),
+            zigbuild: find_program("cargo-zigbuild").is_some(),
+            cc_set: set(&format!("CC_{under}")) || set(&format!("CC_{triple}")) || set("TARGET_CC"),
+            linker_set: set(&format!("CARGO_TARGET_{key}_LINKER"))
+                || flags_set_linker
+                || cargo_config_files().iter().any(|f| {
+                    std::fs::read_to_string(f).is_ok_and(|text| config_sets_linker(&text, triple))
+                }),
+        }
+    }
+}
+
+/// The command to run, with its environment and what to say about it.
+#[derive(Debug, Clone)]
+struct Invocation {
+    program: OsString,
+    args: Vec<OsString>,
+    env: Vec<(String, String)>,
+    /// Shown with -v: which compiler and linker were picked, and why.
+    notes: Vec<String>,
+    /// Shown if the build fails.
+    hints: Vec<String>,
+}
+
+impl Invocation {
+    fn display(&self) -> String {
+        let env = self.env.iter().map(|(k, v)| format!("{k}={v} "));
+        let args = self.args.iter().map(|a| a.to_string_lossy().into_owned());
+        let mut words = vec![self.program.to_string_lossy().into_owned()];
+        words.extend(args);
+        format!("{}{}", env.collect::<String>(), words.join(" "))
+    }
+}
+
+/// Decide the cargo command line and environment for `req` on `host`.
+fn invocation(req: &BuildRequest, host: &Host) -> Invocation {
+    let triple = req.platform.rust_target();
+    let key = triple.replace('-', "_").to_ascii_uppercase();
+    let cross = host.platform != Some(req.platform);
+    let zigbuild = cross && host.zigbuild && !host.linker_set;
+    let (mut env, mut notes, mut hints) = (Vec::new(), Vec::new(), Vec::new());
+
+    if !cross && !host.cc_set {
+        if host.musl_gcc {
+            env.push((
+                format!("CC_{}", triple.replace('-', "_")),
+                "musl-gcc".into(),
+            ));
+            notes.push(format!("C code for {triple} is compiled with musl-gcc"));
+        } else {
+            hints.push(
+                "a crate with C code needs a musl C compiler: apt-get install musl-tools".into(),
+            );
+        }
+    }
+    if zigbuild {
+        notes.push(format!("cross-compiling for {triple} with cargo zigbuild"));
+    } else if cross && !host.linker_set {
+        // Rust ships musl's crt objects and libc.a for the target ("self-contained"), so its
+        // bundled lld links pure-Rust crates for another architecture with no cross toolchain
+        // installed.
+        env.push((format!("CARGO_TARGET_{key}_LINKER"), "rust-lld".into()));
+        notes.push(format!(
+            "linking for {triple} with rust-lld and Rust's self-contained musl"
+        ));
+        hints.push(format!(
+            "cross-compiling C code for {triple} needs a cross C toolchain: pip install \
+             cargo-zigbuild (cargo slim-image then uses `cargo zigbuild`)"
+        ));
+    } else if cross {
+        notes.push(format!("using the linker configured for {triple}"));
+    }
+    env.extend(req.extra_env.iter().cloned());
+
+    let mut args: Vec<OsString> = Vec::new();
+    let mut push = |a: &str| args.push(a.into());
+    push(if zigbuild { "zigbuild" } else { "build" });
+    for a in [
+        "--target",
+        triple,
+        "--message-format=json-render-diagnostics",
+        "--profile",
+    ] {
+        push(a);
+    }
+    push(&req.profile);
+    for p in &req.packages {
+        push("-p");
+        push(p);
+    }
+    if req.workspace {
+        push("--workspace");
+    }
+    if req.bins.is_empty() {
+        push("--bins");
+    }
+    for b in &req.bins {
+        push("--bin");
+        push(b);
+    }
+    if !req.features.is_empty() {
+        push("--features");
+        push(&req.features.join(","));
+    }
+    let flags = [
+        (req.all_features, "--all-features"),
+        (req.no_default_features, "--no-default-features"),
+        (req.locked, "--locked"),
+        (req.frozen, "--frozen"),
+        (req.offline, "--offline"),
+        (req.quiet, "-q"),
+    ];
+    for (on, flag) in flags {
+        if on {
+            push(flag);
+        }
+    }
+    for _ in 0..req.verbose.min(2) {
+        push("-v");
+    }
+    for (flag, path) in [
+        ("--manifest-path", &req.manifest_path),
+        ("--target-dir", &req.target_dir),
+    ] {
+        if let Some(p) = path {
+            args.push(flag.into());
+            args.push(p.into());
+        }
+    }
+    Invocation {
+        program: host.cargo.clone(),
+        args,
+        env,
+        notes,
+        hints,
+    }
+}
+
+/// Whether a cargo config file's text sets `target.<triple>.linker` (as a table key or a dotted
+/// key).
+fn config_sets_linker(text: &str, triple: &str) -> bool {
+    let wanted = format!("target.{triple}.linker");
+    let mut table = String::new();
+    for line in text.lines() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        let clean = |s: &str| {
+            s.chars()
+                .filter(|c| !matches!(c, '"' | '\'' | ' ' | '\t'))
+                .collect::<String>()
+        };
+        if let Some(header) = line.strip_prefix('[') {
+            table = clean(header.trim_end_matches(']'));
+        } else if let Some((key, _)) = line.split_once('=') {
+            let key = clean(key);
+            let full = if table.is_empty() {
+                key
+            } else {
+                format!("{table}.{key}")
+            };
+            if full == wanted {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// The cargo config files that apply from the current directory: `.cargo/config{,.toml}` in it and
+/// its ancestors, and in `$CARGO_HOME`.
+fn cargo_config_files() -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::env::current_dir()
+        .map(|d| d.ancestors().map(|a| a.join(".cargo")).collect())
+        .unwrap_or_default();
+    let home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo")));
+    dirs.extend(home);
+    dirs.iter()
+        .flat_map(|d| [d.join("config.toml"), d.join("config")])
+        .filter(|f| f.is_file())
+        .collect()
+}
+
+/// The path of an executable `name` on PATH (or in `$CARGO_HOME/bin`, where cargo also looks).
+fn find_program(name: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect())
+        .unwrap_or_default();
+    dirs.extend(std::env::var_os("CARGO_HOME").map(|h| Path::new(&h).join("bin")));
+    dirs.into_iter().map(|d| d.join(name)).find(|p| {
+        p.metadata()
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STREAM: &str = r#"{"reason":"compiler-artifact","package_id":"registry+https://github.com/rust-lang/crates.io-index#libc@0.2.150","manifest_path":"/r/libc/Cargo.toml","target":{"kind":["custom-build"],"crate_types":["bin"],"name":"build-script-build","src_path":"/r/libc/build.rs"},"filenames":["/t/release/build/libc-1/build-script-build"],"executable":null,"fresh":true}
+{"reason":"build-script-executed","package_id":"registry+https://github.com/rust-lang/crates.io-index#libc@0.2.150","linked_libs":[],"linked_paths":[],"cfgs":[],"env":[],"out_dir":"/t/out"}
+{"reason":"compiler-artifact","package_id":"path+file:///w/crates/server#api@0.3.0","target":{"kind":["lib"],"crate_types":["lib"],"name":"api"},"filenames":["/t/x/release/libapi.rlib"],"executable":null,"fresh":false}
+{"reason":"compiler-artifact","package_id":"path+file:///w/crates/server#api@0.3.0","target":{"kind":["bin"],"crate_types":["bin"],"name":"serve"},"filenames":["/t/x/release/serve"],"executable":"/t/x/release/serve","fresh":false}
+this line is not JSON
+{"reason":"compiler-artifact","package_id":"path+file:///w/hello#0.1.0","target":{"kind":["example"],"crate_types":["bin"],"name":"demo"},"filenames":["/t/x/release/examples/demo"],"executable":"/t/x/release/examples/demo","fresh":false}
+{"reason":"compiler-artifact","package_id":"path+file:///w/hello#0.1.0","target":{"kind":["bin"],"crate_types":["bin"],"name":"hello"},"filenames":["/t/x/release/hello"],"executable":"/t/x/release/hello","fresh":true}
+{"reason":"compiler-artifact","package_id":"admin 1.0.0 (path+file:///w/admin)","target":{"kind":["bin"],"crate_types":["bin"],"name":"admin-cli"},"filenames":["/t/x/release/admin-cli"],"executable":"/t/x/release/admin-cli","fresh":false,"future_field":[1,2]}
+{"reason":"build-finished","success":true}
+"#;
+
+    #[test]
+    fn parses_bins_from_the_message_stream() {
+        let (bins, finished) = parse_messages(STREAM, Platform::LinuxArm64);
+        assert_eq!(finished, Some(true));
+        let found: Vec<_> = bins
+            .iter()
+            .map(|b| (b.package.as_str(), b.name.as_str()))
+            .collect();
+        assert_eq!(
+            found,
+            [("admin", "admin-cli"), ("api", "serve"), ("hello", "hello")]
+        );
+        assert_eq!(bins[1].path, Path::new("/t/x/release/serve"));
+        assert_eq!(bins[1].package_id, "path+file:///w/crates/server#api@0.3.0");
+        assert!(bins.iter().all(|b| b.platform == Platform::LinuxArm64));
+
+        let (bins, finished) = parse_messages(
+            "{\"reason\":\"build-finished\",\"success\":false}\n",
+            Platform::LinuxAmd64,
+        );
+        assert!(bins.is_empty());
+        assert_eq!(finished, Some(false));
+        let mut p = MessageParser::new(Platform::LinuxAmd64);
+        assert_eq!(p.feed("Compiling with zig"), Some("Compiling with zig"));
+        assert_eq!(p.feed("{\"not\":\"cargo\"}"), Some("{\"not\":\"cargo\"}"));
+        assert_eq!(p.feed(""), None);
+    }
+
+    #[test]
+    fn package_names_from_ids() {
+        assert_eq!(package_name("path+file:///w/hello#0.1.0"), "hello");
+        assert_eq!(
+            package_name("path+file:///w/crates/server#api@0.3.0"),
+            "api"
+        );
+        assert_eq!(
+            package_name("registry+https://github.com/rust-lang/crates.io-index#serde@1.0.0"),
+            "serde"
+        );
+        assert_eq!(
+            package_name("git+https://github.com/o/tool?branch=main#2.0.0"),
+            "tool"
+        );
+        assert_eq!(package_name("admin 1.0.0 (path+file:///w/admin)"), "admin");
+        assert_eq!(
+            package_name("dep 0.1.0 (git+https://h/o/r?rev=1#0123abc)"),
+            "dep"
+        );
+    }
+
+    fn host(platform: Platform) -> Host {
+        Host {
+            cargo: "/opt/cargo".into(),
+            platform: Some(platform),
+            musl_gcc: true,
+            zigbuild: false,
+            cc_set: false,
+            linker_set: false,
+        }
+    }
+
+    fn args(inv: &Invocation) -> Vec<String> {
+        inv.args
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn native_build_forwards_flags_and_uses_musl_gcc() {
+        let mut req = BuildRequest::new(Platform::LinuxAmd64);
+        req.packages = vec!["api".into()];
+        req.bins = vec!["serve".into(), "admin".into()];
+        req.features = vec!["tls".into(), "json".into()];
+        req.no_default_features = true;
+        req.locked = true;
+        req.verbose = 3;
+        req.target_dir = Some("/tmp/t".into());
+        req.extra_env = vec![("CARGO_PROFILE_RELEASE_STRIP".into(), "true".into())];
+        let inv = invocation(&req, &host(Platform::LinuxAmd64));
+        assert_eq!(inv.program, "/opt/cargo");
+        assert_eq!(
+            args(&inv).join(" "),
+            "build --target x86_64-unknown-linux-musl --message-format=json-render-diagnostics \
+             --profile release -p api --bin serve --bin admin --features tls,json \
+             --no-default-features --locked -v -v --target-dir /tmp/t"
+        );
+        assert_eq!(
+            inv.env,
+            [
+                (
+                    "CC_x86_64_unknown_linux_musl".to_string(),
+                    "musl-gcc".to_string()
+                ),
+                ("CARGO_PROFILE_RELEASE_STRIP".into(), "true".into())
+            ]
+        );
+        assert!(inv.hints.is_empty());
+
+        let no_musl_gcc = Host {
+            musl_gcc: false,
+            ..host(Platform::LinuxAmd64)
+        };
+        let inv = invocation(&BuildRequest::new(Platform::LinuxAmd64), &no_musl_gcc);
+        assert!(args(&inv).contains(&"--bins".to_string()));
+        assert!(inv.env.is_empty());
+        assert!(
+            inv.hints[0].contains("apt-get install musl-tools"),
+            "{:?}",
+            inv.hints
+        );
+        let cc_set = Host {
+            cc_set: true,
+            ..host(Platform::LinuxAmd64)
+        };
+        assert!(
+            invocation(&BuildRequest::new(Platform::LinuxAmd64), &cc_set)
+                .env
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn cross_build_picks_rust_lld_or_zigbuild_unless_a_linker_is_configured() {
+        let req = BuildRequest::new(Platform::LinuxArm64);
+        let inv = invocation(&req, &host(Platform::LinuxAmd64));
+        assert_eq!(args(&inv)[0], "build");
+        assert_eq!(
+            inv.env,
+            [(
+                "CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER".to_string(),
+                "rust-lld".to_string()
+            )]
+        );
+        assert!(inv
+            .hints
+            .iter()
+            .any(|h| h.contains("pip install cargo-zigbuild")));
+
+        let zig = Host {
+            zigbuild: true,
+            ..host(Platform::LinuxAmd64)
+        };
+        let inv = invocation(&req, &zig);
+        assert_eq!(args(&inv)[0], "zigbuild");
+        assert!(inv.env.is_empty());
+
+        let configured = Host {
+            zigbuild: true,
+            linker_set: true,
+            ..host(Platform::LinuxAmd64)
+        };
+        let inv = invocation(&req, &configured);
+        assert_eq!(args(&inv)[0], "build");
+        assert!(inv.env.is_empty());
+    }
+
+    #[test]
+    fn finds_linkers_in_cargo_config() {
+        let t = "aarch64-unknown-linux-musl";
+        assert!(config_sets_linker(
+            "[target.aarch64-unknown-linux-musl]\nlinker = \"cc\"\n",
+            t
+        ));
+        assert!(config_sets_linker(
+            "[target.\"aarch64-unknown-linux-musl\"]\n  linker=\"x\" # c\n",
+            t
+        ));
+        assert!(config_sets_linker(
+            "target.aarch64-unknown-linux-musl.linker = \"x\"\n",
+            t
+        ));
+        assert!(config_sets_linker(
+            "[target]\naarch64-unknown-linux-musl.linker = \"x\"\n",
+            t
+        ));
+        assert!(!config_sets_linker(
+            "[target.x86_64-unknown-linux-musl]\nlinker = \"x\"\n",
+            t
+        ));
+        assert!(!config_sets_linker(
+            "[target.aarch64-unknown-linux-musl]\nrunner = \"qemu\"\n# linker = \"x\"\n",
+            t
+        ));
+        assert!(!config_sets_linker("[build]\nlinker = \"x\"\n", t));
+    }
+}

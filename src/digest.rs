@@ -72,7 +72,11 @@ impl FromStr for Digest {
         let hex = s
             .strip_prefix("sha256:")
             .ok_or_else(|| BadDigest(s.to_string()))?;
-        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        if hex.len() != 64
+            || !hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
             return Err(BadDigest(s.to_string()));
         }
         Ok(Digest {
@@ -194,9 +198,11 @@ mod tests {
     #[test]
     fn parse_rejects_bad_digests() {
         assert!("sha256:abc".parse::<Digest>().is_err());
-        assert!("md5:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-            .parse::<Digest>()
-            .is_err());
+        assert!(
+            "md5:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+                .parse::<Digest>()
+                .is_err()
+        );
         let d = Digest::of(b"x");
         assert_eq!(d.to_string().parse::<Digest>().unwrap(), d);
     }

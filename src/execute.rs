@@ -198,15 +198,24 @@ fn assemble(
 }
 
 fn push_image(
-    _artifact: &Artifact,
-    _store: &BlobStore,
+    artifact: &Artifact,
+    store: &BlobStore,
     img: &ImageSpec,
-    _cli: &Cli,
-) -> Result<Vec<crate::report::PushedReport>> {
+    cli: &Cli,
+) -> Result<Vec<crate::sink::push::PushReport>> {
     if img.push.is_empty() {
         return Ok(Vec::new());
     }
-    anyhow::bail!("--push: the registry client is not wired in yet")
+    let opts = crate::sink::push::PushOptions {
+        insecure_registries: cli.insecure_registry.clone(),
+        registry_ca: cli.registry_ca.clone(),
+        ..Default::default()
+    };
+    let reports = crate::sink::push::push(artifact, store, &img.push, &opts)?;
+    for r in &reports {
+        ui::status("Pushed", format!("{}@{}", r.reference, r.digest));
+    }
+    Ok(reports)
 }
 
 /// Run the plan and report what was made.

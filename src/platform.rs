@@ -67,7 +67,9 @@ impl Platform {
 
     /// The platform a Rust target triple builds for, if we support it.
     pub fn from_rust_target(triple: &str) -> Option<Platform> {
-        Platform::ALL.into_iter().find(|p| p.rust_target() == triple)
+        Platform::ALL
+            .into_iter()
+            .find(|p| p.rust_target() == triple)
     }
 }
 
@@ -101,7 +103,10 @@ mod tests {
 
     #[test]
     fn parses_and_prints() {
-        assert_eq!("linux/arm64".parse::<Platform>().unwrap(), Platform::LinuxArm64);
+        assert_eq!(
+            "linux/arm64".parse::<Platform>().unwrap(),
+            Platform::LinuxArm64
+        );
         assert_eq!("amd64".parse::<Platform>().unwrap(), Platform::LinuxAmd64);
         assert_eq!(Platform::LinuxArm64.to_string(), "linux/arm64");
         assert!("windows/amd64".parse::<Platform>().is_err());

@@ -1,1 +1,357 @@
-//! (in progress)
+//! Image references (`registry/repository:tag@digest`): parsing and normalisation as docker and podman do.
+//!
+//! Takes what a user types (`alpine`, `ghcr.io/acme/app:1.2.0`, `localhost:5000/x@sha256:...`) and gives a
+//! [`Reference`] with every part filled in: `alpine` is `docker.io/library/alpine:latest`. Invalid input
+//! (upper-case repository, bad tag, bad digest, empty parts) is a [`BadReference`] that says what to fix.
+
+use crate::digest::Digest;
+use std::fmt;
+use std::str::FromStr;
+
+/// The registry used when a reference names none.
+pub const DEFAULT_REGISTRY: &str = "docker.io";
+/// The host that serves the distribution API for `docker.io`.
+pub const DOCKER_HUB_API_HOST: &str = "registry-1.docker.io";
+/// The tag used when a reference has neither tag nor digest.
+pub const DEFAULT_TAG: &str = "latest";
+const MAX_NAME_LEN: usize = 255;
+const MAX_TAG_LEN: usize = 128;
+
+/// A fully normalised image reference.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Reference {
+    /// Registry host, with its port when one was given (`docker.io`, `localhost:5000`).
+    pub registry: String,
+    /// Repository path inside the registry (`library/alpine`, `acme/app`).
+    pub repository: String,
+    /// The tag; `latest` when the input had neither tag nor digest.
+    pub tag: Option<String>,
+    /// The digest, when the input pinned one.
+    pub digest: Option<Digest>,
+}
+
+/// Error for a string that is not a valid image reference.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid image reference `{input}`: {reason}")]
+pub struct BadReference {
+    /// What the user gave.
+    pub input: String,
+    /// What is wrong with it and what to try.
+    pub reason: String,
+}
+
+impl Reference {
+    /// The same repository under another tag (without a digest).
+    pub fn with_tag(&self, tag: &str) -> Reference {
+        Reference {
+            registry: self.registry.clone(),
+            repository: self.repository.clone(),
+            tag: Some(tag.to_string()),
+            digest: None,
+        }
+    }
+
+    /// The host that serves the distribution API (`registry-1.docker.io` for `docker.io`).
+    pub fn api_host(&self) -> &str {
+        if self.registry == DEFAULT_REGISTRY {
+            DOCKER_HUB_API_HOST
+        } else {
+            &self.registry
+        }
+    }
+
+    /// `registry/repository` without tag or digest.
+    pub fn name(&self) -> String {
+        format!("{}/{}", self.registry, self.repository)
+    }
+
+    /// What goes after `/manifests/`: the digest when pinned, else the tag.
+    pub fn tag_or_digest(&self) -> String {
+        match (&self.digest, &self.tag) {
+            (Some(d), _) => d.to_string(),
+            (None, Some(t)) => t.clone(),
+            (None, None) => DEFAULT_TAG.to_string(),
+        }
+    }
+
+    /// `registry/repository:tag` (or `@digest` when there is no tag).
+    pub fn tagged_name(&self) -> String {
+        match (&self.tag, &self.digest) {
+            (Some(t), _) => format!("{}:{t}", self.name()),
+            (None, Some(d)) => format!("{}@{d}", self.name()),
+            (None, None) => format!("{}:{DEFAULT_TAG}", self.name()),
+        }
+    }
+}
+
+impl fmt::Display for Reference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.registry, self.repository)?;
+        if let Some(t) = &self.tag {
+            write!(f, ":{t}")?;
+        }
+        if let Some(d) = &self.digest {
+            write!(f, "@{d}")?;
+        }
+        Ok(())
+    }
+}
+
+impl FromStr for Reference {
+    type Err = BadReference;
+
+    fn from_str(input: &str) -> Result<Reference, BadReference> {
+        let bad = |reason: String| BadReference {
+            input: input.to_string(),
+            reason,
+        };
+        let s = input.trim();
+        if s.is_empty() {
+            return Err(bad(
+                "it is empty; expected e.g. `ghcr.io/acme/app:1.0`".into()
+            ));
+        }
+        if s.contains("://") {
+            return Err(bad(
+                "drop the scheme: write `host/repository:tag`, not a URL".into(),
+            ));
+        }
+        let (rest, digest) = match s.split_once('@') {
+            Some((r, d)) => {
+                let digest = d.parse::<Digest>().map_err(|_| {
+                    bad(format!(
+                        "`{d}` is not a digest: expected sha256:<64 lowercase hex>"
+                    ))
+                })?;
+                (r, Some(digest))
+            }
+            None => (s, None),
+        };
+        // A tag follows the last `:` that comes after the last `/` (a `:` before it is a port).
+        let last_slash = rest.rfind('/').map_or(0, |i| i + 1);
+        let (name, tag) = match rest[last_slash..].rfind(':') {
+            Some(i) => (&rest[..last_slash + i], Some(&rest[last_slash + i + 1..])),
+            None => (rest, None),
+        };
+        if let Some(t) = tag {
+            check_tag(t).map_err(bad)?;
+        }
+        let (registry, repository) = split_registry(name).map_err(bad)?;
+        check_registry(&registry).map_err(bad)?;
+        check_repository(&repository).map_err(bad)?;
+        let tag = match (tag, &digest) {
+            (Some(t), _) => Some(t.to_string()),
+            (None, Some(_)) => None,
+            (None, None) => Some(DEFAULT_TAG.to_string()),
+        };
+        Ok(Reference {
+            registry,
+            repository,
+            tag,
+            digest,
+        })
+    }
+}
+
+/// Split `name` into registry and repository with docker's rule: the first component is a registry if
+/// it contains `.` or `:`, is `localhost`, or has upper-case letters.
+fn split_registry(name: &str) -> Result<(String, String), String> {
+    let (registry, repo) = match name.split_once('/') {
+        Some((first, rest))
+            if first.contains(['.', ':'])
+                || first == "localhost"
+                || first.chars().any(|c| c.is_ascii_uppercase()) =>
+        {
+            (first.to_ascii_lowercase(), rest.to_string())
+        }
+        _ => (DEFAULT_REGISTRY.to_string(), name.to_string()),
+    };
+    let registry = match registry.as_str() {
+        "index.docker.io" | "registry-1.docker.io" => DEFAULT_REGISTRY.to_string(),
+        _ => registry,
+    };
+    let repo = if registry == DEFAULT_REGISTRY && !repo.contains('/') && !repo.is_empty() {
+        format!("library/{repo}")
+    } else {
+        repo
+    };
+    if repo.is_empty() {
+        return Err("the repository name is missing after the registry".into());
+    }
+    Ok((registry, repo))
+}
+
+fn check_registry(registry: &str) -> Result<(), String> {
+    let (host, port) = if let Some(rest) = registry.strip_prefix('[') {
+        let (v6, after) = rest
+            .split_once(']')
+            .ok_or_else(|| format!("registry `{registry}` has an unclosed `[`"))?;
+        if v6.parse::<std::net::Ipv6Addr>().is_err() {
+            return Err(format!("registry `{registry}` is not a valid IPv6 address"));
+        }
+        (None, after.strip_prefix(':'))
+    } else {
+        match registry.split_once(':') {
+            Some((h, p)) => (Some(h), Some(p)),
+            None => (Some(registry), None),
+        }
+    };
+    if let Some(host) = host {
+        let ok_label = |l: &str| {
+            !l.is_empty()
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        };
+        if host.is_empty() || !host.split('.').all(ok_label) {
+            return Err(format!(
+                "registry host `{host}` is not a valid host name (letters, digits, `-` and `.`)"
+            ));
+        }
+    }
+    if let Some(p) = port {
+        if p.parse::<u16>().map_or(true, |n| n == 0) {
+            return Err(format!(
+                "registry port `{p}` is not a port number (1-65535)"
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_repository(repo: &str) -> Result<(), String> {
+    if repo.chars().any(|c| c.is_ascii_uppercase()) {
+        return Err(format!(
+            "repository names must be lowercase: try `{}`",
+            repo.to_ascii_lowercase()
+        ));
+    }
+    if repo.len() > MAX_NAME_LEN {
+        return Err(format!(
+            "the repository name is longer than {MAX_NAME_LEN} characters"
+        ));
+    }
+    for comp in repo.split('/') {
+        if !valid_path_component(comp) {
+            return Err(format!(
+                "`{comp}` is not a valid repository path component: use lowercase letters and digits, \
+                 separated by single `.`, `_`, `__` or runs of `-`, with no empty components"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`
+fn valid_path_component(c: &str) -> bool {
+    let b = c.as_bytes();
+    let alnum = |x: u8| x.is_ascii_lowercase() || x.is_ascii_digit();
+    if b.is_empty() || !alnum(b[0]) || !alnum(b[b.len() - 1]) {
+        return false;
+    }
+    let mut i = 0;
+    while i < b.len() {
+        if alnum(b[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < b.len() && !alnum(b[i]) {
+            i += 1;
+        }
+        let sep = &c[start..i];
+        if !(sep == "." || sep == "_" || sep == "__" || sep.bytes().all(|x| x == b'-')) {
+            return false;
+        }
+    }
+    true
+}
+
+fn check_tag(tag: &str) -> Result<(), String> {
+    let b = tag.as_bytes();
+    let word = |x: u8| x.is_ascii_alphanumeric() || x == b'_';
+    if b.is_empty() {
+        return Err("the tag after `:` is empty".into());
+    }
+    if b.len() > MAX_TAG_LEN {
+        return Err(format!("the tag is longer than {MAX_TAG_LEN} characters"));
+    }
+    if !word(b[0]) || !b.iter().all(|&x| word(x) || x == b'.' || x == b'-') {
+        return Err(format!(
+            "tag `{tag}` is invalid: use letters, digits, `_`, `.` and `-`, not starting with `.` or `-`"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> Reference {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn normalises_like_docker() {
+        assert_eq!(p("alpine").to_string(), "docker.io/library/alpine:latest");
+        assert_eq!(p("alpine").api_host(), "registry-1.docker.io");
+        assert_eq!(p("acme/app:1.0").to_string(), "docker.io/acme/app:1.0");
+        assert_eq!(
+            p("index.docker.io/acme/app").to_string(),
+            "docker.io/acme/app:latest"
+        );
+        assert_eq!(
+            p("ghcr.io/acme/app:1.2.0").to_string(),
+            "ghcr.io/acme/app:1.2.0"
+        );
+        let r = p("localhost:5000/a/b/c:v1");
+        assert_eq!(
+            (r.registry.as_str(), r.repository.as_str()),
+            ("localhost:5000", "a/b/c")
+        );
+        assert_eq!(r.api_host(), "localhost:5000");
+        assert_eq!(p("localhost/x").registry, "localhost");
+        assert_eq!(p("[::1]:5000/x:y").registry, "[::1]:5000");
+        assert_eq!(p("127.0.0.1:5000/x").tag.as_deref(), Some("latest"));
+    }
+
+    #[test]
+    fn digests_and_tags() {
+        let d = Digest::of(b"x");
+        let r = p(&format!("ghcr.io/a/b@{d}"));
+        assert_eq!((r.tag.clone(), r.digest.clone()), (None, Some(d.clone())));
+        assert_eq!(r.tag_or_digest(), d.to_string());
+        assert_eq!(r.to_string(), format!("ghcr.io/a/b@{d}"));
+        let r = p(&format!("ghcr.io/a/b:v2@{d}"));
+        assert_eq!(r.tag.as_deref(), Some("v2"));
+        assert_eq!(r.to_string(), format!("ghcr.io/a/b:v2@{d}"));
+        assert_eq!(r.with_tag("v3").to_string(), "ghcr.io/a/b:v3");
+        assert_eq!(r.tagged_name(), "ghcr.io/a/b:v2");
+    }
+
+    #[test]
+    fn clear_errors() {
+        let e = "ghcr.io/Acme/App".parse::<Reference>().unwrap_err();
+        assert!(e.to_string().contains("lowercase: try `acme/app`"), "{e}");
+        for bad in [
+            "",
+            "a:",
+            "a:-x",
+            "a@sha256:zz",
+            "https://ghcr.io/a",
+            "ghcr.io/",
+            "a//b",
+            "a/-b",
+            "host:0/a",
+            "bad_host.io/a",
+        ] {
+            assert!(
+                bad.parse::<Reference>().is_err(),
+                "{bad} should be rejected"
+            );
+        }
+        assert!("a..b".parse::<Reference>().is_err());
+        assert!(p("a__b/c-d/e--f/g.h").repository.ends_with("g.h"));
+    }
+}

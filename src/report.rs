@@ -37,25 +37,6 @@ pub struct ManifestReport {
     pub compressed_size: u64,
 }
 
-/// One push target, as reported (no credentials, ever).
-#[derive(Debug, Clone, Serialize)]
-pub struct PushedReport {
-    /// `registry/repo:tag`.
-    pub reference: String,
-    /// The digest the registry holds.
-    pub digest: Digest,
-    /// Bytes uploaded.
-    pub uploaded_bytes: u64,
-    /// Bytes skipped because the registry had them.
-    pub skipped_bytes: u64,
-    /// Blobs uploaded.
-    pub uploaded_blobs: usize,
-    /// Blobs skipped.
-    pub skipped_blobs: usize,
-    /// Blobs mounted from another repository.
-    pub mounted_blobs: usize,
-}
-
 /// One image, as reported.
 #[derive(Debug, Clone, Serialize)]
 pub struct ImageReport {
@@ -80,7 +61,7 @@ pub struct ImageReport {
     /// The engine it was loaded into, if any.
     pub loaded_into: Option<String>,
     /// Push results.
-    pub pushed: Vec<PushedReport>,
+    pub pushed: Vec<crate::sink::push::PushReport>,
 }
 
 /// The whole run.

@@ -585,3 +585,90 @@ fn bad_input_is_a_clear_error_and_leaves_nothing_behind() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+#[test]
+fn load_streams_into_podman() {
+    require!("podman", "runc");
+    let podman = Podman::new().unwrap();
+    // `--load` runs plain `podman load`; point that podman at the test's isolated store.
+    let storage = podman.dir().join("storage.conf");
+    std::fs::write(
+        &storage,
+        format!(
+            "[storage]\ndriver = \"{}\"\ngraphroot = \"{}\"\nrunroot = \"{}\"\n",
+            podman.driver(),
+            podman.dir().join("root").display(),
+            podman.dir().join("run").display()
+        ),
+    )
+    .unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let t = slim::shared_target();
+    let mut c = cmd(&[
+        "--manifest-path",
+        &hello_http(),
+        "--target-dir",
+        t.to_str().unwrap(),
+        "--output",
+        work.path().join("l").to_str().unwrap(),
+        "--load",
+    ]);
+    c.env("CONTAINERS_STORAGE_CONF", &storage)
+        .env("CONTAINERS_CONF", podman.dir().join("containers.conf"))
+        .env("SLIM_IMAGE_LOADER", "podman");
+    let out = ok(c);
+    assert!(out.starts_with("hello-http@sha256:"), "{out}");
+    assert!(
+        !out.contains("Loaded image"),
+        "podman's own output must go to stderr: {out}"
+    );
+    let images = podman.images().unwrap();
+    assert!(
+        images.contains(&"localhost/hello-http:0.1.0".to_string()),
+        "{images:?}"
+    );
+    let run = podman.run("localhost/hello-http:0.1.0", &["--once-stdout"]);
+    assert_eq!(
+        String::from_utf8_lossy(&run.stdout).trim(),
+        "hello from slim-image uid=65532"
+    );
+}
+
+#[test]
+fn https_client_trusts_the_image_bundle() {
+    require!("podman", "runc");
+    let manifest = slim::repo().join("examples/https-client/Cargo.toml");
+    let work = tempfile::tempdir().unwrap();
+    let tar = work.path().join("c.tar");
+    let t = slim::shared_target();
+    ok(cmd(&[
+        "--manifest-path",
+        manifest.to_str().unwrap(),
+        "--target-dir",
+        t.to_str().unwrap(),
+        "--output",
+        work.path().join("l").to_str().unwrap(),
+        "--tarball",
+        tar.to_str().unwrap(),
+        "-q",
+    ]));
+    let podman = Podman::new().unwrap();
+    podman.load(&tar).unwrap();
+    let out = podman.run("localhost/https-client:0.1.0", &["--check-bundle"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("from /etc/ssl/certs/ca-certificates.crt"),
+        "{text}"
+    );
+    let n: usize = text
+        .split("loaded ")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(n > 100, "{text}");
+}

@@ -33,7 +33,7 @@ fn single_manifest(img: &Named<'_>) -> Result<Manifest> {
     let root = &img.artifact.root;
     let bytes = img.store.read(&root.digest)?;
     if root.media_type == media::MANIFEST {
-        return Ok(serde_json::from_slice(&bytes).context("parsing our own image manifest")?);
+        return serde_json::from_slice(&bytes).context("parsing our own image manifest");
     }
     let index: Index = serde_json::from_slice(&bytes).context("parsing our own image index")?;
     let host = Platform::host().map(|p| p.architecture());
@@ -143,6 +143,7 @@ pub fn write(img: &Named<'_>, format: Format, dest: &Path) -> Result<()> {
     let buf = write_to(img, format, buf).with_context(|| format!("writing {}", dest.display()))?;
     let tmp = buf.into_inner().map_err(|e| e.into_error())?;
     tmp.as_file().sync_all().ok();
+    crate::blob::set_mode(tmp.path(), 0o644)?;
     tmp.persist(dest)
         .map_err(|e| e.error)
         .with_context(|| format!("moving the finished tarball to {}", dest.display()))?;

@@ -100,6 +100,7 @@ pub fn write(img: &Named<'_>, dest: &Path) -> Result<PathBuf> {
     )?;
     // Swap the finished directory in. A directory cannot be renamed over a non-empty one, so the old
     // layout is moved aside first and removed after.
+    crate::blob::set_mode(tmp.path(), 0o755)?;
     let staged = tmp.keep();
     let mut old = None;
     if dest.exists() {

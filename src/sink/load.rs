@@ -49,7 +49,9 @@ pub fn load(img: &Named<'_>) -> Result<String> {
         .with_context(|| format!("starting `{} load`", path.display()))?;
     let stdin = child.stdin.take().context("no stdin for the loader")?;
     let written = write_to(img, format, std::io::BufWriter::new(stdin))
-        .and_then(|w| w.into_inner().map_err(|e| anyhow::anyhow!(e.into_error())));
+        .and_then(|w| w.into_inner().map_err(|e| anyhow::anyhow!(e.into_error())))
+        // Close the pipe (drop stdin) before waiting, or the engine waits for more input forever.
+        .map(drop);
     let status = child
         .wait()
         .with_context(|| format!("waiting for `{engine} load`"))?;

@@ -1,1 +1,323 @@
-//! (in progress)
+//! The push sink: put an [`Artifact`] into one or more registry repositories under one or more tags.
+//!
+//! Takes an artifact whose bytes are in a [`BlobStore`] and a list of references, and gives one
+//! [`PushReport`] per reference. Order per repository: every config and layer blob (bounded parallel
+//! uploads; existing blobs are skipped, blobs known to live in another repository of the same registry
+//! are mounted), then the child manifests of an index (by digest), then the root manifest under each tag.
+//! Manifests go last, so a registry never holds a manifest that points at a missing blob.
+
+use crate::blob::{Artifact, BlobStore, Descriptor};
+use crate::digest::Digest;
+use crate::reference::Reference;
+use crate::registry::{BlobOutcome, Client, ClientOptions, CredentialEnv, Tuning};
+use crate::ui;
+use anyhow::{bail, Context, Result};
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// How to push.
+#[derive(Debug, Clone)]
+pub struct PushOptions {
+    /// Hosts (`host` or `host:port`) where plain http and unverified TLS are allowed (`--insecure-registry`).
+    pub insecure_registries: Vec<String>,
+    /// Extra CA files (PEM) to trust (`--registry-ca`).
+    pub registry_ca: Vec<PathBuf>,
+    /// Blob uploads running at once (at least 1).
+    pub jobs: usize,
+    /// Repositories known to hold a blob already (e.g. the base image's), for cross-repository mounts.
+    pub mount_from: BTreeMap<Digest, Vec<Reference>>,
+    /// Directories with per-registry CA files (default: `/etc/containers/certs.d`, `/etc/docker/certs.d`).
+    pub certs_dirs: Vec<PathBuf>,
+    /// Where credentials are looked up (default: the process environment).
+    pub credentials: CredentialEnv,
+    /// Timeouts, retries and chunking.
+    pub tuning: Tuning,
+}
+
+impl Default for PushOptions {
+    fn default() -> PushOptions {
+        let c = ClientOptions::default();
+        PushOptions {
+            insecure_registries: c.insecure_registries,
+            registry_ca: c.registry_ca,
+            jobs: 4,
+            mount_from: BTreeMap::new(),
+            certs_dirs: c.certs_dirs,
+            credentials: c.credentials,
+            tuning: c.tuning,
+        }
+    }
+}
+
+impl PushOptions {
+    /// The registry client options these push options imply.
+    pub fn client_options(&self) -> ClientOptions {
+        ClientOptions {
+            insecure_registries: self.insecure_registries.clone(),
+            registry_ca: self.registry_ca.clone(),
+            certs_dirs: self.certs_dirs.clone(),
+            credentials: self.credentials.clone(),
+            tuning: self.tuning.clone(),
+        }
+    }
+}
+
+/// What one pushed reference cost.
+///
+/// Blob counts and bytes are those of the push into the reference's repository; when several tags of
+/// one repository are pushed, only the first report carries them (the others are 0), so sums over all
+/// reports are totals.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PushReport {
+    /// `registry/repository:tag` (or `@digest` for a digest-only reference).
+    pub reference: String,
+    /// The digest of the root manifest or index.
+    pub digest: Digest,
+    /// Bytes uploaded.
+    pub uploaded_bytes: u64,
+    /// Bytes of blobs the registry already had (or mounted).
+    pub skipped_bytes: u64,
+    /// Blobs uploaded.
+    pub uploaded_blobs: usize,
+    /// Blobs the registry already had.
+    pub skipped_blobs: usize,
+    /// Blobs mounted from another repository.
+    pub mounted_blobs: usize,
+}
+
+#[derive(Default)]
+struct Counts {
+    uploaded_bytes: u64,
+    skipped_bytes: u64,
+    uploaded_blobs: usize,
+    skipped_blobs: usize,
+    mounted_blobs: usize,
+}
+
+/// Push every blob of `artifact` (from `store`), then the child manifests (for an index), then the root
+/// manifest under each tag of `refs` (one or several repositories and registries). Manifest last, so a
+/// registry never holds a manifest that points to a missing blob.
+pub fn push(
+    artifact: &Artifact,
+    store: &BlobStore,
+    refs: &[Reference],
+    opts: &PushOptions,
+) -> Result<Vec<PushReport>> {
+    if refs.is_empty() {
+        bail!("nothing to push to: give an image reference (e.g. `--push ghcr.io/acme/app:1.0`)");
+    }
+    let root = &artifact.root;
+    for r in refs {
+        if let Some(d) = r.digest.as_ref().filter(|d| **d != root.digest) {
+            bail!(
+                "cannot push {r}: it pins digest {d}, but the built image is {}; drop the \
+                 `@digest` part",
+                root.digest
+            );
+        }
+    }
+    // Group by registry and repository, keeping the order the user gave.
+    let mut groups: Vec<(String, String, Vec<&Reference>)> = Vec::new();
+    for r in refs {
+        match groups
+            .iter_mut()
+            .find(|(reg, repo, _)| *reg == r.registry && *repo == r.repository)
+        {
+            Some(g) => g.2.push(r),
+            None => groups.push((r.registry.clone(), r.repository.clone(), vec![r])),
+        }
+    }
+    let client_opts = opts.client_options();
+    let mut clients: HashMap<String, Arc<Client>> = HashMap::new();
+    let mut pushed: HashMap<String, Vec<String>> = HashMap::new();
+    let mut reports = Vec::new();
+    for (registry, repo, tags) in &groups {
+        let client = match clients.get(registry) {
+            Some(c) => c.clone(),
+            None => {
+                let c = Arc::new(
+                    Client::new(registry, &client_opts)
+                        .with_context(|| format!("setting up a client for registry {registry}"))?,
+                );
+                clients.insert(registry.clone(), c.clone());
+                c
+            }
+        };
+        // Mount sources: hinted repositories of this registry, then repositories pushed in this run.
+        let mut mounts: BTreeMap<Digest, Vec<String>> = BTreeMap::new();
+        for (d, hint_refs) in &opts.mount_from {
+            let v = mounts.entry(d.clone()).or_default();
+            v.extend(
+                hint_refs
+                    .iter()
+                    .filter(|h| &h.registry == registry)
+                    .map(|h| h.repository.clone()),
+            );
+        }
+        let earlier = pushed.get(registry).cloned().unwrap_or_default();
+        for b in &artifact.blobs {
+            mounts
+                .entry(b.digest.clone())
+                .or_default()
+                .extend(earlier.iter().cloned());
+        }
+        let mut sources: Vec<String> = mounts
+            .values()
+            .flatten()
+            .filter(|s| *s != repo)
+            .cloned()
+            .collect();
+        sources.sort();
+        sources.dedup();
+        client.declare_push(repo, &sources);
+        client
+            .ping()
+            .with_context(|| format!("pushing to {registry}/{repo}"))?;
+
+        let counts = push_blobs(&client, repo, artifact, store, &mounts, opts.jobs)?;
+        for m in &artifact.manifests {
+            let bytes = read_manifest(store, m)?;
+            client
+                .put_manifest(repo, &m.digest.to_string(), &m.media_type, &bytes)
+                .with_context(|| {
+                    format!(
+                        "pushing the platform manifest {} to {registry}/{repo}",
+                        m.digest
+                    )
+                })?;
+        }
+        let bytes = read_manifest(store, root)?;
+        for (i, r) in tags.iter().enumerate() {
+            let target = r.tag.clone().unwrap_or_else(|| root.digest.to_string());
+            client
+                .put_manifest(repo, &target, &root.media_type, &bytes)
+                .with_context(|| {
+                    format!("pushing {} to {registry}/{repo}:{target}", root.digest)
+                })?;
+            let reference = r.tagged_name();
+            ui::status("Pushed", format!("{reference}@{}", root.digest));
+            let c = if i == 0 { &counts } else { &Counts::default() };
+            reports.push(PushReport {
+                reference,
+                digest: root.digest.clone(),
+                uploaded_bytes: c.uploaded_bytes,
+                skipped_bytes: c.skipped_bytes,
+                uploaded_blobs: c.uploaded_blobs,
+                skipped_blobs: c.skipped_blobs,
+                mounted_blobs: c.mounted_blobs,
+            });
+        }
+        pushed
+            .entry(registry.clone())
+            .or_default()
+            .push(repo.clone());
+    }
+    Ok(reports)
+}
+
+/// A manifest's bytes from the store, checked against its descriptor (we send exactly what we hashed).
+fn read_manifest(store: &BlobStore, d: &Descriptor) -> Result<Vec<u8>> {
+    let bytes = store.read(&d.digest)?;
+    if Digest::of(&bytes) != d.digest || bytes.len() as u64 != d.size {
+        bail!(
+            "the manifest {} in the blob store {} does not match its descriptor: rebuild the image",
+            d.digest,
+            store.root().display()
+        );
+    }
+    Ok(bytes)
+}
+
+/// Push every blob of the artifact into `repo` with up to `jobs` threads; the first error stops the rest.
+fn push_blobs(
+    client: &Client,
+    repo: &str,
+    artifact: &Artifact,
+    store: &BlobStore,
+    mounts: &BTreeMap<Digest, Vec<String>>,
+    jobs: usize,
+) -> Result<Counts> {
+    let blobs = &artifact.blobs;
+    let total: u64 = blobs.iter().map(|b| b.size).sum();
+    ui::status(
+        "Pushing",
+        format!(
+            "{}/{repo} ({} blobs, {})",
+            client.registry(),
+            blobs.len(),
+            human_bytes(total)
+        ),
+    );
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let counts = Mutex::new(Counts::default());
+    let first_error: Mutex<Option<anyhow::Error>> = Mutex::new(None);
+    let no_mounts = Vec::new();
+    std::thread::scope(|s| {
+        for _ in 0..jobs.clamp(1, blobs.len().max(1)) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                if i >= blobs.len() || failed.load(Ordering::SeqCst) {
+                    return;
+                }
+                let b = &blobs[i];
+                let from = mounts.get(&b.digest).unwrap_or(&no_mounts);
+                match client.push_blob(repo, b, store, from) {
+                    Ok(outcome) => {
+                        let mut c = counts.lock().unwrap_or_else(|p| p.into_inner());
+                        match &outcome {
+                            BlobOutcome::Skipped => {
+                                c.skipped_blobs += 1;
+                                c.skipped_bytes += b.size;
+                            }
+                            BlobOutcome::Mounted(_) => {
+                                c.mounted_blobs += 1;
+                                c.skipped_bytes += b.size;
+                            }
+                            BlobOutcome::Uploaded => {
+                                c.uploaded_blobs += 1;
+                                c.uploaded_bytes += b.size;
+                            }
+                        }
+                        ui::verbose(format!("{} {}: {outcome:?}", b.digest, human_bytes(b.size)));
+                    }
+                    Err(e) => {
+                        failed.store(true, Ordering::SeqCst);
+                        let mut slot = first_error.lock().unwrap_or_else(|p| p.into_inner());
+                        slot.get_or_insert(e);
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    if let Some(e) = first_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        return Err(e.context(format!(
+            "pushing blobs to {}/{repo}; no manifest was pushed, so the registry holds no broken image \
+             (running the push again uploads only what is missing)",
+            client.registry()
+        )));
+    }
+    let c = counts.into_inner().unwrap_or_else(|p| p.into_inner());
+    ui::status(
+        "Uploaded",
+        format!(
+            "{} blobs ({}), {} already there, {} mounted",
+            c.uploaded_blobs,
+            human_bytes(c.uploaded_bytes),
+            c.skipped_blobs,
+            c.mounted_blobs
+        ),
+    );
+    Ok(c)
+}
+
+fn human_bytes(n: u64) -> String {
+    match n {
+        n if n >= 1 << 20 => format!("{:.1} MiB", n as f64 / (1u64 << 20) as f64),
+        n if n >= 1 << 10 => format!("{:.1} KiB", n as f64 / 1024.0),
+        n => format!("{n} B"),
+    }
+}

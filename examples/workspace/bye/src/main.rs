@@ -1,0 +1,6 @@
+//! Prints `bye, <name>` (name: first argument, else `$NAME`, else `world`).
+
+fn main() {
+    let name = greeting::name_from(std::env::args().skip(1));
+    println!("{}", greeting::bye(&name));
+}

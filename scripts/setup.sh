@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Installs everything the tests talk to (registry, podman, skopeo, umoci, oci-image-tool, the musl
+# targets, qemu for arm64) on Debian/Ubuntu as root. scripts/test.sh runs it first; it is safe to
+# run again: every step is idempotent, and apt is skipped when every tool is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export DEBIAN_FRONTEND=noninteractive
+
+step() { printf '\n==> %s\n' "$*" >&2; }
+warn() { printf 'WARNING: %s\n' "$*" >&2; }
+
+# --- Debian packages --------------------------------------------------------------------------
+# docker-registry: CNCF distribution 2.8, the registry the push tests run against.
+# podman + runc: load and run the images (crun fails on this host's hybrid cgroups).
+# skopeo, umoci, oci-image-tool, python3: independent validators of what we write.
+# qemu-user-static + binfmt-support: run arm64 binaries and images under emulation.
+# apache2-utils: htpasswd (bcrypt) for the registry's basic auth; openssl: test CA and TLS certs.
+# musl-tools: musl-gcc for crates with C code; busybox-static: a known-good static binary for the
+# harness self-test. tar/gzip/file/git/ca-certificates: used by tests and cargo.
+step "apt-get install"
+packages=(docker-registry skopeo umoci podman buildah runc oci-image-tool
+  qemu-user-static binfmt-support apache2-utils openssl musl-tools busybox-static
+  python3 tar gzip file git ca-certificates)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "all Debian packages are installed" >&2
+elif [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+  warn "missing packages (${missing[*]}): install them as root with apt-get; tests that need them will SKIP"
+else
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# --- Rust: musl targets, rustfmt, clippy ------------------------------------------------------
+step "rustup targets and components"
+rustup target add x86_64-unknown-linux-musl aarch64-unknown-linux-musl
+rustup component add rustfmt clippy >/dev/null 2>&1 || warn "rustup could not add rustfmt/clippy"
+
+# --- cargo-zigbuild (brings zig: a C cross-compiler for aarch64 crates with C code) -----------
+step "pip install cargo-zigbuild"
+if command -v cargo-zigbuild >/dev/null; then
+  echo "cargo-zigbuild is already installed" >&2
+else
+  pip=""
+  for candidate in pip3 pip "python3 -m pip"; do
+    if $candidate --version >/dev/null 2>&1; then pip="$candidate"; break; fi
+  done
+  if [ -z "$pip" ]; then
+    warn "no pip found: cargo-zigbuild is not installed; arm64 builds of crates with C code will be skipped"
+  # Debian's own python3 refuses system-wide installs (PEP 668) unless told otherwise.
+  elif ! $pip install --quiet cargo-zigbuild 2>/dev/null &&
+       ! $pip install --quiet --break-system-packages cargo-zigbuild; then
+    warn "pip could not install cargo-zigbuild; arm64 builds of crates with C code will be skipped"
+  fi
+fi
+
+# --- binfmt for qemu-aarch64 (best effort: a container may not be allowed to do this) ---------
+step "binfmt_misc for qemu-aarch64"
+if [ ! -e /proc/sys/fs/binfmt_misc/register ]; then
+  mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc 2>/dev/null ||
+    warn "cannot mount binfmt_misc; arm64 images will not run under emulation"
+fi
+if [ -e /proc/sys/fs/binfmt_misc/register ]; then
+  update-binfmts --enable qemu-aarch64 2>/dev/null ||
+    warn "update-binfmts --enable qemu-aarch64 was not permitted"
+fi

@@ -1,0 +1,360 @@
+//! Registry authentication: `WWW-Authenticate` challenges, bearer tokens and their cache.
+//!
+//! Takes the challenge a registry answers with (`Basic realm=...` or `Bearer realm=...,service=...`)
+//! and the credentials found for it, and gives the `Authorization` value for a request on a repository.
+//! Bearer tokens come from the token endpoint: anonymously, with Basic credentials (GET), or with an
+//! identity token as an OAuth2 refresh token (POST `grant_type=refresh_token`); they are cached per
+//! registry and scope until shortly before `expires_in` runs out.
+
+use super::client::Client;
+use super::credentials::{searched_places, CredentialKind, Secret};
+use super::error::RegistryError;
+use super::http::{read_capped, url_host, ReqBody, Request};
+use super::tls::{is_insecure, is_loopback};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// How a registry wants to be authenticated, learnt from its `/v2/` answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Challenge {
+    /// Not asked yet.
+    Unknown,
+    /// Anonymous access (`/v2/` answered 200).
+    None,
+    /// HTTP Basic with the user's credentials.
+    Basic,
+    /// Bearer tokens from a token endpoint.
+    Bearer {
+        /// Token endpoint URL.
+        realm: String,
+        /// The `service` parameter to send.
+        service: Option<String>,
+    },
+}
+
+/// A cached bearer token.
+#[derive(Debug, Clone)]
+pub struct Token {
+    /// The token.
+    pub value: Secret,
+    /// When to stop using it.
+    pub expires: Instant,
+}
+
+/// Parse a `WWW-Authenticate` header into `(lowercase scheme, params)` challenges.
+pub fn parse_www_authenticate(header: &str) -> Vec<(String, BTreeMap<String, String>)> {
+    let mut out: Vec<(String, BTreeMap<String, String>)> = Vec::new();
+    let s = header.as_bytes();
+    let mut i = 0;
+    let skip = |i: &mut usize, f: &dyn Fn(u8) -> bool| {
+        while *i < s.len() && f(s[*i]) {
+            *i += 1;
+        }
+    };
+    let token_char = |c: u8| c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~/".contains(&c);
+    while i < s.len() {
+        skip(&mut i, &|c| c == b' ' || c == b',' || c == b'\t');
+        let start = i;
+        skip(&mut i, &token_char);
+        if i == start {
+            i += 1; // stray character: skip it
+            continue;
+        }
+        let word = &header[start..i];
+        let save = i;
+        skip(&mut i, &|c| c == b' ' || c == b'\t');
+        if i < s.len() && s[i] == b'=' && !out.is_empty() {
+            // `key=value` of the current challenge.
+            i += 1;
+            skip(&mut i, &|c| c == b' ' || c == b'\t');
+            let value = if i < s.len() && s[i] == b'"' {
+                i += 1;
+                let mut v = String::new();
+                while i < s.len() && s[i] != b'"' {
+                    if s[i] == b'\\' && i + 1 < s.len() {
+                        i += 1;
+                    }
+                    let ch = header[i..].chars().next().unwrap_or(' ');
+                    v.push(ch);
+                    i += ch.len_utf8();
+                }
+                i += 1;
+                v
+            } else {
+                let vs = i;
+                skip(&mut i, &|c| c != b',' && c != b' ');
+                header[vs..i].to_string()
+            };
+            if let Some(last) = out.last_mut() {
+                last.1.insert(word.to_ascii_lowercase(), value);
+            }
+        } else {
+            i = save;
+            out.push((word.to_ascii_lowercase(), BTreeMap::new()));
+        }
+    }
+    out
+}
+
+/// The challenge to follow from a `WWW-Authenticate` header (Bearer preferred over Basic), plus the
+/// scope the registry asked for, if any.
+pub fn challenge_from_header(header: &str) -> Option<(Challenge, Option<String>)> {
+    let all = parse_www_authenticate(header);
+    if let Some((_, p)) = all
+        .iter()
+        .find(|(s, p)| s == "bearer" && p.contains_key("realm"))
+    {
+        let realm = p.get("realm").cloned().unwrap_or_default();
+        return Some((
+            Challenge::Bearer {
+                realm,
+                service: p.get("service").cloned(),
+            },
+            p.get("scope").cloned(),
+        ));
+    }
+    all.iter()
+        .any(|(s, _)| s == "basic")
+        .then_some((Challenge::Basic, None))
+}
+
+/// Percent-encode a query value (everything but RFC 3986 unreserved characters).
+pub fn urlencode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[derive(serde::Deserialize)]
+struct TokenResponse {
+    #[serde(default)]
+    token: Option<String>,
+    #[serde(default)]
+    access_token: Option<String>,
+    #[serde(default)]
+    expires_in: Option<u64>,
+}
+
+/// Tokens are dropped this long before they expire, so one never runs out in the middle of a request.
+const EXPIRY_MARGIN: Duration = Duration::from_secs(10);
+/// Token lifetime when the endpoint does not say (the distribution spec's default).
+const DEFAULT_TOKEN_SECS: u64 = 60;
+const MAX_TOKEN_RESPONSE: u64 = 1 << 20;
+
+impl Client {
+    /// The `Authorization` value for a request on `repo` (None for anonymous).
+    pub(crate) fn authorization(
+        &self,
+        repo: Option<&str>,
+        action: &str,
+    ) -> Result<Option<String>, RegistryError> {
+        match self.challenge() {
+            Challenge::Unknown | Challenge::None => Ok(None),
+            Challenge::Basic => Ok(self.credentials(action)?.and_then(|c| c.basic_header())),
+            Challenge::Bearer { realm, service } => {
+                let scopes = self.scopes_for(repo);
+                let key = scopes.join(" ");
+                let mut tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(t) = tokens.get(&key).filter(|t| t.expires > Instant::now()) {
+                    return Ok(Some(format!("Bearer {}", t.value.expose())));
+                }
+                // Fetched under the lock: parallel uploads wait for one token instead of each asking.
+                let t = self.fetch_token(&realm, service.as_deref(), &scopes, action)?;
+                let header = format!("Bearer {}", t.value.expose());
+                tokens.insert(key, t);
+                Ok(Some(header))
+            }
+        }
+    }
+
+    /// Forget the cached token for `repo`'s scope (after a 401).
+    pub(crate) fn forget_token(&self, repo: Option<&str>) {
+        let key = self.scopes_for(repo).join(" ");
+        self.tokens
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&key);
+    }
+
+    /// Ask the token endpoint for a token with `scopes`.
+    fn fetch_token(
+        &self,
+        realm: &str,
+        service: Option<&str>,
+        scopes: &[String],
+        action: &str,
+    ) -> Result<Token, RegistryError> {
+        let realm_host = url_host(realm).unwrap_or_default();
+        let auth_err = |detail: String| RegistryError::Auth {
+            action: action.to_string(),
+            detail,
+        };
+        if !realm.starts_with("https://") {
+            let plain_ok = realm.starts_with("http://")
+                && (is_loopback(&realm_host)
+                    || is_insecure(&realm_host, &self.opts.insecure_registries));
+            if !plain_ok {
+                return Err(auth_err(format!(
+                    "{} sent the token endpoint `{realm}`, which is not https: refusing to send credentials \
+                     there (add --insecure-registry {realm_host} if this is intended)",
+                    self.host
+                )));
+            }
+        }
+        let creds = self.credentials(action)?;
+        let mut query: Vec<(String, String)> = Vec::new();
+        if let Some(s) = service {
+            query.push(("service".into(), s.to_string()));
+        }
+        let (body, auth, method) = match &creds {
+            Some(c) if c.kind == CredentialKind::IdentityToken => {
+                let mut form = query.clone();
+                form.push(("grant_type".into(), "refresh_token".into()));
+                form.push(("client_id".into(), "cargo-slim-image".into()));
+                form.push(("refresh_token".into(), c.secret.expose().to_string()));
+                if !scopes.is_empty() {
+                    form.push(("scope".into(), scopes.join(" ")));
+                }
+                let enc: Vec<String> = form
+                    .iter()
+                    .map(|(k, v)| format!("{k}={}", urlencode(v)))
+                    .collect();
+                query.clear();
+                (Some(enc.join("&").into_bytes()), None, "POST")
+            }
+            Some(c) => {
+                query.extend(scopes.iter().map(|s| ("scope".to_string(), s.clone())));
+                (None, c.basic_header(), "GET")
+            }
+            None => {
+                query.extend(scopes.iter().map(|s| ("scope".to_string(), s.clone())));
+                (None, None, "GET")
+            }
+        };
+        let mut url = realm.to_string();
+        for (k, v) in &query {
+            url.push(if url.contains('?') { '&' } else { '?' });
+            url.push_str(&format!("{k}={}", urlencode(v)));
+        }
+        let who = match &creds {
+            Some(c) if c.username.is_empty() => format!("the identity token from {}", c.source),
+            Some(c) => format!("user `{}` (from {})", c.username, c.source),
+            None => "anonymous access".to_string(),
+        };
+        let action_t = format!("{action} (getting a token from {realm_host})");
+        let mut resp = self.retry(|| {
+            let mut headers = vec![("Accept", "application/json".to_string())];
+            if body.is_some() {
+                headers.push(("Content-Type", "application/x-www-form-urlencoded".into()));
+            }
+            let req = Request {
+                method,
+                url: url.clone(),
+                headers,
+                body: body.as_deref().map_or(ReqBody::Empty, ReqBody::Bytes),
+                repo: None,
+                action: &action_t,
+            };
+            let mut resp = self.raw(&req, auth.as_deref())?;
+            match resp.status().as_u16() {
+                200 => Ok(resp),
+                401 | 403 => Err(auth_err(match &creds {
+                    Some(_) => format!(
+                        "the token service at {realm_host} rejected {who}: check the credentials \
+                         (e.g. log in again with `podman login {0}` or `docker login {0}`)",
+                        self.registry
+                    ),
+                    None => format!(
+                        "{} requires credentials and none were found (looked in {}): log in with \
+                         `podman login {0}` or `docker login {0}`, or set SLIM_IMAGE_REGISTRY_USERNAME \
+                         and SLIM_IMAGE_REGISTRY_PASSWORD",
+                        self.registry,
+                        searched_places(&self.opts.credentials)
+                    ),
+                })),
+                _ => Err(self.status_error(&action_t, &mut resp)),
+            }
+        })?;
+        let bytes = read_capped(&mut resp, MAX_TOKEN_RESPONSE);
+        let parsed: TokenResponse =
+            serde_json::from_slice(&bytes).map_err(|_| RegistryError::Protocol {
+                action: action_t.clone(),
+                registry: realm_host.clone(),
+                detail: "a token response that is not JSON".into(),
+            })?;
+        let value = parsed
+            .token
+            .filter(|t| !t.is_empty())
+            .or(parsed.access_token.filter(|t| !t.is_empty()))
+            .ok_or_else(|| RegistryError::Protocol {
+                action: action_t.clone(),
+                registry: realm_host.clone(),
+                detail: "a token response without `token` or `access_token`".into(),
+            })?;
+        self.add_secret(&value);
+        let life = Duration::from_secs(parsed.expires_in.unwrap_or(DEFAULT_TOKEN_SECS).max(1));
+        crate::ui::verbose(format!(
+            "got a token from {realm_host} for {} ({}s)",
+            scopes.join(" "),
+            life.as_secs()
+        ));
+        Ok(Token {
+            value: Secret::new(value),
+            expires: Instant::now()
+                + life
+                    .saturating_sub(EXPIRY_MARGIN)
+                    .max(Duration::from_secs(1)),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_challenges() {
+        let h = concat!(
+            r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io","#,
+            r#"scope="repository:library/alpine:pull""#
+        );
+        let (c, scope) = challenge_from_header(h).unwrap();
+        assert_eq!(
+            c,
+            Challenge::Bearer {
+                realm: "https://auth.docker.io/token".into(),
+                service: Some("registry.docker.io".into())
+            }
+        );
+        assert_eq!(scope.as_deref(), Some("repository:library/alpine:pull"));
+        assert_eq!(
+            challenge_from_header(r#"Basic realm="basic-realm""#)
+                .unwrap()
+                .0,
+            Challenge::Basic
+        );
+        let both = parse_www_authenticate(
+            r#"Basic realm="a, b", Bearer realm="x\"y",error=insufficient_scope"#,
+        );
+        assert_eq!(both.len(), 2);
+        assert_eq!(both[0].1["realm"], "a, b");
+        assert_eq!(both[1].1["realm"], "x\"y");
+        assert_eq!(both[1].1["error"], "insufficient_scope");
+        assert!(challenge_from_header("Negotiate").is_none());
+        assert!(parse_www_authenticate("=,\"\"=").len() <= 1);
+    }
+
+    #[test]
+    fn encodes() {
+        assert_eq!(
+            urlencode("repository:a/b:pull,push"),
+            "repository%3Aa%2Fb%3Apull%2Cpush"
+        );
+    }
+}

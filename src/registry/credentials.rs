@@ -1,0 +1,436 @@
+//! Registry credentials, found where docker and podman keep them; secrets that never print.
+//!
+//! Order: `SLIM_IMAGE_REGISTRY_USERNAME`/`SLIM_IMAGE_REGISTRY_PASSWORD` (CI; limited to one host when
+//! `SLIM_IMAGE_REGISTRY_HOST` is set), then `$REGISTRY_AUTH_FILE`, `$XDG_RUNTIME_DIR/containers/auth.json`,
+//! `~/.config/containers/auth.json`, `$DOCKER_CONFIG/config.json` (or `~/.docker/config.json`). In each
+//! file: `credHelpers[host]`, then an `auths` entry, then `credsStore`; helpers are
+//! `docker-credential-<name>` programs on `PATH` speaking the `get` protocol. Lookups read a
+//! [`CredentialEnv`] snapshot, not the process environment, so tests (and callers) can isolate them.
+
+use anyhow::{bail, Context, Result};
+use base64::Engine as _;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// Key docker uses in config.json for Docker Hub.
+pub const DOCKER_HUB_AUTH_KEY: &str = "https://index.docker.io/v1/";
+
+/// A secret string: no `Display`, and `Debug` prints `<redacted>`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wrap a secret.
+    pub fn new(s: impl Into<String>) -> Secret {
+        Secret(s.into())
+    }
+    /// The secret itself: only for building a request header or body.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// What a credential proves identity with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CredentialKind {
+    /// A password (or access token used as one): sent with Basic auth.
+    Password,
+    /// A refresh token from `docker login` (`identitytoken`): exchanged at the token endpoint.
+    IdentityToken,
+}
+
+/// Credentials for one registry, with where they came from (for messages).
+#[derive(Clone, Debug)]
+pub struct Credential {
+    /// User name (may be empty for identity tokens).
+    pub username: String,
+    /// The password or identity token.
+    pub secret: Secret,
+    /// Which of the two `secret` is.
+    pub kind: CredentialKind,
+    /// Where it was found, e.g. `/root/.docker/config.json` or `docker-credential-pass`.
+    pub source: String,
+}
+
+impl Credential {
+    /// The `Authorization: Basic ...` value, for password credentials.
+    pub fn basic_header(&self) -> Option<String> {
+        (self.kind == CredentialKind::Password).then(|| {
+            let raw = format!("{}:{}", self.username, self.secret.expose());
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(raw)
+            )
+        })
+    }
+
+    /// Every string that must never be printed: the secret and its base64 forms.
+    pub fn secret_strings(&self) -> Vec<String> {
+        let mut v = vec![self.secret.expose().to_string()];
+        if let Some(h) = self.basic_header() {
+            v.push(h.trim_start_matches("Basic ").to_string());
+        }
+        v.retain(|s| s.len() >= 3);
+        v
+    }
+}
+
+/// A snapshot of the environment variables credential lookup reads (and helpers run with).
+#[derive(Clone, Default)]
+pub struct CredentialEnv {
+    vars: BTreeMap<String, String>,
+}
+
+impl fmt::Debug for CredentialEnv {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Values may be secrets (SLIM_IMAGE_REGISTRY_PASSWORD): names only.
+        f.debug_set().entries(self.vars.keys()).finish()
+    }
+}
+
+impl CredentialEnv {
+    /// The current process environment.
+    pub fn from_process() -> CredentialEnv {
+        CredentialEnv {
+            vars: std::env::vars().collect(),
+        }
+    }
+    /// An empty environment (no credentials anywhere).
+    pub fn empty() -> CredentialEnv {
+        CredentialEnv::default()
+    }
+    /// This environment with `key` set to `value`.
+    pub fn with(mut self, key: &str, value: impl Into<String>) -> CredentialEnv {
+        self.vars.insert(key.to_string(), value.into());
+        self
+    }
+    /// This environment without `key`.
+    pub fn without(mut self, key: &str) -> CredentialEnv {
+        self.vars.remove(key);
+        self
+    }
+    /// A variable's value, when set and not empty.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.vars
+            .get(key)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    }
+
+    /// The auth files to read, in order (whether or not they exist).
+    pub fn auth_files(&self) -> Vec<PathBuf> {
+        let mut files = Vec::new();
+        if let Some(f) = self.get("REGISTRY_AUTH_FILE") {
+            files.push(PathBuf::from(f));
+        }
+        if let Some(d) = self.get("XDG_RUNTIME_DIR") {
+            files.push(Path::new(d).join("containers/auth.json"));
+        }
+        let home = self.get("HOME").map(PathBuf::from);
+        if let Some(h) = &home {
+            files.push(h.join(".config/containers/auth.json"));
+        }
+        match (self.get("DOCKER_CONFIG"), &home) {
+            (Some(d), _) => files.push(Path::new(d).join("config.json")),
+            (None, Some(h)) => files.push(h.join(".docker/config.json")),
+            (None, None) => {}
+        }
+        files
+    }
+}
+
+/// Find credentials for `registry` (a reference's registry, e.g. `docker.io` or `localhost:5000`).
+pub fn lookup(registry: &str, env: &CredentialEnv) -> Result<Option<Credential>> {
+    let registry = normalize_key(registry);
+    if let (Some(user), Some(pass)) = (
+        env.get("SLIM_IMAGE_REGISTRY_USERNAME"),
+        env.get("SLIM_IMAGE_REGISTRY_PASSWORD"),
+    ) {
+        let only = env.get("SLIM_IMAGE_REGISTRY_HOST").map(normalize_key);
+        if only.as_deref().is_none_or(|h| h == registry) {
+            return Ok(Some(Credential {
+                username: user.to_string(),
+                secret: Secret::new(pass),
+                kind: CredentialKind::Password,
+                source: "SLIM_IMAGE_REGISTRY_USERNAME/SLIM_IMAGE_REGISTRY_PASSWORD".into(),
+            }));
+        }
+    }
+    for file in env.auth_files() {
+        let text = match std::fs::read_to_string(&file) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => {
+                crate::ui::warn(format!("cannot read {} ({e}); skipping it", file.display()));
+                continue;
+            }
+        };
+        if let Some(c) = from_auth_file(&registry, &text, &file, env)? {
+            return Ok(Some(c));
+        }
+    }
+    Ok(None)
+}
+
+/// Where [`lookup`] looked, for "no credentials" messages.
+pub fn searched_places(env: &CredentialEnv) -> String {
+    let mut v = vec!["SLIM_IMAGE_REGISTRY_USERNAME/PASSWORD".to_string()];
+    v.extend(env.auth_files().iter().map(|p| p.display().to_string()));
+    v.join(", ")
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct AuthFile {
+    #[serde(default)]
+    auths: BTreeMap<String, AuthEntry>,
+    #[serde(default)]
+    creds_store: Option<String>,
+    #[serde(default)]
+    cred_helpers: BTreeMap<String, String>,
+}
+
+#[derive(serde::Deserialize, Default)]
+struct AuthEntry {
+    #[serde(default)]
+    auth: Option<String>,
+    #[serde(default)]
+    username: Option<String>,
+    #[serde(default)]
+    password: Option<String>,
+    #[serde(default)]
+    identitytoken: Option<String>,
+}
+
+fn from_auth_file(
+    registry: &str,
+    text: &str,
+    file: &Path,
+    env: &CredentialEnv,
+) -> Result<Option<Credential>> {
+    // Never echo the file's content in an error: it holds secrets.
+    let parsed: AuthFile = serde_json::from_str(text).map_err(|e| {
+        anyhow::anyhow!(
+            "{} is not valid JSON (line {}, column {}): fix or remove it",
+            file.display(),
+            e.line(),
+            e.column()
+        )
+    })?;
+    if let Some((_, helper)) = parsed
+        .cred_helpers
+        .iter()
+        .find(|(k, _)| normalize_key(k) == registry)
+    {
+        return run_helper(helper, registry, env);
+    }
+    let source = file.display().to_string();
+    if let Some((_, entry)) = parsed
+        .auths
+        .iter()
+        .find(|(k, _)| normalize_key(k) == registry)
+    {
+        let (mut user, mut pass) = (entry.username.clone(), entry.password.clone());
+        if let Some(a) = entry.auth.as_deref().filter(|a| !a.is_empty()) {
+            let raw = base64::engine::general_purpose::STANDARD
+                .decode(a.trim())
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .with_context(|| {
+                    format!(
+                        "the `auth` value for {registry} in {source} is not base64 of \
+                         user:password: run the login again"
+                    )
+                })?;
+            let (u, p) = raw.split_once(':').with_context(|| {
+                format!(
+                    "the `auth` value for {registry} in {source} has no `:` between user \
+                         and password: run the login again"
+                )
+            })?;
+            (user, pass) = (Some(u.to_string()), Some(p.to_string()));
+        }
+        if let Some(tok) = entry.identitytoken.as_deref().filter(|t| !t.is_empty()) {
+            return Ok(Some(Credential {
+                username: user.unwrap_or_default(),
+                secret: Secret::new(tok),
+                kind: CredentialKind::IdentityToken,
+                source,
+            }));
+        }
+        if let (Some(u), Some(p)) = (user, pass) {
+            return Ok(Some(Credential {
+                username: u,
+                secret: Secret::new(p),
+                kind: CredentialKind::Password,
+                source,
+            }));
+        }
+    }
+    match &parsed.creds_store {
+        Some(store) if !store.is_empty() => run_helper(store, registry, env),
+        _ => Ok(None),
+    }
+}
+
+/// `https://index.docker.io/v1/`, `index.docker.io`, `registry-1.docker.io` -> `docker.io`; other keys
+/// lose their scheme and path: `https://ghcr.io/v2/` -> `ghcr.io`.
+pub fn normalize_key(key: &str) -> String {
+    let k = key.trim();
+    let k = k
+        .strip_prefix("https://")
+        .or_else(|| k.strip_prefix("http://"))
+        .unwrap_or(k);
+    let host = k.split('/').next().unwrap_or(k).to_ascii_lowercase();
+    match host.as_str() {
+        "index.docker.io" | "registry-1.docker.io" | "registry.hub.docker.com" => {
+            "docker.io".into()
+        }
+        _ => host,
+    }
+}
+
+/// Find `docker-credential-<name>` on the snapshot's `PATH`.
+fn find_helper(name: &str, env: &CredentialEnv) -> Option<PathBuf> {
+    let exe = format!("docker-credential-{name}");
+    std::env::split_paths(env.get("PATH")?)
+        .map(|d| d.join(&exe))
+        .find(|p| p.is_file())
+}
+
+fn run_helper(name: &str, registry: &str, env: &CredentialEnv) -> Result<Option<Credential>> {
+    let exe = format!("docker-credential-{name}");
+    let Some(path) = find_helper(name, env) else {
+        // Like a helper that has no entry: public images still pull anonymously; an auth failure
+        // later says that no credentials were found.
+        crate::ui::warn(format!(
+            "the credential helper `{exe}` configured for {registry} is not on PATH: install it, or \
+             remove it from your docker config and log in again; going on without its credentials"
+        ));
+        return Ok(None);
+    };
+    let server = if registry == "docker.io" {
+        DOCKER_HUB_AUTH_KEY
+    } else {
+        registry
+    };
+    let mut child = Command::new(&path)
+        .arg("get")
+        .env_clear()
+        .envs(&env.vars)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("running the credential helper {}", path.display()))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        // A helper may exit without reading stdin; a broken pipe here is not an error by itself.
+        let _ = stdin.write_all(server.as_bytes());
+    }
+    let out = child
+        .wait_with_output()
+        .with_context(|| format!("waiting for the credential helper {}", path.display()))?;
+    if !out.status.success() {
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        if stdout.contains("credentials not found") || stdout.trim().is_empty() {
+            crate::ui::verbose(format!("{exe} has no credentials for {server}"));
+            return Ok(None);
+        }
+        // Output of a failing helper is an error message, not a secret, but cap it.
+        let msg: String = stdout.trim().chars().take(200).collect();
+        bail!(
+            "the credential helper {exe} failed for {server} ({}): {msg}",
+            out.status
+        );
+    }
+    #[derive(serde::Deserialize)]
+    struct HelperOut {
+        #[serde(rename = "Username", default)]
+        username: String,
+        #[serde(rename = "Secret", default)]
+        secret: String,
+    }
+    let parsed: HelperOut = serde_json::from_slice(&out.stdout).map_err(|_| {
+        anyhow::anyhow!(
+            "the credential helper {exe} printed something that is not the JSON of the `get` \
+             protocol"
+        )
+    })?;
+    if parsed.secret.is_empty() {
+        return Ok(None);
+    }
+    let (username, kind) = if parsed.username == "<token>" {
+        (String::new(), CredentialKind::IdentityToken)
+    } else {
+        (parsed.username, CredentialKind::Password)
+    };
+    Ok(Some(Credential {
+        username,
+        secret: Secret::new(parsed.secret),
+        kind,
+        source: exe,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_normalise() {
+        assert_eq!(normalize_key(DOCKER_HUB_AUTH_KEY), "docker.io");
+        assert_eq!(normalize_key("https://ghcr.io/v2/"), "ghcr.io");
+        assert_eq!(normalize_key("localhost:5000"), "localhost:5000");
+    }
+
+    #[test]
+    fn reads_docker_config_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let b64 = base64::engine::general_purpose::STANDARD.encode("bob:hunter2");
+        let cfg = format!(
+            r#"{{"auths":{{"https://index.docker.io/v1/":{{"auth":"{b64}"}},
+               "reg.lan:5000":{{"auth":"","identitytoken":"refresh-me"}}}}}}"#
+        );
+        std::fs::write(dir.path().join("config.json"), cfg).unwrap();
+        let env = CredentialEnv::empty().with("DOCKER_CONFIG", dir.path().to_str().unwrap());
+        let c = lookup("docker.io", &env).unwrap().unwrap();
+        assert_eq!((c.username.as_str(), c.secret.expose()), ("bob", "hunter2"));
+        assert_eq!(c.kind, CredentialKind::Password);
+        assert!(!format!("{c:?}").contains("hunter2"));
+        let t = lookup("reg.lan:5000", &env).unwrap().unwrap();
+        assert_eq!(t.kind, CredentialKind::IdentityToken);
+        assert!(lookup("ghcr.io", &env).unwrap().is_none());
+        // CI variables win; a host filter limits them.
+        let ci = env
+            .clone()
+            .with("SLIM_IMAGE_REGISTRY_USERNAME", "ci")
+            .with("SLIM_IMAGE_REGISTRY_PASSWORD", "pw")
+            .with("SLIM_IMAGE_REGISTRY_HOST", "ghcr.io");
+        assert_eq!(lookup("ghcr.io", &ci).unwrap().unwrap().username, "ci");
+        assert_eq!(lookup("docker.io", &ci).unwrap().unwrap().username, "bob");
+        assert!(!format!("{ci:?}").contains("pw\""));
+    }
+
+    #[test]
+    fn missing_helper_means_no_credentials() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("config.json"),
+            r#"{"credsStore":"nope-xyz"}"#,
+        )
+        .unwrap();
+        let env = CredentialEnv::empty()
+            .with("DOCKER_CONFIG", dir.path().to_str().unwrap())
+            .with("PATH", dir.path().to_str().unwrap());
+        assert!(lookup("ghcr.io", &env).unwrap().is_none());
+    }
+}

@@ -1,0 +1,281 @@
+//! The read side of the registry client: manifests, indexes and blobs, verified before anyone uses them.
+//!
+//! Takes a repository and a tag or digest and gives the manifest bytes with their media type and digest
+//! (checked against the requested digest, size-capped), or downloads a blob into a [`BlobStore`]
+//! through a hashing reader so that only bytes matching the descriptor's digest and size are committed.
+//! Blob downloads follow redirects to storage hosts without sending credentials there.
+
+use super::client::Client;
+use super::error::RegistryError;
+use super::http::{header, ReqBody, Request};
+use crate::blob::{media, BlobStore, Descriptor};
+use crate::digest::{Digest, HashingReader};
+use anyhow::Context;
+use std::io::Read;
+
+/// What we accept when asking for a manifest: OCI and Docker v2 schema 2 manifests and indexes.
+pub const MANIFEST_ACCEPT: [&str; 4] = [
+    media::MANIFEST,
+    media::INDEX,
+    media::DOCKER_MANIFEST,
+    media::DOCKER_MANIFEST_LIST,
+];
+
+/// A manifest or index as the registry sent it.
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    /// The exact bytes (what the digest is over).
+    pub bytes: Vec<u8>,
+    /// The media type (`Content-Type`, or the JSON's `mediaType`).
+    pub media_type: String,
+    /// The sha256 of `bytes`.
+    pub digest: Digest,
+}
+
+impl Manifest {
+    /// A descriptor for this manifest.
+    pub fn descriptor(&self) -> Descriptor {
+        Descriptor::new(
+            &self.media_type,
+            self.digest.clone(),
+            self.bytes.len() as u64,
+        )
+    }
+}
+
+impl Client {
+    /// GET a manifest or index by tag or digest; a digest reference is verified against the bytes.
+    pub fn get_manifest(&self, repo: &str, reference: &str) -> Result<Manifest, RegistryError> {
+        let action = format!("getting manifest {}/{repo}:{reference}", self.registry);
+        let url = self.url(&format!("/v2/{repo}/manifests/{reference}"))?;
+        let limit = self.opts.tuning.max_manifest_size;
+        let protocol = |detail: String| RegistryError::Protocol {
+            action: action.clone(),
+            registry: self.host.clone(),
+            detail,
+        };
+        self.retry(|| {
+            let mut resp = self.send(&Request {
+                method: "GET",
+                url: url.clone(),
+                headers: vec![("Accept", MANIFEST_ACCEPT.join(", "))],
+                body: ReqBody::Empty,
+                repo: Some(repo),
+                action: &action,
+            })?;
+            if !resp.status().is_success() {
+                return Err(self.status_error(&action, &mut resp));
+            }
+            let bytes =
+                read_full_capped(&mut resp, limit).map_err(|e| RegistryError::Connection {
+                    action: action.clone(),
+                    host: self.host.clone(),
+                    detail: format!("reading the manifest: {e}"),
+                    retriable: true,
+                })?;
+            if bytes.len() as u64 > limit {
+                return Err(protocol(format!(
+                    "a manifest larger than {limit} bytes: refusing it (not a sane image manifest)"
+                )));
+            }
+            let digest = Digest::of(&bytes);
+            if let Ok(want) = reference.parse::<Digest>() {
+                if want != digest {
+                    return Err(protocol(format!(
+                        "manifest bytes whose digest is {digest}, not {want}"
+                    )));
+                }
+            } else if let Some(claimed) = header(&resp, "docker-content-digest") {
+                if claimed.parse::<Digest>().is_ok_and(|c| c != digest) {
+                    // A short or altered body: worth another try.
+                    return Err(RegistryError::Connection {
+                        action: action.clone(),
+                        host: self.host.clone(),
+                        detail: format!(
+                            "the manifest bytes hash to {digest}, but the registry says {claimed}"
+                        ),
+                        retriable: true,
+                    });
+                }
+            }
+            let media_type = header(&resp, "content-type")
+                .map(|c| c.split(';').next().unwrap_or("").trim().to_string())
+                .filter(|c| MANIFEST_ACCEPT.contains(&c.as_str()))
+                .or_else(|| json_media_type(&bytes))
+                .ok_or_else(|| protocol("a manifest with no media type we understand".into()))?;
+            Ok(Manifest {
+                bytes,
+                media_type,
+                digest,
+            })
+        })
+    }
+
+    /// HEAD a manifest: its descriptor if it exists.
+    pub fn head_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+    ) -> Result<Option<Descriptor>, RegistryError> {
+        let action = format!("checking manifest {}/{repo}:{reference}", self.registry);
+        let url = self.url(&format!("/v2/{repo}/manifests/{reference}"))?;
+        self.retry(|| {
+            let mut resp = self.send(&Request {
+                method: "HEAD",
+                url: url.clone(),
+                headers: vec![("Accept", MANIFEST_ACCEPT.join(", "))],
+                body: ReqBody::Empty,
+                repo: Some(repo),
+                action: &action,
+            })?;
+            match resp.status().as_u16() {
+                404 => Ok(None),
+                s if (200..300).contains(&s) => {
+                    let digest =
+                        header(&resp, "docker-content-digest").and_then(|d| d.parse().ok());
+                    let size = header(&resp, "content-length").and_then(|s| s.parse().ok());
+                    let mt = header(&resp, "content-type")
+                        .map(|c| c.split(';').next().unwrap_or("").trim().to_string());
+                    match (digest, size, mt) {
+                        (Some(d), Some(n), Some(m)) => Ok(Some(Descriptor::new(&m, d, n))),
+                        _ => Err(RegistryError::Protocol {
+                            action: action.clone(),
+                            registry: self.host.clone(),
+                            detail: "a manifest HEAD answer without Docker-Content-Digest, \
+                                     Content-Length or Content-Type"
+                                .into(),
+                        }),
+                    }
+                }
+                _ => Err(self.status_error(&action, &mut resp)),
+            }
+        })
+    }
+
+    /// HEAD a blob: its size if the repository has it.
+    pub fn head_blob(&self, repo: &str, digest: &Digest) -> Result<Option<u64>, RegistryError> {
+        let action = format!("checking blob {digest} in {}/{repo}", self.registry);
+        let url = self.url(&format!("/v2/{repo}/blobs/{digest}"))?;
+        self.retry(|| self.head_blob_once(repo, &url, &action))
+    }
+
+    /// One HEAD of a blob URL, no retries (the caller's retry loop covers it).
+    pub(crate) fn head_blob_once(
+        &self,
+        repo: &str,
+        url: &str,
+        action: &str,
+    ) -> Result<Option<u64>, RegistryError> {
+        let mut resp = self.send(&Request {
+            method: "HEAD",
+            url: url.to_string(),
+            headers: Vec::new(),
+            body: ReqBody::Empty,
+            repo: Some(repo),
+            action,
+        })?;
+        match resp.status().as_u16() {
+            404 => Ok(None),
+            s if (200..300).contains(&s) => Ok(Some(
+                header(&resp, "content-length")
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(0),
+            )),
+            _ => Err(self.status_error(action, &mut resp)),
+        }
+    }
+
+    /// Download a blob into `store`, verifying its digest and size; a no-op if the store has it.
+    pub fn fetch_blob(
+        &self,
+        repo: &str,
+        desc: &Descriptor,
+        store: &BlobStore,
+    ) -> anyhow::Result<()> {
+        if store.contains(&desc.digest) {
+            return Ok(());
+        }
+        let action = format!(
+            "downloading blob {} from {}/{repo}",
+            desc.digest, self.registry
+        );
+        let url = self.url(&format!("/v2/{repo}/blobs/{}", desc.digest))?;
+        let local = self.retry(|| {
+            let mut resp = self.send(&Request {
+                method: "GET",
+                url: url.clone(),
+                headers: Vec::new(),
+                body: ReqBody::Empty,
+                repo: Some(repo),
+                action: &action,
+            })?;
+            if !resp.status().is_success() {
+                return Err(self.status_error(&action, &mut resp));
+            }
+            let mut writer = match store.writer() {
+                Ok(w) => w,
+                Err(e) => return Ok(Err(e)),
+            };
+            // One byte more than promised, to notice a blob that is too long.
+            let mut reader = HashingReader::new(resp.body_mut().as_reader().take(desc.size + 1));
+            if let Err(e) = std::io::copy(&mut reader, &mut writer) {
+                return Err(RegistryError::Connection {
+                    action: action.clone(),
+                    host: self.host.clone(),
+                    detail: format!("the download broke off: {e}"),
+                    retriable: true,
+                });
+            }
+            let (digest, size) = reader.finish();
+            if size < desc.size {
+                return Err(RegistryError::Connection {
+                    action: action.clone(),
+                    host: self.host.clone(),
+                    detail: format!("the blob ended after {size} of {} bytes", desc.size),
+                    retriable: true,
+                });
+            }
+            if size != desc.size || digest != desc.digest {
+                // Dropping the writer deletes the temp file: nothing unverified enters the store.
+                return Err(RegistryError::Protocol {
+                    action: action.clone(),
+                    registry: self.host.clone(),
+                    detail: format!(
+                        "content that does not match the descriptor (expected {} bytes with \
+                         digest {}; got {}{size} bytes with digest {digest})",
+                        desc.size,
+                        desc.digest,
+                        if size > desc.size { "more than " } else { "" }
+                    ),
+                });
+            }
+            Ok(writer.commit().map(|_| ()))
+        })?;
+        local.with_context(|| format!("storing blob {} in {}", desc.digest, store.root().display()))
+    }
+}
+
+/// Read a body up to `limit` + 1 bytes (so the caller can tell it was too big), failing on I/O errors.
+fn read_full_capped(
+    resp: &mut ureq::http::Response<ureq::Body>,
+    limit: u64,
+) -> std::io::Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    resp.body_mut()
+        .as_reader()
+        .take(limit + 1)
+        .read_to_end(&mut buf)?;
+    Ok(buf)
+}
+
+/// The `mediaType` field of a manifest JSON, if it is one we accept.
+fn json_media_type(bytes: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct M {
+        #[serde(rename = "mediaType")]
+        media_type: Option<String>,
+    }
+    let m: M = serde_json::from_slice(bytes).ok()?;
+    m.media_type
+        .filter(|t| MANIFEST_ACCEPT.contains(&t.as_str()))
+}

@@ -1,0 +1,504 @@
+//! An in-process fake registry for what the real one cannot show: Bearer tokens from a token endpoint,
+//! injected faults (5xx, 429 with `Retry-After`, token revocation mid-push) and redirects.
+//!
+//! It speaks just enough HTTP/1.1 (one request per connection, `Connection: close`) and just enough of
+//! the distribution API (ping, blobs HEAD/GET, upload POST/PATCH/PUT, mount, manifests PUT/GET/HEAD) for
+//! the client under test, and records every request so tests can check what was (not) sent.
+
+use sha2::{Digest as _, Sha256};
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+/// A fault: requests matching `method` (or `*`) and containing `path` answer `status`, `times` times.
+#[derive(Debug, Clone)]
+pub struct Fault {
+    /// HTTP method, or `*` for any.
+    pub method: &'static str,
+    /// A substring of the request path (and query).
+    pub path: &'static str,
+    /// The status to answer with; 0: no answer (hold the connection 2 s, then close it).
+    pub status: u16,
+    /// How many matching requests fail (`usize::MAX`: forever).
+    pub times: usize,
+    /// A `Retry-After` header value to send, if any.
+    pub retry_after: Option<&'static str>,
+}
+
+/// Token-endpoint behaviour.
+#[derive(Debug, Clone, Default)]
+pub struct Bearer {
+    /// Basic credentials the token endpoint accepts (`None`: anonymous tokens only).
+    pub user_pass: Option<(String, String)>,
+    /// A refresh token accepted with `POST grant_type=refresh_token`.
+    pub refresh_token: Option<String>,
+    /// Anonymous token requests are allowed.
+    pub anonymous: bool,
+}
+
+/// How the fake behaves.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    /// Require Bearer tokens from `/token` for every `/v2/` request.
+    pub bearer: Option<Bearer>,
+    /// Faults, checked in order before anything else.
+    pub faults: Vec<Fault>,
+    /// After this many `/v2/` requests, every issued token stops being valid (once).
+    pub revoke_tokens_after: Option<usize>,
+    /// Answer the first PATCH that does not start at byte 0 with 416 (dropping its bytes).
+    pub patch_416_once: bool,
+    /// Answer blob GETs with a 307 to this base URL (another host), path kept.
+    pub redirect_blobs_to: Option<String>,
+}
+
+/// One request the fake saw.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    /// Method.
+    pub method: String,
+    /// Path with query.
+    pub path: String,
+    /// The `Authorization` header, if any.
+    pub authorization: Option<String>,
+    /// The body (form posts to `/token`; blob bytes).
+    pub body: Vec<u8>,
+    /// The status answered.
+    pub status: u16,
+}
+
+#[derive(Default)]
+struct State {
+    config: Config,
+    blobs: HashMap<String, Vec<u8>>,
+    uploads: HashMap<String, Vec<u8>>,
+    manifests: HashMap<String, (String, Vec<u8>)>,
+    tokens: Vec<String>,
+    v2_requests: usize,
+    revoked: bool,
+    next_id: usize,
+    seen: Vec<Seen>,
+}
+
+/// A running fake registry on `127.0.0.1:<port>`; stops on drop.
+pub struct FakeRegistry {
+    /// `127.0.0.1:PORT`.
+    pub host: String,
+    state: Arc<Mutex<State>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+struct Req {
+    method: String,
+    path: String,
+    headers: HashMap<String, String>,
+    body: Vec<u8>,
+}
+
+struct Resp {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+fn resp(status: u16) -> Resp {
+    Resp {
+        status,
+        headers: Vec::new(),
+        body: Vec::new(),
+    }
+}
+
+impl Resp {
+    fn h(mut self, k: &str, v: impl Into<String>) -> Resp {
+        self.headers.push((k.to_string(), v.into()));
+        self
+    }
+    fn body(mut self, b: impl Into<Vec<u8>>) -> Resp {
+        self.body = b.into();
+        self
+    }
+}
+
+fn sha(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+impl FakeRegistry {
+    /// Start a fake registry with `config`.
+    pub fn start(config: Config) -> FakeRegistry {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let host = listener.local_addr().unwrap().to_string();
+        let state = Arc::new(Mutex::new(State {
+            config,
+            ..State::default()
+        }));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (st, sp, h) = (state.clone(), stop.clone(), host.clone());
+        let thread = std::thread::spawn(move || {
+            while !sp.load(Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((conn, _)) => {
+                        let (st, h) = (st.clone(), h.clone());
+                        std::thread::spawn(move || serve(conn, &st, &h));
+                    }
+                    Err(_) => std::thread::sleep(std::time::Duration::from_millis(5)),
+                }
+            }
+        });
+        FakeRegistry {
+            host,
+            state,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Every request so far.
+    pub fn seen(&self) -> Vec<Seen> {
+        self.state.lock().unwrap().seen.clone()
+    }
+
+    /// The stored manifest bytes under `repo:reference`.
+    pub fn manifest(&self, repo: &str, reference: &str) -> Option<Vec<u8>> {
+        self.state
+            .lock()
+            .unwrap()
+            .manifests
+            .get(&format!("{repo}:{reference}"))
+            .map(|m| m.1.clone())
+    }
+
+    /// Number of blobs held.
+    pub fn blob_count(&self) -> usize {
+        self.state.lock().unwrap().blobs.len()
+    }
+}
+
+impl Drop for FakeRegistry {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn read_request(conn: &mut BufReader<TcpStream>) -> Option<Req> {
+    let mut line = String::new();
+    conn.read_line(&mut line).ok()?;
+    let mut parts = line.split_whitespace();
+    let (method, path) = (parts.next()?.to_string(), parts.next()?.to_string());
+    let mut headers = HashMap::new();
+    loop {
+        let mut h = String::new();
+        conn.read_line(&mut h).ok()?;
+        let h = h.trim_end();
+        if h.is_empty() {
+            break;
+        }
+        let (k, v) = h.split_once(':')?;
+        headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+    }
+    let mut body = Vec::new();
+    if let Some(n) = headers
+        .get("content-length")
+        .and_then(|n| n.parse::<usize>().ok())
+    {
+        body.resize(n, 0);
+        conn.read_exact(&mut body).ok()?;
+    } else if headers
+        .get("transfer-encoding")
+        .is_some_and(|t| t.contains("chunked"))
+    {
+        loop {
+            let mut size = String::new();
+            conn.read_line(&mut size).ok()?;
+            let n = usize::from_str_radix(size.trim().split(';').next()?, 16).ok()?;
+            let mut chunk = vec![0; n + 2];
+            conn.read_exact(&mut chunk).ok()?;
+            if n == 0 {
+                break;
+            }
+            body.extend_from_slice(&chunk[..n]);
+        }
+    }
+    Some(Req {
+        method,
+        path,
+        headers,
+        body,
+    })
+}
+
+fn serve(conn: TcpStream, state: &Mutex<State>, host: &str) {
+    conn.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .ok();
+    let mut reader = BufReader::new(conn);
+    let Some(req) = read_request(&mut reader) else {
+        return;
+    };
+    let r = {
+        let mut st = state.lock().unwrap();
+        let r = handle(&mut st, &req, host);
+        st.seen.push(Seen {
+            method: req.method.clone(),
+            path: req.path.clone(),
+            authorization: req.headers.get("authorization").cloned(),
+            body: req.body.clone(),
+            status: r.status,
+        });
+        r
+    };
+    if r.status == 0 {
+        std::thread::sleep(std::time::Duration::from_secs(2));
+        return;
+    }
+    let mut out = format!(
+        "HTTP/1.1 {} X\r\nConnection: close\r\nContent-Length: {}\r\n",
+        r.status,
+        r.body.len()
+    );
+    for (k, v) in &r.headers {
+        out.push_str(&format!("{k}: {v}\r\n"));
+    }
+    out.push_str("\r\n");
+    let mut conn = reader.into_inner();
+    let _ = conn.write_all(out.as_bytes());
+    if req.method != "HEAD" {
+        let _ = conn.write_all(&r.body);
+    }
+    let _ = conn.flush();
+}
+
+fn query_param<'a>(path: &'a str, key: &str) -> Vec<&'a str> {
+    let q = path.split_once('?').map_or("", |(_, q)| q);
+    q.split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .filter(|(k, _)| *k == key)
+        .map(|(_, v)| v)
+        .collect()
+}
+
+fn decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(if b[i] == b'+' { b' ' } else { b[i] });
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn handle(st: &mut State, req: &Req, host: &str) -> Resp {
+    let path = req.path.as_str();
+    if let Some(f) = st.config.faults.iter_mut().find(|f| {
+        f.times > 0 && (f.method == "*" || f.method == req.method) && path.contains(f.path)
+    }) {
+        f.times = f.times.saturating_sub(1);
+        let mut r = resp(f.status)
+            .h("Content-Type", "application/json")
+            .body(r#"{"errors":[{"code":"UNAVAILABLE","message":"injected fault"}]}"#);
+        if let Some(ra) = f.retry_after {
+            r = r.h("Retry-After", ra);
+        }
+        return r;
+    }
+    if path.starts_with("/token") {
+        return token(st, req);
+    }
+    if let Some(storage) = path.strip_prefix("/storage/") {
+        return match st.blobs.get(storage) {
+            Some(b) => resp(200).body(b.clone()),
+            None => resp(404),
+        };
+    }
+    let Some(rest) = path.strip_prefix("/v2/") else {
+        return resp(404);
+    };
+    st.v2_requests += 1;
+    if st.config.bearer.is_some() {
+        if st
+            .config
+            .revoke_tokens_after
+            .is_some_and(|n| st.v2_requests > n)
+            && !st.revoked
+        {
+            st.revoked = true;
+            st.tokens.clear();
+        }
+        let ok = req
+            .headers
+            .get("authorization")
+            .and_then(|a| a.strip_prefix("Bearer "))
+            .is_some_and(|t| st.tokens.iter().any(|x| x == t));
+        if !ok {
+            let repo = rest
+                .split("/blobs/")
+                .next()
+                .unwrap_or("")
+                .split("/manifests/")
+                .next()
+                .unwrap_or("");
+            return resp(401)
+                .h(
+                    "WWW-Authenticate",
+                    format!(r#"Bearer realm="http://{host}/token",service="fake-registry",scope="repository:{repo}:pull,push""#),
+                )
+                .body(r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#);
+        }
+    }
+    if rest.is_empty() {
+        return resp(200).body("{}");
+    }
+    let clean = rest.split('?').next().unwrap_or(rest);
+    if let Some((repo, tail)) = clean.split_once("/blobs/uploads/") {
+        return upload(st, req, repo, tail);
+    }
+    if let Some((_, digest)) = clean.split_once("/blobs/") {
+        return match (st.blobs.get(digest), &st.config.redirect_blobs_to) {
+            (Some(_), Some(to)) if req.method == "GET" => {
+                resp(307).h("Location", format!("{to}/storage/{digest}"))
+            }
+            (Some(b), _) => resp(200).body(b.clone()),
+            (None, _) => resp(404),
+        };
+    }
+    if let Some((repo, reference)) = clean.split_once("/manifests/") {
+        let key = format!("{repo}:{reference}");
+        return match req.method.as_str() {
+            "PUT" => {
+                let ct = req.headers.get("content-type").cloned().unwrap_or_default();
+                let d = sha(&req.body);
+                st.manifests.insert(key, (ct.clone(), req.body.clone()));
+                st.manifests
+                    .insert(format!("{repo}:{d}"), (ct, req.body.clone()));
+                resp(201).h("Docker-Content-Digest", d)
+            }
+            _ => match st.manifests.get(&key) {
+                Some((ct, b)) => resp(200)
+                    .h("Content-Type", ct.clone())
+                    .h("Docker-Content-Digest", sha(b))
+                    .body(b.clone()),
+                None => resp(404),
+            },
+        };
+    }
+    resp(404)
+}
+
+fn token(st: &mut State, req: &Req) -> Resp {
+    let Some(b) = st.config.bearer.clone() else {
+        return resp(404);
+    };
+    let form = String::from_utf8_lossy(&req.body).into_owned();
+    let granted = if req.method == "POST" {
+        let grant = query_param(&format!("?{form}"), "grant_type")
+            .first()
+            .map(|g| decode(g));
+        let rt = query_param(&format!("?{form}"), "refresh_token")
+            .first()
+            .map(|g| decode(g));
+        grant.as_deref() == Some("refresh_token") && rt.is_some() && rt == b.refresh_token
+    } else {
+        match req
+            .headers
+            .get("authorization")
+            .and_then(|a| a.strip_prefix("Basic "))
+        {
+            Some(enc) => {
+                use base64::Engine as _;
+                let raw = base64::engine::general_purpose::STANDARD
+                    .decode(enc)
+                    .unwrap_or_default();
+                let raw = String::from_utf8_lossy(&raw).into_owned();
+                b.user_pass
+                    .as_ref()
+                    .is_some_and(|(u, p)| raw == format!("{u}:{p}"))
+            }
+            None => b.anonymous,
+        }
+    };
+    if !granted {
+        return resp(401).body(r#"{"details":"bad credentials"}"#);
+    }
+    st.next_id += 1;
+    let t = format!("tok-{}", st.next_id);
+    st.tokens.push(t.clone());
+    // POSTs answer with `access_token`, GETs with `token`: the client must take either.
+    let key = if req.method == "POST" {
+        "access_token"
+    } else {
+        "token"
+    };
+    resp(200)
+        .h("Content-Type", "application/json")
+        .body(format!(r#"{{"{key}":"{t}","expires_in":300}}"#))
+}
+
+fn upload(st: &mut State, req: &Req, repo: &str, id: &str) -> Resp {
+    match req.method.as_str() {
+        "POST" => {
+            let mount = query_param(&req.path, "mount").first().map(|m| decode(m));
+            if let Some(m) = mount {
+                if st.blobs.contains_key(&m) {
+                    return resp(201).h("Location", format!("/v2/{repo}/blobs/{m}"));
+                }
+            }
+            st.next_id += 1;
+            let id = format!("u{}", st.next_id);
+            st.uploads.insert(id.clone(), Vec::new());
+            resp(202)
+                .h(
+                    "Location",
+                    format!("/v2/{repo}/blobs/uploads/{id}?_state=s{}", st.next_id),
+                )
+                .h("Range", "0-0")
+        }
+        "PATCH" => match st.uploads.get_mut(id) {
+            Some(buf) if st.config.patch_416_once && !buf.is_empty() => {
+                st.config.patch_416_once = false;
+                let end = buf.len() - 1;
+                resp(416).h("Range", format!("0-{end}"))
+            }
+            Some(buf) => {
+                buf.extend_from_slice(&req.body);
+                let end = buf.len().saturating_sub(1);
+                resp(202)
+                    .h("Location", format!("/v2/{repo}/blobs/uploads/{id}"))
+                    .h("Range", format!("0-{end}"))
+            }
+            None => resp(404),
+        },
+        "PUT" => {
+            let Some(mut buf) = st.uploads.remove(id) else {
+                return resp(404);
+            };
+            buf.extend_from_slice(&req.body);
+            let want = query_param(&req.path, "digest")
+                .first()
+                .map(|d| decode(d))
+                .unwrap_or_default();
+            let got = sha(&buf);
+            if want != got {
+                return resp(400)
+                    .body(r#"{"errors":[{"code":"DIGEST_INVALID","message":"digest mismatch"}]}"#);
+            }
+            st.blobs.insert(got.clone(), buf);
+            resp(201).h("Docker-Content-Digest", got)
+        }
+        _ => resp(405),
+    }
+}
