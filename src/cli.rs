@@ -2,7 +2,7 @@
 //! these, together with Cargo metadata, into resolved image specs exactly once.
 
 use crate::sink::archive::Format;
-use clap::{Args, Parser, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 /// `cargo slim-image`: as cargo runs it, with the subcommand name first.
@@ -18,6 +18,10 @@ pub enum CargoCli {
 #[derive(Debug, Args, Clone, Default)]
 #[command(next_line_help = false)]
 pub struct Cli {
+    /// A subcommand; without one, `cargo slim-image` builds the images.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     // ---- What to build (cargo's own flags) ----
     /// Path to Cargo.toml.
     #[arg(long, value_name = "PATH", help_heading = "Package selection")]
@@ -156,6 +160,13 @@ pub struct Cli {
     /// Print nothing but results and errors.
     #[arg(short, long, help_heading = "Display")]
     pub quiet: bool,
+}
+
+/// Subcommands besides the default build.
+#[derive(Debug, Subcommand, Clone)]
+pub enum Command {
+    /// Assemble one multi-platform index from per-platform images built and pushed separately.
+    Index(crate::index_cmd::IndexArgs),
 }
 
 /// `--message-format`.

@@ -14,6 +14,7 @@ pub mod digest;
 pub mod elf;
 pub mod execute;
 pub mod image;
+pub mod index_cmd;
 pub mod layer;
 pub mod plan;
 pub mod platform;
@@ -30,6 +31,10 @@ pub mod ui;
 /// execute it. Results go to stdout, everything else to stderr.
 pub fn run(cli: &cli::Cli) -> anyhow::Result<()> {
     ui::set_level(if cli.quiet { -1 } else { cli.verbose as i8 });
+    match &cli.command {
+        Some(cli::Command::Index(args)) => return index_cmd::run(args, cli),
+        None => {}
+    }
     let plan = resolve::resolve(cli)?;
     if cli.dry_run {
         print!("{}", plan.describe());
