@@ -485,10 +485,9 @@ impl Layout {
 pub fn busybox_layout(tag: &str, config_args: &[&str]) -> Result<Layout> {
     let busybox =
         which("busybox").context("busybox is not installed (apt-get install busybox-static)")?;
-    let bytes = std::fs::read(&busybox)?;
-    let elf = goblin::elf::Elf::parse(&bytes)
+    let elf = cargo_slim_image::elf::inspect(&busybox)
         .with_context(|| format!("{} is not an ELF file", busybox.display()))?;
-    if elf.interpreter.is_some() || !elf.libraries.is_empty() {
+    if !elf.is_static() {
         bail!(
             "{} is dynamically linked; a scratch image needs busybox-static",
             busybox.display()
