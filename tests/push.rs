@@ -16,29 +16,22 @@ use std::io::Write;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// A tar with one regular file, written by hand (ustar header, data, end-of-archive blocks).
+/// A tar with one regular file, written by the tool's own deterministic tar writer.
 fn tar_one_file(name: &str, mode: u64, data: &[u8]) -> Vec<u8> {
-    let mut h = [0u8; 512];
-    h[..name.len()].copy_from_slice(name.as_bytes());
-    let mut field = |at: usize, len: usize, v: u64| {
-        let s = format!("{v:0w$o}\0", w = len - 1);
-        h[at..at + len].copy_from_slice(s.as_bytes());
+    use cargo_slim_image::tar::{Header, Kind, TarWriter};
+    let mut tar = TarWriter::new(Vec::new());
+    let header = Header {
+        path: name,
+        kind: Kind::File,
+        mode: mode as u32,
+        uid: 0,
+        gid: 0,
+        mtime: 0,
+        size: data.len() as u64,
+        link: "",
     };
-    field(100, 8, mode);
-    field(108, 8, 0);
-    field(116, 8, 0);
-    field(124, 12, data.len() as u64);
-    field(136, 12, 0);
-    h[156] = b'0';
-    h[257..263].copy_from_slice(b"ustar\0");
-    h[263..265].copy_from_slice(b"00");
-    h[148..156].copy_from_slice(b"        ");
-    let sum: u32 = h.iter().map(|&b| b as u32).sum();
-    h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
-    let mut out = h.to_vec();
-    out.extend_from_slice(data);
-    out.resize(out.len().div_ceil(512) * 512 + 1024, 0);
-    out
+    tar.append(&header, &mut &data[..]).unwrap();
+    tar.finish().unwrap()
 }
 
 /// Bytes gzip cannot shrink, so layers can be made bigger than a chunk.
