@@ -117,16 +117,16 @@ fn wrong_password_is_a_clear_error_without_the_secret() {
     let t = slim::shared_target();
     let work = tempfile::tempdir().unwrap();
     let secret = "Not-The-Password-93b1";
-    let mut c = cmd(&[
-        "--manifest-path",
+    let mut c = slim::on(
         &hello_http(),
-        "--target-dir",
         t.to_str().unwrap(),
-        "--output",
-        work.path().join("l").to_str().unwrap(),
-        "--push",
-        &format!("{}/demo/x", reg.host),
-    ]);
+        &[
+            "--output",
+            work.path().join("l").to_str().unwrap(),
+            "--push",
+            &format!("{}/demo/x", reg.host),
+        ],
+    );
     c.env("SLIM_IMAGE_REGISTRY_USERNAME", USER)
         .env("SLIM_IMAGE_REGISTRY_PASSWORD", secret)
         .env("DOCKER_CONFIG", work.path())
@@ -144,14 +144,11 @@ fn wrong_password_is_a_clear_error_without_the_secret() {
 #[test]
 fn push_without_a_registry_in_the_name_is_refused() {
     let t = slim::shared_target();
-    let e = fails(cmd(&[
-        "--manifest-path",
+    let e = fails(slim::on(
         &hello_http(),
-        "--target-dir",
         t.to_str().unwrap(),
-        "--push",
-        "--dry-run",
-    ]));
+        &["--push", "--dry-run"],
+    ));
     assert!(e.contains("hello-http") && e.contains("no registry"), "{e}");
 }
 

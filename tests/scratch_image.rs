@@ -31,16 +31,16 @@ fn hello_http_image_is_valid_small_and_runs_as_nonroot() {
     let docker_tar = work.path().join("docker.tar");
     let target = slim::shared_target();
     let t = target.to_str().unwrap();
-    let stdout = ok(cmd(&[
-        "--manifest-path",
+    let stdout = ok(slim::on(
         &hello_http(),
-        "--target-dir",
         t,
-        "--output",
-        layout.to_str().unwrap(),
-        "--tarball",
-        oci_tar.to_str().unwrap(),
-    ]));
+        &[
+            "--output",
+            layout.to_str().unwrap(),
+            "--tarball",
+            oci_tar.to_str().unwrap(),
+        ],
+    ));
 
     // stdout: exactly one `name@digest` line, the digest of what index.json points at.
     let (digest, manifest) = manifest_of(&layout);
@@ -179,19 +179,19 @@ fn hello_http_image_is_valid_small_and_runs_as_nonroot() {
     }
 
     // Both tarball formats load into podman and run as the nonroot user.
-    ok(cmd(&[
-        "--manifest-path",
+    ok(slim::on(
         &hello_http(),
-        "--target-dir",
         t,
-        "--output",
-        layout.to_str().unwrap(),
-        "--tarball",
-        docker_tar.to_str().unwrap(),
-        "--tarball-format",
-        "docker",
-        "-q",
-    ]));
+        &[
+            "--output",
+            layout.to_str().unwrap(),
+            "--tarball",
+            docker_tar.to_str().unwrap(),
+            "--tarball-format",
+            "docker",
+            "-q",
+        ],
+    ));
     require!("podman", "runc");
     for (tar, tag) in [(&oci_tar, "0.1.0"), (&docker_tar, "latest")] {
         let podman = Podman::new().unwrap();
@@ -219,15 +219,11 @@ fn reproducible_across_target_dirs_and_golden_base_layer() {
     for i in 0..2 {
         let target = work.path().join(format!("target{i}"));
         let layout = work.path().join(format!("layout{i}"));
-        let out = ok(cmd(&[
-            "--manifest-path",
+        let out = ok(slim::on(
             &hello_http(),
-            "--target-dir",
             target.to_str().unwrap(),
-            "--output",
-            layout.to_str().unwrap(),
-            "-q",
-        ]));
+            &["--output", layout.to_str().unwrap(), "-q"],
+        ));
         digests.push(out);
         let (_, m) = manifest_of(&layout);
         base_layers.push(m["layers"][0]["digest"].as_str().unwrap().to_string());
@@ -252,20 +248,20 @@ fn metadata_keys_reach_the_image_and_two_binaries_share_it() {
     let tar = work.path().join("multi.tar");
     let manifest = slim::repo().join("tests/fixtures/multi-bin/Cargo.toml");
     let t = slim::shared_target();
-    let stdout = ok(cmd(&[
-        "--manifest-path",
+    let stdout = ok(slim::on(
         manifest.to_str().unwrap(),
-        "--target-dir",
         t.to_str().unwrap(),
-        "--output",
-        layout.to_str().unwrap(),
-        "--tarball",
-        tar.to_str().unwrap(),
-        "--label",
-        "from.flag=1",
-        "--env",
-        "EXTRA=x",
-    ]));
+        &[
+            "--output",
+            layout.to_str().unwrap(),
+            "--tarball",
+            tar.to_str().unwrap(),
+            "--label",
+            "from.flag=1",
+            "--env",
+            "EXTRA=x",
+        ],
+    ));
     let (digest, m) = manifest_of(&layout);
     assert_eq!(stdout, format!("registry.example/acme/multi@{digest}\n"));
     let c = blob_json(&layout, m["config"]["digest"].as_str().unwrap());
@@ -356,16 +352,16 @@ fn workspace_makes_one_image_per_binary_and_bin_selects() {
     let manifest = slim::repo().join("examples/workspace/Cargo.toml");
     let work = tempfile::tempdir().unwrap();
     let t = slim::shared_target();
-    let out = ok(cmd(&[
-        "--manifest-path",
+    let out = ok(slim::on(
         manifest.to_str().unwrap(),
-        "--target-dir",
         t.to_str().unwrap(),
-        "--workspace",
-        "--output",
-        work.path().to_str().unwrap(),
-        "-q",
-    ]));
+        &[
+            "--workspace",
+            "--output",
+            work.path().to_str().unwrap(),
+            "-q",
+        ],
+    ));
     let names: Vec<&str> = out.lines().map(|l| l.split('@').next().unwrap()).collect();
     assert_eq!(names.len(), 2, "{out}");
     assert!(names.contains(&"hello") && names.contains(&"bye"), "{out}");
@@ -381,16 +377,11 @@ fn workspace_makes_one_image_per_binary_and_bin_selects() {
         "workspace metadata is inherited"
     );
 
-    let out = ok(cmd(&[
-        "--manifest-path",
+    let out = ok(slim::on(
         manifest.to_str().unwrap(),
-        "--target-dir",
         t.to_str().unwrap(),
-        "--workspace",
-        "--bin",
-        "bye",
-        "--dry-run",
-    ]));
+        &["--workspace", "--bin", "bye", "--dry-run"],
+    ));
     assert!(out.contains("image bye:0.1.0,latest"), "{out}");
     assert!(!out.contains("image hello"), "{out}");
 }
@@ -441,17 +432,17 @@ fn json_report_and_prebuilt_binary() {
 fn dry_run_writes_nothing() {
     let work = tempfile::tempdir().unwrap();
     let layout = work.path().join("l");
-    let out = ok(cmd(&[
-        "--manifest-path",
+    let out = ok(slim::on(
         &hello_http(),
-        "--target-dir",
         work.path().join("t").to_str().unwrap(),
-        "--output",
-        layout.to_str().unwrap(),
-        "--tarball",
-        "x.tar",
-        "--dry-run",
-    ]));
+        &[
+            "--output",
+            layout.to_str().unwrap(),
+            "--tarball",
+            "x.tar",
+            "--dry-run",
+        ],
+    ));
     assert!(out.contains("image hello-http:0.1.0,latest"), "{out}");
     assert!(out.contains("x86_64-unknown-linux-musl"), "{out}");
     assert!(!layout.exists());
@@ -479,49 +470,25 @@ fn bad_input_is_a_clear_error_and_leaves_nothing_behind() {
     let o = out_dir.to_str().unwrap();
 
     let unknown = package_with_meta(&w.join("unknown"), "nmae = \"x\"");
-    let e = fails(cmd(&[
-        "--manifest-path",
-        &unknown,
-        "--target-dir",
-        t,
-        "--output",
-        o,
-    ]));
+    let e = fails(slim::on(&unknown, t, &["--output", o]));
     assert!(e.contains("nmae") && e.contains(&unknown), "{e}");
 
     let wrong_type = package_with_meta(&w.join("wrongtype"), "tags = \"latest\"");
-    let e = fails(cmd(&[
-        "--manifest-path",
-        &wrong_type,
-        "--target-dir",
-        t,
-        "--output",
-        o,
-    ]));
+    let e = fails(slim::on(&wrong_type, t, &["--output", o]));
     assert!(e.contains("tags") && e.contains(&wrong_type), "{e}");
 
-    let e = fails(cmd(&[
-        "--manifest-path",
+    let e = fails(slim::on(
         &hello_http(),
-        "--target-dir",
         t,
-        "--output",
-        o,
-        "--bin",
-        "nope",
-    ]));
+        &["--output", o, "--bin", "nope"],
+    ));
     assert!(e.contains("nope"), "{e}");
 
-    let e = fails(cmd(&[
-        "--manifest-path",
+    let e = fails(slim::on(
         &hello_http(),
-        "--target-dir",
         t,
-        "--output",
-        o,
-        "--tag",
-        "Hello/App:1",
-    ]));
+        &["--output", o, "--tag", "Hello/App:1"],
+    ));
     assert!(e.contains("Hello/App"), "{e}");
 
     let e = fails(cmd(&[
@@ -552,30 +519,27 @@ fn bad_input_is_a_clear_error_and_leaves_nothing_behind() {
     // An output path that is a file: refused, the file untouched, no temp dirs left beside it.
     let file = w.join("occupied");
     std::fs::write(&file, "keep me").unwrap();
-    let e = fails(cmd(&[
-        "--manifest-path",
+    let e = fails(slim::on(
         &hello_http(),
-        "--target-dir",
         t,
-        "--output",
-        file.to_str().unwrap(),
-    ]));
+        &["--output", file.to_str().unwrap()],
+    ));
     assert!(e.contains(file.to_str().unwrap()), "{e}");
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "keep me");
 
     // A tarball path below a file: refused before anything is built or written.
     let layout2 = w.join("l2");
     let bad_tar = file.join("x.tar");
-    let e = fails(cmd(&[
-        "--manifest-path",
+    let e = fails(slim::on(
         &hello_http(),
-        "--target-dir",
         t,
-        "--output",
-        layout2.to_str().unwrap(),
-        "--tarball",
-        bad_tar.to_str().unwrap(),
-    ]));
+        &[
+            "--output",
+            layout2.to_str().unwrap(),
+            "--tarball",
+            bad_tar.to_str().unwrap(),
+        ],
+    ));
     assert!(e.contains(bad_tar.to_str().unwrap()), "{e}");
     assert!(!layout2.exists());
     let leftovers: Vec<_> = std::fs::read_dir(w)
@@ -604,15 +568,15 @@ fn load_streams_into_podman() {
     .unwrap();
     let work = tempfile::tempdir().unwrap();
     let t = slim::shared_target();
-    let mut c = cmd(&[
-        "--manifest-path",
+    let mut c = slim::on(
         &hello_http(),
-        "--target-dir",
         t.to_str().unwrap(),
-        "--output",
-        work.path().join("l").to_str().unwrap(),
-        "--load",
-    ]);
+        &[
+            "--output",
+            work.path().join("l").to_str().unwrap(),
+            "--load",
+        ],
+    );
     c.env("CONTAINERS_STORAGE_CONF", &storage)
         .env("CONTAINERS_CONF", podman.dir().join("containers.conf"))
         .env("SLIM_IMAGE_LOADER", "podman");
@@ -641,17 +605,17 @@ fn https_client_trusts_the_image_bundle() {
     let work = tempfile::tempdir().unwrap();
     let tar = work.path().join("c.tar");
     let t = slim::shared_target();
-    ok(cmd(&[
-        "--manifest-path",
+    ok(slim::on(
         manifest.to_str().unwrap(),
-        "--target-dir",
         t.to_str().unwrap(),
-        "--output",
-        work.path().join("l").to_str().unwrap(),
-        "--tarball",
-        tar.to_str().unwrap(),
-        "-q",
-    ]));
+        &[
+            "--output",
+            work.path().join("l").to_str().unwrap(),
+            "--tarball",
+            tar.to_str().unwrap(),
+            "-q",
+        ],
+    ));
     let podman = Podman::new().unwrap();
     podman.load(&tar).unwrap();
     let out = podman.run("localhost/https-client:0.1.0", &["--check-bundle"]);

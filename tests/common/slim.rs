@@ -76,3 +76,10 @@ pub fn blob_path(layout: &Path, digest: &str) -> PathBuf {
         .join("blobs/sha256")
         .join(digest.trim_start_matches("sha256:"))
 }
+
+/// `cargo slim-image --manifest-path MANIFEST --target-dir TARGET REST...`.
+pub fn on(manifest: &str, target: &str, rest: &[&str]) -> Command {
+    let mut args = vec!["--manifest-path", manifest, "--target-dir", target];
+    args.extend_from_slice(rest);
+    cmd(&args)
+}
