@@ -1,13 +1,265 @@
 //! `cargo slim-image index`: assemble an OCI image index from per-platform images that were built and
 //! pushed on different machines (the way a release pipeline spreads work over runners).
+//!
+//! Takes `--push REF` (one or more) and the images (`REGISTRY/NAME:TAG` or `@sha256:...`, each an image
+//! manifest or an index whose platforms are all taken). Reads each manifest and, for a plain manifest,
+//! its config to learn the platform; refuses two images for one platform. Blobs the target repository
+//! lacks are copied (mounted when the source is in the same registry) before the child manifests and
+//! the index are pushed, so the registry never holds an index that points at something missing. Prints
+//! `REF@sha256:...` per pushed reference on stdout.
 
-use anyhow::Result;
+use crate::blob::{media, Artifact, BlobStore, Descriptor, PlatformSpec};
+use crate::config::parse_kv;
+use crate::digest::Digest;
+use crate::image::{ConfigFile, Index, Manifest};
+use crate::reference::Reference;
+use crate::registry::{Client, ClientOptions};
+use crate::sink::push::{self, PushOptions};
+use crate::ui;
+use anyhow::{bail, Context, Result};
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
 
 /// Arguments of `cargo slim-image index`.
 #[derive(Debug, Clone, clap::Args)]
-pub struct IndexArgs {}
+pub struct IndexArgs {
+    /// Where to push the index, REGISTRY/NAME:TAG (repeatable).
+    #[arg(long, value_name = "REF", required = true)]
+    pub push: Vec<String>,
+    /// The per-platform images, already pushed: REGISTRY/NAME:TAG or REGISTRY/NAME@sha256:...
+    /// (an index among them contributes all of its platforms).
+    #[arg(value_name = "IMAGE", required = true)]
+    pub images: Vec<String>,
+    /// Add an annotation to the index, K=V (repeatable).
+    #[arg(long, value_name = "K=V")]
+    pub annotation: Vec<String>,
+    /// Registry that may be reached over plain HTTP, HOST[:PORT] (repeatable).
+    #[arg(long, value_name = "HOST[:PORT]")]
+    pub insecure_registry: Vec<String>,
+    /// Extra CA certificate (PEM) to trust for registries (repeatable).
+    #[arg(long, value_name = "FILE")]
+    pub registry_ca: Vec<PathBuf>,
+}
+
+/// One platform image found among the inputs.
+struct Found {
+    source: Reference,
+    desc: Descriptor,
+    bytes: Vec<u8>,
+    manifest: Manifest,
+}
+
+fn platform_text(p: &PlatformSpec) -> String {
+    match &p.variant {
+        Some(v) => format!("{}/{}/{v}", p.os, p.architecture),
+        None => format!("{}/{}", p.os, p.architecture),
+    }
+}
+
+struct Clients {
+    opts: ClientOptions,
+    by_registry: HashMap<String, Arc<Client>>,
+}
+
+impl Clients {
+    fn get(&mut self, registry: &str) -> Result<Arc<Client>> {
+        if let Some(c) = self.by_registry.get(registry) {
+            return Ok(c.clone());
+        }
+        let c = Arc::new(
+            Client::new(registry, &self.opts)
+                .with_context(|| format!("setting up a client for registry {registry}"))?,
+        );
+        self.by_registry.insert(registry.to_string(), c.clone());
+        Ok(c)
+    }
+}
+
+/// Read one input image: its platform manifest(s).
+fn read_input(r: &Reference, clients: &mut Clients, store: &BlobStore) -> Result<Vec<Found>> {
+    let client = clients.get(&r.registry)?;
+    let m = client
+        .get_manifest(&r.repository, &r.tag_or_digest())
+        .with_context(|| {
+            format!("reading image {r}: was it pushed? (`skopeo inspect docker://{r}`)")
+        })?;
+    let mut out = Vec::new();
+    if m.media_type == media::INDEX || m.media_type == media::DOCKER_MANIFEST_LIST {
+        let index: Index = serde_json::from_slice(&m.bytes)
+            .with_context(|| format!("parsing the index {} of {r}", m.digest))?;
+        for d in index.manifests {
+            let Some(p) = &d.platform else { continue };
+            if p.os == "unknown" {
+                continue; // attestations and other artifacts, not runnable images
+            }
+            let child = client
+                .get_manifest(&r.repository, &d.digest.to_string())
+                .with_context(|| format!("reading manifest {} of {r}", d.digest))?;
+            let manifest: Manifest = serde_json::from_slice(&child.bytes)
+                .with_context(|| format!("parsing manifest {} of {r}", d.digest))?;
+            out.push(Found {
+                source: r.clone(),
+                desc: d,
+                bytes: child.bytes,
+                manifest,
+            });
+        }
+        return Ok(out);
+    }
+    let manifest: Manifest = serde_json::from_slice(&m.bytes)
+        .with_context(|| format!("parsing the manifest {} of {r}", m.digest))?;
+    client
+        .fetch_blob(&r.repository, &manifest.config, store)
+        .with_context(|| format!("reading the config of {r}"))?;
+    let config: ConfigFile = serde_json::from_slice(&store.read(&manifest.config.digest)?)
+        .with_context(|| format!("parsing the config {} of {r}", manifest.config.digest))?;
+    let mut desc = m.descriptor();
+    desc.platform = Some(PlatformSpec {
+        architecture: config.architecture.clone(),
+        os: config.os.clone(),
+        variant: config.variant.clone(),
+    });
+    out.push(Found {
+        source: r.clone(),
+        desc,
+        bytes: m.bytes,
+        manifest,
+    });
+    Ok(out)
+}
 
 /// Run `cargo slim-image index`.
-pub fn run(_args: &IndexArgs, _cli: &crate::cli::Cli) -> Result<()> {
-    anyhow::bail!("`cargo slim-image index` is being built (issue 4)")
+pub fn run(args: &IndexArgs, cli: &crate::cli::Cli) -> Result<()> {
+    let targets = args
+        .push
+        .iter()
+        .map(|t| {
+            let r: Reference = t.parse()?;
+            if r.digest.is_some() {
+                bail!("--push {t}: a push target cannot pin a digest (the digest is the result); give REGISTRY/NAME:TAG");
+            }
+            Ok(r)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let inputs = args
+        .images
+        .iter()
+        .map(|s| s.parse::<Reference>().map_err(anyhow::Error::from))
+        .collect::<Result<Vec<_>>>()?;
+    let annotations = args
+        .annotation
+        .iter()
+        .map(|a| parse_kv(a, "--annotation"))
+        .collect::<Result<BTreeMap<_, _>>>()?;
+    let mut opts = PushOptions {
+        insecure_registries: [
+            cli.insecure_registry.clone(),
+            args.insecure_registry.clone(),
+        ]
+        .concat(),
+        registry_ca: [cli.registry_ca.clone(), args.registry_ca.clone()].concat(),
+        ..Default::default()
+    };
+    let mut clients = Clients {
+        opts: opts.client_options(),
+        by_registry: HashMap::new(),
+    };
+    let tmp = tempfile::tempdir().context("creating a temp dir for the index's blobs")?;
+    let store = BlobStore::open(tmp.path())?;
+
+    let mut found: Vec<Found> = Vec::new();
+    for r in &inputs {
+        for f in read_input(r, &mut clients, &store)? {
+            let p = f.desc.platform.clone().unwrap_or_else(|| PlatformSpec {
+                architecture: "unknown".into(),
+                os: "unknown".into(),
+                variant: None,
+            });
+            if let Some(prev) = found.iter().find(|g| g.desc.platform.as_ref() == Some(&p)) {
+                bail!(
+                    "two images for {}: {} ({}) and {} ({}); an index holds one image per platform",
+                    platform_text(&p),
+                    prev.source,
+                    prev.desc.digest,
+                    f.source,
+                    f.desc.digest
+                );
+            }
+            ui::status(
+                "Found",
+                format!("{} {}@{}", platform_text(&p), f.source, f.desc.digest),
+            );
+            found.push(f);
+        }
+    }
+    if found.is_empty() {
+        bail!("the images given hold no platform image to put in an index");
+    }
+    let index = Index {
+        schema_version: 2,
+        media_type: Some(media::INDEX.to_string()),
+        manifests: found.iter().map(|f| f.desc.clone()).collect(),
+        annotations,
+    };
+    let (root, _) = store.put_json(media::INDEX, &index)?;
+    for f in &found {
+        let d = store.put_bytes(&f.desc.media_type, &f.bytes)?;
+        if d.digest != f.desc.digest {
+            bail!(
+                "manifest {} of {} changed while we read it",
+                f.desc.digest,
+                f.source
+            );
+        }
+    }
+    // Where each blob can be copied or mounted from.
+    let mut sources: BTreeMap<Digest, (Descriptor, Vec<Reference>)> = BTreeMap::new();
+    for f in &found {
+        for b in std::iter::once(&f.manifest.config).chain(&f.manifest.layers) {
+            let e = sources.entry(b.digest.clone()).or_insert_with(|| {
+                (
+                    Descriptor::new(&b.media_type, b.digest.clone(), b.size),
+                    Vec::new(),
+                )
+            });
+            if !e.1.contains(&f.source) {
+                e.1.push(f.source.clone());
+            }
+        }
+    }
+    opts.mount_from = sources
+        .iter()
+        .map(|(d, (_, refs))| (d.clone(), refs.clone()))
+        .collect();
+    let mut out = String::new();
+    for t in &targets {
+        let client = clients.get(&t.registry)?;
+        // Only what the target lacks is downloaded (and then mounted or uploaded by the push).
+        let mut blobs = Vec::new();
+        for (desc, refs) in sources.values() {
+            let there = client
+                .head_blob(&t.repository, &desc.digest)
+                .with_context(|| format!("checking blob {} in {t}", desc.digest))?;
+            if there.is_some() {
+                continue;
+            }
+            let src = &refs[0];
+            clients
+                .get(&src.registry)?
+                .fetch_blob(&src.repository, desc, &store)
+                .with_context(|| format!("copying blob {} from {src}", desc.digest))?;
+            blobs.push(desc.clone());
+        }
+        let artifact = Artifact {
+            root: root.clone(),
+            manifests: found.iter().map(|f| f.desc.clone()).collect(),
+            blobs,
+        };
+        for r in push::push(&artifact, &store, std::slice::from_ref(t), &opts)? {
+            out.push_str(&format!("{}@{}\n", r.reference, r.digest));
+        }
+    }
+    print!("{out}");
+    Ok(())
 }

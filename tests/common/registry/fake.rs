@@ -173,6 +173,27 @@ impl FakeRegistry {
             .map(|m| m.1.clone())
     }
 
+    /// Store `bytes` as the blob `digest` without checking them (to serve a corrupt blob).
+    pub fn put_blob_unchecked(&self, digest: &str, bytes: Vec<u8>) {
+        self.state
+            .lock()
+            .unwrap()
+            .blobs
+            .insert(digest.to_string(), bytes);
+    }
+
+    /// Store a manifest under `repo:reference` and under `repo:<its digest>`.
+    pub fn put_manifest(&self, repo: &str, reference: &str, content_type: &str, bytes: Vec<u8>) {
+        let mut st = self.state.lock().unwrap();
+        let d = sha(&bytes);
+        for r in [reference.to_string(), d] {
+            st.manifests.insert(
+                format!("{repo}:{r}"),
+                (content_type.to_string(), bytes.clone()),
+            );
+        }
+    }
+
     /// Number of blobs held.
     pub fn blob_count(&self) -> usize {
         self.state.lock().unwrap().blobs.len()

@@ -1,0 +1,187 @@
+//! Our image on top of a base: which of our files the base still needs, whether a binary can run on
+//! it, and the annotations that name it.
+//!
+//! Takes a resolved [`BaseImage`] platform and an [`ImageSpec`], and gives the bottom of our image (the
+//! base's layers, referenced as they are, plus a small *base-files* layer with only what the base
+//! lacks), the check for each binary, and the `org.opencontainers.image.base.*` annotations.
+//!
+//! What is kept and what is replaced on a base: the base's `/etc/passwd`, `/etc/group`,
+//! `/etc/nsswitch.conf`, `/tmp` and `/home/nonroot` are kept when it has them, and ours are added
+//! where it has none (the default user 65532 is numeric, so it works whether or not the base's passwd
+//! lists it). CA bundle: with the default `ca-certificates` setting the base's
+//! `/etc/ssl/certs/ca-certificates.crt` is kept when it has one, and the Mozilla bundle is added when it
+//! has none; `ca-certificates = "host"` or `extra-ca-certificates` write our bundle over the base's.
+//! Either way the image ends up with a bundle at that path (unless `none` on a base without one).
+
+use super::{BaseImage, PlatformBase, BASE_DIGEST, BASE_NAME};
+use crate::blob::BlobStore;
+use crate::image::Image;
+use crate::layer::{self, LayerCompression};
+use crate::plan::ImageSpec;
+use crate::platform::Platform;
+use crate::report::LayerReport;
+use crate::rootfs::{self, CA_BUNDLE_PATH};
+use crate::ui;
+use anyhow::{bail, Result};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Check that the binary at `path` runs on `base` (or FROM scratch when `None`): static binaries run
+/// anywhere; a dynamic one only where the base has its loader and libraries.
+pub fn check_binary(
+    path: &Path,
+    platform: Platform,
+    base: Option<(&BaseImage, &PlatformBase)>,
+) -> Result<()> {
+    let Some((b, pb)) = base else {
+        crate::elf::require_static(path, platform)?;
+        return Ok(());
+    };
+    let info = crate::elf::require_machine(path, platform)?;
+    if info.is_static() {
+        return Ok(());
+    }
+    let mut missing = Vec::new();
+    if let Some(interp) = info.interpreter.as_ref().filter(|i| !pb.has(i)) {
+        missing.push(format!("the loader {interp}"));
+    }
+    // musl's loader is its libc too: it answers for libc, libm, libpthread... itself.
+    let musl = info
+        .interpreter
+        .as_deref()
+        .is_some_and(|i| i.contains("ld-musl-"));
+    let in_musl = |lib: &str| {
+        [
+            "libc.",
+            "libm.",
+            "libpthread.",
+            "libdl.",
+            "librt.",
+            "libutil.",
+            "libxnet.",
+            "libcrypt.",
+        ]
+        .iter()
+        .any(|p| lib.starts_with(p))
+    };
+    for lib in info.needed.iter().filter(|l| !(musl && in_musl(l))) {
+        if !["lib", "usr/lib", "usr/local/lib", "lib64", "usr/lib64"]
+            .iter()
+            .any(|d| pb.has(&format!("{d}/{lib}")))
+        {
+            missing.push(format!("the library {lib}"));
+        }
+    }
+    if !missing.is_empty() {
+        bail!(
+            "{} is dynamically linked and needs {}, which the base image {} ({platform}) does not have: \
+             build it static (the default for {}: do not set `-C target-feature=-crt-static`), or use a \
+             base that has them (alpine has the musl loader /lib/ld-musl-{}.so.1)",
+            path.display(),
+            missing.join(" and "),
+            b.name,
+            platform.rust_target(),
+            platform.rust_target().split('-').next().unwrap_or("x86_64")
+        );
+    }
+    ui::note(format!(
+        "{} is dynamically linked ({}); the base image {} provides it",
+        path.display(),
+        info.interpreter.as_deref().unwrap_or("shared libraries"),
+        b.name
+    ));
+    Ok(())
+}
+
+/// The bottom of our image on `pb`: the base's layers, then a base-files layer with what it lacks.
+pub fn bottom(
+    store: &BlobStore,
+    base: &BaseImage,
+    pb: &PlatformBase,
+    img: &ImageSpec,
+    platform: Platform,
+    created: &str,
+    compression: LayerCompression,
+) -> Result<(Image, Vec<LayerReport>)> {
+    let mut image = Image::from_base(platform, &pb.config, &pb.layers, created);
+    let mut reports: Vec<LayerReport> = pb
+        .layers
+        .iter()
+        .zip(&pb.layer_sizes)
+        .map(|(l, &n)| LayerReport {
+            role: "base".into(),
+            digest: l.digest.clone(),
+            media_type: l.media_type.clone(),
+            size: l.size,
+            uncompressed_size: n,
+        })
+        .collect();
+    let mut entries: Vec<_> = rootfs::base_entries()
+        .into_iter()
+        .filter(|e| !pb.has(&e.path))
+        .collect();
+    let mut kept: Vec<&str> = ["/etc/passwd", "/etc/group", "/etc/nsswitch.conf"]
+        .into_iter()
+        .filter(|p| pb.has(p))
+        .collect();
+    let base_bundle = pb.has(CA_BUNDLE_PATH);
+    let mut replaced = "";
+    if img.ca.is_default() {
+        if base_bundle {
+            kept.push("the CA bundle");
+        } else {
+            entries.push(rootfs::ca_entry(rootfs::mozilla_bundle()));
+        }
+    } else if base_bundle && img.ca.source != rootfs::CaSource::None {
+        replaced = "; the CA bundle you configured replaces the base's";
+    } else if base_bundle {
+        kept.push("the CA bundle");
+    }
+    let added: Vec<&str> = entries.iter().map(|e| e.path.as_str()).collect();
+    ui::note(format!(
+        "on {} ({platform}): {}; added {}{replaced}",
+        base.name,
+        if kept.is_empty() {
+            "the base has none of our base files".to_string()
+        } else {
+            format!("kept the base's {}", kept.join(", "))
+        },
+        if added.is_empty() {
+            "nothing".to_string()
+        } else {
+            added.join(", ")
+        },
+    ));
+    if !entries.is_empty() {
+        let what: Vec<String> = entries.iter().map(|e| e.path.clone()).collect();
+        // mtime 0: tool content, the same for every build on this base.
+        let l = layer::build(
+            store,
+            entries,
+            0,
+            compression,
+            &format!(
+                "cargo slim-image {}: base files the base lacks ({})",
+                env!("CARGO_PKG_VERSION"),
+                what.join(", ")
+            ),
+        )?;
+        reports.push(LayerReport {
+            role: "base-files".into(),
+            digest: l.descriptor.digest.clone(),
+            media_type: l.descriptor.media_type.clone(),
+            size: l.descriptor.size,
+            uncompressed_size: l.uncompressed_size,
+        });
+        image = image.append(&l);
+    }
+    Ok((image, reports))
+}
+
+/// The manifest annotations that name the base: its reference and its manifest digest.
+pub fn annotations(base: &BaseImage, pb: &PlatformBase) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (BASE_NAME.to_string(), base.name.clone()),
+        (BASE_DIGEST.to_string(), pb.manifest.digest.to_string()),
+    ])
+}

@@ -1,0 +1,329 @@
+//! Offline bases: an OCI layout directory, an oci-archive, a docker-archive -> [`BaseImage`].
+//!
+//! A layout's `index.json` entry is picked by tag (`org.opencontainers.image.ref.name`, bare tag or
+//! `name:tag`), or taken when the layout holds one image. Blobs are copied into the store through a
+//! hashing writer and committed only when digest and size match the descriptor. Archives are unpacked
+//! into a temp dir first (regular files only, no path may leave it); an oci-archive is then a layout, and
+//! a docker-archive (`manifest.json`) is read as config + layer files, gzip or plain tar.
+
+use super::{per_platform, BaseImage, Fetch, LAYER_TAR};
+use crate::blob::{media, BlobStore, Descriptor};
+use crate::digest::Digest;
+use crate::image::Index;
+use crate::platform::Platform;
+use anyhow::{bail, Context, Result};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+const REF_NAME: &str = "org.opencontainers.image.ref.name";
+
+struct Layout {
+    dir: PathBuf,
+    name: String,
+}
+
+/// Copy `file` into the store; it must hash to `want` (and be `size` bytes when given).
+fn store_file(
+    file: &Path,
+    want: Option<&Digest>,
+    size: Option<u64>,
+    store: &BlobStore,
+) -> Result<(Digest, u64)> {
+    if let Some(d) = want {
+        if store.contains(d) {
+            return Ok((d.clone(), std::fs::metadata(store.path(d))?.len()));
+        }
+    }
+    let mut f = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
+    let mut w = store.writer()?;
+    let mut h = crate::digest::HashingReader::new(&mut f);
+    std::io::copy(&mut h, &mut w)
+        .with_context(|| format!("copying {} into the blob store", file.display()))?;
+    let (digest, n) = h.finish();
+    if want.is_some_and(|d| *d != digest) || size.is_some_and(|s| s != n) {
+        bail!(
+            "{} does not match its descriptor: expected {} ({} bytes), found {digest} ({n} bytes); the \
+             image is corrupt, export it again",
+            file.display(),
+            want.map(|d| d.to_string()).unwrap_or_default(),
+            size.map(|s| s.to_string()).unwrap_or_else(|| "?".into())
+        );
+    }
+    w.flush()?;
+    w.commit()
+}
+
+impl Fetch for Layout {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn fetch(&self, desc: &Descriptor, store: &BlobStore) -> Result<()> {
+        let file = self
+            .dir
+            .join("blobs")
+            .join(desc.digest.algorithm())
+            .join(desc.digest.hex());
+        if !file.is_file() && !store.contains(&desc.digest) {
+            bail!(
+                "base image {}: blob {} is missing ({} does not exist)",
+                self.name,
+                desc.digest,
+                file.display()
+            );
+        }
+        store_file(&file, Some(&desc.digest), Some(desc.size), store)
+            .with_context(|| format!("reading blob {} of base image {}", desc.digest, self.name))?;
+        Ok(())
+    }
+}
+
+/// Does an index.json entry carry `tag`?
+fn has_tag(d: &Descriptor, tag: &str) -> bool {
+    d.annotations.get(REF_NAME).is_some_and(|r| {
+        r == tag
+            || r.rsplit_once(':')
+                .is_some_and(|(n, t)| t == tag && !t.contains('/') && !n.is_empty())
+    })
+}
+
+/// Resolve an OCI layout directory.
+pub fn resolve_layout(
+    dir: &Path,
+    tag: Option<&str>,
+    platforms: &[Platform],
+    store: &BlobStore,
+) -> Result<BaseImage> {
+    let name = match tag {
+        Some(t) => format!("oci:{}:{t}", dir.display()),
+        None => format!("oci:{}", dir.display()),
+    };
+    resolve_layout_named(dir, tag, platforms, store, name)
+}
+
+fn resolve_layout_named(
+    dir: &Path,
+    tag: Option<&str>,
+    platforms: &[Platform],
+    store: &BlobStore,
+    name: String,
+) -> Result<BaseImage> {
+    let index_path = dir.join("index.json");
+    let bytes = std::fs::read(&index_path).with_context(|| {
+        format!(
+            "reading {}: is {} an OCI image layout?",
+            index_path.display(),
+            dir.display()
+        )
+    })?;
+    let index: Index = serde_json::from_slice(&bytes)
+        .with_context(|| format!("parsing {}", index_path.display()))?;
+    let tags = || {
+        let v: Vec<String> = index
+            .manifests
+            .iter()
+            .filter_map(|d| d.annotations.get(REF_NAME).cloned())
+            .collect();
+        if v.is_empty() {
+            "none".to_string()
+        } else {
+            v.join(", ")
+        }
+    };
+    let root = match tag {
+        Some(t) => index
+            .manifests
+            .iter()
+            .find(|d| has_tag(d, t))
+            .with_context(|| {
+                format!(
+                    "{name}: the layout has no image tagged `{t}` (its tags: {})",
+                    tags()
+                )
+            })?,
+        None => {
+            let first = index
+                .manifests
+                .first()
+                .with_context(|| format!("{name}: the layout holds no image"))?;
+            if index.manifests.iter().any(|d| d.digest != first.digest) {
+                bail!(
+                    "{name}: the layout holds several images; pick one with :TAG (its tags: {})",
+                    tags()
+                );
+            }
+            first
+        }
+    };
+    let src = Layout {
+        dir: dir.to_path_buf(),
+        name: name.clone(),
+    };
+    let root = Descriptor::new(&root.media_type, root.digest.clone(), root.size);
+    let root_bytes = src.manifest(&root, store)?;
+    crate::ui::status("Base", format!("{name}@{}", root.digest));
+    let platforms = per_platform(&src, &root, &root_bytes, platforms, store)?;
+    Ok(BaseImage {
+        name,
+        digest: root.digest,
+        registry: None,
+        platforms,
+    })
+}
+
+/// Unpack the regular files of a tar into `dest`, refusing paths that would leave it.
+fn unpack(file: &Path, dest: &Path) -> Result<()> {
+    let f = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
+    let mut tar = super::tarread::TarReader::new(std::io::BufReader::new(f));
+    while let Some(e) = tar
+        .next_entry()
+        .with_context(|| {
+        format!(
+            "reading the archive {}: is it a tar file (as `skopeo copy ... oci-archive:FILE` or `docker save` write)?",
+            file.display()
+        )
+    })?
+    {
+        if e.kind != super::tarread::EntryType::File {
+            continue;
+        }
+        if e.path.split('/').any(|c| c == ".." || c.is_empty()) {
+            bail!(
+                "{}: the archive member `{}` is not a plain relative path",
+                file.display(),
+                e.path
+            );
+        }
+        let out = dest.join(&e.path);
+        if let Some(p) = out.parent() {
+            std::fs::create_dir_all(p)?;
+        }
+        let mut w =
+            std::fs::File::create(&out).with_context(|| format!("unpacking {}", out.display()))?;
+        std::io::copy(&mut tar.data(), &mut w)
+            .with_context(|| format!("unpacking {} from {}", e.path, file.display()))?;
+    }
+    Ok(())
+}
+
+/// Resolve an oci-archive.
+pub fn resolve_oci_archive(
+    file: &Path,
+    tag: Option<&str>,
+    platforms: &[Platform],
+    store: &BlobStore,
+) -> Result<BaseImage> {
+    let tmp = tempfile::tempdir_in(store.root().join("tmp"))
+        .context("creating a temp dir to unpack the base archive")?;
+    unpack(file, tmp.path())?;
+    let name = match tag {
+        Some(t) => format!("oci-archive:{}:{t}", file.display()),
+        None => format!("oci-archive:{}", file.display()),
+    };
+    resolve_layout_named(tmp.path(), tag, platforms, store, name)
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DockerEntry {
+    config: String,
+    #[serde(default)]
+    repo_tags: Option<Vec<String>>,
+    layers: Vec<String>,
+}
+
+/// Resolve a docker-archive (`docker save` output): one platform, the config's.
+pub fn resolve_docker_archive(
+    file: &Path,
+    tag: Option<&str>,
+    platforms: &[Platform],
+    store: &BlobStore,
+) -> Result<BaseImage> {
+    let tmp = tempfile::tempdir_in(store.root().join("tmp"))
+        .context("creating a temp dir to unpack the base archive")?;
+    unpack(file, tmp.path())?;
+    let name = match tag {
+        Some(t) => format!("docker-archive:{}:{t}", file.display()),
+        None => format!("docker-archive:{}", file.display()),
+    };
+    let mpath = tmp.path().join("manifest.json");
+    let entries: Vec<DockerEntry> =
+        serde_json::from_slice(&std::fs::read(&mpath).with_context(|| {
+            format!("{name}: no manifest.json: is it a docker-archive (docker save)?")
+        })?)
+        .with_context(|| format!("{name}: parsing manifest.json"))?;
+    let entry = match tag {
+        Some(t) => entries
+            .iter()
+            .find(|e| {
+                e.repo_tags
+                    .iter()
+                    .flatten()
+                    .any(|r| r == t || r.ends_with(&format!(":{t}")))
+            })
+            .with_context(|| format!("{name}: no image tagged `{t}` in the archive"))?,
+        None if entries.len() == 1 => &entries[0],
+        None => bail!(
+            "{name}: the archive holds {} images; pick one with :NAME:TAG",
+            entries.len()
+        ),
+    };
+    let (config_digest, config_size) =
+        store_file(&tmp.path().join(&entry.config), None, None, store)?;
+    let mut layers = Vec::new();
+    for l in &entry.layers {
+        let path = tmp.path().join(l);
+        let mut magic = [0u8; 2];
+        std::fs::File::open(&path)
+            .and_then(|mut f| f.read_exact(&mut magic))
+            .with_context(|| format!("{name}: reading layer {l}"))?;
+        let mt = if magic == [0x1f, 0x8b] {
+            media::LAYER_GZIP
+        } else {
+            LAYER_TAR
+        };
+        let (d, n) = store_file(&path, None, None, store)?;
+        layers.push(Descriptor::new(mt, d, n));
+    }
+    // No manifest in a docker-archive: make the OCI one it stands for, so the rest is the same path.
+    let manifest = crate::image::Manifest {
+        schema_version: 2,
+        media_type: Some(media::MANIFEST.to_string()),
+        config: Descriptor::new(media::CONFIG, config_digest.clone(), config_size),
+        layers,
+        annotations: Default::default(),
+        artifact_type: None,
+        subject: None,
+    };
+    let (root, bytes) = store.put_json(media::MANIFEST, &manifest)?;
+    let src = Stored { name: name.clone() };
+    crate::ui::status("Base", format!("{name} (image ID {config_digest})"));
+    let platforms = per_platform(&src, &root, &bytes, platforms, store)?;
+    Ok(BaseImage {
+        name,
+        digest: config_digest,
+        registry: None,
+        platforms,
+    })
+}
+
+/// Blobs already copied into the store (docker-archive).
+struct Stored {
+    name: String,
+}
+
+impl Fetch for Stored {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+    fn fetch(&self, desc: &Descriptor, store: &BlobStore) -> Result<()> {
+        if !store.contains(&desc.digest) {
+            bail!(
+                "base image {}: blob {} is missing from the archive",
+                self.name,
+                desc.digest
+            );
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,411 @@
+//! Base images: `--base` (or `base = "..."`) -> a [`BaseImage`] whose blobs are verified in our
+//! [`BlobStore`].
+//!
+//! Takes a [`BaseSource`] and the platforms to build, and gives per platform the base's manifest
+//! descriptor, its config, its layers (media types normalised to OCI, bytes untouched, so they are
+//! referenced and never recompressed) and the set of paths its filesystem holds (to know whether it has
+//! a CA bundle, a passwd file or a musl loader). A registry base is resolved to a digest first, and an
+//! index is narrowed to each requested platform; a platform the base lacks is an error that lists the
+//! platforms it has. Sources live in [`remote`] (registries) and [`local`] (OCI layout, oci-archive,
+//! docker-archive); [`merge`] lays our runtime config over the base's.
+
+pub mod assemble;
+pub mod local;
+pub mod merge;
+pub mod remote;
+pub mod source;
+pub mod tarread;
+
+pub use source::BaseSource;
+
+use crate::blob::{media, BlobStore, Descriptor};
+use crate::digest::Digest;
+use crate::image::{ConfigFile, Manifest};
+use crate::platform::Platform;
+use crate::reference::Reference;
+use crate::registry::ClientOptions;
+use anyhow::{bail, Context, Result};
+use std::collections::BTreeMap;
+use std::io::Read;
+use tarread::{EntryType, TarReader};
+
+/// The annotation naming the base image (OCI image spec, pre-defined annotation keys).
+pub const BASE_NAME: &str = "org.opencontainers.image.base.name";
+/// The annotation holding the base image's manifest digest.
+pub const BASE_DIGEST: &str = "org.opencontainers.image.base.digest";
+
+/// One platform of a base image.
+#[derive(Debug, Clone)]
+pub struct PlatformBase {
+    /// The base's image manifest for this platform.
+    pub manifest: Descriptor,
+    /// Its config.
+    pub config: ConfigFile,
+    /// Its layers, bottom first (OCI media types; same bytes and digests as the base's).
+    pub layers: Vec<Descriptor>,
+    /// Uncompressed size of each layer (its diff_id was checked while measuring it).
+    pub layer_sizes: Vec<u64>,
+    /// Paths in its filesystem (no leading `/`) after every layer and whiteout, with their kind and
+    /// link target.
+    pub paths: BTreeMap<String, (EntryType, String)>,
+}
+
+impl PlatformBase {
+    /// Whether `path` exists in the base's filesystem, following symbolic links (as
+    /// `/lib64 -> usr/lib64` in merged-/usr distributions).
+    pub fn has(&self, path: &str) -> bool {
+        let mut todo: Vec<String> = path
+            .split('/')
+            .filter(|c| !c.is_empty())
+            .map(str::to_string)
+            .collect();
+        todo.reverse();
+        let mut at: Vec<String> = Vec::new();
+        let mut hops = 0;
+        while let Some(c) = todo.pop() {
+            match c.as_str() {
+                "." => continue,
+                ".." => {
+                    at.pop();
+                    continue;
+                }
+                _ => {}
+            }
+            at.push(c);
+            match self.paths.get(&at.join("/")) {
+                None => return false,
+                Some((EntryType::Symlink, target)) => {
+                    hops += 1;
+                    if hops > 16 {
+                        return false;
+                    }
+                    at.pop();
+                    if target.starts_with('/') {
+                        at.clear();
+                    }
+                    todo.extend(
+                        target
+                            .split('/')
+                            .filter(|c| !c.is_empty())
+                            .rev()
+                            .map(str::to_string),
+                    );
+                }
+                Some(_) => {}
+            }
+        }
+        true
+    }
+}
+
+/// A resolved base image.
+#[derive(Debug, Clone)]
+pub struct BaseImage {
+    /// The name as given, normalised (`docker.io/library/alpine:3.20`, `oci:DIR:TAG`).
+    pub name: String,
+    /// The digest the name resolved to (an index or a manifest; for a docker-archive, the image ID).
+    pub digest: Digest,
+    /// For a registry base: where its blobs live (cross-repository mounts when pushing there).
+    pub registry: Option<Reference>,
+    /// One entry per requested platform.
+    pub platforms: BTreeMap<Platform, PlatformBase>,
+}
+
+impl BaseImage {
+    /// The base for `platform` (resolution made sure every requested platform is there).
+    pub fn platform(&self, platform: Platform) -> Result<&PlatformBase> {
+        self.platforms
+            .get(&platform)
+            .with_context(|| format!("base image {} was not resolved for {platform}", self.name))
+    }
+
+    /// Which repositories hold the base's layers, for `--push` cross-repository mounts.
+    pub fn mount_hints(&self) -> BTreeMap<Digest, Vec<Reference>> {
+        let mut m = BTreeMap::new();
+        if let Some(r) = &self.registry {
+            for pb in self.platforms.values() {
+                for l in &pb.layers {
+                    m.insert(l.digest.clone(), vec![r.clone()]);
+                }
+            }
+        }
+        m
+    }
+}
+
+/// A place base blobs come from.
+pub(crate) trait Fetch {
+    /// The base's name, for messages.
+    fn name(&self) -> String;
+    /// Put the blob into `store`, verified against `desc`; a no-op when the store has it.
+    fn fetch(&self, desc: &Descriptor, store: &BlobStore) -> Result<()>;
+    /// The bytes of a manifest, verified against `desc`.
+    fn manifest(&self, desc: &Descriptor, store: &BlobStore) -> Result<Vec<u8>> {
+        self.fetch(desc, store)?;
+        store.read(&desc.digest)
+    }
+}
+
+/// Resolve `source` for `platforms`, fetching and verifying every blob into `store`. `None` for scratch.
+pub fn resolve(
+    source: &BaseSource,
+    platforms: &[Platform],
+    store: &BlobStore,
+    client: &ClientOptions,
+) -> Result<Option<BaseImage>> {
+    let base = match source {
+        BaseSource::Scratch => return Ok(None),
+        BaseSource::Registry(r) => remote::resolve(r, platforms, store, client),
+        BaseSource::OciDir(dir, tag) => {
+            local::resolve_layout(dir, tag.as_deref(), platforms, store)
+        }
+        BaseSource::OciArchive(file, tag) => {
+            local::resolve_oci_archive(file, tag.as_deref(), platforms, store)
+        }
+        BaseSource::DockerArchive(file, tag) => {
+            local::resolve_docker_archive(file, tag.as_deref(), platforms, store)
+        }
+    }
+    .with_context(|| format!("resolving the base image {source}"))?;
+    Ok(Some(base))
+}
+
+fn is_index(media_type: &str) -> bool {
+    media_type == media::INDEX || media_type == media::DOCKER_MANIFEST_LIST
+}
+
+/// `linux/amd64`-style text of an index entry's platform.
+fn platform_text(d: &Descriptor) -> String {
+    match &d.platform {
+        Some(p) => match &p.variant {
+            Some(v) => format!("{}/{}/{v}", p.os, p.architecture),
+            None => format!("{}/{}", p.os, p.architecture),
+        },
+        None => "unknown".into(),
+    }
+}
+
+fn matches(platform: Platform, os: &str, arch: &str, variant: Option<&str>) -> bool {
+    os == platform.os()
+        && arch == platform.architecture()
+        && (variant.is_none() || variant == platform.variant())
+}
+
+/// From a root (index or manifest), each requested platform's base.
+pub(crate) fn per_platform(
+    src: &dyn Fetch,
+    root: &Descriptor,
+    root_bytes: &[u8],
+    platforms: &[Platform],
+    store: &BlobStore,
+) -> Result<BTreeMap<Platform, PlatformBase>> {
+    let mut out = BTreeMap::new();
+    if is_index(&root.media_type) {
+        let index: crate::image::Index = serde_json::from_slice(root_bytes).with_context(|| {
+            format!("parsing the image index {} of {}", root.digest, src.name())
+        })?;
+        for &p in platforms {
+            let entry = index.manifests.iter().find(|d| {
+                d.platform
+                    .as_ref()
+                    .is_some_and(|s| matches(p, &s.os, &s.architecture, s.variant.as_deref()))
+            });
+            let Some(entry) = entry else {
+                let have: Vec<String> = index.manifests.iter().map(platform_text).collect();
+                bail!(
+                    "base image {} has no {p} image (it has: {}): pick a base that provides {p}, or \
+                     build only the platforms it has with --platform",
+                    src.name(),
+                    have.join(", ")
+                );
+            };
+            let bytes = src.manifest(entry, store)?;
+            out.insert(p, platform_image(src, entry, &bytes, p, store)?);
+        }
+    } else {
+        for &p in platforms {
+            out.insert(p, platform_image(src, root, root_bytes, p, store)?);
+        }
+    }
+    Ok(out)
+}
+
+/// One platform's manifest -> config, layers (fetched and verified), paths.
+fn platform_image(
+    src: &dyn Fetch,
+    desc: &Descriptor,
+    bytes: &[u8],
+    platform: Platform,
+    store: &BlobStore,
+) -> Result<PlatformBase> {
+    let manifest: Manifest = serde_json::from_slice(bytes).with_context(|| {
+        format!(
+            "parsing the image manifest {} of {}",
+            desc.digest,
+            src.name()
+        )
+    })?;
+    src.fetch(&manifest.config, store)?;
+    let config: ConfigFile = serde_json::from_slice(&store.read(&manifest.config.digest)?)
+        .with_context(|| {
+            format!(
+                "parsing the image config {} of {}",
+                manifest.config.digest,
+                src.name()
+            )
+        })?;
+    if !matches(
+        platform,
+        &config.os,
+        &config.architecture,
+        config.variant.as_deref(),
+    ) {
+        bail!(
+            "base image {} is {}/{} only, and has no {platform} image: pick a base that provides \
+             {platform} (an index over several platforms), or build only {}/{} with --platform",
+            src.name(),
+            config.os,
+            config.architecture,
+            config.os,
+            config.architecture
+        );
+    }
+    let layers = manifest
+        .layers
+        .iter()
+        .map(|l| oci_layer(l, &src.name()))
+        .collect::<Result<Vec<_>>>()?;
+    if layers.len() != config.rootfs.diff_ids.len() {
+        bail!(
+            "base image {}: manifest {} lists {} layers but its config has {} diff_ids: the image is broken",
+            src.name(),
+            desc.digest,
+            layers.len(),
+            config.rootfs.diff_ids.len()
+        );
+    }
+    for l in &layers {
+        src.fetch(l, store)?;
+    }
+    let (paths, layer_sizes) = scan(store, &layers, &config.rootfs.diff_ids, &src.name())?;
+    let mut manifest_desc = Descriptor::new(&desc.media_type, desc.digest.clone(), desc.size);
+    manifest_desc.platform = Some(platform.into());
+    Ok(PlatformBase {
+        manifest: manifest_desc,
+        config,
+        layers,
+        layer_sizes,
+        paths,
+    })
+}
+
+/// The uncompressed tar layer media type.
+pub const LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
+
+/// A base layer's descriptor with an OCI media type (same bytes), or an error for what we cannot use.
+fn oci_layer(l: &Descriptor, name: &str) -> Result<Descriptor> {
+    let mt = match l.media_type.as_str() {
+        media::LAYER_GZIP | media::DOCKER_LAYER_GZIP => media::LAYER_GZIP,
+        LAYER_TAR | "application/vnd.docker.image.rootfs.diff.tar" => LAYER_TAR,
+        media::LAYER_ZSTD => media::LAYER_ZSTD,
+        other => bail!(
+            "base image {name}: layer {} has media type {other}, which cargo slim-image cannot use as a \
+             base layer (gzip, zstd or uncompressed tar layers only): pick another base",
+            l.digest
+        ),
+    };
+    Ok(Descriptor::new(mt, l.digest.clone(), l.size))
+}
+
+type Paths = BTreeMap<String, (EntryType, String)>;
+
+/// Every path of the base's filesystem after all layers (whiteouts applied), and each layer's
+/// uncompressed size; each layer's uncompressed digest must be its `diff_id`.
+fn scan(
+    store: &BlobStore,
+    layers: &[Descriptor],
+    diff_ids: &[Digest],
+    name: &str,
+) -> Result<(Paths, Vec<u64>)> {
+    let mut paths = Paths::new();
+    let mut sizes = Vec::new();
+    for (l, want) in layers.iter().zip(diff_ids) {
+        let file = std::io::BufReader::new(store.open_blob(&l.digest)?);
+        let reader: Box<dyn Read> = match l.media_type.as_str() {
+            media::LAYER_GZIP => Box::new(flate2::read::MultiGzDecoder::new(file)),
+            media::LAYER_ZSTD => Box::new(
+                zstd::stream::read::Decoder::with_buffer(file)
+                    .with_context(|| format!("reading zstd base layer {}", l.digest))?,
+            ),
+            _ => Box::new(file),
+        };
+        let mut hashing = crate::digest::HashingReader::new(reader);
+        let mut this: Vec<(String, (EntryType, String))> = Vec::new();
+        let mut tar = TarReader::new(&mut hashing);
+        while let Some(e) = tar
+            .next_entry()
+            .with_context(|| format!("reading base layer {}", l.digest))?
+        {
+            let (dir, file) = e.path.rsplit_once('/').unwrap_or(("", &e.path));
+            if file == ".wh..wh..opq" {
+                let prefix = if dir.is_empty() {
+                    String::new()
+                } else {
+                    format!("{dir}/")
+                };
+                paths.retain(|p, _| !p.starts_with(&prefix));
+            } else if let Some(gone) = file.strip_prefix(".wh.") {
+                let gone = if dir.is_empty() {
+                    gone.to_string()
+                } else {
+                    format!("{dir}/{gone}")
+                };
+                let prefix = format!("{gone}/");
+                paths.retain(|p, _| *p != gone && !p.starts_with(&prefix));
+            } else if !e.path.is_empty() {
+                this.push((e.path.clone(), (e.kind, e.link.clone())));
+            }
+        }
+        std::io::copy(&mut hashing, &mut std::io::sink())
+            .with_context(|| format!("reading base layer {}", l.digest))?;
+        let (diff_id, size) = hashing.finish();
+        if diff_id != *want {
+            bail!(
+                "base image {name}: layer {} uncompresses to {diff_id}, but the config says {want}: the \
+                 image is corrupt; pull or export it again",
+                l.digest
+            );
+        }
+        paths.extend(this);
+        sizes.push(size);
+    }
+    Ok((paths, sizes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn platform_matching() {
+        assert!(matches(Platform::LinuxArm64, "linux", "arm64", Some("v8")));
+        assert!(matches(Platform::LinuxArm64, "linux", "arm64", None));
+        assert!(!matches(Platform::LinuxArm64, "linux", "arm", Some("v7")));
+        assert!(!matches(Platform::LinuxAmd64, "windows", "amd64", None));
+    }
+
+    #[test]
+    fn docker_layers_become_oci_and_foreign_ones_are_refused() {
+        let d = Descriptor::new(media::DOCKER_LAYER_GZIP, Digest::of(b"x"), 1);
+        assert_eq!(oci_layer(&d, "b").unwrap().media_type, media::LAYER_GZIP);
+        let f = Descriptor::new(
+            "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+            Digest::of(b"x"),
+            1,
+        );
+        assert!(oci_layer(&f, "b")
+            .unwrap_err()
+            .to_string()
+            .contains("foreign"));
+    }
+}
