@@ -1,0 +1,309 @@
+//! Kubernetes: `cargo slim-image resolve` and `cargo slim-image init-k8s`.
+//!
+//! `resolve` takes YAML (files, directories of `*.yaml`/`*.yml`, or `-` for stdin), finds every
+//! `slim-image://NAME` (NAME: a binary or a package of the workspace), builds and pushes each image
+//! once, and prints the YAML with each such string replaced by `registry/repository@sha256:...`. The
+//! replacement is textual, not a YAML round trip, so everything else (comments, key order, quoting,
+//! document separators) stays byte for byte; occurrences inside `#` comments are left alone.
+//! `init-k8s` writes a starter Deployment + Service from `templates/k8s.yaml`.
+
+use crate::cli::Cli;
+use crate::reference::Reference;
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+/// The scheme that marks an image to build in YAML.
+pub const SCHEME: &str = "slim-image://";
+
+/// The starter manifest.
+const TEMPLATE: &str = include_str!("../templates/k8s.yaml");
+
+/// `cargo slim-image resolve`.
+#[derive(Debug, Args, Clone)]
+pub struct ResolveArgs {
+    /// YAML file, directory (its *.yaml, *.yml and *.json files), or `-` for stdin (repeatable).
+    #[arg(short = 'f', long = "filename", value_name = "PATH", required = true)]
+    pub files: Vec<PathBuf>,
+    /// Push each image to REPO/NAME (e.g. ghcr.io/acme); default: the image's own name, which then
+    /// must include a registry.
+    #[arg(long, value_name = "REPO")]
+    pub repo: Option<String>,
+}
+
+/// `cargo slim-image init-k8s`.
+#[derive(Debug, Args, Clone)]
+pub struct InitArgs {
+    /// The binary (or package) the manifest runs; default: the workspace's only binary.
+    #[arg(value_name = "NAME")]
+    pub name: Option<String>,
+    /// Container port (default: the image's first exposed port, else 8080).
+    #[arg(long, value_name = "PORT")]
+    pub port: Option<u16>,
+    /// Write to FILE instead of stdout (refuses to overwrite an existing file).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// One `slim-image://NAME` found in the text: byte range and NAME.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mention {
+    /// Byte offset of `slim-image://`.
+    pub start: usize,
+    /// Byte offset just after NAME.
+    pub end: usize,
+    /// The binary or package name.
+    pub name: String,
+}
+
+/// Where the `#` comment of `line` starts (a `#` at the start or after a blank, outside quotes).
+fn comment_start(line: &str) -> Option<usize> {
+    let (mut single, mut double) = (false, false);
+    let mut prev = ' ';
+    for (i, c) in line.char_indices() {
+        match c {
+            '\'' if !double => single = !single,
+            '"' if !single && prev != '\\' => double = !double,
+            '#' if !single && !double && prev.is_whitespace() => return Some(i),
+            _ => {}
+        }
+        prev = c;
+    }
+    None
+}
+
+/// Every `slim-image://NAME` outside comments, in order.
+pub fn mentions(text: &str) -> Vec<Mention> {
+    let mut out = Vec::new();
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let limit = comment_start(line).unwrap_or(line.len());
+        let mut from = 0;
+        while let Some(i) = line[from..limit].find(SCHEME) {
+            let start = from + i;
+            let rest = &line[start + SCHEME.len()..limit];
+            let n = rest
+                .find(|c: char| !(c.is_ascii_alphanumeric() || "_-.".contains(c)))
+                .unwrap_or(rest.len());
+            let end = start + SCHEME.len() + n;
+            if n > 0 {
+                out.push(Mention {
+                    start: offset + start,
+                    end: offset + end,
+                    name: rest[..n].to_string(),
+                });
+            }
+            from = end.max(start + SCHEME.len());
+        }
+        offset += line.len();
+    }
+    out
+}
+
+/// `text` with each mention replaced by its resolved reference.
+pub fn substitute(text: &str, resolved: &BTreeMap<String, String>) -> Result<String> {
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    for m in mentions(text) {
+        let r = resolved
+            .get(&m.name)
+            .with_context(|| format!("no image was built for {SCHEME}{}", m.name))?;
+        out.push_str(&text[at..m.start]);
+        out.push_str(r);
+        at = m.end;
+    }
+    out.push_str(&text[at..]);
+    Ok(out)
+}
+
+/// The inputs: (what to call it in errors, its text), directories expanded in name order.
+fn read_inputs(paths: &[PathBuf]) -> Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.as_os_str() == "-" {
+            let mut s = String::new();
+            std::io::stdin()
+                .read_to_string(&mut s)
+                .context("reading YAML from stdin (-f -)")?;
+            out.push(("<stdin>".to_string(), s));
+        } else if p.is_dir() {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(p)
+                .with_context(|| format!("-f {}: reading the directory", p.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| {
+                    f.is_file()
+                        && f.extension()
+                            .is_some_and(|e| e == "yaml" || e == "yml" || e == "json")
+                })
+                .collect();
+            files.sort();
+            for f in files {
+                out.push((f.display().to_string(), read_file(&f)?));
+            }
+        } else {
+            out.push((p.display().to_string(), read_file(p)?));
+        }
+    }
+    Ok(out)
+}
+
+fn read_file(p: &Path) -> Result<String> {
+    std::fs::read_to_string(p)
+        .with_context(|| format!("-f {}: cannot read it as UTF-8 text", p.display()))
+}
+
+/// Build and push the image of `name` (a binary, else a package); its `registry/repo@digest`.
+fn build_one(name: &str, args: &ResolveArgs, cli: &Cli) -> Result<String> {
+    let mut c = cli.clone();
+    c.command = None;
+    c.push = vec![match &args.repo {
+        Some(repo) => format!("{}/{name}", repo.trim_end_matches('/')),
+        None => String::new(),
+    }];
+    c.bin = vec![name.to_string()];
+    let plan = match crate::resolve::resolve(&c) {
+        Ok(p) => p,
+        Err(as_bin) => {
+            c.bin.clear();
+            c.package = vec![name.to_string()];
+            crate::resolve::resolve(&c).map_err(|_| {
+                as_bin.context(format!(
+                    "{SCHEME}{name}: no binary or package of that name in the workspace"
+                ))
+            })?
+        }
+    };
+    if plan.images.len() != 1 {
+        bail!("{SCHEME}{name} names {} images (package with several binaries): name one binary instead", plan.images.len());
+    }
+    let report = crate::execute::execute(&plan, &c)?;
+    if crate::ui::level() >= 0 {
+        eprint!("{}", report.summary());
+    }
+    let pushed = report
+        .images
+        .first()
+        .and_then(|i| i.pushed.first())
+        .with_context(|| format!("{SCHEME}{name}: the image was not pushed"))?;
+    let r: Reference = pushed.reference.parse()?;
+    Ok(format!("{}@{}", r.name(), pushed.digest))
+}
+
+/// `cargo slim-image resolve`: print the inputs with every image resolved to a pushed digest.
+pub fn resolve(args: &ResolveArgs, cli: &Cli) -> Result<()> {
+    let inputs = read_inputs(&args.files)?;
+    let mut resolved: BTreeMap<String, String> = BTreeMap::new();
+    for (origin, text) in &inputs {
+        for m in mentions(text) {
+            if !resolved.contains_key(&m.name) {
+                let r = build_one(&m.name, args, cli)
+                    .with_context(|| format!("resolving {SCHEME}{} in {origin}", m.name))?;
+                crate::ui::status("Resolved", format!("{SCHEME}{} -> {r}", m.name));
+                resolved.insert(m.name.clone(), r);
+            }
+        }
+    }
+    if resolved.is_empty() {
+        crate::ui::warn(format!(
+            "no {SCHEME}NAME image found in the input: it is printed unchanged"
+        ));
+    }
+    let mut out = String::new();
+    for (i, (_, text)) in inputs.iter().enumerate() {
+        if i > 0 {
+            if !out.is_empty() && !out.ends_with('\n') {
+                out.push('\n');
+            }
+            out.push_str("---\n");
+        }
+        out.push_str(&substitute(text, &resolved)?);
+    }
+    std::io::stdout()
+        .write_all(out.as_bytes())
+        .context("writing the resolved YAML to stdout")
+}
+
+/// The starter manifest for binary `binary`, object name `name`, container port `port`.
+pub fn render(name: &str, binary: &str, port: u16) -> String {
+    TEMPLATE
+        .replace("{{name}}", name)
+        .replace("{{binary}}", binary)
+        .replace("{{port}}", &port.to_string())
+}
+
+/// `cargo slim-image init-k8s`: write the starter manifest.
+pub fn init(args: &InitArgs, cli: &Cli) -> Result<()> {
+    let mut c = cli.clone();
+    c.command = None;
+    if let Some(n) = &args.name {
+        c.bin = vec![n.clone()];
+    }
+    let plan = crate::resolve::resolve(&c)?;
+    if plan.images.len() != 1 {
+        let names: Vec<&str> = plan
+            .images
+            .iter()
+            .map(|i| i.binaries[0].name.as_str())
+            .collect();
+        bail!(
+            "init-k8s makes a manifest for one image, and this workspace has {}: {} (name one: cargo slim-image init-k8s NAME)",
+            names.len(),
+            names.join(", ")
+        );
+    }
+    let img = &plan.images[0];
+    let binary = &img.binaries[0].name;
+    let port = match args.port {
+        Some(p) => p,
+        None => img
+            .ports
+            .iter()
+            .find_map(|p| p.split('/').next()?.parse().ok())
+            .unwrap_or(8080),
+    };
+    let name = binary.to_ascii_lowercase().replace('_', "-");
+    let text = render(&name, binary, port);
+    match &args.output {
+        None => print!("{text}"),
+        Some(path) => {
+            if path.exists() {
+                bail!(
+                    "init-k8s: {} exists; remove it or pick another -o FILE",
+                    path.display()
+                );
+            }
+            std::fs::write(path, &text).with_context(|| format!("writing {}", path.display()))?;
+            crate::ui::status("Wrote", path.display());
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mentions_skip_comments_and_keep_quotes() {
+        let y = "# image: slim-image://nope\nimage: \"slim-image://app\" # slim-image://nope2\n  - image: slim-image://w_2.x\nurl: 'a#b slim-image://app'\n";
+        let names: Vec<String> = mentions(y).into_iter().map(|m| m.name).collect();
+        assert_eq!(names, ["app", "w_2.x", "app"]);
+        let map = BTreeMap::from([
+            ("app".to_string(), "r/a@sha256:1".to_string()),
+            ("w_2.x".to_string(), "r/w@sha256:2".to_string()),
+        ]);
+        let out = substitute(y, &map).unwrap();
+        assert_eq!(out, "# image: slim-image://nope\nimage: \"r/a@sha256:1\" # slim-image://nope2\n  - image: r/w@sha256:2\nurl: 'a#b r/a@sha256:1'\n");
+    }
+
+    #[test]
+    fn template_renders() {
+        let t = render("my-app", "my_app", 3000);
+        assert!(t.contains("image: slim-image://my_app"));
+        assert!(t.contains("containerPort: 3000"));
+        assert!(t.contains("runAsNonRoot: true") && t.contains("readOnlyRootFilesystem: true"));
+        assert!(!t.contains("{{"));
+    }
+}

@@ -1,0 +1,100 @@
+//! CycloneDX 1.5 JSON for one image manifest: the image as the `container` metadata component, one
+//! `library` (or `application`) component per crate with purl, license expression and the Cargo.lock
+//! hash, and the dependency edges.
+
+use super::{image_purl, tool_name, Subject};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+/// A UUID-shaped serial number from the manifest digest (reproducible, unique per image).
+fn serial(hex: &str) -> String {
+    let h: String = hex.chars().chain(std::iter::repeat('0')).take(32).collect();
+    format!(
+        "urn:uuid:{}-{}-5{}-8{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[13..16],
+        &h[17..20],
+        &h[20..32]
+    )
+}
+
+/// The CycloneDX 1.5 document.
+pub fn document(s: &Subject<'_>) -> Value {
+    let image_ref = image_purl(s);
+    let components: Vec<Value> = s
+        .deps
+        .crates
+        .iter()
+        .map(|c| {
+            let mut v = json!({
+                "type": if c.root { "application" } else { "library" },
+                "bom-ref": c.purl(),
+                "name": c.name,
+                "version": c.version,
+                "purl": c.purl(),
+            });
+            if let Some(l) = &c.license {
+                v["licenses"] = json!([{"expression": l}]);
+            }
+            if let Some(sum) = &c.checksum {
+                v["hashes"] = json!([{"alg": "SHA-256", "content": sum}]);
+            }
+            v
+        })
+        .collect();
+    let mut deps: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let roots: Vec<String> = s
+        .deps
+        .crates
+        .iter()
+        .filter(|c| c.root)
+        .map(|c| c.purl())
+        .collect();
+    deps.insert(image_ref.clone(), roots);
+    for c in &s.deps.crates {
+        deps.entry(c.purl()).or_default();
+    }
+    for (a, b) in &s.deps.edges {
+        deps.entry(s.deps.crates[*a].purl())
+            .or_default()
+            .push(s.deps.crates[*b].purl());
+    }
+    let dependencies: Vec<Value> = deps
+        .into_iter()
+        .map(|(r, on)| json!({"ref": r, "dependsOn": on}))
+        .collect();
+    let mut component = json!({
+        "type": "container",
+        "bom-ref": image_ref,
+        "name": s.name,
+        "version": s.tag,
+        "purl": image_ref,
+        "hashes": [{"alg": "SHA-256", "content": s.manifest.digest.hex()}],
+    });
+    if let Some((reference, digest)) = s.base {
+        component["pedigree"] = json!({"ancestors": [{
+            "type": "container",
+            "name": reference,
+            "hashes": [{"alg": "SHA-256", "content": digest.hex()}],
+        }]});
+    }
+    json!({
+        "bomFormat": "CycloneDX",
+        "specVersion": "1.5",
+        "serialNumber": serial(s.manifest.digest.hex()),
+        "version": 1,
+        "metadata": {
+            "timestamp": s.created,
+            "tools": {"components": [{
+                "type": "application",
+                "name": "cargo-slim-image",
+                "version": env!("CARGO_PKG_VERSION"),
+                "description": tool_name(),
+            }]},
+            "component": component,
+        },
+        "components": components,
+        "dependencies": dependencies,
+    })
+}

@@ -1,0 +1,288 @@
+//! The crates really compiled into an image's binaries, from `cargo metadata` and `Cargo.lock`.
+//!
+//! Takes the workspace (manifest path, feature flags) and one platform; runs `cargo metadata
+//! --filter-platform <musl triple>` (so target-specific dependencies of other targets are gone) and
+//! walks the resolve graph from the packages that build the image's binaries along *normal* edges
+//! only: dev-dependencies, build-dependencies (and everything only they pull in) and proc-macro crates
+//! (which run in the compiler, not in the binary) are left out. Checksums come from `Cargo.lock`.
+
+use crate::platform::Platform;
+use anyhow::{bail, Context, Result};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// One crate compiled into the binaries.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Crate {
+    /// Crate name.
+    pub name: String,
+    /// Version.
+    pub version: String,
+    /// cargo's source string (`registry+https://...`, `git+...`), `None` for path crates.
+    pub source: Option<String>,
+    /// SPDX license expression (Cargo's `license`, with the old `/` separator turned into `OR`).
+    pub license: Option<String>,
+    /// sha256 of the `.crate` file, from `Cargo.lock` (registry crates only).
+    pub checksum: Option<String>,
+    /// True for the packages that build the image's binaries.
+    pub root: bool,
+}
+
+impl Crate {
+    /// The package URL, `pkg:cargo/<name>@<version>`.
+    pub fn purl(&self) -> String {
+        format!("pkg:cargo/{}@{}", self.name, self.version)
+    }
+
+    /// Where the crate can be downloaded, when that is known.
+    pub fn download_location(&self) -> Option<String> {
+        let src = self.source.as_deref()?;
+        if src.starts_with("registry+https://github.com/rust-lang/crates.io-index")
+            || src.starts_with("sparse+https://index.crates.io/")
+        {
+            Some(format!(
+                "https://crates.io/api/v1/crates/{}/{}/download",
+                self.name, self.version
+            ))
+        } else {
+            src.strip_prefix("git+").map(|git| format!("git+{git}"))
+        }
+    }
+}
+
+/// The dependency graph of one image for one platform: crates sorted, edges by index.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DepGraph {
+    /// The crates, roots included, sorted by name and version.
+    pub crates: Vec<Crate>,
+    /// `(from, to)` indexes into `crates`: `from` depends on `to`.
+    pub edges: BTreeSet<(usize, usize)>,
+}
+
+/// How to ask cargo for the workspace.
+#[derive(Debug, Clone, Default)]
+pub struct MetadataQuery {
+    /// `--manifest-path`.
+    pub manifest_path: Option<PathBuf>,
+    /// `--features`.
+    pub features: Vec<String>,
+    /// `--all-features`.
+    pub all_features: bool,
+    /// `--no-default-features`.
+    pub no_default_features: bool,
+    /// `--locked` / `--frozen` / `--offline`, as given.
+    pub flags: Vec<String>,
+}
+
+/// `cargo metadata` (with dependencies) filtered for `platform`'s musl target, as JSON.
+pub fn metadata(q: &MetadataQuery, platform: Platform) -> Result<Value> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = std::process::Command::new(cargo);
+    cmd.args(["metadata", "--format-version", "1", "--filter-platform"])
+        .arg(platform.rust_target());
+    if let Some(p) = &q.manifest_path {
+        cmd.arg("--manifest-path").arg(p);
+    }
+    if !q.features.is_empty() {
+        cmd.arg("--features").arg(q.features.join(","));
+    }
+    if q.all_features {
+        cmd.arg("--all-features");
+    }
+    if q.no_default_features {
+        cmd.arg("--no-default-features");
+    }
+    cmd.args(&q.flags);
+    let out = cmd
+        .stdin(std::process::Stdio::null())
+        .output()
+        .context("running `cargo metadata` for the SBOM")?;
+    if !out.status.success() {
+        bail!(
+            "`cargo metadata --filter-platform {}` failed (needed for the SBOM; --sbom none skips it): {}",
+            platform.rust_target(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    serde_json::from_slice(&out.stdout).context("parsing the output of `cargo metadata`")
+}
+
+/// `name version source -> checksum` from a Cargo.lock text.
+pub fn lock_checksums(text: &str) -> BTreeMap<(String, String), String> {
+    let mut out = BTreeMap::new();
+    let (mut name, mut version, mut sum) = (None, None, None);
+    let mut flush = |n: &mut Option<String>, v: &mut Option<String>, s: &mut Option<String>| {
+        if let (Some(n), Some(v), Some(s)) = (n.take(), v.take(), s.take()) {
+            out.insert((n, v), s);
+        }
+    };
+    for line in text.lines().map(str::trim) {
+        if line == "[[package]]" {
+            flush(&mut name, &mut version, &mut sum);
+        } else if let Some((k, v)) = line.split_once(" = ") {
+            let v = v.trim_matches('"').to_string();
+            match k {
+                "name" => name = Some(v),
+                "version" => version = Some(v),
+                "checksum" => sum = Some(v),
+                _ => {}
+            }
+        }
+    }
+    flush(&mut name, &mut version, &mut sum);
+    out
+}
+
+/// Cargo's old `MIT/Apache-2.0` separator, as an SPDX expression.
+fn spdx_license(l: &str) -> String {
+    if l.contains('/') {
+        l.split('/').map(str::trim).collect::<Vec<_>>().join(" OR ")
+    } else {
+        l.trim().to_string()
+    }
+}
+
+fn is_proc_macro(pkg: &Value) -> bool {
+    let targets = pkg["targets"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+    !targets.is_empty()
+        && targets.iter().all(|t| {
+            t["kind"]
+                .as_array()
+                .is_some_and(|k| k.iter().any(|k| k == "proc-macro"))
+        })
+}
+
+/// The graph from the workspace packages named `roots` along normal, non-proc-macro edges.
+pub fn graph(md: &Value, roots: &[String]) -> Result<DepGraph> {
+    let packages: BTreeMap<&str, &Value> = md["packages"]
+        .as_array()
+        .context("cargo metadata gave no `packages`")?
+        .iter()
+        .filter_map(|p| Some((p["id"].as_str()?, p)))
+        .collect();
+    let nodes: BTreeMap<&str, &Value> = md["resolve"]["nodes"]
+        .as_array()
+        .context("cargo metadata gave no resolve graph")?
+        .iter()
+        .filter_map(|n| Some((n["id"].as_str()?, n)))
+        .collect();
+    let members: BTreeSet<&str> = md["workspace_members"]
+        .as_array()
+        .map(|v| v.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let mut root_ids = Vec::new();
+    for r in roots {
+        let id = packages
+            .iter()
+            .find(|(id, p)| members.contains(*id) && p["name"] == r.as_str())
+            .map(|(id, _)| *id)
+            .with_context(|| format!("package `{r}` is not in the workspace's cargo metadata"))?;
+        root_ids.push(id);
+    }
+    let lock_path = Path::new(md["workspace_root"].as_str().unwrap_or(".")).join("Cargo.lock");
+    let sums = std::fs::read_to_string(&lock_path)
+        .map(|t| lock_checksums(&t))
+        .unwrap_or_default();
+
+    // Breadth-first along normal edges (the metadata is already filtered for the platform).
+    let mut seen: BTreeSet<&str> = root_ids.iter().copied().collect();
+    let mut queue: Vec<&str> = root_ids.clone();
+    let mut raw_edges = BTreeSet::new();
+    while let Some(id) = queue.pop() {
+        let Some(node) = nodes.get(id) else { continue };
+        for dep in node["deps"].as_array().into_iter().flatten() {
+            let normal = dep["dep_kinds"]
+                .as_array()
+                .is_some_and(|k| k.iter().any(|k| k["kind"].is_null()));
+            let Some(to) = dep["pkg"].as_str() else {
+                continue;
+            };
+            if !normal || packages.get(to).is_some_and(|p| is_proc_macro(p)) {
+                continue;
+            }
+            raw_edges.insert((id, to));
+            if seen.insert(to) {
+                queue.push(to);
+            }
+        }
+    }
+    let mut crates: Vec<(Crate, &str)> = seen
+        .iter()
+        .filter_map(|id| {
+            let p = packages.get(id)?;
+            let name = p["name"].as_str()?.to_string();
+            let version = p["version"].as_str()?.to_string();
+            Some((
+                Crate {
+                    checksum: sums.get(&(name.clone(), version.clone())).cloned(),
+                    name,
+                    version,
+                    source: p["source"].as_str().map(str::to_string),
+                    license: p["license"].as_str().map(spdx_license),
+                    root: root_ids.contains(id),
+                },
+                *id,
+            ))
+        })
+        .collect();
+    crates.sort();
+    let index: BTreeMap<&str, usize> = crates
+        .iter()
+        .enumerate()
+        .map(|(i, (_, id))| (*id, i))
+        .collect();
+    let edges = raw_edges
+        .iter()
+        .filter_map(|(a, b)| Some((*index.get(a)?, *index.get(b)?)))
+        .collect();
+    Ok(DepGraph {
+        crates: crates.into_iter().map(|(c, _)| c).collect(),
+        edges,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn lock_checksums_are_read() {
+        let lock = "version = 4\n\n[[package]]\nname = \"app\"\nversion = \"0.1.0\"\n\n[[package]]\nname = \"itoa\"\nversion = \"1.0.1\"\nsource = \"registry+https://github.com/rust-lang/crates.io-index\"\nchecksum = \"abc\"\n";
+        let m = lock_checksums(lock);
+        assert_eq!(m.len(), 1);
+        assert_eq!(m[&("itoa".into(), "1.0.1".into())], "abc");
+    }
+
+    #[test]
+    fn only_normal_edges_and_no_proc_macros() {
+        let pkg = |id: &str, kind: &str| {
+            json!({"id": id, "name": id, "version": "1.0.0", "license": "MIT/Apache-2.0",
+            "source": "registry+https://github.com/rust-lang/crates.io-index", "targets": [{"kind": [kind]}]})
+        };
+        let dep = |id: &str, kind: Value| json!({"pkg": id, "dep_kinds": [{"kind": kind}]});
+        let md = json!({
+            "workspace_root": "/nonexistent",
+            "workspace_members": ["app"],
+            "packages": [pkg("app", "bin"), pkg("norm", "lib"), pkg("dev", "lib"), pkg("build", "lib"),
+                          pkg("pm", "proc-macro"), pkg("under-build", "lib")],
+            "resolve": {"nodes": [
+                {"id": "app", "deps": [dep("norm", Value::Null), dep("dev", json!("dev")),
+                                        dep("build", json!("build")), dep("pm", Value::Null)]},
+                {"id": "build", "deps": [dep("under-build", Value::Null)]},
+                {"id": "norm", "deps": []}
+            ]}
+        });
+        let g = graph(&md, &["app".into()]).unwrap();
+        let names: Vec<&str> = g.crates.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["app", "norm"]);
+        assert_eq!(g.edges, BTreeSet::from([(0, 1)]));
+        assert_eq!(g.crates[1].license.as_deref(), Some("MIT OR Apache-2.0"));
+        assert!(g.crates[0].root);
+        assert_eq!(
+            g.crates[1].download_location().unwrap(),
+            "https://crates.io/api/v1/crates/norm/1.0.0/download"
+        );
+    }
+}

@@ -1,0 +1,128 @@
+//! Software bills of materials: what is inside an image, for scanners that find no OS packages in a
+//! FROM-scratch image.
+//!
+//! Takes the dependency graph of an image's binaries for one platform ([`deps`]) and the image's
+//! manifest descriptor, and gives an SPDX 2.3 ([`spdx`]) or CycloneDX 1.5 ([`cyclonedx`]) JSON
+//! document. Documents are reproducible: the time is `SOURCE_DATE_EPOCH` (else 0) and the document
+//! namespace / serial number derive from the image's manifest digest, never from a clock or a random
+//! number. [`referrer`] wraps a document in an OCI 1.1 artifact manifest whose `subject` is the image.
+
+pub mod cyclonedx;
+pub mod deps;
+pub mod output;
+pub mod referrer;
+pub mod spdx;
+
+use crate::blob::Descriptor;
+use crate::platform::Platform;
+use deps::DepGraph;
+
+/// Which SBOM to make.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// SPDX 2.3 JSON (`application/spdx+json`).
+    #[default]
+    Spdx,
+    /// CycloneDX 1.5 JSON (`application/vnd.cyclonedx+json`).
+    Cyclonedx,
+}
+
+impl Format {
+    /// The media type of the document (also the referrer's `artifactType`).
+    pub fn media_type(self) -> &'static str {
+        match self {
+            Format::Spdx => "application/spdx+json",
+            Format::Cyclonedx => "application/vnd.cyclonedx+json",
+        }
+    }
+
+    /// The file name suffix, e.g. `spdx.json`.
+    pub fn suffix(self) -> &'static str {
+        match self {
+            Format::Spdx => "spdx.json",
+            Format::Cyclonedx => "cdx.json",
+        }
+    }
+}
+
+/// What an SBOM describes: one platform's image manifest and what went into it.
+#[derive(Debug, Clone)]
+pub struct Subject<'a> {
+    /// Repository name, e.g. `ghcr.io/acme/app`.
+    pub name: &'a str,
+    /// The first tag.
+    pub tag: &'a str,
+    /// The platform of this manifest.
+    pub platform: Platform,
+    /// The image manifest.
+    pub manifest: &'a Descriptor,
+    /// The crates compiled into the binaries (empty for prebuilt binaries).
+    pub deps: &'a DepGraph,
+    /// The base image (`registry/repo@sha256:...` and its digest), `None` for scratch.
+    pub base: Option<(&'a str, &'a crate::digest::Digest)>,
+    /// `created` time, RFC 3339 (from SOURCE_DATE_EPOCH, else 0).
+    pub created: &'a str,
+}
+
+/// The tool, as the SBOM's creator.
+pub fn tool_name() -> String {
+    format!("cargo-slim-image-{}", env!("CARGO_PKG_VERSION"))
+}
+
+/// The image's package URL (`pkg:oci/<last path component>@sha256%3A...?repository_url=...&arch=...`).
+pub fn image_purl(s: &Subject<'_>) -> String {
+    let last = s.name.rsplit('/').next().unwrap_or(s.name);
+    format!(
+        "pkg:oci/{last}@sha256%3A{}?arch={}&repository_url={}&tag={}",
+        s.manifest.digest.hex(),
+        s.platform.architecture(),
+        s.name,
+        s.tag
+    )
+}
+
+/// Build the document for `s` in `format`, as canonical JSON bytes.
+pub fn document(s: &Subject<'_>, format: Format) -> Vec<u8> {
+    let v = match format {
+        Format::Spdx => spdx::document(s),
+        Format::Cyclonedx => cyclonedx::document(s),
+    };
+    let mut bytes = crate::blob::canonical_json(&v);
+    bytes.push(b'\n');
+    bytes
+}
+
+/// `--sbom` / metadata `sbom`: a format, or `none`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Choice {
+    /// SPDX 2.3 JSON.
+    Spdx,
+    /// CycloneDX 1.5 JSON.
+    Cyclonedx,
+    /// No SBOM.
+    None,
+}
+
+impl Choice {
+    /// The format, or `None` for no SBOM.
+    pub fn format(self) -> Option<Format> {
+        match self {
+            Choice::Spdx => Some(Format::Spdx),
+            Choice::Cyclonedx => Some(Format::Cyclonedx),
+            Choice::None => None,
+        }
+    }
+
+    /// Parse the metadata value (`origin` names it in errors).
+    pub fn parse(s: &str, origin: &str) -> anyhow::Result<Choice> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "spdx" => Ok(Choice::Spdx),
+            "cyclonedx" => Ok(Choice::Cyclonedx),
+            "none" | "false" | "off" => Ok(Choice::None),
+            other => anyhow::bail!(
+                "{origin}: sbom = `{other}` is not one of: spdx (default), cyclonedx, none"
+            ),
+        }
+    }
+}

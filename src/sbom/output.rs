@@ -1,0 +1,237 @@
+//! SBOMs of a run: dependency graphs per (image, platform), documents written next to the layout,
+//! and the referrer artifacts the tarball and push sinks carry.
+//!
+//! Takes the [`Plan`] and each assembled image; gives one [`SbomOut`] per platform manifest (the
+//! document's path and descriptor, and its referrer artifact in the blob store). `cargo metadata` runs
+//! once per platform, not once per image.
+
+use super::deps::{self, DepGraph, MetadataQuery};
+use super::{referrer, Format, Subject};
+use crate::blob::{Artifact, BlobStore, Descriptor};
+use crate::cli::Cli;
+use crate::digest::Digest;
+use crate::plan::{ImageSpec, Plan};
+use crate::platform::Platform;
+use anyhow::{Context, Result};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Dependency graphs keyed by (image name, platform).
+pub type Graphs = BTreeMap<(String, Platform), DepGraph>;
+
+/// One SBOM made in this run.
+#[derive(Debug, Clone)]
+pub struct SbomOut {
+    /// The platform of the manifest it describes.
+    pub platform: Platform,
+    /// Its format.
+    pub format: Format,
+    /// The file written next to the layout.
+    pub path: PathBuf,
+    /// The document blob.
+    pub document: Descriptor,
+    /// The image manifest it describes.
+    pub subject: Descriptor,
+    /// The referrer artifact (artifact manifest + empty config + document).
+    pub artifact: Artifact,
+    /// Number of crates listed.
+    pub crates: usize,
+}
+
+/// One SBOM, as reported in `--message-format json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct SbomReport {
+    /// `linux/amd64` etc.
+    pub platform: String,
+    /// `spdx` or `cyclonedx`.
+    pub format: Format,
+    /// The file next to the layout.
+    pub path: PathBuf,
+    /// Digest of the document.
+    pub digest: Digest,
+    /// Digest of the referrer artifact manifest.
+    pub artifact_digest: Digest,
+    /// Digest of the image manifest it describes (its `subject`).
+    pub subject: Digest,
+    /// Number of crates listed.
+    pub crates: usize,
+}
+
+impl SbomOut {
+    /// The document's file name (as written next to the layout and into a tarball).
+    pub fn file_name(&self) -> String {
+        self.path
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+    }
+
+    /// The report entry.
+    pub fn report(&self) -> SbomReport {
+        SbomReport {
+            platform: self.platform.to_string(),
+            format: self.format,
+            path: self.path.clone(),
+            digest: self.document.digest.clone(),
+            artifact_digest: self.artifact.root.digest.clone(),
+            subject: self.subject.digest.clone(),
+            crates: self.crates,
+        }
+    }
+}
+
+/// The dependency graph of every (image, platform) that gets an SBOM (cargo builds only).
+pub fn graphs(plan: &Plan, cli: &Cli) -> Result<Graphs> {
+    let mut out = Graphs::new();
+    let Some(cargo) = &plan.cargo else {
+        return Ok(out);
+    };
+    let q = MetadataQuery {
+        manifest_path: cargo.manifest_path.clone(),
+        features: cli.features.clone(),
+        all_features: cli.all_features,
+        no_default_features: cli.no_default_features,
+        flags: [
+            (cli.locked, "--locked"),
+            (cli.frozen, "--frozen"),
+            (cli.offline, "--offline"),
+        ]
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, f)| f.to_string())
+        .collect(),
+    };
+    let mut metadata = BTreeMap::new();
+    for img in plan.images.iter().filter(|i| i.sbom.is_some()) {
+        let mut roots: Vec<String> = img
+            .binaries
+            .iter()
+            .filter_map(|b| b.package.clone())
+            .collect();
+        roots.sort();
+        roots.dedup();
+        for &p in &img.platforms {
+            if let std::collections::btree_map::Entry::Vacant(e) = metadata.entry(p) {
+                e.insert(deps::metadata(&q, p)?);
+            }
+            let g = deps::graph(&metadata[&p], &roots).with_context(|| {
+                format!("listing the crates of image {} for the SBOM", img.name)
+            })?;
+            out.insert((img.name.clone(), p), g);
+        }
+    }
+    Ok(out)
+}
+
+/// The (platform, manifest) pairs of an assembled image: the root itself, or the index's entries.
+pub fn platform_manifests(img: &ImageSpec, artifact: &Artifact) -> Vec<(Platform, Descriptor)> {
+    if artifact.manifests.is_empty() {
+        img.platforms
+            .first()
+            .map(|&p| vec![(p, artifact.root.clone())])
+            .unwrap_or_default()
+    } else {
+        img.platforms
+            .iter()
+            .copied()
+            .zip(artifact.manifests.iter().cloned())
+            .collect()
+    }
+}
+
+/// The SBOM file beside `layout`: `<layout>.spdx.json`, or `<layout>.<os>-<arch>.spdx.json` when the
+/// image has several platforms.
+pub fn path_beside(layout: &Path, platform: Platform, several: bool, format: Format) -> PathBuf {
+    let base = layout
+        .file_name()
+        .map_or_else(|| "image".to_string(), |n| n.to_string_lossy().into_owned());
+    let name = if several {
+        format!(
+            "{base}.{}-{}.{}",
+            platform.os(),
+            platform.architecture(),
+            format.suffix()
+        )
+    } else {
+        format!("{base}.{}", format.suffix())
+    };
+    layout.with_file_name(name)
+}
+
+/// Write each SBOM document next to its layout, atomically (temp file + rename). Called after the
+/// layout is in place, so a failed run leaves no SBOM beside a layout that was never written.
+pub fn write_beside(store: &BlobStore, sboms: &[SbomOut]) -> Result<()> {
+    for s in sboms {
+        let dir = match s.path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating {} for the SBOM", dir.display()))?;
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".slim-image-sbom-")
+            .tempfile_in(dir)
+            .with_context(|| format!("creating a temp file in {} for the SBOM", dir.display()))?;
+        std::io::Write::write_all(&mut tmp, &store.read(&s.document.digest)?)
+            .with_context(|| format!("writing the SBOM {}", s.path.display()))?;
+        crate::blob::set_mode(tmp.path(), 0o644)?;
+        tmp.persist(&s.path)
+            .map_err(|e| e.error)
+            .with_context(|| format!("moving the SBOM into {}", s.path.display()))?;
+    }
+    Ok(())
+}
+
+/// Make and store the SBOMs of one assembled image (nothing when its SBOM is off); the files beside
+/// the layout are written later by [`write_beside`].
+pub fn make(
+    store: &BlobStore,
+    img: &ImageSpec,
+    artifact: &Artifact,
+    graphs: &Graphs,
+    created: &str,
+    base: Option<(&str, &Digest)>,
+) -> Result<Vec<SbomOut>> {
+    let Some(format) = img.sbom else {
+        return Ok(Vec::new());
+    };
+    let empty = DepGraph::default();
+    let pairs = platform_manifests(img, artifact);
+    let several = pairs.len() > 1;
+    let mut out = Vec::new();
+    for (platform, manifest) in pairs {
+        let deps = graphs.get(&(img.name.clone(), platform)).unwrap_or(&empty);
+        let subject = Subject {
+            name: &img.name,
+            tag: img.tags.first().map(String::as_str).unwrap_or("latest"),
+            platform,
+            manifest: &manifest,
+            deps,
+            base,
+            created,
+        };
+        let bytes = super::document(&subject, format);
+        let path = path_beside(&img.layout, platform, several, format);
+        let file_name = path
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        let (document, art) = referrer::write(
+            store,
+            &manifest,
+            format.media_type(),
+            &file_name,
+            &bytes,
+            created,
+        )?;
+        out.push(SbomOut {
+            platform,
+            format,
+            path,
+            document,
+            subject: manifest,
+            artifact: art,
+            crates: deps.crates.len(),
+        });
+    }
+    Ok(out)
+}

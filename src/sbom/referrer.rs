@@ -1,0 +1,198 @@
+//! An SBOM as an OCI 1.1 artifact that refers to its image, and pushing it so scanners find it.
+//!
+//! Takes the SBOM bytes and the image manifest they describe; gives an [`Artifact`] whose root is an
+//! image manifest with `artifactType` = the SBOM's media type, the empty config, one layer (the
+//! document) and `subject` = the image manifest. Pushing it also maintains the referrers tag schema
+//! fallback, an index tagged `sha256-<hex of the subject digest>` listing every referrer, for
+//! registries without the referrers API (distribution 2.8 is one); a registry that answers
+//! `GET /v2/<name>/referrers/<digest>` with an index gets no tag.
+
+use crate::blob::{media, Artifact, BlobStore, Descriptor};
+use crate::image::Manifest;
+use crate::reference::Reference;
+use crate::registry::Client;
+use crate::sink::push::{self, PushOptions};
+use anyhow::{Context, Result};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+/// The media type of the empty config of an artifact manifest.
+pub const EMPTY_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
+
+/// The referrers fallback tag of a subject digest: `sha256-<hex>`.
+pub fn fallback_tag(subject: &Descriptor) -> String {
+    format!("{}-{}", subject.digest.algorithm(), subject.digest.hex())
+}
+
+/// Write the document and its artifact manifest into `store`: (document descriptor, artifact).
+pub fn write(
+    store: &BlobStore,
+    subject: &Descriptor,
+    media_type: &str,
+    file_name: &str,
+    document: &[u8],
+    created: &str,
+) -> Result<(Descriptor, Artifact)> {
+    let empty = store.put_bytes(EMPTY_MEDIA_TYPE, b"{}")?;
+    let mut doc = store.put_bytes(media_type, document)?;
+    doc.annotations.insert(
+        "org.opencontainers.image.title".to_string(),
+        file_name.to_string(),
+    );
+    let mut subject = subject.clone();
+    subject.platform = None;
+    subject.annotations.clear();
+    let manifest = Manifest {
+        schema_version: 2,
+        media_type: Some(media::MANIFEST.to_string()),
+        config: empty.clone(),
+        layers: vec![doc.clone()],
+        annotations: BTreeMap::from([(
+            "org.opencontainers.image.created".to_string(),
+            created.to_string(),
+        )]),
+        artifact_type: Some(media_type.to_string()),
+        subject: Some(subject),
+    };
+    let (root, _) = store.put_json(media::MANIFEST, &manifest)?;
+    Ok((
+        doc.clone(),
+        Artifact {
+            root,
+            manifests: Vec::new(),
+            blobs: vec![empty, doc],
+        },
+    ))
+}
+
+/// Push the referrer `artifact` (of type `artifact_type`, about `subject`) into every repository of
+/// `refs` by digest, then add it to each repository's `sha256-<hex>` fallback index.
+pub fn push(
+    artifact: &Artifact,
+    store: &BlobStore,
+    subject: &Descriptor,
+    artifact_type: &str,
+    refs: &[Reference],
+    opts: &PushOptions,
+) -> Result<()> {
+    let mut repos: Vec<(String, String)> = refs
+        .iter()
+        .map(|r| (r.registry.clone(), r.repository.clone()))
+        .collect();
+    repos.dedup();
+    let tag = fallback_tag(subject);
+    for (registry, repository) in repos {
+        let by_digest = Reference {
+            registry: registry.clone(),
+            repository: repository.clone(),
+            tag: None,
+            digest: Some(artifact.root.digest.clone()),
+        };
+        push::push(artifact, store, &[by_digest], opts)?;
+        let client = Client::new(&registry, &opts.client_options())
+            .with_context(|| format!("setting up a client for registry {registry}"))?;
+        client.declare_push(&repository, &[]);
+        if has_referrers_api(&client, &repository, subject) {
+            crate::ui::status(
+                "Attached",
+                format!(
+                    "SBOM {} to {registry}/{repository}@{} (referrers API)",
+                    artifact.root.digest, subject.digest
+                ),
+            );
+            continue;
+        }
+        let what = format!("updating the referrers tag {registry}/{repository}:{tag}");
+        let mut index = match client.get_manifest(&repository, &tag) {
+            Ok(m) => serde_json::from_slice::<Value>(&m.bytes)
+                .ok()
+                .filter(|v| v["manifests"].is_array())
+                .unwrap_or_else(empty_index),
+            Err(e) if e.status() == Some(404) => empty_index(),
+            Err(e) => return Err(anyhow::Error::new(e).context(what)),
+        };
+        let entry = json!({
+            "mediaType": artifact.root.media_type,
+            "digest": artifact.root.digest,
+            "size": artifact.root.size,
+            "artifactType": artifact_type,
+        });
+        let list = index["manifests"]
+            .as_array_mut()
+            .context("index manifests")?;
+        if !list.iter().any(|m| m["digest"] == entry["digest"]) {
+            list.push(entry);
+        }
+        let bytes = crate::blob::canonical_json(&index);
+        client
+            .put_manifest(&repository, &tag, media::INDEX, &bytes)
+            .with_context(|| what.clone())?;
+        crate::ui::status(
+            "Attached",
+            format!(
+                "SBOM {} to {registry}/{repository}@{} (tag {tag})",
+                artifact.root.digest, subject.digest
+            ),
+        );
+    }
+    Ok(())
+}
+
+/// Whether the registry serves `GET /v2/<repo>/referrers/<digest>` (OCI 1.1): then it indexes the
+/// artifact's `subject` itself and the fallback tag is not needed. Any failure means "no".
+fn has_referrers_api(client: &Client, repo: &str, subject: &Descriptor) -> bool {
+    use crate::registry::http::{header, ReqBody, Request};
+    let action = format!("checking the referrers API of {}", client.registry());
+    let Ok(url) = client.url(&format!("/v2/{repo}/referrers/{}", subject.digest)) else {
+        return false;
+    };
+    let req = Request {
+        method: "GET",
+        url,
+        headers: vec![("Accept", media::INDEX.to_string())],
+        body: ReqBody::Empty,
+        repo: Some(repo),
+        action: &action,
+    };
+    match client.send(&req) {
+        Ok(resp) => {
+            resp.status().as_u16() == 200
+                && header(&resp, "content-type").is_some_and(|c| c.starts_with(media::INDEX))
+        }
+        Err(_) => false,
+    }
+}
+
+fn empty_index() -> Value {
+    json!({"schemaVersion": 2, "mediaType": media::INDEX, "manifests": []})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn artifact_manifest_has_subject_and_type() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path()).unwrap();
+        let subject = store.put_bytes(media::MANIFEST, b"{\"x\":1}").unwrap();
+        let (doc, a) = write(
+            &store,
+            &subject,
+            "application/spdx+json",
+            "sbom.spdx.json",
+            b"{}\n",
+            "1970-01-01T00:00:00Z",
+        )
+        .unwrap();
+        let m: Value = serde_json::from_slice(&store.read(&a.root.digest).unwrap()).unwrap();
+        assert_eq!(m["artifactType"], "application/spdx+json");
+        assert_eq!(m["subject"]["digest"], subject.digest.to_string());
+        assert_eq!(m["config"]["mediaType"], EMPTY_MEDIA_TYPE);
+        assert_eq!(m["layers"][0]["digest"], doc.digest.to_string());
+        assert_eq!(
+            fallback_tag(&subject),
+            format!("sha256-{}", subject.digest.hex())
+        );
+    }
+}
