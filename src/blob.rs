@@ -186,8 +186,9 @@ impl BlobWriter {
             .map_err(|e| e.into_error())
             .context("flushing a blob to disk")?;
         let dest = self.store.path(&digest);
-        if dest.is_file() {
-            // Content-addressed: an existing blob with this name has these exact bytes.
+        if fs::metadata(&dest).is_ok_and(|m| m.is_file() && m.len() == size) {
+            // Content-addressed: an existing blob with this name has these exact bytes (a file of
+            // another size there is damaged, and is replaced below).
             return Ok((digest, size));
         }
         // Temp files are created 0600; blobs are content, readable like any file we write.

@@ -90,7 +90,7 @@ impl<W: Write> TarWriter<W> {
         )?;
         self.out.write_all(&hdr)?;
         if size > 0 {
-            let copied = io::copy(&mut data.take(size), &mut self.out)?;
+            let copied = copy_big(&mut data.take(size), &mut self.out)?;
             if copied != size {
                 return Err(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
@@ -117,6 +117,23 @@ impl<W: Write> TarWriter<W> {
             self.out.write_all(&[0u8; BLOCK][..BLOCK - rem])?;
         }
         Ok(())
+    }
+}
+
+/// `io::copy` with a 256 KiB buffer instead of 8 KiB: a 35 MB binary then takes ~140 reads and
+/// writes instead of ~4,400, and the hashers and the compressor downstream see large slices.
+fn copy_big(r: &mut dyn Read, w: &mut impl Write) -> io::Result<u64> {
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut total = 0u64;
+    loop {
+        let n = match r.read(&mut buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        w.write_all(&buf[..n])?;
+        total += n as u64;
     }
 }
 

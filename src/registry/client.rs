@@ -11,10 +11,10 @@ use super::auth::{challenge_from_header, Challenge, Token};
 use super::credentials::{lookup, searched_places, Credential, CredentialEnv};
 use super::error::RegistryError;
 use super::http::{header, resolve_url, strip_query, ReqBody, Request};
-use super::tls::{is_insecure, is_loopback, roots_for, DEFAULT_CERTS_DIRS};
+use super::tls::{extra_roots_for, is_insecure, is_loopback, with_base_roots, DEFAULT_CERTS_DIRS};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 use ureq::http::{Response, StatusCode};
 use ureq::tls::{RootCerts, TlsConfig};
@@ -96,7 +96,11 @@ pub struct Client {
     pub(crate) registry: String,
     pub(crate) host: String,
     pub(crate) opts: ClientOptions,
-    agent: Agent,
+    /// Verifying TLS agent, made on first use: loading the system's roots costs a few ms that a
+    /// plain-http registry never needs (see [`Client::verified`]).
+    agent: OnceLock<Agent>,
+    extra_roots: Vec<ureq::tls::Certificate<'static>>,
+    /// Without TLS verification; also carries plain-http requests, where no TLS happens at all.
     unverified: Agent,
     state: Mutex<State>,
     ping_lock: Mutex<()>,
@@ -134,14 +138,12 @@ impl Client {
             "docker.io" => crate::reference::DOCKER_HUB_API_HOST.to_string(),
             r => r.to_string(),
         };
-        let roots = roots_for(&host, &opts.registry_ca, &opts.certs_dirs)?;
-        let verified = TlsConfig::builder()
-            .root_certs(RootCerts::new_with_certs(&roots))
-            .build();
+        let extra_roots = extra_roots_for(&host, &opts.registry_ca, &opts.certs_dirs)?;
         let unverified = TlsConfig::builder().disable_verification(true).build();
         Ok(Client {
             registry: registry.to_string(),
-            agent: agent(&opts.tuning, verified),
+            agent: OnceLock::new(),
+            extra_roots,
             unverified: agent(&opts.tuning, unverified),
             host,
             opts: opts.clone(),
@@ -158,13 +160,28 @@ impl Client {
         })
     }
 
-    /// The agent for requests to `host`: unverified TLS only for our own `--insecure-registry` host.
-    pub(crate) fn agent_for(&self, host: &str) -> &Agent {
+    /// The agent that verifies TLS against Mozilla's, the system's and the user's roots.
+    fn verified(&self) -> &Agent {
+        self.agent.get_or_init(|| {
+            let roots = with_base_roots(&self.extra_roots);
+            let tls = TlsConfig::builder()
+                .root_certs(RootCerts::new_with_certs(&roots))
+                .build();
+            agent(&self.opts.tuning, tls)
+        })
+    }
+
+    /// The agent for a request to `url` on `host`: unverified TLS only for our own
+    /// `--insecure-registry` host; plain http has no TLS to verify, so it skips loading the roots.
+    pub(crate) fn agent_for(&self, host: &str, url: &str) -> &Agent {
+        if url.starts_with("http://") {
+            return &self.unverified;
+        }
         let st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         if host == self.host && st.unverified_tls {
             &self.unverified
         } else {
-            &self.agent
+            self.verified()
         }
     }
 
@@ -321,10 +338,10 @@ impl Client {
         unverified: bool,
         action: &str,
     ) -> Result<Challenge, RegistryError> {
-        let agent = if unverified {
+        let agent = if unverified || base.starts_with("http://") {
             &self.unverified
         } else {
-            &self.agent
+            self.verified()
         };
         let req = ureq::http::Request::get(format!("{base}/v2/"))
             .body(())

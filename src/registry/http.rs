@@ -47,7 +47,7 @@ impl Client {
         auth: Option<&str>,
     ) -> Result<Response<Body>, RegistryError> {
         let target = url_host(&req.url).unwrap_or_default();
-        let agent = self.agent_for(&target);
+        let agent = self.agent_for(&target, &req.url);
         let mut b = ureq::http::Request::builder()
             .method(req.method)
             .uri(&req.url);

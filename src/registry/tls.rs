@@ -84,6 +84,27 @@ pub fn roots_for(
     certs_dirs: &[PathBuf],
 ) -> Result<Vec<Certificate<'static>>> {
     let mut roots: Vec<Certificate<'static>> = base_roots().as_ref().clone();
+    roots.extend(extra_roots_for(host, extra_ca, certs_dirs)?);
+    Ok(roots)
+}
+
+/// Mozilla's and the system's roots together with `extra`: what [`roots_for`] gives, with the
+/// user's files read beforehand by [`extra_roots_for`]. Loading the system's roots reads and parses
+/// some 150 files, so clients call this only once they make a TLS connection.
+pub fn with_base_roots(extra: &[Certificate<'static>]) -> Vec<Certificate<'static>> {
+    let mut roots: Vec<Certificate<'static>> = base_roots().as_ref().clone();
+    roots.extend(extra.iter().cloned());
+    roots
+}
+
+/// The certs.d files and `extra_ca` files trusted for `host` (cheap, and where bad files are
+/// reported: read them up front).
+pub fn extra_roots_for(
+    host: &str,
+    extra_ca: &[PathBuf],
+    certs_dirs: &[PathBuf],
+) -> Result<Vec<Certificate<'static>>> {
+    let mut roots = Vec::new();
     for f in certs_d_files(host, certs_dirs) {
         crate::ui::verbose(format!("trusting CA file {} for {host}", f.display()));
         roots.extend(read_pem_certs(&f)?);

@@ -1,0 +1,226 @@
+//! Layer compression against independent readers: the parallel gzip stream is one standard member that
+//! `gzip -t`, GNU gzip and Python's gzip module read back to the exact input; its bytes do not depend on
+//! the thread count or the run; `--compression zstd` layers load and run in podman (umoci 0.4.7 does
+//! not read zstd layers at all: checked, so a newer umoci that does is noticed).
+
+mod common;
+
+use cargo_slim_image::compress::{ParallelGzip, CHUNK};
+use common::peers::{self, Podman};
+use common::slim::{self, cmd, ok};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A few MiB that compress like a binary: real machine code (busybox, when installed) and text,
+/// interleaved with pseudo-random bytes, and not a multiple of the piece size.
+fn sample() -> Vec<u8> {
+    let code = std::fs::read("/bin/busybox").unwrap_or_else(|_| b"no busybox here ".repeat(4096));
+    let mut x: u32 = 7;
+    let mut out = Vec::new();
+    while out.len() < 3 * CHUNK + 12_345 {
+        out.extend_from_slice(&code[..code.len().min(300_000)]);
+        out.extend((0..50_000).map(|_| {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            (x >> 24) as u8
+        }));
+    }
+    out.truncate(3 * CHUNK + 12_345);
+    out
+}
+
+fn gzip_with(data: &[u8], threads: usize) -> Vec<u8> {
+    let mut w = ParallelGzip::new(Vec::new(), 5, threads);
+    for piece in data.chunks(100_003) {
+        w.write_all(piece).unwrap();
+    }
+    w.finish().unwrap()
+}
+
+fn run_stdout(c: &mut Command) -> Vec<u8> {
+    let out = c.output().unwrap_or_else(|e| panic!("{c:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{c:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+#[test]
+fn parallel_gzip_is_one_member_that_gzip_and_python_read_back_exactly() {
+    if !peers::check_tools(
+        "parallel_gzip_is_one_member_that_gzip_and_python_read_back_exactly",
+        &["gzip", "python3"],
+    ) {
+        return;
+    }
+    let data = sample();
+    let gz = gzip_with(&data, 2);
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("layer.gz");
+    std::fs::write(&f, &gz).unwrap();
+    run_stdout(Command::new("gzip").arg("-t").arg(&f));
+    assert!(run_stdout(Command::new("gzip").arg("-dc").arg(&f)) == data);
+    // Python reads members one by one: a second member would show up as a second gzip header here.
+    let py = "import gzip,sys,zlib\n\
+              raw=open(sys.argv[1],'rb').read()\n\
+              d=zlib.decompressobj(31)\n\
+              out=d.decompress(raw)\n\
+              assert d.eof and d.unused_data==b'', 'more than one gzip member'\n\
+              assert gzip.decompress(raw)==out\n\
+              sys.stdout.buffer.write(out)";
+    assert!(run_stdout(Command::new("python3").args(["-c", py]).arg(&f)) == data);
+}
+
+#[test]
+fn parallel_gzip_bytes_do_not_depend_on_threads_or_runs() {
+    let data = sample();
+    let one = gzip_with(&data, 1);
+    for threads in [1, 2, 3, 8] {
+        assert!(gzip_with(&data, threads) == one, "{threads} threads");
+    }
+}
+
+fn layout_layers(layout: &Path) -> Vec<(String, String)> {
+    let index = slim::index_json(layout);
+    let m = index["manifests"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let man = slim::blob_json(layout, &m);
+    man["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["digest"].as_str().unwrap().to_string(),
+                l["mediaType"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn busybox() -> Option<PathBuf> {
+    peers::which("busybox")
+}
+
+#[test]
+fn cli_layers_are_the_same_for_any_thread_count_and_gzip_reads_them() {
+    let test = "cli_layers_are_the_same_for_any_thread_count_and_gzip_reads_them";
+    if !peers::check_tools(test, &["busybox", "gzip"]) {
+        return;
+    }
+    let bin = busybox().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let mut outs = Vec::new();
+    for threads in ["1", "4"] {
+        let layout = work.path().join(format!("layout{threads}"));
+        let mut c = cmd(&[
+            "--binary",
+            bin.to_str().unwrap(),
+            "-t",
+            "bb:1",
+            "--target-dir",
+            work.path().join(format!("t{threads}")).to_str().unwrap(),
+            "-o",
+            layout.to_str().unwrap(),
+            "-q",
+        ]);
+        c.env("SLIM_IMAGE_COMPRESSION_THREADS", threads);
+        outs.push(ok(c));
+        for (digest, media) in layout_layers(&layout) {
+            assert_eq!(media, "application/vnd.oci.image.layer.v1.tar+gzip");
+            run_stdout(
+                Command::new("gzip")
+                    .arg("-t")
+                    .arg(slim::blob_path(&layout, &digest)),
+            );
+        }
+    }
+    assert_eq!(outs[0], outs[1]);
+}
+
+#[test]
+fn zstd_layers_run_in_podman() {
+    let test = "zstd_layers_run_in_podman";
+    if !peers::check_tools(test, &["busybox", "podman", "umoci"]) {
+        return;
+    }
+    let bin = busybox().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("layout");
+    let tar = work.path().join("z.tar");
+    let mut c = cmd(&[
+        "--binary",
+        bin.to_str().unwrap(),
+        "-t",
+        "localhost/slim-zstd:1",
+        "--compression",
+        "zstd",
+        "--target-dir",
+        work.path().join("t").to_str().unwrap(),
+        "-o",
+        layout.to_str().unwrap(),
+        "--tarball",
+        tar.to_str().unwrap(),
+        "-q",
+    ]);
+    let first = ok(c);
+    let layers = layout_layers(&layout);
+    assert_eq!(layers.len(), 2);
+    for (digest, media) in &layers {
+        assert_eq!(media, "application/vnd.oci.image.layer.v1.tar+zstd");
+        let raw = zstd::decode_all(std::fs::File::open(slim::blob_path(&layout, digest)).unwrap())
+            .unwrap();
+        assert_eq!(raw.len() % 512, 0, "a tar stream is whole 512-byte blocks");
+    }
+    // A second run in a fresh target dir: the same bytes.
+    c = cmd(&[
+        "--binary",
+        bin.to_str().unwrap(),
+        "-t",
+        "localhost/slim-zstd:1",
+        "--compression",
+        "zstd",
+        "--target-dir",
+        work.path().join("t2").to_str().unwrap(),
+        "-o",
+        work.path().join("layout2").to_str().unwrap(),
+        "-q",
+    ]);
+    assert_eq!(ok(c), first);
+
+    let podman = Podman::new().expect("podman storage");
+    podman.load(&tar).expect("podman loads a zstd image");
+    let out = podman.run("localhost/slim-zstd:1", &["echo", "hello from zstd"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "hello from zstd"
+    );
+
+    // umoci 0.4.7 (Debian 12) refuses zstd layers by media type; a umoci that reads them must unpack.
+    match peers::umoci_unpack(&layout, "1") {
+        Ok(rootfs) => {
+            let p = rootfs.path().join("rootfs/usr/local/bin/busybox");
+            assert!(
+                p.is_file(),
+                "umoci unpacked the zstd image without the binary"
+            );
+        }
+        Err(e) => {
+            let msg = format!("{e:#}");
+            assert!(
+                msg.contains("tar+zstd"),
+                "umoci failed on the zstd image for another reason: {msg}"
+            );
+            eprintln!("NOTE: this umoci does not read zstd layers: {msg}");
+        }
+    }
+}
