@@ -162,7 +162,16 @@ fn split_registry(name: &str) -> Result<(String, String), String> {
                 || first == "localhost"
                 || first.chars().any(|c| c.is_ascii_uppercase()) =>
         {
-            (first.to_ascii_lowercase(), rest.to_string())
+            // Host names are case-insensitive: lower-case them, except a dotless host that only its
+            // upper-case letters mark as a registry (`MyReg/app`): lower-cased, it would print as
+            // `myreg/app`, which means docker.io/myreg/app (a fuzzing finding).
+            let lower = first.to_ascii_lowercase();
+            let host = if lower.contains(['.', ':']) || lower == "localhost" {
+                lower
+            } else {
+                first.to_string()
+            };
+            (host, rest.to_string())
         }
         _ => (DEFAULT_REGISTRY.to_string(), name.to_string()),
     };
@@ -328,6 +337,17 @@ mod tests {
         assert_eq!(r.to_string(), format!("ghcr.io/a/b:v2@{d}"));
         assert_eq!(r.with_tag("v3").to_string(), "ghcr.io/a/b:v3");
         assert_eq!(r.tagged_name(), "ghcr.io/a/b:v2");
+    }
+
+    #[test]
+    fn a_dotless_upper_case_registry_prints_as_itself() {
+        let r = p("localhost0G0/a/0b");
+        assert_eq!(
+            (r.registry.as_str(), r.repository.as_str()),
+            ("localhost0G0", "a/0b")
+        );
+        assert_eq!(p(&r.to_string()), r);
+        assert_eq!(p("GHCR.io/a/b").registry, "ghcr.io");
     }
 
     #[test]

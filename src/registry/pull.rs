@@ -111,6 +111,38 @@ impl Client {
         })
     }
 
+    /// GET the manifest or index a descriptor points at (e.g. an index entry), refusing it before
+    /// the download when the descriptor claims more than the size limit, and after it unless the
+    /// bytes have exactly the descriptor's digest and size.
+    pub fn get_manifest_for(
+        &self,
+        repo: &str,
+        desc: &Descriptor,
+    ) -> Result<Manifest, RegistryError> {
+        let limit = self.opts.tuning.max_manifest_size;
+        let refuse = |detail: String| RegistryError::Protocol {
+            action: format!("getting manifest {}/{repo}@{}", self.registry, desc.digest),
+            registry: self.host.clone(),
+            detail,
+        };
+        if desc.size > limit {
+            return Err(refuse(format!(
+                "a descriptor of a {}-byte manifest, over the {limit}-byte limit: refusing it (not \
+                 a sane image manifest)",
+                desc.size
+            )));
+        }
+        let m = self.get_manifest(repo, &desc.digest.to_string())?;
+        if m.bytes.len() as u64 != desc.size {
+            return Err(refuse(format!(
+                "{} bytes for a manifest whose descriptor says {}",
+                m.bytes.len(),
+                desc.size
+            )));
+        }
+        Ok(m)
+    }
+
     /// HEAD a manifest: its descriptor if it exists.
     pub fn head_manifest(
         &self,

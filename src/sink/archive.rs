@@ -8,7 +8,7 @@
 
 use super::layout::{all_blobs, index_for, OCI_LAYOUT};
 use super::Named;
-use crate::blob::{canonical_json, media};
+use crate::blob::{canonical_json, media, Artifact, Descriptor};
 use crate::image::{Index, Manifest};
 use crate::platform::Platform;
 use crate::tar::{Header, Kind, TarWriter};
@@ -43,6 +43,13 @@ fn single_manifest(img: &Named<'_>) -> Result<Manifest> {
         .find(|m| m.platform.as_ref().map(|p| p.architecture.as_str()) == host)
         .or(index.manifests.first())
         .context("the image index lists no manifests")?;
+    if let Some(p) = &entry.platform {
+        crate::ui::note(format!(
+            "a docker-archive holds one platform: {}/{} goes into manifest.json (the host's, else the \
+             first); the OCI layout, an oci-archive and --push carry every platform",
+            p.os, p.architecture
+        ));
+    }
     Ok(serde_json::from_slice(&img.store.read(&entry.digest)?)?)
 }
 
@@ -71,12 +78,42 @@ fn dir_header(path: &str) -> Header<'_> {
     }
 }
 
+/// A referrer (e.g. an SBOM) that travels in the archive: its blobs go under `blobs/` (not into
+/// `index.json`, which podman wants to name one image), and its document also as a plain file at
+/// the top of the tar.
+#[derive(Debug, Clone, Copy)]
+pub struct Referrer<'a> {
+    /// The artifact manifest, its config and its document.
+    pub artifact: &'a Artifact,
+    /// The top-level file name of the document, e.g. `app.spdx.json`.
+    pub file_name: &'a str,
+    /// The document blob.
+    pub document: &'a Descriptor,
+}
+
 /// Stream the archive of `img` in `format` into `out`.
 pub fn write_to<W: Write>(img: &Named<'_>, format: Format, out: W) -> Result<W> {
+    write_to_with(img, format, out, &[])
+}
+
+/// Stream the archive of `img` in `format` into `out`, with `referrers` (see [`Referrer`]).
+pub fn write_to_with<W: Write>(
+    img: &Named<'_>,
+    format: Format,
+    out: W,
+    referrers: &[Referrer<'_>],
+) -> Result<W> {
     let mut tar = TarWriter::new(out);
     tar.append(&dir_header("blobs"), &mut io::empty())?;
     tar.append(&dir_header("blobs/sha256"), &mut io::empty())?;
-    for d in all_blobs(img) {
+    let mut blobs = all_blobs(img);
+    for r in referrers {
+        blobs.push(r.artifact.root.clone());
+        blobs.extend(r.artifact.blobs.iter().cloned());
+    }
+    blobs.sort_by(|x, y| x.digest.cmp(&y.digest));
+    blobs.dedup_by(|x, y| x.digest == y.digest);
+    for d in blobs {
         let mut f = img.store.open_blob(&d.digest)?;
         let path = format!("blobs/sha256/{}", d.digest.hex());
         tar.append(&file_header(&path, d.size), &mut f)
@@ -117,11 +154,25 @@ pub fn write_to<W: Write>(img: &Named<'_>, format: Format, out: W) -> Result<W> 
     } else {
         add_bytes(&mut tar, "oci-layout", OCI_LAYOUT)?;
     }
+    for r in referrers {
+        let bytes = img.store.read(&r.document.digest)?;
+        add_bytes(&mut tar, r.file_name, &bytes)?;
+    }
     Ok(tar.finish()?)
 }
 
 /// Write the archive of `img` to the file `dest` atomically (temp file + rename).
 pub fn write(img: &Named<'_>, format: Format, dest: &Path) -> Result<()> {
+    write_with(img, format, dest, &[])
+}
+
+/// [`write`], with `referrers` carried along (see [`Referrer`]).
+pub fn write_with(
+    img: &Named<'_>,
+    format: Format,
+    dest: &Path,
+    referrers: &[Referrer<'_>],
+) -> Result<()> {
     if dest.is_dir() {
         bail!(
             "--tarball {} is a directory: give a file path such as {}/image.tar",
@@ -140,9 +191,13 @@ pub fn write(img: &Named<'_>, format: Format, dest: &Path) -> Result<()> {
         .tempfile_in(parent)
         .with_context(|| format!("creating a temp file in {} for --tarball", parent.display()))?;
     let buf = io::BufWriter::with_capacity(256 * 1024, tmp);
-    let buf = write_to(img, format, buf).with_context(|| format!("writing {}", dest.display()))?;
-    let tmp = buf.into_inner().map_err(|e| e.into_error())?;
-    tmp.as_file().sync_all().ok();
+    let buf = write_to_with(img, format, buf, referrers)
+        .with_context(|| format!("writing {}", dest.display()))?;
+    let tmp = buf
+        .into_inner()
+        .map_err(|e| e.into_error())
+        .and_then(|t| t.as_file().sync_all().map(|()| t))
+        .with_context(|| format!("writing {}", dest.display()))?;
     crate::blob::set_mode(tmp.path(), 0o644)?;
     tmp.persist(dest)
         .map_err(|e| e.error)

@@ -5,6 +5,10 @@
 //! otherwise). `index.json` has one entry per tag with `org.opencontainers.image.ref.name` set to the tag
 //! (what `skopeo oci:DIR:TAG` and `umoci --image DIR:TAG` look up), plus `io.containerd.image.name`
 //! with the full name, which `ctr import` and podman use.
+//!
+//! Two runs writing the same layout at once take turns: each holds an advisory lock (`flock`) on
+//! `.<name>.slim-image-lock` beside the destination while it swaps the directory in; the second one
+//! says on stderr that it waits. The lock file is empty and stays (removing it would race).
 
 use super::Named;
 use crate::blob::{canonical_json, media, Descriptor};
@@ -83,8 +87,9 @@ pub fn write(img: &Named<'_>, dest: &Path) -> Result<PathBuf> {
                 parent.display()
             )
         })?;
+    let writing = || format!("writing the OCI layout {}", dest.display());
     let blobs = tmp.path().join("blobs").join("sha256");
-    fs::create_dir_all(&blobs)?;
+    fs::create_dir_all(&blobs).with_context(writing)?;
     for d in all_blobs(img) {
         let src = img.store.path(&d.digest);
         let dst = blobs.join(d.digest.hex());
@@ -93,11 +98,14 @@ pub fn write(img: &Named<'_>, dest: &Path) -> Result<PathBuf> {
                 .with_context(|| format!("copying blob {} into {}", d.digest, dest.display()))?;
         }
     }
-    fs::write(tmp.path().join("oci-layout"), OCI_LAYOUT)?;
+    fs::write(tmp.path().join("oci-layout"), OCI_LAYOUT).with_context(writing)?;
     fs::write(
         tmp.path().join("index.json"),
         canonical_json(&index_for(img, false)),
-    )?;
+    )
+    .with_context(writing)?;
+    // From here on the destination changes: one writer at a time (see the module docs).
+    let _lock = lock_beside(dest, &parent)?;
     // Swap the finished directory in. A directory cannot be renamed over a non-empty one, so the old
     // layout is moved aside first and removed after.
     crate::blob::set_mode(tmp.path(), 0o755)?;
@@ -127,4 +135,33 @@ pub fn write(img: &Named<'_>, dest: &Path) -> Result<PathBuf> {
         let _ = fs::remove_dir_all(aside);
     }
     Ok(dest.to_path_buf())
+}
+
+/// Take the advisory lock for writing `dest` (a file `.<name>.slim-image-lock` in `parent`), waiting
+/// for another run that holds it; the lock is released when the returned file is dropped.
+fn lock_beside(dest: &Path, parent: &Path) -> Result<fs::File> {
+    let name = dest
+        .file_name()
+        .map_or_else(|| "layout".into(), |n| n.to_string_lossy());
+    let path = parent.join(format!(".{name}.slim-image-lock"));
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("creating the lock file {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => return Ok(file),
+        Err(fs::TryLockError::WouldBlock) => crate::ui::note(format!(
+            "waiting for another cargo slim-image that is writing {} (lock {})",
+            dest.display(),
+            path.display()
+        )),
+        Err(fs::TryLockError::Error(e)) => {
+            return Err(e).with_context(|| format!("locking {}", path.display()))
+        }
+    }
+    file.lock()
+        .with_context(|| format!("waiting for the lock {}", path.display()))?;
+    Ok(file)
 }
