@@ -16,11 +16,12 @@ warn() { printf 'WARNING: %s\n' "$*" >&2; }
 # qemu-user-static + binfmt-support: run arm64 binaries and images under emulation.
 # apache2-utils: htpasswd (bcrypt) for the registry's basic auth; openssl: test CA and TLS certs.
 # musl-tools: musl-gcc for crates with C code; busybox-static: a known-good static binary for the
-# harness self-test. tar/gzip/file/git/ca-certificates: used by tests and cargo.
+# harness self-test. tar/gzip/file/git/ca-certificates: used by tests and cargo. binutils: readelf
+# (tests/sbom.rs looks for cargo-auditable's .dep-v0 section).
 step "apt-get install"
 packages=(docker-registry skopeo umoci podman buildah runc oci-image-tool
   qemu-user-static binfmt-support apache2-utils openssl musl-tools busybox-static
-  python3 tar gzip file git ca-certificates)
+  python3 tar gzip file git ca-certificates binutils)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -66,4 +67,36 @@ fi
 if [ -e /proc/sys/fs/binfmt_misc/register ]; then
   update-binfmts --enable qemu-aarch64 2>/dev/null ||
     warn "update-binfmts --enable qemu-aarch64 was not permitted"
+fi
+
+# --- cargo-auditable: embeds the dependency list in binaries (issue 5; about 3 minutes to build) ---
+step "cargo install cargo-auditable"
+if command -v cargo-auditable >/dev/null; then
+  echo "cargo-auditable is already installed" >&2
+elif ! cargo install --locked --quiet cargo-auditable; then
+  warn "cargo install cargo-auditable failed; binaries will not carry their dependency list and tests/sbom.rs will SKIP that check"
+fi
+
+# --- Python jsonschema: validates the SBOMs against the schemas in tests/fixtures/sbom-schemas ---
+step "pip install jsonschema"
+if python3 -c "import jsonschema, referencing" 2>/dev/null; then
+  echo "python3 jsonschema is already installed" >&2
+else
+  pip=""
+  for candidate in pip3 pip "python3 -m pip"; do
+    if $candidate --version >/dev/null 2>&1; then pip="$candidate"; break; fi
+  done
+  if [ -z "$pip" ] ||
+     { ! $pip install --quiet jsonschema 2>/dev/null &&
+       ! $pip install --quiet --break-system-packages jsonschema; }; then
+    warn "could not install python3 jsonschema; the SBOM schema tests will fail"
+  fi
+fi
+
+# --- cargo-fuzz: bounded fuzzing of the parsers (scripts/fuzz.sh; issue 7) -------------------------
+step "cargo install cargo-fuzz"
+if command -v cargo-fuzz >/dev/null; then
+  echo "cargo-fuzz is already installed" >&2
+elif ! cargo install --locked --quiet cargo-fuzz; then
+  warn "cargo install cargo-fuzz failed; scripts/fuzz.sh will SKIP"
 fi

@@ -109,6 +109,10 @@ pub struct Cli {
     /// User to run as, UID[:GID] (default 65532:65532, the nonroot user).
     #[arg(long, value_name = "USER", help_heading = "Image")]
     pub user: Option<String>,
+    /// Base image: scratch (default), alpine[:TAG], REGISTRY/NAME[:TAG][@DIGEST], oci:DIR[:TAG],
+    /// oci-archive:FILE, docker-archive:FILE.
+    #[arg(long, value_name = "IMAGE", help_heading = "Image")]
+    pub base: Option<String>,
     /// CA certificates: mozilla (built in, default), host, none.
     #[arg(long, value_name = "SOURCE", help_heading = "Image")]
     pub ca_certificates: Option<String>,
@@ -141,6 +145,26 @@ pub struct Cli {
     /// Extra CA certificate (PEM) to trust for registries (repeatable).
     #[arg(long, value_name = "FILE", help_heading = "Output")]
     pub registry_ca: Vec<PathBuf>,
+    /// Layer compression: gzip (every runtime reads it) or zstd (smaller, faster to unpack; needs
+    /// containerd 1.5+, podman 4+ or docker 23+ on the nodes).
+    #[arg(
+        long,
+        value_enum,
+        default_value = "gzip",
+        value_name = "ALGO",
+        help_heading = "Output"
+    )]
+    pub compression: CompressionArg,
+    /// Compression level: gzip 1-9 (default 6), zstd 1-19 (default 3).
+    #[arg(long, value_name = "N", help_heading = "Output")]
+    pub compression_level: Option<i32>,
+    /// How many times to retry a registry request that failed in a way that may pass (5xx, 429,
+    /// broken or timed-out connections), with exponential backoff.
+    #[arg(long, value_name = "N", default_value_t = 4, help_heading = "Output")]
+    pub retries: u32,
+    /// Seconds a registry connection may stay silent (per read or write) before it counts as failed.
+    #[arg(long, value_name = "SECS", default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..), help_heading = "Output")]
+    pub timeout: u64,
     /// Print the plan and stop: nothing is built or written.
     #[arg(long, help_heading = "Output")]
     pub dry_run: bool,
@@ -153,6 +177,26 @@ pub struct Cli {
         help_heading = "Output"
     )]
     pub message_format: MessageFormat,
+
+    // ---- SBOM and size ----
+    /// SBOM to make for every image: spdx (SPDX 2.3 JSON, default), cyclonedx (CycloneDX 1.5 JSON),
+    /// none. Written next to the layout, into the tarball, and pushed as an OCI referrer.
+    #[arg(
+        long,
+        alias = "sbom-format",
+        value_enum,
+        value_name = "FORMAT",
+        help_heading = "SBOM and size"
+    )]
+    pub sbom: Option<crate::sbom::Choice>,
+    /// Fail when an image's compressed size is over this, e.g. `2 MiB`, `1500KB`, `2000000`
+    /// (nothing is pushed then).
+    #[arg(long, value_name = "SIZE", help_heading = "SBOM and size")]
+    pub size_budget: Option<String>,
+    /// Build for size: opt-level="z", lto="fat", codegen-units=1, panic="abort", strip=true (through
+    /// CARGO_PROFILE_<NAME>_* variables; Cargo.toml is not edited), and report the saving.
+    #[arg(long, help_heading = "SBOM and size")]
+    pub min_size: bool,
 
     /// Use verbose output (-vv very verbose).
     #[arg(short, long, action = clap::ArgAction::Count, help_heading = "Display")]
@@ -167,6 +211,21 @@ pub struct Cli {
 pub enum Command {
     /// Assemble one multi-platform index from per-platform images built and pushed separately.
     Index(crate::index_cmd::IndexArgs),
+    /// Build and push every `slim-image://NAME` image named in Kubernetes YAML and print the YAML with
+    /// each replaced by `registry/repo@sha256:...`.
+    Resolve(crate::k8s::ResolveArgs),
+    /// Write a starter Kubernetes manifest (Deployment + Service) for an image.
+    InitK8s(crate::k8s::InitArgs),
+}
+
+/// `--compression`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum CompressionArg {
+    /// `tar+gzip` layers, compressed on every core into one gzip member.
+    #[default]
+    Gzip,
+    /// `tar+zstd` layers.
+    Zstd,
 }
 
 /// `--message-format`.

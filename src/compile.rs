@@ -55,6 +55,9 @@ pub struct BuildRequest {
     /// Extra environment for cargo (e.g. `CARGO_PROFILE_RELEASE_*` overrides); set last, so it
     /// wins.
     pub extra_env: Vec<(String, String)>,
+    /// Build through `cargo auditable`, which embeds the dependency list in the binary (see
+    /// [`auditable_installed`]).
+    pub auditable: bool,
 }
 
 impl BuildRequest {
@@ -77,6 +80,7 @@ impl BuildRequest {
             quiet: false,
             platform,
             extra_env: Vec::new(),
+            auditable: false,
         }
     }
 }
@@ -446,6 +450,11 @@ fn invocation(req: &BuildRequest, host: &Host) -> Invocation {
 
     let mut args: Vec<OsString> = Vec::new();
     let mut push = |a: &str| args.push(a.into());
+    if req.auditable {
+        // `cargo auditable <subcommand>` runs cargo with a rustc wrapper that embeds the
+        // dependency tree (.dep-v0 section) for `cargo audit bin`, Trivy and Grype.
+        push("auditable");
+    }
     push(if zigbuild { "zigbuild" } else { "build" });
     for a in [
         "--target",
@@ -554,6 +563,11 @@ fn cargo_config_files() -> Vec<PathBuf> {
 }
 
 /// The path of an executable `name` on PATH (or in `$CARGO_HOME/bin`, where cargo also looks).
+/// Whether `cargo auditable` (the cargo-auditable subcommand) is installed.
+pub fn auditable_installed() -> bool {
+    find_program("cargo-auditable").is_some()
+}
+
 fn find_program(name: &str) -> Option<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
     let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")

@@ -45,6 +45,9 @@ impl RawPort {
     /// Normalised `port/proto`.
     pub fn normalize(&self) -> Result<String> {
         let s = match self {
+            RawPort::Num(0) => {
+                bail!("port 0 is not valid: write a port from 1 to 65535, e.g. 8080")
+            }
             RawPort::Num(n) => return Ok(format!("{n}/tcp")),
             RawPort::Str(s) => s.trim(),
         };
@@ -137,6 +140,15 @@ pub struct Meta {
     pub stop_signal: Option<String>,
     /// Platforms, e.g. `["linux/amd64", "linux/arm64"]`.
     pub platforms: Option<Vec<String>>,
+    /// Base image: `scratch` (default), `alpine[:TAG]`, a registry reference, `oci:DIR[:TAG]`,
+    /// `oci-archive:FILE`, `docker-archive:FILE`.
+    pub base: Option<String>,
+    /// SBOM format: `spdx` (default), `cyclonedx`, or `none`.
+    pub sbom: Option<String>,
+    /// Fail when the compressed image is over this size, e.g. `"2 MiB"`.
+    pub size_budget: Option<String>,
+    /// `"min-size"`: build with the size-optimised settings of `--min-size`.
+    pub profile: Option<String>,
 }
 
 /// Parse the `slim-image` key of a metadata value (package or workspace), if present.
@@ -169,6 +181,15 @@ pub fn parse_meta(metadata: &Value, table: &str, manifest: &Path) -> Result<Opti
     if let Some(extra) = &mut meta.extra_ca_certificates {
         for p in extra {
             *p = base.join(&*p);
+        }
+    }
+    // A local base (`oci:DIR`, `oci-archive:FILE`, `docker-archive:FILE`) is relative to the Cargo.toml.
+    if let Some(b) = &mut meta.base {
+        for kind in ["oci:", "oci-archive:", "docker-archive:"] {
+            if let Some(rest) = b.strip_prefix(kind).filter(|r| !r.starts_with('/')) {
+                *b = format!("{kind}{}", base.join(rest).display());
+                break;
+            }
         }
     }
     Ok(Some(meta))
@@ -207,6 +228,10 @@ impl Meta {
             extra_ca_certificates: over.extra_ca_certificates.or(self.extra_ca_certificates),
             stop_signal: over.stop_signal.or(self.stop_signal),
             platforms: over.platforms.or(self.platforms),
+            base: over.base.or(self.base),
+            sbom: over.sbom.or(self.sbom),
+            size_budget: over.size_budget.or(self.size_budget),
+            profile: over.profile.or(self.profile),
         }
     }
 }

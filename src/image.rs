@@ -116,6 +116,12 @@ pub struct Manifest {
     /// Manifest annotations.
     #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
     pub annotations: BTreeMap<String, String>,
+    /// The type of an artifact manifest (OCI 1.1), e.g. `application/spdx+json`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub artifact_type: Option<String>,
+    /// The manifest this one refers to (OCI 1.1 referrers, e.g. an SBOM's image).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub subject: Option<Descriptor>,
 }
 
 /// An OCI image index.
@@ -181,6 +187,32 @@ impl Image {
         }
     }
 
+    /// `platform`'s image of a base, as the bottom of ours: its config (runtime defaults, rootfs,
+    /// history) and layers are kept; os/architecture come from `platform`, `created` is ours, and the
+    /// fields that describe the base's own build (`container`, `container_config`, `docker_version`)
+    /// are dropped.
+    pub fn from_base(
+        platform: Platform,
+        config: &ConfigFile,
+        layers: &[Descriptor],
+        created: &str,
+    ) -> Image {
+        let mut config = config.clone();
+        config.architecture = platform.architecture().to_string();
+        config.os = platform.os().to_string();
+        config.variant = platform.variant().map(str::to_string);
+        config.created = Some(created.to_string());
+        for k in ["container", "container_config", "docker_version"] {
+            config.other.remove(k);
+        }
+        Image {
+            platform,
+            config,
+            layers: layers.to_vec(),
+            annotations: BTreeMap::new(),
+        }
+    }
+
     /// A new image with `layer` on top, recorded in rootfs and history.
     pub fn append(mut self, layer: &Layer) -> Image {
         self.config.rootfs.diff_ids.push(layer.diff_id.clone());
@@ -215,6 +247,8 @@ impl Image {
             config: config.clone(),
             layers: self.layers.clone(),
             annotations: self.annotations.clone(),
+            artifact_type: None,
+            subject: None,
         };
         let (mut desc, _) = store.put_json(media::MANIFEST, &manifest)?;
         desc.platform = Some(PlatformSpec::from(self.platform));

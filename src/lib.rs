@@ -6,16 +6,20 @@
 //! layers) -> `image` (config, manifest, index as canonical JSON in a [`blob::BlobStore`]) -> [`sink`]
 //! (OCI layout, oci-archive / docker-archive, load, push through [`registry`]) -> `report` (stdout).
 
+pub mod base;
 pub mod blob;
 pub mod cli;
 pub mod compile;
+pub mod compress;
 pub mod config;
 pub mod digest;
 pub mod elf;
 pub mod execute;
 pub mod image;
 pub mod index_cmd;
+pub mod k8s;
 pub mod layer;
+pub mod layer_cache;
 pub mod plan;
 pub mod platform;
 pub mod reference;
@@ -23,7 +27,9 @@ pub mod registry;
 pub mod report;
 pub mod resolve;
 pub mod rootfs;
+pub mod sbom;
 pub mod sink;
+pub mod size;
 pub mod tar;
 pub mod ui;
 
@@ -33,6 +39,8 @@ pub fn run(cli: &cli::Cli) -> anyhow::Result<()> {
     ui::set_level(if cli.quiet { -1 } else { cli.verbose as i8 });
     match &cli.command {
         Some(cli::Command::Index(args)) => return index_cmd::run(args, cli),
+        Some(cli::Command::Resolve(args)) => return k8s::resolve(args, cli),
+        Some(cli::Command::InitK8s(args)) => return k8s::init(args, cli),
         None => {}
     }
     let plan = resolve::resolve(cli)?;

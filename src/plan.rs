@@ -80,6 +80,14 @@ pub struct ImageSpec {
     pub tarball: Option<PathBuf>,
     /// Registry references to push to (each with a tag).
     pub push: Vec<Reference>,
+    /// The base image (`scratch` by default).
+    pub base: crate::base::BaseSource,
+    /// The SBOM to make (`None`: `--sbom none`).
+    pub sbom: Option<crate::sbom::Format>,
+    /// Fail when a platform's compressed image is over this many bytes.
+    pub size_budget: Option<u64>,
+    /// `profile = "min-size"` in this image's metadata.
+    pub min_size: bool,
 }
 
 /// How to run cargo (absent with `--binary`).
@@ -106,6 +114,8 @@ pub struct Plan {
     pub epoch: u64,
     /// Load into podman/docker.
     pub load: bool,
+    /// Build with the `--min-size` profile overrides (the flag, or any image's `profile = "min-size"`).
+    pub min_size: bool,
 }
 
 impl Plan {
@@ -146,6 +156,7 @@ impl Plan {
                     f.mode
                 );
             }
+            let _ = writeln!(s, "  base:       {}", img.base);
             let _ = writeln!(s, "  entrypoint: {:?}", img.entrypoint);
             if let Some(c) = &img.cmd {
                 let _ = writeln!(s, "  cmd:        {c:?}");
@@ -166,6 +177,12 @@ impl Plan {
             }
             for r in &img.push {
                 let _ = writeln!(s, "  push:       {r}");
+            }
+            if let Some(f) = img.sbom {
+                let _ = writeln!(s, "  sbom:       {f:?}");
+            }
+            if let Some(b) = img.size_budget {
+                let _ = writeln!(s, "  budget:     {}", crate::report::human_size(b));
             }
         }
         s

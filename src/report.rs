@@ -35,6 +35,9 @@ pub struct ManifestReport {
     pub layers: Vec<LayerReport>,
     /// Sum of the compressed layer sizes.
     pub compressed_size: u64,
+    /// Shares of binary, certificates and base, and the alpine comparison.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size: Option<crate::size::SizeReport>,
 }
 
 /// One image, as reported.
@@ -62,6 +65,38 @@ pub struct ImageReport {
     pub loaded_into: Option<String>,
     /// Push results.
     pub pushed: Vec<crate::sink::push::PushReport>,
+    /// The base image, unless FROM scratch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base: Option<BaseReport>,
+    /// SBOMs made (one per platform manifest).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub sbom: Vec<crate::sbom::output::SbomReport>,
+}
+
+/// The base image an image was built on.
+#[derive(Debug, Clone, Serialize)]
+pub struct BaseReport {
+    /// The base as given, normalised (e.g. `docker.io/library/alpine:3.20`).
+    pub name: String,
+    /// The digest it resolved to (index or manifest; a docker-archive's image ID).
+    pub digest: Digest,
+    /// Per platform, the base manifest used (`linux/amd64` -> digest).
+    pub manifests: std::collections::BTreeMap<String, Digest>,
+}
+
+impl BaseReport {
+    /// The report of a resolved base.
+    pub fn of(b: &crate::base::BaseImage) -> BaseReport {
+        BaseReport {
+            name: b.name.clone(),
+            digest: b.digest.clone(),
+            manifests: b
+                .platforms
+                .iter()
+                .map(|(p, pb)| (p.to_string(), pb.manifest.digest.clone()))
+                .collect(),
+        }
+    }
 }
 
 /// The whole run.
@@ -87,6 +122,7 @@ impl ManifestReport {
             config_digest: config.digest.clone(),
             compressed_size: layers.iter().map(|l| l.size).sum(),
             layers,
+            size: None,
         }
     }
 }
@@ -140,6 +176,19 @@ impl Report {
                     m.platform,
                     human_size(m.compressed_size),
                     parts.join(", ")
+                ));
+                if let Some(z) = &m.size {
+                    s.push_str(&format!("{:>12} {}\n", "Size", z.line()));
+                }
+            }
+            for b in &img.sbom {
+                s.push_str(&format!(
+                    "{:>12} {} ({:?}, {} crates, {})\n",
+                    "SBOM",
+                    b.path.display(),
+                    b.format,
+                    b.crates,
+                    b.platform
                 ));
             }
         }

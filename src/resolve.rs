@@ -373,6 +373,31 @@ fn spec_for(
         }
     };
 
+    let sbom = match (cli.sbom, &meta.sbom) {
+        (Some(c), _) => c,
+        (None, Some(s)) => crate::sbom::Choice::parse(s, "[package.metadata.slim-image]")?,
+        (None, None) => crate::sbom::Choice::Spdx,
+    }
+    .format();
+    let size_budget = match (&cli.size_budget, &meta.size_budget) {
+        (Some(s), _) => Some(crate::size::parse_size(s).context("--size-budget")?),
+        (None, Some(s)) => Some(
+            crate::size::parse_size(s).context("size-budget in [package.metadata.slim-image]")?,
+        ),
+        (None, None) => None,
+    };
+    let min_size = match meta.profile.as_deref() {
+        None => false,
+        Some("min-size") => true,
+        Some(other) => bail!(
+            "profile = \"{other}\" in [package.metadata.slim-image]: the only value is \"min-size\" (pick a cargo profile with --profile)"
+        ),
+    };
+    let base = match (&cli.base, &meta.base) {
+        (Some(b), _) => crate::base::source::parse(b, "--base")?,
+        (None, Some(b)) => crate::base::source::parse(b, "base in [package.metadata.slim-image]")?,
+        (None, None) => crate::base::BaseSource::Scratch,
+    };
     Ok(ImageSpec {
         name,
         tags,
@@ -393,6 +418,10 @@ fn spec_for(
         layout: PathBuf::new(),
         tarball: None,
         push: Vec::new(),
+        base,
+        sbom,
+        size_budget,
+        min_size,
     })
 }
 
@@ -414,7 +443,9 @@ pub fn resolve(cli: &Cli) -> Result<Plan> {
         target_dir,
         epoch: ctx.epoch,
         load: cli.load,
+        min_size: cli.min_size,
     };
+    plan.min_size |= plan.images.iter().any(|i| i.min_size);
     assign_outputs(&mut plan, cli)?;
     Ok(plan)
 }
