@@ -15,6 +15,9 @@ use cargo_metadata::{Metadata, MetadataCommand, Package};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+mod outputs;
+use outputs::assign_outputs;
+
 /// `SOURCE_DATE_EPOCH`, else 0: the time written into layers and configs. Never the wall clock, which
 /// would change every digest on every build.
 pub fn source_date_epoch() -> Result<u64> {
@@ -619,145 +622,5 @@ fn from_workspace(ctx: &Ctx<'_>) -> Result<Resolved> {
     Ok((images, Some(cargo), target_dir))
 }
 
-fn short_name(name: &str) -> &str {
-    name.rsplit('/').next().unwrap_or(name)
-}
-
-/// Refuse output paths that cannot work before anything is built, so a bad path never leaves a
-/// layout written and a tarball missing.
-fn check_output_paths(cli: &Cli) -> Result<()> {
-    if let Some(o) = &cli.output {
-        if o.exists() && !o.is_dir() {
-            bail!("--output {} exists and is not a directory: give a directory path (the OCI layout is a directory), or remove the file", o.display());
-        }
-        if let Some(file) = first_file_ancestor(o) {
-            bail!(
-                "--output {}: {} is a file, so the directory cannot be created there",
-                o.display(),
-                file.display()
-            );
-        }
-    }
-    if let Some(t) = &cli.tarball {
-        if t.is_dir() {
-            bail!(
-                "--tarball {} is a directory: give a file path such as {}/image.tar",
-                t.display(),
-                t.display()
-            );
-        }
-        if let Some(file) = first_file_ancestor(t) {
-            bail!(
-                "--tarball {}: {} is a file, so the tarball cannot be written there",
-                t.display(),
-                file.display()
-            );
-        }
-    }
-    Ok(())
-}
-
-/// The nearest existing ancestor of `p` (excluding `p`), when it is not a directory.
-fn first_file_ancestor(p: &Path) -> Option<PathBuf> {
-    p.ancestors()
-        .skip(1)
-        .find(|a| a.exists())
-        .filter(|a| !a.is_dir())
-        .map(Path::to_path_buf)
-}
-
-fn assign_outputs(plan: &mut Plan, cli: &Cli) -> Result<()> {
-    let many = plan.images.len() > 1;
-    if many && !cli.tag.is_empty() {
-        bail!("--tag names one image, but this run builds {} images: pick one with --bin or -p, or set `name` per package in Cargo.toml", plan.images.len());
-    }
-    if many && cli.tarball.is_some() {
-        bail!(
-            "--tarball writes one image, but this run builds {} images: pick one with --bin or -p",
-            plan.images.len()
-        );
-    }
-    check_output_paths(cli)?;
-    let names: Vec<String> = plan.images.iter().map(|i| i.name.clone()).collect();
-    for (i, img) in plan.images.iter_mut().enumerate() {
-        let short = short_name(&img.name);
-        let clash = names
-            .iter()
-            .enumerate()
-            .any(|(j, n)| j != i && short_name(n) == short);
-        let dir_name = if clash {
-            img.name.replace(['/', ':'], "_")
-        } else {
-            short.to_string()
-        };
-        img.layout = match (&cli.output, many) {
-            (Some(o), false) => o.clone(),
-            (Some(o), true) => o.join(&dir_name),
-            (None, _) => plan.target_dir.join("slim-image").join(&dir_name),
-        };
-        img.tarball = cli.tarball.clone();
-        for target in &cli.push {
-            if target.is_empty() {
-                let first = img.name.split('/').next().unwrap_or("");
-                if !img.name.contains('/') {
-                    bail!(
-                        "--push: the image name `{}` has no registry, so it would go to docker.io/library/{}: set name = \"ghcr.io/OWNER/{}\" (or any registry) in [package.metadata.slim-image], use --tag REGISTRY/NAME, or --push REF",
-                        img.name, img.name, img.name
-                    );
-                }
-                let _ = first;
-                for t in &img.tags {
-                    img.push
-                        .push(format!("{}:{t}", img.name).parse::<Reference>()?);
-                }
-            } else {
-                if many {
-                    bail!("--push {target} names one repository, but this run builds {} images: pick one with --bin or -p, or use --push without a value", plan.images.len());
-                }
-                let r: Reference = target.parse()?;
-                if r.digest.is_some() {
-                    bail!("--push {target}: a push target cannot pin a digest (the digest is the result); give REGISTRY/NAME[:TAG]");
-                }
-                let explicit_tag = split_name_tag(target).1.is_some();
-                if explicit_tag {
-                    img.push.push(r);
-                } else {
-                    for t in &img.tags {
-                        img.push.push(r.with_tag(t));
-                    }
-                }
-            }
-        }
-        img.push.dedup();
-    }
-    Ok(())
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn name_and_tag_split_around_ports() {
-        assert_eq!(
-            split_name_tag("app:1.0"),
-            ("app".into(), Some("1.0".into()))
-        );
-        assert_eq!(
-            split_name_tag("localhost:5000/app"),
-            ("localhost:5000/app".into(), None)
-        );
-        assert_eq!(
-            split_name_tag("localhost:5000/a/b:x"),
-            ("localhost:5000/a/b".into(), Some("x".into()))
-        );
-        assert_eq!(version_tag("1.0.0+git.1"), "1.0.0_git.1");
-    }
-
-    #[test]
-    fn upper_case_names_are_refused_with_the_origin() {
-        let err = check_name("MyApp", "latest", "--tag").unwrap_err();
-        assert!(format!("{err:#}").contains("MyApp"), "{err:#}");
-        assert!(format!("{err:#}").contains("--tag"), "{err:#}");
-    }
-}
+mod tests;

@@ -1,0 +1,200 @@
+//! Unit tests of `compile` (kept beside it so compile.rs stays about the code).
+use super::*;
+
+const STREAM: &str = r#"{"reason":"compiler-artifact","package_id":"registry+https://github.com/rust-lang/crates.io-index#libc@0.2.150","manifest_path":"/r/libc/Cargo.toml","target":{"kind":["custom-build"],"crate_types":["bin"],"name":"build-script-build","src_path":"/r/libc/build.rs"},"filenames":["/t/release/build/libc-1/build-script-build"],"executable":null,"fresh":true}
+{"reason":"build-script-executed","package_id":"registry+https://github.com/rust-lang/crates.io-index#libc@0.2.150","linked_libs":[],"linked_paths":[],"cfgs":[],"env":[],"out_dir":"/t/out"}
+{"reason":"compiler-artifact","package_id":"path+file:///w/crates/server#api@0.3.0","target":{"kind":["lib"],"crate_types":["lib"],"name":"api"},"filenames":["/t/x/release/libapi.rlib"],"executable":null,"fresh":false}
+{"reason":"compiler-artifact","package_id":"path+file:///w/crates/server#api@0.3.0","target":{"kind":["bin"],"crate_types":["bin"],"name":"serve"},"filenames":["/t/x/release/serve"],"executable":"/t/x/release/serve","fresh":false}
+this line is not JSON
+{"reason":"compiler-artifact","package_id":"path+file:///w/hello#0.1.0","target":{"kind":["example"],"crate_types":["bin"],"name":"demo"},"filenames":["/t/x/release/examples/demo"],"executable":"/t/x/release/examples/demo","fresh":false}
+{"reason":"compiler-artifact","package_id":"path+file:///w/hello#0.1.0","target":{"kind":["bin"],"crate_types":["bin"],"name":"hello"},"filenames":["/t/x/release/hello"],"executable":"/t/x/release/hello","fresh":true}
+{"reason":"compiler-artifact","package_id":"admin 1.0.0 (path+file:///w/admin)","target":{"kind":["bin"],"crate_types":["bin"],"name":"admin-cli"},"filenames":["/t/x/release/admin-cli"],"executable":"/t/x/release/admin-cli","fresh":false,"future_field":[1,2]}
+{"reason":"build-finished","success":true}
+"#;
+
+#[test]
+fn parses_bins_from_the_message_stream() {
+    let (bins, finished) = parse_messages(STREAM, Platform::LinuxArm64);
+    assert_eq!(finished, Some(true));
+    let found: Vec<_> = bins
+        .iter()
+        .map(|b| (b.package.as_str(), b.name.as_str()))
+        .collect();
+    assert_eq!(
+        found,
+        [("admin", "admin-cli"), ("api", "serve"), ("hello", "hello")]
+    );
+    assert_eq!(bins[1].path, Path::new("/t/x/release/serve"));
+    assert_eq!(bins[1].package_id, "path+file:///w/crates/server#api@0.3.0");
+    assert!(bins.iter().all(|b| b.platform == Platform::LinuxArm64));
+
+    let (bins, finished) = parse_messages(
+        "{\"reason\":\"build-finished\",\"success\":false}\n",
+        Platform::LinuxAmd64,
+    );
+    assert!(bins.is_empty());
+    assert_eq!(finished, Some(false));
+    let mut p = MessageParser::new(Platform::LinuxAmd64);
+    assert_eq!(p.feed("Compiling with zig"), Some("Compiling with zig"));
+    assert_eq!(p.feed("{\"not\":\"cargo\"}"), Some("{\"not\":\"cargo\"}"));
+    assert_eq!(p.feed(""), None);
+}
+
+#[test]
+fn package_names_from_ids() {
+    assert_eq!(package_name("path+file:///w/hello#0.1.0"), "hello");
+    assert_eq!(
+        package_name("path+file:///w/crates/server#api@0.3.0"),
+        "api"
+    );
+    assert_eq!(
+        package_name("registry+https://github.com/rust-lang/crates.io-index#serde@1.0.0"),
+        "serde"
+    );
+    assert_eq!(
+        package_name("git+https://github.com/o/tool?branch=main#2.0.0"),
+        "tool"
+    );
+    assert_eq!(package_name("admin 1.0.0 (path+file:///w/admin)"), "admin");
+    assert_eq!(
+        package_name("dep 0.1.0 (git+https://h/o/r?rev=1#0123abc)"),
+        "dep"
+    );
+}
+
+fn host(platform: Platform) -> Host {
+    Host {
+        cargo: "/opt/cargo".into(),
+        platform: Some(platform),
+        musl_gcc: true,
+        zigbuild: false,
+        cc_set: false,
+        linker_set: false,
+    }
+}
+
+fn args(inv: &Invocation) -> Vec<String> {
+    inv.args
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect()
+}
+
+#[test]
+fn native_build_forwards_flags_and_uses_musl_gcc() {
+    let mut req = BuildRequest::new(Platform::LinuxAmd64);
+    req.packages = vec!["api".into()];
+    req.bins = vec!["serve".into(), "admin".into()];
+    req.features = vec!["tls".into(), "json".into()];
+    req.no_default_features = true;
+    req.locked = true;
+    req.verbose = 3;
+    req.target_dir = Some("/tmp/t".into());
+    req.extra_env = vec![("CARGO_PROFILE_RELEASE_STRIP".into(), "true".into())];
+    let inv = invocation(&req, &host(Platform::LinuxAmd64));
+    assert_eq!(inv.program, "/opt/cargo");
+    assert_eq!(
+        args(&inv).join(" "),
+        "build --target x86_64-unknown-linux-musl --message-format=json-render-diagnostics \
+         --profile release -p api --bin serve --bin admin --features tls,json \
+         --no-default-features --locked -v -v --target-dir /tmp/t"
+    );
+    assert_eq!(
+        inv.env,
+        [
+            (
+                "CC_x86_64_unknown_linux_musl".to_string(),
+                "musl-gcc".to_string()
+            ),
+            ("CARGO_PROFILE_RELEASE_STRIP".into(), "true".into())
+        ]
+    );
+    assert!(inv.hints.is_empty());
+
+    let no_musl_gcc = Host {
+        musl_gcc: false,
+        ..host(Platform::LinuxAmd64)
+    };
+    let inv = invocation(&BuildRequest::new(Platform::LinuxAmd64), &no_musl_gcc);
+    assert!(args(&inv).contains(&"--bins".to_string()));
+    assert!(inv.env.is_empty());
+    assert!(
+        inv.hints[0].contains("apt-get install musl-tools"),
+        "{:?}",
+        inv.hints
+    );
+    let cc_set = Host {
+        cc_set: true,
+        ..host(Platform::LinuxAmd64)
+    };
+    assert!(
+        invocation(&BuildRequest::new(Platform::LinuxAmd64), &cc_set)
+            .env
+            .is_empty()
+    );
+}
+
+#[test]
+fn cross_build_picks_rust_lld_or_zigbuild_unless_a_linker_is_configured() {
+    let req = BuildRequest::new(Platform::LinuxArm64);
+    let inv = invocation(&req, &host(Platform::LinuxAmd64));
+    assert_eq!(args(&inv)[0], "build");
+    assert_eq!(
+        inv.env,
+        [(
+            "CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER".to_string(),
+            "rust-lld".to_string()
+        )]
+    );
+    assert!(inv
+        .hints
+        .iter()
+        .any(|h| h.contains("pip install cargo-zigbuild")));
+
+    let zig = Host {
+        zigbuild: true,
+        ..host(Platform::LinuxAmd64)
+    };
+    let inv = invocation(&req, &zig);
+    assert_eq!(args(&inv)[0], "zigbuild");
+    assert!(inv.env.is_empty());
+
+    let configured = Host {
+        zigbuild: true,
+        linker_set: true,
+        ..host(Platform::LinuxAmd64)
+    };
+    let inv = invocation(&req, &configured);
+    assert_eq!(args(&inv)[0], "build");
+    assert!(inv.env.is_empty());
+}
+
+#[test]
+fn finds_linkers_in_cargo_config() {
+    let t = "aarch64-unknown-linux-musl";
+    assert!(config_sets_linker(
+        "[target.aarch64-unknown-linux-musl]\nlinker = \"cc\"\n",
+        t
+    ));
+    assert!(config_sets_linker(
+        "[target.\"aarch64-unknown-linux-musl\"]\n  linker=\"x\" # c\n",
+        t
+    ));
+    assert!(config_sets_linker(
+        "target.aarch64-unknown-linux-musl.linker = \"x\"\n",
+        t
+    ));
+    assert!(config_sets_linker(
+        "[target]\naarch64-unknown-linux-musl.linker = \"x\"\n",
+        t
+    ));
+    assert!(!config_sets_linker(
+        "[target.x86_64-unknown-linux-musl]\nlinker = \"x\"\n",
+        t
+    ));
+    assert!(!config_sets_linker(
+        "[target.aarch64-unknown-linux-musl]\nrunner = \"qemu\"\n# linker = \"x\"\n",
+        t
+    ));
+    assert!(!config_sets_linker("[build]\nlinker = \"x\"\n", t));
+}

@@ -1,0 +1,123 @@
+//! Output paths of a plan: where each image's OCI layout goes, the tarball, and the references to
+//! push to; bad paths are refused here, before anything is built or written.
+
+use super::split_name_tag;
+use crate::cli::Cli;
+use crate::plan::Plan;
+use crate::reference::Reference;
+use anyhow::{bail, Result};
+use std::path::{Path, PathBuf};
+
+fn short_name(name: &str) -> &str {
+    name.rsplit('/').next().unwrap_or(name)
+}
+
+/// Refuse output paths that cannot work before anything is built, so a bad path never leaves a
+/// layout written and a tarball missing.
+fn check_output_paths(cli: &Cli) -> Result<()> {
+    if let Some(o) = &cli.output {
+        if o.exists() && !o.is_dir() {
+            bail!("--output {} exists and is not a directory: give a directory path (the OCI layout is a directory), or remove the file", o.display());
+        }
+        if let Some(file) = first_file_ancestor(o) {
+            bail!(
+                "--output {}: {} is a file, so the directory cannot be created there",
+                o.display(),
+                file.display()
+            );
+        }
+    }
+    if let Some(t) = &cli.tarball {
+        if t.is_dir() {
+            bail!(
+                "--tarball {} is a directory: give a file path such as {}/image.tar",
+                t.display(),
+                t.display()
+            );
+        }
+        if let Some(file) = first_file_ancestor(t) {
+            bail!(
+                "--tarball {}: {} is a file, so the tarball cannot be written there",
+                t.display(),
+                file.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The nearest existing ancestor of `p` (excluding `p`), when it is not a directory.
+fn first_file_ancestor(p: &Path) -> Option<PathBuf> {
+    p.ancestors()
+        .skip(1)
+        .find(|a| a.exists())
+        .filter(|a| !a.is_dir())
+        .map(Path::to_path_buf)
+}
+
+pub(super) fn assign_outputs(plan: &mut Plan, cli: &Cli) -> Result<()> {
+    let many = plan.images.len() > 1;
+    if many && !cli.tag.is_empty() {
+        bail!("--tag names one image, but this run builds {} images: pick one with --bin or -p, or set `name` per package in Cargo.toml", plan.images.len());
+    }
+    if many && cli.tarball.is_some() {
+        bail!(
+            "--tarball writes one image, but this run builds {} images: pick one with --bin or -p",
+            plan.images.len()
+        );
+    }
+    check_output_paths(cli)?;
+    let names: Vec<String> = plan.images.iter().map(|i| i.name.clone()).collect();
+    for (i, img) in plan.images.iter_mut().enumerate() {
+        let short = short_name(&img.name);
+        let clash = names
+            .iter()
+            .enumerate()
+            .any(|(j, n)| j != i && short_name(n) == short);
+        let dir_name = if clash {
+            img.name.replace(['/', ':'], "_")
+        } else {
+            short.to_string()
+        };
+        img.layout = match (&cli.output, many) {
+            (Some(o), false) => o.clone(),
+            (Some(o), true) => o.join(&dir_name),
+            (None, _) => plan.target_dir.join("slim-image").join(&dir_name),
+        };
+        img.tarball = cli.tarball.clone();
+        for target in &cli.push {
+            if target.is_empty() {
+                let first = img.name.split('/').next().unwrap_or("");
+                if !img.name.contains('/') {
+                    bail!(
+                        "--push: the image name `{}` has no registry, so it would go to docker.io/library/{}: set name = \"ghcr.io/OWNER/{}\" (or any registry) in [package.metadata.slim-image], use --tag REGISTRY/NAME, or --push REF",
+                        img.name, img.name, img.name
+                    );
+                }
+                let _ = first;
+                for t in &img.tags {
+                    img.push
+                        .push(format!("{}:{t}", img.name).parse::<Reference>()?);
+                }
+            } else {
+                if many {
+                    bail!("--push {target} names one repository, but this run builds {} images: pick one with --bin or -p, or use --push without a value", plan.images.len());
+                }
+                let r: Reference = target.parse()?;
+                if r.digest.is_some() {
+                    bail!("--push {target}: a push target cannot pin a digest (the digest is the result); give REGISTRY/NAME[:TAG]");
+                }
+                let explicit_tag = split_name_tag(target).1.is_some();
+                if explicit_tag {
+                    img.push.push(r);
+                } else {
+                    for t in &img.tags {
+                        img.push.push(r.with_tag(t));
+                    }
+                }
+            }
+        }
+        img.push.dedup();
+    }
+    Ok(())
+}
