@@ -278,14 +278,11 @@ fn push_image(
     if img.push.is_empty() {
         return Ok(Vec::new());
     }
+    let client = client_options(cli);
     let opts = crate::sink::push::PushOptions {
-        insecure_registries: cli.insecure_registry.clone(),
-        registry_ca: cli.registry_ca.clone(),
-        tuning: crate::registry::Tuning {
-            retries: cli.retries,
-            io_timeout: std::time::Duration::from_secs(cli.timeout.max(1)),
-            ..Default::default()
-        },
+        insecure_registries: client.insecure_registries,
+        registry_ca: client.registry_ca,
+        tuning: client.tuning,
         mount_from,
         ..Default::default()
     };
@@ -301,9 +298,10 @@ fn push_image(
     Ok(reports)
 }
 
-/// Resolve each image's base (one resolution per distinct base and platform set).
-fn resolve_bases(plan: &Plan, cli: &Cli, store: &BlobStore) -> Result<Vec<Option<BaseImage>>> {
-    let opts = crate::registry::ClientOptions {
+/// Registry client options from the command line (`--insecure-registry`, `--registry-ca`,
+/// `--retries`, `--timeout`); credentials from the environment.
+pub fn client_options(cli: &Cli) -> crate::registry::ClientOptions {
+    crate::registry::ClientOptions {
         insecure_registries: cli.insecure_registry.clone(),
         registry_ca: cli.registry_ca.clone(),
         tuning: crate::registry::Tuning {
@@ -312,7 +310,12 @@ fn resolve_bases(plan: &Plan, cli: &Cli, store: &BlobStore) -> Result<Vec<Option
             ..Default::default()
         },
         ..Default::default()
-    };
+    }
+}
+
+/// Resolve each image's base (one resolution per distinct base and platform set).
+fn resolve_bases(plan: &Plan, cli: &Cli, store: &BlobStore) -> Result<Vec<Option<BaseImage>>> {
+    let opts = client_options(cli);
     let mut done: Vec<(String, Vec<Platform>, Option<BaseImage>)> = Vec::new();
     let mut out = Vec::new();
     for img in &plan.images {

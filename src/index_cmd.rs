@@ -152,13 +152,13 @@ pub fn run(args: &IndexArgs, cli: &crate::cli::Cli) -> Result<()> {
         .iter()
         .map(|a| parse_kv(a, "--annotation"))
         .collect::<Result<BTreeMap<_, _>>>()?;
+    // --retries/--timeout and the flags before the subcommand, plus the subcommand's own.
+    let from_cli = crate::execute::client_options(cli);
     let mut opts = PushOptions {
-        insecure_registries: [
-            cli.insecure_registry.clone(),
-            args.insecure_registry.clone(),
-        ]
-        .concat(),
-        registry_ca: [cli.registry_ca.clone(), args.registry_ca.clone()].concat(),
+        insecure_registries: [from_cli.insecure_registries, args.insecure_registry.clone()]
+            .concat(),
+        registry_ca: [from_cli.registry_ca, args.registry_ca.clone()].concat(),
+        tuning: from_cli.tuning,
         ..Default::default()
     };
     let mut clients = Clients {

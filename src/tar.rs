@@ -39,6 +39,31 @@ pub struct Header<'a> {
     pub link: &'a str,
 }
 
+impl<'a> Header<'a> {
+    /// A root-owned 0644 file of `size` bytes with mtime 0 (archive members, test layers).
+    pub fn file(path: &'a str, size: u64) -> Header<'a> {
+        Header {
+            path,
+            kind: Kind::File,
+            mode: 0o644,
+            uid: 0,
+            gid: 0,
+            mtime: 0,
+            size,
+            link: "",
+        }
+    }
+
+    /// A root-owned 0755 directory with mtime 0.
+    pub fn dir(path: &'a str) -> Header<'a> {
+        Header {
+            kind: Kind::Dir,
+            mode: 0o755,
+            ..Header::file(path, 0)
+        }
+    }
+}
+
 /// Writes a tar stream into `W`.
 pub struct TarWriter<W: Write> {
     out: W,
@@ -208,17 +233,8 @@ fn raw_header(
 mod tests {
     use super::*;
 
-    fn file<'a>(path: &'a str, size: u64) -> Header<'a> {
-        Header {
-            path,
-            kind: Kind::File,
-            mode: 0o644,
-            uid: 0,
-            gid: 0,
-            mtime: 0,
-            size,
-            link: "",
-        }
+    fn file(path: &str, size: u64) -> Header<'_> {
+        Header::file(path, size)
     }
 
     #[test]

@@ -18,17 +18,11 @@ use std::time::{Duration, Instant};
 
 /// A tar with one regular file, written by the tool's own deterministic tar writer.
 fn tar_one_file(name: &str, mode: u64, data: &[u8]) -> Vec<u8> {
-    use cargo_slim_image::tar::{Header, Kind, TarWriter};
+    use cargo_slim_image::tar::{Header, TarWriter};
     let mut tar = TarWriter::new(Vec::new());
     let header = Header {
-        path: name,
-        kind: Kind::File,
         mode: mode as u32,
-        uid: 0,
-        gid: 0,
-        mtime: 0,
-        size: data.len() as u64,
-        link: "",
+        ..Header::file(name, data.len() as u64)
     };
     tar.append(&header, &mut &data[..]).unwrap();
     tar.finish().unwrap()

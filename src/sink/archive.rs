@@ -11,7 +11,7 @@ use super::Named;
 use crate::blob::{canonical_json, media, Artifact, Descriptor};
 use crate::image::{Index, Manifest};
 use crate::platform::Platform;
-use crate::tar::{Header, Kind, TarWriter};
+use crate::tar::{Header, TarWriter};
 use anyhow::{bail, Context, Result};
 use serde_json::json;
 use std::io::{self, Write};
@@ -54,28 +54,7 @@ fn single_manifest(img: &Named<'_>) -> Result<Manifest> {
 }
 
 fn add_bytes<W: Write>(tar: &mut TarWriter<W>, path: &str, bytes: &[u8]) -> io::Result<()> {
-    tar.append(&file_header(path, bytes.len() as u64), &mut &bytes[..])
-}
-
-fn file_header(path: &str, size: u64) -> Header<'_> {
-    Header {
-        path,
-        kind: Kind::File,
-        mode: 0o644,
-        uid: 0,
-        gid: 0,
-        mtime: 0,
-        size,
-        link: "",
-    }
-}
-
-fn dir_header(path: &str) -> Header<'_> {
-    Header {
-        kind: Kind::Dir,
-        mode: 0o755,
-        ..file_header(path, 0)
-    }
+    tar.append(&Header::file(path, bytes.len() as u64), &mut &bytes[..])
 }
 
 /// A referrer (e.g. an SBOM) that travels in the archive: its blobs go under `blobs/` (not into
@@ -104,8 +83,8 @@ pub fn write_to_with<W: Write>(
     referrers: &[Referrer<'_>],
 ) -> Result<W> {
     let mut tar = TarWriter::new(out);
-    tar.append(&dir_header("blobs"), &mut io::empty())?;
-    tar.append(&dir_header("blobs/sha256"), &mut io::empty())?;
+    tar.append(&Header::dir("blobs"), &mut io::empty())?;
+    tar.append(&Header::dir("blobs/sha256"), &mut io::empty())?;
     let mut blobs = all_blobs(img);
     for r in referrers {
         blobs.push(r.artifact.root.clone());
@@ -116,7 +95,7 @@ pub fn write_to_with<W: Write>(
     for d in blobs {
         let mut f = img.store.open_blob(&d.digest)?;
         let path = format!("blobs/sha256/{}", d.digest.hex());
-        tar.append(&file_header(&path, d.size), &mut f)
+        tar.append(&Header::file(&path, d.size), &mut f)
             .with_context(|| format!("adding blob {} to the archive", d.digest))?;
     }
     let mut index = index_for(img, true);
