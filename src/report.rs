@@ -183,10 +183,13 @@ impl Report {
             }
             for b in &img.sbom {
                 s.push_str(&format!(
-                    "{:>12} {} ({:?}, {} crates, {})\n",
+                    "{:>12} {} ({}, {} crate(s), {})\n",
                     "SBOM",
                     b.path.display(),
-                    b.format,
+                    match b.format {
+                        crate::sbom::Format::Spdx => "SPDX 2.3",
+                        crate::sbom::Format::Cyclonedx => "CycloneDX 1.5",
+                    },
                     b.crates,
                     b.platform
                 ));
