@@ -1,5 +1,7 @@
 //! Unit tests of `compile` (kept beside it so compile.rs stays about the code).
+use super::toolchain::{config_sets_linker, Invocation};
 use super::*;
+use std::path::Path;
 
 const STREAM: &str = r#"{"reason":"compiler-artifact","package_id":"registry+https://github.com/rust-lang/crates.io-index#libc@0.2.150","manifest_path":"/r/libc/Cargo.toml","target":{"kind":["custom-build"],"crate_types":["bin"],"name":"build-script-build","src_path":"/r/libc/build.rs"},"filenames":["/t/release/build/libc-1/build-script-build"],"executable":null,"fresh":true}
 {"reason":"build-script-executed","package_id":"registry+https://github.com/rust-lang/crates.io-index#libc@0.2.150","linked_libs":[],"linked_paths":[],"cfgs":[],"env":[],"out_dir":"/t/out"}
