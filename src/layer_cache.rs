@@ -89,22 +89,12 @@ impl Fingerprint {
     /// `None` when a file cannot be `stat`ed or changed within the last two seconds.
     pub fn of(entries: &[Entry], mtime: u64, c: LayerCompression) -> Option<Fingerprint> {
         let now = SystemTime::now();
-        let mut h = crate::digest::Hasher::new();
-        let mut field = |s: &str| {
-            h.update(s.as_bytes());
-            h.update(b"\0");
-        };
-        field(&format!("v1 {} mtime={mtime}", c.cache_key()));
-        for e in entries {
-            field(&format!("{} {:o} {} {}", e.path, e.mode, e.uid, e.gid));
-            match &e.kind {
-                EntryKind::Dir => field("dir"),
-                EntryKind::Symlink(t) => field(&format!("link {t}")),
-                EntryKind::File(Source::Bytes(b)) => field(&format!("bytes {}", Digest::of(b))),
-                EntryKind::File(Source::Path(p)) => field(&stat_line(p, now)?),
-            }
-        }
-        Some(Fingerprint(h.finish().0))
+        let key = key_of(
+            &format!("v1 {} mtime={mtime}", c.cache_key()),
+            entries,
+            |p| stat_line(p, now),
+        )?;
+        Some(Fingerprint(key))
     }
 
     fn path(&self, store: &BlobStore) -> PathBuf {
@@ -144,27 +134,39 @@ impl Fingerprint {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Shape(Digest);
 
+/// Hash `header` and every entry's path, mode, owner and content description; files on disk are
+/// described by `file` (a `stat` line for fingerprints, the size for shapes). `None` when `file` is.
+fn key_of(
+    header: &str,
+    entries: &[Entry],
+    file: impl Fn(&Path) -> Option<String>,
+) -> Option<Digest> {
+    let mut h = crate::digest::Hasher::new();
+    let mut field = |s: &str| {
+        h.update(s.as_bytes());
+        h.update(b"\0");
+    };
+    field(header);
+    for e in entries {
+        field(&format!("{} {:o} {} {}", e.path, e.mode, e.uid, e.gid));
+        match &e.kind {
+            EntryKind::Dir => field("dir"),
+            EntryKind::Symlink(t) => field(&format!("link {t}")),
+            EntryKind::File(Source::Bytes(b)) => field(&format!("bytes {}", Digest::of(b))),
+            EntryKind::File(Source::Path(p)) => field(&file(p)?),
+        }
+    }
+    Some(h.finish().0)
+}
+
 impl Shape {
     /// The shape of completed, sorted `entries`; `None` if a file cannot be `stat`ed.
     pub fn of(entries: &[Entry], mtime: u64, c: LayerCompression) -> Option<Shape> {
-        let mut h = crate::digest::Hasher::new();
-        let mut field = |s: &str| {
-            h.update(s.as_bytes());
-            h.update(b"\0");
-        };
-        field(&format!("shape v1 {} mtime={mtime}", c.cache_key()));
-        for e in entries {
-            field(&format!("{} {:o} {} {}", e.path, e.mode, e.uid, e.gid));
-            match &e.kind {
-                EntryKind::Dir => field("dir"),
-                EntryKind::Symlink(t) => field(&format!("link {t}")),
-                EntryKind::File(Source::Bytes(b)) => field(&format!("bytes {}", Digest::of(b))),
-                EntryKind::File(Source::Path(p)) => {
-                    field(&format!("file {}", fs::metadata(p).ok()?.len()))
-                }
-            }
-        }
-        Some(Shape(h.finish().0))
+        let header = format!("shape v1 {} mtime={mtime}", c.cache_key());
+        let key = key_of(&header, entries, |p| {
+            Some(format!("file {}", fs::metadata(p).ok()?.len()))
+        })?;
+        Some(Shape(key))
     }
 
     fn path(&self, store: &BlobStore) -> PathBuf {

@@ -206,6 +206,24 @@ fn unpack(file: &Path, dest: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Unpack an archive base into a temp dir in the store, and the name it is reported under
+/// (`TRANSPORT:FILE[:TAG]`).
+fn unpack_named(
+    transport: &str,
+    file: &Path,
+    tag: Option<&str>,
+    store: &BlobStore,
+) -> Result<(tempfile::TempDir, String)> {
+    let tmp = tempfile::tempdir_in(store.root().join("tmp"))
+        .context("creating a temp dir to unpack the base archive")?;
+    unpack(file, tmp.path())?;
+    let name = match tag {
+        Some(t) => format!("{transport}:{}:{t}", file.display()),
+        None => format!("{transport}:{}", file.display()),
+    };
+    Ok((tmp, name))
+}
+
 /// Resolve an oci-archive.
 pub fn resolve_oci_archive(
     file: &Path,
@@ -213,13 +231,7 @@ pub fn resolve_oci_archive(
     platforms: &[Platform],
     store: &BlobStore,
 ) -> Result<BaseImage> {
-    let tmp = tempfile::tempdir_in(store.root().join("tmp"))
-        .context("creating a temp dir to unpack the base archive")?;
-    unpack(file, tmp.path())?;
-    let name = match tag {
-        Some(t) => format!("oci-archive:{}:{t}", file.display()),
-        None => format!("oci-archive:{}", file.display()),
-    };
+    let (tmp, name) = unpack_named("oci-archive", file, tag, store)?;
     resolve_layout_named(tmp.path(), tag, platforms, store, name)
 }
 
@@ -239,13 +251,7 @@ pub fn resolve_docker_archive(
     platforms: &[Platform],
     store: &BlobStore,
 ) -> Result<BaseImage> {
-    let tmp = tempfile::tempdir_in(store.root().join("tmp"))
-        .context("creating a temp dir to unpack the base archive")?;
-    unpack(file, tmp.path())?;
-    let name = match tag {
-        Some(t) => format!("docker-archive:{}:{t}", file.display()),
-        None => format!("docker-archive:{}", file.display()),
-    };
+    let (tmp, name) = unpack_named("docker-archive", file, tag, store)?;
     let mpath = tmp.path().join("manifest.json");
     let entries: Vec<DockerEntry> =
         serde_json::from_slice(&std::fs::read(&mpath).with_context(|| {
