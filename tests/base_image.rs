@@ -83,12 +83,8 @@ fn builds_on_a_pushed_multiarch_base_and_sh_inside_finds_our_binary() {
         );
         let config = blob_json(&out_layout, m["config"]["digest"].as_str().unwrap());
         assert_eq!(config["architecture"], arch.as_str());
-        let env: Vec<&str> = config["config"]["Env"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_str().unwrap())
-            .collect();
+        let env_owned = common::slim::config_env(&config);
+        let env: Vec<&str> = env_owned.iter().map(String::as_str).collect();
         assert!(
             env.contains(&"PATH=/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"),
             "{env:?}"

@@ -9,13 +9,6 @@ use common::registry::{Mode, RealRegistry, PASSWORD, USER};
 use common::slim::{self, cmd, fails, ok};
 use serde_json::Value;
 
-fn hello_http() -> String {
-    slim::repo()
-        .join("examples/hello-http/Cargo.toml")
-        .display()
-        .to_string()
-}
-
 #[test]
 fn push_to_a_real_registry_with_basic_auth_then_pull_and_run() {
     let Some(reg) = RealRegistry::start(Mode::Basic, "push_to_a_real_registry") else {
@@ -36,7 +29,7 @@ fn push_to_a_real_registry_with_basic_auth_then_pull_and_run() {
     let run = |extra: &[&str]| {
         let mut args = vec![
             "--manifest-path".to_string(),
-            hello_http(),
+            slim::hello_http(),
             "--target-dir".into(),
             t.display().to_string(),
             "--output".into(),
@@ -118,7 +111,7 @@ fn wrong_password_is_a_clear_error_without_the_secret() {
     let work = tempfile::tempdir().unwrap();
     let secret = "Not-The-Password-93b1";
     let mut c = slim::on(
-        &hello_http(),
+        &slim::hello_http(),
         t.to_str().unwrap(),
         &[
             "--output",
@@ -145,7 +138,7 @@ fn wrong_password_is_a_clear_error_without_the_secret() {
 fn push_without_a_registry_in_the_name_is_refused() {
     let t = slim::shared_target();
     let e = fails(slim::on(
-        &hello_http(),
+        &slim::hello_http(),
         t.to_str().unwrap(),
         &["--push", "--dry-run"],
     ));

@@ -8,24 +8,10 @@ use common::peers::{self, Podman};
 use common::registry::{Mode, RealRegistry};
 use common::slim::{self, cmd, fails, ok};
 use serde_json::Value;
-use std::process::Command;
-
-fn slim(rest: &[&str]) -> Command {
-    let t = slim::shared_target();
-    let m = slim::repo().join("examples/hello-http/Cargo.toml");
-    let mut args = vec![
-        "--manifest-path",
-        m.to_str().unwrap(),
-        "--target-dir",
-        t.to_str().unwrap(),
-    ];
-    args.extend_from_slice(rest);
-    cmd(&args)
-}
 
 /// Build hello-http for one platform and push it as `repo:tag`; returns the manifest digest.
 fn push_one(platform: &str, reference: &str, out: &std::path::Path) -> String {
-    let stdout = ok(slim(&[
+    let stdout = ok(slim::on_hello_http(&[
         "--platform",
         platform,
         "--output",
@@ -149,7 +135,7 @@ fn two_images_of_one_platform_are_refused_and_nothing_is_pushed() {
     let work = tempfile::tempdir().unwrap();
     let repo = format!("{}/demo/dup", reg.host);
     push_one("linux/amd64", &format!("{repo}:a"), &work.path().join("a"));
-    ok(slim(&[
+    ok(slim::on_hello_http(&[
         "--platform",
         "linux/amd64",
         "--env",

@@ -8,24 +8,10 @@ mod common;
 use cargo_slim_image::base::tarread::TarReader;
 use common::peers::{self, Podman};
 use common::registry::{Mode, RealRegistry};
-use common::slim::{self, blob_json, blob_path, cmd, index_json, ok};
+use common::slim::{self, blob_json, blob_path, index_json, ok};
 use serde_json::Value;
 use std::io::Read;
 use std::path::Path;
-use std::process::Command;
-
-fn slim(rest: &[&str]) -> Command {
-    let t = slim::shared_target();
-    let m = slim::repo().join("examples/hello-http/Cargo.toml");
-    let mut args = vec![
-        "--manifest-path",
-        m.to_str().unwrap(),
-        "--target-dir",
-        t.to_str().unwrap(),
-    ];
-    args.extend_from_slice(rest);
-    cmd(&args)
-}
 
 /// The ELF `e_machine` of `usr/local/bin/hello-http` in a gzip layer of `layout`.
 fn elf_machine_in_layer(layout: &Path, digest: &str) -> Option<u16> {
@@ -64,7 +50,7 @@ fn two_platforms_make_an_index_in_layout_archive_and_registry_and_arm64_runs_und
     let layout = work.path().join("layout");
     let tarball = work.path().join("multi.tar");
     let target = format!("{}/demo/multi:1", reg.host);
-    let json = ok(slim(&[
+    let json = ok(slim::on_hello_http(&[
         "--platform",
         "linux/amd64,linux/arm64",
         "--output",
@@ -165,7 +151,7 @@ fn a_docker_archive_of_two_platforms_holds_the_hosts() {
     let work = tempfile::tempdir().unwrap();
     let layout = work.path().join("layout");
     let tarball = work.path().join("docker.tar");
-    let mut c = slim(&[
+    let mut c = slim::on_hello_http(&[
         "--platform",
         "linux/amd64,linux/arm64",
         "--output",

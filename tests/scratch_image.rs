@@ -9,13 +9,6 @@ use serde_json::Value;
 use std::io::Write;
 use std::path::Path;
 
-fn hello_http() -> String {
-    slim::repo()
-        .join("examples/hello-http/Cargo.toml")
-        .display()
-        .to_string()
-}
-
 fn manifest_of(layout: &Path) -> (String, Value) {
     let idx = index_json(layout);
     let d = idx["manifests"][0]["digest"].as_str().unwrap().to_string();
@@ -32,7 +25,7 @@ fn hello_http_image_is_valid_small_and_runs_as_nonroot() {
     let target = slim::shared_target();
     let t = target.to_str().unwrap();
     let stdout = ok(slim::on(
-        &hello_http(),
+        &slim::hello_http(),
         t,
         &[
             "--output",
@@ -116,12 +109,8 @@ fn hello_http_image_is_valid_small_and_runs_as_nonroot() {
         config["config"]["ExposedPorts"],
         serde_json::json!({"8080/tcp": {}})
     );
-    let env: Vec<&str> = config["config"]["Env"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap())
-        .collect();
+    let env_owned = slim::config_env(&config);
+    let env: Vec<&str> = env_owned.iter().map(String::as_str).collect();
     assert!(
         env.contains(&"SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt"),
         "{env:?}"
@@ -180,7 +169,7 @@ fn hello_http_image_is_valid_small_and_runs_as_nonroot() {
 
     // Both tarball formats load into podman and run as the nonroot user.
     ok(slim::on(
-        &hello_http(),
+        &slim::hello_http(),
         t,
         &[
             "--output",
@@ -220,7 +209,7 @@ fn reproducible_across_target_dirs_and_golden_base_layer() {
         let target = work.path().join(format!("target{i}"));
         let layout = work.path().join(format!("layout{i}"));
         let out = ok(slim::on(
-            &hello_http(),
+            &slim::hello_http(),
             target.to_str().unwrap(),
             &["--output", layout.to_str().unwrap(), "-q"],
         ));
@@ -435,7 +424,7 @@ fn dry_run_writes_nothing() {
     let work = tempfile::tempdir().unwrap();
     let layout = work.path().join("l");
     let out = ok(slim::on(
-        &hello_http(),
+        &slim::hello_http(),
         work.path().join("t").to_str().unwrap(),
         &[
             "--output",
@@ -480,14 +469,14 @@ fn bad_input_is_a_clear_error_and_leaves_nothing_behind() {
     assert!(e.contains("tags") && e.contains(&wrong_type), "{e}");
 
     let e = fails(slim::on(
-        &hello_http(),
+        &slim::hello_http(),
         t,
         &["--output", o, "--bin", "nope"],
     ));
     assert!(e.contains("nope"), "{e}");
 
     let e = fails(slim::on(
-        &hello_http(),
+        &slim::hello_http(),
         t,
         &["--output", o, "--tag", "Hello/App:1"],
     ));
@@ -522,7 +511,7 @@ fn bad_input_is_a_clear_error_and_leaves_nothing_behind() {
     let file = w.join("occupied");
     std::fs::write(&file, "keep me").unwrap();
     let e = fails(slim::on(
-        &hello_http(),
+        &slim::hello_http(),
         t,
         &["--output", file.to_str().unwrap()],
     ));
@@ -533,7 +522,7 @@ fn bad_input_is_a_clear_error_and_leaves_nothing_behind() {
     let layout2 = w.join("l2");
     let bad_tar = file.join("x.tar");
     let e = fails(slim::on(
-        &hello_http(),
+        &slim::hello_http(),
         t,
         &[
             "--output",
@@ -571,7 +560,7 @@ fn load_streams_into_podman() {
     let work = tempfile::tempdir().unwrap();
     let t = slim::shared_target();
     let mut c = slim::on(
-        &hello_http(),
+        &slim::hello_http(),
         t.to_str().unwrap(),
         &[
             "--output",

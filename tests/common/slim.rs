@@ -83,3 +83,30 @@ pub fn on(manifest: &str, target: &str, rest: &[&str]) -> Command {
     args.extend_from_slice(rest);
     cmd(&args)
 }
+
+/// The manifest of examples/hello-http, the example most tests build.
+pub fn hello_http() -> String {
+    repo()
+        .join("examples/hello-http/Cargo.toml")
+        .display()
+        .to_string()
+}
+
+/// `cargo slim-image` on examples/hello-http with the shared target dir, then REST.
+pub fn on_hello_http(rest: &[&str]) -> Command {
+    on(
+        &hello_http(),
+        shared_target().to_str().expect("utf-8 target dir"),
+        rest,
+    )
+}
+
+/// The `Env` entries of an image config.
+pub fn config_env(config: &Value) -> Vec<String> {
+    config["config"]["Env"]
+        .as_array()
+        .expect("Env is a list")
+        .iter()
+        .map(|v| v.as_str().expect("Env entries are strings").to_string())
+        .collect()
+}
