@@ -155,7 +155,7 @@ pub struct Cli {
         help_heading = "Output"
     )]
     pub compression: CompressionArg,
-    /// Compression level: gzip 1-9 (default 6), zstd 1-19 (default 3).
+    /// Compression level: gzip 1-12 (default 4; 10-12 are slow and smallest), zstd 1-19 (default 3).
     #[arg(long, value_name = "N", help_heading = "Output")]
     pub compression_level: Option<i32>,
     /// How many times to retry a registry request that failed in a way that may pass (5xx, 429,
@@ -221,7 +221,7 @@ pub enum Command {
 /// `--compression`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum CompressionArg {
-    /// `tar+gzip` layers, compressed on every core into one gzip member.
+    /// `tar+gzip` layers, compressed on every core (one gzip member per MiB of tar).
     #[default]
     Gzip,
     /// `tar+zstd` layers.

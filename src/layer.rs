@@ -103,7 +103,7 @@ pub struct Layer {
 /// Layer compression.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LayerCompression {
-    /// gzip at the given level (1-9): parallel, one member ([`crate::compress::ParallelGzip`]).
+    /// gzip at the given level (1-12): parallel, one member per MiB ([`crate::compress::ParallelGzip`]).
     Gzip(u32),
     /// zstd at the given level (1-22), multi-threaded mode.
     Zstd(i32),
@@ -123,7 +123,9 @@ impl LayerCompression {
     /// size; the zstd library version, whose output may change between releases).
     pub fn cache_key(self) -> String {
         match self {
-            LayerCompression::Gzip(l) => format!("gzip-{l}-par{}-zlibrs", compress::CHUNK),
+            LayerCompression::Gzip(l) => {
+                format!("gzip-{l}-members{}-libdeflate1.26", compress::CHUNK)
+            }
             LayerCompression::Zstd(l) => {
                 format!(
                     "zstd-{l}-mt{}-{}",

@@ -16,7 +16,7 @@ use std::path::Path;
 /// The ELF `e_machine` of `usr/local/bin/hello-http` in a gzip layer of `layout`.
 fn elf_machine_in_layer(layout: &Path, digest: &str) -> Option<u16> {
     let f = std::fs::File::open(blob_path(layout, digest)).unwrap();
-    let mut tar = TarReader::new(flate2::read::GzDecoder::new(f));
+    let mut tar = TarReader::new(flate2::read::MultiGzDecoder::new(f));
     while let Some(e) = tar.next_entry().unwrap() {
         if e.path == "usr/local/bin/hello-http" {
             let mut head = [0u8; 20];

@@ -230,7 +230,7 @@ fn reproducible_across_target_dirs_and_golden_base_layer() {
 }
 
 const GOLDEN_BASE_LAYER: &str =
-    "sha256:99b0733945bb29bc00eb990ebdb000b14d21b05b1019d865c13f8f47a72649c0";
+    "sha256:a7a19832a84b1ca8e73638ec14b354d15d6d2f96b5a43ff86450f1c4706e74e8";
 
 #[test]
 fn metadata_keys_reach_the_image_and_two_binaries_share_it() {
