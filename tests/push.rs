@@ -264,6 +264,8 @@ fn anonymous_push_then_second_push_uploads_nothing_and_other_repo_mounts() {
     let uploads = reg.blob_uploads();
     assert_eq!(uploads, 2, "{:?}", reg.requests());
 
+    let before = reg.requests().len();
+    let puts = reg.manifest_puts();
     let again = push(
         &img.artifact,
         &img.store,
@@ -284,6 +286,20 @@ fn anonymous_push_then_second_push_uploads_nothing_and_other_repo_mounts() {
         uploads,
         "a second push must upload no blob"
     );
+    // The same image again: the manifest is found by digest, the tag already names it, so no blob is
+    // even asked about and nothing is written.
+    let second: Vec<_> = reg.requests().into_iter().skip(before).collect();
+    assert!(
+        second
+            .iter()
+            .any(|r| r.method == "HEAD" && r.uri.contains("/manifests/sha256:")),
+        "{second:?}"
+    );
+    assert_eq!(reg.manifest_puts(), puts, "{second:?}");
+    assert!(
+        second.iter().all(|r| !r.uri.contains("/blobs/")),
+        "{second:?}"
+    );
 
     // Two repositories in one call: the second mounts the blobs from the first.
     let copy = r(&format!("{}/slim/copy:v1", reg.host));
@@ -297,6 +313,12 @@ fn anonymous_push_then_second_push_uploads_nothing_and_other_repo_mounts() {
     assert_eq!(both[1].mounted_blobs, 2, "{both:?}");
     assert_eq!(reg.blob_uploads(), uploads);
     assert_skopeo(&copy.to_string(), &["--tls-verify=false"], root);
+    // A new tag for an image already there is still written.
+    assert_skopeo(
+        &v1.with_tag("v2").to_string(),
+        &["--tls-verify=false"],
+        root,
+    );
 }
 
 #[test]
@@ -752,7 +774,9 @@ fn server_errors_forever_fail_clearly_and_push_no_manifest() {
         "{msg}"
     );
     assert!(
-        reg.seen().iter().all(|s| !s.path.contains("/manifests/")),
+        reg.seen()
+            .iter()
+            .all(|s| !(s.method == "PUT" && s.path.contains("/manifests/"))),
         "no manifest PUT after failed blobs"
     );
 }

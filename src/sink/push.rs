@@ -176,26 +176,53 @@ pub fn push(
             .ping()
             .with_context(|| format!("pushing to {registry}/{repo}"))?;
 
-        let counts = push_blobs(&client, repo, artifact, store, &mounts, opts.jobs)?;
-        for m in &artifact.manifests {
-            let bytes = read_manifest(store, m)?;
-            client
-                .put_manifest(repo, &m.digest.to_string(), &m.media_type, &bytes)
-                .with_context(|| {
-                    format!(
-                        "pushing the platform manifest {} to {registry}/{repo}",
-                        m.digest
-                    )
-                })?;
-        }
+        // The same image pushed before (a re-run of a release job): a registry holds a manifest only
+        // when it holds everything it refers to, so one HEAD replaces a HEAD per blob and the manifest
+        // uploads. A failed HEAD is not an error here: the full push below finds out properly.
+        let present = has_manifest(&client, repo, root);
+        let counts = if present {
+            ui::status(
+                "Present",
+                format!("{registry}/{repo}@{} (nothing to upload)", root.digest),
+            );
+            Counts {
+                skipped_blobs: artifact.blobs.len(),
+                skipped_bytes: artifact.blobs.iter().map(|b| b.size).sum(),
+                ..Counts::default()
+            }
+        } else {
+            let counts = push_blobs(&client, repo, artifact, store, &mounts, opts.jobs)?;
+            for m in &artifact.manifests {
+                let bytes = read_manifest(store, m)?;
+                client
+                    .put_manifest(repo, &m.digest.to_string(), &m.media_type, &bytes)
+                    .with_context(|| {
+                        format!(
+                            "pushing the platform manifest {} to {registry}/{repo}",
+                            m.digest
+                        )
+                    })?;
+            }
+            counts
+        };
         let bytes = read_manifest(store, root)?;
         for (i, r) in tags.iter().enumerate() {
             let target = r.tag.clone().unwrap_or_else(|| root.digest.to_string());
-            client
-                .put_manifest(repo, &target, &root.media_type, &bytes)
-                .with_context(|| {
-                    format!("pushing {} to {registry}/{repo}:{target}", root.digest)
-                })?;
+            // A tag that already names this digest is left as it is.
+            let tagged = present
+                && (r.tag.is_none()
+                    || client
+                        .head_manifest(repo, &target)
+                        .ok()
+                        .flatten()
+                        .is_some_and(|d| d.digest == root.digest));
+            if !tagged {
+                client
+                    .put_manifest(repo, &target, &root.media_type, &bytes)
+                    .with_context(|| {
+                        format!("pushing {} to {registry}/{repo}:{target}", root.digest)
+                    })?;
+            }
             let reference = r.tagged_name();
             ui::status("Pushed", format!("{reference}@{}", root.digest));
             let c = if i == 0 { &counts } else { &Counts::default() };
@@ -215,6 +242,18 @@ pub fn push(
             .push(repo.clone());
     }
     Ok(reports)
+}
+
+/// Whether `repo` already holds the manifest `root` (by digest).
+fn has_manifest(client: &Client, repo: &str, root: &Descriptor) -> bool {
+    match client.head_manifest(repo, &root.digest.to_string()) {
+        Ok(Some(d)) => d.digest == root.digest,
+        Ok(None) => false,
+        Err(e) => {
+            ui::verbose(format!("{e:#}: pushing everything"));
+            false
+        }
+    }
 }
 
 /// A manifest's bytes from the store, checked against its descriptor (we send exactly what we hashed).
