@@ -163,6 +163,55 @@ fn cli_layers_are_the_same_for_any_thread_count_and_gzip_reads_them() {
 }
 
 #[test]
+fn layers_are_the_same_on_a_cpu_without_simd() {
+    // The same bytes on another machine: the tool run by qemu as an x86-64 without SSE4, AVX2, PCLMUL
+    // or SHA, so libdeflate, the CRC and SHA-256 code and zlib-rs all take their portable paths.
+    let test = "layers_are_the_same_on_a_cpu_without_simd";
+    if !cfg!(target_arch = "x86_64") {
+        eprintln!("SKIP {test}: only meaningful on an x86_64 host");
+        return;
+    }
+    if !peers::check_tools(test, &["busybox", "qemu-x86_64-static"]) {
+        return;
+    }
+    let bin = busybox().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let args = |name: &str| {
+        vec![
+            "slim-image".to_string(),
+            "--binary".into(),
+            bin.to_str().unwrap().into(),
+            "-t".into(),
+            "bb:1".into(),
+            "--target-dir".into(),
+            work.path()
+                .join(format!("t-{name}"))
+                .to_str()
+                .unwrap()
+                .into(),
+            "-o".into(),
+            work.path()
+                .join(format!("layout-{name}"))
+                .to_str()
+                .unwrap()
+                .into(),
+            "-q".into(),
+        ]
+    };
+    let native = ok(cmd(&args("native")[1..]
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()));
+    let mut q = Command::new("qemu-x86_64-static");
+    q.args(["-cpu", "qemu64", env!("CARGO_BIN_EXE_cargo-slim-image")])
+        .args(args("qemu"))
+        .env_remove("SOURCE_DATE_EPOCH");
+    let emulated = String::from_utf8(run_stdout(&mut q)).unwrap();
+    assert_eq!(emulated, native);
+    assert!(native.contains("@sha256:"), "{native}");
+}
+
+#[test]
 fn zstd_layers_run_in_podman() {
     let test = "zstd_layers_run_in_podman";
     if !peers::check_tools(test, &["busybox", "podman", "umoci"]) {
