@@ -1,4 +1,5 @@
 //! Unit tests of `resolve` (kept beside it so resolve.rs stays about the code).
+use super::spec::{check_name, version_tag};
 use super::*;
 
 #[test]
