@@ -36,6 +36,10 @@ use std::thread::JoinHandle;
 /// gzip layer digest (see `GOLDEN_BASE_LAYER` in tests/scratch_image.rs).
 pub const CHUNK: usize = 1 << 20;
 
+/// The libdeflate version that compresses gzip layers: part of the layer cache key. It must match the
+/// exact pin of `libdeflate-sys` in Cargo.toml (a unit test checks).
+pub const LIBDEFLATE: &str = "1.26.1";
+
 /// The highest gzip level: libdeflate's levels 10-12 search for the shortest encoding (slow).
 pub const MAX_GZIP_LEVEL: u32 = 12;
 
@@ -84,28 +88,32 @@ impl MemberCompressor {
         }
     }
 
-    /// Compress `data` into `out` (cleared first) as one complete gzip member.
-    pub fn member(&mut self, data: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
+    /// Compress `data` as one complete gzip member into the start of `out` and return its length.
+    /// `out` only grows (to the bound for a full piece), so a reused buffer is never zero-filled again.
+    pub fn member(&mut self, data: &[u8], out: &mut Vec<u8>) -> io::Result<usize> {
+        let h = GZIP_HEADER.len();
         let bound = self.z.deflate_compress_bound(data.len());
-        out.clear();
-        out.extend_from_slice(&GZIP_HEADER);
-        out.resize(GZIP_HEADER.len() + bound, 0);
+        if out.len() < h + bound + 8 {
+            out.resize(h + bound + 8, 0);
+        }
+        out[..h].copy_from_slice(&GZIP_HEADER);
         let n = self
             .z
-            .deflate_compress(data, &mut out[GZIP_HEADER.len()..])
+            .deflate_compress(data, &mut out[h..h + bound])
             .map_err(|e| io::Error::other(format!("libdeflate: {e}")))?;
-        out.truncate(GZIP_HEADER.len() + n);
-        out.extend_from_slice(&crc32fast::hash(data).to_le_bytes());
+        out[h + n..h + n + 4].copy_from_slice(&crc32fast::hash(data).to_le_bytes());
         // ISIZE: the length modulo 2^32 (RFC 1952); a piece is at most CHUNK bytes.
-        out.extend_from_slice(&(data.len() as u32).to_le_bytes());
-        Ok(())
+        out[h + n + 4..h + n + 8].copy_from_slice(&(data.len() as u32).to_le_bytes());
+        Ok(h + n + 8)
     }
 }
 
 /// One piece's buffers, passed to a worker and back so that they are reused, not reallocated.
 struct Buffers {
     data: Vec<u8>,
+    /// The member is `out[..len]`.
     out: Vec<u8>,
+    len: usize,
 }
 
 impl Buffers {
@@ -113,6 +121,7 @@ impl Buffers {
         Buffers {
             data: Vec::with_capacity(CHUNK),
             out: Vec::new(),
+            len: 0,
         }
     }
 }
@@ -148,7 +157,7 @@ impl Pool {
                         };
                         let Ok(mut job) = job else { return };
                         let b = &mut job.bufs;
-                        let r = z.member(&b.data, &mut b.out);
+                        let r = z.member(&b.data, &mut b.out).map(|n| b.len = n);
                         // The writer may have given up (an error elsewhere): nobody to tell.
                         let _ = job.reply.send(r.map(|()| job.bufs));
                     }
@@ -186,6 +195,9 @@ pub struct ParallelGzip<W: Write> {
     pool: Option<Pool>,
     pending: VecDeque<Receiver<Reply>>,
     members: u64,
+    /// Set by any error: the stream is incomplete, so every later call fails too (never a gzip stream
+    /// that decodes cleanly with a piece missing).
+    failed: bool,
 }
 
 impl<W: Write> ParallelGzip<W> {
@@ -202,22 +214,40 @@ impl<W: Write> ParallelGzip<W> {
             pool: None,
             pending: VecDeque::new(),
             members: 0,
+            failed: false,
         }
+    }
+
+    /// Run `f`, and remember if it failed.
+    fn guard<T>(&mut self, f: impl FnOnce(&mut Self) -> io::Result<T>) -> io::Result<T> {
+        if self.failed {
+            return Err(io::Error::other(
+                "this gzip stream already failed (an earlier write or compression error)",
+            ));
+        }
+        let r = f(self);
+        self.failed = r.is_err();
+        r
+    }
+
+    /// Compress the current piece here, on the caller's thread, and write it.
+    fn compress_here(&mut self) -> io::Result<()> {
+        let level = self.level;
+        let z = self
+            .single
+            .get_or_insert_with(|| MemberCompressor::new(level));
+        let b = &mut self.cur;
+        b.len = z.member(&b.data, &mut b.out)?;
+        self.out.write_all(&b.out[..b.len])?;
+        b.data.clear();
+        Ok(())
     }
 
     /// Compress the current piece as the next member: on a worker, or here with one thread.
     fn dispatch(&mut self) -> io::Result<()> {
         self.members += 1;
         if self.threads == 1 {
-            let level = self.level;
-            let z = self
-                .single
-                .get_or_insert_with(|| MemberCompressor::new(level));
-            let b = &mut self.cur;
-            z.member(&b.data, &mut b.out)?;
-            self.out.write_all(&b.out)?;
-            b.data.clear();
-            return Ok(());
+            return self.compress_here();
         }
         if self.pool.is_none() {
             self.pool = Some(Pool::new(self.threads, self.level)?);
@@ -248,7 +278,7 @@ impl<W: Write> ParallelGzip<W> {
     /// Write a finished member and keep its buffers for a later piece.
     fn written(&mut self, r: Reply) -> io::Result<()> {
         let bufs = r?;
-        self.out.write_all(&bufs.out)?;
+        self.out.write_all(&bufs.out[..bufs.len])?;
         self.spare.push(bufs);
         Ok(())
     }
@@ -266,15 +296,21 @@ impl<W: Write> ParallelGzip<W> {
 
     /// Compress the rest, stop the workers and return the inner writer.
     pub fn finish(mut self) -> io::Result<W> {
-        // The last, partial piece; or one empty member when there was no input at all (gzip of
-        // nothing is still one member).
-        if !self.cur.data.is_empty() || self.members == 0 {
-            self.dispatch()?;
-        }
-        while !self.pending.is_empty() {
-            self.write_front()?;
-        }
-        self.out.flush()?;
+        self.guard(|g| {
+            if g.members == 0 {
+                // The whole stream is one piece (a small layer): no worker threads for it. Also
+                // when there was no input at all: gzip of nothing is still one member.
+                g.members = 1;
+                g.compress_here()?;
+            } else if !g.cur.data.is_empty() {
+                // The last, partial piece.
+                g.dispatch()?;
+            }
+            while !g.pending.is_empty() {
+                g.write_front()?;
+            }
+            g.out.flush()
+        })?;
         // Dropping the rest of `self` stops the worker threads (their queue closes).
         let ParallelGzip { out, .. } = self;
         Ok(out)
@@ -283,13 +319,15 @@ impl<W: Write> ParallelGzip<W> {
 
 impl<W: Write> Write for ParallelGzip<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let room = CHUNK - self.cur.data.len();
-        let n = buf.len().min(room);
-        self.cur.data.extend_from_slice(&buf[..n]);
-        if self.cur.data.len() == CHUNK {
-            self.dispatch()?;
-        }
-        Ok(n)
+        self.guard(|g| {
+            let room = CHUNK - g.cur.data.len();
+            let n = buf.len().min(room);
+            g.cur.data.extend_from_slice(&buf[..n]);
+            if g.cur.data.len() == CHUNK {
+                g.dispatch()?;
+            }
+            Ok(n)
+        })
     }
     fn flush(&mut self) -> io::Result<()> {
         // Pieces are cut at fixed offsets only (reproducibility); a flush does not cut one.
@@ -419,6 +457,62 @@ mod tests {
             rest = &rest[used..];
         }
         assert!(rest.is_empty());
+    }
+
+    /// Accepts `room` bytes, then fails every write.
+    struct Full {
+        room: usize,
+    }
+
+    impl Write for Full {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if self.room == 0 {
+                return Err(io::Error::other("disk full"));
+            }
+            let n = buf.len().min(self.room);
+            self.room -= n;
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn after_an_error_every_call_fails() {
+        // More pieces than may be in flight, so with threads too the error shows during the writes.
+        let data = sample(10 * CHUNK);
+        for threads in [1, 3] {
+            let mut w = ParallelGzip::new(Full { room: 100_000 }, 4, threads);
+            let failed = data.chunks(64 * 1024).any(|c| w.write_all(c).is_err());
+            assert!(failed, "{threads} threads: the full disk went unnoticed");
+            // Carrying on must not produce a stream that silently lacks a piece.
+            let again = w.write(&data[..10]).unwrap_err();
+            assert!(again.to_string().contains("already failed"), "{again}");
+            assert!(w.finish().is_err(), "{threads} threads");
+        }
+        // An error that only shows at the end (the last members) fails `finish`.
+        let mut w = ParallelGzip::new(Full { room: 100_000 }, 4, 3);
+        let wrote = w.write_all(&data[..2 * CHUNK + 5]);
+        assert!(wrote.is_err() || w.finish().is_err());
+    }
+
+    #[test]
+    fn a_small_stream_needs_no_worker_threads_and_is_the_same() {
+        let data = sample(CHUNK / 3);
+        let mut w = ParallelGzip::new(Vec::new(), 4, 8);
+        w.write_all(&data).unwrap();
+        assert!(w.pool.is_none());
+        assert_eq!(w.finish().unwrap(), gz(&data, 1, 4096));
+    }
+
+    #[test]
+    fn the_cache_key_names_the_pinned_libdeflate() {
+        let toml = include_str!("../Cargo.toml");
+        assert!(
+            toml.contains(&format!("libdeflate-sys = \"={LIBDEFLATE}\"")),
+            "update compress::LIBDEFLATE to the libdeflate-sys pin in Cargo.toml"
+        );
     }
 
     #[test]

@@ -124,7 +124,11 @@ impl LayerCompression {
     pub fn cache_key(self) -> String {
         match self {
             LayerCompression::Gzip(l) => {
-                format!("gzip-{l}-members{}-libdeflate1.26", compress::CHUNK)
+                format!(
+                    "gzip-{l}-members{}-libdeflate{}",
+                    compress::CHUNK,
+                    compress::LIBDEFLATE
+                )
             }
             LayerCompression::Zstd(l) => {
                 format!(
