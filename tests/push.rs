@@ -345,6 +345,28 @@ fn index_with_chunked_uploads_then_pull_back() {
         "the two big layers go up in chunks: {patches} PATCHes"
     );
 
+    // The same index again under a new tag: found by digest with both children, so no blob is even
+    // asked about and the only write is the new tag.
+    let (before, puts) = (reg.requests().len(), reg.manifest_puts());
+    let again = push(&img.artifact, &img.store, &[target.with_tag("v2")], &o).unwrap();
+    assert_eq!((again[0].uploaded_blobs, again[0].skipped_blobs), (0, 4));
+    let second: Vec<_> = reg.requests().into_iter().skip(before).collect();
+    let heads = second
+        .iter()
+        .filter(|q| q.method == "HEAD" && q.uri.contains("/manifests/sha256:"))
+        .count();
+    assert_eq!(heads, 3, "the index and its two children: {second:?}");
+    assert!(
+        second.iter().all(|q| !q.uri.contains("/blobs/")),
+        "{second:?}"
+    );
+    assert_eq!(reg.manifest_puts(), puts + 1, "{second:?}");
+    assert_skopeo(
+        &target.with_tag("v2").to_string(),
+        &["--tls-verify=false"],
+        root,
+    );
+
     // The pull side against the same registry.
     let client = Client::new(&reg.host, &o.client_options()).unwrap();
     let m = client.get_manifest("slim/multi", "v1").unwrap();
@@ -779,6 +801,76 @@ fn server_errors_forever_fail_clearly_and_push_no_manifest() {
             .all(|s| !(s.method == "PUT" && s.path.contains("/manifests/"))),
         "no manifest PUT after failed blobs"
     );
+}
+
+#[test]
+fn an_index_whose_children_are_missing_is_pushed_whole() {
+    // Some registries accept an index before its children (the fake does too): finding the index is
+    // not enough to skip the push.
+    let reg = FakeRegistry::start(fake::Config::default());
+    let img = index("sparse", 100);
+    let o = opts(CredentialEnv::empty());
+    let client = Client::new(&reg.host, &o.client_options()).unwrap();
+    let root = &img.artifact.root;
+    client
+        .put_manifest(
+            "slim/sparse",
+            &root.digest.to_string(),
+            &root.media_type,
+            &img.store.read(&root.digest).unwrap(),
+        )
+        .unwrap();
+    let rep = push(
+        &img.artifact,
+        &img.store,
+        &[r(&format!("{}/slim/sparse:v1", reg.host))],
+        &o,
+    )
+    .unwrap();
+    assert_eq!(rep[0].uploaded_blobs, 4, "{rep:?}");
+    for m in &img.artifact.manifests {
+        let put = format!("/v2/slim/sparse/manifests/{}", m.digest);
+        assert!(
+            reg.seen()
+                .iter()
+                .any(|q| q.method == "PUT" && q.path == put),
+            "child {} was not pushed",
+            m.digest
+        );
+    }
+}
+
+#[test]
+fn a_failing_manifest_check_means_a_full_push_not_an_error_nor_a_wait() {
+    let reg = FakeRegistry::start(fake::Config {
+        faults: vec![fake::Fault {
+            method: "HEAD",
+            path: "/manifests/",
+            status: 503,
+            times: usize::MAX,
+            retry_after: None,
+        }],
+        ..fake::Config::default()
+    });
+    let img = single("probe");
+    let target = r(&format!("{}/slim/probe:v1", reg.host));
+    for round in 0..2 {
+        let rep = push(
+            &img.artifact,
+            &img.store,
+            std::slice::from_ref(&target),
+            &opts(CredentialEnv::empty()),
+        )
+        .unwrap();
+        assert_eq!(rep[0].uploaded_blobs, if round == 0 { 2 } else { 0 });
+    }
+    // One manifest HEAD per push: the check is never retried.
+    let heads = reg
+        .seen()
+        .iter()
+        .filter(|q| q.method == "HEAD" && q.path.contains("/manifests/"))
+        .count();
+    assert_eq!(heads, 2);
 }
 
 #[test]

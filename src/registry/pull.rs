@@ -143,45 +143,65 @@ impl Client {
         Ok(m)
     }
 
-    /// HEAD a manifest: its descriptor if it exists.
+    /// HEAD a manifest: its descriptor if it exists (retried like every request).
     pub fn head_manifest(
         &self,
         repo: &str,
         reference: &str,
     ) -> Result<Option<Descriptor>, RegistryError> {
-        let action = format!("checking manifest {}/{repo}:{reference}", self.registry);
+        self.retry(|| self.head_manifest_once(repo, reference))
+    }
+
+    /// HEAD a manifest once, without retries: for an optional check whose failure only means "do it
+    /// the long way" (see `sink::push`), so a failing registry is not waited on twice.
+    pub fn probe_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+    ) -> Result<Option<Descriptor>, RegistryError> {
+        self.head_manifest_once(repo, reference)
+    }
+
+    fn head_manifest_once(
+        &self,
+        repo: &str,
+        reference: &str,
+    ) -> Result<Option<Descriptor>, RegistryError> {
+        let sep = if reference.starts_with("sha256:") {
+            '@'
+        } else {
+            ':'
+        };
+        let action = format!("checking manifest {}/{repo}{sep}{reference}", self.registry);
         let url = self.url(&format!("/v2/{repo}/manifests/{reference}"))?;
-        self.retry(|| {
-            let mut resp = self.send(&Request {
-                method: "HEAD",
-                url: url.clone(),
-                headers: vec![("Accept", MANIFEST_ACCEPT.join(", "))],
-                body: ReqBody::Empty,
-                repo: Some(repo),
-                action: &action,
-            })?;
-            match resp.status().as_u16() {
-                404 => Ok(None),
-                s if (200..300).contains(&s) => {
-                    let digest =
-                        header(&resp, "docker-content-digest").and_then(|d| d.parse().ok());
-                    let size = header(&resp, "content-length").and_then(|s| s.parse().ok());
-                    let mt = header(&resp, "content-type")
-                        .map(|c| c.split(';').next().unwrap_or("").trim().to_string());
-                    match (digest, size, mt) {
-                        (Some(d), Some(n), Some(m)) => Ok(Some(Descriptor::new(&m, d, n))),
-                        _ => Err(RegistryError::Protocol {
-                            action: action.clone(),
-                            registry: self.host.clone(),
-                            detail: "a manifest HEAD answer without Docker-Content-Digest, \
-                                     Content-Length or Content-Type"
-                                .into(),
-                        }),
-                    }
+        let mut resp = self.send(&Request {
+            method: "HEAD",
+            url: url.clone(),
+            headers: vec![("Accept", MANIFEST_ACCEPT.join(", "))],
+            body: ReqBody::Empty,
+            repo: Some(repo),
+            action: &action,
+        })?;
+        match resp.status().as_u16() {
+            404 => Ok(None),
+            s if (200..300).contains(&s) => {
+                let digest = header(&resp, "docker-content-digest").and_then(|d| d.parse().ok());
+                let size = header(&resp, "content-length").and_then(|s| s.parse().ok());
+                let mt = header(&resp, "content-type")
+                    .map(|c| c.split(';').next().unwrap_or("").trim().to_string());
+                match (digest, size, mt) {
+                    (Some(d), Some(n), Some(m)) => Ok(Some(Descriptor::new(&m, d, n))),
+                    _ => Err(RegistryError::Protocol {
+                        action: action.clone(),
+                        registry: self.host.clone(),
+                        detail: "a manifest HEAD answer without Docker-Content-Digest, \
+                                 Content-Length or Content-Type"
+                            .into(),
+                    }),
                 }
-                _ => Err(self.status_error(&action, &mut resp)),
             }
-        })
+            _ => Err(self.status_error(&action, &mut resp)),
+        }
     }
 
     /// HEAD a blob: its size if the repository has it.

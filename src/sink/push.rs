@@ -4,7 +4,9 @@
 //! [`PushReport`] per reference. Order per repository: every config and layer blob (bounded parallel
 //! uploads; existing blobs are skipped, blobs known to live in another repository of the same registry
 //! are mounted), then the child manifests of an index (by digest), then the root manifest under each tag.
-//! Manifests go last, so a registry never holds a manifest that points at a missing blob.
+//! Manifests go last, so a registry never holds a manifest that points at a missing blob. An image the
+//! repository already holds (its manifest, and for an index every child manifest, found by digest) is
+//! not pushed again: only tags that do not name it yet are written.
 
 use crate::blob::{Artifact, BlobStore, Descriptor};
 use crate::digest::Digest;
@@ -98,7 +100,8 @@ struct Counts {
 
 /// Push every blob of `artifact` (from `store`), then the child manifests (for an index), then the root
 /// manifest under each tag of `refs` (one or several repositories and registries). Manifest last, so a
-/// registry never holds a manifest that points to a missing blob.
+/// registry never holds a manifest that points to a missing blob. Skips the blobs and child manifests
+/// when the repository already holds the whole image (see [`has_image`]).
 pub fn push(
     artifact: &Artifact,
     store: &BlobStore,
@@ -176,10 +179,9 @@ pub fn push(
             .ping()
             .with_context(|| format!("pushing to {registry}/{repo}"))?;
 
-        // The same image pushed before (a re-run of a release job): a registry holds a manifest only
-        // when it holds everything it refers to, so one HEAD replaces a HEAD per blob and the manifest
-        // uploads. A failed HEAD is not an error here: the full push below finds out properly.
-        let present = has_manifest(&client, repo, root);
+        // The same image pushed before (a re-run of a release job): one HEAD per manifest replaces a
+        // HEAD per blob and the manifest uploads.
+        let present = has_image(&client, repo, artifact);
         let counts = if present {
             ui::status(
                 "Present",
@@ -209,13 +211,7 @@ pub fn push(
         for (i, r) in tags.iter().enumerate() {
             let target = r.tag.clone().unwrap_or_else(|| root.digest.to_string());
             // A tag that already names this digest is left as it is.
-            let tagged = present
-                && (r.tag.is_none()
-                    || client
-                        .head_manifest(repo, &target)
-                        .ok()
-                        .flatten()
-                        .is_some_and(|d| d.digest == root.digest));
+            let tagged = present && (r.tag.is_none() || names(&client, repo, &target, root));
             if !tagged {
                 client
                     .put_manifest(repo, &target, &root.media_type, &bytes)
@@ -224,7 +220,8 @@ pub fn push(
                     })?;
             }
             let reference = r.tagged_name();
-            ui::status("Pushed", format!("{reference}@{}", root.digest));
+            let word = if tagged { "Present" } else { "Pushed" };
+            ui::status(word, format!("{reference}@{}", root.digest));
             let c = if i == 0 { &counts } else { &Counts::default() };
             reports.push(PushReport {
                 reference,
@@ -244,13 +241,23 @@ pub fn push(
     Ok(reports)
 }
 
-/// Whether `repo` already holds the manifest `root` (by digest).
-fn has_manifest(client: &Client, repo: &str, root: &Descriptor) -> bool {
-    match client.head_manifest(repo, &root.digest.to_string()) {
-        Ok(Some(d)) => d.digest == root.digest,
+/// Whether `repo` already holds the whole image: the root manifest and, for an index, every child
+/// manifest, by digest. A registry stores a manifest only once it has the blobs it refers to, but some
+/// accept an index whose children are missing, so those are checked too. Each check is one HEAD without
+/// retries; any doubt (an error, another digest) means "push everything", never a failure.
+fn has_image(client: &Client, repo: &str, artifact: &Artifact) -> bool {
+    std::iter::once(&artifact.root)
+        .chain(&artifact.manifests)
+        .all(|m| names(client, repo, &m.digest.to_string(), m))
+}
+
+/// Whether `reference` (a tag or a digest) in `repo` names the manifest `m`.
+fn names(client: &Client, repo: &str, reference: &str, m: &Descriptor) -> bool {
+    match client.probe_manifest(repo, reference) {
+        Ok(Some(d)) => d.digest == m.digest,
         Ok(None) => false,
         Err(e) => {
-            ui::verbose(format!("{e:#}: pushing everything"));
+            ui::verbose(format!("{e:#}: pushing it"));
             false
         }
     }
