@@ -55,14 +55,7 @@ impl Client {
             detail,
         };
         self.retry(|| {
-            let mut resp = self.send(&Request {
-                method: "GET",
-                url: url.clone(),
-                headers: vec![("Accept", MANIFEST_ACCEPT.join(", "))],
-                body: ReqBody::Empty,
-                repo: Some(repo),
-                action: &action,
-            })?;
+            let mut resp = self.send(&manifest_request("GET", &url, repo, &action))?;
             if !resp.status().is_success() {
                 return Err(self.status_error(&action, &mut resp));
             }
@@ -174,14 +167,7 @@ impl Client {
         };
         let action = format!("checking manifest {}/{repo}{sep}{reference}", self.registry);
         let url = self.url(&format!("/v2/{repo}/manifests/{reference}"))?;
-        let mut resp = self.send(&Request {
-            method: "HEAD",
-            url: url.clone(),
-            headers: vec![("Accept", MANIFEST_ACCEPT.join(", "))],
-            body: ReqBody::Empty,
-            repo: Some(repo),
-            action: &action,
-        })?;
+        let mut resp = self.send(&manifest_request("HEAD", &url, repo, &action))?;
         match resp.status().as_u16() {
             404 => Ok(None),
             s if (200..300).contains(&s) => {
@@ -330,4 +316,21 @@ fn json_media_type(bytes: &[u8]) -> Option<String> {
     let m: M = serde_json::from_slice(bytes).ok()?;
     m.media_type
         .filter(|t| MANIFEST_ACCEPT.contains(&t.as_str()))
+}
+
+/// A manifest request (GET or HEAD) that accepts every manifest and index type we read.
+fn manifest_request<'a>(
+    method: &'static str,
+    url: &str,
+    repo: &'a str,
+    action: &'a str,
+) -> Request<'a> {
+    Request {
+        method,
+        url: url.to_string(),
+        headers: vec![("Accept", MANIFEST_ACCEPT.join(", "))],
+        body: ReqBody::Empty,
+        repo: Some(repo),
+        action,
+    }
 }
