@@ -40,7 +40,11 @@ pub fn layer_compression(cli: &Cli) -> Result<LayerCompression> {
         (CompressionArg::Zstd, None) => LayerCompression::Zstd(ZSTD_LEVEL),
         (CompressionArg::Zstd, Some(l @ 1..=19)) => LayerCompression::Zstd(l),
         (c, Some(l)) => anyhow::bail!(
-            "--compression-level {l} is out of range for {c:?}: use 1-12 for gzip, 1-19 for zstd"
+            "--compression-level {l} is out of range for {}: use 1-12 for gzip, 1-19 for zstd",
+            match c {
+                CompressionArg::Gzip => "gzip",
+                CompressionArg::Zstd => "zstd",
+            }
         ),
     })
 }

@@ -140,6 +140,11 @@ fn bad_input_table() {
             &["digest"],
         ),
         flags(
+            "a gzip level out of range",
+            &["--binary", BUSYBOX, "--compression-level", "13"],
+            &["--compression-level 13", "gzip", "1-12"],
+        ),
+        flags(
             "a binary that does not exist",
             &["--binary", "/no/such/binary"],
             &["/no/such/binary"],
