@@ -9,7 +9,7 @@ mod common;
 use alpine_like::*;
 use common::peers::{self, require, Podman};
 use common::registry::{Mode, RealRegistry};
-use common::slim::{blob_json, cmd, fails, ok};
+use common::slim::{assert_says_hello, blob_json, cmd, fails, ok, HELLO};
 use serde_json::Value;
 
 #[test]
@@ -120,28 +120,19 @@ fn builds_on_a_pushed_multiarch_base_and_sh_inside_finds_our_binary() {
         text.contains("base:x:1000"),
         "the base's passwd is kept: {text}"
     );
-    assert!(text.contains("hello from slim-image uid=65532"), "{text}");
+    assert!(text.contains(HELLO), "{text}");
     assert!(
         text.contains("ca-certificates.crt"),
         "a CA bundle is added: {text}"
     );
 
-    if binfmt_aarch64() {
-        let arm = Podman::new().unwrap();
-        arm.pull_with(
-            &target,
-            &["--tls-verify=false", "--platform", "linux/arm64"],
-        )
-        .unwrap();
-        let out = arm.run_with(
-            &["--platform", "linux/arm64", "--entrypoint", "/bin/sh"],
+    if peers::binfmt_aarch64() {
+        let arm = Podman::with_arm64_of(&target).unwrap();
+        assert_says_hello(&arm.run_arm64(
+            &["--entrypoint", "/bin/sh"],
             &target,
             &["-c", "/usr/local/bin/hello-http --once-stdout"],
-        );
-        assert_eq!(
-            String::from_utf8_lossy(&out.stdout).trim(),
-            "hello from slim-image uid=65532"
-        );
+        ));
     }
 
     // Pinned by digest, the same inputs give the same image, even with the registry gone: what was

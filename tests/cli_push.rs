@@ -6,7 +6,7 @@ mod common;
 
 use common::peers::{self, Podman};
 use common::registry::{Mode, RealRegistry, PASSWORD, USER};
-use common::slim::{self, cmd, fails, ok};
+use common::slim::{self, assert_says_hello, cmd, fails, ok};
 use serde_json::Value;
 
 #[test]
@@ -94,11 +94,7 @@ fn push_to_a_real_registry_with_basic_auth_then_pull_and_run() {
         podman
             .pull(&format!("{repo}:0.1.0"), false, Some((USER, PASSWORD)))
             .unwrap();
-        let out = podman.run(&format!("{repo}:0.1.0"), &["--once-stdout"]);
-        assert_eq!(
-            String::from_utf8_lossy(&out.stdout).trim(),
-            "hello from slim-image uid=65532"
-        );
+        assert_says_hello(&podman.run(&format!("{repo}:0.1.0"), &["--once-stdout"]));
     }
 }
 

@@ -211,6 +211,26 @@ fn layers_are_the_same_on_a_cpu_without_simd() {
     assert!(native.contains("@sha256:"), "{native}");
 }
 
+/// `cargo slim-image -q --binary BIN` as `localhost/slim-zstd:1` with zstd layers, built in
+/// `target_dir` into `layout`, plus `extra`; returns stdout.
+fn zstd_image(bin: &Path, target_dir: &Path, layout: &Path, extra: &[&str]) -> String {
+    let mut args = vec![
+        "--binary",
+        bin.to_str().unwrap(),
+        "-t",
+        "localhost/slim-zstd:1",
+        "--compression",
+        "zstd",
+        "--target-dir",
+        target_dir.to_str().unwrap(),
+        "-o",
+        layout.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    args.push("-q");
+    ok(cmd(&args))
+}
+
 #[test]
 fn zstd_layers_run_in_podman() {
     let test = "zstd_layers_run_in_podman";
@@ -221,22 +241,12 @@ fn zstd_layers_run_in_podman() {
     let work = tempfile::tempdir().unwrap();
     let layout = work.path().join("layout");
     let tar = work.path().join("z.tar");
-    let mut c = cmd(&[
-        "--binary",
-        bin.to_str().unwrap(),
-        "-t",
-        "localhost/slim-zstd:1",
-        "--compression",
-        "zstd",
-        "--target-dir",
-        work.path().join("t").to_str().unwrap(),
-        "-o",
-        layout.to_str().unwrap(),
-        "--tarball",
-        tar.to_str().unwrap(),
-        "-q",
-    ]);
-    let first = ok(c);
+    let first = zstd_image(
+        &bin,
+        &work.path().join("t"),
+        &layout,
+        &["--tarball", tar.to_str().unwrap()],
+    );
     let layers = layout_layers(&layout);
     assert_eq!(layers.len(), 2);
     for (digest, media) in &layers {
@@ -246,20 +256,13 @@ fn zstd_layers_run_in_podman() {
         assert_eq!(raw.len() % 512, 0, "a tar stream is whole 512-byte blocks");
     }
     // A second run in a fresh target dir: the same bytes.
-    c = cmd(&[
-        "--binary",
-        bin.to_str().unwrap(),
-        "-t",
-        "localhost/slim-zstd:1",
-        "--compression",
-        "zstd",
-        "--target-dir",
-        work.path().join("t2").to_str().unwrap(),
-        "-o",
-        work.path().join("layout2").to_str().unwrap(),
-        "-q",
-    ]);
-    assert_eq!(ok(c), first);
+    let second = zstd_image(
+        &bin,
+        &work.path().join("t2"),
+        &work.path().join("layout2"),
+        &[],
+    );
+    assert_eq!(second, first);
 
     let podman = Podman::new().expect("podman storage");
     podman.load(&tar).expect("podman loads a zstd image");

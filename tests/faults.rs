@@ -16,10 +16,11 @@ mod proxy;
 
 use cargo_slim_image::blob::{media, Artifact, BlobStore, Descriptor};
 use cargo_slim_image::digest::Digest;
-use cargo_slim_image::registry::{Client, ClientOptions, CredentialEnv, Tuning};
-use cargo_slim_image::sink::push::{push, PushOptions, PushReport};
-use common::registry::{have, Mode, RealRegistry, PASSWORD, USER};
-use proxy::{Fault, Proxy};
+use cargo_slim_image::registry::{Client, ClientOptions, Tuning};
+use cargo_slim_image::sink::push::{PushOptions, PushReport};
+use common::registry::{ci_credentials, have, Built, Mode, RealRegistry, PASSWORD, USER};
+use common::tar::ustar_header;
+use proxy::{first, redirect_uploads, Fault, Proxy, Rule};
 use std::io::Write;
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -28,24 +29,7 @@ use std::time::{Duration, Instant};
 
 /// A tar with one regular file (ustar header, data, end-of-archive blocks).
 fn tar_one_file(name: &str, data: &[u8]) -> Vec<u8> {
-    let mut h = [0u8; 512];
-    h[..name.len()].copy_from_slice(name.as_bytes());
-    let mut field = |at: usize, len: usize, v: u64| {
-        let s = format!("{v:0w$o}\0", w = len - 1);
-        h[at..at + len].copy_from_slice(s.as_bytes());
-    };
-    field(100, 8, 0o644);
-    field(108, 8, 0);
-    field(116, 8, 0);
-    field(124, 12, data.len() as u64);
-    field(136, 12, 0);
-    h[156] = b'0';
-    h[257..263].copy_from_slice(b"ustar\0");
-    h[263..265].copy_from_slice(b"00");
-    h[148..156].copy_from_slice(b"        ");
-    let sum: u32 = h.iter().map(|&b| b as u32).sum();
-    h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
-    let mut out = h.to_vec();
+    let mut out = ustar_header(name, b'0', data.len() as u64, "").to_vec();
     out.extend_from_slice(data);
     out.resize(out.len().div_ceil(512) * 512 + 1024, 0);
     out
@@ -80,46 +64,30 @@ impl Rng {
     }
 }
 
-struct Built {
-    artifact: Artifact,
-    store: BlobStore,
-    _dir: tempfile::TempDir,
-}
-
 /// An image of two layers: one shared by every image of a test (`shared`), one of its own (`own`
 /// bytes of noise, so gzip keeps it about that big), plus its config.
 fn image(label: &str, own: usize, seed: u64) -> Built {
-    let dir = tempfile::tempdir().unwrap();
-    let store = BlobStore::open(dir.path()).unwrap();
-    let (base, base_id) = layer(&store, "shared.txt", b"the layer every image shares\n");
-    let mut data = format!("{label}\n").into_bytes();
-    data.extend(Rng(seed | 1).bytes(own));
-    let (app, app_id) = layer(&store, "app.bin", &data);
-    let config = serde_json::json!({
-        "architecture": "amd64", "os": "linux", "config": {"Cmd": ["/app.bin"]},
-        "rootfs": {"type": "layers", "diff_ids": [base_id.to_string(), app_id.to_string()]},
-    });
-    let (config, _) = store.put_json(media::CONFIG, &config).unwrap();
-    let manifest = serde_json::json!({
-        "schemaVersion": 2, "mediaType": media::MANIFEST, "config": config,
-        "layers": [base, app],
-    });
-    let (root, _) = store.put_json(media::MANIFEST, &manifest).unwrap();
-    Built {
-        artifact: Artifact {
+    Built::make(|store| {
+        let (base, base_id) = layer(store, "shared.txt", b"the layer every image shares\n");
+        let mut data = format!("{label}\n").into_bytes();
+        data.extend(Rng(seed | 1).bytes(own));
+        let (app, app_id) = layer(store, "app.bin", &data);
+        let config = serde_json::json!({
+            "architecture": "amd64", "os": "linux", "config": {"Cmd": ["/app.bin"]},
+            "rootfs": {"type": "layers", "diff_ids": [base_id.to_string(), app_id.to_string()]},
+        });
+        let (config, _) = store.put_json(media::CONFIG, &config).unwrap();
+        let manifest = serde_json::json!({
+            "schemaVersion": 2, "mediaType": media::MANIFEST, "config": config,
+            "layers": [base, app],
+        });
+        let (root, _) = store.put_json(media::MANIFEST, &manifest).unwrap();
+        Artifact {
             root,
             manifests: vec![],
             blobs: vec![config, base, app],
-        },
-        store,
-        _dir: dir,
-    }
-}
-
-fn credentials() -> CredentialEnv {
-    CredentialEnv::empty()
-        .with("SLIM_IMAGE_REGISTRY_USERNAME", USER)
-        .with("SLIM_IMAGE_REGISTRY_PASSWORD", PASSWORD)
+        }
+    })
 }
 
 /// Quick retries and a short I/O timeout, so faults cost little time.
@@ -138,7 +106,7 @@ fn opts() -> PushOptions {
     PushOptions {
         jobs: 3,
         certs_dirs: vec![],
-        credentials: credentials(),
+        credentials: ci_credentials(PASSWORD),
         tuning: tuning(),
         ..PushOptions::default()
     }
@@ -152,15 +120,20 @@ fn basic_auth() -> String {
     )
 }
 
-/// A client straight to the registry (no proxy, no faults), to look at what it holds.
-fn direct(reg: &RealRegistry) -> Client {
+/// A client to `host` with the test's credentials and tuning.
+fn client_to(host: &str) -> Client {
     let o = ClientOptions {
         certs_dirs: vec![],
-        credentials: credentials(),
+        credentials: ci_credentials(PASSWORD),
         tuning: tuning(),
         ..ClientOptions::default()
     };
-    Client::new(&reg.host, &o).unwrap()
+    Client::new(host, &o).unwrap()
+}
+
+/// A client straight to the registry (no proxy, no faults), to look at what it holds.
+fn direct(reg: &RealRegistry) -> Client {
+    client_to(&reg.host)
 }
 
 /// The blobs of `img` the registry does not hold in `repo`.
@@ -230,28 +203,6 @@ fn assert_pulls(reg: &RealRegistry, repo: &str, tag: &str, img: &Built) {
     }
 }
 
-/// A rule that injects `fault` into the first `times` requests matching `method` and `path`.
-fn first(
-    method: &'static str,
-    path: &'static str,
-    times: usize,
-    fault: Fault,
-) -> impl FnMut(&str, &str, &str) -> Fault + Send + 'static {
-    let left = Arc::new(AtomicUsize::new(times));
-    move |m: &str, p: &str, _h: &str| {
-        let hit = (method == "*" || m == method) && p.contains(path);
-        if hit
-            && left
-                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-                .is_ok()
-        {
-            fault.clone()
-        } else {
-            Fault::Pass
-        }
-    }
-}
-
 /// Push through the proxy; on failure check the error, clear the faults and push again, which must
 /// upload only what is missing. Returns the first attempt's result.
 fn push_then_recover(
@@ -261,13 +212,9 @@ fn push_then_recover(
     img: &Built,
 ) -> Result<Vec<PushReport>, String> {
     let target = format!("{}/{repo}:v1", px.host);
-    let first = push(
-        &img.artifact,
-        &img.store,
-        &[target.parse().unwrap()],
-        &opts(),
-    )
-    .map_err(|e| format!("{e:#}"));
+    let first = img
+        .push(&[target.parse().unwrap()], &opts())
+        .map_err(|e| format!("{e:#}"));
     px.clear();
     let client = direct(reg);
     assert_no_dangling_manifest(&client, repo, "v1");
@@ -277,13 +224,9 @@ fn push_then_recover(
             "a secret in the error: {msg}"
         );
         let before = missing(&client, repo, img);
-        let again = push(
-            &img.artifact,
-            &img.store,
-            &[target.parse().unwrap()],
-            &opts(),
-        )
-        .unwrap_or_else(|e| panic!("the retry after the fault cleared failed: {e:#}"));
+        let again = img
+            .push(&[target.parse().unwrap()], &opts())
+            .unwrap_or_else(|e| panic!("the retry after the fault cleared failed: {e:#}"));
         assert_eq!(
             again[0].uploaded_blobs, before,
             "the retry uploads exactly the {before} missing blob(s)"
@@ -310,8 +253,7 @@ enum Expect {
 fn each_fault_either_retries_or_fails_clearly_and_a_rerun_uploads_only_what_is_missing() {
     let Some((reg, px)) = start() else { return };
     let slow = Fault::Slow(Duration::from_millis(2500));
-    type R = Box<dyn FnMut(&str, &str, &str) -> Fault + Send>;
-    let cases: Vec<(&str, R, Expect)> = vec![
+    let cases: Vec<(&str, Rule, Expect)> = vec![
         (
             "5xx on blob uploads",
             Box::new(first("PUT", "/blobs/uploads/", 2, Fault::Status(500, None))),
@@ -354,13 +296,7 @@ fn each_fault_either_retries_or_fails_clearly_and_a_rerun_uploads_only_what_is_m
         ),
         (
             "redirect of blob uploads to another host",
-            Box::new(|m: &str, p: &str, h: &str| {
-                if m == "PUT" && p.contains("/blobs/uploads/") && h.starts_with("127.") {
-                    Fault::Redirect
-                } else {
-                    Fault::Pass
-                }
-            }),
+            Box::new(redirect_uploads()),
             Expect::Ok,
         ),
         (
@@ -450,7 +386,7 @@ fn retry_after_is_honoured() {
     ));
     let t = Instant::now();
     let target = format!("{}/faults/retry-after:v1", px.host);
-    push(&img.artifact, &img.store, &[target.parse().unwrap()], &o).unwrap();
+    img.push(&[target.parse().unwrap()], &o).unwrap();
     assert!(
         t.elapsed() >= Duration::from_secs(1),
         "Retry-After: 1 was not honoured"
@@ -463,20 +399,8 @@ fn truncated_manifest_bodies_are_retried_by_tag_and_refused_by_digest() {
     let Some((reg, px)) = start() else { return };
     let img = image("truncated", 100, 5);
     let target = format!("{}/faults/trunc:v1", px.host);
-    push(
-        &img.artifact,
-        &img.store,
-        &[target.parse().unwrap()],
-        &opts(),
-    )
-    .unwrap();
-    let o = ClientOptions {
-        certs_dirs: vec![],
-        credentials: credentials(),
-        tuning: tuning(),
-        ..ClientOptions::default()
-    };
-    let client = Client::new(&px.host, &o).unwrap();
+    img.push(&[target.parse().unwrap()], &opts()).unwrap();
+    let client = client_to(&px.host);
     px.set_rule(first("GET", "/manifests/", 2, Fault::Truncate));
     let m = client.get_manifest("faults/trunc", "v1").unwrap();
     assert_eq!(m.digest, img.artifact.root.digest);

@@ -14,35 +14,11 @@ use cargo_slim_image::blob::{media, BlobStore, Descriptor};
 use cargo_slim_image::digest::Digest;
 use cargo_slim_image::registry::{Client, ClientOptions, CredentialEnv, Tuning};
 use common::registry::fake::{self, FakeRegistry};
+use common::tar::ustar_header;
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-
-/// One tar header block; `kind` is the ustar type flag.
-fn header(name: &str, kind: u8, size: u64, link: &str) -> [u8; 512] {
-    let mut h = [0u8; 512];
-    h[..name.len()].copy_from_slice(name.as_bytes());
-    let mut field = |at: usize, len: usize, v: u64| {
-        let s = format!("{v:0w$o}\0", w = len - 1);
-        h[at..at + len].copy_from_slice(s.as_bytes());
-    };
-    field(100, 8, 0o644);
-    field(108, 8, 0);
-    field(116, 8, 0);
-    field(124, 12, size);
-    field(136, 12, 0);
-    field(329, 8, 1); // device major
-    field(337, 8, 3); // device minor
-    h[156] = kind;
-    h[157..157 + link.len()].copy_from_slice(link.as_bytes());
-    h[257..263].copy_from_slice(b"ustar\0");
-    h[263..265].copy_from_slice(b"00");
-    h[148..156].copy_from_slice(b"        ");
-    let sum: u32 = h.iter().map(|&b| b as u32).sum();
-    h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
-    h
-}
 
 /// A gzip tar that would escape any directory it were unpacked into.
 fn hostile_layer() -> Vec<u8> {
@@ -60,7 +36,7 @@ fn hostile_layer() -> Vec<u8> {
         ("fifo", b'6', ""),
     ] {
         let size = if kind == b'0' { data.len() as u64 } else { 0 };
-        tar.extend_from_slice(&header(name, kind, size, link));
+        tar.extend_from_slice(&ustar_header(name, kind, size, link));
         if kind == b'0' {
             let mut block = [0u8; 512];
             block[..data.len()].copy_from_slice(data);

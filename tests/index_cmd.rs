@@ -6,7 +6,7 @@ mod common;
 
 use common::peers::{self, Podman};
 use common::registry::{Mode, RealRegistry};
-use common::slim::{self, cmd, fails, ok};
+use common::slim::{self, assert_says_hello, cmd, fails, ok};
 use serde_json::Value;
 
 /// Build hello-http for one platform and push it as `repo:tag`; returns the manifest digest.
@@ -119,11 +119,7 @@ fn an_index_over_two_separately_pushed_images() {
     ) {
         let podman = Podman::new().unwrap();
         podman.pull(&other, false, None).unwrap();
-        let out = podman.run(&other, &["--once-stdout"]);
-        assert_eq!(
-            String::from_utf8_lossy(&out.stdout).trim(),
-            "hello from slim-image uid=65532"
-        );
+        assert_says_hello(&podman.run(&other, &["--once-stdout"]));
     }
 }
 

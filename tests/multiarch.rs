@@ -8,10 +8,11 @@ mod common;
 use cargo_slim_image::base::tarread::TarReader;
 use common::peers::{self, Podman};
 use common::registry::{Mode, RealRegistry};
-use common::slim::{self, blob_json, blob_path, index_json, ok};
+use common::slim::{self, assert_says_hello, blob_json, blob_path, index_json, ok};
 use serde_json::Value;
 use std::io::Read;
 use std::path::Path;
+use std::process::Command;
 
 /// The ELF `e_machine` of `usr/local/bin/hello-http` in a gzip layer of `layout`.
 fn elf_machine_in_layer(layout: &Path, digest: &str) -> Option<u16> {
@@ -27,18 +28,19 @@ fn elf_machine_in_layer(layout: &Path, digest: &str) -> Option<u16> {
     None
 }
 
-fn binfmt_aarch64() -> bool {
-    let on = std::fs::read_to_string("/proc/sys/fs/binfmt_misc/qemu-aarch64")
-        .is_ok_and(|s| s.starts_with("enabled"));
-    if !on {
-        let in_ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
-        assert!(
-            !in_ci,
-            "qemu-aarch64 binfmt must be enabled in CI (scripts/setup.sh)"
-        );
-        eprintln!("SKIP (part): qemu-aarch64 binfmt is not enabled (scripts/setup.sh enables it)");
-    }
-    on
+/// `cargo slim-image` on hello-http for linux/amd64 and linux/arm64, writing `layout` and
+/// `tarball`, then `rest`.
+fn two_platforms(layout: &Path, tarball: &Path, rest: &[&str]) -> Command {
+    let mut args = vec![
+        "--platform",
+        "linux/amd64,linux/arm64",
+        "--output",
+        layout.to_str().unwrap(),
+        "--tarball",
+        tarball.to_str().unwrap(),
+    ];
+    args.extend_from_slice(rest);
+    slim::on_hello_http(&args)
 }
 
 #[test]
@@ -50,18 +52,11 @@ fn two_platforms_make_an_index_in_layout_archive_and_registry_and_arm64_runs_und
     let layout = work.path().join("layout");
     let tarball = work.path().join("multi.tar");
     let target = format!("{}/demo/multi:1", reg.host);
-    let json = ok(slim::on_hello_http(&[
-        "--platform",
-        "linux/amd64,linux/arm64",
-        "--output",
-        layout.to_str().unwrap(),
-        "--tarball",
-        tarball.to_str().unwrap(),
-        "--push",
-        &target,
-        "--message-format",
-        "json",
-    ]));
+    let json = ok(two_platforms(
+        &layout,
+        &tarball,
+        &["--push", &target, "--message-format", "json"],
+    ));
     let report: Value = serde_json::from_str(&json).unwrap();
     let img = &report["images"][0];
     assert_eq!(img["media_type"], "application/vnd.oci.image.index.v1+json");
@@ -123,25 +118,12 @@ fn two_platforms_make_an_index_in_layout_archive_and_registry_and_arm64_runs_und
     if peers::check_tools("two_platforms_make_an_index", &["podman", "runc"]) {
         let podman = Podman::new().unwrap();
         podman.load(&tarball).unwrap();
-        let out = podman.run("localhost/hello-http:0.1.0", &["--once-stdout"]);
-        assert_eq!(
-            String::from_utf8_lossy(&out.stdout).trim(),
-            "hello from slim-image uid=65532"
-        );
-        if binfmt_aarch64() {
-            let arm = Podman::new().unwrap();
-            arm.pull_with(
-                &target,
-                &["--tls-verify=false", "--platform", "linux/arm64"],
-            )
-            .unwrap();
+        assert_says_hello(&podman.run("localhost/hello-http:0.1.0", &["--once-stdout"]));
+        if peers::binfmt_aarch64() {
+            let arm = Podman::with_arm64_of(&target).unwrap();
             let info = arm.inspect(&target).unwrap();
             assert_eq!(info["Architecture"], "arm64");
-            let out = arm.run_with(&["--platform", "linux/arm64"], &target, &["--once-stdout"]);
-            assert_eq!(
-                String::from_utf8_lossy(&out.stdout).trim(),
-                "hello from slim-image uid=65532"
-            );
+            assert_says_hello(&arm.run_arm64(&[], &target, &["--once-stdout"]));
         }
     }
 }
@@ -151,16 +133,7 @@ fn a_docker_archive_of_two_platforms_holds_the_hosts() {
     let work = tempfile::tempdir().unwrap();
     let layout = work.path().join("layout");
     let tarball = work.path().join("docker.tar");
-    let mut c = slim::on_hello_http(&[
-        "--platform",
-        "linux/amd64,linux/arm64",
-        "--output",
-        layout.to_str().unwrap(),
-        "--tarball",
-        tarball.to_str().unwrap(),
-        "--tarball-format",
-        "docker",
-    ]);
+    let mut c = two_platforms(&layout, &tarball, &["--tarball-format", "docker"]);
     let out = c.output().unwrap();
     assert!(
         out.status.success(),

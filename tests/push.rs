@@ -9,9 +9,9 @@ use cargo_slim_image::blob::{media, Artifact, BlobStore, Descriptor, PlatformSpe
 use cargo_slim_image::digest::Digest;
 use cargo_slim_image::reference::Reference;
 use cargo_slim_image::registry::{Client, CredentialEnv, Tuning};
-use cargo_slim_image::sink::push::{push, PushOptions};
-use common::registry::fake::{self, FakeRegistry};
-use common::registry::{have, Mode, RealRegistry, PASSWORD, USER};
+use cargo_slim_image::sink::push::PushOptions;
+use common::registry::fake::{self, FakeRegistry, Fault};
+use common::registry::{ci_credentials, have, Built, Mode, RealRegistry, PASSWORD, USER};
 use std::io::Write;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -78,44 +78,31 @@ fn image_of_file(
     (m, vec![config, layer])
 }
 
-struct Built {
-    artifact: Artifact,
-    store: BlobStore,
-    _dir: tempfile::TempDir,
+/// The artifact of one image manifest and its blobs.
+fn one_image((root, blobs): (Descriptor, Vec<Descriptor>)) -> Artifact {
+    Artifact {
+        root,
+        manifests: vec![],
+        blobs,
+    }
 }
 
 fn single(label: &str) -> Built {
-    let dir = tempfile::tempdir().unwrap();
-    let store = BlobStore::open(dir.path()).unwrap();
-    let (root, blobs) = image(&store, label, "amd64", 100);
-    Built {
-        artifact: Artifact {
-            root,
-            manifests: vec![],
-            blobs,
-        },
-        store,
-        _dir: dir,
-    }
+    Built::make(|store| one_image(image(store, label, "amd64", 100)))
 }
 
 /// An image that runs: the static busybox as `/busybox`, echoing `message`. None without busybox.
 fn runnable(message: &str) -> Option<Built> {
     let busybox = std::fs::read("/bin/busybox").ok()?;
-    let dir = tempfile::tempdir().unwrap();
-    let store = BlobStore::open(dir.path()).unwrap();
     let cmd = ["/busybox", "echo", message];
-    let (root, blobs) = image_of_file(&store, "amd64", ("busybox", 0o755, &busybox), &cmd);
-    let artifact = Artifact {
-        root,
-        manifests: vec![],
-        blobs,
-    };
-    Some(Built {
-        artifact,
-        store,
-        _dir: dir,
-    })
+    Some(Built::make(|store| {
+        one_image(image_of_file(
+            store,
+            "amd64",
+            ("busybox", 0o755, &busybox),
+            &cmd,
+        ))
+    }))
 }
 
 /// `podman pull` `reference` into a fresh store and run it; asserts it prints `message`.
@@ -132,32 +119,29 @@ fn assert_podman_runs(reference: &str, pull_args: &[&str], message: &str) {
 }
 
 fn index(label: &str, payload: usize) -> Built {
-    let dir = tempfile::tempdir().unwrap();
-    let store = BlobStore::open(dir.path()).unwrap();
-    let mut manifests = Vec::new();
-    let mut blobs = Vec::new();
-    for arch in ["amd64", "arm64"] {
-        let (mut m, b) = image(&store, label, arch, payload);
-        m.platform = Some(PlatformSpec {
-            architecture: arch.into(),
-            os: "linux".into(),
-            variant: None,
+    Built::make(|store| {
+        let mut manifests = Vec::new();
+        let mut blobs = Vec::new();
+        for arch in ["amd64", "arm64"] {
+            let (mut m, b) = image(store, label, arch, payload);
+            m.platform = Some(PlatformSpec {
+                architecture: arch.into(),
+                os: "linux".into(),
+                variant: None,
+            });
+            manifests.push(m);
+            blobs.extend(b);
+        }
+        let idx = serde_json::json!({
+            "schemaVersion": 2, "mediaType": media::INDEX, "manifests": manifests,
         });
-        manifests.push(m);
-        blobs.extend(b);
-    }
-    let idx =
-        serde_json::json!({"schemaVersion": 2, "mediaType": media::INDEX, "manifests": manifests});
-    let (root, _) = store.put_json(media::INDEX, &idx).unwrap();
-    Built {
-        artifact: Artifact {
+        let (root, _) = store.put_json(media::INDEX, &idx).unwrap();
+        Artifact {
             root,
             manifests,
             blobs,
-        },
-        store,
-        _dir: dir,
-    }
+        }
+    })
 }
 
 fn fast() -> Tuning {
@@ -177,6 +161,11 @@ fn opts(env: CredentialEnv) -> PushOptions {
         tuning: fast(),
         ..PushOptions::default()
     }
+}
+
+/// [`opts`] without credentials.
+fn anon() -> PushOptions {
+    opts(CredentialEnv::empty())
 }
 
 fn r(s: &str) -> Reference {
@@ -212,6 +201,16 @@ fn assert_skopeo(reference: &str, extra: &[&str], want: &Digest) {
     }
 }
 
+/// [`assert_skopeo`] over plain http with Basic auth as [`USER`]/[`PASSWORD`].
+fn assert_skopeo_basic(reference: &Reference, want: &Digest) {
+    let creds = format!("{USER}:{PASSWORD}");
+    assert_skopeo(
+        &reference.to_string(),
+        &["--tls-verify=false", "--creds", &creds],
+        want,
+    );
+}
+
 fn write_docker_config(dir: &std::path::Path, json: &str) -> CredentialEnv {
     std::fs::write(dir.join("config.json"), json).unwrap();
     CredentialEnv::empty()
@@ -231,13 +230,9 @@ fn anonymous_push_then_second_push_uploads_nothing_and_other_repo_mounts() {
     };
     let img = single("anon");
     let v1 = r(&format!("{}/slim/anon:v1", reg.host));
-    let reports = push(
-        &img.artifact,
-        &img.store,
-        &[v1.clone(), v1.with_tag("latest")],
-        &opts(CredentialEnv::empty()),
-    )
-    .unwrap();
+    let reports = img
+        .push(&[v1.clone(), v1.with_tag("latest")], &anon())
+        .unwrap();
     let root = &img.artifact.root.digest;
     assert_eq!(reports.len(), 2);
     assert_eq!(reports[0].reference, format!("{}/slim/anon:v1", reg.host));
@@ -266,13 +261,7 @@ fn anonymous_push_then_second_push_uploads_nothing_and_other_repo_mounts() {
 
     let before = reg.requests().len();
     let puts = reg.manifest_puts();
-    let again = push(
-        &img.artifact,
-        &img.store,
-        std::slice::from_ref(&v1),
-        &opts(CredentialEnv::empty()),
-    )
-    .unwrap();
+    let again = img.push(std::slice::from_ref(&v1), &anon()).unwrap();
     assert_eq!(
         (
             again[0].uploaded_blobs,
@@ -303,13 +292,9 @@ fn anonymous_push_then_second_push_uploads_nothing_and_other_repo_mounts() {
 
     // Two repositories in one call: the second mounts the blobs from the first.
     let copy = r(&format!("{}/slim/copy:v1", reg.host));
-    let both = push(
-        &img.artifact,
-        &img.store,
-        &[v1.with_tag("v2"), copy.clone()],
-        &opts(CredentialEnv::empty()),
-    )
-    .unwrap();
+    let both = img
+        .push(&[v1.with_tag("v2"), copy.clone()], &anon())
+        .unwrap();
     assert_eq!(both[1].mounted_blobs, 2, "{both:?}");
     assert_eq!(reg.blob_uploads(), uploads);
     assert_skopeo(&copy.to_string(), &["--tls-verify=false"], root);
@@ -327,11 +312,11 @@ fn index_with_chunked_uploads_then_pull_back() {
         return;
     };
     let img = index("chunky", 6000);
-    let mut o = opts(CredentialEnv::empty());
+    let mut o = anon();
     o.tuning.chunk_threshold = 1024;
     o.tuning.chunk_size = 2000;
     let target = r(&format!("{}/slim/multi:v1", reg.host));
-    let rep = push(&img.artifact, &img.store, std::slice::from_ref(&target), &o).unwrap();
+    let rep = img.push(std::slice::from_ref(&target), &o).unwrap();
     let root = &img.artifact.root.digest;
     assert_eq!(&rep[0].digest, root);
     assert_skopeo(&target.to_string(), &["--tls-verify=false"], root);
@@ -348,7 +333,7 @@ fn index_with_chunked_uploads_then_pull_back() {
     // The same index again under a new tag: found by digest with both children, so no blob is even
     // asked about and the only write is the new tag.
     let (before, puts) = (reg.requests().len(), reg.manifest_puts());
-    let again = push(&img.artifact, &img.store, &[target.with_tag("v2")], &o).unwrap();
+    let again = img.push(&[target.with_tag("v2")], &o).unwrap();
     assert_eq!((again[0].uploaded_blobs, again[0].skipped_blobs), (0, 4));
     let second: Vec<_> = reg.requests().into_iter().skip(before).collect();
     let heads = second
@@ -435,21 +420,11 @@ fn basic_auth_from_docker_config() {
     );
     let img = single("basic");
     let target = r(&format!("{}/slim/basic:v1", reg.host));
-    push(
-        &img.artifact,
-        &img.store,
-        std::slice::from_ref(&target),
-        &opts(env.clone()),
-    )
-    .unwrap();
-    let creds = format!("{USER}:{PASSWORD}");
-    assert_skopeo(
-        &target.to_string(),
-        &["--tls-verify=false", "--creds", &creds],
-        &img.artifact.root.digest,
-    );
+    img.push(std::slice::from_ref(&target), &opts(env.clone()))
+        .unwrap();
+    assert_skopeo_basic(&target, &img.artifact.root.digest);
     let uploads = reg.blob_uploads();
-    let again = push(&img.artifact, &img.store, &[target], &opts(env)).unwrap();
+    let again = img.push(&[target], &opts(env)).unwrap();
     assert_eq!(again[0].uploaded_blobs, 0);
     assert_eq!(reg.blob_uploads(), uploads);
 }
@@ -477,19 +452,8 @@ fn basic_auth_from_credential_helper() {
     .with("PATH", format!("{}:/usr/bin:/bin", bin.display()));
     let img = single("helper");
     let target = r(&format!("{}/slim/helper:v1", reg.host));
-    push(
-        &img.artifact,
-        &img.store,
-        std::slice::from_ref(&target),
-        &opts(env),
-    )
-    .unwrap();
-    let creds = format!("{USER}:{PASSWORD}");
-    assert_skopeo(
-        &target.to_string(),
-        &["--tls-verify=false", "--creds", &creds],
-        &img.artifact.root.digest,
-    );
+    img.push(std::slice::from_ref(&target), &opts(env)).unwrap();
+    assert_skopeo_basic(&target, &img.artifact.root.digest);
 }
 
 #[test]
@@ -500,22 +464,18 @@ fn tls_with_test_ca_and_tls_failure_hint() {
     let img = single("tls");
     let target = r(&format!("{}/slim/tls:v1", reg.host));
     // Without the CA: a clear TLS error that points at --registry-ca, and nothing pushed.
-    let e = push(
-        &img.artifact,
-        &img.store,
-        std::slice::from_ref(&target),
-        &opts(CredentialEnv::empty()),
-    )
-    .unwrap_err();
+    let e = img
+        .push(std::slice::from_ref(&target), &anon())
+        .unwrap_err();
     let msg = format!("{e:#}");
     assert!(
         msg.contains("--registry-ca") && msg.contains("TLS"),
         "{msg}"
     );
     // With --registry-ca.
-    let mut o = opts(CredentialEnv::empty());
+    let mut o = anon();
     o.registry_ca = vec![reg.ca_file()];
-    push(&img.artifact, &img.store, std::slice::from_ref(&target), &o).unwrap();
+    img.push(std::slice::from_ref(&target), &o).unwrap();
     let cert_dir = reg.cert_dir();
     assert_skopeo(
         &target.to_string(),
@@ -526,9 +486,9 @@ fn tls_with_test_ca_and_tls_failure_hint() {
     let certs_d = reg.scratch().join("certs.d");
     std::fs::create_dir_all(certs_d.join(&reg.host)).unwrap();
     std::fs::copy(reg.ca_file(), certs_d.join(&reg.host).join("ca.crt")).unwrap();
-    let mut o = opts(CredentialEnv::empty());
+    let mut o = anon();
     o.certs_dirs = vec![certs_d];
-    let again = push(&img.artifact, &img.store, &[target], &o).unwrap();
+    let again = img.push(&[target], &o).unwrap();
     assert_eq!(again[0].uploaded_blobs, 0);
 }
 
@@ -537,14 +497,12 @@ fn tls_and_basic_auth_from_ci_variables() {
     let Some(reg) = RealRegistry::start(Mode::TlsBasic, "TLS + auth") else {
         return;
     };
-    let env = CredentialEnv::empty()
-        .with("SLIM_IMAGE_REGISTRY_USERNAME", USER)
-        .with("SLIM_IMAGE_REGISTRY_PASSWORD", PASSWORD);
+    let env = ci_credentials(PASSWORD);
     let mut o = opts(env);
     o.registry_ca = vec![reg.ca_file()];
     let img = single("tlsauth");
     let target = r(&format!("{}/slim/tlsauth:v1", reg.host));
-    push(&img.artifact, &img.store, std::slice::from_ref(&target), &o).unwrap();
+    img.push(std::slice::from_ref(&target), &o).unwrap();
     let (cert_dir, creds) = (reg.cert_dir(), format!("{USER}:{PASSWORD}"));
     assert_skopeo(
         &target.to_string(),
@@ -559,18 +517,12 @@ fn wrong_or_missing_password_is_clear_and_secret_free() {
         return;
     };
     let wrong = "Wr0ng-pass-5e1f7a";
-    let env = CredentialEnv::empty()
-        .with("SLIM_IMAGE_REGISTRY_USERNAME", USER)
-        .with("SLIM_IMAGE_REGISTRY_PASSWORD", wrong);
+    let env = ci_credentials(wrong);
     let img = single("wrong");
     let target = r(&format!("{}/slim/wrong:v1", reg.host));
-    let e = push(
-        &img.artifact,
-        &img.store,
-        std::slice::from_ref(&target),
-        &opts(env),
-    )
-    .unwrap_err();
+    let e = img
+        .push(std::slice::from_ref(&target), &opts(env))
+        .unwrap_err();
     for text in [format!("{e:#}"), format!("{e:?}")] {
         assert!(
             text.contains("rejected the credentials") && text.contains(USER),
@@ -581,13 +533,7 @@ fn wrong_or_missing_password_is_clear_and_secret_free() {
             "secret leaked: {text}"
         );
     }
-    let e = push(
-        &img.artifact,
-        &img.store,
-        &[target],
-        &opts(CredentialEnv::empty()),
-    )
-    .unwrap_err();
+    let e = img.push(&[target], &anon()).unwrap_err();
     assert!(
         format!("{e:#}").contains("no credentials were found"),
         "{e:#}"
@@ -599,13 +545,9 @@ fn wrong_or_missing_password_is_clear_and_secret_free() {
 fn unknown_host_fails_fast_and_clearly() {
     let img = single("nohost");
     let start = Instant::now();
-    let e = push(
-        &img.artifact,
-        &img.store,
-        &[r("nonexistent.invalid:5000/slim/x:1")],
-        &opts(CredentialEnv::empty()),
-    )
-    .unwrap_err();
+    let e = img
+        .push(&[r("nonexistent.invalid:5000/slim/x:1")], &anon())
+        .unwrap_err();
     let msg = format!("{e:#}");
     assert!(
         msg.contains("cannot resolve registry host `nonexistent.invalid:5000`"),
@@ -630,18 +572,11 @@ fn bearer_token_flow_with_basic_credentials() {
         user_pass: Some((USER.into(), PASSWORD.into())),
         ..Default::default()
     });
-    let env = CredentialEnv::empty()
-        .with("SLIM_IMAGE_REGISTRY_USERNAME", USER)
-        .with("SLIM_IMAGE_REGISTRY_PASSWORD", PASSWORD);
+    let env = ci_credentials(PASSWORD);
     let img = single("bearer");
     let target = r(&format!("{}/slim/app:v1", reg.host));
-    push(
-        &img.artifact,
-        &img.store,
-        std::slice::from_ref(&target),
-        &opts(env.clone()),
-    )
-    .unwrap();
+    img.push(std::slice::from_ref(&target), &opts(env.clone()))
+        .unwrap();
     let root_bytes = img.store.read(&img.artifact.root.digest).unwrap();
     assert_eq!(reg.manifest("slim/app", "v1").unwrap(), root_bytes);
     let seen = reg.seen();
@@ -673,7 +608,7 @@ fn bearer_token_flow_with_basic_credentials() {
         "{v2_ok:?}"
     );
     // Second push: HEADs only, no upload.
-    let again = push(&img.artifact, &img.store, &[target], &opts(env.clone())).unwrap();
+    let again = img.push(&[target], &opts(env.clone())).unwrap();
     assert_eq!(again[0].uploaded_blobs, 0);
     // Pull back through a fresh client.
     let client = Client::new(&reg.host, &opts(env).client_options()).unwrap();
@@ -703,13 +638,8 @@ fn bearer_refresh_token_and_reauth_after_token_revocation() {
         ),
     );
     let img = single("refresh");
-    push(
-        &img.artifact,
-        &img.store,
-        &[r(&format!("{}/slim/rt:v1", reg.host))],
-        &opts(env),
-    )
-    .unwrap();
+    img.push(&[r(&format!("{}/slim/rt:v1", reg.host))], &opts(env))
+        .unwrap();
     assert!(reg.manifest("slim/rt", "v1").is_some());
     let seen = reg.seen();
     let token_posts: Vec<_> = seen
@@ -733,31 +663,17 @@ fn bearer_refresh_token_and_reauth_after_token_revocation() {
 
 #[test]
 fn server_errors_and_rate_limits_are_retried() {
-    let fault = |method, path, status, times, retry_after| fake::Fault {
-        method,
-        path,
-        status,
-        times,
-        retry_after,
-    };
-    let reg = FakeRegistry::start(fake::Config {
-        faults: vec![
-            fault("HEAD", "/blobs/", 500, 1, None),
-            fault("POST", "/blobs/uploads/", 429, 1, Some("1")),
-            fault("PUT", "/blobs/uploads/", 503, 2, Some("0")),
-            fault("PUT", "/manifests/", 502, 1, None),
-        ],
-        ..fake::Config::default()
-    });
+    let reg = FakeRegistry::with_faults(vec![
+        Fault::new("HEAD", "/blobs/", 500, 1),
+        Fault::new("POST", "/blobs/uploads/", 429, 1).retry_after("1"),
+        Fault::new("PUT", "/blobs/uploads/", 503, 2).retry_after("0"),
+        Fault::new("PUT", "/manifests/", 502, 1),
+    ]);
     let img = single("flaky");
     let start = Instant::now();
-    let rep = push(
-        &img.artifact,
-        &img.store,
-        &[r(&format!("{}/slim/flaky:v1", reg.host))],
-        &opts(CredentialEnv::empty()),
-    )
-    .unwrap();
+    let rep = img
+        .push(&[r(&format!("{}/slim/flaky:v1", reg.host))], &anon())
+        .unwrap();
     assert!(
         start.elapsed() >= Duration::from_secs(1),
         "Retry-After: 1 was honoured"
@@ -770,26 +686,14 @@ fn server_errors_and_rate_limits_are_retried() {
 
 #[test]
 fn server_errors_forever_fail_clearly_and_push_no_manifest() {
-    let reg = FakeRegistry::start(fake::Config {
-        faults: vec![fake::Fault {
-            method: "POST",
-            path: "/blobs/uploads/",
-            status: 500,
-            times: usize::MAX,
-            retry_after: None,
-        }],
-        ..fake::Config::default()
-    });
+    let reg =
+        FakeRegistry::with_faults(vec![Fault::new("POST", "/blobs/uploads/", 500, usize::MAX)]);
     let img = single("down");
-    let mut o = opts(CredentialEnv::empty());
+    let mut o = anon();
     o.tuning.retries = 2;
-    let e = push(
-        &img.artifact,
-        &img.store,
-        &[r(&format!("{}/slim/down:v1", reg.host))],
-        &o,
-    )
-    .unwrap_err();
+    let e = img
+        .push(&[r(&format!("{}/slim/down:v1", reg.host))], &o)
+        .unwrap_err();
     let msg = format!("{e:#}");
     assert!(
         msg.contains("HTTP 500") && msg.contains("no manifest was pushed"),
@@ -809,7 +713,7 @@ fn an_index_whose_children_are_missing_is_pushed_whole() {
     // not enough to skip the push.
     let reg = FakeRegistry::start(fake::Config::default());
     let img = index("sparse", 100);
-    let o = opts(CredentialEnv::empty());
+    let o = anon();
     let client = Client::new(&reg.host, &o.client_options()).unwrap();
     let root = &img.artifact.root;
     client
@@ -820,13 +724,9 @@ fn an_index_whose_children_are_missing_is_pushed_whole() {
             &img.store.read(&root.digest).unwrap(),
         )
         .unwrap();
-    let rep = push(
-        &img.artifact,
-        &img.store,
-        &[r(&format!("{}/slim/sparse:v1", reg.host))],
-        &o,
-    )
-    .unwrap();
+    let rep = img
+        .push(&[r(&format!("{}/slim/sparse:v1", reg.host))], &o)
+        .unwrap();
     assert_eq!(rep[0].uploaded_blobs, 4, "{rep:?}");
     for m in &img.artifact.manifests {
         let put = format!("/v2/slim/sparse/manifests/{}", m.digest);
@@ -842,26 +742,11 @@ fn an_index_whose_children_are_missing_is_pushed_whole() {
 
 #[test]
 fn a_failing_manifest_check_means_a_full_push_not_an_error_nor_a_wait() {
-    let reg = FakeRegistry::start(fake::Config {
-        faults: vec![fake::Fault {
-            method: "HEAD",
-            path: "/manifests/",
-            status: 503,
-            times: usize::MAX,
-            retry_after: None,
-        }],
-        ..fake::Config::default()
-    });
+    let reg = FakeRegistry::with_faults(vec![Fault::new("HEAD", "/manifests/", 503, usize::MAX)]);
     let img = single("probe");
     let target = r(&format!("{}/slim/probe:v1", reg.host));
     for round in 0..2 {
-        let rep = push(
-            &img.artifact,
-            &img.store,
-            std::slice::from_ref(&target),
-            &opts(CredentialEnv::empty()),
-        )
-        .unwrap();
+        let rep = img.push(std::slice::from_ref(&target), &anon()).unwrap();
         assert_eq!(rep[0].uploaded_blobs, if round == 0 { 2 } else { 0 });
     }
     // One manifest HEAD per push: the check is never retried.
@@ -889,15 +774,10 @@ fn blob_redirects_to_another_host_drop_credentials() {
     });
     let img = single("redirect");
     for host in [&storage.host, &reg.host] {
-        push(
-            &img.artifact,
-            &img.store,
-            &[r(&format!("{host}/slim/redir:v1"))],
-            &opts(CredentialEnv::empty()),
-        )
-        .unwrap();
+        img.push(&[r(&format!("{host}/slim/redir:v1"))], &anon())
+            .unwrap();
     }
-    let client = Client::new(&reg.host, &opts(CredentialEnv::empty()).client_options()).unwrap();
+    let client = Client::new(&reg.host, &anon().client_options()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let cache = BlobStore::open(dir.path()).unwrap();
     let layer = &img.artifact.blobs[1];
@@ -926,11 +806,11 @@ fn chunked_upload_resumes_after_416() {
         ..fake::Config::default()
     });
     let img = single("resume");
-    let mut o = opts(CredentialEnv::empty());
+    let mut o = anon();
     o.tuning.chunk_threshold = 64;
     o.tuning.chunk_size = 100;
     let target = r(&format!("{}/slim/resume:v1", reg.host));
-    push(&img.artifact, &img.store, &[target], &o).unwrap();
+    img.push(&[target], &o).unwrap();
     let seen = reg.seen();
     assert!(seen.iter().any(|s| s.method == "PATCH" && s.status == 416));
     // The fake checks the digest of what it assembled on the closing PUT.
@@ -940,22 +820,13 @@ fn chunked_upload_resumes_after_416() {
 
 #[test]
 fn a_registry_that_stops_answering_times_out_and_is_retried() {
-    let reg = FakeRegistry::start(fake::Config {
-        faults: vec![fake::Fault {
-            method: "PUT",
-            path: "/blobs/uploads/",
-            status: 0,
-            times: 1,
-            retry_after: None,
-        }],
-        ..fake::Config::default()
-    });
+    let reg = FakeRegistry::with_faults(vec![Fault::new("PUT", "/blobs/uploads/", 0, 1)]);
     let img = single("slow");
-    let mut o = opts(CredentialEnv::empty());
+    let mut o = anon();
     o.tuning.io_timeout = Duration::from_millis(300);
     let target = r(&format!("{}/slim/slow:v1", reg.host));
     let start = Instant::now();
-    push(&img.artifact, &img.store, &[target], &o).unwrap();
+    img.push(&[target], &o).unwrap();
     assert!(
         start.elapsed() < Duration::from_secs(2),
         "the timeout, not the fake, ended the wait"
@@ -974,13 +845,11 @@ fn pushed_image_pulls_and_runs_with_podman() {
     let Some(img) = runnable("pushed-and-ran") else {
         panic!("/bin/busybox is not readable");
     };
-    let env = CredentialEnv::empty()
-        .with("SLIM_IMAGE_REGISTRY_USERNAME", USER)
-        .with("SLIM_IMAGE_REGISTRY_PASSWORD", PASSWORD);
+    let env = ci_credentials(PASSWORD);
     let mut o = opts(env);
     o.registry_ca = vec![reg.ca_file()];
     let target = format!("{}/slim/runs:v1", reg.host);
-    push(&img.artifact, &img.store, &[r(&target)], &o).unwrap();
+    img.push(&[r(&target)], &o).unwrap();
     let (cert_dir, creds) = (reg.cert_dir(), format!("--creds={USER}:{PASSWORD}"));
     let cert_dir = format!("--cert-dir={}", cert_dir.display());
     assert_skopeo(&target, &[&cert_dir, &creds], &img.artifact.root.digest);

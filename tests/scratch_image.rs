@@ -4,7 +4,7 @@
 mod common;
 
 use common::peers::{self, require, Podman};
-use common::slim::{self, blob_json, blob_path, cmd, fails, index_json, ok};
+use common::slim::{self, assert_says_hello, blob_json, blob_path, cmd, fails, index_json, ok};
 use serde_json::Value;
 use std::io::Write;
 use std::path::Path;
@@ -16,30 +16,9 @@ fn manifest_of(layout: &Path) -> (String, Value) {
     (d, m)
 }
 
-#[test]
-fn hello_http_image_is_valid_small_and_runs_as_nonroot() {
-    let work = tempfile::tempdir().unwrap();
-    let layout = work.path().join("layout");
-    let oci_tar = work.path().join("oci.tar");
-    let docker_tar = work.path().join("docker.tar");
-    let target = slim::shared_target();
-    let t = target.to_str().unwrap();
-    let stdout = ok(slim::on(
-        &slim::hello_http(),
-        t,
-        &[
-            "--output",
-            layout.to_str().unwrap(),
-            "--tarball",
-            oci_tar.to_str().unwrap(),
-        ],
-    ));
-
-    // stdout: exactly one `name@digest` line, the digest of what index.json points at.
-    let (digest, manifest) = manifest_of(&layout);
-    assert_eq!(stdout, format!("hello-http@{digest}\n"));
-    let idx = index_json(&layout);
-    let refs: Vec<&str> = idx["manifests"]
+/// The `org.opencontainers.image.ref.name` of each entry of a layout's index.json, in order.
+fn ref_names(layout: &Path) -> Vec<String> {
+    index_json(layout)["manifests"]
         .as_array()
         .unwrap()
         .iter()
@@ -47,9 +26,51 @@ fn hello_http_image_is_valid_small_and_runs_as_nonroot() {
             m["annotations"]["org.opencontainers.image.ref.name"]
                 .as_str()
                 .unwrap()
+                .to_string()
         })
-        .collect();
-    assert_eq!(refs, ["0.1.0", "latest"]);
+        .collect()
+}
+
+/// Load `tar` into a fresh podman, run `image ARGS...`, require success; returns its stdout.
+fn load_and_run(tar: &Path, image: &str, args: &[&str]) -> String {
+    let podman = Podman::new().unwrap();
+    podman.load(tar).unwrap();
+    let out = podman.run(image, args);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{text}");
+    text
+}
+
+/// The number that follows `key` in `text`, e.g. 140 for `certs=` in `... certs=140 ...`.
+fn number_after(text: &str, key: &str) -> usize {
+    text.split(key)
+        .nth(1)
+        .unwrap_or_else(|| panic!("no `{key}` in:\n{text}"))
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap_or_else(|e| panic!("no number after `{key}` ({e}) in:\n{text}"))
+}
+
+#[test]
+fn hello_http_image_is_valid_small_and_runs_as_nonroot() {
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("layout");
+    let oci_tar = work.path().join("oci.tar");
+    let docker_tar = work.path().join("docker.tar");
+    let target = slim::shared_target();
+    let stdout = ok(slim::on_hello_http(&[
+        "--output",
+        layout.to_str().unwrap(),
+        "--tarball",
+        oci_tar.to_str().unwrap(),
+    ]));
+
+    // stdout: exactly one `name@digest` line, the digest of what index.json points at.
+    let (digest, manifest) = manifest_of(&layout);
+    assert_eq!(stdout, format!("hello-http@{digest}\n"));
+    assert_eq!(ref_names(&layout), ["0.1.0", "latest"]);
 
     // Layers: base files, then the app; every layer is a strict, deterministic tar.
     let layers = manifest["layers"].as_array().unwrap();
@@ -168,30 +189,27 @@ fn hello_http_image_is_valid_small_and_runs_as_nonroot() {
     }
 
     // Both tarball formats load into podman and run as the nonroot user.
-    ok(slim::on(
-        &slim::hello_http(),
-        t,
-        &[
-            "--output",
-            layout.to_str().unwrap(),
-            "--tarball",
-            docker_tar.to_str().unwrap(),
-            "--tarball-format",
-            "docker",
-            "-q",
-        ],
-    ));
+    ok(slim::on_hello_http(&[
+        "--output",
+        layout.to_str().unwrap(),
+        "--tarball",
+        docker_tar.to_str().unwrap(),
+        "--tarball-format",
+        "docker",
+        "-q",
+    ]));
     require!("podman", "runc");
     for (tar, tag) in [(&oci_tar, "0.1.0"), (&docker_tar, "latest")] {
         let podman = Podman::new().unwrap();
         let loaded = podman.load(tar).unwrap();
         assert!(loaded.contains("hello-http:0.1.0"), "{loaded}");
         let out = podman.run(&format!("localhost/hello-http:{tag}"), &["--once-stdout"]);
-        assert!(out.status.success());
-        assert_eq!(
-            String::from_utf8_lossy(&out.stdout).trim(),
-            "hello from slim-image uid=65532"
+        assert!(
+            out.status.success(),
+            "{}",
+            peers::describe(&podman.cmd(), &out)
         );
+        assert_says_hello(&out);
     }
 }
 
@@ -284,18 +302,7 @@ fn metadata_keys_reach_the_image_and_two_binaries_share_it() {
         m["annotations"]["org.opencontainers.image.description"],
         "fixture: two binaries in one image"
     );
-    let idx = index_json(&layout);
-    let refs: Vec<&str> = idx["manifests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| {
-            m["annotations"]["org.opencontainers.image.ref.name"]
-                .as_str()
-                .unwrap()
-        })
-        .collect();
-    assert_eq!(refs, ["v1", "stable"]);
+    assert_eq!(ref_names(&layout), ["v1", "stable"]);
     // A private CA makes the bundle image-specific: the base-files layer then carries no bundle.
     let app = peers::strict_tar_check(&blob_path(
         &layout,
@@ -310,11 +317,7 @@ fn metadata_keys_reach_the_image_and_two_binaries_share_it() {
     assert!(app.iter().any(|e| e.name == "usr/local/bin/second"));
 
     require!("podman", "runc");
-    let podman = Podman::new().unwrap();
-    podman.load(&tar).unwrap();
-    let out = podman.run("registry.example/acme/multi:v1", &[]);
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}");
+    let text = load_and_run(&tar, "registry.example/acme/multi:v1", &[]);
     for want in [
         "first args=[\"--greet\", \"world\"]",
         "uid=1000",
@@ -326,16 +329,7 @@ fn metadata_keys_reach_the_image_and_two_binaries_share_it() {
     ] {
         assert!(text.contains(want), "missing {want:?} in:\n{text}");
     }
-    let certs: usize = text
-        .split("certs=")
-        .nth(1)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!(certs > 100, "{text}");
+    assert!(number_after(&text, "certs=") > 100, "{text}");
 }
 
 #[test]
@@ -468,18 +462,15 @@ fn bad_input_is_a_clear_error_and_leaves_nothing_behind() {
     let e = fails(slim::on(&wrong_type, t, &["--output", o]));
     assert!(e.contains("tags") && e.contains(&wrong_type), "{e}");
 
-    let e = fails(slim::on(
-        &slim::hello_http(),
-        t,
-        &["--output", o, "--bin", "nope"],
-    ));
+    let e = fails(slim::on_hello_http(&["--output", o, "--bin", "nope"]));
     assert!(e.contains("nope"), "{e}");
 
-    let e = fails(slim::on(
-        &slim::hello_http(),
-        t,
-        &["--output", o, "--tag", "Hello/App:1"],
-    ));
+    let e = fails(slim::on_hello_http(&[
+        "--output",
+        o,
+        "--tag",
+        "Hello/App:1",
+    ]));
     assert!(e.contains("Hello/App"), "{e}");
 
     let e = fails(cmd(&[
@@ -510,27 +501,19 @@ fn bad_input_is_a_clear_error_and_leaves_nothing_behind() {
     // An output path that is a file: refused, the file untouched, no temp dirs left beside it.
     let file = w.join("occupied");
     std::fs::write(&file, "keep me").unwrap();
-    let e = fails(slim::on(
-        &slim::hello_http(),
-        t,
-        &["--output", file.to_str().unwrap()],
-    ));
+    let e = fails(slim::on_hello_http(&["--output", file.to_str().unwrap()]));
     assert!(e.contains(file.to_str().unwrap()), "{e}");
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "keep me");
 
     // A tarball path below a file: refused before anything is built or written.
     let layout2 = w.join("l2");
     let bad_tar = file.join("x.tar");
-    let e = fails(slim::on(
-        &slim::hello_http(),
-        t,
-        &[
-            "--output",
-            layout2.to_str().unwrap(),
-            "--tarball",
-            bad_tar.to_str().unwrap(),
-        ],
-    ));
+    let e = fails(slim::on_hello_http(&[
+        "--output",
+        layout2.to_str().unwrap(),
+        "--tarball",
+        bad_tar.to_str().unwrap(),
+    ]));
     assert!(e.contains(bad_tar.to_str().unwrap()), "{e}");
     assert!(!layout2.exists());
     let leftovers: Vec<_> = std::fs::read_dir(w)
@@ -558,16 +541,11 @@ fn load_streams_into_podman() {
     )
     .unwrap();
     let work = tempfile::tempdir().unwrap();
-    let t = slim::shared_target();
-    let mut c = slim::on(
-        &slim::hello_http(),
-        t.to_str().unwrap(),
-        &[
-            "--output",
-            work.path().join("l").to_str().unwrap(),
-            "--load",
-        ],
-    );
+    let mut c = slim::on_hello_http(&[
+        "--output",
+        work.path().join("l").to_str().unwrap(),
+        "--load",
+    ]);
     c.env("CONTAINERS_STORAGE_CONF", &storage)
         .env("CONTAINERS_CONF", podman.dir().join("containers.conf"))
         .env("SLIM_IMAGE_LOADER", "podman");
@@ -582,11 +560,7 @@ fn load_streams_into_podman() {
         images.contains(&"localhost/hello-http:0.1.0".to_string()),
         "{images:?}"
     );
-    let run = podman.run("localhost/hello-http:0.1.0", &["--once-stdout"]);
-    assert_eq!(
-        String::from_utf8_lossy(&run.stdout).trim(),
-        "hello from slim-image uid=65532"
-    );
+    assert_says_hello(&podman.run("localhost/hello-http:0.1.0", &["--once-stdout"]));
 }
 
 #[test]
@@ -607,23 +581,10 @@ fn https_client_trusts_the_image_bundle() {
             "-q",
         ],
     ));
-    let podman = Podman::new().unwrap();
-    podman.load(&tar).unwrap();
-    let out = podman.run("localhost/https-client:0.1.0", &["--check-bundle"]);
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}");
+    let text = load_and_run(&tar, "localhost/https-client:0.1.0", &["--check-bundle"]);
     assert!(
         text.contains("from /etc/ssl/certs/ca-certificates.crt"),
         "{text}"
     );
-    let n: usize = text
-        .split("loaded ")
-        .nth(1)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!(n > 100, "{text}");
+    assert!(number_after(&text, "loaded ") > 100, "{text}");
 }

@@ -16,7 +16,7 @@ mod proxy;
 use common::registry::fake::{self, FakeRegistry};
 use common::registry::{Mode, RealRegistry, PASSWORD, USER};
 use common::slim::{self, cmd};
-use proxy::{Fault, Proxy};
+use proxy::{first, redirect_uploads, Fault, Proxy, Rule};
 
 const BUSYBOX: &str = "/bin/busybox";
 const REFRESH: &str = "Refresh-1d0c5e77-never-print";
@@ -160,72 +160,42 @@ fn no_secret_on_any_failure_path_of_a_basic_auth_registry() {
     let (ok, _, err) = run(&target("wrong2"), &Creds::DockerAuth(&px.host, wrong), &[]);
     assert!(!ok && err.contains("config.json"), "{err}");
 
-    type Rule = fn(&str, &str, &str) -> Fault;
+    // Each fault stays for good.
+    let forever =
+        |method, path, fault| -> Rule { Box::new(first(method, path, usize::MAX, fault)) };
     let faults: [(&str, Rule, &str); 6] = [
         (
             "5xx forever",
-            |m, p, _| {
-                if m == "PUT" && p.contains("/blobs/uploads/") {
-                    Fault::Status(500, None)
-                } else {
-                    Fault::Pass
-                }
-            },
+            forever("PUT", "/blobs/uploads/", Fault::Status(500, None)),
             "HTTP 500",
         ),
         (
             "401 mid-push",
-            |m, p, _| {
-                if m == "PUT" && p.contains("/manifests/") {
-                    Fault::Status(401, None)
-                } else {
-                    Fault::Pass
-                }
-            },
+            forever("PUT", "/manifests/", Fault::Status(401, None)),
             "rejected the credentials",
         ),
         (
             "resets",
-            |m, p, _| {
-                if m == "PUT" && p.contains("/blobs/uploads/") {
-                    Fault::Reset
-                } else {
-                    Fault::Pass
-                }
-            },
+            forever("PUT", "/blobs/uploads/", Fault::Reset),
             "connection to",
         ),
         (
             "timeout",
-            |m, p, _| {
-                if m == "PUT" && p.contains("/manifests/") {
-                    Fault::Slow(std::time::Duration::from_millis(2500))
-                } else {
-                    Fault::Pass
-                }
-            },
+            forever(
+                "PUT",
+                "/manifests/",
+                Fault::Slow(std::time::Duration::from_millis(2500)),
+            ),
             "timed out",
         ),
         (
             "hostile error body on a blob",
-            |m, p, _| {
-                if m == "POST" && p.contains("/blobs/uploads/") {
-                    Fault::Echo(400)
-                } else {
-                    Fault::Pass
-                }
-            },
+            forever("POST", "/blobs/uploads/", Fault::Echo(400)),
             "HTTP 400: DENIED: you sent Basic <redacted>",
         ),
         (
             "hostile error body on the manifest",
-            |m, p, _| {
-                if m == "PUT" && p.contains("/manifests/") {
-                    Fault::Echo(403)
-                } else {
-                    Fault::Pass
-                }
-            },
+            forever("PUT", "/manifests/", Fault::Echo(403)),
             "HTTP 403: DENIED: you sent Basic <redacted>",
         ),
     ];
@@ -246,13 +216,7 @@ fn no_secret_on_any_failure_path_of_a_basic_auth_registry() {
     );
 
     // Success through a redirect to another host: the JSON report and -vv output are clean too.
-    px.set_rule(|m, p, h| {
-        if m == "PUT" && p.contains("/blobs/uploads/") && h.starts_with("127.") {
-            Fault::Redirect
-        } else {
-            Fault::Pass
-        }
-    });
+    px.set_rule(redirect_uploads());
     let (ok, stdout, err) = run(&target("ok"), &Creds::DockerAuth(&px.host, PASSWORD), &[]);
     assert!(ok, "{err}");
     assert!(stdout.contains("secret/ok"), "{stdout}");
@@ -320,13 +284,7 @@ fn no_secret_from_token_failures() {
             user_pass: Some((USER.into(), PASSWORD.into())),
             ..Default::default()
         }),
-        faults: vec![fake::Fault {
-            method: "PUT",
-            path: "/manifests/",
-            status: 503,
-            times: usize::MAX,
-            retry_after: Some("0"),
-        }],
+        faults: vec![fake::Fault::new("PUT", "/manifests/", 503, usize::MAX).retry_after("0")],
         ..fake::Config::default()
     });
     let (ok, _, err) = run(

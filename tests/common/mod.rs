@@ -4,3 +4,4 @@
 pub mod peers;
 pub mod registry;
 pub mod slim;
+pub mod tar;

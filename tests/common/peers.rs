@@ -38,6 +38,11 @@ fn is_executable(path: &Path) -> bool {
         .unwrap_or(false)
 }
 
+/// Whether `CI` is set (to anything but empty, `false` or `0`).
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
+}
+
 /// True when every tool is present. Otherwise prints `SKIP: <test>: <tool> is not installed` and
 /// returns false, or panics when `CI` is set (CI installs everything; a skip there is a bug).
 /// `fn_path` is the `type_name` of a function inside the test, as [`require!`] passes it.
@@ -48,8 +53,7 @@ pub fn check_tools(fn_path: &str, tools: &[&str]) -> bool {
     let Some(missing) = tools.iter().find(|t| !have(t)) else {
         return true;
     };
-    let in_ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
-    if in_ci {
+    if in_ci() {
         panic!("{test}: {missing} is not installed, and CI must run every test (bash .ci/run installs it)");
     }
     // Straight to fd 2, past libtest's capture of eprintln!, so the skip shows in every run.
@@ -58,6 +62,21 @@ pub fn check_tools(fn_path: &str, tools: &[&str]) -> bool {
         "SKIP: {test}: {missing} is not installed (bash .ci/run installs it)"
     );
     false
+}
+
+/// Whether the qemu-aarch64 binfmt handler is enabled, so arm64 binaries run here. When it is not:
+/// a `SKIP (part)` line and false, or a failure under `CI` (scripts/setup.sh enables it there).
+pub fn binfmt_aarch64() -> bool {
+    let on = std::fs::read_to_string("/proc/sys/fs/binfmt_misc/qemu-aarch64")
+        .is_ok_and(|s| s.starts_with("enabled"));
+    if !on {
+        assert!(
+            !in_ci(),
+            "qemu-aarch64 binfmt must be enabled in CI (scripts/setup.sh)"
+        );
+        eprintln!("SKIP (part): qemu-aarch64 binfmt is not enabled (scripts/setup.sh enables it)");
+    }
+    on
 }
 
 /// `require!("podman", "skopeo");` returns from the test early (with a `SKIP:` line) when a tool
@@ -235,6 +254,24 @@ impl Podman {
     /// `podman pull EXTRA... REFERENCE`, e.g. with `--cert-dir DIR`; returns stdout (the image id).
     pub fn pull_with(&self, reference: &str, extra: &[&str]) -> Result<String> {
         stdout_of(self.cmd().arg("pull").args(extra).arg(reference))
+    }
+
+    /// A fresh store holding the linux/arm64 image of `reference`, pulled from a plain-http
+    /// registry (run it with [`Podman::run_arm64`] where [`binfmt_aarch64`] says it can run).
+    pub fn with_arm64_of(reference: &str) -> Result<Podman> {
+        let podman = Podman::new()?;
+        podman.pull_with(
+            reference,
+            &["--tls-verify=false", "--platform", "linux/arm64"],
+        )?;
+        Ok(podman)
+    }
+
+    /// `podman run --platform linux/arm64 OPTIONS... IMAGE ARGS...`, under qemu-user-static.
+    pub fn run_arm64(&self, options: &[&str], image: &str, args: &[&str]) -> Output {
+        let mut all = vec!["--platform", "linux/arm64"];
+        all.extend_from_slice(options);
+        self.run_with(&all, image, args)
     }
 
     /// The `repository:tag` of every image in the store, sorted.

@@ -13,7 +13,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -56,6 +56,40 @@ pub struct Seen {
 
 /// The fault rule: called with (method, path, host) for every request.
 pub type Rule = Box<dyn FnMut(&str, &str, &str) -> Fault + Send>;
+
+/// A rule that injects `fault` into the first `times` requests matching `method` and `path`.
+pub fn first(
+    method: &'static str,
+    path: &'static str,
+    times: usize,
+    fault: Fault,
+) -> impl FnMut(&str, &str, &str) -> Fault + Send + 'static {
+    let left = Arc::new(AtomicUsize::new(times));
+    move |m: &str, p: &str, _h: &str| {
+        let hit = (method == "*" || m == method) && p.contains(path);
+        if hit
+            && left
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+        {
+            fault.clone()
+        } else {
+            Fault::Pass
+        }
+    }
+}
+
+/// A rule that redirects every blob upload PUT arriving under the proxy's own address (`127.0.0.1`)
+/// to its other host name.
+pub fn redirect_uploads() -> impl FnMut(&str, &str, &str) -> Fault + Send + 'static {
+    |m: &str, p: &str, h: &str| {
+        if m == "PUT" && p.contains("/blobs/uploads/") && h.starts_with("127.") {
+            Fault::Redirect
+        } else {
+            Fault::Pass
+        }
+    }
+}
 
 /// A running proxy on `127.0.0.1:PORT`; stops on drop.
 pub struct Proxy {

@@ -8,6 +8,10 @@
 
 pub mod fake;
 
+use cargo_slim_image::blob::{Artifact, BlobStore};
+use cargo_slim_image::reference::Reference;
+use cargo_slim_image::registry::CredentialEnv;
+use cargo_slim_image::sink::push::{push, PushOptions, PushReport};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -18,6 +22,38 @@ use std::time::{Duration, Instant};
 pub const USER: &str = "slimtester";
 /// Password the auth modes accept (tests check it never appears in output).
 pub const PASSWORD: &str = "Pw-7f3c9e1d-never-print";
+
+/// The CI variables `SLIM_IMAGE_REGISTRY_USERNAME`/`_PASSWORD`: [`USER`] and `password`.
+pub fn ci_credentials(password: &str) -> CredentialEnv {
+    CredentialEnv::empty()
+        .with("SLIM_IMAGE_REGISTRY_USERNAME", USER)
+        .with("SLIM_IMAGE_REGISTRY_PASSWORD", password)
+}
+
+/// An image (or index) in a blob store of its own, ready to push.
+pub struct Built {
+    pub artifact: Artifact,
+    pub store: BlobStore,
+    _dir: tempfile::TempDir,
+}
+
+impl Built {
+    /// A fresh, empty store, filled by `fill`, which returns what it made.
+    pub fn make(fill: impl FnOnce(&BlobStore) -> Artifact) -> Built {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path()).unwrap();
+        Built {
+            artifact: fill(&store),
+            store,
+            _dir: dir,
+        }
+    }
+
+    /// Push it to `refs`.
+    pub fn push(&self, refs: &[Reference], opts: &PushOptions) -> anyhow::Result<Vec<PushReport>> {
+        push(&self.artifact, &self.store, refs, opts)
+    }
+}
 
 /// How the real registry is set up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

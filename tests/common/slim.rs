@@ -101,6 +101,20 @@ pub fn on_hello_http(rest: &[&str]) -> Command {
     )
 }
 
+/// What hello-http prints with `--once-stdout` when it runs as the image's nonroot user.
+pub const HELLO: &str = "hello from slim-image uid=65532";
+
+/// `out` (of a container run of hello-http with `--once-stdout`) printed [`HELLO`].
+pub fn assert_says_hello(out: &Output) {
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        HELLO,
+        "hello-http's output ({}); stderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// The `Env` entries of an image config.
 pub fn config_env(config: &Value) -> Vec<String> {
     config["config"]["Env"]

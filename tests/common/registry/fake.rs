@@ -28,6 +28,27 @@ pub struct Fault {
     pub retry_after: Option<&'static str>,
 }
 
+impl Fault {
+    /// Requests matching `method` (or `*`) and containing `path` answer `status`, `times` times.
+    pub fn new(method: &'static str, path: &'static str, status: u16, times: usize) -> Fault {
+        Fault {
+            method,
+            path,
+            status,
+            times,
+            retry_after: None,
+        }
+    }
+
+    /// The same fault, sent with a `Retry-After` header.
+    pub fn retry_after(self, value: &'static str) -> Fault {
+        Fault {
+            retry_after: Some(value),
+            ..self
+        }
+    }
+}
+
 /// Token-endpoint behaviour.
 #[derive(Debug, Clone, Default)]
 pub struct Bearer {
@@ -156,6 +177,14 @@ impl FakeRegistry {
             stop,
             thread: Some(thread),
         }
+    }
+
+    /// Start a fake registry that injects `faults` and is otherwise plain (anonymous).
+    pub fn with_faults(faults: Vec<Fault>) -> FakeRegistry {
+        FakeRegistry::start(Config {
+            faults,
+            ..Config::default()
+        })
     }
 
     /// Every request so far.
