@@ -357,22 +357,22 @@ pub fn execute(plan: &Plan, cli: &Cli) -> Result<Report> {
     let compression = layer_compression(cli)?;
     // The shared base layer does not depend on the build: it is made on other threads while cargo
     // builds (or, with --binary, while the first binary is checked), not after.
-    let (bins, base) = std::thread::scope(|s| {
+    let (bins, with_ca, without_ca) = std::thread::scope(|s| {
         let with_ca = s.spawn(|| base_layer(&store, true, compression));
         let without_ca = s.spawn(|| base_layer(&store, false, compression));
         let bins = compile_all(plan, cli);
         let join = |h: std::thread::ScopedJoinHandle<'_, Result<Layer>>| {
             h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
         };
-        (bins, (join(with_ca), join(without_ca)))
+        (bins, join(with_ca), join(without_ca))
     });
     let bins = bins?;
-    let shared_base = base.0?;
+    let shared_base = with_ca?;
     // The certificates' share of an image: the shared base layer with and without the CA bundle.
     let certificates = shared_base
         .descriptor
         .size
-        .saturating_sub(base.1?.descriptor.size);
+        .saturating_sub(without_ca?.descriptor.size);
     let graphs = crate::sbom::output::graphs(plan, cli)?;
     let mut images = Vec::new();
     for (img, from) in plan.images.iter().zip(&bases) {

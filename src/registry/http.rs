@@ -39,6 +39,31 @@ pub(crate) struct Request<'a> {
     pub action: &'a str,
 }
 
+impl<'a> Request<'a> {
+    /// A request about `repo` without a body or headers.
+    pub(crate) fn empty(
+        method: &'static str,
+        url: String,
+        repo: &'a str,
+        action: &'a str,
+    ) -> Request<'a> {
+        Request {
+            method,
+            url,
+            headers: Vec::new(),
+            body: ReqBody::Empty,
+            repo: Some(repo),
+            action,
+        }
+    }
+
+    /// The same request with one more header.
+    pub(crate) fn header(mut self, name: &'static str, value: String) -> Request<'a> {
+        self.headers.push((name, value));
+        self
+    }
+}
+
 impl Client {
     /// One HTTP exchange, no auth handling or redirects; `auth` is the `Authorization` value to send.
     pub(crate) fn raw(

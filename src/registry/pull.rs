@@ -7,7 +7,7 @@
 
 use super::client::Client;
 use super::error::RegistryError;
-use super::http::{header, ReqBody, Request};
+use super::http::{header, Request};
 use crate::blob::{media, BlobStore, Descriptor};
 use crate::digest::{Digest, HashingReader};
 use anyhow::Context;
@@ -142,20 +142,12 @@ impl Client {
         repo: &str,
         reference: &str,
     ) -> Result<Option<Descriptor>, RegistryError> {
-        self.retry(|| self.head_manifest_once(repo, reference))
+        self.retry(|| self.probe_manifest(repo, reference))
     }
 
     /// HEAD a manifest once, without retries: for an optional check whose failure only means "do it
     /// the long way" (see `sink::push`), so a failing registry is not waited on twice.
     pub fn probe_manifest(
-        &self,
-        repo: &str,
-        reference: &str,
-    ) -> Result<Option<Descriptor>, RegistryError> {
-        self.head_manifest_once(repo, reference)
-    }
-
-    fn head_manifest_once(
         &self,
         repo: &str,
         reference: &str,
@@ -204,14 +196,7 @@ impl Client {
         url: &str,
         action: &str,
     ) -> Result<Option<u64>, RegistryError> {
-        let mut resp = self.send(&Request {
-            method: "HEAD",
-            url: url.to_string(),
-            headers: Vec::new(),
-            body: ReqBody::Empty,
-            repo: Some(repo),
-            action,
-        })?;
+        let mut resp = self.send(&Request::empty("HEAD", url.to_string(), repo, action))?;
         match resp.status().as_u16() {
             404 => Ok(None),
             s if (200..300).contains(&s) => Ok(Some(
@@ -239,14 +224,7 @@ impl Client {
         );
         let url = self.url(&format!("/v2/{repo}/blobs/{}", desc.digest))?;
         let local = self.retry(|| {
-            let mut resp = self.send(&Request {
-                method: "GET",
-                url: url.clone(),
-                headers: Vec::new(),
-                body: ReqBody::Empty,
-                repo: Some(repo),
-                action: &action,
-            })?;
+            let mut resp = self.send(&Request::empty("GET", url.clone(), repo, &action))?;
             if !resp.status().is_success() {
                 return Err(self.status_error(&action, &mut resp));
             }
@@ -325,12 +303,6 @@ fn manifest_request<'a>(
     repo: &'a str,
     action: &'a str,
 ) -> Request<'a> {
-    Request {
-        method,
-        url: url.to_string(),
-        headers: vec![("Accept", MANIFEST_ACCEPT.join(", "))],
-        body: ReqBody::Empty,
-        repo: Some(repo),
-        action,
-    }
+    Request::empty(method, url.to_string(), repo, action)
+        .header("Accept", MANIFEST_ACCEPT.join(", "))
 }

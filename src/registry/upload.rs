@@ -100,14 +100,7 @@ impl Client {
         if let Some((d, from)) = mount {
             url = with_query(&with_query(&url, "mount", &d.to_string()), "from", from);
         }
-        let mut resp = self.send(&Request {
-            method: "POST",
-            url: url.clone(),
-            headers: Vec::new(),
-            body: ReqBody::Empty,
-            repo: Some(repo),
-            action,
-        })?;
+        let mut resp = self.send(&Request::empty("POST", url.clone(), repo, action))?;
         match resp.status().as_u16() {
             201 if mount.is_some() => Ok(Started::Mounted),
             201 | 202 => {
@@ -144,10 +137,7 @@ impl Client {
             repo: Some(repo),
             action,
         })?;
-        if !resp.status().is_success() {
-            return Err(self.status_error(action, &mut resp));
-        }
-        self.check_digest_header(&resp, d, action)
+        self.stored(&mut resp, d, action)
     }
 
     /// Chunked upload: PATCH `chunk_size` pieces, then PUT with the digest and no body.
@@ -200,18 +190,12 @@ impl Client {
             self.host,
             strip_query(&loc)
         ));
-        let mut resp = self.send(&Request {
-            method: "PUT",
-            url: with_query(&loc, "digest", &d.to_string()),
-            headers: vec![("Content-Type", "application/octet-stream".into())],
-            body: ReqBody::Empty,
-            repo: Some(repo),
-            action,
-        })?;
-        if !resp.status().is_success() {
-            return Err(self.status_error(action, &mut resp));
-        }
-        self.check_digest_header(&resp, d, action)
+        let url = with_query(&loc, "digest", &d.to_string());
+        let mut resp = self.send(
+            &Request::empty("PUT", url, repo, action)
+                .header("Content-Type", "application/octet-stream".into()),
+        )?;
+        self.stored(&mut resp, d, action)
     }
 
     /// PUT a manifest or index under `reference` (a tag or its digest); returns its digest.
@@ -237,21 +221,22 @@ impl Client {
                 repo: Some(repo),
                 action: &action,
             })?;
-            if !resp.status().is_success() {
-                return Err(self.status_error(&action, &mut resp));
-            }
-            self.check_digest_header(&resp, &d, &action)
+            self.stored(&mut resp, &d, &action)
         })?;
         Ok(d)
     }
 
-    /// A `Docker-Content-Digest` answer header, when present, must name what we sent.
-    fn check_digest_header(
+    /// The answer to a PUT that stores `d` (a blob or a manifest): a success status, and a
+    /// `Docker-Content-Digest` header, when present, that names what we sent.
+    fn stored(
         &self,
-        resp: &ureq::http::Response<ureq::Body>,
+        resp: &mut ureq::http::Response<ureq::Body>,
         d: &Digest,
         action: &str,
     ) -> Result<(), RegistryError> {
+        if !resp.status().is_success() {
+            return Err(self.status_error(action, resp));
+        }
         match header(resp, "docker-content-digest") {
             Some(h) if h.trim() != d.to_string() => Err(RegistryError::Protocol {
                 action: action.to_string(),

@@ -141,19 +141,12 @@ pub fn push(
 /// Whether the registry serves `GET /v2/<repo>/referrers/<digest>` (OCI 1.1): then it indexes the
 /// artifact's `subject` itself and the fallback tag is not needed. Any failure means "no".
 fn has_referrers_api(client: &Client, repo: &str, subject: &Descriptor) -> bool {
-    use crate::registry::http::{header, ReqBody, Request};
+    use crate::registry::http::{header, Request};
     let action = format!("checking the referrers API of {}", client.registry());
     let Ok(url) = client.url(&format!("/v2/{repo}/referrers/{}", subject.digest)) else {
         return false;
     };
-    let req = Request {
-        method: "GET",
-        url,
-        headers: vec![("Accept", media::INDEX.to_string())],
-        body: ReqBody::Empty,
-        repo: Some(repo),
-        action: &action,
-    };
+    let req = Request::empty("GET", url, repo, &action).header("Accept", media::INDEX.to_string());
     match client.send(&req) {
         Ok(resp) => {
             resp.status().as_u16() == 200
