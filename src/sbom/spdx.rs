@@ -21,26 +21,40 @@ fn spdx_id(prefix: &str, text: &str) -> String {
     format!("SPDXRef-{prefix}-{clean}")
 }
 
-/// The SPDX 2.3 document.
-pub fn document(s: &Subject<'_>) -> Value {
-    let image_id = "SPDXRef-Image".to_string();
-    let mut packages = vec![json!({
-        "SPDXID": image_id,
-        "name": s.name,
-        "versionInfo": s.tag,
+/// A package with `purpose`, and NOASSERTION for what we do not know (callers add the checksum,
+/// version, purl, download location and license where they have them). Keys are serialised
+/// sorted, so the order they are set in does not matter.
+fn package(id: &str, name: &str, purpose: &str) -> Value {
+    json!({
+        "SPDXID": id,
+        "name": name,
         "downloadLocation": "NOASSERTION",
         "filesAnalyzed": false,
         "licenseConcluded": "NOASSERTION",
         "licenseDeclared": "NOASSERTION",
         "copyrightText": "NOASSERTION",
-        "primaryPackagePurpose": "CONTAINER",
-        "checksums": [{"algorithm": "SHA256", "checksumValue": s.manifest.digest.hex()}],
-        "externalRefs": [{
-            "referenceCategory": "PACKAGE-MANAGER",
-            "referenceType": "purl",
-            "referenceLocator": image_purl(s),
-        }],
-    })];
+        "primaryPackagePurpose": purpose,
+    })
+}
+
+/// `checksums` with one SHA-256 (hex).
+fn sha256(hex: &str) -> Value {
+    json!([{"algorithm": "SHA256", "checksumValue": hex}])
+}
+
+/// `externalRefs` with one package-manager purl.
+fn purl_ref(purl: &str) -> Value {
+    json!([{"referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl", "referenceLocator": purl}])
+}
+
+/// The SPDX 2.3 document.
+pub fn document(s: &Subject<'_>) -> Value {
+    let image_id = "SPDXRef-Image".to_string();
+    let mut image = package(&image_id, s.name, "CONTAINER");
+    image["checksums"] = sha256(s.manifest.digest.hex());
+    image["versionInfo"] = json!(s.tag);
+    image["externalRefs"] = purl_ref(&image_purl(s));
+    let mut packages = vec![image];
     let mut relationships = vec![json!({
         "spdxElementId": "SPDXRef-DOCUMENT",
         "relationshipType": "DESCRIBES",
@@ -62,24 +76,18 @@ pub fn document(s: &Subject<'_>) -> Value {
         })
         .collect();
     for (c, id) in s.deps.crates.iter().zip(&ids) {
-        let mut p = json!({
-            "SPDXID": id,
-            "name": c.name,
-            "versionInfo": c.version,
-            "downloadLocation": c.download_location().unwrap_or_else(|| "NOASSERTION".into()),
-            "filesAnalyzed": false,
-            "licenseConcluded": "NOASSERTION",
-            "licenseDeclared": c.license.clone().unwrap_or_else(|| "NOASSERTION".into()),
-            "copyrightText": "NOASSERTION",
-            "primaryPackagePurpose": if c.root { "APPLICATION" } else { "LIBRARY" },
-            "externalRefs": [{
-                "referenceCategory": "PACKAGE-MANAGER",
-                "referenceType": "purl",
-                "referenceLocator": c.purl(),
-            }],
-        });
+        let purpose = if c.root { "APPLICATION" } else { "LIBRARY" };
+        let mut p = package(id, &c.name, purpose);
         if let Some(sum) = &c.checksum {
-            p["checksums"] = json!([{"algorithm": "SHA256", "checksumValue": sum}]);
+            p["checksums"] = sha256(sum);
+        }
+        p["versionInfo"] = json!(c.version);
+        p["externalRefs"] = purl_ref(&c.purl());
+        if let Some(location) = c.download_location() {
+            p["downloadLocation"] = json!(location);
+        }
+        if let Some(license) = &c.license {
+            p["licenseDeclared"] = json!(license);
         }
         packages.push(p);
         if c.root {
@@ -99,17 +107,9 @@ pub fn document(s: &Subject<'_>) -> Value {
     }
     if let Some((reference, digest)) = s.base {
         let id = "SPDXRef-BaseImage";
-        packages.push(json!({
-            "SPDXID": id,
-            "name": reference,
-            "downloadLocation": "NOASSERTION",
-            "filesAnalyzed": false,
-            "licenseConcluded": "NOASSERTION",
-            "licenseDeclared": "NOASSERTION",
-            "copyrightText": "NOASSERTION",
-            "primaryPackagePurpose": "CONTAINER",
-            "checksums": [{"algorithm": "SHA256", "checksumValue": digest.hex()}],
-        }));
+        let mut base = package(id, reference, "CONTAINER");
+        base["checksums"] = sha256(digest.hex());
+        packages.push(base);
         relationships.push(json!({
             "spdxElementId": image_id,
             "relationshipType": "DESCENDANT_OF",
