@@ -8,6 +8,15 @@ export DEBIAN_FRONTEND=noninteractive
 
 step() { printf '\n==> %s\n' "$*" >&2; }
 warn() { printf 'WARNING: %s\n' "$*" >&2; }
+# cargo_tool CRATE WHAT-FAILS: `cargo install --locked CRATE` unless its command is already there.
+cargo_tool() {
+  step "cargo install $1"
+  if command -v "$1" >/dev/null; then
+    echo "$1 is already installed" >&2
+  elif ! cargo install --locked --quiet "$1"; then
+    warn "cargo install $1 failed; $2"
+  fi
+}
 
 # --- Debian packages --------------------------------------------------------------------------
 # docker-registry: CNCF distribution 2.8, the registry the push tests run against.
@@ -70,12 +79,7 @@ if [ -e /proc/sys/fs/binfmt_misc/register ]; then
 fi
 
 # --- cargo-auditable: embeds the dependency list in binaries (issue 5; about 3 minutes to build) ---
-step "cargo install cargo-auditable"
-if command -v cargo-auditable >/dev/null; then
-  echo "cargo-auditable is already installed" >&2
-elif ! cargo install --locked --quiet cargo-auditable; then
-  warn "cargo install cargo-auditable failed; binaries will not carry their dependency list and tests/sbom.rs will SKIP that check"
-fi
+cargo_tool cargo-auditable "binaries will not carry their dependency list and tests/sbom.rs will SKIP that check"
 
 # --- Python jsonschema: validates the SBOMs against the schemas in tests/fixtures/sbom-schemas ---
 step "pip install jsonschema"
@@ -94,9 +98,4 @@ else
 fi
 
 # --- cargo-fuzz: bounded fuzzing of the parsers (scripts/fuzz.sh; issue 7) -------------------------
-step "cargo install cargo-fuzz"
-if command -v cargo-fuzz >/dev/null; then
-  echo "cargo-fuzz is already installed" >&2
-elif ! cargo install --locked --quiet cargo-fuzz; then
-  warn "cargo install cargo-fuzz failed; scripts/fuzz.sh will SKIP"
-fi
+cargo_tool cargo-fuzz "scripts/fuzz.sh will SKIP"
