@@ -293,11 +293,21 @@ fn push_image(
         mount_from,
         ..Default::default()
     };
-    let reports = crate::sink::push::push(artifact, store, &img.push, &opts)?;
+    // One client per registry for the image and its SBOMs: one ping, credential lookup and token.
+    let mut clients = crate::registry::Clients::new(opts.client_options());
+    let reports = crate::sink::push::push_with(&mut clients, artifact, store, &img.push, &opts)?;
     // SBOMs after their images: a referrer's subject must exist first on some registries.
     for s in sboms {
         let kind = s.format.media_type();
-        crate::sbom::referrer::push(&s.artifact, store, &s.subject, kind, &img.push, &opts)?;
+        crate::sbom::referrer::push(
+            &mut clients,
+            &s.artifact,
+            store,
+            &s.subject,
+            kind,
+            &img.push,
+            &opts,
+        )?;
     }
     for r in &reports {
         ui::status("Pushed", format!("{}@{}", r.reference, r.digest));

@@ -13,13 +13,12 @@ use crate::config::parse_kv;
 use crate::digest::Digest;
 use crate::image::{ConfigFile, Index, Manifest};
 use crate::reference::Reference;
-use crate::registry::{Client, ClientOptions};
+use crate::registry::Clients;
 use crate::sink::push::{self, PushOptions};
 use crate::ui;
 use anyhow::{bail, Context, Result};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 /// Arguments of `cargo slim-image index`.
 #[derive(Debug, Clone, clap::Args)]
@@ -54,25 +53,6 @@ fn platform_text(p: &PlatformSpec) -> String {
     match &p.variant {
         Some(v) => format!("{}/{}/{v}", p.os, p.architecture),
         None => format!("{}/{}", p.os, p.architecture),
-    }
-}
-
-struct Clients {
-    opts: ClientOptions,
-    by_registry: HashMap<String, Arc<Client>>,
-}
-
-impl Clients {
-    fn get(&mut self, registry: &str) -> Result<Arc<Client>> {
-        if let Some(c) = self.by_registry.get(registry) {
-            return Ok(c.clone());
-        }
-        let c = Arc::new(
-            Client::new(registry, &self.opts)
-                .with_context(|| format!("setting up a client for registry {registry}"))?,
-        );
-        self.by_registry.insert(registry.to_string(), c.clone());
-        Ok(c)
     }
 }
 
@@ -161,10 +141,7 @@ pub fn run(args: &IndexArgs, cli: &crate::cli::Cli) -> Result<()> {
         tuning: from_cli.tuning,
         ..Default::default()
     };
-    let mut clients = Clients {
-        opts: opts.client_options(),
-        by_registry: HashMap::new(),
-    };
+    let mut clients = Clients::new(opts.client_options());
     let tmp = tempfile::tempdir().context("creating a temp dir for the index's blobs")?;
     let store = BlobStore::open(tmp.path())?;
 
@@ -256,7 +233,13 @@ pub fn run(args: &IndexArgs, cli: &crate::cli::Cli) -> Result<()> {
             manifests: found.iter().map(|f| f.desc.clone()).collect(),
             blobs,
         };
-        for r in push::push(&artifact, &store, std::slice::from_ref(t), &opts)? {
+        for r in push::push_with(
+            &mut clients,
+            &artifact,
+            &store,
+            std::slice::from_ref(t),
+            &opts,
+        )? {
             out.push_str(&format!("{}@{}\n", r.reference, r.digest));
         }
     }

@@ -14,7 +14,7 @@ use super::http::{header, resolve_url, strip_query, ReqBody, Request};
 use super::tls::{extra_roots_for, is_insecure, is_loopback, with_base_roots, DEFAULT_CERTS_DIRS};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use ureq::http::{Response, StatusCode};
 use ureq::tls::{RootCerts, TlsConfig};
@@ -80,6 +80,37 @@ impl Default for ClientOptions {
             credentials: CredentialEnv::from_process(),
             tuning: Tuning::default(),
         }
+    }
+}
+
+/// One shared [`Client`] per registry, made on first use: a run that talks to a registry several times
+/// (an image push, then its SBOM push) pings it, looks up its credentials and gets its tokens once.
+pub struct Clients {
+    opts: ClientOptions,
+    by_registry: HashMap<String, Arc<Client>>,
+}
+
+impl Clients {
+    /// No clients yet; each one made later gets `opts`.
+    pub fn new(opts: ClientOptions) -> Clients {
+        Clients {
+            opts,
+            by_registry: HashMap::new(),
+        }
+    }
+
+    /// The client for `registry`, made now if this is the first request for it.
+    pub fn get(&mut self, registry: &str) -> anyhow::Result<Arc<Client>> {
+        use anyhow::Context as _;
+        if let Some(c) = self.by_registry.get(registry) {
+            return Ok(c.clone());
+        }
+        let c = Arc::new(
+            Client::new(registry, &self.opts)
+                .with_context(|| format!("setting up a client for registry {registry}"))?,
+        );
+        self.by_registry.insert(registry.to_string(), c.clone());
+        Ok(c)
     }
 }
 

@@ -1,7 +1,7 @@
 //! The OCI distribution protocol, as a small synchronous client used by `--push` and by base-image pulls.
 //!
-//! [`Client`] talks to one registry: ping, auth (Basic and Bearer tokens, see [`auth`]), TLS trust
-//! ([`tls`]), credentials from docker/podman config files and helpers ([`credentials`]), retries
+//! [`Client`] talks to one registry ([`Clients`] keeps one per registry for a run): ping, auth (Basic
+//! and Bearer tokens, see [`auth`]), TLS trust ([`tls`]), credentials from docker/podman config files and helpers ([`credentials`]), retries
 //! and redirects ([`client`], [`http`]); [`pull`] reads manifests and blobs and verifies them;
 //! [`upload`] pushes blobs (skip, mount, monolithic or chunked upload) and manifests. Errors are
 //! [`RegistryError`]s that name the registry and what to try; secrets never appear in them.
@@ -15,7 +15,7 @@ pub mod pull;
 pub mod tls;
 pub mod upload;
 
-pub use client::{Client, ClientOptions, Tuning};
+pub use client::{Client, ClientOptions, Clients, Tuning};
 pub use credentials::{Credential, CredentialEnv, Secret};
 pub use error::RegistryError;
 pub use pull::{Manifest, MANIFEST_ACCEPT};

@@ -10,7 +10,7 @@
 use crate::blob::{media, Artifact, BlobStore, Descriptor};
 use crate::image::Manifest;
 use crate::reference::Reference;
-use crate::registry::Client;
+use crate::registry::{Client, Clients};
 use crate::sink::push::{self, PushOptions};
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
@@ -66,8 +66,10 @@ pub fn write(
 }
 
 /// Push the referrer `artifact` (of type `artifact_type`, about `subject`) into every repository of
-/// `refs` by digest, then add it to each repository's `sha256-<hex>` fallback index.
+/// `refs` by digest, then add it to each repository's `sha256-<hex>` fallback index. The registry
+/// clients come from `clients` (made from `opts.client_options()`).
 pub fn push(
+    clients: &mut Clients,
     artifact: &Artifact,
     store: &BlobStore,
     subject: &Descriptor,
@@ -88,9 +90,8 @@ pub fn push(
             tag: None,
             digest: Some(artifact.root.digest.clone()),
         };
-        push::push(artifact, store, &[by_digest], opts)?;
-        let client = Client::new(&registry, &opts.client_options())
-            .with_context(|| format!("setting up a client for registry {registry}"))?;
+        push::push_with(clients, artifact, store, &[by_digest], opts)?;
+        let client = clients.get(&registry)?;
         client.declare_push(&repository, &[]);
         if has_referrers_api(&client, &repository, subject) {
             crate::ui::status(

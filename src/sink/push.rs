@@ -11,13 +11,13 @@
 use crate::blob::{Artifact, BlobStore, Descriptor};
 use crate::digest::Digest;
 use crate::reference::Reference;
-use crate::registry::{BlobOutcome, Client, ClientOptions, CredentialEnv, Tuning};
+use crate::registry::{BlobOutcome, Client, ClientOptions, Clients, CredentialEnv, Tuning};
 use crate::ui;
 use anyhow::{bail, Context, Result};
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 /// How to push.
 #[derive(Debug, Clone)]
@@ -108,6 +108,19 @@ pub fn push(
     refs: &[Reference],
     opts: &PushOptions,
 ) -> Result<Vec<PushReport>> {
+    let mut clients = Clients::new(opts.client_options());
+    push_with(&mut clients, artifact, store, refs, opts)
+}
+
+/// [`push`] with the registry clients of `clients` (made from `opts.client_options()`), so that a run
+/// pushing several artifacts pings each registry and gets its credentials and tokens once.
+pub fn push_with(
+    clients: &mut Clients,
+    artifact: &Artifact,
+    store: &BlobStore,
+    refs: &[Reference],
+    opts: &PushOptions,
+) -> Result<Vec<PushReport>> {
     if refs.is_empty() {
         bail!("nothing to push to: give an image reference (e.g. `--push ghcr.io/acme/app:1.0`)");
     }
@@ -132,22 +145,10 @@ pub fn push(
             None => groups.push((r.registry.clone(), r.repository.clone(), vec![r])),
         }
     }
-    let client_opts = opts.client_options();
-    let mut clients: HashMap<String, Arc<Client>> = HashMap::new();
     let mut pushed: HashMap<String, Vec<String>> = HashMap::new();
     let mut reports = Vec::new();
     for (registry, repo, tags) in &groups {
-        let client = match clients.get(registry) {
-            Some(c) => c.clone(),
-            None => {
-                let c = Arc::new(
-                    Client::new(registry, &client_opts)
-                        .with_context(|| format!("setting up a client for registry {registry}"))?,
-                );
-                clients.insert(registry.clone(), c.clone());
-                c
-            }
-        };
+        let client = clients.get(registry)?;
         // Mount sources: hinted repositories of this registry, then repositories pushed in this run.
         let mut mounts: BTreeMap<Digest, Vec<String>> = BTreeMap::new();
         for (d, hint_refs) in &opts.mount_from {
