@@ -9,7 +9,7 @@
 use super::client::Client;
 use super::credentials::{searched_places, CredentialKind, Secret};
 use super::error::RegistryError;
-use super::http::{read_capped, url_host, ReqBody, Request};
+use super::http::{read_capped, url_host, with_query, ReqBody, Request};
 use super::tls::{is_insecure, is_loopback};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -228,20 +228,14 @@ impl Client {
                 query.clear();
                 (Some(enc.join("&").into_bytes()), None, "POST")
             }
-            Some(c) => {
+            _ => {
                 query.extend(scopes.iter().map(|s| ("scope".to_string(), s.clone())));
-                (None, c.basic_header(), "GET")
-            }
-            None => {
-                query.extend(scopes.iter().map(|s| ("scope".to_string(), s.clone())));
-                (None, None, "GET")
+                (None, creds.as_ref().and_then(|c| c.basic_header()), "GET")
             }
         };
-        let mut url = realm.to_string();
-        for (k, v) in &query {
-            url.push(if url.contains('?') { '&' } else { '?' });
-            url.push_str(&format!("{k}={}", urlencode(v)));
-        }
+        let url = query
+            .iter()
+            .fold(realm.to_string(), |url, (k, v)| with_query(&url, k, v));
         let who = match &creds {
             Some(c) if c.username.is_empty() => format!("the identity token from {}", c.source),
             Some(c) => format!("user `{}` (from {})", c.username, c.source),
