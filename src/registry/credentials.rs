@@ -113,11 +113,6 @@ impl CredentialEnv {
         self.vars.insert(key.to_string(), value.into());
         self
     }
-    /// This environment without `key`.
-    pub fn without(mut self, key: &str) -> CredentialEnv {
-        self.vars.remove(key);
-        self
-    }
     /// A variable's value, when set and not empty.
     pub fn get(&self, key: &str) -> Option<&str> {
         self.vars

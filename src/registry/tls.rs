@@ -77,19 +77,8 @@ pub fn certs_d_files(host: &str, certs_dirs: &[PathBuf]) -> Vec<PathBuf> {
     files
 }
 
-/// Root certificates a client for `host` trusts: Mozilla + system + certs.d files + `extra_ca` files.
-pub fn roots_for(
-    host: &str,
-    extra_ca: &[PathBuf],
-    certs_dirs: &[PathBuf],
-) -> Result<Vec<Certificate<'static>>> {
-    let mut roots: Vec<Certificate<'static>> = base_roots().as_ref().clone();
-    roots.extend(extra_roots_for(host, extra_ca, certs_dirs)?);
-    Ok(roots)
-}
-
-/// Mozilla's and the system's roots together with `extra`: what [`roots_for`] gives, with the
-/// user's files read beforehand by [`extra_roots_for`]. Loading the system's roots reads and parses
+/// Mozilla's and the system's roots together with `extra` (the certs.d and `--registry-ca` files,
+/// read beforehand by [`extra_roots_for`]): all a client for a host trusts. Loading the system's roots reads and parses
 /// some 150 files, so clients call this only once they make a TLS connection.
 pub fn with_base_roots(extra: &[Certificate<'static>]) -> Vec<Certificate<'static>> {
     let mut roots: Vec<Certificate<'static>> = base_roots().as_ref().clone();
