@@ -17,6 +17,15 @@ pub const DEFAULT_TAG: &str = "latest";
 const MAX_NAME_LEN: usize = 255;
 const MAX_TAG_LEN: usize = 128;
 
+/// The host that serves the distribution API for `registry` (`registry-1.docker.io` for `docker.io`).
+pub fn api_host(registry: &str) -> &str {
+    if registry == DEFAULT_REGISTRY {
+        DOCKER_HUB_API_HOST
+    } else {
+        registry
+    }
+}
+
 /// A fully normalised image reference.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Reference {
@@ -53,11 +62,7 @@ impl Reference {
 
     /// The host that serves the distribution API (`registry-1.docker.io` for `docker.io`).
     pub fn api_host(&self) -> &str {
-        if self.registry == DEFAULT_REGISTRY {
-            DOCKER_HUB_API_HOST
-        } else {
-            &self.registry
-        }
+        api_host(&self.registry)
     }
 
     /// `registry/repository` without tag or digest.

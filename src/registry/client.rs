@@ -165,10 +165,7 @@ fn agent(tuning: &Tuning, tls: TlsConfig) -> Agent {
 impl Client {
     /// A client for `registry` (as in a reference: `docker.io`, `ghcr.io`, `localhost:5000`).
     pub fn new(registry: &str, opts: &ClientOptions) -> anyhow::Result<Client> {
-        let host = match registry {
-            "docker.io" => crate::reference::DOCKER_HUB_API_HOST.to_string(),
-            r => r.to_string(),
-        };
+        let host = crate::reference::api_host(registry).to_string();
         let extra_roots = extra_roots_for(&host, &opts.registry_ca, &opts.certs_dirs)?;
         let unverified = TlsConfig::builder().disable_verification(true).build();
         Ok(Client {
