@@ -33,6 +33,11 @@ pub mod media {
     pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
     /// Docker gzip layer.
     pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+
+    /// Whether `media_type` is an index: an OCI image index or a Docker manifest list.
+    pub fn is_index(media_type: &str) -> bool {
+        media_type == INDEX || media_type == DOCKER_MANIFEST_LIST
+    }
 }
 
 /// The `platform` object of an index entry.
@@ -45,6 +50,17 @@ pub struct PlatformSpec {
     /// e.g. `v8`.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub variant: Option<String>,
+}
+
+/// `linux/amd64`, or `linux/arm64/v8` with a variant.
+impl std::fmt::Display for PlatformSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.os, self.architecture)?;
+        if let Some(v) = &self.variant {
+            write!(f, "/{v}")?;
+        }
+        Ok(())
+    }
 }
 
 impl From<crate::platform::Platform> for PlatformSpec {
@@ -231,6 +247,20 @@ pub struct Artifact {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn platform_text_and_index_types() {
+        let mut p = PlatformSpec {
+            architecture: "arm64".into(),
+            os: "linux".into(),
+            variant: None,
+        };
+        assert_eq!(p.to_string(), "linux/arm64");
+        p.variant = Some("v8".into());
+        assert_eq!(p.to_string(), "linux/arm64/v8");
+        assert!(media::is_index(media::INDEX) && media::is_index(media::DOCKER_MANIFEST_LIST));
+        assert!(!media::is_index(media::MANIFEST));
+    }
 
     #[test]
     fn put_and_read_back() {

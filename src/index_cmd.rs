@@ -49,13 +49,6 @@ struct Found {
     manifest: Manifest,
 }
 
-fn platform_text(p: &PlatformSpec) -> String {
-    match &p.variant {
-        Some(v) => format!("{}/{}/{v}", p.os, p.architecture),
-        None => format!("{}/{}", p.os, p.architecture),
-    }
-}
-
 /// Read one input image: its platform manifest(s).
 fn read_input(r: &Reference, clients: &mut Clients, store: &BlobStore) -> Result<Vec<Found>> {
     let client = clients.get(&r.registry)?;
@@ -65,7 +58,7 @@ fn read_input(r: &Reference, clients: &mut Clients, store: &BlobStore) -> Result
             format!("reading image {r}: was it pushed? (`skopeo inspect docker://{r}`)")
         })?;
     let mut out = Vec::new();
-    if m.media_type == media::INDEX || m.media_type == media::DOCKER_MANIFEST_LIST {
+    if media::is_index(&m.media_type) {
         let index: Index = serde_json::from_slice(&m.bytes)
             .with_context(|| format!("parsing the index {} of {r}", m.digest))?;
         for d in index.manifests {
@@ -156,17 +149,14 @@ pub fn run(args: &IndexArgs, cli: &crate::cli::Cli) -> Result<()> {
             if let Some(prev) = found.iter().find(|g| g.desc.platform.as_ref() == Some(&p)) {
                 bail!(
                     "two images for {}: {} ({}) and {} ({}); an index holds one image per platform",
-                    platform_text(&p),
+                    p,
                     prev.source,
                     prev.desc.digest,
                     f.source,
                     f.desc.digest
                 );
             }
-            ui::status(
-                "Found",
-                format!("{} {}@{}", platform_text(&p), f.source, f.desc.digest),
-            );
+            ui::status("Found", format!("{p} {}@{}", f.source, f.desc.digest));
             found.push(f);
         }
     }

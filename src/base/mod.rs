@@ -170,19 +170,11 @@ pub fn resolve(
     Ok(Some(base))
 }
 
-fn is_index(media_type: &str) -> bool {
-    media_type == media::INDEX || media_type == media::DOCKER_MANIFEST_LIST
-}
-
-/// `linux/amd64`-style text of an index entry's platform.
+/// `linux/amd64`-style text of an index entry's platform (`unknown` without one).
 fn platform_text(d: &Descriptor) -> String {
-    match &d.platform {
-        Some(p) => match &p.variant {
-            Some(v) => format!("{}/{}/{v}", p.os, p.architecture),
-            None => format!("{}/{}", p.os, p.architecture),
-        },
-        None => "unknown".into(),
-    }
+    d.platform
+        .as_ref()
+        .map_or_else(|| "unknown".into(), |p| p.to_string())
 }
 
 fn matches(platform: Platform, os: &str, arch: &str, variant: Option<&str>) -> bool {
@@ -200,7 +192,7 @@ pub(crate) fn per_platform(
     store: &BlobStore,
 ) -> Result<BTreeMap<Platform, PlatformBase>> {
     let mut out = BTreeMap::new();
-    if is_index(&root.media_type) {
+    if media::is_index(&root.media_type) {
         let index: crate::image::Index = serde_json::from_slice(root_bytes).with_context(|| {
             format!("parsing the image index {} of {}", root.digest, src.name())
         })?;
