@@ -309,9 +309,6 @@ fn push_image(
             &opts,
         )?;
     }
-    for r in &reports {
-        ui::status("Pushed", format!("{}@{}", r.reference, r.digest));
-    }
     Ok(reports)
 }
 
