@@ -87,21 +87,8 @@ fn has_tag(d: &Descriptor, tag: &str) -> bool {
     })
 }
 
-/// Resolve an OCI layout directory.
+/// Resolve an OCI layout directory, reported as `name`.
 pub fn resolve_layout(
-    dir: &Path,
-    tag: Option<&str>,
-    platforms: &[Platform],
-    store: &BlobStore,
-) -> Result<BaseImage> {
-    let name = match tag {
-        Some(t) => format!("oci:{}:{t}", dir.display()),
-        None => format!("oci:{}", dir.display()),
-    };
-    resolve_layout_named(dir, tag, platforms, store, name)
-}
-
-fn resolve_layout_named(
     dir: &Path,
     tag: Option<&str>,
     platforms: &[Platform],
@@ -206,33 +193,24 @@ fn unpack(file: &Path, dest: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Unpack an archive base into a temp dir in the store, and the name it is reported under
-/// (`TRANSPORT:FILE[:TAG]`).
-fn unpack_named(
-    transport: &str,
-    file: &Path,
-    tag: Option<&str>,
-    store: &BlobStore,
-) -> Result<(tempfile::TempDir, String)> {
+/// Unpack an archive base into a temp dir in the store.
+fn unpack_temp(file: &Path, store: &BlobStore) -> Result<tempfile::TempDir> {
     let tmp = tempfile::tempdir_in(store.root().join("tmp"))
         .context("creating a temp dir to unpack the base archive")?;
     unpack(file, tmp.path())?;
-    let name = match tag {
-        Some(t) => format!("{transport}:{}:{t}", file.display()),
-        None => format!("{transport}:{}", file.display()),
-    };
-    Ok((tmp, name))
+    Ok(tmp)
 }
 
-/// Resolve an oci-archive.
+/// Resolve an oci-archive, reported as `name`.
 pub fn resolve_oci_archive(
     file: &Path,
     tag: Option<&str>,
     platforms: &[Platform],
     store: &BlobStore,
+    name: String,
 ) -> Result<BaseImage> {
-    let (tmp, name) = unpack_named("oci-archive", file, tag, store)?;
-    resolve_layout_named(tmp.path(), tag, platforms, store, name)
+    let tmp = unpack_temp(file, store)?;
+    resolve_layout(tmp.path(), tag, platforms, store, name)
 }
 
 #[derive(serde::Deserialize)]
@@ -244,14 +222,15 @@ struct DockerEntry {
     layers: Vec<String>,
 }
 
-/// Resolve a docker-archive (`docker save` output): one platform, the config's.
+/// Resolve a docker-archive (`docker save` output), reported as `name`: one platform, the config's.
 pub fn resolve_docker_archive(
     file: &Path,
     tag: Option<&str>,
     platforms: &[Platform],
     store: &BlobStore,
+    name: String,
 ) -> Result<BaseImage> {
-    let (tmp, name) = unpack_named("docker-archive", file, tag, store)?;
+    let tmp = unpack_temp(file, store)?;
     let mpath = tmp.path().join("manifest.json");
     let entries: Vec<DockerEntry> =
         serde_json::from_slice(&std::fs::read(&mpath).with_context(|| {

@@ -153,17 +153,19 @@ pub fn resolve(
     store: &BlobStore,
     client: &ClientOptions,
 ) -> Result<Option<BaseImage>> {
+    // Local bases are reported as `TRANSPORT:PATH[:TAG]`, which is what `source` displays as.
+    let name = source.to_string();
     let base = match source {
         BaseSource::Scratch => return Ok(None),
         BaseSource::Registry(r) => remote::resolve(r, platforms, store, client),
         BaseSource::OciDir(dir, tag) => {
-            local::resolve_layout(dir, tag.as_deref(), platforms, store)
+            local::resolve_layout(dir, tag.as_deref(), platforms, store, name)
         }
         BaseSource::OciArchive(file, tag) => {
-            local::resolve_oci_archive(file, tag.as_deref(), platforms, store)
+            local::resolve_oci_archive(file, tag.as_deref(), platforms, store, name)
         }
         BaseSource::DockerArchive(file, tag) => {
-            local::resolve_docker_archive(file, tag.as_deref(), platforms, store)
+            local::resolve_docker_archive(file, tag.as_deref(), platforms, store, name)
         }
     }
     .with_context(|| format!("resolving the base image {source}"))?;
