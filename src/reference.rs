@@ -132,12 +132,7 @@ impl FromStr for Reference {
             }
             None => (s, None),
         };
-        // A tag follows the last `:` that comes after the last `/` (a `:` before it is a port).
-        let last_slash = rest.rfind('/').map_or(0, |i| i + 1);
-        let (name, tag) = match rest[last_slash..].rfind(':') {
-            Some(i) => (&rest[..last_slash + i], Some(&rest[last_slash + i + 1..])),
-            None => (rest, None),
-        };
+        let (name, tag) = split_tag(rest);
         if let Some(t) = tag {
             check_tag(t).map_err(bad)?;
         }
@@ -155,6 +150,16 @@ impl FromStr for Reference {
             tag,
             digest,
         })
+    }
+}
+
+/// Split `NAME[:TAG]`: a tag follows the last `:` that comes after the last `/` (a `:` before it is a
+/// registry port).
+pub fn split_tag(s: &str) -> (&str, Option<&str>) {
+    let last_slash = s.rfind('/').map_or(0, |i| i + 1);
+    match s[last_slash..].rfind(':') {
+        Some(i) => (&s[..last_slash + i], Some(&s[last_slash + i + 1..])),
+        None => (s, None),
     }
 }
 

@@ -29,17 +29,10 @@ pub fn source_date_epoch() -> Result<u64> {
     }
 }
 
-/// Parse `NAME[:TAG]` given to --tag.
+/// Parse `NAME[:TAG]` given to --tag (the split of [`crate::reference::split_tag`], owned).
 fn split_name_tag(s: &str) -> (String, Option<String>) {
-    // A colon after the last slash separates the tag; one before it is a registry port.
-    let slash = s.rfind('/').map(|i| i + 1).unwrap_or(0);
-    match s[slash..].rfind(':') {
-        Some(i) => (
-            s[..slash + i].to_string(),
-            Some(s[slash + i + 1..].to_string()),
-        ),
-        None => (s.to_string(), None),
-    }
+    let (name, tag) = crate::reference::split_tag(s);
+    (name.to_string(), tag.map(str::to_string))
 }
 
 fn load_metadata(cli: &Cli) -> Result<Metadata> {

@@ -1,10 +1,9 @@
 //! Output paths of a plan: where each image's OCI layout goes, the tarball, and the references to
 //! push to; bad paths are refused here, before anything is built or written.
 
-use super::split_name_tag;
 use crate::cli::Cli;
 use crate::plan::Plan;
-use crate::reference::Reference;
+use crate::reference::{split_tag, Reference};
 use anyhow::{bail, Result};
 use std::path::{Path, PathBuf};
 
@@ -107,7 +106,7 @@ pub(super) fn assign_outputs(plan: &mut Plan, cli: &Cli) -> Result<()> {
                 if r.digest.is_some() {
                     bail!("--push {target}: a push target cannot pin a digest (the digest is the result); give REGISTRY/NAME[:TAG]");
                 }
-                let explicit_tag = split_name_tag(target).1.is_some();
+                let explicit_tag = split_tag(target).1.is_some();
                 if explicit_tag {
                     img.push.push(r);
                 } else {
