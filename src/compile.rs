@@ -26,8 +26,6 @@ pub struct BuildRequest {
     pub manifest_path: Option<PathBuf>,
     /// `-p NAME` for each.
     pub packages: Vec<String>,
-    /// `--workspace`.
-    pub workspace: bool,
     /// `--bin NAME` for each; empty means every bin of the selected packages (`--bins`).
     pub bins: Vec<String>,
     /// `--features` values.
@@ -66,7 +64,6 @@ impl BuildRequest {
         BuildRequest {
             manifest_path: None,
             packages: Vec::new(),
-            workspace: false,
             bins: Vec::new(),
             features: Vec::new(),
             all_features: false,
@@ -235,6 +232,7 @@ pub fn ensure_target(platform: Platform, offline: bool) -> Result<()> {
 
 /// The bins of a complete stream of cargo JSON messages (one per line), sorted by package and name,
 /// and whether cargo said the build finished successfully.
+#[cfg(test)]
 pub fn parse_messages(stream: &str, platform: Platform) -> (Vec<BuiltBinary>, Option<bool>) {
     let mut parser = MessageParser::new(platform);
     for line in stream.lines() {

@@ -25,13 +25,6 @@ pub enum BaseSource {
     DockerArchive(PathBuf, Option<String>),
 }
 
-impl BaseSource {
-    /// Whether this is `scratch`.
-    pub fn is_scratch(&self) -> bool {
-        *self == BaseSource::Scratch
-    }
-}
-
 impl fmt::Display for BaseSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let tagged = |f: &mut fmt::Formatter<'_>, kind: &str, p: &Path, t: &Option<String>| {

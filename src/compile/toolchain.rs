@@ -138,9 +138,6 @@ pub(super) fn invocation(req: &BuildRequest, host: &Host) -> Invocation {
         push("-p");
         push(p);
     }
-    if req.workspace {
-        push("--workspace");
-    }
     if req.bins.is_empty() {
         push("--bins");
     }
@@ -231,12 +228,12 @@ pub(super) fn cargo_config_files() -> Vec<PathBuf> {
         .collect()
 }
 
-/// The path of an executable `name` on PATH (or in `$CARGO_HOME/bin`, where cargo also looks).
 /// Whether `cargo auditable` (the cargo-auditable subcommand) is installed.
 pub fn auditable_installed() -> bool {
     find_program("cargo-auditable").is_some()
 }
 
+/// The path of an executable `name` on PATH (or in `$CARGO_HOME/bin`, where cargo also looks).
 pub(super) fn find_program(name: &str) -> Option<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
     let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")

@@ -86,14 +86,12 @@ pub(super) fn assign_outputs(plan: &mut Plan, cli: &Cli) -> Result<()> {
         img.tarball = cli.tarball.clone();
         for target in &cli.push {
             if target.is_empty() {
-                let first = img.name.split('/').next().unwrap_or("");
                 if !img.name.contains('/') {
                     bail!(
                         "--push: the image name `{}` has no registry, so it would go to docker.io/library/{}: set name = \"ghcr.io/OWNER/{}\" (or any registry) in [package.metadata.slim-image], use --tag REGISTRY/NAME, or --push REF",
                         img.name, img.name, img.name
                     );
                 }
-                let _ = first;
                 for t in &img.tags {
                     img.push
                         .push(format!("{}:{t}", img.name).parse::<Reference>()?);
