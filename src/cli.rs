@@ -206,6 +206,21 @@ pub struct Cli {
     pub quiet: bool,
 }
 
+impl Cli {
+    /// `--locked`, `--frozen` and `--offline` as given, to pass on to cargo.
+    pub fn lock_flags(&self) -> Vec<String> {
+        [
+            (self.locked, "--locked"),
+            (self.frozen, "--frozen"),
+            (self.offline, "--offline"),
+        ]
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, f)| f.to_string())
+        .collect()
+    }
+}
+
 /// Subcommands besides the default build.
 #[derive(Debug, Subcommand, Clone)]
 pub enum Command {

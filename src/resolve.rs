@@ -41,17 +41,7 @@ fn load_metadata(cli: &Cli) -> Result<Metadata> {
     if let Some(p) = &cli.manifest_path {
         cmd.manifest_path(p);
     }
-    let mut other = Vec::new();
-    for (on, flag) in [
-        (cli.offline, "--offline"),
-        (cli.frozen, "--frozen"),
-        (cli.locked, "--locked"),
-    ] {
-        if on {
-            other.push(flag.to_string());
-        }
-    }
-    cmd.other_options(other);
+    cmd.other_options(cli.lock_flags());
     cmd.exec().map_err(|e| match e {
         cargo_metadata::Error::CargoMetadata { stderr } => anyhow::anyhow!(
             "`cargo metadata` failed: {}\nnote: run cargo slim-image inside a Cargo project, or pass --manifest-path PATH/Cargo.toml (or --binary FILE to package a prebuilt binary)",

@@ -91,15 +91,7 @@ pub fn graphs(plan: &Plan, cli: &Cli) -> Result<Graphs> {
         features: cli.features.clone(),
         all_features: cli.all_features,
         no_default_features: cli.no_default_features,
-        flags: [
-            (cli.locked, "--locked"),
-            (cli.frozen, "--frozen"),
-            (cli.offline, "--offline"),
-        ]
-        .iter()
-        .filter(|(on, _)| *on)
-        .map(|(_, f)| f.to_string())
-        .collect(),
+        flags: cli.lock_flags(),
     };
     let mut metadata = BTreeMap::new();
     for img in plan.images.iter().filter(|i| i.sbom.is_some()) {
