@@ -426,13 +426,11 @@ pub fn execute(plan: &Plan, cli: &Cli) -> Result<Report> {
         ui::status("Wrote", format!("OCI layout {}", layout.display()));
         crate::sbom::output::write_beside(&store, &sboms)?;
         if let Some(t) = &img.tarball {
-            let names: Vec<String> = sboms.iter().map(|s| s.file_name()).collect();
             let referrers: Vec<sink::archive::Referrer<'_>> = sboms
                 .iter()
-                .zip(&names)
-                .map(|(s, n)| sink::archive::Referrer {
+                .map(|s| sink::archive::Referrer {
                     artifact: &s.artifact,
-                    file_name: n,
+                    file_name: &s.file_name,
                     document: &s.document,
                 })
                 .collect();

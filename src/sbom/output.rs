@@ -29,6 +29,8 @@ pub struct SbomOut {
     pub format: Format,
     /// The file written next to the layout.
     pub path: PathBuf,
+    /// Its file name (as written next to the layout and into a tarball).
+    pub file_name: String,
     /// The document blob.
     pub document: Descriptor,
     /// The image manifest it describes.
@@ -59,13 +61,6 @@ pub struct SbomReport {
 }
 
 impl SbomOut {
-    /// The document's file name (as written next to the layout and into a tarball).
-    pub fn file_name(&self) -> String {
-        self.path
-            .file_name()
-            .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
-    }
-
     /// The report entry.
     pub fn report(&self) -> SbomReport {
         SbomReport {
@@ -219,6 +214,7 @@ pub fn make(
             platform,
             format,
             path,
+            file_name,
             document,
             subject: manifest,
             artifact: art,
