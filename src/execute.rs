@@ -94,7 +94,7 @@ fn compile_all(plan: &Plan, cli: &Cli) -> Result<Binaries> {
         req.quiet = cli.quiet;
         req.auditable = auditable;
         let built = if plan.min_size {
-            crate::size::build_min_size(req, &plan.target_dir)?
+            crate::size::build_min_size(req)?
         } else {
             compile::build(&req)?
         };
