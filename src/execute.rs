@@ -434,7 +434,7 @@ pub fn execute(plan: &Plan, cli: &Cli) -> Result<Report> {
                     document: &s.document,
                 })
                 .collect();
-            sink::archive::write_with(&named, cli.tarball_format, t, &referrers)?;
+            sink::archive::write(&named, cli.tarball_format, t, &referrers)?;
             ui::status(
                 "Wrote",
                 format!("{:?} archive {}", cli.tarball_format, t.display()).to_lowercase(),

@@ -70,13 +70,8 @@ pub struct Referrer<'a> {
     pub document: &'a Descriptor,
 }
 
-/// Stream the archive of `img` in `format` into `out`.
-pub fn write_to<W: Write>(img: &Named<'_>, format: Format, out: W) -> Result<W> {
-    write_to_with(img, format, out, &[])
-}
-
 /// Stream the archive of `img` in `format` into `out`, with `referrers` (see [`Referrer`]).
-pub fn write_to_with<W: Write>(
+pub fn write_to<W: Write>(
     img: &Named<'_>,
     format: Format,
     out: W,
@@ -140,13 +135,9 @@ pub fn write_to_with<W: Write>(
     Ok(tar.finish()?)
 }
 
-/// Write the archive of `img` to the file `dest` atomically (temp file + rename).
-pub fn write(img: &Named<'_>, format: Format, dest: &Path) -> Result<()> {
-    write_with(img, format, dest, &[])
-}
-
-/// [`write`], with `referrers` carried along (see [`Referrer`]).
-pub fn write_with(
+/// Write the archive of `img` to the file `dest` atomically (temp file + rename), with `referrers`
+/// carried along (see [`Referrer`]).
+pub fn write(
     img: &Named<'_>,
     format: Format,
     dest: &Path,
@@ -170,7 +161,7 @@ pub fn write_with(
         .tempfile_in(parent)
         .with_context(|| format!("creating a temp file in {} for --tarball", parent.display()))?;
     let buf = io::BufWriter::with_capacity(256 * 1024, tmp);
-    let buf = write_to_with(img, format, buf, referrers)
+    let buf = write_to(img, format, buf, referrers)
         .with_context(|| format!("writing {}", dest.display()))?;
     let tmp = buf
         .into_inner()

@@ -48,7 +48,7 @@ pub fn load(img: &Named<'_>) -> Result<String> {
         .spawn()
         .with_context(|| format!("starting `{} load`", path.display()))?;
     let stdin = child.stdin.take().context("no stdin for the loader")?;
-    let written = write_to(img, format, std::io::BufWriter::new(stdin))
+    let written = write_to(img, format, std::io::BufWriter::new(stdin), &[])
         .and_then(|w| w.into_inner().map_err(|e| anyhow::anyhow!(e.into_error())))
         // Close the pipe (drop stdin) before waiting, or the engine waits for more input forever.
         .map(drop);
