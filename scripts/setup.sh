@@ -17,6 +17,19 @@ cargo_tool() {
     warn "cargo install $1 failed; $2"
   fi
 }
+# find_pip: set $pip to the first of pip3, pip, `python3 -m pip` that runs ("" when none does).
+find_pip() {
+  local candidate
+  pip=""
+  for candidate in pip3 pip "python3 -m pip"; do
+    if $candidate --version >/dev/null 2>&1; then pip="$candidate"; break; fi
+  done
+}
+# pip_install PKG: `$pip install PKG`, retried with --break-system-packages: Debian's own python3
+# refuses system-wide installs (PEP 668) unless told otherwise.
+pip_install() {
+  $pip install --quiet "$1" 2>/dev/null || $pip install --quiet --break-system-packages "$1"
+}
 
 # --- Debian packages --------------------------------------------------------------------------
 # docker-registry: CNCF distribution 2.8, the registry the push tests run against.
@@ -54,15 +67,10 @@ step "pip install cargo-zigbuild"
 if command -v cargo-zigbuild >/dev/null; then
   echo "cargo-zigbuild is already installed" >&2
 else
-  pip=""
-  for candidate in pip3 pip "python3 -m pip"; do
-    if $candidate --version >/dev/null 2>&1; then pip="$candidate"; break; fi
-  done
+  find_pip
   if [ -z "$pip" ]; then
     warn "no pip found: cargo-zigbuild is not installed; arm64 builds of crates with C code will be skipped"
-  # Debian's own python3 refuses system-wide installs (PEP 668) unless told otherwise.
-  elif ! $pip install --quiet cargo-zigbuild 2>/dev/null &&
-       ! $pip install --quiet --break-system-packages cargo-zigbuild; then
+  elif ! pip_install cargo-zigbuild; then
     warn "pip could not install cargo-zigbuild; arm64 builds of crates with C code will be skipped"
   fi
 fi
@@ -86,13 +94,8 @@ step "pip install jsonschema"
 if python3 -c "import jsonschema, referencing" 2>/dev/null; then
   echo "python3 jsonschema is already installed" >&2
 else
-  pip=""
-  for candidate in pip3 pip "python3 -m pip"; do
-    if $candidate --version >/dev/null 2>&1; then pip="$candidate"; break; fi
-  done
-  if [ -z "$pip" ] ||
-     { ! $pip install --quiet jsonschema 2>/dev/null &&
-       ! $pip install --quiet --break-system-packages jsonschema; }; then
+  find_pip
+  if [ -z "$pip" ] || ! pip_install jsonschema; then
     warn "could not install python3 jsonschema; the SBOM schema tests will fail"
   fi
 fi
