@@ -19,21 +19,6 @@ use std::time::{Duration, Instant};
 
 const BUSYBOX: &str = "/bin/busybox";
 
-/// A throwaway package whose `[package.metadata.slim-image]` table is `meta`.
-fn package_with_meta(dir: &Path, meta: &str) -> String {
-    fs::create_dir_all(dir.join("src")).unwrap();
-    fs::write(
-        dir.join("Cargo.toml"),
-        format!(
-            "[package]\nname = \"bad\"\nversion = \"0.1.0\"\nedition = \"2021\"\n[workspace]\n\
-             [package.metadata.slim-image]\n{meta}\n"
-        ),
-    )
-    .unwrap();
-    fs::write(dir.join("src/main.rs"), "fn main() {}\n").unwrap();
-    dir.join("Cargo.toml").display().to_string()
-}
-
 /// Names in `dir` that a failed run must not leave: the output, the tarball, temp files.
 fn leftovers(dir: &Path) -> Vec<String> {
     fs::read_dir(dir)
@@ -174,7 +159,7 @@ fn bad_input_table() {
     for (i, c) in cases.iter().enumerate() {
         let manifest = c
             .meta
-            .map(|m| package_with_meta(&w.join(format!("pkg{i}")), m));
+            .map(|m| slim::package_with_meta(&w.join(format!("pkg{i}")), m));
         let mut args: Vec<String> = vec!["--target-dir".into(), target.display().to_string()];
         // Every run writes a layout and a tarball, unless the case gives its own path for one.
         for (flag, default) in [("--output", "out"), ("--tarball", "image.tar")] {

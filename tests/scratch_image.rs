@@ -437,14 +437,6 @@ fn dry_run_writes_nothing() {
     );
 }
 
-/// A throwaway package with the given metadata table body.
-fn package_with_meta(dir: &Path, meta: &str) -> String {
-    std::fs::create_dir_all(dir.join("src")).unwrap();
-    std::fs::write(dir.join("Cargo.toml"), format!("[package]\nname = \"bad\"\nversion = \"0.1.0\"\nedition = \"2021\"\n[workspace]\n[package.metadata.slim-image]\n{meta}\n")).unwrap();
-    std::fs::write(dir.join("src/main.rs"), "fn main() {}\n").unwrap();
-    dir.join("Cargo.toml").display().to_string()
-}
-
 #[test]
 fn bad_input_is_a_clear_error_and_leaves_nothing_behind() {
     let work = tempfile::tempdir().unwrap();
@@ -454,11 +446,11 @@ fn bad_input_is_a_clear_error_and_leaves_nothing_behind() {
     let out_dir = w.join("out");
     let o = out_dir.to_str().unwrap();
 
-    let unknown = package_with_meta(&w.join("unknown"), "nmae = \"x\"");
+    let unknown = slim::package_with_meta(&w.join("unknown"), "nmae = \"x\"");
     let e = fails(slim::on(&unknown, t, &["--output", o]));
     assert!(e.contains("nmae") && e.contains(&unknown), "{e}");
 
-    let wrong_type = package_with_meta(&w.join("wrongtype"), "tags = \"latest\"");
+    let wrong_type = slim::package_with_meta(&w.join("wrongtype"), "tags = \"latest\"");
     let e = fails(slim::on(&wrong_type, t, &["--output", o]));
     assert!(e.contains("tags") && e.contains(&wrong_type), "{e}");
 

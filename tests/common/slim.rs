@@ -77,6 +77,22 @@ pub fn blob_path(layout: &Path, digest: &str) -> PathBuf {
         .join(digest.trim_start_matches("sha256:"))
 }
 
+/// A throwaway package whose `[package.metadata.slim-image]` table is `meta`; returns the path of
+/// its Cargo.toml.
+pub fn package_with_meta(dir: &Path, meta: &str) -> String {
+    std::fs::create_dir_all(dir.join("src")).unwrap();
+    std::fs::write(
+        dir.join("Cargo.toml"),
+        format!(
+            "[package]\nname = \"bad\"\nversion = \"0.1.0\"\nedition = \"2021\"\n[workspace]\n\
+             [package.metadata.slim-image]\n{meta}\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.join("src/main.rs"), "fn main() {}\n").unwrap();
+    dir.join("Cargo.toml").display().to_string()
+}
+
 /// `cargo slim-image --manifest-path MANIFEST --target-dir TARGET REST...`.
 pub fn on(manifest: &str, target: &str, rest: &[&str]) -> Command {
     let mut args = vec!["--manifest-path", manifest, "--target-dir", target];
