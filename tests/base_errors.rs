@@ -10,7 +10,7 @@ use alpine_like::*;
 use common::peers::{self, require, run_ok, Podman};
 use common::registry::fake::{Config, FakeRegistry};
 use common::registry::{Mode, RealRegistry};
-use common::slim::{cmd, fails, ok};
+use common::slim::{self, cmd, fails, ok};
 use serde_json::json;
 use std::process::Command;
 
@@ -20,7 +20,7 @@ fn a_base_that_does_not_exist_is_a_clear_error_and_nothing_is_pushed() {
         return;
     };
     let base = format!("{}/base/nope:1", reg.host);
-    let err = fails(slim(&[
+    let err = fails(slim::on_hello_http(&[
         "--base",
         &base,
         "--push",
@@ -51,7 +51,7 @@ fn a_base_without_the_requested_platform_is_a_clear_error_and_nothing_is_pushed(
     )
     .unwrap();
     let puts = reg.manifest_puts();
-    let err = fails(slim(&[
+    let err = fails(slim::on_hello_http(&[
         "--platform",
         "linux/arm64",
         "--base",
@@ -87,7 +87,7 @@ fn a_base_blob_with_a_wrong_digest_is_refused_and_nothing_is_pushed() {
         manifest,
     );
     let work = tempfile::tempdir().unwrap();
-    let err = fails(slim(&[
+    let err = fails(slim::on_hello_http(&[
         "--platform",
         "linux/amd64",
         "--base",

@@ -9,7 +9,7 @@ mod common;
 use alpine_like::*;
 use common::peers::{self, require, Podman};
 use common::registry::{Mode, RealRegistry};
-use common::slim::{assert_says_hello, blob_json, cmd, fails, ok, HELLO};
+use common::slim::{self, assert_says_hello, blob_json, cmd, fails, ok, HELLO};
 use serde_json::Value;
 
 #[test]
@@ -40,7 +40,7 @@ fn builds_on_a_pushed_multiarch_base_and_sh_inside_finds_our_binary() {
 
     let out_layout = work.path().join("out");
     let target = format!("{}/demo/on-base:1", reg.host);
-    let json = ok(slim(&[
+    let json = ok(slim::on_hello_http(&[
         "--platform",
         "linux/amd64,linux/arm64",
         "--base",
@@ -138,7 +138,7 @@ fn builds_on_a_pushed_multiarch_base_and_sh_inside_finds_our_binary() {
     // Pinned by digest, the same inputs give the same image, even with the registry gone: what was
     // fetched once is in the blob cache.
     let pinned = format!("{}/base/alpine-like@{base_digest}", reg.host);
-    let a = ok(slim(&[
+    let a = ok(slim::on_hello_http(&[
         "--platform",
         "linux/amd64,linux/arm64",
         "--base",
@@ -147,7 +147,7 @@ fn builds_on_a_pushed_multiarch_base_and_sh_inside_finds_our_binary() {
         work.path().join("p1").to_str().unwrap(),
     ]));
     drop(reg);
-    let b = ok(slim(&[
+    let b = ok(slim::on_hello_http(&[
         "--platform",
         "linux/amd64,linux/arm64",
         "--base",
@@ -164,7 +164,7 @@ fn oci_layout_oci_archive_and_docker_archive_bases_work_offline() {
     let work = tempfile::tempdir().unwrap();
     let layout = alpine_like(work.path());
     let out = work.path().join("from-layout");
-    ok(slim(&[
+    ok(slim::on_hello_http(&[
         "--platform",
         "linux/amd64",
         "--offline",
@@ -194,7 +194,7 @@ fn oci_layout_oci_archive_and_docker_archive_bases_work_offline() {
     )
     .unwrap();
     let out2 = work.path().join("from-archive");
-    ok(slim(&[
+    ok(slim::on_hello_http(&[
         "--offline",
         "--base",
         &format!("oci-archive:{}", archive.display()),
@@ -214,7 +214,7 @@ fn oci_layout_oci_archive_and_docker_archive_bases_work_offline() {
     )
     .unwrap();
     let out3 = work.path().join("from-docker-archive");
-    let json = ok(slim(&[
+    let json = ok(slim::on_hello_http(&[
         "--offline",
         "--base",
         &format!("docker-archive:{}", darchive.display()),

@@ -6,7 +6,7 @@ mod common;
 
 use common::peers::{self, Podman};
 use common::registry::{Mode, RealRegistry, PASSWORD, USER};
-use common::slim::{self, assert_says_hello, cmd, fails, ok};
+use common::slim::{self, assert_says_hello, fails, ok};
 use serde_json::Value;
 
 #[test]
@@ -24,21 +24,12 @@ fn push_to_a_real_registry_with_basic_auth_then_pull_and_run() {
         format!(r#"{{"auths":{{"{}":{{"auth":"{auth}"}}}}}}"#, reg.host),
     )
     .unwrap();
-    let t = slim::shared_target();
     let repo = format!("{}/demo/hello-http", reg.host);
+    let layout = work.path().join("l");
     let run = |extra: &[&str]| {
-        let mut args = vec![
-            "--manifest-path".to_string(),
-            slim::hello_http(),
-            "--target-dir".into(),
-            t.display().to_string(),
-            "--output".into(),
-            work.path().join("l").display().to_string(),
-            "--push".into(),
-            repo.clone(),
-        ];
-        args.extend(extra.iter().map(|s| s.to_string()));
-        let mut c = cmd(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        let mut rest = vec!["--output", layout.to_str().unwrap(), "--push", &repo];
+        rest.extend_from_slice(extra);
+        let mut c = slim::on_hello_http(&rest);
         c.env("DOCKER_CONFIG", &docker_config)
             .env_remove("REGISTRY_AUTH_FILE")
             .env_remove("XDG_RUNTIME_DIR");
@@ -103,19 +94,14 @@ fn wrong_password_is_a_clear_error_without_the_secret() {
     let Some(reg) = RealRegistry::start(Mode::Basic, "wrong_password") else {
         return;
     };
-    let t = slim::shared_target();
     let work = tempfile::tempdir().unwrap();
     let secret = "Not-The-Password-93b1";
-    let mut c = slim::on(
-        &slim::hello_http(),
-        t.to_str().unwrap(),
-        &[
-            "--output",
-            work.path().join("l").to_str().unwrap(),
-            "--push",
-            &format!("{}/demo/x", reg.host),
-        ],
-    );
+    let mut c = slim::on_hello_http(&[
+        "--output",
+        work.path().join("l").to_str().unwrap(),
+        "--push",
+        &format!("{}/demo/x", reg.host),
+    ]);
     c.env("SLIM_IMAGE_REGISTRY_USERNAME", USER)
         .env("SLIM_IMAGE_REGISTRY_PASSWORD", secret)
         .env("DOCKER_CONFIG", work.path())
@@ -132,12 +118,7 @@ fn wrong_password_is_a_clear_error_without_the_secret() {
 
 #[test]
 fn push_without_a_registry_in_the_name_is_refused() {
-    let t = slim::shared_target();
-    let e = fails(slim::on(
-        &slim::hello_http(),
-        t.to_str().unwrap(),
-        &["--push", "--dry-run"],
-    ));
+    let e = fails(slim::on_hello_http(&["--push", "--dry-run"]));
     assert!(e.contains("hello-http") && e.contains("no registry"), "{e}");
 }
 

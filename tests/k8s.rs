@@ -42,21 +42,9 @@ spec:
 
 fn resolve_cmd(host: &str, target: &str, extra: &[&str]) -> std::process::Command {
     let repo = format!("{host}/k8s");
-    let manifest = hello();
-    let mut args = vec![
-        "--manifest-path",
-        &manifest,
-        "--target-dir",
-        target,
-        "--sbom",
-        "none",
-        "resolve",
-        "--repo",
-        &repo,
-    ];
-    args.extend_from_slice(extra);
-    let owned: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    cmd(&owned.iter().map(String::as_str).collect::<Vec<_>>())
+    let mut rest = vec!["--sbom", "none", "resolve", "--repo", &repo];
+    rest.extend_from_slice(extra);
+    slim::on(&hello(), target, &rest)
 }
 
 #[test]

@@ -9,7 +9,7 @@ use cargo_slim_image::platform::Platform;
 use cargo_slim_image::sbom::deps::{self, MetadataQuery};
 use common::peers;
 use common::registry::{Mode, RealRegistry};
-use common::slim::{self, cmd, ok};
+use common::slim::{self, ok};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -21,19 +21,16 @@ fn fixture() -> PathBuf {
 fn build(out: &Path, extra: &[&str]) -> Value {
     let t = slim::shared_target();
     let f = fixture();
-    let mut args = vec![
-        "--manifest-path",
-        f.to_str().unwrap(),
-        "--target-dir",
-        t.to_str().unwrap(),
+    let mut rest = vec![
         "--output",
         out.to_str().unwrap(),
         "--message-format",
         "json",
         "--locked",
     ];
-    args.extend_from_slice(extra);
-    serde_json::from_str(&ok(cmd(&args))).expect("JSON report")
+    rest.extend_from_slice(extra);
+    let c = slim::on(f.to_str().unwrap(), t.to_str().unwrap(), &rest);
+    serde_json::from_str(&ok(c)).expect("JSON report")
 }
 
 /// Names of the crates (packages other than the image) an SPDX document lists.
