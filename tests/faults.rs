@@ -18,11 +18,10 @@ use cargo_slim_image::blob::{media, Artifact, BlobStore, Descriptor};
 use cargo_slim_image::digest::Digest;
 use cargo_slim_image::registry::{Client, ClientOptions, Tuning};
 use cargo_slim_image::sink::push::{PushOptions, PushReport};
-use common::registry::{ci_credentials, have, Built, Mode, RealRegistry, PASSWORD, USER};
+use common::registry::{ci_credentials, skopeo_digest, Built, Mode, RealRegistry, PASSWORD, USER};
 use common::tar::ustar_header;
 use proxy::{first, redirect_uploads, Fault, Proxy, Rule};
 use std::io::Write;
-use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -169,26 +168,12 @@ fn assert_no_dangling_manifest(client: &Client, repo: &str, tag: &str) {
 /// checked against its digest and size) succeeds.
 fn assert_pulls(reg: &RealRegistry, repo: &str, tag: &str, img: &Built) {
     let want = &img.artifact.root.digest;
-    if have("skopeo", "faults: skopeo inspect") {
-        let auth = tempfile::NamedTempFile::new().unwrap();
-        std::fs::write(auth.path(), r#"{"auths":{}}"#).unwrap();
-        let out = Command::new("skopeo")
-            .args(["inspect", "--raw", "--tls-verify=false", "--authfile"])
-            .arg(auth.path())
-            .arg(format!("--creds={USER}:{PASSWORD}"))
-            .arg(format!("docker://{}/{repo}:{tag}", reg.host))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "skopeo inspect {repo}:{tag}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert_eq!(
-            &Digest::of(&out.stdout),
-            want,
-            "skopeo sees another manifest"
-        );
+    if let Some(d) = skopeo_digest(
+        "faults: skopeo inspect",
+        &format!("{}/{repo}:{tag}", reg.host),
+        &["--tls-verify=false", &format!("--creds={USER}:{PASSWORD}")],
+    ) {
+        assert_eq!(&d, want, "skopeo sees another manifest");
     }
     let client = direct(reg);
     let m = client.get_manifest(repo, tag).unwrap();

@@ -11,9 +11,10 @@ use cargo_slim_image::reference::Reference;
 use cargo_slim_image::registry::{Client, CredentialEnv, Tuning};
 use cargo_slim_image::sink::push::PushOptions;
 use common::registry::fake::{self, FakeRegistry, Fault};
-use common::registry::{ci_credentials, have, Built, Mode, RealRegistry, PASSWORD, USER};
+use common::registry::{
+    ci_credentials, have, skopeo_digest, Built, Mode, RealRegistry, PASSWORD, USER,
+};
 use std::io::Write;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// A tar with one regular file, written by the tool's own deterministic tar writer.
@@ -172,31 +173,8 @@ fn r(s: &str) -> Reference {
     s.parse().unwrap()
 }
 
-/// The digest of what `skopeo inspect --raw` returns for `reference` (None: skopeo not installed).
-fn skopeo_digest(reference: &str, extra: &[&str]) -> Option<Digest> {
-    if !have("skopeo", "skopeo inspect") {
-        return None;
-    }
-    // An empty auth file: the host's logins must not matter.
-    let auth = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(auth.path(), r#"{"auths":{}}"#).unwrap();
-    let out = Command::new("skopeo")
-        .args(["inspect", "--raw", "--authfile"])
-        .arg(auth.path())
-        .args(extra)
-        .arg(format!("docker://{reference}"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "skopeo inspect {reference}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Some(Digest::of(&out.stdout))
-}
-
 fn assert_skopeo(reference: &str, extra: &[&str], want: &Digest) {
-    if let Some(d) = skopeo_digest(reference, extra) {
+    if let Some(d) = skopeo_digest("skopeo inspect", reference, extra) {
         assert_eq!(&d, want, "skopeo sees another manifest at {reference}");
     }
 }

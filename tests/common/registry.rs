@@ -9,6 +9,7 @@
 pub mod fake;
 
 use cargo_slim_image::blob::{Artifact, BlobStore};
+use cargo_slim_image::digest::Digest;
 use cargo_slim_image::reference::Reference;
 use cargo_slim_image::registry::CredentialEnv;
 use cargo_slim_image::sink::push::{push, PushOptions, PushReport};
@@ -28,6 +29,22 @@ pub fn ci_credentials(password: &str) -> CredentialEnv {
     CredentialEnv::empty()
         .with("SLIM_IMAGE_REGISTRY_USERNAME", USER)
         .with("SLIM_IMAGE_REGISTRY_PASSWORD", password)
+}
+
+/// The digest of what `skopeo inspect --raw --authfile EMPTY EXTRA... docker://REFERENCE` returns
+/// (an empty auth file: the host's logins must not matter). None when skopeo is not installed
+/// ([`have`] for `test`).
+pub fn skopeo_digest(test: &str, reference: &str, extra: &[&str]) -> Option<Digest> {
+    if !have("skopeo", test) {
+        return None;
+    }
+    let auth = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(auth.path(), r#"{"auths":{}}"#).unwrap();
+    let mut args = vec!["--authfile", auth.path().to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let raw = super::peers::skopeo_inspect_raw(&format!("docker://{reference}"), &args)
+        .unwrap_or_else(|e| panic!("skopeo inspect {reference}: {e:#}"));
+    Some(Digest::of(&raw))
 }
 
 /// An image (or index) in a blob store of its own, ready to push.
