@@ -5,7 +5,7 @@
 mod common;
 
 use common::peers::{self, Podman};
-use common::registry::{Mode, RealRegistry, PASSWORD, USER};
+use common::registry::{b64, docker_auth_json, Mode, RealRegistry, PASSWORD, USER};
 use common::slim::{self, assert_says_hello, fails, ok};
 use serde_json::Value;
 
@@ -18,10 +18,10 @@ fn push_to_a_real_registry_with_basic_auth_then_pull_and_run() {
     // Credentials come from a docker config.json, never from the command line.
     let docker_config = work.path().join("docker");
     std::fs::create_dir_all(&docker_config).unwrap();
-    let auth = base64_encode(&format!("{USER}:{PASSWORD}"));
+    let auth = b64(&format!("{USER}:{PASSWORD}"));
     std::fs::write(
         docker_config.join("config.json"),
-        format!(r#"{{"auths":{{"{}":{{"auth":"{auth}"}}}}}}"#, reg.host),
+        docker_auth_json(&reg.host, PASSWORD),
     )
     .unwrap();
     let repo = format!("{}/demo/hello-http", reg.host);
@@ -109,10 +109,7 @@ fn wrong_password_is_a_clear_error_without_the_secret() {
     let err = fails(c);
     assert!(err.contains(&reg.host), "{err}");
     assert!(!err.contains(secret), "the password leaked: {err}");
-    assert!(
-        !err.contains(&base64_encode(&format!("{USER}:{secret}"))),
-        "{err}"
-    );
+    assert!(!err.contains(&b64(&format!("{USER}:{secret}"))), "{err}");
     assert_eq!(reg.manifest_puts(), 0);
 }
 
@@ -120,9 +117,4 @@ fn wrong_password_is_a_clear_error_without_the_secret() {
 fn push_without_a_registry_in_the_name_is_refused() {
     let e = fails(slim::on_hello_http(&["--push", "--dry-run"]));
     assert!(e.contains("hello-http") && e.contains("no registry"), "{e}");
-}
-
-fn base64_encode(s: &str) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD.encode(s)
 }

@@ -18,7 +18,9 @@ use cargo_slim_image::blob::{media, Artifact, BlobStore, Descriptor};
 use cargo_slim_image::digest::Digest;
 use cargo_slim_image::registry::{Client, ClientOptions, Tuning};
 use cargo_slim_image::sink::push::{PushOptions, PushReport};
-use common::registry::{ci_credentials, skopeo_digest, Built, Mode, RealRegistry, PASSWORD, USER};
+use common::registry::{
+    basic_header, ci_credentials, skopeo_digest, Built, Mode, RealRegistry, PASSWORD, USER,
+};
 use common::tar::ustar_header;
 use proxy::{first, redirect_uploads, Fault, Proxy, Rule};
 use std::io::Write;
@@ -111,14 +113,6 @@ fn opts() -> PushOptions {
     }
 }
 
-fn basic_auth() -> String {
-    use base64::Engine as _;
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"))
-    )
-}
-
 /// A client to `host` with the test's credentials and tuning.
 fn client_to(host: &str) -> Client {
     let o = ClientOptions {
@@ -205,7 +199,7 @@ fn push_then_recover(
     assert_no_dangling_manifest(&client, repo, "v1");
     if let Err(msg) = &first {
         assert!(
-            !msg.contains(PASSWORD) && !msg.contains(&basic_auth()[6..]),
+            !msg.contains(PASSWORD) && !msg.contains(&basic_header(PASSWORD)[6..]),
             "a secret in the error: {msg}"
         );
         let before = missing(&client, repo, img);
@@ -225,7 +219,7 @@ fn push_then_recover(
 
 fn start() -> Option<(RealRegistry, Proxy)> {
     let reg = RealRegistry::start(Mode::Basic, "faults")?;
-    let px = Proxy::start(&reg.host, Some(basic_auth()));
+    let px = Proxy::start(&reg.host, Some(basic_header(PASSWORD)));
     Some((reg, px))
 }
 

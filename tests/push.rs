@@ -12,7 +12,8 @@ use cargo_slim_image::registry::{Client, CredentialEnv, Tuning};
 use cargo_slim_image::sink::push::PushOptions;
 use common::registry::fake::{self, FakeRegistry, Fault};
 use common::registry::{
-    ci_credentials, have, skopeo_digest, Built, Mode, RealRegistry, PASSWORD, USER,
+    b64, ci_credentials, docker_auth_json, have, skopeo_digest, Built, Mode, RealRegistry,
+    PASSWORD, USER,
 };
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -194,11 +195,6 @@ fn write_docker_config(dir: &std::path::Path, json: &str) -> CredentialEnv {
     CredentialEnv::empty()
         .with("DOCKER_CONFIG", dir.to_str().unwrap())
         .with("HOME", dir.to_str().unwrap())
-}
-
-fn b64(s: &str) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD.encode(s)
 }
 
 #[test]
@@ -390,11 +386,7 @@ fn basic_auth_from_docker_config() {
     let cfg = reg.scratch();
     let env = write_docker_config(
         &cfg,
-        &format!(
-            r#"{{"auths":{{"http://{}":{{"auth":"{}"}}}}}}"#,
-            reg.host,
-            b64(&format!("{USER}:{PASSWORD}"))
-        ),
+        &docker_auth_json(&format!("http://{}", reg.host), PASSWORD),
     );
     let img = single("basic");
     let target = r(&format!("{}/slim/basic:v1", reg.host));

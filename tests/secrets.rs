@@ -14,17 +14,12 @@ mod common;
 mod proxy;
 
 use common::registry::fake::{self, FakeRegistry};
-use common::registry::{Mode, RealRegistry, PASSWORD, USER};
+use common::registry::{b64, basic_header, docker_auth_json, Mode, RealRegistry, PASSWORD, USER};
 use common::slim::{self, cmd};
 use proxy::{first, redirect_uploads, Fault, Proxy, Rule};
 
 const BUSYBOX: &str = "/bin/busybox";
 const REFRESH: &str = "Refresh-1d0c5e77-never-print";
-
-fn b64(s: &str) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD.encode(s)
-}
 
 /// How the run finds its credentials.
 enum Creds<'a> {
@@ -99,11 +94,7 @@ fn run(target: &str, creds: &Creds, extra: &[&str]) -> (bool, String, String) {
             p.to_string()
         }
         Creds::DockerAuth(h, p) => {
-            let json = format!(
-                r#"{{"auths":{{"{h}":{{"auth":"{}"}}}}}}"#,
-                b64(&format!("{USER}:{p}"))
-            );
-            std::fs::write(w.join("config.json"), json).unwrap();
+            std::fs::write(w.join("config.json"), docker_auth_json(h, p)).unwrap();
             p.to_string()
         }
         Creds::IdentityToken(h) => {
@@ -139,10 +130,6 @@ fn run(target: &str, creds: &Creds, extra: &[&str]) -> (bool, String, String) {
         assert!(stderr.contains("error: "), "{stderr}");
     }
     (o.status.success(), stdout, stderr)
-}
-
-fn basic_header(password: &str) -> String {
-    format!("Basic {}", b64(&format!("{USER}:{password}")))
 }
 
 #[test]

@@ -24,6 +24,25 @@ pub const USER: &str = "slimtester";
 /// Password the auth modes accept (tests check it never appears in output).
 pub const PASSWORD: &str = "Pw-7f3c9e1d-never-print";
 
+/// Standard base64 of `s` (padded), as in `auth` entries and Basic headers.
+pub fn b64(s: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+/// The `Authorization` value `Basic base64(USER:password)`.
+pub fn basic_header(password: &str) -> String {
+    format!("Basic {}", b64(&format!("{USER}:{password}")))
+}
+
+/// A docker config.json with one `auth` entry (base64 `USER:password`) under `key` (a host or URL).
+pub fn docker_auth_json(key: &str, password: &str) -> String {
+    format!(
+        r#"{{"auths":{{"{key}":{{"auth":"{}"}}}}}}"#,
+        b64(&format!("{USER}:{password}"))
+    )
+}
+
 /// The CI variables `SLIM_IMAGE_REGISTRY_USERNAME`/`_PASSWORD`: [`USER`] and `password`.
 pub fn ci_credentials(password: &str) -> CredentialEnv {
     CredentialEnv::empty()
