@@ -22,7 +22,7 @@ use common::registry::{
     basic_header, ci_credentials, skopeo_digest, Built, Mode, RealRegistry, PASSWORD, USER,
 };
 use common::tar::ustar_header;
-use proxy::{first, redirect_uploads, Fault, Proxy, Rule};
+use proxy::{first, forever, redirect_uploads, Fault, Proxy, Rule};
 use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -290,27 +290,17 @@ fn each_fault_either_retries_or_fails_clearly_and_a_rerun_uploads_only_what_is_m
         ),
         (
             "5xx forever on blob uploads",
-            Box::new(first(
-                "PUT",
-                "/blobs/uploads/",
-                usize::MAX,
-                Fault::Status(502, None),
-            )),
+            forever("PUT", "/blobs/uploads/", Fault::Status(502, None)),
             Expect::Fails(&["HTTP 502", "no manifest was pushed"]),
         ),
         (
             "5xx forever on the manifest",
-            Box::new(first(
-                "PUT",
-                "/manifests/",
-                usize::MAX,
-                Fault::Status(500, None),
-            )),
+            forever("PUT", "/manifests/", Fault::Status(500, None)),
             Expect::Fails(&["HTTP 500", "manifest"]),
         ),
         (
             "resets forever",
-            Box::new(first("PUT", "/blobs/uploads/", usize::MAX, Fault::Reset)),
+            forever("PUT", "/blobs/uploads/", Fault::Reset),
             Expect::Fails(&["connection to", "failed"]),
         ),
     ];

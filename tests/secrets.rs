@@ -16,7 +16,7 @@ mod proxy;
 use common::registry::fake::{self, FakeRegistry};
 use common::registry::{b64, basic_header, docker_auth_json, Mode, RealRegistry, PASSWORD, USER};
 use common::slim::{self, cmd};
-use proxy::{first, redirect_uploads, Fault, Proxy, Rule};
+use proxy::{forever, redirect_uploads, Fault, Proxy, Rule};
 
 const BUSYBOX: &str = "/bin/busybox";
 const REFRESH: &str = "Refresh-1d0c5e77-never-print";
@@ -148,8 +148,6 @@ fn no_secret_on_any_failure_path_of_a_basic_auth_registry() {
     assert!(!ok && err.contains("config.json"), "{err}");
 
     // Each fault stays for good.
-    let forever =
-        |method, path, fault| -> Rule { Box::new(first(method, path, usize::MAX, fault)) };
     let faults: [(&str, Rule, &str); 6] = [
         (
             "5xx forever",

@@ -57,6 +57,11 @@ pub struct Seen {
 /// The fault rule: called with (method, path, host) for every request.
 pub type Rule = Box<dyn FnMut(&str, &str, &str) -> Fault + Send>;
 
+/// A [`Rule`] that injects `fault` into every request matching `method` and `path`.
+pub fn forever(method: &'static str, path: &'static str, fault: Fault) -> Rule {
+    Box::new(first(method, path, usize::MAX, fault))
+}
+
 /// A rule that injects `fault` into the first `times` requests matching `method` and `path`.
 pub fn first(
     method: &'static str,
