@@ -361,12 +361,7 @@ fn a_full_disk_is_a_clear_error_and_leaves_nothing_behind() {
 /// Check a layout: index.json names a manifest whose config and layers are all there, each with the
 /// size and digest it claims.
 fn assert_valid_layout(dir: &Path) -> String {
-    let index = slim::index_json(dir);
-    let root = index["manifests"][0]["digest"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let manifest = slim::blob_json(dir, &root);
+    let (root, manifest) = slim::manifest_of(dir);
     let mut descs = vec![manifest["config"].clone()];
     descs.extend(manifest["layers"].as_array().unwrap().iter().cloned());
     for d in descs {

@@ -103,12 +103,7 @@ fn parallel_gzip_bytes_do_not_depend_on_threads_or_runs() {
 }
 
 fn layout_layers(layout: &Path) -> Vec<(String, String)> {
-    let index = slim::index_json(layout);
-    let m = index["manifests"][0]["digest"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let man = slim::blob_json(layout, &m);
+    let (_, man) = slim::manifest_of(layout);
     man["layers"]
         .as_array()
         .unwrap()

@@ -4,17 +4,12 @@
 mod common;
 
 use common::peers::{self, require, Podman};
-use common::slim::{self, assert_says_hello, blob_json, blob_path, cmd, fails, index_json, ok};
+use common::slim::{
+    self, assert_says_hello, blob_json, blob_path, cmd, fails, index_json, manifest_of, ok,
+};
 use serde_json::Value;
 use std::io::Write;
 use std::path::Path;
-
-fn manifest_of(layout: &Path) -> (String, Value) {
-    let idx = index_json(layout);
-    let d = idx["manifests"][0]["digest"].as_str().unwrap().to_string();
-    let m = blob_json(layout, &d);
-    (d, m)
-}
 
 /// The `org.opencontainers.image.ref.name` of each entry of a layout's index.json, in order.
 fn ref_names(layout: &Path) -> Vec<String> {

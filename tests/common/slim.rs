@@ -64,6 +64,17 @@ pub fn index_json(layout: &Path) -> Value {
         .expect("JSON")
 }
 
+/// The digest and JSON of what the first entry of a layout's index.json points to (its image
+/// manifest, or the image index of a multi-platform layout).
+pub fn manifest_of(layout: &Path) -> (String, Value) {
+    let d = index_json(layout)["manifests"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let m = blob_json(layout, &d);
+    (d, m)
+}
+
 /// Read a blob of a layout as JSON.
 pub fn blob_json(layout: &Path, digest: &str) -> Value {
     serde_json::from_slice(&std::fs::read(blob_path(layout, digest)).expect("blob"))
