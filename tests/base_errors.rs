@@ -145,22 +145,12 @@ fn a_dynamically_linked_binary_needs_a_base_with_its_loader() {
             .arg(&layout),
     )
     .unwrap();
-    run_ok(Command::new("umoci").args(["new", "--image", &image])).unwrap();
-    let bundle = work.path().join("bundle");
-    run_ok(
-        Command::new("umoci")
-            .args(["unpack", "--rootless", "--image", &image])
-            .arg(&bundle),
-    )
-    .unwrap();
-    let dest = bundle.join("rootfs").join(loader.trim_start_matches('/'));
-    std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
-    std::fs::copy(&loader, &dest).unwrap();
-    run_ok(
-        Command::new("umoci")
-            .args(["repack", "--image", &image])
-            .arg(&bundle),
-    )
+    peers::umoci_image(&image, &work.path().join("bundle"), |rootfs| {
+        let dest = rootfs.join(loader.trim_start_matches('/'));
+        std::fs::create_dir_all(dest.parent().unwrap())?;
+        std::fs::copy(&loader, &dest)?;
+        Ok(())
+    })
     .unwrap();
     let out = work.path().join("dyn");
     ok(cmd(&[

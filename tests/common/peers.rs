@@ -501,6 +501,28 @@ if rest.count(0) != len(rest):
 json.dump(entries, sys.stdout)
 "#;
 
+/// A one-layer image `image` (`LAYOUT:TAG`, in an existing layout): `umoci new`, `umoci unpack
+/// --rootless` into `bundle`, `fill` writes files under the bundle's `rootfs`, `umoci repack`.
+pub fn umoci_image(
+    image: &str,
+    bundle: &Path,
+    fill: impl FnOnce(&Path) -> Result<()>,
+) -> Result<()> {
+    run_ok(Command::new("umoci").args(["new", "--image", image]))?;
+    run_ok(
+        Command::new("umoci")
+            .args(["unpack", "--rootless", "--image", image])
+            .arg(bundle),
+    )?;
+    fill(&bundle.join("rootfs"))?;
+    run_ok(
+        Command::new("umoci")
+            .args(["repack", "--image", image])
+            .arg(bundle),
+    )?;
+    Ok(())
+}
+
 /// An OCI layout made by [`busybox_layout`], deleted with the value.
 pub struct Layout {
     _dir: TempDir,
@@ -536,20 +558,12 @@ pub fn busybox_layout(tag: &str, config_args: &[&str]) -> Result<Layout> {
     let bundle = dir.path().join("bundle");
     let image = format!("{}:{tag}", path.display());
     run_ok(Command::new("umoci").args(["init", "--layout"]).arg(&path))?;
-    run_ok(Command::new("umoci").args(["new", "--image", &image]))?;
-    run_ok(
-        Command::new("umoci")
-            .args(["unpack", "--rootless", "--image", &image])
-            .arg(&bundle),
-    )?;
-    let bin = bundle.join("rootfs/bin");
-    std::fs::create_dir_all(&bin)?;
-    std::fs::copy(&busybox, bin.join("busybox"))?; // keeps the 0755 mode
-    run_ok(
-        Command::new("umoci")
-            .args(["repack", "--image", &image])
-            .arg(&bundle),
-    )?;
+    umoci_image(&image, &bundle, |rootfs| {
+        let bin = rootfs.join("bin");
+        std::fs::create_dir_all(&bin)?;
+        std::fs::copy(&busybox, bin.join("busybox"))?; // keeps the 0755 mode
+        Ok(())
+    })?;
     run_ok(
         Command::new("umoci")
             .args([
