@@ -127,10 +127,6 @@ impl<W: Write> HashingWriter<W> {
         let (d, n) = self.hasher.finish();
         (self.inner, d, n)
     }
-    /// The inner writer.
-    pub fn get_mut(&mut self) -> &mut W {
-        &mut self.inner
-    }
 }
 
 impl<W: Write> Write for HashingWriter<W> {

@@ -5,7 +5,7 @@
 //! image, not a special path. [`Image::write`] serialises config and manifest as canonical JSON (sorted
 //! keys), so the same inputs give the same digests on any machine.
 
-use crate::blob::{canonical_json, media, Artifact, BlobStore, Descriptor, PlatformSpec};
+use crate::blob::{media, Artifact, BlobStore, Descriptor, PlatformSpec};
 use crate::digest::Digest;
 use crate::layer::Layer;
 use crate::platform::Platform;
@@ -303,11 +303,6 @@ pub fn write_index(
     })
 }
 
-/// Canonical bytes of any manifest-like value (for tests and checks).
-pub fn to_canonical<T: Serialize>(v: &T) -> Vec<u8> {
-    canonical_json(v)
-}
-
 /// RFC 3339 UTC time for seconds since the epoch (no time zone database needed).
 pub fn rfc3339(secs: u64) -> String {
     let days = (secs / 86_400) as i64;
@@ -334,6 +329,7 @@ pub fn rfc3339(secs: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::blob::canonical_json;
 
     #[test]
     fn rfc3339_known_values() {
