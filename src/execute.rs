@@ -202,17 +202,12 @@ fn assemble(
     img: &ImageSpec,
     bins: &Binaries,
     plan: &Plan,
-    shared_base: &Layer,
+    base: &Layer,
     from: Option<&BaseImage>,
     compression: LayerCompression,
 ) -> Result<(Artifact, Vec<ManifestReport>)> {
     let mut written: Vec<WrittenImage> = Vec::new();
     let mut reports = Vec::new();
-    let base = if img.ca.is_default() {
-        shared_base.clone()
-    } else {
-        base_layer(store, false, compression)?
-    };
     for &platform in &img.platforms {
         let on = match from {
             Some(b) => Some((b, b.platform(platform)?)),
@@ -223,8 +218,8 @@ fn assemble(
         // FROM scratch: the shared base-files layer. On a base: its layers, plus what it lacks.
         let (bottom, mut layers, run, mut annotations) = match on {
             None => (
-                Image::scratch(platform, &created).append(&base),
-                vec![layer_report("base-files", &base)],
+                Image::scratch(platform, &created).append(base),
+                vec![layer_report("base-files", base)],
                 run_config(img),
                 BTreeMap::new(),
             ),
@@ -375,11 +370,12 @@ pub fn execute(plan: &Plan, cli: &Cli) -> Result<Report> {
     });
     let bins = bins?;
     let shared_base = with_ca?;
+    let without_ca = without_ca?;
     // The certificates' share of an image: the shared base layer with and without the CA bundle.
     let certificates = shared_base
         .descriptor
         .size
-        .saturating_sub(without_ca?.descriptor.size);
+        .saturating_sub(without_ca.descriptor.size);
     let graphs = crate::sbom::output::graphs(plan, cli)?;
     let mut images = Vec::new();
     for (img, from) in plan.images.iter().zip(&bases) {
@@ -401,7 +397,12 @@ pub fn execute(plan: &Plan, cli: &Cli) -> Result<Report> {
             img,
             &bins,
             plan,
-            &shared_base,
+            // FROM scratch only: the shared base layer, without the CA bundle when the image has its own.
+            if img.ca.is_default() {
+                &shared_base
+            } else {
+                &without_ca
+            },
             from.as_ref(),
             compression,
         )?;
