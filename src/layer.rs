@@ -280,14 +280,10 @@ pub fn build(
             let (_, diff_id, uncompressed_size) =
                 write_tar(&entries, mtime, HashingWriter::new(io::sink()))?.finish();
             if let Some(d) = layer_cache::lookup(store, &diff_id, compression) {
-                remember(
-                    store,
-                    &fingerprint,
-                    &diff_id,
-                    uncompressed_size,
-                    compression,
-                    &d,
-                )?;
+                // The content entry was just read; only the fingerprint is new.
+                if let Some(f) = &fingerprint {
+                    f.record(store, &diff_id, uncompressed_size)?;
+                }
                 return Ok(layer(d, diff_id, uncompressed_size));
             }
             Some((diff_id, uncompressed_size))
@@ -324,34 +320,15 @@ pub fn build(
     }
     let (digest, size) = blob.commit()?;
     let descriptor = Descriptor::new(compression.media_type(), digest, size);
-    remember(
-        store,
-        &fingerprint,
-        &found_id,
-        found_size,
-        compression,
-        &descriptor,
-    )?;
+    // Record the layer under its content key and, when there is one, its fingerprint.
+    layer_cache::record(store, &found_id, compression, &descriptor)?;
+    if let Some(f) = &fingerprint {
+        f.record(store, &found_id, found_size)?;
+    }
     if let Some(s) = &shape {
         s.record(store)?;
     }
     Ok(layer(descriptor, found_id, found_size))
-}
-
-/// Record a built or found layer under its content key and, when there is one, its fingerprint.
-fn remember(
-    store: &BlobStore,
-    fingerprint: &Option<layer_cache::Fingerprint>,
-    diff_id: &Digest,
-    uncompressed_size: u64,
-    compression: LayerCompression,
-    descriptor: &Descriptor,
-) -> Result<()> {
-    layer_cache::record(store, diff_id, compression, descriptor)?;
-    match fingerprint {
-        Some(f) => f.record(store, diff_id, uncompressed_size),
-        None => Ok(()),
-    }
 }
 
 #[cfg(test)]
