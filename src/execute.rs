@@ -186,16 +186,6 @@ fn run_config(img: &ImageSpec) -> RunConfig {
     }
 }
 
-fn layer_report(role: &str, l: &Layer) -> LayerReport {
-    LayerReport {
-        role: role.into(),
-        digest: l.descriptor.digest.clone(),
-        media_type: l.descriptor.media_type.clone(),
-        size: l.descriptor.size,
-        uncompressed_size: l.uncompressed_size,
-    }
-}
-
 /// Build one image spec into the store: one manifest per platform, an index over several.
 fn assemble(
     store: &BlobStore,
@@ -219,7 +209,11 @@ fn assemble(
         let (bottom, mut layers, run, mut annotations) = match on {
             None => (
                 Image::scratch(platform, &created).append(base),
-                vec![layer_report("base-files", base)],
+                vec![LayerReport::new(
+                    "base-files",
+                    &base.descriptor,
+                    base.uncompressed_size,
+                )],
                 run_config(img),
                 BTreeMap::new(),
             ),
@@ -247,7 +241,11 @@ fn assemble(
             }
         };
         annotations.extend(img.annotations.clone());
-        layers.push(layer_report("app", &app));
+        layers.push(LayerReport::new(
+            "app",
+            &app.descriptor,
+            app.uncompressed_size,
+        ));
         let w = bottom
             .append(&app)
             .with_run_config(run)

@@ -22,6 +22,19 @@ pub struct LayerReport {
     pub uncompressed_size: u64,
 }
 
+impl LayerReport {
+    /// The report of the layer blob `d` in the role `role`.
+    pub fn new(role: &str, d: &Descriptor, uncompressed_size: u64) -> LayerReport {
+        LayerReport {
+            role: role.into(),
+            digest: d.digest.clone(),
+            media_type: d.media_type.clone(),
+            size: d.size,
+            uncompressed_size,
+        }
+    }
+}
+
 /// One platform's image manifest.
 #[derive(Debug, Clone, Serialize)]
 pub struct ManifestReport {

@@ -108,13 +108,7 @@ pub fn bottom(
         .layers
         .iter()
         .zip(&pb.layer_sizes)
-        .map(|(l, &n)| LayerReport {
-            role: "base".into(),
-            digest: l.digest.clone(),
-            media_type: l.media_type.clone(),
-            size: l.size,
-            uncompressed_size: n,
-        })
+        .map(|(l, &n)| LayerReport::new("base", l, n))
         .collect();
     let mut entries: Vec<_> = rootfs::base_entries()
         .into_iter()
@@ -137,7 +131,11 @@ pub fn bottom(
     } else if base_bundle {
         kept.push("the CA bundle");
     }
-    let added: Vec<&str> = entries.iter().map(|e| e.path.as_str()).collect();
+    let added = entries
+        .iter()
+        .map(|e| e.path.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
     ui::note(format!(
         "on {} ({platform}): {}; added {}{replaced}",
         base.name,
@@ -146,14 +144,9 @@ pub fn bottom(
         } else {
             format!("kept the base's {}", kept.join(", "))
         },
-        if added.is_empty() {
-            "nothing".to_string()
-        } else {
-            added.join(", ")
-        },
+        if added.is_empty() { "nothing" } else { &added },
     ));
     if !entries.is_empty() {
-        let what: Vec<String> = entries.iter().map(|e| e.path.clone()).collect();
         // mtime 0: tool content, the same for every build on this base.
         let l = layer::build(
             store,
@@ -163,16 +156,14 @@ pub fn bottom(
             &format!(
                 "cargo slim-image {}: base files the base lacks ({})",
                 env!("CARGO_PKG_VERSION"),
-                what.join(", ")
+                added
             ),
         )?;
-        reports.push(LayerReport {
-            role: "base-files".into(),
-            digest: l.descriptor.digest.clone(),
-            media_type: l.descriptor.media_type.clone(),
-            size: l.descriptor.size,
-            uncompressed_size: l.uncompressed_size,
-        });
+        reports.push(LayerReport::new(
+            "base-files",
+            &l.descriptor,
+            l.uncompressed_size,
+        ));
         image = image.append(&l);
     }
     Ok((image, reports))
