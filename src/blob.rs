@@ -194,6 +194,12 @@ pub struct BlobWriter {
 }
 
 impl BlobWriter {
+    /// The digest and size of what was written so far: what `commit` would store. Check them before
+    /// committing bytes that must match a descriptor; dropping the writer instead deletes the temp file.
+    pub fn peek(&self) -> (Digest, u64) {
+        self.inner.peek()
+    }
+
     /// Finish the blob: flush, rename to `sha256/<hex>`, return digest and size.
     pub fn commit(self) -> Result<(Digest, u64)> {
         let (buf, digest, size) = self.inner.finish();
@@ -270,6 +276,11 @@ mod tests {
         assert_eq!(d.digest, Digest::of(b"{}"));
         assert_eq!(d.size, 2);
         assert_eq!(store.read(&d.digest).unwrap(), b"{}");
+        // What was written so far, before committing.
+        let mut w = store.writer().unwrap();
+        w.write_all(b"{}").unwrap();
+        assert_eq!(w.peek(), (d.digest.clone(), 2));
+        drop(w);
         // Writing the same content again is a no-op.
         store.put_bytes(media::CONFIG, b"{}").unwrap();
         assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);

@@ -127,6 +127,10 @@ impl<W: Write> HashingWriter<W> {
         let (d, n) = self.hasher.finish();
         (self.inner, d, n)
     }
+    /// The digest and size of what was written so far (the writer goes on).
+    pub fn peek(&self) -> (Digest, u64) {
+        self.hasher.clone().finish()
+    }
 }
 
 impl<W: Write> Write for HashingWriter<W> {
@@ -184,6 +188,7 @@ mod tests {
     fn writer_and_slice_agree() {
         let mut w = HashingWriter::new(Vec::new());
         w.write_all(b"hello ").unwrap();
+        assert_eq!(w.peek(), (Digest::of(b"hello "), 6));
         w.write_all(b"world").unwrap();
         let (out, d, n) = w.finish();
         assert_eq!(out, b"hello world");

@@ -12,7 +12,7 @@ use crate::digest::Digest;
 use crate::image::Index;
 use crate::platform::Platform;
 use anyhow::{bail, Context, Result};
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 const REF_NAME: &str = "org.opencontainers.image.ref.name";
@@ -36,10 +36,9 @@ fn store_file(
     }
     let mut f = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
     let mut w = store.writer()?;
-    let mut h = crate::digest::HashingReader::new(&mut f);
-    std::io::copy(&mut h, &mut w)
+    std::io::copy(&mut f, &mut w)
         .with_context(|| format!("copying {} into the blob store", file.display()))?;
-    let (digest, n) = h.finish();
+    let (digest, n) = w.peek();
     if want.is_some_and(|d| *d != digest) || size.is_some_and(|s| s != n) {
         bail!(
             "{} does not match its descriptor: expected {} ({} bytes), found {digest} ({n} bytes); the \
@@ -49,7 +48,6 @@ fn store_file(
             size.map(|s| s.to_string()).unwrap_or_else(|| "?".into())
         );
     }
-    w.flush()?;
     w.commit()
 }
 

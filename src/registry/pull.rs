@@ -9,7 +9,7 @@ use super::client::Client;
 use super::error::RegistryError;
 use super::http::{header, Request};
 use crate::blob::{media, BlobStore, Descriptor};
-use crate::digest::{Digest, HashingReader};
+use crate::digest::Digest;
 use anyhow::Context;
 use std::io::Read;
 
@@ -233,7 +233,7 @@ impl Client {
                 Err(e) => return Ok(Err(e)),
             };
             // One byte more than promised, to notice a blob that is too long.
-            let mut reader = HashingReader::new(resp.body_mut().as_reader().take(desc.size + 1));
+            let mut reader = resp.body_mut().as_reader().take(desc.size + 1);
             if let Err(e) = std::io::copy(&mut reader, &mut writer) {
                 return Err(RegistryError::Connection {
                     action: action.clone(),
@@ -242,7 +242,7 @@ impl Client {
                     retriable: true,
                 });
             }
-            let (digest, size) = reader.finish();
+            let (digest, size) = writer.peek();
             if size < desc.size {
                 return Err(RegistryError::Connection {
                     action: action.clone(),
