@@ -201,12 +201,13 @@ pub struct ParallelGzip<W: Write> {
 }
 
 impl<W: Write> ParallelGzip<W> {
-    /// A compressor at gzip `level` (1-12) on `threads` worker threads (1: compress on the caller's
-    /// thread; the bytes are the same either way).
+    /// A compressor at gzip `level` (1-12, clamped) on `threads` worker threads (1: compress on the
+    /// caller's thread; the bytes are the same either way).
     pub fn new(out: W, level: u32, threads: usize) -> ParallelGzip<W> {
         ParallelGzip {
             out,
-            level: level.clamp(1, MAX_GZIP_LEVEL),
+            // Clamped where it is used: MemberCompressor::new.
+            level,
             threads: threads.max(1),
             cur: Buffers::new(),
             spare: Vec::new(),

@@ -34,13 +34,15 @@ pub const ZSTD_LEVEL: i32 = 3;
 /// The layer compression the flags ask for (`--compression`, `--compression-level`).
 pub fn layer_compression(cli: &Cli) -> Result<LayerCompression> {
     use crate::cli::CompressionArg;
+    use crate::compress::MAX_GZIP_LEVEL;
+    const MAX_GZIP: i32 = MAX_GZIP_LEVEL as i32;
     Ok(match (cli.compression, cli.compression_level) {
         (CompressionArg::Gzip, None) => LayerCompression::Gzip(GZIP_LEVEL),
-        (CompressionArg::Gzip, Some(l @ 1..=12)) => LayerCompression::Gzip(l as u32),
+        (CompressionArg::Gzip, Some(l @ 1..=MAX_GZIP)) => LayerCompression::Gzip(l as u32),
         (CompressionArg::Zstd, None) => LayerCompression::Zstd(ZSTD_LEVEL),
         (CompressionArg::Zstd, Some(l @ 1..=19)) => LayerCompression::Zstd(l),
         (c, Some(l)) => anyhow::bail!(
-            "--compression-level {l} is out of range for {}: use 1-12 for gzip, 1-19 for zstd",
+            "--compression-level {l} is out of range for {}: use 1-{MAX_GZIP_LEVEL} for gzip, 1-19 for zstd",
             match c {
                 CompressionArg::Gzip => "gzip",
                 CompressionArg::Zstd => "zstd",
