@@ -222,7 +222,12 @@ pub fn push_with(
             }
             let reference = r.tagged_name();
             let word = if tagged { "Present" } else { "Pushed" };
-            ui::status(word, format!("{reference}@{}", root.digest));
+            // `name:tag@digest`, or `name@digest` for a push by digest alone (not `@digest` twice).
+            let shown = match r.tag {
+                Some(_) => format!("{reference}@{}", root.digest),
+                None => format!("{}@{}", r.name(), root.digest),
+            };
+            ui::status(word, shown);
             let c = if i == 0 { &counts } else { &Counts::default() };
             reports.push(PushReport {
                 reference,
