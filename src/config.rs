@@ -11,6 +11,8 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+pub mod check;
+
 /// A string or a list of strings (`entrypoint = "app --x"` or `entrypoint = ["app", "--x"]`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(untagged)]
@@ -149,11 +151,15 @@ pub struct Meta {
     pub size_budget: Option<String>,
     /// `"min-size"`: build with the size-optimised settings of `--min-size`.
     pub profile: Option<String>,
+    /// The Cargo.toml whose table gave `files` (for errors found once the binaries are known).
+    #[serde(skip)]
+    pub files_from: Option<PathBuf>,
 }
 
 /// Parse the `slim-image` key of a metadata value (package or workspace), if present.
 /// `table` names the table in errors, `manifest` the Cargo.toml it came from.
 pub fn parse_meta(metadata: &Value, table: &str, manifest: &Path) -> Result<Option<Meta>> {
+    warn_misspelt(metadata, table, manifest);
     let Some(raw) = metadata.get("slim-image") else {
         return Ok(None);
     };
@@ -172,6 +178,7 @@ pub fn parse_meta(metadata: &Value, table: &str, manifest: &Path) -> Result<Opti
             manifest.display()
         )
     })?;
+    check_values(&mut meta, table, manifest)?;
     let base = manifest.parent().unwrap_or(Path::new("."));
     if let Some(files) = &mut meta.files {
         for f in files {
@@ -193,6 +200,88 @@ pub fn parse_meta(metadata: &Value, table: &str, manifest: &Path) -> Result<Opti
         }
     }
     Ok(Some(meta))
+}
+
+/// Warn about a `slim-image` table spelt another way (`slim_image`, `slim-images`, `SlimImage`...):
+/// cargo keeps any `metadata` table without a word, so it would be ignored in silence.
+fn warn_misspelt(metadata: &Value, table: &str, manifest: &Path) {
+    let Some(obj) = metadata.as_object() else {
+        return;
+    };
+    let right = table.rsplit_once('.').map_or("", |(t, _)| t);
+    for key in obj.keys().filter(|k| *k != "slim-image") {
+        let folded: String = key
+            .chars()
+            .filter(|c| !matches!(c, '-' | '_' | ' ' | '.'))
+            .collect::<String>()
+            .to_ascii_lowercase();
+        if folded == "slimimage" || folded == "slimimages" {
+            crate::ui::warn(format!(
+                "[{right}.{}] in {} is not read: the table is spelt [{table}]",
+                check::shown(key),
+                manifest.display()
+            ));
+        }
+    }
+}
+
+/// The error for a bad value at `key` of `table` in `manifest`.
+fn bad_value(table: &str, manifest: &Path, key: &str, why: &str) -> anyhow::Error {
+    anyhow::anyhow!(
+        "invalid [{table}] in {} at key `{key}`: {why}",
+        manifest.display()
+    )
+}
+
+/// The checks of single values ([`check`]) over one table, as written; `stop-signal` is normalised.
+fn check_values(meta: &mut Meta, table: &str, manifest: &Path) -> Result<()> {
+    let bad = |key: &str, why: String| bad_value(table, manifest, key, &why);
+    if let Some(u) = &meta.user {
+        check::user(u).map_err(|why| bad("user", why))?;
+    }
+    if let Some(s) = &mut meta.stop_signal {
+        *s = check::signal(s).map_err(|why| bad("stop-signal", why))?;
+    }
+    for k in meta.env.iter().flatten().map(|(k, _)| k) {
+        check::env_key(k).map_err(|why| bad("env", why))?;
+    }
+    for (key, map) in [("labels", &meta.labels), ("annotations", &meta.annotations)] {
+        for k in map.iter().flatten().map(|(k, _)| k) {
+            check::map_key(k).map_err(|why| bad(key, why))?;
+        }
+    }
+    let files = meta.files.as_deref().unwrap_or_default();
+    for (i, f) in files.iter().enumerate() {
+        let key = format!("files[{i}].dest");
+        check::dest(&f.dest)
+            .map_err(|why| bad(&key, format!("`{}` {why}", check::shown(&f.dest))))?;
+        for (j, g) in files[..i].iter().enumerate() {
+            let (deep, other) = if f.dest.len() >= g.dest.len() {
+                (f, g)
+            } else {
+                (g, f)
+            };
+            if check::at_or_below(&deep.dest, &other.dest) {
+                let why = if f.dest == g.dest {
+                    format!("`{}` is also files[{j}].dest", check::shown(&f.dest))
+                } else {
+                    format!(
+                        "`{}` lies below `{}`, which is a file (files[{j}].dest and files[{i}].dest)",
+                        check::shown(&deep.dest),
+                        check::shown(&other.dest)
+                    )
+                };
+                bail!(bad(
+                    &key,
+                    format!("{why}: each file needs a path of its own")
+                ));
+            }
+        }
+    }
+    if meta.files.is_some() {
+        meta.files_from = Some(manifest.to_path_buf());
+    }
+    Ok(())
 }
 
 fn merge_map(
@@ -232,6 +321,7 @@ impl Meta {
             sbom: over.sbom.or(self.sbom),
             size_budget: over.size_budget.or(self.size_budget),
             profile: over.profile.or(self.profile),
+            files_from: over.files_from.or(self.files_from),
         }
     }
 }
@@ -239,8 +329,11 @@ impl Meta {
 /// Split `K=V` (for --env, --label, --annotation); `flag` names the flag in errors.
 pub fn parse_kv(s: &str, flag: &str) -> Result<(String, String)> {
     match s.split_once('=') {
-        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
-        _ => bail!("{flag} `{s}` must look like KEY=VALUE"),
+        Some((k, v)) => match check::map_key(k) {
+            Ok(()) => Ok((k.to_string(), v.to_string())),
+            Err(why) => bail!("{flag} `{}`: {why}", check::shown(s)),
+        },
+        None => bail!("{flag} `{}` must look like KEY=VALUE", check::shown(s)),
     }
 }
 

@@ -163,15 +163,22 @@ pub fn split_tag(s: &str) -> (&str, Option<&str>) {
     }
 }
 
-/// Split `name` into registry and repository with docker's rule: the first component is a registry if
-/// it contains `.` or `:`, is `localhost`, or has upper-case letters.
+/// The registry `name` (`NAME[:TAG]`, no digest) starts with, if it names one, by docker's rule: the
+/// first component is a registry if it contains `.` or `:`, is `localhost`, or has upper-case letters.
+/// `app` and `acme/app` name none (they mean docker.io).
+pub fn registry_host(name: &str) -> Option<&str> {
+    let (first, _) = name.split_once('/')?;
+    (first.contains(['.', ':'])
+        || first == "localhost"
+        || first.chars().any(|c| c.is_ascii_uppercase()))
+    .then_some(first)
+}
+
+/// Split `name` into registry and repository with docker's rule ([`registry_host`]).
 fn split_registry(name: &str) -> Result<(String, String), String> {
-    let (registry, repo) = match name.split_once('/') {
-        Some((first, rest))
-            if first.contains(['.', ':'])
-                || first == "localhost"
-                || first.chars().any(|c| c.is_ascii_uppercase()) =>
-        {
+    let (registry, repo) = match registry_host(name) {
+        Some(first) => {
+            let rest = &name[first.len() + 1..];
             // Host names are case-insensitive: lower-case them, except a dotless host that only its
             // upper-case letters mark as a registry (`MyReg/app`): lower-cased, it would print as
             // `myreg/app`, which means docker.io/myreg/app (a fuzzing finding).

@@ -154,6 +154,208 @@ fn bad_input_table() {
             &["--binary", BUSYBOX, "--tarball", &below_file],
             &[&below_file],
         ),
+        // Issue 11, input checks: `files[].dest`.
+        case(
+            "a file over the /etc directory",
+            "files = [{ src = \"Cargo.toml\", dest = \"/etc\" }]",
+            &["files[0].dest", "`/etc`", "directory of the image", "{manifest}"],
+        ),
+        case(
+            "a file over the /tmp directory",
+            "files = [{ src = \"Cargo.toml\", dest = \"/tmp\" }]",
+            &["files[0].dest", "`/tmp`", "{manifest}"],
+        ),
+        case(
+            "a file over /etc/ssl",
+            "files = [{ src = \"Cargo.toml\", dest = \"/etc/ssl\" }]",
+            &["files[0].dest", "`/etc/ssl`", "{manifest}"],
+        ),
+        case(
+            "a file over /usr/local/bin",
+            "files = [{ src = \"Cargo.toml\", dest = \"/usr/local/bin\" }]",
+            &["files[0].dest", "`/usr/local/bin`", "{manifest}"],
+        ),
+        case(
+            "a file over /home/nonroot",
+            "files = [{ src = \"Cargo.toml\", dest = \"/home/nonroot\" }]",
+            &["files[0].dest", "`/home/nonroot`", "{manifest}"],
+        ),
+        case(
+            "a file at the root",
+            "files = [{ src = \"Cargo.toml\", dest = \"/\" }]",
+            &["files[0].dest", "root directory", "{manifest}"],
+        ),
+        case(
+            "a NUL in dest",
+            "files = [{ src = \"Cargo.toml\", dest = \"/etc/a\\u0000b\" }]",
+            &["files[0].dest", "`/etc/a\\0b`", "control character", "{manifest}"],
+        ),
+        case(
+            "a newline in dest",
+            "files = [{ src = \"Cargo.toml\", dest = \"/etc/x\\n\" }]",
+            &["files[0].dest", "`/etc/x\\n`", "{manifest}"],
+        ),
+        case(
+            "a dest with a `.` component",
+            "files = [{ src = \"Cargo.toml\", dest = \"/etc/./x\" }]",
+            &["files[0].dest", "`/etc/./x`", "write /etc/x", "{manifest}"],
+        ),
+        case(
+            "a dest with a trailing slash",
+            "files = [{ src = \"Cargo.toml\", dest = \"/etc/x/\" }]",
+            &["files[0].dest", "`/etc/x/`", "write /etc/x", "{manifest}"],
+        ),
+        case(
+            "a dest with an empty component",
+            "files = [{ src = \"Cargo.toml\", dest = \"//etc/x\" }]",
+            &["files[0].dest", "`//etc/x`", "{manifest}"],
+        ),
+        case(
+            "a dest with `..`",
+            "files = [{ src = \"Cargo.toml\", dest = \"/etc/../x\" }]",
+            &["files[0].dest", "`/etc/../x`", "{manifest}"],
+        ),
+        case(
+            "a relative dest",
+            "files = [{ src = \"Cargo.toml\", dest = \"etc/x\" }]",
+            &["files[0].dest", "`etc/x`", "absolute", "{manifest}"],
+        ),
+        case(
+            "a file over /etc/passwd",
+            "files = [{ src = \"Cargo.toml\", dest = \"/etc/passwd\" }]",
+            &["files[0].dest", "`/etc/passwd`", "{manifest}"],
+        ),
+        case(
+            "a file over the CA bundle",
+            "files = [{ src = \"Cargo.toml\", dest = \"/etc/ssl/certs/ca-certificates.crt\" }]",
+            &["files[0].dest", "extra-ca-certificates", "{manifest}"],
+        ),
+        case(
+            "a file over the binary",
+            "files = [{ src = \"Cargo.toml\", dest = \"/usr/local/bin/bad\" }]",
+            &["files[0].dest", "`/usr/local/bin/bad`", "binary", "{manifest}"],
+        ),
+        case(
+            "a file below /proc",
+            "files = [{ src = \"Cargo.toml\", dest = \"/proc/x\" }]",
+            &["files[0].dest", "`/proc/x`", "{manifest}"],
+        ),
+        case(
+            "two files with one dest",
+            "files = [{ src = \"Cargo.toml\", dest = \"/etc/x\" }, { src = \"src/main.rs\", dest = \"/etc/x\" }]",
+            &["files[1].dest", "files[0].dest", "`/etc/x`", "{manifest}"],
+        ),
+        case(
+            "a file below another file",
+            "files = [{ src = \"Cargo.toml\", dest = \"/etc/x\" }, { src = \"src/main.rs\", dest = \"/etc/x/y\" }]",
+            &["files[1].dest", "`/etc/x/y`", "`/etc/x`", "{manifest}"],
+        ),
+        // `user` and --user.
+        case("a negative uid", "user = \"-1\"", &["`user`", "`-1`", "{manifest}"]),
+        case(
+            "a uid past the engines' range",
+            "user = \"4294967295\"",
+            &["`user`", "4294967295", "2147483647", "{manifest}"],
+        ),
+        case(
+            "a user name",
+            "user = \"nonroot\"",
+            &["`user`", "use 65532 (nonroot)", "runAsNonRoot", "{manifest}"],
+        ),
+        case(
+            "a group name",
+            "user = \"0:root\"",
+            &["`user`", "use 0 (root)", "{manifest}"],
+        ),
+        case("an empty gid", "user = \"1000:\"", &["`user`", "{manifest}"]),
+        flags(
+            "--user past 32 bits",
+            &["--binary", BUSYBOX, "--user", "4294967296"],
+            &["--user", "4294967296"],
+        ),
+        flags(
+            "--user by name",
+            &["--binary", BUSYBOX, "--user", "nobody"],
+            &["--user", "use 65534 (nobody)"],
+        ),
+        // `stop-signal`.
+        case(
+            "an unknown stop signal",
+            "stop-signal = \"SIGFOO\"",
+            &["stop-signal", "SIGFOO", "{manifest}"],
+        ),
+        case(
+            "stop signal zero",
+            "stop-signal = \"0\"",
+            &["stop-signal", "1 to 64", "{manifest}"],
+        ),
+        case(
+            "a stop signal past 64",
+            "stop-signal = \"65\"",
+            &["stop-signal", "65", "{manifest}"],
+        ),
+        // Keys of `env`, `labels`, `annotations`, and their flags.
+        case(
+            "an env name with `=`",
+            "env = { \"A=B\" = \"1\" }",
+            &["`env`", "`A=B`", "{manifest}"],
+        ),
+        case(
+            "an empty env name",
+            "env = { \"\" = \"1\" }",
+            &["`env`", "empty", "{manifest}"],
+        ),
+        case(
+            "an empty label key",
+            "labels = { \"\" = \"1\" }",
+            &["`labels`", "empty", "{manifest}"],
+        ),
+        case(
+            "an empty annotation key",
+            "annotations = { \"\" = \"1\" }",
+            &["`annotations`", "empty", "{manifest}"],
+        ),
+        flags(
+            "an empty --env name",
+            &["--binary", BUSYBOX, "--env", "=1"],
+            &["--env", "`=1`"],
+        ),
+        flags(
+            "a control character in an --env name",
+            &["--binary", BUSYBOX, "--env", "A\u{1}B=1"],
+            &["--env", "`A\\u{1}B=1`"],
+        ),
+        flags(
+            "an empty --label key",
+            &["--binary", BUSYBOX, "--label", "=1"],
+            &["--label"],
+        ),
+        flags(
+            "a blank --annotation key",
+            &["--binary", BUSYBOX, "--annotation", " =1"],
+            &["--annotation", "empty"],
+        ),
+        // Push targets name their registry.
+        flags(
+            "--push REF without a registry",
+            &["--binary", BUSYBOX, "--push", "app:1"],
+            &["--push app:1", "no registry", "docker.io/library/app", "localhost:5000/app"],
+        ),
+        flags(
+            "--push OWNER/NAME without a registry",
+            &["--binary", BUSYBOX, "--push", "acme/app"],
+            &["--push acme/app", "no registry", "docker.io/acme/app"],
+        ),
+        flags(
+            "a bare --push on a name without a registry",
+            &["--binary", BUSYBOX, "--tag", "acme/app:1", "--push"],
+            &["--push", "acme/app", "no registry"],
+        ),
+        flags(
+            "index --push without a registry",
+            &["index", "--push", "app:1", "127.0.0.1:9/x:1"],
+            &["index --push app:1", "no registry"],
+        ),
     ];
     let target = w.join("target");
     for (i, c) in cases.iter().enumerate() {

@@ -86,10 +86,9 @@ pub(super) fn assign_outputs(plan: &mut Plan, cli: &Cli) -> Result<()> {
         img.tarball = cli.tarball.clone();
         for target in &cli.push {
             if target.is_empty() {
-                if !img.name.contains('/') {
+                if let Err(why) = crate::config::check::push_target(&img.name) {
                     bail!(
-                        "--push: the image name `{}` has no registry, so it would go to docker.io/library/{}: set name = \"ghcr.io/OWNER/{}\" (or any registry) in [package.metadata.slim-image], use --tag REGISTRY/NAME, or --push REF",
-                        img.name, img.name, img.name
+                        "--push: the image name {why}; set name = \"REGISTRY/...\" in [package.metadata.slim-image], use --tag REGISTRY/NAME, or --push REF",
                     );
                 }
                 for t in &img.tags {
@@ -101,6 +100,8 @@ pub(super) fn assign_outputs(plan: &mut Plan, cli: &Cli) -> Result<()> {
                     bail!("--push {target} names one repository, but this run builds {} images: pick one with --bin or -p, or use --push without a value", plan.images.len());
                 }
                 let r: Reference = target.parse()?;
+                crate::config::check::push_target(target)
+                    .map_err(|why| anyhow::anyhow!("--push {target}: {why}"))?;
                 if r.digest.is_some() {
                     bail!("--push {target}: a push target cannot pin a digest (the digest is the result); give REGISTRY/NAME[:TAG]");
                 }

@@ -211,7 +211,10 @@ fn env(cli: &Cli, meta: &Meta, ca: &CaConfig) -> Result<BTreeMap<String, String>
         env.insert("SSL_CERT_FILE".into(), CA_BUNDLE_PATH.into());
     }
     env.extend(meta.env.clone().unwrap_or_default());
-    env.extend(kv_flags(&cli.env, "--env")?);
+    for (k, v) in kv_flags(&cli.env, "--env")? {
+        crate::config::check::env_key(&k).map_err(|why| anyhow::anyhow!("--env: {why}"))?;
+        env.insert(k, v);
+    }
     Ok(env)
 }
 
@@ -224,17 +227,17 @@ fn workdir(meta: &Meta) -> Result<String> {
     Ok(workdir)
 }
 
-/// Resolves the user (--user, then `user`, then the non-root default).
+/// Resolves the user (--user, then `user`, checked when its table was read, then the non-root
+/// default): `UID[:GID]`, numbers only.
 fn user(cli: &Cli, meta: &Meta) -> Result<String> {
-    let user = cli
+    if let Some(u) = &cli.user {
+        crate::config::check::user(u).map_err(|why| anyhow::anyhow!("--user: {why}"))?;
+    }
+    Ok(cli
         .user
         .clone()
         .or(meta.user.clone())
-        .unwrap_or_else(|| DEFAULT_USER.into());
-    if user.trim().is_empty() || user.contains(char::is_whitespace) {
-        bail!("user `{user}` is not valid: write UID[:GID] such as 65532:65532, or a user name from /etc/passwd (root, nonroot, nobody)");
-    }
-    Ok(user)
+        .unwrap_or_else(|| DEFAULT_USER.into()))
 }
 
 /// Resolves the exposed ports as normalized `port/proto`.
@@ -263,12 +266,27 @@ fn labels_and_annotations(
     Ok((labels, annotations))
 }
 
-/// Resolves the extra `files`: normalized destination, existing source, mode (0644 by default).
-fn files(meta: &Meta) -> Result<Vec<FileSpec>> {
+/// Resolves the extra `files`: destination (checked when its table was read; here against the
+/// binaries), existing source, mode (0644 by default).
+fn files(meta: &Meta, binaries: &[BinSpec]) -> Result<Vec<FileSpec>> {
     let mut files = Vec::new();
-    for f in meta.files.iter().flatten() {
-        let dest = crate::layer::normalize_path(&f.dest)
-            .with_context(|| format!("in files: dest of {}", f.src.display()))?;
+    let from = meta
+        .files_from
+        .as_deref()
+        .map_or_else(String::new, |m| format!(" in {}", m.display()));
+    for (i, f) in meta.files.iter().flatten().enumerate() {
+        if let Some(b) = binaries
+            .iter()
+            .find(|b| crate::config::check::at_or_below(&f.dest, &format!("{BIN_DIR}/{}", b.name)))
+        {
+            bail!(
+                "invalid files[{i}].dest{from}: `{}` is (or is below) {BIN_DIR}/{}, the binary `{}` of this image: put the file elsewhere, e.g. /etc/{}/",
+                crate::config::check::shown(&f.dest),
+                b.name,
+                b.name,
+                b.name
+            );
+        }
         if !f.src.is_file() {
             bail!("files: src {} does not exist or is not a file (paths are relative to the Cargo.toml that lists them)", f.src.display());
         }
@@ -280,7 +298,7 @@ fn files(meta: &Meta) -> Result<Vec<FileSpec>> {
         };
         files.push(FileSpec {
             src: f.src.clone(),
-            dest,
+            dest: f.dest.clone(),
             mode,
         });
     }
@@ -359,7 +377,7 @@ pub(super) fn spec_for(
     let user = user(cli, meta)?;
     let ports = ports(meta)?;
     let (labels, annotations) = labels_and_annotations(cli, meta, origin, &created)?;
-    let files = files(meta)?;
+    let files = files(meta, &binaries)?;
     let platforms = platforms(ctx, meta)?;
     let sbom = sbom(cli, meta)?;
     let size_budget = size_budget(cli, meta)?;
