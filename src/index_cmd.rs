@@ -102,6 +102,36 @@ fn read_input(r: &Reference, clients: &mut Clients, store: &BlobStore) -> Result
     Ok(out)
 }
 
+/// What `index --dry-run` prints: the inputs it would read and the references it would push, as text
+/// or JSON. No registry is contacted.
+fn dry_run(
+    cli: &crate::cli::Cli,
+    inputs: &[Reference],
+    targets: &[Reference],
+    annotations: &BTreeMap<String, String>,
+) -> String {
+    let list = |v: &[Reference]| v.iter().map(|r| r.to_string()).collect::<Vec<_>>();
+    let mut text = String::from("index (dry run: no registry is contacted, nothing is pushed)\n");
+    for r in inputs {
+        text.push_str(&format!("  image:      {r}\n"));
+    }
+    for (k, v) in annotations {
+        text.push_str(&format!("  annotation: {k}={v}\n"));
+    }
+    for r in targets {
+        text.push_str(&format!("  push:       {r}\n"));
+    }
+    let json = serde_json::json!({
+        "tool": format!("cargo-slim-image {}", env!("CARGO_PKG_VERSION")),
+        "dry_run": true,
+        "command": "index",
+        "images": list(inputs),
+        "annotations": annotations,
+        "push": list(targets),
+    });
+    crate::dry_run_text(cli, text, &json)
+}
+
 /// Run `cargo slim-image index`.
 pub fn run(args: &IndexArgs, cli: &crate::cli::Cli) -> Result<()> {
     let targets = args
@@ -109,6 +139,8 @@ pub fn run(args: &IndexArgs, cli: &crate::cli::Cli) -> Result<()> {
         .iter()
         .map(|t| {
             let r: Reference = t.parse()?;
+            crate::config::check::push_target(t)
+                .map_err(|why| anyhow::anyhow!("index --push {t}: {why}"))?;
             if r.digest.is_some() {
                 bail!("--push {t}: a push target cannot pin a digest (the digest is the result); give REGISTRY/NAME:TAG");
             }
@@ -125,6 +157,10 @@ pub fn run(args: &IndexArgs, cli: &crate::cli::Cli) -> Result<()> {
         .iter()
         .map(|a| parse_kv(a, "--annotation"))
         .collect::<Result<BTreeMap<_, _>>>()?;
+    if cli.dry_run {
+        print!("{}", dry_run(cli, &inputs, &targets, &annotations));
+        return Ok(());
+    }
     // --retries/--timeout and the flags before the subcommand, plus the subcommand's own.
     let from_cli = crate::execute::client_options(cli);
     let mut opts = PushOptions {

@@ -154,8 +154,9 @@ fn read_file(p: &Path) -> Result<String> {
         .with_context(|| format!("-f {}: cannot read it as UTF-8 text", p.display()))
 }
 
-/// Build and push the image of `name` (a binary, else a package); its `registry/repo@digest`.
-fn build_one(name: &str, args: &ResolveArgs, cli: &Cli) -> Result<String> {
+/// The plan for the image of `name` (a binary, else a package), pushed to `--repo`/NAME or its own
+/// name, and the flags it runs with.
+fn plan_one(name: &str, args: &ResolveArgs, cli: &Cli) -> Result<(crate::plan::Plan, Cli)> {
     let mut c = cli.clone();
     c.command = None;
     c.push = vec![match &args.repo {
@@ -178,6 +179,12 @@ fn build_one(name: &str, args: &ResolveArgs, cli: &Cli) -> Result<String> {
     if plan.images.len() != 1 {
         bail!("{SCHEME}{name} names {} images (package with several binaries): name one binary instead", plan.images.len());
     }
+    Ok((plan, c))
+}
+
+/// Build and push the image of `name`; its `registry/repo@digest`.
+fn build_one(name: &str, args: &ResolveArgs, cli: &Cli) -> Result<String> {
+    let (plan, c) = plan_one(name, args, cli)?;
     let report = crate::execute::execute(&plan, &c)?;
     if crate::ui::level() >= 0 {
         eprint!("{}", report.summary());
@@ -191,9 +198,49 @@ fn build_one(name: &str, args: &ResolveArgs, cli: &Cli) -> Result<String> {
     Ok(format!("{}@{}", r.name(), pushed.digest))
 }
 
+/// `resolve --dry-run`: the plan of every image the inputs name, as text or JSON; nothing is built,
+/// written or pushed, and the YAML is not printed (its digests are not known without a build).
+fn resolve_dry_run(inputs: &[(String, String)], args: &ResolveArgs, cli: &Cli) -> Result<String> {
+    let mut text = String::new();
+    let mut images = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for (origin, t) in inputs {
+        for m in mentions(t) {
+            if !seen.insert(m.name.clone()) {
+                continue;
+            }
+            let (plan, _) = plan_one(&m.name, args, cli)
+                .with_context(|| format!("resolving {SCHEME}{} in {origin}", m.name))?;
+            text.push_str(&format!(
+                "{SCHEME}{} (in {origin}): would build and push\n{}",
+                m.name,
+                plan.describe()
+            ));
+            images.push(serde_json::json!({
+                "mention": format!("{SCHEME}{}", m.name),
+                "in": origin,
+                "plan": plan.to_json(),
+            }));
+        }
+    }
+    let json = serde_json::json!({
+        "tool": format!("cargo-slim-image {}", env!("CARGO_PKG_VERSION")),
+        "dry_run": true,
+        "command": "resolve",
+        "images": images,
+    });
+    Ok(crate::dry_run_text(cli, text, &json))
+}
+
 /// `cargo slim-image resolve`: print the inputs with every image resolved to a pushed digest.
 pub fn resolve(args: &ResolveArgs, cli: &Cli) -> Result<()> {
     let inputs = read_inputs(&args.files)?;
+    if cli.dry_run {
+        let out = resolve_dry_run(&inputs, args, cli)?;
+        return std::io::stdout()
+            .write_all(out.as_bytes())
+            .context("writing the dry-run plan to stdout");
+    }
     let mut resolved: BTreeMap<String, String> = BTreeMap::new();
     for (origin, text) in &inputs {
         for m in mentions(text) {
@@ -265,6 +312,9 @@ pub fn init(args: &InitArgs, cli: &Cli) -> Result<()> {
     };
     let name = binary.to_ascii_lowercase().replace('_', "-");
     let text = render(&name, binary, port);
+    if cli.dry_run {
+        return init_dry_run(args, cli, &text);
+    }
     match &args.output {
         None => print!("{text}"),
         Some(path) => {
@@ -278,6 +328,32 @@ pub fn init(args: &InitArgs, cli: &Cli) -> Result<()> {
             crate::ui::status("Wrote", path.display());
         }
     }
+    Ok(())
+}
+
+/// `init-k8s --dry-run`: the manifest on stdout (or as JSON), and no file written; with `-o FILE`
+/// it still refuses a FILE that exists, as the real run would.
+fn init_dry_run(args: &InitArgs, cli: &Cli, text: &str) -> Result<()> {
+    if let Some(path) = &args.output {
+        if path.exists() {
+            bail!(
+                "init-k8s: {} exists; remove it or pick another -o FILE",
+                path.display()
+            );
+        }
+        crate::ui::status(
+            "Would write",
+            format!("{} (dry run: not written)", path.display()),
+        );
+    }
+    let json = serde_json::json!({
+        "tool": format!("cargo-slim-image {}", env!("CARGO_PKG_VERSION")),
+        "dry_run": true,
+        "command": "init-k8s",
+        "output": args.output,
+        "manifest": text,
+    });
+    print!("{}", crate::dry_run_text(cli, text.to_string(), &json));
     Ok(())
 }
 

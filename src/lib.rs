@@ -45,7 +45,7 @@ pub fn run(cli: &cli::Cli) -> anyhow::Result<()> {
     }
     let plan = resolve::resolve(cli)?;
     if cli.dry_run {
-        print!("{}", plan.describe());
+        print!("{}", dry_run_text(cli, plan.describe(), &plan.to_json()));
         return Ok(());
     }
     let report = execute::execute(&plan, cli)?;
@@ -57,4 +57,16 @@ pub fn run(cli: &cli::Cli) -> anyhow::Result<()> {
         report.stdout(cli.message_format == cli::MessageFormat::Json)
     );
     Ok(())
+}
+
+/// What `--dry-run` prints on stdout: `text`, or `json` as one canonical JSON document with
+/// `--message-format json`.
+pub fn dry_run_text(cli: &cli::Cli, text: String, json: &serde_json::Value) -> String {
+    if cli.message_format == cli::MessageFormat::Json {
+        let mut s = String::from_utf8(blob::canonical_json(json)).unwrap_or_default();
+        s.push('\n');
+        s
+    } else {
+        text
+    }
 }

@@ -1,11 +1,13 @@
 //! The plan: which images, with which binaries, for which platforms, into which sinks.
 //!
 //! A [`Plan`] is pure data, made once by `resolve` from the flags and the workspace: `--dry-run`
-//! prints it ([`Plan::describe`]), `run` executes it. Nothing after this step reads flags or TOML.
+//! prints it ([`Plan::describe`], or [`Plan::to_json`] with `--message-format json`), `run` executes
+//! it. Nothing after this step reads flags or TOML.
 
 use crate::platform::Platform;
 use crate::reference::Reference;
 use crate::rootfs::CaConfig;
+use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -187,4 +189,64 @@ impl Plan {
         }
         s
     }
+
+    /// The plan as one JSON value, for `--dry-run --message-format json`: the same facts as
+    /// [`Plan::describe`], with `"dry_run": true`.
+    pub fn to_json(&self) -> Value {
+        let images: Vec<Value> = self
+            .images
+            .iter()
+            .map(|i| image_json(i, self.load))
+            .collect();
+        json!({
+            "tool": format!("cargo-slim-image {}", env!("CARGO_PKG_VERSION")),
+            "dry_run": true,
+            "cargo": self.cargo.as_ref().map(|c| json!({
+                "manifest_path": c.manifest_path,
+                "packages": c.packages,
+                "bins": c.bins,
+            })),
+            "target_dir": self.target_dir,
+            "epoch": self.epoch,
+            "min_size": self.min_size,
+            "images": images,
+        })
+    }
+}
+
+fn image_json(img: &ImageSpec, load: bool) -> Value {
+    json!({
+        "name": img.name,
+        "tags": img.tags,
+        "platforms": img.platforms.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
+        "binaries": img.binaries.iter().map(|b| json!({
+            "name": b.name,
+            "path": format!("{BIN_DIR}/{}", b.name),
+            "package": b.package,
+            "prebuilt": b.prebuilt,
+        })).collect::<Vec<_>>(),
+        "files": img.files.iter().map(|f| json!({
+            "src": f.src,
+            "dest": f.dest,
+            "mode": format!("{:04o}", f.mode),
+        })).collect::<Vec<_>>(),
+        "base": img.base.to_string(),
+        "entrypoint": img.entrypoint,
+        "cmd": img.cmd,
+        "env": img.env,
+        "workdir": img.workdir,
+        "user": img.user,
+        "ports": img.ports,
+        "labels": img.labels,
+        "annotations": img.annotations,
+        "stop_signal": img.stop_signal,
+        "ca_certificates": format!("{:?}", img.ca.source).to_ascii_lowercase(),
+        "extra_ca_certificates": img.ca.extra,
+        "layout": img.layout,
+        "tarball": img.tarball,
+        "load": load,
+        "push": img.push.iter().map(|r| r.to_string()).collect::<Vec<_>>(),
+        "sbom": img.sbom,
+        "size_budget": img.size_budget,
+    })
 }
