@@ -106,7 +106,7 @@ pub struct Cli {
     /// spaces (use metadata `entrypoint = [...]` for arguments containing spaces).
     #[arg(long, value_name = "CMD", help_heading = "Image")]
     pub entrypoint: Option<String>,
-    /// User to run as, UID[:GID] (default 65532:65532, the nonroot user).
+    /// User to run as, UID[:GID], numbers from 0 to 2147483647 (default 65532:65532, the nonroot user).
     #[arg(long, value_name = "USER", help_heading = "Image")]
     pub user: Option<String>,
     /// Base image: scratch (default), alpine[:TAG], REGISTRY/NAME[:TAG][@DIGEST], oci:DIR[:TAG],
@@ -165,7 +165,8 @@ pub struct Cli {
     /// Seconds a registry connection may stay silent (per read or write) before it counts as failed.
     #[arg(long, value_name = "SECS", default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..), help_heading = "Output")]
     pub timeout: u64,
-    /// Print the plan and stop: nothing is built or written.
+    /// Print the plan and stop: nothing is built, written or pushed (subcommands too; JSON with
+    /// --message-format json).
     #[arg(long, help_heading = "Output")]
     pub dry_run: bool,
     /// Output format of the results on stdout.

@@ -99,10 +99,10 @@ pub fn dest(d: &str) -> Result<(), String> {
         ));
     }
     if let Some(f) = files.iter().find(|f| at_or_below(d, f)) {
-        let hint = if f == CA_BUNDLE_PATH {
-            "add certificates with `extra-ca-certificates = [\"ca.pem\"]` (appended to the bundle), or pick the bundle with `ca-certificates`"
-        } else {
-            "the image's /etc/passwd and /etc/group hold root (0), nonroot (65532) and nobody (65534); run as any numeric uid with `user`, or build on a base image that has the accounts you need (`base`)"
+        let hint = match f.as_str() {
+            CA_BUNDLE_PATH => "add certificates with `extra-ca-certificates = [\"ca.pem\"]` (appended to the bundle), or pick the bundle with `ca-certificates`",
+            "/etc/passwd" | "/etc/group" => "the image's /etc/passwd and /etc/group hold root (0), nonroot (65532) and nobody (65534); run as any numeric uid with `user`, or build on a base image that has the accounts you need (`base`)",
+            _ => "it is one of the image's base files; put yours at another path",
         };
         return Err(format!(
             "is (or is below) {f}, which cargo slim-image writes: {hint}"
