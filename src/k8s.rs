@@ -160,21 +160,35 @@ fn plan_one(name: &str, args: &ResolveArgs, cli: &Cli) -> Result<(crate::plan::P
     let mut c = cli.clone();
     c.command = None;
     c.push = vec![match &args.repo {
-        Some(repo) => format!("{}/{name}", repo.trim_end_matches('/')),
+        Some(repo) => {
+            let target = format!("{}/{name}", repo.trim_end_matches('/'));
+            crate::config::check::push_target(&target)
+                .map_err(|why| anyhow::anyhow!("--repo {repo}: {why}"))?;
+            target
+        }
         None => String::new(),
     }];
     c.bin = vec![name.to_string()];
     let plan = match crate::resolve::resolve(&c) {
         Ok(p) => p,
-        Err(as_bin) => {
+        // Not a binary: perhaps a package (whose error then counts only if it is one).
+        Err(e) if e.downcast_ref::<crate::resolve::NoSuchBin>().is_some() => {
             c.bin.clear();
             c.package = vec![name.to_string()];
-            crate::resolve::resolve(&c).map_err(|_| {
-                as_bin.context(format!(
-                    "{SCHEME}{name}: no binary or package of that name in the workspace"
-                ))
+            crate::resolve::resolve(&c).map_err(|as_pkg| {
+                if as_pkg
+                    .downcast_ref::<crate::resolve::NoSuchPackage>()
+                    .is_some()
+                {
+                    e.context(format!(
+                        "{SCHEME}{name}: no binary or package of that name in the workspace"
+                    ))
+                } else {
+                    as_pkg
+                }
             })?
         }
+        Err(e) => return Err(e),
     };
     if plan.images.len() != 1 {
         bail!("{SCHEME}{name} names {} images (package with several binaries): name one binary instead", plan.images.len());

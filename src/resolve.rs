@@ -29,6 +29,17 @@ pub fn source_date_epoch() -> Result<u64> {
     }
 }
 
+/// `--bin NAME` names no binary target of the selected packages (typed, so `resolve` can try NAME as
+/// a package instead).
+#[derive(Debug, thiserror::Error)]
+#[error("--bin {0}: no binary target named `{0}` in the selected packages (try -p PACKAGE or --workspace)")]
+pub struct NoSuchBin(pub String);
+
+/// `-p SPEC` names no member of the workspace (the members follow).
+#[derive(Debug, thiserror::Error)]
+#[error("-p {0}: no such package in this workspace (members: {1})")]
+pub struct NoSuchPackage(pub String, pub String);
+
 /// Parse `NAME[:TAG]` given to --tag (the split of [`crate::reference::split_tag`], owned).
 fn split_name_tag(s: &str) -> (String, Option<String>) {
     let (name, tag) = crate::reference::split_tag(s);
@@ -62,12 +73,9 @@ fn selected_packages<'a>(md: &'a Metadata, cli: &Cli) -> Result<Vec<&'a Package>
                     .iter()
                     .copied()
                     .find(|p| p.name.as_str() == spec)
-                    .with_context(|| {
+                    .ok_or_else(|| {
                         let names: Vec<&str> = members.iter().map(|p| p.name.as_str()).collect();
-                        format!(
-                            "-p {spec}: no such package in this workspace (members: {})",
-                            names.join(", ")
-                        )
+                        NoSuchPackage(spec.clone(), names.join(", ")).into()
                     })
             })
             .collect();
@@ -279,7 +287,7 @@ fn from_workspace(ctx: &Ctx<'_>) -> Result<Resolved> {
     }
     for b in &cli.bin {
         if !seen_bins.contains(b) {
-            bail!("--bin {b}: no binary target named `{b}` in the selected packages (try -p PACKAGE or --workspace)");
+            return Err(NoSuchBin(b.clone()).into());
         }
     }
     if images.is_empty() {

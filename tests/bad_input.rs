@@ -68,6 +68,13 @@ fn bad_input_table() {
     let a_dir = a_dir.to_str().unwrap().to_string();
     let below_file = format!("{occ}/x.tar");
     let digest_ref = format!("127.0.0.1:9/x/y@sha256:{}", "a".repeat(64));
+    let yaml = w.join("k8s.yaml");
+    fs::write(&yaml, "image: slim-image://bad\n").unwrap();
+    let yaml = yaml.to_str().unwrap().to_string();
+    let on_package = |name: &'static str, args: &[&str], expect: &[&str]| Case {
+        meta: Some(""),
+        ..flags(name, args, expect)
+    };
     let cases = vec![
         case("unknown key", "nmae = \"x\"", &["nmae", "{manifest}"]),
         case(
@@ -350,6 +357,16 @@ fn bad_input_table() {
             "a bare --push on a name without a registry",
             &["--binary", BUSYBOX, "--tag", "acme/app:1", "--push"],
             &["--push", "acme/app", "no registry"],
+        ),
+        on_package(
+            "resolve --repo without a registry",
+            &["resolve", "--repo", "acme", "-f", &yaml],
+            &["--repo acme", "no registry", "docker.io/acme/bad"],
+        ),
+        on_package(
+            "resolve to an image name without a registry",
+            &["resolve", "-f", &yaml],
+            &["slim-image://bad", "`bad`", "no registry"],
         ),
         flags(
             "index --push without a registry",

@@ -121,6 +121,44 @@ fn resolve_names_an_unknown_image_and_the_file() {
 }
 
 #[test]
+fn resolve_reports_the_real_error_not_an_unknown_name() {
+    // Issue 11: `slim-image://hello` is a binary; an error in its plan (here a --repo that names no
+    // registry) is reported as such, not as "no binary or package of that name".
+    let work = tempfile::tempdir().unwrap();
+    let file = work.path().join("x.yaml");
+    std::fs::write(&file, "image: slim-image://hello\n").unwrap();
+    let t = slim::shared_target().display().to_string();
+    let err = fails(slim::on(
+        &hello(),
+        &t,
+        &["resolve", "--repo", "acme", "-f", file.to_str().unwrap()],
+    ));
+    assert!(
+        err.contains("--repo acme") && err.contains("no registry"),
+        "{err}"
+    );
+    assert!(!err.contains("no binary or package"), "{err}");
+    let err = fails(slim::on(
+        &hello(),
+        &t,
+        &[
+            "--user",
+            "nonroot",
+            "resolve",
+            "--repo",
+            "127.0.0.1:9/k",
+            "-f",
+            file.to_str().unwrap(),
+        ],
+    ));
+    assert!(
+        err.contains("--user") && err.contains("use 65532 (nonroot)"),
+        "{err}"
+    );
+    assert!(!err.contains("no binary or package"), "{err}");
+}
+
+#[test]
 fn init_k8s_writes_a_starter_manifest() {
     let work = tempfile::tempdir().unwrap();
     let out = ok(cmd(&["--manifest-path", &hello(), "init-k8s", "hello"]));
