@@ -108,7 +108,7 @@ pub fn run(args: &IndexArgs, cli: &crate::cli::Cli) -> Result<()> {
         .push
         .iter()
         .map(|t| {
-            let r: Reference = t.parse()?;
+            let r: Reference = t.parse().map_err(|e| anyhow::anyhow!("--push: {e}"))?;
             if r.digest.is_some() {
                 bail!("--push {t}: a push target cannot pin a digest (the digest is the result); give REGISTRY/NAME:TAG");
             }

@@ -1,7 +1,13 @@
-//! Messages for people, on stderr: progress, notes and warnings. stdout is reserved for results.
+//! Messages for people, on stderr: progress, notes, warnings and the final error. stdout is reserved
+//! for results.
 //!
 //! The level is set once from `-q`/`-v` by `main`; library code calls [`status`], [`note`], [`warn`] and
-//! [`verbose`] without passing a handle around. Nothing here may print a secret.
+//! [`verbose`] without passing a handle around. Nothing here may print a secret: every message, and the
+//! error chain [`print_error`] shows, passes through [`redact`] (see [`redact`](mod@redact)).
+
+mod redact;
+
+pub use redact::{redact, redact_and_cut, remember, remember_login, REDACTED};
 
 use std::sync::atomic::{AtomicI8, Ordering};
 
@@ -20,25 +26,33 @@ pub fn level() -> i8 {
 /// A progress line in cargo's style: a right-aligned green-ish verb, then the message.
 pub fn status(verb: &str, msg: impl std::fmt::Display) {
     if level() >= 0 {
-        eprintln!("{verb:>12} {msg}");
+        eprintln!("{verb:>12} {}", redact(&msg.to_string()));
     }
 }
 
 /// A note: something the user should know (e.g. "installed the musl target").
 pub fn note(msg: impl std::fmt::Display) {
     if level() >= 0 {
-        eprintln!("note: {msg}");
+        eprintln!("note: {}", redact(&msg.to_string()));
     }
 }
 
 /// A warning: printed even with -q.
 pub fn warn(msg: impl std::fmt::Display) {
-    eprintln!("warning: {msg}");
+    eprintln!("warning: {}", redact(&msg.to_string()));
 }
 
 /// Detail shown only with -v.
 pub fn verbose(msg: impl std::fmt::Display) {
     if level() >= 1 {
-        eprintln!("     verbose {msg}");
+        eprintln!("     verbose {}", redact(&msg.to_string()));
+    }
+}
+
+/// The error that ends the run, with its chain of causes, redacted.
+pub fn print_error(err: &anyhow::Error) {
+    eprintln!("error: {}", redact(&err.to_string()));
+    for cause in err.chain().skip(1) {
+        eprintln!("  caused by: {}", redact(&cause.to_string()));
     }
 }

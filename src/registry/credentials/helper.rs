@@ -1,0 +1,139 @@
+//! Running a `docker-credential-<name> get`: bounded output, a time limit, and failures that never show
+//! what the helper wrote to stdout.
+//!
+//! Takes the helper's path and the server name to ask about; gives its exit status, stdout and stderr
+//! (each capped at [`MAX_OUTPUT`]). The helper runs in its own process group; when it (or anything it
+//! started that still holds its pipes) runs past the limit (`SLIM_IMAGE_CREDENTIAL_HELPER_TIMEOUT`
+//! seconds, default 30), the whole group is killed and the error names the helper and the limit.
+
+use super::CredentialEnv;
+use anyhow::{bail, Context, Result};
+use std::io::{Read, Write};
+use std::os::unix::process::CommandExt as _;
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// The environment variable that sets the time limit, in seconds (fractions allowed).
+pub const TIMEOUT_VAR: &str = "SLIM_IMAGE_CREDENTIAL_HELPER_TIMEOUT";
+/// The time limit when [`TIMEOUT_VAR`] is not set.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// The most of each of stdout and stderr that is read; a `get` answer is a few hundred bytes.
+pub const MAX_OUTPUT: u64 = 1 << 20;
+/// How much of a failing helper's stderr goes into the error, in characters (after redaction).
+pub const MAX_STDERR_CHARS: usize = 200;
+
+/// What a finished helper gave.
+pub struct HelperOutput {
+    /// Its exit status.
+    pub status: ExitStatus,
+    /// What it wrote to stdout (may hold the secret: never print it).
+    pub stdout: Vec<u8>,
+    /// What it wrote to stderr.
+    pub stderr: Vec<u8>,
+}
+
+/// The time limit for helpers, from [`TIMEOUT_VAR`] in `env`.
+pub fn time_limit(env: &CredentialEnv) -> Result<Duration> {
+    let Some(v) = env.get(TIMEOUT_VAR) else {
+        return Ok(DEFAULT_TIMEOUT);
+    };
+    v.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s > 0.0 && *s <= 86_400.0)
+        .map(Duration::from_secs_f64)
+        .with_context(|| {
+            format!(
+                "{TIMEOUT_VAR}=`{v}` is not a number of seconds (e.g. 30 or 0.5, at most 86400)"
+            )
+        })
+}
+
+/// Run `path get`, writing `server` to its stdin, with `env`'s variables only, within `limit`.
+pub fn run_get(
+    path: &Path,
+    exe: &str,
+    server: &str,
+    env: &CredentialEnv,
+    limit: Duration,
+) -> Result<HelperOutput> {
+    let start = Instant::now();
+    let mut child = Command::new(path)
+        .arg("get")
+        .env_clear()
+        .envs(&env.vars)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // Its own process group, so a time-out kills whatever the helper started too.
+        .process_group(0)
+        .spawn()
+        .with_context(|| format!("running the credential helper {}", path.display()))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        // A helper may exit without reading stdin; a broken pipe here is not an error by itself.
+        let _ = stdin.write_all(server.as_bytes());
+    }
+    let stdout = reader(child.stdout.take());
+    let stderr = reader(child.stderr.take());
+    let timed_out = || {
+        anyhow::anyhow!(
+            "the credential helper {exe} did not answer for {server} within {:.1}s: it was stopped. \
+             Check that it works (`echo {server} | {exe} get`; it may be waiting for a password \
+             prompt or an unlocked keyring), or raise the limit with {TIMEOUT_VAR}=SECONDS",
+            limit.as_secs_f64()
+        )
+    };
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if start.elapsed() >= limit => {
+                kill(&mut child);
+                return Err(timed_out());
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+            Err(e) => {
+                kill(&mut child);
+                bail!("waiting for the credential helper {exe}: {e}");
+            }
+        }
+    };
+    // Something the helper started may still hold its pipes open: wait for them within the limit too.
+    let mut collect = |rx: mpsc::Receiver<Vec<u8>>| {
+        let left = limit.saturating_sub(start.elapsed());
+        rx.recv_timeout(left).map_err(|_| {
+            kill(&mut child);
+            timed_out()
+        })
+    };
+    let stdout = collect(stdout)?;
+    let stderr = collect(stderr)?;
+    Ok(HelperOutput {
+        status,
+        stdout,
+        stderr,
+    })
+}
+
+/// Read at most [`MAX_OUTPUT`] bytes of `pipe` on a thread; the bytes arrive on the channel.
+fn reader(pipe: Option<impl Read + Send + 'static>) -> mpsc::Receiver<Vec<u8>> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(p) = pipe {
+            // A pipe that breaks off still gives what arrived.
+            let _ = p.take(MAX_OUTPUT).read_to_end(&mut buf);
+        }
+        let _ = tx.send(buf);
+    });
+    rx
+}
+
+/// Kill the helper's process group (it leads it), then reap the helper.
+fn kill(child: &mut Child) {
+    let pid = rustix::process::Pid::from_child(child);
+    let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+    let _ = child.kill();
+    let _ = child.wait();
+}
