@@ -3,6 +3,7 @@
 use cargo_slim_image::cli::{parse_from, CargoCli};
 
 fn main() {
+    cargo_slim_image::ui::redact_panics();
     let CargoCli::SlimImage(cli) = parse_from(std::env::args_os());
     if let Err(err) = cargo_slim_image::run(&cli) {
         cargo_slim_image::ui::print_error(&err);

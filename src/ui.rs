@@ -49,10 +49,55 @@ pub fn verbose(msg: impl std::fmt::Display) {
     }
 }
 
+/// Print panics through [`redact`] as well: a panic is a bug, and its message (which may quote any
+/// value) must not print a secret either. The text still says `panicked`, as the default does.
+pub fn redact_panics() {
+    std::panic::set_hook(Box::new(|info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| info.payload().downcast_ref::<String>().map(String::as_str));
+        let at = info.location().map(|l| l.to_string());
+        eprintln!("{}", panic_report(msg, at.as_deref()));
+        let bt = std::backtrace::Backtrace::capture();
+        if bt.status() == std::backtrace::BacktraceStatus::Captured {
+            eprintln!("{bt}");
+        }
+    }));
+}
+
+/// The text of a panic report, redacted.
+fn panic_report(msg: Option<&str>, location: Option<&str>) -> String {
+    let at = location.map_or(String::new(), |l| format!(" at {l}"));
+    redact(&format!(
+        "cargo-slim-image panicked{at}: {}
+error: this is a bug in cargo-slim-image; please \
+         report it (without credentials in the command line)",
+        msg.unwrap_or("(no message)")
+    ))
+}
+
 /// The error that ends the run, with its chain of causes, redacted.
 pub fn print_error(err: &anyhow::Error) {
     eprintln!("error: {}", redact(&err.to_string()));
     for cause in err.chain().skip(1) {
         eprintln!("  caused by: {}", redact(&cause.to_string()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn panic_reports_are_redacted() {
+        remember("Panic-Secret-5d21");
+        let r = panic_report(Some("bad header Panic-Secret-5d21"), Some("src/x.rs:1:2"));
+        assert!(
+            r.contains("panicked at src/x.rs:1:2: bad header <redacted>"),
+            "{r}"
+        );
+        assert!(!r.contains("Panic-Secret"), "{r}");
     }
 }

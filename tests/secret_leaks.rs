@@ -462,3 +462,37 @@ fn credentials_typed_into_a_reference_flag_are_refused_unechoed() {
     let err = slim::fails(c);
     assert!(!err.contains("credentials in an image reference"), "{err}");
 }
+
+#[test]
+fn cargo_build_scripts_never_see_the_registry_password() {
+    const PW: &str = "Build-Env-Pw-6e0a";
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let pkg = w.join("pkg");
+    let manifest = slim::package_with_meta(&pkg, "");
+    // A dependency's build script runs with cargo's environment and can print (or send) it.
+    std::fs::write(
+        pkg.join("build.rs"),
+        "fn main() {\n    println!(\"cargo:warning=registry password: {:?}\", \
+         std::env::var(\"SLIM_IMAGE_REGISTRY_PASSWORD\"));\n}\n",
+    )
+    .unwrap();
+    let (t, o) = (w.join("target"), w.join("out"));
+    let mut c = slim::on(
+        &manifest,
+        t.to_str().unwrap(),
+        &["--output", o.to_str().unwrap()],
+    );
+    c.env("HOME", w)
+        .env("DOCKER_CONFIG", w)
+        .env("SLIM_IMAGE_REGISTRY_USERNAME", USER)
+        .env("SLIM_IMAGE_REGISTRY_PASSWORD", PW);
+    let out = slim::run(&mut c);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_no_piece(&out, &[PW.to_string()]);
+    assert!(
+        stderr.contains("registry password: Err(NotPresent)"),
+        "the build script did not run, or saw something: {stderr}"
+    );
+}

@@ -17,6 +17,10 @@ mod helper;
 
 pub use helper::TIMEOUT_VAR as HELPER_TIMEOUT_VAR;
 
+/// The CI password variable. Programs that run third-party code (cargo build: build scripts, proc
+/// macros) are started without it, so none of them can print or send it.
+pub const PASSWORD_VAR: &str = "SLIM_IMAGE_REGISTRY_PASSWORD";
+
 /// Key docker uses in config.json for Docker Hub.
 pub const DOCKER_HUB_AUTH_KEY: &str = "https://index.docker.io/v1/";
 
@@ -166,7 +170,7 @@ fn lookup_unremembered(registry: &str, env: &CredentialEnv) -> Result<Option<Cre
     let registry = normalize_key(registry);
     if let (Some(user), Some(pass)) = (
         env.get("SLIM_IMAGE_REGISTRY_USERNAME"),
-        env.get("SLIM_IMAGE_REGISTRY_PASSWORD"),
+        env.get(PASSWORD_VAR),
     ) {
         let only = env.get("SLIM_IMAGE_REGISTRY_HOST").map(normalize_key);
         if only.as_deref().is_none_or(|h| h == registry) {
