@@ -79,6 +79,11 @@ fn redact_with(text: &str, secrets: &[String]) -> String {
 /// The end of the longest occurrence of `secret` in `t` starting at `start`, in any mix of encodings.
 fn match_at(t: &[u8], start: usize, secret: &str) -> Option<usize> {
     let s = secret.as_bytes();
+    // Most positions cannot start any encoding of the secret: skip them without allocating.
+    let first = t[start];
+    if !(first == s[0] || first == b'%' || first == b'\\' || (first == b'+' && s[0] == b' ')) {
+        return None;
+    }
     // Text positions reachable after matching the first `k` bytes of the secret, for k = 0..=len.
     let mut reach: Vec<Vec<usize>> = vec![Vec::new(); s.len() + 1];
     reach[0].push(start);
