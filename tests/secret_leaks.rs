@@ -346,7 +346,7 @@ fn a_hanging_credential_helper_is_stopped_at_its_time_limit() {
     let err = fails(&mut c, &[]);
     assert!(
         err.contains("docker-credential-slow")
-            && err.contains("did not answer")
+            && err.contains("timed out")
             && err.contains("within 0.5s")
             && err.contains("SLIM_IMAGE_CREDENTIAL_HELPER_TIMEOUT"),
         "{err}"

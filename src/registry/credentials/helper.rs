@@ -79,7 +79,8 @@ pub fn run_get(
     let stderr = reader(child.stderr.take());
     let timed_out = || {
         anyhow::anyhow!(
-            "the credential helper {exe} did not answer for {server} within {:.1}s: it was stopped. \
+            "the credential helper {exe} timed out: it did not answer for {server} within {:.1}s \
+             and was stopped. \
              Check that it works (`echo {server} | {exe} get`; it may be waiting for a password \
              prompt or an unlocked keyring), or raise the limit with {TIMEOUT_VAR}=SECONDS",
             limit.as_secs_f64()
