@@ -334,11 +334,16 @@ fn a_hanging_credential_helper_is_stopped_at_its_time_limit() {
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
     let pid_file = w.join("sleep.pid");
+    let runs = w.join("runs");
     helper(
         w,
         "slow",
         &reg.host,
-        &format!("sleep 600 &\necho $! > {}\nwait\n", pid_file.display()),
+        &format!(
+            "echo run >> {}\nsleep 600 &\necho $! > {}\nwait\n",
+            runs.display(),
+            pid_file.display()
+        ),
     );
     let mut c = push_cmd(w, &format!("{}/secret/app:v1", reg.host));
     with_helper_path(&mut c, w);
@@ -351,8 +356,9 @@ fn a_hanging_credential_helper_is_stopped_at_its_time_limit() {
             && err.contains("SLIM_IMAGE_CREDENTIAL_HELPER_TIMEOUT"),
         "{err}"
     );
-    // What the helper started was killed with it (its process group): gone, or a zombie
-    // waiting for init to reap it.
+    // Asked once: the parallel uploads do not each wait for it again.
+    assert_eq!(std::fs::read_to_string(&runs).unwrap(), "run\n");
+    // What the helper started was killed with it: gone, or a zombie waiting for init to reap it.
     let pid = std::fs::read_to_string(&pid_file).unwrap();
     let stat = format!("/proc/{}/stat", pid.trim());
     let alive = || {

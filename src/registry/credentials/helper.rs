@@ -2,17 +2,16 @@
 //! what the helper wrote to stdout.
 //!
 //! Takes the helper's path and the server name to ask about; gives its exit status, stdout and stderr
-//! (each capped at [`MAX_OUTPUT`]). The helper runs in its own process group; when it (or anything it
-//! started that still holds its pipes) runs past the limit (`SLIM_IMAGE_CREDENTIAL_HELPER_TIMEOUT`
-//! seconds, default 30), the whole group is killed and the error names the helper and the limit.
+//! (each capped at [`MAX_OUTPUT`]). When it (or anything it started that still holds its pipes) runs
+//! past the limit (`SLIM_IMAGE_CREDENTIAL_HELPER_TIMEOUT` seconds, default 30), it and what it
+//! started are killed, and the error names the helper and the limit.
 
 use super::CredentialEnv;
 use anyhow::{bail, Context, Result};
 use std::io::{Read, Write};
-use std::os::unix::process::CommandExt as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The environment variable that sets the time limit, in seconds (fractions allowed).
@@ -59,24 +58,6 @@ pub fn run_get(
     env: &CredentialEnv,
     limit: Duration,
 ) -> Result<HelperOutput> {
-    let start = Instant::now();
-    let mut child = Command::new(path)
-        .arg("get")
-        .env_clear()
-        .envs(&env.vars)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        // Its own process group, so a time-out kills whatever the helper started too.
-        .process_group(0)
-        .spawn()
-        .with_context(|| format!("running the credential helper {}", path.display()))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        // A helper may exit without reading stdin; a broken pipe here is not an error by itself.
-        let _ = stdin.write_all(server.as_bytes());
-    }
-    let stdout = reader(child.stdout.take());
-    let stderr = reader(child.stderr.take());
     let timed_out = || {
         anyhow::anyhow!(
             "the credential helper {exe} timed out: it did not answer for {server} within {:.1}s \
@@ -86,12 +67,58 @@ pub fn run_get(
             limit.as_secs_f64()
         )
     };
+    // Parallel uploads each look credentials up until one succeeds: a helper that timed out once is
+    // not waited for again in this run.
+    let key = (path.to_path_buf(), server.to_string());
+    let mut timed_out_before = TIMED_OUT.lock().unwrap_or_else(|p| p.into_inner());
+    if timed_out_before.contains(&key) {
+        return Err(timed_out());
+    }
+    let result = spawn_and_wait(path, exe, server, env, limit);
+    if result.as_ref().is_err_and(|e| e.is::<TimedOut>()) {
+        timed_out_before.push(key);
+        return Err(timed_out());
+    }
+    result
+}
+
+/// The helper ran past its limit (turned into the message by [`run_get`]).
+#[derive(Debug, thiserror::Error)]
+#[error("timed out")]
+struct TimedOut;
+
+/// (helper, server) pairs that timed out in this run.
+static TIMED_OUT: Mutex<Vec<(PathBuf, String)>> = Mutex::new(Vec::new());
+
+fn spawn_and_wait(
+    path: &Path,
+    exe: &str,
+    server: &str,
+    env: &CredentialEnv,
+    limit: Duration,
+) -> Result<HelperOutput> {
+    let start = Instant::now();
+    let mut child = Command::new(path)
+        .arg("get")
+        .env_clear()
+        .envs(&env.vars)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("running the credential helper {}", path.display()))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        // A helper may exit without reading stdin; a broken pipe here is not an error by itself.
+        let _ = stdin.write_all(server.as_bytes());
+    }
+    let stdout = reader(child.stdout.take());
+    let stderr = reader(child.stderr.take());
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break status,
             Ok(None) if start.elapsed() >= limit => {
                 kill(&mut child);
-                return Err(timed_out());
+                return Err(TimedOut.into());
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(10)),
             Err(e) => {
@@ -105,7 +132,7 @@ pub fn run_get(
         let left = limit.saturating_sub(start.elapsed());
         rx.recv_timeout(left).map_err(|_| {
             kill(&mut child);
-            timed_out()
+            anyhow::Error::from(TimedOut)
         })
     };
     let stdout = collect(stdout)?;
@@ -131,10 +158,51 @@ fn reader(pipe: Option<impl Read + Send + 'static>) -> mpsc::Receiver<Vec<u8>> {
     rx
 }
 
-/// Kill the helper's process group (it leads it), then reap the helper.
+/// Kill the helper and, first, everything it started (found by parent pid in `/proc`, where there is
+/// one). The helper stays in our process group, as docker runs it: a helper that prompts on the
+/// terminal must not be stopped for reading it from a background group.
 fn kill(child: &mut Child) {
-    let pid = rustix::process::Pid::from_child(child);
-    let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+    for pid in descendants(child.id()) {
+        if let Some(p) = i32::try_from(pid)
+            .ok()
+            .and_then(rustix::process::Pid::from_raw)
+        {
+            let _ = rustix::process::kill_process(p, rustix::process::Signal::KILL);
+        }
+    }
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// Every process descended from `root`, from `/proc/*/stat` (empty where there is no `/proc`).
+fn descendants(root: u32) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let parents: Vec<(u32, u32)> = dir
+        .flatten()
+        .filter_map(|e| {
+            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+            // `pid (comm) state ppid ...`: comm may hold spaces and `)`; ppid follows the last `)`.
+            let ppid = stat
+                .rsplit_once(')')?
+                .1
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()?;
+            Some((pid, ppid))
+        })
+        .collect();
+    let (mut found, mut todo) = (Vec::new(), vec![root]);
+    while let Some(p) = todo.pop() {
+        for &(c, pp) in &parents {
+            if pp == p && !found.contains(&c) {
+                found.push(c);
+                todo.push(c);
+            }
+        }
+    }
+    found
 }
