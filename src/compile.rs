@@ -112,6 +112,7 @@ pub fn build(req: &BuildRequest) -> Result<Vec<BuiltBinary>> {
     let mut child = Command::new(&inv.program)
         .args(&inv.args)
         .envs(inv.env.iter().map(|(k, v)| (k, v)))
+        .env_remove(crate::registry::credentials::PASSWORD_VAR)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

@@ -138,7 +138,7 @@ pub fn run(args: &IndexArgs, cli: &crate::cli::Cli) -> Result<()> {
         .push
         .iter()
         .map(|t| {
-            let r: Reference = t.parse()?;
+            let r: Reference = t.parse().map_err(|e| anyhow::anyhow!("--push: {e}"))?;
             crate::config::check::push_target(t)
                 .map_err(|why| anyhow::anyhow!("index --push {t}: {why}"))?;
             if r.digest.is_some() {

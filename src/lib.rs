@@ -37,6 +37,8 @@ pub mod ui;
 /// execute it. Results go to stdout, everything else to stderr.
 pub fn run(cli: &cli::Cli) -> anyhow::Result<()> {
     ui::set_level(if cli.quiet { -1 } else { cli.verbose as i8 });
+    reference::refuse_credentials("--push", &cli.push)?;
+    reference::refuse_credentials("--tag", &cli.tag)?;
     match &cli.command {
         Some(cli::Command::Index(args)) => return index_cmd::run(args, cli),
         Some(cli::Command::Resolve(args)) => return k8s::resolve(args, cli),

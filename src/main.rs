@@ -3,12 +3,10 @@
 use cargo_slim_image::cli::{parse_from, CargoCli};
 
 fn main() {
+    cargo_slim_image::ui::redact_panics();
     let CargoCli::SlimImage(cli) = parse_from(std::env::args_os());
     if let Err(err) = cargo_slim_image::run(&cli) {
-        eprintln!("error: {err}");
-        for cause in err.chain().skip(1) {
-            eprintln!("  caused by: {cause}");
-        }
+        cargo_slim_image::ui::print_error(&err);
         std::process::exit(1);
     }
 }

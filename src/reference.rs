@@ -116,6 +116,9 @@ impl FromStr for Reference {
                 "it is empty; expected e.g. `ghcr.io/acme/app:1.0`".into()
             ));
         }
+        if let Some(userinfo) = userinfo(s) {
+            return Err(credentials_refused(s, userinfo, None));
+        }
         if s.contains("://") {
             return Err(bad(
                 "drop the scheme: write `host/repository:tag`, not a URL".into(),
@@ -151,6 +154,54 @@ impl FromStr for Reference {
             digest,
         })
     }
+}
+
+/// The `user:password` (or `user`) part of a reference typed as `[scheme://]user:password@host/...`,
+/// if it has one. A digest never holds `/`, so an `@` with a `/` after it is userinfo; with no `/`,
+/// the part after the `@` is userinfo's host when it is not a digest and a `:` comes before the `@`.
+fn userinfo(s: &str) -> Option<&str> {
+    let s = s.split_once("://").map_or(s, |(_, rest)| rest);
+    let (before, after) = s.split_once('@')?;
+    let is_userinfo =
+        after.contains('/') || (after.parse::<Digest>().is_err() && before.contains(':'));
+    is_userinfo.then_some(before)
+}
+
+/// The error for a reference with credentials in it: it names the host, never the credentials, and
+/// says where credentials go. The credentials are remembered for redaction
+/// ([`crate::ui::remember`]), so a caller that echoes the raw input prints `<redacted>` instead.
+fn credentials_refused(s: &str, userinfo: &str, flag: Option<&str>) -> BadReference {
+    crate::ui::remember(userinfo);
+    if let Some((_, password)) = userinfo.split_once(':') {
+        crate::ui::remember(password);
+    }
+    let rest = s.split_once("://").map_or(s, |(_, r)| r);
+    let host_and_path = rest.split_once('@').map_or("", |(_, h)| h);
+    let host = host_and_path.split('/').next().unwrap_or("");
+    BadReference {
+        input: format!("{}@{host_and_path}", crate::ui::REDACTED),
+        reason: format!(
+            "credentials in an image reference{} are not accepted (and are not shown here): write \
+             the reference without `user:password@`, and log in with `podman login {host}` or \
+             `docker login {host}`, or set SLIM_IMAGE_REGISTRY_USERNAME and \
+             SLIM_IMAGE_REGISTRY_PASSWORD",
+            flag.map_or(String::new(), |f| format!(" given to {f}"))
+        ),
+    }
+}
+
+/// Refuse any of `values` (what the user gave to `flag`) that carries `user:password@`, before
+/// anything else can echo it: the error names the flag and the host, never the credentials.
+pub fn refuse_credentials<'a>(
+    flag: &str,
+    values: impl IntoIterator<Item = &'a String>,
+) -> Result<(), BadReference> {
+    for v in values {
+        if let Some(userinfo) = userinfo(v.trim()) {
+            return Err(credentials_refused(v.trim(), userinfo, Some(flag)));
+        }
+    }
+    Ok(())
 }
 
 /// Split `NAME[:TAG]`: a tag follows the last `:` that comes after the last `/` (a `:` before it is a
@@ -389,6 +440,31 @@ mod tests {
             );
         }
         assert!("a..b".parse::<Reference>().is_err());
+    }
+
+    #[test]
+    fn credentials_are_refused_without_echo() {
+        for input in [
+            "bob:Pw-In-Ref-77@ghcr.io/acme/app:1",
+            "bob:Pw-In-Ref-77@ghcr.io",
+            "https://bob:Pw-In-Ref-77@ghcr.io/acme/app",
+            "bob:Pw/In@Ref-77@localhost:5000/a",
+            "bob@ghcr.io/acme/app",
+        ] {
+            let e = input.parse::<Reference>().unwrap_err().to_string();
+            assert!(e.contains("credentials in an image reference"), "{e}");
+            assert!(!e.contains("Pw") && !e.contains("bob"), "{e}");
+        }
+        // Digests and tags with digests are not credentials.
+        let d = Digest::of(b"x");
+        assert!(p(&format!("alpine:3@{d}")).digest.is_some());
+        assert!(p(&format!("alpine@{d}")).digest.is_some());
+        let e = refuse_credentials("--tag", &["u:Pw-Flag-1@h/a:1".to_string()]).unwrap_err();
+        assert!(e.to_string().contains("given to --tag"), "{e}");
+        assert!(!e.to_string().contains("Pw-Flag"), "{e}");
+        assert!(refuse_credentials("--push", &[String::new(), "h/a:1".into()]).is_ok());
+        let e = "a@sha256:zz".parse::<Reference>().unwrap_err().to_string();
+        assert!(e.contains("is not a digest"), "{e}");
         assert!(p("a__b/c-d/e--f/g.h").repository.ends_with("g.h"));
     }
 }

@@ -1,7 +1,13 @@
-//! Messages for people, on stderr: progress, notes and warnings. stdout is reserved for results.
+//! Messages for people, on stderr: progress, notes, warnings and the final error. stdout is reserved
+//! for results.
 //!
 //! The level is set once from `-q`/`-v` by `main`; library code calls [`status`], [`note`], [`warn`] and
-//! [`verbose`] without passing a handle around. Nothing here may print a secret.
+//! [`verbose`] without passing a handle around. Nothing here may print a secret: every message, and the
+//! error chain [`print_error`] shows, passes through [`redact`] (see [`redact`](mod@redact)).
+
+mod redact;
+
+pub use redact::{redact, redact_and_cut, remember, remember_login, REDACTED};
 
 use std::sync::atomic::{AtomicI8, Ordering};
 
@@ -20,25 +26,78 @@ pub fn level() -> i8 {
 /// A progress line in cargo's style: a right-aligned green-ish verb, then the message.
 pub fn status(verb: &str, msg: impl std::fmt::Display) {
     if level() >= 0 {
-        eprintln!("{verb:>12} {msg}");
+        eprintln!("{verb:>12} {}", redact(&msg.to_string()));
     }
 }
 
 /// A note: something the user should know (e.g. "installed the musl target").
 pub fn note(msg: impl std::fmt::Display) {
     if level() >= 0 {
-        eprintln!("note: {msg}");
+        eprintln!("note: {}", redact(&msg.to_string()));
     }
 }
 
 /// A warning: printed even with -q.
 pub fn warn(msg: impl std::fmt::Display) {
-    eprintln!("warning: {msg}");
+    eprintln!("warning: {}", redact(&msg.to_string()));
 }
 
 /// Detail shown only with -v.
 pub fn verbose(msg: impl std::fmt::Display) {
     if level() >= 1 {
-        eprintln!("     verbose {msg}");
+        eprintln!("     verbose {}", redact(&msg.to_string()));
+    }
+}
+
+/// Print panics through [`redact`] as well: a panic is a bug, and its message (which may quote any
+/// value) must not print a secret either. The text still says `panicked`, as the default does.
+pub fn redact_panics() {
+    std::panic::set_hook(Box::new(|info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| info.payload().downcast_ref::<String>().map(String::as_str));
+        let at = info.location().map(|l| l.to_string());
+        eprintln!("{}", panic_report(msg, at.as_deref()));
+        let bt = std::backtrace::Backtrace::capture();
+        if bt.status() == std::backtrace::BacktraceStatus::Captured {
+            eprintln!("{bt}");
+        }
+    }));
+}
+
+/// The text of a panic report, redacted.
+fn panic_report(msg: Option<&str>, location: Option<&str>) -> String {
+    let at = location.map_or(String::new(), |l| format!(" at {l}"));
+    redact(&format!(
+        "cargo-slim-image panicked{at}: {}
+error: this is a bug in cargo-slim-image; please \
+         report it (without credentials in the command line)",
+        msg.unwrap_or("(no message)")
+    ))
+}
+
+/// The error that ends the run, with its chain of causes, redacted.
+pub fn print_error(err: &anyhow::Error) {
+    eprintln!("error: {}", redact(&err.to_string()));
+    for cause in err.chain().skip(1) {
+        eprintln!("  caused by: {}", redact(&cause.to_string()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn panic_reports_are_redacted() {
+        remember("Panic-Secret-5d21");
+        let r = panic_report(Some("bad header Panic-Secret-5d21"), Some("src/x.rs:1:2"));
+        assert!(
+            r.contains("panicked at src/x.rs:1:2: bad header <redacted>"),
+            "{r}"
+        );
+        assert!(!r.contains("Panic-Secret"), "{r}");
     }
 }

@@ -291,9 +291,9 @@ impl Client {
     /// `text` with every known secret replaced by `<redacted>`.
     pub(crate) fn redact(&self, text: String) -> String {
         let secrets = self.secrets.lock().unwrap_or_else(|p| p.into_inner());
-        secrets
-            .iter()
-            .fold(text, |t, s| t.replace(s.as_str(), "<redacted>"))
+        secrets.iter().fold(crate::ui::redact(&text), |t, s| {
+            t.replace(s.as_str(), "<redacted>")
+        })
     }
 
     /// `https://host/v2/...` (or http where allowed) for an API path starting with `/v2/`.

@@ -11,21 +11,32 @@ use anyhow::{bail, Context, Result};
 use base64::Engine as _;
 use std::collections::BTreeMap;
 use std::fmt;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+
+mod helper;
+
+pub use helper::TIMEOUT_VAR as HELPER_TIMEOUT_VAR;
+
+/// The CI password variable. Programs that run third-party code (cargo build: build scripts, proc
+/// macros) are started without it, so none of them can print or send it.
+pub const PASSWORD_VAR: &str = "SLIM_IMAGE_REGISTRY_PASSWORD";
 
 /// Key docker uses in config.json for Docker Hub.
 pub const DOCKER_HUB_AUTH_KEY: &str = "https://index.docker.io/v1/";
 
 /// A secret string: no `Display`, and `Debug` prints `<redacted>`.
+///
+/// Every secret made is remembered by [`crate::ui::remember`], so any message that would echo it
+/// (a registry quoting it in an error body, say) prints `<redacted>` instead.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
 
 impl Secret {
-    /// Wrap a secret.
+    /// Wrap a secret (and remember it for redaction).
     pub fn new(s: impl Into<String>) -> Secret {
-        Secret(s.into())
+        let s = s.into();
+        crate::ui::remember(&s);
+        Secret(s)
     }
     /// The secret itself: only for building a request header or body.
     pub fn expose(&self) -> &str {
@@ -144,11 +155,22 @@ impl CredentialEnv {
 }
 
 /// Find credentials for `registry` (a reference's registry, e.g. `docker.io` or `localhost:5000`).
+///
+/// What is found is remembered for redaction: the secret and the base64 `user:secret` of the Basic
+/// header ([`crate::ui::remember_login`]).
 pub fn lookup(registry: &str, env: &CredentialEnv) -> Result<Option<Credential>> {
+    let found = lookup_unremembered(registry, env)?;
+    if let Some(c) = &found {
+        crate::ui::remember_login(&c.username, c.secret.expose());
+    }
+    Ok(found)
+}
+
+fn lookup_unremembered(registry: &str, env: &CredentialEnv) -> Result<Option<Credential>> {
     let registry = normalize_key(registry);
     if let (Some(user), Some(pass)) = (
         env.get("SLIM_IMAGE_REGISTRY_USERNAME"),
-        env.get("SLIM_IMAGE_REGISTRY_PASSWORD"),
+        env.get(PASSWORD_VAR),
     ) {
         let only = env.get("SLIM_IMAGE_REGISTRY_HOST").map(normalize_key);
         if only.as_deref().is_none_or(|h| h == registry) {
@@ -302,6 +324,15 @@ fn find_helper(name: &str, env: &CredentialEnv) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
+/// The JSON a helper's `get` prints.
+#[derive(serde::Deserialize)]
+struct HelperOut {
+    #[serde(rename = "Username", default)]
+    username: String,
+    #[serde(rename = "Secret", default)]
+    secret: String,
+}
+
 fn run_helper(name: &str, registry: &str, env: &CredentialEnv) -> Result<Option<Credential>> {
     let exe = format!("docker-credential-{name}");
     let Some(path) = find_helper(name, env) else {
@@ -318,41 +349,34 @@ fn run_helper(name: &str, registry: &str, env: &CredentialEnv) -> Result<Option<
     } else {
         registry
     };
-    let mut child = Command::new(&path)
-        .arg("get")
-        .env_clear()
-        .envs(&env.vars)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("running the credential helper {}", path.display()))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        // A helper may exit without reading stdin; a broken pipe here is not an error by itself.
-        let _ = stdin.write_all(server.as_bytes());
-    }
-    let out = child
-        .wait_with_output()
-        .with_context(|| format!("waiting for the credential helper {}", path.display()))?;
+    let limit = helper::time_limit(env)?;
+    let out = helper::run_get(&path, &exe, server, env, limit)?;
     if !out.status.success() {
+        // docker's helpers say "credentials not found" on stdout; anything else on stdout may be a
+        // secret (a helper that printed its answer and then failed), so it is never shown.
         let stdout = String::from_utf8_lossy(&out.stdout);
         if stdout.contains("credentials not found") || stdout.trim().is_empty() {
             crate::ui::verbose(format!("{exe} has no credentials for {server}"));
             return Ok(None);
         }
-        // Output of a failing helper is an error message, not a secret, but cap it.
-        let msg: String = stdout.trim().chars().take(200).collect();
+        if let Ok(h) = serde_json::from_slice::<HelperOut>(&out.stdout) {
+            // It printed an answer and failed anyway: its stderr may quote the secret too.
+            crate::ui::remember_login(&h.username, &h.secret);
+        }
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let first = stderr.lines().map(str::trim).find(|l| !l.is_empty());
+        let said = first.map_or(String::new(), |l| {
+            let clean: String = l.chars().filter(|c| !c.is_control()).collect();
+            format!(
+                "; it said on stderr: {}",
+                crate::ui::redact_and_cut(&clean, helper::MAX_STDERR_CHARS)
+            )
+        });
         bail!(
-            "the credential helper {exe} failed for {server} ({}): {msg}",
+            "the credential helper {exe} failed for {server} ({}){said}. Its stdout is not shown (it \
+             may hold a secret); run `echo {server} | {exe} get` to see it, or log in again",
             out.status
         );
-    }
-    #[derive(serde::Deserialize)]
-    struct HelperOut {
-        #[serde(rename = "Username", default)]
-        username: String,
-        #[serde(rename = "Secret", default)]
-        secret: String,
     }
     let parsed: HelperOut = serde_json::from_slice(&out.stdout).map_err(|_| {
         anyhow::anyhow!(

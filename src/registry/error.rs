@@ -2,7 +2,7 @@
 //!
 //! The retry loop reads [`RegistryError::is_retriable`] and [`RegistryError::retry_after`]; everything else
 //! reads the message. No variant ever carries a password, token or `Authorization` value: error bodies
-//! from registries are capped and passed through the client's redaction before they land here.
+//! from registries are redacted ([`crate::ui::redact`]) before they are capped, and land here redacted.
 
 use std::time::Duration;
 
@@ -119,8 +119,15 @@ pub(crate) fn parse_retry_after(v: &str) -> Option<Duration> {
     (!v.is_empty()).then(|| Duration::from_secs(5))
 }
 
+/// The most of a registry's error body that goes into a message, in characters.
+pub(crate) const MAX_DETAIL_CHARS: usize = 300;
+
 /// Summarise an error body: the distribution `errors` array as `CODE: message`, else the first line
-/// of text; at most 300 characters. Empty when the body says nothing useful.
+/// of text; at most [`MAX_DETAIL_CHARS`] characters. Empty when the body says nothing useful.
+///
+/// The body is redacted ([`crate::ui::redact`]) whole before anything is picked from it, and the
+/// summary again before it is cut: a registry that echoes the `Authorization` header after padding
+/// must not get part of the secret past a cut, nor split it across lines or JSON escapes.
 pub(crate) fn summarize_body(body: &[u8]) -> String {
     #[derive(serde::Deserialize)]
     struct Errs {
@@ -133,21 +140,23 @@ pub(crate) fn summarize_body(body: &[u8]) -> String {
         #[serde(default)]
         message: String,
     }
-    let text = match serde_json::from_slice::<Errs>(body) {
+    let body = crate::ui::redact(&String::from_utf8_lossy(body));
+    let text = match serde_json::from_str::<Errs>(&body) {
         Ok(e) if !e.errors.is_empty() => e
             .errors
             .iter()
             .map(|i| format!("{}: {}", i.code, i.message))
             .collect::<Vec<_>>()
             .join("; "),
-        _ => String::from_utf8_lossy(body)
+        _ => body
             .lines()
             .map(str::trim)
             .find(|l| !l.is_empty())
             .unwrap_or("")
             .to_string(),
     };
-    let clean: String = text.chars().filter(|c| !c.is_control()).take(300).collect();
+    let clean: String = text.chars().filter(|c| !c.is_control()).collect();
+    let clean = crate::ui::redact_and_cut(&clean, MAX_DETAIL_CHARS);
     if clean.is_empty() {
         clean
     } else {
@@ -177,5 +186,17 @@ mod tests {
         );
         assert_eq!(summarize_body(b"\n oops \n more"), ": oops");
         assert_eq!(summarize_body(b""), "");
+    }
+
+    #[test]
+    fn redacts_before_cutting() {
+        crate::ui::remember("Cut-Here-Secret-0123456789abcdef");
+        let body = format!(
+            r#"{{"errors":[{{"code":"DENIED","message":"{}Cut-Here-Secret-0123456789abcdef"}}]}}"#,
+            "p".repeat(280)
+        );
+        let s = summarize_body(body.as_bytes());
+        assert!(!s.contains("Cut-Here"), "{s}");
+        assert!(s.ends_with("<redacted>"), "{s}");
     }
 }

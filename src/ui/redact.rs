@@ -1,0 +1,199 @@
+//! The one redaction step: every secret the run learns is remembered here, and every text that may
+//! carry registry- or helper-supplied bytes passes through [`redact`] before it is cut short or printed.
+//!
+//! A secret is found in any encoding a server or helper may echo it in: raw, percent-encoded (either
+//! hex case, every character or only some), form-encoded (`+` for a space) and JSON-escaped (`\"`,
+//! `\/`, `\u0041`...), mixed freely within one occurrence. The base64 forms of `user:password` (what a
+//! Basic `Authorization` header carries) are remembered as secrets of their own by [`remember_login`].
+//! Redaction must come before any truncation: a cut through a secret leaves a prefix no pattern matches.
+
+use base64::Engine as _;
+use std::sync::Mutex;
+
+/// What a secret is replaced with.
+pub const REDACTED: &str = "<redacted>";
+/// Shorter strings are not remembered: replacing every `ab` would garble messages.
+const MIN_SECRET_LEN: usize = 3;
+
+static SECRETS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Remember `secret`: from now on [`redact`] removes it, in every encoding, from any text.
+pub fn remember(secret: &str) {
+    if secret.len() < MIN_SECRET_LEN {
+        return;
+    }
+    let mut all = SECRETS.lock().unwrap_or_else(|p| p.into_inner());
+    if !all.iter().any(|s| s == secret) {
+        all.push(secret.to_string());
+        // Longest first, so a secret that contains another is removed whole.
+        all.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    }
+}
+
+/// Remember a login: the password, and the base64 of `user:password` (standard and URL-safe
+/// alphabets, without the `=` padding so a padded or unpadded copy is caught alike).
+pub fn remember_login(user: &str, password: &str) {
+    remember(password);
+    let pair = format!("{user}:{password}");
+    remember(&pair);
+    for engine in [
+        &base64::engine::general_purpose::STANDARD_NO_PAD,
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+    ] {
+        remember(&engine.encode(pair.as_bytes()));
+    }
+}
+
+/// `text` with every remembered secret, in any encoding, replaced by [`REDACTED`].
+pub fn redact(text: &str) -> String {
+    let secrets = SECRETS.lock().unwrap_or_else(|p| p.into_inner());
+    redact_with(text, &secrets)
+}
+
+/// At most `max` characters of `text`, after redaction (so a cut never exposes part of a secret).
+pub fn redact_and_cut(text: &str, max: usize) -> String {
+    redact(text).chars().take(max).collect()
+}
+
+fn redact_with(text: &str, secrets: &[String]) -> String {
+    if secrets.is_empty() {
+        return text.to_string();
+    }
+    let t = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < t.len() {
+        if let Some(end) = secrets.iter().filter_map(|s| match_at(t, i, s)).max() {
+            out.push_str(REDACTED);
+            i = end;
+            continue;
+        }
+        // Matches start and end on character boundaries; copy one character.
+        let ch = text[i..].chars().next().unwrap_or('\u{fffd}');
+        out.push(ch);
+        i += ch.len_utf8();
+    }
+    out
+}
+
+/// The end of the longest occurrence of `secret` in `t` starting at `start`, in any mix of encodings.
+fn match_at(t: &[u8], start: usize, secret: &str) -> Option<usize> {
+    let s = secret.as_bytes();
+    // Most positions cannot start any encoding of the secret: skip them without allocating.
+    let first = t[start];
+    if !(first == s[0] || first == b'%' || first == b'\\' || (first == b'+' && s[0] == b' ')) {
+        return None;
+    }
+    // Text positions reachable after matching the first `k` bytes of the secret, for k = 0..=len.
+    let mut reach: Vec<Vec<usize>> = vec![Vec::new(); s.len() + 1];
+    reach[0].push(start);
+    for k in 0..s.len() {
+        let here = std::mem::take(&mut reach[k]);
+        for &p in &here {
+            for (adv, end) in encodings(t, p, s, k) {
+                let slot = &mut reach[k + adv];
+                if !slot.contains(&end) {
+                    slot.push(end);
+                }
+            }
+        }
+    }
+    reach[s.len()].iter().copied().max()
+}
+
+/// Ways the secret bytes from `k` on can appear at text position `p`: (secret bytes consumed, text end).
+fn encodings(t: &[u8], p: usize, s: &[u8], k: usize) -> Vec<(usize, usize)> {
+    let b = s[k];
+    let mut v = Vec::new();
+    let at = |i: usize| t.get(p + i).copied();
+    if at(0) == Some(b) {
+        v.push((1, p + 1));
+    }
+    if at(0) == Some(b'%') && hex_byte(t, p + 1) == Some(b) {
+        v.push((1, p + 3));
+    }
+    if b == b' ' && at(0) == Some(b'+') {
+        v.push((1, p + 1));
+    }
+    if at(0) == Some(b'\\') {
+        let short = match b {
+            b'"' => Some(b'"'),
+            b'\\' => Some(b'\\'),
+            b'/' => Some(b'/'),
+            b'\n' => Some(b'n'),
+            b'\r' => Some(b'r'),
+            b'\t' => Some(b't'),
+            0x08 => Some(b'b'),
+            0x0c => Some(b'f'),
+            _ => None,
+        };
+        if short.is_some() && at(1) == short {
+            v.push((1, p + 2));
+        }
+        // `\uXXXX` for the character that starts here (BMP only).
+        if at(1) == Some(b'u') {
+            if let (Some(hi), Some(lo)) = (hex_byte(t, p + 2), hex_byte(t, p + 4)) {
+                let code = u32::from(hi) << 8 | u32::from(lo);
+                // Not a character boundary (after a percent-encoded byte): no `\u` form here.
+                let ch = std::str::from_utf8(&s[k..])
+                    .ok()
+                    .and_then(|rest| rest.chars().next());
+                if let Some(ch) = ch.filter(|c| u32::from(*c) == code) {
+                    v.push((ch.len_utf8(), p + 6));
+                }
+            }
+        }
+    }
+    v
+}
+
+/// The byte two hex digits (either case) at `i` stand for.
+fn hex_byte(t: &[u8], i: usize) -> Option<u8> {
+    let d = |c: u8| (c as char).to_digit(16);
+    let hi = d(*t.get(i)?)?;
+    let lo = d(*t.get(i + 1)?)?;
+    u8::try_from(hi * 16 + lo).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(text: &str, secrets: &[&str]) -> String {
+        let v: Vec<String> = secrets.iter().map(|s| s.to_string()).collect();
+        redact_with(text, &v)
+    }
+
+    #[test]
+    fn every_encoding_of_a_secret_goes() {
+        let s = "id+tok/a b\"c";
+        for text in [
+            "id+tok/a b\"c",
+            "id%2Btok%2Fa%20b%22c",
+            "id%2btok%2fa+b%22c",
+            "id%2Btok/a+b\"c",
+            r#"id+tok\/a b\"c"#,
+            r#"\u0069d+tok/a b\u0022c"#,
+        ] {
+            assert_eq!(r(&format!("x={text}&y"), &[s]), "x=<redacted>&y", "{text}");
+        }
+        assert_eq!(
+            r("refresh_token=id%2Btok", &["id+tok"]),
+            "refresh_token=<redacted>"
+        );
+        assert_eq!(r("no secret here", &["hunter2"]), "no secret here");
+        assert_eq!(r("pässwört ü", &["sswö"]), "pä<redacted>rt ü");
+        assert_eq!(r(r"p\u00e4ss", &["päss"]), "<redacted>");
+    }
+
+    #[test]
+    fn a_cut_after_redaction_keeps_no_part_of_the_secret() {
+        remember_login("bob", "Straddle-Secret-9f3");
+        let b64 = base64::engine::general_purpose::STANDARD.encode("bob:Straddle-Secret-9f3");
+        let body = format!("{}Basic {b64}", "x".repeat(290));
+        let cut = redact_and_cut(&body, 300);
+        assert!(!cut.contains(&b64[..8]), "{cut}");
+        assert!(cut.ends_with("Basic <red"), "{cut}");
+        assert_eq!(redact("pw=Straddle-Secret-9f3"), "pw=<redacted>");
+    }
+}

@@ -1,0 +1,387 @@
+//! Secrets (issue 11): the real binary against a hostile registry that quotes back what it was sent,
+//! and credential helpers that fail or hang (credentials typed into flags: tests/secret_inputs.rs).
+//!
+//! Each test asserts that no 8-character piece of a secret, in any form it was sent in (raw, base64
+//! `user:password`, percent-encoded), appears in stdout or stderr: redaction must come before any
+//! cut, and must know every encoding. The registry is a raw HTTP server on 127.0.0.1 in this file:
+//! it answers as a registry would (401 with a challenge, then an error quoting the request).
+
+mod common;
+#[path = "common/pieces.rs"]
+mod pieces;
+
+use common::registry::{b64, PASSWORD, USER};
+use common::slim::{self, cmd};
+use pieces::assert_no_piece;
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::sync::Arc;
+
+/// A request as the echo server saw it.
+struct Req {
+    method: String,
+    path: String,
+    headers: HashMap<String, String>,
+    body: String,
+}
+
+/// What to answer: status, extra headers, body.
+type Answer = (u16, Vec<(String, String)>, String);
+
+/// A registry on 127.0.0.1 that answers every request with `answer(host, request)`.
+struct EchoServer {
+    host: String,
+}
+
+impl EchoServer {
+    fn start(answer: impl Fn(&str, &Req) -> Answer + Send + Sync + 'static) -> EchoServer {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let host = listener.local_addr().unwrap().to_string();
+        let answer = Arc::new(answer);
+        let h = host.clone();
+        // The thread ends with the test process.
+        std::thread::spawn(move || {
+            for conn in listener.incoming().flatten() {
+                let (answer, h) = (answer.clone(), h.clone());
+                std::thread::spawn(move || serve(conn, &h, &*answer));
+            }
+        });
+        EchoServer { host }
+    }
+}
+
+fn serve(conn: TcpStream, host: &str, answer: &dyn Fn(&str, &Req) -> Answer) {
+    conn.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .ok();
+    let mut r = BufReader::new(conn);
+    let mut line = String::new();
+    if r.read_line(&mut line).is_err() {
+        return;
+    }
+    let mut parts = line.split_whitespace();
+    let (Some(method), Some(path)) = (parts.next(), parts.next()) else {
+        return;
+    };
+    let mut headers = HashMap::new();
+    loop {
+        let mut h = String::new();
+        if r.read_line(&mut h).is_err() || h.trim_end().is_empty() {
+            break;
+        }
+        if let Some((k, v)) = h.trim_end().split_once(':') {
+            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+        }
+    }
+    let n = headers
+        .get("content-length")
+        .and_then(|n| n.parse::<usize>().ok())
+        .unwrap_or(0);
+    let mut body = vec![0; n.min(1 << 20)];
+    if r.read_exact(&mut body).is_err() {
+        return;
+    }
+    let req = Req {
+        method: method.to_string(),
+        path: path.to_string(),
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    };
+    let (status, extra, text) = answer(host, &req);
+    let mut out = format!(
+        "HTTP/1.1 {status} X\r\nConnection: close\r\nContent-Length: {}\r\n",
+        text.len()
+    );
+    for (k, v) in extra {
+        out.push_str(&format!("{k}: {v}\r\n"));
+    }
+    out.push_str("\r\n");
+    let mut conn = r.into_inner();
+    let _ = conn.write_all(out.as_bytes());
+    if req.method != "HEAD" {
+        let _ = conn.write_all(text.as_bytes());
+    }
+}
+
+/// An error body made from the `Authorization` value the server received.
+type EchoBody = Box<dyn Fn(&str) -> String + Send + Sync>;
+
+/// Basic-auth registry: 401 without credentials; with them, HEAD finds nothing and every other
+/// request but the ping gets 400 and `body(authorization)`.
+fn basic_echo(body: impl Fn(&str) -> String + Send + Sync + 'static) -> EchoServer {
+    EchoServer::start(move |_, req| match req.headers.get("authorization") {
+        None => (
+            401,
+            vec![("WWW-Authenticate".into(), r#"Basic realm="echo""#.into())],
+            String::new(),
+        ),
+        Some(_) if req.method == "HEAD" => (404, Vec::new(), String::new()),
+        Some(_) if req.path == "/v2/" => (200, Vec::new(), "{}".into()),
+        Some(a) => (400, Vec::new(), body(a)),
+    })
+}
+
+/// Percent-encode everything but unreserved characters, as an OAuth client does.
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// Decode a form value (`%XX` and `+`).
+fn form_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' if i + 3 <= b.len() => {
+                out.push(u8::from_str_radix(&s[i + 1..i + 3], 16).unwrap_or(b'?'));
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The binary packaging busybox and pushing it to `target`, in a clean home under `work`.
+fn push_cmd(work: &Path, target: &str) -> std::process::Command {
+    let t = work.join("target");
+    let o = work.join("out");
+    let mut c = cmd(&[
+        "--binary",
+        "/bin/busybox",
+        "-vv",
+        "--retries",
+        "0",
+        "--timeout",
+        "5",
+        "--push",
+        target,
+        "--target-dir",
+        t.to_str().unwrap(),
+        "--output",
+        o.to_str().unwrap(),
+    ]);
+    c.env("HOME", work)
+        .env("DOCKER_CONFIG", work)
+        .env_remove("REGISTRY_AUTH_FILE")
+        .env_remove("XDG_RUNTIME_DIR")
+        .env_remove("SLIM_IMAGE_REGISTRY_USERNAME")
+        .env_remove("SLIM_IMAGE_REGISTRY_PASSWORD")
+        .env_remove("SLIM_IMAGE_REGISTRY_HOST")
+        .env_remove("SLIM_IMAGE_CREDENTIAL_HELPER_TIMEOUT");
+    c
+}
+
+/// Run, require exit code 1 and an empty stdout; return stderr.
+fn fails(c: &mut std::process::Command, secrets: &[String]) -> String {
+    let out = slim::run(c);
+    assert_no_piece(&out, secrets);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(out.stdout.is_empty(), "stdout on failure");
+    stderr
+}
+
+#[test]
+fn an_echoed_authorization_straddling_the_cut_is_redacted_whole() {
+    let basic = b64(&format!("{USER}:{PASSWORD}"));
+    let secrets = vec![
+        PASSWORD.to_string(),
+        basic.clone(),
+        urlencode(&basic),
+        urlencode(PASSWORD),
+    ];
+    // The error summary is cut at 300 characters: put the secret across the cut, in a text body
+    // (first line), a distribution JSON body, and percent-encoded in a query string.
+    let bodies: Vec<EchoBody> = vec![
+        Box::new(|a| format!("{}you sent {a}\n", "x".repeat(300 - 15 - 20))),
+        Box::new(|a| {
+            let msg = format!("{}you sent {a}", "y".repeat(300 - 8 - 15 - 20));
+            serde_json::json!({"errors": [{"code": "DENIED", "message": msg}]}).to_string()
+        }),
+        Box::new(|a| {
+            format!(
+                "{}bad request ?auth={}&password={}",
+                "z".repeat(260),
+                urlencode(a),
+                urlencode(PASSWORD)
+            )
+        }),
+    ];
+    for body in bodies {
+        let reg = basic_echo(body);
+        let work = tempfile::tempdir().unwrap();
+        let mut c = push_cmd(work.path(), &format!("{}/secret/app:v1", reg.host));
+        c.env("SLIM_IMAGE_REGISTRY_USERNAME", USER)
+            .env("SLIM_IMAGE_REGISTRY_PASSWORD", PASSWORD);
+        let err = fails(&mut c, &secrets);
+        assert!(err.contains("HTTP 400") && err.contains("<red"), "{err}");
+    }
+}
+
+#[test]
+fn an_echoed_refresh_token_is_redacted_in_every_encoding() {
+    const REFRESH: &str = "id+tok/Refresh \"9f2e\" never=print";
+    let reg = EchoServer::start(|host, req| {
+        if req.path.starts_with("/token") {
+            // Quote the form back, then the token JSON-escaped and form-encoded.
+            let token = req
+                .body
+                .split('&')
+                .find_map(|kv| kv.strip_prefix("refresh_token="))
+                .map(form_decode)
+                .unwrap_or_default();
+            let json = serde_json::to_string(&token).unwrap();
+            let form = urlencode(&token).replace("%20", "+");
+            return (
+                400,
+                Vec::new(),
+                format!("invalid_grant: {}; json {json}; form {form}", req.body),
+            );
+        }
+        let challenge = format!(r#"Bearer realm="http://{host}/token",service="echo""#);
+        (
+            401,
+            vec![("WWW-Authenticate".into(), challenge)],
+            String::new(),
+        )
+    });
+    let work = tempfile::tempdir().unwrap();
+    let config = serde_json::json!({"auths": {&reg.host: {"auth": "", "identitytoken": REFRESH}}});
+    std::fs::write(work.path().join("config.json"), config.to_string()).unwrap();
+    let mut c = push_cmd(work.path(), &format!("{}/secret/app:v1", reg.host));
+    let json = serde_json::to_string(REFRESH).unwrap();
+    let secrets = vec![
+        REFRESH.to_string(),
+        urlencode(REFRESH),
+        urlencode(REFRESH).replace("%20", "+"),
+        json[1..json.len() - 1].to_string(),
+    ];
+    let err = fails(&mut c, &secrets);
+    assert!(
+        err.contains("HTTP 400") && err.contains("refresh_token=<redacted>"),
+        "{err}"
+    );
+}
+
+/// Write `docker-credential-NAME` (a shell script) into `work/bin` and a docker config that uses it
+/// for `host`.
+fn helper(work: &Path, name: &str, host: &str, script: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let bin = work.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let path = bin.join(format!("docker-credential-{name}"));
+    std::fs::write(&path, format!("#!/bin/sh\n{script}")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let config = serde_json::json!({"credHelpers": {host: name}});
+    std::fs::write(work.join("config.json"), config.to_string()).unwrap();
+}
+
+fn with_helper_path(c: &mut std::process::Command, work: &Path) {
+    c.env(
+        "PATH",
+        format!("{}:/usr/bin:/bin", work.join("bin").display()),
+    );
+}
+
+#[test]
+fn a_failing_credential_helper_shows_its_status_and_stderr_never_its_stdout() {
+    const SECRET: &str = "Helper-Secret-4b1e-never-print";
+    let reg = basic_echo(|_| "denied".into());
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    helper(
+        w,
+        "leaky",
+        &reg.host,
+        &format!(
+            "read server\nprintf '{{\"ServerURL\":\"%s\",\"Username\":\"u\",\"Secret\":\"{SECRET}\"}}' \
+             \"$server\"\necho \"keyring locked; had {SECRET}\" >&2\nexit 3\n"
+        ),
+    );
+    let mut c = push_cmd(w, &format!("{}/secret/app:v1", reg.host));
+    with_helper_path(&mut c, w);
+    let err = fails(&mut c, &[SECRET.to_string()]);
+    assert!(
+        err.contains("docker-credential-leaky")
+            && err.contains("exit status: 3")
+            && err.contains("keyring locked; had <redacted>")
+            && err.contains("stdout is not shown"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_hanging_credential_helper_is_stopped_at_its_time_limit() {
+    let reg = basic_echo(|_| "denied".into());
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let pid_file = w.join("sleep.pid");
+    let runs = w.join("runs");
+    helper(
+        w,
+        "slow",
+        &reg.host,
+        &format!(
+            "echo run >> {}\nsleep 600 &\necho $! > {}\nwait\n",
+            runs.display(),
+            pid_file.display()
+        ),
+    );
+    let mut c = push_cmd(w, &format!("{}/secret/app:v1", reg.host));
+    with_helper_path(&mut c, w);
+    c.env("SLIM_IMAGE_CREDENTIAL_HELPER_TIMEOUT", "0.5");
+    let err = fails(&mut c, &[]);
+    assert!(
+        err.contains("docker-credential-slow")
+            && err.contains("timed out")
+            && err.contains("within 0.5s")
+            && err.contains("SLIM_IMAGE_CREDENTIAL_HELPER_TIMEOUT"),
+        "{err}"
+    );
+    // Asked once: the parallel uploads do not each wait for it again.
+    assert_eq!(std::fs::read_to_string(&runs).unwrap(), "run\n");
+    // What the helper started was killed with it: gone, or a zombie waiting for init to reap it.
+    let pid = std::fs::read_to_string(&pid_file).unwrap();
+    let stat = format!("/proc/{}/stat", pid.trim());
+    let alive = || {
+        std::fs::read_to_string(&stat).is_ok_and(|s| {
+            s.rsplit(')')
+                .next()
+                .is_some_and(|r| !r.trim().starts_with('Z'))
+        })
+    };
+    let mut tries = 0;
+    while alive() && tries < 500 {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        tries += 1;
+    }
+    assert!(!alive(), "the helper's child {pid} still runs");
+
+    // A limit that is not a number is an error naming the variable.
+    let mut c = push_cmd(w, &format!("{}/secret/app:v1", reg.host));
+    with_helper_path(&mut c, w);
+    c.env("SLIM_IMAGE_CREDENTIAL_HELPER_TIMEOUT", "soon");
+    let err = fails(&mut c, &[]);
+    assert!(
+        err.contains("SLIM_IMAGE_CREDENTIAL_HELPER_TIMEOUT=`soon`"),
+        "{err}"
+    );
+}
