@@ -182,6 +182,29 @@ impl Client {
             .remove(&key);
     }
 
+    /// Whether a cross-repository mount into `repo` from `from` is worth trying: not once the
+    /// registry refused one for want of access (a token service grants only the scopes a user has,
+    /// so a user without pull on `from` gets a token that cannot mount from it).
+    pub(crate) fn may_mount(&self, repo: &str, from: &str) -> bool {
+        !self
+            .refused_mounts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&(repo.to_string(), from.to_string()))
+    }
+
+    /// Remember that mounting into `repo` from `from` was refused with `e` (the caller uploads).
+    pub(crate) fn mount_refused(&self, repo: &str, from: &str, e: &RegistryError) {
+        crate::ui::verbose(format!(
+            "{}: no access for mounting from {from} into {repo} ({e}); uploading instead",
+            self.host
+        ));
+        self.refused_mounts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert((repo.to_string(), from.to_string()));
+    }
+
     /// Ask the token endpoint for a token with `scopes`.
     fn fetch_token(
         &self,

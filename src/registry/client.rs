@@ -137,6 +137,8 @@ pub struct Client {
     ping_lock: Mutex<()>,
     creds: Mutex<Option<Option<Credential>>>,
     pub(crate) tokens: Mutex<HashMap<String, Token>>,
+    /// `(target, source)` repositories whose mounts were refused for want of access (auth.rs).
+    pub(crate) refused_mounts: Mutex<BTreeSet<(String, String)>>,
     access: Mutex<BTreeMap<String, Access>>,
     secrets: Mutex<Vec<String>>,
 }
@@ -183,6 +185,7 @@ impl Client {
             ping_lock: Mutex::new(()),
             creds: Mutex::new(None),
             tokens: Mutex::new(HashMap::new()),
+            refused_mounts: Mutex::new(BTreeSet::new()),
             access: Mutex::new(BTreeMap::new()),
             secrets: Mutex::new(Vec::new()),
         })

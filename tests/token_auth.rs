@@ -1,0 +1,522 @@
+//! Token authentication against a real registry (issue 11), the scheme of Docker Hub, GHCR, Quay
+//! and Harbor: the real binary pushes to and pulls from `docker-registry` configured with
+//! `auth: token`, whose JWTs come from our token server (`common/token_server.py`, see
+//! [`common::token`]) that checks credentials and grants per repository only what a user may do.
+//!
+//! Covered: a push with credentials from a docker config.json (checked by skopeo and a podman pull
+//! that authenticate on their own), a base image pulled from the token registry, a cross-repository
+//! mount that needs two scopes (and a clean fallback to an upload for a user without pull on the
+//! source), an `identitytoken` exchanged by POST `grant_type=refresh_token`, a token that dies in the
+//! middle of a push (the registry's clock decides; a held-back answer makes sure it happens) and one
+//! that the tool renews before it dies, and wrong credentials or missing access as clear errors that
+//! name the registry and the user and print no secret.
+
+mod common;
+#[path = "common/proxy.rs"]
+mod proxy;
+
+use common::peers::{self, require, Podman};
+use common::registry::b64;
+use common::slim::{self, assert_says_hello, fails, ok};
+use common::token::{TokenRegistry, User, REGISTRY_LEEWAY};
+use proxy::{first, Fault, Proxy};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+const ALICE_PW: &str = "Alice-pw-5e1f-never-print";
+const BOB_PW: &str = "Bob-pw-77d2-never-print";
+const IDA_REFRESH: &str = "idtok-3c9a+/=never-print";
+const PULL: &[&str] = &["pull"];
+const PULL_PUSH: &[&str] = &["pull", "push"];
+
+/// Everyone the token server knows. `brief`'s tokens die at the registry after 2 s while the answer
+/// says 60 s (the registry's clock is the one that counts); `fresh`'s live 3 s and the answer says 2 s.
+fn users() -> Vec<User> {
+    let alice = User::new(
+        "alice",
+        ALICE_PW,
+        &[
+            ("base", PULL_PUSH),
+            ("app", PULL_PUSH),
+            ("app2", PULL),
+            ("idapp", PULL),
+            ("brief", PULL),
+            ("fresh", PULL),
+        ],
+    );
+    let bob = User::new("bob", BOB_PW, &[("app2", PULL_PUSH)]);
+    let ida = User {
+        refresh_token: Some(IDA_REFRESH),
+        ..User::new("ida", "Ida-pw-never-sent", &[("idapp", PULL_PUSH)])
+    };
+    let brief = User {
+        exp_secs: Some(2 - REGISTRY_LEEWAY),
+        expires_in: Some(60),
+        ..User::new("brief", "Brief-pw-never-print", &[("brief", PULL_PUSH)])
+    };
+    let fresh = User {
+        exp_secs: Some(3 - REGISTRY_LEEWAY),
+        expires_in: Some(2),
+        ..User::new("fresh", "Fresh-pw-never-print", &[("fresh", PULL_PUSH)])
+    };
+    vec![alice, bob, ida, brief, fresh]
+}
+
+/// A docker config dir `dir/name` whose config.json has one `auths` entry for `host`.
+fn docker_config(dir: &Path, name: &str, host: &str, entry: Value) -> PathBuf {
+    let d = dir.join(name);
+    std::fs::create_dir_all(&d).unwrap();
+    let config = serde_json::json!({ "auths": { host: entry } });
+    std::fs::write(d.join("config.json"), config.to_string()).unwrap();
+    d
+}
+
+/// The `auths` entry docker writes for `user:password`.
+fn password_entry(user: &str, password: &str) -> Value {
+    serde_json::json!({ "auth": b64(&format!("{user}:{password}")) })
+}
+
+/// `cargo slim-image` on hello-http with `rest`, credentials only from `config` (a docker config dir).
+fn tool(config: &Path, rest: &[&str]) -> Command {
+    let mut c = slim::on_hello_http(rest);
+    c.env("DOCKER_CONFIG", config)
+        .env_remove("REGISTRY_AUTH_FILE")
+        .env_remove("XDG_RUNTIME_DIR")
+        .env_remove("SLIM_IMAGE_REGISTRY_USERNAME")
+        .env_remove("SLIM_IMAGE_REGISTRY_PASSWORD");
+    c
+}
+
+/// Panics if `text` holds `secret` or the base64 of `user:secret`.
+fn assert_no_secret(text: &str, user: &str, secret: &str) {
+    assert!(!text.contains(secret), "a secret leaked:\n{text}");
+    assert!(
+        !text.contains(&b64(&format!("{user}:{secret}"))),
+        "a secret leaked (base64):\n{text}"
+    );
+}
+
+/// The `pushed` entries of a `--message-format json` report.
+fn pushed(json: &str) -> Vec<Value> {
+    let report: Value = serde_json::from_str(json).unwrap();
+    report["images"][0]["pushed"].as_array().unwrap().clone()
+}
+
+/// The digest skopeo (authenticating on its own, as `user`) sees for `reference`.
+fn skopeo_digest(reference: &str, user: &str, password: &str) -> String {
+    let info = peers::skopeo_inspect(
+        &format!("docker://{reference}"),
+        &[
+            "--tls-verify=false",
+            "--creds",
+            &format!("{user}:{password}"),
+        ],
+    )
+    .unwrap();
+    info["Digest"].as_str().unwrap().to_string()
+}
+
+/// The registry's answers to requests whose URI contains `part`, as (method, status).
+fn answers(reg: &TokenRegistry, part: &str) -> Vec<(String, u16)> {
+    reg.registry
+        .requests()
+        .into_iter()
+        .filter(|r| r.uri.contains(part))
+        .map(|r| (r.method, r.status))
+        .collect()
+}
+
+/// Whether a token request asked for (and got) `scope` (`repository:NAME:ACTIONS`).
+fn granted(request: &Value, name: &str, actions: &[&str]) -> bool {
+    request["granted"].as_array().is_some_and(|g| {
+        g.iter()
+            .any(|a| a["name"] == name && a["actions"] == serde_json::json!(actions))
+    })
+}
+
+#[test]
+fn push_with_a_token_then_skopeo_and_podman_pull_with_their_own_tokens() {
+    require!("skopeo", "podman", "runc");
+    let Some(reg) = TokenRegistry::start(&users(), "push_with_a_token") else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let config = docker_config(
+        work.path(),
+        "alice",
+        reg.host(),
+        password_entry("alice", ALICE_PW),
+    );
+    let repo = format!("{}/app", reg.host());
+    let layout = work.path().join("l");
+    let mut c = tool(
+        &config,
+        &["--output", layout.to_str().unwrap(), "--push", &repo],
+    );
+    let out = c.output().unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "push failed:\n{stderr}");
+    assert_no_secret(&format!("{stdout}{stderr}"), "alice", ALICE_PW);
+    let line = stdout.lines().next().unwrap();
+    assert!(
+        line.starts_with(&format!("{repo}:0.1.0@sha256:")),
+        "{stdout}"
+    );
+    let digest = line.split('@').nth(1).unwrap();
+
+    // The tool asked with Basic credentials (GET) and got push on `app`; the registry took the token.
+    let asked = reg.tokens.requests_of("alice");
+    assert!(
+        asked
+            .iter()
+            .any(|r| r["method"] == "GET" && granted(r, "app", PULL_PUSH)),
+        "{asked:#?}"
+    );
+    for tag in ["0.1.0", "latest"] {
+        let puts = answers(&reg, &format!("/v2/app/manifests/{tag}"));
+        assert_eq!(puts, [("PUT".to_string(), 201)], "tag {tag}");
+    }
+    assert!(reg.registry.blob_uploads() >= 2);
+
+    assert_eq!(
+        skopeo_digest(&format!("{repo}:0.1.0"), "alice", ALICE_PW),
+        digest
+    );
+    let podman = Podman::new().unwrap();
+    podman
+        .pull(&format!("{repo}:0.1.0"), false, Some(("alice", ALICE_PW)))
+        .unwrap();
+    assert_says_hello(&podman.run(&format!("{repo}:0.1.0"), &["--once-stdout"]));
+}
+
+/// A busybox base pushed by skopeo (as alice, through the token server) to `base:TAG`; its digest.
+fn push_base(reg: &TokenRegistry, tag: &str) -> String {
+    let layout = peers::busybox_layout(tag, &["--config.env", &format!("BASE_TAG={tag}")]).unwrap();
+    let creds = format!("alice:{ALICE_PW}");
+    let dest = format!("{}/base:{tag}", reg.host());
+    peers::skopeo_copy(
+        &layout.oci_ref(),
+        &format!("docker://{dest}"),
+        &["--dest-tls-verify=false", "--dest-creds", &creds],
+    )
+    .unwrap();
+    skopeo_digest(&dest, "alice", ALICE_PW)
+}
+
+#[test]
+fn base_image_is_pulled_from_a_token_registry() {
+    require!("skopeo", "umoci", "busybox");
+    let Some(reg) = TokenRegistry::start(&users(), "base_image_is_pulled") else {
+        return;
+    };
+    let base_digest = push_base(&reg, "pull-1");
+    let work = tempfile::tempdir().unwrap();
+    let config = docker_config(
+        work.path(),
+        "alice",
+        reg.host(),
+        password_entry("alice", ALICE_PW),
+    );
+    let base = format!("{}/base:pull-1", reg.host());
+    let layout = work.path().join("l");
+    let json = ok(tool(
+        &config,
+        &[
+            "--base",
+            &base,
+            "--output",
+            layout.to_str().unwrap(),
+            "--message-format",
+            "json",
+        ],
+    ));
+    let report: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(report["images"][0]["base"]["digest"], base_digest.as_str());
+    // The tool fetched the base's manifest with a pull token of its own.
+    let asked = reg.tokens.requests_of("alice");
+    assert!(
+        asked.iter().any(|r| granted(r, "base", PULL)
+            && r["scopes"] == serde_json::json!(["repository:base:pull"])),
+        "{asked:#?}"
+    );
+    assert!(
+        answers(&reg, "/v2/base/manifests/pull-1")
+            .iter()
+            .any(|(m, s)| m == "GET" && *s == 200),
+        "{:?}",
+        reg.registry.requests()
+    );
+    // umoci unpacks what was built on it (diff_ids and config checked) and finds busybox inside.
+    let (_, manifest) = slim::manifest_of(&layout);
+    assert_eq!(
+        manifest["annotations"]["org.opencontainers.image.base.digest"],
+        base_digest.as_str()
+    );
+    let tag = slim::index_json(&layout)["manifests"][0]["annotations"]
+        ["org.opencontainers.image.ref.name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let unpacked = peers::umoci_unpack(&layout, &tag).unwrap();
+    assert!(unpacked.path().join("rootfs/bin/busybox").is_file());
+}
+
+#[test]
+fn cross_repository_mount_needs_two_scopes_and_falls_back_to_upload_without_pull() {
+    require!("skopeo", "umoci", "busybox");
+    let Some(reg) = TokenRegistry::start(&users(), "cross_repository_mount") else {
+        return;
+    };
+    let base_digest = push_base(&reg, "mount-1");
+    let base = format!("{}/base@{base_digest}", reg.host());
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("l");
+    let run = |config: &Path, target: &str| {
+        tool(
+            config,
+            &[
+                "--base",
+                &base,
+                "--output",
+                layout.to_str().unwrap(),
+                "--push",
+                target,
+                "--message-format",
+                "json",
+            ],
+        )
+    };
+    // alice may pull `base` and push `app`: one token carries both scopes, and the layer is mounted.
+    let alice = docker_config(
+        work.path(),
+        "alice",
+        reg.host(),
+        password_entry("alice", ALICE_PW),
+    );
+    let json = ok(run(&alice, &format!("{}/app:1", reg.host())));
+    let p = pushed(&json);
+    assert!(p[0]["mounted_blobs"].as_u64().unwrap() >= 1, "{json}");
+    assert!(
+        reg.tokens
+            .requests_of("alice")
+            .iter()
+            .any(|r| granted(r, "app", PULL_PUSH) && granted(r, "base", PULL)),
+        "{:#?}",
+        reg.tokens.requests()
+    );
+    let mounts = answers(&reg, "/v2/app/blobs/uploads/?mount=");
+    assert!(mounts.contains(&("POST".into(), 201)), "{mounts:?}");
+
+    // bob may push `app2` but not pull `base` (the base is in the local cache, pinned by digest): the
+    // registry refuses the mount, and the tool uploads the layer instead.
+    let bob = docker_config(
+        work.path(),
+        "bob",
+        reg.host(),
+        password_entry("bob", BOB_PW),
+    );
+    let mut c = run(&bob, &format!("{}/app2:1", reg.host()));
+    let out = c.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "bob's push failed:\n{stderr}");
+    assert_no_secret(&stderr, "bob", BOB_PW);
+    let json = String::from_utf8(out.stdout).unwrap();
+    let p = pushed(&json);
+    assert_eq!(p[0]["mounted_blobs"], 0, "{json}");
+    let refused = answers(&reg, "/v2/app2/blobs/uploads/?mount=");
+    assert!(
+        !refused.is_empty() && refused.iter().all(|(_, s)| *s == 401),
+        "{refused:?}"
+    );
+    let digest = p[0]["digest"].as_str().unwrap();
+    assert_eq!(
+        skopeo_digest(&format!("{}/app2:1", reg.host()), "bob", BOB_PW),
+        digest
+    );
+    assert!(
+        !stderr.to_lowercase().contains("warning") && !stderr.contains("error"),
+        "the fallback should be quiet:\n{stderr}"
+    );
+}
+
+#[test]
+fn identity_token_is_exchanged_by_post_without_a_password() {
+    require!("skopeo");
+    let Some(reg) = TokenRegistry::start(&users(), "identity_token") else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    // What `docker login` writes for an identity token: the user name with an empty password.
+    let entry = serde_json::json!({ "auth": b64("ida:"), "identitytoken": IDA_REFRESH });
+    let config = docker_config(work.path(), "ida", reg.host(), entry);
+    let repo = format!("{}/idapp", reg.host());
+    let layout = work.path().join("l");
+    let mut c = tool(
+        &config,
+        &["--output", layout.to_str().unwrap(), "--push", &repo],
+    );
+    let out = c.output().unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "push failed:\n{stderr}");
+    assert!(
+        !format!("{stdout}{stderr}").contains(IDA_REFRESH),
+        "{stderr}"
+    );
+    let digest = stdout.lines().next().unwrap().split('@').nth(1).unwrap();
+
+    let asked = reg.tokens.requests();
+    assert!(!asked.is_empty());
+    for r in &asked {
+        assert_eq!(r["method"], "POST", "{r}");
+        assert_eq!(r["grant_type"], "refresh_token", "{r}");
+        assert_eq!(r["refresh_token"], IDA_REFRESH, "{r}");
+        assert_eq!(r["has_password"], false, "{r}");
+        assert_eq!(r["authorization"], false, "{r}");
+        assert_eq!(r["service"], common::token::SERVICE, "{r}");
+        assert_eq!(
+            r["content_type"], "application/x-www-form-urlencoded",
+            "{r}"
+        );
+        assert!(
+            r["client_id"].as_str().is_some_and(|s| !s.is_empty()),
+            "{r}"
+        );
+        assert_eq!(r["status"], 200, "{r}");
+    }
+    assert!(
+        asked.iter().any(|r| granted(r, "idapp", PULL_PUSH)),
+        "{asked:#?}"
+    );
+    assert_eq!(
+        skopeo_digest(&format!("{repo}:0.1.0"), "alice", ALICE_PW),
+        digest
+    );
+}
+
+/// Push hello-http as `user` to `repo` through a proxy that holds back the answer to the first
+/// upload-session POST by 4 s; returns the pushed digest.
+fn push_with_a_pause(reg: &TokenRegistry, user: &str, password: &str, repo: &str) -> String {
+    let px = Proxy::start(reg.host(), None);
+    px.set_rule(first(
+        "POST",
+        "/blobs/uploads/",
+        1,
+        Fault::Slow(Duration::from_secs(4)),
+    ));
+    let work = tempfile::tempdir().unwrap();
+    let config = docker_config(work.path(), user, &px.host, password_entry(user, password));
+    let target = format!("{}/{repo}", px.host);
+    let layout = work.path().join("l");
+    let out = ok(tool(
+        &config,
+        &["--output", layout.to_str().unwrap(), "--push", &target],
+    ));
+    assert_no_secret(&out, user, password);
+    assert!(
+        px.seen().iter().any(|s| s.fault != Fault::Pass),
+        "the pause never happened"
+    );
+    out.lines()
+        .next()
+        .unwrap()
+        .split('@')
+        .nth(1)
+        .unwrap()
+        .to_string()
+}
+
+/// Requests with a token (not the `/v2/` ping) that the registry answered 401.
+fn rejected_tokens(reg: &TokenRegistry) -> Vec<String> {
+    reg.registry
+        .requests()
+        .into_iter()
+        .filter(|r| r.status == 401 && r.uri != "/v2/")
+        .map(|r| format!("{} {}", r.method, r.uri))
+        .collect()
+}
+
+#[test]
+fn token_that_dies_in_the_middle_of_a_push_is_renewed() {
+    require!("skopeo");
+    let Some(reg) = TokenRegistry::start(&users(), "token_that_dies") else {
+        return;
+    };
+    let digest = push_with_a_pause(&reg, "brief", "Brief-pw-never-print", "brief");
+    // The token (valid 2 s, announced as 60 s) was refused after the pause, and a new one was fetched.
+    assert!(
+        !rejected_tokens(&reg).is_empty(),
+        "{:?}",
+        reg.registry.requests()
+    );
+    assert!(reg.tokens.requests_of("brief").len() >= 2);
+    let reference = format!("{}/brief:0.1.0", reg.host());
+    assert_eq!(skopeo_digest(&reference, "alice", ALICE_PW), digest);
+}
+
+#[test]
+fn token_is_renewed_before_its_announced_expiry() {
+    require!("skopeo");
+    let Some(reg) = TokenRegistry::start(&users(), "token_is_renewed") else {
+        return;
+    };
+    let digest = push_with_a_pause(&reg, "fresh", "Fresh-pw-never-print", "fresh");
+    // `expires_in: 2`: after the pause the tool asked for a new token before sending the old one.
+    assert_eq!(rejected_tokens(&reg), Vec::<String>::new());
+    assert!(reg.tokens.requests_of("fresh").len() >= 2);
+    let reference = format!("{}/fresh:0.1.0", reg.host());
+    assert_eq!(skopeo_digest(&reference, "alice", ALICE_PW), digest);
+}
+
+#[test]
+fn wrong_password_or_missing_access_is_a_clear_error_without_the_secret() {
+    let Some(reg) = TokenRegistry::start(&users(), "wrong_password") else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("l");
+    let wrong = "Wrong-pw-1b7e-never-print";
+    let config = docker_config(
+        work.path(),
+        "wrong",
+        reg.host(),
+        password_entry("alice", wrong),
+    );
+    let target = format!("{}/app", reg.host());
+    let err = fails(tool(
+        &config,
+        &["--output", layout.to_str().unwrap(), "--push", &target],
+    ));
+    assert!(err.contains(reg.host()) && err.contains("`alice`"), "{err}");
+    assert!(
+        err.contains("token"),
+        "the error should say the token service refused: {err}"
+    );
+    assert_no_secret(&err, "alice", wrong);
+    assert!(reg.tokens.requests().iter().all(|r| r["status"] == 401));
+
+    // bob's credentials are right, but he may not push `app`.
+    let config = docker_config(
+        work.path(),
+        "bob",
+        reg.host(),
+        password_entry("bob", BOB_PW),
+    );
+    let err = fails(tool(
+        &config,
+        &["--output", layout.to_str().unwrap(), "--push", &target],
+    ));
+    assert!(
+        err.contains(reg.host()) && err.contains("`bob`") && err.contains("app"),
+        "{err}"
+    );
+    assert_no_secret(&err, "bob", BOB_PW);
+    assert_eq!(reg.registry.manifest_puts(), 0);
+}
