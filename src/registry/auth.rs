@@ -164,6 +164,14 @@ impl Client {
                 if let Some(t) = tokens.get(&key).filter(|t| t.expires > Instant::now()) {
                     return Ok(Some(format!("Bearer {}", t.value.expose())));
                 }
+                // Credentials the token service refused once are not sent again: every retry would
+                // be another failed login (which gets accounts locked on Harbor, Quay, Docker Hub).
+                if let Some(detail) = self.token_refusal().clone() {
+                    return Err(RegistryError::Auth {
+                        action: action.to_string(),
+                        detail,
+                    });
+                }
                 // Fetched under the lock: parallel uploads wait for one token instead of each asking.
                 let t = self.fetch_token(&realm, service.as_deref(), &scopes, action)?;
                 let header = format!("Bearer {}", t.value.expose());
@@ -203,6 +211,18 @@ impl Client {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert((repo.to_string(), from.to_string()));
+    }
+
+    fn token_refusal(&self) -> std::sync::MutexGuard<'_, Option<String>> {
+        self.token_refusal.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Remember the token service's refusal `e` (an `Auth` error), so no later request asks again.
+    fn refuse_tokens(&self, e: RegistryError) -> RegistryError {
+        if let RegistryError::Auth { detail, .. } = &e {
+            *self.token_refusal() = Some(detail.clone());
+        }
+        e
     }
 
     /// Ask the token endpoint for a token with `scopes`.
@@ -281,7 +301,7 @@ impl Client {
             let mut resp = self.raw(&req, auth.as_deref())?;
             match resp.status().as_u16() {
                 200 => Ok(resp),
-                401 | 403 => Err(auth_err(match &creds {
+                401 | 403 => Err(self.refuse_tokens(auth_err(match &creds {
                     Some(_) => format!(
                         "the token service at {realm_host} rejected {who}: check the credentials \
                          (e.g. log in again with `podman login {0}` or `docker login {0}`)",
@@ -294,7 +314,7 @@ impl Client {
                         self.registry,
                         searched_places(&self.opts.credentials)
                     ),
-                })),
+                }))),
                 _ => Err(self.status_error(&action_t, &mut resp)),
             }
         })?;

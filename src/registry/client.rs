@@ -139,6 +139,8 @@ pub struct Client {
     pub(crate) tokens: Mutex<HashMap<String, Token>>,
     /// `(target, source)` repositories whose mounts were refused for want of access (auth.rs).
     pub(crate) refused_mounts: Mutex<BTreeSet<(String, String)>>,
+    /// Why the token service refused our credentials, once it has (auth.rs): never asked again.
+    pub(crate) token_refusal: Mutex<Option<String>>,
     access: Mutex<BTreeMap<String, Access>>,
     secrets: Mutex<Vec<String>>,
 }
@@ -186,6 +188,7 @@ impl Client {
             creds: Mutex::new(None),
             tokens: Mutex::new(HashMap::new()),
             refused_mounts: Mutex::new(BTreeSet::new()),
+            token_refusal: Mutex::new(None),
             access: Mutex::new(BTreeMap::new()),
             secrets: Mutex::new(Vec::new()),
         })
