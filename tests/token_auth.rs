@@ -18,11 +18,13 @@ mod proxy;
 use common::peers::{self, require, Podman};
 use common::registry::b64;
 use common::slim::{self, assert_says_hello, fails, ok};
-use common::token::{TokenRegistry, User, REGISTRY_LEEWAY};
+use common::token::{
+    answers, assert_no_secret, docker_config, granted, password_entry, skopeo_digest, tool,
+    TokenRegistry, User, REGISTRY_LEEWAY,
+};
 use proxy::{first, Fault, Proxy};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::Duration;
 
 const ALICE_PW: &str = "Alice-pw-5e1f-never-print";
@@ -39,6 +41,7 @@ fn users() -> Vec<User> {
         ALICE_PW,
         &[
             ("base", PULL_PUSH),
+            ("public", PULL_PUSH),
             ("app", PULL_PUSH),
             ("app2", PULL),
             ("idapp", PULL),
@@ -64,76 +67,10 @@ fn users() -> Vec<User> {
     vec![alice, bob, ida, brief, fresh]
 }
 
-/// A docker config dir `dir/name` whose config.json has one `auths` entry for `host`.
-fn docker_config(dir: &Path, name: &str, host: &str, entry: Value) -> PathBuf {
-    let d = dir.join(name);
-    std::fs::create_dir_all(&d).unwrap();
-    let config = serde_json::json!({ "auths": { host: entry } });
-    std::fs::write(d.join("config.json"), config.to_string()).unwrap();
-    d
-}
-
-/// The `auths` entry docker writes for `user:password`.
-fn password_entry(user: &str, password: &str) -> Value {
-    serde_json::json!({ "auth": b64(&format!("{user}:{password}")) })
-}
-
-/// `cargo slim-image` on hello-http with `rest`, credentials only from `config` (a docker config dir).
-fn tool(config: &Path, rest: &[&str]) -> Command {
-    let mut c = slim::on_hello_http(rest);
-    c.env("DOCKER_CONFIG", config)
-        .env_remove("REGISTRY_AUTH_FILE")
-        .env_remove("XDG_RUNTIME_DIR")
-        .env_remove("SLIM_IMAGE_REGISTRY_USERNAME")
-        .env_remove("SLIM_IMAGE_REGISTRY_PASSWORD");
-    c
-}
-
-/// Panics if `text` holds `secret` or the base64 of `user:secret`.
-fn assert_no_secret(text: &str, user: &str, secret: &str) {
-    assert!(!text.contains(secret), "a secret leaked:\n{text}");
-    assert!(
-        !text.contains(&b64(&format!("{user}:{secret}"))),
-        "a secret leaked (base64):\n{text}"
-    );
-}
-
 /// The `pushed` entries of a `--message-format json` report.
 fn pushed(json: &str) -> Vec<Value> {
     let report: Value = serde_json::from_str(json).unwrap();
     report["images"][0]["pushed"].as_array().unwrap().clone()
-}
-
-/// The digest skopeo (authenticating on its own, as `user`) sees for `reference`.
-fn skopeo_digest(reference: &str, user: &str, password: &str) -> String {
-    let info = peers::skopeo_inspect(
-        &format!("docker://{reference}"),
-        &[
-            "--tls-verify=false",
-            "--creds",
-            &format!("{user}:{password}"),
-        ],
-    )
-    .unwrap();
-    info["Digest"].as_str().unwrap().to_string()
-}
-
-/// The registry's answers to requests whose URI contains `part`, as (method, status).
-fn answers(reg: &TokenRegistry, part: &str) -> Vec<(String, u16)> {
-    reg.registry
-        .requests()
-        .into_iter()
-        .filter(|r| r.uri.contains(part))
-        .map(|r| (r.method, r.status))
-        .collect()
-}
-
-/// Whether a token request asked for (and got) `scope` (`repository:NAME:ACTIONS`).
-fn granted(request: &Value, name: &str, actions: &[&str]) -> bool {
-    request["granted"].as_array().is_some_and(|g| {
-        g.iter()
-            .any(|a| a["name"] == name && a["actions"] == serde_json::json!(actions))
-    })
 }
 
 #[test]
@@ -196,9 +133,14 @@ fn push_with_a_token_then_skopeo_and_podman_pull_with_their_own_tokens() {
 
 /// A busybox base pushed by skopeo (as alice, through the token server) to `base:TAG`; its digest.
 fn push_base(reg: &TokenRegistry, tag: &str) -> String {
+    push_base_to(reg, "base", tag)
+}
+
+/// A busybox base pushed by skopeo as alice to `REPO:TAG`; its digest.
+fn push_base_to(reg: &TokenRegistry, repo: &str, tag: &str) -> String {
     let layout = peers::busybox_layout(tag, &["--config.env", &format!("BASE_TAG={tag}")]).unwrap();
     let creds = format!("alice:{ALICE_PW}");
-    let dest = format!("{}/base:{tag}", reg.host());
+    let dest = format!("{}/{repo}:{tag}", reg.host());
     peers::skopeo_copy(
         &layout.oci_ref(),
         &format!("docker://{dest}"),
@@ -264,6 +206,55 @@ fn base_image_is_pulled_from_a_token_registry() {
         .to_string();
     let unpacked = peers::umoci_unpack(&layout, &tag).unwrap();
     assert!(unpacked.path().join("rootfs/bin/busybox").is_file());
+}
+
+#[test]
+fn anonymous_pull_of_a_public_base_and_a_clear_error_for_a_private_one() {
+    require!("skopeo", "umoci", "busybox");
+    let public: &[(&str, &[&str])] = &[("public", PULL)];
+    let Some(reg) = TokenRegistry::with_anonymous(&users(), public, "anonymous_pull") else {
+        return;
+    };
+    let public_digest = push_base_to(&reg, "public", "anon-1");
+    push_base(&reg, "anon-1");
+    let work = tempfile::tempdir().unwrap();
+    let nobody = work.path().join("nobody");
+    std::fs::create_dir_all(&nobody).unwrap();
+    std::fs::write(nobody.join("config.json"), r#"{"auths":{}}"#).unwrap();
+    let build_on = |base: &str| {
+        let layout = work.path().join("l");
+        let rest = ["--base", base, "--output", layout.to_str().unwrap()];
+        let mut c = tool(&nobody, &rest);
+        c.args(["--message-format", "json"]);
+        c
+    };
+    // Docker Hub's way for public images: a token asked for without credentials.
+    let json = ok(build_on(&format!("{}/public:anon-1", reg.host())));
+    let report: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        report["images"][0]["base"]["digest"],
+        public_digest.as_str()
+    );
+    let anonymous: Vec<Value> = reg
+        .tokens
+        .requests()
+        .into_iter()
+        .filter(|r| r["user"].is_null())
+        .collect();
+    assert!(
+        anonymous.iter().any(|r| granted(r, "public", PULL)),
+        "{anonymous:#?}"
+    );
+    // The private `base` gives an anonymous token nothing: the error says credentials are missing.
+    let err = fails(build_on(&format!("{}/base:anon-1", reg.host())));
+    assert!(
+        err.contains(reg.host()) && err.contains("no credentials were found"),
+        "{err}"
+    );
+    assert!(
+        err.contains("docker login") || err.contains("podman login"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -399,6 +390,25 @@ fn identity_token_is_exchanged_by_post_without_a_password() {
         skopeo_digest(&format!("{repo}:0.1.0"), "alice", ALICE_PW),
         digest
     );
+
+    // A refresh token the service no longer takes: one refused POST, a clear error, no secret.
+    let stale = "idtok-stale-81c0+never-print";
+    let entry = serde_json::json!({ "auth": b64("ida:"), "identitytoken": stale });
+    let config = docker_config(work.path(), "stale", reg.host(), entry);
+    let before = reg.tokens.requests().len();
+    let target = format!("{repo}:2");
+    let err = fails(tool(
+        &config,
+        &["--output", layout.to_str().unwrap(), "--push", &target],
+    ));
+    assert!(!err.contains(stale), "the refresh token leaked: {err}");
+    assert!(
+        err.contains(reg.host()) && err.contains("identity token of user `ida`"),
+        "{err}"
+    );
+    let refused = &reg.tokens.requests()[before..];
+    assert_eq!(refused.len(), 1, "{refused:#?}");
+    assert_eq!(refused[0]["status"], 401);
 }
 
 /// Push hello-http as `user` to `repo` through a proxy that holds back the answer to the first

@@ -280,7 +280,13 @@ impl Client {
             .iter()
             .fold(realm.to_string(), |url, (k, v)| with_query(&url, k, v));
         let who = match &creds {
-            Some(c) if c.username.is_empty() => format!("the identity token from {}", c.source),
+            Some(c) if c.kind == CredentialKind::IdentityToken && c.username.is_empty() => {
+                format!("the identity token from {}", c.source)
+            }
+            Some(c) if c.kind == CredentialKind::IdentityToken => format!(
+                "the identity token of user `{}` (from {})",
+                c.username, c.source
+            ),
             Some(c) => format!("user `{}` (from {})", c.username, c.source),
             None => "anonymous access".to_string(),
         };

@@ -8,12 +8,14 @@
 //! killed on drop. The token server's request log ([`TokenServer::requests`], one JSON object per
 //! request, never a password) lets tests count and check token requests. Returns `None` (after
 //! printing `SKIP: ...`) only when python3, its `cryptography` module or docker-registry is missing
-//! outside CI.
+//! outside CI. Below them, helpers for the tests: docker config dirs, the tool with credentials from
+//! one, skopeo as an independent client, and checks over both logs.
 
-use super::registry::RealRegistry;
+use super::registry::{b64, RealRegistry};
+use super::{peers, slim};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 /// The `service` the registry and the token server agree on (the token's `aud`).
@@ -88,8 +90,9 @@ pub struct TokenServer {
 }
 
 impl TokenServer {
-    /// Start it for `users`; None (with a SKIP line) when python3 or `cryptography` is missing.
-    pub fn start(users: &[User], test: &str) -> Option<TokenServer> {
+    /// Start it for `users`, granting `anonymous` (per repository, the actions) to requests without
+    /// credentials; None (with a SKIP line) when python3 or `cryptography` is missing.
+    pub fn start(users: &[User], anonymous: &[(&str, &[&str])], test: &str) -> Option<TokenServer> {
         if !super::peers::check_python_modules(test, &["cryptography"]) {
             return None;
         }
@@ -101,6 +104,7 @@ impl TokenServer {
         let config = json!({
             "service": SERVICE, "issuer": ISSUER, "users": users,
             "cert": dir.path().join("signer.pem"), "log": dir.path().join("token.log"),
+            "anonymous": anonymous.iter().map(|(r, a)| (r.to_string(), json!(a))).collect::<serde_json::Map<_, _>>(),
         });
         std::fs::write(dir.path().join("config.json"), config.to_string()).unwrap();
         let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/common/token_server.py");
@@ -171,7 +175,16 @@ pub struct TokenRegistry {
 impl TokenRegistry {
     /// Start both for `users`; None (with a SKIP line) when a tool is missing outside CI.
     pub fn start(users: &[User], test: &str) -> Option<TokenRegistry> {
-        let tokens = TokenServer::start(users, test)?;
+        TokenRegistry::with_anonymous(users, &[], test)
+    }
+
+    /// Like [`TokenRegistry::start`], with `anonymous` access (e.g. pull on a public repository).
+    pub fn with_anonymous(
+        users: &[User],
+        anonymous: &[(&str, &[&str])],
+        test: &str,
+    ) -> Option<TokenRegistry> {
+        let tokens = TokenServer::start(users, anonymous, test)?;
         let auth = format!(
             "auth:\n  token:\n    realm: {}\n    service: {SERVICE}\n    issuer: {ISSUER}\n    \
              rootcertbundle: {}\n",
@@ -186,4 +199,70 @@ impl TokenRegistry {
     pub fn host(&self) -> &str {
         &self.registry.host
     }
+}
+
+/// A docker config dir `dir/name` whose config.json has one `auths` entry for `host`.
+pub fn docker_config(dir: &Path, name: &str, host: &str, entry: Value) -> PathBuf {
+    let d = dir.join(name);
+    std::fs::create_dir_all(&d).unwrap();
+    let config = serde_json::json!({ "auths": { host: entry } });
+    std::fs::write(d.join("config.json"), config.to_string()).unwrap();
+    d
+}
+
+/// The `auths` entry docker writes for `user:password`.
+pub fn password_entry(user: &str, password: &str) -> Value {
+    serde_json::json!({ "auth": b64(&format!("{user}:{password}")) })
+}
+
+/// `cargo slim-image` on hello-http with `rest`, credentials only from `config` (a docker config dir).
+pub fn tool(config: &Path, rest: &[&str]) -> Command {
+    let mut c = slim::on_hello_http(rest);
+    c.env("DOCKER_CONFIG", config)
+        .env_remove("REGISTRY_AUTH_FILE")
+        .env_remove("XDG_RUNTIME_DIR")
+        .env_remove("SLIM_IMAGE_REGISTRY_USERNAME")
+        .env_remove("SLIM_IMAGE_REGISTRY_PASSWORD");
+    c
+}
+
+/// Panics if `text` holds `secret` or the base64 of `user:secret`.
+pub fn assert_no_secret(text: &str, user: &str, secret: &str) {
+    assert!(!text.contains(secret), "a secret leaked:\n{text}");
+    assert!(
+        !text.contains(&b64(&format!("{user}:{secret}"))),
+        "a secret leaked (base64):\n{text}"
+    );
+}
+
+/// The digest skopeo (authenticating on its own, as `user`) sees for `reference`.
+pub fn skopeo_digest(reference: &str, user: &str, password: &str) -> String {
+    let info = peers::skopeo_inspect(
+        &format!("docker://{reference}"),
+        &[
+            "--tls-verify=false",
+            "--creds",
+            &format!("{user}:{password}"),
+        ],
+    )
+    .unwrap();
+    info["Digest"].as_str().unwrap().to_string()
+}
+
+/// The registry's answers to requests whose URI contains `part`, as (method, status).
+pub fn answers(reg: &TokenRegistry, part: &str) -> Vec<(String, u16)> {
+    reg.registry
+        .requests()
+        .into_iter()
+        .filter(|r| r.uri.contains(part))
+        .map(|r| (r.method, r.status))
+        .collect()
+}
+
+/// Whether a token request asked for (and got) `scope` (`repository:NAME:ACTIONS`).
+pub fn granted(request: &Value, name: &str, actions: &[&str]) -> bool {
+    request["granted"].as_array().is_some_and(|g| {
+        g.iter()
+            .any(|a| a["name"] == name && a["actions"] == serde_json::json!(actions))
+    })
 }

@@ -5,14 +5,14 @@ Docker Hub, GHCR, Quay and Harbor speak, in front of a real `docker-registry` co
 
     token_server.py CONFIG.json
 
-CONFIG.json: {"service": ..., "issuer": ..., "cert": PATH, "log": PATH,
+CONFIG.json: {"service": ..., "issuer": ..., "cert": PATH, "log": PATH, "anonymous": {REPO: [ACTIONS]},
               "users": {NAME: {"password": ..., "refresh_token": ..., "access": {REPO: [ACTIONS]},
                                "exp_secs": N, "expires_in": N}}}
 
 At start it makes an ECDSA P-256 key and a self-signed certificate, writes the certificate (PEM) to
 `cert` (the registry's `rootcertbundle`), binds 127.0.0.1 on a free port and prints `PORT <n>` on
 stdout. It answers
-  GET  /token?service=..&scope=..(&scope=..)   Basic credentials optional (anonymous gets nothing)
+  GET  /token?service=..&scope=..(&scope=..)   Basic credentials optional (anonymous gets `anonymous`)
   POST /token  form grant_type=password (username, password) or refresh_token (refresh_token),
                scope (space-separated), service, client_id
 with {"token", "access_token", "expires_in", "issued_at"(, "refresh_token")}: an ES256 JWT whose
@@ -91,7 +91,7 @@ def parse_scopes(values):
 
 
 def grant(user, scopes):
-    allowed = USERS[user]["access"] if user else {}
+    allowed = USERS[user]["access"] if user else CONFIG.get("anonymous", {})
     access = []
     for kind, name, actions in scopes:
         ok = [a for a in actions if kind == "repository" and a in allowed.get(name, [])]
