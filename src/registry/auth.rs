@@ -137,14 +137,27 @@ struct TokenResponse {
     token: Option<String>,
     #[serde(default)]
     access_token: Option<String>,
+    /// Any JSON: a hostile or sloppy service may send a negative, fractional or huge number, or a
+    /// string; see [`token_life`].
     #[serde(default)]
-    expires_in: Option<u64>,
+    expires_in: Option<serde_json::Value>,
+}
+
+/// How long to trust a token whose answer said `expires_in`: a whole number of seconds (at least 1,
+/// at most [`MAX_TOKEN_SECS`]); anything else is the default.
+fn token_life(expires_in: Option<&serde_json::Value>) -> Duration {
+    let secs = expires_in
+        .and_then(serde_json::Value::as_u64)
+        .unwrap_or(DEFAULT_TOKEN_SECS);
+    Duration::from_secs(secs.clamp(1, MAX_TOKEN_SECS))
 }
 
 /// Tokens are dropped this long before they expire, so one never runs out in the middle of a request.
 const EXPIRY_MARGIN: Duration = Duration::from_secs(10);
 /// Token lifetime when the endpoint does not say (the distribution spec's default).
 const DEFAULT_TOKEN_SECS: u64 = 60;
+/// Longest a token is kept, whatever `expires_in` says (a day; a huge value must not overflow).
+const MAX_TOKEN_SECS: u64 = 24 * 60 * 60;
 const MAX_TOKEN_RESPONSE: u64 = 1 << 20;
 
 impl Client {
@@ -341,7 +354,7 @@ impl Client {
                 detail: "a token response without `token` or `access_token`".into(),
             })?;
         self.add_secret(&value);
-        let life = Duration::from_secs(parsed.expires_in.unwrap_or(DEFAULT_TOKEN_SECS).max(1));
+        let life = token_life(parsed.expires_in.as_ref());
         crate::ui::verbose(format!(
             "got a token from {realm_host} for {} ({}s)",
             scopes.join(" "),
@@ -391,6 +404,19 @@ mod tests {
         assert_eq!(both[1].1["error"], "insufficient_scope");
         assert!(challenge_from_header("Negotiate").is_none());
         assert!(parse_www_authenticate("=,\"\"=").len() <= 1);
+    }
+
+    #[test]
+    fn token_lifetimes_are_bounded() {
+        use serde_json::json;
+        let life = |v: serde_json::Value| token_life(Some(&v)).as_secs();
+        assert_eq!(life(json!(300)), 300);
+        assert_eq!(life(json!(u64::MAX)), MAX_TOKEN_SECS);
+        assert_eq!(life(json!(0)), 1);
+        for odd in [json!(-5), json!(1.5), json!("300"), json!(null)] {
+            assert_eq!(life(odd), DEFAULT_TOKEN_SECS);
+        }
+        assert_eq!(token_life(None).as_secs(), DEFAULT_TOKEN_SECS);
     }
 
     #[test]

@@ -40,8 +40,8 @@ pub struct User {
     /// The `exp` claim of the JWTs issued to this user, in seconds from now (default 300; see
     /// [`REGISTRY_LEEWAY`] for a token that dies within seconds).
     pub exp_secs: Option<i64>,
-    /// What the answer says as `expires_in` (default: `exp_secs`).
-    pub expires_in: Option<u64>,
+    /// What the answer says as `expires_in`, any JSON (default: `exp_secs`).
+    pub expires_in: Option<Value>,
 }
 
 impl User {
@@ -74,8 +74,8 @@ impl User {
         if let Some(s) = self.exp_secs {
             v["exp_secs"] = json!(s);
         }
-        if let Some(s) = self.expires_in {
-            v["expires_in"] = json!(s);
+        if let Some(s) = &self.expires_in {
+            v["expires_in"] = s.clone();
         }
         v
     }

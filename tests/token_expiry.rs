@@ -1,0 +1,154 @@
+//! Token lifetimes against a real registry with token auth (issue 11; see tests/token_auth.rs and
+//! [`common::token`]): a token that dies in the middle of a push (the registry's clock decides; a
+//! proxy holds back one answer so that it surely happens) is renewed after the registry's 401; a
+//! token whose `expires_in` says it is about to run out is renewed before it is sent again; and a
+//! token service announcing absurd lifetimes (2^64-1 s, negative) cannot crash the tool.
+
+mod common;
+#[path = "common/proxy.rs"]
+mod proxy;
+
+use common::peers::require;
+use common::slim::ok;
+use common::token::{
+    assert_no_secret, docker_config, password_entry, skopeo_digest, tool, TokenRegistry, User,
+    REGISTRY_LEEWAY,
+};
+use proxy::{first, Fault, Proxy};
+use std::time::Duration;
+
+const ALICE_PW: &str = "Alice-pw-5e1f-never-print";
+const PULL: &[&str] = &["pull"];
+const PULL_PUSH: &[&str] = &["pull", "push"];
+
+/// alice reads everything (for skopeo). `brief`'s tokens die at the registry after 2 s while the
+/// answer says 60 s (the registry's clock is the one that counts); `fresh`'s live 3 s and the answer
+/// says 2 s; `forever` and `negative` are told 2^64-1 and -5 s.
+fn users() -> Vec<User> {
+    let repos = ["brief", "fresh", "forever", "negative"];
+    let alice = User::new("alice", ALICE_PW, &repos.map(|r| (r, PULL)));
+    let user = |name: &'static str| User::new(name, "Pw-never-print", &[(name, PULL_PUSH)]);
+    let brief = User {
+        exp_secs: Some(2 - REGISTRY_LEEWAY),
+        expires_in: Some(60.into()),
+        ..user("brief")
+    };
+    let fresh = User {
+        exp_secs: Some(3 - REGISTRY_LEEWAY),
+        expires_in: Some(2.into()),
+        ..user("fresh")
+    };
+    let forever = User {
+        expires_in: Some(u64::MAX.into()),
+        ..user("forever")
+    };
+    let negative = User {
+        expires_in: Some((-5).into()),
+        ..user("negative")
+    };
+    vec![alice, brief, fresh, forever, negative]
+}
+
+/// Push hello-http as `user` to `repo` through a proxy that holds back the answer to the first
+/// upload-session POST by 4 s; returns the pushed digest.
+fn push_with_a_pause(reg: &TokenRegistry, user: &str, password: &str, repo: &str) -> String {
+    let px = Proxy::start(reg.host(), None);
+    px.set_rule(first(
+        "POST",
+        "/blobs/uploads/",
+        1,
+        Fault::Slow(Duration::from_secs(4)),
+    ));
+    let work = tempfile::tempdir().unwrap();
+    let config = docker_config(work.path(), user, &px.host, password_entry(user, password));
+    let target = format!("{}/{repo}", px.host);
+    let layout = work.path().join("l");
+    let out = ok(tool(
+        &config,
+        &["--output", layout.to_str().unwrap(), "--push", &target],
+    ));
+    assert_no_secret(&out, user, password);
+    assert!(
+        px.seen().iter().any(|s| s.fault != Fault::Pass),
+        "the pause never happened"
+    );
+    out.lines()
+        .next()
+        .unwrap()
+        .split('@')
+        .nth(1)
+        .unwrap()
+        .to_string()
+}
+
+/// Requests with a token (not the `/v2/` ping) that the registry answered 401.
+fn rejected_tokens(reg: &TokenRegistry) -> Vec<String> {
+    reg.registry
+        .requests()
+        .into_iter()
+        .filter(|r| r.status == 401 && r.uri != "/v2/")
+        .map(|r| format!("{} {}", r.method, r.uri))
+        .collect()
+}
+
+#[test]
+fn token_that_dies_in_the_middle_of_a_push_is_renewed() {
+    require!("skopeo");
+    let Some(reg) = TokenRegistry::start(&users(), "token_that_dies") else {
+        return;
+    };
+    let digest = push_with_a_pause(&reg, "brief", "Pw-never-print", "brief");
+    // The token (valid 2 s, announced as 60 s) was refused after the pause, and a new one was fetched.
+    assert!(
+        !rejected_tokens(&reg).is_empty(),
+        "{:?}",
+        reg.registry.requests()
+    );
+    assert!(reg.tokens.requests_of("brief").len() >= 2);
+    let reference = format!("{}/brief:0.1.0", reg.host());
+    assert_eq!(skopeo_digest(&reference, "alice", ALICE_PW), digest);
+}
+
+#[test]
+fn token_is_renewed_before_its_announced_expiry() {
+    require!("skopeo");
+    let Some(reg) = TokenRegistry::start(&users(), "token_is_renewed") else {
+        return;
+    };
+    let digest = push_with_a_pause(&reg, "fresh", "Pw-never-print", "fresh");
+    // `expires_in: 2`: after the pause the tool asked for a new token before sending the old one.
+    assert_eq!(rejected_tokens(&reg), Vec::<String>::new());
+    assert!(reg.tokens.requests_of("fresh").len() >= 2);
+    let reference = format!("{}/fresh:0.1.0", reg.host());
+    assert_eq!(skopeo_digest(&reference, "alice", ALICE_PW), digest);
+}
+
+#[test]
+fn absurd_token_lifetimes_do_not_crash_the_tool() {
+    require!("skopeo");
+    let Some(reg) = TokenRegistry::start(&users(), "absurd_token_lifetimes") else {
+        return;
+    };
+    for user in ["forever", "negative"] {
+        let work = tempfile::tempdir().unwrap();
+        let config = docker_config(
+            work.path(),
+            user,
+            reg.host(),
+            password_entry(user, "Pw-never-print"),
+        );
+        let target = format!("{}/{user}", reg.host());
+        let layout = work.path().join("l");
+        let out = ok(tool(
+            &config,
+            &["--output", layout.to_str().unwrap(), "--push", &target],
+        ));
+        let digest = out.lines().next().unwrap().split('@').nth(1).unwrap();
+        let reference = format!("{target}:0.1.0");
+        assert_eq!(
+            skopeo_digest(&reference, "alice", ALICE_PW),
+            digest,
+            "{user}"
+        );
+    }
+}
