@@ -285,6 +285,26 @@ fn cross_repository_mount_needs_two_scopes_and_falls_back_to_upload_without_pull
     );
     let mounts = answers(&reg, "/v2/app/blobs/uploads/?mount=");
     assert!(mounts.contains(&("POST".into(), 201)), "{mounts:?}");
+    // The base's layer never went over the wire to `app`; to `app2` (below) it has to.
+    let raw = peers::skopeo_inspect_raw(
+        &format!("docker://{base}"),
+        &[
+            "--tls-verify=false",
+            "--creds",
+            &format!("alice:{ALICE_PW}"),
+        ],
+    )
+    .unwrap();
+    let base_manifest: Value = serde_json::from_slice(&raw).unwrap();
+    let layer = base_manifest["layers"][0]["digest"].as_str().unwrap();
+    let put_of_layer = |repo: &str| {
+        reg.registry.requests().iter().any(|r| {
+            r.method == "PUT"
+                && r.uri.starts_with(&format!("/v2/{repo}/blobs/uploads/"))
+                && r.uri.contains(&layer.replace(':', "%3A"))
+        })
+    };
+    assert!(!put_of_layer("app"), "{:?}", reg.registry.requests());
 
     // bob may push `app2` but not pull `base` (the base is in the local cache, pinned by digest): the
     // registry refuses the mount, and the tool uploads the layer instead.
@@ -307,6 +327,7 @@ fn cross_repository_mount_needs_two_scopes_and_falls_back_to_upload_without_pull
         !refused.is_empty() && refused.iter().all(|(_, s)| *s == 401),
         "{refused:?}"
     );
+    assert!(put_of_layer("app2"), "{:?}", reg.registry.requests());
     let digest = p[0]["digest"].as_str().unwrap();
     assert_eq!(
         skopeo_digest(&format!("{}/app2:1", reg.host()), "bob", BOB_PW),
