@@ -194,13 +194,17 @@ impl Client {
         }
     }
 
-    /// Forget the cached token for `repo`'s scope (after a 401).
-    pub(crate) fn forget_token(&self, repo: Option<&str>) {
+    /// Forget the cached token for `repo`'s scope after a 401 to a request that carried `sent` (its
+    /// `Authorization` value): only if it is still that token. Parallel requests that all met the
+    /// same expired token then share the one renewal instead of each dropping the other's.
+    pub(crate) fn forget_token(&self, repo: Option<&str>, sent: Option<&str>) {
         let key = self.scopes_for(repo).join(" ");
-        self.tokens
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&key);
+        let mut tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
+        let same =
+            |t: &Token| sent.is_none_or(|s| s.strip_prefix("Bearer ") == Some(t.value.expose()));
+        if tokens.get(&key).is_some_and(same) {
+            tokens.remove(&key);
+        }
     }
 
     /// Whether a cross-repository mount into `repo` from `from` is worth trying: not once the
@@ -417,6 +421,34 @@ mod tests {
             assert_eq!(life(odd), DEFAULT_TOKEN_SECS);
         }
         assert_eq!(token_life(None).as_secs(), DEFAULT_TOKEN_SECS);
+    }
+
+    #[test]
+    fn a_401_forgets_only_the_token_it_was_sent_with() {
+        let opts = super::super::client::ClientOptions {
+            certs_dirs: Vec::new(),
+            credentials: super::super::credentials::CredentialEnv::empty(),
+            ..Default::default()
+        };
+        let client = Client::new("registry.invalid", &opts).unwrap();
+        let cache = |value: &str| {
+            let key = client.scopes_for(Some("app")).join(" ");
+            let token = Token {
+                value: Secret::new(value),
+                expires: Instant::now() + Duration::from_secs(60),
+            };
+            client.tokens.lock().unwrap().insert(key, token);
+        };
+        let cached = || client.tokens.lock().unwrap().len();
+        // Another request already replaced the token this one was refused with: keep the new one.
+        cache("new-token");
+        client.forget_token(Some("app"), Some("Bearer old-token"));
+        assert_eq!(cached(), 1);
+        client.forget_token(Some("app"), Some("Bearer new-token"));
+        assert_eq!(cached(), 0);
+        cache("new-token");
+        client.forget_token(Some("app"), None);
+        assert_eq!(cached(), 0);
     }
 
     #[test]

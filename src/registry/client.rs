@@ -430,7 +430,7 @@ impl Client {
                     return Err(self.auth_failed(req, auth.is_some()));
                 }
                 reauthenticated = true;
-                self.on_unauthorized(&resp, req, auth.is_some())?;
+                self.on_unauthorized(&resp, req, auth.as_deref())?;
                 continue;
             }
             if status.is_redirection() && status != StatusCode::NOT_MODIFIED {
@@ -466,8 +466,9 @@ impl Client {
         &self,
         resp: &Response<Body>,
         req: &Request,
-        sent_auth: bool,
+        sent: Option<&str>,
     ) -> Result<(), RegistryError> {
+        let sent_auth = sent.is_some();
         let h = header(resp, "www-authenticate").unwrap_or_default();
         let Some((challenge, scope)) = challenge_from_header(&h) else {
             return Err(self.auth_failed(req, sent_auth));
@@ -475,7 +476,7 @@ impl Client {
         if challenge == Challenge::Basic && (sent_auth || self.credentials(req.action)?.is_none()) {
             return Err(self.auth_failed(req, sent_auth));
         }
-        self.forget_token(req.repo);
+        self.forget_token(req.repo, sent);
         if let (Some(scope), Some(repo)) = (scope, req.repo) {
             let mut access = self.access.lock().unwrap_or_else(|p| p.into_inner());
             let a = access.entry(repo.to_string()).or_default();

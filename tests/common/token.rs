@@ -42,6 +42,8 @@ pub struct User {
     pub exp_secs: Option<i64>,
     /// What the answer says as `expires_in`, any JSON (default: `exp_secs`).
     pub expires_in: Option<Value>,
+    /// Only the first this many tokens get `exp_secs`; later ones live 300 s (default: all).
+    pub short_tokens: Option<u32>,
 }
 
 impl User {
@@ -58,6 +60,7 @@ impl User {
             access: access.to_vec(),
             exp_secs: None,
             expires_in: None,
+            short_tokens: None,
         }
     }
 
@@ -76,6 +79,9 @@ impl User {
         }
         if let Some(s) = &self.expires_in {
             v["expires_in"] = s.clone();
+        }
+        if let Some(n) = self.short_tokens {
+            v["short_tokens"] = json!(n);
         }
         v
     }

@@ -7,7 +7,7 @@ Docker Hub, GHCR, Quay and Harbor speak, in front of a real `docker-registry` co
 
 CONFIG.json: {"service": ..., "issuer": ..., "cert": PATH, "log": PATH, "anonymous": {REPO: [ACTIONS]},
               "users": {NAME: {"password": ..., "refresh_token": ..., "access": {REPO: [ACTIONS]},
-                               "exp_secs": N, "expires_in": N}}}
+                               "exp_secs": N, "expires_in": N, "short_tokens": N}}}
 
 At start it makes an ECDSA P-256 key and a self-signed certificate, writes the certificate (PEM) to
 `cert` (the registry's `rootcertbundle`), binds 127.0.0.1 on a free port and prints `PORT <n>` on
@@ -19,7 +19,8 @@ with {"token", "access_token", "expires_in", "issued_at"(, "refresh_token")}: an
 header carries the certificate in `x5c`, whose `access` holds only the requested actions the user is
 allowed per repository, and whose `exp` is `exp_secs` after now (default 300; may be negative, as the
 registry accepts a token up to 60 s past its `exp`) while the answer says `expires_in` (default:
-`exp_secs`), so a test can make a token die before its holder expects.
+`exp_secs`), so a test can make a token die before its holder expects. With `short_tokens`, only
+that many tokens get `exp_secs`; later ones live 300 s.
 Wrong credentials get 401. Every request is appended to `log` as one JSON line (never a password).
 """
 import base64
@@ -178,6 +179,10 @@ class Handler(BaseHTTPRequestHandler):
         access = grant(user, parse_scopes(scope_values))
         settings = USERS.get(user, {}) if user else {}
         secs = settings.get("exp_secs", 300)
+        with LOG_LOCK:
+            settings["issued"] = settings.get("issued", 0) + 1
+            if settings["issued"] > settings.get("short_tokens", settings["issued"]):
+                secs = 300  # the first `short_tokens` tokens get exp_secs, later ones live long
         now = int(time.time())
         claims = {"iss": CONFIG["issuer"], "sub": user or "", "aud": CONFIG["service"], "exp": now + secs,
                   "nbf": now - 1, "iat": now, "jti": uuid.uuid4().hex, "access": access}
