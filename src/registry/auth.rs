@@ -4,10 +4,13 @@
 //! and the credentials found for it, and gives the `Authorization` value for a request on a repository.
 //! Bearer tokens come from the token endpoint: anonymously, with Basic credentials (GET), or with an
 //! identity token as an OAuth2 refresh token (POST `grant_type=refresh_token`); they are cached per
-//! registry and scope until shortly before `expires_in` runs out.
+//! registry and scope until shortly before `expires_in` (1 s to a day) runs out. A 401 drops the cached
+//! token only if the request carried it, so parallel requests share one renewal. Credentials the
+//! token service refused are not sent again by this client (one failed login per run), and a mount
+//! the token does not allow is remembered, so the upload side stops trying it.
 
 use super::client::Client;
-use super::credentials::{searched_places, CredentialKind, Secret};
+use super::credentials::{searched_places, Credential, CredentialKind, Secret};
 use super::error::RegistryError;
 use super::http::{read_capped, url_host, with_query, ReqBody, Request};
 use super::tls::{is_insecure, is_loopback};
@@ -242,6 +245,20 @@ impl Client {
         e
     }
 
+    /// Refuse a token endpoint that is not https, unless it is on loopback or an insecure registry.
+    fn check_realm(&self, realm: &str, realm_host: &str) -> Result<(), String> {
+        let plain_ok = realm.starts_with("http://")
+            && (is_loopback(realm_host) || is_insecure(realm_host, &self.opts.insecure_registries));
+        if realm.starts_with("https://") || plain_ok {
+            return Ok(());
+        }
+        Err(format!(
+            "{} sent the token endpoint `{realm}`, which is not https: refusing to send credentials \
+             there (add --insecure-registry {realm_host} if this is intended)",
+            self.host
+        ))
+    }
+
     /// Ask the token endpoint for a token with `scopes`.
     fn fetch_token(
         &self,
@@ -255,58 +272,15 @@ impl Client {
             action: action.to_string(),
             detail,
         };
-        if !realm.starts_with("https://") {
-            let plain_ok = realm.starts_with("http://")
-                && (is_loopback(&realm_host)
-                    || is_insecure(&realm_host, &self.opts.insecure_registries));
-            if !plain_ok {
-                return Err(auth_err(format!(
-                    "{} sent the token endpoint `{realm}`, which is not https: refusing to send credentials \
-                     there (add --insecure-registry {realm_host} if this is intended)",
-                    self.host
-                )));
-            }
-        }
+        self.check_realm(realm, &realm_host).map_err(auth_err)?;
         let creds = self.credentials(action)?;
-        let mut query: Vec<(String, String)> = Vec::new();
-        if let Some(s) = service {
-            query.push(("service".into(), s.to_string()));
-        }
-        let (body, auth, method) = match &creds {
-            Some(c) if c.kind == CredentialKind::IdentityToken => {
-                let mut form = query.clone();
-                form.push(("grant_type".into(), "refresh_token".into()));
-                form.push(("client_id".into(), "cargo-slim-image".into()));
-                form.push(("refresh_token".into(), c.secret.expose().to_string()));
-                if !scopes.is_empty() {
-                    form.push(("scope".into(), scopes.join(" ")));
-                }
-                let enc: Vec<String> = form
-                    .iter()
-                    .map(|(k, v)| format!("{k}={}", urlencode(v)))
-                    .collect();
-                query.clear();
-                (Some(enc.join("&").into_bytes()), None, "POST")
-            }
-            _ => {
-                query.extend(scopes.iter().map(|s| ("scope".to_string(), s.clone())));
-                (None, creds.as_ref().and_then(|c| c.basic_header()), "GET")
-            }
-        };
-        let url = query
-            .iter()
-            .fold(realm.to_string(), |url, (k, v)| with_query(&url, k, v));
-        let who = match &creds {
-            Some(c) if c.kind == CredentialKind::IdentityToken && c.username.is_empty() => {
-                format!("the identity token from {}", c.source)
-            }
-            Some(c) if c.kind == CredentialKind::IdentityToken => format!(
-                "the identity token of user `{}` (from {})",
-                c.username, c.source
-            ),
-            Some(c) => format!("user `{}` (from {})", c.username, c.source),
-            None => "anonymous access".to_string(),
-        };
+        let TokenRequest {
+            method,
+            url,
+            body,
+            auth,
+        } = token_request(realm, creds.as_ref(), service, scopes);
+        let who = who(creds.as_ref());
         let action_t = format!("{action} (getting a token from {realm_host})");
         let mut resp = self.retry(|| {
             let mut headers = vec![("Accept", "application/json".to_string())];
@@ -342,23 +316,12 @@ impl Client {
             }
         })?;
         let bytes = read_capped(&mut resp, MAX_TOKEN_RESPONSE);
-        let parsed: TokenResponse =
-            serde_json::from_slice(&bytes).map_err(|_| RegistryError::Protocol {
-                action: action_t.clone(),
-                registry: realm_host.clone(),
-                detail: "a token response that is not JSON".into(),
-            })?;
-        let value = parsed
-            .token
-            .filter(|t| !t.is_empty())
-            .or(parsed.access_token.filter(|t| !t.is_empty()))
-            .ok_or_else(|| RegistryError::Protocol {
-                action: action_t.clone(),
-                registry: realm_host.clone(),
-                detail: "a token response without `token` or `access_token`".into(),
-            })?;
+        let (value, life) = parse_token(&bytes).map_err(|detail| RegistryError::Protocol {
+            action: action_t.clone(),
+            registry: realm_host.clone(),
+            detail: detail.into(),
+        })?;
         self.add_secret(&value);
-        let life = token_life(parsed.expires_in.as_ref());
         crate::ui::verbose(format!(
             "got a token from {realm_host} for {} ({}s)",
             scopes.join(" "),
@@ -372,6 +335,86 @@ impl Client {
                     .max(Duration::from_secs(1)),
         })
     }
+}
+
+/// A request to a token endpoint, before it is sent.
+struct TokenRequest {
+    method: &'static str,
+    url: String,
+    body: Option<Vec<u8>>,
+    /// The `Authorization` value (Basic credentials), if any.
+    auth: Option<String>,
+}
+
+/// The request for a token with `scopes` at `realm`: an identity token is exchanged by POST
+/// (`grant_type=refresh_token`, scopes space-separated, nothing in the URL); otherwise a GET with one
+/// `scope` parameter per scope and the password as Basic credentials (none for anonymous access).
+fn token_request(
+    realm: &str,
+    creds: Option<&Credential>,
+    service: Option<&str>,
+    scopes: &[String],
+) -> TokenRequest {
+    let mut query: Vec<(String, String)> = Vec::new();
+    if let Some(s) = service {
+        query.push(("service".into(), s.to_string()));
+    }
+    let (method, body, auth) = match creds {
+        Some(c) if c.kind == CredentialKind::IdentityToken => {
+            let mut form = std::mem::take(&mut query);
+            form.push(("grant_type".into(), "refresh_token".into()));
+            form.push(("client_id".into(), "cargo-slim-image".into()));
+            form.push(("refresh_token".into(), c.secret.expose().to_string()));
+            if !scopes.is_empty() {
+                form.push(("scope".into(), scopes.join(" ")));
+            }
+            let enc: Vec<String> = form
+                .iter()
+                .map(|(k, v)| format!("{k}={}", urlencode(v)))
+                .collect();
+            ("POST", Some(enc.join("&").into_bytes()), None)
+        }
+        _ => {
+            query.extend(scopes.iter().map(|s| ("scope".to_string(), s.clone())));
+            ("GET", None, creds.and_then(Credential::basic_header))
+        }
+    };
+    let url = query
+        .iter()
+        .fold(realm.to_string(), |url, (k, v)| with_query(&url, k, v));
+    TokenRequest {
+        method,
+        url,
+        body,
+        auth,
+    }
+}
+
+/// Who asks for a token, for messages: never the secret, only the user and where it was found.
+fn who(creds: Option<&Credential>) -> String {
+    match creds {
+        Some(c) if c.kind == CredentialKind::IdentityToken && c.username.is_empty() => {
+            format!("the identity token from {}", c.source)
+        }
+        Some(c) if c.kind == CredentialKind::IdentityToken => format!(
+            "the identity token of user `{}` (from {})",
+            c.username, c.source
+        ),
+        Some(c) => format!("user `{}` (from {})", c.username, c.source),
+        None => "anonymous access".to_string(),
+    }
+}
+
+/// The token and how long to trust it, from a token endpoint's answer; else what is wrong with it.
+fn parse_token(bytes: &[u8]) -> Result<(String, Duration), &'static str> {
+    let parsed: TokenResponse =
+        serde_json::from_slice(bytes).map_err(|_| "a token response that is not JSON")?;
+    let value = parsed
+        .token
+        .filter(|t| !t.is_empty())
+        .or(parsed.access_token.filter(|t| !t.is_empty()))
+        .ok_or("a token response without `token` or `access_token`")?;
+    Ok((value, token_life(parsed.expires_in.as_ref())))
 }
 
 #[cfg(test)]
