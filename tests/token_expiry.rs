@@ -21,17 +21,20 @@ use std::time::Duration;
 const ALICE_PW: &str = "Alice-pw-5e1f-never-print";
 const PULL: &[&str] = &["pull"];
 const PULL_PUSH: &[&str] = &["pull", "push"];
+/// How long the proxy holds an answer back: longer than any short token lives at the registry.
+const PAUSE: Duration = Duration::from_secs(6);
 
-/// alice reads everything (for skopeo). `brief`'s first token dies at the registry after 2 s while
-/// the answer says 60 s (the registry's clock is the one that counts), later ones live; `fresh`'s live 3 s and the answer
-/// says 2 s; `forever` and `negative` are told 2^64-1 and -5 s.
+/// alice reads everything (for skopeo). `brief`'s first token dies at the registry within 3 s while
+/// the answer says 60 s (the registry's clock is the one that counts), later ones live; `fresh`'s
+/// live 4 to 5 s and the answer says 2 s (so the tool keeps each 1 s); `forever` and `negative` are
+/// told 2^64-1 and -5 s. Every pause ([`PAUSE`]) outlasts the short tokens.
 fn users() -> Vec<User> {
     let repos = ["brief", "fresh", "forever", "negative"];
     let mut alice = User::new("alice", ALICE_PW, &repos.map(|r| (r, PULL)));
     alice.access.push(("brief-base", PULL_PUSH));
     let user = |name: &'static str| User::new(name, "Pw-never-print", &[(name, PULL_PUSH)]);
     let brief = User {
-        exp_secs: Some(2 - REGISTRY_LEEWAY),
+        exp_secs: Some(3 - REGISTRY_LEEWAY),
         expires_in: Some(60.into()),
         short_tokens: Some(1),
         ..User::new(
@@ -41,7 +44,7 @@ fn users() -> Vec<User> {
         )
     };
     let fresh = User {
-        exp_secs: Some(3 - REGISTRY_LEEWAY),
+        exp_secs: Some(5 - REGISTRY_LEEWAY),
         expires_in: Some(2.into()),
         ..user("fresh")
     };
@@ -57,16 +60,11 @@ fn users() -> Vec<User> {
 }
 
 /// Push hello-http as `user` to `repo` through a proxy that holds back the answers to the first
-/// three upload-session POSTs (one per blob of the image, sent in parallel) by 4 s, so that the
+/// three upload-session POSTs (one per blob of the image, sent in parallel) by [`PAUSE`], so that the
 /// uploads then all go out at once with the token they started with; returns the pushed digest.
 fn push_with_a_pause(reg: &TokenRegistry, user: &str, password: &str, repo: &str) -> String {
     let px = Proxy::start(reg.host(), None);
-    px.set_rule(first(
-        "POST",
-        "/blobs/uploads/",
-        3,
-        Fault::Slow(Duration::from_secs(4)),
-    ));
+    px.set_rule(first("POST", "/blobs/uploads/", 3, Fault::Slow(PAUSE)));
     let work = tempfile::tempdir().unwrap();
     let config = docker_config(work.path(), user, &px.host, password_entry(user, password));
     let target = format!("{}/{repo}", px.host);
@@ -108,7 +106,7 @@ fn token_that_dies_in_the_middle_of_a_push_is_renewed() {
         return;
     };
     let digest = push_with_a_pause(&reg, "brief", "Pw-never-print", "brief");
-    // The token (valid 2 s, announced as 60 s) was refused after the pause, and a new one was fetched.
+    // The token (valid under 3 s, announced as 60 s) was refused after the pause, and a new one was fetched.
     assert!(
         !rejected_tokens(&reg, 0).is_empty(),
         "{:?}",
@@ -183,7 +181,7 @@ fn token_that_dies_while_a_base_is_pulled_is_renewed() {
 
     let skopeo_requests = reg.registry.requests().len();
     let px = Proxy::start(reg.host(), None);
-    let pause = Fault::Slow(Duration::from_secs(4));
+    let pause = Fault::Slow(PAUSE);
     px.set_rule(first("GET", "/v2/brief-base/manifests/1", 1, pause));
     let work = tempfile::tempdir().unwrap();
     let config = docker_config(
