@@ -39,11 +39,12 @@ pip_install() {
 # apache2-utils: htpasswd (bcrypt) for the registry's basic auth; openssl: test CA and TLS certs.
 # musl-tools: musl-gcc for crates with C code; busybox-static: a known-good static binary for the
 # harness self-test. tar/gzip/file/git/ca-certificates: used by tests and cargo. binutils: readelf
-# (tests/sbom.rs looks for cargo-auditable's .dep-v0 section).
+# (tests/sbom.rs looks for cargo-auditable's .dep-v0 section). python3-cryptography: the test token
+# server (tests/common/token_server.py) signs JWTs with it; tests/token_auth.rs fails under CI without it.
 step "apt-get install"
 packages=(docker-registry skopeo umoci podman buildah runc oci-image-tool
   qemu-user-static binfmt-support apache2-utils openssl musl-tools busybox-static
-  python3 tar gzip file git ca-certificates binutils)
+  python3 python3-cryptography tar gzip file git ca-certificates binutils)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -4,10 +4,13 @@
 //! and the credentials found for it, and gives the `Authorization` value for a request on a repository.
 //! Bearer tokens come from the token endpoint: anonymously, with Basic credentials (GET), or with an
 //! identity token as an OAuth2 refresh token (POST `grant_type=refresh_token`); they are cached per
-//! registry and scope until shortly before `expires_in` runs out.
+//! registry and scope until shortly before `expires_in` (1 s to a day) runs out. A 401 drops the cached
+//! token only if the request carried it, so parallel requests share one renewal. Credentials the
+//! token service refused are not sent again by this client (one failed login per run), and a mount
+//! the token does not allow is remembered, so the upload side stops trying it.
 
 use super::client::Client;
-use super::credentials::{searched_places, CredentialKind, Secret};
+use super::credentials::{searched_places, Credential, CredentialKind, Secret};
 use super::error::RegistryError;
 use super::http::{read_capped, url_host, with_query, ReqBody, Request};
 use super::tls::{is_insecure, is_loopback};
@@ -137,14 +140,27 @@ struct TokenResponse {
     token: Option<String>,
     #[serde(default)]
     access_token: Option<String>,
+    /// Any JSON: a hostile or sloppy service may send a negative, fractional or huge number, or a
+    /// string; see [`token_life`].
     #[serde(default)]
-    expires_in: Option<u64>,
+    expires_in: Option<serde_json::Value>,
+}
+
+/// How long to trust a token whose answer said `expires_in`: a whole number of seconds (at least 1,
+/// at most [`MAX_TOKEN_SECS`]); anything else is the default.
+fn token_life(expires_in: Option<&serde_json::Value>) -> Duration {
+    let secs = expires_in
+        .and_then(serde_json::Value::as_u64)
+        .unwrap_or(DEFAULT_TOKEN_SECS);
+    Duration::from_secs(secs.clamp(1, MAX_TOKEN_SECS))
 }
 
 /// Tokens are dropped this long before they expire, so one never runs out in the middle of a request.
 const EXPIRY_MARGIN: Duration = Duration::from_secs(10);
 /// Token lifetime when the endpoint does not say (the distribution spec's default).
 const DEFAULT_TOKEN_SECS: u64 = 60;
+/// Longest a token is kept, whatever `expires_in` says (a day; a huge value must not overflow).
+const MAX_TOKEN_SECS: u64 = 24 * 60 * 60;
 const MAX_TOKEN_RESPONSE: u64 = 1 << 20;
 
 impl Client {
@@ -164,6 +180,14 @@ impl Client {
                 if let Some(t) = tokens.get(&key).filter(|t| t.expires > Instant::now()) {
                     return Ok(Some(format!("Bearer {}", t.value.expose())));
                 }
+                // Credentials the token service refused once are not sent again: every retry would
+                // be another failed login (which gets accounts locked on Harbor, Quay, Docker Hub).
+                if let Some(detail) = self.token_refusal().clone() {
+                    return Err(RegistryError::Auth {
+                        action: action.to_string(),
+                        detail,
+                    });
+                }
                 // Fetched under the lock: parallel uploads wait for one token instead of each asking.
                 let t = self.fetch_token(&realm, service.as_deref(), &scopes, action)?;
                 let header = format!("Bearer {}", t.value.expose());
@@ -173,13 +197,66 @@ impl Client {
         }
     }
 
-    /// Forget the cached token for `repo`'s scope (after a 401).
-    pub(crate) fn forget_token(&self, repo: Option<&str>) {
+    /// Forget the cached token for `repo`'s scope after a 401 to a request that carried `sent` (its
+    /// `Authorization` value): only if it is still that token. Parallel requests that all met the
+    /// same expired token then share the one renewal instead of each dropping the other's.
+    pub(crate) fn forget_token(&self, repo: Option<&str>, sent: Option<&str>) {
         let key = self.scopes_for(repo).join(" ");
-        self.tokens
+        let mut tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
+        let same =
+            |t: &Token| sent.is_none_or(|s| s.strip_prefix("Bearer ") == Some(t.value.expose()));
+        if tokens.get(&key).is_some_and(same) {
+            tokens.remove(&key);
+        }
+    }
+
+    /// Whether a cross-repository mount into `repo` from `from` is worth trying: not once the
+    /// registry refused one for want of access (a token service grants only the scopes a user has,
+    /// so a user without pull on `from` gets a token that cannot mount from it).
+    pub(crate) fn may_mount(&self, repo: &str, from: &str) -> bool {
+        !self
+            .refused_mounts
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .remove(&key);
+            .contains(&(repo.to_string(), from.to_string()))
+    }
+
+    /// Remember that mounting into `repo` from `from` was refused with `e` (the caller uploads).
+    pub(crate) fn mount_refused(&self, repo: &str, from: &str, e: &RegistryError) {
+        crate::ui::verbose(format!(
+            "{}: no access for mounting from {from} into {repo} ({e}); uploading instead",
+            self.host
+        ));
+        self.refused_mounts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert((repo.to_string(), from.to_string()));
+    }
+
+    fn token_refusal(&self) -> std::sync::MutexGuard<'_, Option<String>> {
+        self.token_refusal.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Remember the token service's refusal `e` (an `Auth` error), so no later request asks again.
+    fn refuse_tokens(&self, e: RegistryError) -> RegistryError {
+        if let RegistryError::Auth { detail, .. } = &e {
+            *self.token_refusal() = Some(detail.clone());
+        }
+        e
+    }
+
+    /// Refuse a token endpoint that is not https, unless it is on loopback or an insecure registry.
+    fn check_realm(&self, realm: &str, realm_host: &str) -> Result<(), String> {
+        let plain_ok = realm.starts_with("http://")
+            && (is_loopback(realm_host) || is_insecure(realm_host, &self.opts.insecure_registries));
+        if realm.starts_with("https://") || plain_ok {
+            return Ok(());
+        }
+        Err(format!(
+            "{} sent the token endpoint `{realm}`, which is not https: refusing to send credentials \
+             there (add --insecure-registry {realm_host} if this is intended)",
+            self.host
+        ))
     }
 
     /// Ask the token endpoint for a token with `scopes`.
@@ -195,52 +272,15 @@ impl Client {
             action: action.to_string(),
             detail,
         };
-        if !realm.starts_with("https://") {
-            let plain_ok = realm.starts_with("http://")
-                && (is_loopback(&realm_host)
-                    || is_insecure(&realm_host, &self.opts.insecure_registries));
-            if !plain_ok {
-                return Err(auth_err(format!(
-                    "{} sent the token endpoint `{realm}`, which is not https: refusing to send credentials \
-                     there (add --insecure-registry {realm_host} if this is intended)",
-                    self.host
-                )));
-            }
-        }
+        self.check_realm(realm, &realm_host).map_err(auth_err)?;
         let creds = self.credentials(action)?;
-        let mut query: Vec<(String, String)> = Vec::new();
-        if let Some(s) = service {
-            query.push(("service".into(), s.to_string()));
-        }
-        let (body, auth, method) = match &creds {
-            Some(c) if c.kind == CredentialKind::IdentityToken => {
-                let mut form = query.clone();
-                form.push(("grant_type".into(), "refresh_token".into()));
-                form.push(("client_id".into(), "cargo-slim-image".into()));
-                form.push(("refresh_token".into(), c.secret.expose().to_string()));
-                if !scopes.is_empty() {
-                    form.push(("scope".into(), scopes.join(" ")));
-                }
-                let enc: Vec<String> = form
-                    .iter()
-                    .map(|(k, v)| format!("{k}={}", urlencode(v)))
-                    .collect();
-                query.clear();
-                (Some(enc.join("&").into_bytes()), None, "POST")
-            }
-            _ => {
-                query.extend(scopes.iter().map(|s| ("scope".to_string(), s.clone())));
-                (None, creds.as_ref().and_then(|c| c.basic_header()), "GET")
-            }
-        };
-        let url = query
-            .iter()
-            .fold(realm.to_string(), |url, (k, v)| with_query(&url, k, v));
-        let who = match &creds {
-            Some(c) if c.username.is_empty() => format!("the identity token from {}", c.source),
-            Some(c) => format!("user `{}` (from {})", c.username, c.source),
-            None => "anonymous access".to_string(),
-        };
+        let TokenRequest {
+            method,
+            url,
+            body,
+            auth,
+        } = token_request(realm, creds.as_ref(), service, scopes);
+        let who = who(creds.as_ref());
         let action_t = format!("{action} (getting a token from {realm_host})");
         let mut resp = self.retry(|| {
             let mut headers = vec![("Accept", "application/json".to_string())];
@@ -258,7 +298,7 @@ impl Client {
             let mut resp = self.raw(&req, auth.as_deref())?;
             match resp.status().as_u16() {
                 200 => Ok(resp),
-                401 | 403 => Err(auth_err(match &creds {
+                401 | 403 => Err(self.refuse_tokens(auth_err(match &creds {
                     Some(_) => format!(
                         "the token service at {realm_host} rejected {who}: check the credentials \
                          (e.g. log in again with `podman login {0}` or `docker login {0}`)",
@@ -271,28 +311,17 @@ impl Client {
                         self.registry,
                         searched_places(&self.opts.credentials)
                     ),
-                })),
+                }))),
                 _ => Err(self.status_error(&action_t, &mut resp)),
             }
         })?;
         let bytes = read_capped(&mut resp, MAX_TOKEN_RESPONSE);
-        let parsed: TokenResponse =
-            serde_json::from_slice(&bytes).map_err(|_| RegistryError::Protocol {
-                action: action_t.clone(),
-                registry: realm_host.clone(),
-                detail: "a token response that is not JSON".into(),
-            })?;
-        let value = parsed
-            .token
-            .filter(|t| !t.is_empty())
-            .or(parsed.access_token.filter(|t| !t.is_empty()))
-            .ok_or_else(|| RegistryError::Protocol {
-                action: action_t.clone(),
-                registry: realm_host.clone(),
-                detail: "a token response without `token` or `access_token`".into(),
-            })?;
+        let (value, life) = parse_token(&bytes).map_err(|detail| RegistryError::Protocol {
+            action: action_t.clone(),
+            registry: realm_host.clone(),
+            detail: detail.into(),
+        })?;
         self.add_secret(&value);
-        let life = Duration::from_secs(parsed.expires_in.unwrap_or(DEFAULT_TOKEN_SECS).max(1));
         crate::ui::verbose(format!(
             "got a token from {realm_host} for {} ({}s)",
             scopes.join(" "),
@@ -306,6 +335,86 @@ impl Client {
                     .max(Duration::from_secs(1)),
         })
     }
+}
+
+/// A request to a token endpoint, before it is sent.
+struct TokenRequest {
+    method: &'static str,
+    url: String,
+    body: Option<Vec<u8>>,
+    /// The `Authorization` value (Basic credentials), if any.
+    auth: Option<String>,
+}
+
+/// The request for a token with `scopes` at `realm`: an identity token is exchanged by POST
+/// (`grant_type=refresh_token`, scopes space-separated, nothing in the URL); otherwise a GET with one
+/// `scope` parameter per scope and the password as Basic credentials (none for anonymous access).
+fn token_request(
+    realm: &str,
+    creds: Option<&Credential>,
+    service: Option<&str>,
+    scopes: &[String],
+) -> TokenRequest {
+    let mut query: Vec<(String, String)> = Vec::new();
+    if let Some(s) = service {
+        query.push(("service".into(), s.to_string()));
+    }
+    let (method, body, auth) = match creds {
+        Some(c) if c.kind == CredentialKind::IdentityToken => {
+            let mut form = std::mem::take(&mut query);
+            form.push(("grant_type".into(), "refresh_token".into()));
+            form.push(("client_id".into(), "cargo-slim-image".into()));
+            form.push(("refresh_token".into(), c.secret.expose().to_string()));
+            if !scopes.is_empty() {
+                form.push(("scope".into(), scopes.join(" ")));
+            }
+            let enc: Vec<String> = form
+                .iter()
+                .map(|(k, v)| format!("{k}={}", urlencode(v)))
+                .collect();
+            ("POST", Some(enc.join("&").into_bytes()), None)
+        }
+        _ => {
+            query.extend(scopes.iter().map(|s| ("scope".to_string(), s.clone())));
+            ("GET", None, creds.and_then(Credential::basic_header))
+        }
+    };
+    let url = query
+        .iter()
+        .fold(realm.to_string(), |url, (k, v)| with_query(&url, k, v));
+    TokenRequest {
+        method,
+        url,
+        body,
+        auth,
+    }
+}
+
+/// Who asks for a token, for messages: never the secret, only the user and where it was found.
+fn who(creds: Option<&Credential>) -> String {
+    match creds {
+        Some(c) if c.kind == CredentialKind::IdentityToken && c.username.is_empty() => {
+            format!("the identity token from {}", c.source)
+        }
+        Some(c) if c.kind == CredentialKind::IdentityToken => format!(
+            "the identity token of user `{}` (from {})",
+            c.username, c.source
+        ),
+        Some(c) => format!("user `{}` (from {})", c.username, c.source),
+        None => "anonymous access".to_string(),
+    }
+}
+
+/// The token and how long to trust it, from a token endpoint's answer; else what is wrong with it.
+fn parse_token(bytes: &[u8]) -> Result<(String, Duration), &'static str> {
+    let parsed: TokenResponse =
+        serde_json::from_slice(bytes).map_err(|_| "a token response that is not JSON")?;
+    let value = parsed
+        .token
+        .filter(|t| !t.is_empty())
+        .or(parsed.access_token.filter(|t| !t.is_empty()))
+        .ok_or("a token response without `token` or `access_token`")?;
+    Ok((value, token_life(parsed.expires_in.as_ref())))
 }
 
 #[cfg(test)]
@@ -342,6 +451,47 @@ mod tests {
         assert_eq!(both[1].1["error"], "insufficient_scope");
         assert!(challenge_from_header("Negotiate").is_none());
         assert!(parse_www_authenticate("=,\"\"=").len() <= 1);
+    }
+
+    #[test]
+    fn token_lifetimes_are_bounded() {
+        use serde_json::json;
+        let life = |v: serde_json::Value| token_life(Some(&v)).as_secs();
+        assert_eq!(life(json!(300)), 300);
+        assert_eq!(life(json!(u64::MAX)), MAX_TOKEN_SECS);
+        assert_eq!(life(json!(0)), 1);
+        for odd in [json!(-5), json!(1.5), json!("300"), json!(null)] {
+            assert_eq!(life(odd), DEFAULT_TOKEN_SECS);
+        }
+        assert_eq!(token_life(None).as_secs(), DEFAULT_TOKEN_SECS);
+    }
+
+    #[test]
+    fn a_401_forgets_only_the_token_it_was_sent_with() {
+        let opts = super::super::client::ClientOptions {
+            certs_dirs: Vec::new(),
+            credentials: super::super::credentials::CredentialEnv::empty(),
+            ..Default::default()
+        };
+        let client = Client::new("registry.invalid", &opts).unwrap();
+        let cache = |value: &str| {
+            let key = client.scopes_for(Some("app")).join(" ");
+            let token = Token {
+                value: Secret::new(value),
+                expires: Instant::now() + Duration::from_secs(60),
+            };
+            client.tokens.lock().unwrap().insert(key, token);
+        };
+        let cached = || client.tokens.lock().unwrap().len();
+        // Another request already replaced the token this one was refused with: keep the new one.
+        cache("new-token");
+        client.forget_token(Some("app"), Some("Bearer old-token"));
+        assert_eq!(cached(), 1);
+        client.forget_token(Some("app"), Some("Bearer new-token"));
+        assert_eq!(cached(), 0);
+        cache("new-token");
+        client.forget_token(Some("app"), None);
+        assert_eq!(cached(), 0);
     }
 
     #[test]

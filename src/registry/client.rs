@@ -137,6 +137,10 @@ pub struct Client {
     ping_lock: Mutex<()>,
     creds: Mutex<Option<Option<Credential>>>,
     pub(crate) tokens: Mutex<HashMap<String, Token>>,
+    /// `(target, source)` repositories whose mounts were refused for want of access (auth.rs).
+    pub(crate) refused_mounts: Mutex<BTreeSet<(String, String)>>,
+    /// Why the token service refused our credentials, once it has (auth.rs): never asked again.
+    pub(crate) token_refusal: Mutex<Option<String>>,
     access: Mutex<BTreeMap<String, Access>>,
     secrets: Mutex<Vec<String>>,
 }
@@ -183,6 +187,8 @@ impl Client {
             ping_lock: Mutex::new(()),
             creds: Mutex::new(None),
             tokens: Mutex::new(HashMap::new()),
+            refused_mounts: Mutex::new(BTreeSet::new()),
+            token_refusal: Mutex::new(None),
             access: Mutex::new(BTreeMap::new()),
             secrets: Mutex::new(Vec::new()),
         })
@@ -424,7 +430,7 @@ impl Client {
                     return Err(self.auth_failed(req, auth.is_some()));
                 }
                 reauthenticated = true;
-                self.on_unauthorized(&resp, req, auth.is_some())?;
+                self.on_unauthorized(&resp, req, auth.as_deref())?;
                 continue;
             }
             if status.is_redirection() && status != StatusCode::NOT_MODIFIED {
@@ -460,8 +466,9 @@ impl Client {
         &self,
         resp: &Response<Body>,
         req: &Request,
-        sent_auth: bool,
+        sent: Option<&str>,
     ) -> Result<(), RegistryError> {
+        let sent_auth = sent.is_some();
         let h = header(resp, "www-authenticate").unwrap_or_default();
         let Some((challenge, scope)) = challenge_from_header(&h) else {
             return Err(self.auth_failed(req, sent_auth));
@@ -469,7 +476,7 @@ impl Client {
         if challenge == Challenge::Basic && (sent_auth || self.credentials(req.action)?.is_none()) {
             return Err(self.auth_failed(req, sent_auth));
         }
-        self.forget_token(req.repo);
+        self.forget_token(req.repo, sent);
         if let (Some(scope), Some(repo)) = (scope, req.repo) {
             let mut access = self.access.lock().unwrap_or_else(|p| p.into_inner());
             let a = access.entry(repo.to_string()).or_default();

@@ -59,17 +59,24 @@ impl Client {
             }
             // One mount attempt, from the first source: a refused mount (202) already opened the
             // upload session we use next, so trying further sources would only leave sessions behind.
+            // A mount the token does not allow (no pull on the source) is refused with 401/403: upload
+            // instead, and do not try that source again.
             let mut session = None;
-            if let Some(from) = mount_from.iter().find(|f| *f != repo) {
-                match self.start_upload(repo, Some((d, from)), &action)? {
-                    Started::Mounted => return Ok(BlobOutcome::Mounted(from.clone())),
-                    Started::Session(loc) => {
+            if let Some(from) = mount_from
+                .iter()
+                .find(|f| *f != repo && self.may_mount(repo, f))
+            {
+                match self.start_upload(repo, Some((d, from)), &action) {
+                    Ok(Started::Mounted) => return Ok(BlobOutcome::Mounted(from.clone())),
+                    Ok(Started::Session(loc)) => {
                         crate::ui::verbose(format!(
                             "{}: mounting {d} from {from} refused; uploading",
                             self.host
                         ));
                         session = Some(loc);
                     }
+                    Err(e) if is_access_denied(&e) => self.mount_refused(repo, from, &e),
+                    Err(e) => return Err(e),
                 }
             }
             let loc = match session {
@@ -246,6 +253,14 @@ impl Client {
             _ => Ok(()),
         }
     }
+}
+
+/// Whether `e` says the credentials lack access (401 after authenticating again, or 403).
+fn is_access_denied(e: &RegistryError) -> bool {
+    matches!(
+        e,
+        RegistryError::Auth { .. } | RegistryError::Status { status: 403, .. }
+    )
 }
 
 /// The last byte offset of a `Range: 0-1234` (or `bytes=0-1234`) header.

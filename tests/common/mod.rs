@@ -5,3 +5,4 @@ pub mod peers;
 pub mod registry;
 pub mod slim;
 pub mod tar;
+pub mod token;

@@ -583,3 +583,34 @@ pub fn busybox_layout(tag: &str, config_args: &[&str]) -> Result<Layout> {
         tag: tag.to_string(),
     })
 }
+
+/// True when `python3` can import every module in `modules`. Otherwise prints `SKIP: <test>: ...`
+/// and returns false, or panics when `CI` is set, as [`check_tools`] does for a missing program.
+pub fn check_python_modules(test: &str, modules: &[&str]) -> bool {
+    if !check_tools(test, &["python3"]) {
+        return false;
+    }
+    let Some(missing) = modules.iter().find(|m| {
+        !Command::new("python3")
+            .arg("-c")
+            .arg(format!("import {m}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }) else {
+        return true;
+    };
+    if in_ci() {
+        panic!(
+            "{test}: the Python module {missing} is not installed, and CI must run every test \
+             (bash .ci/run installs it)"
+        );
+    }
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIP: {test}: the Python module {missing} is not installed (bash .ci/run installs it)"
+    );
+    false
+}

@@ -422,3 +422,51 @@ fn probe_v2(host: &str, tls: bool) -> Option<u16> {
         .ok()
         .map(|r| r.status().as_u16())
 }
+
+impl RealRegistry {
+    /// Start a plain-http registry whose config ends with `auth` (a whole `auth:` YAML block, e.g.
+    /// `auth: token` for [`super::token`]); `None` (with a SKIP line) when docker-registry is missing.
+    /// `mode` reads [`Mode::Plain`]: it names the transport, the auth is whatever `auth` says.
+    pub fn start_with_auth(auth: &str, test: &str) -> Option<RealRegistry> {
+        if !have("docker-registry", test) {
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        for _attempt in 0..5 {
+            let port = free_port();
+            let config = format!(
+                "version: 0.1\nlog: {{level: info}}\nstorage:\n  filesystem: {{rootdirectory: {}}}\n  \
+                 delete: {{enabled: true}}\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: test-secret\n{auth}",
+                d.join("data").display()
+            );
+            std::fs::write(d.join("config.yml"), config).unwrap();
+            let log = std::fs::File::create(d.join("registry.log")).unwrap();
+            let mut child = Command::new("docker-registry")
+                .arg("serve")
+                .arg(d.join("config.yml"))
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .spawn()
+                .expect("starting docker-registry");
+            let host = format!("127.0.0.1:{port}");
+            if wait_ready(&mut child, &host, false, d) {
+                return Some(RealRegistry {
+                    child,
+                    dir,
+                    host,
+                    mode: Mode::Plain,
+                });
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            let log = std::fs::read_to_string(d.join("registry.log")).unwrap_or_default();
+            assert!(
+                log.contains("address already in use"),
+                "docker-registry did not start:\n{log}"
+            );
+        }
+        panic!("could not start docker-registry on a free port");
+    }
+}
