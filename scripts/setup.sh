@@ -101,5 +101,18 @@ else
   fi
 fi
 
+# --- Python cryptography: the test token server signs JWTs with it (tests/common/token_server.py).
+# Debian's python3-cryptography serves /usr/bin/python3; a python3 first on PATH (pyenv, venv) needs
+# its own copy.
+step "python3 cryptography"
+if python3 -c "import cryptography" 2>/dev/null; then
+  echo "python3 cryptography is already installed" >&2
+else
+  find_pip
+  if [ -z "$pip" ] || ! pip_install cryptography; then
+    warn "could not install python3 cryptography; the token-auth tests will fail"
+  fi
+fi
+
 # --- cargo-fuzz: bounded fuzzing of the parsers (scripts/fuzz.sh; issue 7) -------------------------
 cargo_tool cargo-fuzz "scripts/fuzz.sh will SKIP"
