@@ -381,6 +381,28 @@ mod tests {
     }
 
     #[test]
+    fn verified_paths_are_only_handed_out_for_the_right_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path()).unwrap();
+        let d = store.put_bytes(media::CONFIG, b"{\"x\":1}").unwrap();
+        assert_eq!(store.verified_path(&d).unwrap(), store.path(&d.digest));
+        let mut wrong_size = d.clone();
+        wrong_size.size += 1;
+        assert!(store.verified_path(&wrong_size).is_err());
+        fs::write(store.path(&d.digest), b"{\"x\":2}").unwrap();
+        // Another run (this one remembers the blob as it wrote it).
+        let store = BlobStore::open(dir.path()).unwrap();
+        let e = format!("{:#}", store.verified_path(&d).unwrap_err());
+        assert!(
+            e.contains(&d.digest.to_string()) && e.contains("damaged"),
+            "{e}"
+        );
+        assert!(!store.path(&d.digest).exists());
+        let e = format!("{:#}", store.verified_path(&d).unwrap_err());
+        assert!(e.contains("is not in the blob store"), "{e}");
+    }
+
+    #[test]
     fn canonical_json_sorts_keys() {
         let mut m = std::collections::HashMap::new();
         for k in ["zeta", "alpha", "mid", "beta"] {

@@ -7,7 +7,9 @@
 //!
 //! The key is the content digest of the exact tar bytes, and the settings key names everything else
 //! that decides the compressed bytes (algorithm, level, encoder format version). A missing, unreadable or
-//! stale entry (blob gone, size differs) is just a miss. Entries are written to a temp file and renamed,
+//! stale entry (blob gone, size differs, or bytes that do not hash to the blob's digest: checked by the
+//! blob's verified mark, else hashed, see [`crate::blob::verify`]) is just a miss; a damaged blob is
+//! evicted with a note, and the layer is built again. Entries are written to a temp file and renamed,
 //! so a crash never leaves half an entry.
 //!
 //! In front of that sits a [`Fingerprint`] of the entries as `stat` sees them (device, inode, size,

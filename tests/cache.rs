@@ -8,6 +8,7 @@ mod common;
 
 use cargo_slim_image::digest::Digest;
 use common::peers::{self, require, run_ok};
+use common::registry::{Mode, RealRegistry};
 use common::slim::{self, blob_path, manifest_of};
 use std::fs;
 use std::os::unix::fs::MetadataExt;
@@ -133,6 +134,22 @@ fn wait_until_settled(path: &Path) {
     panic!("{} keeps changing", path.display());
 }
 
+/// A one-layer base image made by umoci: the layout `DIR/base`, tag `1`.
+fn umoci_base(dir: &Path) -> PathBuf {
+    let base = dir.join("base");
+    run_ok(Command::new("umoci").args(["init", "--layout"]).arg(&base)).unwrap();
+    let image = format!("{}:1", base.display());
+    peers::umoci_image(&image, &dir.join("bundle"), |rootfs| {
+        fs::create_dir_all(rootfs.join("etc/app"))?;
+        // Big enough to span many gzip blocks.
+        let text: String = (0..20_000).map(|i| format!("line {i}\n")).collect();
+        fs::write(rootfs.join("etc/app/data.txt"), text)?;
+        Ok(())
+    })
+    .unwrap();
+    base
+}
+
 #[test]
 fn a_flipped_byte_in_a_cached_app_layer_is_rebuilt_and_never_reaches_an_output() {
     require!("busybox", "umoci", "oci-image-tool", "python3");
@@ -181,18 +198,7 @@ fn a_flipped_byte_in_a_cached_base_layer_is_copied_again_from_the_base() {
     require!("busybox", "umoci", "oci-image-tool");
     let work = tempfile::tempdir().unwrap();
     let bin = app_binary(work.path());
-    let base = work.path().join("base");
-    run_ok(Command::new("umoci").args(["init", "--layout"]).arg(&base)).unwrap();
-    let image = format!("{}:1", base.display());
-    peers::umoci_image(&image, &work.path().join("bundle"), |rootfs| {
-        fs::create_dir_all(rootfs.join("etc/app"))?;
-        // Big enough to span many gzip blocks.
-        let text: String = (0..20_000).map(|i| format!("line {i}\n")).collect();
-        fs::write(rootfs.join("etc/app/data.txt"), text)?;
-        Ok(())
-    })
-    .unwrap();
-    let base_ref = format!("oci:{}:1", base.display());
+    let base_ref = format!("oci:{}:1", umoci_base(work.path()).display());
     let target = work.path().join("target");
     let (l1, l2) = (work.path().join("l1"), work.path().join("l2"));
     let (first, _) = ok_with_stderr(build(&bin, &target, &l1, &["--base", &base_ref]));
@@ -215,6 +221,61 @@ fn a_flipped_byte_in_a_cached_base_layer_is_copied_again_from_the_base() {
 }
 
 #[test]
+fn damaged_cached_blobs_are_fetched_again_from_a_registry_and_never_pushed() {
+    require!("busybox", "umoci", "skopeo");
+    let Some(reg) = RealRegistry::start(Mode::Plain, "cache: registry base and push") else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let bin = app_binary(work.path());
+    let base = format!("{}/cache/base:1", reg.host);
+    peers::skopeo_copy(
+        &format!("oci:{}:1", umoci_base(work.path()).display()),
+        &format!("docker://{base}"),
+        &["--dest-tls-verify=false"],
+    )
+    .unwrap();
+    let target = work.path().join("target");
+    let l1 = work.path().join("l1");
+    let push = |repo: &str| format!("{}/cache/{repo}:1", reg.host);
+    let (first, _) = ok_with_stderr(build(
+        &bin,
+        &target,
+        &l1,
+        &["--base", &base, "--push", &push("first")],
+    ));
+    let (base_layer, app) = (layer(&l1, 0), layer(&l1, 1));
+    for d in [&base_layer, &app] {
+        flip_byte(&cache(&target).join("sha256").join(d.hex()));
+    }
+    // A new repository, so every blob is uploaded (or mounted) again, from the cache.
+    let (second, stderr) = ok_with_stderr(build(
+        &bin,
+        &target,
+        &work.path().join("l2"),
+        &["--base", &base, "--push", &push("second")],
+    ));
+    for d in [&base_layer, &app] {
+        assert!(
+            stderr.contains(&format!("the cached blob {d} is damaged")),
+            "{stderr}"
+        );
+    }
+    let digest = |out: &str| out.trim().rsplit('@').next().unwrap().to_string();
+    assert_eq!(digest(&second), digest(&first), "{first} / {second}");
+    // skopeo checks every blob it copies against its digest.
+    let pulled = work.path().join("pulled");
+    peers::skopeo_copy(
+        &format!("docker://{}", push("second")),
+        &format!("oci:{}:latest", pulled.display()),
+        &["--src-tls-verify=false"],
+    )
+    .unwrap();
+    recheck_layout(&pulled);
+    peers::umoci_unpack(&pulled, "latest").unwrap();
+}
+
+#[test]
 fn blobs_are_fsynced_before_the_rename_that_makes_them_visible() {
     require!("busybox", "strace");
     let work = tempfile::tempdir().unwrap();
@@ -223,11 +284,18 @@ fn blobs_are_fsynced_before_the_rename_that_makes_them_visible() {
     let trace = work.path().join("trace");
     let probe = build(&bin, &target, &work.path().join("l"), &[]);
     let mut c = Command::new("strace");
-    c.args(["-f", "-qq", "-y", "-e", "trace=fsync,rename,renameat,renameat2", "-o"])
-        .arg(&trace)
-        .arg(probe.get_program())
-        .args(probe.get_args())
-        .env_remove("SOURCE_DATE_EPOCH");
+    c.args([
+        "-f",
+        "-qq",
+        "-y",
+        "-e",
+        "trace=fsync,rename,renameat,renameat2",
+        "-o",
+    ])
+    .arg(&trace)
+    .arg(probe.get_program())
+    .args(probe.get_args())
+    .env_remove("SOURCE_DATE_EPOCH");
     run_ok(&mut c).unwrap();
     let text = fs::read_to_string(&trace).unwrap();
     let sha = cache(&target).join("sha256");

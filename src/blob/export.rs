@@ -1,11 +1,12 @@
 //! Copying a blob out of the store into an output (an OCI layout), verified, never linked.
 //!
 //! Outputs get their own copy, so that nothing that later happens to the cache (a damaged blob, an
-//! eviction, a write through a hard link) can change an output already written. A reflink (`FICLONE`,
-//! btrfs, XFS, bcachefs...) shares the blocks copy-on-write and costs no read: the clone is trusted when
-//! the source's `stat` before and after cloning is the one recorded when it was last found right (see
-//! [`super::verify`]), and hashed otherwise. Elsewhere the bytes are copied through a hasher, one pass.
-//! Either way the copy is fsynced, and a copy that does not hash to its name is deleted and the blob
+//! eviction, a write through a hard link) can change an output already written. A reflink (`FICLONE`:
+//! btrfs, XFS, bcachefs...) shares the blocks copy-on-write; elsewhere `copy_file_range` copies in the
+//! kernel. Neither reads the bytes into the process, so the copy is trusted when the source's `stat`
+//! before and after copying is the one it had when it was last found right (this run, or its mark: see
+//! [`super::verify`]); any write to the source in between would have changed its ctime. Otherwise the
+//! copy is hashed. The copy is fsynced, and one that does not hash to its name is deleted and the blob
 //! evicted: the run fails naming it, rather than writing a corrupt output.
 
 use super::verify::{Damaged, Stat};
@@ -13,7 +14,7 @@ use super::{BlobStore, Descriptor};
 use crate::digest::HashingWriter;
 use anyhow::{bail, Context, Result};
 use std::fs;
-use std::io::{self, BufWriter};
+use std::io;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
@@ -38,26 +39,24 @@ impl BlobStore {
             .mode(0o644)
             .open(dst)
             .with_context(what)?;
-        let cloned = rustix::fs::ioctl_ficlone(&out, &src).is_ok();
-        let found = if cloned {
-            let after = Stat::of(&src.metadata().with_context(what)?);
-            if after == before && self.known_good(&d.digest, &before) {
+        // A reflink, else `io::copy`, which between two files is `copy_file_range` (an in-kernel copy,
+        // itself a reflink on some file systems) or a read/write loop.
+        let copied = if rustix::fs::ioctl_ficlone(&out, &src).is_ok() {
+            Ok(d.size)
+        } else {
+            io::copy(&mut src, &mut &out)
+        };
+        copied.with_context(what)?;
+        let after = Stat::of(&src.metadata().with_context(what)?);
+        let found =
+            if after == before && before.size() == d.size && self.known_good(&d.digest, &before) {
                 None
             } else {
                 let mut f = fs::File::open(dst).with_context(what)?;
                 let mut h = HashingWriter::new(io::sink());
                 io::copy(&mut f, &mut h).with_context(what)?;
                 Some(h.peek())
-            }
-        } else {
-            let mut w = HashingWriter::new(BufWriter::with_capacity(256 * 1024, &out));
-            io::copy(&mut src, &mut w).with_context(what)?;
-            let (buf, digest, size) = w.finish();
-            buf.into_inner()
-                .map_err(|e| e.into_error())
-                .with_context(what)?;
-            Some((digest, size))
-        };
+            };
         if let Some((digest, size)) = found {
             if digest != d.digest || size != d.size {
                 drop(out);
@@ -94,7 +93,8 @@ mod tests {
         let out = dir.path().join("out");
         store.export(&d, &out).unwrap();
         assert_eq!(fs::read(&out).unwrap(), b"{\"a\":1}");
-        // Damage the cached blob in place (same inode): the export keeps its bytes.
+        // Damage the cached blob in place (same inode): the export keeps its bytes, and a later export
+        // (by another run: this one's memory of the blob could be from the same clock tick) fails.
         let mut f = fs::OpenOptions::new()
             .write(true)
             .open(store.path(&d.digest))
@@ -103,6 +103,7 @@ mod tests {
         drop(f);
         assert_eq!(fs::read(&out).unwrap(), b"{\"a\":1}");
         let again = dir.path().join("again");
+        let store = BlobStore::open(dir.path().join("store")).unwrap();
         let e = store.export(&d, &again).unwrap_err();
         assert!(format!("{e:#}").contains(&d.digest.to_string()), "{e:#}");
         assert!(!again.exists() && !store.path(&d.digest).exists());
