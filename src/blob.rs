@@ -137,7 +137,7 @@ impl BlobStore {
     /// Open (creating if needed) a store at `root`, and sweep up temp files of interrupted runs.
     pub fn open(root: impl Into<PathBuf>) -> Result<BlobStore> {
         let root = root.into();
-        for d in [root.join("sha256"), root.join("tmp"), root.join("verified")] {
+        for d in [root.join("sha256"), root.join("tmp")] {
             fs::create_dir_all(&d)
                 .with_context(|| format!("creating the blob cache directory {}", d.display()))?;
         }
@@ -173,6 +173,13 @@ impl BlobStore {
             Ok(verify::State::Missing) => None,
             Ok(verify::State::Damaged(d, stat)) => {
                 self.evict(&d, &stat);
+                crate::ui::note(format!(
+                    "the cached blob {digest} is damaged (its {} bytes hash to {}): removed it from \
+                     the blob cache {}; it is made again",
+                    d.size,
+                    d.found,
+                    self.root.display()
+                ));
                 None
             }
             Err(e) => {
@@ -217,6 +224,13 @@ impl BlobStore {
         f.take(READ_LIMIT + 1)
             .read_to_end(&mut bytes)
             .with_context(reading)?;
+        if bytes.len() as u64 > READ_LIMIT {
+            bail!(
+                "blob {digest} at {} is over {} MiB, more than a manifest or config can be: remove it",
+                p.display(),
+                READ_LIMIT >> 20
+            );
+        }
         let found = Digest::of(&bytes);
         if found != *digest {
             let d = verify::Damaged {

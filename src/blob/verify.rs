@@ -152,6 +152,7 @@ impl BlobStore {
         if persist && stat.settled(SystemTime::now()) {
             let path = self.mark_path(digest);
             let written = self.temp_file().and_then(|mut t| {
+                fs::create_dir_all(self.root.join("verified"))?;
                 io::Write::write_all(&mut t, stat.line().as_bytes())?;
                 t.persist(&path).map_err(|e| e.error)?;
                 Ok(())
@@ -201,7 +202,7 @@ impl BlobStore {
         Ok(State::Good(size))
     }
 
-    /// Remove a damaged blob (if the file there is still the one found damaged) and its mark, and say so.
+    /// Remove a damaged blob (if the file there is still the one found damaged) and its mark.
     pub(crate) fn evict(&self, d: &Damaged, stat: &Stat) {
         let _ = fs::remove_file(self.mark_path(&d.digest));
         if let Ok(mut m) = self.marks.lock() {
@@ -219,14 +220,6 @@ impl BlobStore {
                 ));
             }
         }
-        crate::ui::note(format!(
-            "the cached blob {} is damaged (its {} bytes hash to {}): removed it from the blob cache \
-             {}; it is made again",
-            d.digest,
-            d.size,
-            d.found,
-            self.root.display()
-        ));
     }
 }
 

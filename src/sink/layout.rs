@@ -91,7 +91,9 @@ pub fn write(img: &Named<'_>, dest: &Path) -> Result<PathBuf> {
     let blobs = tmp.path().join("blobs").join("sha256");
     fs::create_dir_all(&blobs).with_context(writing)?;
     for d in all_blobs(img) {
-        img.store.export(&d, &blobs.join(d.digest.hex()))?;
+        img.store
+            .export(&d, &blobs.join(d.digest.hex()))
+            .with_context(writing)?;
     }
     fs::write(tmp.path().join("oci-layout"), OCI_LAYOUT).with_context(writing)?;
     fs::write(
