@@ -355,8 +355,25 @@ fn temp_files_of_dead_runs_are_swept_and_live_ones_kept() {
     let holder = fs::File::open(&locked).unwrap();
     holder.lock().unwrap();
     let foreign = plant(format!("notes-{dead}.txt"));
+    // Earlier versions' temp files (no pid, no lock): one untouched for two days, one fresh.
+    let legacy = plant(".tmpAb3dE9".into());
+    fs::File::options()
+        .write(true)
+        .open(&legacy)
+        .unwrap()
+        .set_modified(SystemTime::now() - Duration::from_secs(48 * 3600))
+        .unwrap();
+    let legacy_fresh = plant(".tmpXy7wV2".into());
     ok_with_stderr(build(&bin, &target, &work.path().join("l"), &[]));
     assert!(!stale.exists(), "the dead run's temp file stayed");
+    assert!(
+        !legacy.exists(),
+        "an old version's day-old temp file stayed"
+    );
+    assert!(
+        legacy_fresh.exists(),
+        "an old version's fresh temp file was removed"
+    );
     assert!(live.exists(), "a live process's temp file was removed");
     assert!(locked.exists(), "a locked temp file was removed");
     assert!(foreign.exists(), "a file the tool did not make was removed");

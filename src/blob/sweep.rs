@@ -6,11 +6,17 @@
 //! it has that name, the pid is not this process and no process with that pid is alive, and its lock
 //! can be taken: so nothing another tool put there, and nothing a live run is writing (also one in
 //! another pid namespace, whose pid means nothing here, since it holds the lock), is touched.
+//!
+//! Versions before this one named their temp files `.tmpXXXXXX` (tempfile's default) and took no
+//! lock, so nothing tells a live writer from a dead one but time: such a file is removed once it has
+//! not been written for a day ([`LEGACY_AGE`]). A writer streams continuously, and every read of a
+//! download has a deadline (`--timeout`), so no live run leaves its temp file untouched that long.
 
 use super::BlobStore;
 use anyhow::{Context, Result};
 use std::fs;
 use std::path::Path;
+use std::time::{Duration, SystemTime};
 
 const PREFIX: &str = "slim-";
 
@@ -32,7 +38,12 @@ impl BlobStore {
             .with_context(|| format!("listing the blob cache {}", dir.display()))?;
         for e in entries.flatten() {
             let name = e.file_name();
-            let Some(pid) = name.to_str().and_then(writer_pid) else {
+            let Some(name) = name.to_str() else { continue };
+            if is_legacy(name) {
+                freed += remove_if_older(&e.path(), LEGACY_AGE).unwrap_or(0);
+                continue;
+            }
+            let Some(pid) = writer_pid(name) else {
                 continue;
             };
             if pid == std::process::id() || alive(pid) {
@@ -48,6 +59,28 @@ impl BlobStore {
         }
         Ok(freed)
     }
+}
+
+/// Temp files of earlier versions older than this are removed (see the module docs).
+const LEGACY_AGE: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// A temp file name of an earlier version: `.tmp` and six letters or digits (tempfile's default).
+fn is_legacy(name: &str) -> bool {
+    name.strip_prefix(".tmp")
+        .is_some_and(|r| r.len() == 6 && r.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
+/// Remove a regular file last written more than `age` ago; its size, or `None` when it stays.
+fn remove_if_older(path: &Path, age: Duration) -> Option<u64> {
+    let meta = fs::symlink_metadata(path).ok()?;
+    let idle = SystemTime::now()
+        .duration_since(meta.modified().ok()?)
+        .ok()?;
+    if !meta.is_file() || idle < age {
+        return None;
+    }
+    fs::remove_file(path).ok()?;
+    Some(meta.len())
 }
 
 /// The pid in a temp file name `slim-<pid>-<random>`.
@@ -108,9 +141,19 @@ mod tests {
         let holder = fs::File::open(&locked).unwrap();
         holder.lock().unwrap();
         let writing = store.temp_file().unwrap();
-        assert_eq!(store.sweep().unwrap(), 11);
-        assert!(!stale.exists());
-        assert!(live.exists() && locked.exists() && foreign.exists());
+        // An earlier version's temp file, untouched for two days, and one being written now.
+        let old = plant(".tmpAb3dE9");
+        let two_days = SystemTime::now() - Duration::from_secs(48 * 3600);
+        fs::File::options()
+            .write(true)
+            .open(&old)
+            .unwrap()
+            .set_modified(two_days)
+            .unwrap();
+        let recent = plant(".tmpXy7wV2");
+        assert_eq!(store.sweep().unwrap(), 22);
+        assert!(!stale.exists() && !old.exists());
+        assert!(live.exists() && locked.exists() && foreign.exists() && recent.exists());
         assert!(writing.path().exists());
         assert_eq!(writer_pid("slim-12-x"), Some(12));
         assert_eq!(writer_pid("slim-12-"), None);
