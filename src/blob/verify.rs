@@ -17,7 +17,9 @@
 //! to the file changes its ctime, which no user call can set back; replacing it changes the inode. As
 //! with git's racy-index rule, a mark is only recorded for a file whose ctime is at least two seconds
 //! old, so a write landing in the same clock tick as our check can never hide behind it. Marks of the
-//! current run (blobs just written or hashed) are also kept in memory. Readers that stream the bytes
+//! current run (blobs just written or hashed) are also kept in memory, without that rule: a write in the
+//! same tick as this run's own check is the same race as a write between any check and the use after
+//! it, and lasts only as long as the run. Readers that stream the bytes
 //! anyway (tarball, base layer scans, plain-copy export) hash them on the way and need no mark.
 
 use super::BlobStore;
