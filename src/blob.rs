@@ -1,16 +1,22 @@
 //! Content-addressed blob storage and OCI descriptors.
 //!
 //! Every blob the tool produces (layers, configs, manifests, indexes) is written once into a
-//! [`BlobStore`] (`<root>/sha256/<hex>`), hashed while it is written to a temp file and renamed into place,
-//! so a crash never leaves a half blob under a valid name. Sinks (layout, archive, push) read from here.
+//! [`BlobStore`] (`<root>/sha256/<hex>`), hashed while it is written to a temp file, fsynced and renamed
+//! into place, so a crash never leaves a half blob under a valid name. Sinks (layout, archive, push) read
+//! from here, and every blob taken out is checked against its digest first ([`verify`]).
+
+mod export;
+mod sweep;
+pub mod verify;
 
 use crate::digest::{Digest, HashingWriter};
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 /// OCI media types we write.
 pub mod media {
@@ -113,20 +119,34 @@ pub fn canonical_json<T: Serialize>(value: &T) -> Vec<u8> {
 }
 
 /// A directory of blobs addressed by digest: `<root>/sha256/<hex>`.
+///
+/// Every blob taken out of it is checked against its name ([`verify`]); outputs get copies
+/// ([`export`]); blobs are fsynced before they become visible; temp files of dead runs are swept when
+/// the store is opened ([`sweep`]).
 #[derive(Debug, Clone)]
 pub struct BlobStore {
     root: PathBuf,
+    /// Blobs found right (or written) by this process, with their `stat` then (see [`verify`]).
+    marks: Arc<Mutex<HashMap<Digest, verify::Stat>>>,
 }
 
+/// The largest blob [`BlobStore::read`] reads into memory (manifests, configs, SBOM documents).
+pub const READ_LIMIT: u64 = 64 << 20;
+
 impl BlobStore {
-    /// Open (creating if needed) a store at `root`.
+    /// Open (creating if needed) a store at `root`, and sweep up temp files of interrupted runs.
     pub fn open(root: impl Into<PathBuf>) -> Result<BlobStore> {
         let root = root.into();
         for d in [root.join("sha256"), root.join("tmp")] {
             fs::create_dir_all(&d)
                 .with_context(|| format!("creating the blob cache directory {}", d.display()))?;
         }
-        Ok(BlobStore { root })
+        let store = BlobStore {
+            root,
+            marks: Arc::default(),
+        };
+        store.sweep()?;
+        Ok(store)
     }
 
     /// The store's root directory.
@@ -134,26 +154,103 @@ impl BlobStore {
         &self.root
     }
 
-    /// Where the blob with this digest lives (whether or not it is there).
+    /// Where the blob with this digest lives (whether or not it is there, right or damaged).
     pub fn path(&self, digest: &Digest) -> PathBuf {
         self.root.join("sha256").join(digest.hex())
     }
 
-    /// Whether the blob is present.
+    /// Whether the blob is present with the right bytes (checked by its mark or by hashing it). A
+    /// damaged blob is removed, with a note naming it, and counts as missing, so that the caller makes
+    /// it again (rebuilds the layer, fetches the base blob again).
     pub fn contains(&self, digest: &Digest) -> bool {
-        self.path(digest).is_file()
+        self.size_of(digest).is_some()
     }
 
-    /// Read a whole (small) blob: manifests, configs.
+    /// The size of the blob, when it is present with the right bytes; see [`BlobStore::contains`].
+    pub fn size_of(&self, digest: &Digest) -> Option<u64> {
+        match self.state(digest) {
+            Ok(verify::State::Good(size)) => Some(size),
+            Ok(verify::State::Missing) => None,
+            Ok(verify::State::Damaged(d, stat)) => {
+                self.evict(&d, &stat);
+                crate::ui::note(format!(
+                    "the cached blob {digest} is damaged (its {} bytes hash to {}): removed it from \
+                     the blob cache {}; it is made again",
+                    d.size,
+                    d.found,
+                    self.root.display()
+                ));
+                None
+            }
+            Err(e) => {
+                crate::ui::note(format!(
+                    "cannot read the cached blob {digest} ({e}); it is made again"
+                ));
+                None
+            }
+        }
+    }
+
+    /// The path of the blob `d`, once it is checked to be there with the right bytes and size (for
+    /// readers that take the file by path, such as push uploads). A damaged blob is evicted.
+    pub fn verified_path(&self, d: &Descriptor) -> Result<PathBuf> {
+        let path = self.path(&d.digest);
+        let state = self
+            .state(&d.digest)
+            .with_context(|| format!("checking blob {} at {}", d.digest, path.display()))?;
+        match state {
+            verify::State::Good(size) if size == d.size => Ok(path),
+            verify::State::Damaged(damaged, stat) => {
+                self.evict(&damaged, &stat);
+                Err(damaged.into())
+            }
+            _ => bail!(
+                "blob {} is not in the blob store at {} with its size of {} bytes: rebuild the image",
+                d.digest,
+                path.display(),
+                d.size
+            ),
+        }
+    }
+
+    /// Read a whole (small, up to [`READ_LIMIT`]) blob: manifests, configs. Its bytes are hashed; a
+    /// damaged blob is evicted and is an error naming it.
     pub fn read(&self, digest: &Digest) -> Result<Vec<u8>> {
         let p = self.path(digest);
-        fs::read(&p).with_context(|| format!("reading blob {digest} from {}", p.display()))
+        let reading = || format!("reading blob {digest} from {}", p.display());
+        let f = fs::File::open(&p).with_context(reading)?;
+        let stat = verify::Stat::of(&f.metadata().with_context(reading)?);
+        let mut bytes = Vec::new();
+        f.take(READ_LIMIT + 1)
+            .read_to_end(&mut bytes)
+            .with_context(reading)?;
+        if bytes.len() as u64 > READ_LIMIT {
+            bail!(
+                "blob {digest} at {} is over {} MiB, more than a manifest or config can be: remove it",
+                p.display(),
+                READ_LIMIT >> 20
+            );
+        }
+        let found = Digest::of(&bytes);
+        if found != *digest {
+            let d = verify::Damaged {
+                digest: digest.clone(),
+                path: p.clone(),
+                found,
+                size: bytes.len() as u64,
+            };
+            self.evict(&d, &stat);
+            return Err(d.into());
+        }
+        Ok(bytes)
     }
 
-    /// Open a blob for streaming.
-    pub fn open_blob(&self, digest: &Digest) -> Result<fs::File> {
+    /// Open a blob for streaming: the reader checks the bytes against the digest as they pass (see
+    /// [`verify::BlobReader`]).
+    pub fn open_blob(&self, digest: &Digest) -> Result<verify::BlobReader> {
         let p = self.path(digest);
-        fs::File::open(&p).with_context(|| format!("opening blob {digest} at {}", p.display()))
+        verify::BlobReader::new(self, digest, &p)
+            .with_context(|| format!("opening blob {digest} at {}", p.display()))
     }
 
     /// Store bytes; returns a descriptor with the given media type.
@@ -178,7 +275,8 @@ impl BlobStore {
 
     /// A writer for a new blob: hashes as it writes into a temp file; `commit` renames it into place.
     pub fn writer(&self) -> Result<BlobWriter> {
-        let tmp = tempfile::NamedTempFile::new_in(self.root.join("tmp"))
+        let tmp = self
+            .temp_file()
             .with_context(|| format!("creating a temp file in {}", self.root.display()))?;
         Ok(BlobWriter {
             store: self.clone(),
@@ -200,26 +298,36 @@ impl BlobWriter {
         self.inner.peek()
     }
 
-    /// Finish the blob: flush, rename to `sha256/<hex>`, return digest and size.
+    /// Finish the blob: flush, fsync, rename to `sha256/<hex>` (over whatever file was there: these
+    /// bytes were just hashed, a file there may be damaged), fsync the directory; return digest and size.
     pub fn commit(self) -> Result<(Digest, u64)> {
         let (buf, digest, size) = self.inner.finish();
         let tmp = buf
             .into_inner()
             .map_err(|e| e.into_error())
             .context("flushing a blob to disk")?;
-        let dest = self.store.path(&digest);
-        if fs::metadata(&dest).is_ok_and(|m| m.is_file() && m.len() == size) {
-            // Content-addressed: an existing blob with this name has these exact bytes (a file of
-            // another size there is damaged, and is replaced below).
-            return Ok((digest, size));
-        }
         // Temp files are created 0600; blobs are content, readable like any file we write.
         set_mode(tmp.path(), 0o644)?;
-        tmp.persist(&dest)
-            .map_err(|e| e.error)
+        let dest = self.store.path(&digest);
+        let file = persist_durably(tmp, &dest)
             .with_context(|| format!("moving blob {digest} into {}", dest.display()))?;
+        // Known right for the rest of this run: these are the bytes just hashed. (No mark on disk: the
+        // file is too fresh, see `verify`.)
+        let stat = verify::Stat::of(&file.metadata().context("reading a new blob's metadata")?);
+        self.store.remember(&digest, stat, false);
         Ok((digest, size))
     }
+}
+
+/// Make a temp file durable and visible at `dest`: fsync its bytes, rename it, fsync the directory
+/// (so a crash leaves either no file at `dest` or the whole file, never a name with missing bytes).
+pub fn persist_durably(tmp: tempfile::NamedTempFile, dest: &Path) -> io::Result<fs::File> {
+    tmp.as_file().sync_all()?;
+    let file = tmp.persist(dest).map_err(|e| e.error)?;
+    if let Some(dir) = dest.parent() {
+        fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(file)
 }
 
 impl Write for BlobWriter {
@@ -284,6 +392,28 @@ mod tests {
         // Writing the same content again is a no-op.
         store.put_bytes(media::CONFIG, b"{}").unwrap();
         assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn verified_paths_are_only_handed_out_for_the_right_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path()).unwrap();
+        let d = store.put_bytes(media::CONFIG, b"{\"x\":1}").unwrap();
+        assert_eq!(store.verified_path(&d).unwrap(), store.path(&d.digest));
+        let mut wrong_size = d.clone();
+        wrong_size.size += 1;
+        assert!(store.verified_path(&wrong_size).is_err());
+        fs::write(store.path(&d.digest), b"{\"x\":2}").unwrap();
+        // Another run (this one remembers the blob as it wrote it).
+        let store = BlobStore::open(dir.path()).unwrap();
+        let e = format!("{:#}", store.verified_path(&d).unwrap_err());
+        assert!(
+            e.contains(&d.digest.to_string()) && e.contains("damaged"),
+            "{e}"
+        );
+        assert!(!store.path(&d.digest).exists());
+        let e = format!("{:#}", store.verified_path(&d).unwrap_err());
+        assert!(e.contains("is not in the blob store"), "{e}");
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! core. Compression runs on every core ([`crate::compress`]). Before compressing, the
 //! [`crate::layer_cache`] is asked: first by a `stat` fingerprint of the inputs (no read at all), then
 //! by the diff_id from a hash-only pass (hashing is some 15x cheaper than deflate); on a hit the blob
-//! already in the store is reused. On a miss the compressing pass hashes the tar again and must find
+//! already in the store is reused, once the store has checked it against its digest (a damaged blob
+//! is evicted and is a miss, so the layer is built again). On a miss the compressing pass hashes the tar again and must find
 //! the same diff_id, so a file that changed between the passes is an error, never a wrong digest.
 //! Reproducibility is built in here: entries are sorted by path, parent directories are added
 //! with fixed modes, owners are numeric only, and every mtime is the one the caller passes

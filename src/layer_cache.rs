@@ -7,7 +7,9 @@
 //!
 //! The key is the content digest of the exact tar bytes, and the settings key names everything else
 //! that decides the compressed bytes (algorithm, level, encoder format version). A missing, unreadable or
-//! stale entry (blob gone, size differs) is just a miss. Entries are written to a temp file and renamed,
+//! stale entry (blob gone, size differs, or bytes that do not hash to the blob's digest: checked by the
+//! blob's verified mark, else hashed, see [`crate::blob::verify`]) is just a miss; a damaged blob is
+//! evicted with a note, and the layer is built again. Entries are written to a temp file and renamed,
 //! so a crash never leaves half an entry.
 //!
 //! In front of that sits a [`Fingerprint`] of the entries as `stat` sees them (device, inode, size,
@@ -43,14 +45,14 @@ fn entry_path(store: &BlobStore, diff_id: &Digest, c: LayerCompression) -> PathB
 }
 
 /// The descriptor of the blob made earlier from the tar `diff_id` with compression `c`, if that blob is
-/// still in the store with its recorded size.
+/// still in the store with its recorded size and the right bytes ([`BlobStore::size_of`] checks them
+/// and evicts a damaged blob, which makes this a miss: the layer is built again).
 pub fn lookup(store: &BlobStore, diff_id: &Digest, c: LayerCompression) -> Option<Descriptor> {
     let text = fs::read_to_string(entry_path(store, diff_id, c)).ok()?;
     let (digest, size) = text.trim().split_once(' ')?;
     let digest: Digest = digest.parse().ok()?;
     let size: u64 = size.parse().ok()?;
-    let on_disk = fs::metadata(store.path(&digest)).ok()?.len();
-    (on_disk == size).then(|| Descriptor::new(c.media_type(), digest, size))
+    (store.size_of(&digest)? == size).then(|| Descriptor::new(c.media_type(), digest, size))
 }
 
 /// Remember that the tar `diff_id` compressed with `c` is the blob `d`.
@@ -61,6 +63,7 @@ pub fn record(
     d: &Descriptor,
 ) -> Result<()> {
     write_entry(
+        store,
         &entry_path(store, diff_id, c),
         &format!("{} {}\n", d.digest, d.size),
     )
@@ -123,6 +126,7 @@ impl Fingerprint {
         uncompressed_size: u64,
     ) -> Result<()> {
         write_entry(
+            store,
             &self.path(store),
             &format!("{diff_id} {uncompressed_size}\n"),
         )
@@ -180,7 +184,7 @@ impl Shape {
 
     /// Remember that a layer of this shape was compressed.
     pub fn record(&self, store: &BlobStore) -> Result<()> {
-        write_entry(&self.path(store), "seen\n")
+        write_entry(store, &self.path(store), "seen\n")
     }
 }
 
@@ -205,19 +209,20 @@ fn stat_line(p: &Path, now: SystemTime) -> Option<String> {
     ))
 }
 
-/// Write a cache entry atomically (temp file + rename).
-fn write_entry(path: &Path, text: &str) -> Result<()> {
+/// Write a cache entry atomically and durably: a temp file in the store's `tmp/` (swept if a run is
+/// interrupted), fsynced and renamed.
+fn write_entry(store: &BlobStore, path: &Path, text: &str) -> Result<()> {
     let dir = path
         .parent()
         .context("a layer cache entry path always has a parent")?;
     fs::create_dir_all(dir)
         .with_context(|| format!("creating the layer cache directory {}", dir.display()))?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("creating a temp file in {}", dir.display()))?;
+    let mut tmp = store
+        .temp_file()
+        .with_context(|| format!("creating a temp file in {}", store.root().display()))?;
     tmp.write_all(text.as_bytes())
         .with_context(|| format!("writing a layer cache entry in {}", dir.display()))?;
-    tmp.persist(path)
-        .map_err(|e| e.error)
+    crate::blob::persist_durably(tmp, path)
         .with_context(|| format!("saving the layer cache entry {}", path.display()))?;
     Ok(())
 }

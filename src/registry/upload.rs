@@ -11,7 +11,6 @@ use super::error::RegistryError;
 use super::http::{header, resolve_url, strip_query, with_query, ReqBody, Request};
 use crate::blob::{BlobStore, Descriptor};
 use crate::digest::Digest;
-use anyhow::bail;
 use std::path::Path;
 
 /// What [`Client::push_blob`] had to do.
@@ -40,16 +39,7 @@ impl Client {
         store: &BlobStore,
         mount_from: &[String],
     ) -> anyhow::Result<BlobOutcome> {
-        let path = store.path(&desc.digest);
-        let on_disk = std::fs::metadata(&path).map(|m| m.len()).ok();
-        if on_disk != Some(desc.size) {
-            bail!(
-                "blob {} is not in the blob store at {} with its size of {} bytes: rebuild the image",
-                desc.digest,
-                path.display(),
-                desc.size
-            );
-        }
+        let path = store.verified_path(desc)?;
         let d = &desc.digest;
         let action = format!("pushing blob {d} to {}/{repo}", self.registry);
         let head_url = self.url(&format!("/v2/{repo}/blobs/{d}"))?;

@@ -91,12 +91,9 @@ pub fn write(img: &Named<'_>, dest: &Path) -> Result<PathBuf> {
     let blobs = tmp.path().join("blobs").join("sha256");
     fs::create_dir_all(&blobs).with_context(writing)?;
     for d in all_blobs(img) {
-        let src = img.store.path(&d.digest);
-        let dst = blobs.join(d.digest.hex());
-        if fs::hard_link(&src, &dst).is_err() {
-            fs::copy(&src, &dst)
-                .with_context(|| format!("copying blob {} into {}", d.digest, dest.display()))?;
-        }
+        img.store
+            .export(&d, &blobs.join(d.digest.hex()))
+            .with_context(writing)?;
     }
     fs::write(tmp.path().join("oci-layout"), OCI_LAYOUT).with_context(writing)?;
     fs::write(

@@ -1,0 +1,388 @@
+//! Issue 11, the blob cache: a damaged cached blob (app layer, base layer) is evicted with a note and
+//! made again, and the build still gives the right image; an output written earlier never changes
+//! when the cache does; blobs are fsynced before the rename that makes them visible; temp files of dead
+//! runs are swept, live ones kept. Every test has its own target dir (so its own cache) and packages
+//! a static busybox with `--binary`, so nothing is compiled.
+
+mod common;
+
+use cargo_slim_image::digest::Digest;
+use common::peers::{self, require, run_ok};
+use common::registry::{Mode, RealRegistry};
+use common::slim::{self, blob_path, manifest_of};
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, SystemTime};
+
+/// The blob cache of a target dir.
+fn cache(target: &Path) -> PathBuf {
+    target.join("slim-image/.cache/blobs")
+}
+
+/// A copy of the host's static busybox in `dir` (an app binary that needs no compiling).
+fn app_binary(dir: &Path) -> PathBuf {
+    let busybox = peers::which("busybox").expect("busybox");
+    let bin = dir.join("app");
+    fs::copy(busybox, &bin).unwrap();
+    bin
+}
+
+/// `cargo slim-image --binary BIN --target-dir TARGET --output OUT --sbom none EXTRA...`.
+fn build(bin: &Path, target: &Path, out: &Path, extra: &[&str]) -> Command {
+    let mut args = vec![
+        "--binary",
+        bin.to_str().unwrap(),
+        "--target-dir",
+        target.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+        "--sbom",
+        "none",
+    ];
+    args.extend_from_slice(extra);
+    slim::cmd(&args)
+}
+
+/// Run, require exit 0, return (stdout, stderr).
+fn ok_with_stderr(mut c: Command) -> (String, String) {
+    let out = slim::run(&mut c);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "failed ({}):\n{stderr}", out.status);
+    (String::from_utf8(out.stdout).unwrap(), stderr)
+}
+
+/// Change one byte of `path` in place (same inode, same size), as a disk error or a stray write would.
+fn flip_byte(path: &Path) {
+    use std::io::{Read, Seek, SeekFrom, Write};
+    let before = fs::metadata(path).unwrap();
+    let mut f = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap();
+    let at = before.len() / 2;
+    let mut b = [0u8];
+    f.seek(SeekFrom::Start(at)).unwrap();
+    f.read_exact(&mut b).unwrap();
+    f.seek(SeekFrom::Start(at)).unwrap();
+    f.write_all(&[b[0] ^ 0x20]).unwrap();
+    drop(f);
+    let after = fs::metadata(path).unwrap();
+    assert_eq!((before.ino(), before.len()), (after.ino(), after.len()));
+}
+
+/// Every blob of a layout hashes to its name, recomputed here; returns how many there are.
+fn recheck_layout(layout: &Path) -> usize {
+    let dir = layout.join("blobs/sha256");
+    let mut n = 0;
+    for e in fs::read_dir(&dir).unwrap() {
+        let e = e.unwrap();
+        let bytes = fs::read(e.path()).unwrap();
+        let name = e.file_name().into_string().unwrap();
+        assert_eq!(Digest::of(&bytes).hex(), name, "{}", e.path().display());
+        n += 1;
+    }
+    n
+}
+
+/// Every `blobs/sha256/X` member of an (oci-archive) tarball hashes to X, checked by Python's tarfile.
+fn recheck_tarball(tar: &Path) {
+    let py = r#"
+import hashlib, sys, tarfile
+n = 0
+with tarfile.open(sys.argv[1]) as t:
+    for m in t:
+        if m.isfile() and m.name.startswith("blobs/sha256/"):
+            h = hashlib.sha256(t.extractfile(m).read()).hexdigest()
+            if h != m.name.split("/")[-1]:
+                sys.exit(f"{m.name} hashes to {h}")
+            n += 1
+print(n)
+"#;
+    let out = run_ok(Command::new("python3").arg("-c").arg(py).arg(tar)).unwrap();
+    let n: usize = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    assert!(n >= 4, "{n} blobs in {}", tar.display());
+}
+
+/// The layout passes oci-image-tool and unpacks with umoci (which checks every digest and diff_id).
+fn validate(layout: &Path) {
+    peers::oci_image_tool_validate(layout).unwrap();
+    peers::umoci_unpack(layout, "latest").unwrap();
+}
+
+/// The digest of the `i`th layer of the layout's manifest.
+fn layer(layout: &Path, i: usize) -> Digest {
+    let (_, m) = manifest_of(layout);
+    m["layers"][i]["digest"].as_str().unwrap().parse().unwrap()
+}
+
+/// Wait until `path` last changed more than two seconds ago, so that a run records a verified mark
+/// for it (marks are never recorded for files changed within two seconds).
+fn wait_until_settled(path: &Path) {
+    for _ in 0..100 {
+        let m = fs::metadata(path).unwrap();
+        let ctime = SystemTime::UNIX_EPOCH
+            + Duration::new(m.ctime() as u64, m.ctime_nsec() as u32)
+            + Duration::from_millis(2100);
+        if SystemTime::now() > ctime {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("{} keeps changing", path.display());
+}
+
+/// A one-layer base image made by umoci: the layout `DIR/base`, tag `1`.
+fn umoci_base(dir: &Path) -> PathBuf {
+    let base = dir.join("base");
+    run_ok(Command::new("umoci").args(["init", "--layout"]).arg(&base)).unwrap();
+    let image = format!("{}:1", base.display());
+    peers::umoci_image(&image, &dir.join("bundle"), |rootfs| {
+        fs::create_dir_all(rootfs.join("etc/app"))?;
+        // Big enough to span many gzip blocks.
+        let text: String = (0..20_000).map(|i| format!("line {i}\n")).collect();
+        fs::write(rootfs.join("etc/app/data.txt"), text)?;
+        Ok(())
+    })
+    .unwrap();
+    base
+}
+
+#[test]
+fn a_flipped_byte_in_a_cached_app_layer_is_rebuilt_and_never_reaches_an_output() {
+    require!("busybox", "umoci", "oci-image-tool", "python3");
+    let work = tempfile::tempdir().unwrap();
+    let bin = app_binary(work.path());
+    let target = work.path().join("target");
+    let (l1, l2) = (work.path().join("l1"), work.path().join("l2"));
+    let (first, _) = ok_with_stderr(build(&bin, &target, &l1, &[]));
+    let app = layer(&l1, 1);
+    let cached = cache(&target).join("sha256").join(app.hex());
+    // A second run more than two seconds after the blob was written checks it and records its mark.
+    wait_until_settled(&cached);
+    ok_with_stderr(build(&bin, &target, &l1, &[]));
+    let marked = cache(&target).join("verified").join(app.hex()).is_file();
+
+    flip_byte(&cached);
+    // The layout written before is a copy: the damage does not reach it.
+    let earlier = recheck_layout(&l1);
+    let tarball = work.path().join("t2.tar");
+    let (second, stderr) = ok_with_stderr(build(
+        &bin,
+        &target,
+        &l2,
+        &["--tarball", tarball.to_str().unwrap()],
+    ));
+    assert!(
+        stderr.contains(&format!("the cached blob {app} is damaged")),
+        "{stderr}"
+    );
+    assert_eq!(second, first, "the same image");
+    assert_eq!(recheck_layout(&l2), earlier);
+    assert_eq!(
+        Digest::of(&fs::read(blob_path(&l2, &app.to_string())).unwrap()),
+        app
+    );
+    validate(&l2);
+    recheck_tarball(&tarball);
+    // The cache holds the right bytes again, under a new file.
+    assert_eq!(Digest::of(&fs::read(&cached).unwrap()), app);
+    // The damage was found behind a verified mark, not only on a first check.
+    assert!(marked, "the second run recorded no verified mark for {app}");
+}
+
+#[test]
+fn a_flipped_byte_in_a_cached_base_layer_is_copied_again_from_the_base() {
+    require!("busybox", "umoci", "oci-image-tool");
+    let work = tempfile::tempdir().unwrap();
+    let bin = app_binary(work.path());
+    let base_ref = format!("oci:{}:1", umoci_base(work.path()).display());
+    let target = work.path().join("target");
+    let (l1, l2) = (work.path().join("l1"), work.path().join("l2"));
+    let (first, _) = ok_with_stderr(build(&bin, &target, &l1, &["--base", &base_ref]));
+    let base_layer = layer(&l1, 0);
+    let cached = cache(&target).join("sha256").join(base_layer.hex());
+    assert!(cached.is_file());
+
+    flip_byte(&cached);
+    let (second, stderr) = ok_with_stderr(build(&bin, &target, &l2, &["--base", &base_ref]));
+    assert!(
+        stderr.contains(&format!("the cached blob {base_layer} is damaged")),
+        "{stderr}"
+    );
+    assert_eq!(second, first, "the same image");
+    assert_eq!(layer(&l2, 0), base_layer);
+    recheck_layout(&l2);
+    validate(&l2);
+    assert_eq!(Digest::of(&fs::read(&cached).unwrap()), base_layer);
+    recheck_layout(&l1);
+}
+
+#[test]
+fn damaged_cached_blobs_are_fetched_again_from_a_registry_and_never_pushed() {
+    require!("busybox", "umoci", "skopeo");
+    let Some(reg) = RealRegistry::start(Mode::Plain, "cache: registry base and push") else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let bin = app_binary(work.path());
+    let base = format!("{}/cache/base:1", reg.host);
+    peers::skopeo_copy(
+        &format!("oci:{}:1", umoci_base(work.path()).display()),
+        &format!("docker://{base}"),
+        &["--dest-tls-verify=false"],
+    )
+    .unwrap();
+    let target = work.path().join("target");
+    let l1 = work.path().join("l1");
+    let push = |repo: &str| format!("{}/cache/{repo}:1", reg.host);
+    let (first, _) = ok_with_stderr(build(
+        &bin,
+        &target,
+        &l1,
+        &["--base", &base, "--push", &push("first")],
+    ));
+    let (base_layer, app) = (layer(&l1, 0), layer(&l1, 1));
+    for d in [&base_layer, &app] {
+        flip_byte(&cache(&target).join("sha256").join(d.hex()));
+    }
+    // A new repository, so every blob is uploaded (or mounted) again, from the cache.
+    let (second, stderr) = ok_with_stderr(build(
+        &bin,
+        &target,
+        &work.path().join("l2"),
+        &["--base", &base, "--push", &push("second")],
+    ));
+    for d in [&base_layer, &app] {
+        assert!(
+            stderr.contains(&format!("the cached blob {d} is damaged")),
+            "{stderr}"
+        );
+    }
+    let digest = |out: &str| out.trim().rsplit('@').next().unwrap().to_string();
+    assert_eq!(digest(&second), digest(&first), "{first} / {second}");
+    // skopeo checks every blob it copies against its digest.
+    let pulled = work.path().join("pulled");
+    peers::skopeo_copy(
+        &format!("docker://{}", push("second")),
+        &format!("oci:{}:latest", pulled.display()),
+        &["--src-tls-verify=false"],
+    )
+    .unwrap();
+    recheck_layout(&pulled);
+    peers::umoci_unpack(&pulled, "latest").unwrap();
+}
+
+#[test]
+fn blobs_are_fsynced_before_the_rename_that_makes_them_visible() {
+    require!("busybox", "strace");
+    let work = tempfile::tempdir().unwrap();
+    let bin = app_binary(work.path());
+    let target = work.path().join("target");
+    let trace = work.path().join("trace");
+    let probe = build(&bin, &target, &work.path().join("l"), &[]);
+    let mut c = Command::new("strace");
+    c.args([
+        "-f",
+        "-qq",
+        "-y",
+        "-e",
+        "trace=fsync,rename,renameat,renameat2",
+        "-o",
+    ])
+    .arg(&trace)
+    .arg(probe.get_program())
+    .args(probe.get_args())
+    .env_remove("SOURCE_DATE_EPOCH");
+    run_ok(&mut c).unwrap();
+    let text = fs::read_to_string(&trace).unwrap();
+    let sha = cache(&target).join("sha256");
+    let sha = sha.to_str().unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let mut renames = 0;
+    for (i, line) in lines.iter().enumerate() {
+        if !line.contains("rename") || line.contains("= -1") {
+            continue;
+        }
+        let quoted: Vec<&str> = line.split('"').skip(1).step_by(2).collect();
+        let [from, to] = quoted[..] else { continue };
+        if !to.starts_with(&format!("{sha}/")) {
+            continue;
+        }
+        renames += 1;
+        // (With threads, strace may print a call as `fsync(3</path> <unfinished ...>`.)
+        let synced = format!("<{from}>");
+        assert!(
+            lines[..i]
+                .iter()
+                .any(|l| l.contains("fsync(") && l.contains(&synced)),
+            "{from} was renamed to {to} without an fsync before:\n{text}"
+        );
+        let dir = format!("<{sha}>");
+        assert!(
+            lines[i..]
+                .iter()
+                .any(|l| l.contains("fsync(") && l.contains(&dir)),
+            "{sha} was not fsynced after {to} appeared:\n{text}"
+        );
+    }
+    // Two layers, a config and a manifest at least.
+    assert!(renames >= 4, "{renames} blob renames:\n{text}");
+}
+
+#[test]
+fn temp_files_of_dead_runs_are_swept_and_live_ones_kept() {
+    require!("busybox");
+    let work = tempfile::tempdir().unwrap();
+    let bin = app_binary(work.path());
+    let target = work.path().join("target");
+    let tmp = cache(&target).join("tmp");
+    fs::create_dir_all(&tmp).unwrap();
+    let mut child = Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    let plant = |name: String| {
+        let p = tmp.join(name);
+        fs::write(&p, vec![0u8; 4096]).unwrap();
+        p
+    };
+    let stale = plant(format!("slim-{dead}-interrupted"));
+    let live = plant(format!("slim-{}-writing", std::process::id()));
+    // A writer in another pid namespace: its pid means nothing here, but it holds the lock.
+    let locked = plant(format!("slim-{dead}-locked"));
+    let holder = fs::File::open(&locked).unwrap();
+    holder.lock().unwrap();
+    let foreign = plant(format!("notes-{dead}.txt"));
+    // Earlier versions' temp files (no pid, no lock): one untouched for two days, one fresh.
+    let legacy = plant(".tmpAb3dE9".into());
+    fs::File::options()
+        .write(true)
+        .open(&legacy)
+        .unwrap()
+        .set_modified(SystemTime::now() - Duration::from_secs(48 * 3600))
+        .unwrap();
+    let legacy_fresh = plant(".tmpXy7wV2".into());
+    ok_with_stderr(build(&bin, &target, &work.path().join("l"), &[]));
+    assert!(!stale.exists(), "the dead run's temp file stayed");
+    assert!(
+        !legacy.exists(),
+        "an old version's day-old temp file stayed"
+    );
+    assert!(
+        legacy_fresh.exists(),
+        "an old version's fresh temp file was removed"
+    );
+    assert!(live.exists(), "a live process's temp file was removed");
+    assert!(locked.exists(), "a locked temp file was removed");
+    assert!(foreign.exists(), "a file the tool did not make was removed");
+    // Nothing of this run stays behind either.
+    let left: Vec<String> = fs::read_dir(&tmp)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with("slim-") && !n.contains(&dead.to_string()))
+        .filter(|n| *n != format!("slim-{}-writing", std::process::id()))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
