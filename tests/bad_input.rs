@@ -451,6 +451,11 @@ fn bad_input_table() {
             &["--binary", BUSYBOX, "--env", "=1"],
             &["--env `=1`", "environment variable"],
         ),
+        flags(
+            "an upper-case repository keeps its registry in the hint",
+            &["--binary", BUSYBOX, "--push", "127.0.0.1:9/Acme/app"],
+            &["lowercase: try `127.0.0.1:9/acme/app`"],
+        ),
         on_package(
             "an empty resolve --repo",
             &["resolve", "--repo", "", "-f", &yaml],
