@@ -209,13 +209,22 @@ fn warn_misspelt(metadata: &Value, table: &str, manifest: &Path) {
         return;
     };
     let right = table.rsplit_once('.').map_or("", |(t, _)| t);
+    // Once per run: `resolve` reads the workspace once per image it plans (and twice for a package).
+    static SAID: std::sync::Mutex<std::collections::BTreeSet<String>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
     for key in obj.keys() {
         if check::near_slim_image(key) {
-            crate::ui::warn(format!(
+            let msg = format!(
                 "[{right}.{}] in {} is not read: the table is spelt [{table}]",
                 check::shown(key),
                 manifest.display()
-            ));
+            );
+            let new = SAID
+                .lock()
+                .map_or(true, |mut said| said.insert(msg.clone()));
+            if new {
+                crate::ui::warn(msg);
+            }
         }
     }
 }

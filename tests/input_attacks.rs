@@ -269,3 +269,35 @@ fn a_255_byte_file_name_is_accepted_and_unpacks() {
     let got = fs::read_to_string(bundle.path().join("rootfs/etc/app").join(&name)).unwrap();
     assert!(got.contains("name = \"bad\""), "{got}");
 }
+
+#[test]
+fn a_misspelt_table_is_warned_about_once_per_run() {
+    // `resolve` plans each image on its own (and a package name twice: as a binary, then as a
+    // package), reading the Cargo.toml each time; the warning was printed once per reading.
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join("pkg");
+    fs::create_dir_all(dir.join("src")).unwrap();
+    fs::write(dir.join("src/main.rs"), "fn main() {}\n").unwrap();
+    fs::write(
+        dir.join("Cargo.toml"),
+        "[package]\nname = \"pkg\"\nversion = \"0.1.0\"\nedition = \"2021\"\n[workspace]\n\
+         [[bin]]\nname = \"app\"\npath = \"src/main.rs\"\n[package.metadata.slim_image]\nuser = \"0\"\n",
+    )
+    .unwrap();
+    let yaml = work.path().join("k8s.yaml");
+    fs::write(&yaml, "a: slim-image://app\nb: slim-image://pkg\n").unwrap();
+    let out = slim::run(&mut cmd(&[
+        "--manifest-path",
+        dir.join("Cargo.toml").to_str().unwrap(),
+        "--dry-run",
+        "resolve",
+        "--repo",
+        "127.0.0.1:9",
+        "-f",
+        yaml.to_str().unwrap(),
+    ]));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let warnings = err.lines().filter(|l| l.starts_with("warning: ")).count();
+    assert_eq!(warnings, 1, "{err}");
+}
