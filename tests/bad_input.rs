@@ -457,6 +457,11 @@ fn bad_input_table() {
             &["lowercase: try `127.0.0.1:9/acme/app`"],
         ),
         on_package(
+            "--binary with --manifest-path (whose metadata it would ignore)",
+            &["--binary", BUSYBOX],
+            &["--binary", "--manifest-path", "{manifest}", "would not be used"],
+        ),
+        on_package(
             "an empty resolve --repo",
             &["resolve", "--repo", "", "-f", &yaml],
             &["--repo is empty"],
