@@ -167,11 +167,13 @@ pub struct Cli {
     pub timeout: u64,
     /// Print the plan and stop: nothing is built, written or pushed (subcommands too; JSON with
     /// --message-format json).
-    #[arg(long, help_heading = "Output")]
+    // `global`: also taken after a subcommand (`resolve -f k8s.yaml --dry-run`), like cargo's flags.
+    #[arg(long, global = true, help_heading = "Output")]
     pub dry_run: bool,
     /// Output format of the results on stdout.
     #[arg(
         long,
+        global = true,
         value_enum,
         default_value = "human",
         value_name = "FMT",

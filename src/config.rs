@@ -209,18 +209,22 @@ fn warn_misspelt(metadata: &Value, table: &str, manifest: &Path) {
         return;
     };
     let right = table.rsplit_once('.').map_or("", |(t, _)| t);
-    for key in obj.keys().filter(|k| *k != "slim-image") {
-        let folded: String = key
-            .chars()
-            .filter(|c| !matches!(c, '-' | '_' | ' ' | '.'))
-            .collect::<String>()
-            .to_ascii_lowercase();
-        if folded == "slimimage" || folded == "slimimages" {
-            crate::ui::warn(format!(
+    // Once per run: `resolve` reads the workspace once per image it plans (and twice for a package).
+    static SAID: std::sync::Mutex<std::collections::BTreeSet<String>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    for key in obj.keys() {
+        if check::near_slim_image(key) {
+            let msg = format!(
                 "[{right}.{}] in {} is not read: the table is spelt [{table}]",
                 check::shown(key),
                 manifest.display()
-            ));
+            );
+            let new = SAID
+                .lock()
+                .map_or(true, |mut said| said.insert(msg.clone()));
+            if new {
+                crate::ui::warn(msg);
+            }
         }
     }
 }
@@ -242,8 +246,17 @@ fn check_values(meta: &mut Meta, table: &str, manifest: &Path) -> Result<()> {
     if let Some(s) = &mut meta.stop_signal {
         *s = check::signal(s).map_err(|why| bad("stop-signal", why))?;
     }
-    for k in meta.env.iter().flatten().map(|(k, _)| k) {
+    for (k, v) in meta.env.iter().flatten() {
         check::env_key(k).map_err(|why| bad("env", why))?;
+        check::no_nul(v).map_err(|why| bad(&format!("env.{}", check::shown(k)), why))?;
+    }
+    for (key, args) in [("entrypoint", &meta.entrypoint), ("cmd", &meta.cmd)] {
+        for a in args.iter().flat_map(StrOrList::to_vec) {
+            check::no_nul(&a).map_err(|why| bad(key, why))?;
+        }
+    }
+    if let Some(w) = &meta.workdir {
+        check::no_nul(w).map_err(|why| bad("workdir", why))?;
     }
     for (key, map) in [("labels", &meta.labels), ("annotations", &meta.annotations)] {
         for k in map.iter().flatten().map(|(k, _)| k) {
@@ -329,7 +342,12 @@ impl Meta {
 /// Split `K=V` (for --env, --label, --annotation); `flag` names the flag in errors.
 pub fn parse_kv(s: &str, flag: &str) -> Result<(String, String)> {
     match s.split_once('=') {
-        Some((k, v)) => match check::map_key(k) {
+        // --env names are checked as env names (no `=` can be in them here: the split is at the first).
+        Some((k, v)) => match if flag == "--env" {
+            check::env_key(k)
+        } else {
+            check::map_key(k)
+        } {
             Ok(()) => Ok((k.to_string(), v.to_string())),
             Err(why) => bail!("{flag} `{}`: {why}", check::shown(s)),
         },

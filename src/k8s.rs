@@ -161,7 +161,14 @@ fn plan_one(name: &str, args: &ResolveArgs, cli: &Cli) -> Result<(crate::plan::P
     c.command = None;
     c.push = vec![match &args.repo {
         Some(repo) => {
-            let target = format!("{}/{name}", repo.trim_end_matches('/'));
+            let prefix = repo.trim_end_matches('/');
+            if prefix.is_empty() {
+                bail!("--repo is empty: give the registry (and namespace) to push to, e.g. --repo ghcr.io/acme or --repo localhost:5000");
+            }
+            let target = format!("{prefix}/{name}");
+            target
+                .parse::<crate::reference::Reference>()
+                .with_context(|| format!("--repo {repo}: images go to {repo}/NAME, so it must be REGISTRY[/NAMESPACE] without a tag or digest"))?;
             crate::config::check::push_target(&target)
                 .map_err(|why| anyhow::anyhow!("--repo {repo}: {why}"))?;
             target
@@ -364,7 +371,7 @@ fn init_dry_run(args: &InitArgs, cli: &Cli, text: &str) -> Result<()> {
         "tool": format!("cargo-slim-image {}", env!("CARGO_PKG_VERSION")),
         "dry_run": true,
         "command": "init-k8s",
-        "output": args.output,
+        "output": args.output.as_deref().map(crate::plan::path_json),
         "manifest": text,
     });
     print!("{}", crate::dry_run_text(cli, text.to_string(), &json));

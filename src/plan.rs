@@ -10,7 +10,7 @@ use crate::rootfs::CaConfig;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Where the binaries go in the image.
 pub const BIN_DIR: &str = "/usr/local/bin";
@@ -166,8 +166,8 @@ impl Plan {
             let _ = writeln!(s, "  user:       {}  workdir: {}", img.user, img.workdir);
             let _ = writeln!(
                 s,
-                "  ca:         {:?} + {} extra file(s)",
-                img.ca.source,
+                "  ca:         {} + {} extra file(s)",
+                ca_name(&img.ca.source),
                 img.ca.extra.len()
             );
             let _ = writeln!(s, "  layout:     {}", img.layout.display());
@@ -181,7 +181,7 @@ impl Plan {
                 let _ = writeln!(s, "  push:       {r}");
             }
             if let Some(f) = img.sbom {
-                let _ = writeln!(s, "  sbom:       {f:?}");
+                let _ = writeln!(s, "  sbom:       {}", sbom_name(f));
             }
             if let Some(b) = img.size_budget {
                 let _ = writeln!(s, "  budget:     {}", crate::report::human_size(b));
@@ -202,11 +202,11 @@ impl Plan {
             "tool": format!("cargo-slim-image {}", env!("CARGO_PKG_VERSION")),
             "dry_run": true,
             "cargo": self.cargo.as_ref().map(|c| json!({
-                "manifest_path": c.manifest_path,
+                "manifest_path": c.manifest_path.as_deref().map(path_json),
                 "packages": c.packages,
                 "bins": c.bins,
             })),
-            "target_dir": self.target_dir,
+            "target_dir": path_json(&self.target_dir),
             "epoch": self.epoch,
             "min_size": self.min_size,
             "images": images,
@@ -223,10 +223,10 @@ fn image_json(img: &ImageSpec, load: bool) -> Value {
             "name": b.name,
             "path": format!("{BIN_DIR}/{}", b.name),
             "package": b.package,
-            "prebuilt": b.prebuilt,
+            "prebuilt": b.prebuilt.as_deref().map(path_json),
         })).collect::<Vec<_>>(),
         "files": img.files.iter().map(|f| json!({
-            "src": f.src,
+            "src": path_json(&f.src),
             "dest": f.dest,
             "mode": format!("{:04o}", f.mode),
         })).collect::<Vec<_>>(),
@@ -240,13 +240,51 @@ fn image_json(img: &ImageSpec, load: bool) -> Value {
         "labels": img.labels,
         "annotations": img.annotations,
         "stop_signal": img.stop_signal,
-        "ca_certificates": format!("{:?}", img.ca.source).to_ascii_lowercase(),
-        "extra_ca_certificates": img.ca.extra,
-        "layout": img.layout,
-        "tarball": img.tarball,
+        "ca_certificates": ca_name(&img.ca.source),
+        "extra_ca_certificates": img.ca.extra.iter().map(|p| path_json(p)).collect::<Vec<_>>(),
+        "layout": path_json(&img.layout),
+        "tarball": img.tarball.as_deref().map(path_json),
         "load": load,
         "push": img.push.iter().map(|r| r.to_string()).collect::<Vec<_>>(),
-        "sbom": img.sbom,
+        "sbom": img.sbom.map(sbom_name),
         "size_budget": img.size_budget,
     })
+}
+
+/// A path as a JSON string. JSON text is UTF-8, so bytes of a path that are not (a Linux file name
+/// may hold any byte but `/` and NUL) are shown as U+FFFD, as [`Path::display`] shows them, instead
+/// of failing the serialisation (`serde_json` refuses such a `Path`, and `json!` would panic).
+pub fn path_json(p: &Path) -> Value {
+    Value::String(p.to_string_lossy().into_owned())
+}
+
+/// `#[serde(serialize_with = "crate::plan::lossy_path")]`: a path field serialised as [`path_json`]
+/// does, so a report naming a non-UTF-8 path is still JSON.
+pub fn lossy_path<S: serde::Serializer>(p: &Path, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&p.to_string_lossy())
+}
+
+/// [`lossy_path`] for an optional path.
+pub fn lossy_opt_path<S: serde::Serializer>(p: &Option<PathBuf>, s: S) -> Result<S::Ok, S::Error> {
+    match p {
+        Some(p) => lossy_path(p, s),
+        None => s.serialize_none(),
+    }
+}
+
+/// The `--ca-certificates` spelling of a CA source.
+fn ca_name(c: &crate::rootfs::CaSource) -> &'static str {
+    match c {
+        crate::rootfs::CaSource::Mozilla => "mozilla",
+        crate::rootfs::CaSource::Host => "host",
+        crate::rootfs::CaSource::None => "none",
+    }
+}
+
+/// The `--sbom` spelling of an SBOM format.
+fn sbom_name(f: crate::sbom::Format) -> &'static str {
+    match f {
+        crate::sbom::Format::Spdx => "spdx",
+        crate::sbom::Format::Cyclonedx => "cyclonedx",
+    }
 }

@@ -141,7 +141,7 @@ impl FromStr for Reference {
         }
         let (registry, repository) = split_registry(name).map_err(bad)?;
         check_registry(&registry).map_err(bad)?;
-        check_repository(&repository).map_err(bad)?;
+        check_repository(&repository, name).map_err(bad)?;
         let tag = match (tag, &digest) {
             (Some(t), _) => Some(t.to_string()),
             (None, Some(_)) => None,
@@ -296,12 +296,16 @@ fn check_registry(registry: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn check_repository(repo: &str) -> Result<(), String> {
+/// Check the repository part; `name` is the reference as written (without tag and digest), for the
+/// hint, which keeps the registry the user wrote: `ghcr.io/Acme/app` -> `ghcr.io/acme/app`, not
+/// `acme/app` (which would mean Docker Hub).
+fn check_repository(repo: &str, name: &str) -> Result<(), String> {
     if repo.chars().any(|c| c.is_ascii_uppercase()) {
-        return Err(format!(
-            "repository names must be lowercase: try `{}`",
-            repo.to_ascii_lowercase()
-        ));
+        let hint = match registry_host(name) {
+            Some(h) => format!("{h}/{}", name[h.len() + 1..].to_ascii_lowercase()),
+            None => name.to_ascii_lowercase(),
+        };
+        return Err(format!("repository names must be lowercase: try `{hint}`"));
     }
     if repo.len() > MAX_NAME_LEN {
         return Err(format!(
@@ -421,7 +425,10 @@ mod tests {
     #[test]
     fn clear_errors() {
         let e = "ghcr.io/Acme/App".parse::<Reference>().unwrap_err();
-        assert!(e.to_string().contains("lowercase: try `acme/app`"), "{e}");
+        assert!(
+            e.to_string().contains("lowercase: try `ghcr.io/acme/app`"),
+            "{e}"
+        );
         for bad in [
             "",
             "a:",

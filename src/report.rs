@@ -71,8 +71,10 @@ pub struct ImageReport {
     /// Per-platform manifests.
     pub manifests: Vec<ManifestReport>,
     /// The OCI layout directory.
+    #[serde(serialize_with = "crate::plan::lossy_path")]
     pub layout: PathBuf,
     /// The tarball, if written.
+    #[serde(serialize_with = "crate::plan::lossy_opt_path")]
     pub tarball: Option<PathBuf>,
     /// The engine it was loaded into, if any.
     pub loaded_into: Option<String>,

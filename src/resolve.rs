@@ -155,6 +155,13 @@ fn from_prebuilt(ctx: &Ctx<'_>) -> Result<Resolved> {
     if !cli.package.is_empty() || cli.workspace || !cli.bin.is_empty() {
         bail!("--binary packages prebuilt files and runs no cargo build: drop -p/--workspace/--bin, or drop --binary");
     }
+    if let Some(m) = &cli.manifest_path {
+        // Its [package.metadata.slim-image] (name, user, files...) would be ignored in silence.
+        bail!(
+            "--binary packages prebuilt files and reads no Cargo.toml, so the [package.metadata.slim-image] of --manifest-path {} would not be used: drop --manifest-path (and give the image settings as flags), or drop --binary",
+            m.display()
+        );
+    }
     let mut bins = Vec::new();
     for path in &cli.binary {
         if !path.is_file() {

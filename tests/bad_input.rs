@@ -56,6 +56,11 @@ fn flags(name: &'static str, args: &[&str], expect: &[&str]) -> Case {
     }
 }
 
+/// A `&'static str` made at run time (for rows whose metadata is built with `format!`).
+fn leak(s: String) -> &'static str {
+    Box::leak(s.into_boxed_str())
+}
+
 #[test]
 fn bad_input_table() {
     let work = tempfile::tempdir().unwrap();
@@ -372,6 +377,99 @@ fn bad_input_table() {
             "index --push without a registry",
             &["index", "--push", "app:1", "127.0.0.1:9/x:1"],
             &["index --push app:1", "no registry"],
+        ),
+        // Found by the adversarial review of the input checks: each row was accepted before (and
+        // made an image that does not unpack or start, or printed a hint that cannot help).
+        case(
+            "a dest below /etc/hosts",
+            "files = [{ src = \"Cargo.toml\", dest = \"/etc/hosts/x\" }]",
+            &["files[0].dest", "`/etc/hosts/x`", "not a directory", "{manifest}"],
+        ),
+        case(
+            "a dest below /etc/resolv.conf",
+            "files = [{ src = \"Cargo.toml\", dest = \"/etc/resolv.conf/x\" }]",
+            &["files[0].dest", "`/etc/resolv.conf/x`", "{manifest}"],
+        ),
+        case(
+            "a dest in the service account mount",
+            "files = [{ src = \"Cargo.toml\", dest = \"/var/run/secrets/kubernetes.io/serviceaccount/token\" }]",
+            &["files[0].dest", "mounts over", "{manifest}"],
+        ),
+        case(
+            "a dest component past 255 bytes",
+            leak(format!(
+                "files = [{{ src = \"Cargo.toml\", dest = \"/etc/{}\" }}]",
+                "a".repeat(256)
+            )),
+            &["files[0].dest", "256 bytes", "255", "{manifest}"],
+        ),
+        case(
+            "a dest past 3840 bytes",
+            leak(format!(
+                "files = [{{ src = \"Cargo.toml\", dest = \"/etc{}\" }}]",
+                format!("/{}", "a".repeat(200)).repeat(20)
+            )),
+            &["files[0].dest", "4024 bytes", "3840", "{manifest}"],
+        ),
+        case(
+            "a zero-width space in dest",
+            "files = [{ src = \"Cargo.toml\", dest = \"/etc/passwd\\u200b\" }]",
+            &["files[0].dest", "U+200B", "{manifest}"],
+        ),
+        case(
+            "a bidi override in dest",
+            "files = [{ src = \"Cargo.toml\", dest = \"/etc/app/\\u202etxt.exe\" }]",
+            &["files[0].dest", "U+202E", "{manifest}"],
+        ),
+        case(
+            "a trailing slash on a directory of the image",
+            "files = [{ src = \"Cargo.toml\", dest = \"/tmp/\" }]",
+            &["files[0].dest", "`/tmp/`", "written as /tmp it is a directory of the image", "{manifest}"],
+        ),
+        case(
+            "a NUL in an env value",
+            "env = { A = \"1\\u0000x\" }",
+            &["`env.A`", "`1\\0x`", "NUL", "{manifest}"],
+        ),
+        case(
+            "a NUL in an entrypoint argument",
+            "entrypoint = [\"/usr/local/bin/bad\", \"a\\u0000b\"]",
+            &["`entrypoint`", "NUL", "{manifest}"],
+        ),
+        case(
+            "a NUL in cmd",
+            "cmd = \"a\\u0000b\"",
+            &["`cmd`", "NUL", "{manifest}"],
+        ),
+        case(
+            "a NUL in workdir",
+            "workdir = \"/srv\\u0000\"",
+            &["`workdir`", "NUL", "{manifest}"],
+        ),
+        flags(
+            "an empty --env name is named as an environment variable",
+            &["--binary", BUSYBOX, "--env", "=1"],
+            &["--env `=1`", "environment variable"],
+        ),
+        flags(
+            "an upper-case repository keeps its registry in the hint",
+            &["--binary", BUSYBOX, "--push", "127.0.0.1:9/Acme/app"],
+            &["lowercase: try `127.0.0.1:9/acme/app`"],
+        ),
+        on_package(
+            "--binary with --manifest-path (whose metadata it would ignore)",
+            &["--binary", BUSYBOX],
+            &["--binary", "--manifest-path", "{manifest}", "would not be used"],
+        ),
+        on_package(
+            "an empty resolve --repo",
+            &["resolve", "--repo", "", "-f", &yaml],
+            &["--repo is empty"],
+        ),
+        on_package(
+            "resolve --repo with a tag",
+            &["resolve", "--repo", "127.0.0.1:9/acme:1", "-f", &yaml],
+            &["--repo 127.0.0.1:9/acme:1", "without a tag or digest"],
         ),
     ];
     let target = w.join("target");

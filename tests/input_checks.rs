@@ -57,6 +57,12 @@ fn a_misspelt_table_is_a_warning_that_names_it_and_the_file() {
         "package.metadata.Slim-Image",
         "package.metadata.SLIMIMAGE",
         "workspace.metadata.slim_image",
+        // Typos and near names (not warned about before the adversarial review).
+        "package.metadata.slim-imag",
+        "package.metadata.slimage",
+        "package.metadata.slim-iamge",
+        "package.metadata.cargo-slim-image",
+        "workspace.metadata.slim-imgae",
     ]
     .iter()
     .enumerate()

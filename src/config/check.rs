@@ -8,9 +8,17 @@
 use crate::plan::BIN_DIR;
 use crate::rootfs::{base_entries, CA_BUNDLE_PATH};
 
-/// `s` as it may be printed in a message: control characters, quotes and backslashes escaped.
+/// The most characters of a value [`shown`] prints; a longer value is cut and its length named.
+const SHOWN_MAX: usize = 160;
+
+/// `s` as it may be printed in a message: control characters, quotes and backslashes escaped, and
+/// cut after [`SHOWN_MAX`] characters (a 4 KiB path need not fill the terminal to be named).
 pub fn shown(s: &str) -> String {
-    s.escape_debug().to_string()
+    if s.chars().count() <= SHOWN_MAX {
+        return s.escape_debug().to_string();
+    }
+    let head: String = s.chars().take(SHOWN_MAX).collect();
+    format!("{}... ({} bytes)", head.escape_debug(), s.len())
 }
 
 /// The largest uid or gid the engines take: runc, containerd and docker refuse ids past 2^31-1
@@ -20,8 +28,24 @@ pub const MAX_ID: u64 = (1 << 31) - 1;
 
 /// Paths the container runtime mounts over (its own /proc, /sys, /dev, and the files it bind-mounts
 /// into /etc): a file put there is hidden when the container runs.
-const RUNTIME_MOUNTS: &[&str] = &["/proc", "/sys", "/dev"];
+/// Kubernetes adds the service account token directory to every pod that automounts it (the default).
+const RUNTIME_MOUNTS: &[&str] = &[
+    "/proc",
+    "/sys",
+    "/dev",
+    "/var/run/secrets/kubernetes.io/serviceaccount",
+];
+/// A path below one of these makes it a directory, and the runtime's bind mount of a file over a
+/// directory fails: the container does not start (runc: `not a directory`).
 const RUNTIME_FILES: &[&str] = &["/etc/hostname", "/etc/hosts", "/etc/resolv.conf"];
+
+/// The longest file name Linux file systems take (`NAME_MAX`): a longer component makes a tar entry
+/// that no engine can unpack (`file name too long`).
+pub const MAX_NAME: usize = 255;
+/// The longest `dest`, in bytes: `PATH_MAX` (4096, with its NUL) counts the unpacker's own root
+/// directory too (podman's `/var/lib/containers/storage/overlay/<64 hex>/diff` is 109 bytes), so
+/// 256 bytes are left for it.
+pub const MAX_DEST: usize = 3840;
 
 /// The directories every image has (the base files' and those up to [`BIN_DIR`]), and the files the
 /// tool writes into every image (passwd, group, nsswitch.conf, the CA bundle).
@@ -47,6 +71,14 @@ pub fn at_or_below(path: &str, dir: &str) -> bool {
     path == dir || path.strip_prefix(dir).is_some_and(|r| r.starts_with('/'))
 }
 
+/// Characters that change how a path shows without being control characters (`char::is_control` is
+/// only category Cc): the bidirectional controls, which can make `/etc/app/txt.exe` show as
+/// `/etc/app/exe.txt`, and the zero-width ones, which make `/etc/passwd\u{200b}` show as `/etc/passwd`.
+const INVISIBLE: &[char] = &[
+    '\u{200b}', '\u{200c}', '\u{200d}', '\u{200e}', '\u{200f}', '\u{202a}', '\u{202b}', '\u{202c}',
+    '\u{202d}', '\u{202e}', '\u{2060}', '\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}', '\u{feff}',
+];
+
 /// Check a `files[].dest`: an absolute, normalised path of a new file, not a directory the image
 /// has, not a file the tool writes, not a place the runtime mounts over.
 pub fn dest(d: &str) -> Result<(), String> {
@@ -62,23 +94,44 @@ pub fn dest(d: &str) -> Result<(), String> {
     if d == "/" {
         return Err("is the root directory: name a file, e.g. /etc/app/app.toml".into());
     }
+    if let Some(f) = d.chars().find(|c| INVISIBLE.contains(c)) {
+        return Err(format!(
+            "contains the invisible character U+{:04X} (a bidirectional control or a zero-width character): the path would show as another one; write a plain path",
+            u32::from(f)
+        ));
+    }
     let parts: Vec<&str> = d[1..].split('/').collect();
     if parts
         .iter()
         .any(|c| c.is_empty() || *c == "." || *c == "..")
     {
-        let hint = if parts.contains(&"..") {
-            "write it without `..`".to_string()
-        } else {
-            let clean: Vec<&str> = parts
-                .iter()
-                .copied()
-                .filter(|c| !c.is_empty() && *c != ".")
-                .collect();
-            format!("write /{}", clean.join("/"))
-        };
+        if parts.contains(&"..") {
+            return Err("is not a normalised path (empty, `.` or `..` components, or a trailing /): write it without `..`".into());
+        }
+        let clean: Vec<&str> = parts
+            .iter()
+            .copied()
+            .filter(|c| !c.is_empty() && *c != ".")
+            .collect();
+        let clean = format!("/{}", clean.join("/"));
+        let what = "is not a normalised path (empty, `.` or `..` components, or a trailing /)";
+        // Suggest the clean spelling only if it is itself accepted.
+        return Err(match dest(&clean) {
+            Ok(()) => format!("{what}: write {clean}"),
+            Err(why) => format!("{what}, and written as {clean} it {why}"),
+        });
+    }
+    if let Some(long) = parts.iter().find(|c| c.len() > MAX_NAME) {
         return Err(format!(
-            "is not a normalised path (empty, `.` or `..` components, or a trailing /): {hint}"
+            "has a component of {} bytes (`{}...`): Linux file names take at most {MAX_NAME} bytes, so no engine could unpack the image; use a shorter name",
+            long.len(),
+            shown(&long.chars().take(16).collect::<String>())
+        ));
+    }
+    if d.len() > MAX_DEST {
+        return Err(format!(
+            "is {} bytes long: paths in an image may be at most {MAX_DEST} bytes (Linux's PATH_MAX, less room for the engine's own directory); use a shorter path",
+            d.len()
         ));
     }
     if let Some(m) = RUNTIME_MOUNTS.iter().find(|m| at_or_below(d, m)) {
@@ -86,11 +139,12 @@ pub fn dest(d: &str) -> Result<(), String> {
             "is under {m}, which the container runtime mounts over: the file would be hidden; put it elsewhere, e.g. /etc/app/"
         ));
     }
-    if RUNTIME_FILES.contains(&d) {
-        return Err(
-            "is a file the container runtime bind-mounts over (docker, podman and Kubernetes write it when the container starts): the file would be hidden"
-                .into(),
-        );
+    if let Some(f) = RUNTIME_FILES.iter().find(|f| at_or_below(d, f)) {
+        return Err(if d == *f {
+            "is a file the container runtime bind-mounts over (docker, podman and Kubernetes write it when the container starts): the file would be hidden".into()
+        } else {
+            format!("is below {f}, a file the container runtime bind-mounts when the container starts: {f} would be a directory and the container would not start (`not a directory`); put it elsewhere, e.g. /etc/app/")
+        });
     }
     let (dirs, files) = image_paths();
     if dirs.iter().any(|x| x == d) {
@@ -208,10 +262,23 @@ pub fn env_key(k: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Check a value the runtime hands to the process as a C string (an `env` value, an `entrypoint` or
+/// `cmd` argument, the `workdir`): no NUL, which such a string cannot hold, so the container would
+/// not start (runc: `environment variable value can't contain null`).
+pub fn no_nul(v: &str) -> Result<(), String> {
+    if v.contains('\0') {
+        return Err(format!(
+            "`{}` contains a NUL: the runtime passes it to the process as a C string, which ends at a NUL, so the container would not start; remove it",
+            shown(v)
+        ));
+    }
+    Ok(())
+}
+
 /// Check a label or annotation key: not empty (nor blank), no control character.
 pub fn map_key(k: &str) -> Result<(), String> {
     if k.trim().is_empty() {
-        return Err("a key is empty: write e.g. org.example.team".into());
+        return Err("a key is empty (or blank): name it, e.g. org.example.team".into());
     }
     if k.chars().any(char::is_control) {
         return Err(format!(
@@ -220,6 +287,36 @@ pub fn map_key(k: &str) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// Whether a `metadata` key is `slim-image` spelt another way: the same letters in any case with
+/// other separators (`slim_image`, `SlimImage`), a `cargo-` prefix (`cargo-slim-image`), or up to two
+/// letters added, dropped or changed (`slim-images`, `slim-imag`, `slimage`, `slim-iamge`).
+pub fn near_slim_image(key: &str) -> bool {
+    let folded: String = key
+        .chars()
+        .filter(|c| !matches!(c, '-' | '_' | ' ' | '.'))
+        .collect::<String>()
+        .to_lowercase();
+    let word = folded.strip_prefix("cargo").unwrap_or(&folded);
+    key != "slim-image" && edit_distance(word, "slimimage") <= 2
+}
+
+/// Levenshtein distance (insertions, deletions, substitutions) between two short strings.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            let next = (row[j] + 1).min(row[j + 1] + 1).min(prev + cost);
+            prev = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
 }
 
 /// Check that a push target (`REGISTRY/NAME[:TAG]`) names its registry, by docker's rule
@@ -239,130 +336,4 @@ pub fn push_target(t: &str) -> Result<(), String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dests() {
-        for ok in [
-            "/etc/app/app.toml",
-            "/etc/x",
-            "/tmp/x",
-            "/usr/local/bin/tool",
-            "/srv/data",
-        ] {
-            assert_eq!(dest(ok), Ok(()), "{ok}");
-        }
-        for bad in [
-            "/etc",
-            "/tmp",
-            "/etc/ssl",
-            "/etc/ssl/certs",
-            "/usr/local/bin",
-            "/usr",
-            "/home/nonroot",
-            "/root",
-            "/",
-            "etc/x",
-            "/etc/./x",
-            "/etc//x",
-            "/etc/x/",
-            "/etc/../x",
-            "/etc/a\0b",
-            "/etc/passwd",
-            "/etc/group",
-            "/etc/passwd/x",
-            CA_BUNDLE_PATH,
-            "/proc/x",
-            "/dev",
-            "/etc/hosts",
-            "/etc/x\n",
-        ] {
-            assert!(dest(bad).is_err(), "{bad:?}");
-        }
-        assert!(dest("/etc//x/").unwrap_err().contains("write /etc/x"));
-    }
-
-    #[test]
-    fn users() {
-        for ok in ["0", "65532", "65532:65532", "1000:0", "2147483647"] {
-            assert_eq!(user(ok), Ok(()), "{ok}");
-        }
-        for bad in [
-            "-1",
-            "4294967296",
-            "2147483648",
-            "",
-            ":",
-            "1:",
-            ":1",
-            "1:2:3",
-            "nonroot",
-            "0x1",
-            "+1",
-            " 1",
-        ] {
-            assert!(user(bad).is_err(), "{bad:?}");
-        }
-        assert!(user("nonroot").unwrap_err().contains("use 65532 (nonroot)"));
-        assert!(user("0:root").unwrap_err().contains("use 0 (root)"));
-    }
-
-    #[test]
-    fn signals() {
-        for (i, o) in [
-            ("SIGTERM", "SIGTERM"),
-            ("term", "SIGTERM"),
-            ("sigint", "SIGINT"),
-            ("SIGRTMIN+3", "SIGRTMIN+3"),
-            ("rtmax-14", "SIGRTMAX-14"),
-            ("SIGRTMAX", "SIGRTMAX"),
-            ("9", "9"),
-            ("64", "64"),
-        ] {
-            assert_eq!(signal(i).as_deref(), Ok(o), "{i}");
-        }
-        for bad in [
-            "",
-            "0",
-            "65",
-            "SIGFOO",
-            "SIGRTMIN+16",
-            "SIGRTMIN+0",
-            "SIGRTMAX-15",
-            "SIGRTMIN-1",
-            "-9",
-            "SIG",
-            "TERM ",
-        ] {
-            assert!(signal(bad).is_err(), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn push_targets() {
-        for ok in [
-            "ghcr.io/a/b:1",
-            "localhost/x",
-            "localhost:5000/x",
-            "127.0.0.1:5000/x:1",
-            "docker.io/acme/app",
-        ] {
-            assert_eq!(push_target(ok), Ok(()), "{ok}");
-        }
-        for bad in ["app:1", "app", "acme/app", "acme/app:1", "localhost"] {
-            assert!(push_target(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn keys() {
-        assert!(env_key("").is_err());
-        assert!(env_key("A=B").is_err());
-        assert!(env_key("A\0").is_err());
-        assert!(env_key("RUST_LOG").is_ok());
-        assert!(map_key("").is_err());
-        assert!(map_key(" ").is_err());
-        assert!(map_key("org.example").is_ok());
-    }
-}
+mod tests;

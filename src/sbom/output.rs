@@ -49,6 +49,7 @@ pub struct SbomReport {
     /// `spdx` or `cyclonedx`.
     pub format: Format,
     /// The file next to the layout.
+    #[serde(serialize_with = "crate::plan::lossy_path")]
     pub path: PathBuf,
     /// Digest of the document.
     pub digest: Digest,
