@@ -52,9 +52,12 @@ pub fn run(cli: &cli::Cli) -> anyhow::Result<()> {
     if ui::level() >= 0 {
         eprint!("{}", report.summary());
     }
-    print!(
-        "{}",
-        report.stdout(cli.message_format == cli::MessageFormat::Json)
-    );
+    let results = report.stdout(cli.message_format == cli::MessageFormat::Json);
+    if cli.tarball.as_deref() == Some(std::path::Path::new(sink::archive::STDOUT)) {
+        // `--tarball -`: stdout carried the tarball, so the result lines go to stderr.
+        eprint!("{results}");
+    } else {
+        print!("{results}");
+    }
     Ok(())
 }

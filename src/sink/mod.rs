@@ -3,6 +3,7 @@
 //! ([`load`]), a registry ([`push`]).
 
 pub mod archive;
+pub mod commit;
 pub mod layout;
 pub mod load;
 pub mod push;
