@@ -499,3 +499,69 @@ fn layout_and_sbom_are_committed_together_under_the_lock() {
     assert_eq!(format!("sha256:{described}"), digest);
     assert!(litter(w).is_empty(), "{:?}", litter(w));
 }
+
+/// A workspace of two packages, `aaa` and `zzz`, each one image named `{registry}/ws/<name>`;
+/// `zzz` has a 1 KiB size budget, which no image meets.
+fn two_image_workspace(dir: &Path, registry: &str) -> PathBuf {
+    fs::write(
+        dir.join("Cargo.toml"),
+        "[workspace]\nmembers = [\"aaa\", \"zzz\"]\nresolver = \"2\"\n",
+    )
+    .unwrap();
+    for (name, budget) in [("aaa", "50 MiB"), ("zzz", "1 KiB")] {
+        fs::create_dir_all(dir.join(name).join("src")).unwrap();
+        fs::write(
+            dir.join(name).join("Cargo.toml"),
+            format!(
+                "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\
+                 [package.metadata.slim-image]\nname = \"{registry}/ws/{name}\"\n\
+                 size-budget = \"{budget}\"\n"
+            ),
+        )
+        .unwrap();
+        fs::write(dir.join(name).join("src/main.rs"), "fn main() {}\n").unwrap();
+    }
+    dir.join("Cargo.toml")
+}
+
+#[test]
+fn a_later_image_over_its_budget_leaves_nothing_pushed_or_written() {
+    use common::registry::{Mode, RealRegistry};
+    let test = "outputs::a_later_image_over_its_budget_leaves_nothing_pushed_or_written";
+    let Some(reg) = RealRegistry::start(Mode::Plain, test) else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let ws = work.path().join("ws");
+    fs::create_dir(&ws).unwrap();
+    let manifest = two_image_workspace(&ws, &reg.host);
+    let out = work.path().join("out");
+    let err = fails(slim::on(
+        manifest.to_str().unwrap(),
+        slim::shared_target().to_str().unwrap(),
+        &[
+            "--workspace",
+            "--push",
+            "--sbom",
+            "none",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+    ));
+    assert!(
+        err.contains("zzz") && err.contains("over its size budget"),
+        "{err}"
+    );
+    assert!(err.contains("nothing was pushed"), "{err}");
+    assert_eq!(reg.blob_uploads(), 0, "{}", reg.log_text());
+    assert_eq!(reg.manifest_puts(), 0, "{}", reg.log_text());
+    // Checked by the registry itself: the first image's repository holds no tag.
+    let url = format!("http://{}/v2/ws/aaa/manifests/latest", reg.host);
+    let head = ureq::head(&url).call();
+    assert!(
+        matches!(head, Err(ureq::Error::StatusCode(404))),
+        "{head:?}"
+    );
+    // Nor was any layout written.
+    assert!(!out.join("aaa").exists() && !out.join("zzz").exists());
+}
