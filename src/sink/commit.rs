@@ -504,4 +504,44 @@ mod tests {
         let again = DestLock::take(&dest).unwrap();
         drop(again);
     }
+
+    #[test]
+    fn commit_swaps_a_directory_and_files_as_one_unit() {
+        let d = tempfile::tempdir().unwrap();
+        let dest = d.path().join("out");
+        fs::create_dir(&dest).unwrap();
+        fs::write(dest.join("old"), b"1").unwrap();
+        let side = d.path().join("out.txt");
+        fs::write(&side, b"old").unwrap();
+        let new = Temp::dir(d.path(), Kind::Layout).unwrap();
+        fs::write(new.path().join("new"), b"2").unwrap();
+        let file = Temp::file(d.path(), Kind::Sbom).unwrap();
+        std::io::Write::write_all(&mut file.as_file(), b"new").unwrap();
+        let lock = DestLock::take(&dest).unwrap();
+        commit(&lock, vec![(new, dest.clone()), (file, side.clone())]).unwrap();
+        drop(lock);
+        assert!(dest.join("new").is_file() && !dest.join("old").exists());
+        assert_eq!(fs::read(&side).unwrap(), b"new");
+        let left: Vec<_> = fs::read_dir(d.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(left.len(), 2, "{left:?}");
+    }
+
+    #[test]
+    fn exchange_swaps_two_directories_where_supported() {
+        let d = tempfile::tempdir().unwrap();
+        let (a, b) = (d.path().join("a"), d.path().join("b"));
+        fs::create_dir(&a).unwrap();
+        fs::create_dir(&b).unwrap();
+        fs::write(a.join("from-a"), b"").unwrap();
+        if exchange(&a, &b).unwrap() {
+            assert!(b.join("from-a").is_file() && !a.join("from-a").exists());
+        } else {
+            // Nothing changed where the file system has no exchange (the fallback path is used).
+            assert!(a.join("from-a").is_file());
+        }
+    }
 }
