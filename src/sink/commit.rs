@@ -8,14 +8,15 @@
 //! - [`sweep`] removes leftovers of runs that died (`kill -9`, a crash, a power cut): only names of the
 //!   form above, only when that pid is not alive *and* nobody holds the temp's lock, so a live run (also
 //!   one in another pid namespace) never loses its temp and nothing the tool did not create is touched.
-//! - [`DestLock`] serialises the runs writing one destination: `flock` on `.<name>.slim-image-lock`
+//! - [`DestLock`] ([`super::lock`]) serialises the runs writing one destination: `flock` on `.<name>.slim-image-lock`
 //!   beside it, re-checked after locking (the path must still be the locked inode, else lock again),
 //!   and removed by its holder before unlocking, so no lock file stays behind and no two runs ever
 //!   hold "the" lock on two different inodes.
 //! - [`commit`] makes a unit of staged temps visible under one lock: each staged file and directory is
 //!   fsynced before, and the parent directory after, the rename. A directory replaces the old one with
 //!   one `renameat2(RENAME_EXCHANGE)` where the file system has it (a crash leaves the old or the new
-//!   layout, never none); elsewhere the old one is moved aside first. The signal cleanup waits for a
+//!   layout, never none); elsewhere the old one is moved aside first (named after its destination, so
+//!   [`sweep`] puts it back if the run dies before the new one is in). The signal cleanup waits for a
 //!   commit in progress, so it never removes an old output that is aside.
 
 use anyhow::{Context, Result};
@@ -25,6 +26,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
+
+pub use super::lock::{lock_path, DestLock};
 
 /// The prefix of every temp name; [`sweep`] looks at nothing else.
 pub const PREFIX: &str = ".slim-image-";
@@ -57,11 +60,11 @@ impl Kind {
 /// Paths this run created and removes if it stops early (temps, and lock files it holds).
 static LIVE: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 
-fn live() -> MutexGuard<'static, Vec<PathBuf>> {
+pub(super) fn live() -> MutexGuard<'static, Vec<PathBuf>> {
     LIVE.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn forget(live: &mut Vec<PathBuf>, path: &Path) {
+pub(super) fn forget(live: &mut Vec<PathBuf>, path: &Path) {
     live.retain(|p| p != path);
 }
 
@@ -169,6 +172,10 @@ fn temp_pid(name: &str) -> Option<i32> {
     Kind::ALL.iter().find_map(|k| {
         let tail = rest.strip_prefix(k.as_str())?.strip_prefix('-')?;
         let (pid, n) = tail.split_once('-')?;
+        let n = match k {
+            Kind::Old => n.split_once('.').map_or(n, |(n, _)| n),
+            _ => n,
+        };
         let ok = !n.is_empty() && n.bytes().all(|b| b.is_ascii_hexdigit());
         pid.parse::<i32>().ok().filter(|&p| ok && p > 0)
     })
@@ -193,7 +200,16 @@ pub fn sweep(dir: &Path) -> Vec<PathBuf> {
         let Ok(f) = File::open(&path) else {
             continue;
         };
-        if f.try_lock().is_ok() && remove_path(&path).is_ok() {
+        if f.try_lock().is_err() {
+            continue;
+        }
+        let name = name.to_string_lossy();
+        let done = if name.starts_with(&format!("{PREFIX}{}-", Kind::Old.as_str())) {
+            restore_or_remove(dir, &path, &name)
+        } else {
+            remove_path(&path)
+        };
+        if done.is_ok() {
             removed.push(path);
         }
     }
@@ -207,86 +223,11 @@ pub fn sweep(dir: &Path) -> Vec<PathBuf> {
     removed
 }
 
-/// The lock of one destination, held while a run replaces it; see the module docs.
-#[derive(Debug)]
-pub struct DestLock {
-    path: PathBuf,
-    file: File,
-}
-
-/// The lock file of `dest`: `.<name>.slim-image-lock` in its directory.
-pub fn lock_path(dest: &Path) -> PathBuf {
-    let name = dest
-        .file_name()
-        .map_or_else(|| "output".into(), |n| n.to_string_lossy());
-    parent_of(dest).join(format!(".{name}.slim-image-lock"))
-}
-
 /// The directory `dest` is in (`.` for a bare name).
 pub fn parent_of(dest: &Path) -> PathBuf {
     match dest.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
-    }
-}
-
-fn same_file(a: &fs::Metadata, b: &fs::Metadata) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    a.dev() == b.dev() && a.ino() == b.ino()
-}
-
-impl DestLock {
-    /// Take the lock for writing `dest`, waiting (and saying so on stderr) while another run holds it.
-    pub fn take(dest: &Path) -> Result<DestLock> {
-        let path = lock_path(dest);
-        let mut said = false;
-        loop {
-            let file = fs::OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(&path)
-                .with_context(|| format!("creating the lock file {}", path.display()))?;
-            match file.try_lock() {
-                Ok(()) => {}
-                Err(fs::TryLockError::WouldBlock) => {
-                    if !said {
-                        crate::ui::note(format!(
-                            "waiting for another cargo slim-image that is writing {} (lock {})",
-                            dest.display(),
-                            path.display()
-                        ));
-                        said = true;
-                    }
-                    file.lock()
-                        .with_context(|| format!("waiting for the lock {}", path.display()))?;
-                }
-                Err(fs::TryLockError::Error(e)) => {
-                    return Err(e).with_context(|| format!("locking {}", path.display()))
-                }
-            }
-            // The holder before us removes the file before unlocking: if the path is gone or is
-            // another inode now, we locked a removed file and must lock the current one.
-            let mut registry = live();
-            let current = fs::metadata(&path);
-            let held = file.metadata();
-            if let (Ok(c), Ok(h)) = (&current, &held) {
-                if same_file(c, h) {
-                    registry.push(path.clone());
-                    return Ok(DestLock { path, file });
-                }
-            }
-        }
-    }
-}
-
-impl Drop for DestLock {
-    fn drop(&mut self) {
-        let mut registry = live();
-        // Remove while still holding the lock (see [`DestLock::take`]); unlocked when `file` closes.
-        let _ = fs::remove_file(&self.path);
-        forget(&mut registry, &self.path);
-        let _ = self.file.unlock();
     }
 }
 
@@ -354,8 +295,13 @@ fn swap_dir(registry: &mut Vec<PathBuf>, temp: &Temp, dest: &Path) -> Result<()>
         let _ = remove_path(&temp.path);
         return Ok(());
     }
-    let parent = parent_of(dest);
-    let aside = Temp::path_for(&parent, Kind::Old);
+    swap_aside(registry, temp, dest)
+}
+
+/// The swap without `RENAME_EXCHANGE`: the previous output is moved aside (see [`aside_path`]), the
+/// new one renamed in, the previous one removed.
+fn swap_aside(registry: &mut Vec<PathBuf>, temp: &Temp, dest: &Path) -> Result<()> {
+    let aside = aside_path(dest);
     fs::rename(dest, &aside)
         .with_context(|| format!("moving the previous output {} aside", dest.display()))?;
     registry.push(aside.clone());
@@ -369,15 +315,29 @@ fn swap_dir(registry: &mut Vec<PathBuf>, temp: &Temp, dest: &Path) -> Result<()>
     Ok(())
 }
 
-impl Temp {
-    /// A fresh temp name in `parent` (nothing created).
-    fn path_for(parent: &Path, kind: Kind) -> PathBuf {
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        parent.join(format!(
-            "{PREFIX}{}-{}-{n}ff",
-            kind.as_str(),
-            std::process::id()
-        ))
+/// Where the previous output goes during a swap without `RENAME_EXCHANGE`:
+/// `.slim-image-old-<pid>-<n>.<name>`, so that [`sweep`] can put it back if the run dies there.
+fn aside_path(dest: &Path) -> PathBuf {
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let name = dest.file_name().unwrap_or_default().to_string_lossy();
+    parent_of(dest).join(format!(
+        "{PREFIX}{}-{}-{n:x}.{name}",
+        Kind::Old.as_str(),
+        std::process::id()
+    ))
+}
+
+/// A previous output left aside by a run that died mid-swap: put back where its destination is
+/// missing, removed where the new one made it.
+fn restore_or_remove(dir: &Path, aside: &Path, name: &str) -> io::Result<()> {
+    let (_, dest_name) = name.split_once('.').map_or(("", ""), |(_, rest)| {
+        rest.split_once('.').unwrap_or(("", ""))
+    });
+    let dest = dir.join(dest_name);
+    if dest_name.is_empty() || fs::symlink_metadata(&dest).is_ok() {
+        remove_path(aside)
+    } else {
+        fs::rename(aside, &dest)
     }
 }
 
@@ -494,18 +454,6 @@ mod tests {
     }
 
     #[test]
-    fn lock_file_is_removed_and_reacquirable() {
-        let d = tempfile::tempdir().unwrap();
-        let dest = d.path().join("out");
-        let l = DestLock::take(&dest).unwrap();
-        assert!(lock_path(&dest).exists());
-        drop(l);
-        assert!(!lock_path(&dest).exists());
-        let again = DestLock::take(&dest).unwrap();
-        drop(again);
-    }
-
-    #[test]
     fn commit_swaps_a_directory_and_files_as_one_unit() {
         let d = tempfile::tempdir().unwrap();
         let dest = d.path().join("out");
@@ -543,5 +491,28 @@ mod tests {
             // Nothing changed where the file system has no exchange (the fallback path is used).
             assert!(a.join("from-a").is_file());
         }
+    }
+
+    #[test]
+    fn swap_without_exchange_and_a_run_that_died_mid_swap() {
+        let d = tempfile::tempdir().unwrap();
+        let dest = d.path().join("out");
+        fs::create_dir(&dest).unwrap();
+        fs::write(dest.join("old"), b"1").unwrap();
+        let new = Temp::dir(d.path(), Kind::Layout).unwrap();
+        fs::write(new.path().join("new"), b"2").unwrap();
+        swap_aside(&mut Vec::new(), &new, &dest).unwrap();
+        assert!(dest.join("new").is_file() && !dest.join("old").exists());
+        drop(new);
+        assert_eq!(fs::read_dir(d.path()).unwrap().count(), 1);
+        // Died between the two renames: the previous output is put back.
+        let aside = d.path().join(".slim-image-old-2147483646-1.out.v1");
+        fs::rename(&dest, &aside).unwrap();
+        sweep(d.path());
+        assert!(d.path().join("out.v1/new").is_file() && !aside.exists());
+        // Died after the second rename: the new output stays, the old one goes.
+        fs::create_dir(&aside).unwrap();
+        sweep(d.path());
+        assert!(d.path().join("out.v1/new").is_file() && !aside.exists());
     }
 }

@@ -6,6 +6,7 @@ pub mod archive;
 pub mod commit;
 pub mod layout;
 pub mod load;
+pub mod lock;
 pub mod push;
 
 use crate::blob::{Artifact, BlobStore};
