@@ -314,6 +314,18 @@ fn leftovers_of_dead_runs_are_removed_and_nothing_else() {
     for f in foreign {
         fs::write(w.join(f), "mine").unwrap();
     }
+    // Our name on something the tool never makes: a symlink (to the user's data) and a FIFO.
+    let data = w.join("data");
+    fs::create_dir(&data).unwrap();
+    fs::write(data.join("keep"), "mine").unwrap();
+    let link = w.join(format!(".slim-image-layout-{DEAD_PID}-4d"));
+    std::os::unix::fs::symlink(&data, &link).unwrap();
+    let fifo = w.join(format!(".slim-image-archive-{DEAD_PID}-5e"));
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
     let out = w.join("out");
     let tar = w.join("app.tar");
     let args = [
@@ -328,6 +340,12 @@ fn leftovers_of_dead_runs_are_removed_and_nothing_else() {
     assert!(stderr.contains("leftover"), "{stderr}");
     assert!(!stale_dir.exists() && !stale_tar.exists());
     assert!(live.is_dir());
+    assert!(fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(fs::read_to_string(data.join("keep")).unwrap(), "mine");
+    assert!(fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
     for f in foreign {
         assert_eq!(fs::read_to_string(w.join(f)).unwrap(), "mine", "{f}");
     }

@@ -197,7 +197,19 @@ pub fn sweep(dir: &Path) -> Vec<PathBuf> {
             continue;
         }
         let path = e.path();
-        let Ok(f) = File::open(&path) else {
+        // Only what a run makes: a plain directory or file (a symlink is not followed, a FIFO not opened).
+        let plain = fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir() || m.is_file());
+        if !plain {
+            continue;
+        }
+        let opened = {
+            use std::os::unix::fs::OpenOptionsExt;
+            fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
+                .open(&path)
+        };
+        let Ok(f) = opened else {
             continue;
         };
         if f.try_lock().is_err() {
@@ -411,7 +423,10 @@ pub fn install_signal_cleanup() -> Result<()> {
             if let Some(sig) = signals.forever().next() {
                 let registry = live();
                 for p in registry.iter().rev() {
-                    let _ = remove_path(p);
+                    // A second try: the main thread may have just added a file to a temp directory.
+                    if remove_path(p).is_err() {
+                        let _ = remove_path(p);
+                    }
                 }
                 std::process::exit(128 + sig);
             }
