@@ -53,8 +53,8 @@ pub fn run(cli: &cli::Cli) -> anyhow::Result<()> {
         eprint!("{}", report.summary());
     }
     let results = report.stdout(cli.message_format == cli::MessageFormat::Json);
-    if cli.tarball.as_deref() == Some(std::path::Path::new(sink::archive::STDOUT)) {
-        // `--tarball -`: stdout carried the tarball, so the result lines go to stderr.
+    if cli.tarball.as_deref().is_some_and(sink::archive::is_stdout) {
+        // `--tarball -` (or /dev/stdout): stdout carried the tarball, so the result lines go to stderr.
         eprint!("{results}");
     } else {
         print!("{results}");

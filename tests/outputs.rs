@@ -234,6 +234,17 @@ fn tarball_to_stdout_pipes_into_podman_load() {
         entries.iter().any(|e| e.name == "index.json"),
         "{entries:?}"
     );
+    // The same through /proc/self/fd/1 (a symlink to the pipe): nothing after the tar's trailer.
+    let mut via_proc = busy(
+        &target,
+        &["-o", out.to_str().unwrap(), "--tarball", "/proc/self/fd/1"],
+    );
+    let o = slim::run(&mut via_proc);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stderr}");
+    assert!(stderr.contains(&format!("busybox@{digest}")), "{stderr}");
+    fs::write(&tar, &o.stdout).unwrap();
+    peers::strict_tar_check(&tar).unwrap();
     // A JSON report would have nowhere to go.
     let err = fails(busy(
         &target,

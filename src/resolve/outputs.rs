@@ -26,7 +26,11 @@ fn check_output_paths(cli: &Cli) -> Result<()> {
             );
         }
     }
-    if cli.tarball.as_deref() == Some(Path::new(crate::sink::archive::STDOUT)) {
+    if cli
+        .tarball
+        .as_deref()
+        .is_some_and(crate::sink::archive::is_stdout)
+    {
         // stdout carries the tarball only: the result lines go to stderr (see lib.rs), and a JSON
         // report would have nowhere to go.
         if cli.message_format == crate::cli::MessageFormat::Json {

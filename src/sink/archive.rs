@@ -141,6 +141,26 @@ pub fn write_to<W: Write>(
 /// `--tarball -`: the archive goes to stdout.
 pub const STDOUT: &str = "-";
 
+/// Whether `--tarball dest` writes to this process's stdout: `-`, or a FIFO or device that is the very
+/// file stdout is (`/proc/self/fd/1`, `/dev/stdout`, a symlink to either). Then stdout carries the
+/// tarball only, and the result lines go to stderr.
+pub fn is_stdout(dest: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    if dest.as_os_str() == STDOUT {
+        return true;
+    }
+    let Ok(target) = std::fs::metadata(dest) else {
+        return false;
+    };
+    let out = io::stdout()
+        .as_fd()
+        .try_clone_to_owned()
+        .map(std::fs::File::from)
+        .and_then(|f| f.metadata());
+    commit::is_special(target.file_type())
+        && out.is_ok_and(|o| o.dev() == target.dev() && o.ino() == target.ino())
+}
+
 /// Where a `--tarball` path leads, symlinks followed (the link itself is never replaced).
 #[derive(Debug)]
 enum Target {
