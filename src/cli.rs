@@ -121,7 +121,7 @@ pub struct Cli {
     /// OCI layout directory (default: <target-dir>/slim-image/<image>).
     #[arg(short, long, value_name = "DIR", help_heading = "Output")]
     pub output: Option<PathBuf>,
-    /// Also write a tarball that `podman load` / `docker load` read.
+    /// Also write a tarball that `podman load` / `docker load` read; `-` writes it to stdout.
     #[arg(long, value_name = "FILE", help_heading = "Output")]
     pub tarball: Option<PathBuf>,
     /// Tarball format.

@@ -12,11 +12,13 @@ use crate::image::{rfc3339, Image, RunConfig, WrittenImage};
 use crate::layer::{self, Entry, Layer, LayerCompression, Source};
 use crate::plan::{ImageSpec, Plan, BIN_DIR};
 use crate::platform::Platform;
-use crate::report::{ImageReport, LayerReport, ManifestReport, Report};
+use crate::report::{LayerReport, ManifestReport, Report};
 use crate::rootfs;
-use crate::sink::{self, Named};
+use crate::sink;
 use crate::ui;
 use anyhow::{Context, Result};
+
+mod local;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -346,8 +348,80 @@ fn resolve_bases(plan: &Plan, cli: &Cli, store: &BlobStore) -> Result<Vec<Option
     Ok(out)
 }
 
+/// One image built and checked, not yet written anywhere.
+struct Built<'a> {
+    img: &'a ImageSpec,
+    from: Option<&'a BaseImage>,
+    artifact: Artifact,
+    manifests: Vec<ManifestReport>,
+    sboms: Vec<crate::sbom::output::SbomOut>,
+}
+
+/// Assemble one image, check its size budget and make its SBOMs. `bases` is the shared base layer
+/// with and without the CA bundle, and the certificates' share of it.
+#[allow(clippy::too_many_arguments)]
+fn build_one<'a>(
+    store: &BlobStore,
+    img: &'a ImageSpec,
+    from: Option<&'a BaseImage>,
+    plan: &Plan,
+    bins: &Binaries,
+    graphs: &crate::sbom::output::Graphs,
+    compression: LayerCompression,
+    bases: (&Layer, &Layer, u64),
+) -> Result<Built<'a>> {
+    let (shared_base, without_ca, certificates) = bases;
+    ui::status(
+        "Packaging",
+        format!(
+            "{} ({} binary(ies), {})",
+            img.name,
+            img.binaries.len(),
+            img.platforms
+                .iter()
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    );
+    let (artifact, mut manifests) = assemble(
+        store,
+        img,
+        bins,
+        plan,
+        // FROM scratch only: the shared base layer, without the CA bundle when the image has its own.
+        if img.ca.is_default() {
+            shared_base
+        } else {
+            without_ca
+        },
+        from,
+        compression,
+    )?;
+    // On a base image its layers count as "base", certificates included.
+    let certs = if img.ca.is_default() && from.is_none() {
+        certificates
+    } else {
+        0
+    };
+    crate::size::annotate(&mut manifests, certs, img.size_budget);
+    crate::size::enforce(&img.name, &manifests, img.size_budget)?;
+    let created = rfc3339(plan.epoch);
+    let base_ref = from.map(|b| (b.name.as_str(), &b.digest));
+    let sboms = crate::sbom::output::make(store, img, &artifact, graphs, &created, base_ref)?;
+    Ok(Built {
+        img,
+        from,
+        artifact,
+        manifests,
+        sboms,
+    })
+}
+
 /// Run the plan and report what was made.
 pub fn execute(plan: &Plan, cli: &Cli) -> Result<Report> {
+    // From here on temps are made: an interrupt removes them (see sink::commit).
+    sink::commit::install_signal_cleanup()?;
     let store = BlobStore::open(
         plan.target_dir
             .join("slim-image")
@@ -377,97 +451,28 @@ pub fn execute(plan: &Plan, cli: &Cli) -> Result<Report> {
         .size
         .saturating_sub(without_ca.descriptor.size);
     let graphs = crate::sbom::output::graphs(plan, cli)?;
-    let mut images = Vec::new();
+    // Every image is built and checked (ELF, size budget) before any sink is written, and every
+    // sink is written before anything is pushed: a later image's failure leaves nothing pushed.
+    let mut built = Vec::new();
     for (img, from) in plan.images.iter().zip(&bases) {
-        ui::status(
-            "Packaging",
-            format!(
-                "{} ({} binary(ies), {})",
-                img.name,
-                img.binaries.len(),
-                img.platforms
-                    .iter()
-                    .map(|p| p.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        );
-        let (artifact, mut manifests) = assemble(
+        built.push(build_one(
             &store,
             img,
-            &bins,
-            plan,
-            // FROM scratch only: the shared base layer, without the CA bundle when the image has its own.
-            if img.ca.is_default() {
-                &shared_base
-            } else {
-                &without_ca
-            },
             from.as_ref(),
+            plan,
+            &bins,
+            &graphs,
             compression,
-        )?;
-        // On a base image its layers count as "base", certificates included.
-        let certs = if img.ca.is_default() && from.is_none() {
-            certificates
-        } else {
-            0
-        };
-        crate::size::annotate(&mut manifests, certs, img.size_budget);
-        crate::size::enforce(&img.name, &manifests, img.size_budget)?;
-        let created = rfc3339(plan.epoch);
-        let base_ref = from.as_ref().map(|b| (b.name.as_str(), &b.digest));
-        let sboms = crate::sbom::output::make(&store, img, &artifact, &graphs, &created, base_ref)?;
-        let named = Named {
-            name: &img.name,
-            tags: &img.tags,
-            artifact: &artifact,
-            store: &store,
-        };
-        let layout = sink::layout::write(&named, &img.layout)?;
-        ui::status("Wrote", format!("OCI layout {}", layout.display()));
-        crate::sbom::output::write_beside(&store, &sboms)?;
-        if let Some(t) = &img.tarball {
-            let referrers: Vec<sink::archive::Referrer<'_>> = sboms
-                .iter()
-                .map(|s| sink::archive::Referrer {
-                    artifact: &s.artifact,
-                    file_name: &s.file_name,
-                    document: &s.document,
-                })
-                .collect();
-            sink::archive::write(&named, cli.tarball_format, t, &referrers)?;
-            ui::status(
-                "Wrote",
-                format!("{:?} archive {}", cli.tarball_format, t.display()).to_lowercase(),
-            );
-        }
-        let loaded_into = if plan.load {
-            let engine = sink::load::load(&named)?;
-            ui::status(
-                "Loaded",
-                format!("{}:{} into {engine}", img.name, img.tags[0]),
-            );
-            Some(engine)
-        } else {
-            None
-        };
-        let mounts = from.as_ref().map(|b| b.mount_hints()).unwrap_or_default();
-        let pushed = push_image(&artifact, &store, img, cli, &sboms, mounts)?;
-        images.push(ImageReport {
-            name: img.name.clone(),
-            tags: img.tags.clone(),
-            binaries: img.binaries.iter().map(|b| b.name.clone()).collect(),
-            platforms: img.platforms.iter().map(|p| p.to_string()).collect(),
-            digest: artifact.root.digest.clone(),
-            media_type: artifact.root.media_type.clone(),
-            manifests,
-            layout,
-            tarball: img.tarball.clone(),
-            loaded_into,
-            pushed,
-            sbom: sboms.iter().map(|s| s.report()).collect(),
-            base: from.as_ref().map(crate::report::BaseReport::of),
-        });
+            (&shared_base, &without_ca, certificates),
+        )?);
+    }
+    let mut images = Vec::new();
+    for b in &built {
+        images.push(local::write_local(&store, b, plan, cli)?);
+    }
+    for (b, report) in built.iter().zip(images.iter_mut()) {
+        let mounts = b.from.map(|f| f.mount_hints()).unwrap_or_default();
+        report.pushed = push_image(&b.artifact, &store, b.img, cli, &b.sboms, mounts)?;
     }
     Ok(Report {
         tool: format!("cargo-slim-image {}", env!("CARGO_PKG_VERSION")),

@@ -54,10 +54,13 @@ pub fn run(cli: &cli::Cli) -> anyhow::Result<()> {
     if ui::level() >= 0 {
         eprint!("{}", report.summary());
     }
-    print!(
-        "{}",
-        report.stdout(cli.message_format == cli::MessageFormat::Json)
-    );
+    let results = report.stdout(cli.message_format == cli::MessageFormat::Json);
+    if cli.tarball.as_deref().is_some_and(sink::archive::is_stdout) {
+        // `--tarball -` (or /dev/stdout): stdout carried the tarball, so the result lines go to stderr.
+        eprint!("{results}");
+    } else {
+        print!("{results}");
+    }
     Ok(())
 }
 

@@ -26,7 +26,20 @@ fn check_output_paths(cli: &Cli) -> Result<()> {
             );
         }
     }
-    if let Some(t) = &cli.tarball {
+    if cli
+        .tarball
+        .as_deref()
+        .is_some_and(crate::sink::archive::is_stdout)
+    {
+        // stdout carries the tarball only: the result lines go to stderr (see lib.rs), and a JSON
+        // report would have nowhere to go.
+        if cli.message_format == crate::cli::MessageFormat::Json {
+            bail!("--tarball - writes the tarball to stdout, so --message-format json has nowhere to go: drop one of them, or write the tarball to a file");
+        }
+        if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+            bail!("--tarball - writes the tarball to stdout, which is a terminal: pipe it, e.g. `cargo slim-image --tarball - | podman load`");
+        }
+    } else if let Some(t) = &cli.tarball {
         if t.is_dir() {
             bail!(
                 "--tarball {} is a directory: give a file path such as {}/image.tar",
@@ -79,10 +92,16 @@ pub(super) fn assign_outputs(plan: &mut Plan, cli: &Cli) -> Result<()> {
             short.to_string()
         };
         img.layout = match (&cli.output, many) {
-            (Some(o), false) => o.clone(),
+            (Some(o), false) => o.components().collect(),
             (Some(o), true) => o.join(&dir_name),
             (None, _) => plan.target_dir.join("slim-image").join(&dir_name),
         };
+        // Nothing of the user's is replaced: only a new path, an empty directory or a layout.
+        let what = match (&cli.output, many) {
+            (Some(_), false) => "--output",
+            _ => "the output directory",
+        };
+        crate::sink::layout::check_replaceable(&img.layout, what)?;
         img.tarball = cli.tarball.clone();
         for target in &cli.push {
             if target.is_empty() {

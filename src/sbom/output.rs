@@ -1,4 +1,4 @@
-//! SBOMs of a run: dependency graphs per (image, platform), documents written next to the layout,
+//! SBOMs of a run: dependency graphs per (image, platform), documents staged next to the layout,
 //! and the referrer artifacts the tarball and push sinks carry.
 //!
 //! Takes the [`Plan`] and each assembled image; gives one [`SbomOut`] per platform manifest (the
@@ -146,32 +146,30 @@ pub fn path_beside(layout: &Path, platform: Platform, several: bool, format: For
     layout.with_file_name(name)
 }
 
-/// Write each SBOM document next to its layout, atomically (temp file + rename). Called after the
-/// layout is in place, so a failed run leaves no SBOM beside a layout that was never written.
-pub fn write_beside(store: &BlobStore, sboms: &[SbomOut]) -> Result<()> {
+/// Stage each SBOM document for the file next to its layout: a finished temp file beside it and its
+/// destination. [`crate::sink::layout::write`] commits them together with the layout, under the
+/// layout's lock, so a layout and its SBOM always describe the same image.
+pub fn stage_beside(
+    store: &BlobStore,
+    sboms: &[SbomOut],
+) -> Result<Vec<(crate::sink::commit::Temp, PathBuf)>> {
+    use crate::sink::commit::{self, Kind, Temp};
+    let mut out = Vec::new();
     for s in sboms {
-        let dir = match s.path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d,
-            _ => Path::new("."),
-        };
-        std::fs::create_dir_all(dir)
+        let dir = commit::parent_of(&s.path);
+        std::fs::create_dir_all(&dir)
             .with_context(|| format!("creating {} for the SBOM", dir.display()))?;
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".slim-image-sbom-")
-            .tempfile_in(dir)
-            .with_context(|| format!("creating a temp file in {} for the SBOM", dir.display()))?;
-        std::io::Write::write_all(&mut tmp, &store.read(&s.document.digest)?)
+        let tmp = Temp::file(&dir, Kind::Sbom)?;
+        std::io::Write::write_all(&mut tmp.as_file(), &store.read(&s.document.digest)?)
             .with_context(|| format!("writing the SBOM {}", s.path.display()))?;
         crate::blob::set_mode(tmp.path(), 0o644)?;
-        tmp.persist(&s.path)
-            .map_err(|e| e.error)
-            .with_context(|| format!("moving the SBOM into {}", s.path.display()))?;
+        out.push((tmp, s.path.clone()));
     }
-    Ok(())
+    Ok(out)
 }
 
 /// Make and store the SBOMs of one assembled image (nothing when its SBOM is off); the files beside
-/// the layout are written later by [`write_beside`].
+/// the layout are staged by [`stage_beside`].
 pub fn make(
     store: &BlobStore,
     img: &ImageSpec,

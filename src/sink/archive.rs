@@ -3,9 +3,11 @@
 //!
 //! The docker flavour is written the way `docker save` has written since Docker 25: the OCI layout
 //! *and* `manifest.json` in one tar, so `docker load` and `podman load` both take it. The tar itself is
-//! deterministic (sorted names, mtime 0, root owner), and the file is written to a temp path and
-//! renamed, so a failed run leaves nothing behind.
+//! deterministic (sorted names, mtime 0, root owner). A regular file is written to a temp path beside
+//! it and renamed ([`super::commit`]), so a failed run leaves nothing behind; a FIFO or device is
+//! written into, and `-` is stdout (see [`write`]).
 
+use super::commit::{self, DestLock, Kind, Temp};
 use super::layout::{all_blobs, index_for, OCI_LAYOUT};
 use super::Named;
 use crate::blob::{canonical_json, media, Artifact, Descriptor};
@@ -15,7 +17,8 @@ use crate::tar::{Header, TarWriter};
 use anyhow::{bail, Context, Result};
 use serde_json::json;
 use std::io::{self, Write};
-use std::path::Path;
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
 
 /// Which tarball format to write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -135,42 +138,130 @@ pub fn write_to<W: Write>(
     Ok(tar.finish()?)
 }
 
-/// Write the archive of `img` to the file `dest` atomically (temp file + rename), with `referrers`
-/// carried along (see [`Referrer`]).
+/// `--tarball -`: the archive goes to stdout.
+pub const STDOUT: &str = "-";
+
+/// Whether `--tarball dest` writes to this process's stdout: `-`, or a FIFO or device that is the very
+/// file stdout is (`/proc/self/fd/1`, `/dev/stdout`, a symlink to either). Then stdout carries the
+/// tarball only, and the result lines go to stderr.
+pub fn is_stdout(dest: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    if dest.as_os_str() == STDOUT {
+        return true;
+    }
+    let Ok(target) = std::fs::metadata(dest) else {
+        return false;
+    };
+    let out = io::stdout()
+        .as_fd()
+        .try_clone_to_owned()
+        .map(std::fs::File::from)
+        .and_then(|f| f.metadata());
+    commit::is_special(target.file_type())
+        && out.is_ok_and(|o| o.dev() == target.dev() && o.ino() == target.ino())
+}
+
+/// Where a `--tarball` path leads, symlinks followed (the link itself is never replaced).
+#[derive(Debug)]
+enum Target {
+    /// Standard output (`-`).
+    Stdout,
+    /// A FIFO, device or socket (also through `/proc/self/fd/N`): written into, never replaced.
+    Special(PathBuf),
+    /// A regular file or nothing yet: replaced atomically by a temp created beside it.
+    File(PathBuf),
+}
+
+/// Follow `dest` through symlinks (at most 40, like the kernel) to what it names.
+fn target(dest: &Path) -> Result<Target> {
+    if dest.as_os_str() == STDOUT {
+        return Ok(Target::Stdout);
+    }
+    // stat follows every link, /proc's magic ones included (a pipe behind /proc/self/fd/1).
+    if let Ok(m) = std::fs::metadata(dest) {
+        if commit::is_special(m.file_type()) {
+            return Ok(Target::Special(dest.to_path_buf()));
+        }
+    }
+    let mut p = dest.to_path_buf();
+    for _ in 0..40 {
+        match std::fs::symlink_metadata(&p) {
+            Ok(m) if m.file_type().is_symlink() => {
+                let link = std::fs::read_link(&p)
+                    .with_context(|| format!("reading the symlink {}", p.display()))?;
+                p = if link.is_absolute() {
+                    link
+                } else {
+                    commit::parent_of(&p).join(link)
+                };
+            }
+            Ok(m) if m.is_dir() => bail!(
+                "--tarball {} is a directory: give a file path such as {}/image.tar",
+                dest.display(),
+                dest.display()
+            ),
+            _ => return Ok(Target::File(p)),
+        }
+    }
+    bail!(
+        "--tarball {}: too many levels of symbolic links: give the file's real path",
+        dest.display()
+    )
+}
+
+/// Write the archive of `img` to `dest` with `referrers` carried along (see [`Referrer`]): `-` is
+/// stdout; a FIFO or device (directly or through a symlink) is opened and written into; otherwise the
+/// file (a symlink's target) is replaced atomically: a temp beside it, fsynced, renamed under the
+/// destination's lock.
 pub fn write(
     img: &Named<'_>,
     format: Format,
     dest: &Path,
     referrers: &[Referrer<'_>],
 ) -> Result<()> {
-    if dest.is_dir() {
-        bail!(
-            "--tarball {} is a directory: give a file path such as {}/image.tar",
-            dest.display(),
-            dest.display()
-        );
-    }
-    let parent = match dest.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
+    let file = match target(dest)? {
+        Target::Stdout => {
+            let out = std::fs::File::from(io::stdout().as_fd().try_clone_to_owned()?);
+            return stream(img, format, out, referrers, "the tarball to stdout");
+        }
+        Target::Special(p) => {
+            let out = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&p)
+                .with_context(|| format!("opening --tarball {} for writing", p.display()))?;
+            return stream(img, format, out, referrers, &p.display().to_string());
+        }
+        Target::File(p) => p,
     };
-    std::fs::create_dir_all(parent)
+    let parent = commit::parent_of(&file);
+    std::fs::create_dir_all(&parent)
         .with_context(|| format!("creating the directory {} for --tarball", parent.display()))?;
-    let tmp = tempfile::Builder::new()
-        .prefix(".slim-image-archive-")
-        .tempfile_in(parent)
-        .with_context(|| format!("creating a temp file in {} for --tarball", parent.display()))?;
-    let buf = io::BufWriter::with_capacity(256 * 1024, tmp);
-    let buf = write_to(img, format, buf, referrers)
-        .with_context(|| format!("writing {}", dest.display()))?;
-    let tmp = buf
-        .into_inner()
-        .map_err(|e| e.into_error())
-        .and_then(|t| t.as_file().sync_all().map(|()| t))
-        .with_context(|| format!("writing {}", dest.display()))?;
+    commit::sweep(&parent);
+    let tmp = Temp::file(&parent, Kind::Archive)?;
+    stream(
+        img,
+        format,
+        tmp.as_file(),
+        referrers,
+        &file.display().to_string(),
+    )?;
     crate::blob::set_mode(tmp.path(), 0o644)?;
-    tmp.persist(dest)
-        .map_err(|e| e.error)
-        .with_context(|| format!("moving the finished tarball to {}", dest.display()))?;
-    Ok(())
+    let lock = DestLock::take(&file)?;
+    commit::commit(&lock, vec![(tmp, file.clone())])
+        .with_context(|| format!("moving the finished tarball to {}", file.display()))
+}
+
+/// Stream the archive through a buffer into `out` and flush it; `what` names `out` in errors.
+fn stream<W: Write>(
+    img: &Named<'_>,
+    format: Format,
+    out: W,
+    referrers: &[Referrer<'_>],
+    what: &str,
+) -> Result<()> {
+    let buf = io::BufWriter::with_capacity(256 * 1024, out);
+    write_to(img, format, buf, referrers)
+        .and_then(|b| b.into_inner().map_err(|e| e.into_error().into()))
+        .map(drop)
+        .with_context(|| format!("writing {what}"))
 }

@@ -1,22 +1,26 @@
 //! The OCI image layout sink: a directory with `oci-layout`, `index.json` and `blobs/sha256/*`.
 //!
-//! Written into a temp directory beside the destination and renamed into place, so a failed run never
-//! leaves a half layout; blobs are hard-linked from the store when they share a file system (copied
-//! otherwise). `index.json` has one entry per tag with `org.opencontainers.image.ref.name` set to the tag
+//! Written into a temp directory beside the destination, fsynced, and swapped into place, so a failed
+//! or interrupted run never leaves a half layout; each blob is its own copy of the store's (a reflink
+//! where the file system has them), never a hard link, so a later change to the cache cannot reach it. `index.json` has one entry per tag with `org.opencontainers.image.ref.name` set to the tag
 //! (what `skopeo oci:DIR:TAG` and `umoci --image DIR:TAG` look up), plus `io.containerd.image.name`
 //! with the full name, which `ctr import` and podman use.
 //!
-//! Two runs writing the same layout at once take turns: each holds an advisory lock (`flock`) on
-//! `.<name>.slim-image-lock` beside the destination while it swaps the directory in; the second one
-//! says on stderr that it waits. The lock file is empty and stays (removing it would race).
+//! Only a missing path, an empty directory or an existing OCI layout is replaced ([`check_replaceable`]):
+//! a project folder given as `-o .` is refused, at plan time and again just before the swap.
+//!
+//! Two runs writing the same layout at once take turns on the lock of [`commit::DestLock`]; the second
+//! one says on stderr that it waits. The layout and the SBOM files beside it are one unit: both are
+//! staged first and renamed into place under that one lock ([`commit::commit`]).
 
+use super::commit::{self, DestLock, Kind, Temp};
 use super::Named;
 use crate::blob::{canonical_json, media, Descriptor};
 use crate::image::Index;
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 /// The annotation holding an index entry's tag.
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
@@ -64,101 +68,88 @@ pub fn all_blobs(img: &Named<'_>) -> Vec<Descriptor> {
 /// The `oci-layout` file's content.
 pub const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 
-/// Write `img` as an OCI layout at `dest`, replacing what was there. Returns `dest`.
-pub fn write(img: &Named<'_>, dest: &Path) -> Result<PathBuf> {
-    if dest.exists() && !dest.is_dir() {
+/// Whether `dest` may be replaced by a layout: it does not exist, or it is an empty directory, or an
+/// OCI image layout (it has an `oci-layout` file). Anything else is the user's and is refused, with
+/// `what` naming where the path came from (e.g. `--output`). Checked at plan time and again under
+/// the lock, just before the swap.
+pub fn check_replaceable(dest: &Path, what: &str) -> Result<()> {
+    if !matches!(dest.components().next_back(), Some(Component::Normal(_))) {
         bail!(
-            "the output path {} exists and is not a directory: pass --output with a directory path, or remove the file",
+            "{what} {} names no directory of its own (`.`, `..` or `/`), and the OCI layout replaces \
+             its destination: give a new directory name, e.g. {}",
+            dest.display(),
+            dest.join("image").display()
+        );
+    }
+    let meta = match fs::metadata(dest) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e).with_context(|| format!("looking at {what} {}", dest.display())),
+    };
+    if !meta.is_dir() {
+        bail!(
+            "{what} {} exists and is not a directory: give a directory path (the OCI layout is a \
+             directory), or remove the file",
             dest.display()
         );
     }
-    let parent = match dest.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    fs::create_dir_all(&parent)
-        .with_context(|| format!("creating the output directory {}", parent.display()))?;
-    let tmp = tempfile::Builder::new()
-        .prefix(".slim-image-layout-")
-        .tempdir_in(&parent)
-        .with_context(|| {
-            format!(
-                "creating a temp directory in {} for the OCI layout",
-                parent.display()
-            )
-        })?;
-    let writing = || format!("writing the OCI layout {}", dest.display());
-    let blobs = tmp.path().join("blobs").join("sha256");
-    fs::create_dir_all(&blobs).with_context(writing)?;
+    if dest.join("oci-layout").is_file() {
+        return Ok(());
+    }
+    let mut entries =
+        fs::read_dir(dest).with_context(|| format!("reading {what} {}", dest.display()))?;
+    if entries.next().is_some() {
+        bail!(
+            "{what} {} is a directory that is neither empty nor an OCI image layout (it has no \
+             `oci-layout` file), and writing the layout would replace everything in it: give a new or \
+             empty directory, e.g. {}, or move its contents away yourself",
+            dest.display(),
+            dest.join("image").display()
+        );
+    }
+    Ok(())
+}
+
+/// Copy every blob of `img` into `blobs`, the layout's `blobs/sha256`: its own copy (a reflink where
+/// the file system has them), never a hard link, checked against its digest ([`BlobStore::export`]).
+///
+/// [`BlobStore::export`]: crate::blob::BlobStore::export
+fn place_blobs(img: &Named<'_>, blobs: &Path, dest: &Path) -> Result<()> {
     for d in all_blobs(img) {
         img.store
             .export(&d, &blobs.join(d.digest.hex()))
-            .with_context(writing)?;
+            .with_context(|| format!("writing the OCI layout {}", dest.display()))?;
     }
+    Ok(())
+}
+
+/// Write `img` as an OCI layout at `dest`, replacing the layout (or empty directory) there, together
+/// with `beside` (finished temps, e.g. SBOM files, and their destinations): all of it is committed as
+/// one unit under the lock of `dest` (see [`commit`]). Returns `dest`.
+pub fn write(img: &Named<'_>, dest: &Path, beside: Vec<(Temp, PathBuf)>) -> Result<PathBuf> {
+    check_replaceable(dest, "the output directory")?;
+    let parent = commit::parent_of(dest);
+    fs::create_dir_all(&parent)
+        .with_context(|| format!("creating the output directory {}", parent.display()))?;
+    commit::sweep(&parent);
+    let tmp = Temp::dir(&parent, Kind::Layout)?;
+    let writing = || format!("writing the OCI layout {}", dest.display());
+    let blobs = tmp.path().join("blobs").join("sha256");
+    fs::create_dir_all(&blobs).with_context(writing)?;
+    place_blobs(img, &blobs, dest)?;
     fs::write(tmp.path().join("oci-layout"), OCI_LAYOUT).with_context(writing)?;
     fs::write(
         tmp.path().join("index.json"),
         canonical_json(&index_for(img, false)),
     )
     .with_context(writing)?;
-    // From here on the destination changes: one writer at a time (see the module docs).
-    let _lock = lock_beside(dest, &parent)?;
-    // Swap the finished directory in. A directory cannot be renamed over a non-empty one, so the old
-    // layout is moved aside first and removed after.
     crate::blob::set_mode(tmp.path(), 0o755)?;
-    let staged = tmp.keep();
-    let mut old = None;
-    if dest.exists() {
-        let aside = parent.join(format!(
-            ".slim-image-old-{}-{}",
-            std::process::id(),
-            dest.file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or("layout")
-        ));
-        let _ = fs::remove_dir_all(&aside);
-        fs::rename(dest, &aside)
-            .with_context(|| format!("moving the previous layout {} aside", dest.display()))?;
-        old = Some(aside);
-    }
-    if let Err(e) = fs::rename(&staged, dest) {
-        let _ = fs::remove_dir_all(&staged);
-        if let Some(aside) = &old {
-            let _ = fs::rename(aside, dest);
-        }
-        return Err(e).with_context(|| format!("moving the new layout into {}", dest.display()));
-    }
-    if let Some(aside) = old {
-        let _ = fs::remove_dir_all(aside);
-    }
+    // From here on the destination changes: one writer at a time (see the module docs).
+    let lock = DestLock::take(dest)?;
+    // Another run (or the user) may have changed it while we waited.
+    check_replaceable(dest, "the output directory")?;
+    let mut unit = vec![(tmp, dest.to_path_buf())];
+    unit.extend(beside);
+    commit::commit(&lock, unit)?;
     Ok(dest.to_path_buf())
-}
-
-/// Take the advisory lock for writing `dest` (a file `.<name>.slim-image-lock` in `parent`), waiting
-/// for another run that holds it; the lock is released when the returned file is dropped.
-fn lock_beside(dest: &Path, parent: &Path) -> Result<fs::File> {
-    let name = dest
-        .file_name()
-        .map_or_else(|| "layout".into(), |n| n.to_string_lossy());
-    let path = parent.join(format!(".{name}.slim-image-lock"));
-    let file = fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .with_context(|| format!("creating the lock file {}", path.display()))?;
-    match file.try_lock() {
-        Ok(()) => return Ok(file),
-        Err(fs::TryLockError::WouldBlock) => crate::ui::note(format!(
-            "waiting for another cargo slim-image that is writing {} (lock {})",
-            dest.display(),
-            path.display()
-        )),
-        Err(fs::TryLockError::Error(e)) => {
-            return Err(e).with_context(|| format!("locking {}", path.display()))
-        }
-    }
-    file.lock()
-        .with_context(|| format!("waiting for the lock {}", path.display()))?;
-    Ok(file)
 }

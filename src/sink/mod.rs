@@ -3,8 +3,10 @@
 //! ([`load`]), a registry ([`push`]).
 
 pub mod archive;
+pub mod commit;
 pub mod layout;
 pub mod load;
+pub mod lock;
 pub mod push;
 
 use crate::blob::{Artifact, BlobStore};

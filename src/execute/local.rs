@@ -1,0 +1,72 @@
+//! The local sinks of one built image: the OCI layout with its SBOM files (one unit), the tarball,
+//! `--load`; gives the image's report with nothing pushed yet.
+
+use super::Built;
+use crate::blob::BlobStore;
+use crate::cli::Cli;
+use crate::plan::Plan;
+use crate::report::ImageReport;
+use crate::sink::{self, Named};
+use crate::ui;
+use anyhow::Result;
+
+/// Write one built image to its local sinks: the layout with its SBOM files (one unit), the tarball,
+/// `--load`. Returns its report, with nothing pushed yet.
+pub(super) fn write_local(
+    store: &BlobStore,
+    b: &Built<'_>,
+    plan: &Plan,
+    cli: &Cli,
+) -> Result<ImageReport> {
+    let img = b.img;
+    let named = Named {
+        name: &img.name,
+        tags: &img.tags,
+        artifact: &b.artifact,
+        store,
+    };
+    let beside = crate::sbom::output::stage_beside(store, &b.sboms)?;
+    let layout = sink::layout::write(&named, &img.layout, beside)?;
+    ui::status("Wrote", format!("OCI layout {}", layout.display()));
+    if let Some(t) = &img.tarball {
+        let referrers: Vec<sink::archive::Referrer<'_>> = b
+            .sboms
+            .iter()
+            .map(|s| sink::archive::Referrer {
+                artifact: &s.artifact,
+                file_name: &s.file_name,
+                document: &s.document,
+            })
+            .collect();
+        sink::archive::write(&named, cli.tarball_format, t, &referrers)?;
+        ui::status(
+            "Wrote",
+            format!("{:?} archive {}", cli.tarball_format, t.display()).to_lowercase(),
+        );
+    }
+    let loaded_into = if plan.load {
+        let engine = sink::load::load(&named)?;
+        ui::status(
+            "Loaded",
+            format!("{}:{} into {engine}", img.name, img.tags[0]),
+        );
+        Some(engine)
+    } else {
+        None
+    };
+    Ok(ImageReport {
+        name: img.name.clone(),
+        tags: img.tags.clone(),
+        binaries: img.binaries.iter().map(|b| b.name.clone()).collect(),
+        platforms: img.platforms.iter().map(|p| p.to_string()).collect(),
+        digest: b.artifact.root.digest.clone(),
+        media_type: b.artifact.root.media_type.clone(),
+        manifests: b.manifests.clone(),
+        layout,
+        tarball: img.tarball.clone(),
+        loaded_into,
+        pushed: Vec::new(),
+        sbom: b.sboms.iter().map(|s| s.report()).collect(),
+        base: b.from.map(crate::report::BaseReport::of),
+    })
+}

@@ -1,0 +1,533 @@
+//! The one place where outputs are committed: temp paths beside a destination, the lock on the
+//! destination, the swap that makes the new output visible, and the cleanup of what a run leaves.
+//!
+//! - Every temp this run creates ([`Temp`]) is named `.slim-image-<kind>-<pid>-<n>`, holds an advisory
+//!   lock (`flock`) on itself while it lives, and is listed in one registry of live temps. Dropping a
+//!   [`Temp`] that was not committed removes it; on SIGINT/SIGTERM ([`install_signal_cleanup`]) every
+//!   listed path is removed and the process exits with 130/143.
+//! - [`sweep`] removes leftovers of runs that died (`kill -9`, a crash, a power cut): only names of the
+//!   form above, only when that pid is not alive *and* nobody holds the temp's lock, so a live run (also
+//!   one in another pid namespace) never loses its temp and nothing the tool did not create is touched.
+//! - [`DestLock`] ([`super::lock`]) serialises the runs writing one destination: `flock` on `.<name>.slim-image-lock`
+//!   beside it, re-checked after locking (the path must still be the locked inode, else lock again),
+//!   and removed by its holder before unlocking, so no lock file stays behind and no two runs ever
+//!   hold "the" lock on two different inodes.
+//! - [`commit`] makes a unit of staged temps visible under one lock: each staged file and directory is
+//!   fsynced before, and the parent directory after, the rename. A directory replaces the old one with
+//!   one `renameat2(RENAME_EXCHANGE)` where the file system has it (a crash leaves the old or the new
+//!   layout, never none); elsewhere the old one is moved aside first (named after its destination, so
+//!   [`sweep`] puts it back if the run dies before the new one is in). The signal cleanup waits for a
+//!   commit in progress, so it never removes an old output that is aside.
+
+use anyhow::{Context, Result};
+use std::fs::{self, File};
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+pub use super::lock::{lock_path, DestLock};
+
+/// The prefix of every temp name; [`sweep`] looks at nothing else.
+pub const PREFIX: &str = ".slim-image-";
+
+/// What a temp is for; part of its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A layout directory being written (or, after a swap, the old one being removed).
+    Layout,
+    /// A tarball being written.
+    Archive,
+    /// An SBOM file beside a layout.
+    Sbom,
+    /// The previous layout moved aside (file systems without `RENAME_EXCHANGE`).
+    Old,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Layout => "layout",
+            Kind::Archive => "archive",
+            Kind::Sbom => "sbom",
+            Kind::Old => "old",
+        }
+    }
+    const ALL: [Kind; 4] = [Kind::Layout, Kind::Archive, Kind::Sbom, Kind::Old];
+}
+
+/// Paths this run created and removes if it stops early (temps, and lock files it holds).
+static LIVE: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+pub(super) fn live() -> MutexGuard<'static, Vec<PathBuf>> {
+    LIVE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+pub(super) fn forget(live: &mut Vec<PathBuf>, path: &Path) {
+    live.retain(|p| p != path);
+}
+
+fn remove_path(path: &Path) -> io::Result<()> {
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => fs::remove_dir_all(path),
+        Ok(_) => fs::remove_file(path),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// A temp file or directory beside a destination, removed on drop unless committed.
+#[derive(Debug)]
+pub struct Temp {
+    path: PathBuf,
+    /// The temp itself (a directory is opened read-only), locked while this value lives.
+    file: File,
+    armed: bool,
+}
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+impl Temp {
+    /// A new empty directory in `parent`.
+    pub fn dir(parent: &Path, kind: Kind) -> Result<Temp> {
+        Temp::create(parent, kind, true)
+    }
+
+    /// A new empty file in `parent`, open for writing.
+    pub fn file(parent: &Path, kind: Kind) -> Result<Temp> {
+        Temp::create(parent, kind, false)
+    }
+
+    fn create(parent: &Path, kind: Kind, dir: bool) -> Result<Temp> {
+        let pid = std::process::id();
+        loop {
+            let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.subsec_nanos());
+            let path = parent.join(format!("{PREFIX}{}-{pid}-{n}{nanos:x}", kind.as_str()));
+            let mut registry = live();
+            let made = if dir {
+                fs::create_dir(&path).and_then(|()| File::open(&path))
+            } else {
+                fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&path)
+            };
+            let file = match made {
+                Ok(f) => f,
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => {
+                    return Err(e).with_context(|| {
+                        format!("creating a temp {} in {}", kind.as_str(), parent.display())
+                    })
+                }
+            };
+            registry.push(path.clone());
+            drop(registry);
+            // Only this run holds it; [`sweep`] skips a temp whose lock it cannot take.
+            file.try_lock()
+                .with_context(|| format!("locking the temp {}", path.display()))?;
+            return Ok(Temp {
+                path,
+                file,
+                armed: true,
+            });
+        }
+    }
+
+    /// Its path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The open file (for a directory: read-only).
+    pub fn as_file(&self) -> &File {
+        &self.file
+    }
+}
+
+impl Drop for Temp {
+    fn drop(&mut self) {
+        let mut registry = live();
+        if self.armed {
+            let _ = remove_path(&self.path);
+        }
+        forget(&mut registry, &self.path);
+    }
+}
+
+/// Whether a process with this pid exists (in our pid namespace).
+fn pid_alive(pid: i32) -> bool {
+    // SAFETY: kill with signal 0 only checks for existence and permission; it sends nothing.
+    let r = unsafe { libc::kill(pid, 0) };
+    r == 0 || io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+}
+
+/// The pid in a temp name `.slim-image-<kind>-<pid>-<n>`, when the name is one of ours.
+fn temp_pid(name: &str) -> Option<i32> {
+    let rest = name.strip_prefix(PREFIX)?;
+    Kind::ALL.iter().find_map(|k| {
+        let tail = rest.strip_prefix(k.as_str())?.strip_prefix('-')?;
+        let (pid, n) = tail.split_once('-')?;
+        let n = match k {
+            Kind::Old => n.split_once('.').map_or(n, |(n, _)| n),
+            _ => n,
+        };
+        let ok = !n.is_empty() && n.bytes().all(|b| b.is_ascii_hexdigit());
+        pid.parse::<i32>().ok().filter(|&p| ok && p > 0)
+    })
+}
+
+/// Remove what runs that died left in `dir` (see the module docs for what counts). Returns the
+/// names removed; errors are ignored (a leftover that cannot be removed is only litter).
+pub fn sweep(dir: &Path) -> Vec<PathBuf> {
+    let mut removed = Vec::new();
+    let Ok(entries) = fs::read_dir(dir) else {
+        return removed;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(pid) = std::str::from_utf8(name.as_bytes()).ok().and_then(temp_pid) else {
+            continue;
+        };
+        if pid_alive(pid) {
+            continue;
+        }
+        let path = e.path();
+        // Only what a run makes: a plain directory or file (a symlink is not followed, a FIFO not opened).
+        let plain = fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir() || m.is_file());
+        if !plain {
+            continue;
+        }
+        let opened = {
+            use std::os::unix::fs::OpenOptionsExt;
+            fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
+                .open(&path)
+        };
+        let Ok(f) = opened else {
+            continue;
+        };
+        if f.try_lock().is_err() {
+            continue;
+        }
+        let name = name.to_string_lossy();
+        let done = if name.starts_with(&format!("{PREFIX}{}-", Kind::Old.as_str())) {
+            restore_or_remove(dir, &path, &name)
+        } else {
+            remove_path(&path)
+        };
+        if done.is_ok() {
+            removed.push(path);
+        }
+    }
+    if !removed.is_empty() {
+        crate::ui::note(format!(
+            "removed {} leftover(s) of an interrupted cargo slim-image in {}",
+            removed.len(),
+            dir.display()
+        ));
+    }
+    removed
+}
+
+/// The directory `dest` is in (`.` for a bare name).
+pub fn parent_of(dest: &Path) -> PathBuf {
+    match dest.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// fsync a directory (so a rename into or out of it is durable).
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("flushing the directory {}", dir.display()))
+}
+
+/// fsync every file and directory under `dir`, and `dir` itself, children first.
+pub fn sync_tree(dir: &Path) -> Result<()> {
+    for e in fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let e = e.with_context(|| format!("reading {}", dir.display()))?;
+        let t = e.file_type()?;
+        if t.is_dir() {
+            sync_tree(&e.path())?;
+        } else if t.is_file() {
+            File::open(e.path())
+                .and_then(|f| f.sync_all())
+                .with_context(|| format!("flushing {}", e.path().display()))?;
+        }
+    }
+    sync_dir(dir)
+}
+
+/// `renameat2(from, to, RENAME_EXCHANGE)`: swap two existing paths atomically. `Ok(false)` when the
+/// kernel or file system has no exchange (then nothing changed).
+fn exchange(from: &Path, to: &Path) -> Result<bool> {
+    use std::ffi::CString;
+    let a = CString::new(from.as_os_str().as_bytes())?;
+    let b = CString::new(to.as_os_str().as_bytes())?;
+    // SAFETY: two NUL-terminated paths that live across the call; the syscall only reads them.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_renameat2,
+            libc::AT_FDCWD,
+            a.as_ptr(),
+            libc::AT_FDCWD,
+            b.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    if r == 0 {
+        return Ok(true);
+    }
+    let e = io::Error::last_os_error();
+    match e.raw_os_error() {
+        Some(libc::EINVAL | libc::ENOSYS | libc::ENOTSUP) => Ok(false),
+        _ => Err(e)
+            .with_context(|| format!("swapping {} into place at {}", from.display(), to.display())),
+    }
+}
+
+/// Put the staged directory `temp` at `dest`, replacing the directory there (see the module docs).
+/// Runs inside the commit section: `registry` is the locked list of live paths.
+fn swap_dir(registry: &mut Vec<PathBuf>, temp: &Temp, dest: &Path) -> Result<()> {
+    let exists = fs::symlink_metadata(dest).is_ok();
+    if !exists {
+        return fs::rename(&temp.path, dest)
+            .with_context(|| format!("moving the new output into {}", dest.display()));
+    }
+    if exchange(&temp.path, dest)? {
+        // The temp path now holds the old output; it is still listed, so an interrupt removes it.
+        let _ = remove_path(&temp.path);
+        return Ok(());
+    }
+    swap_aside(registry, temp, dest)
+}
+
+/// The swap without `RENAME_EXCHANGE`: the previous output is moved aside (see [`aside_path`]), the
+/// new one renamed in, the previous one removed.
+fn swap_aside(registry: &mut Vec<PathBuf>, temp: &Temp, dest: &Path) -> Result<()> {
+    let aside = aside_path(dest);
+    fs::rename(dest, &aside)
+        .with_context(|| format!("moving the previous output {} aside", dest.display()))?;
+    registry.push(aside.clone());
+    if let Err(e) = fs::rename(&temp.path, dest) {
+        let _ = fs::rename(&aside, dest);
+        forget(registry, &aside);
+        return Err(e).with_context(|| format!("moving the new output into {}", dest.display()));
+    }
+    let _ = remove_path(&aside);
+    forget(registry, &aside);
+    Ok(())
+}
+
+/// Where the previous output goes during a swap without `RENAME_EXCHANGE`:
+/// `.slim-image-old-<pid>-<n>.<name>`, so that [`sweep`] can put it back if the run dies there.
+fn aside_path(dest: &Path) -> PathBuf {
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let name = dest.file_name().unwrap_or_default().to_string_lossy();
+    parent_of(dest).join(format!(
+        "{PREFIX}{}-{}-{n:x}.{name}",
+        Kind::Old.as_str(),
+        std::process::id()
+    ))
+}
+
+/// A previous output left aside by a run that died mid-swap: put back where its destination is
+/// missing, removed where the new one made it.
+fn restore_or_remove(dir: &Path, aside: &Path, name: &str) -> io::Result<()> {
+    let (_, dest_name) = name.split_once('.').map_or(("", ""), |(_, rest)| {
+        rest.split_once('.').unwrap_or(("", ""))
+    });
+    let dest = dir.join(dest_name);
+    if dest_name.is_empty() || fs::symlink_metadata(&dest).is_ok() {
+        remove_path(aside)
+    } else {
+        fs::rename(aside, &dest)
+    }
+}
+
+/// Make the staged temps visible at their destinations, as one unit under `lock` (the lock of the
+/// unit's main destination). Each temp must be complete; it is fsynced here. A directory replaces a
+/// directory (see [`swap_dir`]), a file replaces a file by rename.
+pub fn commit(_lock: &DestLock, staged: Vec<(Temp, PathBuf)>) -> Result<()> {
+    for (t, _) in &staged {
+        if t.file.metadata().map(|m| m.is_dir()).unwrap_or(false) {
+            sync_tree(&t.path)?;
+        } else {
+            t.file
+                .sync_all()
+                .with_context(|| format!("flushing {}", t.path.display()))?;
+        }
+    }
+    let mut parents = Vec::new();
+    // Dropped after the section: a Temp's drop takes the registry lock itself.
+    let mut done = Vec::new();
+    let mut registry = live();
+    let mut result = Ok(());
+    for (mut t, dest) in staged {
+        if result.is_ok() {
+            let is_dir = t.file.metadata().map(|m| m.is_dir()).unwrap_or(false);
+            result = if is_dir {
+                swap_dir(&mut registry, &t, &dest)
+            } else {
+                fs::rename(&t.path, &dest)
+                    .with_context(|| format!("moving the finished file to {}", dest.display()))
+            };
+            if result.is_ok() {
+                t.armed = false;
+                forget(&mut registry, &t.path);
+                let p = parent_of(&dest);
+                if !parents.contains(&p) {
+                    parents.push(p);
+                }
+            }
+        }
+        done.push(t);
+    }
+    drop(registry);
+    drop(done);
+    result?;
+    for p in parents {
+        sync_dir(&p)?;
+    }
+    Ok(())
+}
+
+/// Whether a file type is special (FIFO, device, socket): such a file is written into, never replaced.
+pub fn is_special(t: fs::FileType) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    t.is_fifo() || t.is_char_device() || t.is_block_device() || t.is_socket()
+}
+
+/// On SIGINT or SIGTERM: wait for a commit in progress, remove every temp (and held lock file) of this
+/// run, and exit with 128 + the signal (130, 143). Installed once; later calls do nothing.
+pub fn install_signal_cleanup() -> Result<()> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    static ONCE: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    if ONCE.get().is_some() {
+        return Ok(());
+    }
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
+        .context("installing the SIGINT/SIGTERM handler")?;
+    let _ = ONCE.set(());
+    std::thread::Builder::new()
+        .name("slim-image-signals".into())
+        .spawn(move || {
+            if let Some(sig) = signals.forever().next() {
+                let registry = live();
+                for p in registry.iter().rev() {
+                    // A second try: the main thread may have just added a file to a temp directory.
+                    if remove_path(p).is_err() {
+                        let _ = remove_path(p);
+                    }
+                }
+                std::process::exit(128 + sig);
+            }
+        })
+        .context("starting the signal thread")?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temp_names_carry_the_pid() {
+        assert_eq!(temp_pid(".slim-image-layout-123-4af"), Some(123));
+        assert_eq!(temp_pid(".slim-image-old-9-0ff"), Some(9));
+        assert_eq!(temp_pid(".slim-image-layout-abc123"), None);
+        assert_eq!(temp_pid(".slim-image-layout-123-"), None);
+        assert_eq!(temp_pid(".slim-image-other-123-1"), None);
+        assert_eq!(temp_pid("slim-image-layout-123-1"), None);
+    }
+
+    #[test]
+    fn sweep_keeps_live_and_foreign_entries() {
+        let d = tempfile::tempdir().unwrap();
+        let live = Temp::dir(d.path(), Kind::Layout).unwrap();
+        fs::create_dir(d.path().join(".slim-image-layout-abcdef")).unwrap();
+        fs::write(d.path().join("mine.txt"), b"x").unwrap();
+        // pid 0x7ffffffe is beyond pid_max on Linux: never alive.
+        let dead = d.path().join(".slim-image-archive-2147483646-1");
+        fs::write(&dead, b"stale").unwrap();
+        let removed = sweep(d.path());
+        assert_eq!(removed, vec![dead.clone()]);
+        assert!(live.path().exists());
+        assert!(d.path().join(".slim-image-layout-abcdef").exists());
+        assert!(d.path().join("mine.txt").exists());
+        let p = live.path().to_path_buf();
+        drop(live);
+        assert!(!p.exists());
+    }
+
+    #[test]
+    fn commit_swaps_a_directory_and_files_as_one_unit() {
+        let d = tempfile::tempdir().unwrap();
+        let dest = d.path().join("out");
+        fs::create_dir(&dest).unwrap();
+        fs::write(dest.join("old"), b"1").unwrap();
+        let side = d.path().join("out.txt");
+        fs::write(&side, b"old").unwrap();
+        let new = Temp::dir(d.path(), Kind::Layout).unwrap();
+        fs::write(new.path().join("new"), b"2").unwrap();
+        let file = Temp::file(d.path(), Kind::Sbom).unwrap();
+        std::io::Write::write_all(&mut file.as_file(), b"new").unwrap();
+        let lock = DestLock::take(&dest).unwrap();
+        commit(&lock, vec![(new, dest.clone()), (file, side.clone())]).unwrap();
+        drop(lock);
+        assert!(dest.join("new").is_file() && !dest.join("old").exists());
+        assert_eq!(fs::read(&side).unwrap(), b"new");
+        let left: Vec<_> = fs::read_dir(d.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(left.len(), 2, "{left:?}");
+    }
+
+    #[test]
+    fn exchange_swaps_two_directories_where_supported() {
+        let d = tempfile::tempdir().unwrap();
+        let (a, b) = (d.path().join("a"), d.path().join("b"));
+        fs::create_dir(&a).unwrap();
+        fs::create_dir(&b).unwrap();
+        fs::write(a.join("from-a"), b"").unwrap();
+        if exchange(&a, &b).unwrap() {
+            assert!(b.join("from-a").is_file() && !a.join("from-a").exists());
+        } else {
+            // Nothing changed where the file system has no exchange (the fallback path is used).
+            assert!(a.join("from-a").is_file());
+        }
+    }
+
+    #[test]
+    fn swap_without_exchange_and_a_run_that_died_mid_swap() {
+        let d = tempfile::tempdir().unwrap();
+        let dest = d.path().join("out");
+        fs::create_dir(&dest).unwrap();
+        fs::write(dest.join("old"), b"1").unwrap();
+        let new = Temp::dir(d.path(), Kind::Layout).unwrap();
+        fs::write(new.path().join("new"), b"2").unwrap();
+        swap_aside(&mut Vec::new(), &new, &dest).unwrap();
+        assert!(dest.join("new").is_file() && !dest.join("old").exists());
+        drop(new);
+        assert_eq!(fs::read_dir(d.path()).unwrap().count(), 1);
+        // Died between the two renames: the previous output is put back.
+        let aside = d.path().join(".slim-image-old-2147483646-1.out.v1");
+        fs::rename(&dest, &aside).unwrap();
+        sweep(d.path());
+        assert!(d.path().join("out.v1/new").is_file() && !aside.exists());
+        // Died after the second rename: the new output stays, the old one goes.
+        fs::create_dir(&aside).unwrap();
+        sweep(d.path());
+        assert!(d.path().join("out.v1/new").is_file() && !aside.exists());
+    }
+}
