@@ -9,7 +9,9 @@
 //! platforms it has. Sources live in [`remote`] (registries) and [`local`] (OCI layout, oci-archive,
 //! docker-archive); [`merge`] lays our runtime config over the base's.
 
+pub mod archive;
 pub mod assemble;
+pub mod bounded;
 pub mod local;
 pub mod merge;
 pub mod remote;
@@ -27,7 +29,7 @@ use crate::registry::ClientOptions;
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
 use std::io::Read;
-use tarread::{EntryType, TarReader};
+use tarread::EntryType;
 
 /// The annotation naming the base image (OCI image spec, pre-defined annotation keys).
 pub const BASE_NAME: &str = "org.opencontainers.image.base.name";
@@ -139,10 +141,13 @@ pub(crate) trait Fetch {
     fn name(&self) -> String;
     /// Put the blob into `store`, verified against `desc`; a no-op when the store has it.
     fn fetch(&self, desc: &Descriptor, store: &BlobStore) -> Result<()>;
-    /// The bytes of a manifest, verified against `desc`.
+    /// The bytes of a manifest, verified against `desc` (at most [`bounded::MAX_JSON`] bytes: a
+    /// descriptor claiming more is refused before anything is fetched).
     fn manifest(&self, desc: &Descriptor, store: &BlobStore) -> Result<Vec<u8>> {
+        let what = format!("manifest {} of base image {}", desc.digest, self.name());
+        bounded::check_size(&what, desc.size, bounded::MAX_JSON)?;
         self.fetch(desc, store)?;
-        store.read(&desc.digest)
+        bounded::read_blob(store, &desc.digest, &what)
     }
 }
 
@@ -239,15 +244,23 @@ fn platform_image(
             src.name()
         )
     })?;
+    // The config is read whole: its claimed size is checked before it is fetched.
+    let what = format!(
+        "the image config {} of base image {}",
+        manifest.config.digest,
+        src.name()
+    );
+    bounded::check_size(&what, manifest.config.size, bounded::MAX_JSON)?;
     src.fetch(&manifest.config, store)?;
-    let config: ConfigFile = serde_json::from_slice(&store.read(&manifest.config.digest)?)
-        .with_context(|| {
-            format!(
-                "parsing the image config {} of {}",
-                manifest.config.digest,
-                src.name()
-            )
-        })?;
+    let config: ConfigFile =
+        serde_json::from_slice(&bounded::read_blob(store, &manifest.config.digest, &what)?)
+            .with_context(|| {
+                format!(
+                    "parsing the image config {} of {}",
+                    manifest.config.digest,
+                    src.name()
+                )
+            })?;
     if !matches(
         platform,
         &config.os,
@@ -313,6 +326,29 @@ fn oci_layer(l: &Descriptor, name: &str) -> Result<Descriptor> {
 
 type Paths = BTreeMap<String, (EntryType, String)>;
 
+/// Remove what is below the directory `dir` (`""`: the root) from `paths`, and `dir` itself when
+/// `itself`. A range of the sorted map, not a scan of all of it: a layer of many whiteouts stays
+/// linear.
+fn remove_below(paths: &mut Paths, dir: &str, itself: bool) {
+    if itself {
+        paths.remove(dir);
+    }
+    let prefix = if dir.is_empty() {
+        String::new()
+    } else {
+        format!("{dir}/")
+    };
+    let below: Vec<String> = paths
+        .range(prefix.clone()..)
+        .map(|(p, _)| p)
+        .take_while(|p| p.starts_with(&prefix))
+        .cloned()
+        .collect();
+    for p in below {
+        paths.remove(&p);
+    }
+}
+
 /// Every path of the base's filesystem after all layers (whiteouts applied), and each layer's
 /// uncompressed size; each layer's uncompressed digest must be its `diff_id`.
 fn scan(
@@ -335,31 +371,23 @@ fn scan(
         };
         let mut hashing = crate::digest::HashingReader::new(reader);
         let mut this: Vec<(String, (EntryType, String))> = Vec::new();
-        let mut tar = TarReader::new(&mut hashing);
-        while let Some(e) = tar
-            .next_entry()
-            .with_context(|| format!("reading base layer {}", l.digest))?
-        {
+        tarread::for_each(&mut hashing, |e, _| {
             let (dir, file) = e.path.rsplit_once('/').unwrap_or(("", &e.path));
             if file == ".wh..wh..opq" {
-                let prefix = if dir.is_empty() {
-                    String::new()
-                } else {
-                    format!("{dir}/")
-                };
-                paths.retain(|p, _| !p.starts_with(&prefix));
+                remove_below(&mut paths, dir, false);
             } else if let Some(gone) = file.strip_prefix(".wh.") {
                 let gone = if dir.is_empty() {
                     gone.to_string()
                 } else {
                     format!("{dir}/{gone}")
                 };
-                let prefix = format!("{gone}/");
-                paths.retain(|p, _| *p != gone && !p.starts_with(&prefix));
+                remove_below(&mut paths, &gone, true);
             } else if !e.path.is_empty() {
                 this.push((e.path.clone(), (e.kind, e.link.clone())));
             }
-        }
+            Ok(())
+        })
+        .with_context(|| format!("base image {name}: reading base layer {}", l.digest))?;
         std::io::copy(&mut hashing, &mut std::io::sink())
             .with_context(|| format!("reading base layer {}", l.digest))?;
         let (diff_id, size) = hashing.finish();
