@@ -119,6 +119,9 @@ pub fn unpack(file: &Path, tmp_root: &Path) -> Result<Unpacked> {
     let f = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
     let mut members = BTreeMap::new();
     tarread::for_each(std::io::BufReader::new(f), |e, data| {
+        if e.path.is_empty() && e.kind == EntryType::Dir {
+            return Ok(()); // `./`, as `tar -C DIR .` writes it
+        }
         if e.path.split('/').any(|c| c == ".." || c.is_empty()) {
             bail!(
                 "the archive member `{}` is not a plain relative path",
