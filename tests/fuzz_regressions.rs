@@ -12,10 +12,12 @@ use std::path::PathBuf;
 
 type Check = fn(&[u8]);
 
-const TARGETS: [(&str, Check); 3] = [
+const TARGETS: [(&str, Check); 5] = [
     ("reference", checks::reference),
     ("www_authenticate", checks::www_authenticate),
     ("manifest", checks::manifest),
+    ("tar_layer", checks::tar_layer),
+    ("docker_manifest", checks::docker_manifest),
 ];
 
 fn inputs(dir: &str, target: &str) -> Vec<(PathBuf, Vec<u8>)> {
@@ -51,7 +53,7 @@ fn seeds_and_past_findings_pass() {
 }
 
 /// Tokens worth splicing in: separators and syntax the parsers branch on.
-const TOKENS: [&str; 24] = [
+const TOKENS: [&str; 28] = [
     ":",
     "/",
     "@",
@@ -76,6 +78,10 @@ const TOKENS: [&str; 24] = [
     "realm=",
     "\"mediaType\":",
     "..",
+    "1 x\n",
+    "ustar\u{0}00",
+    "./",
+    "\"Layers\":",
 ];
 
 struct Rng(u64);

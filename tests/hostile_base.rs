@@ -238,7 +238,11 @@ fn bounded(c: Command) -> Command {
 
 /// Run; require exit 1, no panic, and an error naming every one of `names`.
 fn refused(mut c: Command, names: &[&str]) -> String {
-    let out: Output = c.output().unwrap();
+    check_refused(&c.output().unwrap(), names)
+}
+
+/// [`refused`] for a command already run.
+fn check_refused(out: &Output, names: &[&str]) -> String {
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(!err.contains("panicked"), "a panic:\n{err}");
     assert_eq!(out.status.code(), Some(1), "exit status; stderr:\n{err}");
@@ -412,7 +416,7 @@ fn a_docker_archive_cannot_name_host_files() {
                 &w.join("out"),
             );
             c.env("SLIM_IMAGE_REGISTRY_PASSWORD", &env_marker);
-            refused(c, &[&archive.display().to_string(), bad, why]);
+            let out = c.output().unwrap();
             for f in walk(&target) {
                 let bytes = std::fs::read(&f).unwrap();
                 let text = String::from_utf8_lossy(&bytes);
@@ -422,6 +426,7 @@ fn a_docker_archive_cannot_name_host_files() {
                     f.display()
                 );
             }
+            check_refused(&out, &[&archive.display().to_string(), bad, why]);
         }
     }
 }

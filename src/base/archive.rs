@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 /// What an archive member is.
 #[derive(Debug, Clone)]
-enum Member {
+pub enum Member {
     /// A regular file, unpacked at this path of the temp dir, of this size.
     File(PathBuf, u64),
     /// A directory.
@@ -34,7 +34,53 @@ pub struct Unpacked {
     /// The archive, for messages.
     archive: PathBuf,
     tmp: tempfile::TempDir,
-    members: BTreeMap<String, Member>,
+    members: Members,
+}
+
+/// An archive's members by path (no leading `./` or `/`).
+#[derive(Debug, Clone, Default)]
+pub struct Members(BTreeMap<String, Member>);
+
+impl Members {
+    /// Add (or replace) a member.
+    pub fn insert(&mut self, path: String, member: Member) {
+        self.0.insert(path, member);
+    }
+
+    /// The regular file (its unpacked path and size) the member `name` is, following the archive's
+    /// own links; else why not (`is an absolute path`, `leaves the archive`, ...).
+    pub fn regular_file(&self, name: &str) -> Result<(&Path, u64), &'static str> {
+        if name.starts_with('/') {
+            return Err("is an absolute path");
+        }
+        if name.split('/').any(|c| c == "..") {
+            return Err("has a `..` component");
+        }
+        let mut at = normal(Vec::new(), name);
+        for _ in 0..=16 {
+            match self.0.get(&at.join("/")) {
+                None => return Err("is not in the archive"),
+                Some(Member::File(p, n)) => return Ok((p, *n)),
+                Some(Member::Dir) => return Err("is a directory"),
+                Some(Member::Other) => return Err("is not a regular file (a device or fifo)"),
+                Some(Member::Hardlink(t)) => match resolve(Vec::new(), t) {
+                    Some(next) => at = next,
+                    None => return Err("is a hard link that leaves the archive"),
+                },
+                Some(Member::Symlink(t)) => {
+                    if t.starts_with('/') {
+                        return Err("is a symbolic link to an absolute path");
+                    }
+                    at.pop();
+                    match resolve(at, t) {
+                        Some(next) => at = next,
+                        None => return Err("is a symbolic link that leaves the archive"),
+                    }
+                }
+            }
+        }
+        Err("is a chain of more than 16 links")
+    }
 }
 
 impl Unpacked {
@@ -46,49 +92,21 @@ impl Unpacked {
     /// The unpacked regular file the archive member `name` is (following the archive's own links),
     /// and its size; `what` says what names it (e.g. "manifest.json names it as a layer").
     pub fn file(&self, name: &str, what: &str) -> Result<(PathBuf, u64)> {
-        let fail = |why: &str| -> Result<(PathBuf, u64)> {
+        let fail = |why: &str| -> Result<(&Path, u64)> {
             bail!(
                 "{}: {what} `{name}`, which {why}: a docker-archive may only name its own regular \
                  files, by relative paths; the archive is broken or hostile",
                 self.archive.display()
             )
         };
-        if name.starts_with('/') {
-            return fail("is an absolute path");
+        let (p, n) = self.members.regular_file(name).or_else(|why| fail(why))?;
+        // Written by us; make sure nothing replaced it with something else since.
+        let m =
+            std::fs::symlink_metadata(p).with_context(|| format!("checking {}", p.display()))?;
+        if !m.file_type().is_file() || m.len() != n {
+            fail("changed while it was read")?;
         }
-        if name.split('/').any(|c| c == "..") {
-            return fail("has a `..` component");
-        }
-        let mut at = normal(Vec::new(), name);
-        for _ in 0..=16 {
-            let key = at.join("/");
-            match self.members.get(&key) {
-                None => return fail("is not in the archive"),
-                Some(Member::File(p, n)) => {
-                    // Written by us; make sure nothing replaced it with something else.
-                    let m = std::fs::symlink_metadata(p)
-                        .with_context(|| format!("checking {}", p.display()))?;
-                    if !m.file_type().is_file() || m.len() != *n {
-                        return fail("changed while it was read");
-                    }
-                    return Ok((p.clone(), *n));
-                }
-                Some(Member::Dir) => return fail("is a directory"),
-                Some(Member::Other) => return fail("is not a regular file (a device or fifo)"),
-                Some(Member::Hardlink(t)) => at = normal(Vec::new(), t),
-                Some(Member::Symlink(t)) => {
-                    if t.starts_with('/') {
-                        return fail("is a symbolic link to an absolute path");
-                    }
-                    at.pop();
-                    let Some(next) = resolve(at, t) else {
-                        return fail("is a symbolic link that leaves the archive");
-                    };
-                    at = next;
-                }
-            }
-        }
-        fail("is a chain of more than 16 links")
+        Ok((p.to_path_buf(), n))
     }
 }
 
@@ -117,7 +135,7 @@ pub fn unpack(file: &Path, tmp_root: &Path) -> Result<Unpacked> {
     let tmp =
         tempfile::tempdir_in(tmp_root).context("creating a temp dir to unpack the base archive")?;
     let f = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
-    let mut members = BTreeMap::new();
+    let mut members = Members::default();
     tarread::for_each(std::io::BufReader::new(f), |e, data| {
         if e.path.is_empty() && e.kind == EntryType::Dir {
             return Ok(()); // `./`, as `tar -C DIR .` writes it

@@ -176,13 +176,22 @@ pub fn resolve_oci_archive(
     resolve_layout(tmp.dir(), tag, platforms, store, name)
 }
 
-#[derive(serde::Deserialize)]
+/// One image of a docker-archive's `manifest.json`.
+#[derive(Debug, serde::Deserialize)]
 #[serde(rename_all = "PascalCase")]
-struct DockerEntry {
-    config: String,
+pub struct DockerEntry {
+    /// The archive member holding the config.
+    pub config: String,
+    /// `name:tag`s of the image.
     #[serde(default)]
-    repo_tags: Option<Vec<String>>,
-    layers: Vec<String>,
+    pub repo_tags: Option<Vec<String>>,
+    /// The archive members holding the layers, bottom first.
+    pub layers: Vec<String>,
+}
+
+/// Parse a docker-archive's `manifest.json` (already read through [`bounded`]).
+pub fn parse_docker_manifest(bytes: &[u8]) -> Result<Vec<DockerEntry>> {
+    Ok(serde_json::from_slice(bytes)?)
 }
 
 /// Resolve a docker-archive (`docker save` output), reported as `name`: one platform, the config's.

@@ -49,7 +49,7 @@ pub struct TarEntry {
     pub kind: EntryType,
     /// Link target (symlinks and hard links).
     pub link: String,
-    /// Data size.
+    /// Data size (0 for links, devices, fifos and directories).
     pub size: u64,
 }
 
@@ -247,16 +247,20 @@ pub fn for_each<R: Read>(
                 .map(|l| String::from_utf8_lossy(&l).into_owned())
                 .unwrap_or_default()
         });
+        // Go's archive/tar and Python's tarfile give links, devices, fifos and directories no data
+        // whatever their size field says; the `tar` crate skips that many bytes. Readers that
+        // disagree on where the next header is would see different files: refuse such an entry.
+        if size > 0 && matches!(flag, b'1'..=b'6') {
+            bail!(
+                "`{path}` is a link, device, fifo or directory whose header claims {size} bytes of                  data: tar readers disagree on such entries, so cargo slim-image refuses them"
+            );
+        }
         pending.any = false;
         let entry = TarEntry {
             path: clean(&path),
             kind,
             link,
-            size: if matches!(kind, EntryType::File | EntryType::Other) {
-                size
-            } else {
-                0
-            },
+            size,
         };
         last = format!("`{path}`");
         f(&entry, &mut e)?;

@@ -153,3 +153,13 @@ fn pax_size_that_differs_from_the_header_is_refused() {
     let e = format!("{:#}", list(&t).unwrap_err());
     assert!(e.contains("PAX size"), "{e}");
 }
+
+#[test]
+fn header_only_entries_with_data_are_refused() {
+    // Go would read "hidden" as the next header; the tar crate would skip it as data.
+    let mut t = header("dir/", b'5', 512).to_vec();
+    t.extend(header("hidden", b'0', 0));
+    t.extend([0u8; 1024]);
+    let e = format!("{:#}", list(&t).unwrap_err());
+    assert!(e.contains("disagree"), "{e}");
+}
