@@ -71,7 +71,7 @@ fn layer_from_tar(dir: &Path, tar: &[u8]) -> Layer {
 
 /// A gzip layer whose first entry is an extended header (`flag`: `x` PAX, `L` GNU long name) of
 /// `size` bytes, made by python3 (C gzip and sha256: fast for hundreds of MiB).
-fn huge_record_layer(dir: &Path, flag: char, size: u64) -> Layer {
+fn huge_record_layer(dir: &Path, flag: &str, size: u64) -> Layer {
     let file = dir.join(format!("huge-{flag}.tar.gz"));
     let py = r#"
 import gzip, hashlib, sys, tarfile
@@ -92,7 +92,6 @@ with gzip.open(path, "wb", compresslevel=1) as out:
     put(header("././@LongLink" if flag == "L" else "PaxHeader/x", flag, size))
     if flag == "x":
         key = b" path="
-        digits = len(str(size))
         prefix = str(size).encode() + key
         put(prefix)
         left = size - len(prefix) - 1
@@ -109,7 +108,7 @@ print("sha256:" + sha.hexdigest())
 "#;
     let out = run_ok(
         Command::new("python3")
-            .args(["-c", py, &flag.to_string(), &size.to_string()])
+            .args(["-c", py, flag, &size.to_string()])
             .arg(&file),
     )
     .unwrap();
@@ -305,7 +304,7 @@ fn huge_records_and_configs_are_refused_in_bounded_memory() {
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
     // A 256 MiB PAX record, in an oci-archive; a 256 MiB GNU long name, in a docker-archive.
-    for (flag, kind) in [('x', 1), ('L', 2)] {
+    for (flag, kind) in [("x", 1), ("L", 2)] {
         let d = w.join(format!("rec-{flag}"));
         std::fs::create_dir_all(&d).unwrap();
         let layer = huge_record_layer(&d, flag, 256 << 20);

@@ -21,6 +21,15 @@ pub const MAX_JSON: u64 = 4 << 20;
 /// `maxSpecialFileSize`, so what podman and docker accept is accepted here too.
 pub const MAX_TAR_RECORD: u64 = 1 << 20;
 
+/// Largest path table of a base (its paths and link targets over all layers, plus
+/// [`PATH_ENTRY_OVERHEAD`] per entry): 256 MiB. Each path is at most [`MAX_TAR_RECORD`], but a small
+/// gzip layer can hold many: without this bound a 10 MiB layer of 1 MiB names is 10 GiB of memory. A
+/// large real image (500,000 files) needs about 50 MiB.
+pub const MAX_PATH_TABLE: u64 = 256 << 20;
+
+/// What one entry of the path table costs besides its path and link bytes (map node, strings).
+pub const PATH_ENTRY_OVERHEAD: u64 = 96;
+
 /// Refuse a claimed `size` over `limit` before reading anything; `what` names the thing.
 pub fn check_size(what: &str, size: u64, limit: u64) -> Result<()> {
     if size > limit {

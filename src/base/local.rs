@@ -2,9 +2,12 @@
 //!
 //! A layout's `index.json` entry is picked by tag (`org.opencontainers.image.ref.name`, bare tag or
 //! `name:tag`), or taken when the layout holds one image. Blobs are copied into the store through a
-//! hashing writer and committed only when digest and size match the descriptor. Archives are unpacked
-//! into a temp dir first (regular files only, no path may leave it); an oci-archive is then a layout, and
-//! a docker-archive (`manifest.json`) is read as config + layer files, gzip or plain tar.
+//! hashing writer (never more than the descriptor's size and one byte) and committed only when digest
+//! and size match the descriptor. index.json, manifest.json and configs are read through
+//! [`super::bounded`]. Archives are unpacked into a temp dir first ([`super::archive`]: regular files
+//! only, no path may leave it); an oci-archive is then a layout, and a docker-archive (`manifest.json`)
+//! is read as config + layer files, gzip or plain tar, each of which must be a regular file of the
+//! archive itself.
 
 use super::{archive, bounded, per_platform, BaseImage, Fetch, LAYER_TAR};
 use crate::blob::{media, BlobStore, Descriptor};

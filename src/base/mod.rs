@@ -7,7 +7,9 @@
 //! a CA bundle, a passwd file or a musl loader). A registry base is resolved to a digest first, and an
 //! index is narrowed to each requested platform; a platform the base lacks is an error that lists the
 //! platforms it has. Sources live in [`remote`] (registries) and [`local`] (OCI layout, oci-archive,
-//! docker-archive); [`merge`] lays our runtime config over the base's.
+//! docker-archive, taken apart by [`archive`]); [`merge`] lays our runtime config over the base's.
+//! Every length a base claims is bounded by [`bounded`] before it is read, and layers are read by
+//! [`tarread`].
 
 pub mod archive;
 pub mod assemble;
@@ -15,6 +17,7 @@ pub mod bounded;
 pub mod local;
 pub mod merge;
 pub mod remote;
+mod scan;
 pub mod source;
 pub mod tarread;
 
@@ -294,7 +297,7 @@ fn platform_image(
     for l in &layers {
         src.fetch(l, store)?;
     }
-    let (paths, layer_sizes) = scan(store, &layers, &config.rootfs.diff_ids, &src.name())?;
+    let (paths, layer_sizes) = scan::scan(store, &layers, &config.rootfs.diff_ids, &src.name())?;
     let mut manifest_desc = Descriptor::new(&desc.media_type, desc.digest.clone(), desc.size);
     manifest_desc.platform = Some(platform.into());
     Ok(PlatformBase {
@@ -325,84 +328,6 @@ fn oci_layer(l: &Descriptor, name: &str) -> Result<Descriptor> {
 }
 
 type Paths = BTreeMap<String, (EntryType, String)>;
-
-/// Remove what is below the directory `dir` (`""`: the root) from `paths`, and `dir` itself when
-/// `itself`. A range of the sorted map, not a scan of all of it: a layer of many whiteouts stays
-/// linear.
-fn remove_below(paths: &mut Paths, dir: &str, itself: bool) {
-    if itself {
-        paths.remove(dir);
-    }
-    let prefix = if dir.is_empty() {
-        String::new()
-    } else {
-        format!("{dir}/")
-    };
-    let below: Vec<String> = paths
-        .range(prefix.clone()..)
-        .map(|(p, _)| p)
-        .take_while(|p| p.starts_with(&prefix))
-        .cloned()
-        .collect();
-    for p in below {
-        paths.remove(&p);
-    }
-}
-
-/// Every path of the base's filesystem after all layers (whiteouts applied), and each layer's
-/// uncompressed size; each layer's uncompressed digest must be its `diff_id`.
-fn scan(
-    store: &BlobStore,
-    layers: &[Descriptor],
-    diff_ids: &[Digest],
-    name: &str,
-) -> Result<(Paths, Vec<u64>)> {
-    let mut paths = Paths::new();
-    let mut sizes = Vec::new();
-    for (l, want) in layers.iter().zip(diff_ids) {
-        let file = std::io::BufReader::new(store.open_blob(&l.digest)?);
-        let reader: Box<dyn Read> = match l.media_type.as_str() {
-            media::LAYER_GZIP => Box::new(flate2::read::MultiGzDecoder::new(file)),
-            media::LAYER_ZSTD => Box::new(
-                zstd::stream::read::Decoder::with_buffer(file)
-                    .with_context(|| format!("reading zstd base layer {}", l.digest))?,
-            ),
-            _ => Box::new(file),
-        };
-        let mut hashing = crate::digest::HashingReader::new(reader);
-        let mut this: Vec<(String, (EntryType, String))> = Vec::new();
-        tarread::for_each(&mut hashing, |e, _| {
-            let (dir, file) = e.path.rsplit_once('/').unwrap_or(("", &e.path));
-            if file == ".wh..wh..opq" {
-                remove_below(&mut paths, dir, false);
-            } else if let Some(gone) = file.strip_prefix(".wh.") {
-                let gone = if dir.is_empty() {
-                    gone.to_string()
-                } else {
-                    format!("{dir}/{gone}")
-                };
-                remove_below(&mut paths, &gone, true);
-            } else if !e.path.is_empty() {
-                this.push((e.path.clone(), (e.kind, e.link.clone())));
-            }
-            Ok(())
-        })
-        .with_context(|| format!("base image {name}: reading base layer {}", l.digest))?;
-        std::io::copy(&mut hashing, &mut std::io::sink())
-            .with_context(|| format!("reading base layer {}", l.digest))?;
-        let (diff_id, size) = hashing.finish();
-        if diff_id != *want {
-            bail!(
-                "base image {name}: layer {} uncompresses to {diff_id}, but the config says {want}: the \
-                 image is corrupt; pull or export it again",
-                l.digest
-            );
-        }
-        paths.extend(this);
-        sizes.push(size);
-    }
-    Ok((paths, sizes))
-}
 
 #[cfg(test)]
 mod tests {
