@@ -31,7 +31,6 @@ use crate::reference::Reference;
 use crate::registry::ClientOptions;
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
-use std::io::Read;
 use tarread::EntryType;
 
 /// The annotation naming the base image (OCI image spec, pre-defined annotation keys).
