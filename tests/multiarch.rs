@@ -10,7 +10,6 @@ use common::peers::{self, Podman};
 use common::registry::{Mode, RealRegistry};
 use common::slim::{self, assert_says_hello, blob_json, blob_path, index_json, ok};
 use serde_json::Value;
-use std::io::Read;
 use std::path::Path;
 use std::process::Command;
 

@@ -99,7 +99,7 @@ impl Unpacked {
                 self.archive.display()
             )
         };
-        let (p, n) = self.members.regular_file(name).or_else(|why| fail(why))?;
+        let (p, n) = self.members.regular_file(name).or_else(&fail)?;
         // Written by us; make sure nothing replaced it with something else since.
         let m =
             std::fs::symlink_metadata(p).with_context(|| format!("checking {}", p.display()))?;
