@@ -2,16 +2,18 @@
 //! `--base oci-archive:FILE` and `--base docker-archive:FILE` (packaging `/bin/busybox` with
 //! `--binary`, so nothing compiles): a malformed PAX record, a 256 MiB PAX record, a 256 MiB GNU long
 //! name and a 512 MiB config are each exit 1 with an error naming the base and the blob, never a panic,
-//! in bounded memory (the run is under `prlimit --as`); a docker-archive whose manifest.json names host
+//! in bounded memory (the run is under `prlimit --as`), and a registry base's config claiming 512 MiB
+//! is refused before anything is downloaded (fake registry); a docker-archive whose manifest.json names host
 //! files (absolute, `..`, through a symbolic link, `/proc/self/environ`, `/dev/zero`) is refused naming
 //! the archive and the path, and nothing of the host lands in the blob cache; a layer without the
 //! end-of-archive trailer (umoci 0.4.7 `insert`) is accepted as podman accepts it, and one cut inside a
-//! header or inside an entry's data is refused.
+//! header or inside an entry's data is refused (and umoci unpacks the image built on it).
 
 mod common;
 
 use cargo_slim_image::digest::Digest;
-use common::peers::{require, run_ok};
+use common::peers::{self, require, run_ok};
+use common::registry::fake::{Config, FakeRegistry};
 use common::slim;
 use common::tar::ustar_header;
 use serde_json::json;
@@ -497,6 +499,12 @@ fn a_layer_without_the_trailer_is_accepted_and_a_cut_one_is_not() {
     ));
     let (_, m) = slim::manifest_of(&out);
     assert!(m["layers"].to_string().contains(&digest), "{m}");
+    // umoci unpacks what we made on it, the base's file included.
+    let bundle = peers::umoci_unpack(&out, "latest").unwrap();
+    assert_eq!(
+        std::fs::read_to_string(bundle.path().join("rootfs/opt/etc/motd")).unwrap(),
+        "hello\n"
+    );
 
     // Cut inside the last file's data, and inside a header: refused, naming the layer.
     let data_at = tar.len() - "hello\n".len();
@@ -541,4 +549,41 @@ fn prlimit_leaves_room_for_a_normal_run() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[test]
+fn a_registry_base_whose_config_claims_512_mib_is_refused_before_the_download() {
+    let fake = FakeRegistry::start(Config::default());
+    let layer = gzip(&tar_of(&[("etc/hostname", b'0', b"h\n")]));
+    let layer_digest = Digest::of(&layer).to_string();
+    let config =
+        amd64_config(&[&Digest::of(&tar_of(&[("etc/hostname", b'0', b"h\n")])).to_string()]);
+    let config_digest = Digest::of(&config).to_string();
+    fake.put_blob_unchecked(&config_digest, config);
+    fake.put_blob_unchecked(&layer_digest, layer.clone());
+    let manifest = serde_json::to_vec(&json!({"schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+            "digest": config_digest, "size": 512u64 << 20},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+            "digest": layer_digest, "size": layer.len()}]}))
+    .unwrap();
+    fake.put_manifest(
+        "base/big",
+        "1",
+        "application/vnd.oci.image.manifest.v1+json",
+        manifest,
+    );
+    let work = tempfile::tempdir().unwrap();
+    let base = format!("{}/base/big:1", fake.host);
+    refused(
+        on_base(&base, &work.path().join("t"), &work.path().join("out")),
+        &[&base, &config_digest, "limit"],
+    );
+    let blob_gets: Vec<_> = fake
+        .seen()
+        .into_iter()
+        .filter(|s| s.path.contains("/blobs/"))
+        .collect();
+    assert!(blob_gets.is_empty(), "blobs were fetched: {blob_gets:?}");
 }
