@@ -6,8 +6,8 @@
 //! is refused before anything is downloaded (fake registry); a docker-archive whose manifest.json names host
 //! files (absolute, `..`, through a symbolic link, `/proc/self/environ`, `/dev/zero`) is refused naming
 //! the archive and the path, and nothing of the host lands in the blob cache; a layer without the
-//! end-of-archive trailer (umoci 0.4.7 `insert`) is accepted as podman accepts it, and one cut inside a
-//! header or inside an entry's data is refused (and umoci unpacks the image built on it).
+//! end-of-archive trailer (umoci 0.4.7 `insert`) is accepted as podman accepts it (umoci unpacks the
+//! image built on it), and one cut inside a header or inside an entry's data is refused.
 
 mod common;
 
