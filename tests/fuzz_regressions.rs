@@ -158,3 +158,18 @@ fn regression_upper_case_dotless_registry_round_trips() {
     checks::reference(b"localhost0G0/a/0b");
     checks::reference(b"MyRegistry/app:1");
 }
+
+/// Issue 11: a PAX record `1 x` (a length shorter than its own prefix) made the old hand-written
+/// tar reader slice `begin > end` and panic; a 256 MiB GNU long-name header made it read 256 MiB.
+#[test]
+fn regression_malformed_and_huge_tar_records_are_errors() {
+    for seed in ["4", "6"] {
+        let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("fuzz/seeds/tar_layer")
+            .join(seed);
+        let bytes = std::fs::read(p).unwrap();
+        checks::tar_layer(&bytes);
+        let r = cargo_slim_image::base::tarread::for_each(&bytes[..], |_, _| Ok(()));
+        assert!(r.is_err(), "seed {seed} was accepted");
+    }
+}
