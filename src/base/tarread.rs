@@ -134,6 +134,65 @@ impl Pending {
         }
         Ok(())
     }
+
+    /// Read an extended header (`L`, `K`, `x` or `g`) of `size` bytes from `data`, bounded.
+    fn record(&mut self, flag: u8, data: &mut dyn Read, size: u64, last: &str) -> Result<()> {
+        let what = match flag {
+            b'L' => "a GNU long-name record",
+            b'K' => "a GNU long-link record",
+            b'x' => "a PAX extended header",
+            _ => "a PAX global header",
+        };
+        let what = format!("{what} after {last}");
+        let data = bounded::read_exact(data, size, MAX_TAR_RECORD, &what)?;
+        // GNU long names are NUL-terminated.
+        let text = String::from_utf8_lossy(data.split(|&b| b == 0).next().unwrap_or(&[]));
+        match flag {
+            b'L' => self.path = Some(text.into_owned()),
+            b'K' => self.link = Some(text.into_owned()),
+            b'x' => self.pax(&data).with_context(|| what.clone())?,
+            _ => {}
+        }
+        self.any |= flag != b'g';
+        Ok(())
+    }
+
+    /// The entry of header `h` (type `flag`, `size` bytes of data), with what the extended headers
+    /// before it said; they are used up.
+    fn entry(&mut self, h: &tar::Header, flag: u8, size: u64) -> Result<TarEntry> {
+        let path = self
+            .path
+            .take()
+            .unwrap_or_else(|| String::from_utf8_lossy(&h.path_bytes()).into_owned());
+        if let Some(s) = self.size.take().filter(|&s| s != size) {
+            bail!(
+                "`{path}` has a PAX size record of {s} bytes but a header size of {size}: \
+                 cargo slim-image cannot read such entries in base layers (some writers use them \
+                 for files of 8 GiB and more)"
+            );
+        }
+        // Go's archive/tar and Python's tarfile give links, devices, fifos and directories no data
+        // whatever their size field says; the `tar` crate skips that many bytes. Readers that
+        // disagree on where the next header is would see different files: refuse such an entry.
+        if size > 0 && matches!(flag, b'1'..=b'6') {
+            bail!(
+                "`{path}` is a link, device, fifo or directory whose header claims {size} bytes of \
+                 data: tar readers disagree on such entries, so cargo slim-image refuses them"
+            );
+        }
+        let link = self.link.take().unwrap_or_else(|| {
+            h.link_name_bytes()
+                .map(|l| String::from_utf8_lossy(&l).into_owned())
+                .unwrap_or_default()
+        });
+        self.any = false;
+        Ok(TarEntry {
+            kind: kind_of(flag, &path),
+            path: clean(&path),
+            link,
+            size,
+        })
+    }
 }
 
 /// The records (`LEN KEY=VALUE\n`) of a PAX extended header, by their length prefix as POSIX (and
@@ -212,56 +271,11 @@ pub fn for_each<R: Read>(
         at.set(p);
         let flag = e.header().entry_type().as_byte();
         if matches!(flag, b'L' | b'K' | b'x' | b'g') {
-            let what = match flag {
-                b'L' => "a GNU long-name record",
-                b'K' => "a GNU long-link record",
-                b'x' => "a PAX extended header",
-                _ => "a PAX global header",
-            };
-            let what = format!("{what} after {last}");
-            let data = bounded::read_exact(&mut e, size, MAX_TAR_RECORD, &what)?;
-            // GNU long names are NUL-terminated.
-            let text = String::from_utf8_lossy(data.split(|&b| b == 0).next().unwrap_or(&[]));
-            match flag {
-                b'L' => pending.path = Some(text.into_owned()),
-                b'K' => pending.link = Some(text.into_owned()),
-                b'x' => pending.pax(&data).with_context(|| what.clone())?,
-                _ => {}
-            }
-            pending.any |= flag != b'g';
+            pending.record(flag, &mut e, size, &last)?;
             continue;
         }
-        let raw_path = String::from_utf8_lossy(&e.header().path_bytes()).into_owned();
-        let path = pending.path.take().unwrap_or(raw_path);
-        let kind = kind_of(flag, &path);
-        if let Some(s) = pending.size.take().filter(|&s| s != size) {
-            bail!(
-                "`{path}` has a PAX size record of {s} bytes but a header size of {size}: \
-                 cargo slim-image cannot read such entries (files of 8 GiB and more written by \
-                 some tar writers); re-export the image with GNU or Go tar"
-            );
-        }
-        let link = pending.link.take().unwrap_or_else(|| {
-            e.header()
-                .link_name_bytes()
-                .map(|l| String::from_utf8_lossy(&l).into_owned())
-                .unwrap_or_default()
-        });
-        // Go's archive/tar and Python's tarfile give links, devices, fifos and directories no data
-        // whatever their size field says; the `tar` crate skips that many bytes. Readers that
-        // disagree on where the next header is would see different files: refuse such an entry.
-        if size > 0 && matches!(flag, b'1'..=b'6') {
-            bail!(
-                "`{path}` is a link, device, fifo or directory whose header claims {size} bytes of                  data: tar readers disagree on such entries, so cargo slim-image refuses them"
-            );
-        }
-        pending.any = false;
-        let entry = TarEntry {
-            path: clean(&path),
-            kind,
-            link,
-            size,
-        };
+        let entry = pending.entry(e.header(), flag, size)?;
+        let path = entry.path.clone();
         last = format!("`{path}`");
         f(&entry, &mut e)?;
     }
