@@ -296,6 +296,7 @@ fn a_malformed_pax_record_in_a_base_layer_is_an_error_not_a_panic() {
                 &[&name, &layer.digest, "PAX"],
             );
             assert!(!work.path().join("out").exists(), "{err}");
+            no_temp_left(&work.path().join("t"));
         }
     }
 }
@@ -339,6 +340,21 @@ fn huge_records_and_configs_are_refused_in_bounded_memory() {
             .iter()
             .all(|p| std::fs::metadata(p).unwrap().len() < 1 << 20),
         "the config was copied into the cache: {cached:?}"
+    );
+}
+
+/// The blob cache under the target dir `target` holds no temp files or unpacked archives.
+fn no_temp_left(target: &Path) {
+    let tmp = target.join("slim-image/.cache/blobs/tmp");
+    let left: Vec<_> = std::fs::read_dir(&tmp)
+        .unwrap_or_else(|e| panic!("{}: {e}", tmp.display()))
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(
+        left.is_empty(),
+        "left behind in {}: {left:?}",
+        tmp.display()
     );
 }
 
@@ -428,6 +444,7 @@ fn a_docker_archive_cannot_name_host_files() {
                 );
             }
             check_refused(&out, &[&archive.display().to_string(), bad, why]);
+            no_temp_left(&target);
         }
     }
 }
