@@ -62,3 +62,58 @@ pub fn manifest(data: &[u8]) {
     round_trip::<Index>(data, "index");
     round_trip::<ConfigFile>(data, "config");
 }
+
+/// The tar reader used on base layers and archives: never panics, never buffers more than its record
+/// limit, and every entry it gives has a clean path (no leading `/`, no trailing `/`) and at most the
+/// data its header claims.
+pub fn tar_layer(data: &[u8]) {
+    use cargo_slim_image::base::tarread;
+    let _ = tarread::for_each(data, |e, body| {
+        assert!(
+            !e.path.starts_with('/') && !e.path.ends_with('/'),
+            "unclean path {:?}",
+            e.path
+        );
+        let n = std::io::copy(body, &mut std::io::sink())?;
+        assert!(n <= e.size, "{n} bytes of data for a {}-byte entry", e.size);
+        Ok(())
+    });
+    let _ = tarread::pax_records(data);
+}
+
+/// A docker-archive's `manifest.json`: parsing never panics, and every path it names resolves only
+/// to a regular file of the archive (never outside it, never through an absolute link).
+pub fn docker_manifest(data: &[u8]) {
+    use cargo_slim_image::base::archive::{Member, Members};
+    use cargo_slim_image::base::local::parse_docker_manifest;
+    use std::path::{Path, PathBuf};
+    let Ok(entries) = parse_docker_manifest(data) else {
+        return;
+    };
+    let mut m = Members::default();
+    let file = |p: &str| Member::File(PathBuf::from("/unpacked").join(p), 1);
+    m.insert("config.json".into(), file("config.json"));
+    m.insert("abc/layer.tar".into(), file("abc/layer.tar"));
+    m.insert(
+        "def/layer.tar".into(),
+        Member::Symlink("../abc/layer.tar".into()),
+    );
+    m.insert("up".into(), Member::Symlink("../../etc/passwd".into()));
+    m.insert("abs".into(), Member::Symlink("/etc/passwd".into()));
+    m.insert("loop".into(), Member::Symlink("loop".into()));
+    m.insert("hard".into(), Member::Hardlink("abc/layer.tar".into()));
+    m.insert("abc".into(), Member::Dir);
+    m.insert("dev".into(), Member::Other);
+    for e in &entries {
+        for name in std::iter::once(&e.config).chain(&e.layers) {
+            if let Ok((p, _)) = m.regular_file(name) {
+                assert!(
+                    p == Path::new("/unpacked/config.json")
+                        || p == Path::new("/unpacked/abc/layer.tar"),
+                    "{name:?} resolved to {}",
+                    p.display()
+                );
+            }
+        }
+    }
+}

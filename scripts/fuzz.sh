@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Bounded fuzzing of the parsers that read untrusted input (fuzz/: image references, WWW-Authenticate,
-# manifest/index/config JSON), FUZZ_SECONDS (default 30) per target. cargo-fuzz wants a nightly
+# manifest/index/config JSON, the tar reader of base layers and archives, docker-archive
+# manifest.json), FUZZ_SECONDS (default 30) per target. cargo-fuzz wants a nightly
 # toolchain; RUSTC_BOOTSTRAP=1 lets the stable one build the sanitizer instrumentation it needs.
 # New corpus entries go to a temp dir (fuzz/seeds stays as committed). A finding is copied to
 # fuzz/findings/<target>/ and the script fails: add it as a regression test in
@@ -8,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${FUZZ_SECONDS:-30}"
-targets=(reference www_authenticate manifest)
+targets=(reference www_authenticate manifest tar_layer docker_manifest)
 
 if ! command -v cargo-fuzz >/dev/null; then
   if [ -n "${CI:-}" ]; then

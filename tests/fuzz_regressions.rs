@@ -12,10 +12,12 @@ use std::path::PathBuf;
 
 type Check = fn(&[u8]);
 
-const TARGETS: [(&str, Check); 3] = [
+const TARGETS: [(&str, Check); 5] = [
     ("reference", checks::reference),
     ("www_authenticate", checks::www_authenticate),
     ("manifest", checks::manifest),
+    ("tar_layer", checks::tar_layer),
+    ("docker_manifest", checks::docker_manifest),
 ];
 
 fn inputs(dir: &str, target: &str) -> Vec<(PathBuf, Vec<u8>)> {
@@ -51,7 +53,7 @@ fn seeds_and_past_findings_pass() {
 }
 
 /// Tokens worth splicing in: separators and syntax the parsers branch on.
-const TOKENS: [&str; 24] = [
+const TOKENS: [&str; 28] = [
     ":",
     "/",
     "@",
@@ -76,6 +78,10 @@ const TOKENS: [&str; 24] = [
     "realm=",
     "\"mediaType\":",
     "..",
+    "1 x\n",
+    "ustar\u{0}00",
+    "./",
+    "\"Layers\":",
 ];
 
 struct Rng(u64);
@@ -151,4 +157,19 @@ fn seeded_mutations_of_the_seeds_pass() {
 fn regression_upper_case_dotless_registry_round_trips() {
     checks::reference(b"localhost0G0/a/0b");
     checks::reference(b"MyRegistry/app:1");
+}
+
+/// Issue 11: a PAX record `1 x` (a length shorter than its own prefix) made the old hand-written
+/// tar reader slice `begin > end` and panic; a 256 MiB GNU long-name header made it read 256 MiB.
+#[test]
+fn regression_malformed_and_huge_tar_records_are_errors() {
+    for seed in ["4", "6"] {
+        let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("fuzz/seeds/tar_layer")
+            .join(seed);
+        let bytes = std::fs::read(p).unwrap();
+        checks::tar_layer(&bytes);
+        let r = cargo_slim_image::base::tarread::for_each(&bytes[..], |_, _| Ok(()));
+        assert!(r.is_err(), "seed {seed} was accepted");
+    }
 }

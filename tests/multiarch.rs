@@ -5,27 +5,28 @@
 
 mod common;
 
-use cargo_slim_image::base::tarread::TarReader;
+use cargo_slim_image::base::tarread;
 use common::peers::{self, Podman};
 use common::registry::{Mode, RealRegistry};
 use common::slim::{self, assert_says_hello, blob_json, blob_path, index_json, ok};
 use serde_json::Value;
-use std::io::Read;
 use std::path::Path;
 use std::process::Command;
 
 /// The ELF `e_machine` of `usr/local/bin/hello-http` in a gzip layer of `layout`.
 fn elf_machine_in_layer(layout: &Path, digest: &str) -> Option<u16> {
     let f = std::fs::File::open(blob_path(layout, digest)).unwrap();
-    let mut tar = TarReader::new(flate2::read::MultiGzDecoder::new(f));
-    while let Some(e) = tar.next_entry().unwrap() {
+    let mut machine = None;
+    tarread::for_each(flate2::read::MultiGzDecoder::new(f), |e, data| {
         if e.path == "usr/local/bin/hello-http" {
             let mut head = [0u8; 20];
-            tar.data().read_exact(&mut head).unwrap();
-            return Some(u16::from_le_bytes([head[18], head[19]]));
+            data.read_exact(&mut head)?;
+            machine = Some(u16::from_le_bytes([head[18], head[19]]));
         }
-    }
-    None
+        Ok(())
+    })
+    .unwrap();
+    machine
 }
 
 /// `cargo slim-image` on hello-http for linux/amd64 and linux/arm64, writing `layout` and
@@ -145,13 +146,14 @@ fn a_docker_archive_of_two_platforms_holds_the_hosts() {
         stderr.contains("docker-archive holds one platform: linux/amd64"),
         "{stderr}"
     );
-    let mut tar = TarReader::new(std::fs::File::open(&tarball).unwrap());
     let mut manifest = String::new();
-    while let Some(e) = tar.next_entry().unwrap() {
+    tarread::for_each(std::fs::File::open(&tarball).unwrap(), |e, data| {
         if e.path == "manifest.json" {
-            tar.data().read_to_string(&mut manifest).unwrap();
+            data.read_to_string(&mut manifest)?;
         }
-    }
+        Ok(())
+    })
+    .unwrap();
     let m: Value = serde_json::from_str(&manifest).unwrap();
     let config = m[0]["Config"].as_str().unwrap();
     let config = blob_json(

@@ -2,11 +2,14 @@
 //!
 //! A layout's `index.json` entry is picked by tag (`org.opencontainers.image.ref.name`, bare tag or
 //! `name:tag`), or taken when the layout holds one image. Blobs are copied into the store through a
-//! hashing writer and committed only when digest and size match the descriptor. Archives are unpacked
-//! into a temp dir first (regular files only, no path may leave it); an oci-archive is then a layout, and
-//! a docker-archive (`manifest.json`) is read as config + layer files, gzip or plain tar.
+//! hashing writer (never more than the descriptor's size and one byte) and committed only when digest
+//! and size match the descriptor. index.json, manifest.json and configs are read through
+//! [`super::bounded`]. Archives are unpacked into a temp dir first ([`super::archive`]: regular files
+//! only, no path may leave it); an oci-archive is then a layout, and a docker-archive (`manifest.json`)
+//! is read as config + layer files, gzip or plain tar, each of which must be a regular file of the
+//! archive itself.
 
-use super::{per_platform, BaseImage, Fetch, LAYER_TAR};
+use super::{archive, bounded, per_platform, BaseImage, Fetch, LAYER_TAR};
 use crate::blob::{media, BlobStore, Descriptor};
 use crate::digest::Digest;
 use crate::image::Index;
@@ -34,10 +37,17 @@ fn store_file(
             return Ok((d.clone(), std::fs::metadata(store.path(d))?.len()));
         }
     }
-    let mut f = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
+    let f = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
+    if !f.metadata()?.is_file() {
+        bail!("{} is not a regular file", file.display());
+    }
     let mut w = store.writer()?;
-    std::io::copy(&mut f, &mut w)
-        .with_context(|| format!("copying {} into the blob store", file.display()))?;
+    // Never more than the descriptor's size and one byte: enough to tell the file is too long.
+    std::io::copy(
+        &mut f.take(size.map_or(u64::MAX, |s| s.saturating_add(1))),
+        &mut w,
+    )
+    .with_context(|| format!("copying {} into the blob store", file.display()))?;
     let (digest, n) = w.peek();
     if want.is_some_and(|d| *d != digest) || size.is_some_and(|s| s != n) {
         bail!(
@@ -94,13 +104,14 @@ pub fn resolve_layout(
     name: String,
 ) -> Result<BaseImage> {
     let index_path = dir.join("index.json");
-    let bytes = std::fs::read(&index_path).with_context(|| {
-        format!(
-            "reading {}: is {} an OCI image layout?",
-            index_path.display(),
-            dir.display()
-        )
-    })?;
+    let bytes =
+        bounded::read_file(&index_path, &format!("{name}: index.json")).with_context(|| {
+            format!(
+                "reading {}: is {} an OCI image layout?",
+                index_path.display(),
+                dir.display()
+            )
+        })?;
     let index: Index = serde_json::from_slice(&bytes)
         .with_context(|| format!("parsing {}", index_path.display()))?;
     let tags = || {
@@ -156,49 +167,6 @@ pub fn resolve_layout(
     })
 }
 
-/// Unpack the regular files of a tar into `dest`, refusing paths that would leave it.
-fn unpack(file: &Path, dest: &Path) -> Result<()> {
-    let f = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
-    let mut tar = super::tarread::TarReader::new(std::io::BufReader::new(f));
-    while let Some(e) = tar
-        .next_entry()
-        .with_context(|| {
-        format!(
-            "reading the archive {}: is it a tar file (as `skopeo copy ... oci-archive:FILE` or `docker save` write)?",
-            file.display()
-        )
-    })?
-    {
-        if e.kind != super::tarread::EntryType::File {
-            continue;
-        }
-        if e.path.split('/').any(|c| c == ".." || c.is_empty()) {
-            bail!(
-                "{}: the archive member `{}` is not a plain relative path",
-                file.display(),
-                e.path
-            );
-        }
-        let out = dest.join(&e.path);
-        if let Some(p) = out.parent() {
-            std::fs::create_dir_all(p)?;
-        }
-        let mut w =
-            std::fs::File::create(&out).with_context(|| format!("unpacking {}", out.display()))?;
-        std::io::copy(&mut tar.data(), &mut w)
-            .with_context(|| format!("unpacking {} from {}", e.path, file.display()))?;
-    }
-    Ok(())
-}
-
-/// Unpack an archive base into a temp dir in the store.
-fn unpack_temp(file: &Path, store: &BlobStore) -> Result<tempfile::TempDir> {
-    let tmp = tempfile::tempdir_in(store.root().join("tmp"))
-        .context("creating a temp dir to unpack the base archive")?;
-    unpack(file, tmp.path())?;
-    Ok(tmp)
-}
-
 /// Resolve an oci-archive, reported as `name`.
 pub fn resolve_oci_archive(
     file: &Path,
@@ -207,17 +175,26 @@ pub fn resolve_oci_archive(
     store: &BlobStore,
     name: String,
 ) -> Result<BaseImage> {
-    let tmp = unpack_temp(file, store)?;
-    resolve_layout(tmp.path(), tag, platforms, store, name)
+    let tmp = archive::unpack(file, &store.root().join("tmp"))?;
+    resolve_layout(tmp.dir(), tag, platforms, store, name)
 }
 
-#[derive(serde::Deserialize)]
+/// One image of a docker-archive's `manifest.json`.
+#[derive(Debug, serde::Deserialize)]
 #[serde(rename_all = "PascalCase")]
-struct DockerEntry {
-    config: String,
+pub struct DockerEntry {
+    /// The archive member holding the config.
+    pub config: String,
+    /// `name:tag`s of the image.
     #[serde(default)]
-    repo_tags: Option<Vec<String>>,
-    layers: Vec<String>,
+    pub repo_tags: Option<Vec<String>>,
+    /// The archive members holding the layers, bottom first.
+    pub layers: Vec<String>,
+}
+
+/// Parse a docker-archive's `manifest.json` (already read through [`bounded`]).
+pub fn parse_docker_manifest(bytes: &[u8]) -> Result<Vec<DockerEntry>> {
+    Ok(serde_json::from_slice(bytes)?)
 }
 
 /// Resolve a docker-archive (`docker save` output), reported as `name`: one platform, the config's.
@@ -228,13 +205,13 @@ pub fn resolve_docker_archive(
     store: &BlobStore,
     name: String,
 ) -> Result<BaseImage> {
-    let tmp = unpack_temp(file, store)?;
-    let mpath = tmp.path().join("manifest.json");
+    let tmp = archive::unpack(file, &store.root().join("tmp"))?;
+    let (mpath, _) = tmp
+        .file("manifest.json", "the docker-archive format needs")
+        .with_context(|| format!("{name}: is it a docker-archive (docker save)?"))?;
+    let bytes = bounded::read_file(&mpath, &format!("{name}: manifest.json"))?;
     let entries: Vec<DockerEntry> =
-        serde_json::from_slice(&std::fs::read(&mpath).with_context(|| {
-            format!("{name}: no manifest.json: is it a docker-archive (docker save)?")
-        })?)
-        .with_context(|| format!("{name}: parsing manifest.json"))?;
+        serde_json::from_slice(&bytes).with_context(|| format!("{name}: parsing manifest.json"))?;
     let entry = match tag {
         Some(t) => entries
             .iter()
@@ -251,11 +228,16 @@ pub fn resolve_docker_archive(
             entries.len()
         ),
     };
-    let (config_digest, config_size) =
-        store_file(&tmp.path().join(&entry.config), None, None, store)?;
+    let (config_path, size) = tmp.file(&entry.config, "manifest.json names as the config")?;
+    bounded::check_size(
+        &format!("{name}: the config {}", entry.config),
+        size,
+        bounded::MAX_JSON,
+    )?;
+    let (config_digest, config_size) = store_file(&config_path, None, Some(size), store)?;
     let mut layers = Vec::new();
     for l in &entry.layers {
-        let path = tmp.path().join(l);
+        let (path, size) = tmp.file(l, "manifest.json names as a layer")?;
         let mut magic = [0u8; 2];
         std::fs::File::open(&path)
             .and_then(|mut f| f.read_exact(&mut magic))
@@ -265,7 +247,7 @@ pub fn resolve_docker_archive(
         } else {
             LAYER_TAR
         };
-        let (d, n) = store_file(&path, None, None, store)?;
+        let (d, n) = store_file(&path, None, Some(size), store)?;
         layers.push(Descriptor::new(mt, d, n));
     }
     // No manifest in a docker-archive: make the OCI one it stands for, so the rest is the same path.

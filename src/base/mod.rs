@@ -7,12 +7,17 @@
 //! a CA bundle, a passwd file or a musl loader). A registry base is resolved to a digest first, and an
 //! index is narrowed to each requested platform; a platform the base lacks is an error that lists the
 //! platforms it has. Sources live in [`remote`] (registries) and [`local`] (OCI layout, oci-archive,
-//! docker-archive); [`merge`] lays our runtime config over the base's.
+//! docker-archive, taken apart by [`archive`]); [`merge`] lays our runtime config over the base's.
+//! Every length a base claims is bounded by [`bounded`] before it is read, and layers are read by
+//! [`tarread`].
 
+pub mod archive;
 pub mod assemble;
+pub mod bounded;
 pub mod local;
 pub mod merge;
 pub mod remote;
+mod scan;
 pub mod source;
 pub mod tarread;
 
@@ -26,8 +31,7 @@ use crate::reference::Reference;
 use crate::registry::ClientOptions;
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
-use std::io::Read;
-use tarread::{EntryType, TarReader};
+use tarread::EntryType;
 
 /// The annotation naming the base image (OCI image spec, pre-defined annotation keys).
 pub const BASE_NAME: &str = "org.opencontainers.image.base.name";
@@ -139,10 +143,13 @@ pub(crate) trait Fetch {
     fn name(&self) -> String;
     /// Put the blob into `store`, verified against `desc`; a no-op when the store has it.
     fn fetch(&self, desc: &Descriptor, store: &BlobStore) -> Result<()>;
-    /// The bytes of a manifest, verified against `desc`.
+    /// The bytes of a manifest, verified against `desc` (at most [`bounded::MAX_JSON`] bytes: a
+    /// descriptor claiming more is refused before anything is fetched).
     fn manifest(&self, desc: &Descriptor, store: &BlobStore) -> Result<Vec<u8>> {
+        let what = format!("manifest {} of base image {}", desc.digest, self.name());
+        bounded::check_size(&what, desc.size, bounded::MAX_JSON)?;
         self.fetch(desc, store)?;
-        store.read(&desc.digest)
+        bounded::read_blob(store, &desc.digest, &what)
     }
 }
 
@@ -239,15 +246,23 @@ fn platform_image(
             src.name()
         )
     })?;
+    // The config is read whole: its claimed size is checked before it is fetched.
+    let what = format!(
+        "the image config {} of base image {}",
+        manifest.config.digest,
+        src.name()
+    );
+    bounded::check_size(&what, manifest.config.size, bounded::MAX_JSON)?;
     src.fetch(&manifest.config, store)?;
-    let config: ConfigFile = serde_json::from_slice(&store.read(&manifest.config.digest)?)
-        .with_context(|| {
-            format!(
-                "parsing the image config {} of {}",
-                manifest.config.digest,
-                src.name()
-            )
-        })?;
+    let config: ConfigFile =
+        serde_json::from_slice(&bounded::read_blob(store, &manifest.config.digest, &what)?)
+            .with_context(|| {
+                format!(
+                    "parsing the image config {} of {}",
+                    manifest.config.digest,
+                    src.name()
+                )
+            })?;
     if !matches(
         platform,
         &config.os,
@@ -281,7 +296,7 @@ fn platform_image(
     for l in &layers {
         src.fetch(l, store)?;
     }
-    let (paths, layer_sizes) = scan(store, &layers, &config.rootfs.diff_ids, &src.name())?;
+    let (paths, layer_sizes) = scan::scan(store, &layers, &config.rootfs.diff_ids, &src.name())?;
     let mut manifest_desc = Descriptor::new(&desc.media_type, desc.digest.clone(), desc.size);
     manifest_desc.platform = Some(platform.into());
     Ok(PlatformBase {
@@ -312,69 +327,6 @@ fn oci_layer(l: &Descriptor, name: &str) -> Result<Descriptor> {
 }
 
 type Paths = BTreeMap<String, (EntryType, String)>;
-
-/// Every path of the base's filesystem after all layers (whiteouts applied), and each layer's
-/// uncompressed size; each layer's uncompressed digest must be its `diff_id`.
-fn scan(
-    store: &BlobStore,
-    layers: &[Descriptor],
-    diff_ids: &[Digest],
-    name: &str,
-) -> Result<(Paths, Vec<u64>)> {
-    let mut paths = Paths::new();
-    let mut sizes = Vec::new();
-    for (l, want) in layers.iter().zip(diff_ids) {
-        let file = std::io::BufReader::new(store.open_blob(&l.digest)?);
-        let reader: Box<dyn Read> = match l.media_type.as_str() {
-            media::LAYER_GZIP => Box::new(flate2::read::MultiGzDecoder::new(file)),
-            media::LAYER_ZSTD => Box::new(
-                zstd::stream::read::Decoder::with_buffer(file)
-                    .with_context(|| format!("reading zstd base layer {}", l.digest))?,
-            ),
-            _ => Box::new(file),
-        };
-        let mut hashing = crate::digest::HashingReader::new(reader);
-        let mut this: Vec<(String, (EntryType, String))> = Vec::new();
-        let mut tar = TarReader::new(&mut hashing);
-        while let Some(e) = tar
-            .next_entry()
-            .with_context(|| format!("reading base layer {}", l.digest))?
-        {
-            let (dir, file) = e.path.rsplit_once('/').unwrap_or(("", &e.path));
-            if file == ".wh..wh..opq" {
-                let prefix = if dir.is_empty() {
-                    String::new()
-                } else {
-                    format!("{dir}/")
-                };
-                paths.retain(|p, _| !p.starts_with(&prefix));
-            } else if let Some(gone) = file.strip_prefix(".wh.") {
-                let gone = if dir.is_empty() {
-                    gone.to_string()
-                } else {
-                    format!("{dir}/{gone}")
-                };
-                let prefix = format!("{gone}/");
-                paths.retain(|p, _| *p != gone && !p.starts_with(&prefix));
-            } else if !e.path.is_empty() {
-                this.push((e.path.clone(), (e.kind, e.link.clone())));
-            }
-        }
-        std::io::copy(&mut hashing, &mut std::io::sink())
-            .with_context(|| format!("reading base layer {}", l.digest))?;
-        let (diff_id, size) = hashing.finish();
-        if diff_id != *want {
-            bail!(
-                "base image {name}: layer {} uncompresses to {diff_id}, but the config says {want}: the \
-                 image is corrupt; pull or export it again",
-                l.digest
-            );
-        }
-        paths.extend(this);
-        sizes.push(size);
-    }
-    Ok((paths, sizes))
-}
 
 #[cfg(test)]
 mod tests {

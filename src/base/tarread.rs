@@ -1,12 +1,29 @@
-//! A minimal streaming tar reader: enough to take apart oci-archive / docker-archive files and to list
-//! what a base image's layers hold.
+//! Reading tar streams from base images and archives: base layers (to list their paths) and
+//! oci-archive / docker-archive files (to take them apart).
 //!
-//! Takes any [`Read`] and gives entries one at a time ([`TarReader::next_entry`]): the path (ustar
-//! prefix, GNU long names and PAX `path` records understood), the kind, the link target and a reader over
-//! exactly the entry's data. Data an entry's caller does not read is skipped.
+//! Takes any [`Read`] and calls back once per entry ([`for_each`]) with a [`TarEntry`] (path, kind,
+//! link target, size) and a reader over exactly the entry's data (what the callback leaves unread is
+//! skipped). Headers are parsed by the `tar` crate (checksums, octal and base-256 numbers, ustar
+//! prefixes), which returns errors instead of panicking.
+//!
+//! The `tar` crate's own handling of extended headers reads a GNU long name or a PAX record whole,
+//! whatever size its header claims (`EntryFields::read_all` in tar 0.4.46: a 256 MiB record is 256 MiB
+//! of memory, more while it grows). So its entries are read *raw* and the extended headers are handled
+//! here: each one's size is checked against [`MAX_TAR_RECORD`] from its header before a byte of it is
+//! read (as Go's archive/tar does), PAX records are parsed by their length prefix (a malformed record
+//! is an error, not a panic), and a PAX `size` that is not the header's own is refused (raw entries
+//! cannot follow it).
+//!
+//! The end of the stream is taken as Go's archive/tar (podman, docker) takes it: the end-of-archive
+//! trailer (two zero blocks) is optional, and so is the zero padding after the last entry's data
+//! (umoci 0.4.7 `insert` writes neither). A stream that ends inside a header or inside an entry's data
+//! is an error that says where.
 
+use super::bounded::{self, MAX_TAR_RECORD};
 use anyhow::{bail, Context, Result};
+use std::cell::Cell;
 use std::io::{self, Read};
+use std::rc::Rc;
 
 /// Kind of a tar entry, as far as we care.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,44 +49,8 @@ pub struct TarEntry {
     pub kind: EntryType,
     /// Link target (symlinks and hard links).
     pub link: String,
-    /// Data size.
+    /// Data size (0 for links, devices, fifos and directories).
     pub size: u64,
-}
-
-/// Reads entries from a tar stream.
-pub struct TarReader<R: Read> {
-    inner: R,
-    /// Unread data of the current entry.
-    left: u64,
-    /// Padding after the current entry's data.
-    pad: u64,
-}
-
-fn octal(field: &[u8]) -> Result<u64> {
-    if field.first().is_some_and(|b| b & 0x80 != 0) {
-        // GNU base-256 for large values.
-        let mut v: u64 = 0;
-        for (i, b) in field.iter().enumerate() {
-            let b = if i == 0 { b & 0x7f } else { *b };
-            v = v.checked_shl(8).context("tar size overflows")? | u64::from(b);
-        }
-        return Ok(v);
-    }
-    let s: String = field
-        .iter()
-        .take_while(|&&b| b != 0)
-        .map(|&b| b as char)
-        .collect();
-    let s = s.trim();
-    if s.is_empty() {
-        return Ok(0);
-    }
-    u64::from_str_radix(s, 8).with_context(|| format!("bad octal number `{s}` in a tar header"))
-}
-
-fn cstr(field: &[u8]) -> String {
-    let end = field.iter().position(|&b| b == 0).unwrap_or(field.len());
-    String::from_utf8_lossy(&field[..end]).into_owned()
 }
 
 fn clean(p: &str) -> String {
@@ -79,219 +60,230 @@ fn clean(p: &str) -> String {
         .to_string()
 }
 
-impl<R: Read> TarReader<R> {
-    /// Read a tar stream from `inner`.
-    pub fn new(inner: R) -> Self {
-        TarReader {
-            inner,
-            left: 0,
-            pad: 0,
-        }
-    }
-
-    fn skip_pending(&mut self) -> io::Result<()> {
-        let n = self.left + self.pad;
-        self.left = 0;
-        self.pad = 0;
-        let skipped = io::copy(&mut (&mut self.inner).take(n), &mut io::sink())?;
-        if skipped < n {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "the tar stream ends inside an entry",
-            ));
-        }
-        Ok(())
-    }
-
-    fn read_block(&mut self) -> Result<Option<[u8; 512]>> {
-        let mut block = [0u8; 512];
-        let mut got = 0;
-        while got < 512 {
-            let n = self.inner.read(&mut block[got..])?;
-            if n == 0 {
-                if got == 0 {
-                    return Ok(None);
-                }
-                bail!("the tar stream ends inside a header");
-            }
-            got += n;
-        }
-        Ok(Some(block))
-    }
-
-    fn read_data(&mut self, size: u64) -> Result<Vec<u8>> {
-        let mut v = Vec::new();
-        (&mut self.inner).take(size).read_to_end(&mut v)?;
-        if (v.len() as u64) < size {
-            bail!("the tar stream ends inside an entry");
-        }
-        let pad = (512 - size % 512) % 512;
-        io::copy(&mut (&mut self.inner).take(pad), &mut io::sink())?;
-        Ok(v)
-    }
-
-    /// The next entry, or `None` at the end of the archive. Read its data with [`TarReader::data`]
-    /// before asking for the next one (or do not: it is skipped).
-    pub fn next_entry(&mut self) -> Result<Option<TarEntry>> {
-        self.skip_pending()?;
-        let mut long_name: Option<String> = None;
-        let mut long_link: Option<String> = None;
-        loop {
-            let Some(h) = self.read_block()? else {
-                return Ok(None);
-            };
-            if h.iter().all(|&b| b == 0) {
-                return Ok(None);
-            }
-            let size = octal(&h[124..136])?;
-            let flag = h[156];
-            match flag {
-                b'L' => {
-                    long_name = Some(cstr(&self.read_data(size)?));
-                    continue;
-                }
-                b'K' => {
-                    long_link = Some(cstr(&self.read_data(size)?));
-                    continue;
-                }
-                b'x' => {
-                    let data = self.read_data(size)?;
-                    for (k, v) in pax_records(&data) {
-                        match k.as_str() {
-                            "path" => long_name = Some(v),
-                            "linkpath" => long_link = Some(v),
-                            _ => {}
-                        }
-                    }
-                    continue;
-                }
-                b'g' => {
-                    self.read_data(size)?;
-                    continue;
-                }
-                _ => {}
-            }
-            let mut name = cstr(&h[0..100]);
-            if &h[257..262] == b"ustar" {
-                let prefix = cstr(&h[345..500]);
-                if !prefix.is_empty() {
-                    name = format!("{prefix}/{name}");
-                }
-            }
-            let kind = match flag {
-                b'0' | 0 | b'7' => EntryType::File,
-                b'5' => EntryType::Dir,
-                b'2' => EntryType::Symlink,
-                b'1' => EntryType::Hardlink,
-                _ => EntryType::Other,
-            };
-            let kind = if kind == EntryType::File && name.ends_with('/') {
-                EntryType::Dir
-            } else {
-                kind
-            };
-            let data_size = if matches!(kind, EntryType::File | EntryType::Other) {
-                size
-            } else {
-                0
-            };
-            self.left = data_size;
-            self.pad = (512 - data_size % 512) % 512;
-            return Ok(Some(TarEntry {
-                path: clean(&long_name.unwrap_or(name)),
-                kind,
-                link: long_link.unwrap_or_else(|| cstr(&h[157..257])),
-                size: data_size,
-            }));
-        }
-    }
-
-    /// A reader over the current entry's data; what is left unread is skipped on the next entry.
-    pub fn data(&mut self) -> EntryData<'_, R> {
-        EntryData { tar: self }
-    }
+/// Where the stream is, shared between [`EndPad`] (which reads) and [`for_each`] (which knows where
+/// the current entry's data ends).
+#[derive(Debug, Clone, Copy, Default)]
+struct Position {
+    /// Bytes read from the stream so far.
+    pos: u64,
+    /// End of the current entry's data.
+    data_end: u64,
+    /// End of its zero padding (the next 512-byte boundary).
+    padded_end: u64,
+    /// Where the stream ended, once it has.
+    eof_at: Option<u64>,
 }
 
-/// The data of the current entry of a [`TarReader`].
-pub struct EntryData<'a, R: Read> {
-    tar: &'a mut TarReader<R>,
+/// The stream as the `tar` crate reads it: when the stream ends after the current entry's data but
+/// before the end of its padding, the missing padding reads as zeros (so the crate sees an archive
+/// that ends at an entry boundary). Nothing else is added.
+struct EndPad<R> {
+    inner: R,
+    at: Rc<Cell<Position>>,
 }
 
-impl<R: Read> Read for EntryData<'_, R> {
+impl<R: Read> Read for EndPad<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let want = buf
-            .len()
-            .min(usize::try_from(self.tar.left).unwrap_or(usize::MAX));
-        if want == 0 {
-            return Ok(0);
+        let mut p = self.at.get();
+        let n = match p.eof_at {
+            Some(_) => 0,
+            None => self.inner.read(buf)?,
+        };
+        if n == 0 && !buf.is_empty() {
+            p.eof_at.get_or_insert(p.pos);
+            if p.pos >= p.data_end && p.pos < p.padded_end {
+                let zeros = buf
+                    .len()
+                    .min(usize::try_from(p.padded_end - p.pos).unwrap_or(usize::MAX));
+                buf[..zeros].fill(0);
+                p.pos += zeros as u64;
+                self.at.set(p);
+                return Ok(zeros);
+            }
         }
-        let n = self.tar.inner.read(&mut buf[..want])?;
-        if n == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "the tar stream ends inside an entry",
-            ));
-        }
-        self.tar.left -= n as u64;
+        p.pos += n as u64;
+        self.at.set(p);
         Ok(n)
     }
 }
 
-fn pax_records(data: &[u8]) -> Vec<(String, String)> {
-    let text = String::from_utf8_lossy(data);
+/// Extended headers seen before the entry they describe.
+#[derive(Default)]
+struct Pending {
+    path: Option<String>,
+    link: Option<String>,
+    size: Option<u64>,
+    any: bool,
+}
+
+impl Pending {
+    /// Take in the records of a PAX extended header (`x`).
+    fn pax(&mut self, data: &[u8]) -> Result<()> {
+        for (k, v) in pax_records(data)? {
+            match k {
+                "path" => self.path = Some(v.to_string()),
+                "linkpath" => self.link = Some(v.to_string()),
+                "size" => {
+                    let s = v
+                        .parse()
+                        .with_context(|| format!("a PAX size record `{v}` that is not a number"))?;
+                    self.size = Some(s);
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Read an extended header (`L`, `K`, `x` or `g`) of `size` bytes from `data`, bounded.
+    fn record(&mut self, flag: u8, data: &mut dyn Read, size: u64, last: &str) -> Result<()> {
+        let what = match flag {
+            b'L' => "a GNU long-name record",
+            b'K' => "a GNU long-link record",
+            b'x' => "a PAX extended header",
+            _ => "a PAX global header",
+        };
+        let what = format!("{what} after {last}");
+        let data = bounded::read_exact(data, size, MAX_TAR_RECORD, &what)?;
+        // GNU long names are NUL-terminated.
+        let text = String::from_utf8_lossy(data.split(|&b| b == 0).next().unwrap_or(&[]));
+        match flag {
+            b'L' => self.path = Some(text.into_owned()),
+            b'K' => self.link = Some(text.into_owned()),
+            b'x' => self.pax(&data).with_context(|| what.clone())?,
+            _ => {}
+        }
+        self.any |= flag != b'g';
+        Ok(())
+    }
+
+    /// The entry of header `h` (type `flag`, `size` bytes of data), with what the extended headers
+    /// before it said; they are used up.
+    fn entry(&mut self, h: &tar::Header, flag: u8, size: u64) -> Result<TarEntry> {
+        let path = self
+            .path
+            .take()
+            .unwrap_or_else(|| String::from_utf8_lossy(&h.path_bytes()).into_owned());
+        if let Some(s) = self.size.take().filter(|&s| s != size) {
+            bail!(
+                "`{path}` has a PAX size record of {s} bytes but a header size of {size}: \
+                 cargo slim-image cannot read such entries in base layers (some writers use them \
+                 for files of 8 GiB and more)"
+            );
+        }
+        // Go's archive/tar and Python's tarfile give links, devices, fifos and directories no data
+        // whatever their size field says; the `tar` crate skips that many bytes. Readers that
+        // disagree on where the next header is would see different files: refuse such an entry.
+        if size > 0 && matches!(flag, b'1'..=b'6') {
+            bail!(
+                "`{path}` is a link, device, fifo or directory whose header claims {size} bytes of \
+                 data: tar readers disagree on such entries, so cargo slim-image refuses them"
+            );
+        }
+        let link = self.link.take().unwrap_or_else(|| {
+            h.link_name_bytes()
+                .map(|l| String::from_utf8_lossy(&l).into_owned())
+                .unwrap_or_default()
+        });
+        self.any = false;
+        Ok(TarEntry {
+            kind: kind_of(flag, &path),
+            path: clean(&path),
+            link,
+            size,
+        })
+    }
+}
+
+/// The records (`LEN KEY=VALUE\n`) of a PAX extended header, by their length prefix as POSIX (and
+/// Go's `parsePAXRecord`) reads them; a malformed record is an error.
+pub fn pax_records(data: &[u8]) -> Result<Vec<(&str, &str)>> {
+    let text = std::str::from_utf8(data).context("a PAX extended header that is not UTF-8")?;
     let mut out = Vec::new();
-    let mut rest: &str = &text;
-    while let Some((len, _)) = rest.split_once(' ') {
-        let Ok(n) = len.parse::<usize>() else { break };
-        if n == 0 || n > rest.len() {
-            break;
-        }
-        let record = &rest[len.len() + 1..n];
-        if let Some((k, v)) = record.trim_end_matches('\n').split_once('=') {
-            out.push((k.to_string(), v.to_string()));
-        }
+    let mut rest = text;
+    while !rest.is_empty() {
+        let bad = || {
+            format!(
+                "a malformed PAX record {:?}",
+                rest.chars().take(40).collect::<String>()
+            )
+        };
+        let (len, _) = rest.split_once(' ').with_context(bad)?;
+        let n: usize = len
+            .parse()
+            .ok()
+            .filter(|&n| n > len.len() + 1)
+            .with_context(bad)?;
+        let record = rest.get(len.len() + 1..n).with_context(bad)?;
+        let record = record.strip_suffix('\n').with_context(bad)?;
+        let (k, v) = record.split_once('=').with_context(bad)?;
+        out.push((k, v));
         rest = &rest[n..];
     }
-    out
+    Ok(out)
+}
+
+fn kind_of(flag: u8, path: &str) -> EntryType {
+    match flag {
+        b'0' | 0 | b'7' if path.ends_with('/') => EntryType::Dir,
+        b'0' | 0 | b'7' => EntryType::File,
+        b'5' => EntryType::Dir,
+        b'2' => EntryType::Symlink,
+        b'1' => EntryType::Hardlink,
+        _ => EntryType::Other,
+    }
+}
+
+/// What went wrong at the end of the stream, if it ended early; else the `tar` crate's error.
+fn tar_error(e: io::Error, at: Position, last: &str) -> anyhow::Error {
+    match at.eof_at {
+        Some(p) if p < at.data_end => anyhow::anyhow!(
+            "the tar stream ends inside the data of {last} (at byte {p}, {} bytes short)",
+            at.data_end - p
+        ),
+        Some(p) => anyhow::anyhow!("the tar stream ends inside an entry header (at byte {p})"),
+        None => anyhow::anyhow!("not a valid tar stream: {e} (after {last})"),
+    }
+}
+
+/// Call `f` for every entry of the tar stream `inner`, in order, with a reader over its data.
+pub fn for_each<R: Read>(
+    inner: R,
+    mut f: impl FnMut(&TarEntry, &mut dyn Read) -> Result<()>,
+) -> Result<()> {
+    let at = Rc::new(Cell::new(Position::default()));
+    let mut archive = tar::Archive::new(EndPad {
+        inner,
+        at: at.clone(),
+    });
+    let mut last = "the start of the stream".to_string();
+    let mut pending = Pending::default();
+    let entries = archive
+        .entries()
+        .map_err(|e| tar_error(e, at.get(), &last))?
+        .raw(true);
+    for e in entries {
+        let mut e = e.map_err(|e| tar_error(e, at.get(), &last))?;
+        let size = e.size();
+        let mut p = at.get();
+        p.data_end = e.raw_file_position().saturating_add(size);
+        p.padded_end = p.data_end.saturating_add(511) & !511;
+        at.set(p);
+        let flag = e.header().entry_type().as_byte();
+        if matches!(flag, b'L' | b'K' | b'x' | b'g') {
+            pending.record(flag, &mut e, size, &last)?;
+            continue;
+        }
+        let entry = pending.entry(e.header(), flag, size)?;
+        let path = entry.path.clone();
+        last = format!("`{path}`");
+        f(&entry, &mut e)?;
+    }
+    if pending.any {
+        bail!("the tar stream ends after an extended header, before the entry it describes");
+    }
+    Ok(())
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::tar::{Header, Kind, TarWriter};
-
-    #[test]
-    fn reads_what_our_writer_writes() {
-        let mut w = TarWriter::new(Vec::new());
-        let long = format!("a/{}/file", "x".repeat(150));
-        for (p, k, data) in [
-            ("etc", Kind::Dir, &b""[..]),
-            ("etc/passwd", Kind::File, &b"root:x:0:0\n"[..]),
-            (long.as_str(), Kind::File, &b"y"[..]),
-        ] {
-            let h = Header {
-                path: p,
-                kind: k,
-                mode: 0o644,
-                uid: 0,
-                gid: 0,
-                mtime: 0,
-                size: data.len() as u64,
-                link: "",
-            };
-            w.append(&h, &mut &data[..]).unwrap();
-        }
-        let bytes = w.finish().unwrap();
-        let mut r = TarReader::new(&bytes[..]);
-        let e = r.next_entry().unwrap().unwrap();
-        assert_eq!((e.path.as_str(), e.kind), ("etc", EntryType::Dir));
-        let e = r.next_entry().unwrap().unwrap();
-        assert_eq!(e.path, "etc/passwd");
-        let mut s = String::new();
-        r.data().read_to_string(&mut s).unwrap();
-        assert_eq!(s, "root:x:0:0\n");
-        let e = r.next_entry().unwrap().unwrap();
-        assert_eq!(e.path, long);
-        assert!(r.next_entry().unwrap().is_none());
-    }
-}
+mod tests;

@@ -1,0 +1,164 @@
+//! A base's filesystem as a table of paths: every layer read in order, whiteouts applied.
+//!
+//! Takes the base's layers (in the blob store) and their diff_ids, and gives each path of the final
+//! filesystem with its kind and link target, and each layer's uncompressed size; a layer whose
+//! uncompressed digest is not its diff_id is an error. The table is bounded
+//! ([`bounded::MAX_PATH_TABLE`]): a small gzip layer can name gigabytes of paths.
+
+use super::bounded;
+use super::tarread::{self, EntryType};
+use super::Paths;
+use crate::blob::{media, BlobStore, Descriptor};
+use crate::digest::Digest;
+use anyhow::{bail, Context, Result};
+use std::io::Read;
+
+/// Remove what is below the directory `dir` (`""`: the root) from `paths`, and `dir` itself when
+/// `itself`. A range of the sorted map, not a scan of all of it: a layer of many whiteouts stays
+/// linear.
+fn remove_below(paths: &mut Paths, dir: &str, itself: bool) {
+    if itself {
+        paths.remove(dir);
+    }
+    let prefix = if dir.is_empty() {
+        String::new()
+    } else {
+        format!("{dir}/")
+    };
+    let below: Vec<String> = paths
+        .range(prefix.clone()..)
+        .map(|(p, _)| p)
+        .take_while(|p| p.starts_with(&prefix))
+        .cloned()
+        .collect();
+    for p in below {
+        paths.remove(&p);
+    }
+}
+
+/// Lay the uncompressed tar layer `tar` over `paths`: its whiteouts remove what lower layers had,
+/// its entries are added. Each entry added costs its path and link bytes and
+/// [`bounded::PATH_ENTRY_OVERHEAD`] from `budget`; running out is an error.
+fn apply_layer(tar: impl Read, paths: &mut Paths, budget: &mut u64) -> Result<()> {
+    let mut this: Vec<(String, (EntryType, String))> = Vec::new();
+    let limit = *budget;
+    tarread::for_each(tar, |e, _| {
+        let (dir, file) = e.path.rsplit_once('/').unwrap_or(("", &e.path));
+        if file == ".wh..wh..opq" {
+            remove_below(paths, dir, false);
+        } else if let Some(gone) = file.strip_prefix(".wh.") {
+            let gone = if dir.is_empty() {
+                gone.to_string()
+            } else {
+                format!("{dir}/{gone}")
+            };
+            remove_below(paths, &gone, true);
+        } else if !e.path.is_empty() {
+            let cost = (e.path.len() + e.link.len()) as u64 + bounded::PATH_ENTRY_OVERHEAD;
+            *budget = budget.checked_sub(cost).with_context(|| {
+                format!(
+                    "the paths of its layers are over the {limit}-byte limit for a base (at `{}`): \
+                     refusing it (no real image has that many files or names that long)",
+                    e.path.chars().take(80).collect::<String>()
+                )
+            })?;
+            this.push((e.path.clone(), (e.kind, e.link.clone())));
+        }
+        Ok(())
+    })?;
+    paths.extend(this);
+    Ok(())
+}
+
+/// Every path of the base's filesystem after all layers (whiteouts applied), and each layer's
+/// uncompressed size; each layer's uncompressed digest must be its `diff_id`.
+pub(super) fn scan(
+    store: &BlobStore,
+    layers: &[Descriptor],
+    diff_ids: &[Digest],
+    name: &str,
+) -> Result<(Paths, Vec<u64>)> {
+    let mut paths = Paths::new();
+    let mut sizes = Vec::new();
+    // What the path table may hold: counted as entries are added, over all layers.
+    let mut budget = bounded::MAX_PATH_TABLE;
+    for (l, want) in layers.iter().zip(diff_ids) {
+        let file = std::io::BufReader::new(store.open_blob(&l.digest)?);
+        let reader: Box<dyn Read> = match l.media_type.as_str() {
+            media::LAYER_GZIP => Box::new(flate2::read::MultiGzDecoder::new(file)),
+            media::LAYER_ZSTD => Box::new(
+                zstd::stream::read::Decoder::with_buffer(file)
+                    .with_context(|| format!("reading zstd base layer {}", l.digest))?,
+            ),
+            _ => Box::new(file),
+        };
+        let mut hashing = crate::digest::HashingReader::new(reader);
+        apply_layer(&mut hashing, &mut paths, &mut budget)
+            .with_context(|| format!("base image {name}: reading base layer {}", l.digest))?;
+        std::io::copy(&mut hashing, &mut std::io::sink())
+            .with_context(|| format!("reading base layer {}", l.digest))?;
+        let (diff_id, size) = hashing.finish();
+        if diff_id != *want {
+            bail!(
+                "base image {name}: layer {} uncompresses to {diff_id}, but the config says {want}: the \
+                 image is corrupt; pull or export it again",
+                l.digest
+            );
+        }
+        sizes.push(size);
+    }
+    Ok((paths, sizes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tar::{Header, Kind, TarWriter};
+
+    fn layer(paths: &[&str]) -> Vec<u8> {
+        let mut w = TarWriter::new(Vec::new());
+        for p in paths {
+            let h = Header {
+                path: p,
+                kind: Kind::File,
+                mode: 0o644,
+                uid: 0,
+                gid: 0,
+                mtime: 0,
+                size: 0,
+                link: "",
+            };
+            w.append(&h, &mut &b""[..]).unwrap();
+        }
+        w.finish().unwrap()
+    }
+
+    #[test]
+    fn whiteouts_remove_lower_paths() {
+        let mut paths = Paths::new();
+        let mut budget = u64::MAX;
+        let lower = layer(&["a/x", "a/y", "ab", "b/z", "c"]);
+        apply_layer(&lower[..], &mut paths, &mut budget).unwrap();
+        let upper = layer(&["a/.wh..wh..opq", ".wh.b", ".wh.c", "a/new"]);
+        apply_layer(&upper[..], &mut paths, &mut budget).unwrap();
+        let left: Vec<&str> = paths.keys().map(String::as_str).collect();
+        assert_eq!(left, ["a/new", "ab"]);
+    }
+
+    #[test]
+    fn the_path_table_is_bounded() {
+        let mut paths = Paths::new();
+        let names: Vec<String> = (0..100)
+            .map(|i| format!("{i:03}/{}", "n".repeat(200)))
+            .collect();
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let l = layer(&refs);
+        let per = 204 + bounded::PATH_ENTRY_OVERHEAD;
+        let mut budget = per * 100;
+        apply_layer(&l[..], &mut paths, &mut budget).unwrap();
+        assert_eq!((paths.len(), budget), (100, 0));
+        let mut budget = per * 99;
+        let e = apply_layer(&l[..], &mut Paths::new(), &mut budget).unwrap_err();
+        assert!(e.to_string().contains("limit"), "{e}");
+    }
+}
