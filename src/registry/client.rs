@@ -66,7 +66,7 @@ impl Default for Tuning {
             connect_timeout: Duration::from_secs(30),
             io_timeout: Duration::from_secs(120),
             min_rate: 64 << 10,
-            retries: 4,
+            retries: 6,
             retry_budget: Duration::from_secs(600),
             backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(30),

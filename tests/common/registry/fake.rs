@@ -76,6 +76,8 @@ pub struct Config {
     /// Hand out upload session `Location`s (POST and PATCH answers) under this absolute base URL
     /// (e.g. another host, or plain http behind a TLS front) instead of a relative path.
     pub upload_base: Option<String>,
+    /// PATCH requests (counted from 1 over the fake's life) answered 503 without storing their bytes.
+    pub fail_patches: Vec<usize>,
 }
 
 /// One request the fake saw.
@@ -104,6 +106,7 @@ struct State {
     revoked: bool,
     next_id: usize,
     seen: Vec<Seen>,
+    patches: usize,
 }
 
 /// A running fake registry on `127.0.0.1:<port>`; stops on drop.
@@ -520,6 +523,15 @@ fn upload(st: &mut State, req: &Req, repo: &str, id: &str) -> Resp {
                     format!("{base}/v2/{repo}/blobs/uploads/{id}?_state=s{}", st.next_id),
                 )
                 .h("Range", "0-0")
+        }
+        "PATCH"
+            if {
+                st.patches += 1;
+                st.config.fail_patches.contains(&st.patches)
+            } =>
+        {
+            resp(503)
+                .body(r#"{"errors":[{"code":"UNAVAILABLE","message":"injected PATCH fault"}]}"#)
         }
         "PATCH" => match st.uploads.get_mut(id) {
             Some(buf) if st.config.patch_416_once && !buf.is_empty() => {
