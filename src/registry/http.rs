@@ -1,9 +1,12 @@
-//! HTTP plumbing for [`Client`]: one exchange, retries with backoff, error mapping, URL helpers.
+//! HTTP plumbing for [`Client`]: one exchange with its deadline, retries with backoff, error mapping.
 //!
 //! Takes a `Request` (method, URL, headers, a re-creatable body) and gives a response or a
-//! [`RegistryError`] that says whether trying again may help; `Client::retry` does the trying again,
-//! honouring `Retry-After` and capping every delay. Upload `Location`s are resolved here (relative or
-//! absolute) and get their `digest=` appended with `&` or `?`. Error bodies are read capped and redacted.
+//! [`RegistryError`] that says whether trying again may help. Every exchange runs under an overall
+//! deadline ([`Tuning::deadline`](super::Tuning::deadline): `--timeout` plus the time its body takes
+//! at the minimum rate), so a server that trickles bytes cannot hold it. `Client::retry` does the
+//! trying again, one request at a time, honouring `Retry-After`, capping every delay and stopping at
+//! the push's retry budget. URLs a registry gives are checked by [`super::urls`]; error bodies are
+//! read capped and redacted.
 
 use super::client::Client;
 use super::error::{parse_retry_after, summarize_body, RegistryError};

@@ -15,6 +15,7 @@ pub mod error;
 pub mod http;
 pub mod pull;
 pub mod tls;
+pub mod tuning;
 pub mod upload;
 pub mod urls;
 
