@@ -158,11 +158,13 @@ pub struct Cli {
     /// Compression level: gzip 1-12 (default 4; 10-12 are slow and smallest), zstd 1-19 (default 3).
     #[arg(long, value_name = "N", help_heading = "Output")]
     pub compression_level: Option<i32>,
-    /// How many times to retry a registry request that failed in a way that may pass (5xx, 429,
-    /// broken or timed-out connections), with exponential backoff.
-    #[arg(long, value_name = "N", default_value_t = 4, help_heading = "Output")]
+    /// How many times to retry each registry request, on its own, that failed in a way that may pass
+    /// (5xx, 429, broken or timed-out connections), with exponential backoff; also how many times an
+    /// upload session the registry lost is started again. No retry starts 10 minutes after a push began.
+    #[arg(long, value_name = "N", default_value_t = 6, help_heading = "Output")]
     pub retries: u32,
-    /// Seconds a registry connection may stay silent (per read or write) before it counts as failed.
+    /// Seconds a registry connection may stay silent (per read or write) before it counts as failed;
+    /// every request must also finish within SECS plus 1 s per 64 KiB it sends or receives.
     #[arg(long, value_name = "SECS", default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..), help_heading = "Output")]
     pub timeout: u64,
     /// Print the plan and stop: nothing is built, written or pushed (subcommands too; JSON with

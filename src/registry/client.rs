@@ -10,51 +10,16 @@
 use super::auth::{challenge_from_header, Challenge, Token};
 use super::credentials::{lookup, searched_places, Credential, CredentialEnv};
 use super::error::RegistryError;
-use super::http::{header, resolve_url, strip_query, ReqBody, Request};
+use super::http::{header, ReqBody, Request};
 use super::tls::{extra_roots_for, is_insecure, is_loopback, with_base_roots, DEFAULT_CERTS_DIRS};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
 use ureq::http::{Response, StatusCode};
 use ureq::tls::{RootCerts, TlsConfig};
 use ureq::{Agent, Body};
 
-/// Timeouts, retries and upload chunking.
-#[derive(Debug, Clone)]
-pub struct Tuning {
-    /// Time allowed to open a TCP connection (and finish the TLS handshake).
-    pub connect_timeout: Duration,
-    /// Longest wait for any single read or write on a connection.
-    pub io_timeout: Duration,
-    /// How many times to retry a request that failed in a way that may pass.
-    pub retries: u32,
-    /// Delay before the first retry; doubles on each one.
-    pub backoff: Duration,
-    /// Longest delay between retries (also caps `Retry-After`).
-    pub max_backoff: Duration,
-    /// Blobs larger than this are uploaded in chunks (PATCH) instead of one PUT.
-    pub chunk_threshold: u64,
-    /// Size of each PATCH chunk.
-    pub chunk_size: u64,
-    /// Largest manifest or index we accept from a registry.
-    pub max_manifest_size: u64,
-}
-
-impl Default for Tuning {
-    fn default() -> Tuning {
-        Tuning {
-            connect_timeout: Duration::from_secs(30),
-            io_timeout: Duration::from_secs(120),
-            retries: 4,
-            backoff: Duration::from_millis(500),
-            max_backoff: Duration::from_secs(30),
-            chunk_threshold: 64 << 20,
-            chunk_size: 32 << 20,
-            max_manifest_size: 4 << 20,
-        }
-    }
-}
+pub use super::tuning::Tuning;
 
 /// What a [`Client`] needs to know besides the registry name.
 #[derive(Debug, Clone)]
@@ -143,6 +108,8 @@ pub struct Client {
     pub(crate) token_refusal: Mutex<Option<String>>,
     access: Mutex<BTreeMap<String, Access>>,
     secrets: Mutex<Vec<String>>,
+    /// When retries stop being started (set per push by [`Client::start_budget`]).
+    pub(crate) retry_until: Mutex<Option<std::time::Instant>>,
 }
 
 struct State {
@@ -191,6 +158,7 @@ impl Client {
             token_refusal: Mutex::new(None),
             access: Mutex::new(BTreeMap::new()),
             secrets: Mutex::new(Vec::new()),
+            retry_until: Mutex::new(None),
         })
     }
 
@@ -217,6 +185,13 @@ impl Client {
         } else {
             self.verified()
         }
+    }
+
+    /// Start the retry budget of one push: from now on, retries (of every request, and restarts of
+    /// upload sessions) are started only until `retry_budget` has passed.
+    pub fn start_budget(&self) {
+        let end = std::time::Instant::now() + self.opts.tuning.retry_budget;
+        *self.retry_until.lock().unwrap_or_else(|p| p.into_inner()) = Some(end);
     }
 
     /// The registry name this client talks to (as in references).
@@ -333,19 +308,30 @@ impl Client {
         // one host:port, so the order decides nothing else.
         let (base, unverified, challenge) = self.retry(|| {
             let https = format!("https://{}", self.host);
+            let mut plain_failed = None;
             if plain_ok {
                 let http = format!("http://{}", self.host);
                 match self.ping_once(&http, false, &action) {
                     Ok(ch) => return Ok((http, false, ch)),
                     Err(e @ RegistryError::UnknownHost { .. }) => return Err(e),
-                    Err(e) => crate::ui::verbose(format!(
-                        "{}: plain http did not work ({e}); trying https",
-                        self.host
-                    )),
+                    // A plain-http server that is busy (5xx, 429): ask it again, not over TLS.
+                    Err(e @ RegistryError::Status { .. }) if e.is_retriable() => return Err(e),
+                    Err(e) => {
+                        crate::ui::verbose(format!(
+                            "{}: plain http did not work ({e}); trying https",
+                            self.host
+                        ));
+                        plain_failed = Some(e);
+                    }
                 }
             }
-            self.ping_once(&https, insecure, &action)
-                .map(|ch| (https, insecure, ch))
+            match (self.ping_once(&https, insecure, &action), plain_failed) {
+                (Ok(ch), _) => Ok((https, insecure, ch)),
+                // No TLS there either, but plain http broke off in a way that may pass (a reset):
+                // that is the error worth retrying.
+                (Err(RegistryError::Tls { .. }), Some(p)) if p.is_retriable() => Err(p),
+                (Err(e), _) => Err(e),
+            }
         })?;
         if unverified {
             crate::ui::warn(format!(
@@ -380,9 +366,7 @@ impl Client {
         let req = ureq::http::Request::get(format!("{base}/v2/"))
             .body(())
             .map_err(|e| self.bad_url(action, e))?;
-        let mut resp = agent
-            .run(req)
-            .map_err(|e| self.transport_error(e, &self.host, action))?;
+        let mut resp = self.run_timed(agent, req, 0, &self.host, action)?;
         match resp.status().as_u16() {
             200 => Ok(Challenge::None),
             401 => {
@@ -403,6 +387,16 @@ impl Client {
 
     /// Send one request: authorization, one re-authentication on 401, redirects. No retries.
     pub(crate) fn send(&self, req: &Request) -> Result<Response<Body>, RegistryError> {
+        self.send_expecting(req, 0)
+    }
+
+    /// [`Client::send`] for a request whose answer carries about `expect` bytes (a blob download):
+    /// its deadline allows for them.
+    pub(crate) fn send_expecting(
+        &self,
+        req: &Request,
+        expect: u64,
+    ) -> Result<Response<Body>, RegistryError> {
         let base = self.ping()?;
         let mut url = req.url.clone();
         let mut method = req.method;
@@ -423,7 +417,7 @@ impl Client {
                 repo: req.repo,
                 action: req.action,
             };
-            let resp = self.raw(&hop, auth.as_deref())?;
+            let resp = self.raw_expecting(&hop, auth.as_deref(), expect)?;
             let status = resp.status();
             if status == StatusCode::UNAUTHORIZED && ours {
                 if reauthenticated {
@@ -439,15 +433,7 @@ impl Client {
                     registry: self.host.clone(),
                     detail: format!("a redirect ({status}) without a Location"),
                 })?;
-                url = resolve_url(&url, &loc);
-                let plain_to_plain = url.starts_with("http://") && base.starts_with("http://");
-                if !(url.starts_with("https://") || plain_to_plain) {
-                    return Err(RegistryError::Protocol {
-                        action: req.action.to_string(),
-                        registry: self.host.clone(),
-                        detail: format!("a redirect to a non-https URL ({})", strip_query(&url)),
-                    });
-                }
+                url = self.given_url(&url, &loc, "a redirect to", req.action)?;
                 if status == StatusCode::SEE_OTHER || (status.as_u16() <= 302 && method == "POST") {
                     (method, body) = ("GET", ReqBody::Empty);
                 }

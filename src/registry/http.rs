@@ -1,17 +1,21 @@
-//! HTTP plumbing for [`Client`]: one exchange, retries with backoff, error mapping, URL helpers.
+//! HTTP plumbing for [`Client`]: one exchange with its deadline, retries with backoff, error mapping.
 //!
 //! Takes a `Request` (method, URL, headers, a re-creatable body) and gives a response or a
-//! [`RegistryError`] that says whether trying again may help; `Client::retry` does the trying again,
-//! honouring `Retry-After` and capping every delay. Upload `Location`s are resolved here (relative or
-//! absolute) and get their `digest=` appended with `&` or `?`. Error bodies are read capped and redacted.
+//! [`RegistryError`] that says whether trying again may help. Every exchange runs under an overall
+//! deadline ([`Tuning::deadline`](super::Tuning::deadline): `--timeout` plus the time its body takes
+//! at the minimum rate), so a server that trickles bytes cannot hold it. `Client::retry` does the
+//! trying again, one request at a time, honouring `Retry-After`, capping every delay and stopping at
+//! the push's retry budget. URLs a registry gives are checked by [`super::urls`]; error bodies are
+//! read capped and redacted.
 
 use super::client::Client;
 use super::error::{parse_retry_after, summarize_body, RegistryError};
+pub(crate) use super::urls::{strip_query, url_host, with_query};
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 use std::time::Duration;
 use ureq::http::Response;
-use ureq::{Body, SendBody};
+use ureq::{Agent, AsSendBody, Body, SendBody};
 
 /// The body of a request, re-creatable for retries, re-authentication and redirects.
 #[derive(Debug, Clone, Copy)]
@@ -71,6 +75,17 @@ impl Client {
         req: &Request,
         auth: Option<&str>,
     ) -> Result<Response<Body>, RegistryError> {
+        self.raw_expecting(req, auth, 0)
+    }
+
+    /// [`Client::raw`] for a request whose answer carries about `expect` bytes of body: its
+    /// deadline ([`Tuning::deadline`](super::Tuning::deadline)) counts them with the bytes it sends.
+    pub(crate) fn raw_expecting(
+        &self,
+        req: &Request,
+        auth: Option<&str>,
+        expect: u64,
+    ) -> Result<Response<Body>, RegistryError> {
         let target = url_host(&req.url).unwrap_or_default();
         let agent = self.agent_for(&target, &req.url);
         let mut b = ureq::http::Request::builder()
@@ -83,19 +98,25 @@ impl Client {
             b = b.header("Authorization", a);
         }
         let has_body = matches!(req.method, "PUT" | "POST" | "PATCH");
-        let result = match req.body {
+        let (act, host) = (req.action, target.as_str());
+        match req.body {
             ReqBody::Empty if has_body => {
-                agent.run(b.body(&[][..]).map_err(|e| self.bad_url(req.action, e))?)
+                let r = b.body(&[][..]).map_err(|e| self.bad_url(act, e))?;
+                self.run_timed(agent, r, expect, host, act)
             }
-            ReqBody::Empty => agent.run(b.body(()).map_err(|e| self.bad_url(req.action, e))?),
+            ReqBody::Empty => {
+                let r = b.body(()).map_err(|e| self.bad_url(act, e))?;
+                self.run_timed(agent, r, expect, host, act)
+            }
             ReqBody::Bytes(bytes) => {
-                agent.run(b.body(bytes).map_err(|e| self.bad_url(req.action, e))?)
+                let r = b.body(bytes).map_err(|e| self.bad_url(act, e))?;
+                self.run_timed(agent, r, expect + bytes.len() as u64, host, act)
             }
             ReqBody::File { path, offset, len } => {
                 let f = std::fs::File::open(path)
                     .and_then(|mut f| f.seek(SeekFrom::Start(offset)).map(|_| f))
                     .map_err(|e| RegistryError::Connection {
-                        action: req.action.to_string(),
+                        action: act.to_string(),
                         host: target.clone(),
                         detail: format!("cannot read {}: {e}", path.display()),
                         retriable: false,
@@ -103,14 +124,47 @@ impl Client {
                 let r = b
                     .header("Content-Length", len.to_string())
                     .body(SendBody::from_owned_reader(f.take(len)))
-                    .map_err(|e| self.bad_url(req.action, e))?;
-                agent.run(r)
+                    .map_err(|e| self.bad_url(act, e))?;
+                self.run_timed(agent, r, expect + len, host, act)
             }
-        };
-        result.map_err(|e| self.transport_error(e, &target, req.action))
+        }
     }
 
-    /// Retry `f` while it fails in a way that may pass, with capped exponential backoff.
+    /// Run one request with its overall deadline for `bytes` of body (sent and received); a
+    /// deadline that passes is a retriable error that names the registry and the timeout.
+    pub(crate) fn run_timed(
+        &self,
+        agent: &Agent,
+        req: ureq::http::Request<impl AsSendBody>,
+        bytes: u64,
+        host: &str,
+        action: &str,
+    ) -> Result<Response<Body>, RegistryError> {
+        let t = &self.opts.tuning;
+        let deadline = t.deadline(bytes);
+        let req = agent
+            .configure_request(req)
+            .timeout_global(Some(deadline))
+            .build();
+        agent.run(req).map_err(|e| match e {
+            ureq::Error::Timeout(ureq::Timeout::Global) => RegistryError::Connection {
+                action: action.to_string(),
+                host: host.to_string(),
+                detail: format!(
+                    "no complete answer within {:.1}s (the deadline of every request: --timeout \
+                     {}s, plus 1s per {} KiB it sends or receives)",
+                    deadline.as_secs_f64(),
+                    t.io_timeout.as_secs_f64(),
+                    t.min_rate >> 10
+                ),
+                retriable: true,
+            },
+            e => self.transport_error(e, host, action),
+        })
+    }
+
+    /// Retry `f` while it fails in a way that may pass, with capped exponential backoff: at most
+    /// `retries` times, and not past the push's retry budget ([`Client::start_budget`]).
     pub(crate) fn retry<T>(
         &self,
         mut f: impl FnMut() -> Result<T, RegistryError>,
@@ -120,11 +174,10 @@ impl Client {
         loop {
             match f() {
                 Err(e) if e.is_retriable() && attempt < t.retries => {
-                    let exp = t.backoff.saturating_mul(1u32 << attempt.min(16));
-                    let delay = e
-                        .retry_after()
-                        .unwrap_or(exp + jitter(exp))
-                        .min(t.max_backoff);
+                    let delay = self.backoff(&e, attempt);
+                    if !self.may_retry_after(delay) {
+                        return Err(e);
+                    }
                     attempt += 1;
                     crate::ui::warn(format!(
                         "{e}; retrying in {:.1}s ({attempt}/{})",
@@ -136,6 +189,52 @@ impl Client {
                 other => return other,
             }
         }
+    }
+
+    /// How long to wait before retry number `attempt + 1` after `e`: `Retry-After` if the registry
+    /// sent one, else exponential from `backoff` with jitter; never more than `max_backoff`.
+    pub(crate) fn backoff(&self, e: &RegistryError, attempt: u32) -> Duration {
+        let t = &self.opts.tuning;
+        let exp = t.backoff.saturating_mul(1u32 << attempt.min(16));
+        e.retry_after()
+            .unwrap_or(exp + jitter(exp))
+            .min(t.max_backoff)
+    }
+
+    /// Whether a retry that starts after `delay` is still within the retry budget (always, when
+    /// no budget was started); warns once it is not.
+    pub(crate) fn may_retry_after(&self, delay: Duration) -> bool {
+        let until = *self.retry_until.lock().unwrap_or_else(|p| p.into_inner());
+        match until {
+            Some(end) if std::time::Instant::now() + delay > end => {
+                crate::ui::warn(format!(
+                    "{}: the retry budget of {}s for this push is used up; not retrying",
+                    self.host,
+                    self.opts.tuning.retry_budget.as_secs()
+                ));
+                false
+            }
+            _ => true,
+        }
+    }
+
+    /// A URL the registry gave in answer to a request to `from` (`what`: "an upload Location", "a
+    /// redirect to", ...), resolved and checked by the one rule of [`super::urls`]; refused with an
+    /// error that names it (without its query) and says what to do.
+    pub(crate) fn given_url(
+        &self,
+        from: &str,
+        given: &str,
+        what: &str,
+        action: &str,
+    ) -> Result<String, RegistryError> {
+        super::urls::given_url(from, given, &self.opts.insecure_registries).map_err(|detail| {
+            RegistryError::Protocol {
+                action: action.to_string(),
+                registry: self.host.clone(),
+                detail: format!("{what} {detail}"),
+            }
+        })
     }
 
     /// The error for an unexpected status, with a capped, redacted summary of the body.
@@ -202,7 +301,13 @@ impl Client {
                 );
                 conn(io.to_string(), retriable)
             }
-            ureq::Error::Timeout(t) => conn(format!("timed out ({t})"), true),
+            ureq::Error::Timeout(t) => conn(
+                format!(
+                    "timed out ({t}; --timeout allows {}s of silence)",
+                    self.opts.tuning.io_timeout.as_secs_f64()
+                ),
+                true,
+            ),
             ureq::Error::Protocol(p) => conn(format!("HTTP protocol error ({p})"), true),
             ureq::Error::ConnectionFailed => conn("connection failed".into(), true),
             other => conn(other.to_string(), false),
@@ -230,92 +335,10 @@ pub(crate) fn read_capped(resp: &mut Response<Body>, limit: u64) -> Vec<u8> {
     buf
 }
 
-/// `host[:port]` of an absolute http(s) URL.
-pub(crate) fn url_host(url: &str) -> Option<String> {
-    let rest = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"))?;
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let auth = &rest[..end];
-    Some(
-        auth.rsplit_once('@')
-            .map_or(auth, |(_, h)| h)
-            .to_ascii_lowercase(),
-    )
-}
-
-/// Resolve a `Location` against the URL it came from (absolute, `//host/...`, `/path` or relative).
-pub(crate) fn resolve_url(base: &str, loc: &str) -> String {
-    let loc = loc.trim();
-    if loc.starts_with("https://") || loc.starts_with("http://") {
-        return loc.to_string();
-    }
-    let scheme = if base.starts_with("https://") {
-        "https:"
-    } else {
-        "http:"
-    };
-    if loc.starts_with("//") {
-        return format!("{scheme}{loc}");
-    }
-    let origin_end = base.find("://").map_or(0, |i| i + 3);
-    let path_start = base[origin_end..]
-        .find('/')
-        .map_or(base.len(), |i| origin_end + i);
-    let origin = &base[..path_start];
-    if loc.starts_with('/') {
-        return format!("{origin}{loc}");
-    }
-    let path = strip_query(&base[path_start..]);
-    let dir = path.rfind('/').map_or("/", |i| &path[..=i]);
-    format!("{origin}{dir}{loc}")
-}
-
-/// `url` with `key=value` appended to its query (`&` when it has one already, else `?`).
-pub(crate) fn with_query(url: &str, key: &str, value: &str) -> String {
-    let sep = if url.contains('?') { '&' } else { '?' };
-    format!("{url}{sep}{key}={}", super::auth::urlencode(value))
-}
-
-/// `url` without its query (for messages: upload URLs carry opaque state).
-pub(crate) fn strip_query(url: &str) -> &str {
-    url.split('?').next().unwrap_or(url)
-}
-
 /// Up to a quarter of `d`, pseudo-random, so parallel uploads do not retry in lockstep.
 fn jitter(d: Duration) -> Duration {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |t| t.subsec_nanos());
     d / 4 * (nanos % 1000) / 1000
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn urls() {
-        let b = "https://r.io/v2/a/blobs/uploads/x?_state=1";
-        assert_eq!(
-            resolve_url(b, "/v2/a/blobs/uploads/y?s=2"),
-            "https://r.io/v2/a/blobs/uploads/y?s=2"
-        );
-        assert_eq!(resolve_url(b, "https://s3.x/b"), "https://s3.x/b");
-        assert_eq!(resolve_url(b, "//cdn.x/b"), "https://cdn.x/b");
-        assert_eq!(resolve_url(b, "z"), "https://r.io/v2/a/blobs/uploads/z");
-        assert_eq!(
-            with_query("http://h/u?a=1", "digest", "sha256:ab"),
-            "http://h/u?a=1&digest=sha256%3Aab"
-        );
-        assert_eq!(
-            with_query("http://h/u", "digest", "x"),
-            "http://h/u?digest=x"
-        );
-        assert_eq!(
-            url_host("https://u:p@Reg.io:5000/v2/").as_deref(),
-            Some("reg.io:5000")
-        );
-        assert_eq!(strip_query(b), "https://r.io/v2/a/blobs/uploads/x");
-    }
 }

@@ -224,7 +224,8 @@ impl Client {
         );
         let url = self.url(&format!("/v2/{repo}/blobs/{}", desc.digest))?;
         let local = self.retry(|| {
-            let mut resp = self.send(&Request::empty("GET", url.clone(), repo, &action))?;
+            let req = Request::empty("GET", url.clone(), repo, &action);
+            let mut resp = self.send_expecting(&req, desc.size)?;
             if !resp.status().is_success() {
                 return Err(self.status_error(&action, &mut resp));
             }

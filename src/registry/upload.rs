@@ -3,15 +3,18 @@
 //! Takes a descriptor whose bytes are in a [`BlobStore`] and makes the registry hold it: HEAD first and
 //! skip what exists; else try a cross-repository mount from the hinted repositories (201 mounted, 202
 //! carry on with that upload session); else POST an upload session and either PUT the whole blob,
-//! streamed from disk, or PATCH it in chunks (`Content-Range`, 416 answered from the `Range` header) and
-//! close with a PUT. A failed attempt is retried from the HEAD, so a retry uploads only what is missing.
+//! streamed from disk, or PATCH it in chunks (`super::chunked`) and close with a PUT. Every request
+//! is retried on its own (`Client::retry`), a failed PUT or PATCH on the same session; only when the
+//! registry lost the session (404 on it, 416 it cannot resolve, a 400 on the closing PUT) does the
+//! blob start again from the HEAD, at most `retries` times, so a retry uploads only what is missing.
 
 use super::client::Client;
 use super::error::RegistryError;
-use super::http::{header, resolve_url, strip_query, with_query, ReqBody, Request};
+use super::http::{header, with_query, ReqBody, Request};
 use crate::blob::{BlobStore, Descriptor};
 use crate::digest::Digest;
 use std::path::Path;
+use std::time::Duration;
 
 /// What [`Client::push_blob`] had to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +32,29 @@ enum Started {
     Session(String),
 }
 
+/// Why one attempt at uploading a blob failed.
+pub(super) enum Step {
+    /// The registry lost the upload session (404 on it, an offset it cannot continue from, a
+    /// closing PUT that does not add up): start again from the HEAD.
+    Lost(RegistryError),
+    /// Anything else: the push fails with it.
+    Fail(RegistryError),
+}
+
+impl From<RegistryError> for Step {
+    fn from(e: RegistryError) -> Step {
+        Step::Fail(e)
+    }
+}
+
+/// Classify an error of a request on an upload session URL.
+pub(super) fn on_session(e: RegistryError) -> Step {
+    match e.status() {
+        Some(400 | 404 | 416) => Step::Lost(e),
+        _ => Step::Fail(e),
+    }
+}
+
 impl Client {
     /// Make `repo` hold the blob `desc` from `store` (see the module docs); `mount_from` are repositories
     /// of this registry that may hold it already.
@@ -40,50 +66,86 @@ impl Client {
         mount_from: &[String],
     ) -> anyhow::Result<BlobOutcome> {
         let path = store.verified_path(desc)?;
-        let d = &desc.digest;
-        let action = format!("pushing blob {d} to {}/{repo}", self.registry);
-        let head_url = self.url(&format!("/v2/{repo}/blobs/{d}"))?;
-        let outcome = self.retry(|| {
-            if self.head_blob_once(repo, &head_url, &action)?.is_some() {
-                return Ok(BlobOutcome::Skipped);
-            }
-            // One mount attempt, from the first source: a refused mount (202) already opened the
-            // upload session we use next, so trying further sources would only leave sessions behind.
-            // A mount the token does not allow (no pull on the source) is refused with 401/403: upload
-            // instead, and do not try that source again.
-            let mut session = None;
-            if let Some(from) = mount_from
-                .iter()
-                .find(|f| *f != repo && self.may_mount(repo, f))
-            {
-                match self.start_upload(repo, Some((d, from)), &action) {
-                    Ok(Started::Mounted) => return Ok(BlobOutcome::Mounted(from.clone())),
-                    Ok(Started::Session(loc)) => {
-                        crate::ui::verbose(format!(
-                            "{}: mounting {d} from {from} refused; uploading",
-                            self.host
-                        ));
-                        session = Some(loc);
-                    }
-                    Err(e) if is_access_denied(&e) => self.mount_refused(repo, from, &e),
-                    Err(e) => return Err(e),
+        let action = format!("pushing blob {} to {}/{repo}", desc.digest, self.registry);
+        let (mut restarts, mut sent) = (0, false);
+        loop {
+            match self.push_blob_once(repo, desc, &path, mount_from, &action, &mut sent) {
+                Ok(outcome) => return Ok(outcome),
+                Err(Step::Lost(e))
+                    if restarts < self.opts.tuning.retries
+                        && self.may_retry_after(Duration::ZERO) =>
+                {
+                    restarts += 1;
+                    crate::ui::warn(format!(
+                        "{e}; the upload session is lost, starting it again ({restarts}/{})",
+                        self.opts.tuning.retries
+                    ));
                 }
+                Err(Step::Lost(e) | Step::Fail(e)) => return Err(e.into()),
             }
-            let loc = match session {
-                Some(l) => l,
-                None => match self.start_upload(repo, None, &action)? {
-                    Started::Session(l) => l,
-                    Started::Mounted => return Ok(BlobOutcome::Skipped),
-                },
-            };
-            if desc.size > self.opts.tuning.chunk_threshold {
-                self.upload_chunked(repo, d, &path, desc.size, loc, &action)?;
+        }
+    }
+
+    /// One attempt: HEAD, mount or upload session, upload. Each request is retried on its own;
+    /// `sent` records that blob bytes went out (a later attempt that finds the blob reports it as
+    /// uploaded, not as skipped).
+    fn push_blob_once(
+        &self,
+        repo: &str,
+        desc: &Descriptor,
+        path: &Path,
+        mount_from: &[String],
+        action: &str,
+        sent: &mut bool,
+    ) -> Result<BlobOutcome, Step> {
+        let d = &desc.digest;
+        let head_url = self.url(&format!("/v2/{repo}/blobs/{d}"))?;
+        if self
+            .retry(|| self.head_blob_once(repo, &head_url, action))?
+            .is_some()
+        {
+            return Ok(if *sent {
+                BlobOutcome::Uploaded
             } else {
-                self.put_blob(repo, d, &path, desc.size, &loc, &action)?;
+                BlobOutcome::Skipped
+            });
+        }
+        // One mount attempt, from the first source: a refused mount (202) already opened the
+        // upload session we use next, so trying further sources would only leave sessions behind.
+        // A mount the token does not allow (no pull on the source) is refused with 401/403: upload
+        // instead, and do not try that source again.
+        let mut session = None;
+        if let Some(from) = mount_from
+            .iter()
+            .find(|f| *f != repo && self.may_mount(repo, f))
+        {
+            match self.retry(|| self.start_upload(repo, Some((d, from)), action)) {
+                Ok(Started::Mounted) => return Ok(BlobOutcome::Mounted(from.clone())),
+                Ok(Started::Session(loc)) => {
+                    crate::ui::verbose(format!(
+                        "{}: mounting {d} from {from} refused; uploading",
+                        self.host
+                    ));
+                    session = Some(loc);
+                }
+                Err(e) if is_access_denied(&e) => self.mount_refused(repo, from, &e),
+                Err(e) => return Err(e.into()),
             }
-            Ok(BlobOutcome::Uploaded)
-        })?;
-        Ok(outcome)
+        }
+        let loc = match session {
+            Some(l) => l,
+            None => match self.retry(|| self.start_upload(repo, None, action))? {
+                Started::Session(l) => l,
+                Started::Mounted => return Ok(BlobOutcome::Skipped),
+            },
+        };
+        *sent = true;
+        if desc.size > self.opts.tuning.chunk_threshold {
+            self.upload_chunked(repo, d, path, desc.size, loc, action)?;
+        } else {
+            self.put_blob(repo, d, path, desc.size, &loc, action)?;
+        }
+        Ok(BlobOutcome::Uploaded)
     }
 
     /// POST an upload session (a mount attempt when `mount` is given).
@@ -106,13 +168,19 @@ impl Client {
                     registry: self.host.clone(),
                     detail: "an upload session without a Location header".into(),
                 })?;
-                Ok(Started::Session(resolve_url(&url, &loc)))
+                Ok(Started::Session(self.given_url(
+                    &url,
+                    &loc,
+                    "an upload Location",
+                    action,
+                )?))
             }
             _ => Err(self.status_error(action, &mut resp)),
         }
     }
 
-    /// Monolithic upload: one PUT with the whole blob, streamed from disk.
+    /// Monolithic upload: one PUT with the whole blob, streamed from disk, retried on the same
+    /// session (a request that failed on the way never reached it).
     fn put_blob(
         &self,
         repo: &str,
@@ -121,78 +189,24 @@ impl Client {
         size: u64,
         loc: &str,
         action: &str,
-    ) -> Result<(), RegistryError> {
-        let mut resp = self.send(&Request {
-            method: "PUT",
-            url: with_query(loc, "digest", &d.to_string()),
-            headers: vec![("Content-Type", "application/octet-stream".into())],
-            body: ReqBody::File {
-                path,
-                offset: 0,
-                len: size,
-            },
-            repo: Some(repo),
-            action,
-        })?;
-        self.stored(&mut resp, d, action)
-    }
-
-    /// Chunked upload: PATCH `chunk_size` pieces, then PUT with the digest and no body.
-    fn upload_chunked(
-        &self,
-        repo: &str,
-        d: &Digest,
-        path: &Path,
-        size: u64,
-        mut loc: String,
-        action: &str,
-    ) -> Result<(), RegistryError> {
-        let chunk = self.opts.tuning.chunk_size.max(1);
-        let mut offset = 0u64;
-        let mut rewinds = 0;
-        while offset < size {
-            let len = chunk.min(size - offset);
+    ) -> Result<(), Step> {
+        let url = with_query(loc, "digest", &d.to_string());
+        self.retry(|| {
             let mut resp = self.send(&Request {
-                method: "PATCH",
-                url: loc.clone(),
-                headers: vec![
-                    ("Content-Type", "application/octet-stream".into()),
-                    ("Content-Range", format!("{offset}-{}", offset + len - 1)),
-                ],
-                body: ReqBody::File { path, offset, len },
+                method: "PUT",
+                url: url.clone(),
+                headers: vec![("Content-Type", "application/octet-stream".into())],
+                body: ReqBody::File {
+                    path,
+                    offset: 0,
+                    len: size,
+                },
                 repo: Some(repo),
                 action,
             })?;
-            let status = resp.status().as_u16();
-            if let Some(l) = header(&resp, "location") {
-                loc = resolve_url(&loc, &l);
-            }
-            let confirmed = header(&resp, "range").and_then(|r| range_end(&r));
-            match status {
-                202 | 204 => offset = confirmed.map_or(offset + len, |e| e + 1),
-                416 if rewinds < 3 => {
-                    // The registry holds a different amount than we thought: continue from its offset.
-                    rewinds += 1;
-                    offset = confirmed.map_or(0, |e| e + 1).min(size);
-                    crate::ui::verbose(format!(
-                        "{}: upload of {d} resumes at byte {offset} (416)",
-                        self.host
-                    ));
-                }
-                _ => return Err(self.status_error(action, &mut resp)),
-            }
-        }
-        crate::ui::verbose(format!(
-            "{}: closing chunked upload {}",
-            self.host,
-            strip_query(&loc)
-        ));
-        let url = with_query(&loc, "digest", &d.to_string());
-        let mut resp = self.send(
-            &Request::empty("PUT", url, repo, action)
-                .header("Content-Type", "application/octet-stream".into()),
-        )?;
-        self.stored(&mut resp, d, action)
+            self.stored(&mut resp, d, action)
+        })
+        .map_err(on_session)
     }
 
     /// PUT a manifest or index under `reference` (a tag or its digest); returns its digest.
@@ -225,7 +239,7 @@ impl Client {
 
     /// The answer to a PUT that stores `d` (a blob or a manifest): a success status, and a
     /// `Docker-Content-Digest` header, when present, that names what we sent.
-    fn stored(
+    pub(super) fn stored(
         &self,
         resp: &mut ureq::http::Response<ureq::Body>,
         d: &Digest,
@@ -254,7 +268,7 @@ fn is_access_denied(e: &RegistryError) -> bool {
 }
 
 /// The last byte offset of a `Range: 0-1234` (or `bytes=0-1234`) header.
-fn range_end(v: &str) -> Option<u64> {
+pub(super) fn range_end(v: &str) -> Option<u64> {
     v.rsplit('-').next()?.trim().parse().ok()
 }
 

@@ -176,6 +176,8 @@ pub fn push_with(
         sources.sort();
         sources.dedup();
         client.declare_push(repo, &sources);
+        // One retry budget for everything this push asks of the registry.
+        client.start_budget();
         client
             .ping()
             .with_context(|| format!("pushing to {registry}/{repo}"))?;

@@ -52,6 +52,8 @@ pub struct Seen {
     pub authorization: Option<String>,
     /// The fault applied.
     pub fault: Fault,
+    /// When the request's head had arrived.
+    pub at: std::time::Instant,
 }
 
 /// The fault rule: called with (method, path, host) for every request.
@@ -285,6 +287,7 @@ fn serve(conn: TcpStream, sh: &Shared) {
         host: host.clone(),
         authorization: head.get("authorization").map(str::to_string),
         fault: fault.clone(),
+        at: std::time::Instant::now(),
     });
     if fault == Fault::Reset {
         // Take a little of the body (if any) and hang up with the rest unread: the kernel answers
@@ -294,8 +297,11 @@ fn serve(conn: TcpStream, sh: &Shared) {
             .and_then(|n| n.parse::<usize>().ok())
             .unwrap_or(0)
             / 2;
-        let mut buf = vec![0; want.min(1 << 16)];
-        let _ = reader.read(&mut buf);
+        // Nothing to take (no body): hang up at once, without waiting for bytes that never come.
+        if want > 0 {
+            let mut buf = vec![0; want.min(1 << 16)];
+            let _ = reader.read(&mut buf);
+        }
         return;
     }
     let Some(body) = read_body(&mut reader, &head) else {

@@ -73,6 +73,11 @@ pub struct Config {
     pub patch_416_once: bool,
     /// Answer blob GETs with a 307 to this base URL (another host), path kept.
     pub redirect_blobs_to: Option<String>,
+    /// Hand out upload session `Location`s (POST and PATCH answers) under this absolute base URL
+    /// (e.g. another host, or plain http behind a TLS front) instead of a relative path.
+    pub upload_base: Option<String>,
+    /// PATCH requests (counted from 1 over the fake's life) answered 503 without storing their bytes.
+    pub fail_patches: Vec<usize>,
 }
 
 /// One request the fake saw.
@@ -101,6 +106,7 @@ struct State {
     revoked: bool,
     next_id: usize,
     seen: Vec<Seen>,
+    patches: usize,
 }
 
 /// A running fake registry on `127.0.0.1:<port>`; stops on drop.
@@ -510,12 +516,22 @@ fn upload(st: &mut State, req: &Req, repo: &str, id: &str) -> Resp {
             st.next_id += 1;
             let id = format!("u{}", st.next_id);
             st.uploads.insert(id.clone(), Vec::new());
+            let base = st.config.upload_base.clone().unwrap_or_default();
             resp(202)
                 .h(
                     "Location",
-                    format!("/v2/{repo}/blobs/uploads/{id}?_state=s{}", st.next_id),
+                    format!("{base}/v2/{repo}/blobs/uploads/{id}?_state=s{}", st.next_id),
                 )
                 .h("Range", "0-0")
+        }
+        "PATCH"
+            if {
+                st.patches += 1;
+                st.config.fail_patches.contains(&st.patches)
+            } =>
+        {
+            resp(503)
+                .body(r#"{"errors":[{"code":"UNAVAILABLE","message":"injected PATCH fault"}]}"#)
         }
         "PATCH" => match st.uploads.get_mut(id) {
             Some(buf) if st.config.patch_416_once && !buf.is_empty() => {
@@ -526,8 +542,20 @@ fn upload(st: &mut State, req: &Req, repo: &str, id: &str) -> Resp {
             Some(buf) => {
                 buf.extend_from_slice(&req.body);
                 let end = buf.len().saturating_sub(1);
+                let base = st.config.upload_base.clone().unwrap_or_default();
                 resp(202)
-                    .h("Location", format!("/v2/{repo}/blobs/uploads/{id}"))
+                    .h("Location", format!("{base}/v2/{repo}/blobs/uploads/{id}"))
+                    .h("Range", format!("0-{end}"))
+            }
+            None => resp(404),
+        },
+        "GET" => match st.uploads.get(id) {
+            // The session's status: what it holds so far (`0-0` when empty, as docker-registry).
+            Some(buf) => {
+                let end = buf.len().saturating_sub(1);
+                let base = st.config.upload_base.clone().unwrap_or_default();
+                resp(204)
+                    .h("Location", format!("{base}/v2/{repo}/blobs/uploads/{id}"))
                     .h("Range", format!("0-{end}"))
             }
             None => resp(404),
