@@ -6,6 +6,7 @@
 //! from here, and every blob taken out is checked against its digest first ([`verify`]).
 
 mod export;
+pub mod plain;
 mod sweep;
 pub mod verify;
 
@@ -218,7 +219,7 @@ impl BlobStore {
     pub fn read(&self, digest: &Digest) -> Result<Vec<u8>> {
         let p = self.path(digest);
         let reading = || format!("reading blob {digest} from {}", p.display());
-        let f = fs::File::open(&p).with_context(reading)?;
+        let f = plain::open(&p).with_context(reading)?;
         let stat = verify::Stat::of(&f.metadata().with_context(reading)?);
         let mut bytes = Vec::new();
         f.take(READ_LIMIT + 1)
@@ -309,6 +310,13 @@ impl BlobWriter {
         // Temp files are created 0600; blobs are content, readable like any file we write.
         set_mode(tmp.path(), 0o644)?;
         let dest = self.store.path(&digest);
+        if fs::symlink_metadata(&dest).is_ok_and(|m| m.is_dir()) {
+            bail!(
+                "{} is a directory, not a blob the tool wrote (blob {digest} belongs there): remove \
+                 it and run the command again",
+                dest.display()
+            );
+        }
         let file = persist_durably(tmp, &dest)
             .with_context(|| format!("moving blob {digest} into {}", dest.display()))?;
         // Known right for the rest of this run: these are the bytes just hashed. (No mark on disk: the

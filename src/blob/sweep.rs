@@ -111,7 +111,7 @@ fn remove_if_unlocked(path: &Path) -> Option<u64> {
     if !meta.is_file() {
         return None;
     }
-    let f = fs::File::open(path).ok()?;
+    let f = super::plain::open(path).ok()?;
     f.try_lock().ok()?;
     fs::remove_file(path).ok()?;
     Some(meta.len())
