@@ -199,3 +199,57 @@ fn a_layer_cache_entry_copied_over_another_is_a_miss_not_the_wrong_layer() {
     assert_eq!(layer(&l3, 1), layer(&l2, 1), "two's layer, not one's");
     validate(&l3);
 }
+
+/// Change one byte of `path` in place (same inode, same size).
+fn flip_byte(path: &Path) {
+    let mut bytes = fs::read(path).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x20;
+    let mut f = fs::OpenOptions::new().write(true).open(path).unwrap();
+    std::io::Write::write_all(&mut f, &bytes).unwrap();
+}
+
+#[test]
+fn four_runs_on_one_cache_with_a_damaged_shared_blob_all_write_right_images() {
+    require!("busybox", "umoci", "oci-image-tool");
+    let work = tempfile::tempdir().unwrap();
+    let busybox = fs::read(peers::which("busybox").unwrap()).unwrap();
+    let target = work.path().join("target");
+    let bin = |i: usize| {
+        let p = work.path().join(format!("app{i}"));
+        let mut b = busybox.clone();
+        b.extend_from_slice(format!("build {i}").as_bytes());
+        fs::write(&p, b).unwrap();
+        p
+    };
+    let l0 = work.path().join("l0");
+    ok(build(&bin(0), &target, &l0));
+    // The layer every image shares (certificates and base files), damaged in place: all four runs
+    // find it damaged at once, evict it and make it again while the others read it.
+    let shared = layer(&l0, 0);
+    flip_byte(&cache(&target).join("sha256").join(shared.hex()));
+    let runs: Vec<_> = (1..=4)
+        .map(|i| {
+            let mut c = build(&bin(i), &target, &work.path().join(format!("l{i}")));
+            c.arg("--tarball")
+                .arg(work.path().join(format!("t{i}.tar")));
+            std::thread::spawn(move || run_guarded(c))
+        })
+        .collect();
+    for (i, r) in runs.into_iter().enumerate() {
+        let out = r.join().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "run {}: {stderr}", i + 1);
+    }
+    for i in 1..=4 {
+        let l = work.path().join(format!("l{i}"));
+        assert_eq!(layer(&l, 0), shared);
+        validate(&l);
+        assert!(work.path().join(format!("t{i}.tar")).is_file());
+    }
+    assert_eq!(
+        Digest::of(&fs::read(cache(&target).join("sha256").join(shared.hex())).unwrap()),
+        shared
+    );
+    assert_eq!(fs::read_dir(cache(&target).join("tmp")).unwrap().count(), 0);
+}
