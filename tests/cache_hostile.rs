@@ -1,7 +1,8 @@
 //! Issue 11, the blob cache attacked: names in the cache replaced by things the tool never wrote (a
 //! FIFO, a symlink out of the cache, a directory; a mark that is a FIFO) are never opened through,
 //! read or blocked on, and the build still gives the right image; a layer cache entry copied over
-//! another's name is a miss, not the wrong layer. Each test has its own target dir and packages a
+//! another's name is a miss, not the wrong layer; the sweep never reaches through a symlinked `tmp`;
+//! four runs on one cache that all find a shared blob damaged each write a valid image. Each test has its own target dir and packages a
 //! static busybox with `--binary`, so nothing is compiled.
 
 mod common;
@@ -252,4 +253,38 @@ fn four_runs_on_one_cache_with_a_damaged_shared_blob_all_write_right_images() {
         shared
     );
     assert_eq!(fs::read_dir(cache(&target).join("tmp")).unwrap().count(), 0);
+}
+
+#[test]
+fn the_sweep_never_reaches_through_a_symlinked_tmp() {
+    require!("busybox");
+    let work = tempfile::tempdir().unwrap();
+    let bin = work.path().join("app");
+    fs::copy(peers::which("busybox").unwrap(), &bin).unwrap();
+    let target = work.path().join("target");
+    ok(build(&bin, &target, &work.path().join("l1")));
+    // `tmp` becomes a symlink to a directory of the user's, holding files named like the ones the
+    // sweep removes: a dead pid's temp file, an earlier version's two-day-old one.
+    let mut child = Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    let theirs = work.path().join("theirs");
+    fs::create_dir(&theirs).unwrap();
+    let stale = theirs.join(format!("slim-{dead}-abcdef"));
+    let old = theirs.join(".tmpAb3dE9");
+    for p in [&stale, &old] {
+        fs::write(p, b"the user's").unwrap();
+    }
+    fs::File::options()
+        .write(true)
+        .open(&old)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() - Duration::from_secs(48 * 3600))
+        .unwrap();
+    let tmp = cache(&target).join("tmp");
+    fs::remove_dir(&tmp).unwrap();
+    std::os::unix::fs::symlink(&theirs, &tmp).unwrap();
+    ok(build(&bin, &target, &work.path().join("l2")));
+    assert_eq!(fs::read(&stale).unwrap(), b"the user's");
+    assert_eq!(fs::read(&old).unwrap(), b"the user's");
 }
