@@ -276,9 +276,7 @@ impl BlobStore {
 
     /// A writer for a new blob: hashes as it writes into a temp file; `commit` renames it into place.
     pub fn writer(&self) -> Result<BlobWriter> {
-        let tmp = self
-            .temp_file()
-            .with_context(|| format!("creating a temp file in {}", self.root.display()))?;
+        let tmp = self.temp_file().with_context(|| unwritable(&self.root))?;
         Ok(BlobWriter {
             store: self.clone(),
             inner: HashingWriter::new(BufWriter::with_capacity(256 * 1024, tmp)),
@@ -345,6 +343,16 @@ impl Write for BlobWriter {
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()
     }
+}
+
+/// The error for a blob cache that takes no new file (read-only, full, not ours): names it and says
+/// what to do.
+pub fn unwritable(root: &Path) -> String {
+    format!(
+        "creating a temp file in the blob cache {}: the cache must be writable and have free space; \
+         fix that, or give another --target-dir",
+        root.display()
+    )
 }
 
 /// Set permission bits on a file or directory we created (temp files and dirs start as 0600/0700).

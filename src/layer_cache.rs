@@ -229,7 +229,7 @@ fn write_entry(store: &BlobStore, path: &Path, text: &str) -> Result<()> {
         .with_context(|| format!("creating the layer cache directory {}", dir.display()))?;
     let mut tmp = store
         .temp_file()
-        .with_context(|| format!("creating a temp file in {}", store.root().display()))?;
+        .with_context(|| crate::blob::unwritable(store.root()))?;
     tmp.write_all(text.as_bytes())
         .with_context(|| format!("writing a layer cache entry in {}", dir.display()))?;
     crate::blob::persist_durably(tmp, path)

@@ -288,3 +288,32 @@ fn the_sweep_never_reaches_through_a_symlinked_tmp() {
     assert_eq!(fs::read(&stale).unwrap(), b"the user's");
     assert_eq!(fs::read(&old).unwrap(), b"the user's");
 }
+
+#[test]
+fn a_read_only_cache_fails_saying_what_to_do() {
+    require!("busybox", "mount");
+    let work = tempfile::tempdir().unwrap();
+    let bin = work.path().join("app");
+    fs::copy(peers::which("busybox").unwrap(), &bin).unwrap();
+    let target = work.path().join("target");
+    ok(build(&bin, &target, &work.path().join("l1")));
+    let ro = work.path().join("ro");
+    fs::create_dir(&ro).unwrap();
+    let mount = |args: &[&str]| Command::new("mount").args(args).status().unwrap().success();
+    let (t, r) = (target.to_str().unwrap(), ro.to_str().unwrap());
+    if !mount(&["--bind", t, r]) {
+        eprintln!("skipped: this machine cannot bind-mount");
+        return;
+    }
+    let remounted = mount(&["-o", "remount,bind,ro", r]);
+    let out = remounted.then(|| run_guarded(build(&bin, &ro, &work.path().join("l2"))));
+    assert!(Command::new("umount").arg(&ro).status().unwrap().success());
+    let out = out.expect("remounting read-only");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&cache(&ro).display().to_string()) && stderr.contains("--target-dir"),
+        "{stderr}"
+    );
+    assert!(!work.path().join("l2").exists());
+}
