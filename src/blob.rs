@@ -6,6 +6,7 @@
 //! from here, and every blob taken out is checked against its digest first ([`verify`]).
 
 mod export;
+pub mod plain;
 mod sweep;
 pub mod verify;
 
@@ -218,7 +219,7 @@ impl BlobStore {
     pub fn read(&self, digest: &Digest) -> Result<Vec<u8>> {
         let p = self.path(digest);
         let reading = || format!("reading blob {digest} from {}", p.display());
-        let f = fs::File::open(&p).with_context(reading)?;
+        let f = plain::open(&p).with_context(reading)?;
         let stat = verify::Stat::of(&f.metadata().with_context(reading)?);
         let mut bytes = Vec::new();
         f.take(READ_LIMIT + 1)
@@ -275,9 +276,7 @@ impl BlobStore {
 
     /// A writer for a new blob: hashes as it writes into a temp file; `commit` renames it into place.
     pub fn writer(&self) -> Result<BlobWriter> {
-        let tmp = self
-            .temp_file()
-            .with_context(|| format!("creating a temp file in {}", self.root.display()))?;
+        let tmp = self.temp_file().with_context(|| unwritable(&self.root))?;
         Ok(BlobWriter {
             store: self.clone(),
             inner: HashingWriter::new(BufWriter::with_capacity(256 * 1024, tmp)),
@@ -309,6 +308,13 @@ impl BlobWriter {
         // Temp files are created 0600; blobs are content, readable like any file we write.
         set_mode(tmp.path(), 0o644)?;
         let dest = self.store.path(&digest);
+        if fs::symlink_metadata(&dest).is_ok_and(|m| m.is_dir()) {
+            bail!(
+                "{} is a directory, not a blob the tool wrote (blob {digest} belongs there): remove \
+                 it and run the command again",
+                dest.display()
+            );
+        }
         let file = persist_durably(tmp, &dest)
             .with_context(|| format!("moving blob {digest} into {}", dest.display()))?;
         // Known right for the rest of this run: these are the bytes just hashed. (No mark on disk: the
@@ -337,6 +343,16 @@ impl Write for BlobWriter {
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()
     }
+}
+
+/// The error for a blob cache that takes no new file (read-only, full, not ours): names it and says
+/// what to do.
+pub fn unwritable(root: &Path) -> String {
+    format!(
+        "creating a temp file in the blob cache {}: the cache must be writable and have free space; \
+         fix that, or give another --target-dir",
+        root.display()
+    )
 }
 
 /// Set permission bits on a file or directory we created (temp files and dirs start as 0600/0700).

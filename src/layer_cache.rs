@@ -3,7 +3,11 @@
 //! Takes the diff_id of a layer's tar (sha256 of the uncompressed stream, computed by a hash-only pass)
 //! and the compression settings, and gives the descriptor of the compressed blob made from that tar
 //! earlier, when that blob is still in the [`BlobStore`]. Entries live beside the blobs, under
-//! `<store>/layers/<settings>/<diff_id hex>`, one small text file each: `sha256:<hex> <size>`.
+//! `<store>/layers/<settings>/<diff_id hex>`, one small text file each: `sha256:<hex> <size>
+//! for=<diff_id>`. Every entry (and every fingerprint entry) names the key it was written for, so an
+//! entry copied or moved over another's name (a careless `cp`, a botched cache restore) is a miss
+//! rather than the wrong layer; an entry crafted with the right key by a process that can write the
+//! cache is trusted, as are the blobs such a process could write.
 //!
 //! The key is the content digest of the exact tar bytes, and the settings key names everything else
 //! that decides the compressed bytes (algorithm, level, encoder format version). A missing, unreadable or
@@ -26,7 +30,7 @@
 //! these bytes was ever compressed here, since equal bytes have an equal shape. So the first build of a
 //! binary reads it once, not twice.
 
-use crate::blob::{BlobStore, Descriptor};
+use crate::blob::{plain, BlobStore, Descriptor};
 use crate::digest::Digest;
 use crate::layer::{Entry, EntryKind, LayerCompression, Source};
 use anyhow::{Context, Result};
@@ -35,6 +39,9 @@ use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
+
+/// The longest entry file read (an entry is one line under 200 bytes; a longer file is a miss).
+const ENTRY_LIMIT: u64 = 512;
 
 fn entry_path(store: &BlobStore, diff_id: &Digest, c: LayerCompression) -> PathBuf {
     store
@@ -48,10 +55,12 @@ fn entry_path(store: &BlobStore, diff_id: &Digest, c: LayerCompression) -> PathB
 /// still in the store with its recorded size and the right bytes ([`BlobStore::size_of`] checks them
 /// and evicts a damaged blob, which makes this a miss: the layer is built again).
 pub fn lookup(store: &BlobStore, diff_id: &Digest, c: LayerCompression) -> Option<Descriptor> {
-    let text = fs::read_to_string(entry_path(store, diff_id, c)).ok()?;
-    let (digest, size) = text.trim().split_once(' ')?;
-    let digest: Digest = digest.parse().ok()?;
-    let size: u64 = size.parse().ok()?;
+    let text = plain::read_small(&entry_path(store, diff_id, c), ENTRY_LIMIT)?;
+    let mut f = text.split_whitespace();
+    let digest: Digest = f.next()?.parse().ok()?;
+    let size: u64 = f.next()?.parse().ok()?;
+    // The entry names its own key: one copied or moved over another's name is a miss.
+    (f.next()? == format!("for={diff_id}") && f.next().is_none()).then_some(())?;
     (store.size_of(&digest)? == size).then(|| Descriptor::new(c.media_type(), digest, size))
 }
 
@@ -65,7 +74,7 @@ pub fn record(
     write_entry(
         store,
         &entry_path(store, diff_id, c),
-        &format!("{} {}\n", d.digest, d.size),
+        &format!("{} {} for={diff_id}\n", d.digest, d.size),
     )
 }
 
@@ -106,10 +115,11 @@ impl Fingerprint {
 
     /// The layer these inputs gave last time, if its blob is still in the store.
     pub fn lookup(&self, store: &BlobStore, c: LayerCompression) -> Option<Known> {
-        let text = fs::read_to_string(self.path(store)).ok()?;
+        let text = plain::read_small(&self.path(store), ENTRY_LIMIT)?;
         let mut f = text.split_whitespace();
         let diff_id: Digest = f.next()?.parse().ok()?;
         let uncompressed_size: u64 = f.next()?.parse().ok()?;
+        (f.next()? == format!("for={}", self.0) && f.next().is_none()).then_some(())?;
         let descriptor = lookup(store, &diff_id, c)?;
         Some(Known {
             descriptor,
@@ -128,7 +138,7 @@ impl Fingerprint {
         write_entry(
             store,
             &self.path(store),
-            &format!("{diff_id} {uncompressed_size}\n"),
+            &format!("{diff_id} {uncompressed_size} for={}\n", self.0),
         )
     }
 }
@@ -179,7 +189,7 @@ impl Shape {
 
     /// Whether a layer of this shape was ever recorded (only then can the content key hit).
     pub fn seen(&self, store: &BlobStore) -> bool {
-        self.path(store).is_file()
+        plain::read_small(&self.path(store), ENTRY_LIMIT).is_some()
     }
 
     /// Remember that a layer of this shape was compressed.
@@ -219,7 +229,7 @@ fn write_entry(store: &BlobStore, path: &Path, text: &str) -> Result<()> {
         .with_context(|| format!("creating the layer cache directory {}", dir.display()))?;
     let mut tmp = store
         .temp_file()
-        .with_context(|| format!("creating a temp file in {}", store.root().display()))?;
+        .with_context(|| crate::blob::unwritable(store.root()))?;
     tmp.write_all(text.as_bytes())
         .with_context(|| format!("writing a layer cache entry in {}", dir.display()))?;
     crate::blob::persist_durably(tmp, path)
@@ -311,5 +321,31 @@ mod tests {
         fs::create_dir_all(p.parent().unwrap()).unwrap();
         fs::write(&p, "not a digest").unwrap();
         assert!(lookup(&store, &id, LayerCompression::Gzip(6)).is_none());
+    }
+
+    #[test]
+    fn an_entry_copied_over_another_key_is_a_miss() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path()).unwrap();
+        let gz = LayerCompression::Gzip(6);
+        let (a, b) = (Digest::of(b"tar a"), Digest::of(b"tar b"));
+        let da = store.put_bytes(media::LAYER_GZIP, b"a").unwrap();
+        let db = store.put_bytes(media::LAYER_GZIP, b"b").unwrap();
+        record(&store, &a, gz, &da).unwrap();
+        record(&store, &b, gz, &db).unwrap();
+        fs::copy(entry_path(&store, &a, gz), entry_path(&store, &b, gz)).unwrap();
+        assert_eq!(lookup(&store, &a, gz), Some(da));
+        assert_eq!(lookup(&store, &b, gz), None, "b's name now holds a's entry");
+        let bytes = |b: &[u8]| vec![Entry::file("/x", 0o644, Source::Bytes(b.to_vec()))];
+        let (fa, fb) = (
+            Fingerprint::of(&bytes(b"a"), 0, gz).unwrap(),
+            Fingerprint::of(&bytes(b"b"), 0, gz).unwrap(),
+        );
+        fa.record(&store, &a, 10).unwrap();
+        fb.record(&store, &b, 10).unwrap();
+        fs::copy(fa.path(&store), fb.path(&store)).unwrap();
+        record(&store, &b, gz, &db).unwrap();
+        assert!(fa.lookup(&store, gz).is_some());
+        assert!(fb.lookup(&store, gz).is_none());
     }
 }

@@ -24,7 +24,7 @@ impl BlobStore {
     pub fn export(&self, d: &Descriptor, dst: &Path) -> Result<()> {
         let src_path = self.path(&d.digest);
         let what = || format!("copying blob {} into {}", d.digest, dst.display());
-        let mut src = match fs::File::open(&src_path) {
+        let mut src = match super::plain::open(&src_path) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => bail!(
                 "blob {} is not in the blob cache at {}: run the command again to rebuild the image",
                 d.digest,

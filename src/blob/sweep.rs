@@ -5,7 +5,9 @@
 //! until it is renamed into place or deleted. When a store is opened, a file there is removed only if
 //! it has that name, the pid is not this process and no process with that pid is alive, and its lock
 //! can be taken: so nothing another tool put there, and nothing a live run is writing (also one in
-//! another pid namespace, whose pid means nothing here, since it holds the lock), is touched.
+//! another pid namespace, whose pid means nothing here, since it holds the lock), is touched. The
+//! sweep works on `tmp/` opened with `O_NOFOLLOW` and on names relative to it (`openat`, `unlinkat`,
+//! never following a symlink), so a `tmp` or a temp file swapped for a symlink leads nowhere else.
 //!
 //! Versions before this one named their temp files `.tmpXXXXXX` (tempfile's default) and took no
 //! lock, so nothing tells a live writer from a dead one but time: such a file is removed once it has
@@ -14,8 +16,9 @@
 
 use super::BlobStore;
 use anyhow::{Context, Result};
+use rustix::fs::{AtFlags, Dir, Mode, OFlags};
 use std::fs;
-use std::path::Path;
+use std::os::fd::OwnedFd;
 use std::time::{Duration, SystemTime};
 
 const PREFIX: &str = "slim-";
@@ -30,17 +33,33 @@ impl BlobStore {
         Ok(tmp)
     }
 
-    /// Remove the temp files of dead runs (see the module docs); returns how many bytes went.
+    /// Remove the temp files of dead runs (see the module docs); returns how many bytes went. Works
+    /// inside `tmp/` opened without following a symlink, by names relative to it, so nothing outside
+    /// the cache's own `tmp/` is ever looked at or removed (a `tmp` that is a symlink is not swept).
     pub(crate) fn sweep(&self) -> Result<u64> {
-        let dir = self.root.join("tmp");
+        let path = self.root.join("tmp");
+        let listing = || format!("listing the blob cache {}", path.display());
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let dir = match rustix::fs::open(&path, flags, Mode::empty()) {
+            Err(rustix::io::Errno::LOOP | rustix::io::Errno::NOTDIR) => {
+                crate::ui::verbose(format!(
+                    "not sweeping {}: it is not a directory of the cache (a symlink?)",
+                    path.display()
+                ));
+                return Ok(0);
+            }
+            r => r.map_err(std::io::Error::from).with_context(listing)?,
+        };
         let mut freed = 0;
-        let entries = fs::read_dir(&dir)
-            .with_context(|| format!("listing the blob cache {}", dir.display()))?;
+        let entries = Dir::read_from(&dir)
+            .map_err(std::io::Error::from)
+            .with_context(listing)?;
         for e in entries.flatten() {
-            let name = e.file_name();
-            let Some(name) = name.to_str() else { continue };
+            let Ok(name) = e.file_name().to_str() else {
+                continue;
+            };
             if is_legacy(name) {
-                freed += remove_if_older(&e.path(), LEGACY_AGE).unwrap_or(0);
+                freed += remove_if(&dir, name, |f| idle_for(f, LEGACY_AGE)).unwrap_or(0);
                 continue;
             }
             let Some(pid) = writer_pid(name) else {
@@ -49,12 +68,12 @@ impl BlobStore {
             if pid == std::process::id() || alive(pid) {
                 continue;
             }
-            freed += remove_if_unlocked(&e.path()).unwrap_or(0);
+            freed += remove_if(&dir, name, |f| f.try_lock().is_ok()).unwrap_or(0);
         }
         if freed > 0 {
             crate::ui::verbose(format!(
                 "removed {freed} bytes of temp files left by interrupted runs from {}",
-                dir.display()
+                path.display()
             ));
         }
         Ok(freed)
@@ -70,16 +89,25 @@ fn is_legacy(name: &str) -> bool {
         .is_some_and(|r| r.len() == 6 && r.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
 
-/// Remove a regular file last written more than `age` ago; its size, or `None` when it stays.
-fn remove_if_older(path: &Path, age: Duration) -> Option<u64> {
-    let meta = fs::symlink_metadata(path).ok()?;
-    let idle = SystemTime::now()
-        .duration_since(meta.modified().ok()?)
-        .ok()?;
-    if !meta.is_file() || idle < age {
+/// Whether the file was last written more than `age` ago.
+fn idle_for(f: &fs::File, age: Duration) -> bool {
+    f.metadata()
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| SystemTime::now().duration_since(t).ok())
+        .is_some_and(|idle| idle >= age)
+}
+
+/// Remove the regular file `name` of `dir` (opened without following a symlink or blocking) when
+/// `go` says so; its size, or `None` when it stays.
+fn remove_if(dir: &OwnedFd, name: &str, go: impl Fn(&fs::File) -> bool) -> Option<u64> {
+    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+    let f = fs::File::from(rustix::fs::openat(dir, name, flags, Mode::empty()).ok()?);
+    let meta = f.metadata().ok()?;
+    if !meta.is_file() || !go(&f) {
         return None;
     }
-    fs::remove_file(path).ok()?;
+    rustix::fs::unlinkat(dir, name, AtFlags::empty()).ok()?;
     Some(meta.len())
 }
 
@@ -103,18 +131,6 @@ fn alive(pid: u32) -> bool {
         rustix::process::test_kill_process(pid),
         Err(rustix::io::Errno::SRCH)
     )
-}
-
-/// Remove a regular file nobody holds the lock of; its size, or `None` when it stays.
-fn remove_if_unlocked(path: &Path) -> Option<u64> {
-    let meta = fs::symlink_metadata(path).ok()?;
-    if !meta.is_file() {
-        return None;
-    }
-    let f = fs::File::open(path).ok()?;
-    f.try_lock().ok()?;
-    fs::remove_file(path).ok()?;
-    Some(meta.len())
 }
 
 #[cfg(test)]

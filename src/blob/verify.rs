@@ -50,6 +50,9 @@ pub struct Damaged {
 /// Files changed more recently than this get no persistent mark (the "racy" window).
 const RACY: Duration = Duration::from_secs(2);
 
+/// The longest mark file read (a mark line is under 120 bytes; a longer file is no mark).
+const MARK_LIMIT: u64 = 256;
+
 /// What `stat` says about a blob file: see the module docs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Stat {
@@ -134,8 +137,7 @@ impl BlobStore {
                 return true;
             }
         }
-        let on_disk = fs::read_to_string(self.mark_path(digest))
-            .ok()
+        let on_disk = super::plain::read_small(&self.mark_path(digest), MARK_LIMIT)
             .and_then(|t| Stat::parse(&t));
         if on_disk.as_ref() == Some(stat) {
             self.remember(digest, *stat, false);
@@ -168,18 +170,12 @@ impl BlobStore {
     /// Check the blob under `digest`: by its mark, else by hashing it.
     pub(crate) fn state(&self, digest: &Digest) -> io::Result<State> {
         let path = self.path(digest);
-        let mut f = match fs::File::open(&path) {
+        let mut f = match super::plain::open(&path) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(State::Missing),
-            r => r?,
+            Err(e) => return self.not_plain(digest, e),
+            Ok(f) => f,
         };
-        let meta = f.metadata()?;
-        if !meta.is_file() {
-            return Err(io::Error::other(format!(
-                "{} is not a regular file: remove it",
-                path.display()
-            )));
-        }
-        let before = Stat::of(&meta);
+        let before = Stat::of(&f.metadata()?);
         if self.known_good(digest, &before) {
             return Ok(State::Good(before.size));
         }
@@ -202,6 +198,24 @@ impl BlobStore {
             self.remember(digest, after, true);
         }
         Ok(State::Good(size))
+    }
+
+    /// What [`BlobStore::state`] makes of a blob name that is not a regular file: a symlink, FIFO or
+    /// other special file is removed (the name only: a symlink's target is never touched) with a
+    /// note, and the blob is missing; a directory, or any other error, is an error naming the path.
+    fn not_plain(&self, digest: &Digest, e: io::Error) -> io::Result<State> {
+        let Some(n) = super::plain::not_plain(&e).filter(|n| n.removable()) else {
+            return Err(e);
+        };
+        let _ = fs::remove_file(self.mark_path(digest));
+        if let Ok(mut m) = self.marks.lock() {
+            m.remove(digest);
+        }
+        fs::remove_file(&n.path)?;
+        crate::ui::note(format!(
+            "{n}: removed it from the blob cache (it was never read); the blob {digest} is made again"
+        ));
+        Ok(State::Missing)
     }
 
     /// Remove a damaged blob (if the file there is still the one found damaged) and its mark.
@@ -254,7 +268,7 @@ pub struct BlobReader {
 
 impl BlobReader {
     pub(crate) fn new(store: &BlobStore, digest: &Digest, path: &Path) -> io::Result<BlobReader> {
-        let file = fs::File::open(path)?;
+        let file = super::plain::open(path)?;
         let opened = Stat::of(&file.metadata()?);
         Ok(BlobReader {
             file,
