@@ -58,6 +58,69 @@ fn check_output_paths(cli: &Cli) -> Result<()> {
     Ok(())
 }
 
+/// `p` absolute and without `.` and `..` components (lexically; symlinks of the existing part
+/// resolved, so two spellings of one place compare equal).
+fn normalized(p: &Path) -> PathBuf {
+    let abs = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let mut out = PathBuf::new();
+    for c in abs.components() {
+        match c {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    // Resolve the longest existing ancestor (a symlinked directory), keep the rest as written.
+    let mut tail = Vec::new();
+    let mut head = out.clone();
+    loop {
+        if let Ok(real) = head.canonicalize() {
+            return tail.iter().rev().fold(real, |acc: PathBuf, n| acc.join(n));
+        }
+        match (head.file_name().map(|n| n.to_os_string()), head.parent()) {
+            (Some(n), Some(parent)) => {
+                tail.push(n);
+                head = parent.to_path_buf();
+            }
+            _ => return out,
+        }
+    }
+}
+
+/// The tarball cannot be the layout directory or inside it: the layout replaces its whole directory,
+/// so one of the two would be lost. Refused before anything is built.
+fn check_tarball_outside(tarball: &Path, layout: &Path, what: &str) -> Result<()> {
+    if crate::sink::archive::is_stdout(tarball) {
+        return Ok(());
+    }
+    let (t, l) = (normalized(tarball), normalized(layout));
+    if l.starts_with(&t) && t != l {
+        bail!(
+            "{what} {} is inside --tarball {}: one path cannot be both the tarball file and a \
+             directory holding the layout; give them two separate paths",
+            layout.display(),
+            tarball.display()
+        );
+    }
+    if t.starts_with(&l) {
+        bail!(
+            "--tarball {} is {} {} of this image: the layout replaces its whole directory, so the \
+             tarball would be lost; write the tarball beside it, e.g. --tarball {}.tar",
+            tarball.display(),
+            if t == l { "the same path as" } else { "inside" },
+            if what == "--output" {
+                "--output"
+            } else {
+                "the output directory"
+            },
+            layout.display(),
+        );
+    }
+    Ok(())
+}
+
 /// The nearest existing ancestor of `p` (excluding `p`), when it is not a directory.
 fn first_file_ancestor(p: &Path) -> Option<PathBuf> {
     p.ancestors()
@@ -102,6 +165,9 @@ pub(super) fn assign_outputs(plan: &mut Plan, cli: &Cli) -> Result<()> {
             _ => "the output directory",
         };
         crate::sink::layout::check_replaceable(&img.layout, what)?;
+        if let Some(t) = &cli.tarball {
+            check_tarball_outside(t, &img.layout, what)?;
+        }
         img.tarball = cli.tarball.clone();
         for target in &cli.push {
             if target.is_empty() {

@@ -243,6 +243,30 @@ pub fn parent_of(dest: &Path) -> PathBuf {
     }
 }
 
+/// `dest` with its symlinks followed (at most 40, like the kernel): the path an output replaces, so
+/// the user's link stays a link. A missing path (or a dangling link's target) is returned as is.
+pub fn follow_links(dest: &Path) -> Result<PathBuf> {
+    let mut p = dest.to_path_buf();
+    for _ in 0..40 {
+        match fs::symlink_metadata(&p) {
+            Ok(m) if m.file_type().is_symlink() => {
+                let link = fs::read_link(&p)
+                    .with_context(|| format!("reading the symlink {}", p.display()))?;
+                p = if link.is_absolute() {
+                    link
+                } else {
+                    parent_of(&p).join(link)
+                };
+            }
+            _ => return Ok(p),
+        }
+    }
+    anyhow::bail!(
+        "{}: too many levels of symbolic links: give the real path",
+        dest.display()
+    )
+}
+
 /// fsync a directory (so a rename into or out of it is durable).
 pub fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)
