@@ -6,8 +6,11 @@ mod common;
 
 use common::slim::{cmd, fails, ok};
 use std::fs;
+use std::io::Read;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 const BUSYBOX: &str = "/bin/busybox";
 
@@ -150,4 +153,109 @@ fn tarball_at_or_inside_the_layout_is_refused_before_anything_is_written() {
             w.join("out.tar").to_str().unwrap(),
         ],
     ));
+}
+
+/// A run that waits for the lock at `lock` (held by the caller); returns once its stderr says so.
+fn start_waiting(mut c: Command) -> (Child, Arc<Mutex<String>>) {
+    c.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let stderr = Arc::new(Mutex::new(String::new()));
+    let mut pipe = child.stderr.take().unwrap();
+    {
+        let stderr = stderr.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = pipe.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                stderr
+                    .lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+    }
+    while !stderr
+        .lock()
+        .unwrap()
+        .contains("waiting for another cargo slim-image")
+    {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before it waited for the lock:\n{}",
+            stderr.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (child, stderr)
+}
+
+fn hold_lock(path: &Path) -> fs::File {
+    let f = fs::File::create(path).unwrap();
+    f.lock().unwrap();
+    f
+}
+
+fn staged(dir: &Path) -> Vec<String> {
+    fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".slim-image-"))
+        .collect()
+}
+
+/// SIGHUP (the terminal or the ssh session went away) cleans up like SIGINT: exit 129, no temp left,
+/// the previous layout kept. Under `nohup` (SIGHUP ignored) the run carries on and finishes.
+#[test]
+fn sighup_removes_the_temps_and_nohup_keeps_the_run_going() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let target = w.join("target");
+    let out = w.join("out");
+    ok(busy(&target, &["-o", out.to_str().unwrap()]));
+    let before = fs::read(out.join("index.json")).unwrap();
+    let lock_file = w.join(".out.slim-image-lock");
+    let args = ["-o", out.to_str().unwrap(), "--label", "run=second"];
+
+    let lock = hold_lock(&lock_file);
+    let (mut child, stderr) = start_waiting(busy(&target, &args));
+    assert!(!staged(w).is_empty(), "no staged layout");
+    // SAFETY: a signal to our own child.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGHUP) }, 0);
+    let status = child.wait().unwrap();
+    assert_eq!(
+        status.code(),
+        Some(129),
+        "{status}: {}",
+        stderr.lock().unwrap()
+    );
+    assert!(staged(w).is_empty(), "{:?}", staged(w));
+    assert_eq!(fs::read(out.join("index.json")).unwrap(), before);
+
+    // The same under nohup: SIGHUP is ignored, the run waits on and commits when the lock is free.
+    let bin = busy(&target, &args);
+    let mut c = Command::new("nohup");
+    c.arg(bin.get_program()).args(bin.get_args());
+    for (k, v) in bin.get_envs() {
+        match v {
+            Some(v) => c.env(k, v),
+            None => c.env_remove(k),
+        };
+    }
+    c.current_dir(w);
+    let (mut child, stderr) = start_waiting(c);
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGHUP) }, 0);
+    // Still waiting: release the lock (the holder removes its file first, as the tool does).
+    fs::remove_file(&lock_file).unwrap();
+    drop(lock);
+    let status = child.wait().unwrap();
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "{status}: {}",
+        stderr.lock().unwrap()
+    );
+    assert_ne!(fs::read(out.join("index.json")).unwrap(), before);
+    assert!(staged(w).is_empty(), "{:?}", staged(w));
 }

@@ -3,8 +3,8 @@
 //!
 //! - Every temp this run creates ([`Temp`]) is named `.slim-image-<kind>-<pid>-<n>`, holds an advisory
 //!   lock (`flock`) on itself while it lives, and is listed in one registry of live temps. Dropping a
-//!   [`Temp`] that was not committed removes it; on SIGINT/SIGTERM ([`install_signal_cleanup`]) every
-//!   listed path is removed and the process exits with 130/143.
+//!   [`Temp`] that was not committed removes it; on SIGINT/SIGTERM/SIGHUP ([`install_signal_cleanup`])
+//!   every listed path is removed and the process exits with 130/143/129.
 //! - [`sweep`] removes leftovers of runs that died (`kill -9`, a crash, a power cut): only names of the
 //!   form above, only when that pid is not alive *and* nobody holds the temp's lock, so a live run (also
 //!   one in another pid namespace) never loses its temp and nothing the tool did not create is touched.
@@ -430,16 +430,31 @@ pub fn is_special(t: fs::FileType) -> bool {
     t.is_fifo() || t.is_char_device() || t.is_block_device() || t.is_socket()
 }
 
-/// On SIGINT or SIGTERM: wait for a commit in progress, remove every temp (and held lock file) of this
-/// run, and exit with 128 + the signal (130, 143). Installed once; later calls do nothing.
+/// Whether `sig` is ignored (`SIG_IGN`), e.g. SIGHUP under `nohup`.
+fn ignored(sig: i32) -> bool {
+    // SAFETY: a zeroed sigaction is a valid out-parameter; a null new action only queries.
+    let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+    let r = unsafe { libc::sigaction(sig, std::ptr::null(), &mut old) };
+    r == 0 && old.sa_sigaction == libc::SIG_IGN
+}
+
+/// On SIGINT, SIGTERM or SIGHUP (the terminal or ssh session went away): wait for a commit in
+/// progress, remove every temp (and held lock file) of this run, and exit with 128 + the signal (130,
+/// 143, 129). A signal that was ignored when the run started (`nohup`, a script's `cmd &`) stays
+/// ignored. Installed once; later calls do nothing.
 pub fn install_signal_cleanup() -> Result<()> {
-    use signal_hook::consts::{SIGINT, SIGTERM};
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     static ONCE: std::sync::OnceLock<()> = std::sync::OnceLock::new();
     if ONCE.get().is_some() {
         return Ok(());
     }
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
-        .context("installing the SIGINT/SIGTERM handler")?;
+    // A signal ignored when we started (`nohup`, `cmd &` in a script) stays ignored.
+    let handled: Vec<i32> = [SIGINT, SIGTERM, SIGHUP]
+        .into_iter()
+        .filter(|&s| !ignored(s))
+        .collect();
+    let mut signals = signal_hook::iterator::Signals::new(handled)
+        .context("installing the SIGINT/SIGTERM/SIGHUP handler")?;
     let _ = ONCE.set(());
     std::thread::Builder::new()
         .name("slim-image-signals".into())
