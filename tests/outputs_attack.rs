@@ -259,3 +259,61 @@ fn sighup_removes_the_temps_and_nohup_keeps_the_run_going() {
     assert_ne!(fs::read(out.join("index.json")).unwrap(), before);
     assert!(staged(w).is_empty(), "{:?}", staged(w));
 }
+
+/// An output inside the blob cache (`<target-dir>/slim-image/.cache`) would replace cached blobs or
+/// mix with them: refused before anything is built, and the cache keeps exactly what it had.
+#[test]
+fn outputs_inside_the_blob_cache_are_refused() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let target = w.join("target");
+    ok(busy(&target, &["-o", w.join("out").to_str().unwrap()]));
+    let cache = target.join("slim-image/.cache");
+    let out = w.join("out");
+    let list = |d: &Path| {
+        let mut v: Vec<_> = walk(d);
+        v.sort();
+        v
+    };
+    let before = list(&cache);
+    let blob = fs::read_dir(cache.join("blobs/sha256"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.is_file())
+        .unwrap();
+    let blob_bytes = fs::read(&blob).unwrap();
+    for (flag, p) in [
+        ("-o", cache.join("blobs/sha256/new")),
+        ("-o", cache.clone()),
+        ("--tarball", blob.clone()),
+        ("--tarball", cache.join("blobs/x.tar")),
+    ] {
+        let mut args = vec![flag, p.to_str().unwrap()];
+        if flag == "--tarball" {
+            args.extend(["-o", out.to_str().unwrap()]);
+        }
+        let err = fails(busy(&target, &args));
+        assert!(
+            err.contains("blob cache") && err.contains(p.to_str().unwrap()),
+            "{err}"
+        );
+    }
+    assert_eq!(list(&cache), before);
+    assert_eq!(fs::read(&blob).unwrap(), blob_bytes);
+}
+
+/// Every path under `d`, relative.
+fn walk(d: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![d.to_path_buf()];
+    while let Some(p) = stack.pop() {
+        for e in fs::read_dir(&p).unwrap() {
+            let e = e.unwrap();
+            out.push(e.path().strip_prefix(d).unwrap().display().to_string());
+            if e.file_type().unwrap().is_dir() {
+                stack.push(e.path());
+            }
+        }
+    }
+    out
+}

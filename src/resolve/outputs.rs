@@ -121,6 +121,24 @@ fn check_tarball_outside(tarball: &Path, layout: &Path, what: &str) -> Result<()
     Ok(())
 }
 
+/// No output goes into the blob cache (`<target-dir>/slim-image/.cache`): it would replace cached
+/// blobs or leave files the cache does not know. Refused before anything is built.
+fn check_outside_cache(p: &Path, what: &str, cache: &Path) -> Result<()> {
+    if normalized(p).starts_with(normalized(cache)) {
+        bail!(
+            "{what} {} is inside the blob cache {} (cargo slim-image keeps its blobs there, and an \
+             output would replace or mix with them): give a path outside it, e.g. {}",
+            p.display(),
+            cache.display(),
+            cache
+                .parent()
+                .map_or_else(|| PathBuf::from("image"), |d| d.join("image"))
+                .display()
+        );
+    }
+    Ok(())
+}
+
 /// The nearest existing ancestor of `p` (excluding `p`), when it is not a directory.
 fn first_file_ancestor(p: &Path) -> Option<PathBuf> {
     p.ancestors()
@@ -143,6 +161,7 @@ pub(super) fn assign_outputs(plan: &mut Plan, cli: &Cli) -> Result<()> {
     }
     check_output_paths(cli)?;
     let names: Vec<String> = plan.images.iter().map(|i| i.name.clone()).collect();
+    let cache = plan.target_dir.join("slim-image").join(".cache");
     for (i, img) in plan.images.iter_mut().enumerate() {
         let short = short_name(&img.name);
         let clash = names
@@ -164,9 +183,13 @@ pub(super) fn assign_outputs(plan: &mut Plan, cli: &Cli) -> Result<()> {
             (Some(_), false) => "--output",
             _ => "the output directory",
         };
+        check_outside_cache(&img.layout, what, &cache)?;
         crate::sink::layout::check_replaceable(&img.layout, what)?;
         if let Some(t) = &cli.tarball {
             check_tarball_outside(t, &img.layout, what)?;
+            if !crate::sink::archive::is_stdout(t) {
+                check_outside_cache(t, "--tarball", &cache)?;
+            }
         }
         img.tarball = cli.tarball.clone();
         for target in &cli.push {
