@@ -317,3 +317,31 @@ fn walk(d: &Path) -> Vec<String> {
     }
     out
 }
+
+/// The layout and its SBOM are one unit: when the SBOM's place holds a directory of the user's, the
+/// run fails naming it, and neither the layout nor that directory changes.
+#[test]
+fn an_sbom_path_that_cannot_be_replaced_leaves_the_layout_unchanged() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let target = w.join("target");
+    let out = w.join("out");
+    ok(busy(&target, &["-o", out.to_str().unwrap()]));
+    let before = fs::read(out.join("index.json")).unwrap();
+    let sbom = w.join("out.spdx.json");
+    fs::remove_file(&sbom).unwrap();
+    fs::create_dir(&sbom).unwrap();
+    fs::write(sbom.join("keep"), "mine").unwrap();
+    let err = fails(busy(
+        &target,
+        &["-o", out.to_str().unwrap(), "--label", "x=1"],
+    ));
+    assert!(err.contains(sbom.to_str().unwrap()), "{err}");
+    assert_eq!(
+        fs::read(out.join("index.json")).unwrap(),
+        before,
+        "half a unit was committed"
+    );
+    assert_eq!(fs::read_to_string(sbom.join("keep")).unwrap(), "mine");
+    assert!(staged(w).is_empty(), "{:?}", staged(w));
+}

@@ -377,10 +377,40 @@ fn restore_or_remove(dir: &Path, aside: &Path, name: &str) -> io::Result<()> {
     }
 }
 
+/// A file replaces only a missing path or a file (a directory, FIFO or device there is the user's);
+/// a directory only a missing path or a directory.
+fn check_dest(is_dir: bool, dest: &Path) -> Result<()> {
+    let Ok(m) = fs::symlink_metadata(dest) else {
+        return Ok(());
+    };
+    let t = m.file_type();
+    if is_dir && !t.is_dir() {
+        anyhow::bail!(
+            "{} exists and is not a directory, so the output directory cannot replace it: remove it or \
+             give another path; nothing was written",
+            dest.display()
+        );
+    }
+    if !is_dir && (t.is_dir() || is_special(t)) {
+        anyhow::bail!(
+            "{} is a {}, not a file, so the output file cannot replace it: move it away or give another \
+             path; nothing was written",
+            dest.display(),
+            if t.is_dir() { "directory" } else { "FIFO, device or socket" }
+        );
+    }
+    Ok(())
+}
+
 /// Make the staged temps visible at their destinations, as one unit under `lock` (the lock of the
 /// unit's main destination). Each temp must be complete; it is fsynced here. A directory replaces a
 /// directory (see [`swap_dir`]), a file replaces a file by rename.
 pub fn commit(_lock: &DestLock, staged: Vec<(Temp, PathBuf)>) -> Result<()> {
+    // Every destination is checked before the first rename, so the unit fails whole, never half in.
+    for (t, dest) in &staged {
+        let is_dir = t.file.metadata().map(|m| m.is_dir()).unwrap_or(false);
+        check_dest(is_dir, dest)?;
+    }
     for (t, _) in &staged {
         if t.file.metadata().map(|m| m.is_dir()).unwrap_or(false) {
             sync_tree(&t.path)?;
