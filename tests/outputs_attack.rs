@@ -219,7 +219,16 @@ fn sighup_removes_the_temps_and_nohup_keeps_the_run_going() {
     let args = ["-o", out.to_str().unwrap(), "--label", "run=second"];
 
     let lock = hold_lock(&lock_file);
-    let (mut child, stderr) = start_waiting(busy(&target, &args));
+    let mut c = busy(&target, &args);
+    // SAFETY: only async-signal-safe calls between fork and exec. SIGHUP at its default (the test
+    // harness itself may run under nohup).
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut c, || {
+            libc::signal(libc::SIGHUP, libc::SIG_DFL);
+            Ok(())
+        });
+    }
+    let (mut child, stderr) = start_waiting(c);
     assert!(!staged(w).is_empty(), "no staged layout");
     // SAFETY: a signal to our own child.
     assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGHUP) }, 0);

@@ -470,19 +470,19 @@ fn ignored(sig: i32) -> bool {
 
 /// On SIGINT, SIGTERM or SIGHUP (the terminal or ssh session went away): wait for a commit in
 /// progress, remove every temp (and held lock file) of this run, and exit with 128 + the signal (130,
-/// 143, 129). A signal that was ignored when the run started (`nohup`, a script's `cmd &`) stays
-/// ignored. Installed once; later calls do nothing.
+/// 143, 129). SIGHUP ignored when the run started (`nohup`) stays ignored. Installed once; later calls do nothing.
 pub fn install_signal_cleanup() -> Result<()> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     static ONCE: std::sync::OnceLock<()> = std::sync::OnceLock::new();
     if ONCE.get().is_some() {
         return Ok(());
     }
-    // A signal ignored when we started (`nohup`, `cmd &` in a script) stays ignored.
-    let handled: Vec<i32> = [SIGINT, SIGTERM, SIGHUP]
-        .into_iter()
-        .filter(|&s| !ignored(s))
-        .collect();
+    // SIGHUP ignored when we started (`nohup`) stays ignored: the user asked the run to outlive the
+    // terminal.
+    let mut handled = vec![SIGINT, SIGTERM];
+    if !ignored(SIGHUP) {
+        handled.push(SIGHUP);
+    }
     let mut signals = signal_hook::iterator::Signals::new(handled)
         .context("installing the SIGINT/SIGTERM/SIGHUP handler")?;
     let _ = ONCE.set(());
