@@ -354,3 +354,43 @@ fn an_sbom_path_that_cannot_be_replaced_leaves_the_layout_unchanged() {
     assert_eq!(fs::read_to_string(sbom.join("keep")).unwrap(), "mine");
     assert!(staged(w).is_empty(), "{:?}", staged(w));
 }
+
+/// `--tarball` named like the SBOM beside the layout (`out.spdx.json`): one would overwrite the
+/// other, so the run is refused before anything is written; `--sbom none` frees the name.
+#[test]
+fn tarball_at_the_sbom_path_is_refused() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let target = w.join("target");
+    let out = w.join("out");
+    let sbom = w.join("out.spdx.json");
+    let err = fails(busy(
+        &target,
+        &[
+            "-o",
+            out.to_str().unwrap(),
+            "--tarball",
+            sbom.to_str().unwrap(),
+        ],
+    ));
+    assert!(
+        err.contains("SBOM") && err.contains(sbom.to_str().unwrap()),
+        "{err}"
+    );
+    assert!(!out.exists() && !sbom.exists(), "{err}");
+    ok(busy(
+        &target,
+        &[
+            "-o",
+            out.to_str().unwrap(),
+            "--tarball",
+            sbom.to_str().unwrap(),
+            "--sbom",
+            "none",
+        ],
+    ));
+    assert!(out.join("oci-layout").is_file());
+    // The file there is the tarball (a tar), not an SBOM document.
+    let bytes = fs::read(&sbom).unwrap();
+    assert_eq!(&bytes[257..262], b"ustar");
+}

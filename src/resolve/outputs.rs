@@ -139,6 +139,32 @@ fn check_outside_cache(p: &Path, what: &str, cache: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The tarball cannot be one of the SBOM files written beside the layout: one would overwrite the
+/// other. Refused before anything is built.
+fn check_tarball_not_sbom(tarball: &Path, img: &crate::plan::ImageSpec) -> Result<()> {
+    let Some(format) = img.sbom else {
+        return Ok(());
+    };
+    if crate::sink::archive::is_stdout(tarball) {
+        return Ok(());
+    }
+    let several = img.platforms.len() > 1;
+    let t = normalized(tarball);
+    for &p in &img.platforms {
+        let sbom = crate::sbom::output::path_beside(&img.layout, p, several, format);
+        if normalized(&sbom) == t {
+            bail!(
+                "--tarball {} is where the SBOM of the layout {} goes: give the tarball another name, \
+                 e.g. {}.tar, or use --sbom none",
+                tarball.display(),
+                img.layout.display(),
+                img.layout.display()
+            );
+        }
+    }
+    Ok(())
+}
+
 /// The nearest existing ancestor of `p` (excluding `p`), when it is not a directory.
 fn first_file_ancestor(p: &Path) -> Option<PathBuf> {
     p.ancestors()
@@ -187,6 +213,7 @@ pub(super) fn assign_outputs(plan: &mut Plan, cli: &Cli) -> Result<()> {
         crate::sink::layout::check_replaceable(&img.layout, what)?;
         if let Some(t) = &cli.tarball {
             check_tarball_outside(t, &img.layout, what)?;
+            check_tarball_not_sbom(t, img)?;
             if !crate::sink::archive::is_stdout(t) {
                 check_outside_cache(t, "--tarball", &cache)?;
             }
