@@ -58,6 +58,113 @@ fn check_output_paths(cli: &Cli) -> Result<()> {
     Ok(())
 }
 
+/// `p` absolute and without `.` and `..` components (lexically; symlinks of the existing part
+/// resolved, so two spellings of one place compare equal).
+fn normalized(p: &Path) -> PathBuf {
+    let abs = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let mut out = PathBuf::new();
+    for c in abs.components() {
+        match c {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    // Resolve the longest existing ancestor (a symlinked directory), keep the rest as written.
+    let mut tail = Vec::new();
+    let mut head = out.clone();
+    loop {
+        if let Ok(real) = head.canonicalize() {
+            return tail.iter().rev().fold(real, |acc: PathBuf, n| acc.join(n));
+        }
+        match (head.file_name().map(|n| n.to_os_string()), head.parent()) {
+            (Some(n), Some(parent)) => {
+                tail.push(n);
+                head = parent.to_path_buf();
+            }
+            _ => return out,
+        }
+    }
+}
+
+/// The tarball cannot be the layout directory or inside it: the layout replaces its whole directory,
+/// so one of the two would be lost. Refused before anything is built.
+fn check_tarball_outside(tarball: &Path, layout: &Path, what: &str) -> Result<()> {
+    if crate::sink::archive::is_stdout(tarball) {
+        return Ok(());
+    }
+    let (t, l) = (normalized(tarball), normalized(layout));
+    if l.starts_with(&t) && t != l {
+        bail!(
+            "{what} {} is inside --tarball {}: one path cannot be both the tarball file and a \
+             directory holding the layout; give them two separate paths",
+            layout.display(),
+            tarball.display()
+        );
+    }
+    if t.starts_with(&l) {
+        bail!(
+            "--tarball {} is {} {} of this image: the layout replaces its whole directory, so the \
+             tarball would be lost; write the tarball beside it, e.g. --tarball {}.tar",
+            tarball.display(),
+            if t == l { "the same path as" } else { "inside" },
+            if what == "--output" {
+                "--output"
+            } else {
+                "the output directory"
+            },
+            layout.display(),
+        );
+    }
+    Ok(())
+}
+
+/// No output goes into the blob cache (`<target-dir>/slim-image/.cache`): it would replace cached
+/// blobs or leave files the cache does not know. Refused before anything is built.
+fn check_outside_cache(p: &Path, what: &str, cache: &Path) -> Result<()> {
+    if normalized(p).starts_with(normalized(cache)) {
+        bail!(
+            "{what} {} is inside the blob cache {} (cargo slim-image keeps its blobs there, and an \
+             output would replace or mix with them): give a path outside it, e.g. {}",
+            p.display(),
+            cache.display(),
+            cache
+                .parent()
+                .map_or_else(|| PathBuf::from("image"), |d| d.join("image"))
+                .display()
+        );
+    }
+    Ok(())
+}
+
+/// The tarball cannot be one of the SBOM files written beside the layout: one would overwrite the
+/// other. Refused before anything is built.
+fn check_tarball_not_sbom(tarball: &Path, img: &crate::plan::ImageSpec) -> Result<()> {
+    let Some(format) = img.sbom else {
+        return Ok(());
+    };
+    if crate::sink::archive::is_stdout(tarball) {
+        return Ok(());
+    }
+    let several = img.platforms.len() > 1;
+    let t = normalized(tarball);
+    for &p in &img.platforms {
+        let sbom = crate::sbom::output::path_beside(&img.layout, p, several, format);
+        if normalized(&sbom) == t {
+            bail!(
+                "--tarball {} is where the SBOM of the layout {} goes: give the tarball another name, \
+                 e.g. {}.tar, or use --sbom none",
+                tarball.display(),
+                img.layout.display(),
+                img.layout.display()
+            );
+        }
+    }
+    Ok(())
+}
+
 /// The nearest existing ancestor of `p` (excluding `p`), when it is not a directory.
 fn first_file_ancestor(p: &Path) -> Option<PathBuf> {
     p.ancestors()
@@ -80,6 +187,7 @@ pub(super) fn assign_outputs(plan: &mut Plan, cli: &Cli) -> Result<()> {
     }
     check_output_paths(cli)?;
     let names: Vec<String> = plan.images.iter().map(|i| i.name.clone()).collect();
+    let cache = plan.target_dir.join("slim-image").join(".cache");
     for (i, img) in plan.images.iter_mut().enumerate() {
         let short = short_name(&img.name);
         let clash = names
@@ -101,7 +209,15 @@ pub(super) fn assign_outputs(plan: &mut Plan, cli: &Cli) -> Result<()> {
             (Some(_), false) => "--output",
             _ => "the output directory",
         };
+        check_outside_cache(&img.layout, what, &cache)?;
         crate::sink::layout::check_replaceable(&img.layout, what)?;
+        if let Some(t) = &cli.tarball {
+            check_tarball_outside(t, &img.layout, what)?;
+            check_tarball_not_sbom(t, img)?;
+            if !crate::sink::archive::is_stdout(t) {
+                check_outside_cache(t, "--tarball", &cache)?;
+            }
+        }
         img.tarball = cli.tarball.clone();
         for target in &cli.push {
             if target.is_empty() {

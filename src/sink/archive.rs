@@ -183,30 +183,15 @@ fn target(dest: &Path) -> Result<Target> {
             return Ok(Target::Special(dest.to_path_buf()));
         }
     }
-    let mut p = dest.to_path_buf();
-    for _ in 0..40 {
-        match std::fs::symlink_metadata(&p) {
-            Ok(m) if m.file_type().is_symlink() => {
-                let link = std::fs::read_link(&p)
-                    .with_context(|| format!("reading the symlink {}", p.display()))?;
-                p = if link.is_absolute() {
-                    link
-                } else {
-                    commit::parent_of(&p).join(link)
-                };
-            }
-            Ok(m) if m.is_dir() => bail!(
-                "--tarball {} is a directory: give a file path such as {}/image.tar",
-                dest.display(),
-                dest.display()
-            ),
-            _ => return Ok(Target::File(p)),
-        }
+    let p = commit::follow_links(dest).with_context(|| format!("--tarball {}", dest.display()))?;
+    match std::fs::symlink_metadata(&p) {
+        Ok(m) if m.is_dir() => bail!(
+            "--tarball {} is a directory: give a file path such as {}/image.tar",
+            dest.display(),
+            dest.display()
+        ),
+        _ => Ok(Target::File(p)),
     }
-    bail!(
-        "--tarball {}: too many levels of symbolic links: give the file's real path",
-        dest.display()
-    )
 }
 
 /// Write the archive of `img` to `dest` with `referrers` carried along (see [`Referrer`]): `-` is

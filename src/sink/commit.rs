@@ -3,8 +3,8 @@
 //!
 //! - Every temp this run creates ([`Temp`]) is named `.slim-image-<kind>-<pid>-<n>`, holds an advisory
 //!   lock (`flock`) on itself while it lives, and is listed in one registry of live temps. Dropping a
-//!   [`Temp`] that was not committed removes it; on SIGINT/SIGTERM ([`install_signal_cleanup`]) every
-//!   listed path is removed and the process exits with 130/143.
+//!   [`Temp`] that was not committed removes it; on SIGINT/SIGTERM/SIGHUP ([`install_signal_cleanup`])
+//!   every listed path is removed and the process exits with 130/143/129.
 //! - [`sweep`] removes leftovers of runs that died (`kill -9`, a crash, a power cut): only names of the
 //!   form above, only when that pid is not alive *and* nobody holds the temp's lock, so a live run (also
 //!   one in another pid namespace) never loses its temp and nothing the tool did not create is touched.
@@ -28,6 +28,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 pub use super::lock::{lock_path, DestLock};
+pub use super::sweep::sweep;
 
 /// The prefix of every temp name; [`sweep`] looks at nothing else.
 pub const PREFIX: &str = ".slim-image-";
@@ -46,7 +47,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    fn as_str(self) -> &'static str {
+    pub(super) fn as_str(self) -> &'static str {
         match self {
             Kind::Layout => "layout",
             Kind::Archive => "archive",
@@ -54,7 +55,7 @@ impl Kind {
             Kind::Old => "old",
         }
     }
-    const ALL: [Kind; 4] = [Kind::Layout, Kind::Archive, Kind::Sbom, Kind::Old];
+    pub(super) const ALL: [Kind; 4] = [Kind::Layout, Kind::Archive, Kind::Sbom, Kind::Old];
 }
 
 /// Paths this run created and removes if it stops early (temps, and lock files it holds).
@@ -68,7 +69,7 @@ pub(super) fn forget(live: &mut Vec<PathBuf>, path: &Path) {
     live.retain(|p| p != path);
 }
 
-fn remove_path(path: &Path) -> io::Result<()> {
+pub(super) fn remove_path(path: &Path) -> io::Result<()> {
     match fs::symlink_metadata(path) {
         Ok(m) if m.is_dir() => fs::remove_dir_all(path),
         Ok(_) => fs::remove_file(path),
@@ -159,88 +160,36 @@ impl Drop for Temp {
     }
 }
 
-/// Whether a process with this pid exists (in our pid namespace).
-fn pid_alive(pid: i32) -> bool {
-    // SAFETY: kill with signal 0 only checks for existence and permission; it sends nothing.
-    let r = unsafe { libc::kill(pid, 0) };
-    r == 0 || io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
-}
-
-/// The pid in a temp name `.slim-image-<kind>-<pid>-<n>`, when the name is one of ours.
-fn temp_pid(name: &str) -> Option<i32> {
-    let rest = name.strip_prefix(PREFIX)?;
-    Kind::ALL.iter().find_map(|k| {
-        let tail = rest.strip_prefix(k.as_str())?.strip_prefix('-')?;
-        let (pid, n) = tail.split_once('-')?;
-        let n = match k {
-            Kind::Old => n.split_once('.').map_or(n, |(n, _)| n),
-            _ => n,
-        };
-        let ok = !n.is_empty() && n.bytes().all(|b| b.is_ascii_hexdigit());
-        pid.parse::<i32>().ok().filter(|&p| ok && p > 0)
-    })
-}
-
-/// Remove what runs that died left in `dir` (see the module docs for what counts). Returns the
-/// names removed; errors are ignored (a leftover that cannot be removed is only litter).
-pub fn sweep(dir: &Path) -> Vec<PathBuf> {
-    let mut removed = Vec::new();
-    let Ok(entries) = fs::read_dir(dir) else {
-        return removed;
-    };
-    for e in entries.flatten() {
-        let name = e.file_name();
-        let Some(pid) = std::str::from_utf8(name.as_bytes()).ok().and_then(temp_pid) else {
-            continue;
-        };
-        if pid_alive(pid) {
-            continue;
-        }
-        let path = e.path();
-        // Only what a run makes: a plain directory or file (a symlink is not followed, a FIFO not opened).
-        let plain = fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir() || m.is_file());
-        if !plain {
-            continue;
-        }
-        let opened = {
-            use std::os::unix::fs::OpenOptionsExt;
-            fs::OpenOptions::new()
-                .read(true)
-                .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
-                .open(&path)
-        };
-        let Ok(f) = opened else {
-            continue;
-        };
-        if f.try_lock().is_err() {
-            continue;
-        }
-        let name = name.to_string_lossy();
-        let done = if name.starts_with(&format!("{PREFIX}{}-", Kind::Old.as_str())) {
-            restore_or_remove(dir, &path, &name)
-        } else {
-            remove_path(&path)
-        };
-        if done.is_ok() {
-            removed.push(path);
-        }
-    }
-    if !removed.is_empty() {
-        crate::ui::note(format!(
-            "removed {} leftover(s) of an interrupted cargo slim-image in {}",
-            removed.len(),
-            dir.display()
-        ));
-    }
-    removed
-}
-
 /// The directory `dest` is in (`.` for a bare name).
 pub fn parent_of(dest: &Path) -> PathBuf {
     match dest.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     }
+}
+
+/// `dest` with its symlinks followed (at most 40, like the kernel): the path an output replaces, so
+/// the user's link stays a link. A missing path (or a dangling link's target) is returned as is.
+pub fn follow_links(dest: &Path) -> Result<PathBuf> {
+    let mut p = dest.to_path_buf();
+    for _ in 0..40 {
+        match fs::symlink_metadata(&p) {
+            Ok(m) if m.file_type().is_symlink() => {
+                let link = fs::read_link(&p)
+                    .with_context(|| format!("reading the symlink {}", p.display()))?;
+                p = if link.is_absolute() {
+                    link
+                } else {
+                    parent_of(&p).join(link)
+                };
+            }
+            _ => return Ok(p),
+        }
+    }
+    anyhow::bail!(
+        "{}: too many levels of symbolic links: give the real path",
+        dest.display()
+    )
 }
 
 /// fsync a directory (so a rename into or out of it is durable).
@@ -339,24 +288,40 @@ fn aside_path(dest: &Path) -> PathBuf {
     ))
 }
 
-/// A previous output left aside by a run that died mid-swap: put back where its destination is
-/// missing, removed where the new one made it.
-fn restore_or_remove(dir: &Path, aside: &Path, name: &str) -> io::Result<()> {
-    let (_, dest_name) = name.split_once('.').map_or(("", ""), |(_, rest)| {
-        rest.split_once('.').unwrap_or(("", ""))
-    });
-    let dest = dir.join(dest_name);
-    if dest_name.is_empty() || fs::symlink_metadata(&dest).is_ok() {
-        remove_path(aside)
-    } else {
-        fs::rename(aside, &dest)
+/// A file replaces only a missing path or a file (a directory, FIFO or device there is the user's);
+/// a directory only a missing path or a directory.
+fn check_dest(is_dir: bool, dest: &Path) -> Result<()> {
+    let Ok(m) = fs::symlink_metadata(dest) else {
+        return Ok(());
+    };
+    let t = m.file_type();
+    if is_dir && !t.is_dir() {
+        anyhow::bail!(
+            "{} exists and is not a directory, so the output directory cannot replace it: remove it or \
+             give another path; nothing was written",
+            dest.display()
+        );
     }
+    if !is_dir && (t.is_dir() || is_special(t)) {
+        anyhow::bail!(
+            "{} is a {}, not a file, so the output file cannot replace it: move it away or give another \
+             path; nothing was written",
+            dest.display(),
+            if t.is_dir() { "directory" } else { "FIFO, device or socket" }
+        );
+    }
+    Ok(())
 }
 
 /// Make the staged temps visible at their destinations, as one unit under `lock` (the lock of the
 /// unit's main destination). Each temp must be complete; it is fsynced here. A directory replaces a
 /// directory (see [`swap_dir`]), a file replaces a file by rename.
 pub fn commit(_lock: &DestLock, staged: Vec<(Temp, PathBuf)>) -> Result<()> {
+    // Every destination is checked before the first rename, so the unit fails whole, never half in.
+    for (t, dest) in &staged {
+        let is_dir = t.file.metadata().map(|m| m.is_dir()).unwrap_or(false);
+        check_dest(is_dir, dest)?;
+    }
     for (t, _) in &staged {
         if t.file.metadata().map(|m| m.is_dir()).unwrap_or(false) {
             sync_tree(&t.path)?;
@@ -406,16 +371,31 @@ pub fn is_special(t: fs::FileType) -> bool {
     t.is_fifo() || t.is_char_device() || t.is_block_device() || t.is_socket()
 }
 
-/// On SIGINT or SIGTERM: wait for a commit in progress, remove every temp (and held lock file) of this
-/// run, and exit with 128 + the signal (130, 143). Installed once; later calls do nothing.
+/// Whether `sig` is ignored (`SIG_IGN`), e.g. SIGHUP under `nohup`.
+fn ignored(sig: i32) -> bool {
+    // SAFETY: a zeroed sigaction is a valid out-parameter; a null new action only queries.
+    let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+    let r = unsafe { libc::sigaction(sig, std::ptr::null(), &mut old) };
+    r == 0 && old.sa_sigaction == libc::SIG_IGN
+}
+
+/// On SIGINT, SIGTERM or SIGHUP (the terminal or ssh session went away): wait for a commit in
+/// progress, remove every temp (and held lock file) of this run, and exit with 128 + the signal (130,
+/// 143, 129). SIGHUP ignored when the run started (`nohup`) stays ignored. Installed once; later calls do nothing.
 pub fn install_signal_cleanup() -> Result<()> {
-    use signal_hook::consts::{SIGINT, SIGTERM};
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     static ONCE: std::sync::OnceLock<()> = std::sync::OnceLock::new();
     if ONCE.get().is_some() {
         return Ok(());
     }
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
-        .context("installing the SIGINT/SIGTERM handler")?;
+    // SIGHUP ignored when we started (`nohup`) stays ignored: the user asked the run to outlive the
+    // terminal.
+    let mut handled = vec![SIGINT, SIGTERM];
+    if !ignored(SIGHUP) {
+        handled.push(SIGHUP);
+    }
+    let mut signals = signal_hook::iterator::Signals::new(handled)
+        .context("installing the SIGINT/SIGTERM/SIGHUP handler")?;
     let _ = ONCE.set(());
     std::thread::Builder::new()
         .name("slim-image-signals".into())
@@ -438,35 +418,6 @@ pub fn install_signal_cleanup() -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn temp_names_carry_the_pid() {
-        assert_eq!(temp_pid(".slim-image-layout-123-4af"), Some(123));
-        assert_eq!(temp_pid(".slim-image-old-9-0ff"), Some(9));
-        assert_eq!(temp_pid(".slim-image-layout-abc123"), None);
-        assert_eq!(temp_pid(".slim-image-layout-123-"), None);
-        assert_eq!(temp_pid(".slim-image-other-123-1"), None);
-        assert_eq!(temp_pid("slim-image-layout-123-1"), None);
-    }
-
-    #[test]
-    fn sweep_keeps_live_and_foreign_entries() {
-        let d = tempfile::tempdir().unwrap();
-        let live = Temp::dir(d.path(), Kind::Layout).unwrap();
-        fs::create_dir(d.path().join(".slim-image-layout-abcdef")).unwrap();
-        fs::write(d.path().join("mine.txt"), b"x").unwrap();
-        // pid 0x7ffffffe is beyond pid_max on Linux: never alive.
-        let dead = d.path().join(".slim-image-archive-2147483646-1");
-        fs::write(&dead, b"stale").unwrap();
-        let removed = sweep(d.path());
-        assert_eq!(removed, vec![dead.clone()]);
-        assert!(live.path().exists());
-        assert!(d.path().join(".slim-image-layout-abcdef").exists());
-        assert!(d.path().join("mine.txt").exists());
-        let p = live.path().to_path_buf();
-        drop(live);
-        assert!(!p.exists());
-    }
 
     #[test]
     fn commit_swaps_a_directory_and_files_as_one_unit() {

@@ -68,8 +68,12 @@ pub fn all_blobs(img: &Named<'_>) -> Vec<Descriptor> {
 /// The `oci-layout` file's content.
 pub const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 
+/// The top-level entries of an OCI image layout (image-layout spec); a directory with anything else
+/// in it is not replaced.
+const LAYOUT_ENTRIES: [&str; 3] = ["oci-layout", "index.json", "blobs"];
+
 /// Whether `dest` may be replaced by a layout: it does not exist, or it is an empty directory, or an
-/// OCI image layout (it has an `oci-layout` file). Anything else is the user's and is refused, with
+/// OCI image layout (an `oci-layout` file, and nothing but `index.json` and `blobs` beside it). Anything else is the user's and is refused, with
 /// `what` naming where the path came from (e.g. `--output`). Checked at plan time and again under
 /// the lock, just before the swap.
 pub fn check_replaceable(dest: &Path, what: &str) -> Result<()> {
@@ -93,11 +97,26 @@ pub fn check_replaceable(dest: &Path, what: &str) -> Result<()> {
             dest.display()
         );
     }
-    if dest.join("oci-layout").is_file() {
-        return Ok(());
-    }
     let mut entries =
         fs::read_dir(dest).with_context(|| format!("reading {what} {}", dest.display()))?;
+    if dest.join("oci-layout").is_file() {
+        // A layout is replaced whole: only when it holds nothing but a layout's own entries.
+        for e in entries {
+            let e = e.with_context(|| format!("reading {what} {}", dest.display()))?;
+            let name = e.file_name();
+            if !LAYOUT_ENTRIES.iter().any(|n| name == *n) {
+                bail!(
+                    "{what} {} is an OCI image layout that also holds {}, which is not part of a \
+                     layout, and writing the layout would replace everything in it: move {} out of \
+                     it, or give another directory",
+                    dest.display(),
+                    e.path().display(),
+                    name.to_string_lossy()
+                );
+            }
+        }
+        return Ok(());
+    }
     if entries.next().is_some() {
         bail!(
             "{what} {} is a directory that is neither empty nor an OCI image layout (it has no \
@@ -126,7 +145,11 @@ fn place_blobs(img: &Named<'_>, blobs: &Path, dest: &Path) -> Result<()> {
 /// Write `img` as an OCI layout at `dest`, replacing the layout (or empty directory) there, together
 /// with `beside` (finished temps, e.g. SBOM files, and their destinations): all of it is committed as
 /// one unit under the lock of `dest` (see [`commit`]). Returns `dest`.
-pub fn write(img: &Named<'_>, dest: &Path, beside: Vec<(Temp, PathBuf)>) -> Result<PathBuf> {
+pub fn write(img: &Named<'_>, given: &Path, beside: Vec<(Temp, PathBuf)>) -> Result<PathBuf> {
+    check_replaceable(given, "the output directory")?;
+    // A symlink is followed: the layout it points to is replaced, the link stays.
+    let followed = commit::follow_links(given)?;
+    let dest = followed.as_path();
     check_replaceable(dest, "the output directory")?;
     let parent = commit::parent_of(dest);
     fs::create_dir_all(&parent)
@@ -151,5 +174,5 @@ pub fn write(img: &Named<'_>, dest: &Path, beside: Vec<(Temp, PathBuf)>) -> Resu
     let mut unit = vec![(tmp, dest.to_path_buf())];
     unit.extend(beside);
     commit::commit(&lock, unit)?;
-    Ok(dest.to_path_buf())
+    Ok(given.to_path_buf())
 }
