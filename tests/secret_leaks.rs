@@ -385,3 +385,43 @@ fn a_hanging_credential_helper_is_stopped_at_its_time_limit() {
         "{err}"
     );
 }
+
+/// The characters of `blob` (standard base64 of `plain`) that encode only the bytes of `inner`, an
+/// occurrence of a secret in `plain`: what would give the secret away.
+fn encoded_span(plain: &str, blob: &str, inner: &str) -> String {
+    let at = plain.find(inner).unwrap();
+    let first = (8 * at).div_ceil(6);
+    let end = 8 * (at + inner.len()) / 6;
+    blob[first..end].to_string()
+}
+
+#[test]
+fn a_login_echoed_inside_a_longer_base64_text_is_redacted_at_every_offset() {
+    let basic = b64(&format!("{USER}:{PASSWORD}"));
+    // The registry dumps what it got as base64 JSON, after a prefix of 0, 1 and 2 bytes (mod 3), so
+    // the password and the Basic value land at every alignment inside the blob.
+    for prefix in ["", "x", "xy"] {
+        let reg = basic_echo(move |a| {
+            let dump = format!(r#"{prefix}{{"authorization":"{a}","password":"{PASSWORD}"}}"#);
+            format!("request dump {}\n", b64(&dump))
+        });
+        let dump =
+            format!(r#"{prefix}{{"authorization":"Basic {basic}","password":"{PASSWORD}"}}"#);
+        let blob = b64(&dump);
+        let secrets = vec![
+            PASSWORD.to_string(),
+            basic.clone(),
+            encoded_span(&dump, &blob, &basic),
+            encoded_span(&dump, &blob, PASSWORD),
+        ];
+        let work = tempfile::tempdir().unwrap();
+        let mut c = push_cmd(work.path(), &format!("{}/secret/app:v1", reg.host));
+        c.env("SLIM_IMAGE_REGISTRY_USERNAME", USER)
+            .env("SLIM_IMAGE_REGISTRY_PASSWORD", PASSWORD);
+        let err = fails(&mut c, &secrets);
+        assert!(
+            err.contains("HTTP 400") && err.contains("request dump") && err.contains("<redacted>"),
+            "{err}"
+        );
+    }
+}

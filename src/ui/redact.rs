@@ -3,8 +3,10 @@
 //!
 //! A secret is found in any encoding a server or helper may echo it in: raw, percent-encoded (either
 //! hex case, every character or only some), form-encoded (`+` for a space) and JSON-escaped (`\"`,
-//! `\/`, `\u0041`...), mixed freely within one occurrence. The base64 forms of `user:password` (what a
-//! Basic `Authorization` header carries) are remembered as secrets of their own by [`remember_login`].
+//! `\/`, `\u0041`...), mixed freely within one occurrence. Each secret's base64 forms are secrets of
+//! their own, at every alignment inside a longer base64 text, and [`remember_login`] adds the base64
+//! of `user:password` (what a Basic `Authorization` header carries), so a registry that echoes the
+//! header or the password base64-encoded, alone or inside a dump of its request, gives nothing away.
 //! Redaction must come before any truncation: a cut through a secret leaves a prefix no pattern matches.
 
 use base64::Engine as _;
@@ -17,21 +19,27 @@ const MIN_SECRET_LEN: usize = 3;
 
 static SECRETS: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
-/// Remember `secret`: from now on [`redact`] removes it, in every encoding, from any text.
+/// Remember `secret`: from now on [`redact`] removes it, in every encoding, from any text, and also
+/// its base64 forms ([`base64_forms`]): a server that echoes what it got base64-encoded (a request
+/// dump, a JWT-like error) gives it away as surely as one that quotes it.
 pub fn remember(secret: &str) {
     if secret.len() < MIN_SECRET_LEN {
         return;
     }
     let mut all = SECRETS.lock().unwrap_or_else(|p| p.into_inner());
-    if !all.iter().any(|s| s == secret) {
-        all.push(secret.to_string());
-        // Longest first, so a secret that contains another is removed whole.
-        all.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    for s in std::iter::once(secret.to_string()).chain(base64_forms(secret.as_bytes())) {
+        if !all.contains(&s) {
+            all.push(s);
+        }
     }
+    // Longest first, so a secret that contains another is removed whole.
+    all.sort_by_key(|s| std::cmp::Reverse(s.len()));
 }
 
-/// Remember a login: the password, and the base64 of `user:password` (standard and URL-safe
-/// alphabets, without the `=` padding so a padded or unpadded copy is caught alike).
+/// Remember a login: the password, `user:password`, and the base64 of `user:password` (what a Basic
+/// `Authorization` header carries; standard and URL-safe alphabets, unpadded so a padded or unpadded
+/// copy is caught alike), each with its own base64 forms, so the header echoed base64-encoded again
+/// is caught too.
 pub fn remember_login(user: &str, password: &str) {
     remember(password);
     let pair = format!("{user}:{password}");
@@ -42,6 +50,33 @@ pub fn remember_login(user: &str, password: &str) {
     ] {
         remember(&engine.encode(pair.as_bytes()));
     }
+}
+
+/// Fragments shorter than this are not remembered: they would match by chance.
+const MIN_BASE64_FRAGMENT: usize = 6;
+
+/// The base64 forms of `secret`: whole and unpadded, and the characters that encode only its bytes
+/// when it starts 0, 1 or 2 bytes into a longer encoded text (the characters at either edge mix in
+/// bits of the neighbours, so they are left out), in the standard and URL-safe alphabets.
+fn base64_forms(secret: &[u8]) -> Vec<String> {
+    let mut forms = Vec::new();
+    for engine in [
+        &base64::engine::general_purpose::STANDARD_NO_PAD,
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+    ] {
+        forms.push(engine.encode(secret));
+        for offset in 0..3usize {
+            let mut bytes = vec![0u8; offset];
+            bytes.extend_from_slice(secret);
+            let enc = engine.encode(&bytes);
+            let first = (8 * offset).div_ceil(6);
+            let end = 8 * bytes.len() / 6;
+            if end >= first + MIN_BASE64_FRAGMENT {
+                forms.push(enc[first..end].to_string());
+            }
+        }
+    }
+    forms
 }
 
 /// `text` with every remembered secret, in any encoding, replaced by [`REDACTED`].
@@ -195,5 +230,28 @@ mod tests {
         assert!(!cut.contains(&b64[..8]), "{cut}");
         assert!(cut.ends_with("Basic <red"), "{cut}");
         assert_eq!(redact("pw=Straddle-Secret-9f3"), "pw=<redacted>");
+    }
+
+    #[test]
+    fn a_login_inside_a_longer_base64_text_goes_at_every_offset() {
+        use base64::engine::general_purpose::{STANDARD, URL_SAFE};
+        remember_login("eve", "Offset-Secret-71c2");
+        for prefix in ["", "a", "ab", "abc", "abcd", "{\"authorization\":\"Basic "] {
+            for inner in ["eve:Offset-Secret-71c2", "Offset-Secret-71c2"] {
+                let plain = format!("{prefix}{inner}\",\"more\":1}}");
+                for enc in [STANDARD.encode(&plain), URL_SAFE.encode(&plain)] {
+                    let out = redact(&format!("echo={enc}"));
+                    assert!(out.contains(REDACTED), "{prefix:?} {inner}: {out}");
+                    // At most the two edge characters of the secret's span may be left on each side.
+                    let start = (8 * prefix.len()).div_ceil(6) + 2;
+                    let end = 8 * (prefix.len() + inner.len()) / 6 - 2;
+                    assert!(!out.contains(&enc[start..end]), "{prefix:?} {inner}: {out}");
+                    for w in enc.as_bytes()[start..end].windows(6) {
+                        let w = std::str::from_utf8(w).unwrap();
+                        assert!(!out.contains(w), "{w} of {enc} in {out}");
+                    }
+                }
+            }
+        }
     }
 }
