@@ -425,3 +425,75 @@ fn a_login_echoed_inside_a_longer_base64_text_is_redacted_at_every_offset() {
         );
     }
 }
+
+#[test]
+fn a_credential_helper_name_with_a_path_is_refused_and_nothing_runs() {
+    use std::os::unix::fs::PermissionsExt;
+    let reg = basic_echo(|_| "denied".into());
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    // `bin/docker-credential-x/../../evil` is `evil`: a program outside PATH, named by the config.
+    std::fs::create_dir_all(w.join("bin/docker-credential-x")).unwrap();
+    let ran = w.join("ran");
+    let evil = w.join("evil");
+    std::fs::write(
+        &evil,
+        format!("#!/bin/sh\ntouch {}\necho '{{}}'\n", ran.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&evil, std::fs::Permissions::from_mode(0o755)).unwrap();
+    for (key, config) in [
+        (
+            "credsStore",
+            serde_json::json!({"credsStore": "x/../../evil"}),
+        ),
+        (
+            "credHelpers",
+            serde_json::json!({"credHelpers": {&reg.host: "x/../../evil"}}),
+        ),
+    ] {
+        std::fs::write(w.join("config.json"), config.to_string()).unwrap();
+        let mut c = push_cmd(w, &format!("{}/secret/app:v1", reg.host));
+        with_helper_path(&mut c, w);
+        let err = fails(&mut c, &[]);
+        assert!(!ran.exists(), "the program outside PATH ran: {err}");
+        assert!(
+            err.contains(&format!("`{key}` in {}", w.join("config.json").display()))
+                && err.contains("x/../../evil")
+                && err.contains("not a plain name"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn a_credential_helper_is_never_taken_from_a_relative_path_entry() {
+    let reg = basic_echo(|_| "denied".into());
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let ran = w.join("ran");
+    // The helper sits in the directory the tool is started from, reachable only by an empty or `.`
+    // entry of PATH.
+    helper(
+        w,
+        "cwd",
+        &reg.host,
+        &format!(
+            "touch {}\necho '{{\"Username\":\"u\",\"Secret\":\"s3cr3t\"}}'\n",
+            ran.display()
+        ),
+    );
+    for path in ["::/usr/bin:/bin", ".:/usr/bin:/bin"] {
+        let mut c = push_cmd(w, &format!("{}/secret/app:v1", reg.host));
+        c.current_dir(w.join("bin")).env("PATH", path);
+        let err = fails(&mut c, &[]);
+        assert!(
+            !ran.exists(),
+            "PATH={path}: a helper from the current directory ran: {err}"
+        );
+        assert!(
+            err.contains("docker-credential-cwd") && err.contains("not on PATH"),
+            "{err}"
+        );
+    }
+}
