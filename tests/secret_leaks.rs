@@ -497,3 +497,43 @@ fn a_credential_helper_is_never_taken_from_a_relative_path_entry() {
         );
     }
 }
+
+/// A registry whose token endpoint (`/token` on the same host) answers `token_body` with 200.
+fn token_registry(token_body: impl Fn() -> String + Send + Sync + 'static) -> EchoServer {
+    EchoServer::start(move |host, req| {
+        if req.path.starts_with("/token") {
+            return (200, Vec::new(), token_body());
+        }
+        if req.path == "/v2/" || !req.headers.contains_key("authorization") {
+            let challenge = format!(r#"Bearer realm="http://{host}/token",service="t""#);
+            return (
+                401,
+                vec![("WWW-Authenticate".into(), challenge)],
+                String::new(),
+            );
+        }
+        (400, Vec::new(), "unexpected".into())
+    })
+}
+
+#[test]
+fn a_token_that_cannot_go_in_a_header_is_refused_by_name() {
+    for token in ["tok\r\nX-Injected: 1", "tök-ünicode", "tok\u{7f}del"] {
+        let body = serde_json::json!({ "token": token }).to_string();
+        let reg = token_registry(move || body.clone());
+        let work = tempfile::tempdir().unwrap();
+        let mut c = push_cmd(work.path(), &format!("{}/secret/app:v1", reg.host));
+        c.env("SLIM_IMAGE_REGISTRY_USERNAME", USER)
+            .env("SLIM_IMAGE_REGISTRY_PASSWORD", PASSWORD);
+        let err = fails(
+            &mut c,
+            &[PASSWORD.to_string(), b64(&format!("{USER}:{PASSWORD}"))],
+        );
+        assert!(
+            err.contains(&format!("getting a token from {}", reg.host))
+                && err.contains("a token that cannot be sent in an HTTP header")
+                && !err.contains("URL"),
+            "{token:?}: {err}"
+        );
+    }
+}

@@ -414,6 +414,14 @@ fn parse_token(bytes: &[u8]) -> Result<(String, Duration), &'static str> {
         .filter(|t| !t.is_empty())
         .or(parsed.access_token.filter(|t| !t.is_empty()))
         .ok_or("a token response without `token` or `access_token`")?;
+    // It goes into `Authorization: Bearer ...`: visible ASCII only (RFC 6750 `b64token` and more),
+    // so no line break can inject a header and no odd byte turns into a misleading "bad URL" later.
+    if !value.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(
+            "a token that cannot be sent in an HTTP header (it holds spaces, control or \
+                    non-ASCII characters): the token service is broken or not a token service",
+        );
+    }
     Ok((value, token_life(parsed.expires_in.as_ref())))
 }
 
