@@ -537,3 +537,85 @@ fn a_token_that_cannot_go_in_a_header_is_refused_by_name() {
         );
     }
 }
+
+/// A registry on 127.0.0.1 whose token endpoint answers 200 and then `drip`s its body: each call
+/// gives the next piece to send (None ends the body).
+fn dripping_token_registry(drip: fn(usize) -> Option<Vec<u8>>) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let host = listener.local_addr().unwrap().to_string();
+    let h = host.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            let h = h.clone();
+            std::thread::spawn(move || {
+                let mut r = BufReader::new(conn);
+                let mut first = String::new();
+                let _ = r.read_line(&mut first);
+                loop {
+                    let mut l = String::new();
+                    if r.read_line(&mut l).unwrap_or(0) == 0 || l.trim().is_empty() {
+                        break;
+                    }
+                }
+                let mut conn = r.into_inner();
+                if !first.contains("/token") {
+                    let _ = write!(
+                        conn,
+                        "HTTP/1.1 401 X\r\nConnection: close\r\nContent-Length: 0\r\n\
+                         WWW-Authenticate: Bearer realm=\"http://{h}/token\",service=\"t\"\r\n\r\n"
+                    );
+                    return;
+                }
+                let _ = write!(conn, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n");
+                let mut i = 0;
+                while let Some(piece) = drip(i) {
+                    if conn.write_all(&piece).is_err() {
+                        return;
+                    }
+                    i += 1;
+                }
+            });
+        }
+    });
+    host
+}
+
+#[test]
+fn a_token_response_that_never_ends_is_cut_off() {
+    // 100 MB of JSON whitespace as fast as it goes, and a body that drips one byte every 100 ms for
+    // 30 s (each read within --timeout 5, the whole far beyond it).
+    let floods: [fn(usize) -> Option<Vec<u8>>; 2] = [
+        |i| {
+            (i < 1600).then(|| {
+                if i == 0 {
+                    b"{".to_vec()
+                } else {
+                    vec![b' '; 64 << 10]
+                }
+            })
+        },
+        |i| {
+            std::thread::sleep(std::time::Duration::from_millis(if i == 0 {
+                0
+            } else {
+                100
+            }));
+            (i < 300).then(|| if i == 0 { b"{".to_vec() } else { b" ".to_vec() })
+        },
+    ];
+    for (flood, says) in floods
+        .into_iter()
+        .zip(["larger than 1 MiB", "did not end within 5 s"])
+    {
+        let host = dripping_token_registry(flood);
+        let work = tempfile::tempdir().unwrap();
+        let mut c = push_cmd(work.path(), &format!("{host}/secret/app:v1"));
+        c.env("SLIM_IMAGE_REGISTRY_USERNAME", USER)
+            .env("SLIM_IMAGE_REGISTRY_PASSWORD", PASSWORD);
+        let err = fails(&mut c, &[PASSWORD.to_string()]);
+        assert!(
+            err.contains(&format!("getting a token from {host}")) && err.contains(says),
+            "{says}: {err}"
+        );
+    }
+}

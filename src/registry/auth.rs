@@ -12,7 +12,7 @@
 use super::client::Client;
 use super::credentials::{searched_places, Credential, CredentialKind, Secret};
 use super::error::RegistryError;
-use super::http::{read_capped, url_host, with_query, ReqBody, Request};
+use super::http::{url_host, with_query, ReqBody, Request};
 use super::tls::{is_insecure, is_loopback};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -161,7 +161,8 @@ const EXPIRY_MARGIN: Duration = Duration::from_secs(10);
 const DEFAULT_TOKEN_SECS: u64 = 60;
 /// Longest a token is kept, whatever `expires_in` says (a day; a huge value must not overflow).
 const MAX_TOKEN_SECS: u64 = 24 * 60 * 60;
-const MAX_TOKEN_RESPONSE: u64 = 1 << 20;
+/// The most of a token endpoint's answer that is read (a token is a few KiB).
+const MAX_TOKEN_RESPONSE: usize = 1 << 20;
 
 impl Client {
     /// The `Authorization` value for a request on `repo` (None for anonymous).
@@ -315,12 +316,14 @@ impl Client {
                 _ => Err(self.status_error(&action_t, &mut resp)),
             }
         })?;
-        let bytes = read_capped(&mut resp, MAX_TOKEN_RESPONSE);
-        let (value, life) = parse_token(&bytes).map_err(|detail| RegistryError::Protocol {
+        let protocol = |detail: String| RegistryError::Protocol {
             action: action_t.clone(),
             registry: realm_host.clone(),
-            detail: detail.into(),
-        })?;
+            detail,
+        };
+        let within = self.opts.tuning.io_timeout;
+        let bytes = read_token_body(resp.body_mut().as_reader(), within).map_err(protocol)?;
+        let (value, life) = parse_token(&bytes).map_err(|d| protocol(d.into()))?;
         self.add_secret(&value);
         crate::ui::verbose(format!(
             "got a token from {realm_host} for {} ({}s)",
@@ -402,6 +405,38 @@ fn who(creds: Option<&Credential>) -> String {
         ),
         Some(c) => format!("user `{}` (from {})", c.username, c.source),
         None => "anonymous access".to_string(),
+    }
+}
+
+/// A token endpoint's answer body: at most [`MAX_TOKEN_RESPONSE`] bytes, all of it within `within`
+/// (the `--timeout`): each read is bounded by the agent, but a body that drips a byte per read must
+/// not hold the run forever, nor one that never ends fill memory.
+fn read_token_body(mut body: impl std::io::Read, within: Duration) -> Result<Vec<u8>, String> {
+    let start = Instant::now();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 16 << 10];
+    loop {
+        let n = body
+            .read(&mut buf)
+            .map_err(|e| format!("a token response that broke off ({e})"))?;
+        if n == 0 {
+            return Ok(out);
+        }
+        if out.len() + n > MAX_TOKEN_RESPONSE {
+            return Err(format!(
+                "a token response larger than {} MiB: the token service is broken or not a token \
+                 service",
+                MAX_TOKEN_RESPONSE >> 20
+            ));
+        }
+        out.extend_from_slice(&buf[..n]);
+        if start.elapsed() > within {
+            return Err(format!(
+                "a token response that did not end within {} s (--timeout): the token service is \
+                 too slow or stuck",
+                within.as_secs_f64()
+            ));
+        }
     }
 }
 
