@@ -619,3 +619,19 @@ fn a_token_response_that_never_ends_is_cut_off() {
         );
     }
 }
+
+#[test]
+fn a_two_character_password_echoed_alone_is_redacted() {
+    const SHORT: &str = "Q#";
+    let reg = basic_echo(|_| format!("wrong password {SHORT} for user {USER}; (pw=\"{SHORT}\")"));
+    let work = tempfile::tempdir().unwrap();
+    let mut c = push_cmd(work.path(), &format!("{}/secret/app:v1", reg.host));
+    c.env("SLIM_IMAGE_REGISTRY_USERNAME", USER)
+        .env("SLIM_IMAGE_REGISTRY_PASSWORD", SHORT);
+    let basic = b64(&format!("{USER}:{SHORT}"));
+    let err = fails(&mut c, &[SHORT.to_string(), basic]);
+    assert!(
+        err.contains("wrong password <redacted> for user slimtester; (pw=\"<redacted>\")"),
+        "{err}"
+    );
+}

@@ -14,7 +14,8 @@ use std::sync::Mutex;
 
 /// What a secret is replaced with.
 pub const REDACTED: &str = "<redacted>";
-/// Shorter strings are not remembered: replacing every `ab` would garble messages.
+/// Shorter secrets (1 or 2 characters) are removed only where they stand alone, between
+/// non-alphanumeric characters: replacing the `ab` inside every word or digest would garble messages.
 const MIN_SECRET_LEN: usize = 3;
 
 static SECRETS: Mutex<Vec<String>> = Mutex::new(Vec::new());
@@ -23,7 +24,7 @@ static SECRETS: Mutex<Vec<String>> = Mutex::new(Vec::new());
 /// its base64 forms ([`base64_forms`]): a server that echoes what it got base64-encoded (a request
 /// dump, a JWT-like error) gives it away as surely as one that quotes it.
 pub fn remember(secret: &str) {
-    if secret.len() < MIN_SECRET_LEN {
+    if secret.is_empty() {
         return;
     }
     let mut all = SECRETS.lock().unwrap_or_else(|p| p.into_inner());
@@ -64,7 +65,10 @@ fn base64_forms(secret: &[u8]) -> Vec<String> {
         &base64::engine::general_purpose::STANDARD_NO_PAD,
         &base64::engine::general_purpose::URL_SAFE_NO_PAD,
     ] {
-        forms.push(engine.encode(secret));
+        let whole = engine.encode(secret);
+        if whole.len() >= MIN_BASE64_FRAGMENT {
+            forms.push(whole);
+        }
         for offset in 0..3usize {
             let mut bytes = vec![0u8; offset];
             bytes.extend_from_slice(secret);
@@ -98,7 +102,13 @@ fn redact_with(text: &str, secrets: &[String]) -> String {
     let mut out = String::with_capacity(text.len());
     let mut i = 0;
     while i < t.len() {
-        if let Some(end) = secrets.iter().filter_map(|s| match_at(t, i, s)).max() {
+        let found = secrets
+            .iter()
+            .filter_map(|s| {
+                match_at(t, i, s).filter(|&end| s.len() >= MIN_SECRET_LEN || alone(t, i, end))
+            })
+            .max();
+        if let Some(end) = found {
             out.push_str(REDACTED);
             i = end;
             continue;
@@ -109,6 +119,12 @@ fn redact_with(text: &str, secrets: &[String]) -> String {
         i += ch.len_utf8();
     }
     out
+}
+
+/// Whether `t[start..end]` has no letter or digit right before or after it.
+fn alone(t: &[u8], start: usize, end: usize) -> bool {
+    let word = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_alphanumeric() || *b >= 0x80);
+    !word(start.checked_sub(1).and_then(|i| t.get(i))) && !word(t.get(end))
 }
 
 /// The end of the longest occurrence of `secret` in `t` starting at `start`, in any mix of encodings.
@@ -218,6 +234,15 @@ mod tests {
         );
         assert_eq!(r("no secret here", &["hunter2"]), "no secret here");
         assert_eq!(r("pässwört ü", &["sswö"]), "pä<redacted>rt ü");
+        // A 1- or 2-character secret goes where it stands alone, not inside words and digests.
+        assert_eq!(
+            r("password Q# for Q#x and xQ#, sha256:aQ#; \"Q%23\"", &["Q#"]),
+            "password <redacted> for Q#x and xQ#, sha256:aQ#; \"<redacted>\""
+        );
+        assert_eq!(
+            r("pw 7 in 17 (7/8)", &["7"]),
+            "pw <redacted> in 17 (<redacted>/8)"
+        );
         assert_eq!(r(r"p\u00e4ss", &["päss"]), "<redacted>");
     }
 
