@@ -635,3 +635,49 @@ fn a_two_character_password_echoed_alone_is_redacted() {
         "{err}"
     );
 }
+
+#[test]
+fn a_credential_helper_that_leaves_a_daemon_holding_its_output_is_stopped_with_it() {
+    let reg = basic_echo(|_| "denied".into());
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let pid_file = w.join("daemon.pid");
+    // The daemon detaches (its parent exits at once, so it is no child of the helper any more) but
+    // keeps the helper's stdout; the helper itself exits 0 without answering.
+    helper(
+        w,
+        "daemon",
+        &reg.host,
+        &format!(
+            "( sleep 600 & echo $! > {} ) \nexit 0\n",
+            pid_file.display()
+        ),
+    );
+    let mut c = push_cmd(w, &format!("{}/secret/app:v1", reg.host));
+    with_helper_path(&mut c, w);
+    c.env("SLIM_IMAGE_CREDENTIAL_HELPER_TIMEOUT", "0.5");
+    let err = fails(&mut c, &[]);
+    assert!(
+        err.contains("docker-credential-daemon") && err.contains("timed out"),
+        "{err}"
+    );
+    let pid = std::fs::read_to_string(&pid_file).unwrap();
+    let stat = format!("/proc/{}/stat", pid.trim());
+    let alive = || {
+        std::fs::read_to_string(&stat).is_ok_and(|s| {
+            s.rsplit(')')
+                .next()
+                .is_some_and(|r| !r.trim().starts_with('Z'))
+        })
+    };
+    let mut tries = 0;
+    while alive() && tries < 500 {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        tries += 1;
+    }
+    let still = alive();
+    if still {
+        let _ = std::process::Command::new("kill").arg(pid.trim()).status();
+    }
+    assert!(!still, "the daemon {pid} the helper left still runs");
+}
