@@ -681,3 +681,40 @@ fn a_credential_helper_that_leaves_a_daemon_holding_its_output_is_stopped_with_i
     }
     assert!(!still, "the daemon {pid} the helper left still runs");
 }
+
+#[test]
+fn a_login_echoed_as_a_hex_dump_is_redacted() {
+    let hex = |s: &str, upper: bool| -> String {
+        s.bytes()
+            .map(|b| {
+                if upper {
+                    format!("{b:02X}")
+                } else {
+                    format!("{b:02x}")
+                }
+            })
+            .collect()
+    };
+    let basic = b64(&format!("{USER}:{PASSWORD}"));
+    let secrets = vec![
+        PASSWORD.to_string(),
+        basic.clone(),
+        hex(PASSWORD, false),
+        hex(PASSWORD, true),
+        hex(&basic, false),
+        hex(&basic, true),
+    ];
+    let reg = basic_echo(move |a| {
+        let line = format!("authorization: {a} password={PASSWORD}");
+        format!("hexdump {} {}\n", hex(&line, false), hex(&line, true))
+    });
+    let work = tempfile::tempdir().unwrap();
+    let mut c = push_cmd(work.path(), &format!("{}/secret/app:v1", reg.host));
+    c.env("SLIM_IMAGE_REGISTRY_USERNAME", USER)
+        .env("SLIM_IMAGE_REGISTRY_PASSWORD", PASSWORD);
+    let err = fails(&mut c, &secrets);
+    assert!(
+        err.contains("hexdump") && err.contains("<redacted>"),
+        "{err}"
+    );
+}

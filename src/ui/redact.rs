@@ -3,7 +3,7 @@
 //!
 //! A secret is found in any encoding a server or helper may echo it in: raw, percent-encoded (either
 //! hex case, every character or only some), form-encoded (`+` for a space) and JSON-escaped (`\"`,
-//! `\/`, `\u0041`...), mixed freely within one occurrence. Each secret's base64 forms are secrets of
+//! `\/`, `\u0041`...), mixed freely within one occurrence. Each secret's hex and base64 forms are secrets of
 //! their own, at every alignment inside a longer base64 text, and [`remember_login`] adds the base64
 //! of `user:password` (what a Basic `Authorization` header carries), so a registry that echoes the
 //! header or the password base64-encoded, alone or inside a dump of its request, gives nothing away.
@@ -21,14 +21,17 @@ const MIN_SECRET_LEN: usize = 3;
 static SECRETS: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
 /// Remember `secret`: from now on [`redact`] removes it, in every encoding, from any text, and also
-/// its base64 forms ([`base64_forms`]): a server that echoes what it got base64-encoded (a request
+/// its base64 forms ([`base64_forms`]) and hex forms (either case): a server that echoes what it got
+/// base64- or hex-encoded (a request
 /// dump, a JWT-like error) gives it away as surely as one that quotes it.
 pub fn remember(secret: &str) {
     if secret.is_empty() {
         return;
     }
     let mut all = SECRETS.lock().unwrap_or_else(|p| p.into_inner());
-    for s in std::iter::once(secret.to_string()).chain(base64_forms(secret.as_bytes())) {
+    let hex: String = secret.bytes().map(|b| format!("{b:02x}")).collect();
+    let forms = [secret.to_string(), hex.to_ascii_uppercase(), hex];
+    for s in forms.into_iter().chain(base64_forms(secret.as_bytes())) {
         if !all.contains(&s) {
             all.push(s);
         }
@@ -242,6 +245,11 @@ mod tests {
         assert_eq!(
             r("pw 7 in 17 (7/8)", &["7"]),
             "pw <redacted> in 17 (<redacted>/8)"
+        );
+        remember("Hex-Secret-c0de");
+        assert_eq!(
+            redact("dump 4865782d5365637265742d63306465 / 4865782D5365637265742D63306465"),
+            "dump <redacted> / <redacted>"
         );
         assert_eq!(r(r"p\u00e4ss", &["päss"]), "<redacted>");
     }
