@@ -718,3 +718,22 @@ fn a_login_echoed_as_a_hex_dump_is_redacted() {
         "{err}"
     );
 }
+
+#[test]
+fn a_password_split_over_lines_leaves_no_part_on_the_line_shown() {
+    // Only the first line of a text body is shown: the registry breaks the password at its end.
+    let (head, tail) = PASSWORD.split_at(12);
+    for brk in ["\n", "\r\n", "\\n"] {
+        let reg =
+            basic_echo(move |_| format!("denied for password {head}{brk}{tail} (try again)\n"));
+        let work = tempfile::tempdir().unwrap();
+        let mut c = push_cmd(work.path(), &format!("{}/secret/app:v1", reg.host));
+        c.env("SLIM_IMAGE_REGISTRY_USERNAME", USER)
+            .env("SLIM_IMAGE_REGISTRY_PASSWORD", PASSWORD);
+        let err = fails(&mut c, &[PASSWORD.to_string(), head.to_string()]);
+        assert!(
+            err.contains("denied for password <redacted>"),
+            "{brk:?}: {err}"
+        );
+    }
+}

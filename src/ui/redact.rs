@@ -3,10 +3,11 @@
 //!
 //! A secret is found in any encoding a server or helper may echo it in: raw, percent-encoded (either
 //! hex case, every character or only some), form-encoded (`+` for a space) and JSON-escaped (`\"`,
-//! `\/`, `\u0041`...), mixed freely within one occurrence. Each secret's hex and base64 forms are secrets of
-//! their own, at every alignment inside a longer base64 text, and [`remember_login`] adds the base64
-//! of `user:password` (what a Basic `Authorization` header carries), so a registry that echoes the
-//! header or the password base64-encoded, alone or inside a dump of its request, gives nothing away.
+//! `\/`, `\u0041`...), mixed freely within one occurrence, and broken over lines. Each secret's hex
+//! and base64 forms are secrets of their own, at every alignment inside a longer base64 text, and
+//! [`remember_login`] adds the base64 of `user:password` (what a Basic `Authorization` header
+//! carries), so a registry that echoes the header or the password encoded, alone or inside a dump of
+//! its request, gives nothing away.
 //! Redaction must come before any truncation: a cut through a secret leaves a prefix no pattern matches.
 
 use base64::Engine as _;
@@ -142,8 +143,18 @@ fn match_at(t: &[u8], start: usize, secret: &str) -> Option<usize> {
     let mut reach: Vec<Vec<usize>> = vec![Vec::new(); s.len() + 1];
     reach[0].push(start);
     for k in 0..s.len() {
-        let here = std::mem::take(&mut reach[k]);
-        for &p in &here {
+        let mut here = std::mem::take(&mut reach[k]);
+        let mut next = 0;
+        while let Some(&p) = here.get(next) {
+            next += 1;
+            // A line break inside an occurrence (a body wrapped or split over lines, raw or as a
+            // JSON `\n`) is skipped: only the first line of a body is shown, and a secret cut there
+            // would leave its first part on it.
+            if let Some(after) = line_break(t, p).filter(|_| k > 0) {
+                if !here.contains(&after) {
+                    here.push(after);
+                }
+            }
             for (adv, end) in encodings(t, p, s, k) {
                 let slot = &mut reach[k + adv];
                 if !slot.contains(&end) {
@@ -153,6 +164,15 @@ fn match_at(t: &[u8], start: usize, secret: &str) -> Option<usize> {
         }
     }
     reach[s.len()].iter().copied().max()
+}
+
+/// The text position after a line break at `p` (`\n`, `\r`, or their JSON escapes), if one is there.
+fn line_break(t: &[u8], p: usize) -> Option<usize> {
+    match (t.get(p)?, t.get(p + 1)) {
+        (b'\n' | b'\r', _) => Some(p + 1),
+        (b'\\', Some(b'n' | b'r')) => Some(p + 2),
+        _ => None,
+    }
 }
 
 /// Ways the secret bytes from `k` on can appear at text position `p`: (secret bytes consumed, text end).
@@ -246,6 +266,17 @@ mod tests {
             r("pw 7 in 17 (7/8)", &["7"]),
             "pw <redacted> in 17 (<redacted>/8)"
         );
+        for split in [
+            "Split-Se\ncret-77",
+            "Split-Se\r\ncret-77",
+            "Split-Se\\ncret-77",
+        ] {
+            assert_eq!(
+                r(&format!("a {split} b"), &["Split-Secret-77"]),
+                "a <redacted> b"
+            );
+        }
+        assert_eq!(r("a \nSplit b", &["Split"]), "a \n<redacted> b");
         remember("Hex-Secret-c0de");
         assert_eq!(
             redact("dump 4865782d5365637265742d63306465 / 4865782D5365637265742D63306465"),
