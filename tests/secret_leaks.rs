@@ -737,3 +737,34 @@ fn a_password_split_over_lines_leaves_no_part_on_the_line_shown() {
         );
     }
 }
+
+#[test]
+fn terminal_escapes_from_a_credential_helper_are_written_out() {
+    // A helper whose user name clears the screen and sets the title; the registry refuses it, and
+    // the error names the user.
+    let reg = EchoServer::start(|_, _| {
+        let challenge = r#"Basic realm="x""#.to_string();
+        (
+            401,
+            vec![("WWW-Authenticate".into(), challenge)],
+            String::new(),
+        )
+    });
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    helper(
+        w,
+        "esc",
+        &reg.host,
+        r#"printf '{"Username":"bob\u001b[2J\u001b]0;owned\u0007","Secret":"Esc-Secret-31ab"}'
+"#,
+    );
+    let mut c = push_cmd(w, &format!("{}/secret/app:v1", reg.host));
+    with_helper_path(&mut c, w);
+    let err = fails(&mut c, &["Esc-Secret-31ab".to_string()]);
+    assert!(!err.contains('\u{1b}') && !err.contains('\u{7}'), "{err:?}");
+    assert!(
+        err.contains(r"user `bob\u{1b}[2J\u{1b}]0;owned\u{7}`"),
+        "{err}"
+    );
+}
