@@ -538,9 +538,11 @@ fn a_token_that_cannot_go_in_a_header_is_refused_by_name() {
     }
 }
 
-/// A registry on 127.0.0.1 whose token endpoint answers 200 and then `drip`s its body: each call
-/// gives the next piece to send (None ends the body).
-fn dripping_token_registry(drip: fn(usize) -> Option<Vec<u8>>) -> String {
+/// The `i`th piece of a body to send, None when it ends.
+type Drip = fn(usize) -> Option<Vec<u8>>;
+
+/// A registry on 127.0.0.1 whose token endpoint answers 200 and then `drip`s its body.
+fn dripping_token_registry(drip: Drip) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let host = listener.local_addr().unwrap().to_string();
     let h = host.clone();
@@ -584,7 +586,7 @@ fn dripping_token_registry(drip: fn(usize) -> Option<Vec<u8>>) -> String {
 fn a_token_response_that_never_ends_is_cut_off() {
     // 100 MB of JSON whitespace as fast as it goes, and a body that drips one byte every 100 ms for
     // 30 s (each read within --timeout 5, the whole far beyond it).
-    let floods: [fn(usize) -> Option<Vec<u8>>; 2] = [
+    let floods: [Drip; 2] = [
         |i| {
             (i < 1600).then(|| {
                 if i == 0 {
