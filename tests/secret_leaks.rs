@@ -770,3 +770,24 @@ fn terminal_escapes_from_a_credential_helper_are_written_out() {
         "{err}"
     );
 }
+
+#[test]
+fn a_password_echoed_in_another_case_is_redacted() {
+    let reg = basic_echo(|_| {
+        format!(
+            "DENIED: PASSWORD {} / {}",
+            PASSWORD.to_ascii_uppercase(),
+            PASSWORD.to_ascii_lowercase()
+        )
+    });
+    let work = tempfile::tempdir().unwrap();
+    let mut c = push_cmd(work.path(), &format!("{}/secret/app:v1", reg.host));
+    c.env("SLIM_IMAGE_REGISTRY_USERNAME", USER)
+        .env("SLIM_IMAGE_REGISTRY_PASSWORD", PASSWORD);
+    let secrets = [PASSWORD.to_ascii_uppercase(), PASSWORD.to_ascii_lowercase()];
+    let err = fails(&mut c, &secrets);
+    assert!(
+        err.contains("DENIED: PASSWORD <redacted> / <redacted>"),
+        "{err}"
+    );
+}

@@ -3,11 +3,11 @@
 //!
 //! A secret is found in any encoding a server or helper may echo it in: raw, percent-encoded (either
 //! hex case, every character or only some), form-encoded (`+` for a space) and JSON-escaped (`\"`,
-//! `\/`, `\u0041`...), mixed freely within one occurrence, and broken over lines. Each secret's hex
-//! and base64 forms are secrets of their own, at every alignment inside a longer base64 text, and
-//! [`remember_login`] adds the base64 of `user:password` (what a Basic `Authorization` header
-//! carries), so a registry that echoes the header or the password encoded, alone or inside a dump of
-//! its request, gives nothing away.
+//! `\/`, `\u0041`...), mixed freely within one occurrence, in any ASCII case, and broken over lines.
+//! Each secret's hex and base64 forms are secrets of their own, at every alignment inside a longer
+//! base64 text, and [`remember_login`] adds the base64 of `user:password` (what a Basic
+//! `Authorization` header carries), so a registry that echoes the header or the password encoded,
+//! alone or inside a dump of its request, gives nothing away.
 //! Redaction must come before any truncation: a cut through a secret leaves a prefix no pattern matches.
 
 use base64::Engine as _;
@@ -136,7 +136,11 @@ fn match_at(t: &[u8], start: usize, secret: &str) -> Option<usize> {
     let s = secret.as_bytes();
     // Most positions cannot start any encoding of the secret: skip them without allocating.
     let first = t[start];
-    if !(first == s[0] || first == b'%' || first == b'\\' || (first == b'+' && s[0] == b' ')) {
+    if !(first.eq_ignore_ascii_case(&s[0])
+        || first == b'%'
+        || first == b'\\'
+        || (first == b'+' && s[0] == b' '))
+    {
         return None;
     }
     // Text positions reachable after matching the first `k` bytes of the secret, for k = 0..=len.
@@ -180,10 +184,11 @@ fn encodings(t: &[u8], p: usize, s: &[u8], k: usize) -> Vec<(usize, usize)> {
     let b = s[k];
     let mut v = Vec::new();
     let at = |i: usize| t.get(p + i).copied();
-    if at(0) == Some(b) {
+    // ASCII case is ignored: a server that upper-cases what it echoes still gives the secret away.
+    if at(0).is_some_and(|c| c.eq_ignore_ascii_case(&b)) {
         v.push((1, p + 1));
     }
-    if at(0) == Some(b'%') && hex_byte(t, p + 1) == Some(b) {
+    if at(0) == Some(b'%') && hex_byte(t, p + 1).is_some_and(|c| c.eq_ignore_ascii_case(&b)) {
         v.push((1, p + 3));
     }
     if b == b' ' && at(0) == Some(b'+') {
@@ -277,6 +282,13 @@ mod tests {
             );
         }
         assert_eq!(r("a \nSplit b", &["Split"]), "a \n<redacted> b");
+        assert_eq!(
+            r(
+                "PW=HUNTER-Two lower hunter-two %48unter-TWO",
+                &["Hunter-Two"]
+            ),
+            "PW=<redacted> lower <redacted> <redacted>"
+        );
         remember("Hex-Secret-c0de");
         assert_eq!(
             redact("dump 4865782d5365637265742d63306465 / 4865782D5365637265742D63306465"),
