@@ -791,3 +791,27 @@ fn a_password_echoed_in_another_case_is_redacted() {
         "{err}"
     );
 }
+
+#[test]
+fn a_password_beyond_the_bmp_echoed_as_json_surrogates_is_redacted() {
+    const KEY: &str = "Key-\u{1f511}-Secret-5e0c";
+    // Python's json.dumps (ensure_ascii) writes the emoji as a surrogate pair; the body is no JSON.
+    let reg = basic_echo(|_| {
+        let escaped = serde_json::to_string(KEY)
+            .unwrap()
+            .replace('\u{1f511}', r"\ud83d\udd11");
+        format!("denied {escaped} (ensure_ascii)")
+    });
+    let work = tempfile::tempdir().unwrap();
+    let mut c = push_cmd(work.path(), &format!("{}/secret/app:v1", reg.host));
+    c.env("SLIM_IMAGE_REGISTRY_USERNAME", USER)
+        .env("SLIM_IMAGE_REGISTRY_PASSWORD", KEY);
+    let err = fails(
+        &mut c,
+        &["Secret-5e0c".to_string(), r"\ud83d\udd11-Sec".to_string()],
+    );
+    assert!(
+        err.contains("denied \"<redacted>\" (ensure_ascii)"),
+        "{err}"
+    );
+}

@@ -209,21 +209,33 @@ fn encodings(t: &[u8], p: usize, s: &[u8], k: usize) -> Vec<(usize, usize)> {
         if short.is_some() && at(1) == short {
             v.push((1, p + 2));
         }
-        // `\uXXXX` for the character that starts here (BMP only).
-        if at(1) == Some(b'u') {
-            if let (Some(hi), Some(lo)) = (hex_byte(t, p + 2), hex_byte(t, p + 4)) {
-                let code = u32::from(hi) << 8 | u32::from(lo);
-                // Not a character boundary (after a percent-encoded byte): no `\u` form here.
-                let ch = std::str::from_utf8(&s[k..])
-                    .ok()
-                    .and_then(|rest| rest.chars().next());
-                if let Some(ch) = ch.filter(|c| u32::from(*c) == code) {
-                    v.push((ch.len_utf8(), p + 6));
-                }
+        // `\uXXXX` for the character that starts here (a surrogate pair for one beyond the BMP).
+        if let Some((code, end)) = json_unicode(t, p) {
+            // Not a character boundary (after a percent-encoded byte): no `\u` form here.
+            let ch = std::str::from_utf8(&s[k..])
+                .ok()
+                .and_then(|rest| rest.chars().next());
+            if let Some(ch) = ch.filter(|c| u32::from(*c) == code) {
+                v.push((ch.len_utf8(), end));
             }
         }
     }
     v
+}
+
+/// The code point of the JSON `\uXXXX` escape (or `\uD8xx\uDCxx` surrogate pair) at `p`, and where
+/// it ends.
+fn json_unicode(t: &[u8], p: usize) -> Option<(u32, usize)> {
+    let unit = |i: usize| -> Option<u32> {
+        (t.get(i) == Some(&b'\\') && t.get(i + 1) == Some(&b'u'))
+            .then(|| Some(u32::from(hex_byte(t, i + 2)?) << 8 | u32::from(hex_byte(t, i + 4)?)))?
+    };
+    let first = unit(p)?;
+    if (0xD800..0xDC00).contains(&first) {
+        let low = unit(p + 6).filter(|l| (0xDC00..0xE000).contains(l))?;
+        return Some((0x10000 + ((first - 0xD800) << 10) + (low - 0xDC00), p + 12));
+    }
+    Some((first, p + 6))
 }
 
 /// The byte two hex digits (either case) at `i` stand for.
@@ -288,6 +300,10 @@ mod tests {
                 &["Hunter-Two"]
             ),
             "PW=<redacted> lower <redacted> <redacted>"
+        );
+        assert_eq!(
+            r(r"pw=Key\ud83d\udd11-42;", &["Key\u{1f511}-42"]),
+            "pw=<redacted>;"
         );
         remember("Hex-Secret-c0de");
         assert_eq!(
