@@ -815,3 +815,72 @@ fn a_password_beyond_the_bmp_echoed_as_json_surrogates_is_redacted() {
         "{err}"
     );
 }
+
+#[test]
+fn credentials_never_go_to_a_plain_http_token_endpoint_off_loopback() {
+    // `[::ffff:127.0.0.1]` is not a name the tool treats as loopback, so plain http to it must be
+    // refused, although the address would reach this test's server (which counts token requests).
+    // The realm also quotes the password (a registry that learnt it before): the error shows it
+    // redacted.
+    let asked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = asked.clone();
+    let reg = EchoServer::start(move |host, req| {
+        if req.path.starts_with("/token") {
+            seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            return (
+                200,
+                Vec::new(),
+                r#"{"token":"t0k3n-from-plain-http"}"#.into(),
+            );
+        }
+        let port = host.rsplit(':').next().unwrap();
+        let realm = format!(
+            "http://[::ffff:127.0.0.1]:{port}/token?pw={}",
+            urlencode(PASSWORD)
+        );
+        let challenge = format!(r#"Bearer realm="{realm}",service="t""#);
+        (
+            401,
+            vec![("WWW-Authenticate".into(), challenge)],
+            String::new(),
+        )
+    });
+    let work = tempfile::tempdir().unwrap();
+    let mut c = push_cmd(work.path(), &format!("{}/secret/app:v1", reg.host));
+    c.env("SLIM_IMAGE_REGISTRY_USERNAME", USER)
+        .env("SLIM_IMAGE_REGISTRY_PASSWORD", PASSWORD);
+    let err = fails(&mut c, &[PASSWORD.to_string(), urlencode(PASSWORD)]);
+    assert_eq!(asked.load(std::sync::atomic::Ordering::SeqCst), 0, "{err}");
+    assert!(
+        err.contains("which is not https: refusing to send credentials there")
+            && err.contains("?pw=<redacted>")
+            && err.contains("--insecure-registry [::ffff:127.0.0.1]:"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_secret_quoted_before_it_is_looked_up_is_redacted() {
+    // The registry fails the very first request (the ping), quoting the password and the identity
+    // token it knows from earlier runs: the tool has not looked credentials up yet.
+    const TOKEN: &str = "Early-Identity-Token-88aa";
+    let reg = EchoServer::start(|_, _| {
+        (
+            500,
+            Vec::new(),
+            format!("broken; last login {USER}/{PASSWORD}, token {TOKEN}"),
+        )
+    });
+    let work = tempfile::tempdir().unwrap();
+    let config = serde_json::json!({"auths": {
+        &reg.host: {"auth": b64(&format!("{USER}:{PASSWORD}"))},
+        "other.example:5000": {"identitytoken": TOKEN},
+    }});
+    std::fs::write(work.path().join("config.json"), config.to_string()).unwrap();
+    let mut c = push_cmd(work.path(), &format!("{}/secret/app:v1", reg.host));
+    let err = fails(&mut c, &[PASSWORD.to_string(), TOKEN.to_string()]);
+    assert!(
+        err.contains("HTTP 500") && err.contains("token <redacted>"),
+        "{err}"
+    );
+}
