@@ -14,8 +14,10 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 mod helper;
+mod known;
 
 pub use helper::TIMEOUT_VAR as HELPER_TIMEOUT_VAR;
+pub use known::remember_known;
 
 /// The CI password variable. Programs that run third-party code (cargo build: build scripts, proc
 /// macros) are started without it, so none of them can print or send it.
@@ -164,42 +166,6 @@ pub fn lookup(registry: &str, env: &CredentialEnv) -> Result<Option<Credential>>
         crate::ui::remember_login(&c.username, c.secret.expose());
     }
     Ok(found)
-}
-
-/// Remember, before anything is contacted, every secret `env` holds without running a program: the
-/// CI password (with its user) and every `auths` entry of every auth file. A registry can quote a
-/// secret before it is looked up (in an error to the first request, in a token endpoint URL), and
-/// an error made then is printed after; unreadable files are left to [`lookup`] to report.
-pub fn remember_known(env: &CredentialEnv) {
-    if let Some(pass) = env.get(PASSWORD_VAR) {
-        crate::ui::remember_login(env.get("SLIM_IMAGE_REGISTRY_USERNAME").unwrap_or(""), pass);
-    }
-    for file in env.auth_files() {
-        let Some(parsed) = std::fs::read_to_string(&file)
-            .ok()
-            .and_then(|t| serde_json::from_str::<AuthFile>(&t).ok())
-        else {
-            continue;
-        };
-        for entry in parsed.auths.values() {
-            let decoded = entry.auth.as_deref().and_then(|a| {
-                let raw = base64::engine::general_purpose::STANDARD
-                    .decode(a.trim())
-                    .ok()?;
-                String::from_utf8(raw).ok()
-            });
-            if let Some((u, p)) = decoded.as_deref().and_then(|d| d.split_once(':')) {
-                crate::ui::remember_login(u, p);
-            }
-            let user = entry.username.as_deref().unwrap_or("");
-            let secrets = [&entry.password, &entry.identitytoken]
-                .into_iter()
-                .flatten();
-            for secret in secrets.filter(|s| !s.is_empty()) {
-                crate::ui::remember_login(user, secret);
-            }
-        }
-    }
 }
 
 fn lookup_unremembered(registry: &str, env: &CredentialEnv) -> Result<Option<Credential>> {
