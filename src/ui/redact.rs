@@ -144,10 +144,13 @@ fn match_at(t: &[u8], start: usize, secret: &str) -> Option<usize> {
         return None;
     }
     // Text positions reachable after matching the first `k` bytes of the secret, for k = 0..=len.
-    let mut reach: Vec<Vec<usize>> = vec![Vec::new(); s.len() + 1];
-    reach[0].push(start);
-    for k in 0..s.len() {
-        let mut here = std::mem::take(&mut reach[k]);
+    // Only the slots still reachable are kept (most starts die within a byte or two, and a long
+    // secret must not cost its length at every position that merely starts like it).
+    let mut reach: std::collections::BTreeMap<usize, Vec<usize>> = [(0, vec![start])].into();
+    while let Some((k, mut here)) = reach.pop_first() {
+        if k == s.len() {
+            return here.into_iter().max();
+        }
         let mut next = 0;
         while let Some(&p) = here.get(next) {
             next += 1;
@@ -160,14 +163,14 @@ fn match_at(t: &[u8], start: usize, secret: &str) -> Option<usize> {
                 }
             }
             for (adv, end) in encodings(t, p, s, k) {
-                let slot = &mut reach[k + adv];
+                let slot = reach.entry(k + adv).or_default();
                 if !slot.contains(&end) {
                     slot.push(end);
                 }
             }
         }
     }
-    reach[s.len()].iter().copied().max()
+    None
 }
 
 /// The text position after a line break at `p` (`\n`, `\r`, or their JSON escapes), if one is there.
