@@ -37,6 +37,7 @@ pub mod ui;
 /// execute it. Results go to stdout, everything else to stderr.
 pub fn run(cli: &cli::Cli) -> anyhow::Result<()> {
     ui::set_level(if cli.quiet { -1 } else { cli.verbose as i8 });
+    registry::credentials::remember_known(&registry::CredentialEnv::from_process());
     reference::refuse_credentials("--push", &cli.push)?;
     reference::refuse_credentials("--tag", &cli.tag)?;
     match &cli.command {

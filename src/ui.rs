@@ -26,26 +26,26 @@ pub fn level() -> i8 {
 /// A progress line in cargo's style: a right-aligned green-ish verb, then the message.
 pub fn status(verb: &str, msg: impl std::fmt::Display) {
     if level() >= 0 {
-        eprintln!("{verb:>12} {}", redact(&msg.to_string()));
+        eprintln!("{verb:>12} {}", shown(&msg.to_string()));
     }
 }
 
 /// A note: something the user should know (e.g. "installed the musl target").
 pub fn note(msg: impl std::fmt::Display) {
     if level() >= 0 {
-        eprintln!("note: {}", redact(&msg.to_string()));
+        eprintln!("note: {}", shown(&msg.to_string()));
     }
 }
 
 /// A warning: printed even with -q.
 pub fn warn(msg: impl std::fmt::Display) {
-    eprintln!("warning: {}", redact(&msg.to_string()));
+    eprintln!("warning: {}", shown(&msg.to_string()));
 }
 
 /// Detail shown only with -v.
 pub fn verbose(msg: impl std::fmt::Display) {
     if level() >= 1 {
-        eprintln!("     verbose {}", redact(&msg.to_string()));
+        eprintln!("     verbose {}", shown(&msg.to_string()));
     }
 }
 
@@ -59,7 +59,7 @@ pub fn redact_panics() {
             .copied()
             .or_else(|| info.payload().downcast_ref::<String>().map(String::as_str));
         let at = info.location().map(|l| l.to_string());
-        eprintln!("{}", panic_report(msg, at.as_deref()));
+        eprintln!("{}", defang(&panic_report(msg, at.as_deref())));
         let bt = std::backtrace::Backtrace::capture();
         if bt.status() == std::backtrace::BacktraceStatus::Captured {
             eprintln!("{bt}");
@@ -80,15 +80,41 @@ error: this is a bug in cargo-slim-image; please \
 
 /// The error that ends the run, with its chain of causes, redacted.
 pub fn print_error(err: &anyhow::Error) {
-    eprintln!("error: {}", redact(&err.to_string()));
+    eprintln!("error: {}", shown(&err.to_string()));
     for cause in err.chain().skip(1) {
-        eprintln!("  caused by: {}", redact(&cause.to_string()));
+        eprintln!("  caused by: {}", shown(&cause.to_string()));
     }
+}
+
+/// `text` as it may go to the terminal: redacted, then defanged ([`defang`]).
+fn shown(text: &str) -> String {
+    defang(&redact(text))
+}
+
+/// `text` with every control character but line feed and tab (escape sequences a hostile registry,
+/// helper or config could use to rewrite the terminal: clear it, move the cursor over a warning, set
+/// the title) written out as `\u{1b}`.
+pub fn defang(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '\n' | '\t' => c.to_string(),
+            c if c.is_control() => c.escape_unicode().to_string(),
+            c => c.to_string(),
+        })
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_characters_are_written_out() {
+        assert_eq!(
+            defang("user `\u{1b}]0;x\u{7}\u{9b}2J` \u{7f}\r\nnext\tcol"),
+            "user `\\u{1b}]0;x\\u{7}\\u{9b}2J` \\u{7f}\\u{d}\nnext\tcol"
+        );
+    }
 
     #[test]
     fn panic_reports_are_redacted() {

@@ -9,13 +9,16 @@
 //! token service refused are not sent again by this client (one failed login per run), and a mount
 //! the token does not allow is remembered, so the upload side stops trying it.
 
+mod token;
+
 use super::client::Client;
 use super::credentials::{searched_places, Credential, CredentialKind, Secret};
 use super::error::RegistryError;
-use super::http::{read_capped, url_host, with_query, ReqBody, Request};
+use super::http::{url_host, with_query, ReqBody, Request};
 use super::tls::{is_insecure, is_loopback};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
+use token::{parse_token, read_token_body};
 
 /// How a registry wants to be authenticated, learnt from its `/v2/` answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,35 +137,8 @@ pub fn urlencode(s: &str) -> String {
     out
 }
 
-#[derive(serde::Deserialize)]
-struct TokenResponse {
-    #[serde(default)]
-    token: Option<String>,
-    #[serde(default)]
-    access_token: Option<String>,
-    /// Any JSON: a hostile or sloppy service may send a negative, fractional or huge number, or a
-    /// string; see [`token_life`].
-    #[serde(default)]
-    expires_in: Option<serde_json::Value>,
-}
-
-/// How long to trust a token whose answer said `expires_in`: a whole number of seconds (at least 1,
-/// at most [`MAX_TOKEN_SECS`]); anything else is the default.
-fn token_life(expires_in: Option<&serde_json::Value>) -> Duration {
-    let secs = expires_in
-        .and_then(serde_json::Value::as_u64)
-        .unwrap_or(DEFAULT_TOKEN_SECS);
-    Duration::from_secs(secs.clamp(1, MAX_TOKEN_SECS))
-}
-
 /// Tokens are dropped this long before they expire, so one never runs out in the middle of a request.
 const EXPIRY_MARGIN: Duration = Duration::from_secs(10);
-/// Token lifetime when the endpoint does not say (the distribution spec's default).
-const DEFAULT_TOKEN_SECS: u64 = 60;
-/// Longest a token is kept, whatever `expires_in` says (a day; a huge value must not overflow).
-const MAX_TOKEN_SECS: u64 = 24 * 60 * 60;
-const MAX_TOKEN_RESPONSE: u64 = 1 << 20;
-
 impl Client {
     /// The `Authorization` value for a request on `repo` (None for anonymous).
     pub(crate) fn authorization(
@@ -315,12 +291,14 @@ impl Client {
                 _ => Err(self.status_error(&action_t, &mut resp)),
             }
         })?;
-        let bytes = read_capped(&mut resp, MAX_TOKEN_RESPONSE);
-        let (value, life) = parse_token(&bytes).map_err(|detail| RegistryError::Protocol {
+        let protocol = |detail: String| RegistryError::Protocol {
             action: action_t.clone(),
             registry: realm_host.clone(),
-            detail: detail.into(),
-        })?;
+            detail,
+        };
+        let within = self.opts.tuning.io_timeout;
+        let bytes = read_token_body(resp.body_mut().as_reader(), within).map_err(protocol)?;
+        let (value, life) = parse_token(&bytes).map_err(|d| protocol(d.into()))?;
         self.add_secret(&value);
         crate::ui::verbose(format!(
             "got a token from {realm_host} for {} ({}s)",
@@ -405,18 +383,6 @@ fn who(creds: Option<&Credential>) -> String {
     }
 }
 
-/// The token and how long to trust it, from a token endpoint's answer; else what is wrong with it.
-fn parse_token(bytes: &[u8]) -> Result<(String, Duration), &'static str> {
-    let parsed: TokenResponse =
-        serde_json::from_slice(bytes).map_err(|_| "a token response that is not JSON")?;
-    let value = parsed
-        .token
-        .filter(|t| !t.is_empty())
-        .or(parsed.access_token.filter(|t| !t.is_empty()))
-        .ok_or("a token response without `token` or `access_token`")?;
-    Ok((value, token_life(parsed.expires_in.as_ref())))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -451,19 +417,6 @@ mod tests {
         assert_eq!(both[1].1["error"], "insufficient_scope");
         assert!(challenge_from_header("Negotiate").is_none());
         assert!(parse_www_authenticate("=,\"\"=").len() <= 1);
-    }
-
-    #[test]
-    fn token_lifetimes_are_bounded() {
-        use serde_json::json;
-        let life = |v: serde_json::Value| token_life(Some(&v)).as_secs();
-        assert_eq!(life(json!(300)), 300);
-        assert_eq!(life(json!(u64::MAX)), MAX_TOKEN_SECS);
-        assert_eq!(life(json!(0)), 1);
-        for odd in [json!(-5), json!(1.5), json!("300"), json!(null)] {
-            assert_eq!(life(odd), DEFAULT_TOKEN_SECS);
-        }
-        assert_eq!(token_life(None).as_secs(), DEFAULT_TOKEN_SECS);
     }
 
     #[test]

@@ -14,8 +14,10 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 mod helper;
+mod known;
 
 pub use helper::TIMEOUT_VAR as HELPER_TIMEOUT_VAR;
+pub use known::remember_known;
 
 /// The CI password variable. Programs that run third-party code (cargo build: build scripts, proc
 /// macros) are started without it, so none of them can print or send it.
@@ -248,6 +250,7 @@ fn from_auth_file(
         .iter()
         .find(|(k, _)| normalize_key(k) == registry)
     {
+        check_helper_name(helper, "credHelpers", file)?;
         return run_helper(helper, registry, env);
     }
     let source = file.display().to_string();
@@ -294,7 +297,10 @@ fn from_auth_file(
         }
     }
     match &parsed.creds_store {
-        Some(store) if !store.is_empty() => run_helper(store, registry, env),
+        Some(store) if !store.is_empty() => {
+            check_helper_name(store, "credsStore", file)?;
+            run_helper(store, registry, env)
+        }
         _ => Ok(None),
     }
 }
@@ -316,10 +322,31 @@ pub fn normalize_key(key: &str) -> String {
     }
 }
 
-/// Find `docker-credential-<name>` on the snapshot's `PATH`.
+/// Refuse a helper name from `key` in `file` that is not a plain name (letters, digits, `.`, `_`,
+/// `-`): `docker-credential-x/../../tmp/evil` must not run a program from an arbitrary path.
+fn check_helper_name(name: &str, key: &str, file: &Path) -> Result<()> {
+    let plain = name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+    if plain && !name.contains("..") {
+        return Ok(());
+    }
+    bail!(
+        "`{key}` in {} names the credential helper `{}`, which is not a plain name (letters, digits, \
+         `.`, `_`, `-`): refusing to run it; set it to the helper's name (e.g. `pass` for \
+         docker-credential-pass on PATH)",
+        file.display(),
+        name.escape_debug()
+    )
+}
+
+/// Find `docker-credential-<name>` in the absolute directories of the snapshot's `PATH` (a relative
+/// entry, `.` or empty, would run a program from wherever the tool was started, as Go's
+/// `exec.LookPath` also refuses to).
 fn find_helper(name: &str, env: &CredentialEnv) -> Option<PathBuf> {
     let exe = format!("docker-credential-{name}");
     std::env::split_paths(env.get("PATH")?)
+        .filter(|d| d.is_absolute())
         .map(|d| d.join(&exe))
         .find(|p| p.is_file())
 }

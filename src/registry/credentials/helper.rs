@@ -3,8 +3,9 @@
 //!
 //! Takes the helper's path and the server name to ask about; gives its exit status, stdout and stderr
 //! (each capped at [`MAX_OUTPUT`]). When it (or anything it started that still holds its pipes) runs
-//! past the limit (`SLIM_IMAGE_CREDENTIAL_HELPER_TIMEOUT` seconds, default 30), it and what it
-//! started are killed, and the error names the helper and the limit.
+//! past the limit (`SLIM_IMAGE_CREDENTIAL_HELPER_TIMEOUT` seconds, default 30), it, what it
+//! started and any process still holding its output pipes are killed, and the error names the helper
+//! and the limit.
 
 use super::CredentialEnv;
 use anyhow::{bail, Context, Result};
@@ -111,10 +112,15 @@ fn spawn_and_wait(
         // A helper may exit without reading stdin; a broken pipe here is not an error by itself.
         let _ = stdin.write_all(server.as_bytes());
     }
-    let stdout = reader(child.stdout.take());
-    let stderr = reader(child.stderr.take());
+    let pipes = [
+        pipe_inode(child.stdout.as_ref()),
+        pipe_inode(child.stderr.as_ref()),
+    ];
+    let mut child = Started { child, pipes };
+    let stdout = reader(child.child.stdout.take());
+    let stderr = reader(child.child.stderr.take());
     let status = loop {
-        match child.try_wait() {
+        match child.child.try_wait() {
             Ok(Some(status)) => break status,
             Ok(None) if start.elapsed() >= limit => {
                 kill(&mut child);
@@ -144,6 +150,21 @@ fn spawn_and_wait(
     })
 }
 
+/// A running helper, and the inodes of its stdout and stderr pipes (see [`kill`]).
+struct Started {
+    child: Child,
+    pipes: [Option<u64>; 2],
+}
+
+/// The inode of the pipe behind `fd` (from `/proc/self/fd`), where there is one.
+fn pipe_inode(fd: Option<&impl std::os::fd::AsRawFd>) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    let fd = fd?.as_raw_fd();
+    std::fs::metadata(format!("/proc/self/fd/{fd}"))
+        .ok()
+        .map(|m| m.ino())
+}
+
 /// Read at most [`MAX_OUTPUT`] bytes of `pipe` on a thread; the bytes arrive on the channel.
 fn reader(pipe: Option<impl Read + Send + 'static>) -> mpsc::Receiver<Vec<u8>> {
     let (tx, rx) = mpsc::channel();
@@ -159,10 +180,15 @@ fn reader(pipe: Option<impl Read + Send + 'static>) -> mpsc::Receiver<Vec<u8>> {
 }
 
 /// Kill the helper and, first, everything it started (found by parent pid in `/proc`, where there is
-/// one). The helper stays in our process group, as docker runs it: a helper that prompts on the
-/// terminal must not be stopped for reading it from a background group.
-fn kill(child: &mut Child) {
-    for pid in descendants(child.id()) {
+/// one), and every other process that still holds its stdout or stderr pipe (a daemon that detached
+/// from it is no descendant any more, but would keep the pipe open). The helper stays in our process
+/// group, as docker runs it: a helper that prompts on the terminal must not be stopped for reading it
+/// from a background group.
+fn kill(started: &mut Started) {
+    let child = &mut started.child;
+    let mut pids = descendants(child.id());
+    pids.extend(holders(&started.pipes));
+    for pid in pids {
         if let Some(p) = i32::try_from(pid)
             .ok()
             .and_then(rustix::process::Pid::from_raw)
@@ -172,6 +198,31 @@ fn kill(child: &mut Child) {
     }
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// Every process but this one with an open descriptor on one of the pipes `inodes` (`/proc/*/fd`).
+fn holders(inodes: &[Option<u64>]) -> Vec<u32> {
+    let wanted: Vec<String> = inodes
+        .iter()
+        .flatten()
+        .map(|i| format!("pipe:[{i}]"))
+        .collect();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let me = std::process::id();
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| pid != me)
+        .filter(|pid| {
+            std::fs::read_dir(format!("/proc/{pid}/fd")).is_ok_and(|fds| {
+                fds.flatten().any(|fd| {
+                    std::fs::read_link(fd.path())
+                        .is_ok_and(|l| wanted.iter().any(|w| l.as_os_str() == w.as_str()))
+                })
+            })
+        })
+        .collect()
 }
 
 /// Every process descended from `root`, from `/proc/*/stat` (empty where there is no `/proc`).
