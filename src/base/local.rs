@@ -37,10 +37,7 @@ fn store_file(
             return Ok((d.clone(), std::fs::metadata(store.path(d))?.len()));
         }
     }
-    let f = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
-    if !f.metadata()?.is_file() {
-        bail!("{} is not a regular file", file.display());
-    }
+    let f = bounded::open_regular(file)?;
     let mut w = store.writer()?;
     // Never more than the descriptor's size and one byte: enough to tell the file is too long.
     std::io::copy(
@@ -72,7 +69,7 @@ impl Fetch for Layout {
             .join("blobs")
             .join(desc.digest.algorithm())
             .join(desc.digest.hex());
-        if !file.is_file() && !store.contains(&desc.digest) {
+        if !file.exists() && !store.contains(&desc.digest) {
             bail!(
                 "base image {}: blob {} is missing ({} does not exist)",
                 self.name,

@@ -1,0 +1,231 @@
+//! Issue 11, a hostile base's *filesystem* against what the tool says it kept, through the real
+//! binary with `--base oci:DIR` (packaging `/bin/busybox` with `--binary`, so nothing compiles), the
+//! result unpacked by umoci (a tool we did not write): a base whose whiteouts are spelt
+//! `etc/./.wh.passwd` (runtimes clean the path and remove `/etc/passwd`) gets our passwd and group,
+//! not a note that the base's were kept; a base whose CA bundle path, `/etc/passwd` or `/tmp` is the
+//! wrong kind of thing (a directory, a dangling link, a file) gets ours, so the image has a bundle at
+//! that path as README says; and an `index.json` that is a FIFO is an error, not a hang.
+
+mod common;
+
+use cargo_slim_image::digest::Digest;
+use common::peers::{self, require};
+use common::slim;
+use common::tar::ustar_header;
+use serde_json::json;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const BUSYBOX: &str = "/bin/busybox";
+
+/// A tar stream of `(name, type flag, data, link)` entries, with the trailer.
+fn tar_of(entries: &[(&str, u8, &[u8], &str)]) -> Vec<u8> {
+    let mut t = Vec::new();
+    for (name, flag, data, link) in entries {
+        t.extend_from_slice(&ustar_header(name, *flag, data.len() as u64, link));
+        t.extend_from_slice(data);
+        t.resize(t.len().div_ceil(512) * 512, 0);
+    }
+    t.extend_from_slice(&[0u8; 1024]);
+    t
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(data).unwrap();
+    gz.finish().unwrap()
+}
+
+/// An OCI layout at `dir` (tag `1`, linux/amd64) whose layers are the tar streams `tars`, gzipped.
+fn layout(dir: &Path, tars: &[Vec<u8>]) -> PathBuf {
+    let blobs = dir.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).unwrap();
+    let put = |bytes: &[u8]| {
+        let d = Digest::of(bytes);
+        std::fs::write(blobs.join(d.hex()), bytes).unwrap();
+        json!({"digest": d.to_string(), "size": bytes.len()})
+    };
+    let diff_ids: Vec<String> = tars.iter().map(|t| Digest::of(t).to_string()).collect();
+    let config = serde_json::to_vec(&json!({"architecture": "amd64", "os": "linux",
+        "config": {}, "rootfs": {"type": "layers", "diff_ids": diff_ids}}))
+    .unwrap();
+    let mut c = put(&config);
+    c["mediaType"] = "application/vnd.oci.image.config.v1+json".into();
+    let layers: Vec<_> = tars
+        .iter()
+        .map(|t| {
+            let mut l = put(&gzip(t));
+            l["mediaType"] = "application/vnd.oci.image.layer.v1.tar+gzip".into();
+            l
+        })
+        .collect();
+    let manifest = serde_json::to_vec(&json!({"schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": c, "layers": layers}))
+    .unwrap();
+    let mut m = put(&manifest);
+    m["mediaType"] = "application/vnd.oci.image.manifest.v1+json".into();
+    m["annotations"] = json!({"org.opencontainers.image.ref.name": "1"});
+    std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    std::fs::write(
+        dir.join("index.json"),
+        serde_json::to_vec(&json!({"schemaVersion": 2, "manifests": [m]})).unwrap(),
+    )
+    .unwrap();
+    dir.to_path_buf()
+}
+
+/// The tool on `--base oci:LAYOUT:1`, packaging busybox into the layout `out`; returns stderr.
+fn build_on(layout: &Path, work: &Path, out: &Path) -> String {
+    let c = slim::cmd(&[
+        "--binary",
+        BUSYBOX,
+        "--platform",
+        "linux/amd64",
+        "--target-dir",
+        work.join("t").to_str().unwrap(),
+        "--base",
+        &format!("oci:{}:1", layout.display()),
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    let mut c = c;
+    let o = c.output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success(), "the build failed:\n{err}");
+    err
+}
+
+/// The kind of `p` in an unpacked rootfs, not following a final link.
+fn kind(p: &Path) -> &'static str {
+    match std::fs::symlink_metadata(p) {
+        Err(_) => "missing",
+        Ok(m) if m.is_file() => "file",
+        Ok(m) if m.is_dir() => "dir",
+        Ok(m) if m.is_symlink() => "symlink",
+        Ok(_) => "other",
+    }
+}
+
+#[test]
+fn a_whiteout_spelt_with_dot_components_still_gets_our_passwd() {
+    require!("umoci");
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let passwd = b"root:x:0:0:root:/root:/bin/sh\n";
+    let lower = tar_of(&[
+        ("etc/", b'5', b"", ""),
+        ("etc/passwd", b'0', passwd, ""),
+        ("etc/group", b'0', b"root:x:0:\n", ""),
+    ]);
+    let upper = tar_of(&[
+        ("etc/./.wh.passwd", b'0', b"", ""),
+        ("etc//.wh.group", b'0', b"", ""),
+    ]);
+    let base = layout(&w.join("base"), &[lower, upper]);
+    // umoci (as containerd and podman) cleans the whiteout's path: the base has no passwd or group.
+    let b = peers::umoci_unpack(&base, "1").unwrap();
+    assert_eq!(kind(&b.path().join("rootfs/etc/passwd")), "missing");
+    assert_eq!(kind(&b.path().join("rootfs/etc/group")), "missing");
+
+    let out = w.join("out");
+    let err = build_on(&base, w, &out);
+    assert!(!err.contains("kept the base's /etc/passwd"), "{err}");
+    let img = peers::umoci_unpack(&out, "latest").unwrap();
+    let root = img.path().join("rootfs");
+    for f in ["etc/passwd", "etc/group"] {
+        let text = std::fs::read_to_string(root.join(f))
+            .unwrap_or_else(|e| panic!("the image has no /{f} ({e}); the tool said:\n{err}"));
+        assert!(text.contains("nonroot"), "/{f} is not ours: {text}");
+    }
+}
+
+#[test]
+fn base_files_of_the_wrong_kind_are_replaced_by_ours() {
+    require!("umoci");
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let bundle = "etc/ssl/certs/ca-certificates.crt";
+    // A directory at the bundle's path, at /etc/passwd; a file at /tmp.
+    let dirs = tar_of(&[
+        ("etc/", b'5', b"", ""),
+        ("etc/passwd/", b'5', b"", ""),
+        ("etc/ssl/", b'5', b"", ""),
+        ("etc/ssl/certs/", b'5', b"", ""),
+        ("etc/ssl/certs/ca-certificates.crt/", b'5', b"", ""),
+        ("tmp", b'0', b"not a dir\n", ""),
+    ]);
+    // A dangling link at the bundle's path.
+    let dangling = tar_of(&[
+        ("etc/", b'5', b"", ""),
+        ("etc/ssl/", b'5', b"", ""),
+        ("etc/ssl/certs/", b'5', b"", ""),
+        (bundle, b'2', b"", "/nowhere/ca.pem"),
+    ]);
+    for (i, tar) in [dirs, dangling].into_iter().enumerate() {
+        let base = layout(&w.join(format!("base{i}")), &[tar]);
+        let out = w.join(format!("out{i}"));
+        let err = build_on(&base, w, &out);
+        assert!(!err.contains("the CA bundle;"), "{err}");
+        let img = peers::umoci_unpack(&out, "latest").unwrap();
+        let root = img.path().join("rootfs");
+        let pem = std::fs::read_to_string(root.join(bundle))
+            .unwrap_or_else(|e| panic!("no bundle at /{bundle} ({e}); the tool said:\n{err}"));
+        assert!(pem.contains("BEGIN CERTIFICATE"), "base {i}: {pem:.200}");
+        assert_eq!(kind(&root.join("etc/passwd")), "file", "base {i}:\n{err}");
+        assert_eq!(kind(&root.join("tmp")), "dir", "base {i}:\n{err}");
+    }
+}
+
+#[test]
+fn an_index_json_that_is_a_fifo_is_an_error_not_a_hang() {
+    require!("mkfifo");
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let base = layout(&w.join("base"), &[tar_of(&[("etc/", b'5', b"", "")])]);
+    std::fs::remove_file(base.join("index.json")).unwrap();
+    peers::run_ok(Command::new("mkfifo").arg(base.join("index.json"))).unwrap();
+    let mut c = slim::cmd(&[
+        "--binary",
+        BUSYBOX,
+        "--platform",
+        "linux/amd64",
+        "--target-dir",
+        w.join("t").to_str().unwrap(),
+        "--base",
+        &format!("oci:{}:1", base.display()),
+        "--output",
+        w.join("out").to_str().unwrap(),
+    ]);
+    let mut child = c
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Not a timing assertion: a watchdog so that the old behaviour (blocking for ever in open(2),
+    // waiting for a writer) fails the test instead of hanging the suite. A correct run takes well
+    // under a second; 120 s is only there to end a hang.
+    let mut waited = 0;
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if waited >= 1200 {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("the tool hung opening a FIFO index.json");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        waited += 1;
+    };
+    assert_eq!(status.code(), Some(1));
+    let o = c.output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("index.json") && err.contains("not a regular file"),
+        "{err}"
+    );
+    assert!(!w.join("out").exists());
+}
