@@ -4,7 +4,8 @@
 //! `etc/./.wh.passwd` (runtimes clean the path and remove `/etc/passwd`) gets our passwd and group,
 //! not a note that the base's were kept; a base whose CA bundle path, `/etc/passwd` or `/tmp` is the
 //! wrong kind of thing (a directory, a dangling link, a file) gets ours, so the image has a bundle at
-//! that path as README says; and an `index.json` that is a FIFO is an error, not a hang.
+//! that path as README says; an `index.json` that is a FIFO is an error, not a hang; and a
+//! docker-archive layer compressed with zstd (as the containerd image store saves it) is read as zstd.
 
 mod common;
 
@@ -228,4 +229,66 @@ fn an_index_json_that_is_a_fifo_is_an_error_not_a_hang() {
         "{err}"
     );
     assert!(!w.join("out").exists());
+}
+
+#[test]
+fn a_docker_archive_with_a_zstd_layer_is_read_as_zstd() {
+    require!("tar");
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let tar = tar_of(&[
+        ("etc/", b'5', b"", ""),
+        ("etc/passwd", b'0', b"root:x:0:0:root:/root:/bin/sh\n", ""),
+    ]);
+    let zst = zstd::encode_all(&tar[..], 3).unwrap();
+    let dir = w.join("a");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("layer.tar.zst"), &zst).unwrap();
+    let config = serde_json::to_vec(
+        &json!({"architecture": "amd64", "os": "linux", "config": {},
+        "rootfs": {"type": "layers", "diff_ids": [Digest::of(&tar).to_string()]}}),
+    )
+    .unwrap();
+    std::fs::write(dir.join("config.json"), &config).unwrap();
+    std::fs::write(
+        dir.join("manifest.json"),
+        serde_json::to_vec(&json!([{"Config": "config.json", "RepoTags": ["base:1"],
+            "Layers": ["layer.tar.zst"]}]))
+        .unwrap(),
+    )
+    .unwrap();
+    let archive = w.join("base.tar");
+    peers::run_ok(
+        Command::new("tar")
+            .arg("-cf")
+            .arg(&archive)
+            .arg("-C")
+            .arg(&dir)
+            .arg("."),
+    )
+    .unwrap();
+    let out = w.join("out");
+    let mut c = slim::cmd(&[
+        "--binary",
+        BUSYBOX,
+        "--platform",
+        "linux/amd64",
+        "--target-dir",
+        w.join("t").to_str().unwrap(),
+        "--base",
+        &format!("docker-archive:{}", archive.display()),
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    let o = c.output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("kept the base's /etc/passwd"), "{err}");
+    let (_, m) = slim::manifest_of(&out);
+    let base_layer = &m["layers"][0];
+    assert_eq!(base_layer["digest"], Digest::of(&zst).to_string(), "{m}");
+    assert_eq!(
+        base_layer["mediaType"], "application/vnd.oci.image.layer.v1.tar+zstd",
+        "{m}"
+    );
 }
