@@ -5,12 +5,15 @@
 //! not a note that the base's were kept; a base whose CA bundle path, `/etc/passwd` or `/tmp` is the
 //! wrong kind of thing (a directory, a dangling link, a file) gets ours, so the image has a bundle at
 //! that path as README says; an `index.json` that is a FIFO is an error, not a hang; and a
-//! docker-archive layer compressed with zstd (as the containerd image store saves it) is read as zstd.
+//! docker-archive layer compressed with zstd (as the containerd image store saves it) is read as zstd;
+//! a registry base whose index names a blob already in the cache (a 5 MiB layer) as a manifest is
+//! refused by the 4 MiB bound, not read whole (fake registry).
 
 mod common;
 
 use cargo_slim_image::digest::Digest;
 use common::peers::{self, require};
+use common::registry::fake::{Config, FakeRegistry};
 use common::slim;
 use common::tar::ustar_header;
 use serde_json::json;
@@ -291,4 +294,88 @@ fn a_docker_archive_with_a_zstd_layer_is_read_as_zstd() {
         base_layer["mediaType"], "application/vnd.oci.image.layer.v1.tar+zstd",
         "{m}"
     );
+}
+
+#[test]
+fn a_cached_layer_named_as_a_manifest_is_bounded_like_any_manifest() {
+    let fake = FakeRegistry::start(Config::default());
+    // 5 MiB that gzip cannot shrink (xorshift), so the layer blob is over the 4 MiB manifest bound.
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let noise: Vec<u8> = (0..5 << 20)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    let tar = tar_of(&[("noise", b'0', &noise, "")]);
+    let layer = gzip(&tar);
+    assert!(layer.len() > 4 << 20);
+    let layer_digest = Digest::of(&layer).to_string();
+    let config = serde_json::to_vec(
+        &json!({"architecture": "amd64", "os": "linux", "config": {},
+        "rootfs": {"type": "layers", "diff_ids": [Digest::of(&tar).to_string()]}}),
+    )
+    .unwrap();
+    let config_digest = Digest::of(&config).to_string();
+    let manifest = serde_json::to_vec(&json!({"schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+            "digest": config_digest, "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+            "digest": layer_digest, "size": layer.len()}]}))
+    .unwrap();
+    fake.put_blob_unchecked(&config_digest, config);
+    fake.put_blob_unchecked(&layer_digest, layer.clone());
+    let mt = "application/vnd.oci.image.manifest.v1+json";
+    fake.put_manifest("base/app", "1", mt, manifest);
+    // Tags 2 and 3: an index whose amd64 entry is the layer, with its true size and with a small one.
+    for (tag, size) in [("2", layer.len()), ("3", 100)] {
+        let index = serde_json::to_vec(&json!({"schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": [{"mediaType": mt, "digest": layer_digest, "size": size,
+                "platform": {"os": "linux", "architecture": "amd64"}}]}))
+        .unwrap();
+        fake.put_manifest(
+            "base/app",
+            tag,
+            "application/vnd.oci.image.index.v1+json",
+            index,
+        );
+    }
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let run = |tag: &str| {
+        slim::cmd(&[
+            "--binary",
+            BUSYBOX,
+            "--platform",
+            "linux/amd64",
+            "--target-dir",
+            w.join("t").to_str().unwrap(),
+            "--base",
+            &format!("{}/base/app:{tag}", fake.host),
+            "--output",
+            w.join(format!("out{tag}")).to_str().unwrap(),
+        ])
+        .output()
+        .unwrap()
+    };
+    let first = run("1");
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    for tag in ["2", "3"] {
+        let o = run(tag);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "tag {tag}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+        assert!(
+            err.contains(&layer_digest) && err.contains("4194304-byte limit"),
+            "tag {tag}: the 4 MiB manifest bound was not applied:\n{err}"
+        );
+    }
 }
