@@ -1,13 +1,14 @@
 //! Issue 11, a hostile base's *filesystem* against what the tool says it kept, through the real
-//! binary with `--base oci:DIR` (packaging `/bin/busybox` with `--binary`, so nothing compiles), the
-//! result unpacked by umoci (a tool we did not write): a base whose whiteouts are spelt
-//! `etc/./.wh.passwd` (runtimes clean the path and remove `/etc/passwd`) gets our passwd and group,
-//! not a note that the base's were kept; a base whose CA bundle path, `/etc/passwd` or `/tmp` is the
-//! wrong kind of thing (a directory, a dangling link, a file) gets ours, so the image has a bundle at
-//! that path as README says; an `index.json` that is a FIFO is an error, not a hang; and a
-//! docker-archive layer compressed with zstd (as the containerd image store saves it) is read as zstd;
-//! a registry base whose index names a blob already in the cache (a 5 MiB layer) as a manifest is
-//! refused by the 4 MiB bound, not read whole (fake registry).
+//! binary with `--base oci:DIR` (packaging `/bin/busybox` with `--binary`, so nothing compiles),
+//! the result unpacked by umoci (a tool we did not write): a base whose whiteouts are spelt
+//! `etc/./.wh.passwd`, `etc/.wh.` or `etc/ssl/.wh...` (runtimes clean the path and remove
+//! `/etc/passwd`) gets our passwd and group, not a note that the base's were kept; a base whose CA
+//! bundle path, `/etc/passwd` or `/tmp` is the wrong kind of thing (a directory, a dangling link, a
+//! file) gets ours, so the image has a bundle at that path as README says; an `index.json` that is
+//! a FIFO is an error, not a hang; and a docker-archive layer compressed with zstd (as the
+//! containerd image store saves it) is read as zstd; a registry base whose index names a blob
+//! already in the cache (a 5 MiB layer) as a manifest is refused by the 4 MiB bound, not read whole
+//! (fake registry).
 
 mod common;
 
@@ -122,26 +123,43 @@ fn a_whiteout_spelt_with_dot_components_still_gets_our_passwd() {
         ("etc/", b'5', b"", ""),
         ("etc/passwd", b'0', passwd, ""),
         ("etc/group", b'0', b"root:x:0:\n", ""),
+        ("etc/ssl/", b'5', b"", ""),
     ]);
-    let upper = tar_of(&[
-        ("etc/./.wh.passwd", b'0', b"", ""),
-        ("etc//.wh.group", b'0', b"", ""),
-    ]);
-    let base = layout(&w.join("base"), &[lower, upper]);
-    // umoci (as containerd and podman) cleans the whiteout's path: the base has no passwd or group.
-    let b = peers::umoci_unpack(&base, "1").unwrap();
-    assert_eq!(kind(&b.path().join("rootfs/etc/passwd")), "missing");
-    assert_eq!(kind(&b.path().join("rootfs/etc/group")), "missing");
-
-    let out = w.join("out");
-    let err = build_on(&base, w, &out);
-    assert!(!err.contains("kept the base's /etc/passwd"), "{err}");
-    let img = peers::umoci_unpack(&out, "latest").unwrap();
-    let root = img.path().join("rootfs");
-    for f in ["etc/passwd", "etc/group"] {
-        let text = std::fs::read_to_string(root.join(f))
-            .unwrap_or_else(|e| panic!("the image has no /{f} ({e}); the tool said:\n{err}"));
-        assert!(text.contains("nonroot"), "/{f} is not ours: {text}");
+    // Whiteouts spelt so that only a path cleaned as the runtimes clean it hits /etc/passwd and
+    // /etc/group: dot components, an empty name (`etc/.wh.` is `etc`), `..` (`etc/ssl/.wh...` is
+    // `etc`).
+    let uppers = [
+        tar_of(&[
+            ("etc/./.wh.passwd", b'0', b"", ""),
+            ("etc//.wh.group", b'0', b"", ""),
+        ]),
+        tar_of(&[("etc/.wh.", b'0', b"", "")]),
+        tar_of(&[("etc/ssl/.wh...", b'0', b"", "")]),
+    ];
+    for (i, upper) in uppers.into_iter().enumerate() {
+        let base = layout(&w.join(format!("base{i}")), &[lower.clone(), upper]);
+        let out = w.join(format!("out{i}"));
+        let err = build_on(&base, w, &out);
+        let added = err.split("; added ").nth(1).unwrap_or("");
+        assert!(
+            added.contains("/etc/passwd") && added.contains("/etc/group"),
+            "base {i}: our passwd and group were not added:\n{err}"
+        );
+        if i > 0 {
+            // umoci removes /etc for these too, then fails restoring its metadata: no unpacking.
+            continue;
+        }
+        // umoci (as containerd and podman) cleans the whiteout's path: no passwd or group left.
+        let b = peers::umoci_unpack(&base, "1").unwrap();
+        assert_eq!(kind(&b.path().join("rootfs/etc/passwd")), "missing");
+        assert_eq!(kind(&b.path().join("rootfs/etc/group")), "missing");
+        let img = peers::umoci_unpack(&out, "latest").unwrap();
+        let root = img.path().join("rootfs");
+        for f in ["etc/passwd", "etc/group"] {
+            let text = std::fs::read_to_string(root.join(f))
+                .unwrap_or_else(|e| panic!("the image has no /{f} ({e}); the tool said:\n{err}"));
+            assert!(text.contains("nonroot"), "/{f} is not ours: {text}");
+        }
     }
 }
 

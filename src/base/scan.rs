@@ -65,11 +65,8 @@ fn apply_layer(tar: impl Read, paths: &mut Paths, budget: &mut u64) -> Result<()
         if file == ".wh..wh..opq" {
             remove_below(paths, dir, false);
         } else if let Some(gone) = file.strip_prefix(".wh.") {
-            let gone = if dir.is_empty() {
-                gone.to_string()
-            } else {
-                format!("{dir}/{gone}")
-            };
+            // As the runtimes join it: `etc/.wh.` removes `etc`, `etc/ssl/.wh...` removes `etc`.
+            let gone = clean(&format!("{dir}/{gone}"));
             remove_below(paths, &gone, true);
         } else if !path.is_empty() {
             let cost = (path.len() + e.link.len()) as u64 + bounded::PATH_ENTRY_OVERHEAD;
@@ -170,7 +167,7 @@ mod tests {
         let mut paths = Paths::new();
         let mut budget = u64::MAX;
         apply_layer(
-            &layer(&["etc/passwd", "etc/group", "x//y"])[..],
+            &layer(&["etc/passwd", "etc/group", "etc/shadow", "x//y"])[..],
             &mut paths,
             &mut budget,
         )
@@ -178,7 +175,10 @@ mod tests {
         let upper = layer(&["etc/./.wh.passwd", "a/../etc//.wh.group"]);
         apply_layer(&upper[..], &mut paths, &mut budget).unwrap();
         let left: Vec<&str> = paths.keys().map(String::as_str).collect();
-        assert_eq!(left, ["x/y"]);
+        assert_eq!(left, ["etc/shadow", "x/y"]);
+        apply_layer(&layer(&["x/y/.wh..."])[..], &mut paths, &mut budget).unwrap();
+        apply_layer(&layer(&["etc/.wh."])[..], &mut paths, &mut budget).unwrap();
+        assert!(paths.is_empty(), "{paths:?}");
     }
 
     #[test]
