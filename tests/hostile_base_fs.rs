@@ -8,7 +8,8 @@
 //! a FIFO is an error, not a hang; and a docker-archive layer compressed with zstd (as the
 //! containerd image store saves it) is read as zstd; a registry base whose index names a blob
 //! already in the cache (a 5 MiB layer) as a manifest is refused by the 4 MiB bound, not read whole
-//! (fake registry).
+//! (fake registry); and a base whose loader and libraries are directories does not make a dynamic
+//! binary (`/bin/ls`) pass as runnable.
 
 mod common;
 
@@ -396,4 +397,49 @@ fn a_cached_layer_named_as_a_manifest_is_bounded_like_any_manifest() {
             "tag {tag}: the 4 MiB manifest bound was not applied:\n{err}"
         );
     }
+}
+
+#[test]
+fn a_loader_that_is_a_directory_does_not_make_a_dynamic_binary_runnable() {
+    let ls = Path::new("/bin/ls");
+    let interp = "lib64/ld-linux-x86-64.so.2";
+    let readelf = Command::new("readelf").args(["-l", "/bin/ls"]).output();
+    let dynamic = readelf.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(interp));
+    if !dynamic {
+        eprintln!("skipped: /bin/ls is not a glibc x86_64 dynamic binary with /{interp}");
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    // The loader and every library /bin/ls may need, each a directory (or a link to one).
+    let tar = tar_of(&[
+        ("lib64/", b'5', b"", ""),
+        ("lib64/ld-linux-x86-64.so.2/", b'5', b"", ""),
+        ("lib/", b'5', b"", ""),
+        ("lib/libc.so.6/", b'5', b"", ""),
+        ("lib/libselinux.so.1", b'2', b"", "/lib64"),
+        ("lib/libpcre2-8.so.0/", b'5', b"", ""),
+        ("lib/libcap.so.2/", b'5', b"", ""),
+        ("lib/libacl.so.1/", b'5', b"", ""),
+        ("lib/libattr.so.1/", b'5', b"", ""),
+    ]);
+    let base = layout(&w.join("base"), &[tar]);
+    let o = slim::cmd(&[
+        "--binary",
+        ls.to_str().unwrap(),
+        "--platform",
+        "linux/amd64",
+        "--target-dir",
+        w.join("t").to_str().unwrap(),
+        "--base",
+        &format!("oci:{}:1", base.display()),
+        "--output",
+        w.join("out").to_str().unwrap(),
+    ])
+    .output()
+    .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains(&format!("the loader /{interp}")), "{err}");
+    assert!(!w.join("out").exists());
 }

@@ -42,7 +42,8 @@ pub fn check_binary(
         return Ok(());
     }
     let mut missing = Vec::new();
-    if let Some(interp) = info.interpreter.as_ref().filter(|i| !pb.has(i)) {
+    // Regular files (through links): a directory or device at the loader's path loads nothing.
+    if let Some(interp) = info.interpreter.as_ref().filter(|i| !pb.has_file(i)) {
         missing.push(format!("the loader {interp}"));
     }
     // musl's loader is its libc too: it answers for libc, libm, libpthread... itself.
@@ -67,7 +68,7 @@ pub fn check_binary(
     for lib in info.needed.iter().filter(|l| !(musl && in_musl(l))) {
         if !["lib", "usr/lib", "usr/local/lib", "lib64", "usr/lib64"]
             .iter()
-            .any(|d| pb.has(&format!("{d}/{lib}")))
+            .any(|d| pb.has_file(&format!("{d}/{lib}")))
         {
             missing.push(format!("the library {lib}"));
         }
