@@ -26,27 +26,48 @@ pub fn level() -> i8 {
 /// A progress line in cargo's style: a right-aligned green-ish verb, then the message.
 pub fn status(verb: &str, msg: impl std::fmt::Display) {
     if level() >= 0 {
-        eprintln!("{verb:>12} {}", redact(&msg.to_string()));
+        eprintln!("{verb:>12} {}", shown(&msg.to_string()));
     }
 }
 
 /// A note: something the user should know (e.g. "installed the musl target").
 pub fn note(msg: impl std::fmt::Display) {
     if level() >= 0 {
-        eprintln!("note: {}", redact(&msg.to_string()));
+        eprintln!("note: {}", shown(&msg.to_string()));
     }
 }
 
 /// A warning: printed even with -q.
 pub fn warn(msg: impl std::fmt::Display) {
-    eprintln!("warning: {}", redact(&msg.to_string()));
+    eprintln!("warning: {}", shown(&msg.to_string()));
 }
 
 /// Detail shown only with -v.
 pub fn verbose(msg: impl std::fmt::Display) {
     if level() >= 1 {
-        eprintln!("     verbose {}", redact(&msg.to_string()));
+        eprintln!("     verbose {}", shown(&msg.to_string()));
     }
+}
+
+/// What a message is shown as: redacted, and with control characters other than newline and tab
+/// written as `\u{1b}` escapes. Messages quote what inputs say (a base's tags, archive member names,
+/// layer paths and media types, registry error bodies), and a hostile input must not drive the
+/// terminal (escape sequences that retitle it, write the clipboard or rewrite earlier lines).
+fn shown(text: &str) -> String {
+    let text = redact(text);
+    if !text
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return text;
+    }
+    text.chars()
+        .map(|c| match c {
+            '\n' | '\t' => c.to_string(),
+            c if c.is_control() => format!("\\u{{{:x}}}", c as u32),
+            c => c.to_string(),
+        })
+        .collect()
 }
 
 /// Print panics through [`redact`] as well: a panic is a bug, and its message (which may quote any
@@ -70,7 +91,7 @@ pub fn redact_panics() {
 /// The text of a panic report, redacted.
 fn panic_report(msg: Option<&str>, location: Option<&str>) -> String {
     let at = location.map_or(String::new(), |l| format!(" at {l}"));
-    redact(&format!(
+    shown(&format!(
         "cargo-slim-image panicked{at}: {}
 error: this is a bug in cargo-slim-image; please \
          report it (without credentials in the command line)",
@@ -80,9 +101,9 @@ error: this is a bug in cargo-slim-image; please \
 
 /// The error that ends the run, with its chain of causes, redacted.
 pub fn print_error(err: &anyhow::Error) {
-    eprintln!("error: {}", redact(&err.to_string()));
+    eprintln!("error: {}", shown(&err.to_string()));
     for cause in err.chain().skip(1) {
-        eprintln!("  caused by: {}", redact(&cause.to_string()));
+        eprintln!("  caused by: {}", shown(&cause.to_string()));
     }
 }
 
@@ -99,5 +120,13 @@ mod tests {
             "{r}"
         );
         assert!(!r.contains("Panic-Secret"), "{r}");
+    }
+
+    #[test]
+    fn control_characters_are_shown_escaped() {
+        assert_eq!(
+            shown("a\u{1b}]0;x\u{7}b\r\n\tc\u{9b}"),
+            "a\\u{1b}]0;x\\u{7}b\\u{d}\n\tc\\u{9b}"
+        );
     }
 }

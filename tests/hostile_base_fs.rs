@@ -9,7 +9,8 @@
 //! containerd image store saves it) is read as zstd; a registry base whose index names a blob
 //! already in the cache (a 5 MiB layer) as a manifest is refused by the 4 MiB bound, not read whole
 //! (fake registry); and a base whose loader and libraries are directories does not make a dynamic
-//! binary (`/bin/ls`) pass as runnable.
+//! binary (`/bin/ls`) pass as runnable; names from a hostile archive reach stderr with their control
+//! characters escaped (no terminal escape sequences).
 
 mod common;
 
@@ -442,4 +443,58 @@ fn a_loader_that_is_a_directory_does_not_make_a_dynamic_binary_runnable() {
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains(&format!("the loader /{interp}")), "{err}");
     assert!(!w.join("out").exists());
+}
+
+#[test]
+fn names_from_a_hostile_archive_cannot_drive_the_terminal() {
+    require!("tar");
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let dir = w.join("a");
+    std::fs::create_dir_all(&dir).unwrap();
+    // OSC 52 (write the clipboard), a window title, a cursor-up-and-erase, a bare CR.
+    let config = "\u{1b}]52;c;cHduZWQ=\u{7}\u{1b}]0;owned\u{7}\u{1b}[1A\u{1b}[2K\rcfg";
+    std::fs::write(
+        dir.join("manifest.json"),
+        serde_json::to_vec(&json!([{"Config": config, "RepoTags": ["base:1"], "Layers": []}]))
+            .unwrap(),
+    )
+    .unwrap();
+    let archive = w.join("base.tar");
+    peers::run_ok(
+        Command::new("tar")
+            .arg("-cf")
+            .arg(&archive)
+            .arg("-C")
+            .arg(&dir)
+            .arg("."),
+    )
+    .unwrap();
+    let o = slim::cmd(&[
+        "--binary",
+        BUSYBOX,
+        "--platform",
+        "linux/amd64",
+        "--target-dir",
+        w.join("t").to_str().unwrap(),
+        "--base",
+        &format!("docker-archive:{}", archive.display()),
+        "--output",
+        w.join("out").to_str().unwrap(),
+    ])
+    .output()
+    .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    let controls: Vec<u8> = o
+        .stderr
+        .iter()
+        .copied()
+        .filter(|&b| b < 0x20 && b != b'\n' && b != b'\t' || b == 0x7f)
+        .collect();
+    assert!(
+        controls.is_empty(),
+        "control bytes {controls:?} on stderr:\n{err:?}"
+    );
+    assert!(err.contains("\\u{1b}]52;c;cHduZWQ=\\u{7}"), "{err}");
 }
