@@ -49,6 +49,27 @@ pub fn verbose(msg: impl std::fmt::Display) {
     }
 }
 
+/// What a message is shown as: redacted, and with control characters other than newline and tab
+/// written as `\u{1b}` escapes. Messages quote what inputs say (a base's tags, archive member names,
+/// layer paths and media types, registry error bodies), and a hostile input must not drive the
+/// terminal (escape sequences that retitle it, write the clipboard or rewrite earlier lines).
+fn shown(text: &str) -> String {
+    let text = redact(text);
+    if !text
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return text;
+    }
+    text.chars()
+        .map(|c| match c {
+            '\n' | '\t' => c.to_string(),
+            c if c.is_control() => format!("\\u{{{:x}}}", c as u32),
+            c => c.to_string(),
+        })
+        .collect()
+}
+
 /// Print panics through [`redact`] as well: a panic is a bug, and its message (which may quote any
 /// value) must not print a secret either. The text still says `panicked`, as the default does.
 pub fn redact_panics() {
@@ -70,7 +91,7 @@ pub fn redact_panics() {
 /// The text of a panic report, redacted.
 fn panic_report(msg: Option<&str>, location: Option<&str>) -> String {
     let at = location.map_or(String::new(), |l| format!(" at {l}"));
-    redact(&format!(
+    shown(&format!(
         "cargo-slim-image panicked{at}: {}
 error: this is a bug in cargo-slim-image; please \
          report it (without credentials in the command line)",
@@ -125,5 +146,13 @@ mod tests {
             "{r}"
         );
         assert!(!r.contains("Panic-Secret"), "{r}");
+    }
+
+    #[test]
+    fn control_characters_are_shown_escaped() {
+        assert_eq!(
+            shown("a\u{1b}]0;x\u{7}b\r\n\tc\u{9b}"),
+            "a\\u{1b}]0;x\\u{7}b\\u{d}\n\tc\\u{9b}"
+        );
     }
 }

@@ -42,7 +42,8 @@ pub fn check_binary(
         return Ok(());
     }
     let mut missing = Vec::new();
-    if let Some(interp) = info.interpreter.as_ref().filter(|i| !pb.has(i)) {
+    // Regular files (through links): a directory or device at the loader's path loads nothing.
+    if let Some(interp) = info.interpreter.as_ref().filter(|i| !pb.has_file(i)) {
         missing.push(format!("the loader {interp}"));
     }
     // musl's loader is its libc too: it answers for libc, libm, libpthread... itself.
@@ -67,7 +68,7 @@ pub fn check_binary(
     for lib in info.needed.iter().filter(|l| !(musl && in_musl(l))) {
         if !["lib", "usr/lib", "usr/local/lib", "lib64", "usr/lib64"]
             .iter()
-            .any(|d| pb.has(&format!("{d}/{lib}")))
+            .any(|d| pb.has_file(&format!("{d}/{lib}")))
         {
             missing.push(format!("the library {lib}"));
         }
@@ -112,13 +113,14 @@ pub fn bottom(
         .collect();
     let mut entries: Vec<_> = rootfs::base_entries()
         .into_iter()
-        .filter(|e| !pb.has(&e.path))
+        .filter(|e| !base_has_as(pb, e))
         .collect();
     let mut kept: Vec<&str> = ["/etc/passwd", "/etc/group", "/etc/nsswitch.conf"]
         .into_iter()
-        .filter(|p| pb.has(p))
+        .filter(|p| pb.has_file(p))
         .collect();
-    let base_bundle = pb.has(CA_BUNDLE_PATH);
+    // A directory, device or dangling link at the bundle's path is no bundle: ours goes there.
+    let base_bundle = pb.has_file(CA_BUNDLE_PATH);
     let mut replaced = "";
     if img.ca.is_default() {
         if base_bundle {
@@ -167,6 +169,17 @@ pub fn bottom(
         image = image.append(&l);
     }
     Ok((image, reports))
+}
+
+/// Whether the base has `e` as what it is (a regular file for a file, a directory for a directory),
+/// following links: an `/etc/passwd` that is a directory, or a `/tmp` that is a file, is replaced by
+/// ours (an upper layer's entry of another kind replaces the lower one).
+fn base_has_as(pb: &PlatformBase, e: &layer::Entry) -> bool {
+    match e.kind {
+        layer::EntryKind::Dir => pb.has_dir(&e.path),
+        layer::EntryKind::File(_) => pb.has_file(&e.path),
+        layer::EntryKind::Symlink(_) => pb.has(&e.path),
+    }
 }
 
 /// The manifest annotations that name the base: its reference and its manifest digest.

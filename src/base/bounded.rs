@@ -74,8 +74,30 @@ pub fn read_blob(store: &BlobStore, digest: &Digest, what: &str) -> Result<Vec<u
 
 /// A JSON file (index.json of a layout, manifest.json of an archive), at most [`MAX_JSON`] bytes.
 pub fn read_file(path: &std::path::Path, what: &str) -> Result<Vec<u8>> {
-    let f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    read_all(f, MAX_JSON, what)
+    read_all(open_regular(path)?, MAX_JSON, what)
+}
+
+/// Open `path` (following links, as a layout's files may be) for reading, and make sure it is a
+/// regular file: a FIFO is opened without blocking (a plain open would wait for ever for a writer)
+/// and refused, as are directories and devices (`/dev/zero` would never end).
+pub fn open_regular(path: &std::path::Path) -> Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    let m = f
+        .metadata()
+        .with_context(|| format!("checking {}", path.display()))?;
+    if !m.is_file() {
+        bail!(
+            "{} is not a regular file (a directory, FIFO or device): an image layout holds only \
+             regular files; the image is broken or hostile",
+            path.display()
+        );
+    }
+    Ok(f)
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 //! and size match the descriptor. index.json, manifest.json and configs are read through
 //! [`super::bounded`]. Archives are unpacked into a temp dir first ([`super::archive`]: regular files
 //! only, no path may leave it); an oci-archive is then a layout, and a docker-archive (`manifest.json`)
-//! is read as config + layer files, gzip or plain tar, each of which must be a regular file of the
+//! is read as config + layer files, gzip, zstd or plain tar, each of which must be a regular file of the
 //! archive itself.
 
 use super::{archive, bounded, per_platform, BaseImage, Fetch, LAYER_TAR};
@@ -37,10 +37,7 @@ fn store_file(
             return Ok((d.clone(), std::fs::metadata(store.path(d))?.len()));
         }
     }
-    let f = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
-    if !f.metadata()?.is_file() {
-        bail!("{} is not a regular file", file.display());
-    }
+    let f = bounded::open_regular(file)?;
     let mut w = store.writer()?;
     // Never more than the descriptor's size and one byte: enough to tell the file is too long.
     std::io::copy(
@@ -72,7 +69,7 @@ impl Fetch for Layout {
             .join("blobs")
             .join(desc.digest.algorithm())
             .join(desc.digest.hex());
-        if !file.is_file() && !store.contains(&desc.digest) {
+        if !file.exists() && !store.contains(&desc.digest) {
             bail!(
                 "base image {}: blob {} is missing ({} does not exist)",
                 self.name,
@@ -238,12 +235,16 @@ pub fn resolve_docker_archive(
     let mut layers = Vec::new();
     for l in &entry.layers {
         let (path, size) = tmp.file(l, "manifest.json names as a layer")?;
-        let mut magic = [0u8; 2];
+        // docker-archive has no media types: the layer's magic says (gzip, zstd as the containerd
+        // image store saves it, else plain tar).
+        let mut magic = Vec::with_capacity(4);
         std::fs::File::open(&path)
-            .and_then(|mut f| f.read_exact(&mut magic))
+            .and_then(|f| f.take(4).read_to_end(&mut magic))
             .with_context(|| format!("{name}: reading layer {l}"))?;
-        let mt = if magic == [0x1f, 0x8b] {
+        let mt = if magic.starts_with(&[0x1f, 0x8b]) {
             media::LAYER_GZIP
+        } else if magic == [0x28, 0xb5, 0x2f, 0xfd] {
+            media::LAYER_ZSTD
         } else {
             LAYER_TAR
         };

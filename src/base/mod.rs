@@ -58,6 +58,26 @@ impl PlatformBase {
     /// Whether `path` exists in the base's filesystem, following symbolic links (as
     /// `/lib64 -> usr/lib64` in merged-/usr distributions).
     pub fn has(&self, path: &str) -> bool {
+        self.kind_at(path).is_some()
+    }
+
+    /// Whether `path` is a regular file of the base's filesystem (or a hard link, which can only be
+    /// to one), following symbolic links: a directory, device or dangling link at `path` is not.
+    pub fn has_file(&self, path: &str) -> bool {
+        matches!(
+            self.kind_at(path),
+            Some(EntryType::File | EntryType::Hardlink)
+        )
+    }
+
+    /// Whether `path` is a directory of the base's filesystem, following symbolic links.
+    pub fn has_dir(&self, path: &str) -> bool {
+        self.kind_at(path) == Some(EntryType::Dir)
+    }
+
+    /// What `path` is in the base's filesystem once every symbolic link on the way (and at the end)
+    /// is followed; `None` when it does not exist or the links go round more than 16 times.
+    pub fn kind_at(&self, path: &str) -> Option<EntryType> {
         let mut todo: Vec<String> = path
             .split('/')
             .filter(|c| !c.is_empty())
@@ -66,27 +86,30 @@ impl PlatformBase {
         todo.reverse();
         let mut at: Vec<String> = Vec::new();
         let mut hops = 0;
+        let mut kind = EntryType::Dir; // the root
         while let Some(c) = todo.pop() {
             match c.as_str() {
                 "." => continue,
                 ".." => {
                     at.pop();
+                    kind = EntryType::Dir;
                     continue;
                 }
                 _ => {}
             }
             at.push(c);
             match self.paths.get(&at.join("/")) {
-                None => return false,
+                None => return None,
                 Some((EntryType::Symlink, target)) => {
                     hops += 1;
                     if hops > 16 {
-                        return false;
+                        return None;
                     }
                     at.pop();
                     if target.starts_with('/') {
                         at.clear();
                     }
+                    kind = EntryType::Dir; // where the target is resolved from
                     todo.extend(
                         target
                             .split('/')
@@ -95,10 +118,10 @@ impl PlatformBase {
                             .map(str::to_string),
                     );
                 }
-                Some(_) => {}
+                Some((k, _)) => kind = *k,
             }
         }
-        true
+        Some(kind)
     }
 }
 

@@ -5,7 +5,7 @@
 //! recorded digest names. Manifests and blobs are kept in the store: a base pinned by digest
 //! (`NAME@sha256:...`) that was used once is built on again without asking the registry anything.
 
-use super::{per_platform, BaseImage, Fetch};
+use super::{bounded, per_platform, BaseImage, Fetch};
 use crate::blob::{BlobStore, Descriptor};
 use crate::platform::Platform;
 use crate::reference::Reference;
@@ -34,8 +34,11 @@ impl Fetch for Remote {
     }
 
     fn manifest(&self, desc: &Descriptor, store: &BlobStore) -> Result<Vec<u8>> {
+        let what = format!("manifest {} of base image {}", desc.digest, self.reference);
+        bounded::check_size(&what, desc.size, bounded::MAX_JSON)?;
         if store.contains(&desc.digest) {
-            return store.read(&desc.digest);
+            // Any verified blob may have that digest (a layer of an earlier build): bounded too.
+            return bounded::read_blob(store, &desc.digest, &what);
         }
         // Checked against the index entry's digest and size (a size over the limit before download).
         let m = self
@@ -67,7 +70,8 @@ pub fn resolve(
     };
     if let Some(d) = reference.digest.as_ref().filter(|d| store.contains(d)) {
         // Pinned and seen before: everything below a digest is immutable, and verified when stored.
-        let bytes = store.read(d)?;
+        let bytes =
+            bounded::read_blob(store, d, &format!("the cached manifest {d} of {reference}"))?;
         let media_type = media_type_of(&bytes)
             .with_context(|| format!("the cached manifest {d} of {reference} has no media type"))?;
         let desc = Descriptor::new(&media_type, d.clone(), bytes.len() as u64);

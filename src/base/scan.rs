@@ -36,6 +36,23 @@ fn remove_below(paths: &mut Paths, dir: &str, itself: bool) {
     }
 }
 
+/// A layer entry's path as the runtimes apply it (Go's `filepath.Clean` below the root, as
+/// containerd, podman and umoci do): `etc//./x` is `etc/x`, and `..` stops at the root. Without this a
+/// whiteout `etc/./.wh.passwd` would remove `/etc/passwd` in the container but not in the table.
+fn clean(path: &str) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    for c in path.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                out.pop();
+            }
+            c => out.push(c),
+        }
+    }
+    out.join("/")
+}
+
 /// Lay the uncompressed tar layer `tar` over `paths`: its whiteouts remove what lower layers had,
 /// its entries are added. Each entry added costs its path and link bytes and
 /// [`bounded::PATH_ENTRY_OVERHEAD`] from `budget`; running out is an error.
@@ -43,26 +60,24 @@ fn apply_layer(tar: impl Read, paths: &mut Paths, budget: &mut u64) -> Result<()
     let mut this: Vec<(String, (EntryType, String))> = Vec::new();
     let limit = *budget;
     tarread::for_each(tar, |e, _| {
-        let (dir, file) = e.path.rsplit_once('/').unwrap_or(("", &e.path));
+        let path = clean(&e.path);
+        let (dir, file) = path.rsplit_once('/').unwrap_or(("", &path));
         if file == ".wh..wh..opq" {
             remove_below(paths, dir, false);
         } else if let Some(gone) = file.strip_prefix(".wh.") {
-            let gone = if dir.is_empty() {
-                gone.to_string()
-            } else {
-                format!("{dir}/{gone}")
-            };
+            // As the runtimes join it: `etc/.wh.` removes `etc`, `etc/ssl/.wh...` removes `etc`.
+            let gone = clean(&format!("{dir}/{gone}"));
             remove_below(paths, &gone, true);
-        } else if !e.path.is_empty() {
-            let cost = (e.path.len() + e.link.len()) as u64 + bounded::PATH_ENTRY_OVERHEAD;
+        } else if !path.is_empty() {
+            let cost = (path.len() + e.link.len()) as u64 + bounded::PATH_ENTRY_OVERHEAD;
             *budget = budget.checked_sub(cost).with_context(|| {
                 format!(
                     "the paths of its layers are over the {limit}-byte limit for a base (at `{}`): \
                      refusing it (no real image has that many files or names that long)",
-                    e.path.chars().take(80).collect::<String>()
+                    path.chars().take(80).collect::<String>()
                 )
             })?;
-            this.push((e.path.clone(), (e.kind, e.link.clone())));
+            this.push((path, (e.kind, e.link.clone())));
         }
         Ok(())
     })?;
@@ -143,6 +158,27 @@ mod tests {
         apply_layer(&upper[..], &mut paths, &mut budget).unwrap();
         let left: Vec<&str> = paths.keys().map(String::as_str).collect();
         assert_eq!(left, ["a/new", "ab"]);
+    }
+
+    #[test]
+    fn paths_are_cleaned_as_runtimes_clean_them() {
+        assert_eq!(clean("etc//./passwd"), "etc/passwd");
+        assert_eq!(clean("../../etc/a/../b/"), "etc/b");
+        let mut paths = Paths::new();
+        let mut budget = u64::MAX;
+        apply_layer(
+            &layer(&["etc/passwd", "etc/group", "etc/shadow", "x//y"])[..],
+            &mut paths,
+            &mut budget,
+        )
+        .unwrap();
+        let upper = layer(&["etc/./.wh.passwd", "a/../etc//.wh.group"]);
+        apply_layer(&upper[..], &mut paths, &mut budget).unwrap();
+        let left: Vec<&str> = paths.keys().map(String::as_str).collect();
+        assert_eq!(left, ["etc/shadow", "x/y"]);
+        apply_layer(&layer(&["x/y/.wh..."])[..], &mut paths, &mut budget).unwrap();
+        apply_layer(&layer(&["etc/.wh."])[..], &mut paths, &mut budget).unwrap();
+        assert!(paths.is_empty(), "{paths:?}");
     }
 
     #[test]
