@@ -49,27 +49,6 @@ pub fn verbose(msg: impl std::fmt::Display) {
     }
 }
 
-/// What a message is shown as: redacted, and with control characters other than newline and tab
-/// written as `\u{1b}` escapes. Messages quote what inputs say (a base's tags, archive member names,
-/// layer paths and media types, registry error bodies), and a hostile input must not drive the
-/// terminal (escape sequences that retitle it, write the clipboard or rewrite earlier lines).
-fn shown(text: &str) -> String {
-    let text = redact(text);
-    if !text
-        .chars()
-        .any(|c| c.is_control() && c != '\n' && c != '\t')
-    {
-        return text;
-    }
-    text.chars()
-        .map(|c| match c {
-            '\n' | '\t' => c.to_string(),
-            c if c.is_control() => format!("\\u{{{:x}}}", c as u32),
-            c => c.to_string(),
-        })
-        .collect()
-}
-
 /// Print panics through [`redact`] as well: a panic is a bug, and its message (which may quote any
 /// value) must not print a secret either. The text still says `panicked`, as the default does.
 pub fn redact_panics() {
@@ -80,7 +59,7 @@ pub fn redact_panics() {
             .copied()
             .or_else(|| info.payload().downcast_ref::<String>().map(String::as_str));
         let at = info.location().map(|l| l.to_string());
-        eprintln!("{}", defang(&panic_report(msg, at.as_deref())));
+        eprintln!("{}", panic_report(msg, at.as_deref()));
         let bt = std::backtrace::Backtrace::capture();
         if bt.status() == std::backtrace::BacktraceStatus::Captured {
             eprintln!("{bt}");
@@ -107,7 +86,10 @@ pub fn print_error(err: &anyhow::Error) {
     }
 }
 
-/// `text` as it may go to the terminal: redacted, then defanged ([`defang`]).
+/// `text` as it may go to the terminal: redacted, then defanged ([`defang`]). Messages quote what
+/// inputs say (a base's tags, archive member names, layer paths and media types, registry error
+/// bodies), and a hostile input must not drive the terminal (retitle it, write the clipboard, rewrite
+/// earlier lines).
 fn shown(text: &str) -> String {
     defang(&redact(text))
 }
