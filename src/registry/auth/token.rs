@@ -43,10 +43,26 @@ pub(super) fn read_token_body(
     let start = Instant::now();
     let mut out = Vec::new();
     let mut buf = [0u8; 16 << 10];
+    let too_slow = || {
+        format!(
+            "a token response that did not end within {} s (--timeout): the token service is too \
+             slow or stuck",
+            within.as_secs_f64()
+        )
+    };
     loop {
-        let n = body
-            .read(&mut buf)
-            .map_err(|e| format!("a token response that broke off ({e})"))?;
+        // The request's own overall deadline (registry::http) may end the body first: the same case.
+        let n = body.read(&mut buf).map_err(|e| {
+            let deadline = e.kind() == std::io::ErrorKind::TimedOut
+                || e.get_ref()
+                    .and_then(|inner| inner.downcast_ref::<ureq::Error>())
+                    .is_some_and(|u| matches!(u, ureq::Error::Timeout(_)));
+            if deadline {
+                too_slow()
+            } else {
+                format!("a token response that broke off ({e})")
+            }
+        })?;
         if n == 0 {
             return Ok(out);
         }
@@ -59,11 +75,7 @@ pub(super) fn read_token_body(
         }
         out.extend_from_slice(&buf[..n]);
         if start.elapsed() > within {
-            return Err(format!(
-                "a token response that did not end within {} s (--timeout): the token service is \
-                 too slow or stuck",
-                within.as_secs_f64()
-            ));
+            return Err(too_slow());
         }
     }
 }
