@@ -33,12 +33,22 @@ impl Client {
         let t = &self.opts.tuning;
         let chunk = t.chunk_size.max(1);
         let (mut offset, mut rewinds, mut failures) = (0u64, 0u32, 0u32);
+        // PATCHes the registry accepted without its `Range` moving past where they started: a
+        // registry that never advances (or goes back) must not keep the upload going for ever.
+        let mut stalls = 0u32;
         while offset < size {
             let len = chunk.min(size - offset);
             match self.patch(repo, path, &loc, offset, len, action) {
                 Ok(Patched::Ok(next, end)) => {
                     loc = next;
-                    offset = end.map_or(offset + len, |e| e + 1).min(size);
+                    let at = end.map_or(offset + len, |e| e + 1).min(size);
+                    if at <= offset {
+                        stalls += 1;
+                        if stalls > t.retries.max(3) {
+                            return Err(Step::Fail(self.stalled(d, offset, stalls, action)));
+                        }
+                    }
+                    offset = at;
                     failures = 0;
                 }
                 Ok(Patched::Rewind(end)) if rewinds < t.retries.max(3) => {
@@ -90,6 +100,20 @@ impl Client {
             self.stored(&mut resp, d, action)
         })
         .map_err(on_session)
+    }
+
+    /// The error for an upload whose PATCHes were accepted `n` times without the registry's
+    /// `Range` moving past byte `offset`.
+    fn stalled(&self, d: &Digest, offset: u64, n: u32, action: &str) -> RegistryError {
+        RegistryError::Protocol {
+            action: action.to_string(),
+            registry: self.host.clone(),
+            detail: format!(
+                "{n} PATCHes of {d} were accepted, but the registry's Range never got past byte \
+                 {offset}: giving up on this upload (the registry may be broken or a proxy may \
+                 drop request bodies)"
+            ),
+        }
     }
 
     /// One PATCH of `len` bytes at `offset`.
