@@ -238,3 +238,35 @@ fn patches_accepted_without_the_range_moving_end_the_upload() {
     assert!(patches <= 8, "{patches} PATCHes");
     assert!(!pushed, "a manifest was pushed");
 }
+
+#[test]
+fn a_push_that_keeps_making_progress_past_the_retry_budget_still_retries_a_blip() {
+    // A slow but healthy registry: every answer takes 300 ms, so the push's seven requests before
+    // the manifest take over 2 s, past a retry budget of 1 s. Then the manifest PUT meets one 503.
+    // The budget counts from the last success, so that one blip is retried and the push succeeds
+    // (it used to count from the start of the push: no retry, the push failed).
+    let (img, _) = image(300);
+    let failed = Arc::new(AtomicBool::new(false));
+    let rule: Rule = Arc::new(move |m, p| {
+        if m == "PUT" && p.contains("/manifests/") && !failed.swap(true, Ordering::SeqCst) {
+            return Some(
+                "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    .to_string(),
+            );
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        None
+    });
+    let reg = FakeRegistry::start(fake::Config::default());
+    let liar = Liar::start(&reg.host, rule);
+    let target = format!("{}/slim/slow:v1", liar.host).parse().unwrap();
+    let mut o = opts();
+    o.tuning.retry_budget = Duration::from_secs(1);
+    img.push(&[target], &o).unwrap();
+    assert_eq!(
+        liar.count("PUT", "/manifests/"),
+        2,
+        "the blip was not retried"
+    );
+    assert!(reg.manifest("slim/slow", "v1").is_some());
+}
