@@ -270,3 +270,33 @@ fn a_push_that_keeps_making_progress_past_the_retry_budget_still_retries_a_blip(
     );
     assert!(reg.manifest("slim/slow", "v1").is_some());
 }
+
+#[test]
+fn a_range_at_the_end_of_u64_is_an_error_not_an_overflow() {
+    // `Range: 0-18446744073709551615` on every PATCH: the next offset is past any blob (it used to
+    // be computed as end + 1, which overflows: a panic in debug builds, offset 0 in release).
+    let (img, _) = image(1000);
+    let rule: Rule = Arc::new(|m, _p| {
+        (m == "PATCH").then(|| {
+            "HTTP/1.1 202 Accepted\r\nRange: 0-18446744073709551615\r\nContent-Length: 0\r\n\
+             Connection: close\r\n\r\n"
+                .to_string()
+        })
+    });
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let (reg, _liar, res) = push_through(&img, "slim/u64", rule);
+        let pushed = reg.manifest("slim/u64", "v1").is_some();
+        let _ = tx.send((res.map_err(|e| format!("{e:#}")), pushed));
+    });
+    let (res, pushed) = rx
+        .recv_timeout(Duration::from_secs(120))
+        .expect("the push panicked or did not end");
+    // The fake refuses the closing PUT (it holds none of the bytes), so the push fails cleanly.
+    let err = res.expect_err("the push succeeded");
+    assert!(
+        err.contains("slim/u64") && !err.contains("overflow"),
+        "{err}"
+    );
+    assert!(!pushed, "a manifest was pushed");
+}

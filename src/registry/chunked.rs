@@ -41,7 +41,7 @@ impl Client {
             match self.patch(repo, path, &loc, offset, len, action) {
                 Ok(Patched::Ok(next, end)) => {
                     loc = next;
-                    let at = end.map_or(offset + len, |e| e + 1).min(size);
+                    let at = end.map_or(offset + len, |e| e.saturating_add(1)).min(size);
                     if at <= offset {
                         stalls += 1;
                         if stalls > t.retries.max(3) {
@@ -54,7 +54,7 @@ impl Client {
                 Ok(Patched::Rewind(end)) if rewinds < t.retries.max(3) => {
                     rewinds += 1;
                     (loc, offset) = match end {
-                        Some(e) => (loc, (e + 1).min(size)),
+                        Some(e) => (loc, e.saturating_add(1).min(size)),
                         None => self.upload_status(repo, &loc, size, action)?,
                     };
                     crate::ui::verbose(format!(
@@ -167,7 +167,7 @@ impl Client {
             }
             let offset = match header(&resp, "range").and_then(|r| range_end(&r)) {
                 Some(0) | None => 0,
-                Some(e) => (e + 1).min(size),
+                Some(e) => e.saturating_add(1).min(size),
             };
             let next = match header(&resp, "location") {
                 Some(l) => self.given_url(loc, &l, "an upload Location", action)?,
