@@ -9,8 +9,9 @@
 
 mod common;
 
+use cargo_slim_image::blob::BlobStore;
 use cargo_slim_image::blob::{media, Artifact};
-use cargo_slim_image::registry::{CredentialEnv, Tuning};
+use cargo_slim_image::registry::{Client, ClientOptions, CredentialEnv, Tuning};
 use cargo_slim_image::sink::push::PushOptions;
 use common::registry::fake::{self, FakeRegistry};
 use common::registry::Built;
@@ -299,4 +300,34 @@ fn a_range_at_the_end_of_u64_is_an_error_not_an_overflow() {
         "{err}"
     );
     assert!(!pushed, "a manifest was pushed");
+}
+
+#[test]
+fn a_base_descriptor_claiming_u64_max_bytes_is_an_error_not_an_overflow() {
+    // A base manifest's descriptor is the registry's word: a size of u64::MAX must not overflow
+    // the download's "one byte more than promised" bound (a panic in debug builds).
+    let reg = FakeRegistry::start(fake::Config::default());
+    let o = ClientOptions {
+        certs_dirs: vec![],
+        credentials: CredentialEnv::empty(),
+        tuning: opts().tuning,
+        ..ClientOptions::default()
+    };
+    let client = Client::new(&reg.host, &o).unwrap();
+    let src_dir = tempfile::tempdir().unwrap();
+    let src = BlobStore::open(src_dir.path()).unwrap();
+    let mut desc = src.put_bytes(media::LAYER_GZIP, b"not that big").unwrap();
+    client.push_blob("evil/huge", &desc, &src, &[]).unwrap();
+    desc.size = u64::MAX;
+    let dir = tempfile::tempdir().unwrap();
+    let cache = BlobStore::open(dir.path()).unwrap();
+    let err = std::thread::spawn(move || {
+        client
+            .fetch_blob("evil/huge", &desc, &cache)
+            .map_err(|e| format!("{e:#}"))
+    })
+    .join()
+    .expect("fetch_blob panicked")
+    .expect_err("a 12-byte blob passed for u64::MAX bytes");
+    assert!(err.contains("ended after 12 of"), "{err}");
 }
