@@ -17,7 +17,7 @@ use common::registry::fake::{self, FakeRegistry};
 use common::registry::Built;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -234,7 +234,7 @@ fn patches_accepted_without_the_range_moving_end_the_upload() {
         .recv_timeout(Duration::from_secs(120))
         .expect("the upload to a registry whose Range never moves did not end");
     let err = res.expect_err("the push succeeded");
-    assert!(err.contains("Range never got past byte 1"), "{err}");
+    assert!(err.contains("did not move past byte 1"), "{err}");
     // The first PATCH "moved" the range to byte 1; then retries.max(3) + 1 stalls at most.
     assert!(patches <= 8, "{patches} PATCHes");
     assert!(!pushed, "a manifest was pushed");
@@ -330,4 +330,52 @@ fn a_base_descriptor_claiming_u64_max_bytes_is_an_error_not_an_overflow() {
     .expect("fetch_blob panicked")
     .expect_err("a 12-byte blob passed for u64::MAX bytes");
     assert!(err.contains("ended after 12 of"), "{err}");
+}
+
+#[test]
+fn a_registry_that_goes_back_after_every_failure_ends_the_upload() {
+    // 200-byte chunks: every odd PATCH is accepted up to byte 200, every even one fails (503), and
+    // the session then says it holds nothing (`Range: 0-0`). Progress, failure, back to 0, for
+    // ever: each failure reset the failure count, so this never ended.
+    let (img, _) = image(1000);
+    let patches = Arc::new(AtomicUsize::new(0));
+    let rule: Rule = Arc::new(move |m, p| {
+        if !p.contains("/blobs/uploads/") {
+            return None;
+        }
+        match m {
+            "PATCH" if patches.fetch_add(1, Ordering::SeqCst) % 2 == 0 => Some(
+                "HTTP/1.1 202 Accepted\r\nRange: 0-199\r\nContent-Length: 0\r\n\
+                 Connection: close\r\n\r\n"
+                    .to_string(),
+            ),
+            "PATCH" => Some(
+                "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    .to_string(),
+            ),
+            "GET" => Some(
+                "HTTP/1.1 204 No Content\r\nRange: 0-0\r\nContent-Length: 0\r\n\
+                 Connection: close\r\n\r\n"
+                    .to_string(),
+            ),
+            _ => None,
+        }
+    });
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let (reg, liar, res) = push_through(&img, "slim/back", rule);
+        let patches = liar.count("PATCH", "/blobs/uploads/");
+        let pushed = reg.manifest("slim/back", "v1").is_some();
+        let _ = tx.send((res.map_err(|e| format!("{e:#}")), patches, pushed));
+    });
+    let (res, patches, pushed) = rx
+        .recv_timeout(Duration::from_secs(120))
+        .expect("the upload to a registry that goes back after every failure did not end");
+    let err = res.expect_err("the push succeeded");
+    assert!(
+        err.contains("did not move past byte 200 or went back"),
+        "{err}"
+    );
+    assert!(patches <= 20, "{patches} PATCHes");
+    assert!(!pushed, "a manifest was pushed");
 }

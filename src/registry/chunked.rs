@@ -33,9 +33,10 @@ impl Client {
         let t = &self.opts.tuning;
         let chunk = t.chunk_size.max(1);
         let (mut offset, mut rewinds, mut failures) = (0u64, 0u32, 0u32);
-        // PATCHes the registry accepted without its `Range` moving past where they started: a
-        // registry that never advances (or goes back) must not keep the upload going for ever.
-        let mut stalls = 0u32;
+        // Setbacks: a PATCH the registry accepted without its `Range` moving past where it started,
+        // or a status lookup below the furthest offset reached. A registry that never advances, or
+        // goes back after every failure, must not keep the upload going for ever.
+        let (mut stalls, mut furthest) = (0u32, 0u64);
         while offset < size {
             let len = chunk.min(size - offset);
             match self.patch(repo, path, &loc, offset, len, action) {
@@ -49,6 +50,7 @@ impl Client {
                         }
                     }
                     offset = at;
+                    furthest = furthest.max(at);
                     failures = 0;
                 }
                 Ok(Patched::Rewind(end)) if rewinds < t.retries.max(3) => {
@@ -82,6 +84,12 @@ impl Client {
                     ));
                     std::thread::sleep(delay);
                     (loc, offset) = self.upload_status(repo, &loc, size, action)?;
+                    if offset < furthest {
+                        stalls += 1;
+                        if stalls > t.retries.max(3) {
+                            return Err(Step::Fail(self.stalled(d, furthest, stalls, action)));
+                        }
+                    }
                 }
                 Err(e) => return Err(on_session(e)),
             }
@@ -102,16 +110,16 @@ impl Client {
         .map_err(on_session)
     }
 
-    /// The error for an upload whose PATCHes were accepted `n` times without the registry's
-    /// `Range` moving past byte `offset`.
+    /// The error for an upload whose registry's `Range` did not move past byte `offset`, or went
+    /// back below it, `n` times.
     fn stalled(&self, d: &Digest, offset: u64, n: u32, action: &str) -> RegistryError {
         RegistryError::Protocol {
             action: action.to_string(),
             registry: self.host.clone(),
             detail: format!(
-                "{n} PATCHes of {d} were accepted, but the registry's Range never got past byte \
-                 {offset}: giving up on this upload (the registry may be broken or a proxy may \
-                 drop request bodies)"
+                "{n} times the registry's Range for {d} did not move past byte {offset} or went \
+                 back: giving up on this upload (the registry may be broken or a proxy may drop \
+                 request bodies)"
             ),
         }
     }
