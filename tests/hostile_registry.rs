@@ -234,7 +234,10 @@ fn patches_accepted_without_the_range_moving_end_the_upload() {
         .recv_timeout(Duration::from_secs(120))
         .expect("the upload to a registry whose Range never moves did not end");
     let err = res.expect_err("the push succeeded");
-    assert!(err.contains("did not move past byte 1"), "{err}");
+    assert!(
+        err.contains("did not hold what was sent") && err.contains("(last at byte 1)"),
+        "{err}"
+    );
     // The first PATCH "moved" the range to byte 1; then retries.max(3) + 1 stalls at most.
     assert!(patches <= 8, "{patches} PATCHes");
     assert!(!pushed, "a manifest was pushed");
@@ -373,9 +376,32 @@ fn a_registry_that_goes_back_after_every_failure_ends_the_upload() {
         .expect("the upload to a registry that goes back after every failure did not end");
     let err = res.expect_err("the push succeeded");
     assert!(
-        err.contains("did not move past byte 200 or went back"),
+        err.contains("went back") && err.contains("(last at byte 200)"),
         "{err}"
     );
     assert!(patches <= 20, "{patches} PATCHes");
     assert!(!pushed, "a manifest was pushed");
+}
+
+#[test]
+fn a_registry_that_takes_a_byte_per_patch_ends_the_upload() {
+    // Every PATCH (200 bytes) is "accepted" with the Range one byte further: the whole chunk would
+    // be sent again for every byte (1000 PATCHes for this 1000-byte layer).
+    let (img, _) = image(1000);
+    let patches = Arc::new(AtomicUsize::new(0));
+    let rule: Rule = Arc::new(move |m, _p| {
+        (m == "PATCH").then(|| {
+            let n = patches.fetch_add(1, Ordering::SeqCst);
+            format!(
+                "HTTP/1.1 202 Accepted\r\nRange: 0-{n}\r\nContent-Length: 0\r\n\
+                 Connection: close\r\n\r\n"
+            )
+        })
+    });
+    let (reg, liar, res) = push_through(&img, "slim/byte", rule);
+    let err = format!("{:#}", res.expect_err("the push succeeded"));
+    assert!(err.contains("did not hold what was sent"), "{err}");
+    let patches = liar.count("PATCH", "/blobs/uploads/");
+    assert!(patches <= 8, "{patches} PATCHes");
+    assert!(reg.manifest("slim/byte", "v1").is_none());
 }

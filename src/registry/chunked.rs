@@ -33,8 +33,8 @@ impl Client {
         let t = &self.opts.tuning;
         let chunk = t.chunk_size.max(1);
         let (mut offset, mut rewinds, mut failures) = (0u64, 0u32, 0u32);
-        // Setbacks: a PATCH the registry accepted without its `Range` moving past where it started,
-        // or a status lookup below the furthest offset reached. A registry that never advances, or
+        // Setbacks: a PATCH the registry accepted without its `Range` holding all of it, or a status
+        // lookup below the furthest offset reached. A registry that never advances, or
         // goes back after every failure, must not keep the upload going for ever.
         let (mut stalls, mut furthest) = (0u32, 0u64);
         while offset < size {
@@ -43,7 +43,9 @@ impl Client {
                 Ok(Patched::Ok(next, end)) => {
                     loc = next;
                     let at = end.map_or(offset + len, |e| e.saturating_add(1)).min(size);
-                    if at <= offset {
+                    // An accepted PATCH holds all its bytes; fewer is a setback (else a registry
+                    // taking a byte per PATCH would have a big blob sent again and again).
+                    if at < (offset + len).min(size) {
                         stalls += 1;
                         if stalls > t.retries.max(3) {
                             return Err(Step::Fail(self.stalled(d, offset, stalls, action)));
@@ -110,16 +112,16 @@ impl Client {
         .map_err(on_session)
     }
 
-    /// The error for an upload whose registry's `Range` did not move past byte `offset`, or went
-    /// back below it, `n` times.
+    /// The error for an upload whose registry's `Range` did not hold what was sent, or went back,
+    /// `n` times (the last time at byte `offset`).
     fn stalled(&self, d: &Digest, offset: u64, n: u32, action: &str) -> RegistryError {
         RegistryError::Protocol {
             action: action.to_string(),
             registry: self.host.clone(),
             detail: format!(
-                "{n} times the registry's Range for {d} did not move past byte {offset} or went \
-                 back: giving up on this upload (the registry may be broken or a proxy may drop \
-                 request bodies)"
+                "a Range for {d} that did not hold what was sent, or went back, {n} times (last \
+                 at byte {offset}): giving up on this upload (the registry may be broken or a proxy \
+                 may drop request bodies)"
             ),
         }
     }
