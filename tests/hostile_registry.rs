@@ -347,7 +347,7 @@ fn a_registry_that_goes_back_after_every_failure_ends_the_upload() {
             return None;
         }
         match m {
-            "PATCH" if patches.fetch_add(1, Ordering::SeqCst) % 2 == 0 => Some(
+            "PATCH" if patches.fetch_add(1, Ordering::SeqCst).is_multiple_of(2) => Some(
                 "HTTP/1.1 202 Accepted\r\nRange: 0-199\r\nContent-Length: 0\r\n\
                  Connection: close\r\n\r\n"
                     .to_string(),
