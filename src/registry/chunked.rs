@@ -2,6 +2,8 @@
 //! (`Content-Range`), and when a PATCH fails in a way that may pass, ask the session where it stands
 //! (GET the upload URL: `Range`, `Location`) and continue from the registry's offset; a 416 answer is
 //! answered the same way. Only a session the registry lost (404 on it) makes the caller start again.
+//! A registry whose `Range` does not hold all of an accepted PATCH, or goes back after a failure, has
+//! a few such setbacks (`retries`, at least 3) before the upload fails: never a loop.
 
 use super::client::Client;
 use super::error::RegistryError;
@@ -46,10 +48,7 @@ impl Client {
                     // An accepted PATCH holds all its bytes; fewer is a setback (else a registry
                     // taking a byte per PATCH would have a big blob sent again and again).
                     if at < (offset + len).min(size) {
-                        stalls += 1;
-                        if stalls > t.retries.max(3) {
-                            return Err(Step::Fail(self.stalled(d, offset, stalls, action)));
-                        }
+                        self.setback(&mut stalls, d, offset, action)?;
                     }
                     offset = at;
                     furthest = furthest.max(at);
@@ -87,10 +86,7 @@ impl Client {
                     std::thread::sleep(delay);
                     (loc, offset) = self.upload_status(repo, &loc, size, action)?;
                     if offset < furthest {
-                        stalls += 1;
-                        if stalls > t.retries.max(3) {
-                            return Err(Step::Fail(self.stalled(d, furthest, stalls, action)));
-                        }
+                        self.setback(&mut stalls, d, furthest, action)?;
                     }
                 }
                 Err(e) => return Err(on_session(e)),
@@ -112,18 +108,23 @@ impl Client {
         .map_err(on_session)
     }
 
-    /// The error for an upload whose registry's `Range` did not hold what was sent, or went back,
-    /// `n` times (the last time at byte `offset`).
-    fn stalled(&self, d: &Digest, offset: u64, n: u32, action: &str) -> RegistryError {
-        RegistryError::Protocol {
+    /// Count one setback of the upload of `d` (at byte `offset`) in `n`; past `retries.max(3)`
+    /// of them the upload fails with an error that says so.
+    fn setback(&self, n: &mut u32, d: &Digest, offset: u64, action: &str) -> Result<(), Step> {
+        *n += 1;
+        if *n <= self.opts.tuning.retries.max(3) {
+            return Ok(());
+        }
+        Err(Step::Fail(RegistryError::Protocol {
             action: action.to_string(),
             registry: self.host.clone(),
             detail: format!(
                 "a Range for {d} that did not hold what was sent, or went back, {n} times (last \
                  at byte {offset}): giving up on this upload (the registry may be broken or a proxy \
-                 may drop request bodies)"
+                 may drop request bodies)",
+                n = *n
             ),
-        }
+        }))
     }
 
     /// One PATCH of `len` bytes at `offset`.
