@@ -160,7 +160,8 @@ pub struct Cli {
     pub compression_level: Option<i32>,
     /// How many times to retry each registry request, on its own, that failed in a way that may pass
     /// (5xx, 429, broken or timed-out connections), with exponential backoff; also how many times an
-    /// upload session the registry lost is started again. No retry starts 10 minutes after a push began.
+    /// upload session the registry lost is started again. No retry starts once 10 minutes passed
+    /// without a successful answer from the registry.
     #[arg(long, value_name = "N", default_value_t = 6, help_heading = "Output")]
     pub retries: u32,
     /// Seconds a registry connection may stay silent (per read or write) before it counts as failed;

@@ -15,7 +15,6 @@ use super::client::Client;
 use super::credentials::{searched_places, Credential, CredentialKind, Secret};
 use super::error::RegistryError;
 use super::http::{url_host, with_query, ReqBody, Request};
-use super::tls::{is_insecure, is_loopback};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use token::{parse_token, read_token_body};
@@ -221,18 +220,17 @@ impl Client {
         e
     }
 
-    /// Refuse a token endpoint that is not https, unless it is on loopback or an insecure registry.
-    fn check_realm(&self, realm: &str, realm_host: &str) -> Result<(), String> {
-        let plain_ok = realm.starts_with("http://")
-            && (is_loopback(realm_host) || is_insecure(realm_host, &self.opts.insecure_registries));
-        if realm.starts_with("https://") || plain_ok {
-            return Ok(());
-        }
-        Err(format!(
-            "{} sent the token endpoint `{realm}`, which is not https: refusing to send credentials \
-             there (add --insecure-registry {realm_host} if this is intended)",
-            self.host
-        ))
+    /// The token endpoint `realm`, checked as every URL a registry gives is
+    /// ([`super::urls::given_url`], against the registry's `/v2/`): an https registry cannot send
+    /// the credentials to a plain-http realm (not even on loopback) unless the user listed its host.
+    fn check_realm(&self, realm: &str) -> Result<String, String> {
+        let from = self.url("/v2/").map_err(|e| e.to_string())?;
+        super::urls::given_url(&from, realm, &self.opts.insecure_registries).map_err(|detail| {
+            format!(
+                "{} sent the token endpoint {detail}; no credentials were sent",
+                self.host
+            )
+        })
     }
 
     /// Ask the token endpoint for a token with `scopes`.
@@ -243,12 +241,12 @@ impl Client {
         scopes: &[String],
         action: &str,
     ) -> Result<Token, RegistryError> {
-        let realm_host = url_host(realm).unwrap_or_default();
         let auth_err = |detail: String| RegistryError::Auth {
             action: action.to_string(),
             detail,
         };
-        self.check_realm(realm, &realm_host).map_err(auth_err)?;
+        let realm = &self.check_realm(realm).map_err(auth_err)?;
+        let realm_host = url_host(realm).unwrap_or_default();
         let creds = self.credentials(action)?;
         let TokenRequest {
             method,

@@ -2,6 +2,8 @@
 //! (`Content-Range`), and when a PATCH fails in a way that may pass, ask the session where it stands
 //! (GET the upload URL: `Range`, `Location`) and continue from the registry's offset; a 416 answer is
 //! answered the same way. Only a session the registry lost (404 on it) makes the caller start again.
+//! A registry whose `Range` does not hold all of an accepted PATCH, or goes back after a failure, has
+//! a few such setbacks (`retries`, at least 3) before the upload fails: never a loop.
 
 use super::client::Client;
 use super::error::RegistryError;
@@ -33,18 +35,29 @@ impl Client {
         let t = &self.opts.tuning;
         let chunk = t.chunk_size.max(1);
         let (mut offset, mut rewinds, mut failures) = (0u64, 0u32, 0u32);
+        // Setbacks: a PATCH the registry accepted without its `Range` holding all of it, or a status
+        // lookup below the furthest offset reached. A registry that never advances, or
+        // goes back after every failure, must not keep the upload going for ever.
+        let (mut stalls, mut furthest) = (0u32, 0u64);
         while offset < size {
             let len = chunk.min(size - offset);
             match self.patch(repo, path, &loc, offset, len, action) {
                 Ok(Patched::Ok(next, end)) => {
                     loc = next;
-                    offset = end.map_or(offset + len, |e| e + 1).min(size);
+                    let at = end.map_or(offset + len, |e| e.saturating_add(1)).min(size);
+                    // An accepted PATCH holds all its bytes; fewer is a setback (else a registry
+                    // taking a byte per PATCH would have a big blob sent again and again).
+                    if at < (offset + len).min(size) {
+                        self.setback(&mut stalls, d, offset, action)?;
+                    }
+                    offset = at;
+                    furthest = furthest.max(at);
                     failures = 0;
                 }
                 Ok(Patched::Rewind(end)) if rewinds < t.retries.max(3) => {
                     rewinds += 1;
                     (loc, offset) = match end {
-                        Some(e) => (loc, (e + 1).min(size)),
+                        Some(e) => (loc, e.saturating_add(1).min(size)),
                         None => self.upload_status(repo, &loc, size, action)?,
                     };
                     crate::ui::verbose(format!(
@@ -72,6 +85,9 @@ impl Client {
                     ));
                     std::thread::sleep(delay);
                     (loc, offset) = self.upload_status(repo, &loc, size, action)?;
+                    if offset < furthest {
+                        self.setback(&mut stalls, d, furthest, action)?;
+                    }
                 }
                 Err(e) => return Err(on_session(e)),
             }
@@ -90,6 +106,25 @@ impl Client {
             self.stored(&mut resp, d, action)
         })
         .map_err(on_session)
+    }
+
+    /// Count one setback of the upload of `d` (at byte `offset`) in `n`; past `retries.max(3)`
+    /// of them the upload fails with an error that says so.
+    fn setback(&self, n: &mut u32, d: &Digest, offset: u64, action: &str) -> Result<(), Step> {
+        *n += 1;
+        if *n <= self.opts.tuning.retries.max(3) {
+            return Ok(());
+        }
+        Err(Step::Fail(RegistryError::Protocol {
+            action: action.to_string(),
+            registry: self.host.clone(),
+            detail: format!(
+                "a Range for {d} that did not hold what was sent, or went back, {n} times (last \
+                 at byte {offset}): giving up on this upload (the registry may be broken or a proxy \
+                 may drop request bodies)",
+                n = *n
+            ),
+        }))
     }
 
     /// One PATCH of `len` bytes at `offset`.
@@ -143,7 +178,7 @@ impl Client {
             }
             let offset = match header(&resp, "range").and_then(|r| range_end(&r)) {
                 Some(0) | None => 0,
-                Some(e) => (e + 1).min(size),
+                Some(e) => e.saturating_add(1).min(size),
             };
             let next = match header(&resp, "location") {
                 Some(l) => self.given_url(loc, &l, "an upload Location", action)?,

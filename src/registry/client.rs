@@ -188,7 +188,8 @@ impl Client {
     }
 
     /// Start the retry budget of one push: from now on, retries (of every request, and restarts of
-    /// upload sessions) are started only until `retry_budget` has passed.
+    /// upload sessions) are started only until `retry_budget` has passed without a successful
+    /// answer from the registry (each success starts it again: see `Client::progressed`).
     pub fn start_budget(&self) {
         let end = std::time::Instant::now() + self.opts.tuning.retry_budget;
         *self.retry_until.lock().unwrap_or_else(|p| p.into_inner()) = Some(end);
@@ -438,6 +439,9 @@ impl Client {
                     (method, body) = ("GET", ReqBody::Empty);
                 }
                 continue;
+            }
+            if status.is_success() {
+                self.progressed();
             }
             return Ok(resp);
         }

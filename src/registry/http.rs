@@ -201,20 +201,30 @@ impl Client {
             .min(t.max_backoff)
     }
 
-    /// Whether a retry that starts after `delay` is still within the retry budget (always, when
-    /// no budget was started); warns once it is not.
+    /// Whether a retry that starts after `delay` is still within the retry budget, which ends
+    /// `retry_budget` after the push began or after the last success, whichever is later (always,
+    /// when no budget was started); warns once it is not.
     pub(crate) fn may_retry_after(&self, delay: Duration) -> bool {
         let until = *self.retry_until.lock().unwrap_or_else(|p| p.into_inner());
         match until {
             Some(end) if std::time::Instant::now() + delay > end => {
                 crate::ui::warn(format!(
-                    "{}: the retry budget of {}s for this push is used up; not retrying",
+                    "{}: no success from the registry for {}s (the retry budget); not retrying",
                     self.host,
                     self.opts.tuning.retry_budget.as_secs()
                 ));
                 false
             }
             _ => true,
+        }
+    }
+
+    /// Note that the registry answered a request with success: the retry budget (when started)
+    /// runs from now again, so a long push that keeps making progress can still retry a blip.
+    pub(crate) fn progressed(&self) {
+        let mut until = self.retry_until.lock().unwrap_or_else(|p| p.into_inner());
+        if until.is_some() {
+            *until = Some(std::time::Instant::now() + self.opts.tuning.retry_budget);
         }
     }
 

@@ -7,7 +7,7 @@
 
 use super::client::Client;
 use super::error::RegistryError;
-use super::http::{header, Request};
+use super::http::{header, strip_query, Request};
 use crate::blob::{media, BlobStore, Descriptor};
 use crate::digest::Digest;
 use anyhow::Context;
@@ -199,6 +199,9 @@ impl Client {
         let mut resp = self.send(&Request::empty("HEAD", url.to_string(), repo, action))?;
         match resp.status().as_u16() {
             404 => Ok(None),
+            // A `Docker-Content-Digest` that names another blob: the registry does not hold the
+            // one asked for, whatever the status says.
+            s if (200..300).contains(&s) && !names_digest_of(&resp, url) => Ok(None),
             s if (200..300).contains(&s) => Ok(Some(
                 header(&resp, "content-length")
                     .and_then(|s| s.parse().ok())
@@ -234,7 +237,10 @@ impl Client {
                 Err(e) => return Ok(Err(e)),
             };
             // One byte more than promised, to notice a blob that is too long.
-            let mut reader = resp.body_mut().as_reader().take(desc.size + 1);
+            let mut reader = resp
+                .body_mut()
+                .as_reader()
+                .take(desc.size.saturating_add(1));
             if let Err(e) = std::io::copy(&mut reader, &mut writer) {
                 return Err(RegistryError::Connection {
                     action: action.clone(),
@@ -306,4 +312,11 @@ fn manifest_request<'a>(
 ) -> Request<'a> {
     Request::empty(method, url.to_string(), repo, action)
         .header("Accept", MANIFEST_ACCEPT.join(", "))
+}
+
+/// Whether the answer to a request for the blob `url` (ending in its digest) either has no
+/// `Docker-Content-Digest` or one that names that digest.
+fn names_digest_of(resp: &ureq::http::Response<ureq::Body>, url: &str) -> bool {
+    let asked = strip_query(url).rsplit('/').next().unwrap_or("");
+    header(resp, "docker-content-digest").is_none_or(|h| h.trim() == asked)
 }

@@ -17,8 +17,8 @@ pub struct Tuning {
     /// How many times to retry one request that failed in a way that may pass (each request of a
     /// push on its own), and how many times to restart an upload session the registry lost.
     pub retries: u32,
-    /// Time from the start of a push after which no retry is started any more (see
-    /// `Client::start_budget`).
+    /// Time without a successful answer (counted from the start of a push, then from each success)
+    /// after which no retry is started any more (see `Client::start_budget`).
     pub retry_budget: Duration,
     /// Delay before the first retry; doubles on each one.
     pub backoff: Duration,

@@ -100,15 +100,21 @@ impl Client {
     ) -> Result<BlobOutcome, Step> {
         let d = &desc.digest;
         let head_url = self.url(&format!("/v2/{repo}/blobs/{d}"))?;
-        if self
-            .retry(|| self.head_blob_once(repo, &head_url, action))?
-            .is_some()
-        {
-            return Ok(if *sent {
-                BlobOutcome::Uploaded
-            } else {
-                BlobOutcome::Skipped
-            });
+        // A HEAD that says "present" with another size is not believed: skipping the upload on
+        // its word could leave a manifest pointing at a blob the registry does not hold.
+        match self.retry(|| self.head_blob_once(repo, &head_url, action))? {
+            Some(n) if n == desc.size => {
+                return Ok(if *sent {
+                    BlobOutcome::Uploaded
+                } else {
+                    BlobOutcome::Skipped
+                });
+            }
+            Some(n) => crate::ui::verbose(format!(
+                "{}: the HEAD of {d} says {n} bytes, not {}: uploading it",
+                self.host, desc.size
+            )),
+            None => {}
         }
         // One mount attempt, from the first source: a refused mount (202) already opened the
         // upload session we use next, so trying further sources would only leave sessions behind.

@@ -42,7 +42,8 @@ fn scheme_of(url: &str) -> Option<String> {
 /// An absolute http(s) URL gets its scheme in lowercase; other schemes are kept as they are (and
 /// refused by [`given_url`]).
 pub(crate) fn resolve_url(base: &str, loc: &str) -> String {
-    let loc = loc.trim();
+    // A fragment is never sent (RFC 9110 7.1); kept, it would swallow the `?digest=` we append.
+    let loc = loc.split('#').next().unwrap_or(loc).trim();
     if let Some(scheme) = scheme_of(loc) {
         return match loc.split_once(':') {
             Some((_, rest)) if scheme == "http" || scheme == "https" => format!("{scheme}:{rest}"),
@@ -139,6 +140,22 @@ mod tests {
             Some("reg.io:5000")
         );
         assert_eq!(strip_query(b), "https://r.io/v2/a/blobs/uploads/x");
+    }
+
+    #[test]
+    fn a_fragment_in_a_given_url_is_dropped() {
+        let b = "https://r.io/v2/a/blobs/uploads/x?_state=1";
+        let none: Vec<String> = vec![];
+        let url = given_url(b, "/v2/a/u/1#frag", &none).unwrap();
+        // The digest query appended for the closing PUT is sent, not swallowed by the fragment.
+        assert_eq!(
+            with_query(&url, "digest", "d"),
+            "https://r.io/v2/a/u/1?digest=d"
+        );
+        assert_eq!(
+            given_url(b, "https://s3.x/b?sig=1#f", &none).unwrap(),
+            "https://s3.x/b?sig=1"
+        );
     }
 
     #[test]
