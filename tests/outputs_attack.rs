@@ -4,26 +4,11 @@
 
 mod common;
 
-use common::slim::{cmd, fails, ok};
+use common::outputs::{busy, hold_lock, names_with, start_waiting};
+use common::slim::{fails, ok};
 use std::fs;
-use std::io::Read;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
-
-const BUSYBOX: &str = "/bin/busybox";
-
-fn busy(target: &Path, rest: &[&str]) -> Command {
-    let mut args = vec![
-        "--binary",
-        BUSYBOX,
-        "--target-dir",
-        target.to_str().unwrap(),
-    ];
-    args.extend_from_slice(rest);
-    cmd(&args)
-}
+use std::process::Command;
 
 /// An OCI layout the user keeps their own files in (oci-layout present, plus `src/` and a note) is
 /// not the tool's to replace: the run is refused, naming the extra entry, and every file stays.
@@ -155,54 +140,9 @@ fn tarball_at_or_inside_the_layout_is_refused_before_anything_is_written() {
     ));
 }
 
-/// A run that waits for the lock at `lock` (held by the caller); returns once its stderr says so.
-fn start_waiting(mut c: Command) -> (Child, Arc<Mutex<String>>) {
-    c.stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = c.spawn().unwrap();
-    let stderr = Arc::new(Mutex::new(String::new()));
-    let mut pipe = child.stderr.take().unwrap();
-    {
-        let stderr = stderr.clone();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = pipe.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                stderr
-                    .lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        });
-    }
-    while !stderr
-        .lock()
-        .unwrap()
-        .contains("waiting for another cargo slim-image")
-    {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the run ended before it waited for the lock:\n{}",
-            stderr.lock().unwrap()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    (child, stderr)
-}
-
-fn hold_lock(path: &Path) -> fs::File {
-    let f = fs::File::create(path).unwrap();
-    f.lock().unwrap();
-    f
-}
-
+/// Names in `dir` of the tool's temps.
 fn staged(dir: &Path) -> Vec<String> {
-    fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with(".slim-image-"))
-        .collect()
+    names_with(dir, ".slim-image-")
 }
 
 /// SIGHUP (the terminal or the ssh session went away) cleans up like SIGINT: exit 129, no temp left,
