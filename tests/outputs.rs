@@ -6,7 +6,9 @@
 
 mod common;
 
-use common::outputs::{busy, hold_lock, names_where, names_with, start_waiting};
+use common::outputs::{
+    busy, hold_lock, layout_and_tarball, names_where, names_with, start_waiting,
+};
 use common::peers;
 use common::slim::{self, fails, ok};
 use std::fs;
@@ -23,16 +25,6 @@ fn litter(dir: &Path) -> Vec<String> {
     names_where(dir, |n| {
         n.starts_with(".slim-image-") || n.ends_with(".slim-image-lock")
     })
-}
-
-/// `-o OUT --tarball TAR`.
-fn layout_and_tarball<'a>(out: &'a Path, tar: &'a Path) -> [&'a str; 4] {
-    [
-        "-o",
-        out.to_str().unwrap(),
-        "--tarball",
-        tar.to_str().unwrap(),
-    ]
 }
 
 /// `tar` passes the strict tar check and holds an `index.json`.

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::outputs::{busy, hold_lock, names_with, start_waiting};
+use common::outputs::{busy, hold_lock, layout_and_tarball, names_with, start_waiting};
 use common::slim::{fails, ok};
 use std::fs;
 use std::path::Path;
@@ -92,15 +92,7 @@ fn tarball_at_or_inside_the_layout_is_refused_before_anything_is_written() {
         out.join("img.tar"),
         w.join("./out/sub/../img.tar"),
     ] {
-        let err = fails(busy(
-            &target,
-            &[
-                "-o",
-                out.to_str().unwrap(),
-                "--tarball",
-                t.to_str().unwrap(),
-            ],
-        ));
+        let err = fails(busy(&target, &layout_and_tarball(&out, &t)));
         assert!(
             err.contains("--tarball") && err.contains("--output"),
             "{err}"
@@ -119,25 +111,12 @@ fn tarball_at_or_inside_the_layout_is_refused_before_anything_is_written() {
     // The layout inside the tarball's path: neither could be written.
     let err = fails(busy(
         &target,
-        &[
-            "-o",
-            w.join("img.tar/layout").to_str().unwrap(),
-            "--tarball",
-            w.join("img.tar").to_str().unwrap(),
-        ],
+        &layout_and_tarball(&w.join("img.tar/layout"), &w.join("img.tar")),
     ));
     assert!(err.contains("--tarball") && err.contains("inside"), "{err}");
     assert!(!w.join("img.tar").exists(), "{err}");
     // Beside the layout is fine.
-    ok(busy(
-        &target,
-        &[
-            "-o",
-            out.to_str().unwrap(),
-            "--tarball",
-            w.join("out.tar").to_str().unwrap(),
-        ],
-    ));
+    ok(busy(&target, &layout_and_tarball(&out, &w.join("out.tar"))));
 }
 
 /// Names in `dir` of the tool's temps.
@@ -304,15 +283,7 @@ fn tarball_at_the_sbom_path_is_refused() {
     let target = w.join("target");
     let out = w.join("out");
     let sbom = w.join("out.spdx.json");
-    let err = fails(busy(
-        &target,
-        &[
-            "-o",
-            out.to_str().unwrap(),
-            "--tarball",
-            sbom.to_str().unwrap(),
-        ],
-    ));
+    let err = fails(busy(&target, &layout_and_tarball(&out, &sbom)));
     assert!(
         err.contains("SBOM") && err.contains(sbom.to_str().unwrap()),
         "{err}"
@@ -320,14 +291,7 @@ fn tarball_at_the_sbom_path_is_refused() {
     assert!(!out.exists() && !sbom.exists(), "{err}");
     ok(busy(
         &target,
-        &[
-            "-o",
-            out.to_str().unwrap(),
-            "--tarball",
-            sbom.to_str().unwrap(),
-            "--sbom",
-            "none",
-        ],
+        &[&layout_and_tarball(&out, &sbom)[..], &["--sbom", "none"]].concat(),
     ));
     assert!(out.join("oci-layout").is_file());
     // The file there is the tarball (a tar), not an SBOM document.

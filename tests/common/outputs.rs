@@ -23,6 +23,16 @@ pub fn busy(target: &Path, rest: &[&str]) -> Command {
     cmd(&args)
 }
 
+/// `-o OUT --tarball TAR`.
+pub fn layout_and_tarball<'a>(out: &'a Path, tar: &'a Path) -> [&'a str; 4] {
+    [
+        "-o",
+        out.to_str().unwrap(),
+        "--tarball",
+        tar.to_str().unwrap(),
+    ]
+}
+
 /// Names in `dir` for which `keep` holds.
 pub fn names_where(dir: &Path, keep: impl Fn(&str) -> bool) -> Vec<String> {
     fs::read_dir(dir)
