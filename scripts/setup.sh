@@ -30,6 +30,17 @@ find_pip() {
 pip_install() {
   $pip install --quiet "$1" 2>/dev/null || $pip install --quiet --break-system-packages "$1"
 }
+# python_module PKG IMPORTS WHAT-FAILS: pip-install PKG unless python3 can already import IMPORTS.
+python_module() {
+  if python3 -c "import $2" 2>/dev/null; then
+    echo "python3 $1 is already installed" >&2
+  else
+    find_pip
+    if [ -z "$pip" ] || ! pip_install "$1"; then
+      warn "could not install python3 $1; $3"
+    fi
+  fi
+}
 
 # --- Debian packages --------------------------------------------------------------------------
 # docker-registry: CNCF distribution 2.8, the registry the push tests run against.
@@ -92,27 +103,13 @@ cargo_tool cargo-auditable "binaries will not carry their dependency list and te
 
 # --- Python jsonschema: validates the SBOMs against the schemas in tests/fixtures/sbom-schemas ---
 step "pip install jsonschema"
-if python3 -c "import jsonschema, referencing" 2>/dev/null; then
-  echo "python3 jsonschema is already installed" >&2
-else
-  find_pip
-  if [ -z "$pip" ] || ! pip_install jsonschema; then
-    warn "could not install python3 jsonschema; the SBOM schema tests will fail"
-  fi
-fi
+python_module jsonschema "jsonschema, referencing" "the SBOM schema tests will fail"
 
 # --- Python cryptography: the test token server signs JWTs with it (tests/common/token_server.py).
 # Debian's python3-cryptography serves /usr/bin/python3; a python3 first on PATH (pyenv, venv) needs
 # its own copy.
 step "python3 cryptography"
-if python3 -c "import cryptography" 2>/dev/null; then
-  echo "python3 cryptography is already installed" >&2
-else
-  find_pip
-  if [ -z "$pip" ] || ! pip_install cryptography; then
-    warn "could not install python3 cryptography; the token-auth tests will fail"
-  fi
-fi
+python_module cryptography cryptography "the token-auth tests will fail"
 
 # --- cargo-fuzz: bounded fuzzing of the parsers (scripts/fuzz.sh; issue 7) -------------------------
 cargo_tool cargo-fuzz "scripts/fuzz.sh will SKIP"

@@ -8,6 +8,8 @@
 mod export;
 pub mod plain;
 mod sweep;
+/// Whether a process with this pid exists (used by the output sweep too).
+pub(crate) use sweep::alive as pid_alive;
 pub mod verify;
 
 use crate::digest::{Digest, HashingWriter};

@@ -7,6 +7,7 @@
 mod common;
 
 use cargo_slim_image::digest::Digest;
+use common::blob_cache::{app_binary, build_with as build, cache};
 use common::peers::{self, require, run_ok};
 use common::registry::{Mode, RealRegistry};
 use common::slim::{self, blob_path, manifest_of};
@@ -17,34 +18,6 @@ use std::process::Command;
 use std::time::{Duration, SystemTime};
 
 /// The blob cache of a target dir.
-fn cache(target: &Path) -> PathBuf {
-    target.join("slim-image/.cache/blobs")
-}
-
-/// A copy of the host's static busybox in `dir` (an app binary that needs no compiling).
-fn app_binary(dir: &Path) -> PathBuf {
-    let busybox = peers::which("busybox").expect("busybox");
-    let bin = dir.join("app");
-    fs::copy(busybox, &bin).unwrap();
-    bin
-}
-
-/// `cargo slim-image --binary BIN --target-dir TARGET --output OUT --sbom none EXTRA...`.
-fn build(bin: &Path, target: &Path, out: &Path, extra: &[&str]) -> Command {
-    let mut args = vec![
-        "--binary",
-        bin.to_str().unwrap(),
-        "--target-dir",
-        target.to_str().unwrap(),
-        "--output",
-        out.to_str().unwrap(),
-        "--sbom",
-        "none",
-    ];
-    args.extend_from_slice(extra);
-    slim::cmd(&args)
-}
-
 /// Run, require exit 0, return (stdout, stderr).
 fn ok_with_stderr(mut c: Command) -> (String, String) {
     let out = slim::run(&mut c);

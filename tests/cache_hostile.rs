@@ -8,6 +8,7 @@
 mod common;
 
 use cargo_slim_image::digest::Digest;
+use common::blob_cache::{app_binary, build_with, cache};
 use common::peers::{self, require};
 use common::slim::{self, blob_json, blob_path, manifest_of};
 use std::fs;
@@ -15,22 +16,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-fn cache(target: &Path) -> PathBuf {
-    target.join("slim-image/.cache/blobs")
-}
-
 /// `cargo slim-image --binary BIN --target-dir TARGET --output OUT --sbom none`.
 fn build(bin: &Path, target: &Path, out: &Path) -> Command {
-    slim::cmd(&[
-        "--binary",
-        bin.to_str().unwrap(),
-        "--target-dir",
-        target.to_str().unwrap(),
-        "--output",
-        out.to_str().unwrap(),
-        "--sbom",
-        "none",
-    ])
+    build_with(bin, target, out, &[])
 }
 
 /// Run `c` to its end. A run still going after two minutes (these builds take a second) is stuck
@@ -83,8 +71,7 @@ fn mkfifo(p: &Path) {
 fn fifos_and_symlinks_in_place_of_cached_blobs_and_marks_are_never_opened_through() {
     require!("busybox", "umoci", "oci-image-tool");
     let work = tempfile::tempdir().unwrap();
-    let bin = work.path().join("app");
-    fs::copy(peers::which("busybox").unwrap(), &bin).unwrap();
+    let bin = app_binary(work.path());
     let target = work.path().join("target");
     let l1 = work.path().join("l1");
     ok(build(&bin, &target, &l1));
@@ -138,8 +125,7 @@ fn fifos_and_symlinks_in_place_of_cached_blobs_and_marks_are_never_opened_throug
 fn a_directory_in_place_of_a_cached_blob_fails_naming_it() {
     require!("busybox");
     let work = tempfile::tempdir().unwrap();
-    let bin = work.path().join("app");
-    fs::copy(peers::which("busybox").unwrap(), &bin).unwrap();
+    let bin = app_binary(work.path());
     let target = work.path().join("target");
     let l1 = work.path().join("l1");
     ok(build(&bin, &target, &l1));
@@ -259,8 +245,7 @@ fn four_runs_on_one_cache_with_a_damaged_shared_blob_all_write_right_images() {
 fn the_sweep_never_reaches_through_a_symlinked_tmp() {
     require!("busybox");
     let work = tempfile::tempdir().unwrap();
-    let bin = work.path().join("app");
-    fs::copy(peers::which("busybox").unwrap(), &bin).unwrap();
+    let bin = app_binary(work.path());
     let target = work.path().join("target");
     ok(build(&bin, &target, &work.path().join("l1")));
     // `tmp` becomes a symlink to a directory of the user's, holding files named like the ones the
@@ -293,8 +278,7 @@ fn the_sweep_never_reaches_through_a_symlinked_tmp() {
 fn a_read_only_cache_fails_saying_what_to_do() {
     require!("busybox", "mount");
     let work = tempfile::tempdir().unwrap();
-    let bin = work.path().join("app");
-    fs::copy(peers::which("busybox").unwrap(), &bin).unwrap();
+    let bin = app_binary(work.path());
     let target = work.path().join("target");
     ok(build(&bin, &target, &work.path().join("l1")));
     let ro = work.path().join("ro");

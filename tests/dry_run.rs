@@ -39,6 +39,21 @@ fn package(dir: &Path) -> String {
     slim::package_with_meta(dir, "")
 }
 
+/// `--manifest-path MANIFEST --target-dir TARGET --dry-run EXTRA... SUBCOMMAND...`, which must
+/// succeed; its stdout.
+fn dry_run_on(manifest: &str, target: &Path, extra: &[&str], subcommand: &[&str]) -> String {
+    let mut a = vec![
+        "--manifest-path",
+        manifest,
+        "--target-dir",
+        target.to_str().unwrap(),
+        "--dry-run",
+    ];
+    a.extend_from_slice(extra);
+    a.extend_from_slice(subcommand);
+    ok(cmd(&a))
+}
+
 #[test]
 fn a_dry_run_build_prints_the_plan_as_text_or_json_and_writes_nothing() {
     let work = tempfile::tempdir().unwrap();
@@ -158,16 +173,8 @@ fn resolve_dry_run_builds_and_pushes_nothing() {
     // The registry's log holds its own readiness probes so far.
     let before = reg.requests().len();
     let run = |extra: &[&str]| {
-        let mut a = vec![
-            "--manifest-path",
-            &m,
-            "--target-dir",
-            target.to_str().unwrap(),
-            "--dry-run",
-        ];
-        a.extend_from_slice(extra);
-        a.extend_from_slice(&["resolve", "--repo", &repo, "-f", yaml.to_str().unwrap()]);
-        ok(cmd(&a))
+        let sub = ["resolve", "--repo", &repo, "-f", yaml.to_str().unwrap()];
+        dry_run_on(&m, &target, extra, &sub)
     };
     let text = run(&[]);
     assert!(text.contains("slim-image://bad"), "{text}");
@@ -204,16 +211,12 @@ fn init_k8s_dry_run_writes_no_file() {
     let file = w.join("k8s.yaml");
     let target = w.join("target");
     let run = |extra: &[&str]| {
-        let mut a = vec![
-            "--manifest-path",
+        dry_run_on(
             &m,
-            "--target-dir",
-            target.to_str().unwrap(),
-            "--dry-run",
-        ];
-        a.extend_from_slice(extra);
-        a.extend_from_slice(&["init-k8s", "-o", file.to_str().unwrap()]);
-        ok(cmd(&a))
+            &target,
+            extra,
+            &["init-k8s", "-o", file.to_str().unwrap()],
+        )
     };
     let text = run(&[]);
     assert!(text.contains("image: slim-image://bad"), "{text}");

@@ -6,48 +6,34 @@
 
 mod common;
 
+use common::outputs::{
+    busy, hold_lock, layout_and_tarball, names_where, names_with, start_waiting,
+};
 use common::peers;
-use common::slim::{self, cmd, fails, ok};
+use common::slim::{self, fails, ok};
 use std::fs;
 use std::io::Read;
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
-const BUSYBOX: &str = "/bin/busybox";
 /// Beyond Linux's largest pid_max (2^22): never a live process.
 const DEAD_PID: &str = "2147483646";
 
-/// `cargo slim-image --binary /bin/busybox --target-dir TARGET REST...`.
-fn busy(target: &Path, rest: &[&str]) -> Command {
-    let mut args = vec![
-        "--binary",
-        BUSYBOX,
-        "--target-dir",
-        target.to_str().unwrap(),
-    ];
-    args.extend_from_slice(rest);
-    cmd(&args)
-}
-
-/// Names in `dir` that start with `prefix`.
-fn names_with(dir: &Path, prefix: &str) -> Vec<String> {
-    fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with(prefix))
-        .collect()
-}
-
 /// Names in `dir` that are temps or lock files of the tool.
 fn litter(dir: &Path) -> Vec<String> {
-    fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with(".slim-image-") || n.ends_with(".slim-image-lock"))
-        .collect()
+    names_where(dir, |n| {
+        n.starts_with(".slim-image-") || n.ends_with(".slim-image-lock")
+    })
+}
+
+/// `tar` passes the strict tar check and holds an `index.json`.
+fn assert_tar_with_index(tar: &Path) {
+    let entries = peers::strict_tar_check(tar).unwrap();
+    assert!(
+        entries.iter().any(|e| e.name == "index.json"),
+        "{entries:?}"
+    );
 }
 
 fn root_digest(layout: &Path) -> String {
@@ -126,26 +112,14 @@ fn tarball_into_a_fifo_is_written_not_replaced() {
         })
     };
     let out = w.join("out");
-    ok(busy(
-        &w.join("target"),
-        &[
-            "-o",
-            out.to_str().unwrap(),
-            "--tarball",
-            fifo.to_str().unwrap(),
-        ],
-    ));
+    ok(busy(&w.join("target"), &layout_and_tarball(&out, &fifo)));
     // Checked before joining: had the FIFO been replaced, the reader would wait forever.
     let kind = fs::symlink_metadata(&fifo).unwrap().file_type();
     assert!(kind.is_fifo(), "--tarball replaced the FIFO: {kind:?}");
     let bytes = reader.join().unwrap();
     let copy = w.join("copy.tar");
     fs::write(&copy, &bytes).unwrap();
-    let entries = peers::strict_tar_check(&copy).unwrap();
-    assert!(
-        entries.iter().any(|e| e.name == "index.json"),
-        "{entries:?}"
-    );
+    assert_tar_with_index(&copy);
     assert!(litter(w).is_empty(), "{:?}", litter(w));
 }
 
@@ -155,17 +129,7 @@ fn tarball_into_a_device_and_through_symlinks() {
     let w = work.path();
     let target = w.join("target");
     let out = w.join("out");
-    let run = |t: &Path| {
-        ok(busy(
-            &target,
-            &[
-                "-o",
-                out.to_str().unwrap(),
-                "--tarball",
-                t.to_str().unwrap(),
-            ],
-        ))
-    };
+    let run = |t: &Path| ok(busy(&target, &layout_and_tarball(&out, t)));
     // A char device, directly and through a symlink: written into, never replaced.
     run(Path::new("/dev/null"));
     assert!(fs::symlink_metadata("/dev/null")
@@ -196,11 +160,7 @@ fn tarball_into_a_device_and_through_symlinks() {
         .file_type()
         .is_symlink());
     assert_eq!(fs::read_link(&link).unwrap(), PathBuf::from("real/app.tar"));
-    let entries = peers::strict_tar_check(&real).unwrap();
-    assert!(
-        entries.iter().any(|e| e.name == "index.json"),
-        "{entries:?}"
-    );
+    assert_tar_with_index(&real);
     // A dangling symlink: its target is created.
     let dangling = w.join("new.tar");
     std::os::unix::fs::symlink("real/new.tar", &dangling).unwrap();
@@ -229,11 +189,7 @@ fn tarball_to_stdout_pipes_into_podman_load() {
     assert!(stderr.contains(&format!("busybox@{digest}")), "{stderr}");
     let tar = w.join("stdout.tar");
     fs::write(&tar, &o.stdout).unwrap();
-    let entries = peers::strict_tar_check(&tar).unwrap();
-    assert!(
-        entries.iter().any(|e| e.name == "index.json"),
-        "{entries:?}"
-    );
+    assert_tar_with_index(&tar);
     // The same through /proc/self/fd/1 (a symlink to the pipe): nothing after the tar's trailer.
     let mut via_proc = busy(
         &target,
@@ -292,12 +248,7 @@ fn no_lock_file_or_temp_is_left_beside_the_outputs() {
     let w = work.path();
     let out = w.join("out");
     let tar = w.join("app.tar");
-    let args = [
-        "-o",
-        out.to_str().unwrap(),
-        "--tarball",
-        tar.to_str().unwrap(),
-    ];
+    let args = layout_and_tarball(&out, &tar);
     ok(busy(&w.join("target"), &args));
     ok(busy(&w.join("target"), &args));
     assert!(out.join("oci-layout").is_file() && tar.is_file());
@@ -339,12 +290,7 @@ fn leftovers_of_dead_runs_are_removed_and_nothing_else() {
         .success());
     let out = w.join("out");
     let tar = w.join("app.tar");
-    let args = [
-        "-o",
-        out.to_str().unwrap(),
-        "--tarball",
-        tar.to_str().unwrap(),
-    ];
+    let args = layout_and_tarball(&out, &tar);
     let o = slim::run(&mut busy(&w.join("target"), &args));
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{stderr}");
@@ -362,53 +308,37 @@ fn leftovers_of_dead_runs_are_removed_and_nothing_else() {
     }
 }
 
-/// A run that waits for the lock at `lock_path` (held by the caller); returns it once its stderr
-/// says it waits, with the stderr collected so far.
-fn start_waiting(mut c: Command) -> (Child, Arc<Mutex<String>>) {
-    c.stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = c.spawn().unwrap();
-    let stderr = Arc::new(Mutex::new(String::new()));
-    let mut pipe = child.stderr.take().unwrap();
-    {
-        let stderr = stderr.clone();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = pipe.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                stderr
-                    .lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        });
-    }
-    let t = Instant::now();
-    while !stderr
-        .lock()
-        .unwrap()
-        .contains("waiting for another cargo slim-image")
-    {
-        assert!(
-            t.elapsed() < Duration::from_secs(120) && child.try_wait().unwrap().is_none(),
-            "the run did not wait for the lock:\n{}",
-            stderr.lock().unwrap()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    (child, stderr)
-}
-
-fn hold_lock(path: &Path) -> fs::File {
-    let f = fs::File::create(path).unwrap();
-    f.lock().unwrap();
-    f
-}
-
-fn signal(child: &Child, sig: i32) {
+fn send(child: &Child, sig: i32) {
     // SAFETY: sending a signal to our own child process.
     assert_eq!(unsafe { libc::kill(child.id() as i32, sig) }, 0);
+}
+
+/// Starts `run` while holding the lock file `lock` in `w`, checks that a temp starting with each
+/// `staged` prefix is there, sends `signal.0` and expects exit code `signal.1`; then releases the
+/// lock and checks that no temp or lock file is left.
+fn interrupt_while_waiting(
+    w: &Path,
+    run: Command,
+    lock: &str,
+    staged: &[(&str, &str)],
+    signal: (i32, i32),
+) {
+    let held = hold_lock(&w.join(lock));
+    let (mut child, stderr) = start_waiting(run);
+    for (prefix, what) in staged {
+        assert!(!names_with(w, prefix).is_empty(), "{what}");
+    }
+    send(&child, signal.0);
+    let status = child.wait().unwrap();
+    assert_eq!(
+        status.code(),
+        Some(signal.1),
+        "{status}: {}",
+        stderr.lock().unwrap()
+    );
+    drop(held);
+    fs::remove_file(w.join(lock)).unwrap();
+    assert!(litter(w).is_empty(), "{:?}", litter(w));
 }
 
 #[test]
@@ -418,12 +348,7 @@ fn sigint_and_sigterm_remove_the_temps_and_keep_the_previous_output() {
     let target = w.join("target");
     let out = w.join("out");
     let tar = w.join("app.tar");
-    let args = [
-        "-o",
-        out.to_str().unwrap(),
-        "--tarball",
-        tar.to_str().unwrap(),
-    ];
+    let args = layout_and_tarball(&out, &tar);
     ok(busy(&target, &args));
     let before = root_digest(&out);
     let tar_before = fs::read(&tar).unwrap();
@@ -432,48 +357,27 @@ fn sigint_and_sigterm_remove_the_temps_and_keep_the_previous_output() {
     changed.extend(["--label", "run=second"]);
 
     // SIGINT while the new layout is staged and the run waits for the layout's lock.
-    let lock = hold_lock(&w.join(".out.slim-image-lock"));
-    let (mut child, stderr) = start_waiting(busy(&target, &changed));
-    assert!(
-        !names_with(w, ".slim-image-layout-").is_empty(),
-        "no staged layout"
+    interrupt_while_waiting(
+        w,
+        busy(&target, &changed),
+        ".out.slim-image-lock",
+        &[
+            (".slim-image-layout-", "no staged layout"),
+            (".slim-image-sbom-", "no staged SBOM"),
+        ],
+        (libc::SIGINT, 130),
     );
-    assert!(
-        !names_with(w, ".slim-image-sbom-").is_empty(),
-        "no staged SBOM"
-    );
-    signal(&child, libc::SIGINT);
-    let status = child.wait().unwrap();
-    assert_eq!(
-        status.code(),
-        Some(130),
-        "{status}: {}",
-        stderr.lock().unwrap()
-    );
-    drop(lock);
-    fs::remove_file(w.join(".out.slim-image-lock")).unwrap();
-    assert!(litter(w).is_empty(), "{:?}", litter(w));
     assert_eq!(root_digest(&out), before);
     assert_eq!(fs::read(w.join("out.spdx.json")).unwrap(), sbom_before);
 
     // SIGTERM while the new tarball is complete and waits for the tarball's lock.
-    let lock = hold_lock(&w.join(".app.tar.slim-image-lock"));
-    let (mut child, stderr) = start_waiting(busy(&target, &changed));
-    assert!(
-        !names_with(w, ".slim-image-archive-").is_empty(),
-        "no staged tarball"
+    interrupt_while_waiting(
+        w,
+        busy(&target, &changed),
+        ".app.tar.slim-image-lock",
+        &[(".slim-image-archive-", "no staged tarball")],
+        (libc::SIGTERM, 143),
     );
-    signal(&child, libc::SIGTERM);
-    let status = child.wait().unwrap();
-    assert_eq!(
-        status.code(),
-        Some(143),
-        "{status}: {}",
-        stderr.lock().unwrap()
-    );
-    drop(lock);
-    fs::remove_file(w.join(".app.tar.slim-image-lock")).unwrap();
-    assert!(litter(w).is_empty(), "{:?}", litter(w));
     assert_eq!(fs::read(&tar).unwrap(), tar_before);
     assert_ne!(
         root_digest(&out),

@@ -4,26 +4,11 @@
 
 mod common;
 
-use common::slim::{cmd, fails, ok};
+use common::outputs::{busy, hold_lock, layout_and_tarball, names_with, start_waiting};
+use common::slim::{fails, ok};
 use std::fs;
-use std::io::Read;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
-
-const BUSYBOX: &str = "/bin/busybox";
-
-fn busy(target: &Path, rest: &[&str]) -> Command {
-    let mut args = vec![
-        "--binary",
-        BUSYBOX,
-        "--target-dir",
-        target.to_str().unwrap(),
-    ];
-    args.extend_from_slice(rest);
-    cmd(&args)
-}
+use std::process::Command;
 
 /// An OCI layout the user keeps their own files in (oci-layout present, plus `src/` and a note) is
 /// not the tool's to replace: the run is refused, naming the extra entry, and every file stays.
@@ -107,15 +92,7 @@ fn tarball_at_or_inside_the_layout_is_refused_before_anything_is_written() {
         out.join("img.tar"),
         w.join("./out/sub/../img.tar"),
     ] {
-        let err = fails(busy(
-            &target,
-            &[
-                "-o",
-                out.to_str().unwrap(),
-                "--tarball",
-                t.to_str().unwrap(),
-            ],
-        ));
+        let err = fails(busy(&target, &layout_and_tarball(&out, &t)));
         assert!(
             err.contains("--tarball") && err.contains("--output"),
             "{err}"
@@ -134,75 +111,17 @@ fn tarball_at_or_inside_the_layout_is_refused_before_anything_is_written() {
     // The layout inside the tarball's path: neither could be written.
     let err = fails(busy(
         &target,
-        &[
-            "-o",
-            w.join("img.tar/layout").to_str().unwrap(),
-            "--tarball",
-            w.join("img.tar").to_str().unwrap(),
-        ],
+        &layout_and_tarball(&w.join("img.tar/layout"), &w.join("img.tar")),
     ));
     assert!(err.contains("--tarball") && err.contains("inside"), "{err}");
     assert!(!w.join("img.tar").exists(), "{err}");
     // Beside the layout is fine.
-    ok(busy(
-        &target,
-        &[
-            "-o",
-            out.to_str().unwrap(),
-            "--tarball",
-            w.join("out.tar").to_str().unwrap(),
-        ],
-    ));
+    ok(busy(&target, &layout_and_tarball(&out, &w.join("out.tar"))));
 }
 
-/// A run that waits for the lock at `lock` (held by the caller); returns once its stderr says so.
-fn start_waiting(mut c: Command) -> (Child, Arc<Mutex<String>>) {
-    c.stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = c.spawn().unwrap();
-    let stderr = Arc::new(Mutex::new(String::new()));
-    let mut pipe = child.stderr.take().unwrap();
-    {
-        let stderr = stderr.clone();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = pipe.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                stderr
-                    .lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        });
-    }
-    while !stderr
-        .lock()
-        .unwrap()
-        .contains("waiting for another cargo slim-image")
-    {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the run ended before it waited for the lock:\n{}",
-            stderr.lock().unwrap()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    (child, stderr)
-}
-
-fn hold_lock(path: &Path) -> fs::File {
-    let f = fs::File::create(path).unwrap();
-    f.lock().unwrap();
-    f
-}
-
+/// Names in `dir` of the tool's temps.
 fn staged(dir: &Path) -> Vec<String> {
-    fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with(".slim-image-"))
-        .collect()
+    names_with(dir, ".slim-image-")
 }
 
 /// SIGHUP (the terminal or the ssh session went away) cleans up like SIGINT: exit 129, no temp left,
@@ -364,15 +283,7 @@ fn tarball_at_the_sbom_path_is_refused() {
     let target = w.join("target");
     let out = w.join("out");
     let sbom = w.join("out.spdx.json");
-    let err = fails(busy(
-        &target,
-        &[
-            "-o",
-            out.to_str().unwrap(),
-            "--tarball",
-            sbom.to_str().unwrap(),
-        ],
-    ));
+    let err = fails(busy(&target, &layout_and_tarball(&out, &sbom)));
     assert!(
         err.contains("SBOM") && err.contains(sbom.to_str().unwrap()),
         "{err}"
@@ -380,14 +291,7 @@ fn tarball_at_the_sbom_path_is_refused() {
     assert!(!out.exists() && !sbom.exists(), "{err}");
     ok(busy(
         &target,
-        &[
-            "-o",
-            out.to_str().unwrap(),
-            "--tarball",
-            sbom.to_str().unwrap(),
-            "--sbom",
-            "none",
-        ],
+        &[&layout_and_tarball(&out, &sbom)[..], &["--sbom", "none"]].concat(),
     ));
     assert!(out.join("oci-layout").is_file());
     // The file there is the tarball (a tar), not an SBOM document.

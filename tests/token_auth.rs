@@ -21,7 +21,7 @@ use common::token::{
     TokenRegistry, User,
 };
 use serde_json::Value;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 const ALICE_PW: &str = "Alice-pw-5e1f-never-print";
 const BOB_PW: &str = "Bob-pw-77d2-never-print";
@@ -50,6 +50,41 @@ fn users() -> Vec<User> {
     vec![alice, bob, ida]
 }
 
+/// A docker config dir `DIR/NAME` whose entry for `reg` is `user`'s password.
+fn password_config(
+    dir: &Path,
+    name: &str,
+    reg: &TokenRegistry,
+    user: &str,
+    password: &str,
+) -> PathBuf {
+    docker_config(dir, name, reg.host(), password_entry(user, password))
+}
+
+/// `--output LAYOUT --push TARGET` with the docker config `config`, which must succeed; its stdout
+/// and stderr.
+fn push_ok(config: &Path, layout: &Path, target: &str) -> (String, String) {
+    let mut c = tool(
+        config,
+        &["--output", layout.to_str().unwrap(), "--push", target],
+    );
+    let out = c.output().unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
+    assert!(out.status.success(), "push failed:\n{stderr}");
+    (stdout, stderr)
+}
+
+/// `--output LAYOUT --push TARGET` with the docker config `config`, which must fail; its stderr.
+fn push_fails(config: &Path, layout: &Path, target: &str) -> String {
+    fails(tool(
+        config,
+        &["--output", layout.to_str().unwrap(), "--push", target],
+    ))
+}
+
 /// The `pushed` entries of a `--message-format json` report.
 fn pushed(json: &str) -> Vec<Value> {
     let report: Value = serde_json::from_str(json).unwrap();
@@ -63,24 +98,10 @@ fn push_with_a_token_then_skopeo_and_podman_pull_with_their_own_tokens() {
         return;
     };
     let work = tempfile::tempdir().unwrap();
-    let config = docker_config(
-        work.path(),
-        "alice",
-        reg.host(),
-        password_entry("alice", ALICE_PW),
-    );
+    let config = password_config(work.path(), "alice", &reg, "alice", ALICE_PW);
     let repo = format!("{}/app", reg.host());
     let layout = work.path().join("l");
-    let mut c = tool(
-        &config,
-        &["--output", layout.to_str().unwrap(), "--push", &repo],
-    );
-    let out = c.output().unwrap();
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-    );
-    assert!(out.status.success(), "push failed:\n{stderr}");
+    let (stdout, stderr) = push_ok(&config, &layout, &repo);
     assert_no_secret(&format!("{stdout}{stderr}"), "alice", ALICE_PW);
     let line = stdout.lines().next().unwrap();
     assert!(
@@ -141,12 +162,7 @@ fn base_image_is_pulled_from_a_token_registry() {
     };
     let base_digest = push_base(&reg, "pull-1");
     let work = tempfile::tempdir().unwrap();
-    let config = docker_config(
-        work.path(),
-        "alice",
-        reg.host(),
-        password_entry("alice", ALICE_PW),
-    );
+    let config = password_config(work.path(), "alice", &reg, "alice", ALICE_PW);
     let base = format!("{}/base:pull-1", reg.host());
     let layout = work.path().join("l");
     let json = ok(tool(
@@ -266,12 +282,7 @@ fn cross_repository_mount_needs_two_scopes_and_falls_back_to_upload_without_pull
         )
     };
     // alice may pull `base` and push `app`: one token carries both scopes, and the layer is mounted.
-    let alice = docker_config(
-        work.path(),
-        "alice",
-        reg.host(),
-        password_entry("alice", ALICE_PW),
-    );
+    let alice = password_config(work.path(), "alice", &reg, "alice", ALICE_PW);
     let json = ok(run(&alice, &format!("{}/app:1", reg.host())));
     let p = pushed(&json);
     assert!(p[0]["mounted_blobs"].as_u64().unwrap() >= 1, "{json}");
@@ -308,12 +319,7 @@ fn cross_repository_mount_needs_two_scopes_and_falls_back_to_upload_without_pull
 
     // bob may push `app2` but not pull `base` (the base is in the local cache, pinned by digest): the
     // registry refuses the mount, and the tool uploads the layer instead.
-    let bob = docker_config(
-        work.path(),
-        "bob",
-        reg.host(),
-        password_entry("bob", BOB_PW),
-    );
+    let bob = password_config(work.path(), "bob", &reg, "bob", BOB_PW);
     let mut c = run(&bob, &format!("{}/app2:1", reg.host()));
     let out = c.output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -351,16 +357,7 @@ fn identity_token_is_exchanged_by_post_without_a_password() {
     let config = docker_config(work.path(), "ida", reg.host(), entry);
     let repo = format!("{}/idapp", reg.host());
     let layout = work.path().join("l");
-    let mut c = tool(
-        &config,
-        &["--output", layout.to_str().unwrap(), "--push", &repo],
-    );
-    let out = c.output().unwrap();
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-    );
-    assert!(out.status.success(), "push failed:\n{stderr}");
+    let (stdout, stderr) = push_ok(&config, &layout, &repo);
     assert!(
         !format!("{stdout}{stderr}").contains(IDA_REFRESH),
         "{stderr}"
@@ -401,10 +398,7 @@ fn identity_token_is_exchanged_by_post_without_a_password() {
     let config = docker_config(work.path(), "stale", reg.host(), entry);
     let before = reg.tokens.requests().len();
     let target = format!("{repo}:2");
-    let err = fails(tool(
-        &config,
-        &["--output", layout.to_str().unwrap(), "--push", &target],
-    ));
+    let err = push_fails(&config, &layout, &target);
     assert!(!err.contains(stale), "the refresh token leaked: {err}");
     assert!(
         err.contains(reg.host()) && err.contains("identity token of user `ida`"),
@@ -423,17 +417,9 @@ fn wrong_password_or_missing_access_is_a_clear_error_without_the_secret() {
     let work = tempfile::tempdir().unwrap();
     let layout = work.path().join("l");
     let wrong = "Wrong-pw-1b7e-never-print";
-    let config = docker_config(
-        work.path(),
-        "wrong",
-        reg.host(),
-        password_entry("alice", wrong),
-    );
+    let config = password_config(work.path(), "wrong", &reg, "alice", wrong);
     let target = format!("{}/app", reg.host());
-    let err = fails(tool(
-        &config,
-        &["--output", layout.to_str().unwrap(), "--push", &target],
-    ));
+    let err = push_fails(&config, &layout, &target);
     assert!(err.contains(reg.host()) && err.contains("`alice`"), "{err}");
     assert!(
         err.contains("token"),
@@ -446,16 +432,8 @@ fn wrong_password_or_missing_access_is_a_clear_error_without_the_secret() {
     assert_eq!(asked[0]["status"], 401);
 
     // bob's credentials are right, but he may not push `app`.
-    let config = docker_config(
-        work.path(),
-        "bob",
-        reg.host(),
-        password_entry("bob", BOB_PW),
-    );
-    let err = fails(tool(
-        &config,
-        &["--output", layout.to_str().unwrap(), "--push", &target],
-    ));
+    let config = password_config(work.path(), "bob", &reg, "bob", BOB_PW);
+    let err = push_fails(&config, &layout, &target);
     assert!(
         err.contains(reg.host()) && err.contains("`bob`") && err.contains("app"),
         "{err}"

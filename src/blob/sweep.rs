@@ -120,7 +120,7 @@ fn writer_pid(name: &str) -> Option<u32> {
 }
 
 /// Whether a process with this pid exists (here, `kill(pid, 0)` other than "no such process").
-fn alive(pid: u32) -> bool {
+pub(crate) fn alive(pid: u32) -> bool {
     let Some(pid) = i32::try_from(pid)
         .ok()
         .and_then(rustix::process::Pid::from_raw)

@@ -22,7 +22,6 @@
 use anyhow::{Context, Result};
 use std::fs::{self, File};
 use std::io;
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -218,27 +217,12 @@ pub fn sync_tree(dir: &Path) -> Result<()> {
 /// `renameat2(from, to, RENAME_EXCHANGE)`: swap two existing paths atomically. `Ok(false)` when the
 /// kernel or file system has no exchange (then nothing changed).
 fn exchange(from: &Path, to: &Path) -> Result<bool> {
-    use std::ffi::CString;
-    let a = CString::new(from.as_os_str().as_bytes())?;
-    let b = CString::new(to.as_os_str().as_bytes())?;
-    // SAFETY: two NUL-terminated paths that live across the call; the syscall only reads them.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_renameat2,
-            libc::AT_FDCWD,
-            a.as_ptr(),
-            libc::AT_FDCWD,
-            b.as_ptr(),
-            libc::RENAME_EXCHANGE,
-        )
-    };
-    if r == 0 {
-        return Ok(true);
-    }
-    let e = io::Error::last_os_error();
-    match e.raw_os_error() {
-        Some(libc::EINVAL | libc::ENOSYS | libc::ENOTSUP) => Ok(false),
-        _ => Err(e)
+    use rustix::fs::{renameat_with, RenameFlags, CWD};
+    use rustix::io::Errno;
+    match renameat_with(CWD, from, CWD, to, RenameFlags::EXCHANGE) {
+        Ok(()) => Ok(true),
+        Err(Errno::INVAL | Errno::NOSYS | Errno::NOTSUP) => Ok(false),
+        Err(e) => Err(io::Error::from(e))
             .with_context(|| format!("swapping {} into place at {}", from.display(), to.display())),
     }
 }

@@ -9,15 +9,15 @@ use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-/// Whether a process with this pid exists (in our pid namespace).
-fn pid_alive(pid: i32) -> bool {
-    // SAFETY: kill with signal 0 only checks for existence and permission; it sends nothing.
-    let r = unsafe { libc::kill(pid, 0) };
-    r == 0 || io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+/// `O_NONBLOCK | O_NOFOLLOW`, as `OpenOptionsExt::custom_flags` takes them.
+fn no_block_no_follow() -> i32 {
+    use rustix::fs::OFlags;
+    // The two flags are small positive bits: the cast keeps them as they are.
+    (OFlags::NONBLOCK | OFlags::NOFOLLOW).bits() as i32
 }
 
 /// The pid in a temp name `.slim-image-<kind>-<pid>-<n>`, when the name is one of ours.
-fn temp_pid(name: &str) -> Option<i32> {
+fn temp_pid(name: &str) -> Option<u32> {
     let rest = name.strip_prefix(PREFIX)?;
     Kind::ALL.iter().find_map(|k| {
         let tail = rest.strip_prefix(k.as_str())?.strip_prefix('-')?;
@@ -27,7 +27,10 @@ fn temp_pid(name: &str) -> Option<i32> {
             _ => n,
         };
         let ok = !n.is_empty() && n.bytes().all(|b| b.is_ascii_hexdigit());
-        pid.parse::<i32>().ok().filter(|&p| ok && p > 0)
+        pid.parse::<i32>()
+            .ok()
+            .filter(|&p| ok && p > 0)
+            .and_then(|p| u32::try_from(p).ok())
     })
 }
 
@@ -43,7 +46,7 @@ pub fn sweep(dir: &Path) -> Vec<PathBuf> {
         let Some(pid) = std::str::from_utf8(name.as_bytes()).ok().and_then(temp_pid) else {
             continue;
         };
-        if pid_alive(pid) {
+        if crate::blob::pid_alive(pid) {
             continue;
         }
         let path = e.path();
@@ -56,7 +59,7 @@ pub fn sweep(dir: &Path) -> Vec<PathBuf> {
             use std::os::unix::fs::OpenOptionsExt;
             fs::OpenOptions::new()
                 .read(true)
-                .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
+                .custom_flags(no_block_no_follow())
                 .open(&path)
         };
         let Ok(f) = opened else {

@@ -1,6 +1,8 @@
 //! Shared helpers for the integration tests: real peers (registry, podman, skopeo, umoci, ...).
 #![allow(dead_code)]
 
+pub mod blob_cache;
+pub mod outputs;
 pub mod peers;
 pub mod registry;
 pub mod slim;

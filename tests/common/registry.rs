@@ -268,42 +268,7 @@ impl RealRegistry {
                 d.join("leaf.key").display()
             );
         }
-        for _attempt in 0..5 {
-            let port = free_port();
-            let config = format!(
-                "version: 0.1\nlog: {{level: info}}\nstorage:\n  filesystem: {{rootdirectory: {}}}\n  \
-                 delete: {{enabled: true}}\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: test-secret\n{http_extra}{extra}",
-                d.join("data").display()
-            );
-            std::fs::write(d.join("config.yml"), config).unwrap();
-            let log = std::fs::File::create(d.join("registry.log")).unwrap();
-            let mut child = Command::new("docker-registry")
-                .arg("serve")
-                .arg(d.join("config.yml"))
-                .stdin(Stdio::null())
-                .stdout(log.try_clone().unwrap())
-                .stderr(log)
-                .spawn()
-                .expect("starting docker-registry");
-            let host = format!("127.0.0.1:{port}");
-            if wait_ready(&mut child, &host, mode.tls(), d) {
-                return Some(RealRegistry {
-                    child,
-                    dir,
-                    host,
-                    mode,
-                });
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-            let log = std::fs::read_to_string(d.join("registry.log")).unwrap_or_default();
-            // Someone may have taken the port between our probe and the registry's bind: try another.
-            assert!(
-                log.contains("address already in use"),
-                "docker-registry did not start:\n{log}"
-            );
-        }
-        panic!("could not start docker-registry on a free port");
+        Some(serve(dir, mode, &format!("{http_extra}{extra}")))
     }
 
     /// The registry's whole log.
@@ -432,41 +397,49 @@ impl RealRegistry {
             return None;
         }
         let dir = tempfile::tempdir().unwrap();
-        let d = dir.path();
-        for _attempt in 0..5 {
-            let port = free_port();
-            let config = format!(
-                "version: 0.1\nlog: {{level: info}}\nstorage:\n  filesystem: {{rootdirectory: {}}}\n  \
-                 delete: {{enabled: true}}\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: test-secret\n{auth}",
-                d.join("data").display()
-            );
-            std::fs::write(d.join("config.yml"), config).unwrap();
-            let log = std::fs::File::create(d.join("registry.log")).unwrap();
-            let mut child = Command::new("docker-registry")
-                .arg("serve")
-                .arg(d.join("config.yml"))
-                .stdin(Stdio::null())
-                .stdout(log.try_clone().unwrap())
-                .stderr(log)
-                .spawn()
-                .expect("starting docker-registry");
-            let host = format!("127.0.0.1:{port}");
-            if wait_ready(&mut child, &host, false, d) {
-                return Some(RealRegistry {
-                    child,
-                    dir,
-                    host,
-                    mode: Mode::Plain,
-                });
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-            let log = std::fs::read_to_string(d.join("registry.log")).unwrap_or_default();
-            assert!(
-                log.contains("address already in use"),
-                "docker-registry did not start:\n{log}"
-            );
-        }
-        panic!("could not start docker-registry on a free port");
+        Some(serve(dir, Mode::Plain, auth))
     }
+}
+
+/// Runs `docker-registry serve` in `dir` on a free loopback port, with `tail` (the TLS and auth
+/// YAML) after the `http:` block's own keys; once `/v2/` answers, the registry. Another port is
+/// tried when someone took the probed one before the registry bound it.
+fn serve(dir: tempfile::TempDir, mode: Mode, tail: &str) -> RealRegistry {
+    let d = dir.path();
+    for _attempt in 0..5 {
+        let port = free_port();
+        let config = format!(
+            "version: 0.1\nlog: {{level: info}}\nstorage:\n  filesystem: {{rootdirectory: {}}}\n  \
+             delete: {{enabled: true}}\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: test-secret\n{tail}",
+            d.join("data").display()
+        );
+        std::fs::write(d.join("config.yml"), config).unwrap();
+        let log = std::fs::File::create(d.join("registry.log")).unwrap();
+        let mut child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(d.join("config.yml"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("starting docker-registry");
+        let host = format!("127.0.0.1:{port}");
+        if wait_ready(&mut child, &host, mode.tls(), d) {
+            return RealRegistry {
+                child,
+                dir,
+                host,
+                mode,
+            };
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        let log = std::fs::read_to_string(d.join("registry.log")).unwrap_or_default();
+        // Someone may have taken the port between our probe and the registry's bind: try another.
+        assert!(
+            log.contains("address already in use"),
+            "docker-registry did not start:\n{log}"
+        );
+    }
+    panic!("could not start docker-registry on a free port");
 }

@@ -75,7 +75,13 @@ pub fn run_get(
     if timed_out_before.contains(&key) {
         return Err(timed_out());
     }
-    let result = spawn_and_wait(path, exe, server, env, limit);
+    let call = Call {
+        path,
+        exe,
+        server,
+        env,
+    };
+    let result = spawn_and_wait(&call, limit);
     if result.as_ref().is_err_and(|e| e.is::<TimedOut>()) {
         timed_out_before.push(key);
         return Err(timed_out());
@@ -91,13 +97,21 @@ struct TimedOut;
 /// (helper, server) pairs that timed out in this run.
 static TIMED_OUT: Mutex<Vec<(PathBuf, String)>> = Mutex::new(Vec::new());
 
-fn spawn_and_wait(
-    path: &Path,
-    exe: &str,
-    server: &str,
-    env: &CredentialEnv,
-    limit: Duration,
-) -> Result<HelperOutput> {
+/// One `get`: the helper's path and name, the server asked about, the environment it sees.
+struct Call<'a> {
+    path: &'a Path,
+    exe: &'a str,
+    server: &'a str,
+    env: &'a CredentialEnv,
+}
+
+fn spawn_and_wait(call: &Call<'_>, limit: Duration) -> Result<HelperOutput> {
+    let Call {
+        path,
+        exe,
+        server,
+        env,
+    } = *call;
     let start = Instant::now();
     let mut child = Command::new(path)
         .arg("get")

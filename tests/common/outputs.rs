@@ -1,0 +1,93 @@
+//! Helpers shared by the output tests (tests/outputs.rs, tests/outputs_attack.rs): a busybox run,
+//! listing the tool's temps, and runs that wait on a lock the test holds.
+
+use super::slim::cmd;
+use std::fs;
+use std::io::Read;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub const BUSYBOX: &str = "/bin/busybox";
+
+/// `cargo slim-image --binary /bin/busybox --target-dir TARGET REST...`.
+pub fn busy(target: &Path, rest: &[&str]) -> Command {
+    let mut args = vec![
+        "--binary",
+        BUSYBOX,
+        "--target-dir",
+        target.to_str().unwrap(),
+    ];
+    args.extend_from_slice(rest);
+    cmd(&args)
+}
+
+/// `-o OUT --tarball TAR`.
+pub fn layout_and_tarball<'a>(out: &'a Path, tar: &'a Path) -> [&'a str; 4] {
+    [
+        "-o",
+        out.to_str().unwrap(),
+        "--tarball",
+        tar.to_str().unwrap(),
+    ]
+}
+
+/// Names in `dir` for which `keep` holds.
+pub fn names_where(dir: &Path, keep: impl Fn(&str) -> bool) -> Vec<String> {
+    fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| keep(n))
+        .collect()
+}
+
+/// Names in `dir` that start with `prefix`.
+pub fn names_with(dir: &Path, prefix: &str) -> Vec<String> {
+    names_where(dir, |n| n.starts_with(prefix))
+}
+
+/// A run that waits for a lock held by the caller; returns it once its stderr says it waits, with
+/// the stderr collected so far. Fails if the run ends first or has not waited within 120 s.
+pub fn start_waiting(mut c: Command) -> (Child, Arc<Mutex<String>>) {
+    c.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let stderr = Arc::new(Mutex::new(String::new()));
+    let mut pipe = child.stderr.take().unwrap();
+    {
+        let stderr = stderr.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = pipe.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                stderr
+                    .lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+    }
+    let t = Instant::now();
+    while !stderr
+        .lock()
+        .unwrap()
+        .contains("waiting for another cargo slim-image")
+    {
+        assert!(
+            t.elapsed() < Duration::from_secs(120) && child.try_wait().unwrap().is_none(),
+            "the run did not wait for the lock:\n{}",
+            stderr.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (child, stderr)
+}
+
+/// Creates `path` and holds an exclusive lock on it while the returned file lives.
+pub fn hold_lock(path: &Path) -> fs::File {
+    let f = fs::File::create(path).unwrap();
+    f.lock().unwrap();
+    f
+}
