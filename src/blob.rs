@@ -17,7 +17,7 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -223,10 +223,7 @@ impl BlobStore {
         let reading = || format!("reading blob {digest} from {}", p.display());
         let f = plain::open(&p).with_context(reading)?;
         let stat = verify::Stat::of(&f.metadata().with_context(reading)?);
-        let mut bytes = Vec::new();
-        f.take(READ_LIMIT + 1)
-            .read_to_end(&mut bytes)
-            .with_context(reading)?;
+        let bytes = crate::bounded::read_at_most(&f, READ_LIMIT).with_context(reading)?;
         if bytes.len() as u64 > READ_LIMIT {
             bail!(
                 "blob {digest} at {} is over {} MiB, more than a manifest or config can be: remove it",

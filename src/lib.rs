@@ -8,6 +8,7 @@
 
 pub mod base;
 pub mod blob;
+pub mod bounded;
 pub mod cli;
 pub mod compile;
 pub mod compress;

@@ -44,10 +44,7 @@ pub fn check_size(what: &str, size: u64, limit: u64) -> Result<()> {
 /// Read `r` to its end, at most `limit` bytes; more is an error naming `what` (nothing beyond
 /// `limit` + 1 bytes is read).
 pub fn read_all(r: impl Read, limit: u64, what: &str) -> Result<Vec<u8>> {
-    let mut buf = Vec::new();
-    r.take(limit.saturating_add(1))
-        .read_to_end(&mut buf)
-        .with_context(|| format!("reading {what}"))?;
+    let buf = crate::bounded::read_at_most(r, limit).with_context(|| format!("reading {what}"))?;
     if buf.len() as u64 > limit {
         bail!(
             "{what} is over the {limit}-byte limit for it: refusing it (no sane image has one \

@@ -7,7 +7,7 @@
 //! digest) so that the caller makes it again, or the run fails naming it; it is never used.
 //!
 //! Why a mark and not a hash on every use: a layer cache hit on an unchanged workspace reads nothing
-//! (see [`crate::layer_cache`]), and hashing the cached blob there would add a full read of it to every
+//! (see the layer cache), and hashing the cached blob there would add a full read of it to every
 //! run. Measured with `time` on a 34 MB (incompressible) app layer, warm page cache, 5 no-op rebuilds
 //! each: 0.08-0.14 s with the mark, 0.11-0.21 s hashing the blob instead (release build; user time
 //! 0.00-0.01 s against 0.01-0.03 s; a debug build hashes at a tenth of the speed: 0.1-0.17 s against

@@ -60,11 +60,13 @@ impl Client {
                 return Err(self.status_error(&action, &mut resp));
             }
             let bytes =
-                read_full_capped(&mut resp, limit).map_err(|e| RegistryError::Connection {
-                    action: action.clone(),
-                    host: self.host.clone(),
-                    detail: format!("reading the manifest: {e}"),
-                    retriable: true,
+                crate::bounded::read_at_most(resp.body_mut().as_reader(), limit).map_err(|e| {
+                    RegistryError::Connection {
+                        action: action.clone(),
+                        host: self.host.clone(),
+                        detail: format!("reading the manifest: {e}"),
+                        retriable: true,
+                    }
                 })?;
             if bytes.len() as u64 > limit {
                 return Err(protocol(format!(
@@ -276,19 +278,6 @@ impl Client {
         })?;
         local.with_context(|| format!("storing blob {} in {}", desc.digest, store.root().display()))
     }
-}
-
-/// Read a body up to `limit` + 1 bytes (so the caller can tell it was too big), failing on I/O errors.
-fn read_full_capped(
-    resp: &mut ureq::http::Response<ureq::Body>,
-    limit: u64,
-) -> std::io::Result<Vec<u8>> {
-    let mut buf = Vec::new();
-    resp.body_mut()
-        .as_reader()
-        .take(limit + 1)
-        .read_to_end(&mut buf)?;
-    Ok(buf)
 }
 
 /// The `mediaType` field of a manifest JSON, if it is one we accept.
