@@ -237,6 +237,9 @@ pub enum Command {
     Resolve(crate::k8s::ResolveArgs),
     /// Write a starter Kubernetes manifest (Deployment + Service) for an image.
     InitK8s(crate::k8s::InitArgs),
+    /// Rebuild an image from this workspace with the flags it was built with and compare digests:
+    /// exit 0 when they match, 1 when not (naming the layer, file and config fields that differ).
+    Verify(crate::verify::VerifyArgs),
 }
 
 /// `--compression`.

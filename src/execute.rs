@@ -420,14 +420,66 @@ fn build_one<'a>(
 
 /// Run the plan and report what was made.
 pub fn execute(plan: &Plan, cli: &Cli) -> Result<Report> {
+    build_then(plan, cli, |store, built| {
+        let mut images = Vec::new();
+        for b in built {
+            images.push(local::write_local(store, b, plan, cli)?);
+        }
+        for (b, report) in built.iter().zip(images.iter_mut()) {
+            let mounts = b.from.map(|f| f.mount_hints()).unwrap_or_default();
+            report.pushed = push_image(&b.artifact, store, b.img, cli, &b.sboms, mounts)?;
+        }
+        Ok(Report {
+            tool: format!("cargo-slim-image {}", env!("CARGO_PKG_VERSION")),
+            images,
+        })
+    })
+}
+
+/// One image of a plan built into the blob store, handed to no sink (what `verify` compares).
+#[derive(Debug, Clone)]
+pub struct Rebuilt {
+    /// The image's name, as in the plan.
+    pub name: String,
+    /// Its manifest (one platform) or index, and every blob below it, in the store.
+    pub artifact: Artifact,
+    /// Per platform: the manifest, its config and its layers.
+    pub manifests: Vec<ManifestReport>,
+}
+
+/// Build every image of the plan exactly as [`execute`] does (bases, compile, layers, size budget,
+/// SBOMs), but write, load and push nothing: the images are only in the returned blob store.
+pub fn rebuild(plan: &Plan, cli: &Cli) -> Result<(BlobStore, Vec<Rebuilt>)> {
+    build_then(plan, cli, |store, built| {
+        let images = built
+            .iter()
+            .map(|b| Rebuilt {
+                name: b.img.name.clone(),
+                artifact: b.artifact.clone(),
+                manifests: b.manifests.clone(),
+            })
+            .collect();
+        Ok((store.clone(), images))
+    })
+}
+
+/// The blob cache of a plan: `<target-dir>/slim-image/.cache/blobs`.
+pub fn store_dir(plan: &Plan) -> PathBuf {
+    plan.target_dir
+        .join("slim-image")
+        .join(".cache")
+        .join("blobs")
+}
+
+/// Build and check every image of the plan into the blob store, then hand them to `sinks`.
+fn build_then<T>(
+    plan: &Plan,
+    cli: &Cli,
+    sinks: impl FnOnce(&BlobStore, &[Built<'_>]) -> Result<T>,
+) -> Result<T> {
     // From here on temps are made: an interrupt removes them (see sink::commit).
     sink::commit::install_signal_cleanup()?;
-    let store = BlobStore::open(
-        plan.target_dir
-            .join("slim-image")
-            .join(".cache")
-            .join("blobs"),
-    )?;
+    let store = BlobStore::open(store_dir(plan))?;
     // Bases first: a base that does not exist or lacks a platform fails before any compiling.
     let bases = resolve_bases(plan, cli, &store)?;
     let compression = layer_compression(cli)?;
@@ -466,16 +518,5 @@ pub fn execute(plan: &Plan, cli: &Cli) -> Result<Report> {
             (&shared_base, &without_ca, certificates),
         )?);
     }
-    let mut images = Vec::new();
-    for b in &built {
-        images.push(local::write_local(&store, b, plan, cli)?);
-    }
-    for (b, report) in built.iter().zip(images.iter_mut()) {
-        let mounts = b.from.map(|f| f.mount_hints()).unwrap_or_default();
-        report.pushed = push_image(&b.artifact, &store, b.img, cli, &b.sboms, mounts)?;
-    }
-    Ok(Report {
-        tool: format!("cargo-slim-image {}", env!("CARGO_PKG_VERSION")),
-        images,
-    })
+    sinks(&store, &built)
 }

@@ -33,6 +33,7 @@ pub mod sink;
 pub mod size;
 pub mod tar;
 pub mod ui;
+pub mod verify;
 
 /// Run `cargo slim-image` with parsed arguments: resolve the plan, then print it (`--dry-run`) or
 /// execute it. Results go to stdout, everything else to stderr.
@@ -45,6 +46,7 @@ pub fn run(cli: &cli::Cli) -> anyhow::Result<()> {
         Some(cli::Command::Index(args)) => return index_cmd::run(args, cli),
         Some(cli::Command::Resolve(args)) => return k8s::resolve(args, cli),
         Some(cli::Command::InitK8s(args)) => return k8s::init(args, cli),
+        Some(cli::Command::Verify(args)) => return verify::run(args, cli),
         None => {}
     }
     let plan = resolve::resolve(cli)?;
@@ -64,6 +66,15 @@ pub fn run(cli: &cli::Cli) -> anyhow::Result<()> {
         print!("{results}");
     }
     Ok(())
+}
+
+/// The exit status of a run that failed with `err`: 1, but for `verify` 1 only when the image did
+/// not match and 2 when the check could not be made ([`verify::exit_code`]).
+pub fn exit_code(cli: &cli::Cli, err: &anyhow::Error) -> i32 {
+    match cli.command {
+        Some(cli::Command::Verify(_)) => verify::exit_code(err),
+        _ => 1,
+    }
 }
 
 /// What `--dry-run` prints on stdout: `text`, or `json` as one canonical JSON document with

@@ -7,6 +7,6 @@ fn main() {
     let CargoCli::SlimImage(cli) = parse_from(std::env::args_os());
     if let Err(err) = cargo_slim_image::run(&cli) {
         cargo_slim_image::ui::print_error(&err);
-        std::process::exit(1);
+        std::process::exit(cargo_slim_image::exit_code(&cli, &err));
     }
 }

@@ -26,7 +26,7 @@ struct Layout {
 }
 
 /// Copy `file` into the store; it must hash to `want` (and be `size` bytes when given).
-fn store_file(
+pub(crate) fn store_file(
     file: &Path,
     want: Option<&Digest>,
     size: Option<u64>,

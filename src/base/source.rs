@@ -46,7 +46,7 @@ impl fmt::Display for BaseSource {
 
 /// `PATH[:TAG]`: the whole string when that path exists, else split at the last `:` when what follows
 /// has no `/` (a tag never does).
-fn path_and_tag(rest: &str, want_dir: bool) -> (PathBuf, Option<String>) {
+pub(crate) fn path_and_tag(rest: &str, want_dir: bool) -> (PathBuf, Option<String>) {
     let exists = |p: &Path| if want_dir { p.is_dir() } else { p.is_file() };
     if exists(Path::new(rest)) {
         return (PathBuf::from(rest), None);

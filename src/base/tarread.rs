@@ -51,6 +51,12 @@ pub struct TarEntry {
     pub link: String,
     /// Data size (0 for links, devices, fifos and directories).
     pub size: u64,
+    /// Permission bits (and setuid/setgid/sticky), as the header says.
+    pub mode: u32,
+    /// Owner: (uid, gid), a PAX record's when there is one.
+    pub owner: (u64, u64),
+    /// Modification time in seconds, a PAX record's (whole seconds) when there is one.
+    pub mtime: u64,
 }
 
 fn clean(p: &str) -> String {
@@ -113,6 +119,9 @@ struct Pending {
     path: Option<String>,
     link: Option<String>,
     size: Option<u64>,
+    uid: Option<u64>,
+    gid: Option<u64>,
+    mtime: Option<u64>,
     any: bool,
 }
 
@@ -129,6 +138,10 @@ impl Pending {
                         .with_context(|| format!("a PAX size record `{v}` that is not a number"))?;
                     self.size = Some(s);
                 }
+                // Only read (verify shows them), never trusted for sizes: a bad one reads as absent.
+                "uid" => self.uid = v.parse().ok(),
+                "gid" => self.gid = v.parse().ok(),
+                "mtime" => self.mtime = v.split('.').next().and_then(|s| s.parse().ok()),
                 _ => {}
             }
         }
@@ -186,11 +199,18 @@ impl Pending {
                 .unwrap_or_default()
         });
         self.any = false;
+        let owner = (
+            self.uid.take().unwrap_or_else(|| h.uid().unwrap_or(0)),
+            self.gid.take().unwrap_or_else(|| h.gid().unwrap_or(0)),
+        );
         Ok(TarEntry {
             kind: kind_of(flag, &path),
             path: clean(&path),
             link,
             size,
+            mode: h.mode().unwrap_or(0) & 0o7777,
+            owner,
+            mtime: self.mtime.take().unwrap_or_else(|| h.mtime().unwrap_or(0)),
         })
     }
 }

@@ -1,0 +1,239 @@
+//! `cargo slim-image verify IMAGE`: rebuild the image from the current workspace with the flags it
+//! was released with, and compare digests.
+//!
+//! Takes IMAGE (a registry reference, `oci:DIR[:TAG]` or `oci-archive:FILE[:TAG]`, read by
+//! [`source`]) and the build flags (before `verify`, as for the other subcommands, or after IMAGE),
+//! resolves the plan exactly as a build would, and runs it through [`crate::execute::rebuild`]: the
+//! images land in the blob cache only, and no sink runs (nothing is written to the layout, no
+//! tarball, no load, no push). Then [`compare`] says whether the digests match and, if not, what
+//! differs; [`report`] prints it. Exit status: 0 reproduced, 1 not, 2 when the check could not be
+//! made (a bad IMAGE, a failed build): see [`exit_code`].
+
+pub mod compare;
+pub mod files;
+pub mod report;
+pub mod source;
+
+use crate::cli::{CargoCli, Cli, MessageFormat};
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser};
+
+/// `cargo slim-image verify`.
+#[derive(Debug, Args, Clone)]
+pub struct VerifyArgs {
+    /// The image to check: REGISTRY/NAME[:TAG][@DIGEST], oci:DIR[:TAG] or oci-archive:FILE[:TAG].
+    #[arg(value_name = "IMAGE")]
+    pub image: String,
+    /// The flags the image was built with, as for a build (-p, --bin, --platform, --base,
+    /// --features, --profile, --env, ...); they may come before `verify` instead. Outputs
+    /// (--output, --tarball, --load, --push) are ignored: verify writes and pushes nothing.
+    #[arg(
+        value_name = "BUILD FLAGS",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    pub build: Vec<String>,
+}
+
+/// The image was rebuilt and its digest is not the image's (exit status 1); the message says what
+/// differs.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Mismatch(pub String);
+
+/// The exit status of a failed `verify` run: 1 for a [`Mismatch`], 2 when the check could not be
+/// made (as `cmp` and `diff` do).
+pub fn exit_code(err: &anyhow::Error) -> i32 {
+    if err.downcast_ref::<Mismatch>().is_some() {
+        1
+    } else {
+        2
+    }
+}
+
+/// `cli` without the display flags and the subcommand, as text: two of these are equal when the
+/// same build flags were given.
+fn build_part(cli: &Cli) -> String {
+    let mut c = cli.clone();
+    c.command = None;
+    c.dry_run = false;
+    c.message_format = MessageFormat::Human;
+    c.verbose = 0;
+    c.quiet = false;
+    format!("{c:?}")
+}
+
+/// The flags to build with: those after IMAGE, or those before `verify` (not both); display flags
+/// (`-v`, `-q`, `--dry-run`, `--message-format`) from either.
+fn build_flags(args: &VerifyArgs, outer: &Cli) -> Result<Cli> {
+    let mut cli = outer.clone();
+    if !args.build.is_empty() {
+        let argv = ["cargo", "slim-image"]
+            .into_iter()
+            .map(String::from)
+            .chain(args.build.iter().cloned());
+        let CargoCli::SlimImage(inner) = CargoCli::try_parse_from(argv).map_err(|e| {
+            anyhow::anyhow!(
+                "verify: the build flags after IMAGE: {}",
+                e.to_string().trim_start_matches("error: ").trim_end()
+            )
+        })?;
+        if inner.command.is_some() {
+            bail!("verify: after IMAGE come build flags only, not another subcommand");
+        }
+        let CargoCli::SlimImage(defaults) = CargoCli::parse_from(["cargo", "slim-image"]);
+        if build_part(outer) != build_part(&defaults) {
+            bail!(
+                "verify: give the build flags either before `verify` or after IMAGE, not both \
+                 (cargo slim-image verify IMAGE -p PKG --bin NAME ...)"
+            );
+        }
+        cli = Cli {
+            dry_run: outer.dry_run || inner.dry_run,
+            message_format: if inner.message_format == MessageFormat::Json {
+                MessageFormat::Json
+            } else {
+                outer.message_format
+            },
+            verbose: outer.verbose.max(inner.verbose),
+            quiet: outer.quiet || inner.quiet,
+            ..inner
+        };
+    }
+    cli.command = None;
+    Ok(cli)
+}
+
+/// The flags with every sink turned off (said in a note); `unused` is a path that does not exist,
+/// given as `--output` so that the plan's output checks never look at the user's layout.
+fn without_sinks(mut cli: Cli, unused: std::path::PathBuf) -> Cli {
+    let mut ignored = Vec::new();
+    if !cli.push.is_empty() {
+        ignored.push("--push");
+        cli.push.clear();
+    }
+    if cli.tarball.take().is_some() {
+        ignored.push("--tarball");
+    }
+    if std::mem::take(&mut cli.load) {
+        ignored.push("--load");
+    }
+    if cli.output.replace(unused).is_some() {
+        ignored.push("--output");
+    }
+    if !ignored.is_empty() {
+        crate::ui::note(format!(
+            "verify writes, loads and pushes nothing: {} ignored",
+            ignored.join(", ")
+        ));
+    }
+    cli
+}
+
+/// Which image of the plan IMAGE is: the only one, else the one whose name IMAGE carries.
+fn pick(plan: &crate::plan::Plan, names: &[String], image: &str) -> Result<usize> {
+    if plan.images.len() == 1 {
+        return Ok(0);
+    }
+    let short = |n: &str| n.rsplit('/').next().unwrap_or(n).to_string();
+    let hits: Vec<usize> = (0..plan.images.len())
+        .filter(|&i| {
+            let n = &plan.images[i].name;
+            names.iter().any(|m| m == n) || names.iter().any(|m| short(m) == short(n))
+        })
+        .collect();
+    if let [one] = hits[..] {
+        return Ok(one);
+    }
+    let all: Vec<&str> = plan.images.iter().map(|i| i.name.as_str()).collect();
+    bail!(
+        "verify: these flags build {} images ({}), and {image} does not say which one it is{}: \
+         select it with -p PACKAGE or --bin NAME",
+        all.len(),
+        all.join(", "),
+        if names.is_empty() {
+            String::new()
+        } else {
+            format!(" (it is named {})", names.join(", "))
+        }
+    )
+}
+
+/// `verify --dry-run`: the plan (without outputs) and what would be compared; IMAGE is not read.
+fn dry_run(plan: &crate::plan::Plan, image: &source::ImageRef, cli: &Cli) -> String {
+    let mut text = format!(
+        "verify {image}: would rebuild the image below (writing nothing) and compare digests\n"
+    );
+    for line in plan.describe().lines() {
+        if !line.trim_start().starts_with("layout:") {
+            text.push_str(line);
+            text.push('\n');
+        }
+    }
+    let mut p = plan.to_json();
+    if let Some(images) = p.get_mut("images").and_then(|i| i.as_array_mut()) {
+        for i in images {
+            i["layout"] = serde_json::Value::Null;
+        }
+    }
+    let json = serde_json::json!({
+        "tool": format!("cargo-slim-image {}", env!("CARGO_PKG_VERSION")),
+        "dry_run": true,
+        "command": "verify",
+        "image": image.to_string(),
+        "plan": p,
+    });
+    crate::dry_run_text(cli, text, &json)
+}
+
+/// `cargo slim-image verify IMAGE [BUILD FLAGS]`.
+pub fn run(args: &VerifyArgs, outer: &Cli) -> Result<()> {
+    let cli = build_flags(args, outer)?;
+    crate::ui::set_level(if cli.quiet { -1 } else { cli.verbose as i8 });
+    crate::reference::refuse_credentials("verify IMAGE", [&args.image])?;
+    crate::reference::refuse_credentials("--tag", &cli.tag)?;
+    let image = source::parse(&args.image)?;
+    let unused = tempfile::tempdir().context("creating a temp dir")?;
+    let cli = without_sinks(cli, unused.path().join("not-written"));
+    let plan = crate::resolve::resolve(&cli)?;
+    if cli.dry_run {
+        print!("{}", dry_run(&plan, &image, &cli));
+        return Ok(());
+    }
+    let store = crate::blob::BlobStore::open(crate::execute::store_dir(&plan))?;
+    let opened = source::open(&image, &store, &crate::execute::client_options(&cli))?;
+    let which = pick(&plan, &opened.names, &opened.name)?;
+    crate::ui::status(
+        "Verifying",
+        format!(
+            "{}@{} against a rebuild of {}",
+            opened.name, opened.root.digest, plan.images[which].name
+        ),
+    );
+    let (store, rebuilt) = crate::execute::rebuild(&plan, &cli)?;
+    let outcome = compare::compare(&opened, &rebuilt[which], &store)?;
+    let reproduced = outcome.reproduced();
+    if cli.message_format == MessageFormat::Json {
+        let doc = report::json(&outcome);
+        let mut s = String::from_utf8(crate::blob::canonical_json(&doc)).unwrap_or_default();
+        s.push('\n');
+        print!("{}", crate::ui::defang(&crate::ui::redact(&s)));
+    } else if reproduced {
+        print!(
+            "{}",
+            crate::ui::defang(&crate::ui::redact(&report::reproduced_lines(&outcome)))
+        );
+    }
+    if !reproduced {
+        return Err(Mismatch(report::mismatch_text(&outcome)).into());
+    }
+    let skipped = report::not_rebuilt(&outcome);
+    if !skipped.is_empty() {
+        crate::ui::note(format!(
+            "{} also has {}, which these flags do not build (add them with --platform to check them too)",
+            opened.name,
+            skipped.join(", ")
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,332 @@
+//! The files of two layers compared: which entry differs first, and how.
+//!
+//! Takes two layer blobs of the store (gzip, zstd or plain tar), decompresses each as a stream and
+//! reads it with [`crate::base::tarread`] (bounded extended headers, no panics on hostile input),
+//! hashing every file's data on the way (nothing is held in memory but the entry table, which is
+//! bounded by [`bounded::MAX_PATH_TABLE`]). Gives the first entry, in the published layer's order,
+//! that is missing, extra, or differs in type, size, content (sha256), mode, owner, mtime or link
+//! target; or, when every entry is the same, what else differs (order, tar headers, compression).
+
+use crate::base::bounded;
+use crate::base::tarread::{self, EntryType};
+use crate::blob::{media, BlobStore, Descriptor};
+use crate::digest::{Digest, HashingReader, HashingWriter};
+use anyhow::{Context, Result};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::io::Read;
+
+/// One entry of a layer, as compared.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FileInfo {
+    /// `file`, `dir`, `symlink`, `hardlink` or `other`.
+    pub kind: &'static str,
+    /// Data size.
+    pub size: u64,
+    /// Permission bits, in octal.
+    pub mode: String,
+    /// `uid:gid`.
+    pub owner: String,
+    /// Modification time, seconds.
+    pub mtime: u64,
+    /// Link target (links only).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub link: String,
+    /// sha256 of the data (regular files only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<Digest>,
+}
+
+/// The first entry that differs between the image's layer and the rebuild's.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileDiff {
+    /// Path in the layer (no leading `/`).
+    pub path: String,
+    /// What differs: `missing`, `extra`, `type`, `size`, `content`, `mode`, `owner`, `mtime`, `link`.
+    pub what: Vec<&'static str>,
+    /// The entry in the image (absent: only in the rebuild).
+    pub image: Option<FileInfo>,
+    /// The entry in the rebuild (absent: only in the image).
+    pub rebuild: Option<FileInfo>,
+    /// How many other entries differ too.
+    pub others: usize,
+}
+
+/// How two layers with different digests differ.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LayerFinding {
+    /// An entry differs (the first one).
+    File(Box<FileDiff>),
+    /// Every entry is the same; only this differs (a sentence).
+    Other(String),
+}
+
+/// A layer's entries in order, with their info.
+type Entries = Vec<(String, FileInfo)>;
+
+fn kind_name(k: EntryType) -> &'static str {
+    match k {
+        EntryType::File => "file",
+        EntryType::Dir => "dir",
+        EntryType::Symlink => "symlink",
+        EntryType::Hardlink => "hardlink",
+        EntryType::Other => "other",
+    }
+}
+
+/// The decompressed tar stream of a layer blob.
+fn tar_stream(store: &BlobStore, layer: &Descriptor) -> Result<Box<dyn Read>> {
+    let file = std::io::BufReader::new(store.open_blob(&layer.digest)?);
+    Ok(match layer.media_type.as_str() {
+        media::LAYER_GZIP | media::DOCKER_LAYER_GZIP => {
+            Box::new(flate2::read::MultiGzDecoder::new(file))
+        }
+        media::LAYER_ZSTD => Box::new(
+            zstd::stream::read::Decoder::with_buffer(file)
+                .with_context(|| format!("reading zstd layer {}", layer.digest))?,
+        ),
+        _ => Box::new(file),
+    })
+}
+
+/// Every entry of `layer`, in order, and the digest of its uncompressed tar (its diff_id).
+fn entries(store: &BlobStore, layer: &Descriptor, whose: &str) -> Result<(Entries, Digest)> {
+    let mut hashing = HashingReader::new(tar_stream(store, layer)?);
+    let mut out = Entries::new();
+    let mut budget = bounded::MAX_PATH_TABLE;
+    tarread::for_each(&mut hashing, |e, data| {
+        let cost = (e.path.len() + e.link.len()) as u64 + bounded::PATH_ENTRY_OVERHEAD;
+        budget = budget.checked_sub(cost).with_context(|| {
+            format!(
+                "the entries of the layer are over the {}-byte limit (no real layer has that many \
+                 files or names that long)",
+                bounded::MAX_PATH_TABLE
+            )
+        })?;
+        let sha256 = if e.kind == EntryType::File {
+            let mut w = HashingWriter::new(std::io::sink());
+            std::io::copy(data, &mut w).with_context(|| format!("reading `{}`", e.path))?;
+            Some(w.finish().1)
+        } else {
+            None
+        };
+        out.push((
+            e.path.clone(),
+            FileInfo {
+                kind: kind_name(e.kind),
+                size: e.size,
+                mode: format!("{:04o}", e.mode),
+                owner: format!("{}:{}", e.owner.0, e.owner.1),
+                mtime: e.mtime,
+                link: e.link.clone(),
+                sha256,
+            },
+        ));
+        Ok(())
+    })
+    .with_context(|| format!("reading layer {} of {whose}", layer.digest))?;
+    // The trailer and anything after it count for the diff_id too.
+    std::io::copy(&mut hashing, &mut std::io::sink())
+        .with_context(|| format!("reading layer {} of {whose}", layer.digest))?;
+    Ok((out, hashing.finish().0))
+}
+
+/// What differs between two entries of one path (empty: nothing).
+fn differences(a: &FileInfo, b: &FileInfo) -> Vec<&'static str> {
+    let mut v = Vec::new();
+    if a.kind != b.kind {
+        v.push("type");
+    }
+    if a.size != b.size {
+        v.push("size");
+    }
+    if a.sha256 != b.sha256 && a.kind == b.kind {
+        v.push("content");
+    }
+    if a.mode != b.mode {
+        v.push("mode");
+    }
+    if a.owner != b.owner {
+        v.push("owner");
+    }
+    if a.mtime != b.mtime {
+        v.push("mtime");
+    }
+    if a.link != b.link {
+        v.push("link");
+    }
+    v
+}
+
+/// Compare the entries of the image's layer `image` with the rebuild's `rebuild` (both in `store`).
+pub fn compare(
+    store: &BlobStore,
+    image: &Descriptor,
+    rebuild: &Descriptor,
+    name: &str,
+) -> Result<LayerFinding> {
+    let (theirs, their_tar) = entries(store, image, name)?;
+    let (ours, our_tar) = entries(store, rebuild, "the rebuild")?;
+    let by_path: BTreeMap<&str, &FileInfo> = ours.iter().map(|(p, i)| (p.as_str(), i)).collect();
+    let in_image: BTreeMap<&str, &FileInfo> = theirs.iter().map(|(p, i)| (p.as_str(), i)).collect();
+    let mut found: Vec<FileDiff> = Vec::new();
+    for (path, info) in &theirs {
+        let (what, rebuild) = match by_path.get(path.as_str()) {
+            None => (vec!["missing"], None),
+            Some(r) => (differences(info, r), Some((*r).clone())),
+        };
+        if !what.is_empty() {
+            found.push(FileDiff {
+                path: path.clone(),
+                what,
+                image: Some(info.clone()),
+                rebuild,
+                others: 0,
+            });
+        }
+    }
+    for (path, info) in &ours {
+        if !in_image.contains_key(path.as_str()) {
+            found.push(FileDiff {
+                path: path.clone(),
+                what: vec!["extra"],
+                image: None,
+                rebuild: Some(info.clone()),
+                others: 0,
+            });
+        }
+    }
+    let others = found.len().saturating_sub(1);
+    if let Some(mut first) = found.into_iter().next() {
+        first.others = others;
+        return Ok(LayerFinding::File(Box::new(first)));
+    }
+    let order = |e: &Entries| e.iter().map(|(p, _)| p.clone()).collect::<Vec<_>>();
+    Ok(LayerFinding::Other(if order(&theirs) != order(&ours) {
+        "the same entries, in another order".to_string()
+    } else if their_tar != our_tar {
+        format!(
+            "the same entries, but the tar streams differ ({their_tar} vs {our_tar}) in what verify \
+             does not compare (user/group names, extended headers, padding)"
+        )
+    } else {
+        format!(
+            "the same tar stream ({their_tar}), compressed differently ({} {} bytes vs {} {} bytes)",
+            image.media_type, image.size, rebuild.media_type, rebuild.size
+        )
+    }))
+}
+
+/// `what` of a [`FileDiff`] as a phrase: `content (size 1234 -> 1240 bytes), mode 0755 -> 0644`.
+pub fn describe(d: &FileDiff) -> String {
+    let (Some(a), Some(b)) = (&d.image, &d.rebuild) else {
+        return if d.image.is_some() {
+            format!("{} is in the image but not in the rebuild", d.path)
+        } else {
+            format!("{} is in the rebuild but not in the image", d.path)
+        };
+    };
+    let short = |s: &Option<Digest>| {
+        s.as_ref()
+            .map_or("-".to_string(), |d| format!("sha256:{}", &d.hex()[..12]))
+    };
+    let mut parts = Vec::new();
+    for w in &d.what {
+        parts.push(match *w {
+            "type" => format!("type ({} -> {})", a.kind, b.kind),
+            "size" if d.what.contains(&"content") => continue,
+            "size" => format!("size ({} -> {} bytes)", a.size, b.size),
+            "content" if a.size != b.size => {
+                format!("content (size {} -> {} bytes)", a.size, b.size)
+            }
+            "content" => format!(
+                "content (same size, {} bytes; {} -> {})",
+                a.size,
+                short(&a.sha256),
+                short(&b.sha256)
+            ),
+            "mode" => format!("mode ({} -> {})", a.mode, b.mode),
+            "owner" => format!("owner ({} -> {})", a.owner, b.owner),
+            "mtime" => format!("mtime ({} -> {})", a.mtime, b.mtime),
+            "link" => format!("link target ({} -> {})", a.link, b.link),
+            other => other.to_string(),
+        });
+    }
+    format!("{} differs: {}", d.path, parts.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tar::{Header, Kind, TarWriter};
+
+    fn layer(store: &BlobStore, files: &[(&str, u32, &[u8])]) -> Descriptor {
+        let mut w = TarWriter::new(Vec::new());
+        for (path, mode, data) in files {
+            let h = Header {
+                path,
+                kind: Kind::File,
+                mode: *mode,
+                uid: 0,
+                gid: 0,
+                mtime: 0,
+                size: data.len() as u64,
+                link: "",
+            };
+            w.append(&h, &mut &data[..]).unwrap();
+        }
+        let tar = w.finish().unwrap();
+        store.put_bytes(crate::base::LAYER_TAR, &tar).unwrap()
+    }
+
+    #[test]
+    fn names_the_first_differing_file_and_how() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path()).unwrap();
+        let a = layer(
+            &store,
+            &[("etc/a", 0o644, b"x"), ("usr/bin/app", 0o755, b"1234")],
+        );
+        let b = layer(
+            &store,
+            &[("etc/a", 0o644, b"x"), ("usr/bin/app", 0o755, b"12345")],
+        );
+        let LayerFinding::File(d) = compare(&store, &a, &b, "img").unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            (d.path.as_str(), &d.what[..]),
+            ("usr/bin/app", &["size", "content"][..])
+        );
+        assert_eq!(
+            describe(&d),
+            "usr/bin/app differs: content (size 4 -> 5 bytes)"
+        );
+        let c = layer(
+            &store,
+            &[("etc/a", 0o600, b"y"), ("usr/bin/app", 0o755, b"1234")],
+        );
+        let LayerFinding::File(d) = compare(&store, &a, &c, "img").unwrap() else {
+            panic!()
+        };
+        assert_eq!(d.path, "etc/a");
+        assert!(describe(&d).contains("same size") && describe(&d).contains("mode (0644 -> 0600)"));
+        let e = layer(&store, &[("etc/a", 0o644, b"x")]);
+        let LayerFinding::File(d) = compare(&store, &a, &e, "img").unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            describe(&d),
+            "usr/bin/app is in the image but not in the rebuild"
+        );
+        let f = layer(
+            &store,
+            &[("usr/bin/app", 0o755, b"1234"), ("etc/a", 0o644, b"x")],
+        );
+        let LayerFinding::Other(why) = compare(&store, &a, &f, "img").unwrap() else {
+            panic!()
+        };
+        assert!(why.contains("another order"), "{why}");
+    }
+}

@@ -1,0 +1,166 @@
+//! What `verify` says: the `Reproduced IMAGE@sha256:...` lines on stdout, the mismatch message (the
+//! error on stderr), and the JSON document of `--message-format json` with the same facts.
+
+use super::compare::{FieldDiff, Outcome, PlatformOutcome, MAX_FIELDS};
+use super::files::{self, LayerFinding};
+use serde_json::{json, Value};
+use std::fmt::Write as _;
+
+/// The stdout lines of a reproduced image: one for the root when the digests match, else one per
+/// platform that was rebuilt (`(linux/amd64)` after it).
+pub fn reproduced_lines(o: &Outcome) -> String {
+    if o.digest == o.rebuild {
+        return format!("Reproduced {}@{}\n", o.image, o.digest);
+    }
+    let mut s = String::new();
+    for p in o.platforms.iter().filter(|p| p.reproduced()) {
+        let d = p.image.as_ref().map(|d| d.to_string()).unwrap_or_default();
+        let _ = writeln!(s, "Reproduced {}@{d} ({})", o.image, p.platform);
+    }
+    s
+}
+
+/// The platforms of the image this run did not rebuild (for a note), as `linux/arm64, ...`.
+pub fn not_rebuilt(o: &Outcome) -> Vec<String> {
+    o.platforms
+        .iter()
+        .filter(|p| p.rebuild.is_none())
+        .map(|p| p.platform.clone())
+        .collect()
+}
+
+/// A JSON value as one short line of text (`(absent)` when there is none).
+fn value(v: &Option<Value>) -> String {
+    let s = match v {
+        None => return "(absent)".to_string(),
+        Some(v) => serde_json::to_string(v).unwrap_or_default(),
+    };
+    if s.chars().count() > 200 {
+        format!(
+            "{}... ({} characters)",
+            s.chars().take(200).collect::<String>(),
+            s.len()
+        )
+    } else {
+        s
+    }
+}
+
+fn fields(s: &mut String, title: &str, diffs: &[FieldDiff]) {
+    if diffs.is_empty() {
+        return;
+    }
+    let _ = writeln!(s, "  {title} differs (image -> rebuild):");
+    for d in diffs.iter().take(MAX_FIELDS) {
+        let _ = writeln!(
+            s,
+            "    {}: {} -> {}",
+            d.path,
+            value(&d.image),
+            value(&d.rebuild)
+        );
+    }
+    if diffs.len() > MAX_FIELDS {
+        let _ = writeln!(s, "    ... and {} more field(s)", diffs.len() - MAX_FIELDS);
+    }
+}
+
+fn platform_text(s: &mut String, p: &PlatformOutcome, several: bool) {
+    let at = if several {
+        format!("{}: ", p.platform)
+    } else {
+        String::new()
+    };
+    match (&p.image, &p.rebuild) {
+        (None, _) => {
+            let _ = writeln!(
+                s,
+                "  {at}the image has no {} manifest; the rebuild does",
+                p.platform
+            );
+            return;
+        }
+        (_, None) => return, // a platform this run did not build: a note, not a difference
+        (Some(a), Some(b)) if a == b => {
+            let _ = writeln!(s, "  {at}manifest {a} reproduced");
+            return;
+        }
+        (Some(a), Some(b)) => {
+            let _ = writeln!(s, "  {at}manifest {a} vs rebuilt {b}");
+        }
+    }
+    fields(s, "manifest", &p.manifest);
+    fields(s, "config", &p.config);
+    if let Some(l) = &p.layer {
+        let digest = |d: &Option<crate::blob::Descriptor>| {
+            d.as_ref()
+                .map_or("none".to_string(), |d| d.digest.to_string())
+        };
+        let head = format!(
+            "  layer {} of {} ({} vs rebuilt {})",
+            l.number,
+            l.count,
+            digest(&l.image),
+            digest(&l.rebuild)
+        );
+        let _ = match &l.finding {
+            Some(LayerFinding::File(f)) => {
+                let more = if f.others > 0 {
+                    format!(
+                        " (and {} other entr{} differ)",
+                        f.others,
+                        if f.others == 1 { "y" } else { "ies" }
+                    )
+                } else {
+                    String::new()
+                };
+                writeln!(s, "{head}: {}{more}", files::describe(f))
+            }
+            Some(LayerFinding::Other(why)) => writeln!(s, "{head}: {why}"),
+            None if l.image.is_none() => writeln!(s, "{head}: the rebuild has more layers"),
+            None => writeln!(s, "{head}: the image has more layers"),
+        };
+    }
+}
+
+/// The mismatch message: the first line, then the platforms, fields, layer and file that differ.
+pub fn mismatch_text(o: &Outcome) -> String {
+    let mut s = format!(
+        "{}@{} does not match the rebuild {}\n",
+        o.image, o.digest, o.rebuild
+    );
+    let several = o.platforms.len() > 1;
+    for p in &o.platforms {
+        platform_text(&mut s, p, several);
+    }
+    fields(&mut s, "index", &o.index);
+    s.push_str(
+        "note: a digest changes with the sources, Cargo.lock, the flags and metadata, the Rust \
+         toolchain and the cargo-slim-image version (and SOURCE_DATE_EPOCH); rebuild with the \
+         flags the image was made with",
+    );
+    s
+}
+
+/// The `--message-format json` document.
+pub fn json(o: &Outcome) -> Value {
+    json!({
+        "tool": format!("cargo-slim-image {}", env!("CARGO_PKG_VERSION")),
+        "command": "verify",
+        "image": o.image,
+        "reproduced": o.reproduced(),
+        "digest": o.digest,
+        "rebuild": o.rebuild,
+        "platforms": o.platforms.iter().map(|p| {
+            let mut v = serde_json::to_value(p).unwrap_or(Value::Null);
+            v["reproduced"] = Value::Bool(p.reproduced());
+            if let (Some(l), Some(m)) = (&p.layer, v.get_mut("layer")) {
+                if let Some(LayerFinding::File(f)) = &l.finding {
+                    m["summary"] = Value::String(files::describe(f));
+                }
+            }
+            v
+        }).collect::<Vec<_>>(),
+        "index": o.index,
+    })
+}

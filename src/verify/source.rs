@@ -1,0 +1,352 @@
+//! The image `verify` checks: `IMAGE` parsed ([`ImageRef`]), then opened ([`open`]) into the blob
+//! store as the base images are: a registry through [`crate::registry::Client`] (auth, TLS,
+//! `--insecure-registry`, bounded manifests, every blob digest- and size-checked), an OCI layout
+//! directory, or an oci-archive taken apart by [`crate::base::archive`] (regular files only, no path
+//! leaves its temp dir). Every JSON document is read through [`crate::base::bounded`]; a blob is only
+//! committed to the store when it matches its descriptor. Layers are fetched on demand
+//! ([`Opened::fetch`]): an image that matches needs none of them.
+
+use crate::base::{archive, bounded};
+use crate::blob::{BlobStore, Descriptor};
+use crate::image::Index;
+use crate::reference::Reference;
+use crate::registry::{Client, ClientOptions};
+use crate::sink::layout::{CONTAINERD_NAME, REF_NAME};
+use anyhow::{bail, Context, Result};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// What `verify IMAGE` names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImageRef {
+    /// A registry reference (`docker://` accepted in front, as skopeo writes it).
+    Registry(Reference),
+    /// `oci:DIR[:TAG]`.
+    Layout(PathBuf, Option<String>),
+    /// `oci-archive:FILE[:TAG]`.
+    Archive(PathBuf, Option<String>),
+}
+
+impl fmt::Display for ImageRef {
+    /// The image as messages and the `Reproduced` line name it (a reference without its digest).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let local = |f: &mut fmt::Formatter<'_>, kind: &str, p: &Path, t: &Option<String>| {
+            write!(f, "{kind}:{}", p.display())?;
+            t.as_ref().map_or(Ok(()), |t| write!(f, ":{t}"))
+        };
+        match self {
+            ImageRef::Registry(r) => {
+                write!(f, "{}/{}", r.registry, r.repository)?;
+                r.tag.as_ref().map_or(Ok(()), |t| write!(f, ":{t}"))
+            }
+            ImageRef::Layout(p, t) => local(f, "oci", p, t),
+            ImageRef::Archive(p, t) => local(f, "oci-archive", p, t),
+        }
+    }
+}
+
+/// Parse `IMAGE`; local paths must exist.
+pub fn parse(text: &str) -> Result<ImageRef> {
+    let s = text.trim();
+    let local = |kind: &str, rest: &str, dir: bool| -> Result<(PathBuf, Option<String>)> {
+        let (p, t) = crate::base::source::path_and_tag(rest, dir);
+        let ok = if dir { p.is_dir() } else { p.is_file() };
+        if rest.is_empty() {
+            bail!("verify IMAGE `{s}`: give a path after `{kind}:`");
+        }
+        if !ok {
+            bail!(
+                "verify IMAGE `{s}`: {} is not an existing {} (paths are relative to the current \
+                 directory)",
+                p.display(),
+                if dir { "OCI layout directory" } else { "file" }
+            );
+        }
+        Ok((p, t))
+    };
+    if let Some(rest) = s.strip_prefix("oci:") {
+        let (p, t) = local("oci", rest, true)?;
+        return Ok(ImageRef::Layout(p, t));
+    }
+    if let Some(rest) = s.strip_prefix("oci-archive:") {
+        let (p, t) = local("oci-archive", rest, false)?;
+        return Ok(ImageRef::Archive(p, t));
+    }
+    if s.starts_with("docker-archive:") || s.starts_with("docker-daemon:") {
+        bail!(
+            "verify IMAGE `{s}`: a docker-archive (or the docker daemon) keeps no image manifest, so \
+             there is no digest to reproduce; verify the pushed image (REGISTRY/NAME:TAG), an OCI \
+             layout (oci:DIR) or an oci-archive (oci-archive:FILE) instead"
+        );
+    }
+    let r: Reference = s
+        .strip_prefix("docker://")
+        .unwrap_or(s)
+        .parse()
+        .with_context(|| {
+            format!(
+                "verify IMAGE `{s}` is not an image: write a registry reference \
+             (REGISTRY/NAME[:TAG][@sha256:...]), oci:DIR[:TAG] or oci-archive:FILE[:TAG]"
+            )
+        })?;
+    Ok(ImageRef::Registry(r))
+}
+
+/// Where the blobs of the opened image come from.
+enum From {
+    /// A registry repository.
+    Registry(Box<Client>, Reference),
+    /// A layout directory (an oci-archive's is its temp dir, kept alive as long as this).
+    Layout {
+        /// The layout.
+        dir: PathBuf,
+        /// The unpacked archive it is in, if any.
+        _unpacked: Option<archive::Unpacked>,
+    },
+}
+
+/// The opened image: its root (manifest or index) in the store, and where the rest comes from.
+pub struct Opened {
+    /// The image, as messages name it.
+    pub name: String,
+    /// Its root manifest or index.
+    pub root: Descriptor,
+    /// The root's bytes (in the store too).
+    pub root_bytes: Vec<u8>,
+    /// Image names it carries (`io.containerd.image.name`, a `name:tag` ref.name, the repository),
+    /// without tags: what picks the plan's image when it has several.
+    pub names: Vec<String>,
+    from: From,
+}
+
+impl Opened {
+    /// Put the blob `desc` into `store`, verified (a no-op when the store has it).
+    pub fn fetch(&self, desc: &Descriptor, store: &BlobStore) -> Result<()> {
+        match &self.from {
+            From::Registry(c, r) => c.fetch_blob(&r.repository, desc, store),
+            From::Layout { dir, .. } => {
+                if store.contains(&desc.digest) {
+                    return Ok(());
+                }
+                let file = dir
+                    .join("blobs")
+                    .join(desc.digest.algorithm())
+                    .join(desc.digest.hex());
+                if !file.exists() {
+                    bail!("the blob {} is missing from the image", desc.digest);
+                }
+                crate::base::local::store_file(&file, Some(&desc.digest), Some(desc.size), store)
+                    .map(|_| ())
+            }
+        }
+        .with_context(|| format!("reading blob {} of {}", desc.digest, self.name))
+    }
+
+    /// A JSON blob (manifest, index, config) of the image, fetched, verified and at most
+    /// [`bounded::MAX_JSON`] bytes (a descriptor claiming more is refused before any fetch).
+    pub fn json(&self, desc: &Descriptor, store: &BlobStore) -> Result<Vec<u8>> {
+        let what = format!("{} {} of {}", kind(desc), desc.digest, self.name);
+        bounded::check_size(&what, desc.size, bounded::MAX_JSON)?;
+        if let (From::Registry(c, r), false) = (&self.from, store.contains(&desc.digest)) {
+            if kind(desc) != "config" {
+                let m = c
+                    .get_manifest_for(&r.repository, desc)
+                    .with_context(|| format!("fetching {what}"))?;
+                store.put_bytes(&desc.media_type, &m.bytes)?;
+                return Ok(m.bytes);
+            }
+        }
+        self.fetch(desc, store)?;
+        bounded::read_blob(store, &desc.digest, &what)
+    }
+}
+
+/// What a descriptor is, for messages.
+fn kind(d: &Descriptor) -> &'static str {
+    if crate::blob::media::is_index(&d.media_type) {
+        "index"
+    } else if d.media_type.contains("manifest") {
+        "manifest"
+    } else {
+        "config"
+    }
+}
+
+/// Open `image`: its root into `store`, verified.
+pub fn open(image: &ImageRef, store: &BlobStore, opts: &ClientOptions) -> Result<Opened> {
+    let name = image.to_string();
+    let opened = match image {
+        ImageRef::Registry(r) => open_registry(r, name.clone(), store, opts),
+        ImageRef::Layout(dir, tag) => open_layout(dir, tag.as_deref(), name.clone(), None, store),
+        ImageRef::Archive(file, tag) => {
+            let tmp = archive::unpack(file, &store.root().join("tmp"))?;
+            let dir = tmp.dir().to_path_buf();
+            open_layout(&dir, tag.as_deref(), name.clone(), Some(tmp), store)
+        }
+    };
+    opened.with_context(|| format!("reading the image to verify, {name}"))
+}
+
+fn open_registry(
+    r: &Reference,
+    name: String,
+    store: &BlobStore,
+    opts: &ClientOptions,
+) -> Result<Opened> {
+    let client = Client::new(&r.registry, opts)
+        .with_context(|| format!("setting up a client for registry {}", r.registry))?;
+    let m = client
+        .get_manifest(&r.repository, &r.tag_or_digest())
+        .map_err(|e| {
+            let hint = match e.status() {
+                Some(404) => format!(": {r} does not exist; check the name and tag"),
+                Some(401 | 403) => format!(
+                    ": {r} does not exist or needs credentials; check the name, or log in \
+                     (`podman login {0}` / `docker login {0}`)",
+                    r.registry
+                ),
+                _ => String::new(),
+            };
+            anyhow::Error::new(e).context(format!("looking up {r}{hint}"))
+        })?;
+    store.put_bytes(&m.media_type, &m.bytes)?;
+    let short = r.repository.rsplit('/').next().unwrap_or(&r.repository);
+    Ok(Opened {
+        name,
+        root: m.descriptor(),
+        root_bytes: m.bytes,
+        names: vec![
+            format!("{}/{}", r.registry, r.repository),
+            short.to_string(),
+        ],
+        from: From::Registry(Box::new(client), r.clone()),
+    })
+}
+
+/// Does an index.json entry carry `tag` (bare, or as `name:tag`)?
+fn has_tag(d: &Descriptor, tag: &str) -> bool {
+    d.annotations
+        .get(REF_NAME)
+        .is_some_and(|r| r == tag || crate::reference::split_tag(r).1 == Some(tag))
+}
+
+fn open_layout(
+    dir: &Path,
+    tag: Option<&str>,
+    name: String,
+    tmp: Option<archive::Unpacked>,
+    store: &BlobStore,
+) -> Result<Opened> {
+    let index_path = dir.join("index.json");
+    let bytes = bounded::read_file(&index_path, &format!("{name}: index.json"))
+        .context("is it an OCI image layout (oci-layout, index.json, blobs/)?")?;
+    let index: Index = serde_json::from_slice(&bytes)
+        .with_context(|| format!("{name}: index.json is not an OCI image index"))?;
+    let tags = || {
+        let v: Vec<&str> = index
+            .manifests
+            .iter()
+            .filter_map(|d| d.annotations.get(REF_NAME).map(String::as_str))
+            .collect();
+        if v.is_empty() {
+            "none".to_string()
+        } else {
+            v.join(", ")
+        }
+    };
+    let entry = match tag {
+        Some(t) => index
+            .manifests
+            .iter()
+            .find(|d| has_tag(d, t))
+            .with_context(|| {
+                format!(
+                    "the layout has no image tagged `{t}` (its tags: {})",
+                    tags()
+                )
+            })?,
+        None => {
+            let first = index
+                .manifests
+                .first()
+                .context("the layout holds no image (index.json lists no manifest)")?;
+            if index.manifests.iter().any(|d| d.digest != first.digest) {
+                bail!(
+                    "the layout holds several images: name one with {name}:TAG (its tags: {})",
+                    tags()
+                );
+            }
+            first
+        }
+    };
+    let mut names: Vec<String> = index
+        .manifests
+        .iter()
+        .filter(|d| d.digest == entry.digest)
+        .flat_map(|d| {
+            [
+                d.annotations.get(CONTAINERD_NAME),
+                d.annotations.get(REF_NAME),
+            ]
+        })
+        .flatten()
+        .map(|n| crate::reference::split_tag(n))
+        .filter(|(n, t)| t.is_some() && !n.is_empty())
+        .map(|(n, _)| n)
+        .map(str::to_string)
+        .collect();
+    names.sort();
+    names.dedup();
+    let root = Descriptor::new(&entry.media_type, entry.digest.clone(), entry.size);
+    let mut opened = Opened {
+        name,
+        root,
+        root_bytes: Vec::new(),
+        names,
+        from: From::Layout {
+            dir: dir.to_path_buf(),
+            _unpacked: tmp,
+        },
+    };
+    opened.root_bytes = opened.json(&opened.root.clone(), store)?;
+    Ok(opened)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forms() {
+        let r = parse("docker://127.0.0.1:5000/demo/app:1").unwrap();
+        assert_eq!(r.to_string(), "127.0.0.1:5000/demo/app:1");
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().display().to_string();
+        assert_eq!(
+            parse(&format!("oci:{d}:v1")).unwrap(),
+            ImageRef::Layout(dir.path().to_path_buf(), Some("v1".into()))
+        );
+        assert_eq!(
+            parse(&format!("oci:{d}")).unwrap().to_string(),
+            format!("oci:{d}")
+        );
+        let e = parse("oci-archive:/nope/x.tar").unwrap_err().to_string();
+        assert!(
+            e.contains("/nope/x.tar") && e.contains("verify IMAGE"),
+            "{e}"
+        );
+        let e = parse("docker-archive:x.tar").unwrap_err().to_string();
+        assert!(e.contains("no image manifest"), "{e}");
+        assert!(parse("Not An Image").is_err());
+    }
+
+    #[test]
+    fn tags_bare_or_with_a_name() {
+        let mut d = Descriptor::new("m", crate::digest::Digest::of(b""), 0);
+        d.annotations
+            .insert(REF_NAME.into(), "localhost:5000/app:1.0".into());
+        assert!(has_tag(&d, "1.0") && !has_tag(&d, "5000/app:1.0") && !has_tag(&d, "2"));
+        d.annotations.insert(REF_NAME.into(), "latest".into());
+        assert!(has_tag(&d, "latest"));
+    }
+}
