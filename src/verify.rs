@@ -11,12 +11,13 @@
 
 pub mod compare;
 pub mod files;
+pub mod flags;
 pub mod report;
 pub mod source;
 
-use crate::cli::{CargoCli, Cli, MessageFormat};
+use crate::cli::{Cli, MessageFormat};
 use anyhow::{bail, Context, Result};
-use clap::{Args, Parser};
+use clap::Args;
 
 /// `cargo slim-image verify`.
 #[derive(Debug, Args, Clone)]
@@ -49,85 +50,6 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
     } else {
         2
     }
-}
-
-/// `cli` without the display flags and the subcommand, as text: two of these are equal when the
-/// same build flags were given.
-fn build_part(cli: &Cli) -> String {
-    let mut c = cli.clone();
-    c.command = None;
-    c.dry_run = false;
-    c.message_format = MessageFormat::Human;
-    c.verbose = 0;
-    c.quiet = false;
-    format!("{c:?}")
-}
-
-/// The flags to build with: those after IMAGE, or those before `verify` (not both); display flags
-/// (`-v`, `-q`, `--dry-run`, `--message-format`) from either.
-fn build_flags(args: &VerifyArgs, outer: &Cli) -> Result<Cli> {
-    let mut cli = outer.clone();
-    if !args.build.is_empty() {
-        let argv = ["cargo", "slim-image"]
-            .into_iter()
-            .map(String::from)
-            .chain(args.build.iter().cloned());
-        let CargoCli::SlimImage(inner) = CargoCli::try_parse_from(argv).map_err(|e| {
-            anyhow::anyhow!(
-                "verify: the build flags after IMAGE: {}",
-                e.to_string().trim_start_matches("error: ").trim_end()
-            )
-        })?;
-        if inner.command.is_some() {
-            bail!("verify: after IMAGE come build flags only, not another subcommand");
-        }
-        let CargoCli::SlimImage(defaults) = CargoCli::parse_from(["cargo", "slim-image"]);
-        if build_part(outer) != build_part(&defaults) {
-            bail!(
-                "verify: give the build flags either before `verify` or after IMAGE, not both \
-                 (cargo slim-image verify IMAGE -p PKG --bin NAME ...)"
-            );
-        }
-        cli = Cli {
-            dry_run: outer.dry_run || inner.dry_run,
-            message_format: if inner.message_format == MessageFormat::Json {
-                MessageFormat::Json
-            } else {
-                outer.message_format
-            },
-            verbose: outer.verbose.max(inner.verbose),
-            quiet: outer.quiet || inner.quiet,
-            ..inner
-        };
-    }
-    cli.command = None;
-    Ok(cli)
-}
-
-/// The flags with every sink turned off (said in a note); `unused` is a path that does not exist,
-/// given as `--output` so that the plan's output checks never look at the user's layout.
-fn without_sinks(mut cli: Cli, unused: std::path::PathBuf) -> Cli {
-    let mut ignored = Vec::new();
-    if !cli.push.is_empty() {
-        ignored.push("--push");
-        cli.push.clear();
-    }
-    if cli.tarball.take().is_some() {
-        ignored.push("--tarball");
-    }
-    if std::mem::take(&mut cli.load) {
-        ignored.push("--load");
-    }
-    if cli.output.replace(unused).is_some() {
-        ignored.push("--output");
-    }
-    if !ignored.is_empty() {
-        crate::ui::note(format!(
-            "verify writes, loads and pushes nothing: {} ignored",
-            ignored.join(", ")
-        ));
-    }
-    cli
 }
 
 /// Which image of the plan IMAGE is: the only one, else the one whose name IMAGE carries.
@@ -188,13 +110,13 @@ fn dry_run(plan: &crate::plan::Plan, image: &source::ImageRef, cli: &Cli) -> Str
 
 /// `cargo slim-image verify IMAGE [BUILD FLAGS]`.
 pub fn run(args: &VerifyArgs, outer: &Cli) -> Result<()> {
-    let cli = build_flags(args, outer)?;
+    let cli = flags::build_flags(&args.build, outer)?;
     crate::ui::set_level(if cli.quiet { -1 } else { cli.verbose as i8 });
     crate::reference::refuse_credentials("verify IMAGE", [&args.image])?;
     crate::reference::refuse_credentials("--tag", &cli.tag)?;
     let image = source::parse(&args.image)?;
     let unused = tempfile::tempdir().context("creating a temp dir")?;
-    let cli = without_sinks(cli, unused.path().join("not-written"));
+    let cli = flags::without_sinks(cli, unused.path().join("not-written"));
     let plan = crate::resolve::resolve(&cli)?;
     if cli.dry_run {
         print!("{}", dry_run(&plan, &image, &cli));

@@ -372,7 +372,12 @@ mod tests {
         json_diff("", Some(&a), Some(&a.clone()), &mut none);
         assert!(none.is_empty());
         let mut grown = Vec::new();
-        json_diff("config.Env", Some(&json!(["A"])), Some(&json!(["A", "B"])), &mut grown);
+        json_diff(
+            "config.Env",
+            Some(&json!(["A"])),
+            Some(&json!(["A", "B"])),
+            &mut grown,
+        );
         assert_eq!(grown[0].path, "config.Env");
     }
 }

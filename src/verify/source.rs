@@ -179,9 +179,10 @@ pub fn open(image: &ImageRef, store: &BlobStore, opts: &ClientOptions) -> Result
         ImageRef::Registry(r) => open_registry(r, name.clone(), store, opts),
         ImageRef::Layout(dir, tag) => open_layout(dir, tag.as_deref(), name.clone(), None, store),
         ImageRef::Archive(file, tag) => {
-            let tmp = archive::unpack(file, &store.root().join("tmp"))?;
-            let dir = tmp.dir().to_path_buf();
-            open_layout(&dir, tag.as_deref(), name.clone(), Some(tmp), store)
+            archive::unpack(file, &store.root().join("tmp")).and_then(|tmp| {
+                let dir = tmp.dir().to_path_buf();
+                open_layout(&dir, tag.as_deref(), name.clone(), Some(tmp), store)
+            })
         }
     };
     opened.with_context(|| format!("reading the image to verify, {name}"))
