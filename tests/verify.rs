@@ -320,3 +320,43 @@ fn several_images_need_a_name_and_a_dry_run_builds_nothing() {
     assert!(b.target.join("slim-image/.cache").is_dir());
     assert!(!b.layout().exists() && !b.target.join("slim-image/other").exists());
 }
+
+#[test]
+fn an_index_is_matched_platform_by_platform() {
+    let (_work, a, b) = two_checkouts();
+    let both = ["--platform", "linux/amd64,linux/arm64"];
+    let digest = digest_of(&ok(a.cmd(&[&both[..], &["--bin", "hello"]].concat())));
+    let image = format!("oci:{}", a.layout().display());
+    let index = slim::blob_json(&a.layout(), &digest);
+    let amd64 = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["platform"]["architecture"] == "amd64")
+        .unwrap()["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let out = run(&mut b.cmd(&[&["verify", &image][..], &both[..]].concat()));
+    status(&out, 0);
+    assert_eq!(text(&out.stdout), format!("Reproduced {image}@{digest}\n"));
+    // One platform of the index: that manifest is reproduced, and the other is named as unchecked.
+    let out = run(&mut b.cmd(&["verify", &image, "--platform", "linux/amd64"]));
+    let err = status(&out, 0);
+    assert_eq!(
+        text(&out.stdout),
+        format!("Reproduced {image}@{amd64} (linux/amd64)\n")
+    );
+    assert!(err.contains("also has linux/arm64"), "{err}");
+    b.change_one_line();
+    let out = run(&mut b.cmd(&[&["verify", &image][..], &both[..]].concat()));
+    let err = status(&out, 1);
+    for p in ["linux/amd64", "linux/arm64"] {
+        let at = err.find(&format!("  {p}: manifest ")).expect(p);
+        let rest = &err[at..];
+        assert!(
+            rest.contains("usr/local/bin/hello differs: content"),
+            "{p}: {err}"
+        );
+    }
+}

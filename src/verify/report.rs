@@ -46,30 +46,27 @@ fn value(v: &Option<Value>) -> String {
     }
 }
 
-fn fields(s: &mut String, title: &str, diffs: &[FieldDiff]) {
+/// The differing fields of one document, under a `{title} differs` line indented by `ind`.
+fn fields(s: &mut String, ind: &str, title: &str, diffs: &[FieldDiff]) {
     if diffs.is_empty() {
         return;
     }
-    let _ = writeln!(s, "  {title} differs (image -> rebuild):");
+    let _ = writeln!(s, "{ind}{title} differs (image -> rebuild):");
     for d in diffs.iter().take(MAX_FIELDS) {
-        let _ = writeln!(
-            s,
-            "    {}: {} -> {}",
-            d.path,
-            value(&d.image),
-            value(&d.rebuild)
-        );
+        let (a, b) = (value(&d.image), value(&d.rebuild));
+        let _ = writeln!(s, "{ind}  {}: {a} -> {b}", d.path);
     }
     if diffs.len() > MAX_FIELDS {
-        let _ = writeln!(s, "    ... and {} more field(s)", diffs.len() - MAX_FIELDS);
+        let more = diffs.len() - MAX_FIELDS;
+        let _ = writeln!(s, "{ind}  ... and {more} more field(s)");
     }
 }
 
 fn platform_text(s: &mut String, p: &PlatformOutcome, several: bool) {
-    let at = if several {
-        format!("{}: ", p.platform)
+    let (at, ind) = if several {
+        (format!("{}: ", p.platform), "    ")
     } else {
-        String::new()
+        (String::new(), "  ")
     };
     match (&p.image, &p.rebuild) {
         (None, _) => {
@@ -80,7 +77,14 @@ fn platform_text(s: &mut String, p: &PlatformOutcome, several: bool) {
             );
             return;
         }
-        (_, None) => return, // a platform this run did not build: a note, not a difference
+        (_, None) => {
+            let _ = writeln!(
+                s,
+                "  {at}not rebuilt (these flags do not build {})",
+                p.platform
+            );
+            return;
+        }
         (Some(a), Some(b)) if a == b => {
             let _ = writeln!(s, "  {at}manifest {a} reproduced");
             return;
@@ -89,15 +93,15 @@ fn platform_text(s: &mut String, p: &PlatformOutcome, several: bool) {
             let _ = writeln!(s, "  {at}manifest {a} vs rebuilt {b}");
         }
     }
-    fields(s, "manifest", &p.manifest);
-    fields(s, "config", &p.config);
+    fields(s, ind, "manifest", &p.manifest);
+    fields(s, ind, "config", &p.config);
     if let Some(l) = &p.layer {
         let digest = |d: &Option<crate::blob::Descriptor>| {
             d.as_ref()
                 .map_or("none".to_string(), |d| d.digest.to_string())
         };
         let head = format!(
-            "  layer {} of {} ({} vs rebuilt {})",
+            "{ind}layer {} of {} ({} vs rebuilt {})",
             l.number,
             l.count,
             digest(&l.image),
@@ -133,7 +137,7 @@ pub fn mismatch_text(o: &Outcome) -> String {
     for p in &o.platforms {
         platform_text(&mut s, p, several);
     }
-    fields(&mut s, "index", &o.index);
+    fields(&mut s, "  ", "index", &o.index);
     s.push_str(
         "note: a digest changes with the sources, Cargo.lock, the flags and metadata, the Rust \
          toolchain and the cargo-slim-image version (and SOURCE_DATE_EPOCH); rebuild with the \
