@@ -360,3 +360,41 @@ fn an_index_is_matched_platform_by_platform() {
         );
     }
 }
+
+#[test]
+fn a_dry_run_reads_no_image_and_builds_nothing() {
+    let work = tempfile::tempdir().unwrap();
+    let b = Checkout::new(work.path().join("b"));
+    // Stands in for the registry: a dry run must not connect to it.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let image = format!("{}/demo/hello:1", listener.local_addr().unwrap());
+    let out = run(&mut b.cmd(&[
+        "verify",
+        &image,
+        "--bin",
+        "hello",
+        "--dry-run",
+        "--message-format",
+        "json",
+    ]));
+    status(&out, 0);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (doc["dry_run"].clone(), doc["command"].clone()),
+        (true.into(), "verify".into())
+    );
+    assert_eq!(doc["image"], image.as_str());
+    assert_eq!(doc["plan"]["images"][0]["name"], "hello", "{doc}");
+    assert!(doc["plan"]["images"][0]["layout"].is_null(), "{doc}");
+    assert_eq!(
+        listener.accept().map_err(|e| e.kind()).err(),
+        Some(std::io::ErrorKind::WouldBlock),
+        "the dry run connected to {image}"
+    );
+    assert!(
+        !b.target.exists(),
+        "the dry run built into {}",
+        b.target.display()
+    );
+}
