@@ -398,3 +398,31 @@ fn a_dry_run_reads_no_image_and_builds_nothing() {
         b.target.display()
     );
 }
+
+#[test]
+fn a_tampered_image_is_an_error_not_a_difference() {
+    let (work, a, b) = two_checkouts();
+    ok(a.cmd(&["--bin", "hello"]));
+    let (_, manifest) = slim::manifest_of(&a.layout());
+    let layer = manifest["layers"][1]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let blob = slim::blob_path(&a.layout(), &layer);
+    let mut bytes = std::fs::read(&blob).unwrap();
+    let n = bytes.len();
+    bytes[n / 2] ^= 0xff;
+    std::fs::write(&blob, bytes).unwrap();
+    let image = format!("oci:{}", a.layout().display());
+    // Another source: the layer is read, and its bytes are not what its digest says. (With the same
+    // sources nothing would be read: the digests match, and the rebuild's own blob is that layer.)
+    b.change_one_line();
+    let out = run(&mut b.cmd(&["verify", &image, "--bin", "hello"]));
+    let err = status(&out, 2);
+    assert!(
+        err.contains(&layer) && err.contains("does not match"),
+        "{err}"
+    );
+    assert!(!err.contains("differs:"), "{err}");
+    drop(work);
+}
