@@ -97,6 +97,11 @@ fn compile_all(plan: &Plan, cli: &Cli) -> Result<Binaries> {
         req.verbose = cli.verbose;
         req.quiet = cli.quiet;
         req.auditable = auditable;
+        req.c_toolchain = cargo
+            .toolchains
+            .iter()
+            .find(|d| d.platform == platform)
+            .cloned();
         let built = if plan.min_size {
             crate::size::build_min_size(req)?
         } else {
@@ -107,6 +112,18 @@ fn compile_all(plan: &Plan, cli: &Cli) -> Result<Binaries> {
         }
     }
     Ok(out)
+}
+
+/// What builds each platform, for the SBOMs; first checks that every platform's C toolchain is
+/// installed, so a missing one fails before anything is compiled.
+fn build_tools(plan: &Plan) -> Result<BTreeMap<Platform, compile::c_toolchain::Tools>> {
+    let decisions = plan.cargo.iter().flat_map(|c| &c.toolchains);
+    for d in decisions.clone() {
+        compile::c_toolchain::check_installed(d)?;
+    }
+    Ok(decisions
+        .map(|d| (d.platform, compile::c_toolchain::tools(d)))
+        .collect())
 }
 
 fn base_layer(store: &BlobStore, with_ca: bool, compression: LayerCompression) -> Result<Layer> {
@@ -367,6 +384,7 @@ fn build_one<'a>(
     plan: &Plan,
     bins: &Binaries,
     graphs: &crate::sbom::output::Graphs,
+    tools: &BTreeMap<Platform, compile::c_toolchain::Tools>,
     compression: LayerCompression,
     bases: (&Layer, &Layer, u64),
 ) -> Result<Built<'a>> {
@@ -408,7 +426,8 @@ fn build_one<'a>(
     crate::size::enforce(&img.name, &manifests, img.size_budget)?;
     let created = rfc3339(plan.epoch);
     let base_ref = from.map(|b| (b.name.as_str(), &b.digest));
-    let sboms = crate::sbom::output::make(store, img, &artifact, graphs, &created, base_ref)?;
+    let sboms =
+        crate::sbom::output::make(store, img, &artifact, (graphs, tools), &created, base_ref)?;
     Ok(Built {
         img,
         from,
@@ -431,6 +450,7 @@ pub fn execute(plan: &Plan, cli: &Cli) -> Result<Report> {
     // Bases first: a base that does not exist or lacks a platform fails before any compiling.
     let bases = resolve_bases(plan, cli, &store)?;
     let compression = layer_compression(cli)?;
+    let tools = build_tools(plan)?;
     // The shared base layer does not depend on the build: it is made on other threads while cargo
     // builds (or, with --binary, while the first binary is checked), not after.
     let (bins, with_ca, without_ca) = std::thread::scope(|s| {
@@ -462,6 +482,7 @@ pub fn execute(plan: &Plan, cli: &Cli) -> Result<Report> {
             plan,
             &bins,
             &graphs,
+            &tools,
             compression,
             (&shared_base, &without_ca, certificates),
         )?);
