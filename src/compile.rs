@@ -2,7 +2,7 @@
 //!
 //! Takes a [`BuildRequest`] (packages, bins, features, profile, platform); runs `cargo build
 //! --target <arch>-unknown-linux-musl --message-format=json-render-diagnostics` (or `cargo
-//! zigbuild` to cross-compile when cargo-zigbuild is installed) and gives the [`BuiltBinary`] list
+//! zigbuild` when the C toolchain is zig) and gives the [`BuiltBinary`] list
 //! read from cargo's JSON messages: paths are never guessed. cargo's stdout (JSON) is captured,
 //! since our stdout is for results; its stderr, with the rendered diagnostics, goes straight to
 //! ours. The C compiler and linker come from the platform's [`c_toolchain::Decision`] (the

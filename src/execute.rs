@@ -114,18 +114,6 @@ fn compile_all(plan: &Plan, cli: &Cli) -> Result<Binaries> {
     Ok(out)
 }
 
-/// What builds each platform, for the SBOMs; first checks that every platform's C toolchain is
-/// installed, so a missing one fails before anything is compiled.
-fn build_tools(plan: &Plan) -> Result<BTreeMap<Platform, compile::c_toolchain::Tools>> {
-    let decisions = plan.cargo.iter().flat_map(|c| &c.toolchains);
-    for d in decisions.clone() {
-        compile::c_toolchain::check_installed(d)?;
-    }
-    Ok(decisions
-        .map(|d| (d.platform, compile::c_toolchain::tools(d)))
-        .collect())
-}
-
 fn base_layer(store: &BlobStore, with_ca: bool, compression: LayerCompression) -> Result<Layer> {
     let mut entries = rootfs::base_entries();
     if with_ca {
@@ -450,7 +438,8 @@ pub fn execute(plan: &Plan, cli: &Cli) -> Result<Report> {
     // Bases first: a base that does not exist or lacks a platform fails before any compiling.
     let bases = resolve_bases(plan, cli, &store)?;
     let compression = layer_compression(cli)?;
-    let tools = build_tools(plan)?;
+    // Every platform's C toolchain is there before anything is compiled; the SBOMs record them.
+    let tools = compile::c_toolchain::check_all(plan.cargo.iter().flat_map(|c| &c.toolchains))?;
     // The shared base layer does not depend on the build: it is made on other threads while cargo
     // builds (or, with --binary, while the first binary is checked), not after.
     let (bins, with_ca, without_ca) = std::thread::scope(|s| {

@@ -103,7 +103,8 @@ pub struct CargoPlan {
     pub bins: Vec<String>,
     /// The C toolchain choice (`--c-toolchain`, else metadata `c-toolchain`, else auto).
     pub c_toolchain: crate::compile::c_toolchain::Choice,
-    /// The C toolchain of each platform's build, decided from the workspace and that choice.
+    /// The C toolchain of each platform's build, decided from the workspace and that choice (empty
+    /// in a dry run of a workspace without Cargo.lock: the build decides then).
     pub toolchains: Vec<crate::compile::c_toolchain::Decision>,
 }
 
@@ -136,6 +137,13 @@ impl Plan {
                 c.bins.join(" --bin "),
                 self.target_dir.display()
             );
+            if c.toolchains.is_empty() {
+                let _ = writeln!(
+                    s,
+                    "  c toolchain {}: decided when building (no Cargo.lock yet)",
+                    c.c_toolchain.name()
+                );
+            }
             for d in &c.toolchains {
                 let _ = writeln!(
                     s,

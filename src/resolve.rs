@@ -335,7 +335,13 @@ fn from_workspace(ctx: &Ctx<'_>) -> Result<Resolved> {
         flags: cli.lock_flags(),
     };
     let user = |p| crate::compile::user_settings(p, &[]);
-    let toolchains = c_toolchain::decide_all(&q, &packages, &platforms, c_toolchain, user)?;
+    // `cargo metadata` with dependencies writes a missing Cargo.lock, and --dry-run writes nothing:
+    // then the plan cannot know the C toolchain yet (the build decides it by the same rule).
+    let toolchains = if cli.dry_run && !md.workspace_root.join("Cargo.lock").exists() {
+        Vec::new()
+    } else {
+        c_toolchain::decide_all(&q, &packages, &platforms, c_toolchain, user)?
+    };
     let cargo = CargoPlan {
         manifest_path: cli.manifest_path.clone(),
         packages,

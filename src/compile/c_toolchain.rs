@@ -195,12 +195,12 @@ pub fn check_installed(d: &Decision) -> Result<()> {
     let triple = d.platform.rust_target();
     let why = if d.choice == Choice::Auto {
         let how = if d.toolchain == Toolchain::Zig {
-            "cross-compiled with zig (cargo zigbuild)"
+            "for another architecture than this machine's, cargo slim-image compiles it with zig (cargo zigbuild)"
         } else {
-            "compiled with musl-gcc on this machine's own platform"
+            "on this machine's own platform, cargo slim-image compiles it with musl-gcc"
         };
         format!(
-            "{} compile C code for {} (their build scripts use the `cc` crate), which is {how}",
+            "{} compile C code for {} (their build scripts use the `cc` crate); {how}",
             d.crates(),
             d.platform
         )
@@ -216,6 +216,16 @@ pub fn check_installed(d: &Decision) -> Result<()> {
         triple.replace('-', "_"),
         triple.replace('-', "_").to_ascii_uppercase()
     )
+}
+
+/// [`check_installed`] for every decision, then their [`tools`] by platform.
+pub fn check_all<'a>(
+    decisions: impl Iterator<Item = &'a Decision> + Clone,
+) -> Result<std::collections::BTreeMap<Platform, Tools>> {
+    for d in decisions.clone() {
+        check_installed(d)?;
+    }
+    Ok(decisions.map(|d| (d.platform, tools(d))).collect())
 }
 
 /// What built one platform's binaries, for the SBOM.
