@@ -109,7 +109,9 @@ pub(super) fn invocation(req: &BuildRequest, host: &Host, toolchain: &Toolchain)
                 "pure Rust: linking for {triple} with rust-lld and Rust's self-contained musl"
             ));
             hints.push(format!(
-                "no crate built for {triple} uses the `cc` crate, so no C compiler was set up: a                  build script that compiles C another way needs --c-toolchain musl-gcc (this                  machine's architecture) or --c-toolchain zig"
+                "no crate built for {triple} uses the `cc` crate, so no C compiler was set up: if a build \
+                 script compiles C another way, pass --c-toolchain musl-gcc (this machine's \
+                 architecture) or --c-toolchain zig"
             ));
         }
         Toolchain::MuslGcc => {
