@@ -79,6 +79,15 @@ pub struct Cli {
         help_heading = "Compilation"
     )]
     pub platform: Vec<String>,
+    /// C toolchain for crates with C code (build scripts using the `cc` crate): auto (default:
+    /// rust-lld for pure Rust, musl-gcc natively, zig when cross-compiling), musl-gcc, zig, rust-lld.
+    #[arg(
+        long,
+        value_enum,
+        value_name = "TOOLCHAIN",
+        help_heading = "Compilation"
+    )]
+    pub c_toolchain: Option<crate::compile::c_toolchain::Choice>,
     /// Require Cargo.lock to be up to date.
     #[arg(long, help_heading = "Manifest")]
     pub locked: bool,

@@ -2,12 +2,13 @@
 //!
 //! Takes a [`BuildRequest`] (packages, bins, features, profile, platform); runs `cargo build
 //! --target <arch>-unknown-linux-musl --message-format=json-render-diagnostics` (or `cargo
-//! zigbuild` to cross-compile when cargo-zigbuild is installed) and gives the [`BuiltBinary`] list
+//! zigbuild` when the C toolchain is zig) and gives the [`BuiltBinary`] list
 //! read from cargo's JSON messages: paths are never guessed. cargo's stdout (JSON) is captured,
 //! since our stdout is for results; its stderr, with the rendered diagnostics, goes straight to
-//! ours. Without help, the C compiler and linker are picked so that pure-Rust crates link anywhere:
-//! `musl-gcc` for C code on a native build, `rust-lld` with Rust's self-contained musl when
-//! cross-compiling. A linker or C compiler the user configured is never overridden.
+//! ours. The C compiler and linker come from the platform's [`c_toolchain::Decision`] (the
+//! workspace and the configuration, never what is on PATH): `rust-lld` with Rust's self-contained
+//! musl for pure Rust, `musl-gcc` for C code on the host's own platform, `cargo zigbuild` for C code
+//! of another architecture. A linker or C compiler the user configured is never overridden.
 
 use crate::platform::Platform;
 use crate::ui;
@@ -56,6 +57,9 @@ pub struct BuildRequest {
     /// Build through `cargo auditable`, which embeds the dependency list in the binary (see
     /// [`auditable_installed`]).
     pub auditable: bool,
+    /// The C toolchain decided for the platform; `None`: [`build`] decides by the rule
+    /// ([`c_toolchain::Choice::Auto`]) from `cargo metadata`.
+    pub c_toolchain: Option<c_toolchain::Decision>,
 }
 
 impl BuildRequest {
@@ -78,6 +82,7 @@ impl BuildRequest {
             platform,
             extra_env: Vec::new(),
             auditable: false,
+            c_toolchain: None,
         }
     }
 }
@@ -102,7 +107,12 @@ pub struct BuiltBinary {
 pub fn build(req: &BuildRequest) -> Result<Vec<BuiltBinary>> {
     let triple = req.platform.rust_target();
     ensure_target(req.platform, req.offline || req.frozen)?;
-    let inv = invocation(req, &Host::detect(req));
+    let decision = match &req.c_toolchain {
+        Some(d) => d.clone(),
+        None => decide(req, c_toolchain::Choice::Auto)?,
+    };
+    c_toolchain::check_installed(&decision)?;
+    let inv = invocation(req, &Host::detect(), &decision.toolchain);
     for n in &inv.notes {
         ui::verbose(n);
     }
@@ -173,6 +183,30 @@ pub fn build(req: &BuildRequest) -> Result<Vec<BuiltBinary>> {
         ));
     }
     Ok(bins)
+}
+
+/// The C toolchain for `req`'s platform by `choice`, from `cargo metadata` of its workspace (the
+/// crates built from `req.packages`) and what the user configured for the target.
+pub fn decide(req: &BuildRequest, choice: c_toolchain::Choice) -> Result<c_toolchain::Decision> {
+    let q = crate::sbom::deps::MetadataQuery {
+        manifest_path: req.manifest_path.clone(),
+        features: req.features.clone(),
+        all_features: req.all_features,
+        no_default_features: req.no_default_features,
+        flags: [
+            (req.locked, "--locked"),
+            (req.frozen, "--frozen"),
+            (req.offline, "--offline"),
+        ]
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, f)| f.to_string())
+        .collect(),
+    };
+    let user = |p| user_settings(p, &req.extra_env);
+    let mut all = c_toolchain::decide_all(&q, &req.packages, &[req.platform], choice, user)?;
+    all.pop()
+        .context("no C toolchain was decided for the platform")
 }
 
 /// Make sure the Rust standard library for `platform`'s musl target is installed: if it is missing
@@ -337,8 +371,9 @@ pub fn package_name(package_id: &str) -> String {
     package_id.to_string()
 }
 
+pub mod c_toolchain;
 mod toolchain;
-pub use toolchain::auditable_installed;
+pub use toolchain::{auditable_installed, user_settings};
 use toolchain::{invocation, Host};
 
 #[cfg(test)]

@@ -151,6 +151,8 @@ pub struct Meta {
     pub size_budget: Option<String>,
     /// `"min-size"`: build with the size-optimised settings of `--min-size`.
     pub profile: Option<String>,
+    /// The C toolchain for crates with C code: `auto` (default), `musl-gcc`, `zig`, `rust-lld`.
+    pub c_toolchain: Option<String>,
     /// The Cargo.toml whose table gave `files` (for errors found once the binaries are known).
     #[serde(skip)]
     pub files_from: Option<PathBuf>,
@@ -255,6 +257,9 @@ fn check_values(meta: &mut Meta, table: &str, manifest: &Path) -> Result<()> {
             check::no_nul(&a).map_err(|why| bad(key, why))?;
         }
     }
+    if let Some(c) = &meta.c_toolchain {
+        check::c_toolchain(c).map_err(|why| bad("c-toolchain", why))?;
+    }
     if let Some(w) = &meta.workdir {
         check::no_nul(w).map_err(|why| bad("workdir", why))?;
     }
@@ -334,6 +339,7 @@ impl Meta {
             sbom: over.sbom.or(self.sbom),
             size_budget: over.size_budget.or(self.size_budget),
             profile: over.profile.or(self.profile),
+            c_toolchain: over.c_toolchain.or(self.c_toolchain),
             files_from: over.files_from.or(self.files_from),
         }
     }

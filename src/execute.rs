@@ -97,6 +97,11 @@ fn compile_all(plan: &Plan, cli: &Cli) -> Result<Binaries> {
         req.verbose = cli.verbose;
         req.quiet = cli.quiet;
         req.auditable = auditable;
+        req.c_toolchain = cargo
+            .toolchains
+            .iter()
+            .find(|d| d.platform == platform)
+            .cloned();
         let built = if plan.min_size {
             crate::size::build_min_size(req)?
         } else {
@@ -367,6 +372,7 @@ fn build_one<'a>(
     plan: &Plan,
     bins: &Binaries,
     graphs: &crate::sbom::output::Graphs,
+    tools: &BTreeMap<Platform, compile::c_toolchain::Tools>,
     compression: LayerCompression,
     bases: (&Layer, &Layer, u64),
 ) -> Result<Built<'a>> {
@@ -408,7 +414,8 @@ fn build_one<'a>(
     crate::size::enforce(&img.name, &manifests, img.size_budget)?;
     let created = rfc3339(plan.epoch);
     let base_ref = from.map(|b| (b.name.as_str(), &b.digest));
-    let sboms = crate::sbom::output::make(store, img, &artifact, graphs, &created, base_ref)?;
+    let sboms =
+        crate::sbom::output::make(store, img, &artifact, (graphs, tools), &created, base_ref)?;
     Ok(Built {
         img,
         from,
@@ -483,6 +490,8 @@ fn build_then<T>(
     // Bases first: a base that does not exist or lacks a platform fails before any compiling.
     let bases = resolve_bases(plan, cli, &store)?;
     let compression = layer_compression(cli)?;
+    // Every platform's C toolchain is there before anything is compiled; the SBOMs record them.
+    let tools = compile::c_toolchain::check_all(plan.cargo.iter().flat_map(|c| &c.toolchains))?;
     // The shared base layer does not depend on the build: it is made on other threads while cargo
     // builds (or, with --binary, while the first binary is checked), not after.
     let (bins, with_ca, without_ca) = std::thread::scope(|s| {
@@ -514,6 +523,7 @@ fn build_then<T>(
             plan,
             &bins,
             &graphs,
+            &tools,
             compression,
             (&shared_base, &without_ca, certificates),
         )?);

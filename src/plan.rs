@@ -101,6 +101,11 @@ pub struct CargoPlan {
     pub packages: Vec<String>,
     /// Binaries to build.
     pub bins: Vec<String>,
+    /// The C toolchain choice (`--c-toolchain`, else metadata `c-toolchain`, else auto).
+    pub c_toolchain: crate::compile::c_toolchain::Choice,
+    /// The C toolchain of each platform's build, decided from the workspace and that choice (empty
+    /// in a dry run of a workspace without Cargo.lock: the build decides then).
+    pub toolchains: Vec<crate::compile::c_toolchain::Decision>,
 }
 
 /// The whole plan.
@@ -132,6 +137,22 @@ impl Plan {
                 c.bins.join(" --bin "),
                 self.target_dir.display()
             );
+            if c.toolchains.is_empty() {
+                let _ = writeln!(
+                    s,
+                    "  c toolchain {}: decided when building (no Cargo.lock yet)",
+                    c.c_toolchain.name()
+                );
+            }
+            for d in &c.toolchains {
+                let _ = writeln!(
+                    s,
+                    "  {}: c toolchain {}{}",
+                    d.platform,
+                    d.toolchain.name(),
+                    toolchain_why(d)
+                );
+            }
         }
         for img in &self.images {
             let _ = writeln!(s, "image {}:{}", img.name, img.tags.join(","));
@@ -205,6 +226,12 @@ impl Plan {
                 "manifest_path": c.manifest_path.as_deref().map(path_json),
                 "packages": c.packages,
                 "bins": c.bins,
+                "c_toolchain": c.c_toolchain.name(),
+                "toolchains": c.toolchains.iter().map(|d| json!({
+                    "platform": d.platform.to_string(),
+                    "c_toolchain": d.toolchain.name(),
+                    "c_crates": d.c_crates,
+                })).collect::<Vec<_>>(),
             })),
             "target_dir": path_json(&self.target_dir),
             "epoch": self.epoch,
@@ -269,6 +296,20 @@ pub fn lossy_opt_path<S: serde::Serializer>(p: &Option<PathBuf>, s: S) -> Result
     match p {
         Some(p) => lossy_path(p, s),
         None => s.serialize_none(),
+    }
+}
+
+/// Why a platform got its C toolchain, for [`Plan::describe`].
+fn toolchain_why(d: &crate::compile::c_toolchain::Decision) -> String {
+    use crate::compile::c_toolchain::Choice;
+    let crates = if d.c_crates.is_empty() {
+        "no crate uses `cc`".to_string()
+    } else {
+        format!("C code in {}", d.c_crates.join(", "))
+    };
+    match d.choice {
+        Choice::Auto => format!(" ({crates})"),
+        c => format!(" (c-toolchain {}; {crates})", c.name()),
     }
 }
 

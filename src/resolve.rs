@@ -5,6 +5,7 @@
 //! platforms, and output paths. Flags win over the package table, which wins over the workspace table.
 
 use crate::cli::Cli;
+use crate::compile::c_toolchain;
 use crate::config::{parse_meta, Meta};
 use crate::plan::*;
 use crate::platform::Platform;
@@ -237,6 +238,8 @@ fn from_workspace(ctx: &Ctx<'_>) -> Result<Resolved> {
     .unwrap_or_default();
     let mut images = Vec::new();
     let mut seen_bins = BTreeSet::new();
+    // The `c-toolchain` of each package that gives an image: one cargo build serves them all.
+    let mut c_choices: Vec<(String, String)> = Vec::new();
     for pkg in selected_packages(&md, cli)? {
         let pkg_meta = parse_meta(
             &pkg.metadata,
@@ -253,6 +256,7 @@ fn from_workspace(ctx: &Ctx<'_>) -> Result<Resolved> {
             crate::ui::verbose(format!("skipping package {}: no binary targets", pkg.name));
             continue;
         }
+        let before = images.len();
         let wanted = |b: &String| cli.bin.is_empty() || cli.bin.contains(b);
         let spec = |name: &String| BinSpec {
             name: name.clone(),
@@ -291,6 +295,9 @@ fn from_workspace(ctx: &Ctx<'_>) -> Result<Resolved> {
                 images.push(spec_for(ctx, &meta, &origin, b, vec![spec(b)])?);
             }
         }
+        if let (true, Some(c)) = (images.len() > before, &meta.c_toolchain) {
+            c_choices.push((pkg.name.to_string(), c.clone()));
+        }
     }
     for b in &cli.bin {
         if !seen_bins.contains(b) {
@@ -316,12 +323,52 @@ fn from_workspace(ctx: &Ctx<'_>) -> Result<Resolved> {
         .target_dir
         .clone()
         .unwrap_or_else(|| md.target_directory.clone().into_std_path_buf());
+    let c_toolchain = c_choice(cli, &c_choices)?;
+    let mut platforms: Vec<Platform> = images.iter().flat_map(|i| i.platforms.clone()).collect();
+    platforms.sort();
+    platforms.dedup();
+    let q = crate::sbom::deps::MetadataQuery {
+        manifest_path: cli.manifest_path.clone(),
+        features: cli.features.clone(),
+        all_features: cli.all_features,
+        no_default_features: cli.no_default_features,
+        flags: cli.lock_flags(),
+    };
+    let user = |p| crate::compile::user_settings(p, &[]);
+    // `cargo metadata` with dependencies writes a missing Cargo.lock, and --dry-run writes nothing:
+    // then the plan cannot know the C toolchain yet (the build decides it by the same rule).
+    let toolchains = if cli.dry_run && !md.workspace_root.join("Cargo.lock").exists() {
+        Vec::new()
+    } else {
+        c_toolchain::decide_all(&q, &packages, &platforms, c_toolchain, user)?
+    };
     let cargo = CargoPlan {
         manifest_path: cli.manifest_path.clone(),
         packages,
         bins,
+        c_toolchain,
+        toolchains,
     };
     Ok((images, Some(cargo), target_dir))
+}
+
+/// The C toolchain choice: `--c-toolchain`, else the `c-toolchain` the packages' tables agree on
+/// (`choices`: package name and value, already checked), else `auto`.
+fn c_choice(cli: &Cli, choices: &[(String, String)]) -> Result<c_toolchain::Choice> {
+    if let Some(c) = cli.c_toolchain {
+        return Ok(c);
+    }
+    let Some((first, value)) = choices.first() else {
+        return Ok(c_toolchain::Choice::Auto);
+    };
+    if let Some((other, v)) = choices.iter().find(|(_, v)| v.trim() != value.trim()) {
+        bail!(
+            "c-toolchain is `{}` for package `{first}` but `{}` for package `{other}`: one cargo build makes every image of a run, so build them in separate runs (-p), or set c-toolchain once in [workspace.metadata.slim-image], or pass --c-toolchain",
+            crate::config::check::shown(value),
+            crate::config::check::shown(v)
+        );
+    }
+    c_toolchain::Choice::parse(value).map_err(anyhow::Error::msg)
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
 //! Unit tests of `compile` (kept beside it so compile.rs stays about the code).
+use super::c_toolchain::Toolchain;
 use super::toolchain::{config_sets_linker, Invocation};
 use super::*;
 use std::path::Path;
@@ -64,14 +65,9 @@ fn package_names_from_ids() {
     );
 }
 
-fn host(platform: Platform) -> Host {
+fn host() -> Host {
     Host {
         cargo: "/opt/cargo".into(),
-        platform: Some(platform),
-        musl_gcc: true,
-        zigbuild: false,
-        cc_set: false,
-        linker_set: false,
     }
 }
 
@@ -82,8 +78,15 @@ fn args(inv: &Invocation) -> Vec<String> {
         .collect()
 }
 
+fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
 #[test]
-fn native_build_forwards_flags_and_uses_musl_gcc() {
+fn native_c_build_forwards_flags_and_uses_musl_gcc_and_rust_lld() {
     let mut req = BuildRequest::new(Platform::LinuxAmd64);
     req.packages = vec!["api".into()];
     req.bins = vec!["serve".into(), "admin".into()];
@@ -93,7 +96,7 @@ fn native_build_forwards_flags_and_uses_musl_gcc() {
     req.verbose = 3;
     req.target_dir = Some("/tmp/t".into());
     req.extra_env = vec![("CARGO_PROFILE_RELEASE_STRIP".into(), "true".into())];
-    let inv = invocation(&req, &host(Platform::LinuxAmd64));
+    let inv = invocation(&req, &host(), &Toolchain::MuslGcc);
     assert_eq!(inv.program, "/opt/cargo");
     assert_eq!(
         args(&inv).join(" "),
@@ -103,72 +106,42 @@ fn native_build_forwards_flags_and_uses_musl_gcc() {
     );
     assert_eq!(
         inv.env,
-        [
-            (
-                "CC_x86_64_unknown_linux_musl".to_string(),
-                "musl-gcc".to_string()
-            ),
-            ("CARGO_PROFILE_RELEASE_STRIP".into(), "true".into())
-        ]
-    );
-    assert!(inv.hints.is_empty());
-
-    let no_musl_gcc = Host {
-        musl_gcc: false,
-        ..host(Platform::LinuxAmd64)
-    };
-    let inv = invocation(&BuildRequest::new(Platform::LinuxAmd64), &no_musl_gcc);
-    assert!(args(&inv).contains(&"--bins".to_string()));
-    assert!(inv.env.is_empty());
-    assert!(
-        inv.hints[0].contains("apt-get install musl-tools"),
-        "{:?}",
-        inv.hints
-    );
-    let cc_set = Host {
-        cc_set: true,
-        ..host(Platform::LinuxAmd64)
-    };
-    assert!(
-        invocation(&BuildRequest::new(Platform::LinuxAmd64), &cc_set)
-            .env
-            .is_empty()
+        env(&[
+            ("CC_x86_64_unknown_linux_musl", "musl-gcc"),
+            ("CARGO_TARGET_X86_64_UNKNOWN_LINUX_MUSL_LINKER", "rust-lld"),
+            ("CARGO_PROFILE_RELEASE_STRIP", "true"),
+        ])
     );
 }
 
 #[test]
-fn cross_build_picks_rust_lld_or_zigbuild_unless_a_linker_is_configured() {
-    let req = BuildRequest::new(Platform::LinuxArm64);
-    let inv = invocation(&req, &host(Platform::LinuxAmd64));
-    assert_eq!(args(&inv)[0], "build");
-    assert_eq!(
-        inv.env,
-        [(
-            "CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER".to_string(),
-            "rust-lld".to_string()
-        )]
-    );
-    assert!(inv
-        .hints
-        .iter()
-        .any(|h| h.contains("pip install cargo-zigbuild")));
+fn pure_rust_links_with_rust_lld_natively_and_cross() {
+    for p in Platform::ALL {
+        let inv = invocation(&BuildRequest::new(p), &host(), &Toolchain::RustLld);
+        assert_eq!(args(&inv)[0], "build");
+        assert!(args(&inv).contains(&"--bins".to_string()));
+        let key = p.rust_target().replace('-', "_").to_ascii_uppercase();
+        // No CC at all: what a C compiler on PATH is does not matter.
+        assert_eq!(
+            inv.env,
+            env(&[(&format!("CARGO_TARGET_{key}_LINKER"), "rust-lld")])
+        );
+        assert!(inv.hints.iter().any(|h| h.contains("--c-toolchain")));
+    }
+}
 
-    let zig = Host {
-        zigbuild: true,
-        ..host(Platform::LinuxAmd64)
-    };
-    let inv = invocation(&req, &zig);
+#[test]
+fn zig_runs_cargo_zigbuild_and_user_settings_are_left_alone() {
+    let req = BuildRequest::new(Platform::LinuxArm64);
+    let inv = invocation(&req, &host(), &Toolchain::Zig);
     assert_eq!(args(&inv)[0], "zigbuild");
     assert!(inv.env.is_empty());
 
-    let configured = Host {
-        zigbuild: true,
-        linker_set: true,
-        ..host(Platform::LinuxAmd64)
-    };
-    let inv = invocation(&req, &configured);
+    let user = Toolchain::User("CC_aarch64_unknown_linux_musl=clang".into());
+    let inv = invocation(&req, &host(), &user);
     assert_eq!(args(&inv)[0], "build");
     assert!(inv.env.is_empty());
+    assert!(inv.notes[0].contains("CC_aarch64_unknown_linux_musl=clang"));
 }
 
 #[test]

@@ -1,7 +1,9 @@
-//! Which cargo command, C compiler and linker a build uses: `musl-gcc` for C code on the host's own
-//! platform, `rust-lld` (or `cargo zigbuild` when installed) for aarch64 from x86_64, and never over a
-//! linker or compiler the user configured (environment, RUSTFLAGS, or `.cargo/config.toml`).
+//! Which cargo command, C compiler and linker a build uses, from the platform's [`Decision`] (see
+//! `c_toolchain`): `rust-lld` for pure Rust, `musl-gcc` for C code on the host's own platform,
+//! `cargo zigbuild` for C code of another architecture, and never over a linker or compiler the user
+//! configured (environment, RUSTFLAGS, or `.cargo/config.toml`). What is on PATH decides nothing.
 
+use super::c_toolchain::{Toolchain, UserSettings};
 use super::BuildRequest;
 use crate::platform::Platform;
 use std::ffi::OsString;
@@ -12,47 +14,59 @@ use std::path::{Path, PathBuf};
 pub(super) struct Host {
     /// `$CARGO`, else `cargo`.
     pub(super) cargo: OsString,
-    /// The platform we run on.
-    pub(super) platform: Option<Platform>,
-    /// `musl-gcc` is on PATH.
-    pub(super) musl_gcc: bool,
-    /// `cargo-zigbuild` is on PATH.
-    pub(super) zigbuild: bool,
-    /// The user set a C compiler for the target.
-    pub(super) cc_set: bool,
-    /// The user set a linker for the target (environment, RUSTFLAGS or a cargo config file).
-    pub(super) linker_set: bool,
 }
 
 impl Host {
-    pub(super) fn detect(req: &BuildRequest) -> Host {
-        let triple = req.platform.rust_target();
-        let under = triple.replace('-', "_");
-        let key = under.to_ascii_uppercase();
-        let set = |name: &str| {
-            req.extra_env.iter().any(|(k, _)| k == name) || std::env::var_os(name).is_some()
-        };
-        let flags_set_linker = [
-            "RUSTFLAGS",
-            "CARGO_ENCODED_RUSTFLAGS",
-            "CARGO_BUILD_RUSTFLAGS",
-        ]
-        .into_iter()
-        .chain([format!("CARGO_TARGET_{key}_RUSTFLAGS").as_str()])
-        .any(|v| std::env::var(v).is_ok_and(|f| f.contains("linker=")));
+    pub(super) fn detect() -> Host {
         Host {
             cargo: std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()),
-            platform: Platform::host(),
-            musl_gcc: find_program("musl-gcc").is_some(),
-            zigbuild: find_program("cargo-zigbuild").is_some(),
-            cc_set: set(&format!("CC_{under}")) || set(&format!("CC_{triple}")) || set("TARGET_CC"),
-            linker_set: set(&format!("CARGO_TARGET_{key}_LINKER"))
-                || flags_set_linker
-                || cargo_config_files().iter().any(|f| {
-                    std::fs::read_to_string(f).is_ok_and(|text| config_sets_linker(&text, triple))
-                }),
         }
     }
+}
+
+/// The C compiler and linker the user configured for `platform`'s target: in `extra_env` or the
+/// environment (`CC_<triple>`, `TARGET_CC`, `CARGO_TARGET_<T>_LINKER`), `linker=` in RUSTFLAGS, or
+/// `target.<triple>.linker` in a cargo config file that applies from the current directory.
+pub fn user_settings(platform: Platform, extra_env: &[(String, String)]) -> UserSettings {
+    let triple = platform.rust_target();
+    let under = triple.replace('-', "_");
+    let key = under.to_ascii_uppercase();
+    let get = |name: &str| {
+        extra_env
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .or_else(|| std::env::var(name).ok())
+            .map(|v| format!("{name}={v}"))
+    };
+    let cc = [
+        format!("CC_{under}"),
+        format!("CC_{triple}"),
+        "TARGET_CC".into(),
+    ]
+    .iter()
+    .find_map(|n| get(n));
+    let in_flags = [
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "CARGO_BUILD_RUSTFLAGS",
+    ]
+    .into_iter()
+    .map(str::to_string)
+    .chain([format!("CARGO_TARGET_{key}_RUSTFLAGS")])
+    .find(|v| std::env::var(v).is_ok_and(|f| f.contains("linker=")))
+    .map(|v| format!("linker= in {v}"));
+    let linker = get(&format!("CARGO_TARGET_{key}_LINKER"))
+        .or(in_flags)
+        .or_else(|| {
+            cargo_config_files()
+                .into_iter()
+                .find(|f| {
+                    std::fs::read_to_string(f).is_ok_and(|text| config_sets_linker(&text, triple))
+                })
+                .map(|f| format!("target.{triple}.linker in {}", f.display()))
+        });
+    UserSettings { cc, linker }
 }
 
 /// The command to run, with its environment and what to say about it.
@@ -77,43 +91,43 @@ impl Invocation {
     }
 }
 
-/// Decide the cargo command line and environment for `req` on `host`.
-pub(super) fn invocation(req: &BuildRequest, host: &Host) -> Invocation {
+/// Decide the cargo command line and environment for `req` on `host`, built with `toolchain`.
+pub(super) fn invocation(req: &BuildRequest, host: &Host, toolchain: &Toolchain) -> Invocation {
     let triple = req.platform.rust_target();
     let key = triple.replace('-', "_").to_ascii_uppercase();
-    let cross = host.platform != Some(req.platform);
-    let zigbuild = cross && host.zigbuild && !host.linker_set;
+    let zigbuild = *toolchain == Toolchain::Zig;
     let (mut env, mut notes, mut hints) = (Vec::new(), Vec::new(), Vec::new());
-
-    if !cross && !host.cc_set {
-        if host.musl_gcc {
+    // Rust ships musl's crt objects and libc.a for the target ("self-contained"), so its bundled
+    // lld links for any architecture with nothing else installed. rustc's own default for the
+    // x86_64 musl target is `cc` from PATH (gcc and GNU ld: other bytes, a build id), which would
+    // make the host's compiler, and whether it is the target's architecture, part of the output.
+    let rust_lld = (format!("CARGO_TARGET_{key}_LINKER"), "rust-lld".to_string());
+    match toolchain {
+        Toolchain::RustLld => {
+            env.push(rust_lld);
+            notes.push(format!(
+                "pure Rust: linking for {triple} with rust-lld and Rust's self-contained musl"
+            ));
+            hints.push(format!(
+                "no crate built for {triple} uses the `cc` crate, so no C compiler was set up: if a build \
+                 script compiles C another way, pass --c-toolchain musl-gcc (this machine's \
+                 architecture) or --c-toolchain zig"
+            ));
+        }
+        Toolchain::MuslGcc => {
             env.push((
                 format!("CC_{}", triple.replace('-', "_")),
                 "musl-gcc".into(),
             ));
-            notes.push(format!("C code for {triple} is compiled with musl-gcc"));
-        } else {
-            hints.push(
-                "a crate with C code needs a musl C compiler: apt-get install musl-tools".into(),
-            );
+            env.push(rust_lld);
+            notes.push(format!(
+                "C code for {triple} is compiled with musl-gcc, linked with rust-lld"
+            ));
         }
-    }
-    if zigbuild {
-        notes.push(format!("cross-compiling for {triple} with cargo zigbuild"));
-    } else if cross && !host.linker_set {
-        // Rust ships musl's crt objects and libc.a for the target ("self-contained"), so its
-        // bundled lld links pure-Rust crates for another architecture with no cross toolchain
-        // installed.
-        env.push((format!("CARGO_TARGET_{key}_LINKER"), "rust-lld".into()));
-        notes.push(format!(
-            "linking for {triple} with rust-lld and Rust's self-contained musl"
-        ));
-        hints.push(format!(
-            "cross-compiling C code for {triple} needs a cross C toolchain: pip install \
-             cargo-zigbuild (cargo slim-image then uses `cargo zigbuild`)"
-        ));
-    } else if cross {
-        notes.push(format!("using the linker configured for {triple}"));
+        Toolchain::Zig => notes.push(format!("building for {triple} with cargo zigbuild")),
+        Toolchain::User(set) => notes.push(format!(
+            "using the C compiler / linker configured for {triple} ({set})"
+        )),
     }
     env.extend(req.extra_env.iter().cloned());
 

@@ -1,5 +1,5 @@
 //! Checks of single values from the `slim-image` tables and the flags: `files[].dest`, `user`,
-//! `stop-signal`, and the keys of `env`, `labels` and `annotations`.
+//! `stop-signal`, `c-toolchain`, and the keys of `env`, `labels` and `annotations`.
 //!
 //! Each check takes the value as written and gives either the value to use (normalised where the
 //! engines normalise it too) or a reason that says what to write instead; the caller adds the key or
@@ -240,6 +240,11 @@ pub fn signal(s: &str) -> Result<String, String> {
         "`{}` is not a signal the engines know: write a name such as SIGTERM, SIGINT, SIGQUIT, SIGUSR1 or SIGRTMIN+3, or a number from 1 to 64",
         shown(s)
     ))
+}
+
+/// Check a `c-toolchain` value: `auto`, `musl-gcc`, `zig` or `rust-lld`.
+pub fn c_toolchain(s: &str) -> Result<crate::compile::c_toolchain::Choice, String> {
+    crate::compile::c_toolchain::Choice::parse(s)
 }
 
 /// Check an environment variable name: not empty, no `=`, no control character.

@@ -25,3 +25,26 @@ fn upper_case_names_are_refused_with_the_origin() {
     assert!(format!("{err:#}").contains("MyApp"), "{err:#}");
     assert!(format!("{err:#}").contains("--tag"), "{err:#}");
 }
+
+#[test]
+fn one_c_toolchain_per_run_from_the_flag_or_the_tables() {
+    use c_toolchain::Choice;
+    let pair = |p: &str, v: &str| (p.to_string(), v.to_string());
+    let cli = Cli::default();
+    assert_eq!(c_choice(&cli, &[]).unwrap(), Choice::Auto);
+    let same = [pair("api", "zig"), pair("worker", "zig")];
+    assert_eq!(c_choice(&cli, &same).unwrap(), Choice::Zig);
+    let differ = [pair("api", "zig"), pair("worker", "musl-gcc")];
+    let err = c_choice(&cli, &differ).unwrap_err().to_string();
+    assert!(
+        err.contains("c-toolchain is `zig` for package `api` but `musl-gcc` for package `worker`"),
+        "{err}"
+    );
+    assert!(err.contains("--c-toolchain"), "{err}");
+    // The flag wins over the tables, even when they disagree.
+    let flag = Cli {
+        c_toolchain: Some(Choice::RustLld),
+        ..Cli::default()
+    };
+    assert_eq!(c_choice(&flag, &differ).unwrap(), Choice::RustLld);
+}

@@ -1,6 +1,8 @@
 //! CycloneDX 1.5 JSON for one image manifest: the image as the `container` metadata component, one
 //! `library` (or `application`) component per crate with purl, license expression and the Cargo.lock
-//! hash, and the dependency edges.
+//! hash, and the dependency edges; rustc and the C toolchain that built the binaries are tools
+//! beside cargo-slim-image (`metadata.tools.components`, and the `cargo-slim-image:c-toolchain`
+//! property).
 
 use super::{image_purl, tool_name, Subject};
 use serde_json::{json, Value};
@@ -79,21 +81,37 @@ pub fn document(s: &Subject<'_>) -> Value {
             "hashes": [{"alg": "SHA-256", "content": digest.hex()}],
         }]});
     }
+    let mut tools = vec![json!({
+        "type": "application",
+        "name": "cargo-slim-image",
+        "version": env!("CARGO_PKG_VERSION"),
+        "description": tool_name(),
+    })];
+    let mut properties = Vec::new();
+    for (name, version, what) in s.build_tools() {
+        let mut t = json!({"type": "application", "name": name, "description": what});
+        if let Some(v) = version {
+            t["version"] = json!(v);
+        }
+        tools.push(t);
+    }
+    if let Some(t) = s.tools {
+        properties.push(json!({"name": "cargo-slim-image:c-toolchain", "value": t.c_toolchain}));
+    }
+    let mut metadata = json!({
+        "timestamp": s.created,
+        "tools": {"components": tools},
+        "component": component,
+    });
+    if !properties.is_empty() {
+        metadata["properties"] = json!(properties);
+    }
     json!({
         "bomFormat": "CycloneDX",
         "specVersion": "1.5",
         "serialNumber": serial(s.manifest.digest.hex()),
         "version": 1,
-        "metadata": {
-            "timestamp": s.created,
-            "tools": {"components": [{
-                "type": "application",
-                "name": "cargo-slim-image",
-                "version": env!("CARGO_PKG_VERSION"),
-                "description": tool_name(),
-            }]},
-            "component": component,
-        },
+        "metadata": metadata,
         "components": components,
         "dependencies": dependencies,
     })

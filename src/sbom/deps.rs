@@ -97,10 +97,10 @@ pub fn metadata(q: &MetadataQuery, platform: Platform) -> Result<Value> {
     let out = cmd
         .stdin(std::process::Stdio::null())
         .output()
-        .context("running `cargo metadata` for the SBOM")?;
+        .context("running `cargo metadata` to list the crates built for the image")?;
     if !out.status.success() {
         bail!(
-            "`cargo metadata --filter-platform {}` failed (needed for the SBOM; --sbom none skips it): {}",
+            "`cargo metadata --filter-platform {}` failed (the crates built for the image decide the C toolchain and the SBOM): {}",
             platform.rust_target(),
             String::from_utf8_lossy(&out.stderr).trim()
         );
@@ -153,60 +153,151 @@ fn is_proc_macro(pkg: &Value) -> bool {
         })
 }
 
+/// `cargo metadata`'s packages and resolve nodes, by package id.
+type ById<'a> = BTreeMap<&'a str, &'a Value>;
+
+/// The packages and the resolve nodes of a metadata value, by id.
+fn index(md: &Value) -> Result<(ById<'_>, ById<'_>)> {
+    fn by_id<'a>(list: &'a Value, what: &str) -> Result<ById<'a>> {
+        Ok(list
+            .as_array()
+            .with_context(|| format!("cargo metadata gave no {what}"))?
+            .iter()
+            .filter_map(|p| Some((p["id"].as_str()?, p)))
+            .collect())
+    }
+    Ok((
+        by_id(&md["packages"], "`packages`")?,
+        by_id(&md["resolve"]["nodes"], "resolve graph")?,
+    ))
+}
+
+/// The ids of the workspace packages named `roots`; with no names, the packages a plain `cargo
+/// build` builds (the root package, else the default members, else every member).
+fn root_ids<'a>(md: &'a Value, packages: &ById<'a>, roots: &[String]) -> Result<Vec<&'a str>> {
+    let list = |key: &str| -> Vec<&'a str> {
+        md[key]
+            .as_array()
+            .map(|v| v.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default()
+    };
+    let members: BTreeSet<&str> = list("workspace_members").into_iter().collect();
+    if roots.is_empty() {
+        if let Some(root) = md["resolve"]["root"].as_str() {
+            return Ok(vec![root]);
+        }
+        let defaults = list("workspace_default_members");
+        return Ok(if defaults.is_empty() {
+            members.into_iter().collect()
+        } else {
+            defaults
+        });
+    }
+    roots
+        .iter()
+        .map(|r| {
+            packages
+                .iter()
+                .find(|(id, p)| members.contains(*id) && p["name"] == r.as_str())
+                .map(|(id, _)| *id)
+                .with_context(|| format!("package `{r}` is not in the workspace's cargo metadata"))
+        })
+        .collect()
+}
+
+/// Whether a resolve edge has the dependency kind `kind` (`None`: a normal dependency).
+fn edge_is(dep: &Value, kind: Option<&str>) -> bool {
+    dep["dep_kinds"].as_array().is_some_and(|k| {
+        k.iter().any(|k| match kind {
+            None => k["kind"].is_null(),
+            Some(want) => k["kind"] == want,
+        })
+    })
+}
+
+/// The crates a [`walk`] saw, and the edges it took.
+type Walked<'a> = (BTreeSet<&'a str>, BTreeSet<(&'a str, &'a str)>);
+
+/// Breadth-first from `from` along normal, non-proc-macro edges (the metadata is already filtered
+/// for the platform), stopping early once `stop_at` (a package name) is reached.
+fn walk<'a>(
+    nodes: &ById<'a>,
+    packages: &ById<'a>,
+    from: &[&'a str],
+    stop_at: Option<&str>,
+) -> Walked<'a> {
+    let mut seen: BTreeSet<&str> = from.iter().copied().collect();
+    let mut queue: Vec<&str> = from.to_vec();
+    let mut edges = BTreeSet::new();
+    while let Some(id) = queue.pop() {
+        let Some(node) = nodes.get(id) else { continue };
+        for dep in node["deps"].as_array().into_iter().flatten() {
+            let Some(to) = dep["pkg"].as_str() else {
+                continue;
+            };
+            if !edge_is(dep, None) || packages.get(to).is_some_and(|p| is_proc_macro(p)) {
+                continue;
+            }
+            edges.insert((id, to));
+            if seen.insert(to) {
+                let name = packages.get(to).and_then(|p| p["name"].as_str());
+                if stop_at.is_some() && name == stop_at {
+                    return (seen, edges);
+                }
+                queue.push(to);
+            }
+        }
+    }
+    (seen, edges)
+}
+
+/// The crates compiled for the target whose build script compiles C code for it, as
+/// `name@version`, sorted: those among [`graph`]'s crates (the ones built from `roots` for the
+/// platform) whose build-dependencies pull in the `cc` crate, directly or through their normal
+/// dependencies (`cmake`, `openssl-src` and the like use `cc`). A build script runs with `TARGET` set
+/// to the target of its crate, so that is where `cc` compiles; `cc` under a build-dependency's own
+/// build script or a proc-macro compiles for the host, and does not count.
+pub fn c_crates(md: &Value, roots: &[String]) -> Result<Vec<String>> {
+    let (packages, nodes) = index(md)?;
+    let root_ids = root_ids(md, &packages, roots)?;
+    let (target, _) = walk(&nodes, &packages, &root_ids, None);
+    let mut out = Vec::new();
+    for id in &target {
+        let Some(node) = nodes.get(id) else { continue };
+        let build_deps: Vec<&str> = node["deps"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|d| edge_is(d, Some("build")))
+            .filter_map(|d| d["pkg"].as_str())
+            .collect();
+        let (reached, _) = walk(&nodes, &packages, &build_deps, Some("cc"));
+        let uses_cc = reached
+            .iter()
+            .any(|r| packages.get(r).is_some_and(|p| p["name"] == "cc"));
+        if let (true, Some(p)) = (uses_cc, packages.get(id)) {
+            let (name, version) = (p["name"].as_str(), p["version"].as_str());
+            out.push(format!(
+                "{}@{}",
+                name.unwrap_or("?"),
+                version.unwrap_or("?")
+            ));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
 /// The graph from the workspace packages named `roots` along normal, non-proc-macro edges.
 pub fn graph(md: &Value, roots: &[String]) -> Result<DepGraph> {
-    let packages: BTreeMap<&str, &Value> = md["packages"]
-        .as_array()
-        .context("cargo metadata gave no `packages`")?
-        .iter()
-        .filter_map(|p| Some((p["id"].as_str()?, p)))
-        .collect();
-    let nodes: BTreeMap<&str, &Value> = md["resolve"]["nodes"]
-        .as_array()
-        .context("cargo metadata gave no resolve graph")?
-        .iter()
-        .filter_map(|n| Some((n["id"].as_str()?, n)))
-        .collect();
-    let members: BTreeSet<&str> = md["workspace_members"]
-        .as_array()
-        .map(|v| v.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
-    let mut root_ids = Vec::new();
-    for r in roots {
-        let id = packages
-            .iter()
-            .find(|(id, p)| members.contains(*id) && p["name"] == r.as_str())
-            .map(|(id, _)| *id)
-            .with_context(|| format!("package `{r}` is not in the workspace's cargo metadata"))?;
-        root_ids.push(id);
-    }
+    let (packages, nodes) = index(md)?;
+    let root_ids = root_ids(md, &packages, roots)?;
     let lock_path = Path::new(md["workspace_root"].as_str().unwrap_or(".")).join("Cargo.lock");
     let sums = std::fs::read_to_string(&lock_path)
         .map(|t| lock_checksums(&t))
         .unwrap_or_default();
 
-    // Breadth-first along normal edges (the metadata is already filtered for the platform).
-    let mut seen: BTreeSet<&str> = root_ids.iter().copied().collect();
-    let mut queue: Vec<&str> = root_ids.clone();
-    let mut raw_edges = BTreeSet::new();
-    while let Some(id) = queue.pop() {
-        let Some(node) = nodes.get(id) else { continue };
-        for dep in node["deps"].as_array().into_iter().flatten() {
-            let normal = dep["dep_kinds"]
-                .as_array()
-                .is_some_and(|k| k.iter().any(|k| k["kind"].is_null()));
-            let Some(to) = dep["pkg"].as_str() else {
-                continue;
-            };
-            if !normal || packages.get(to).is_some_and(|p| is_proc_macro(p)) {
-                continue;
-            }
-            raw_edges.insert((id, to));
-            if seen.insert(to) {
-                queue.push(to);
-            }
-        }
-    }
+    let (seen, raw_edges) = walk(&nodes, &packages, &root_ids, None);
     let mut crates: Vec<(Crate, &str)> = seen
         .iter()
         .filter_map(|id| {
@@ -284,5 +375,43 @@ mod tests {
             g.crates[1].download_location().unwrap(),
             "https://crates.io/api/v1/crates/norm/1.0.0/download"
         );
+    }
+
+    #[test]
+    fn c_crates_are_the_target_crates_whose_build_scripts_reach_cc() {
+        let pkg = |id: &str| json!({"id": id, "name": id, "version": "1.0.0", "targets": [{"kind": ["lib"]}]});
+        let pm = json!({"id": "pm", "name": "pm", "version": "1.0.0", "targets": [{"kind": ["proc-macro"]}]});
+        let dep = |id: &str, kind: Value| json!({"pkg": id, "dep_kinds": [{"kind": kind}]});
+        let build = json!("build");
+        let md = json!({
+            "workspace_members": ["app", "other"],
+            "resolve": {"root": null, "nodes": [
+                // app: a C crate directly, one through cmake, a host-only one, a proc-macro.
+                {"id": "app", "deps": [dep("zstd-sys", Value::Null), dep("uses-cmake", Value::Null),
+                    dep("gen", build.clone()), dep("pm", Value::Null), dep("cc-user-dev", json!("dev"))]},
+                {"id": "zstd-sys", "deps": [dep("cc", build.clone())]},
+                {"id": "uses-cmake", "deps": [dep("cmake", build.clone())]},
+                {"id": "cmake", "deps": [dep("cc", Value::Null)]},
+                // gen runs on the host (a build-dependency): its C compiles for the host.
+                {"id": "gen", "deps": [dep("cc", build.clone())]},
+                {"id": "pm", "deps": [dep("cc", build.clone())]},
+                {"id": "cc-user-dev", "deps": [dep("cc", build.clone())]},
+                {"id": "other", "deps": [dep("cc", build.clone())]},
+                {"id": "cc", "deps": []}
+            ]},
+            "packages": [pkg("app"), pkg("zstd-sys"), pkg("uses-cmake"), pkg("cmake"), pkg("gen"),
+                         pm, pkg("cc-user-dev"), pkg("other"), pkg("cc")]
+        });
+        assert_eq!(
+            c_crates(&md, &["app".into()]).unwrap(),
+            ["uses-cmake@1.0.0", "zstd-sys@1.0.0"]
+        );
+        assert_eq!(c_crates(&md, &["other".into()]).unwrap(), ["other@1.0.0"]);
+        // No names: every member (no root package, no default members listed).
+        assert_eq!(
+            c_crates(&md, &[]).unwrap(),
+            ["other@1.0.0", "uses-cmake@1.0.0", "zstd-sys@1.0.0"]
+        );
+        assert!(c_crates(&md, &["nope".into()]).is_err());
     }
 }

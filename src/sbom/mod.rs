@@ -63,6 +63,29 @@ pub struct Subject<'a> {
     pub base: Option<(&'a str, &'a crate::digest::Digest)>,
     /// `created` time, RFC 3339 (from SOURCE_DATE_EPOCH, else 0).
     pub created: &'a str,
+    /// What compiled and linked the binaries (rustc, the C toolchain); `None` for prebuilt ones.
+    pub tools: Option<&'a crate::compile::c_toolchain::Tools>,
+}
+
+impl Subject<'_> {
+    /// The tools that built the binaries besides cargo slim-image, as (name, version, what it did):
+    /// rustc, then the C toolchain (`musl-gcc`, `zig`, `rust-lld`, `user: ...`).
+    pub fn build_tools(&self) -> Vec<(String, Option<String>, String)> {
+        let Some(t) = self.tools else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        if let Some(r) = &t.rustc {
+            let v = r.strip_prefix("rustc ").unwrap_or(r);
+            out.push(("rustc".into(), Some(v.to_string()), "Rust compiler".into()));
+        }
+        out.push((
+            t.c_toolchain.clone(),
+            t.c_version.clone(),
+            format!("C toolchain (compiler and linker) for {}", self.platform),
+        ));
+        out
+    }
 }
 
 /// The tool, as the SBOM's creator.

@@ -9,6 +9,7 @@ use super::deps::{self, DepGraph, MetadataQuery};
 use super::{referrer, Format, Subject};
 use crate::blob::{Artifact, BlobStore, Descriptor};
 use crate::cli::Cli;
+use crate::compile::c_toolchain::Tools;
 use crate::digest::Digest;
 use crate::plan::{ImageSpec, Plan};
 use crate::platform::Platform;
@@ -168,13 +169,14 @@ pub fn stage_beside(
     Ok(out)
 }
 
-/// Make and store the SBOMs of one assembled image (nothing when its SBOM is off); the files beside
-/// the layout are staged by [`stage_beside`].
+/// Make and store the SBOMs of one assembled image (nothing when its SBOM is off), listing the crates
+/// of `graphs` and the tools of `tools` (what built each platform); the files beside the layout are
+/// staged by [`stage_beside`].
 pub fn make(
     store: &BlobStore,
     img: &ImageSpec,
     artifact: &Artifact,
-    graphs: &Graphs,
+    (graphs, tools): (&Graphs, &BTreeMap<Platform, Tools>),
     created: &str,
     base: Option<(&str, &Digest)>,
 ) -> Result<Vec<SbomOut>> {
@@ -195,6 +197,7 @@ pub fn make(
             deps,
             base,
             created,
+            tools: tools.get(&platform),
         };
         let bytes = super::document(&subject, format);
         let path = path_beside(&img.layout, platform, several, format);

@@ -1,6 +1,6 @@
 //! SPDX 2.3 JSON for one image manifest: the image as a CONTAINER package that CONTAINS the
 //! application crates, which DEPEND_ON their dependencies; each crate with version, `pkg:cargo/` purl,
-//! declared license and the Cargo.lock checksum; the tool as creator.
+//! declared license and the Cargo.lock checksum; the tool, rustc and the C toolchain as creators.
 
 use super::{image_purl, tool_name, Subject};
 use serde_json::{json, Value};
@@ -45,6 +45,28 @@ fn sha256(hex: &str) -> Value {
 /// `externalRefs` with one package-manager purl.
 fn purl_ref(purl: &str) -> Value {
     json!([{"referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl", "referenceLocator": purl}])
+}
+
+/// `creationInfo`: the time, and cargo slim-image, rustc and the C toolchain as `Tool:` creators
+/// (`name-version`), with a comment that says what each did.
+fn creation_info(s: &Subject<'_>) -> Value {
+    let mut creators = vec![format!("Tool: {}", tool_name())];
+    let mut comment = Vec::new();
+    for (name, version, what) in s.build_tools() {
+        creators.push(match &version {
+            Some(v) => format!("Tool: {name}-{v}"),
+            None => format!("Tool: {name}"),
+        });
+        comment.push(format!(
+            "{what}: {name}{}",
+            version.map(|v| format!(" ({v})")).unwrap_or_default()
+        ));
+    }
+    let mut info = json!({"created": s.created, "creators": creators});
+    if !comment.is_empty() {
+        info["comment"] = json!(format!("Built with {}.", comment.join("; ")));
+    }
+    info
 }
 
 /// The SPDX 2.3 document.
@@ -128,10 +150,7 @@ pub fn document(s: &Subject<'_>) -> Value {
             s.name.replace(['/', ':'], "-"),
             s.manifest.digest.hex()
         ),
-        "creationInfo": {
-            "created": s.created,
-            "creators": [format!("Tool: {}", tool_name())],
-        },
+        "creationInfo": creation_info(s),
         "packages": packages,
         "relationships": relationships,
     })

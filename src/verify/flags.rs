@@ -70,6 +70,7 @@ fn join(before: Cli, after: Cli) -> Cli {
         min_size,
         verbose,
         quiet,
+        c_toolchain,
     } = after;
     Cli {
         command: None,
@@ -113,6 +114,7 @@ fn join(before: Cli, after: Cli) -> Cli {
         min_size: min_size || before.min_size,
         verbose: verbose.max(before.verbose),
         quiet: quiet || before.quiet,
+        c_toolchain: c_toolchain.or(before.c_toolchain),
     }
 }
 

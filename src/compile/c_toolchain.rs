@@ -1,0 +1,288 @@
+//! Which C toolchain (C compiler and linker) one platform's build uses, decided from the workspace
+//! and the configuration only, never from what is installed.
+//!
+//! Takes the platform, the machine's own platform, the `c-toolchain` choice (metadata key or
+//! `--c-toolchain`), the crates that compile C code for the target ([`deps::c_crates`]: build scripts
+//! that use the `cc` crate) and what the user configured ([`UserSettings`]); gives a [`Decision`]:
+//!
+//! | C code? | native (host = platform)         | cross (x86_64 -> aarch64 ...)      |
+//! |---------|----------------------------------|------------------------------------|
+//! | no      | `rust-lld`                       | `rust-lld`                         |
+//! | yes     | `musl-gcc` (CC), `rust-lld` link | `zig` (`cargo zigbuild`)           |
+//!
+//! A chosen tool that is missing is an error before anything is built ([`check_installed`]), never
+//! a fall-back to another toolchain; a C compiler or linker the user set wins and is recorded as
+//! `user: ...`. [`Tools`] is what the SBOM records: the toolchain with its version, and rustc's.
+
+use crate::platform::Platform;
+use crate::sbom::deps::{self, MetadataQuery};
+use anyhow::{bail, Result};
+use std::process::{Command, Stdio};
+
+/// `c-toolchain` / `--c-toolchain`: how C code of dependencies is compiled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Choice {
+    /// By the rule: rust-lld for pure Rust, musl-gcc natively, zig when cross-compiling.
+    #[default]
+    Auto,
+    /// `CC_<target>=musl-gcc`, linked with rust-lld (the machine's own architecture only).
+    MuslGcc,
+    /// `cargo zigbuild` (zig compiles the C code and links), for any platform.
+    Zig,
+    /// rust-lld and Rust's self-contained musl, no C compiler (pure Rust only).
+    RustLld,
+}
+
+impl Choice {
+    /// The spelling of the key and the flag.
+    pub fn name(self) -> &'static str {
+        match self {
+            Choice::Auto => "auto",
+            Choice::MuslGcc => "musl-gcc",
+            Choice::Zig => "zig",
+            Choice::RustLld => "rust-lld",
+        }
+    }
+
+    /// Parse a `c-toolchain` value; the error says what to write.
+    pub fn parse(s: &str) -> Result<Choice, String> {
+        [Choice::Auto, Choice::MuslGcc, Choice::Zig, Choice::RustLld]
+            .into_iter()
+            .find(|c| c.name() == s.trim())
+            .ok_or_else(|| {
+                format!(
+                    "`{}` is not a C toolchain: write one of auto (default), musl-gcc, zig, rust-lld",
+                    crate::config::check::shown(s)
+                )
+            })
+    }
+}
+
+/// The toolchain one platform's build uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Toolchain {
+    /// rust-lld with Rust's self-contained musl (crt objects, libc.a); no C compiler.
+    RustLld,
+    /// `CC_<target>=musl-gcc` for C code, rust-lld to link.
+    MuslGcc,
+    /// `cargo zigbuild`: zig compiles C code and links.
+    Zig,
+    /// What the user set (e.g. `CC_x86_64_unknown_linux_musl=clang`); we set nothing.
+    User(String),
+}
+
+impl Toolchain {
+    /// How the plan, the notes and the SBOM name it: `rust-lld`, `musl-gcc`, `zig`, `user: ...`.
+    pub fn name(&self) -> String {
+        match self {
+            Toolchain::RustLld => "rust-lld".into(),
+            Toolchain::MuslGcc => "musl-gcc".into(),
+            Toolchain::Zig => "zig".into(),
+            Toolchain::User(s) => format!("user: {s}"),
+        }
+    }
+}
+
+/// A C compiler and a linker the user configured for the target (what was set, for the record).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserSettings {
+    /// `CC_<triple>=...` or `TARGET_CC=...`.
+    pub cc: Option<String>,
+    /// `CARGO_TARGET_<T>_LINKER=...`, `linker=` in RUSTFLAGS, or `target.<triple>.linker` in a
+    /// cargo config file.
+    pub linker: Option<String>,
+}
+
+/// The C toolchain of one platform's build, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    /// The platform built.
+    pub platform: Platform,
+    /// What builds it.
+    pub toolchain: Toolchain,
+    /// The crates compiled for the platform whose build scripts use `cc` (`name@version`).
+    pub c_crates: Vec<String>,
+    /// The choice it came from.
+    pub choice: Choice,
+}
+
+impl Decision {
+    /// The C crates for a message: `ring@0.17.8, zstd-sys@2.0.16`.
+    fn crates(&self) -> String {
+        self.c_crates.join(", ")
+    }
+}
+
+/// Decide the toolchain for `platform` built on `host` (see the table in the module docs). Errors
+/// (with what to do) for a choice that cannot build it: musl-gcc for another architecture, rust-lld
+/// for C code.
+pub fn decide(
+    platform: Platform,
+    host: Option<Platform>,
+    choice: Choice,
+    c_crates: Vec<String>,
+    user: &UserSettings,
+) -> Result<Decision> {
+    let needs_c = !c_crates.is_empty();
+    let cross = host != Some(platform);
+    let mut d = Decision {
+        platform,
+        toolchain: Toolchain::RustLld,
+        c_crates,
+        choice,
+    };
+    // What the user set is honoured: a linker always, a C compiler when there is C code to compile.
+    let set: Vec<&str> = [
+        user.cc.as_deref().filter(|_| needs_c),
+        user.linker.as_deref(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if !set.is_empty() {
+        d.toolchain = Toolchain::User(set.join(", "));
+        return Ok(d);
+    }
+    let triple = platform.rust_target();
+    d.toolchain = match (choice, needs_c, cross) {
+        (Choice::Auto, false, _) | (Choice::RustLld, false, _) => Toolchain::RustLld,
+        (Choice::Auto, true, false) | (Choice::MuslGcc, _, false) => Toolchain::MuslGcc,
+        (Choice::Auto, true, true) | (Choice::Zig, _, _) => Toolchain::Zig,
+        (Choice::MuslGcc, _, true) => bail!(
+            "c-toolchain musl-gcc cannot build {platform} here: musl-gcc compiles for this machine's own architecture ({}) only; use c-toolchain = \"zig\" (--c-toolchain zig, with cargo-zigbuild installed) or \"auto\", or set CC_{} yourself",
+            std::env::consts::ARCH,
+            triple.replace('-', "_")
+        ),
+        (Choice::RustLld, true, _) => bail!(
+            "c-toolchain rust-lld links pure Rust only, but for {platform} {} compile C code (their build scripts use the `cc` crate): use c-toolchain = \"auto\" (musl-gcc natively, zig when cross-compiling), \"musl-gcc\" or \"zig\", or set CC_{} yourself",
+            d.crates(),
+            triple.replace('-', "_")
+        ),
+    };
+    Ok(d)
+}
+
+/// Decide for each of `platforms`: the C crates from `cargo metadata --filter-platform` of the
+/// workspace (`q`), walked from the packages `roots` (empty: what a plain `cargo build` builds);
+/// `user` gives what the user configured for a platform.
+pub fn decide_all(
+    q: &MetadataQuery,
+    roots: &[String],
+    platforms: &[Platform],
+    choice: Choice,
+    user: impl Fn(Platform) -> UserSettings,
+) -> Result<Vec<Decision>> {
+    let mut out = Vec::new();
+    for &p in platforms {
+        let md = deps::metadata(q, p)?;
+        let crates = deps::c_crates(&md, roots)?;
+        out.push(decide(p, Platform::host(), choice, crates, &user(p))?);
+    }
+    Ok(out)
+}
+
+/// Fail, before anything is built, when the tool a decision needs is not installed: the error names
+/// the crates with C code, the platform, and what to install or set.
+pub fn check_installed(d: &Decision) -> Result<()> {
+    let (program, install) = match d.toolchain {
+        Toolchain::MuslGcc => ("musl-gcc", "apt-get install musl-tools"),
+        Toolchain::Zig => ("cargo-zigbuild", "pip install cargo-zigbuild"),
+        Toolchain::RustLld | Toolchain::User(_) => return Ok(()),
+    };
+    if super::toolchain::find_program(program).is_some() {
+        return Ok(());
+    }
+    let triple = d.platform.rust_target();
+    let why = if d.choice == Choice::Auto {
+        let how = if d.toolchain == Toolchain::Zig {
+            "for another architecture than this machine's, cargo slim-image compiles it with zig (cargo zigbuild)"
+        } else {
+            "on this machine's own platform, cargo slim-image compiles it with musl-gcc"
+        };
+        format!(
+            "{} compile C code for {} (their build scripts use the `cc` crate); {how}",
+            d.crates(),
+            d.platform
+        )
+    } else {
+        format!(
+            "c-toolchain {} was asked for to build {}",
+            d.choice.name(),
+            d.platform
+        )
+    };
+    bail!(
+        "{why}, but `{program}` is not installed (not on PATH): {install}, or pick another with c-toolchain / --c-toolchain (auto, musl-gcc, zig), or set CC_{} (and CARGO_TARGET_{}_LINKER) yourself",
+        triple.replace('-', "_"),
+        triple.replace('-', "_").to_ascii_uppercase()
+    )
+}
+
+/// [`check_installed`] for every decision, then their [`tools`] by platform.
+pub fn check_all<'a>(
+    decisions: impl Iterator<Item = &'a Decision> + Clone,
+) -> Result<std::collections::BTreeMap<Platform, Tools>> {
+    for d in decisions.clone() {
+        check_installed(d)?;
+    }
+    Ok(decisions.map(|d| (d.platform, tools(d))).collect())
+}
+
+/// What built one platform's binaries, for the SBOM.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tools {
+    /// `rustc -V`, e.g. `rustc 1.95.0 (59807616e 2026-04-14)`.
+    pub rustc: Option<String>,
+    /// The C toolchain's name ([`Toolchain::name`]).
+    pub c_toolchain: String,
+    /// Its version: the first line of `musl-gcc --version`, `cargo-zigbuild --version` and `zig
+    /// version`, or `rustc -V` for rust-lld (it ships with rustc); `None` for the user's own.
+    pub c_version: Option<String>,
+}
+
+/// The first line a program prints, if it runs and succeeds.
+fn first_line(program: &str, args: &[&str]) -> Option<String> {
+    let out = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().next()?.trim();
+    (out.status.success() && !line.is_empty()).then(|| line.to_string())
+}
+
+/// `rustc -V` (of `$RUSTC`, as cargo runs it).
+pub fn rustc_version() -> Option<String> {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    first_line(&rustc, &["-V"])
+}
+
+/// The record of `d` for the SBOM, with the versions of the tools it runs.
+pub fn tools(d: &Decision) -> Tools {
+    let rustc = rustc_version();
+    let c_version = match &d.toolchain {
+        Toolchain::RustLld => rustc.clone(),
+        Toolchain::MuslGcc => first_line("musl-gcc", &["--version"]),
+        Toolchain::Zig => {
+            // cargo-zigbuild runs `zig` from PATH, else the one pip installed with it (ziglang).
+            let zig = first_line("zig", &["version"])
+                .or_else(|| first_line("python3", &["-m", "ziglang", "version"]));
+            let zigbuild = first_line("cargo-zigbuild", &["--version"]);
+            match (zigbuild, zig) {
+                (Some(b), Some(z)) => Some(format!("{b}, zig {z}")),
+                (b, z) => b.or(z.map(|z| format!("zig {z}"))),
+            }
+        }
+        Toolchain::User(_) => None,
+    };
+    Tools {
+        rustc,
+        c_toolchain: d.toolchain.name(),
+        c_version,
+    }
+}
+
+#[cfg(test)]
+mod tests;
