@@ -3,7 +3,9 @@
 //! Takes a [`BuildRequest`] (packages, bins, features, profile, platform); runs `cargo build
 //! --target <arch>-unknown-linux-musl --message-format=json-render-diagnostics` (or `cargo
 //! zigbuild` to cross-compile when cargo-zigbuild is installed) and gives the [`BuiltBinary`] list
-//! read from cargo's JSON messages: paths are never guessed. cargo's stdout (JSON) is captured,
+//! read from cargo's JSON messages: paths are never guessed. cargo runs rustc through this tool's
+//! own rustc wrapper mode ([`wrapper`]), which remaps machine paths ([`remap`]) and links in the
+//! dependency data for scanners ([`depdata`]), in a target dir of the tool's ([`prepare`]). cargo's stdout (JSON) is captured,
 //! since our stdout is for results; its stderr, with the rendered diagnostics, goes straight to
 //! ours. Without help, the C compiler and linker are picked so that pure-Rust crates link anywhere:
 //! `musl-gcc` for C code on a native build, `rust-lld` with Rust's self-contained musl when
@@ -53,9 +55,11 @@ pub struct BuildRequest {
     /// Extra environment for cargo (e.g. `CARGO_PROFILE_RELEASE_*` overrides); set last, so it
     /// wins.
     pub extra_env: Vec<(String, String)>,
-    /// Build through `cargo auditable`, which embeds the dependency list in the binary (see
-    /// [`auditable_installed`]).
-    pub auditable: bool,
+    /// What the rustc wrapper adds: remap pairs and dependency data (see [`reproducible`]).
+    pub repro: Reproducible,
+    /// The executable cargo runs as `RUSTC_WRAPPER` (this tool's binary, which has the wrapper
+    /// mode); `None`: the running executable.
+    pub rustc_wrapper: Option<PathBuf>,
 }
 
 impl BuildRequest {
@@ -77,7 +81,8 @@ impl BuildRequest {
             quiet: false,
             platform,
             extra_env: Vec::new(),
-            auditable: false,
+            repro: Reproducible::default(),
+            rustc_wrapper: None,
         }
     }
 }
@@ -102,7 +107,26 @@ pub struct BuiltBinary {
 pub fn build(req: &BuildRequest) -> Result<Vec<BuiltBinary>> {
     let triple = req.platform.rust_target();
     ensure_target(req.platform, req.offline || req.frozen)?;
-    let inv = invocation(req, &Host::detect(req));
+    let target_dir = match &req.target_dir {
+        Some(t) => t.clone(),
+        None => {
+            // cargo's own choice (CARGO_TARGET_DIR, build.target-dir, else <workspace>/target).
+            let mut md = cargo_metadata::MetadataCommand::new();
+            md.no_deps();
+            if let Some(m) = &req.manifest_path {
+                md.manifest_path(m);
+            }
+            let md = md
+                .exec()
+                .context("running `cargo metadata` to find the target dir")?;
+            md.target_directory.into_std_path_buf()
+        }
+    };
+    let setup = prepare::setup(req, &target_dir)?;
+    let mut ours = req.clone();
+    ours.target_dir = Some(setup.cargo_target_dir.clone());
+    let mut inv = invocation(&ours, &Host::detect(req));
+    inv.env.extend(setup.env);
     for n in &inv.notes {
         ui::verbose(n);
     }
@@ -337,8 +361,12 @@ pub fn package_name(package_id: &str) -> String {
     package_id.to_string()
 }
 
+pub mod depdata;
+pub mod prepare;
+pub mod remap;
 mod toolchain;
-pub use toolchain::auditable_installed;
+pub mod wrapper;
+pub use prepare::{reproducible, Reproducible};
 use toolchain::{invocation, Host};
 
 #[cfg(test)]

@@ -151,6 +151,8 @@ pub struct Meta {
     pub size_budget: Option<String>,
     /// `"min-size"`: build with the size-optimised settings of `--min-size`.
     pub profile: Option<String>,
+    /// Embed the dependency list in the binaries (`.dep-v0`); default true.
+    pub embed_dependencies: Option<bool>,
     /// The Cargo.toml whose table gave `files` (for errors found once the binaries are known).
     #[serde(skip)]
     pub files_from: Option<PathBuf>,
@@ -334,6 +336,7 @@ impl Meta {
             sbom: over.sbom.or(self.sbom),
             size_budget: over.size_budget.or(self.size_budget),
             profile: over.profile.or(self.profile),
+            embed_dependencies: over.embed_dependencies.or(self.embed_dependencies),
             files_from: over.files_from.or(self.files_from),
         }
     }
