@@ -104,7 +104,34 @@ pub struct BuiltBinary {
 
 /// Build and return every bin artifact cargo reported (paths from cargo's JSON, never guessed),
 /// sorted by package and name. Installs the Rust target first if needed (see [`ensure_target`]).
+/// Each bin that should carry dependency data is checked to carry exactly this build's; one that
+/// does not (cargo reused an older link) is removed and linked again.
 pub fn build(req: &BuildRequest) -> Result<Vec<BuiltBinary>> {
+    let bins = build_once(req)?;
+    let stale = prepare::stale(req, &bins)?;
+    if stale.is_empty() {
+        return Ok(bins);
+    }
+    for b in &stale {
+        ui::verbose(format!(
+            "linking {} again: its embedded dependency list is not this build's",
+            b.name
+        ));
+        prepare::unlink(&b.path)?;
+    }
+    let bins = build_once(req)?;
+    if let Some(b) = prepare::stale(req, &bins)?.first() {
+        bail!(
+            "{} was linked without its dependency list (the .dep-v0 section): a linker or rustc \
+             wrapper of yours may drop linker arguments; set `embed-dependencies = false` in \
+             [package.metadata.slim-image] (or pass --no-embed-dependencies) to build without it",
+            b.path.display()
+        );
+    }
+    Ok(bins)
+}
+
+fn build_once(req: &BuildRequest) -> Result<Vec<BuiltBinary>> {
     let triple = req.platform.rust_target();
     ensure_target(req.platform, req.offline || req.frozen)?;
     let target_dir = match &req.target_dir {

@@ -286,6 +286,23 @@ fn two_machines_one_digest_and_no_machine_paths() {
     let (r, stderr) = run_ok(slim_on(&one, &[]));
     assert!(!stderr.contains("Compiling"), "{stderr}");
     assert_eq!(r["images"][0]["digest"].as_str().unwrap(), d1);
+
+    // cargo does not see the object file: a link whose dependency list is not this build's (here
+    // changed in place, as an older list would be) is found and linked again.
+    let bytes = std::fs::read(&built).unwrap();
+    let section = cargo_slim_image::compile::depdata::section_in(&bytes).unwrap();
+    let at = section.as_ptr() as usize - bytes.as_ptr() as usize + 2;
+    {
+        use std::io::{Seek, Write};
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&built)
+            .unwrap();
+        f.seek(std::io::SeekFrom::Start(at as u64)).unwrap();
+        f.write_all(&[bytes[at] ^ 0xff]).unwrap();
+    }
+    let (r, _) = run_ok(slim_on(&one, &[]));
+    assert_eq!(r["images"][0]["digest"].as_str().unwrap(), d1);
 }
 
 #[test]

@@ -261,6 +261,33 @@ pub fn object(e_machine: u16, data: &[u8]) -> Vec<u8> {
     f
 }
 
+/// The contents of section [`SECTION`] in the bytes of an ELF64 little-endian file, if it has one
+/// (`None` for anything else, malformed files included).
+pub fn section_in(elf: &[u8]) -> Option<&[u8]> {
+    let at = |off: u64, n: usize| -> Option<&[u8]> {
+        let off = usize::try_from(off).ok()?;
+        elf.get(off..off.checked_add(n)?)
+    };
+    let u16_at = |off: u64| Some(u16::from_le_bytes(at(off, 2)?.try_into().ok()?));
+    let u32_at = |off: u64| Some(u32::from_le_bytes(at(off, 4)?.try_into().ok()?));
+    let u64_at = |off: u64| Some(u64::from_le_bytes(at(off, 8)?.try_into().ok()?));
+    if at(0, 6)? != b"\x7fELF\x02\x01" {
+        return None;
+    }
+    let (shoff, shentsize) = (u64_at(40)?, u64::from(u16_at(58)?));
+    let (shnum, shstrndx) = (u64::from(u16_at(60)?), u64::from(u16_at(62)?));
+    let header = |i: u64| shoff.checked_add(i.checked_mul(shentsize)?);
+    let names = u64_at(header(shstrndx)? + 24)?;
+    for i in 0..shnum {
+        let h = header(i)?;
+        let name_off = names.checked_add(u64::from(u32_at(h)?))?;
+        if at(name_off, SECTION.len() + 1)? == format!("{SECTION}\0").as_bytes() {
+            return at(u64_at(h + 24)?, usize::try_from(u64_at(h + 32)?).ok()?);
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -342,5 +369,8 @@ mod tests {
         assert_eq!((sh(1, 24), sh(1, 32)), (64, z.len() as u64));
         assert_eq!(sh(1, 8), 0, "not SHF_ALLOC");
         assert_eq!(object(62, &z), o, "deterministic");
+        assert_eq!(section_in(&o), Some(&z[..]));
+        assert_eq!(section_in(&o[..shoff]), None, "no section headers");
+        assert_eq!(section_in(b"\x7fELF"), None);
     }
 }

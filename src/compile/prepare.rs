@@ -138,6 +138,44 @@ pub fn setup(req: &BuildRequest, target_dir: &Path) -> Result<Setup> {
     })
 }
 
+/// The bins of `built` whose `.dep-v0` section is not the dependency data of this build: cargo does
+/// not see the object file, so a link made with older data (or none) could be reused.
+pub fn stale<'a>(
+    req: &BuildRequest,
+    built: &'a [super::BuiltBinary],
+) -> Result<Vec<&'a super::BuiltBinary>> {
+    let mut out = Vec::new();
+    for b in built {
+        let Some(payload) = req.repro.dep_data.get(&b.package) else {
+            continue;
+        };
+        let bytes = std::fs::read(&b.path).with_context(|| {
+            format!("reading {} to check its dependency list", b.path.display())
+        })?;
+        if depdata::section_in(&bytes) != Some(payload.as_slice()) {
+            out.push(b);
+        }
+    }
+    Ok(out)
+}
+
+/// Remove `bin` and the file in the `deps/` beside it that it is a hard link of, so that cargo
+/// links it again (it rebuilds an output that is missing).
+pub fn unlink(bin: &Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(bin).with_context(|| format!("reading {}", bin.display()))?;
+    let deps = bin.parent().map(|d| d.join("deps")).unwrap_or_default();
+    for e in std::fs::read_dir(&deps).into_iter().flatten().flatten() {
+        if e.metadata()
+            .is_ok_and(|m| m.dev() == meta.dev() && m.ino() == meta.ino())
+        {
+            std::fs::remove_file(e.path())
+                .with_context(|| format!("removing {}", e.path().display()))?;
+        }
+    }
+    std::fs::remove_file(bin).with_context(|| format!("removing {}", bin.display()))
+}
+
 /// Write `bytes` to `path` through a temp file and a rename, unless it already holds them (a
 /// concurrent run with the same stamp writes the same bytes).
 fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<()> {
