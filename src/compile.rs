@@ -153,7 +153,7 @@ fn build_once(req: &BuildRequest) -> Result<Vec<BuiltBinary>> {
     let mut ours = req.clone();
     ours.target_dir = Some(setup.cargo_target_dir.clone());
     let mut inv = invocation(&ours, &Host::detect(req));
-    inv.env.extend(setup.env);
+    inv.env.extend(setup.env.iter().cloned());
     for n in &inv.notes {
         ui::verbose(n);
     }

@@ -74,12 +74,80 @@ pub struct Stamp<'a> {
 }
 
 /// A prepared build: where cargo builds, and the environment that turns the wrapper on.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Setup {
     /// The `--target-dir` for cargo.
     pub cargo_target_dir: PathBuf,
     /// `RUSTC_WRAPPER` and [`CONFIG_VAR`].
     pub env: Vec<(String, String)>,
+    /// The build dir's lock, held (shared) while the build runs, so no other run prunes it.
+    _in_use: std::fs::File,
+}
+
+/// How many build dirs one target dir keeps: the most recently used. A new stamp (a moved or
+/// temporary checkout, another tool version) makes a new one, so older ones that no run holds are
+/// removed, or a target dir shared by many checkouts would grow without end.
+const KEEP: usize = 8;
+
+fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    a.dev() == b.dev() && a.ino() == b.ino()
+}
+
+fn open_lock(dir: &Path) -> std::io::Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join("lock"))
+}
+
+/// Create `dir` and hold its lock shared, marking it used now (the lock file's mtime). A pruning
+/// run removes a dir only while holding its lock exclusively: if the lock we got is of a removed
+/// file, the dir was pruned meanwhile, and it is made again.
+fn hold(dir: &Path) -> Result<std::fs::File> {
+    loop {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating the build directory {}", dir.display()))?;
+        let file = open_lock(dir).with_context(|| format!("opening {}/lock", dir.display()))?;
+        file.lock_shared()
+            .with_context(|| format!("locking {}/lock", dir.display()))?;
+        let (now, held) = (std::fs::metadata(dir.join("lock")), file.metadata());
+        if let (Ok(n), Ok(h)) = (&now, &held) {
+            if same_file(n, h) {
+                file.set_modified(std::time::SystemTime::now())
+                    .with_context(|| format!("marking {} used", dir.display()))?;
+                return Ok(file);
+            }
+        }
+    }
+}
+
+/// Remove the build dirs under `root` past the [`KEEP`] most recently used (`current` counts as
+/// one), each only if no run holds it. Best effort: what cannot be removed stays.
+fn prune(root: &Path, current: &Path) {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return;
+    };
+    let mut dirs: Vec<(std::time::SystemTime, PathBuf)> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p != current && p.is_dir())
+        .map(|p| {
+            let used = std::fs::metadata(p.join("lock")).and_then(|m| m.modified());
+            (used.unwrap_or(std::time::UNIX_EPOCH), p)
+        })
+        .collect();
+    dirs.sort_by(|a, b| b.cmp(a));
+    for (_, dir) in dirs.into_iter().skip(KEEP - 1) {
+        if open_lock(&dir).is_ok_and(|f| f.try_lock().is_ok()) {
+            crate::ui::verbose(format!(
+                "removing the unused build directory {}",
+                dir.display()
+            ));
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
 }
 
 /// Pick the build dir for `req` under `target_dir`, write the stamp, the dependency objects and the
@@ -97,7 +165,10 @@ pub fn setup(req: &BuildRequest, target_dir: &Path) -> Result<Setup> {
     };
     let stamp_json = serde_json::to_vec_pretty(&stamp).context("encoding the build stamp")?;
     let key = crate::digest::Digest::of(&stamp_json).hex()[..16].to_string();
-    let dir = target_dir.join("slim-image").join(".build").join(key);
+    let root = target_dir.join("slim-image").join(".build");
+    let dir = root.join(key);
+    let in_use = hold(&dir)?;
+    prune(&root, &dir);
     let data_dir = dir.join("dep-data").join(triple);
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("creating the build directory {}", data_dir.display()))?;
@@ -135,6 +206,7 @@ pub fn setup(req: &BuildRequest, target_dir: &Path) -> Result<Setup> {
                 config_path.to_string_lossy().into_owned(),
             ),
         ],
+        _in_use: in_use,
     })
 }
 
@@ -258,6 +330,34 @@ pub fn config_string(text: &str, key: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prune_keeps_the_most_recently_used_and_those_in_use() {
+        let root = tempfile::tempdir().unwrap();
+        let day = std::time::Duration::from_secs(86_400);
+        let mut held = None;
+        for i in 0..12u32 {
+            let dir = root.path().join(format!("d{i:02}"));
+            let lock = hold(&dir).unwrap();
+            lock.set_modified(std::time::UNIX_EPOCH + day * (i + 1))
+                .unwrap();
+            if i == 0 {
+                held = Some(lock); // the oldest, but a run is using it
+            }
+        }
+        let current = root.path().join("d05");
+        prune(root.path(), &current);
+        let mut left: Vec<String> = std::fs::read_dir(root.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        let want = [
+            "d00", "d04", "d05", "d06", "d07", "d08", "d09", "d10", "d11",
+        ];
+        assert_eq!(left, want);
+        drop(held);
+    }
 
     #[test]
     fn rustc_wrapper_from_config_text() {
