@@ -51,23 +51,21 @@ pub fn is_compilation(args: &[OsString]) -> bool {
     crate_name.is_some_and(|n| n != "___")
 }
 
-/// The values of option `name` in `args` (`NAME VALUE`, `NAME=VALUE`, and for one-letter flags such
-/// as `-C`, `-CVALUE`).
-fn values<'a>(args: &'a [OsString], name: &str) -> Vec<std::borrow::Cow<'a, str>> {
+/// The values of option `name` in `args`: `NAME VALUE`, `NAME=VALUE`, and for one-letter options
+/// such as `-C`, `-CVALUE`.
+fn values(args: &[OsString], name: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut it = args.iter().map(|a| a.to_string_lossy());
     while let Some(a) = it.next() {
         if a == name {
-            out.extend(it.next());
+            out.extend(it.next().map(|v| v.into_owned()));
         } else if let Some(v) = a.strip_prefix(name) {
             let v = if name.len() == 2 {
-                v
+                Some(v)
             } else {
-                v.strip_prefix('=').unwrap_or("\0")
+                v.strip_prefix('=')
             };
-            if v != "\0" {
-                out.push(std::borrow::Cow::Owned(v.to_string()));
-            }
+            out.extend(v.map(str::to_string));
         }
     }
     out
@@ -76,17 +74,15 @@ fn values<'a>(args: &'a [OsString], name: &str) -> Vec<std::borrow::Cow<'a, str>
 /// Whether the link goes straight to a linker (`-C linker=...ld`/`lld`, or an `ld` linker
 /// flavor) rather than through a C compiler driver, which wants `-Wl,` before linker arguments.
 fn bare_linker(args: &[OsString]) -> bool {
-    let codegen: Vec<String> = values(args, "-C")
-        .into_iter()
-        .chain(values(args, "--codegen"))
-        .map(|c| c.into_owned())
-        .collect();
+    let mut codegen = values(args, "-C");
+    codegen.extend(values(args, "--codegen"));
     codegen.iter().any(|c| {
         c.strip_prefix("linker-flavor=")
             .is_some_and(|f| f.starts_with("ld") || f.ends_with("-lld") || f == "gnu-lld")
             || c.strip_prefix("linker=").is_some_and(|l| {
                 let file = l.rsplit('/').next().unwrap_or(l);
-                file.ends_with("ld") || file.ends_with("ld.lld") || file.starts_with("ld.")
+                // rust-lld, ld, ld.lld, ld.bfd, ld.gold, mold: linkers, not compiler drivers
+                file.ends_with("ld") || file.starts_with("ld.")
             })
     })
 }
@@ -106,7 +102,7 @@ pub fn extra_args(
     let is_bin = values(args, "--crate-type")
         .iter()
         .any(|t| t.split(',').any(|t| t == "bin"));
-    let for_target = values(args, "--target").iter().any(|t| *t == cfg.target);
+    let for_target = values(args, "--target").contains(&cfg.target);
     let build_script = values(args, "--crate-name")
         .iter()
         .any(|n| n.starts_with("build_script_"));
