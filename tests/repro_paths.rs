@@ -333,7 +333,13 @@ fn user_rustflags_and_rustc_wrapper_are_honoured_and_strip_keeps_the_section() {
     // The user's wrapper got rustc, the user's flags, and ours.
     assert!(ours.contains("--cfg slim_user_flag"), "{ours}");
     assert!(ours.contains("--remap-path-prefix="), "{ours}");
+    // cargo's probes reached it untouched.
     assert!(log.lines().any(|l| l.ends_with(" -vV")), "{log}");
+    let probe = log
+        .lines()
+        .find(|l| l.contains("--crate-name ___"))
+        .unwrap();
+    assert!(!probe.contains("--remap-path-prefix"), "{probe}");
     assert_no_machine_paths(&bin, &[&m], &shared);
     assert!(has_dep_section(&bin), "strip = true removed .dep-v0");
     let sections = peers::stdout_of(Command::new("readelf").arg("-S").arg(&bin)).unwrap();
