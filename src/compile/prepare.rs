@@ -6,10 +6,11 @@
 //! hash of the [`Stamp`] (tool version, remap list, which packages embed dependency data, the
 //! chained user wrapper, the extra environment). cargo's fingerprints do not cover `RUSTC_WRAPPER`
 //! or what a wrapper adds, so artifacts built without these flags (the user's own `cargo build`,
-//! or another tool version) must never be reused: a different stamp means a different directory,
-//! and nothing is deleted, so two runs with different settings that share a target dir (tests,
-//! several workspaces with one `CARGO_TARGET_DIR`) never remove each other's trees while cargo works
-//! in them. An unchanged workspace gets the same directory and stays a no-op build. `setup` writes
+//! or another tool version) must never be reused: a different stamp means a different directory
+//! (rather than wiping one directory whenever the stamp changes), so two runs with different
+//! settings that share a target dir (tests, several workspaces with one `CARGO_TARGET_DIR`) never
+//! remove each other's trees while cargo works in them, nor rebuild everything in turn. An
+//! unchanged workspace gets the same directory and stays a no-op build. `setup` writes
 //! the object files and the [`WrapperConfig`], and gives the environment that turns the wrapper on.
 
 use super::remap::{self, Places};
