@@ -97,10 +97,10 @@ pub fn metadata(q: &MetadataQuery, platform: Platform) -> Result<Value> {
     let out = cmd
         .stdin(std::process::Stdio::null())
         .output()
-        .context("running `cargo metadata` for the SBOM")?;
+        .context("running `cargo metadata` for the dependency graph")?;
     if !out.status.success() {
         bail!(
-            "`cargo metadata --filter-platform {}` failed (needed for the SBOM; --sbom none skips it): {}",
+            "`cargo metadata --filter-platform {}` failed (the build's path remapping, the binaries' dependency list and the SBOM are made from it): {}",
             platform.rust_target(),
             String::from_utf8_lossy(&out.stderr).trim()
         );
