@@ -8,12 +8,13 @@ export DEBIAN_FRONTEND=noninteractive
 
 step() { printf '\n==> %s\n' "$*" >&2; }
 warn() { printf 'WARNING: %s\n' "$*" >&2; }
-# cargo_tool CRATE WHAT-FAILS: `cargo install --locked CRATE` unless its command is already there.
+# cargo_tool CRATE WHAT-FAILS [VERSION]: `cargo install --locked CRATE [--version VERSION]` unless its
+# command is already there.
 cargo_tool() {
-  step "cargo install $1"
+  step "cargo install $1${3:+ $3}"
   if command -v "$1" >/dev/null; then
     echo "$1 is already installed" >&2
-  elif ! cargo install --locked --quiet "$1"; then
+  elif ! cargo install --locked --quiet "$1" ${3:+--version "$3"}; then
     warn "cargo install $1 failed; $2"
   fi
 }
@@ -50,7 +51,7 @@ python_module() {
 # apache2-utils: htpasswd (bcrypt) for the registry's basic auth; openssl: test CA and TLS certs.
 # musl-tools: musl-gcc for crates with C code; busybox-static: a known-good static binary for the
 # harness self-test. tar/gzip/file/git/ca-certificates: used by tests and cargo. binutils: readelf
-# (tests/sbom.rs looks for cargo-auditable's .dep-v0 section). python3-cryptography: the test token
+# (tests/sbom.rs looks for the .dep-v0 section the tool embeds). python3-cryptography: the test token
 # server (tests/common/token_server.py) signs JWTs with it; tests/token_auth.rs fails under CI without it.
 step "apt-get install"
 packages=(docker-registry skopeo umoci podman buildah runc oci-image-tool
@@ -98,8 +99,9 @@ if [ -e /proc/sys/fs/binfmt_misc/register ]; then
     warn "update-binfmts --enable qemu-aarch64 was not permitted"
 fi
 
-# --- cargo-auditable: embeds the dependency list in binaries (issue 5; about 3 minutes to build) ---
-cargo_tool cargo-auditable "binaries will not carry their dependency list and tests/sbom.rs will SKIP that check"
+# --- rust-audit-info: reads the dependency list (.dep-v0) the tool embeds in binaries, as scanners do
+# (tests/repro_paths.rs; issue 12). cargo-auditable itself is not needed: the tool embeds the list.
+cargo_tool rust-audit-info "tests/repro_paths.rs will SKIP reading the embedded dependency list" 0.5.4
 
 # --- Python jsonschema: validates the SBOMs against the schemas in tests/fixtures/sbom-schemas ---
 step "pip install jsonschema"

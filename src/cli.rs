@@ -212,6 +212,10 @@ pub struct Cli {
     /// CARGO_PROFILE_<NAME>_* variables; Cargo.toml is not edited), and report the saving.
     #[arg(long, help_heading = "SBOM and size")]
     pub min_size: bool,
+    /// Do not embed the dependency list (the `.dep-v0` section `cargo audit bin`, Trivy, Grype and
+    /// Syft read) in the binaries; same as `embed-dependencies = false`.
+    #[arg(long, help_heading = "SBOM and size")]
+    pub no_embed_dependencies: bool,
 
     /// Use verbose output (-vv very verbose).
     #[arg(short, long, action = clap::ArgAction::Count, help_heading = "Display")]

@@ -3,7 +3,10 @@
 //! Takes a [`BuildRequest`] (packages, bins, features, profile, platform); runs `cargo build
 //! --target <arch>-unknown-linux-musl --message-format=json-render-diagnostics` (or `cargo
 //! zigbuild` when the C toolchain is zig) and gives the [`BuiltBinary`] list
-//! read from cargo's JSON messages: paths are never guessed. cargo's stdout (JSON) is captured,
+//! read from cargo's JSON messages: paths are never guessed. cargo runs rustc through this tool's
+//! own rustc wrapper mode ([`wrapper`]), which remaps machine paths ([`remap`]) and links in the
+//! dependency data for scanners ([`depdata`]), in a target dir of the tool's ([`prepare`]).
+//! cargo's stdout (JSON) is captured,
 //! since our stdout is for results; its stderr, with the rendered diagnostics, goes straight to
 //! ours. The C compiler and linker come from the platform's [`c_toolchain::Decision`] (the
 //! workspace and the configuration, never what is on PATH): `rust-lld` with Rust's self-contained
@@ -54,9 +57,11 @@ pub struct BuildRequest {
     /// Extra environment for cargo (e.g. `CARGO_PROFILE_RELEASE_*` overrides); set last, so it
     /// wins.
     pub extra_env: Vec<(String, String)>,
-    /// Build through `cargo auditable`, which embeds the dependency list in the binary (see
-    /// [`auditable_installed`]).
-    pub auditable: bool,
+    /// What the rustc wrapper adds: remap pairs and dependency data (see [`reproducible`]).
+    pub repro: Reproducible,
+    /// The executable cargo runs as `RUSTC_WRAPPER` (this tool's binary, which has the wrapper
+    /// mode); `None`: the running executable.
+    pub rustc_wrapper: Option<PathBuf>,
     /// The C toolchain decided for the platform; `None`: [`build`] decides by the rule
     /// ([`c_toolchain::Choice::Auto`]) from `cargo metadata`.
     pub c_toolchain: Option<c_toolchain::Decision>,
@@ -81,7 +86,8 @@ impl BuildRequest {
             quiet: false,
             platform,
             extra_env: Vec::new(),
-            auditable: false,
+            repro: Reproducible::default(),
+            rustc_wrapper: None,
             c_toolchain: None,
         }
     }
@@ -104,7 +110,34 @@ pub struct BuiltBinary {
 
 /// Build and return every bin artifact cargo reported (paths from cargo's JSON, never guessed),
 /// sorted by package and name. Installs the Rust target first if needed (see [`ensure_target`]).
+/// Each bin that should carry dependency data is checked to carry exactly this build's; one that
+/// does not (cargo reused an older link) is removed and linked again.
 pub fn build(req: &BuildRequest) -> Result<Vec<BuiltBinary>> {
+    let bins = build_once(req)?;
+    let stale = prepare::stale(req, &bins)?;
+    if stale.is_empty() {
+        return Ok(bins);
+    }
+    for b in &stale {
+        ui::verbose(format!(
+            "linking {} again: its embedded dependency list is not this build's",
+            b.name
+        ));
+        prepare::unlink(&b.path)?;
+    }
+    let bins = build_once(req)?;
+    if let Some(b) = prepare::stale(req, &bins)?.first() {
+        bail!(
+            "{} was linked without its dependency list (the .dep-v0 section): a linker or rustc \
+             wrapper of yours may drop linker arguments; set `embed-dependencies = false` in \
+             [package.metadata.slim-image] (or pass --no-embed-dependencies) to build without it",
+            b.path.display()
+        );
+    }
+    Ok(bins)
+}
+
+fn build_once(req: &BuildRequest) -> Result<Vec<BuiltBinary>> {
     let triple = req.platform.rust_target();
     ensure_target(req.platform, req.offline || req.frozen)?;
     let decision = match &req.c_toolchain {
@@ -112,7 +145,26 @@ pub fn build(req: &BuildRequest) -> Result<Vec<BuiltBinary>> {
         None => decide(req, c_toolchain::Choice::Auto)?,
     };
     c_toolchain::check_installed(&decision)?;
-    let inv = invocation(req, &Host::detect(), &decision.toolchain);
+    let target_dir = match &req.target_dir {
+        Some(t) => t.clone(),
+        None => {
+            // cargo's own choice (CARGO_TARGET_DIR, build.target-dir, else <workspace>/target).
+            let mut md = cargo_metadata::MetadataCommand::new();
+            md.no_deps();
+            if let Some(m) = &req.manifest_path {
+                md.manifest_path(m);
+            }
+            let md = md
+                .exec()
+                .context("running `cargo metadata` to find the target dir")?;
+            md.target_directory.into_std_path_buf()
+        }
+    };
+    let setup = prepare::setup(req, &target_dir)?;
+    let mut ours = req.clone();
+    ours.target_dir = Some(setup.cargo_target_dir.clone());
+    let mut inv = invocation(&ours, &Host::detect(), &decision.toolchain);
+    inv.env.extend(setup.env.iter().cloned());
     for n in &inv.notes {
         ui::verbose(n);
     }
@@ -372,8 +424,13 @@ pub fn package_name(package_id: &str) -> String {
 }
 
 pub mod c_toolchain;
+pub mod depdata;
+pub mod prepare;
+pub mod remap;
 mod toolchain;
-pub use toolchain::{auditable_installed, user_settings};
+pub mod wrapper;
+pub use prepare::{reproducible, Reproducible};
+pub use toolchain::user_settings;
 use toolchain::{invocation, Host};
 
 #[cfg(test)]

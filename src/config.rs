@@ -153,6 +153,8 @@ pub struct Meta {
     pub profile: Option<String>,
     /// The C toolchain for crates with C code: `auto` (default), `musl-gcc`, `zig`, `rust-lld`.
     pub c_toolchain: Option<String>,
+    /// Embed the dependency list in the binaries (`.dep-v0`); default true.
+    pub embed_dependencies: Option<bool>,
     /// The Cargo.toml whose table gave `files` (for errors found once the binaries are known).
     #[serde(skip)]
     pub files_from: Option<PathBuf>,
@@ -340,6 +342,7 @@ impl Meta {
             size_budget: over.size_budget.or(self.size_budget),
             profile: over.profile.or(self.profile),
             c_toolchain: over.c_toolchain.or(self.c_toolchain),
+            embed_dependencies: over.embed_dependencies.or(self.embed_dependencies),
             files_from: over.files_from.or(self.files_from),
         }
     }

@@ -18,6 +18,7 @@ use crate::sink;
 use crate::ui;
 use anyhow::{Context, Result};
 
+mod inputs;
 mod local;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -56,7 +57,8 @@ pub fn layer_compression(cli: &Cli) -> Result<LayerCompression> {
 /// Binary paths per (platform, binary name).
 type Binaries = BTreeMap<(Platform, String), PathBuf>;
 
-fn compile_all(plan: &Plan, cli: &Cli) -> Result<Binaries> {
+/// Build every platform's binaries; `metadata` keeps each platform's `cargo metadata` for the SBOM.
+fn compile_all(plan: &Plan, cli: &Cli, metadata: &mut inputs::Metadata) -> Result<Binaries> {
     let mut out = Binaries::new();
     for img in &plan.images {
         for b in &img.binaries {
@@ -77,10 +79,6 @@ fn compile_all(plan: &Plan, cli: &Cli) -> Result<Binaries> {
         .collect();
     platforms.sort();
     platforms.dedup();
-    let auditable = plan.images.iter().any(|i| i.sbom.is_some()) && compile::auditable_installed();
-    if !auditable && plan.images.iter().any(|i| i.sbom.is_some()) {
-        ui::note("cargo-auditable is not installed, so the binaries do not carry their dependency list (what `cargo audit bin`, Trivy and Grype read from a binary): cargo install cargo-auditable");
-    }
     for platform in platforms {
         let mut req = BuildRequest::new(platform);
         req.manifest_path = cargo.manifest_path.clone();
@@ -96,12 +94,12 @@ fn compile_all(plan: &Plan, cli: &Cli) -> Result<Binaries> {
         req.offline = cli.offline;
         req.verbose = cli.verbose;
         req.quiet = cli.quiet;
-        req.auditable = auditable;
         req.c_toolchain = cargo
             .toolchains
             .iter()
             .find(|d| d.platform == platform)
             .cloned();
+        req.repro = inputs::reproducible(plan, cli, platform, metadata)?;
         let built = if plan.min_size {
             crate::size::build_min_size(req)?
         } else {
@@ -494,10 +492,11 @@ fn build_then<T>(
     let tools = compile::c_toolchain::check_all(plan.cargo.iter().flat_map(|c| &c.toolchains))?;
     // The shared base layer does not depend on the build: it is made on other threads while cargo
     // builds (or, with --binary, while the first binary is checked), not after.
+    let mut metadata = inputs::Metadata::new();
     let (bins, with_ca, without_ca) = std::thread::scope(|s| {
         let with_ca = s.spawn(|| base_layer(&store, true, compression));
         let without_ca = s.spawn(|| base_layer(&store, false, compression));
-        let bins = compile_all(plan, cli);
+        let bins = compile_all(plan, cli, &mut metadata);
         let join = |h: std::thread::ScopedJoinHandle<'_, Result<Layer>>| {
             h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
         };
@@ -511,7 +510,7 @@ fn build_then<T>(
         .descriptor
         .size
         .saturating_sub(without_ca.descriptor.size);
-    let graphs = crate::sbom::output::graphs(plan, cli)?;
+    let graphs = crate::sbom::output::graphs(plan, &inputs::query(plan, cli), &mut metadata)?;
     // Every image is built and checked (ELF, size budget) before any sink is written, and every
     // sink is written before anything is pushed: a later image's failure leaves nothing pushed.
     let mut built = Vec::new();

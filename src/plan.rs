@@ -90,6 +90,9 @@ pub struct ImageSpec {
     pub size_budget: Option<u64>,
     /// `profile = "min-size"` in this image's metadata.
     pub min_size: bool,
+    /// Its binaries carry their dependency list (`.dep-v0`): `embed-dependencies`, unless
+    /// `--no-embed-dependencies`.
+    pub embed_dependencies: bool,
 }
 
 /// How to run cargo (absent with `--binary`).
@@ -204,6 +207,9 @@ impl Plan {
             if let Some(f) = img.sbom {
                 let _ = writeln!(s, "  sbom:       {}", sbom_name(f));
             }
+            if self.cargo.is_some() && !img.embed_dependencies {
+                let _ = writeln!(s, "  deps:       not embedded in the binaries");
+            }
             if let Some(b) = img.size_budget {
                 let _ = writeln!(s, "  budget:     {}", crate::report::human_size(b));
             }
@@ -274,6 +280,7 @@ fn image_json(img: &ImageSpec, load: bool) -> Value {
         "load": load,
         "push": img.push.iter().map(|r| r.to_string()).collect::<Vec<_>>(),
         "sbom": img.sbom.map(sbom_name),
+        "embed_dependencies": img.embed_dependencies,
         "size_budget": img.size_budget,
     })
 }

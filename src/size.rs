@@ -124,19 +124,15 @@ pub fn min_size_env(profile: &str) -> Vec<(String, String)> {
     .collect()
 }
 
-/// `--min-size`: build once as configured (the baseline, in `req.target_dir`, which must be set),
-/// then with the [`min_size_env`] overrides into `<target>/slim-image/min-size` (so the two never
-/// evict each other), and say how much each binary saved. Returns the size-optimised binaries.
+/// `--min-size`: build once as configured (the baseline), then with the [`min_size_env`] overrides
+/// (which are part of the build dir's stamp, so the two builds have their own trees and never evict
+/// each other), and say how much each binary saved. Returns the size-optimised binaries.
 pub fn build_min_size(
     req: crate::compile::BuildRequest,
 ) -> Result<Vec<crate::compile::BuiltBinary>> {
-    let Some(target_dir) = req.target_dir.clone() else {
-        bail!("--min-size needs the target dir of the build");
-    };
     let baseline = crate::compile::build(&req)?;
     let mut small = req;
     small.extra_env.extend(min_size_env(&small.profile));
-    small.target_dir = Some(target_dir.join("slim-image").join("min-size"));
     crate::ui::status(
         "Min-size",
         "opt-level=\"z\", lto=\"fat\", codegen-units=1, panic=\"abort\", strip=true",

@@ -87,6 +87,11 @@ fn bad_input_table() {
             "tags = \"latest\"",
             &["tags", "{manifest}"],
         ),
+        case(
+            "embed-dependencies that is not a boolean",
+            "embed-dependencies = \"no\"",
+            &["embed-dependencies", "a boolean", "{manifest}"],
+        ),
         case("malformed port", "ports = [\"http\"]", &["http"]),
         case("port zero", "ports = [0]", &["0"]),
         case("malformed user", "user = \"not a user!\"", &["not a user!"]),

@@ -21,6 +21,8 @@ fn request(fixture_name: &str, platform: Platform, target_dir: &Path) -> BuildRe
     req.manifest_path = Some(fixture(fixture_name));
     req.target_dir = Some(target_dir.to_path_buf());
     req.locked = true;
+    // The library runs inside this test binary: cargo's rustc wrapper is the tool's own binary.
+    req.rustc_wrapper = Some(env!("CARGO_BIN_EXE_cargo-slim-image").into());
     req
 }
 

@@ -243,3 +243,21 @@ fn init_k8s_dry_run_writes_no_file() {
     assert!(err.contains(file.to_str().unwrap()), "{err}");
     assert_eq!(fs::read_to_string(&file).unwrap(), "mine");
 }
+
+#[test]
+fn dry_run_says_whether_binaries_embed_their_dependency_list() {
+    let work = tempfile::tempdir().unwrap();
+    let manifest = package(&work.path().join("p"));
+    let target = work.path().join("target");
+    let plan = |extra: &[&str]| {
+        let mut a = vec!["--message-format", "json"];
+        a.extend_from_slice(extra);
+        json(&dry_run_on(&manifest, &target, &a, &[]))
+    };
+    assert_eq!(plan(&[])["images"][0]["embed_dependencies"], true);
+    let off = plan(&["--no-embed-dependencies"]);
+    assert_eq!(off["images"][0]["embed_dependencies"], false);
+    let text = dry_run_on(&manifest, &target, &["--no-embed-dependencies"], &[]);
+    assert!(text.contains("deps:       not embedded"), "{text}");
+    assert!(!target.join("slim-image").exists());
+}

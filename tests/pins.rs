@@ -1,6 +1,7 @@
 //! The crates whose bytes land in an image are pinned exactly, and what they produce has a golden
 //! digest (issue 12, "Pins"): the Mozilla roots of the base-files layer (webpki-root-certs) and the
-//! compressors (libdeflate, zstd). A `cargo update` or a loosened requirement that changes those bytes
+//! compressors (libdeflate, zstd), and the dependency list embedded in every binary (auditable-serde's
+//! JSON, compressed by libdeflate, in the object file of `compile::depdata`). A `cargo update` or a loosened requirement that changes those bytes
 //! fails here first, naming the crate, instead of silently changing every user's digests.
 //! (`GOLDEN_BASE_LAYER` in tests/scratch_image.rs covers the whole base-files layer.)
 
@@ -17,6 +18,7 @@ const PINNED: &[&str] = &[
     "zstd",
     "zstd-safe",
     "zstd-sys",
+    "auditable-serde",
 ];
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -96,6 +98,40 @@ fn zstd_layers_have_their_golden_digest_for_any_thread_count() {
     }
 }
 
+#[test]
+fn the_embedded_dependency_list_has_its_golden_digest() {
+    use cargo_slim_image::compile::depdata;
+    let md = serde_json::json!({
+        "workspace_members": ["app 0.1.0"],
+        "packages": [
+            {"id": "app 0.1.0", "name": "app", "version": "0.1.0", "source": null,
+             "targets": [{"kind": ["bin"]}]},
+            {"id": "itoa 1.0.19", "name": "itoa", "version": "1.0.19",
+             "source": "registry+https://github.com/rust-lang/crates.io-index",
+             "targets": [{"kind": ["lib"]}]},
+        ],
+        "resolve": {"nodes": [
+            {"id": "app 0.1.0", "deps": [{"pkg": "itoa 1.0.19", "dep_kinds": [{"kind": null}]}]},
+            {"id": "itoa 1.0.19", "deps": []},
+        ]}
+    });
+    let info = depdata::version_info(&md, "app").unwrap();
+    let json = serde_json::to_string(&info).unwrap();
+    assert_eq!(
+        json,
+        r#"{"packages":[{"name":"app","version":"0.1.0","source":"local","dependencies":[1],"root":true},{"name":"itoa","version":"1.0.19","source":"crates.io"}],"format":1}"#
+    );
+    let object = depdata::object(62, &depdata::payload(&info).unwrap());
+    assert_eq!(
+        sha256_hex(&object),
+        GOLDEN_DEP_OBJECT,
+        "the .dep-v0 object changed ({} bytes): a new auditable-serde or libdeflate changes every \
+         binary; update the pins and this digest together, on purpose",
+        object.len()
+    );
+}
+
+const GOLDEN_DEP_OBJECT: &str = "7b750e72fb49a9b47d9a73cde22719ab39aad59cd3a2df19ca347248f904cf2f";
 const GOLDEN_MOZILLA_BUNDLE: &str =
     "448ea15f2d597b3b3124dcb16064c8f31acf1371ef71696b8ed98a5df4800048";
 const GOLDEN_ZSTD_LEVEL_3: &str =

@@ -148,7 +148,7 @@ fn hello_http_image_is_valid_small_and_runs_as_nonroot() {
     assert_eq!(config["history"].as_array().unwrap().len(), 2);
 
     // Size: the whole image is within 150 KB of the gzip size of the binary itself.
-    let bin = target.join("x86_64-unknown-linux-musl/release/hello-http");
+    let bin = slim::built_binary(&target, "x86_64-unknown-linux-musl", "hello-http", false);
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
     gz.write_all(&std::fs::read(&bin).unwrap()).unwrap();
     let bin_gz = gz.finish().unwrap().len() as u64;

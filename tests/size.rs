@@ -119,9 +119,9 @@ fn min_size_builds_smaller_and_reports_the_saving() {
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("Saved hello: "), "{stderr}");
     // The size-optimised build lives in its own target dir, so it never evicts the normal one.
-    let small =
-        slim::shared_target().join("slim-image/min-size/x86_64-unknown-linux-musl/release/hello");
-    let normal = slim::shared_target().join("x86_64-unknown-linux-musl/release/hello");
+    let triple = "x86_64-unknown-linux-musl";
+    let small = slim::built_binary(&slim::shared_target(), triple, "hello", true);
+    let normal = slim::built_binary(&slim::shared_target(), triple, "hello", false);
     if cfg!(target_arch = "x86_64") {
         let (s, n) = (
             std::fs::metadata(&small).unwrap().len(),

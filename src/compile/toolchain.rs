@@ -133,11 +133,6 @@ pub(super) fn invocation(req: &BuildRequest, host: &Host, toolchain: &Toolchain)
 
     let mut args: Vec<OsString> = Vec::new();
     let mut push = |a: &str| args.push(a.into());
-    if req.auditable {
-        // `cargo auditable <subcommand>` runs cargo with a rustc wrapper that embeds the
-        // dependency tree (.dep-v0 section) for `cargo audit bin`, Trivy and Grype.
-        push("auditable");
-    }
     push(if zigbuild { "zigbuild" } else { "build" });
     for a in [
         "--target",
@@ -240,11 +235,6 @@ pub(super) fn cargo_config_files() -> Vec<PathBuf> {
         .flat_map(|d| [d.join("config.toml"), d.join("config")])
         .filter(|f| f.is_file())
         .collect()
-}
-
-/// Whether `cargo auditable` (the cargo-auditable subcommand) is installed.
-pub fn auditable_installed() -> bool {
-    find_program("cargo-auditable").is_some()
 }
 
 /// The path of an executable `name` on PATH (or in `$CARGO_HOME/bin`, where cargo also looks).

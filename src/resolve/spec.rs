@@ -407,5 +407,6 @@ pub(super) fn spec_for(
         sbom,
         size_budget,
         min_size,
+        embed_dependencies: !cli.no_embed_dependencies && meta.embed_dependencies.unwrap_or(true),
     })
 }

@@ -100,7 +100,7 @@ pub fn metadata(q: &MetadataQuery, platform: Platform) -> Result<Value> {
         .context("running `cargo metadata` to list the crates built for the image")?;
     if !out.status.success() {
         bail!(
-            "`cargo metadata --filter-platform {}` failed (the crates built for the image decide the C toolchain and the SBOM): {}",
+            "`cargo metadata --filter-platform {}` failed (the C toolchain, the build's path remapping, the binaries' dependency list and the SBOM are made from it): {}",
             platform.rust_target(),
             String::from_utf8_lossy(&out.stderr).trim()
         );

@@ -8,7 +8,6 @@
 use super::deps::{self, DepGraph, MetadataQuery};
 use super::{referrer, Format, Subject};
 use crate::blob::{Artifact, BlobStore, Descriptor};
-use crate::cli::Cli;
 use crate::compile::c_toolchain::Tools;
 use crate::digest::Digest;
 use crate::plan::{ImageSpec, Plan};
@@ -77,20 +76,17 @@ impl SbomOut {
     }
 }
 
-/// The dependency graph of every (image, platform) that gets an SBOM (cargo builds only).
-pub fn graphs(plan: &Plan, cli: &Cli) -> Result<Graphs> {
+/// The dependency graph of every (image, platform) that gets an SBOM (cargo builds only), from
+/// `cargo metadata` for query `q`: taken from `metadata` (the build's) or run into it.
+pub fn graphs(
+    plan: &Plan,
+    q: &MetadataQuery,
+    metadata: &mut BTreeMap<Platform, serde_json::Value>,
+) -> Result<Graphs> {
     let mut out = Graphs::new();
-    let Some(cargo) = &plan.cargo else {
+    if plan.cargo.is_none() {
         return Ok(out);
-    };
-    let q = MetadataQuery {
-        manifest_path: cargo.manifest_path.clone(),
-        features: cli.features.clone(),
-        all_features: cli.all_features,
-        no_default_features: cli.no_default_features,
-        flags: cli.lock_flags(),
-    };
-    let mut metadata = BTreeMap::new();
+    }
     for img in plan.images.iter().filter(|i| i.sbom.is_some()) {
         let mut roots: Vec<String> = img
             .binaries
@@ -101,7 +97,7 @@ pub fn graphs(plan: &Plan, cli: &Cli) -> Result<Graphs> {
         roots.dedup();
         for &p in &img.platforms {
             if let std::collections::btree_map::Entry::Vacant(e) = metadata.entry(p) {
-                e.insert(deps::metadata(&q, p)?);
+                e.insert(deps::metadata(q, p)?);
             }
             let g = deps::graph(&metadata[&p], &roots).with_context(|| {
                 format!("listing the crates of image {} for the SBOM", img.name)

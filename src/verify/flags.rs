@@ -71,6 +71,7 @@ fn join(before: Cli, after: Cli) -> Cli {
         verbose,
         quiet,
         c_toolchain,
+        no_embed_dependencies,
     } = after;
     Cli {
         command: None,
@@ -115,6 +116,7 @@ fn join(before: Cli, after: Cli) -> Cli {
         verbose: verbose.max(before.verbose),
         quiet: quiet || before.quiet,
         c_toolchain: c_toolchain.or(before.c_toolchain),
+        no_embed_dependencies: no_embed_dependencies || before.no_embed_dependencies,
     }
 }
 

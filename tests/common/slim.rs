@@ -151,3 +151,28 @@ pub fn config_env(config: &Value) -> Vec<String> {
         .map(|v| v.as_str().expect("Env entries are strings").to_string())
         .collect()
 }
+
+/// The newest `<triple>/release/<name>` that cargo-slim-image built under `target` (its builds live
+/// in `<target>/slim-image/.build/<stamp key>/`), with the `stamp.json` of its build dir; `min_size`
+/// picks the build with `--min-size`'s profile overrides (a non-empty `extra_env`), or one without.
+#[allow(dead_code)]
+pub fn built_binary(target: &Path, triple: &str, name: &str, min_size: bool) -> PathBuf {
+    let dirs = std::fs::read_dir(target.join("slim-image/.build")).expect("build dirs");
+    let mut found: Vec<(std::time::SystemTime, PathBuf)> = Vec::new();
+    for d in dirs.flatten() {
+        let stamp: Value = match std::fs::read(d.path().join("stamp.json")) {
+            Ok(b) => serde_json::from_slice(&b).expect("stamp JSON"),
+            Err(_) => continue,
+        };
+        let extra = stamp["extra_env"].as_array().is_some_and(|e| !e.is_empty());
+        let bin = d.path().join(triple).join("release").join(name);
+        if let (true, Ok(m)) = (extra == min_size, bin.metadata()) {
+            found.push((m.modified().unwrap(), bin));
+        }
+    }
+    found.sort();
+    found
+        .pop()
+        .map(|(_, p)| p)
+        .unwrap_or_else(|| panic!("no {triple}/release/{name} under {}", target.display()))
+}

@@ -1,0 +1,384 @@
+//! What a build hands the rustc wrapper, and the target dir it builds in.
+//!
+//! [`reproducible`] turns one platform's `cargo metadata` into a [`Reproducible`] (the remap list and
+//! the `.dep-v0` payload of each package whose binaries carry their dependency list). [`setup`] then
+//! picks the build's own cargo target dir, `<target>/slim-image/.build/<key>`, where the key is a
+//! hash of the [`Stamp`] (tool version, remap list, which packages embed dependency data, the
+//! chained user wrapper, the extra environment). cargo's fingerprints do not cover `RUSTC_WRAPPER`
+//! or what a wrapper adds, so artifacts built without these flags (the user's own `cargo build`,
+//! or another tool version) must never be reused: a different stamp means a different directory
+//! (rather than wiping one directory whenever the stamp changes), so two runs with different
+//! settings that share a target dir (tests, several workspaces with one `CARGO_TARGET_DIR`) never
+//! remove each other's trees while cargo works in them, nor rebuild everything in turn. An
+//! unchanged workspace gets the same directory and stays a no-op build. `setup` writes
+//! the object files and the [`WrapperConfig`], and gives the environment that turns the wrapper on.
+
+use super::remap::{self, Places};
+use super::wrapper::{WrapperConfig, CONFIG_VAR};
+use super::{depdata, BuildRequest};
+use anyhow::{Context, Result};
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The wrapper's inputs for one platform, computed from `cargo metadata` before the build.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reproducible {
+    /// `(FROM, TO)` remap pairs, general to specific (the build dir's own pair is added by
+    /// [`setup`]).
+    pub remap: Vec<(PathBuf, String)>,
+    /// Package name -> the compressed `.dep-v0` payload its bins carry.
+    pub dep_data: BTreeMap<String, Vec<u8>>,
+}
+
+/// The wrapper's inputs from `md` (`cargo metadata` filtered for the platform, with the build's
+/// features): remap pairs for the sysroot, `CARGO_HOME`, the workspace, `target_dir` and packages
+/// outside them, and dependency data for each package of `embed`.
+pub fn reproducible(md: &Value, target_dir: &Path, embed: &[String]) -> Result<Reproducible> {
+    let places = Places {
+        sysroot: remap::sysroot(),
+        cargo_home: remap::cargo_home(),
+        workspace_root: md["workspace_root"].as_str().map(PathBuf::from),
+        target_dirs: vec![absolute(target_dir)],
+    };
+    let mut dep_data = BTreeMap::new();
+    for p in embed {
+        let info = depdata::version_info(md, p)
+            .with_context(|| format!("listing the dependencies of {p} to embed in its binaries"))?;
+        dep_data.insert(p.clone(), depdata::payload(&info)?);
+    }
+    Ok(Reproducible {
+        remap: remap::list(&places, md),
+        dep_data,
+    })
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    std::env::current_dir().map_or_else(|_| p.to_path_buf(), |d| d.join(p))
+}
+
+/// What decides the build's directory: everything the wrapper adds that cargo cannot see.
+#[derive(Debug, Serialize)]
+pub struct Stamp<'a> {
+    /// `cargo-slim-image <version>`.
+    pub tool: String,
+    /// The remap pairs.
+    pub remap: &'a [(PathBuf, String)],
+    /// The packages whose bins carry dependency data (not the data: cargo rebuilds a bin whose
+    /// dependencies change).
+    pub dep_data: Vec<&'a str>,
+    /// The chained user wrapper.
+    pub user_wrapper: &'a Option<PathBuf>,
+    /// The extra environment (`--min-size`'s profile overrides, so that build has its own tree).
+    pub extra_env: &'a [(String, String)],
+}
+
+/// A prepared build: where cargo builds, and the environment that turns the wrapper on.
+#[derive(Debug)]
+pub struct Setup {
+    /// The `--target-dir` for cargo.
+    pub cargo_target_dir: PathBuf,
+    /// `RUSTC_WRAPPER` and [`CONFIG_VAR`].
+    pub env: Vec<(String, String)>,
+    /// The build dir's lock, held (shared) while the build runs, so no other run prunes it.
+    _in_use: std::fs::File,
+}
+
+/// How many build dirs one target dir keeps: the most recently used. A new stamp (a moved or
+/// temporary checkout, another tool version) makes a new one, so older ones that no run holds are
+/// removed, or a target dir shared by many checkouts would grow without end.
+const KEEP: usize = 8;
+
+fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    a.dev() == b.dev() && a.ino() == b.ino()
+}
+
+fn open_lock(dir: &Path) -> std::io::Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join("lock"))
+}
+
+/// Create `dir` and hold its lock shared, marking it used now (the lock file's mtime). A pruning
+/// run removes a dir only while holding its lock exclusively: if the lock we got is of a removed
+/// file, the dir was pruned meanwhile, and it is made again.
+fn hold(dir: &Path) -> Result<std::fs::File> {
+    loop {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating the build directory {}", dir.display()))?;
+        let file = open_lock(dir).with_context(|| format!("opening {}/lock", dir.display()))?;
+        file.lock_shared()
+            .with_context(|| format!("locking {}/lock", dir.display()))?;
+        let (now, held) = (std::fs::metadata(dir.join("lock")), file.metadata());
+        if let (Ok(n), Ok(h)) = (&now, &held) {
+            if same_file(n, h) {
+                file.set_modified(std::time::SystemTime::now())
+                    .with_context(|| format!("marking {} used", dir.display()))?;
+                return Ok(file);
+            }
+        }
+    }
+}
+
+/// Remove the build dirs under `root` past the [`KEEP`] most recently used (`current` counts as
+/// one), each only if no run holds it. Best effort: what cannot be removed stays.
+fn prune(root: &Path, current: &Path) {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return;
+    };
+    let mut dirs: Vec<(std::time::SystemTime, PathBuf)> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p != current && p.is_dir())
+        .map(|p| {
+            let used = std::fs::metadata(p.join("lock")).and_then(|m| m.modified());
+            (used.unwrap_or(std::time::UNIX_EPOCH), p)
+        })
+        .collect();
+    dirs.sort_by(|a, b| b.cmp(a));
+    for (_, dir) in dirs.into_iter().skip(KEEP - 1) {
+        if open_lock(&dir).is_ok_and(|f| f.try_lock().is_ok()) {
+            crate::ui::verbose(format!(
+                "removing the unused build directory {}",
+                dir.display()
+            ));
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
+}
+
+/// Pick the build dir for `req` under `target_dir`, write the stamp, the dependency objects and the
+/// wrapper config there, and give the environment for cargo.
+pub fn setup(req: &BuildRequest, target_dir: &Path) -> Result<Setup> {
+    let triple = req.platform.rust_target();
+    let target_dir = absolute(target_dir);
+    let user_wrapper = user_rustc_wrapper();
+    let stamp = Stamp {
+        tool: format!("cargo-slim-image {}", env!("CARGO_PKG_VERSION")),
+        remap: &req.repro.remap,
+        dep_data: req.repro.dep_data.keys().map(String::as_str).collect(),
+        user_wrapper: &user_wrapper,
+        extra_env: &req.extra_env,
+    };
+    let stamp_json = serde_json::to_vec_pretty(&stamp).context("encoding the build stamp")?;
+    let key = crate::digest::Digest::of(&stamp_json).hex()[..16].to_string();
+    let root = target_dir.join("slim-image").join(".build");
+    let dir = root.join(key);
+    let in_use = hold(&dir)?;
+    prune(&root, &dir);
+    let data_dir = dir.join("dep-data").join(triple);
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("creating the build directory {}", data_dir.display()))?;
+    write_if_changed(&dir.join("stamp.json"), &stamp_json)?;
+    let mut dep_objects = BTreeMap::new();
+    for (pkg, payload) in &req.repro.dep_data {
+        let path = data_dir.join(format!("{pkg}.o"));
+        write_if_changed(&path, &depdata::object(req.platform.elf_machine(), payload))?;
+        dep_objects.insert(pkg.clone(), path);
+    }
+    let mut remap = req.repro.remap.clone();
+    // The build dir itself, most specific of all: OUT_DIR sources live in it.
+    remap.push((dir.clone(), "/target".into()));
+    let config = WrapperConfig {
+        remap,
+        target: triple.to_string(),
+        dep_objects,
+        user_wrapper,
+    };
+    let config_path = dir.join(format!("wrapper-{triple}.json"));
+    let text = serde_json::to_vec_pretty(&config).context("encoding the rustc wrapper config")?;
+    write_if_changed(&config_path, &text)?;
+    let exe = match &req.rustc_wrapper {
+        Some(p) => p.clone(),
+        None => {
+            std::env::current_exe().context("finding this executable to run it as rustc wrapper")?
+        }
+    };
+    Ok(Setup {
+        cargo_target_dir: dir,
+        env: vec![
+            ("RUSTC_WRAPPER".into(), exe.to_string_lossy().into_owned()),
+            (
+                CONFIG_VAR.into(),
+                config_path.to_string_lossy().into_owned(),
+            ),
+        ],
+        _in_use: in_use,
+    })
+}
+
+/// The bins of `built` whose `.dep-v0` section is not the dependency data of this build: cargo does
+/// not see the object file, so a link made with older data (or none) could be reused.
+pub fn stale<'a>(
+    req: &BuildRequest,
+    built: &'a [super::BuiltBinary],
+) -> Result<Vec<&'a super::BuiltBinary>> {
+    let mut out = Vec::new();
+    for b in built {
+        let Some(payload) = req.repro.dep_data.get(&b.package) else {
+            continue;
+        };
+        let bytes = std::fs::read(&b.path).with_context(|| {
+            format!("reading {} to check its dependency list", b.path.display())
+        })?;
+        if depdata::section_in(&bytes) != Some(payload.as_slice()) {
+            out.push(b);
+        }
+    }
+    Ok(out)
+}
+
+/// Remove `bin` and the file in the `deps/` beside it that it is a hard link of, so that cargo
+/// links it again (it rebuilds an output that is missing).
+pub fn unlink(bin: &Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(bin).with_context(|| format!("reading {}", bin.display()))?;
+    let deps = bin.parent().map(|d| d.join("deps")).unwrap_or_default();
+    for e in std::fs::read_dir(&deps).into_iter().flatten().flatten() {
+        if e.metadata()
+            .is_ok_and(|m| m.dev() == meta.dev() && m.ino() == meta.ino())
+        {
+            std::fs::remove_file(e.path())
+                .with_context(|| format!("removing {}", e.path().display()))?;
+        }
+    }
+    std::fs::remove_file(bin).with_context(|| format!("removing {}", bin.display()))
+}
+
+/// Write `bytes` to `path` through a temp file and a rename, unless it already holds them (a
+/// concurrent run with the same stamp writes the same bytes).
+fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<()> {
+    if std::fs::read(path).is_ok_and(|b| b == bytes) {
+        return Ok(());
+    }
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("creating a temp file in {}", dir.display()))?;
+    std::io::Write::write_all(&mut tmp, bytes)
+        .with_context(|| format!("writing {}", path.display()))?;
+    tmp.persist(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+/// The rustc wrapper the user set, which ours runs in its place: `RUSTC_WRAPPER`, else
+/// `CARGO_BUILD_RUSTC_WRAPPER`, else `build.rustc-wrapper` of the cargo config files (a value with
+/// a `/` is relative to the directory holding `.cargo`). Empty means none, as for cargo.
+pub fn user_rustc_wrapper() -> Option<PathBuf> {
+    for var in ["RUSTC_WRAPPER", "CARGO_BUILD_RUSTC_WRAPPER"] {
+        if let Some(v) = std::env::var_os(var) {
+            return (!v.is_empty()).then(|| PathBuf::from(v));
+        }
+    }
+    for file in super::toolchain::cargo_config_files() {
+        let Ok(text) = std::fs::read_to_string(&file) else {
+            continue;
+        };
+        if let Some(v) = config_string(&text, "build.rustc-wrapper") {
+            if v.is_empty() {
+                return None;
+            }
+            let base = file
+                .parent()
+                .and_then(Path::parent)
+                .unwrap_or(Path::new("/"));
+            return Some(if v.contains('/') {
+                base.join(v)
+            } else {
+                PathBuf::from(v)
+            });
+        }
+    }
+    None
+}
+
+/// The string value of dotted `key` in a cargo config file's text (as a table key or dotted key).
+pub fn config_string(text: &str, key: &str) -> Option<String> {
+    let mut table = String::new();
+    let clean = |s: &str| {
+        s.chars()
+            .filter(|c| !matches!(c, '"' | '\'' | ' ' | '\t'))
+            .collect::<String>()
+    };
+    for line in text.lines() {
+        let line = line.trim();
+        if line.starts_with('#') {
+            continue;
+        }
+        if let Some(header) = line.strip_prefix('[') {
+            table = clean(header.split(']').next().unwrap_or(""));
+        } else if let Some((k, v)) = line.split_once('=') {
+            let k = clean(k);
+            let full = if table.is_empty() {
+                k
+            } else {
+                format!("{table}.{k}")
+            };
+            if full == key {
+                let v = v.trim();
+                let q = v.chars().next().filter(|c| *c == '"' || *c == '\'')?;
+                return v[1..].split(q).next().map(str::to_string);
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prune_keeps_the_most_recently_used_and_those_in_use() {
+        let root = tempfile::tempdir().unwrap();
+        let day = std::time::Duration::from_secs(86_400);
+        let mut held = None;
+        for i in 0..12u32 {
+            let dir = root.path().join(format!("d{i:02}"));
+            let lock = hold(&dir).unwrap();
+            lock.set_modified(std::time::UNIX_EPOCH + day * (i + 1))
+                .unwrap();
+            if i == 0 {
+                held = Some(lock); // the oldest, but a run is using it
+            }
+        }
+        let current = root.path().join("d05");
+        prune(root.path(), &current);
+        let mut left: Vec<String> = std::fs::read_dir(root.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        let want = [
+            "d00", "d04", "d05", "d06", "d07", "d08", "d09", "d10", "d11",
+        ];
+        assert_eq!(left, want);
+        drop(held);
+    }
+
+    #[test]
+    fn rustc_wrapper_from_config_text() {
+        let t = "[build]\n# rustc-wrapper = \"no\"\nrustc-wrapper = \"sccache\" # cache\n";
+        assert_eq!(
+            config_string(t, "build.rustc-wrapper").as_deref(),
+            Some("sccache")
+        );
+        let t = "build.rustc-wrapper = '/opt/w'\n[build]\njobs = 2\n";
+        assert_eq!(
+            config_string(t, "build.rustc-wrapper").as_deref(),
+            Some("/opt/w")
+        );
+        assert_eq!(
+            config_string("[target.x]\nrustc-wrapper = \"a\"\n", "build.rustc-wrapper"),
+            None
+        );
+        assert_eq!(
+            config_string("[build]\nrustc-wrapper = \"\"\n", "build.rustc-wrapper").as_deref(),
+            Some("")
+        );
+    }
+}
