@@ -124,6 +124,9 @@ pub fn run(args: &VerifyArgs, outer: &Cli) -> Result<()> {
     }
     let store = crate::blob::BlobStore::open(crate::execute::store_dir(&plan))?;
     let opened = source::open(&image, &store, &crate::execute::client_options(&cli))?;
+    opened
+        .check_blobs(&store)
+        .with_context(|| format!("checking the blobs of {}", opened.name))?;
     let which = pick(&plan, &opened.names, &opened.name)?;
     crate::ui::status(
         "Verifying",

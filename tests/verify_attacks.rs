@@ -11,6 +11,7 @@ use common::checkout::{put_blob, set_index, status, text, Checkout};
 use common::slim::{self, ok, run};
 use serde_json::{json, Value};
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const INDEX: &str = "application/vnd.oci.image.index.v1+json";
@@ -109,4 +110,68 @@ fn an_index_holding_more_than_the_rebuild_is_not_reproduced() {
         // The built platform itself is said to match: the reason is the rest of the index.
         assert!(err.contains("reproduced"), "{what}: {err}");
     }
+}
+
+#[test]
+fn layout_blobs_that_are_not_their_digest_are_never_reproduced() {
+    let (work, c, m) = built();
+    let digest = m["digest"].as_str().unwrap().to_string();
+    let manifest = slim::blob_json(&c.layout(), &digest);
+    let layer = manifest["layers"][1]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // The blob cache of this checkout holds every real blob: verify must read IMAGE's, not those.
+    let check = |name: &str, edit: &dyn Fn(&Path), says: &[&str]| {
+        let copy = work.path().join(name);
+        common::checkout::copy_layout(&c.layout(), &copy);
+        edit(&copy);
+        let image = format!("oci:{}", copy.display());
+        let started = Instant::now();
+        let out = run(&mut c.cmd(&["verify", &image, "--bin", "hello"]));
+        let err = status(&out, 2);
+        assert!(out.stdout.is_empty(), "{name}: {}", text(&out.stdout));
+        for s in says {
+            assert!(err.contains(s), "{name}: wanted `{s}` in:\n{err}");
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "{name}: slow");
+    };
+    let garbage = |d: &str| {
+        let d = d.to_string();
+        move |l: &Path| std::fs::write(slim::blob_path(l, &d), b"not the blob").unwrap()
+    };
+    check(
+        "manifest",
+        &garbage(&digest),
+        &[&digest, "does not match its descriptor"],
+    );
+    check(
+        "layer",
+        &garbage(&layer),
+        &[&layer, "does not match its descriptor"],
+    );
+    let gone = layer.clone();
+    check(
+        "missing",
+        &move |l: &Path| std::fs::remove_file(slim::blob_path(l, &gone)).unwrap(),
+        &[&layer, "does not exist"],
+    );
+    let zero = layer.clone();
+    check(
+        "device",
+        &move |l: &Path| {
+            let p = slim::blob_path(l, &zero);
+            std::fs::remove_file(&p).unwrap();
+            std::os::unix::fs::symlink("/dev/zero", &p).unwrap();
+        },
+        &[&layer, "not a regular file"],
+    );
+    // The untouched layout is reproduced.
+    let out = run(&mut c.cmd(&[
+        "verify",
+        &format!("oci:{}", c.layout().display()),
+        "--bin",
+        "hello",
+    ]));
+    status(&out, 0);
 }
