@@ -175,3 +175,29 @@ fn layout_blobs_that_are_not_their_digest_are_never_reproduced() {
     ]));
     status(&out, 0);
 }
+
+#[test]
+fn a_tag_on_two_images_is_ambiguous() {
+    let (_work, c, m) = built();
+    let layout = c.layout();
+    let other = another_manifest(&layout, &m);
+    let tagged = |d: &Value| {
+        let mut d = d.clone();
+        d["annotations"] = json!({"org.opencontainers.image.ref.name": "1.0"});
+        d
+    };
+    set_index(&layout, vec![tagged(&m), tagged(&other)]);
+    let image = format!("oci:{}:1.0", layout.display());
+    let out = run(&mut c.cmd(&["verify", &image, "--bin", "hello"]));
+    let err = status(&out, 2);
+    assert!(err.contains("tagged `1.0`"), "{err}");
+    assert!(
+        err.contains(m["digest"].as_str().unwrap())
+            && err.contains(other["digest"].as_str().unwrap()),
+        "{err}"
+    );
+    // The same image under one tag twice is not ambiguous.
+    set_index(&layout, vec![tagged(&m), tagged(&m)]);
+    let out = run(&mut c.cmd(&["verify", &image, "--bin", "hello"]));
+    status(&out, 0);
+}

@@ -340,16 +340,27 @@ fn open_layout(
         }
     };
     let entry = match tag {
-        Some(t) => index
-            .manifests
-            .iter()
-            .find(|d| has_tag(d, t))
-            .with_context(|| {
+        Some(t) => {
+            let hits: Vec<&Descriptor> = index.manifests.iter().filter(|d| has_tag(d, t)).collect();
+            let first = *hits.first().with_context(|| {
                 format!(
                     "the layout has no image tagged `{t}` (its tags: {})",
                     tags()
                 )
-            })?,
+            })?;
+            // Two images under one tag: which one a tool reads is up to the tool, so neither is
+            // what IMAGE names.
+            if hits.iter().any(|d| d.digest != first.digest) {
+                let all: Vec<String> = hits.iter().map(|d| d.digest.to_string()).collect();
+                bail!(
+                    "the layout has {} images tagged `{t}` ({}): it does not say which one it is; \
+                     the layout is broken or altered",
+                    hits.len(),
+                    all.join(", ")
+                );
+            }
+            first
+        }
         None => {
             let first = index
                 .manifests
