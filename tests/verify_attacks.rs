@@ -10,6 +10,7 @@ mod common;
 use common::checkout::{put_blob, set_index, status, text, Checkout};
 use common::slim::{self, ok, run};
 use serde_json::{json, Value};
+use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -200,4 +201,60 @@ fn a_tag_on_two_images_is_ambiguous() {
     set_index(&layout, vec![tagged(&m), tagged(&m)]);
     let out = run(&mut c.cmd(&["verify", &image, "--bin", "hello"]));
     status(&out, 0);
+}
+
+/// A gzip stream of `data`.
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+#[test]
+fn a_bomb_in_the_differing_layer_is_compared_within_bounds() {
+    let (_work, c, m) = built();
+    let layout = c.layout();
+    let mut manifest = slim::blob_json(&layout, m["digest"].as_str().unwrap());
+    // The binary as a file of 8 GiB claimed and 2 GiB of zeros given, as concatenated gzip
+    // members: 2 MiB on disk.
+    let size: u64 = (8 << 30) - 1;
+    let mut bomb = gzip(&common::tar::ustar_header(
+        "usr/local/bin/hello",
+        b'0',
+        size,
+        "",
+    ));
+    let zeros = gzip(&vec![0u8; 8 << 20]);
+    for _ in 0..256 {
+        bomb.extend_from_slice(&zeros);
+    }
+    let layer = put_blob(
+        &layout,
+        "application/vnd.oci.image.layer.v1.tar+gzip",
+        &bomb,
+    );
+    manifest["layers"][1] = layer;
+    let desc = put_blob(&layout, MANIFEST, manifest.to_string().as_bytes());
+    set_index(&layout, vec![desc]);
+    let image = format!("oci:{}", layout.display());
+    let mut child = c
+        .cmd(&["verify", &image, "--bin", "hello"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > Duration::from_secs(90) {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("verify was still unpacking the bomb after 90 s");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = child.wait_with_output().unwrap();
+    let err = status(&out, 1);
+    assert!(err.contains("layer 2 of 2"), "{err}");
+    assert!(err.contains("usr/local/bin/hello differs: size"), "{err}");
+    assert!(err.contains("stopped comparing files there"), "{err}");
 }

@@ -3,7 +3,9 @@
 //! Takes two layer blobs of the store (gzip, zstd or plain tar), decompresses each as a stream and
 //! reads it with [`crate::base::tarread`] (bounded extended headers, no panics on hostile input),
 //! hashing every file's data on the way (nothing is held in memory but the entry table, which is
-//! bounded by [`bounded::MAX_PATH_TABLE`]). Gives the first entry, in the published layer's order,
+//! bounded by [`bounded::MAX_PATH_TABLE`]). The image's layer is unpacked to at most
+//! [`CAP_FACTOR`] times the rebuild's size plus [`CAP_SLACK`], so a decompression bomb ends the
+//! walk early instead of keeping verify busy. Gives the first entry, in the published layer's order,
 //! that is missing, extra, or differs in type, size, content (sha256), mode, owner, mtime or link
 //! target; or, when every entry is the same, what else differs (order, tar headers, compression).
 
@@ -42,7 +44,8 @@ pub struct FileInfo {
 pub struct FileDiff {
     /// Path in the layer (no leading `/`).
     pub path: String,
-    /// What differs: `missing`, `extra`, `type`, `size`, `content`, `mode`, `owner`, `mtime`, `link`.
+    /// What differs: `missing`, `extra`, `type`, `size`, `content`, `mode`, `owner`, `mtime`, `link`;
+    /// `cut` when the image's layer was not read to its end (see [`CAP_FACTOR`]).
     pub what: Vec<&'static str>,
     /// The entry in the image (absent: only in the rebuild).
     pub image: Option<FileInfo>,
@@ -90,12 +93,59 @@ fn tar_stream(store: &BlobStore, layer: &Descriptor) -> Result<Box<dyn Read>> {
     })
 }
 
-/// Every entry of `layer`, in order, and the digest of its uncompressed tar (its diff_id).
-fn entries(store: &BlobStore, layer: &Descriptor, whose: &str) -> Result<(Entries, Digest)> {
-    let mut hashing = HashingReader::new(tar_stream(store, layer)?);
+/// How much more the image's layer may unpack to than the rebuild's (times, plus [`CAP_SLACK`]):
+/// a layer that differs is walked to name a file, but a decompression bomb (a few MiB of gzip or
+/// zstd that unpack to terabytes) must not keep verify busy for hours.
+pub const CAP_FACTOR: u64 = 4;
+
+/// What the image's layer may unpack to beyond [`CAP_FACTOR`] times the rebuild's: 16 MiB.
+pub const CAP_SLACK: u64 = 16 << 20;
+
+/// A reader that gives at most `left` bytes, then fails and sets `hit`.
+struct Capped<R> {
+    inner: R,
+    left: u64,
+    hit: std::rc::Rc<std::cell::Cell<bool>>,
+}
+
+impl<R: Read> Read for Capped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.left == 0 && !buf.is_empty() {
+            self.hit.set(true);
+            return Err(std::io::Error::other("the unpacked size limit is reached"));
+        }
+        let n = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let got = self.inner.read(&mut buf[..n])?;
+        self.left -= got as u64;
+        Ok(got)
+    }
+}
+
+/// A layer read: its entries in order, the digest and length of its uncompressed tar (its
+/// diff_id), and whether reading stopped at the cap (then the entries are those before it).
+struct Scan {
+    entries: Entries,
+    tar: Digest,
+    tar_size: u64,
+    capped: bool,
+}
+
+/// Every entry of `layer`, in order, reading at most `cap` uncompressed bytes.
+fn entries(store: &BlobStore, layer: &Descriptor, whose: &str, cap: u64) -> Result<Scan> {
+    let hit = std::rc::Rc::new(std::cell::Cell::new(false));
+    let capped = Capped {
+        inner: tar_stream(store, layer)?,
+        left: cap,
+        hit: hit.clone(),
+    };
+    let mut hashing = HashingReader::new(capped);
     let mut out = Entries::new();
     let mut budget = bounded::MAX_PATH_TABLE;
-    tarread::for_each(&mut hashing, |e, data| {
+    // The entry whose data the cap cut (its header is read: path, type and size are known).
+    let mut cut: Option<(String, FileInfo)> = None;
+    let walked = tarread::for_each(&mut hashing, |e, data| {
         let cost = (e.path.len() + e.link.len()) as u64 + bounded::PATH_ENTRY_OVERHEAD;
         budget = budget.checked_sub(cost).with_context(|| {
             format!(
@@ -104,32 +154,42 @@ fn entries(store: &BlobStore, layer: &Descriptor, whose: &str) -> Result<(Entrie
                 bounded::MAX_PATH_TABLE
             )
         })?;
-        let sha256 = if e.kind == EntryType::File {
-            let mut w = HashingWriter::new(std::io::sink());
-            std::io::copy(data, &mut w).with_context(|| format!("reading `{}`", e.path))?;
-            Some(w.finish().1)
-        } else {
-            None
+        let mut info = FileInfo {
+            kind: kind_name(e.kind),
+            size: e.size,
+            mode: format!("{:04o}", e.mode),
+            owner: format!("{}:{}", e.owner.0, e.owner.1),
+            mtime: e.mtime,
+            link: e.link.clone(),
+            sha256: None,
         };
-        out.push((
-            e.path.clone(),
-            FileInfo {
-                kind: kind_name(e.kind),
-                size: e.size,
-                mode: format!("{:04o}", e.mode),
-                owner: format!("{}:{}", e.owner.0, e.owner.1),
-                mtime: e.mtime,
-                link: e.link.clone(),
-                sha256,
-            },
-        ));
+        if e.kind == EntryType::File {
+            let mut w = HashingWriter::new(std::io::sink());
+            if let Err(err) = std::io::copy(data, &mut w) {
+                cut = Some((e.path.clone(), info));
+                return Err(err).with_context(|| format!("reading `{}`", e.path));
+            }
+            info.sha256 = Some(w.finish().1);
+        }
+        out.push((e.path.clone(), info));
         Ok(())
     })
-    .with_context(|| format!("reading layer {} of {whose}", layer.digest))?;
     // The trailer and anything after it count for the diff_id too.
-    std::io::copy(&mut hashing, &mut std::io::sink())
-        .with_context(|| format!("reading layer {} of {whose}", layer.digest))?;
-    Ok((out, hashing.finish().0))
+    .and_then(|()| Ok(std::io::copy(&mut hashing, &mut std::io::sink())?));
+    if let Err(e) = walked {
+        if !hit.get() {
+            return Err(e.context(format!("reading layer {} of {whose}", layer.digest)));
+        }
+        // Compared by what its header says (its content is not known: no sha256).
+        out.extend(cut);
+    }
+    let (tar, tar_size) = hashing.finish();
+    Ok(Scan {
+        entries: out,
+        tar,
+        tar_size,
+        capped: hit.get(),
+    })
 }
 
 /// What differs between two entries of one path (empty: nothing).
@@ -141,7 +201,8 @@ fn differences(a: &FileInfo, b: &FileInfo) -> Vec<&'static str> {
     if a.size != b.size {
         v.push("size");
     }
-    if a.sha256 != b.sha256 && a.kind == b.kind {
+    // A file cut by the cap has no sha256: its content is not known, so not said to differ.
+    if a.sha256 != b.sha256 && a.kind == b.kind && a.sha256.is_some() && b.sha256.is_some() {
         v.push("content");
     }
     if a.mode != b.mode {
@@ -166,12 +227,17 @@ pub fn compare(
     rebuild: &Descriptor,
     name: &str,
 ) -> Result<LayerFinding> {
-    let (theirs, their_tar) = entries(store, image, name)?;
-    let (ours, our_tar) = entries(store, rebuild, "the rebuild")?;
+    let mine = entries(store, rebuild, "the rebuild", u64::MAX)?;
+    let cap = mine
+        .tar_size
+        .saturating_mul(CAP_FACTOR)
+        .saturating_add(CAP_SLACK);
+    let scan = entries(store, image, name, cap)?;
+    let (theirs, ours) = (&scan.entries, &mine.entries);
     let by_path: BTreeMap<&str, &FileInfo> = ours.iter().map(|(p, i)| (p.as_str(), i)).collect();
     let in_image: BTreeMap<&str, &FileInfo> = theirs.iter().map(|(p, i)| (p.as_str(), i)).collect();
     let mut found: Vec<FileDiff> = Vec::new();
-    for (path, info) in &theirs {
+    for (path, info) in theirs {
         let (what, rebuild) = match by_path.get(path.as_str()) {
             None => (vec!["missing"], None),
             Some(r) => (differences(info, r), Some((*r).clone())),
@@ -186,7 +252,8 @@ pub fn compare(
             });
         }
     }
-    for (path, info) in &ours {
+    // Entries past the cap were not read: none of the rebuild's is known to be missing there.
+    for (path, info) in ours.iter().filter(|_| !scan.capped) {
         if !in_image.contains_key(path.as_str()) {
             found.push(FileDiff {
                 path: path.clone(),
@@ -200,10 +267,24 @@ pub fn compare(
     let others = found.len().saturating_sub(1);
     if let Some(mut first) = found.into_iter().next() {
         first.others = others;
+        if scan.capped {
+            first.what.push("cut");
+        }
         return Ok(LayerFinding::File(Box::new(first)));
     }
+    if scan.capped {
+        return Ok(LayerFinding::Other(format!(
+            "it unpacks to more than {cap} bytes ({CAP_FACTOR} times the rebuild's {} and \
+             {CAP_SLACK} more): stopped comparing files there, after {} entr{} that match the \
+             rebuild's (a decompression bomb, or another image altogether)",
+            mine.tar_size,
+            theirs.len(),
+            if theirs.len() == 1 { "y" } else { "ies" }
+        )));
+    }
+    let (their_tar, our_tar) = (&scan.tar, &mine.tar);
     let order = |e: &Entries| e.iter().map(|(p, _)| p.clone()).collect::<Vec<_>>();
-    Ok(LayerFinding::Other(if order(&theirs) != order(&ours) {
+    Ok(LayerFinding::Other(if order(theirs) != order(ours) {
         "the same entries, in another order".to_string()
     } else if their_tar != our_tar {
         format!(
@@ -250,6 +331,10 @@ pub fn describe(d: &FileDiff) -> String {
             "owner" => format!("owner ({} -> {})", a.owner, b.owner),
             "mtime" => format!("mtime ({} -> {})", a.mtime, b.mtime),
             "link" => format!("link target ({} -> {})", a.link, b.link),
+            "cut" => format!(
+                "and the image's layer unpacks to more than {CAP_FACTOR} times the rebuild's and \
+                 {CAP_SLACK} bytes more: stopped comparing files there"
+            ),
             other => other.to_string(),
         });
     }
