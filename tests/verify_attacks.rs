@@ -8,6 +8,7 @@
 mod common;
 
 use common::checkout::{put_blob, set_index, status, text, Checkout};
+use common::registry::fake::{Config, FakeRegistry};
 use common::slim::{self, ok, run};
 use serde_json::{json, Value};
 use std::io::Write;
@@ -257,4 +258,46 @@ fn a_bomb_in_the_differing_layer_is_compared_within_bounds() {
     assert!(err.contains("layer 2 of 2"), "{err}");
     assert!(err.contains("usr/local/bin/hello differs: size"), "{err}");
     assert!(err.contains("stopped comparing files there"), "{err}");
+}
+
+/// The manifest, config and layers of a built layout, put into a fake registry as `repo:tag`.
+fn publish(layout: &Path, reg: &FakeRegistry, repo: &str, tag: &str) -> (String, Vec<u8>) {
+    let (digest, manifest) = slim::manifest_of(layout);
+    let bytes = std::fs::read(slim::blob_path(layout, &digest)).unwrap();
+    for d in std::iter::once(&manifest["config"]).chain(manifest["layers"].as_array().unwrap()) {
+        let d = d["digest"].as_str().unwrap();
+        reg.put_blob_unchecked(d, std::fs::read(slim::blob_path(layout, d)).unwrap());
+    }
+    reg.put_manifest(repo, tag, MANIFEST, bytes.clone());
+    (digest, bytes)
+}
+
+#[test]
+fn a_registry_serving_other_bytes_or_another_type_is_refused() {
+    let (_work, c, _) = built();
+    let reg = FakeRegistry::start(Config::default());
+    let (digest, bytes) = publish(&c.layout(), &reg, "demo/hello", "1");
+    let good = format!("{}/demo/hello:1", reg.host);
+    let out = run(&mut c.cmd(&["verify", &good, "--bin", "hello"]));
+    status(&out, 0);
+    assert_eq!(text(&out.stdout), format!("Reproduced {good}@{digest}\n"));
+    // Asked for by digest, it serves other bytes (the same manifest, one annotation more).
+    let mut other: Value = serde_json::from_slice(&bytes).unwrap();
+    other["annotations"] = json!({"injected": "yes"});
+    reg.put_manifest(
+        "demo/evil",
+        &digest,
+        MANIFEST,
+        other.to_string().into_bytes(),
+    );
+    let pinned = format!("{}/demo/evil@{digest}", reg.host);
+    let out = run(&mut c.cmd(&["verify", &pinned, "--bin", "hello"]));
+    let err = status(&out, 2);
+    assert!(err.contains(&format!("not {digest}")), "{err}");
+    // By tag, the right bytes as another media type than they say they are.
+    reg.put_manifest("demo/typed", "1", INDEX, bytes.clone());
+    let typed = format!("{}/demo/typed:1", reg.host);
+    let out = run(&mut c.cmd(&["verify", &typed, "--bin", "hello"]));
+    let err = status(&out, 2);
+    assert!(err.contains(INDEX) && err.contains(MANIFEST), "{err}");
 }

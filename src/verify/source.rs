@@ -294,6 +294,19 @@ fn open_registry(
             };
             anyhow::Error::new(e).context(format!("looking up {r}{hint}"))
         })?;
+    // The bytes say what they are; a registry that serves them as something else (an index's
+    // Content-Type on a manifest) is not serving IMAGE as clients will read it.
+    let said = serde_json::from_slice::<serde_json::Value>(&m.bytes)
+        .ok()
+        .and_then(|v| v.get("mediaType")?.as_str().map(str::to_string));
+    if let Some(said) = said.filter(|s| *s != m.media_type) {
+        bail!(
+            "the registry serves {r} ({}) as {}, but its mediaType says {said}: clients read it as \
+             the one or the other; the registry is broken or hostile",
+            m.digest,
+            m.media_type
+        );
+    }
     store.put_bytes(&m.media_type, &m.bytes)?;
     let short = r.repository.rsplit('/').next().unwrap_or(&r.repository);
     Ok(Opened {
