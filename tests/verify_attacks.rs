@@ -11,7 +11,7 @@ use common::checkout::{put_blob, set_index, status, text, Checkout};
 use common::registry::fake::{Config, FakeRegistry};
 use common::slim::{self, ok, run};
 use serde_json::{json, Value};
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -119,10 +119,7 @@ fn layout_blobs_that_are_not_their_digest_are_never_reproduced() {
     let (work, c, m) = built();
     let digest = m["digest"].as_str().unwrap().to_string();
     let manifest = slim::blob_json(&c.layout(), &digest);
-    let layer = manifest["layers"][1]["digest"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let layer = manifest["layers"][1]["digest"].as_str().unwrap().to_string();
     // The blob cache of this checkout holds every real blob: verify must read IMAGE's, not those.
     let check = |name: &str, edit: &dyn Fn(&Path), says: &[&str]| {
         let copy = work.path().join(name);
@@ -219,12 +216,7 @@ fn a_bomb_in_the_differing_layer_is_compared_within_bounds() {
     // The binary as a file of 8 GiB claimed and 2 GiB of zeros given, as concatenated gzip
     // members: 2 MiB on disk.
     let size: u64 = (8 << 30) - 1;
-    let mut bomb = gzip(&common::tar::ustar_header(
-        "usr/local/bin/hello",
-        b'0',
-        size,
-        "",
-    ));
+    let mut bomb = gzip(&common::tar::ustar_header("usr/local/bin/hello", b'0', size, ""));
     let zeros = gzip(&vec![0u8; 8 << 20]);
     for _ in 0..256 {
         bomb.extend_from_slice(&zeros);
@@ -284,12 +276,7 @@ fn a_registry_serving_other_bytes_or_another_type_is_refused() {
     // Asked for by digest, it serves other bytes (the same manifest, one annotation more).
     let mut other: Value = serde_json::from_slice(&bytes).unwrap();
     other["annotations"] = json!({"injected": "yes"});
-    reg.put_manifest(
-        "demo/evil",
-        &digest,
-        MANIFEST,
-        other.to_string().into_bytes(),
-    );
+    reg.put_manifest("demo/evil", &digest, MANIFEST, other.to_string().into_bytes());
     let pinned = format!("{}/demo/evil@{digest}", reg.host);
     let out = run(&mut c.cmd(&["verify", &pinned, "--bin", "hello"]));
     let err = status(&out, 2);
@@ -300,4 +287,46 @@ fn a_registry_serving_other_bytes_or_another_type_is_refused() {
     let out = run(&mut c.cmd(&["verify", &typed, "--bin", "hello"]));
     let err = status(&out, 2);
     assert!(err.contains(INDEX) && err.contains(MANIFEST), "{err}");
+}
+
+/// A server that answers every request 401 with a token realm that quotes `secret`.
+fn locked_registry(secret: &'static str) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let host = listener.local_addr().unwrap().to_string();
+    let realm = format!("http://{host}/token?account=ci&password={secret}");
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            conn.set_read_timeout(Some(Duration::from_secs(5))).ok();
+            let mut buf = [0u8; 4096];
+            let _ = conn.read(&mut buf);
+            let body = format!(r#"{{"errors":[{{"code":"DENIED","message":"{secret}"}}]}}"#);
+            let _ = write!(
+                conn,
+                "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer realm=\"{realm}\",\
+                 service=\"x\"\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    host
+}
+
+#[test]
+fn secrets_in_image_or_realm_are_never_shown() {
+    let work = tempfile::tempdir().unwrap();
+    let c = Checkout::new(work.path().join("w"));
+    let secret = "hunter2-verify-SECRET";
+    let host = locked_registry(secret);
+    for image in [
+        format!("{host}/demo/hello:1"),
+        format!("ci:{secret}@{host}/demo/hello:1"),
+        format!("docker://ci:{secret}@{host}/demo/hello:1"),
+    ] {
+        let out = run(&mut c.cmd(&["verify", &image, "--bin", "hello"]));
+        let err = status(&out, 2);
+        let all = format!("{}{err}", text(&out.stdout));
+        assert!(!all.contains(secret), "{image}: {all}");
+        assert!(!all.contains("hunter2"), "{image}: {all}");
+    }
 }
