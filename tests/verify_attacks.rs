@@ -119,7 +119,10 @@ fn layout_blobs_that_are_not_their_digest_are_never_reproduced() {
     let (work, c, m) = built();
     let digest = m["digest"].as_str().unwrap().to_string();
     let manifest = slim::blob_json(&c.layout(), &digest);
-    let layer = manifest["layers"][1]["digest"].as_str().unwrap().to_string();
+    let layer = manifest["layers"][1]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
     // The blob cache of this checkout holds every real blob: verify must read IMAGE's, not those.
     let check = |name: &str, edit: &dyn Fn(&Path), says: &[&str]| {
         let copy = work.path().join(name);
@@ -216,7 +219,12 @@ fn a_bomb_in_the_differing_layer_is_compared_within_bounds() {
     // The binary as a file of 8 GiB claimed and 2 GiB of zeros given, as concatenated gzip
     // members: 2 MiB on disk.
     let size: u64 = (8 << 30) - 1;
-    let mut bomb = gzip(&common::tar::ustar_header("usr/local/bin/hello", b'0', size, ""));
+    let mut bomb = gzip(&common::tar::ustar_header(
+        "usr/local/bin/hello",
+        b'0',
+        size,
+        "",
+    ));
     let zeros = gzip(&vec![0u8; 8 << 20]);
     for _ in 0..256 {
         bomb.extend_from_slice(&zeros);
@@ -276,7 +284,12 @@ fn a_registry_serving_other_bytes_or_another_type_is_refused() {
     // Asked for by digest, it serves other bytes (the same manifest, one annotation more).
     let mut other: Value = serde_json::from_slice(&bytes).unwrap();
     other["annotations"] = json!({"injected": "yes"});
-    reg.put_manifest("demo/evil", &digest, MANIFEST, other.to_string().into_bytes());
+    reg.put_manifest(
+        "demo/evil",
+        &digest,
+        MANIFEST,
+        other.to_string().into_bytes(),
+    );
     let pinned = format!("{}/demo/evil@{digest}", reg.host);
     let out = run(&mut c.cmd(&["verify", &pinned, "--bin", "hello"]));
     let err = status(&out, 2);
@@ -328,5 +341,52 @@ fn secrets_in_image_or_realm_are_never_shown() {
         let all = format!("{}{err}", text(&out.stdout));
         assert!(!all.contains(secret), "{image}: {all}");
         assert!(!all.contains("hunter2"), "{image}: {all}");
+    }
+}
+
+/// Point the layout at a copy of its manifest whose layer `at` (or config, `None`) is `bytes`.
+fn replace_blob(layout: &Path, m: &Value, at: Option<usize>, media_type: &str, bytes: &[u8]) {
+    let mut manifest = slim::blob_json(layout, m["digest"].as_str().unwrap());
+    let blob = put_blob(layout, media_type, bytes);
+    match at {
+        Some(i) => manifest["layers"][i] = blob,
+        None => manifest["config"] = blob,
+    }
+    let desc = put_blob(layout, MANIFEST, manifest.to_string().as_bytes());
+    set_index(layout, vec![desc]);
+}
+
+#[test]
+fn a_layer_that_is_no_tar_or_a_config_that_is_no_json_is_how_it_differs() {
+    let (_work, c, m) = built();
+    let layout = c.layout();
+    let image = format!("oci:{}", layout.display());
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let cases: [(Option<usize>, &str, Vec<u8>, &str); 3] = [
+        (
+            Some(1),
+            "application/vnd.oci.image.layer.v1.tar+gzip",
+            gzip(&b"this is not a tar ".repeat(100)),
+            "the image's layer cannot be read as a tar",
+        ),
+        (
+            None,
+            "application/vnd.oci.image.config.v1+json",
+            b"{not json".to_vec(),
+            "(the whole config): \"not a JSON document",
+        ),
+        (
+            None,
+            "application/vnd.oci.image.config.v1+json",
+            deep.into_bytes(),
+            "recursion limit",
+        ),
+    ];
+    for (at, media_type, bytes, says) in cases {
+        replace_blob(&layout, &m, at, media_type, &bytes);
+        let out = run(&mut c.cmd(&["verify", &image, "--bin", "hello"]));
+        let err = status(&out, 1);
+        assert!(err.contains("does not match the rebuild"), "{err}");
+        assert!(err.contains(says), "wanted `{says}` in:\n{err}");
     }
 }

@@ -340,9 +340,16 @@ fn explain(
         &mut out.manifest,
     );
     if tm.config.digest != om.config.digest {
-        let tc = parse_json(&image.json(&tm.config, store)?, "the image's config")?;
         let oc = parse_json(&store.read(&om.config.digest)?, "the rebuilt config")?;
-        json_diff("", Some(&tc), Some(&oc), &mut out.config);
+        // A config that is not JSON (or nested past serde_json's depth limit) is how it differs.
+        match parse_json(&image.json(&tm.config, store)?, "the image's config") {
+            Ok(tc) => json_diff("", Some(&tc), Some(&oc), &mut out.config),
+            Err(e) => out.config.push(FieldDiff {
+                path: "(the whole config)".into(),
+                image: Some(Value::String(format!("not a JSON document: {:#}", e))),
+                rebuild: Some(Value::String("a JSON document".into())),
+            }),
+        }
     }
     let n = tm.layers.len().max(om.layers.len());
     for i in 0..n {

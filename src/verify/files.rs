@@ -232,7 +232,19 @@ pub fn compare(
         .tar_size
         .saturating_mul(CAP_FACTOR)
         .saturating_add(CAP_SLACK);
-    let scan = entries(store, image, name, cap)?;
+    // The image's blob is what its digest says (checked when fetched); a layer that is no tar
+    // (or no gzip/zstd) is how it differs, not a failure to check.
+    let scan = match entries(store, image, name, cap) {
+        Ok(s) => s,
+        Err(e) => {
+            let why = format!("{e:#}");
+            return Ok(LayerFinding::Other(format!(
+                "the image's layer cannot be read as a tar ({}): {}",
+                image.media_type,
+                why.chars().take(300).collect::<String>()
+            )));
+        }
+    };
     let (theirs, ours) = (&scan.entries, &mine.entries);
     let by_path: BTreeMap<&str, &FileInfo> = ours.iter().map(|(p, i)| (p.as_str(), i)).collect();
     let in_image: BTreeMap<&str, &FileInfo> = theirs.iter().map(|(p, i)| (p.as_str(), i)).collect();
