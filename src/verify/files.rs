@@ -294,6 +294,26 @@ pub fn compare(
             if theirs.len() == 1 { "y" } else { "ies" }
         )));
     }
+    // Every path has its entry: one may still be there twice (an unpacker keeps the last one).
+    let counts = |e: &Entries| {
+        let mut m: BTreeMap<String, usize> = BTreeMap::new();
+        for (p, _) in e {
+            *m.entry(p.clone()).or_default() += 1;
+        }
+        m
+    };
+    let (n_theirs, n_ours) = (counts(theirs), counts(ours));
+    if let Some((path, _)) = theirs
+        .iter()
+        .find(|(p, _)| n_theirs.get(p) != n_ours.get(p))
+    {
+        return Ok(LayerFinding::Other(format!(
+            "{path} is in the image's layer {} times, in the rebuild's {} (when the layer is \
+             unpacked, the last one wins)",
+            n_theirs.get(path).copied().unwrap_or(0),
+            n_ours.get(path).copied().unwrap_or(0)
+        )));
+    }
     let (their_tar, our_tar) = (&scan.tar, &mine.tar);
     let order = |e: &Entries| e.iter().map(|(p, _)| p.clone()).collect::<Vec<_>>();
     Ok(LayerFinding::Other(if order(theirs) != order(ours) {
@@ -425,5 +445,21 @@ mod tests {
             panic!()
         };
         assert!(why.contains("another order"), "{why}");
+        // The same entries, one of them twice: named, not "another order".
+        let g = layer(
+            &store,
+            &[
+                ("etc/a", 0o644, b"x"),
+                ("usr/bin/app", 0o755, b"1234"),
+                ("etc/a", 0o644, b"x"),
+            ],
+        );
+        let LayerFinding::Other(why) = compare(&store, &g, &a, "img").unwrap() else {
+            panic!()
+        };
+        assert!(
+            why.starts_with("etc/a is in the image's layer 2 times, in the rebuild's 1"),
+            "{why}"
+        );
     }
 }
