@@ -390,3 +390,22 @@ fn a_layer_that_is_no_tar_or_a_config_that_is_no_json_is_how_it_differs() {
         assert!(err.contains(says), "wanted `{says}` in:\n{err}");
     }
 }
+
+#[test]
+fn a_registry_layer_claiming_terabytes_is_not_fetched() {
+    let (_work, c, _) = built();
+    let reg = FakeRegistry::start(Config::default());
+    let (_, bytes) = publish(&c.layout(), &reg, "demo/hello", "1");
+    let mut m: Value = serde_json::from_slice(&bytes).unwrap();
+    let huge = common::checkout::sha256(b"a layer nobody has");
+    m["layers"][1]["digest"] = json!(huge);
+    m["layers"][1]["size"] = json!(1u64 << 40);
+    reg.put_manifest("demo/hello", "huge", MANIFEST, m.to_string().into_bytes());
+    let image = format!("{}/demo/hello:huge", reg.host);
+    let out = run(&mut c.cmd(&["verify", &image, "--bin", "hello"]));
+    let err = status(&out, 1);
+    assert!(err.contains("layer 2 of 2"), "{err}");
+    assert!(err.contains("not fetched"), "{err}");
+    let asked = reg.seen().iter().filter(|s| s.path.contains(&huge)).count();
+    assert_eq!(asked, 0, "verify asked the registry for the huge layer");
+}

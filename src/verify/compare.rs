@@ -358,10 +358,9 @@ fn explain(
             continue;
         }
         let finding = match (t, o) {
-            (Some(t), Some(o)) => {
-                image.fetch(t, store)?;
-                Some(files::compare(store, t, o, &image.name)?)
-            }
+            (Some(t), Some(o)) => Some(files::compare(store, t, o, &image.name, || {
+                image.fetch(t, store)
+            })?),
             _ => None,
         };
         out.layer = Some(LayerDiff {

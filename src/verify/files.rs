@@ -220,18 +220,29 @@ fn differences(a: &FileInfo, b: &FileInfo) -> Vec<&'static str> {
     v
 }
 
-/// Compare the entries of the image's layer `image` with the rebuild's `rebuild` (both in `store`).
+/// Compare the entries of the image's layer `image` with the rebuild's `rebuild` (in `store`);
+/// `fetch` puts the image's into the store, and is not called when its descriptor claims more than
+/// the cap (a layer of the same files is never that big; a hostile registry could stream terabytes).
 pub fn compare(
     store: &BlobStore,
     image: &Descriptor,
     rebuild: &Descriptor,
     name: &str,
+    fetch: impl FnOnce() -> Result<()>,
 ) -> Result<LayerFinding> {
     let mine = entries(store, rebuild, "the rebuild", u64::MAX)?;
     let cap = mine
         .tar_size
         .saturating_mul(CAP_FACTOR)
         .saturating_add(CAP_SLACK);
+    if image.size > cap {
+        return Ok(LayerFinding::Other(format!(
+            "the image's layer is {} bytes, more than {cap} ({CAP_FACTOR} times the {} bytes the \
+             rebuild's unpacks to, and {CAP_SLACK} more): not fetched, it holds other files",
+            image.size, mine.tar_size
+        )));
+    }
+    fetch()?;
     // The image's blob is what its digest says (checked when fetched); a layer that is no tar
     // (or no gzip/zstd) is how it differs, not a failure to check.
     let scan = match entries(store, image, name, cap) {
@@ -409,7 +420,7 @@ mod tests {
             &store,
             &[("etc/a", 0o644, b"x"), ("usr/bin/app", 0o755, b"12345")],
         );
-        let LayerFinding::File(d) = compare(&store, &a, &b, "img").unwrap() else {
+        let LayerFinding::File(d) = compare(&store, &a, &b, "img", || Ok(())).unwrap() else {
             panic!()
         };
         assert_eq!(
@@ -424,13 +435,13 @@ mod tests {
             &store,
             &[("etc/a", 0o600, b"y"), ("usr/bin/app", 0o755, b"1234")],
         );
-        let LayerFinding::File(d) = compare(&store, &a, &c, "img").unwrap() else {
+        let LayerFinding::File(d) = compare(&store, &a, &c, "img", || Ok(())).unwrap() else {
             panic!()
         };
         assert_eq!(d.path, "etc/a");
         assert!(describe(&d).contains("same size") && describe(&d).contains("mode (0644 -> 0600)"));
         let e = layer(&store, &[("etc/a", 0o644, b"x")]);
-        let LayerFinding::File(d) = compare(&store, &a, &e, "img").unwrap() else {
+        let LayerFinding::File(d) = compare(&store, &a, &e, "img", || Ok(())).unwrap() else {
             panic!()
         };
         assert_eq!(
@@ -441,7 +452,7 @@ mod tests {
             &store,
             &[("usr/bin/app", 0o755, b"1234"), ("etc/a", 0o644, b"x")],
         );
-        let LayerFinding::Other(why) = compare(&store, &a, &f, "img").unwrap() else {
+        let LayerFinding::Other(why) = compare(&store, &a, &f, "img", || Ok(())).unwrap() else {
             panic!()
         };
         assert!(why.contains("another order"), "{why}");
@@ -454,7 +465,7 @@ mod tests {
                 ("etc/a", 0o644, b"x"),
             ],
         );
-        let LayerFinding::Other(why) = compare(&store, &g, &a, "img").unwrap() else {
+        let LayerFinding::Other(why) = compare(&store, &g, &a, "img", || Ok(())).unwrap() else {
             panic!()
         };
         assert!(
