@@ -409,3 +409,25 @@ fn a_registry_layer_claiming_terabytes_is_not_fetched() {
     let asked = reg.seen().iter().filter(|s| s.path.contains(&huge)).count();
     assert_eq!(asked, 0, "verify asked the registry for the huge layer");
 }
+
+#[test]
+fn an_index_of_thousands_of_entries_is_summed_up() {
+    let (_work, c, m) = built();
+    let layout = c.layout();
+    let mut entries = vec![on(&m, "linux", "amd64")];
+    entries.extend((0..5000).map(|i| on(&m, "linux", &format!("arch{i}"))));
+    let index = serve_index(&layout, entries, json!({}));
+    let image = format!("oci:{}", layout.display());
+    let out = run(&mut c.cmd(&["verify", &image, "--bin", "hello"]));
+    let err = status(&out, 1);
+    assert!(
+        err.contains(&format!("{image}@{index} does not match")),
+        "{err}"
+    );
+    assert!(err.contains("linux/arch0: not rebuilt"), "{err}");
+    assert!(
+        err.contains("and 4980 more entries of the image, not rebuilt"),
+        "{err}"
+    );
+    assert!(err.lines().count() < 60, "{} lines", err.lines().count());
+}

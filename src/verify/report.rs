@@ -132,8 +132,18 @@ pub fn mismatch_text(o: &Outcome) -> String {
         o.image, o.digest, o.rebuild
     );
     let several = o.platforms.len() > 1;
-    for p in &o.platforms {
+    // Every rebuilt platform, then at most MAX_FIELDS of the image's other entries (an index of
+    // 4 MiB can list tens of thousands): the rest are counted.
+    let (built, unbuilt): (Vec<_>, Vec<_>) = o.platforms.iter().partition(|p| p.rebuild.is_some());
+    for p in built.iter().chain(unbuilt.iter().take(MAX_FIELDS)) {
         platform_text(&mut s, p, several);
+    }
+    if unbuilt.len() > MAX_FIELDS {
+        let _ = writeln!(
+            s,
+            "  ... and {} more entries of the image, not rebuilt",
+            unbuilt.len() - MAX_FIELDS
+        );
     }
     fields(&mut s, "  ", "index", &o.index);
     let rebuilt_all = o
