@@ -431,3 +431,50 @@ fn an_index_of_thousands_of_entries_is_summed_up() {
     );
     assert!(err.lines().count() < 60, "{} lines", err.lines().count());
 }
+
+/// Every file under `dir` with its bytes and mtime.
+fn snapshot(dir: &Path) -> Vec<(std::path::PathBuf, Vec<u8>, std::time::SystemTime)> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                let m = std::fs::metadata(&p).unwrap().modified().unwrap();
+                out.push((p.clone(), std::fs::read(&p).unwrap(), m));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn verifying_the_checkouts_own_layout_after_a_change_never_rewrites_it() {
+    let (work, c, _) = built();
+    let layout = c.layout();
+    let before = snapshot(&layout);
+    c.change_one_line();
+    let image = format!("oci:{}", layout.display());
+    let tar = work.path().join("out.tar");
+    let out = run(&mut c.cmd(&[
+        "verify",
+        &image,
+        "--bin",
+        "hello",
+        "--output",
+        layout.to_str().unwrap(),
+        "--tarball",
+        tar.to_str().unwrap(),
+    ]));
+    let err = status(&out, 1);
+    assert!(err.contains("--tarball, --output ignored"), "{err}");
+    assert!(
+        err.contains("usr/local/bin/hello differs: content"),
+        "{err}"
+    );
+    assert!(before == snapshot(&layout), "verify rewrote IMAGE");
+    assert!(!tar.exists(), "verify wrote the tarball");
+}
