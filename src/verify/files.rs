@@ -6,8 +6,10 @@
 //! bounded by [`bounded::MAX_PATH_TABLE`]). The image's layer is unpacked to at most
 //! [`CAP_FACTOR`] times the rebuild's size plus [`CAP_SLACK`], so a decompression bomb ends the
 //! walk early instead of keeping verify busy. Gives the first entry, in the published layer's order,
-//! that is missing, extra, or differs in type, size, content (sha256), mode, owner, mtime or link
-//! target; or, when every entry is the same, what else differs (order, tar headers, compression).
+//! that is missing, extra, or differs in type (file, dir, symlink, hardlink, char or block device,
+//! fifo), size, content (sha256), mode, owner, mtime, link target, device numbers or the PAX
+//! records of its extended header (xattrs such as file capabilities); or, when every entry is the
+//! same, what else differs (order, tar headers, compression).
 
 use crate::base::bounded;
 use crate::base::tarread::{self, EntryType};
@@ -37,6 +39,12 @@ pub struct FileInfo {
     /// sha256 of the data (regular files only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sha256: Option<Digest>,
+    /// `major:minor` of a device.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub device: String,
+    /// PAX records besides the ones above (xattrs, uname, gname), by key.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub extra: BTreeMap<String, String>,
 }
 
 /// The first entry that differs between the image's layer and the rebuild's.
@@ -44,7 +52,8 @@ pub struct FileInfo {
 pub struct FileDiff {
     /// Path in the layer (no leading `/`).
     pub path: String,
-    /// What differs: `missing`, `extra`, `type`, `size`, `content`, `mode`, `owner`, `mtime`, `link`;
+    /// What differs: `missing`, `extra`, `type`, `size`, `content`, `mode`, `owner`, `mtime`, `link`,
+    /// `device`, `extended headers`;
     /// `cut` when the image's layer was not read to its end (see [`CAP_FACTOR`]).
     pub what: Vec<&'static str>,
     /// The entry in the image (absent: only in the rebuild).
@@ -68,13 +77,16 @@ pub enum LayerFinding {
 /// A layer's entries in order, with their info.
 type Entries = Vec<(String, FileInfo)>;
 
-fn kind_name(k: EntryType) -> &'static str {
-    match k {
-        EntryType::File => "file",
-        EntryType::Dir => "dir",
-        EntryType::Symlink => "symlink",
-        EntryType::Hardlink => "hardlink",
-        EntryType::Other => "other",
+fn kind_name(k: EntryType, flag: u8) -> &'static str {
+    match (k, flag) {
+        (EntryType::File, _) => "file",
+        (EntryType::Dir, _) => "dir",
+        (EntryType::Symlink, _) => "symlink",
+        (EntryType::Hardlink, _) => "hardlink",
+        (EntryType::Other, b'3') => "char device",
+        (EntryType::Other, b'4') => "block device",
+        (EntryType::Other, b'6') => "fifo",
+        (EntryType::Other, _) => "other",
     }
 }
 
@@ -146,7 +158,8 @@ fn entries(store: &BlobStore, layer: &Descriptor, whose: &str, cap: u64) -> Resu
     // The entry whose data the cap cut (its header is read: path, type and size are known).
     let mut cut: Option<(String, FileInfo)> = None;
     let walked = tarread::for_each(&mut hashing, |e, data| {
-        let cost = (e.path.len() + e.link.len()) as u64 + bounded::PATH_ENTRY_OVERHEAD;
+        let extra: usize = e.extra.iter().map(|(k, v)| k.len() + v.len()).sum();
+        let cost = (e.path.len() + e.link.len() + extra) as u64 + bounded::PATH_ENTRY_OVERHEAD;
         budget = budget.checked_sub(cost).with_context(|| {
             format!(
                 "the entries of the layer are over the {}-byte limit (no real layer has that many \
@@ -155,13 +168,18 @@ fn entries(store: &BlobStore, layer: &Descriptor, whose: &str, cap: u64) -> Resu
             )
         })?;
         let mut info = FileInfo {
-            kind: kind_name(e.kind),
+            kind: kind_name(e.kind, e.flag),
             size: e.size,
             mode: format!("{:04o}", e.mode),
             owner: format!("{}:{}", e.owner.0, e.owner.1),
             mtime: e.mtime,
             link: e.link.clone(),
             sha256: None,
+            device: match e.flag {
+                b'3' | b'4' => format!("{}:{}", e.device.0, e.device.1),
+                _ => String::new(),
+            },
+            extra: e.extra.iter().cloned().collect(),
         };
         if e.kind == EntryType::File {
             let mut w = HashingWriter::new(std::io::sink());
@@ -216,6 +234,12 @@ fn differences(a: &FileInfo, b: &FileInfo) -> Vec<&'static str> {
     }
     if a.link != b.link {
         v.push("link");
+    }
+    if a.device != b.device {
+        v.push("device");
+    }
+    if a.extra != b.extra {
+        v.push("extended headers");
     }
     v
 }
@@ -342,6 +366,23 @@ pub fn compare(
     }))
 }
 
+/// Which PAX records differ: `SCHILY.xattr.security.capability only in the image, uname`.
+fn extra_diff(a: &FileInfo, b: &FileInfo) -> String {
+    let mut keys: Vec<&String> = a.extra.keys().chain(b.extra.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    let parts: Vec<String> = keys
+        .into_iter()
+        .filter(|k| a.extra.get(*k) != b.extra.get(*k))
+        .map(|k| match (a.extra.get(k), b.extra.get(k)) {
+            (Some(_), None) => format!("{k} only in the image"),
+            (None, Some(_)) => format!("{k} only in the rebuild"),
+            _ => format!("{k} differs"),
+        })
+        .collect();
+    parts.join(", ")
+}
+
 /// `what` of a [`FileDiff`] as a phrase: `content (size 1234 -> 1240 bytes), mode 0755 -> 0644`.
 pub fn describe(d: &FileDiff) -> String {
     let (Some(a), Some(b)) = (&d.image, &d.rebuild) else {
@@ -374,6 +415,8 @@ pub fn describe(d: &FileDiff) -> String {
             "owner" => format!("owner ({} -> {})", a.owner, b.owner),
             "mtime" => format!("mtime ({} -> {})", a.mtime, b.mtime),
             "link" => format!("link target ({} -> {})", a.link, b.link),
+            "device" => format!("device ({} -> {})", a.device, b.device),
+            "extended headers" => format!("extended headers ({})", extra_diff(a, b)),
             "cut" => format!(
                 "and the image's layer unpacks to more than {CAP_FACTOR} times the rebuild's and \
                  {CAP_SLACK} bytes more: stopped comparing files there"
@@ -385,92 +428,4 @@ pub fn describe(d: &FileDiff) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::tar::{Header, Kind, TarWriter};
-
-    fn layer(store: &BlobStore, files: &[(&str, u32, &[u8])]) -> Descriptor {
-        let mut w = TarWriter::new(Vec::new());
-        for (path, mode, data) in files {
-            let h = Header {
-                path,
-                kind: Kind::File,
-                mode: *mode,
-                uid: 0,
-                gid: 0,
-                mtime: 0,
-                size: data.len() as u64,
-                link: "",
-            };
-            w.append(&h, &mut &data[..]).unwrap();
-        }
-        let tar = w.finish().unwrap();
-        store.put_bytes(crate::base::LAYER_TAR, &tar).unwrap()
-    }
-
-    #[test]
-    fn names_the_first_differing_file_and_how() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = BlobStore::open(dir.path()).unwrap();
-        let a = layer(
-            &store,
-            &[("etc/a", 0o644, b"x"), ("usr/bin/app", 0o755, b"1234")],
-        );
-        let b = layer(
-            &store,
-            &[("etc/a", 0o644, b"x"), ("usr/bin/app", 0o755, b"12345")],
-        );
-        let LayerFinding::File(d) = compare(&store, &a, &b, "img", || Ok(())).unwrap() else {
-            panic!()
-        };
-        assert_eq!(
-            (d.path.as_str(), &d.what[..]),
-            ("usr/bin/app", &["size", "content"][..])
-        );
-        assert_eq!(
-            describe(&d),
-            "usr/bin/app differs: content (size 4 -> 5 bytes)"
-        );
-        let c = layer(
-            &store,
-            &[("etc/a", 0o600, b"y"), ("usr/bin/app", 0o755, b"1234")],
-        );
-        let LayerFinding::File(d) = compare(&store, &a, &c, "img", || Ok(())).unwrap() else {
-            panic!()
-        };
-        assert_eq!(d.path, "etc/a");
-        assert!(describe(&d).contains("same size") && describe(&d).contains("mode (0644 -> 0600)"));
-        let e = layer(&store, &[("etc/a", 0o644, b"x")]);
-        let LayerFinding::File(d) = compare(&store, &a, &e, "img", || Ok(())).unwrap() else {
-            panic!()
-        };
-        assert_eq!(
-            describe(&d),
-            "usr/bin/app is in the image but not in the rebuild"
-        );
-        let f = layer(
-            &store,
-            &[("usr/bin/app", 0o755, b"1234"), ("etc/a", 0o644, b"x")],
-        );
-        let LayerFinding::Other(why) = compare(&store, &a, &f, "img", || Ok(())).unwrap() else {
-            panic!()
-        };
-        assert!(why.contains("another order"), "{why}");
-        // The same entries, one of them twice: named, not "another order".
-        let g = layer(
-            &store,
-            &[
-                ("etc/a", 0o644, b"x"),
-                ("usr/bin/app", 0o755, b"1234"),
-                ("etc/a", 0o644, b"x"),
-            ],
-        );
-        let LayerFinding::Other(why) = compare(&store, &g, &a, "img", || Ok(())).unwrap() else {
-            panic!()
-        };
-        assert!(
-            why.starts_with("etc/a is in the image's layer 2 times, in the rebuild's 1"),
-            "{why}"
-        );
-    }
-}
+mod tests;
