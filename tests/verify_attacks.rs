@@ -206,7 +206,7 @@ fn a_tag_on_two_images_is_ambiguous() {
 
 /// A gzip stream of `data`.
 fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
     e.write_all(data).unwrap();
     e.finish().unwrap()
 }
@@ -225,8 +225,8 @@ fn a_bomb_in_the_differing_layer_is_compared_within_bounds() {
         size,
         "",
     ));
-    let zeros = gzip(&vec![0u8; 8 << 20]);
-    for _ in 0..256 {
+    let zeros = gzip(&vec![0u8; 1 << 20]);
+    for _ in 0..2048 {
         bomb.extend_from_slice(&zeros);
     }
     let layer = put_blob(

@@ -22,9 +22,11 @@ fn layer(store: &BlobStore, files: &[(&str, u32, &[u8])]) -> Descriptor {
     store.put_bytes(crate::base::LAYER_TAR, &tar).unwrap()
 }
 
-/// A tar of raw entries: (type flag, path, data, device), each after a PAX header of `pax`
-/// records when it has any.
-fn raw(store: &BlobStore, entries: &[(u8, &str, &[u8], u32, &[(&str, &str)])]) -> Descriptor {
+/// One raw tar entry: type flag, path, data, device (major and minor), PAX records.
+type Raw<'a> = (u8, &'a str, &'a [u8], u32, &'a [(&'a str, &'a str)]);
+
+/// A tar of raw entries, each after a PAX header of its records when it has any.
+fn raw(store: &BlobStore, entries: &[Raw<'_>]) -> Descriptor {
     let mut out = Vec::new();
     let mut put = |flag: u8, path: &str, data: &[u8], dev: u32| {
         let mut h = tar::Header::new_ustar();
