@@ -478,3 +478,25 @@ fn verifying_the_checkouts_own_layout_after_a_change_never_rewrites_it() {
     assert!(before == snapshot(&layout), "verify rewrote IMAGE");
     assert!(!tar.exists(), "verify wrote the tarball");
 }
+
+#[test]
+fn an_entry_that_is_no_image_manifest_is_how_it_differs() {
+    let (_work, c, m) = built();
+    let layout = c.layout();
+    // linux/amd64 of the root index is another index (over the real manifest), not a manifest.
+    let inner =
+        json!({"schemaVersion": 2, "mediaType": INDEX, "manifests": [on(&m, "linux", "amd64")]});
+    let inner = put_blob(&layout, INDEX, inner.to_string().as_bytes());
+    let index = serve_index(&layout, vec![on(&inner, "linux", "amd64")], json!({}));
+    let image = format!("oci:{}", layout.display());
+    let out = run(&mut c.cmd(&["verify", &image, "--bin", "hello"]));
+    let err = status(&out, 1);
+    assert!(
+        err.contains(&format!("{image}@{index} does not match")),
+        "{err}"
+    );
+    assert!(
+        err.contains("(the whole manifest): \"not an image manifest"),
+        "{err}"
+    );
+}

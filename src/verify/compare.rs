@@ -316,14 +316,26 @@ fn explain(
         image.json(theirs, store)?
     };
     let our_bytes = store.read(&ours.digest)?;
-    let tm: Manifest = serde_json::from_slice(&their_bytes).with_context(|| {
-        format!(
-            "parsing the image manifest {} of {}",
-            theirs.digest, image.name
-        )
-    })?;
     let om: Manifest =
         serde_json::from_slice(&our_bytes).context("parsing the rebuilt manifest")?;
+    // An entry that is no image manifest (a nested index, an artifact, not JSON) is how it differs.
+    let tm: Manifest = match serde_json::from_slice(&their_bytes) {
+        Ok(m) => m,
+        Err(e) => {
+            out.manifest.push(FieldDiff {
+                path: "(the whole manifest)".into(),
+                image: Some(Value::String(format!(
+                    "not an image manifest ({}; {e})",
+                    theirs.media_type
+                ))),
+                rebuild: Some(Value::String(format!(
+                    "an image manifest ({})",
+                    ours.media_type
+                ))),
+            });
+            return Ok(());
+        }
+    };
     // Manifest fields besides config and layers (those are compared below, by what they point to).
     let strip = |b: &[u8]| -> Result<Value> {
         let mut v = parse_json(b, "a manifest")?;
