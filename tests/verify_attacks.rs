@@ -273,7 +273,7 @@ fn publish(layout: &Path, reg: &FakeRegistry, repo: &str, tag: &str) -> (String,
 }
 
 #[test]
-fn a_registry_serving_other_bytes_or_another_type_is_refused() {
+fn a_root_served_as_other_bytes_or_another_type_is_refused() {
     let (_work, c, _) = built();
     let reg = FakeRegistry::start(Config::default());
     let (digest, bytes) = publish(&c.layout(), &reg, "demo/hello", "1");
@@ -299,6 +299,15 @@ fn a_registry_serving_other_bytes_or_another_type_is_refused() {
     let typed = format!("{}/demo/typed:1", reg.host);
     let out = run(&mut c.cmd(&["verify", &typed, "--bin", "hello"]));
     let err = status(&out, 2);
+    assert!(err.contains(INDEX) && err.contains(MANIFEST), "{err}");
+    // The same lie in a layout's index.json.
+    let mut as_index = slim::index_json(&c.layout())["manifests"][0].clone();
+    as_index["mediaType"] = json!(INDEX);
+    set_index(&c.layout(), vec![as_index]);
+    let layout = format!("oci:{}", c.layout().display());
+    let out = run(&mut c.cmd(&["verify", &layout, "--bin", "hello"]));
+    let err = status(&out, 2);
+    assert!(err.contains("index.json lists it"), "{err}");
     assert!(err.contains(INDEX) && err.contains(MANIFEST), "{err}");
 }
 

@@ -294,19 +294,7 @@ fn open_registry(
             };
             anyhow::Error::new(e).context(format!("looking up {r}{hint}"))
         })?;
-    // The bytes say what they are; a registry that serves them as something else (an index's
-    // Content-Type on a manifest) is not serving IMAGE as clients will read it.
-    let said = serde_json::from_slice::<serde_json::Value>(&m.bytes)
-        .ok()
-        .and_then(|v| v.get("mediaType")?.as_str().map(str::to_string));
-    if let Some(said) = said.filter(|s| *s != m.media_type) {
-        bail!(
-            "the registry serves {r} ({}) as {}, but its mediaType says {said}: clients read it as \
-             the one or the other; the registry is broken or hostile",
-            m.digest,
-            m.media_type
-        );
-    }
+    same_type(&m.descriptor(), &m.bytes, "the registry serves it")?;
     store.put_bytes(&m.media_type, &m.bytes)?;
     let short = r.repository.rsplit('/').next().unwrap_or(&r.repository);
     Ok(Opened {
@@ -319,6 +307,23 @@ fn open_registry(
         ],
         from: From::Registry(Box::new(client), r.clone()),
     })
+}
+
+/// The bytes say what they are: a root served (or listed in index.json) as something else (an
+/// index's media type on a manifest) is not IMAGE as clients will read it, whatever its digest.
+fn same_type(root: &Descriptor, bytes: &[u8], how: &str) -> Result<()> {
+    let said = serde_json::from_slice::<serde_json::Value>(bytes)
+        .ok()
+        .and_then(|v| v.get("mediaType")?.as_str().map(str::to_string));
+    if let Some(said) = said.filter(|s| *s != root.media_type) {
+        bail!(
+            "{how} ({}) as {}, but its mediaType says {said}: clients read it as the one or the \
+             other; the image is broken or hostile",
+            root.digest,
+            root.media_type
+        );
+    }
+    Ok(())
 }
 
 /// Does an index.json entry carry `tag` (bare, or as `name:tag`)?
@@ -418,6 +423,7 @@ fn open_layout(
         },
     };
     opened.root_bytes = opened.json(&opened.root.clone(), store)?;
+    same_type(&opened.root, &opened.root_bytes, "index.json lists it")?;
     Ok(opened)
 }
 
