@@ -158,15 +158,55 @@ fn layout_blobs_that_are_not_their_digest_are_never_reproduced() {
         &move |l: &Path| std::fs::remove_file(slim::blob_path(l, &gone)).unwrap(),
         &[&layer, "does not exist"],
     );
-    let zero = layer.clone();
+    // A FIFO in place of the layer: a plain open would wait for ever for a writer.
+    let fifo = layer.clone();
     check(
-        "device",
+        "fifo",
         &move |l: &Path| {
-            let p = slim::blob_path(l, &zero);
+            let p = slim::blob_path(l, &fifo);
             std::fs::remove_file(&p).unwrap();
-            std::os::unix::fs::symlink("/dev/zero", &p).unwrap();
+            let made = std::process::Command::new("mkfifo")
+                .arg(&p)
+                .status()
+                .unwrap();
+            assert!(made.success());
         },
         &[&layer, "not a regular file"],
+    );
+    // A blob (or index.json) linked to a file outside the layout is not read: a mismatch message
+    // would give away that file's digest and size.
+    let secret = work.path().join("secret.txt");
+    std::fs::write(&secret, "token=hunter2").unwrap();
+    let secret_digest = common::checkout::sha256(b"token=hunter2");
+    let (to, target) = (layer.clone(), secret.clone());
+    check(
+        "outside",
+        &move |l: &Path| {
+            let p = slim::blob_path(l, &to);
+            std::fs::remove_file(&p).unwrap();
+            std::os::unix::fs::symlink(&target, &p).unwrap();
+        },
+        &[&layer, "outside the layout"],
+    );
+    let out = run(&mut c.cmd(&[
+        "verify",
+        &format!("oci:{}", work.path().join("outside").display()),
+        "--bin",
+        "hello",
+    ]));
+    assert!(
+        !text(&out.stderr).contains(&secret_digest[7..]),
+        "{}",
+        text(&out.stderr)
+    );
+    let target = secret.clone();
+    check(
+        "outside-index",
+        &move |l: &Path| {
+            std::fs::remove_file(l.join("index.json")).unwrap();
+            std::os::unix::fs::symlink(&target, l.join("index.json")).unwrap();
+        },
+        &["index.json", "outside the layout"],
     );
     // The untouched layout is reproduced.
     let out = run(&mut c.cmd(&[

@@ -138,7 +138,7 @@ impl Opened {
                 if std::fs::symlink_metadata(&file).is_err() {
                     Err(anyhow::anyhow!("{} does not exist", file.display()))
                 } else {
-                    check_file(&file, desc, store)
+                    inside(dir, &file).and_then(|()| check_file(&file, desc, store))
                 }
             }
         }
@@ -218,6 +218,23 @@ fn is_manifest(media_type: &str) -> bool {
     media::is_index(media_type)
         || media_type == media::MANIFEST
         || media_type == media::DOCKER_MANIFEST
+}
+
+/// A file of the layout `dir` must be in it: a blob linked to a file elsewhere (`~/.docker/config.json`,
+/// `/proc/self/environ`) would be read and hashed, and the mismatch message would give that file's
+/// digest and size away.
+fn inside(dir: &Path, file: &Path) -> Result<()> {
+    let real =
+        |p: &Path| std::fs::canonicalize(p).with_context(|| format!("resolving {}", p.display()));
+    let (root, at) = (real(dir)?, real(file)?);
+    if !at.starts_with(&root) {
+        bail!(
+            "{} is a link to a file outside the layout: a layout's blobs and index.json are its own \
+             files; the image is broken or hostile",
+            file.display()
+        );
+    }
+    Ok(())
 }
 
 /// Check that the layout file `file` is the blob `desc` (a regular file, its digest and size), and
@@ -341,6 +358,9 @@ fn open_layout(
     store: &BlobStore,
 ) -> Result<Opened> {
     let index_path = dir.join("index.json");
+    if index_path.exists() {
+        inside(dir, &index_path)?;
+    }
     let bytes = bounded::read_file(&index_path, &format!("{name}: index.json"))
         .context("is it an OCI image layout (oci-layout, index.json, blobs/)?")?;
     let index: Index = serde_json::from_slice(&bytes)
