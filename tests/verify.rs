@@ -6,56 +6,10 @@
 
 mod common;
 
+use common::checkout::{digest_of, status, text, Checkout};
 use common::registry::{Mode, RealRegistry};
 use common::slim::{self, ok, run};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-/// A copy of the `hello` fixture (two binaries: hello, goodbye) at `dir`, with its target dir.
-struct Checkout {
-    dir: PathBuf,
-    target: PathBuf,
-}
-
-impl Checkout {
-    fn new(dir: PathBuf) -> Checkout {
-        let src = slim::repo().join("tests/fixtures/hello");
-        std::fs::create_dir_all(dir.join("src/bin")).unwrap();
-        for f in [
-            "Cargo.toml",
-            "Cargo.lock",
-            "src/main.rs",
-            "src/bin/goodbye.rs",
-        ] {
-            std::fs::copy(src.join(f), dir.join(f)).unwrap();
-        }
-        let target = dir.join("target");
-        Checkout { dir, target }
-    }
-
-    /// `cargo slim-image --manifest-path ... --target-dir ... REST`.
-    fn cmd(&self, rest: &[&str]) -> Command {
-        slim::on(
-            self.dir.join("Cargo.toml").to_str().unwrap(),
-            self.target.to_str().unwrap(),
-            rest,
-        )
-    }
-
-    /// This checkout's default layout of the `hello` image.
-    fn layout(&self) -> PathBuf {
-        self.target.join("slim-image/hello")
-    }
-
-    /// Change one line of hello's source.
-    fn change_one_line(&self) {
-        let main = self.dir.join("src/main.rs");
-        let text = std::fs::read_to_string(&main).unwrap();
-        let changed = text.replace("hello from a slim image", "hello from a changed image");
-        assert_ne!(text, changed, "the fixture's line to change");
-        std::fs::write(main, changed).unwrap();
-    }
-}
 
 /// Two checkouts of the fixture at different paths, under one temp dir.
 fn two_checkouts() -> (tempfile::TempDir, Checkout, Checkout) {
@@ -63,28 +17,6 @@ fn two_checkouts() -> (tempfile::TempDir, Checkout, Checkout) {
     let a = Checkout::new(work.path().join("release"));
     let b = Checkout::new(work.path().join("somewhere/else/other-checkout"));
     (work, a, b)
-}
-
-/// The digest of a build's `name@sha256:...` line.
-fn digest_of(stdout: &str) -> String {
-    let line = stdout.lines().next().expect("a result line");
-    line.split_once('@').expect("name@digest").1.to_string()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-/// Require exit status `code` and return stderr.
-fn status(out: &Output, code: i32) -> String {
-    let stderr = text(&out.stderr);
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "exit status; stdout:\n{}\nstderr:\n{stderr}",
-        text(&out.stdout)
-    );
-    stderr
 }
 
 /// Every file of a directory tree with its bytes and mtime, to see that nothing changed.
@@ -340,14 +272,19 @@ fn an_index_is_matched_platform_by_platform() {
     let out = run(&mut b.cmd(&[&["verify", &image][..], &both[..]].concat()));
     status(&out, 0);
     assert_eq!(text(&out.stdout), format!("Reproduced {image}@{digest}\n"));
-    // One platform of the index: that manifest is reproduced, and the other is named as unchecked.
+    // One platform of the index: that manifest matches, but IMAGE (the index) is not reproduced:
+    // exit 1, the matching manifest and the platform not rebuilt are named.
     let out = run(&mut b.cmd(&["verify", &image, "--platform", "linux/amd64"]));
-    let err = status(&out, 0);
-    assert_eq!(
-        text(&out.stdout),
-        format!("Reproduced {image}@{amd64} (linux/amd64)\n")
+    let err = status(&out, 1);
+    assert!(out.stdout.is_empty(), "{}", text(&out.stdout));
+    assert!(
+        err.contains(&format!("linux/amd64: manifest {amd64} reproduced")),
+        "{err}"
     );
-    assert!(err.contains("also has linux/arm64"), "{err}");
+    assert!(
+        err.contains("linux/arm64: not rebuilt") && err.contains("--platform linux/arm64"),
+        "{err}"
+    );
     b.change_one_line();
     let out = run(&mut b.cmd(&[&["verify", &image][..], &both[..]].concat()));
     let err = status(&out, 1);

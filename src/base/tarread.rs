@@ -57,6 +57,13 @@ pub struct TarEntry {
     pub owner: (u64, u64),
     /// Modification time in seconds, a PAX record's (whole seconds) when there is one.
     pub mtime: u64,
+    /// The header's type flag (`b'3'` a char device, `b'6'` a fifo, ...).
+    pub flag: u8,
+    /// Device (major, minor) of a char or block device, else (0, 0).
+    pub device: (u32, u32),
+    /// The PAX records of its extended header besides path, linkpath, size, uid, gid and the
+    /// times (xattrs such as `SCHILY.xattr.security.capability`, uname, gname), in order.
+    pub extra: Vec<(String, String)>,
 }
 
 fn clean(p: &str) -> String {
@@ -122,6 +129,7 @@ struct Pending {
     uid: Option<u64>,
     gid: Option<u64>,
     mtime: Option<u64>,
+    extra: Vec<(String, String)>,
     any: bool,
 }
 
@@ -142,7 +150,8 @@ impl Pending {
                 "uid" => self.uid = v.parse().ok(),
                 "gid" => self.gid = v.parse().ok(),
                 "mtime" => self.mtime = v.split('.').next().and_then(|s| s.parse().ok()),
-                _ => {}
+                "atime" | "ctime" => {}
+                _ => self.extra.push((k.to_string(), v.to_string())),
             }
         }
         Ok(())
@@ -211,6 +220,15 @@ impl Pending {
             mode: h.mode().unwrap_or(0) & 0o7777,
             owner,
             mtime: self.mtime.take().unwrap_or_else(|| h.mtime().unwrap_or(0)),
+            flag,
+            device: match flag {
+                b'3' | b'4' => (
+                    h.device_major().ok().flatten().unwrap_or(0),
+                    h.device_minor().ok().flatten().unwrap_or(0),
+                ),
+                _ => (0, 0),
+            },
+            extra: std::mem::take(&mut self.extra),
         })
     }
 }

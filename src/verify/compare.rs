@@ -1,11 +1,15 @@
 //! The image and its rebuild compared: digests first, then, where they differ, what differs.
 //!
 //! Takes the opened image ([`Opened`]) and the rebuilt one ([`Rebuilt`], in the same blob store) and
-//! gives an [`Outcome`]: per platform (an index is matched entry by entry, by os/architecture) whether
-//! the manifest digests match, and for each that does not, the manifest fields, the config fields
-//! (paths such as `config.Env` or `config.Labels."x"`, with both values) and the first layer whose
-//! digest differs, with the first file in it that differs ([`files`]). Only what is needed is fetched:
-//! a platform whose digest matches costs no blob.
+//! gives an [`Outcome`]. The image is reproduced only when its root digest (the manifest or index
+//! IMAGE names) is the rebuild's: an index with a platform, an attestation or a second manifest the
+//! rebuild did not make is not, even when every manifest that was rebuilt matches. Everything else
+//! explains a mismatch: per entry of the image (matched by os/architecture) whether its manifest
+//! digest matches, the entries the rebuild has no counterpart for, and for each manifest that does
+//! not match, the manifest fields, the config fields (paths such as `config.Env` or
+//! `config.Labels."x"`, with both values) and the first layer whose digest differs, with the first
+//! file in it that differs ([`files`]). Only what is needed is fetched: a platform whose digest
+//! matches costs no blob.
 
 use super::files::{self, LayerFinding};
 use super::source::Opened;
@@ -52,6 +56,9 @@ pub struct PlatformOutcome {
     pub image: Option<Digest>,
     /// The rebuild's manifest digest (absent: this run did not build it).
     pub rebuild: Option<Digest>,
+    /// Another manifest of the image for a platform already matched with the rebuild's (an index
+    /// may list a platform twice; the rebuild made one).
+    pub duplicate: bool,
     /// Manifest fields that differ (besides its config and layer descriptors).
     pub manifest: Vec<FieldDiff>,
     /// Config fields that differ.
@@ -76,21 +83,22 @@ pub struct Outcome {
     pub digest: Digest,
     /// The rebuild's root digest.
     pub rebuild: Digest,
-    /// Per platform, in the rebuild's order, then the image's platforms it did not build.
+    /// Per platform, in the rebuild's order, then the entries of the image it did not build.
     pub platforms: Vec<PlatformOutcome>,
     /// Index fields that differ (both roots indexes, every platform reproduced, digests not).
     pub index: Vec<FieldDiff>,
+    /// The image's root is an index.
+    pub image_is_index: bool,
+    /// The rebuild's root is an index.
+    pub rebuild_is_index: bool,
 }
 
 impl Outcome {
-    /// The roots match, or every platform built matches and the image has them all.
+    /// The root digest IMAGE names is the rebuild's: nothing else counts, since an index that
+    /// holds one manifest more than the rebuild (another platform, an attestation) is another
+    /// image, whatever its other entries are.
     pub fn reproduced(&self) -> bool {
         self.digest == self.rebuild
-            || (self.index.is_empty()
-                && self
-                    .platforms
-                    .iter()
-                    .all(|p| p.reproduced() || p.rebuild.is_none()))
     }
 }
 
@@ -146,6 +154,9 @@ fn parse_json(bytes: &[u8], what: &str) -> Result<Value> {
     serde_json::from_slice(bytes).with_context(|| format!("parsing {what} as JSON"))
 }
 
+/// How an index entry without a platform is named.
+pub const NO_PLATFORM: &str = "(no platform)";
+
 /// `os/architecture` of an index entry or a config.
 fn platform_key(os: &str, arch: &str) -> String {
     format!("{os}/{arch}")
@@ -160,6 +171,8 @@ pub fn compare(image: &Opened, rebuilt: &Rebuilt, store: &BlobStore) -> Result<O
         rebuild: a.root.digest.clone(),
         platforms: Vec::new(),
         index: Vec::new(),
+        image_is_index: media::is_index(&image.root.media_type),
+        rebuild_is_index: media::is_index(&a.root.media_type),
     };
     if outcome.digest == outcome.rebuild {
         return Ok(outcome);
@@ -185,14 +198,25 @@ pub fn compare(image: &Opened, rebuilt: &Rebuilt, store: &BlobStore) -> Result<O
         })
         .collect();
     let theirs = image_platforms(image, store, ours.len() == 1)?;
+    let lone = |k: &str| theirs.len() == 1 && k.is_empty();
+    // Each rebuilt manifest takes the image's entry of its platform with the same digest, else
+    // the first one of its platform; every other entry is listed after them.
+    let mut taken = vec![false; theirs.len()];
     for (key, desc) in &ours {
-        let entry = theirs
-            .iter()
-            .find(|(k, _)| k == key || theirs.len() == 1 && k.is_empty());
+        let same_platform = |i: &usize| !taken[*i] && (theirs[*i].0 == *key || lone(&theirs[*i].0));
+        let entry = (0..theirs.len())
+            .filter(same_platform)
+            .find(|&i| theirs[i].1.digest == desc.digest)
+            .or_else(|| (0..theirs.len()).find(same_platform));
+        if let Some(i) = entry {
+            taken[i] = true;
+        }
+        let entry = entry.map(|i| &theirs[i]);
         let mut p = PlatformOutcome {
             platform: key.clone(),
             image: entry.map(|(_, d)| d.digest.clone()),
             rebuild: Some(desc.digest.clone()),
+            duplicate: false,
             manifest: Vec::new(),
             config: Vec::new(),
             layer: None,
@@ -202,13 +226,13 @@ pub fn compare(image: &Opened, rebuilt: &Rebuilt, store: &BlobStore) -> Result<O
         }
         outcome.platforms.push(p);
     }
-    for (key, d) in &theirs {
-        let matched = ours.iter().any(|(k, _)| k == key) || theirs.len() == 1 && key.is_empty();
-        if !matched {
+    for (i, (key, d)) in theirs.iter().enumerate() {
+        if !taken[i] {
             outcome.platforms.push(PlatformOutcome {
                 platform: key.clone(),
                 image: Some(d.digest.clone()),
                 rebuild: None,
+                duplicate: ours.iter().any(|(k, _)| k == key),
                 manifest: Vec::new(),
                 config: Vec::new(),
                 layer: None,
@@ -246,13 +270,16 @@ fn image_platforms(
                 image.root.digest, image.name
             )
         })?;
+        // Every entry counts, whatever it is (an attestation says unknown/unknown, an artifact
+        // may have no platform): the rebuild must have made it too.
         return Ok(index
             .manifests
             .iter()
-            .filter_map(|d| {
-                let p = d.platform.as_ref()?;
-                // Attestation manifests (buildx) say unknown/unknown: not an image to compare.
-                (p.os != "unknown").then(|| (platform_key(&p.os, &p.architecture), d.clone()))
+            .map(|d| {
+                let key = d.platform.as_ref().map_or(NO_PLATFORM.to_string(), |p| {
+                    platform_key(&p.os, &p.architecture)
+                });
+                (key, d.clone())
             })
             .collect());
     }
@@ -289,14 +316,26 @@ fn explain(
         image.json(theirs, store)?
     };
     let our_bytes = store.read(&ours.digest)?;
-    let tm: Manifest = serde_json::from_slice(&their_bytes).with_context(|| {
-        format!(
-            "parsing the image manifest {} of {}",
-            theirs.digest, image.name
-        )
-    })?;
     let om: Manifest =
         serde_json::from_slice(&our_bytes).context("parsing the rebuilt manifest")?;
+    // An entry that is no image manifest (a nested index, an artifact, not JSON) is how it differs.
+    let tm: Manifest = match serde_json::from_slice(&their_bytes) {
+        Ok(m) => m,
+        Err(e) => {
+            out.manifest.push(FieldDiff {
+                path: "(the whole manifest)".into(),
+                image: Some(Value::String(format!(
+                    "not an image manifest ({}; {e})",
+                    theirs.media_type
+                ))),
+                rebuild: Some(Value::String(format!(
+                    "an image manifest ({})",
+                    ours.media_type
+                ))),
+            });
+            return Ok(());
+        }
+    };
     // Manifest fields besides config and layers (those are compared below, by what they point to).
     let strip = |b: &[u8]| -> Result<Value> {
         let mut v = parse_json(b, "a manifest")?;
@@ -313,9 +352,16 @@ fn explain(
         &mut out.manifest,
     );
     if tm.config.digest != om.config.digest {
-        let tc = parse_json(&image.json(&tm.config, store)?, "the image's config")?;
         let oc = parse_json(&store.read(&om.config.digest)?, "the rebuilt config")?;
-        json_diff("", Some(&tc), Some(&oc), &mut out.config);
+        // A config that is not JSON (or nested past serde_json's depth limit) is how it differs.
+        match parse_json(&image.json(&tm.config, store)?, "the image's config") {
+            Ok(tc) => json_diff("", Some(&tc), Some(&oc), &mut out.config),
+            Err(e) => out.config.push(FieldDiff {
+                path: "(the whole config)".into(),
+                image: Some(Value::String(format!("not a JSON document: {:#}", e))),
+                rebuild: Some(Value::String("a JSON document".into())),
+            }),
+        }
     }
     let n = tm.layers.len().max(om.layers.len());
     for i in 0..n {
@@ -324,10 +370,9 @@ fn explain(
             continue;
         }
         let finding = match (t, o) {
-            (Some(t), Some(o)) => {
-                image.fetch(t, store)?;
-                Some(files::compare(store, t, o, &image.name)?)
-            }
+            (Some(t), Some(o)) => Some(files::compare(store, t, o, &image.name, || {
+                image.fetch(t, store)
+            })?),
             _ => None,
         };
         out.layer = Some(LayerDiff {

@@ -1,32 +1,14 @@
-//! What `verify` says: the `Reproduced IMAGE@sha256:...` lines on stdout, the mismatch message (the
+//! What `verify` says: the `Reproduced IMAGE@sha256:...` line on stdout, the mismatch message (the
 //! error on stderr), and the JSON document of `--message-format json` with the same facts.
 
-use super::compare::{FieldDiff, Outcome, PlatformOutcome, MAX_FIELDS};
+use super::compare::{FieldDiff, Outcome, PlatformOutcome, MAX_FIELDS, NO_PLATFORM};
 use super::files::{self, LayerFinding};
 use serde_json::{json, Value};
 use std::fmt::Write as _;
 
-/// The stdout lines of a reproduced image: one for the root when the digests match, else one per
-/// platform that was rebuilt (`(linux/amd64)` after it).
+/// The stdout line of a reproduced image: its root digest (what IMAGE names), and nothing else.
 pub fn reproduced_lines(o: &Outcome) -> String {
-    if o.digest == o.rebuild {
-        return format!("Reproduced {}@{}\n", o.image, o.digest);
-    }
-    let mut s = String::new();
-    for p in o.platforms.iter().filter(|p| p.reproduced()) {
-        let d = p.image.as_ref().map(|d| d.to_string()).unwrap_or_default();
-        let _ = writeln!(s, "Reproduced {}@{d} ({})", o.image, p.platform);
-    }
-    s
-}
-
-/// The platforms of the image this run did not rebuild (for a note), as `linux/arm64, ...`.
-pub fn not_rebuilt(o: &Outcome) -> Vec<String> {
-    o.platforms
-        .iter()
-        .filter(|p| p.rebuild.is_none())
-        .map(|p| p.platform.clone())
-        .collect()
+    format!("Reproduced {}@{}\n", o.image, o.digest)
 }
 
 /// A JSON value as one short line of text (`(absent)` when there is none).
@@ -77,10 +59,26 @@ fn platform_text(s: &mut String, p: &PlatformOutcome, several: bool) {
             );
             return;
         }
+        (Some(a), None) if p.duplicate => {
+            let _ = writeln!(
+                s,
+                "  {at}another {} manifest {a}, not rebuilt (the rebuild made one {0} manifest)",
+                p.platform
+            );
+            return;
+        }
+        (Some(a), None) if p.platform == NO_PLATFORM || p.platform.starts_with("unknown/") => {
+            let _ = writeln!(
+                s,
+                "  {at}not rebuilt: {a} is an entry the rebuild has no counterpart for (an \
+                 attestation or artifact is part of the index, and of its digest, too)"
+            );
+            return;
+        }
         (_, None) => {
             let _ = writeln!(
                 s,
-                "  {at}not rebuilt (these flags do not build {})",
+                "  {at}not rebuilt (these flags do not build {0}; add --platform {0} to check it)",
                 p.platform
             );
             return;
@@ -134,10 +132,33 @@ pub fn mismatch_text(o: &Outcome) -> String {
         o.image, o.digest, o.rebuild
     );
     let several = o.platforms.len() > 1;
-    for p in &o.platforms {
+    // Every rebuilt platform, then at most MAX_FIELDS of the image's other entries (an index of
+    // 4 MiB can list tens of thousands): the rest are counted.
+    let (built, unbuilt): (Vec<_>, Vec<_>) = o.platforms.iter().partition(|p| p.rebuild.is_some());
+    for p in built.iter().chain(unbuilt.iter().take(MAX_FIELDS)) {
         platform_text(&mut s, p, several);
     }
+    if unbuilt.len() > MAX_FIELDS {
+        let _ = writeln!(
+            s,
+            "  ... and {} more entries of the image, not rebuilt",
+            unbuilt.len() - MAX_FIELDS
+        );
+    }
     fields(&mut s, "  ", "index", &o.index);
+    let rebuilt_all = o
+        .platforms
+        .iter()
+        .all(|p| p.reproduced() || p.rebuild.is_none());
+    if o.image_is_index && !o.rebuild_is_index && rebuilt_all {
+        let _ = writeln!(
+            s,
+            "  the image is an index; these flags build the single manifest {}, not an index: \
+             IMAGE is reproduced only as a whole (to check one platform of a registry image, \
+             name its manifest by digest: REGISTRY/NAME@sha256:...)",
+            o.rebuild
+        );
+    }
     s.push_str(
         "note: a digest changes with the sources, Cargo.lock, the flags and metadata, the Rust \
          toolchain and the cargo-slim-image version (and SOURCE_DATE_EPOCH); rebuild with the \

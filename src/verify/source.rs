@@ -3,17 +3,21 @@
 //! `--insecure-registry`, bounded manifests, every blob digest- and size-checked), an OCI layout
 //! directory, or an oci-archive taken apart by [`crate::base::archive`] (regular files only, no path
 //! leaves its temp dir). Every JSON document is read through [`crate::base::bounded`]; a blob is only
-//! committed to the store when it matches its descriptor. Layers are fetched on demand
-//! ([`Opened::fetch`]): an image that matches needs none of them.
+//! committed to the store when it matches its descriptor. A registry's layers are fetched on
+//! demand ([`Opened::fetch`]): an image that matches needs none of them. A layout's (or archive's)
+//! blobs are all read and checked ([`Opened::check_blobs`]), never taken from the blob cache: its
+//! files are what IMAGE is, and a corrupt one makes it another image.
 
 use crate::base::{archive, bounded};
-use crate::blob::{BlobStore, Descriptor};
-use crate::image::Index;
+use crate::blob::{media, BlobStore, Descriptor};
+use crate::digest::HashingWriter;
+use crate::image::{Index, Manifest};
 use crate::reference::Reference;
 use crate::registry::{Client, ClientOptions};
 use crate::sink::layout::{CONTAINERD_NAME, REF_NAME};
 use anyhow::{bail, Context, Result};
 use std::fmt;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// What `verify IMAGE` names.
@@ -120,26 +124,71 @@ pub struct Opened {
 }
 
 impl Opened {
-    /// Put the blob `desc` into `store`, verified (a no-op when the store has it).
+    /// Put the blob `desc` into `store`, verified. A registry's blob is not fetched when the store
+    /// has it (the registry serves it by digest, and every client checks it); a layout's is read
+    /// and checked every time, store or not: its files are what IMAGE is.
     pub fn fetch(&self, desc: &Descriptor, store: &BlobStore) -> Result<()> {
         match &self.from {
             From::Registry(c, r) => c.fetch_blob(&r.repository, desc, store),
             From::Layout { dir, .. } => {
-                if store.contains(&desc.digest) {
-                    return Ok(());
-                }
                 let file = dir
                     .join("blobs")
                     .join(desc.digest.algorithm())
                     .join(desc.digest.hex());
-                if !file.exists() {
-                    bail!("the blob {} is missing from the image", desc.digest);
+                if std::fs::symlink_metadata(&file).is_err() {
+                    Err(anyhow::anyhow!("{} does not exist", file.display()))
+                } else {
+                    inside(dir, &file).and_then(|()| check_file(&file, desc, store))
                 }
-                crate::base::local::store_file(&file, Some(&desc.digest), Some(desc.size), store)
-                    .map(|_| ())
             }
         }
         .with_context(|| format!("reading blob {} of {}", desc.digest, self.name))
+    }
+
+    /// For a layout or an oci-archive: read every blob the root references (manifests, configs,
+    /// layers, below nested indexes too) from IMAGE and check its digest and size, so that a
+    /// layout with a corrupt or missing blob is never reproduced, whatever the blob cache holds.
+    /// A registry serves blobs by digest and is not read further.
+    pub fn check_blobs(&self, store: &BlobStore) -> Result<()> {
+        if matches!(self.from, From::Registry(..)) {
+            return Ok(());
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut todo = vec![(self.root.clone(), 0usize)];
+        while let Some((d, depth)) = todo.pop() {
+            if !seen.insert(d.digest.clone()) {
+                continue;
+            }
+            if !is_manifest(&d.media_type) {
+                self.fetch(&d, store)?;
+                continue;
+            }
+            if depth > MAX_NESTING {
+                bail!(
+                    "{}: indexes nested more than {MAX_NESTING} deep (at {}): the image is broken \
+                     or hostile",
+                    self.name,
+                    d.digest
+                );
+            }
+            let bytes = if d.digest == self.root.digest {
+                self.root_bytes.clone()
+            } else {
+                self.json(&d, store)?
+            };
+            let what = || format!("{} {} of {}", kind(&d), d.digest, self.name);
+            if media::is_index(&d.media_type) {
+                let index: Index = serde_json::from_slice(&bytes)
+                    .with_context(|| format!("parsing the {}", what()))?;
+                todo.extend(index.manifests.into_iter().map(|m| (m, depth + 1)));
+            } else {
+                let m: Manifest = serde_json::from_slice(&bytes)
+                    .with_context(|| format!("parsing the {}", what()))?;
+                todo.push((m.config, depth + 1));
+                todo.extend(m.layers.into_iter().map(|l| (l, depth + 1)));
+            }
+        }
+        Ok(())
     }
 
     /// A JSON blob (manifest, index, config) of the image, fetched, verified and at most
@@ -161,9 +210,61 @@ impl Opened {
     }
 }
 
+/// How deep indexes may nest below IMAGE's root (real ones: one level).
+const MAX_NESTING: usize = 8;
+
+/// Is `media_type` a manifest or an index (a JSON document that points at more blobs)?
+fn is_manifest(media_type: &str) -> bool {
+    media::is_index(media_type)
+        || media_type == media::MANIFEST
+        || media_type == media::DOCKER_MANIFEST
+}
+
+/// A file of the layout `dir` must be in it: a blob linked to a file elsewhere (`~/.docker/config.json`,
+/// `/proc/self/environ`) would be read and hashed, and the mismatch message would give that file's
+/// digest and size away.
+fn inside(dir: &Path, file: &Path) -> Result<()> {
+    let real =
+        |p: &Path| std::fs::canonicalize(p).with_context(|| format!("resolving {}", p.display()));
+    let (root, at) = (real(dir)?, real(file)?);
+    if !at.starts_with(&root) {
+        bail!(
+            "{} is a link to a file outside the layout: a layout's blobs and index.json are its own \
+             files; the image is broken or hostile",
+            file.display()
+        );
+    }
+    Ok(())
+}
+
+/// Check that the layout file `file` is the blob `desc` (a regular file, its digest and size), and
+/// copy it into `store` unless the store has it: then it is hashed, not copied.
+fn check_file(file: &Path, desc: &Descriptor, store: &BlobStore) -> Result<()> {
+    if !store.contains(&desc.digest) {
+        return crate::base::local::store_file(file, Some(&desc.digest), Some(desc.size), store)
+            .map(|_| ());
+    }
+    let f = bounded::open_regular(file)?;
+    let mut w = HashingWriter::new(std::io::sink());
+    // Never more than the descriptor's size and one byte: enough to tell the file is too long.
+    std::io::copy(&mut f.take(desc.size.saturating_add(1)), &mut w)
+        .with_context(|| format!("reading {}", file.display()))?;
+    let (_, digest, n) = w.finish();
+    if digest != desc.digest || n != desc.size {
+        bail!(
+            "{} does not match its descriptor: expected {} ({} bytes), found {digest} ({n} bytes); \
+             the image is corrupt or altered",
+            file.display(),
+            desc.digest,
+            desc.size
+        );
+    }
+    Ok(())
+}
+
 /// What a descriptor is, for messages.
 fn kind(d: &Descriptor) -> &'static str {
-    if crate::blob::media::is_index(&d.media_type) {
+    if media::is_index(&d.media_type) {
         "index"
     } else if d.media_type.contains("manifest") {
         "manifest"
@@ -210,6 +311,7 @@ fn open_registry(
             };
             anyhow::Error::new(e).context(format!("looking up {r}{hint}"))
         })?;
+    same_type(&m.descriptor(), &m.bytes, "the registry serves it")?;
     store.put_bytes(&m.media_type, &m.bytes)?;
     let short = r.repository.rsplit('/').next().unwrap_or(&r.repository);
     Ok(Opened {
@@ -222,6 +324,23 @@ fn open_registry(
         ],
         from: From::Registry(Box::new(client), r.clone()),
     })
+}
+
+/// The bytes say what they are: a root served (or listed in index.json) as something else (an
+/// index's media type on a manifest) is not IMAGE as clients will read it, whatever its digest.
+fn same_type(root: &Descriptor, bytes: &[u8], how: &str) -> Result<()> {
+    let said = serde_json::from_slice::<serde_json::Value>(bytes)
+        .ok()
+        .and_then(|v| v.get("mediaType")?.as_str().map(str::to_string));
+    if let Some(said) = said.filter(|s| *s != root.media_type) {
+        bail!(
+            "{how} ({}) as {}, but its mediaType says {said}: clients read it as the one or the \
+             other; the image is broken or hostile",
+            root.digest,
+            root.media_type
+        );
+    }
+    Ok(())
 }
 
 /// Does an index.json entry carry `tag` (bare, or as `name:tag`)?
@@ -239,6 +358,9 @@ fn open_layout(
     store: &BlobStore,
 ) -> Result<Opened> {
     let index_path = dir.join("index.json");
+    if index_path.exists() {
+        inside(dir, &index_path)?;
+    }
     let bytes = bounded::read_file(&index_path, &format!("{name}: index.json"))
         .context("is it an OCI image layout (oci-layout, index.json, blobs/)?")?;
     let index: Index = serde_json::from_slice(&bytes)
@@ -256,16 +378,27 @@ fn open_layout(
         }
     };
     let entry = match tag {
-        Some(t) => index
-            .manifests
-            .iter()
-            .find(|d| has_tag(d, t))
-            .with_context(|| {
+        Some(t) => {
+            let hits: Vec<&Descriptor> = index.manifests.iter().filter(|d| has_tag(d, t)).collect();
+            let first = *hits.first().with_context(|| {
                 format!(
                     "the layout has no image tagged `{t}` (its tags: {})",
                     tags()
                 )
-            })?,
+            })?;
+            // Two images under one tag: which one a tool reads is up to the tool, so neither is
+            // what IMAGE names.
+            if hits.iter().any(|d| d.digest != first.digest) {
+                let all: Vec<String> = hits.iter().map(|d| d.digest.to_string()).collect();
+                bail!(
+                    "the layout has {} images tagged `{t}` ({}): it does not say which one it is; \
+                     the layout is broken or altered",
+                    hits.len(),
+                    all.join(", ")
+                );
+            }
+            first
+        }
         None => {
             let first = index
                 .manifests
@@ -310,6 +443,7 @@ fn open_layout(
         },
     };
     opened.root_bytes = opened.json(&opened.root.clone(), store)?;
+    same_type(&opened.root, &opened.root_bytes, "index.json lists it")?;
     Ok(opened)
 }
 

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod blob_cache;
+pub mod checkout;
 pub mod outputs;
 pub mod peers;
 pub mod registry;
