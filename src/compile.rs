@@ -373,8 +373,10 @@ pub fn package_name(package_id: &str) -> String {
 
 pub mod c_toolchain;
 mod toolchain;
-pub use toolchain::{auditable_installed, user_settings};
+mod user_config;
+pub use toolchain::auditable_installed;
 use toolchain::{invocation, Host};
+pub use user_config::user_settings;
 
 #[cfg(test)]
 mod tests;

@@ -390,3 +390,152 @@ fn the_plan_shows_the_toolchain_per_platform_from_the_key_and_the_flag() {
         assert!(err.contains(part), "{part:?} not in:\n{err}");
     }
 }
+
+/// A copy of fixture `name` in `dir` (so a `.cargo/config.toml` can sit beside it), without target/.
+fn copy_fixture(name: &str, dir: &Path) -> String {
+    let from = slim::repo().join("tests/fixtures").join(name);
+    let status = Command::new("cp")
+        .arg("-r")
+        .arg(&from)
+        .arg(dir)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    dir.join("Cargo.toml").display().to_string()
+}
+
+/// The planned toolchain of the first platform of `cmd`'s dry-run plan.
+fn planned_toolchain(mut c: Command) -> String {
+    c.args(["--dry-run", "--message-format", "json"]);
+    let plan: Value = serde_json::from_str(&ok(c)).unwrap();
+    plan["cargo"]["toolchains"][0]["c_toolchain"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn link_arguments_for_a_c_compiler_driver_leave_the_linker_alone() {
+    // `-Wl,...` is what gcc and clang understand; rust-lld (a plain ld) rejects it ("unknown
+    // argument"), so such flags mean the linker is the user's (rustc's default, `cc`): the build
+    // works as it did before cargo slim-image chose rust-lld, and the SBOM says so.
+    if !peers::check_tools(
+        "link_arguments_for_a_c_compiler_driver_leave_the_linker_alone",
+        &["cc"],
+    ) {
+        return;
+    }
+    let (native, _) = native_and_cross();
+    let w = work();
+    let flags = "-C link-arg=-Wl,-z,stack-size=1000000";
+    let mut c = slim::on(
+        &fixture("hello"),
+        w.path().to_str().unwrap(),
+        &["--platform", &native.to_string(), "--bin", "hello"],
+    );
+    c.env("RUSTFLAGS", flags);
+    assert_eq!(planned_toolchain(c), format!("user: {flags} in RUSTFLAGS"));
+    let mut args = vec!["--platform".to_string(), native.to_string()];
+    args.extend(["--bin", "hello", "--output"].map(String::from));
+    args.push(w.path().join("out").display().to_string());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut c = slim::on(&fixture("hello"), w.path().to_str().unwrap(), &args);
+    c.env("RUSTFLAGS", flags).args(["--locked"]);
+    ok(c);
+    let (_, doc) = sbom(w.path(), native, "spdx.json", false);
+    let comment = doc["creationInfo"]["comment"].as_str().unwrap();
+    assert!(
+        comment.contains(&format!("user: {flags} in RUSTFLAGS")),
+        "{comment}"
+    );
+}
+
+#[test]
+fn a_linker_in_a_cfg_table_of_a_cargo_config_is_the_one_that_links() {
+    // `[target.'cfg(..)'] linker` (cargo 1.74+) applies to the target as `[target.<triple>]` does: a
+    // CARGO_TARGET_<T>_LINKER of ours would silently win over it.
+    if !peers::check_tools(
+        "a_linker_in_a_cfg_table_of_a_cargo_config_is_the_one_that_links",
+        &["cc"],
+    ) {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let (native, _) = native_and_cross();
+    let w = work();
+    let ws = w.path().join("ws");
+    let manifest = copy_fixture("hello", &ws);
+    let (log, linker) = (w.path().join("linked.log"), w.path().join("my-linker"));
+    let script = format!(
+        "#!/bin/sh\necho linked >> '{}'\nexec cc \"$@\"\n",
+        log.display()
+    );
+    std::fs::write(&linker, script).unwrap();
+    std::fs::set_permissions(&linker, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::create_dir_all(ws.join(".cargo")).unwrap();
+    let table = "[target.'cfg(all(target_os = \"linux\", target_env = \"musl\"))']";
+    std::fs::write(
+        ws.join(".cargo/config.toml"),
+        format!("{table}\nlinker = \"{}\"\n", linker.display()),
+    )
+    .unwrap();
+    let target = w.path().join("t");
+    let out = w.path().join("out");
+    let args = [
+        "--platform",
+        &native.to_string(),
+        "--bin",
+        "hello",
+        "--locked",
+    ]
+    .map(String::from);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let run = || {
+        let mut c = slim::on(&manifest, target.to_str().unwrap(), &args);
+        c.current_dir(&ws);
+        c
+    };
+    let shown = planned_toolchain(run());
+    assert!(
+        shown.starts_with(
+            "user: target.cfg(all(target_os = \"linux\", target_env = \"musl\")).linker"
+        ) && shown.ends_with(" in .cargo/config.toml"),
+        "{shown}"
+    );
+    let mut c = run();
+    c.args(["--output", out.to_str().unwrap()]);
+    ok(c);
+    let linked = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        linked.contains("linked"),
+        "the configured linker was not run"
+    );
+}
+
+#[test]
+fn a_c_compiler_in_the_env_table_of_a_cargo_config_is_left_alone() {
+    // cargo's `[env]` does not override a variable that is already set: a CC_<triple>=musl-gcc of
+    // ours would silently win over the user's compiler.
+    let w = work();
+    let ws = w.path().join("ws");
+    let manifest = copy_fixture("with-c", &ws);
+    std::fs::create_dir_all(ws.join(".cargo")).unwrap();
+    let (native, _) = native_and_cross();
+    let var = format!("CC_{}", native.rust_target().replace('-', "_"));
+    std::fs::write(
+        ws.join(".cargo/config.toml"),
+        format!("[env]\n{var} = \"clang\"\n"),
+    )
+    .unwrap();
+    let mut c = slim::cmd(&[
+        "--manifest-path",
+        &manifest,
+        "--platform",
+        &native.to_string(),
+    ]);
+    c.current_dir(&ws).env_remove(&var);
+    assert_eq!(
+        planned_toolchain(c),
+        format!("user: {var}=clang in [env] of .cargo/config.toml")
+    );
+}

@@ -83,13 +83,15 @@ impl Toolchain {
     }
 }
 
-/// A C compiler and a linker the user configured for the target (what was set, for the record).
+/// A C compiler and a linker the user configured for the target (what was set, for the record; read
+/// by `user_settings`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UserSettings {
-    /// `CC_<triple>=...` or `TARGET_CC=...`.
+    /// `CC_<triple>=...` or `TARGET_CC=...`, in the environment or a config file's `[env]`.
     pub cc: Option<String>,
-    /// `CARGO_TARGET_<T>_LINKER=...`, `linker=` in RUSTFLAGS, or `target.<triple>.linker` in a
-    /// cargo config file.
+    /// `CARGO_TARGET_<T>_LINKER=...`, `linker` in a cargo config's `[target.<triple>]` or matching
+    /// `[target.'cfg(..)']`, or rustflags that take the linker (`-C linker=`, `-C linker-flavor=`,
+    /// link arguments for a C compiler driver such as `-Wl,...`).
     pub linker: Option<String>,
 }
 

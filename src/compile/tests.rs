@@ -1,6 +1,6 @@
 //! Unit tests of `compile` (kept beside it so compile.rs stays about the code).
 use super::c_toolchain::Toolchain;
-use super::toolchain::{config_sets_linker, Invocation};
+use super::toolchain::Invocation;
 use super::*;
 use std::path::Path;
 
@@ -142,34 +142,4 @@ fn zig_runs_cargo_zigbuild_and_user_settings_are_left_alone() {
     assert_eq!(args(&inv)[0], "build");
     assert!(inv.env.is_empty());
     assert!(inv.notes[0].contains("CC_aarch64_unknown_linux_musl=clang"));
-}
-
-#[test]
-fn finds_linkers_in_cargo_config() {
-    let t = "aarch64-unknown-linux-musl";
-    assert!(config_sets_linker(
-        "[target.aarch64-unknown-linux-musl]\nlinker = \"cc\"\n",
-        t
-    ));
-    assert!(config_sets_linker(
-        "[target.\"aarch64-unknown-linux-musl\"]\n  linker=\"x\" # c\n",
-        t
-    ));
-    assert!(config_sets_linker(
-        "target.aarch64-unknown-linux-musl.linker = \"x\"\n",
-        t
-    ));
-    assert!(config_sets_linker(
-        "[target]\naarch64-unknown-linux-musl.linker = \"x\"\n",
-        t
-    ));
-    assert!(!config_sets_linker(
-        "[target.x86_64-unknown-linux-musl]\nlinker = \"x\"\n",
-        t
-    ));
-    assert!(!config_sets_linker(
-        "[target.aarch64-unknown-linux-musl]\nrunner = \"qemu\"\n# linker = \"x\"\n",
-        t
-    ));
-    assert!(!config_sets_linker("[build]\nlinker = \"x\"\n", t));
 }

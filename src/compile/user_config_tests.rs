@@ -1,0 +1,198 @@
+//! What counts as the user's C compiler and linker: every place cargo reads one from.
+use super::*;
+
+const T: &str = "x86_64-unknown-linux-musl";
+
+/// The settings for `T` with the environment `vars` and config files `files` (nearest first), the
+/// target's cfg being rustc's for x86_64 musl.
+fn with(vars: &[(&str, &str)], files: &[&str]) -> UserSettings {
+    let env = |n: &str| {
+        vars.iter()
+            .find(|(k, _)| *k == n)
+            .map(|(_, v)| v.to_string())
+    };
+    let files: Vec<(String, Table)> = files
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (format!("f{i}"), t.parse::<Table>().unwrap()))
+        .collect();
+    let cfg = || {
+        [
+            "unix",
+            "target_os=\"linux\"",
+            "target_env=\"musl\"",
+            "target_arch=\"x86_64\"",
+        ]
+        .iter()
+        .map(|c| cargo_platform::Cfg::from_str(c).unwrap())
+        .collect()
+    };
+    settings(T, &env, &files, cfg)
+}
+
+fn linker(vars: &[(&str, &str)], files: &[&str]) -> Option<String> {
+    with(vars, files).linker
+}
+
+#[test]
+fn linkers_in_config_files_in_every_form_cargo_reads() {
+    for text in [
+        "[target.x86_64-unknown-linux-musl]\nlinker = \"cc\"\n",
+        "[target.\"x86_64-unknown-linux-musl\"]\n  linker=\"cc\" # c\n",
+        "target.x86_64-unknown-linux-musl.linker = \"cc\"\n",
+        "[target]\nx86_64-unknown-linux-musl.linker = \"cc\"\n",
+        "target = { x86_64-unknown-linux-musl = { linker = \"cc\" } }\n",
+    ] {
+        assert_eq!(
+            linker(&[], &[text]).as_deref(),
+            Some("target.x86_64-unknown-linux-musl.linker = cc in f0"),
+            "{text}"
+        );
+    }
+    // cfg(..) tables (cargo reads `linker` there since 1.74), when they match the target.
+    let cfg = "[target.'cfg(all(target_env = \"musl\", target_arch = \"x86_64\"))']\nlinker = \"/opt/ld\"\n";
+    assert_eq!(
+        linker(&[], &[cfg]).as_deref(),
+        Some("target.cfg(all(target_env = \"musl\", target_arch = \"x86_64\")).linker = /opt/ld in f0")
+    );
+    for other in [
+        "[target.'cfg(windows)']\nlinker = \"x\"\n",
+        "[target.'cfg(target_arch = \"aarch64\")']\nlinker = \"x\"\n",
+        "[target.aarch64-unknown-linux-musl]\nlinker = \"x\"\n",
+        "[target.x86_64-unknown-linux-musl]\nrunner = \"qemu\"\n# linker = \"x\"\n",
+        "[build]\nlinker = \"x\"\n",
+        "[target.x86_64-unknown-linux-musl]\nlinker = \"\"\n",
+        "not toml at all = = =\n",
+    ] {
+        let files: Vec<&str> = [other]
+            .into_iter()
+            .filter(|t| t.parse::<Table>().is_ok())
+            .collect();
+        assert_eq!(linker(&[], &files), None, "{other}");
+    }
+    // The environment wins over the files, and an empty variable is unset.
+    let var = "CARGO_TARGET_X86_64_UNKNOWN_LINUX_MUSL_LINKER";
+    let file = "[target.x86_64-unknown-linux-musl]\nlinker = \"cc\"\n";
+    assert_eq!(
+        linker(&[(var, "clang")], &[file]).as_deref(),
+        Some("CARGO_TARGET_X86_64_UNKNOWN_LINUX_MUSL_LINKER=clang")
+    );
+    assert_eq!(linker(&[(var, " ")], &[]), None);
+}
+
+#[test]
+fn rustflags_that_take_the_linker_are_found_wherever_cargo_reads_them() {
+    let wl = "-C link-arg=-Wl,-z,stack-size=1000000";
+    for flags in [
+        wl,
+        "-Clink-arg=-Wl,--icf=all",
+        "-C linker=clang",
+        "--codegen=linker-flavor=gcc",
+        "-C link-args=-static-pie\t-nostartfiles",
+        "-C link-arg=-fuse-ld=mold",
+        "-C link-arg=-m64",
+    ] {
+        let got = linker(&[("RUSTFLAGS", flags)], &[]).unwrap();
+        assert!(got.ends_with(" in RUSTFLAGS"), "{flags}: {got}");
+    }
+    assert_eq!(
+        linker(&[("RUSTFLAGS", wl)], &[]).unwrap(),
+        "-C link-arg=-Wl,-z,stack-size=1000000 in RUSTFLAGS"
+    );
+    // Link arguments a plain ld understands keep rust-lld; other codegen flags too.
+    for flags in [
+        "-C link-arg=-zstack-size=1000000",
+        "-C link-arg=--gc-sections -C link-arg=-melf_x86_64",
+        "-C target-cpu=native -C opt-level=3",
+        "-C link-args=--icf=all",
+    ] {
+        assert_eq!(linker(&[("RUSTFLAGS", flags)], &[]), None, "{flags}");
+    }
+    let encoded = "-C\x1flink-arg=-Wl,-z,now";
+    assert_eq!(
+        linker(&[("CARGO_ENCODED_RUSTFLAGS", encoded)], &[]).unwrap(),
+        "-C link-arg=-Wl,-z,now in CARGO_ENCODED_RUSTFLAGS"
+    );
+    // cargo's order: CARGO_ENCODED_RUSTFLAGS, else RUSTFLAGS, else the target's, else build's.
+    assert_eq!(
+        linker(&[("CARGO_ENCODED_RUSTFLAGS", ""), ("RUSTFLAGS", wl)], &[]),
+        None
+    );
+    let build = "[build]\nrustflags = [\"-C\", \"link-arg=-Wl,-z,now\"]\n";
+    assert_eq!(
+        linker(&[], &[build]).unwrap(),
+        "-C link-arg=-Wl,-z,now in build.rustflags in f0"
+    );
+    assert_eq!(linker(&[("RUSTFLAGS", "-Copt-level=2")], &[build]), None);
+    assert_eq!(
+        linker(&[("CARGO_BUILD_RUSTFLAGS", wl)], &[]).unwrap(),
+        format!("{wl} in CARGO_BUILD_RUSTFLAGS")
+    );
+    let target = "[target.x86_64-unknown-linux-musl]\nrustflags = [\n  \"-C\",\n  \"link-args=-Wl,-O1\",\n]\n";
+    assert_eq!(
+        linker(&[], &[target, build]).unwrap(),
+        "-C link-args=..-Wl,-O1.. in target.x86_64-unknown-linux-musl.rustflags in f0"
+    );
+    // A target's rustflags hide build.rustflags, even when they say nothing of linking.
+    let harmless =
+        "[target.'cfg(target_env = \"musl\")']\nrustflags = \"-C target-cpu=x86-64-v2\"\n";
+    assert_eq!(linker(&[], &[harmless, build]), None);
+    assert_eq!(
+        linker(
+            &[("CARGO_TARGET_X86_64_UNKNOWN_LINUX_MUSL_RUSTFLAGS", wl)],
+            &[build]
+        )
+        .unwrap(),
+        format!("{wl} in CARGO_TARGET_X86_64_UNKNOWN_LINUX_MUSL_RUSTFLAGS")
+    );
+}
+
+#[test]
+fn c_compilers_in_the_environment_and_in_env_tables() {
+    let cc = |vars: &[(&str, &str)], files: &[&str]| with(vars, files).cc;
+    assert_eq!(
+        cc(&[("CC_x86_64_unknown_linux_musl", "clang -target x")], &[]).as_deref(),
+        Some("CC_x86_64_unknown_linux_musl=clang -target x")
+    );
+    assert_eq!(cc(&[("TARGET_CC", "")], &[]), None);
+    assert_eq!(cc(&[("CC", "gcc")], &[]), None, "plain CC is the host's");
+    let env = "[env]\nCC_x86_64_unknown_linux_musl = \"clang\"\n";
+    assert_eq!(
+        cc(&[], &[env]).as_deref(),
+        Some("CC_x86_64_unknown_linux_musl=clang in [env] of f0")
+    );
+    let forced = "[env]\nTARGET_CC = { value = \"zcc\", force = true }\n";
+    assert_eq!(
+        cc(&[], &[forced]).as_deref(),
+        Some("TARGET_CC=zcc in [env] of f0")
+    );
+}
+
+#[test]
+fn driver_arguments() {
+    for a in [
+        "-Wl,-z,now",
+        "-Xlinker",
+        "-fuse-ld=lld",
+        "-static-pie",
+        "-B/x",
+        "-m32",
+        "-march=x",
+        "-Os",
+        "-pthread",
+    ] {
+        assert!(driver_only(a), "{a}");
+    }
+    for a in [
+        "-zstack-size=1",
+        "--gc-sections",
+        "-s",
+        "-O1",
+        "-lfoo",
+        "-L/x",
+        "-melf_x86_64",
+        "--icf=all",
+    ] {
+        assert!(!driver_only(a), "{a}");
+    }
+}
