@@ -18,6 +18,7 @@ use crate::platform::Platform;
 use crate::sbom::deps::{self, MetadataQuery};
 use anyhow::{bail, Result};
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 /// `c-toolchain` / `--c-toolchain`: how C code of dependencies is compiled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -242,17 +243,59 @@ pub struct Tools {
     pub c_version: Option<String>,
 }
 
-/// The first line a program prints, if it runs and succeeds.
+/// How long a version probe may take: a wrapper that hangs must not hang the build.
+const PROBE_LIMIT: Duration = Duration::from_secs(5);
+/// How much of a probe's output is read (the rest is not wanted), and the longest version recorded.
+const PROBE_BYTES: u64 = 4096;
+const VERSION_CHARS: usize = 200;
+
+/// The first line a program prints, if it runs and succeeds within [`PROBE_LIMIT`]; at most
+/// [`VERSION_CHARS`] characters, without control characters, redacted (it goes into the SBOM).
 fn first_line(program: &str, args: &[&str]) -> Option<String> {
-    let out = Command::new(program)
+    first_line_within(program, args, PROBE_LIMIT)
+}
+
+/// [`first_line`] with a time limit: the child is killed when it runs past it. The registry password
+/// is not passed on (a wrapper could print it into the SBOM).
+pub(super) fn first_line_within(program: &str, args: &[&str], limit: Duration) -> Option<String> {
+    let mut child = Command::new(program)
         .args(args)
+        .env_remove(crate::registry::credentials::PASSWORD_VAR)
         .stdin(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::null())
-        .output()
+        .spawn()
         .ok()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let line = text.lines().next()?.trim();
-    (out.status.success() && !line.is_empty()).then(|| line.to_string())
+    let stdout = child.stdout.take()?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    // Reads to the end or the bound, then drops the pipe (a child printing more gets EPIPE).
+    std::thread::spawn(move || {
+        let _ = tx.send(crate::bounded::read_at_most(stdout, PROBE_BYTES));
+    });
+    let deadline = Instant::now() + limit;
+    let text = rx.recv_timeout(limit).ok().and_then(Result::ok);
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Some(status),
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+        }
+    };
+    let (text, status) = (text?, status?);
+    let text = String::from_utf8_lossy(&text);
+    let line: String = text
+        .lines()
+        .next()?
+        .chars()
+        .filter(|c| !c.is_control())
+        .collect();
+    let line = crate::ui::redact_and_cut(line.trim(), VERSION_CHARS);
+    let line = line.trim();
+    (status.success() && !line.is_empty()).then(|| line.to_string())
 }
 
 /// `rustc -V` (of `$RUSTC`, as cargo runs it).

@@ -126,3 +126,58 @@ fn rust_lld_needs_nothing_installed() {
     .unwrap();
     check_installed(&d).unwrap();
 }
+
+/// An executable shell script `name` with `body` in a new temp dir (kept alive by the returned dir).
+fn script(body: &str) -> (tempfile::TempDir, String) {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("probe");
+    std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let p = p.display().to_string();
+    (dir, p)
+}
+
+#[test]
+fn version_probes_are_bounded_in_time_and_size_and_keep_secrets() {
+    let limit = std::time::Duration::from_millis(300);
+    let probe = |body: &str| {
+        let (_dir, p) = script(body);
+        let start = std::time::Instant::now();
+        let line = first_line_within(&p, &["--version"], limit);
+        assert!(
+            start.elapsed() < limit * 10,
+            "{body}: took {:?}",
+            start.elapsed()
+        );
+        line
+    };
+    assert_eq!(
+        probe("echo \"gcc 12.2 ($1)\"").as_deref(),
+        Some("gcc 12.2 (--version)")
+    );
+    // Hangs, with and without output first: killed at the limit, nothing recorded.
+    assert_eq!(probe("sleep 30"), None);
+    assert_eq!(probe("echo 1.0; exec sleep 30"), None);
+    // Endless or huge output: read up to a bound, never all of it.
+    assert_eq!(probe("exec yes"), None);
+    let long = probe("head -c 3000 /dev/zero | tr '\\0' 'v'; echo").unwrap();
+    assert_eq!(long.len(), VERSION_CHARS);
+    // Control characters (a terminal escape) are dropped, unicode and quotes are kept.
+    assert_eq!(
+        probe("printf 'zig \\033[31m0.13 \\342\\200\\234x\"\\r\\nsecond line\\n'").as_deref(),
+        Some("zig [31m0.13 \u{201c}x\"")
+    );
+    assert_eq!(probe("echo; echo 2.0"), None, "an empty first line");
+    assert_eq!(probe("echo 1.0; exit 3"), None, "a failure");
+    // The registry password is not passed on, and a remembered secret is redacted.
+    std::env::set_var(crate::registry::credentials::PASSWORD_VAR, "pw-in-env-0c9f");
+    let line = probe("echo \"v1 $SLIM_IMAGE_REGISTRY_PASSWORD\"");
+    std::env::remove_var(crate::registry::credentials::PASSWORD_VAR);
+    assert_eq!(line.as_deref(), Some("v1"));
+    crate::ui::remember("hunter2-version-secret");
+    assert_eq!(
+        probe("echo 'v2 hunter2-version-secret'").as_deref(),
+        Some("v2 <redacted>")
+    );
+}
