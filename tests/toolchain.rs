@@ -536,6 +536,49 @@ fn a_c_compiler_in_the_env_table_of_a_cargo_config_is_left_alone() {
     c.current_dir(&ws).env_remove(&var);
     assert_eq!(
         planned_toolchain(c),
-        format!("user: {var}=clang in [env] of .cargo/config.toml")
+        format!("user: {var}=clang in [env] of .cargo/config.toml, linked with rust-lld")
+    );
+}
+
+#[test]
+fn a_c_compiler_the_user_sets_changes_the_compiler_only_not_the_linker() {
+    // CC_<triple> says which C compiler compiles C code; linking stays rust-lld's. Setting the very
+    // compiler the rule picks gives the very same image, not one linked by whatever `cc` is on PATH.
+    if !peers::check_tools(
+        "a_c_compiler_the_user_sets_changes_the_compiler_only_not_the_linker",
+        &["musl-gcc"],
+    ) {
+        return;
+    }
+    let (native, _) = native_and_cross();
+    let var = format!("CC_{}", native.rust_target().replace('-', "_"));
+    let w = work();
+    let platform = native.to_string();
+    let digest = |dir: &str, cc: Option<&str>| {
+        let target = w.path().join(dir);
+        let out = target.join("out");
+        let args = [
+            "--platform",
+            &platform,
+            "--locked",
+            "--output",
+            out.to_str().unwrap(),
+        ];
+        let mut c = slim::on(&fixture("with-c"), target.to_str().unwrap(), &args);
+        c.env_remove(&var);
+        if let Some(cc) = cc {
+            c.env(&var, cc);
+        }
+        ok(c);
+        let (_, doc) = sbom(&target, native, "spdx.json", false);
+        let comment = doc["creationInfo"]["comment"].as_str().unwrap().to_string();
+        (slim::manifest_of(&out).0, comment)
+    };
+    let (by_rule, _) = digest("rule", None);
+    let (by_user, comment) = digest("user", Some("musl-gcc"));
+    assert_eq!(by_user, by_rule);
+    assert!(
+        comment.contains(&format!("user: {var}=musl-gcc, linked with rust-lld")),
+        "{comment}"
     );
 }

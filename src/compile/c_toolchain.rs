@@ -12,7 +12,7 @@
 //!
 //! A chosen tool that is missing is an error before anything is built ([`check_installed`]), never
 //! a fall-back to another toolchain; a C compiler or linker the user set wins and is recorded as
-//! `user: ...`. [`Tools`] is what the SBOM records: the toolchain with its version, and rustc's.
+//! `user: ...` (a C compiler alone is still linked with rust-lld). [`Tools`] is what the SBOM records: the toolchain with its version, and rustc's.
 
 use crate::platform::Platform;
 use crate::sbom::deps::{self, MetadataQuery};
@@ -68,7 +68,11 @@ pub enum Toolchain {
     MuslGcc,
     /// `cargo zigbuild`: zig compiles C code and links.
     Zig,
-    /// What the user set (e.g. `CC_x86_64_unknown_linux_musl=clang`); we set nothing.
+    /// A C compiler the user set (e.g. `CC_x86_64_unknown_linux_musl=clang`), and no linker: their
+    /// compiler for C code, rust-lld to link (a C compiler says nothing about the linker, which
+    /// would otherwise be rustc's default, the `cc` on PATH).
+    UserCc(String),
+    /// A linker the user set (and maybe a C compiler); we set nothing.
     User(String),
 }
 
@@ -79,6 +83,7 @@ impl Toolchain {
             Toolchain::RustLld => "rust-lld".into(),
             Toolchain::MuslGcc => "musl-gcc".into(),
             Toolchain::Zig => "zig".into(),
+            Toolchain::UserCc(s) => format!("user: {s}, linked with rust-lld"),
             Toolchain::User(s) => format!("user: {s}"),
         }
     }
@@ -135,15 +140,16 @@ pub fn decide(
         choice,
     };
     // What the user set is honoured: a linker always, a C compiler when there is C code to compile.
-    let set: Vec<&str> = [
-        user.cc.as_deref().filter(|_| needs_c),
-        user.linker.as_deref(),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    if !set.is_empty() {
-        d.toolchain = Toolchain::User(set.join(", "));
+    let cc = user.cc.as_deref().filter(|_| needs_c);
+    match (cc, user.linker.as_deref()) {
+        (Some(cc), None) => d.toolchain = Toolchain::UserCc(cc.to_string()),
+        (cc, Some(linker)) => {
+            let set: Vec<&str> = cc.into_iter().chain([linker]).collect();
+            d.toolchain = Toolchain::User(set.join(", "));
+        }
+        (None, None) => {}
+    }
+    if d.toolchain != Toolchain::RustLld {
         return Ok(d);
     }
     let triple = platform.rust_target();
@@ -190,7 +196,7 @@ pub fn check_installed(d: &Decision) -> Result<()> {
     let (program, install) = match d.toolchain {
         Toolchain::MuslGcc => ("musl-gcc", "apt-get install musl-tools"),
         Toolchain::Zig => ("cargo-zigbuild", "pip install cargo-zigbuild"),
-        Toolchain::RustLld | Toolchain::User(_) => return Ok(()),
+        Toolchain::RustLld | Toolchain::UserCc(_) | Toolchain::User(_) => return Ok(()),
     };
     if super::toolchain::find_program(program).is_some() {
         return Ok(());
@@ -320,7 +326,7 @@ pub fn tools(d: &Decision) -> Tools {
                 (b, z) => b.or(z.map(|z| format!("zig {z}"))),
             }
         }
-        Toolchain::User(_) => None,
+        Toolchain::UserCc(_) | Toolchain::User(_) => None,
     };
     Tools {
         rustc,

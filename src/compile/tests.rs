@@ -143,3 +143,16 @@ fn zig_runs_cargo_zigbuild_and_user_settings_are_left_alone() {
     assert!(inv.env.is_empty());
     assert!(inv.notes[0].contains("CC_aarch64_unknown_linux_musl=clang"));
 }
+
+#[test]
+fn a_user_c_compiler_alone_is_linked_with_rust_lld() {
+    let req = BuildRequest::new(Platform::LinuxArm64);
+    let user = Toolchain::UserCc("CC_aarch64_unknown_linux_musl=clang".into());
+    let inv = invocation(&req, &host(), &user);
+    assert_eq!(args(&inv)[0], "build");
+    assert_eq!(
+        inv.env,
+        env(&[("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER", "rust-lld")])
+    );
+    assert!(inv.notes[0].contains("CC_aarch64_unknown_linux_musl=clang"));
+}

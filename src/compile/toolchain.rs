@@ -88,6 +88,13 @@ pub(super) fn invocation(req: &BuildRequest, host: &Host, toolchain: &Toolchain)
             hints.push(lld_hint);
         }
         Toolchain::Zig => notes.push(format!("building for {triple} with cargo zigbuild")),
+        Toolchain::UserCc(cc) => {
+            env.push(rust_lld);
+            notes.push(format!(
+                "C code for {triple} is compiled with the C compiler you set ({cc}), linked with rust-lld"
+            ));
+            hints.push(lld_hint);
+        }
         Toolchain::User(set) => notes.push(format!(
             "using the C compiler / linker configured for {triple} ({set})"
         )),

@@ -68,17 +68,21 @@ fn what_the_user_set_wins_and_is_recorded() {
         linker: None,
     };
     let d = decide(AMD, Some(AMD), Choice::Auto, c(), &cc).unwrap();
+    // Their compiler, our linker: a C compiler says nothing about linking.
     assert_eq!(
         d.toolchain,
-        Toolchain::User("CC_x86_64_unknown_linux_musl=clang".into())
+        Toolchain::UserCc("CC_x86_64_unknown_linux_musl=clang".into())
     );
     assert_eq!(
         d.toolchain.name(),
-        "user: CC_x86_64_unknown_linux_musl=clang"
+        "user: CC_x86_64_unknown_linux_musl=clang, linked with rust-lld"
     );
-    // Even over an explicit choice that could not build it.
+    check_installed(&d).unwrap();
+    // Even over an explicit choice that could not build it, and when cross-compiling.
     let d = decide(AMD, Some(AMD), Choice::RustLld, c(), &cc).unwrap();
-    assert!(matches!(d.toolchain, Toolchain::User(_)));
+    assert!(matches!(d.toolchain, Toolchain::UserCc(_)));
+    let d = decide(ARM, Some(AMD), Choice::Auto, c(), &cc).unwrap();
+    assert!(matches!(d.toolchain, Toolchain::UserCc(_)));
     // A C compiler without C code to compile changes nothing.
     let d = decide(AMD, Some(AMD), Choice::Auto, vec![], &cc).unwrap();
     assert_eq!(d.toolchain, Toolchain::RustLld);
