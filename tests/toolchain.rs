@@ -1,9 +1,11 @@
 //! The C toolchain (issue 12, item 2): chosen by the platform and the configuration, never by what is
 //! on PATH, and recorded in the SBOM. A pure-Rust build is byte-identical with failing fake
-//! `cargo-zigbuild`, `musl-gcc`, `zig` and `cc` first on PATH, none of which is ever called; C code
+//! `cargo-zigbuild`, `musl-gcc`, `zig`, `cc`, `ld` and `rust-lld` first on PATH, none of which is ever called; C code
 //! (tests/fixtures/with-c, which uses the `cc` crate) is compiled with musl-gcc natively and zig
 //! when cross-compiling, and the SBOM says so; a missing tool is a clear error before any build;
-//! `c-toolchain` / `--c-toolchain` pick another and show in the plan.
+//! `c-toolchain` / `--c-toolchain` pick another and show in the plan. What the user configured is
+//! left alone and recorded: link arguments for a C compiler driver, a linker in a `cfg(..)` table, a
+//! C compiler in `[env]`, a C compiler alone (still linked with rust-lld: same image as the rule's).
 
 mod common;
 
@@ -135,10 +137,21 @@ fn validate(kind: &str, path: &Path) {
 fn pure_rust_builds_are_the_same_whatever_c_tools_are_on_path() {
     let w = work();
     let (log, bin) = (w.path().join("called.log"), w.path().join("fake-bin"));
-    // cc and gcc too: rustc's own default linker for the x86_64 musl target is `cc`.
+    // cc and gcc too: rustc's own default linker for the x86_64 musl target is `cc`; and rust-lld
+    // and ld: rustc runs the rust-lld of its own sysroot, whatever PATH says.
     fakes(
         &bin,
-        &["cargo-zigbuild", "musl-gcc", "zig", "cc", "gcc"],
+        &[
+            "cargo-zigbuild",
+            "musl-gcc",
+            "zig",
+            "cc",
+            "gcc",
+            "ld",
+            "ld.lld",
+            "rust-lld",
+            "python3",
+        ],
         &log,
     );
     let platforms = ["--platform", "linux/amd64,linux/arm64", "--bin", "hello"];
@@ -465,7 +478,11 @@ fn a_linker_in_a_cfg_table_of_a_cargo_config_is_the_one_that_links() {
     let w = work();
     let ws = w.path().join("ws");
     let manifest = copy_fixture("hello", &ws);
-    let (log, linker) = (w.path().join("linked.log"), w.path().join("my-linker"));
+    // A name with quotes, a backslash and unicode: the SBOMs that record it must stay valid.
+    let (log, linker) = (
+        w.path().join("linked.log"),
+        w.path().join("my \"link\\er\" ü"),
+    );
     let script = format!(
         "#!/bin/sh\necho linked >> '{}'\nexec cc \"$@\"\n",
         log.display()
@@ -476,7 +493,7 @@ fn a_linker_in_a_cfg_table_of_a_cargo_config_is_the_one_that_links() {
     let table = "[target.'cfg(all(target_os = \"linux\", target_env = \"musl\"))']";
     std::fs::write(
         ws.join(".cargo/config.toml"),
-        format!("{table}\nlinker = \"{}\"\n", linker.display()),
+        format!("{table}\nlinker = '{}'\n", linker.display()),
     )
     .unwrap();
     let target = w.path().join("t");
@@ -502,14 +519,33 @@ fn a_linker_in_a_cfg_table_of_a_cargo_config_is_the_one_that_links() {
         ) && shown.ends_with(" in .cargo/config.toml"),
         "{shown}"
     );
-    let mut c = run();
-    c.args(["--output", out.to_str().unwrap()]);
-    ok(c);
+    for sbom_format in ["spdx", "cyclonedx"] {
+        let mut c = run();
+        c.args(["--output", out.to_str().unwrap(), "--sbom", sbom_format]);
+        ok(c);
+    }
     let linked = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(
         linked.contains("linked"),
         "the configured linker was not run"
     );
+    let (spdx, doc) = sbom(w.path(), native, "spdx.json", false);
+    let comment = doc["creationInfo"]["comment"].as_str().unwrap();
+    assert!(
+        comment.contains("my \"link\\er\" ü in .cargo/config.toml"),
+        "{comment}"
+    );
+    validate("spdx", &spdx);
+    let (cdx, doc) = sbom(w.path(), native, "cdx.json", false);
+    let recorded = &doc["metadata"]["properties"][0]["value"];
+    assert!(
+        recorded
+            .as_str()
+            .unwrap()
+            .ends_with("ü in .cargo/config.toml"),
+        "{recorded}"
+    );
+    validate("cyclonedx", &cdx);
 }
 
 #[test]

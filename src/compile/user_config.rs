@@ -16,7 +16,8 @@
 //!   (`-Wl,...`, `-Xlinker`, `-f...`, `-static-pie` ...), which rust-lld (a plain ld) rejects.
 //!
 //! An empty value counts as unset. Paths are shown relative to the current directory, or as
-//! `$CARGO_HOME/...`, so the record names no home directory.
+//! `$CARGO_HOME/...`, so the record names no home directory; values are recorded with control
+//! characters escaped, secrets redacted, and cut to a bound.
 
 use super::c_toolchain::UserSettings;
 use crate::platform::Platform;
@@ -115,7 +116,30 @@ pub(super) fn settings(
             let (flags, from) = rustflags(&key, env, files, &targets)?;
             link_setting(&flags).map(|s| format!("{s} in {from}"))
         });
-    UserSettings { cc, linker }
+    UserSettings {
+        cc: cc.map(|s| recorded(&s)),
+        linker: linker.map(|s| recorded(&s)),
+    }
+}
+
+/// The most characters of a setting recorded (a value can be any length).
+const RECORDED_MAX: usize = 300;
+
+/// A setting as the plan and the SBOM record it: control characters escaped (`\n`), secrets
+/// redacted, at most [`RECORDED_MAX`] characters.
+fn recorded(s: &str) -> String {
+    let escaped: String = s
+        .chars()
+        .flat_map(|c| {
+            let e: Vec<char> = if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                vec![c]
+            };
+            e
+        })
+        .collect();
+    crate::ui::redact_and_cut(&escaped, RECORDED_MAX)
 }
 
 /// The rustflags cargo passes to rustc for the target, and where they come from, by cargo's rule:

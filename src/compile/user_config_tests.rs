@@ -196,3 +196,19 @@ fn driver_arguments() {
         assert!(!driver_only(a), "{a}");
     }
 }
+
+#[test]
+fn what_is_recorded_is_one_bounded_line_without_secrets() {
+    let cc = |v: &str| with(&[("TARGET_CC", v)], &[]).cc.unwrap();
+    assert_eq!(
+        cc("clang\n--x\u{1b}[0m \"q\" \u{e9}"),
+        "TARGET_CC=clang\\n--x\\u{1b}[0m \"q\" \u{e9}"
+    );
+    assert_eq!(cc(&"x".repeat(5000)).chars().count(), RECORDED_MAX);
+    crate::ui::remember("linker-secret-77d1");
+    let var = "CARGO_TARGET_X86_64_UNKNOWN_LINUX_MUSL_LINKER";
+    assert_eq!(
+        linker(&[(var, "/opt/ld --token=linker-secret-77d1")], &[]).unwrap(),
+        format!("{var}=/opt/ld --token=<redacted>")
+    );
+}
