@@ -371,6 +371,7 @@ pub fn package_name(package_id: &str) -> String {
     package_id.to_string()
 }
 
+pub mod c_crates;
 pub mod c_toolchain;
 mod toolchain;
 mod user_config;

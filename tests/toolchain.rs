@@ -618,3 +618,83 @@ fn a_c_compiler_the_user_sets_changes_the_compiler_only_not_the_linker() {
         "{comment}"
     );
 }
+
+/// A workspace: `clib` (a build script whose `cc` build-dependency is behind its feature `c`),
+/// `app` (uses clib without `c`, but turns `c` on for its tests) and `other` (turns `c` on).
+fn feature_workspace(dir: &Path) -> String {
+    let write = |path: &str, text: &str| {
+        let p = dir.join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    };
+    let package = |name: &str| {
+        format!("[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\n")
+    };
+    write(
+        "Cargo.toml",
+        "[workspace]\nmembers = [\"app\", \"other\", \"clib\"]\nresolver = \"2\"\n",
+    );
+    write(
+        "clib/Cargo.toml",
+        &format!(
+            "{}[features]\nc = [\"dep:cc\"]\n[build-dependencies]\ncc = {{ version = \"=1.11.3\", optional = true }}\n",
+            package("clib")
+        ),
+    );
+    write("clib/build.rs", "fn main() {}\n");
+    write("clib/src/lib.rs", "");
+    let with_c = "{ path = \"../clib\", features = [\"c\"] }";
+    write(
+        "app/Cargo.toml",
+        &format!(
+            "{}[dependencies]\nclib = {{ path = \"../clib\" }}\n[dev-dependencies]\nclib = {with_c}\n",
+            package("app")
+        ),
+    );
+    write(
+        "other/Cargo.toml",
+        &format!("{}[dependencies]\nclib = {with_c}\n", package("other")),
+    );
+    for p in ["app", "other"] {
+        write(&format!("{p}/src/main.rs"), "fn main() {}\n");
+    }
+    let status = Command::new("cargo")
+        .args(["generate-lockfile", "--offline", "--manifest-path"])
+        .arg(dir.join("Cargo.toml"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    dir.join("Cargo.toml").display().to_string()
+}
+
+#[test]
+fn c_code_is_what_the_selected_packages_build_with_their_features() {
+    // `cargo build -p app` does not turn on clib's `c` (only `other` and app's tests do): no C code,
+    // so rust-lld for both platforms, not musl-gcc and zig (zig would link a pure-Rust arm64 app).
+    let w = work();
+    let manifest = feature_workspace(w.path());
+    let plan = |rest: &[&str]| {
+        let cargo = planned(&manifest, rest);
+        assert_eq!(cargo["toolchains"].as_array().unwrap().len(), 2, "{cargo}");
+        cargo
+    };
+    let (native, _) = native_and_cross();
+    let by_rule: Vec<String> = Platform::ALL
+        .map(|p| if p == native { "musl-gcc" } else { "zig" }.to_string())
+        .to_vec();
+    let cargo = plan(&["-p", "app", "--locked"]);
+    assert_eq!(toolchains(&cargo), ["rust-lld", "rust-lld"]);
+    assert_eq!(cargo["toolchains"][0]["c_crates"], serde_json::json!([]));
+    for sel in [
+        &["-p", "other"][..],
+        &["-p", "app", "-p", "other"],
+        &["--workspace"],
+    ] {
+        let cargo = plan(sel);
+        assert_eq!(toolchains(&cargo), by_rule, "{sel:?}");
+        assert_eq!(cargo["toolchains"][1]["c_crates"][0], "clib@0.1.0");
+    }
+    // The features of the command line count as cargo build counts them.
+    let cargo = plan(&["-p", "app", "--features", "clib/c"]);
+    assert_eq!(toolchains(&cargo), by_rule);
+}

@@ -2,7 +2,7 @@
 //! and the configuration only, never from what is installed.
 //!
 //! Takes the platform, the machine's own platform, the `c-toolchain` choice (metadata key or
-//! `--c-toolchain`), the crates that compile C code for the target ([`deps::c_crates`]: build scripts
+//! `--c-toolchain`), the crates that compile C code for the target (`c_crates`: build scripts
 //! that use the `cc` crate) and what the user configured ([`UserSettings`]); gives a [`Decision`]:
 //!
 //! | C code? | native (host = platform)         | cross (x86_64 -> aarch64 ...)      |
@@ -15,7 +15,7 @@
 //! `user: ...` (a C compiler alone is still linked with rust-lld). [`Tools`] is what the SBOM records: the toolchain with its version, and rustc's.
 
 use crate::platform::Platform;
-use crate::sbom::deps::{self, MetadataQuery};
+use crate::sbom::deps::MetadataQuery;
 use anyhow::{bail, Result};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -171,8 +171,8 @@ pub fn decide(
     Ok(d)
 }
 
-/// Decide for each of `platforms`: the C crates from `cargo metadata --filter-platform` of the
-/// workspace (`q`), walked from the packages `roots` (empty: what a plain `cargo build` builds);
+/// Decide for each of `platforms`: the C crates from `cargo tree` of the workspace (`q`) for the
+/// packages `roots` (empty: what a plain `cargo build` builds), see `c_crates`;
 /// `user` gives what the user configured for a platform.
 pub fn decide_all(
     q: &MetadataQuery,
@@ -183,8 +183,7 @@ pub fn decide_all(
 ) -> Result<Vec<Decision>> {
     let mut out = Vec::new();
     for &p in platforms {
-        let md = deps::metadata(q, p)?;
-        let crates = deps::c_crates(&md, roots)?;
+        let crates = super::c_crates::for_platform(q, roots, p)?;
         out.push(decide(p, Platform::host(), choice, crates, &user(p))?);
     }
     Ok(out)
