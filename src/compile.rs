@@ -214,7 +214,7 @@ pub fn decide(req: &BuildRequest, choice: c_toolchain::Choice) -> Result<c_toolc
 /// says what to run.
 pub fn ensure_target(platform: Platform, offline: bool) -> Result<()> {
     let triple = platform.rust_target();
-    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let rustc = user_config::rustc();
     let out = Command::new(&rustc)
         .args(["--print", "target-libdir", "--target", triple])
         .stdin(Stdio::null())
@@ -223,7 +223,7 @@ pub fn ensure_target(platform: Platform, offline: bool) -> Result<()> {
         .with_context(|| {
             format!(
                 "running `{} --print target-libdir`: is Rust installed? (https://rustup.rs)",
-                rustc.to_string_lossy()
+                rustc
             )
         })?;
     let libdir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());

@@ -698,3 +698,51 @@ fn c_code_is_what_the_selected_packages_build_with_their_features() {
     let cargo = plan(&["-p", "app", "--features", "clib/c"]);
     assert_eq!(toolchains(&cargo), by_rule);
 }
+
+#[test]
+fn the_sbom_records_the_rustc_cargo_runs_from_build_rustc() {
+    // `[build] rustc = "..."` in a cargo config is the compiler cargo runs: the SBOM's rustc is its
+    // version, not that of the `rustc` on PATH. (Its `-V` answers differently from the real one.)
+    use std::os::unix::fs::PermissionsExt;
+    let (native, _) = native_and_cross();
+    let w = work();
+    let ws = w.path().join("ws");
+    let manifest = copy_fixture("hello", &ws);
+    let real = peers::which("rustc").unwrap();
+    std::fs::create_dir_all(ws.join(".cargo")).unwrap();
+    std::fs::create_dir_all(ws.join("tools")).unwrap();
+    let script = format!(
+        "#!/bin/sh\n[ \"$1\" = -V ] && {{ echo 'rustc 9.9.9-wrapped (from build.rustc)'; exit 0; }}\nexec '{}' \"$@\"\n",
+        real.display()
+    );
+    let wrapper = ws.join("tools/my-rustc");
+    std::fs::write(&wrapper, script).unwrap();
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // A relative path: from the directory that holds .cargo, as cargo reads it.
+    std::fs::write(
+        ws.join(".cargo/config.toml"),
+        "[build]\nrustc = \"tools/my-rustc\"\n",
+    )
+    .unwrap();
+    let target = w.path().join("t");
+    let out = w.path().join("out");
+    let platform = native.to_string();
+    let args = [
+        "--platform",
+        &platform,
+        "--bin",
+        "hello",
+        "--locked",
+        "--output",
+        out.to_str().unwrap(),
+    ];
+    let mut c = slim::on(&manifest, target.to_str().unwrap(), &args);
+    c.current_dir(&ws).env_remove("RUSTC");
+    ok(c);
+    let (_, doc) = sbom(w.path(), native, "spdx.json", false);
+    let creators = spdx_creators(&doc);
+    assert!(
+        creators.contains(&"Tool: rustc-9.9.9-wrapped (from build.rustc)".to_string()),
+        "{creators:?}"
+    );
+}

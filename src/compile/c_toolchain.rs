@@ -303,10 +303,10 @@ pub(super) fn first_line_within(program: &str, args: &[&str], limit: Duration) -
     (status.success() && !line.is_empty()).then(|| line.to_string())
 }
 
-/// `rustc -V` (of `$RUSTC`, as cargo runs it).
+/// `rustc -V` of the rustc cargo runs (`$RUSTC`, else `build.rustc` of a cargo config file, else
+/// `rustc`).
 pub fn rustc_version() -> Option<String> {
-    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
-    first_line(&rustc, &["-V"])
+    first_line(&super::user_config::rustc(), &["-V"])
 }
 
 /// The record of `d` for the SBOM, with the versions of the tools it runs.

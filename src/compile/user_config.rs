@@ -43,10 +43,7 @@ pub fn user_settings(platform: Platform, extra_env: &[(String, String)]) -> User
             .map(|(_, v)| v.clone())
             .or_else(|| std::env::var(name).ok())
     };
-    let rustc_cfg = || {
-        let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
-        target_cfg(&rustc, platform.rust_target())
-    };
+    let rustc_cfg = || target_cfg(&rustc(), platform.rust_target());
     settings(platform.rust_target(), &env, &files, rustc_cfg)
 }
 
@@ -261,6 +258,34 @@ fn driver_only(arg: &str) -> bool {
         .strip_prefix("-O")
         .is_some_and(|r| r.starts_with(|c: char| c.is_ascii_alphabetic()));
     PREFIXES.iter().any(|p| arg.starts_with(p)) || m_flag || o_flag
+}
+
+/// The rustc cargo runs, by cargo's rule: `$RUSTC`, else `build.rustc` of the nearest config file
+/// that sets it (a path with a `/` is relative to the directory holding that file's `.cargo`), else
+/// `rustc` from PATH.
+pub fn rustc() -> String {
+    if let Some(r) = std::env::var("RUSTC").ok().filter(|r| !r.trim().is_empty()) {
+        return r;
+    }
+    let in_config = cargo_config_files().into_iter().find_map(|f| {
+        let table = std::fs::read_to_string(&f).ok()?.parse::<Table>().ok()?;
+        let r = table.get("build")?.get("rustc")?.as_str()?.to_string();
+        Some(config_relative(&f, &r))
+    });
+    in_config.unwrap_or_else(|| "rustc".into())
+}
+
+/// A program named in config file `file`: as given if it is a bare name (looked up on PATH) or
+/// absolute, else relative to the directory that holds the file's `.cargo` directory.
+fn config_relative(file: &Path, program: &str) -> String {
+    if !program.contains('/') || Path::new(program).is_absolute() {
+        return program.to_string();
+    }
+    let base = file
+        .parent()
+        .and_then(Path::parent)
+        .unwrap_or(Path::new("."));
+    base.join(program).display().to_string()
 }
 
 /// The cfg values of `triple` (`rustc --print cfg --target <triple>`), for `cfg(..)` tables; none
