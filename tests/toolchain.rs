@@ -461,6 +461,30 @@ fn link_arguments_for_a_c_compiler_driver_leave_the_linker_alone() {
         comment.contains(&format!("user: {flags} in RUSTFLAGS")),
         "{comment}"
     );
+
+    // Across architectures rustc's default `cc` cannot link either: an error that says what would,
+    // before anything is built (not gcc's "Relocations in generic ELF" after compiling).
+    let (_, cross) = native_and_cross();
+    let target = w.path().join("cross");
+    let mut c = slim::on(
+        &fixture("hello"),
+        target.to_str().unwrap(),
+        &["--platform", &cross.to_string(), "--locked"],
+    );
+    c.env("RUSTFLAGS", flags);
+    let err = fails(c);
+    for part in [
+        format!("{flags} in RUSTFLAGS: only a C compiler driver understands that link argument"),
+        format!("cannot link {cross}"),
+        format!(
+            "CARGO_TARGET_{}_LINKER",
+            cross.rust_target().replace('-', "_").to_ascii_uppercase()
+        ),
+        "--c-toolchain zig".to_string(),
+    ] {
+        assert!(err.contains(&part), "{part:?} not in:\n{err}");
+    }
+    assert!(!target.join(cross.rust_target()).exists());
 }
 
 #[test]

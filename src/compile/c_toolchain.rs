@@ -96,9 +96,11 @@ pub struct UserSettings {
     /// `CC_<triple>=...` or `TARGET_CC=...`, in the environment or a config file's `[env]`.
     pub cc: Option<String>,
     /// `CARGO_TARGET_<T>_LINKER=...`, `linker` in a cargo config's `[target.<triple>]` or matching
-    /// `[target.'cfg(..)']`, or rustflags that take the linker (`-C linker=`, `-C linker-flavor=`,
-    /// link arguments for a C compiler driver such as `-Wl,...`).
+    /// `[target.'cfg(..)']`, or `-C linker=` / `-C linker-flavor=` in rustflags.
     pub linker: Option<String>,
+    /// With no linker set: a link argument in rustflags that only a C compiler driver understands
+    /// (`-C link-arg=-Wl,...`), which rust-lld, a plain ld, rejects.
+    pub link_args: Option<String>,
 }
 
 /// The C toolchain of one platform's build, and why.
@@ -141,31 +143,40 @@ pub fn decide(
     };
     // What the user set is honoured: a linker always, a C compiler when there is C code to compile.
     let cc = user.cc.as_deref().filter(|_| needs_c);
-    match (cc, user.linker.as_deref()) {
-        (Some(cc), None) => d.toolchain = Toolchain::UserCc(cc.to_string()),
-        (cc, Some(linker)) => {
-            let set: Vec<&str> = cc.into_iter().chain([linker]).collect();
-            d.toolchain = Toolchain::User(set.join(", "));
-        }
-        (None, None) => {}
-    }
-    if d.toolchain != Toolchain::RustLld {
+    if let Some(linker) = user.linker.as_deref() {
+        let set: Vec<&str> = cc.into_iter().chain([linker]).collect();
+        d.toolchain = Toolchain::User(set.join(", "));
         return Ok(d);
     }
     let triple = platform.rust_target();
-    d.toolchain = match (choice, needs_c, cross) {
-        (Choice::Auto, false, _) | (Choice::RustLld, false, _) => Toolchain::RustLld,
-        (Choice::Auto, true, false) | (Choice::MuslGcc, _, false) => Toolchain::MuslGcc,
-        (Choice::Auto, true, true) | (Choice::Zig, _, _) => Toolchain::Zig,
-        (Choice::MuslGcc, _, true) => bail!(
+    let rule = match (cc, choice, needs_c, cross) {
+        (Some(cc), ..) => Toolchain::UserCc(cc.to_string()),
+        (None, Choice::Auto, false, _) | (None, Choice::RustLld, false, _) => Toolchain::RustLld,
+        (None, Choice::Auto, true, false) | (None, Choice::MuslGcc, _, false) => Toolchain::MuslGcc,
+        (None, Choice::Auto, true, true) | (None, Choice::Zig, _, _) => Toolchain::Zig,
+        (None, Choice::MuslGcc, _, true) => bail!(
             "c-toolchain musl-gcc cannot build {platform} here: musl-gcc compiles for this machine's own architecture ({}) only; use c-toolchain = \"zig\" (--c-toolchain zig, with cargo-zigbuild installed) or \"auto\", or set CC_{} yourself",
             std::env::consts::ARCH,
             triple.replace('-', "_")
         ),
-        (Choice::RustLld, true, _) => bail!(
+        (None, Choice::RustLld, true, _) => bail!(
             "c-toolchain rust-lld links pure Rust only, but for {platform} {} compile C code (their build scripts use the `cc` crate): use c-toolchain = \"auto\" (musl-gcc natively, zig when cross-compiling), \"musl-gcc\" or \"zig\", or set CC_{} yourself",
             d.crates(),
             triple.replace('-', "_")
+        ),
+    };
+    // Link arguments for a C compiler driver: rust-lld (a plain ld) rejects them; zig links through
+    // `zig cc`, a driver; natively rustc's default linker, `cc`, is one. Across architectures that
+    // `cc` cannot link, so say what would.
+    d.toolchain = match (&user.link_args, rule, cross) {
+        (None, rule, _) | (Some(_), rule @ Toolchain::Zig, _) => rule,
+        (Some(args), _, false) => {
+            let set: Vec<&str> = cc.into_iter().chain([args.as_str()]).collect();
+            Toolchain::User(set.join(", "))
+        }
+        (Some(args), _, true) => bail!(
+            "{args}: only a C compiler driver understands that link argument, so rust-lld (a plain ld) cannot link {platform} with it, and rustc's default linker (`cc`) links for this machine's own architecture only: set a linker for {triple} (CARGO_TARGET_{}_LINKER, e.g. a cross gcc), pass --c-toolchain zig (zig cc understands it; pip install cargo-zigbuild), or write the argument for ld itself (-C link-arg=-zstack-size=N for -Wl,-z,stack-size=N)",
+            triple.replace('-', "_").to_ascii_uppercase()
         ),
     };
     Ok(d)

@@ -106,15 +106,21 @@ pub(super) fn settings(
         let v = t.get("linker")?.as_str()?;
         (!v.trim().is_empty()).then(|| format!("{table}.linker = {v} in {shown}"))
     });
+    let (in_flags, link_args) = match rustflags(&key, env, files, &targets) {
+        Some((flags, from)) => {
+            let (linker, args) = link_setting(&flags);
+            let from = |s: String| format!("{s} in {from}");
+            (linker.map(from), args.map(from))
+        }
+        None => (None, None),
+    };
     let linker = set(&format!("CARGO_TARGET_{key}_LINKER"))
         .map(|v| format!("CARGO_TARGET_{key}_LINKER={v}"))
         .or(config_linker)
-        .or_else(|| {
-            let (flags, from) = rustflags(&key, env, files, &targets)?;
-            link_setting(&flags).map(|s| format!("{s} in {from}"))
-        });
+        .or(in_flags);
     UserSettings {
         cc: cc.map(|s| recorded(&s)),
+        link_args: link_args.filter(|_| linker.is_none()).map(|s| recorded(&s)),
         linker: linker.map(|s| recorded(&s)),
     }
 }
@@ -209,9 +215,10 @@ fn words(s: &str) -> Vec<String> {
     s.split_whitespace().map(String::from).collect()
 }
 
-/// What in rustflags takes the linker out of our hands, shown as the flag: `-C linker=`, `-C
-/// linker-flavor=`, or the first `-C link-arg(s)=` argument that only a C compiler driver understands.
-pub(super) fn link_setting(flags: &[String]) -> Option<String> {
+/// What in rustflags takes the linker out of our hands, shown as the flag: a linker (`-C linker=`,
+/// `-C linker-flavor=`), and the first `-C link-arg(s)=` argument that only a C compiler driver
+/// understands.
+pub(super) fn link_setting(flags: &[String]) -> (Option<String>, Option<String>) {
     let mut codegen = Vec::new();
     let mut it = flags.iter();
     while let Some(f) = it.next() {
@@ -223,19 +230,19 @@ pub(super) fn link_setting(flags: &[String]) -> Option<String> {
         };
         codegen.extend(opt.and_then(|o| o.split_once('=')));
     }
-    for (k, v) in codegen {
-        match k.trim() {
-            "linker" | "linker-flavor" => return Some(format!("-C {k}={v}")),
-            "link-arg" if driver_only(v) => return Some(format!("-C link-arg={v}")),
-            "link-args" => {
-                if let Some(a) = v.split_whitespace().find(|a| driver_only(a)) {
-                    return Some(format!("-C link-args=..{a}.."));
-                }
-            }
-            _ => {}
-        }
-    }
-    None
+    let linker = codegen
+        .iter()
+        .find(|(k, _)| matches!(k.trim(), "linker" | "linker-flavor"))
+        .map(|(k, v)| format!("-C {}={v}", k.trim()));
+    let args = codegen.iter().find_map(|(k, v)| match k.trim() {
+        "link-arg" => driver_only(v).then(|| format!("-C link-arg={v}")),
+        "link-args" => v
+            .split_whitespace()
+            .find(|a| driver_only(a))
+            .map(|a| format!("-C link-args=..{a}..")),
+        _ => None,
+    });
+    (linker, args)
 }
 
 /// A link argument for a C compiler driver (gcc, clang) that a plain ld such as rust-lld rejects.

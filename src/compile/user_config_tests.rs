@@ -34,6 +34,13 @@ fn linker(vars: &[(&str, &str)], files: &[&str]) -> Option<String> {
     with(vars, files).linker
 }
 
+/// A linker, else driver-only link arguments: what takes the linker out of our hands.
+fn taken(vars: &[(&str, &str)], files: &[&str]) -> Option<String> {
+    let s = with(vars, files);
+    assert!(s.linker.is_none() || s.link_args.is_none(), "{s:?}");
+    s.linker.or(s.link_args)
+}
+
 #[test]
 fn linkers_in_config_files_in_every_form_cargo_reads() {
     for text in [
@@ -89,14 +96,15 @@ fn rustflags_that_take_the_linker_are_found_wherever_cargo_reads_them() {
         "-C linker=clang",
         "--codegen=linker-flavor=gcc",
         "-C link-args=-static-pie\t-nostartfiles",
+        "-C link-arg=-Wl,-z,now -C linker=clang",
         "-C link-arg=-fuse-ld=mold",
         "-C link-arg=-m64",
     ] {
-        let got = linker(&[("RUSTFLAGS", flags)], &[]).unwrap();
+        let got = taken(&[("RUSTFLAGS", flags)], &[]).unwrap();
         assert!(got.ends_with(" in RUSTFLAGS"), "{flags}: {got}");
     }
     assert_eq!(
-        linker(&[("RUSTFLAGS", wl)], &[]).unwrap(),
+        taken(&[("RUSTFLAGS", wl)], &[]).unwrap(),
         "-C link-arg=-Wl,-z,stack-size=1000000 in RUSTFLAGS"
     );
     // Link arguments a plain ld understands keep rust-lld; other codegen flags too.
@@ -106,39 +114,39 @@ fn rustflags_that_take_the_linker_are_found_wherever_cargo_reads_them() {
         "-C target-cpu=native -C opt-level=3",
         "-C link-args=--icf=all",
     ] {
-        assert_eq!(linker(&[("RUSTFLAGS", flags)], &[]), None, "{flags}");
+        assert_eq!(taken(&[("RUSTFLAGS", flags)], &[]), None, "{flags}");
     }
     let encoded = "-C\x1flink-arg=-Wl,-z,now";
     assert_eq!(
-        linker(&[("CARGO_ENCODED_RUSTFLAGS", encoded)], &[]).unwrap(),
+        taken(&[("CARGO_ENCODED_RUSTFLAGS", encoded)], &[]).unwrap(),
         "-C link-arg=-Wl,-z,now in CARGO_ENCODED_RUSTFLAGS"
     );
     // cargo's order: CARGO_ENCODED_RUSTFLAGS, else RUSTFLAGS, else the target's, else build's.
     assert_eq!(
-        linker(&[("CARGO_ENCODED_RUSTFLAGS", ""), ("RUSTFLAGS", wl)], &[]),
+        taken(&[("CARGO_ENCODED_RUSTFLAGS", ""), ("RUSTFLAGS", wl)], &[]),
         None
     );
     let build = "[build]\nrustflags = [\"-C\", \"link-arg=-Wl,-z,now\"]\n";
     assert_eq!(
-        linker(&[], &[build]).unwrap(),
+        taken(&[], &[build]).unwrap(),
         "-C link-arg=-Wl,-z,now in build.rustflags in f0"
     );
-    assert_eq!(linker(&[("RUSTFLAGS", "-Copt-level=2")], &[build]), None);
+    assert_eq!(taken(&[("RUSTFLAGS", "-Copt-level=2")], &[build]), None);
     assert_eq!(
-        linker(&[("CARGO_BUILD_RUSTFLAGS", wl)], &[]).unwrap(),
+        taken(&[("CARGO_BUILD_RUSTFLAGS", wl)], &[]).unwrap(),
         format!("{wl} in CARGO_BUILD_RUSTFLAGS")
     );
     let target = "[target.x86_64-unknown-linux-musl]\nrustflags = [\n  \"-C\",\n  \"link-args=-Wl,-O1\",\n]\n";
     assert_eq!(
-        linker(&[], &[target, build]).unwrap(),
+        taken(&[], &[target, build]).unwrap(),
         "-C link-args=..-Wl,-O1.. in target.x86_64-unknown-linux-musl.rustflags in f0"
     );
     // A target's rustflags hide build.rustflags, even when they say nothing of linking.
     let harmless =
         "[target.'cfg(target_env = \"musl\")']\nrustflags = \"-C target-cpu=x86-64-v2\"\n";
-    assert_eq!(linker(&[], &[harmless, build]), None);
+    assert_eq!(taken(&[], &[harmless, build]), None);
     assert_eq!(
-        linker(
+        taken(
             &[("CARGO_TARGET_X86_64_UNKNOWN_LINUX_MUSL_RUSTFLAGS", wl)],
             &[build]
         )
@@ -211,4 +219,24 @@ fn what_is_recorded_is_one_bounded_line_without_secrets() {
         linker(&[(var, "/opt/ld --token=linker-secret-77d1")], &[]).unwrap(),
         format!("{var}=/opt/ld --token=<redacted>")
     );
+}
+
+#[test]
+fn a_linker_in_rustflags_is_a_linker_and_link_arguments_are_not() {
+    let s = with(&[("RUSTFLAGS", "-C link-arg=-Wl,-z,now")], &[]);
+    assert_eq!(
+        (s.linker, s.link_args.as_deref()),
+        (None, Some("-C link-arg=-Wl,-z,now in RUSTFLAGS"))
+    );
+    let s = with(
+        &[("RUSTFLAGS", "-C link-arg=-Wl,-z,now -C linker=clang")],
+        &[],
+    );
+    assert_eq!(
+        (s.linker.as_deref(), s.link_args),
+        (Some("-C linker=clang in RUSTFLAGS"), None)
+    );
+    let file = "[target.x86_64-unknown-linux-musl]\nlinker = \"cc\"\n";
+    let s = with(&[("RUSTFLAGS", "-C link-arg=-Wl,-z,now")], &[file]);
+    assert!(s.linker.is_some() && s.link_args.is_none(), "{s:?}");
 }

@@ -65,7 +65,7 @@ fn explicit_choices_are_used_or_refused_with_a_reason() {
 fn what_the_user_set_wins_and_is_recorded() {
     let cc = UserSettings {
         cc: Some("CC_x86_64_unknown_linux_musl=clang".into()),
-        linker: None,
+        ..Default::default()
     };
     let d = decide(AMD, Some(AMD), Choice::Auto, c(), &cc).unwrap();
     // Their compiler, our linker: a C compiler says nothing about linking.
@@ -90,6 +90,7 @@ fn what_the_user_set_wins_and_is_recorded() {
     let both = UserSettings {
         cc: Some("TARGET_CC=clang".into()),
         linker: Some("target.aarch64-unknown-linux-musl.linker in /w/.cargo/config.toml".into()),
+        ..Default::default()
     };
     let d = decide(ARM, Some(AMD), Choice::Auto, vec![], &both).unwrap();
     assert_eq!(
@@ -184,4 +185,50 @@ fn version_probes_are_bounded_in_time_and_size_and_keep_secrets() {
         probe("echo 'v2 hunter2-version-secret'").as_deref(),
         Some("v2 <redacted>")
     );
+}
+
+#[test]
+fn link_arguments_for_a_driver_keep_cc_natively_zig_across_or_say_what_to_set() {
+    let args = UserSettings {
+        link_args: Some("-C link-arg=-Wl,-z,now in RUSTFLAGS".into()),
+        ..Default::default()
+    };
+    let go = |p, choice, crates| decide(p, Some(AMD), choice, crates, &args);
+    // Natively: rustc's default linker (cc), recorded as the user's.
+    let d = go(AMD, Choice::Auto, vec![]).unwrap();
+    assert_eq!(
+        d.toolchain.name(),
+        "user: -C link-arg=-Wl,-z,now in RUSTFLAGS"
+    );
+    let d = go(AMD, Choice::Auto, c()).unwrap();
+    assert!(matches!(d.toolchain, Toolchain::User(_)));
+    // zig links through `zig cc`, which understands them.
+    assert_eq!(
+        go(ARM, Choice::Auto, c()).unwrap().toolchain,
+        Toolchain::Zig
+    );
+    assert_eq!(
+        go(ARM, Choice::Zig, vec![]).unwrap().toolchain,
+        Toolchain::Zig
+    );
+    // Across architectures without zig: what to do, before anything is built.
+    let err = go(ARM, Choice::Auto, vec![]).unwrap_err().to_string();
+    for part in [
+        "-C link-arg=-Wl,-z,now in RUSTFLAGS: only a C compiler driver understands",
+        "cannot link linux/arm64",
+        "CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER",
+        "--c-toolchain zig",
+        "-zstack-size",
+    ] {
+        assert!(err.contains(part), "{part:?} not in {err}");
+    }
+    // A linker set as well: the linker is theirs.
+    let both = UserSettings {
+        linker: Some(
+            "CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER=aarch64-linux-musl-gcc".into(),
+        ),
+        ..args.clone()
+    };
+    let d = decide(ARM, Some(AMD), Choice::Auto, vec![], &both).unwrap();
+    assert!(matches!(d.toolchain, Toolchain::User(_)));
 }
