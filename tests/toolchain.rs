@@ -770,3 +770,32 @@ fn the_sbom_records_the_rustc_cargo_runs_from_build_rustc() {
         "{creators:?}"
     );
 }
+
+#[test]
+fn a_dry_run_with_an_out_of_date_cargo_lock_writes_nothing() {
+    // A dependency added to Cargo.toml but not yet to Cargo.lock: `cargo tree` (like `cargo build`)
+    // would rewrite the lock file, and a dry run writes nothing, so the plan says the build decides.
+    let w = work();
+    let ws = w.path().join("ws");
+    let manifest = copy_fixture("with-c", &ws);
+    let toml = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(
+        &manifest,
+        format!("{toml}\n[dependencies]\nshlex = \"2\"\n"),
+    )
+    .unwrap();
+    let read_lock = || std::fs::read_to_string(ws.join("Cargo.lock")).unwrap();
+    let lock = read_lock();
+    let cargo = planned(&manifest, &["--offline"]);
+    assert_eq!(read_lock(), lock, "Cargo.lock changed");
+    assert_eq!(cargo["toolchains"], serde_json::json!([]));
+    // With --locked it is the error the build would give.
+    let err = fails(slim::cmd(&[
+        "--manifest-path",
+        &manifest,
+        "--dry-run",
+        "--locked",
+    ]));
+    assert!(err.contains("--locked"), "{err}");
+    assert_eq!(read_lock(), lock);
+}
