@@ -320,6 +320,20 @@ pub fn rustc_version() -> Option<String> {
     first_line(&super::user_config::rustc(), &["-V"])
 }
 
+/// `zig version` of the zig cargo-zigbuild runs: `$CARGO_ZIGBUILD_ZIG_PATH` (`zig_path`), else `zig`
+/// from PATH, else the one pip installed with it (`python3 -m ziglang`, or the python of
+/// `$CARGO_ZIGBUILD_PYTHON_PATH`).
+fn zig_version(zig_path: Option<String>) -> Option<String> {
+    if let Some(zig) = zig_path.filter(|z| !z.trim().is_empty()) {
+        return first_line(&zig, &["version"]);
+    }
+    let python = std::env::var("CARGO_ZIGBUILD_PYTHON_PATH")
+        .ok()
+        .filter(|p| !p.trim().is_empty())
+        .unwrap_or_else(|| "python3".into());
+    first_line("zig", &["version"]).or_else(|| first_line(&python, &["-m", "ziglang", "version"]))
+}
+
 /// The record of `d` for the SBOM, with the versions of the tools it runs.
 pub fn tools(d: &Decision) -> Tools {
     let rustc = rustc_version();
@@ -327,9 +341,7 @@ pub fn tools(d: &Decision) -> Tools {
         Toolchain::RustLld => rustc.clone(),
         Toolchain::MuslGcc => first_line("musl-gcc", &["--version"]),
         Toolchain::Zig => {
-            // cargo-zigbuild runs `zig` from PATH, else the one pip installed with it (ziglang).
-            let zig = first_line("zig", &["version"])
-                .or_else(|| first_line("python3", &["-m", "ziglang", "version"]));
+            let zig = zig_version(std::env::var("CARGO_ZIGBUILD_ZIG_PATH").ok());
             let zigbuild = first_line("cargo-zigbuild", &["--version"]);
             match (zigbuild, zig) {
                 (Some(b), Some(z)) => Some(format!("{b}, zig {z}")),

@@ -232,3 +232,19 @@ fn link_arguments_for_a_driver_keep_cc_natively_zig_across_or_say_what_to_set() 
     let d = decide(ARM, Some(AMD), Choice::Auto, vec![], &both).unwrap();
     assert!(matches!(d.toolchain, Toolchain::User(_)));
 }
+
+#[test]
+fn the_zig_version_is_that_of_the_zig_cargo_zigbuild_runs() {
+    // CARGO_ZIGBUILD_ZIG_PATH comes before any zig on PATH.
+    let (_dir, zig) = script("[ \"$1\" = version ] && echo 0.99.0-from-zig-path");
+    assert_eq!(
+        zig_version(Some(zig)).as_deref(),
+        Some("0.99.0-from-zig-path")
+    );
+    let (_dir, broken) = script("exit 1");
+    assert_eq!(
+        zig_version(Some(broken)),
+        None,
+        "no fall-back to another zig"
+    );
+}
