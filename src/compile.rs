@@ -203,7 +203,11 @@ pub fn decide(req: &BuildRequest, choice: c_toolchain::Choice) -> Result<c_toolc
         .map(|(_, f)| f.to_string())
         .collect(),
     };
-    let user = |p| user_settings(p, &req.extra_env);
+    let root = req
+        .manifest_path
+        .as_deref()
+        .and_then(std::path::Path::parent);
+    let user = |p| user_settings(p, &req.extra_env, root);
     let mut all = c_toolchain::decide_all(&q, &req.packages, &[req.platform], choice, user)?;
     all.pop()
         .context("no C toolchain was decided for the platform")

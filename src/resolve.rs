@@ -334,7 +334,8 @@ fn from_workspace(ctx: &Ctx<'_>) -> Result<Resolved> {
         no_default_features: cli.no_default_features,
         flags: cli.lock_flags(),
     };
-    let user = |p| crate::compile::user_settings(p, &[]);
+    let root = md.workspace_root.as_std_path();
+    let user = |p| crate::compile::user_settings(p, &[], Some(root));
     // `cargo tree` writes a missing or out-of-date Cargo.lock, and --dry-run writes nothing: then
     // the plan cannot know the C toolchain yet (the build decides it by the same rule).
     let forced_lock = cli.dry_run && !cli.locked && !cli.frozen;

@@ -169,17 +169,18 @@ fn a_c_compiler_in_the_env_table_of_a_cargo_config_is_left_alone() {
         format!("[env]\n{var} = \"clang\"\n"),
     )
     .unwrap();
-    let mut c = slim::cmd(&[
-        "--manifest-path",
-        &manifest,
-        "--platform",
-        &native.to_string(),
-    ]);
-    c.current_dir(&ws).env_remove(&var);
-    assert_eq!(
-        planned_toolchain(c),
-        format!("user: {var}=clang in [env] of .cargo/config.toml, linked with rust-lld")
-    );
+    let wanted = format!("user: {var}=clang in [env] of .cargo/config.toml, linked with rust-lld");
+    // Named from the workspace root: the same record from the root and from a subdirectory.
+    for dir in [ws.clone(), ws.join("src")] {
+        let mut c = slim::cmd(&[
+            "--manifest-path",
+            &manifest,
+            "--platform",
+            &native.to_string(),
+        ]);
+        c.current_dir(&dir).env_remove(&var);
+        assert_eq!(planned_toolchain(c), wanted, "from {}", dir.display());
+    }
 }
 
 #[test]

@@ -15,8 +15,8 @@
 //!   `-C linker-flavor=`, or `-C link-arg(s)=` with arguments only a C compiler driver understands
 //!   (`-Wl,...`, `-Xlinker`, `-f...`, `-static-pie` ...), which rust-lld (a plain ld) rejects.
 //!
-//! An empty value counts as unset. Paths are shown relative to the current directory, or as
-//! `$CARGO_HOME/...`, so the record names no home directory; values are recorded with control
+//! An empty value counts as unset. Config files are named relative to the workspace root, or as
+//! `$CARGO_HOME/...`, so the record names no home directory and is the same from any directory; values are recorded with control
 //! characters escaped, secrets redacted, and cut to a bound.
 
 use super::c_toolchain::UserSettings;
@@ -27,13 +27,20 @@ use std::str::FromStr;
 use toml::{Table, Value};
 
 /// The C compiler and linker the user configured for `platform`'s target (see the module docs);
-/// `extra_env` is what the build adds to the environment, and wins over it.
-pub fn user_settings(platform: Platform, extra_env: &[(String, String)]) -> UserSettings {
+/// `extra_env` is what the build adds to the environment, and wins over it; `root`, the workspace
+/// root, is what config files inside it are named relative to.
+pub fn user_settings(
+    platform: Platform,
+    extra_env: &[(String, String)],
+    root: Option<&Path>,
+) -> UserSettings {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let home = cargo_home();
     let files: Vec<(String, Table)> = cargo_config_files()
         .into_iter()
         .filter_map(|f| {
             let table = std::fs::read_to_string(&f).ok()?.parse::<Table>().ok()?;
-            Some((shown_path(&f), table))
+            Some((shown_path(&f, root, home.as_deref(), &cwd), table))
         })
         .collect();
     let env = |name: &str| {
@@ -336,14 +343,18 @@ fn cargo_home() -> Option<PathBuf> {
         .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo")))
 }
 
-/// A config file as the record names it: `$CARGO_HOME/config.toml`, or relative to the current
-/// directory (`.cargo/config.toml`, `../.cargo/config.toml`), never with a home directory in it.
-fn shown_path(f: &Path) -> String {
-    if let Some(rest) = cargo_home().and_then(|h| f.strip_prefix(h).ok().map(Path::to_path_buf)) {
+/// A config file as the record names it, the same from any checkout and any directory: relative to
+/// the workspace `root` (`.cargo/config.toml`), else `$CARGO_HOME/...`, else relative to `cwd`
+/// (`../.cargo/config.toml`).
+pub(super) fn shown_path(f: &Path, root: Option<&Path>, home: Option<&Path>, cwd: &Path) -> String {
+    if let Some(rest) = root.and_then(|r| f.strip_prefix(r).ok()) {
+        return rest.display().to_string();
+    }
+    if let Some(rest) = home.and_then(|h| f.strip_prefix(h).ok()) {
         return format!("$CARGO_HOME/{}", rest.display());
     }
-    let cwd = std::env::current_dir().unwrap_or_default();
-    for (up, dir) in cwd.ancestors().enumerate() {
+    // Not up to `/`: every absolute path is under it.
+    for (up, dir) in cwd.ancestors().filter(|d| d.parent().is_some()).enumerate() {
         if let Ok(rest) = f.strip_prefix(dir) {
             return format!("{}{}", "../".repeat(up), rest.display());
         }

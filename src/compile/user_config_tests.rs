@@ -240,3 +240,31 @@ fn a_linker_in_rustflags_is_a_linker_and_link_arguments_are_not() {
     let s = with(&[("RUSTFLAGS", "-C link-arg=-Wl,-z,now")], &[file]);
     assert!(s.linker.is_some() && s.link_args.is_none(), "{s:?}");
 }
+
+#[test]
+fn config_files_are_named_the_same_from_any_checkout_and_directory() {
+    let shown = |f: &str, cwd: &str| {
+        let (root, home) = (Path::new("/w/ws"), Path::new("/home/alice/.cargo"));
+        shown_path(Path::new(f), Some(root), Some(home), Path::new(cwd))
+    };
+    for cwd in ["/w/ws", "/w/ws/app/src", "/tmp"] {
+        assert_eq!(shown("/w/ws/.cargo/config.toml", cwd), ".cargo/config.toml");
+        assert_eq!(
+            shown("/home/alice/.cargo/config.toml", cwd),
+            "$CARGO_HOME/config.toml"
+        );
+    }
+    assert_eq!(
+        shown("/w/.cargo/config", "/w/ws/app"),
+        "../../.cargo/config"
+    );
+    assert_eq!(
+        shown_path(
+            Path::new("/w/.cargo/config"),
+            None,
+            None,
+            Path::new("/elsewhere")
+        ),
+        "/w/.cargo/config"
+    );
+}
