@@ -109,10 +109,16 @@ pub(super) fn settings(
             }
         }
     }
-    let config_linker = targets.iter().find_map(|(table, shown, t)| {
-        let v = t.get("linker")?.as_str()?;
-        (!v.trim().is_empty()).then(|| format!("{table}.linker = {v} in {shown}"))
-    });
+    // cargo takes `[target.<triple>] linker` (from any file) before a `cfg(..)` table's.
+    let own = format!("target.{triple}");
+    let (exact, by_cfg): (Vec<_>, Vec<_>) = targets.iter().partition(|(table, ..)| *table == own);
+    let config_linker = exact
+        .into_iter()
+        .chain(by_cfg)
+        .find_map(|(table, shown, t)| {
+            let v = t.get("linker")?.as_str()?;
+            (!v.trim().is_empty()).then(|| format!("{table}.linker = {v} in {shown}"))
+        });
     let (in_flags, link_args) = match rustflags(&key, env, files, &targets) {
         Some((flags, from)) => {
             let (linker, args) = link_setting(&flags);

@@ -77,6 +77,13 @@ fn linkers_in_config_files_in_every_form_cargo_reads() {
             .collect();
         assert_eq!(linker(&[], &files), None, "{other}");
     }
+    // A triple's table wins over a cfg(..) one, even in a farther file.
+    let near_cfg = "[target.'cfg(unix)']\nlinker = \"near\"\n";
+    let far_triple = "[target.x86_64-unknown-linux-musl]\nlinker = \"far\"\n";
+    assert_eq!(
+        linker(&[], &[near_cfg, far_triple]).as_deref(),
+        Some("target.x86_64-unknown-linux-musl.linker = far in f1")
+    );
     // The environment wins over the files, and an empty variable is unset.
     let var = "CARGO_TARGET_X86_64_UNKNOWN_LINUX_MUSL_LINKER";
     let file = "[target.x86_64-unknown-linux-musl]\nlinker = \"cc\"\n";
