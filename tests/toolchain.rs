@@ -11,7 +11,7 @@ mod common;
 
 use cargo_slim_image::platform::Platform;
 use common::peers;
-use common::slim::{self, fails};
+use common::slim::{self, fails, ok};
 use common::toolchain::*;
 use serde_json::Value;
 
@@ -319,4 +319,42 @@ fn a_dry_run_with_an_out_of_date_cargo_lock_writes_nothing() {
     ]));
     assert!(err.contains("--locked"), "{err}");
     assert_eq!(read_lock(), lock);
+}
+
+#[test]
+fn the_sbom_lists_what_the_selected_packages_build_not_what_other_members_turn_on() {
+    // `-p app` compiles app and clib only: itoa comes with clib's feature `c`, which only `other`
+    // and app's dev-dependencies turn on (cargo metadata's whole-workspace graph has it).
+    let w = work();
+    let manifest = feature_workspace(&w.path().join("ws"));
+    let (native, _) = native_and_cross();
+    let crates = |package: &str| {
+        let target = w.path().join("t");
+        let out = w.path().join(package);
+        let args = [
+            "-p",
+            package,
+            "--platform",
+            &native.to_string(),
+            "--locked",
+            "--offline",
+            "--output",
+            out.to_str().unwrap(),
+        ]
+        .map(String::from);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        ok(slim::on(&manifest, target.to_str().unwrap(), &args));
+        let path = w.path().join(format!("{package}.spdx.json"));
+        let doc: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        let mut names: Vec<String> = doc["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap().to_string())
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    };
+    assert_eq!(crates("app"), ["app", "clib"]);
 }

@@ -23,6 +23,22 @@ pub fn for_platform(
     packages: &[String],
     platform: Platform,
 ) -> Result<Vec<String>> {
+    Ok(from_tree(&tree(q, packages, platform)?))
+}
+
+/// The normal edges the build of `packages` for `platform` really has, from the packages down
+/// (`name@version` to `name@version`; proc-macros and build-dependencies left out): what the SBOM
+/// keeps of `cargo metadata`'s whole-workspace graph.
+pub fn built_edges(
+    q: &MetadataQuery,
+    packages: &[String],
+    platform: Platform,
+) -> Result<BTreeSet<(String, String)>> {
+    Ok(edges_of_tree(&tree(q, packages, platform)?))
+}
+
+/// `cargo tree --target <triple> -e normal,build` of `packages`, as text.
+fn tree(q: &MetadataQuery, packages: &[String], platform: Platform) -> Result<String> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let triple = platform.rust_target();
     let mut cmd = std::process::Command::new(cargo);
@@ -55,15 +71,58 @@ pub fn for_platform(
             String::from_utf8_lossy(&out.stderr).trim()
         );
     }
-    Ok(from_tree(&String::from_utf8_lossy(&out.stdout)))
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// One package of the tree, as `cargo tree` prints it (`ring v0.17.8`, `app v0.1.0 (/w/app)`,
 /// `serde_derive v1.0.1 (proc-macro)`).
 type Node<'a> = &'a str;
 
+/// `name@version` of a node.
+fn id(n: Node<'_>) -> String {
+    let mut words = n.split(' ');
+    let (name, version) = (words.next().unwrap_or(n), words.next().unwrap_or(""));
+    format!("{name}@{}", version.strip_prefix('v').unwrap_or(version))
+}
+
+/// The normal edges of a `cargo tree -e normal,build --charset ascii` text reached from its roots
+/// (see [`built_edges`]).
+pub fn edges_of_tree(text: &str) -> BTreeSet<(String, String)> {
+    let (edges, roots) = parse(text);
+    let target = reach(&edges, roots, true);
+    let mut out = BTreeSet::new();
+    for &n in &target {
+        for &(to, build) in edges.get(n).into_iter().flatten() {
+            if !build && !to.ends_with(" (proc-macro)") {
+                out.insert((id(n), id(to)));
+            }
+        }
+    }
+    out
+}
+
 /// The C crates of a `cargo tree -e normal,build --charset ascii` text (see [`for_platform`]).
 pub fn from_tree(text: &str) -> Vec<String> {
+    let (edges, roots) = parse(text);
+    let children = |n: Node<'_>| edges.get(n).into_iter().flatten();
+    let target = reach(&edges, roots, true);
+    let mut out: Vec<String> = target
+        .iter()
+        .filter(|&&n| {
+            let build_deps = children(n).filter(|(_, b)| *b).map(|(to, _)| *to).collect();
+            reach(&edges, build_deps, false)
+                .iter()
+                .any(|r| matches!(r.split(' ').next(), Some("cc" | "gcc")))
+        })
+        .map(|n| id(n))
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The edges and the roots of a tree text.
+fn parse(text: &str) -> (Edges<'_>, Vec<Node<'_>>) {
     // Edges (from, to, is a build-dependency), and the roots (depth 0).
     let mut edges: Edges<'_> = BTreeMap::new();
     let mut roots = Vec::new();
@@ -90,25 +149,7 @@ pub fn from_tree(text: &str) -> Vec<String> {
         }
         stack.push((node, false));
     }
-    let children = |n: Node<'_>| edges.get(n).into_iter().flatten();
-    let target = reach(&edges, roots, true);
-    let mut out: Vec<String> = target
-        .iter()
-        .filter(|&&n| {
-            let build_deps = children(n).filter(|(_, b)| *b).map(|(to, _)| *to).collect();
-            reach(&edges, build_deps, false)
-                .iter()
-                .any(|r| matches!(r.split(' ').next(), Some("cc" | "gcc")))
-        })
-        .map(|n| {
-            let mut words = n.split(' ');
-            let (name, version) = (words.next().unwrap_or(n), words.next().unwrap_or(""));
-            format!("{name}@{}", version.strip_prefix('v').unwrap_or(version))
-        })
-        .collect();
-    out.sort();
-    out.dedup();
-    out
+    (edges, roots)
 }
 
 /// The tree's edges: a node's children, each with whether it is a build-dependency.
@@ -175,6 +216,25 @@ other v0.1.0 (/w/other)
             ]
         );
         assert!(from_tree("app v0.1.0 (/w/app)\n`-- itoa v1.0.1\n").is_empty());
+        // The normal edges compiled for the target: not into proc-macros, not under build-deps.
+        let e = |a: &str, b: &str| (a.to_string(), b.to_string());
+        let edges = edges_of_tree(tree);
+        for want in [
+            e("app@0.1.0", "zstd-sys@2.0.16"),
+            e("again@1.0.0", "uses-cmake@1.0.0"),
+            e("app@0.1.0", "old@0.1.0"),
+        ] {
+            assert!(edges.contains(&want), "{want:?} not in {edges:?}");
+        }
+        for not in [
+            e("app@0.1.0", "pm@1.0.0"),
+            e("pm@1.0.0", "pm-helper@1.0.0"),
+            e("cmake@0.1.54", "cc@1.2.0"),
+            e("cc@1.2.0", "shlex@1.3.0"),
+            e("app@0.1.0", "gen@1.0.0"),
+        ] {
+            assert!(!edges.contains(&not), "{not:?} in {edges:?}");
+        }
         assert!(from_tree("").is_empty());
     }
 }

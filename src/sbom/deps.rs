@@ -218,13 +218,24 @@ fn edge_is(dep: &Value, kind: Option<&str>) -> bool {
 /// The crates a [`walk`] saw, and the edges it took.
 type Walked<'a> = (BTreeSet<&'a str>, BTreeSet<(&'a str, &'a str)>);
 
+/// `name@version` of a package, as [`crate::compile::c_crates::built_edges`] names it.
+fn key(packages: &ById<'_>, id: &str) -> Option<String> {
+    let p = packages.get(id)?;
+    Some(format!(
+        "{}@{}",
+        p["name"].as_str()?,
+        p["version"].as_str()?
+    ))
+}
+
 /// Breadth-first from `from` along normal, non-proc-macro edges (the metadata is already filtered
-/// for the platform), stopping early once `stop_at` (a package name) is reached.
+/// for the platform), and when `built` is given only along the edges the build really has (`cargo
+/// metadata` resolves the features of the whole workspace at once, dev-dependencies included).
 fn walk<'a>(
     nodes: &ById<'a>,
     packages: &ById<'a>,
     from: &[&'a str],
-    stop_at: Option<&str>,
+    built: Option<&BTreeSet<(String, String)>>,
 ) -> Walked<'a> {
     let mut seen: BTreeSet<&str> = from.iter().copied().collect();
     let mut queue: Vec<&str> = from.to_vec();
@@ -238,12 +249,14 @@ fn walk<'a>(
             if !edge_is(dep, None) || packages.get(to).is_some_and(|p| is_proc_macro(p)) {
                 continue;
             }
+            if let Some(built) = built {
+                let edge = key(packages, id).zip(key(packages, to));
+                if !edge.is_some_and(|e| built.contains(&e)) {
+                    continue;
+                }
+            }
             edges.insert((id, to));
             if seen.insert(to) {
-                let name = packages.get(to).and_then(|p| p["name"].as_str());
-                if stop_at.is_some() && name == stop_at {
-                    return (seen, edges);
-                }
                 queue.push(to);
             }
         }
@@ -251,8 +264,13 @@ fn walk<'a>(
     (seen, edges)
 }
 
-/// The graph from the workspace packages named `roots` along normal, non-proc-macro edges.
-pub fn graph(md: &Value, roots: &[String]) -> Result<DepGraph> {
+/// The graph from the workspace packages named `roots` along normal, non-proc-macro edges (only
+/// those in `built`, when given: the edges `cargo tree` shows the build has).
+pub fn graph(
+    md: &Value,
+    roots: &[String],
+    built: Option<&BTreeSet<(String, String)>>,
+) -> Result<DepGraph> {
     let (packages, nodes) = index(md)?;
     let root_ids = root_ids(md, &packages, roots)?;
     let lock_path = Path::new(md["workspace_root"].as_str().unwrap_or(".")).join("Cargo.lock");
@@ -260,7 +278,7 @@ pub fn graph(md: &Value, roots: &[String]) -> Result<DepGraph> {
         .map(|t| lock_checksums(&t))
         .unwrap_or_default();
 
-    let (seen, raw_edges) = walk(&nodes, &packages, &root_ids, None);
+    let (seen, raw_edges) = walk(&nodes, &packages, &root_ids, built);
     let mut crates: Vec<(Crate, &str)> = seen
         .iter()
         .filter_map(|id| {
@@ -328,7 +346,19 @@ mod tests {
                 {"id": "norm", "deps": []}
             ]}
         });
-        let g = graph(&md, &["app".into()]).unwrap();
+        // Only the edges the build has, when cargo tree says which (norm only by another member).
+        let none = BTreeSet::new();
+        let g = graph(&md, &["app".into()], Some(&none)).unwrap();
+        assert_eq!(g.crates.len(), 1);
+        let built = BTreeSet::from([("app@1.0.0".to_string(), "norm@1.0.0".to_string())]);
+        assert_eq!(
+            graph(&md, &["app".into()], Some(&built))
+                .unwrap()
+                .crates
+                .len(),
+            2
+        );
+        let g = graph(&md, &["app".into()], None).unwrap();
         let names: Vec<&str> = g.crates.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(names, ["app", "norm"]);
         assert_eq!(g.edges, BTreeSet::from([(0, 1)]));

@@ -91,6 +91,8 @@ pub fn graphs(plan: &Plan, cli: &Cli) -> Result<Graphs> {
         flags: cli.lock_flags(),
     };
     let mut metadata = BTreeMap::new();
+    // What the one cargo build of the run really compiles (its features), per platform.
+    let mut built = BTreeMap::new();
     for img in plan.images.iter().filter(|i| i.sbom.is_some()) {
         let mut roots: Vec<String> = img
             .binaries
@@ -102,8 +104,10 @@ pub fn graphs(plan: &Plan, cli: &Cli) -> Result<Graphs> {
         for &p in &img.platforms {
             if let std::collections::btree_map::Entry::Vacant(e) = metadata.entry(p) {
                 e.insert(deps::metadata(&q, p)?);
+                let edges = crate::compile::c_crates::built_edges(&q, &cargo.packages, p)?;
+                built.insert(p, edges);
             }
-            let g = deps::graph(&metadata[&p], &roots).with_context(|| {
+            let g = deps::graph(&metadata[&p], &roots, built.get(&p)).with_context(|| {
                 format!("listing the crates of image {} for the SBOM", img.name)
             })?;
             out.insert((img.name.clone(), p), g);

@@ -174,7 +174,8 @@ pub fn planned_toolchain(mut c: Command) -> String {
         .to_string()
 }
 
-/// A workspace: `clib` (a build script whose `cc` build-dependency is behind its feature `c`),
+/// A workspace: `clib` (a build script whose `cc` build-dependency, and its dependency `itoa`, are
+/// behind its feature `c`),
 /// `app` (uses clib without `c`, but turns `c` on for its tests) and `other` (turns `c` on).
 pub fn feature_workspace(dir: &Path) -> String {
     let write = |path: &str, text: &str| {
@@ -192,7 +193,7 @@ pub fn feature_workspace(dir: &Path) -> String {
     write(
         "clib/Cargo.toml",
         &format!(
-            "{}[features]\nc = [\"dep:cc\"]\n[build-dependencies]\ncc = {{ version = \"=1.11.3\", optional = true }}\n",
+            "{}[features]\nc = [\"dep:cc\", \"dep:itoa\"]\n[dependencies]\nitoa = {{ version = \"1\", optional = true }}\n[build-dependencies]\ncc = {{ version = \"=1.11.3\", optional = true }}\n",
             package("clib")
         ),
     );
