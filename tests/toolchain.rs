@@ -358,3 +358,49 @@ fn the_sbom_lists_what_the_selected_packages_build_not_what_other_members_turn_o
     };
     assert_eq!(crates("app"), ["app", "clib"]);
 }
+
+#[test]
+fn a_rust_without_rust_lld_is_a_clear_error_before_building() {
+    // A distribution's rustc may ship no rust-lld: say so before compiling, not rustc's "linker
+    // `rust-lld` not found" at the end. (A RUSTC whose sysroot has none stands in for one.)
+    use std::os::unix::fs::PermissionsExt;
+    if peers::which("rust-lld").is_some() {
+        eprintln!(
+            "SKIP: a_rust_without_rust_lld_is_a_clear_error_before_building: rust-lld is on PATH"
+        );
+        return;
+    }
+    let w = work();
+    let sysroot = w.path().join("sysroot");
+    std::fs::create_dir_all(sysroot.join("lib/rustlib")).unwrap();
+    let real = peers::which("rustc").unwrap();
+    let wrapper = w.path().join("rustc");
+    let script = format!(
+        "#!/bin/sh\n[ \"$*\" = '--print sysroot' ] && {{ echo '{}'; exit 0; }}\nexec '{}' \"$@\"\n",
+        sysroot.display(),
+        real.display()
+    );
+    std::fs::write(&wrapper, script).unwrap();
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (native, _) = native_and_cross();
+    let target = w.path().join("t");
+    let mut c = slim::on(
+        &fixture("hello"),
+        target.to_str().unwrap(),
+        &["--platform", &native.to_string(), "--locked"],
+    );
+    c.env("RUSTC", &wrapper);
+    let err = fails(c);
+    for part in [
+        format!("{native} is linked with rust-lld (rust-lld), but this Rust"),
+        "has no rust-lld".to_string(),
+        "https://rustup.rs".to_string(),
+        "_LINKER".to_string(),
+    ] {
+        assert!(err.contains(&part), "{part:?} not in:\n{err}");
+    }
+    assert!(
+        !target.join(native.rust_target()).exists(),
+        "something was built"
+    );
+}

@@ -17,6 +17,7 @@
 use crate::platform::Platform;
 use crate::sbom::deps::MetadataQuery;
 use anyhow::{bail, Result};
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -203,6 +204,12 @@ pub fn decide_all(
 /// Fail, before anything is built, when the tool a decision needs is not installed: the error names
 /// the crates with C code, the platform, and what to install or set.
 pub fn check_installed(d: &Decision) -> Result<()> {
+    if matches!(
+        d.toolchain,
+        Toolchain::RustLld | Toolchain::MuslGcc | Toolchain::UserCc(_)
+    ) {
+        check_rust_lld(d)?;
+    }
     let (program, install) = match d.toolchain {
         Toolchain::MuslGcc => ("musl-gcc", "apt-get install musl-tools"),
         Toolchain::Zig => ("cargo-zigbuild", "pip install cargo-zigbuild"),
@@ -235,6 +242,48 @@ pub fn check_installed(d: &Decision) -> Result<()> {
         triple.replace('-', "_"),
         triple.replace('-', "_").to_ascii_uppercase()
     )
+}
+
+/// Fail before anything is built when the Rust in use has no rust-lld (Rust from rustup ships it; a
+/// distribution's rustc may not): rustc would say only "linker `rust-lld` not found", after compiling.
+fn check_rust_lld(d: &Decision) -> Result<()> {
+    let rustc = super::user_config::rustc();
+    let out = Command::new(&rustc)
+        .args(["--print", "sysroot"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output();
+    let Some(sysroot) = out
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
+    else {
+        return Ok(()); // rustc itself will say what is wrong
+    };
+    if rust_lld_in(&sysroot) || super::toolchain::find_program("rust-lld").is_some() {
+        return Ok(());
+    }
+    let key = d
+        .platform
+        .rust_target()
+        .replace('-', "_")
+        .to_ascii_uppercase();
+    bail!(
+        "{} is linked with rust-lld ({}), but this Rust ({rustc}, sysroot {}) has no rust-lld (not in lib/rustlib/*/bin, not on PATH): install Rust with rustup (https://rustup.rs), which ships it, or set the linker yourself with CARGO_TARGET_{key}_LINKER (recorded as `user: ...`)",
+        d.platform,
+        d.toolchain.name(),
+        sysroot.display()
+    )
+}
+
+/// Whether `sysroot` has rust-lld where rustc looks first (`lib/rustlib/<host>/bin`, which rustc
+/// puts before PATH when it runs the linker).
+pub(super) fn rust_lld_in(sysroot: &Path) -> bool {
+    std::fs::read_dir(sysroot.join("lib/rustlib"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|d| d.path().join("bin/rust-lld").is_file())
 }
 
 /// [`check_installed`] for every decision, then their [`tools`] by platform.

@@ -248,3 +248,24 @@ fn the_zig_version_is_that_of_the_zig_cargo_zigbuild_runs() {
         "no fall-back to another zig"
     );
 }
+
+#[test]
+fn rust_lld_is_looked_for_in_the_sysroot() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(!rust_lld_in(dir.path()));
+    let bin = dir.path().join("lib/rustlib/x86_64-unknown-linux-gnu/bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    assert!(!rust_lld_in(dir.path()));
+    std::fs::write(bin.join("rust-lld"), "").unwrap();
+    assert!(rust_lld_in(dir.path()));
+    // The Rust running these tests has one (rustup ships it).
+    let d = decide(
+        AMD,
+        Some(AMD),
+        Choice::Auto,
+        vec![],
+        &UserSettings::default(),
+    )
+    .unwrap();
+    check_installed(&d).unwrap();
+}
