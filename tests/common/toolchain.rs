@@ -9,6 +9,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// The Cargo.toml of fixture `name` (tests/fixtures/NAME).
 pub fn fixture(name: &str) -> String {
     slim::repo()
         .join("tests/fixtures")
@@ -84,6 +85,7 @@ pub fn sbom(target: &Path, platform: Platform, suffix: &str, several: bool) -> (
     (path, doc)
 }
 
+/// The `creationInfo.creators` of an SPDX document.
 pub fn spdx_creators(doc: &Value) -> Vec<String> {
     doc["creationInfo"]["creators"]
         .as_array()
@@ -106,6 +108,7 @@ pub fn first_line(program: &str, args: &[&str]) -> String {
         .to_string()
 }
 
+/// Check `path` against the `kind` (spdx, cyclonedx) JSON schema (skipped without python3).
 pub fn validate(kind: &str, path: &Path) {
     if !peers::check_tools("toolchain::validate", &["python3"]) {
         return;
