@@ -255,7 +255,11 @@ pub fn decide(req: &BuildRequest, choice: c_toolchain::Choice) -> Result<c_toolc
         .map(|(_, f)| f.to_string())
         .collect(),
     };
-    let user = |p| user_settings(p, &req.extra_env);
+    let root = req
+        .manifest_path
+        .as_deref()
+        .and_then(std::path::Path::parent);
+    let user = |p| user_settings(p, &req.extra_env, root);
     let mut all = c_toolchain::decide_all(&q, &req.packages, &[req.platform], choice, user)?;
     all.pop()
         .context("no C toolchain was decided for the platform")
@@ -266,7 +270,7 @@ pub fn decide(req: &BuildRequest, choice: c_toolchain::Choice) -> Result<c_toolc
 /// says what to run.
 pub fn ensure_target(platform: Platform, offline: bool) -> Result<()> {
     let triple = platform.rust_target();
-    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let rustc = user_config::rustc();
     let out = Command::new(&rustc)
         .args(["--print", "target-libdir", "--target", triple])
         .stdin(Stdio::null())
@@ -275,7 +279,7 @@ pub fn ensure_target(platform: Platform, offline: bool) -> Result<()> {
         .with_context(|| {
             format!(
                 "running `{} --print target-libdir`: is Rust installed? (https://rustup.rs)",
-                rustc.to_string_lossy()
+                rustc
             )
         })?;
     let libdir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
@@ -423,15 +427,17 @@ pub fn package_name(package_id: &str) -> String {
     package_id.to_string()
 }
 
+pub mod c_crates;
 pub mod c_toolchain;
 pub mod depdata;
 pub mod prepare;
 pub mod remap;
 mod toolchain;
+mod user_config;
 pub mod wrapper;
 pub use prepare::{reproducible, Reproducible};
-pub use toolchain::user_settings;
 use toolchain::{invocation, Host};
+pub use user_config::user_settings;
 
 #[cfg(test)]
 mod tests;

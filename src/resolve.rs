@@ -327,20 +327,31 @@ fn from_workspace(ctx: &Ctx<'_>) -> Result<Resolved> {
     let mut platforms: Vec<Platform> = images.iter().flat_map(|i| i.platforms.clone()).collect();
     platforms.sort();
     platforms.dedup();
-    let q = crate::sbom::deps::MetadataQuery {
+    let mut q = crate::sbom::deps::MetadataQuery {
         manifest_path: cli.manifest_path.clone(),
         features: cli.features.clone(),
         all_features: cli.all_features,
         no_default_features: cli.no_default_features,
         flags: cli.lock_flags(),
     };
-    let user = |p| crate::compile::user_settings(p, &[]);
-    // `cargo metadata` with dependencies writes a missing Cargo.lock, and --dry-run writes nothing:
-    // then the plan cannot know the C toolchain yet (the build decides it by the same rule).
+    let root = md.workspace_root.as_std_path();
+    let user = |p| crate::compile::user_settings(p, &[], Some(root));
+    // `cargo tree` writes a missing or out-of-date Cargo.lock, and --dry-run writes nothing: then
+    // the plan cannot know the C toolchain yet (the build decides it by the same rule).
+    let forced_lock = cli.dry_run && !cli.locked && !cli.frozen;
+    if forced_lock {
+        q.flags.push("--locked".into());
+    }
     let toolchains = if cli.dry_run && !md.workspace_root.join("Cargo.lock").exists() {
         Vec::new()
     } else {
-        c_toolchain::decide_all(&q, &packages, &platforms, c_toolchain, user)?
+        match c_toolchain::decide_all(&q, &packages, &platforms, c_toolchain, user) {
+            Err(e) if forced_lock && format!("{e:#}").contains("--locked was passed") => {
+                crate::ui::note("Cargo.lock is out of date (cargo build will update it) and a dry run writes nothing: the build decides the C toolchain");
+                Vec::new()
+            }
+            other => other?,
+        }
     };
     let cargo = CargoPlan {
         manifest_path: cli.manifest_path.clone(),

@@ -1,144 +1,39 @@
 //! The C toolchain (issue 12, item 2): chosen by the platform and the configuration, never by what is
 //! on PATH, and recorded in the SBOM. A pure-Rust build is byte-identical with failing fake
-//! `cargo-zigbuild`, `musl-gcc`, `zig` and `cc` first on PATH, none of which is ever called; C code
-//! (tests/fixtures/with-c, which uses the `cc` crate) is compiled with musl-gcc natively and zig
-//! when cross-compiling, and the SBOM says so; a missing tool is a clear error before any build;
-//! `c-toolchain` / `--c-toolchain` pick another and show in the plan.
+//! `cargo-zigbuild`, `musl-gcc`, `zig`, `cc`, `ld` and `rust-lld` first on PATH, none of which is
+//! ever called; C code (tests/fixtures/with-c, which uses the `cc` crate) is compiled with musl-gcc
+//! natively and zig when cross-compiling, and the SBOM says so; "needs C" is what the selected
+//! packages build with their features; a missing tool is a clear error before any build;
+//! `c-toolchain` / `--c-toolchain` pick another and show in the plan, and a dry run writes no
+//! Cargo.lock. What the user configured: tests/toolchain_user.rs.
 
 mod common;
 
 use cargo_slim_image::platform::Platform;
 use common::peers;
 use common::slim::{self, fails, ok};
+use common::toolchain::*;
 use serde_json::Value;
-use std::ffi::OsString;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
-fn fixture(name: &str) -> String {
-    slim::repo()
-        .join("tests/fixtures")
-        .join(name)
-        .join("Cargo.toml")
-        .display()
-        .to_string()
-}
-
-/// A temp dir under cargo's per-target temp dir (builds in it share the disk of target/).
-fn work() -> tempfile::TempDir {
-    tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap()
-}
-
-/// The machine's platform and the other one (native and cross builds).
-fn native_and_cross() -> (Platform, Platform) {
-    let native = Platform::host().expect("tests run on x86_64 or aarch64");
-    let cross = Platform::ALL.into_iter().find(|p| *p != native).unwrap();
-    (native, cross)
-}
-
-/// `dir` with an executable script per name that appends its name and arguments to `log`, then
-/// fails.
-fn fakes(dir: &Path, names: &[&str], log: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::create_dir_all(dir).unwrap();
-    for n in names {
-        let p = dir.join(n);
-        let script = format!(
-            "#!/bin/sh\necho \"{n} $*\" >> '{}'\nexit 1\n",
-            log.display()
-        );
-        std::fs::write(&p, script).unwrap();
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
-}
-
-/// PATH with `dir` first.
-fn path_with_first(dir: &Path) -> OsString {
-    let rest = std::env::var_os("PATH").unwrap_or_default();
-    let mut all = vec![dir.to_path_buf()];
-    all.extend(std::env::split_paths(&rest));
-    std::env::join_paths(all).unwrap()
-}
-
-/// `cargo slim-image` on fixture `name` into `target`, with PATH `path` if given; the JSON report.
-fn build(name: &str, target: &Path, path: Option<&OsString>, rest: &[&str]) -> Value {
-    let out = target.join("out");
-    let mut args = vec![
-        "--output",
-        out.to_str().unwrap(),
-        "--message-format",
-        "json",
-        "--locked",
-    ];
-    args.extend_from_slice(rest);
-    let mut c = slim::on(&fixture(name), target.to_str().unwrap(), &args);
-    if let Some(p) = path {
-        c.env("PATH", p);
-    }
-    serde_json::from_str(&ok(c)).expect("JSON report")
-}
-
-/// The SBOM document of `platform` beside the layout `target/out` of a two-platform build.
-fn sbom(target: &Path, platform: Platform, suffix: &str, several: bool) -> (PathBuf, Value) {
-    let name = if several {
-        format!("out.linux-{}.{suffix}", platform.architecture())
-    } else {
-        format!("out.{suffix}")
-    };
-    let path = target.join(name);
-    let doc = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-    (path, doc)
-}
-
-fn spdx_creators(doc: &Value) -> Vec<String> {
-    doc["creationInfo"]["creators"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c.as_str().unwrap().to_string())
-        .collect()
-}
-
-/// The first line `program ARGS` prints (what the tool records as a version).
-fn first_line(program: &str, args: &[&str]) -> String {
-    let out = Command::new(program).args(args).output().unwrap();
-    assert!(out.status.success(), "{program} {args:?}");
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .next()
-        .unwrap()
-        .trim()
-        .to_string()
-}
-
-fn validate(kind: &str, path: &Path) {
-    if !peers::check_tools("toolchain::validate", &["python3"]) {
-        return;
-    }
-    let script = slim::repo().join("tests/fixtures/sbom-schemas/validate.py");
-    let out = Command::new("python3")
-        .arg(script)
-        .arg(kind)
-        .arg(path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{} does not validate against the {kind} schema:\n{}",
-        path.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 #[test]
 fn pure_rust_builds_are_the_same_whatever_c_tools_are_on_path() {
     let w = work();
     let (log, bin) = (w.path().join("called.log"), w.path().join("fake-bin"));
-    // cc and gcc too: rustc's own default linker for the x86_64 musl target is `cc`.
+    // cc and gcc too: rustc's own default linker for the x86_64 musl target is `cc`; and rust-lld
+    // and ld: rustc runs the rust-lld of its own sysroot, whatever PATH says.
     fakes(
         &bin,
-        &["cargo-zigbuild", "musl-gcc", "zig", "cc", "gcc"],
+        &[
+            "cargo-zigbuild",
+            "musl-gcc",
+            "zig",
+            "cc",
+            "gcc",
+            "ld",
+            "ld.lld",
+            "rust-lld",
+            "python3",
+        ],
         &log,
     );
     let platforms = ["--platform", "linux/amd64,linux/arm64", "--bin", "hello"];
@@ -305,32 +200,6 @@ fn c_toolchain_zig_builds_arm64_c_code_and_is_recorded() {
     validate("cyclonedx", &path);
 }
 
-/// `--dry-run --message-format json` of `manifest`: the plan's `cargo` part.
-fn planned(manifest: &str, rest: &[&str]) -> Value {
-    let mut args = vec![
-        "--manifest-path",
-        manifest,
-        "--dry-run",
-        "--message-format",
-        "json",
-        "--platform",
-        "linux/amd64,linux/arm64",
-    ];
-    args.extend_from_slice(rest);
-    let plan: Value = serde_json::from_str(&ok(slim::cmd(&args))).unwrap();
-    plan["cargo"].clone()
-}
-
-/// The planned toolchain per platform, in platform order (amd64, arm64).
-fn toolchains(cargo: &Value) -> Vec<String> {
-    cargo["toolchains"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["c_toolchain"].as_str().unwrap().to_string())
-        .collect()
-}
-
 #[test]
 fn the_plan_shows_the_toolchain_per_platform_from_the_key_and_the_flag() {
     let (native, _) = native_and_cross();
@@ -389,4 +258,149 @@ fn the_plan_shows_the_toolchain_per_platform_from_the_key_and_the_flag() {
     ] {
         assert!(err.contains(part), "{part:?} not in:\n{err}");
     }
+}
+
+#[test]
+fn c_code_is_what_the_selected_packages_build_with_their_features() {
+    // `cargo build -p app` does not turn on clib's `c` (only `other` and app's tests do): no C code,
+    // so rust-lld for both platforms, not musl-gcc and zig (zig would link a pure-Rust arm64 app).
+    let w = work();
+    let manifest = feature_workspace(w.path());
+    let plan = |rest: &[&str]| {
+        let cargo = planned(&manifest, rest);
+        assert_eq!(cargo["toolchains"].as_array().unwrap().len(), 2, "{cargo}");
+        cargo
+    };
+    let (native, _) = native_and_cross();
+    let by_rule: Vec<String> = Platform::ALL
+        .map(|p| if p == native { "musl-gcc" } else { "zig" }.to_string())
+        .to_vec();
+    let cargo = plan(&["-p", "app", "--locked"]);
+    assert_eq!(toolchains(&cargo), ["rust-lld", "rust-lld"]);
+    assert_eq!(cargo["toolchains"][0]["c_crates"], serde_json::json!([]));
+    for sel in [
+        &["-p", "other"][..],
+        &["-p", "app", "-p", "other"],
+        &["--workspace"],
+    ] {
+        let cargo = plan(sel);
+        assert_eq!(toolchains(&cargo), by_rule, "{sel:?}");
+        assert_eq!(cargo["toolchains"][1]["c_crates"][0], "clib@0.1.0");
+    }
+    // The features of the command line count as cargo build counts them.
+    let cargo = plan(&["-p", "app", "--features", "clib/c"]);
+    assert_eq!(toolchains(&cargo), by_rule);
+}
+
+#[test]
+fn a_dry_run_with_an_out_of_date_cargo_lock_writes_nothing() {
+    // A dependency added to Cargo.toml but not yet to Cargo.lock: `cargo tree` (like `cargo build`)
+    // would rewrite the lock file, and a dry run writes nothing, so the plan says the build decides.
+    let w = work();
+    let ws = w.path().join("ws");
+    let manifest = copy_fixture("with-c", &ws);
+    let toml = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(
+        &manifest,
+        format!("{toml}\n[dependencies]\nshlex = \"2\"\n"),
+    )
+    .unwrap();
+    let read_lock = || std::fs::read_to_string(ws.join("Cargo.lock")).unwrap();
+    let lock = read_lock();
+    let cargo = planned(&manifest, &["--offline"]);
+    assert_eq!(read_lock(), lock, "Cargo.lock changed");
+    assert_eq!(cargo["toolchains"], serde_json::json!([]));
+    // With --locked it is the error the build would give.
+    let err = fails(slim::cmd(&[
+        "--manifest-path",
+        &manifest,
+        "--dry-run",
+        "--locked",
+    ]));
+    assert!(err.contains("--locked"), "{err}");
+    assert_eq!(read_lock(), lock);
+}
+
+#[test]
+fn the_sbom_lists_what_the_selected_packages_build_not_what_other_members_turn_on() {
+    // `-p app` compiles app and clib only: itoa comes with clib's feature `c`, which only `other`
+    // and app's dev-dependencies turn on (cargo metadata's whole-workspace graph has it).
+    let w = work();
+    let manifest = feature_workspace(&w.path().join("ws"));
+    let (native, _) = native_and_cross();
+    let crates = |package: &str| {
+        let target = w.path().join("t");
+        let out = w.path().join(package);
+        let args = [
+            "-p",
+            package,
+            "--platform",
+            &native.to_string(),
+            "--locked",
+            "--offline",
+            "--output",
+            out.to_str().unwrap(),
+        ]
+        .map(String::from);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        ok(slim::on(&manifest, target.to_str().unwrap(), &args));
+        let path = w.path().join(format!("{package}.spdx.json"));
+        let doc: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        let mut names: Vec<String> = doc["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap().to_string())
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    };
+    assert_eq!(crates("app"), ["app", "clib"]);
+}
+
+#[test]
+fn a_rust_without_rust_lld_is_a_clear_error_before_building() {
+    // A distribution's rustc may ship no rust-lld: say so before compiling, not rustc's "linker
+    // `rust-lld` not found" at the end. (A RUSTC whose sysroot has none stands in for one.)
+    use std::os::unix::fs::PermissionsExt;
+    if peers::which("rust-lld").is_some() {
+        eprintln!(
+            "SKIP: a_rust_without_rust_lld_is_a_clear_error_before_building: rust-lld is on PATH"
+        );
+        return;
+    }
+    let w = work();
+    let sysroot = w.path().join("sysroot");
+    std::fs::create_dir_all(sysroot.join("lib/rustlib")).unwrap();
+    let real = peers::which("rustc").unwrap();
+    let wrapper = w.path().join("rustc");
+    let script = format!(
+        "#!/bin/sh\n[ \"$*\" = '--print sysroot' ] && {{ echo '{}'; exit 0; }}\nexec '{}' \"$@\"\n",
+        sysroot.display(),
+        real.display()
+    );
+    std::fs::write(&wrapper, script).unwrap();
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (native, _) = native_and_cross();
+    let target = w.path().join("t");
+    let mut c = slim::on(
+        &fixture("hello"),
+        target.to_str().unwrap(),
+        &["--platform", &native.to_string(), "--locked"],
+    );
+    c.env("RUSTC", &wrapper);
+    let err = fails(c);
+    for part in [
+        format!("{native} is linked with rust-lld (rust-lld), but this Rust"),
+        "has no rust-lld".to_string(),
+        "https://rustup.rs".to_string(),
+        "_LINKER".to_string(),
+    ] {
+        assert!(err.contains(&part), "{part:?} not in:\n{err}");
+    }
+    assert!(
+        !target.join(native.rust_target()).exists(),
+        "something was built"
+    );
 }

@@ -2,7 +2,7 @@
 //! and the configuration only, never from what is installed.
 //!
 //! Takes the platform, the machine's own platform, the `c-toolchain` choice (metadata key or
-//! `--c-toolchain`), the crates that compile C code for the target ([`deps::c_crates`]: build scripts
+//! `--c-toolchain`), the crates that compile C code for the target (`c_crates`: build scripts
 //! that use the `cc` crate) and what the user configured ([`UserSettings`]); gives a [`Decision`]:
 //!
 //! | C code? | native (host = platform)         | cross (x86_64 -> aarch64 ...)      |
@@ -12,12 +12,14 @@
 //!
 //! A chosen tool that is missing is an error before anything is built ([`check_installed`]), never
 //! a fall-back to another toolchain; a C compiler or linker the user set wins and is recorded as
-//! `user: ...`. [`Tools`] is what the SBOM records: the toolchain with its version, and rustc's.
+//! `user: ...` (a C compiler alone is still linked with rust-lld). [`Tools`] is what the SBOM records: the toolchain with its version, and rustc's.
 
 use crate::platform::Platform;
-use crate::sbom::deps::{self, MetadataQuery};
+use crate::sbom::deps::MetadataQuery;
 use anyhow::{bail, Result};
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 /// `c-toolchain` / `--c-toolchain`: how C code of dependencies is compiled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -67,7 +69,11 @@ pub enum Toolchain {
     MuslGcc,
     /// `cargo zigbuild`: zig compiles C code and links.
     Zig,
-    /// What the user set (e.g. `CC_x86_64_unknown_linux_musl=clang`); we set nothing.
+    /// A C compiler the user set (e.g. `CC_x86_64_unknown_linux_musl=clang`), and no linker: their
+    /// compiler for C code, rust-lld to link (a C compiler says nothing about the linker, which
+    /// would otherwise be rustc's default, the `cc` on PATH).
+    UserCc(String),
+    /// A linker the user set (and maybe a C compiler); we set nothing.
     User(String),
 }
 
@@ -78,19 +84,24 @@ impl Toolchain {
             Toolchain::RustLld => "rust-lld".into(),
             Toolchain::MuslGcc => "musl-gcc".into(),
             Toolchain::Zig => "zig".into(),
+            Toolchain::UserCc(s) => format!("user: {s}, linked with rust-lld"),
             Toolchain::User(s) => format!("user: {s}"),
         }
     }
 }
 
-/// A C compiler and a linker the user configured for the target (what was set, for the record).
+/// A C compiler and a linker the user configured for the target (what was set, for the record; read
+/// by `user_settings`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UserSettings {
-    /// `CC_<triple>=...` or `TARGET_CC=...`.
+    /// `CC_<triple>=...` or `TARGET_CC=...`, in the environment or a config file's `[env]`.
     pub cc: Option<String>,
-    /// `CARGO_TARGET_<T>_LINKER=...`, `linker=` in RUSTFLAGS, or `target.<triple>.linker` in a
-    /// cargo config file.
+    /// `CARGO_TARGET_<T>_LINKER=...`, `linker` in a cargo config's `[target.<triple>]` or matching
+    /// `[target.'cfg(..)']`, or `-C linker=` / `-C linker-flavor=` in rustflags.
     pub linker: Option<String>,
+    /// With no linker set: a link argument in rustflags that only a C compiler driver understands
+    /// (`-C link-arg=-Wl,...`), which rust-lld, a plain ld, rejects.
+    pub link_args: Option<String>,
 }
 
 /// The C toolchain of one platform's build, and why.
@@ -132,38 +143,48 @@ pub fn decide(
         choice,
     };
     // What the user set is honoured: a linker always, a C compiler when there is C code to compile.
-    let set: Vec<&str> = [
-        user.cc.as_deref().filter(|_| needs_c),
-        user.linker.as_deref(),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    if !set.is_empty() {
+    let cc = user.cc.as_deref().filter(|_| needs_c);
+    if let Some(linker) = user.linker.as_deref() {
+        let set: Vec<&str> = cc.into_iter().chain([linker]).collect();
         d.toolchain = Toolchain::User(set.join(", "));
         return Ok(d);
     }
     let triple = platform.rust_target();
-    d.toolchain = match (choice, needs_c, cross) {
-        (Choice::Auto, false, _) | (Choice::RustLld, false, _) => Toolchain::RustLld,
-        (Choice::Auto, true, false) | (Choice::MuslGcc, _, false) => Toolchain::MuslGcc,
-        (Choice::Auto, true, true) | (Choice::Zig, _, _) => Toolchain::Zig,
-        (Choice::MuslGcc, _, true) => bail!(
+    let rule = match (cc, choice, needs_c, cross) {
+        (Some(cc), ..) => Toolchain::UserCc(cc.to_string()),
+        (None, Choice::Auto, false, _) | (None, Choice::RustLld, false, _) => Toolchain::RustLld,
+        (None, Choice::Auto, true, false) | (None, Choice::MuslGcc, _, false) => Toolchain::MuslGcc,
+        (None, Choice::Auto, true, true) | (None, Choice::Zig, _, _) => Toolchain::Zig,
+        (None, Choice::MuslGcc, _, true) => bail!(
             "c-toolchain musl-gcc cannot build {platform} here: musl-gcc compiles for this machine's own architecture ({}) only; use c-toolchain = \"zig\" (--c-toolchain zig, with cargo-zigbuild installed) or \"auto\", or set CC_{} yourself",
             std::env::consts::ARCH,
             triple.replace('-', "_")
         ),
-        (Choice::RustLld, true, _) => bail!(
+        (None, Choice::RustLld, true, _) => bail!(
             "c-toolchain rust-lld links pure Rust only, but for {platform} {} compile C code (their build scripts use the `cc` crate): use c-toolchain = \"auto\" (musl-gcc natively, zig when cross-compiling), \"musl-gcc\" or \"zig\", or set CC_{} yourself",
             d.crates(),
             triple.replace('-', "_")
         ),
     };
+    // Link arguments for a C compiler driver: rust-lld (a plain ld) rejects them; zig links through
+    // `zig cc`, a driver; natively rustc's default linker, `cc`, is one. Across architectures that
+    // `cc` cannot link, so say what would.
+    d.toolchain = match (&user.link_args, rule, cross) {
+        (None, rule, _) | (Some(_), rule @ Toolchain::Zig, _) => rule,
+        (Some(args), _, false) => {
+            let set: Vec<&str> = cc.into_iter().chain([args.as_str()]).collect();
+            Toolchain::User(set.join(", "))
+        }
+        (Some(args), _, true) => bail!(
+            "{args}: only a C compiler driver understands that link argument, so rust-lld (a plain ld) cannot link {platform} with it, and rustc's default linker (`cc`) links for this machine's own architecture only: set a linker for {triple} (CARGO_TARGET_{}_LINKER, e.g. a cross gcc), pass --c-toolchain zig (zig cc understands it; pip install cargo-zigbuild), or write the argument for ld itself (-C link-arg=-zstack-size=N for -Wl,-z,stack-size=N)",
+            triple.replace('-', "_").to_ascii_uppercase()
+        ),
+    };
     Ok(d)
 }
 
-/// Decide for each of `platforms`: the C crates from `cargo metadata --filter-platform` of the
-/// workspace (`q`), walked from the packages `roots` (empty: what a plain `cargo build` builds);
+/// Decide for each of `platforms`: the C crates from `cargo tree` of the workspace (`q`) for the
+/// packages `roots` (empty: what a plain `cargo build` builds), see `c_crates`;
 /// `user` gives what the user configured for a platform.
 pub fn decide_all(
     q: &MetadataQuery,
@@ -174,8 +195,7 @@ pub fn decide_all(
 ) -> Result<Vec<Decision>> {
     let mut out = Vec::new();
     for &p in platforms {
-        let md = deps::metadata(q, p)?;
-        let crates = deps::c_crates(&md, roots)?;
+        let crates = super::c_crates::for_platform(q, roots, p)?;
         out.push(decide(p, Platform::host(), choice, crates, &user(p))?);
     }
     Ok(out)
@@ -184,10 +204,16 @@ pub fn decide_all(
 /// Fail, before anything is built, when the tool a decision needs is not installed: the error names
 /// the crates with C code, the platform, and what to install or set.
 pub fn check_installed(d: &Decision) -> Result<()> {
+    if matches!(
+        d.toolchain,
+        Toolchain::RustLld | Toolchain::MuslGcc | Toolchain::UserCc(_)
+    ) {
+        check_rust_lld(d)?;
+    }
     let (program, install) = match d.toolchain {
         Toolchain::MuslGcc => ("musl-gcc", "apt-get install musl-tools"),
         Toolchain::Zig => ("cargo-zigbuild", "pip install cargo-zigbuild"),
-        Toolchain::RustLld | Toolchain::User(_) => return Ok(()),
+        Toolchain::RustLld | Toolchain::UserCc(_) | Toolchain::User(_) => return Ok(()),
     };
     if super::toolchain::find_program(program).is_some() {
         return Ok(());
@@ -218,6 +244,48 @@ pub fn check_installed(d: &Decision) -> Result<()> {
     )
 }
 
+/// Fail before anything is built when the Rust in use has no rust-lld (Rust from rustup ships it; a
+/// distribution's rustc may not): rustc would say only "linker `rust-lld` not found", after compiling.
+fn check_rust_lld(d: &Decision) -> Result<()> {
+    let rustc = super::user_config::rustc();
+    let out = Command::new(&rustc)
+        .args(["--print", "sysroot"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output();
+    let Some(sysroot) = out
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
+    else {
+        return Ok(()); // rustc itself will say what is wrong
+    };
+    if rust_lld_in(&sysroot) || super::toolchain::find_program("rust-lld").is_some() {
+        return Ok(());
+    }
+    let key = d
+        .platform
+        .rust_target()
+        .replace('-', "_")
+        .to_ascii_uppercase();
+    bail!(
+        "{} is linked with rust-lld ({}), but this Rust ({rustc}, sysroot {}) has no rust-lld (not in lib/rustlib/*/bin, not on PATH): install Rust with rustup (https://rustup.rs), which ships it, or set the linker yourself with CARGO_TARGET_{key}_LINKER (recorded as `user: ...`)",
+        d.platform,
+        d.toolchain.name(),
+        sysroot.display()
+    )
+}
+
+/// Whether `sysroot` has rust-lld where rustc looks first (`lib/rustlib/<host>/bin`, which rustc
+/// puts before PATH when it runs the linker).
+pub(super) fn rust_lld_in(sysroot: &Path) -> bool {
+    std::fs::read_dir(sysroot.join("lib/rustlib"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|d| d.path().join("bin/rust-lld").is_file())
+}
+
 /// [`check_installed`] for every decision, then their [`tools`] by platform.
 pub fn check_all<'a>(
     decisions: impl Iterator<Item = &'a Decision> + Clone,
@@ -240,23 +308,79 @@ pub struct Tools {
     pub c_version: Option<String>,
 }
 
-/// The first line a program prints, if it runs and succeeds.
+/// How long a version probe may take: a wrapper that hangs must not hang the build.
+const PROBE_LIMIT: Duration = Duration::from_secs(5);
+/// How much of a probe's output is read (the rest is not wanted), and the longest version recorded.
+const PROBE_BYTES: u64 = 4096;
+const VERSION_CHARS: usize = 200;
+
+/// The first line a program prints, if it runs and succeeds within [`PROBE_LIMIT`]; at most
+/// [`VERSION_CHARS`] characters, without control characters, redacted (it goes into the SBOM).
 fn first_line(program: &str, args: &[&str]) -> Option<String> {
-    let out = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .output()
-        .ok()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let line = text.lines().next()?.trim();
-    (out.status.success() && !line.is_empty()).then(|| line.to_string())
+    first_line_within(program, args, PROBE_LIMIT)
 }
 
-/// `rustc -V` (of `$RUSTC`, as cargo runs it).
+/// [`first_line`] with a time limit: the child is killed when it runs past it. The registry password
+/// is not passed on (a wrapper could print it into the SBOM).
+pub(super) fn first_line_within(program: &str, args: &[&str], limit: Duration) -> Option<String> {
+    let mut child = Command::new(program)
+        .args(args)
+        .env_remove(crate::registry::credentials::PASSWORD_VAR)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let stdout = child.stdout.take()?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    // Reads to the end or the bound, then drops the pipe (a child printing more gets EPIPE).
+    std::thread::spawn(move || {
+        let _ = tx.send(crate::bounded::read_at_most(stdout, PROBE_BYTES));
+    });
+    let deadline = Instant::now() + limit;
+    let text = rx.recv_timeout(limit).ok().and_then(Result::ok);
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Some(status),
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+        }
+    };
+    let (text, status) = (text?, status?);
+    let text = String::from_utf8_lossy(&text);
+    let line: String = text
+        .lines()
+        .next()?
+        .chars()
+        .filter(|c| !c.is_control())
+        .collect();
+    let line = crate::ui::redact_and_cut(line.trim(), VERSION_CHARS);
+    let line = line.trim();
+    (status.success() && !line.is_empty()).then(|| line.to_string())
+}
+
+/// `rustc -V` of the rustc cargo runs (`$RUSTC`, else `build.rustc` of a cargo config file, else
+/// `rustc`).
 pub fn rustc_version() -> Option<String> {
-    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
-    first_line(&rustc, &["-V"])
+    first_line(&super::user_config::rustc(), &["-V"])
+}
+
+/// `zig version` of the zig cargo-zigbuild runs: `$CARGO_ZIGBUILD_ZIG_PATH` (`zig_path`), else `zig`
+/// from PATH, else the one pip installed with it (`python3 -m ziglang`, or the python of
+/// `$CARGO_ZIGBUILD_PYTHON_PATH`).
+fn zig_version(zig_path: Option<String>) -> Option<String> {
+    if let Some(zig) = zig_path.filter(|z| !z.trim().is_empty()) {
+        return first_line(&zig, &["version"]);
+    }
+    let python = std::env::var("CARGO_ZIGBUILD_PYTHON_PATH")
+        .ok()
+        .filter(|p| !p.trim().is_empty())
+        .unwrap_or_else(|| "python3".into());
+    first_line("zig", &["version"]).or_else(|| first_line(&python, &["-m", "ziglang", "version"]))
 }
 
 /// The record of `d` for the SBOM, with the versions of the tools it runs.
@@ -266,16 +390,14 @@ pub fn tools(d: &Decision) -> Tools {
         Toolchain::RustLld => rustc.clone(),
         Toolchain::MuslGcc => first_line("musl-gcc", &["--version"]),
         Toolchain::Zig => {
-            // cargo-zigbuild runs `zig` from PATH, else the one pip installed with it (ziglang).
-            let zig = first_line("zig", &["version"])
-                .or_else(|| first_line("python3", &["-m", "ziglang", "version"]));
+            let zig = zig_version(std::env::var("CARGO_ZIGBUILD_ZIG_PATH").ok());
             let zigbuild = first_line("cargo-zigbuild", &["--version"]);
             match (zigbuild, zig) {
                 (Some(b), Some(z)) => Some(format!("{b}, zig {z}")),
                 (b, z) => b.or(z.map(|z| format!("zig {z}"))),
             }
         }
-        Toolchain::User(_) => None,
+        Toolchain::UserCc(_) | Toolchain::User(_) => None,
     };
     Tools {
         rustc,

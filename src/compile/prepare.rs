@@ -274,7 +274,7 @@ pub fn user_rustc_wrapper() -> Option<PathBuf> {
             return (!v.is_empty()).then(|| PathBuf::from(v));
         }
     }
-    for file in super::toolchain::cargo_config_files() {
+    for file in super::user_config::cargo_config_files() {
         let Ok(text) = std::fs::read_to_string(&file) else {
             continue;
         };

@@ -1,6 +1,6 @@
 //! Unit tests of `compile` (kept beside it so compile.rs stays about the code).
 use super::c_toolchain::Toolchain;
-use super::toolchain::{config_sets_linker, Invocation};
+use super::toolchain::Invocation;
 use super::*;
 use std::path::Path;
 
@@ -145,31 +145,14 @@ fn zig_runs_cargo_zigbuild_and_user_settings_are_left_alone() {
 }
 
 #[test]
-fn finds_linkers_in_cargo_config() {
-    let t = "aarch64-unknown-linux-musl";
-    assert!(config_sets_linker(
-        "[target.aarch64-unknown-linux-musl]\nlinker = \"cc\"\n",
-        t
-    ));
-    assert!(config_sets_linker(
-        "[target.\"aarch64-unknown-linux-musl\"]\n  linker=\"x\" # c\n",
-        t
-    ));
-    assert!(config_sets_linker(
-        "target.aarch64-unknown-linux-musl.linker = \"x\"\n",
-        t
-    ));
-    assert!(config_sets_linker(
-        "[target]\naarch64-unknown-linux-musl.linker = \"x\"\n",
-        t
-    ));
-    assert!(!config_sets_linker(
-        "[target.x86_64-unknown-linux-musl]\nlinker = \"x\"\n",
-        t
-    ));
-    assert!(!config_sets_linker(
-        "[target.aarch64-unknown-linux-musl]\nrunner = \"qemu\"\n# linker = \"x\"\n",
-        t
-    ));
-    assert!(!config_sets_linker("[build]\nlinker = \"x\"\n", t));
+fn a_user_c_compiler_alone_is_linked_with_rust_lld() {
+    let req = BuildRequest::new(Platform::LinuxArm64);
+    let user = Toolchain::UserCc("CC_aarch64_unknown_linux_musl=clang".into());
+    let inv = invocation(&req, &host(), &user);
+    assert_eq!(args(&inv)[0], "build");
+    assert_eq!(
+        inv.env,
+        env(&[("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER", "rust-lld")])
+    );
+    assert!(inv.notes[0].contains("CC_aarch64_unknown_linux_musl=clang"));
 }

@@ -3,9 +3,8 @@
 //! `cargo zigbuild` for C code of another architecture, and never over a linker or compiler the user
 //! configured (environment, RUSTFLAGS, or `.cargo/config.toml`). What is on PATH decides nothing.
 
-use super::c_toolchain::{Toolchain, UserSettings};
+use super::c_toolchain::Toolchain;
 use super::BuildRequest;
-use crate::platform::Platform;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
@@ -22,51 +21,6 @@ impl Host {
             cargo: std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()),
         }
     }
-}
-
-/// The C compiler and linker the user configured for `platform`'s target: in `extra_env` or the
-/// environment (`CC_<triple>`, `TARGET_CC`, `CARGO_TARGET_<T>_LINKER`), `linker=` in RUSTFLAGS, or
-/// `target.<triple>.linker` in a cargo config file that applies from the current directory.
-pub fn user_settings(platform: Platform, extra_env: &[(String, String)]) -> UserSettings {
-    let triple = platform.rust_target();
-    let under = triple.replace('-', "_");
-    let key = under.to_ascii_uppercase();
-    let get = |name: &str| {
-        extra_env
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-            .or_else(|| std::env::var(name).ok())
-            .map(|v| format!("{name}={v}"))
-    };
-    let cc = [
-        format!("CC_{under}"),
-        format!("CC_{triple}"),
-        "TARGET_CC".into(),
-    ]
-    .iter()
-    .find_map(|n| get(n));
-    let in_flags = [
-        "RUSTFLAGS",
-        "CARGO_ENCODED_RUSTFLAGS",
-        "CARGO_BUILD_RUSTFLAGS",
-    ]
-    .into_iter()
-    .map(str::to_string)
-    .chain([format!("CARGO_TARGET_{key}_RUSTFLAGS")])
-    .find(|v| std::env::var(v).is_ok_and(|f| f.contains("linker=")))
-    .map(|v| format!("linker= in {v}"));
-    let linker = get(&format!("CARGO_TARGET_{key}_LINKER"))
-        .or(in_flags)
-        .or_else(|| {
-            cargo_config_files()
-                .into_iter()
-                .find(|f| {
-                    std::fs::read_to_string(f).is_ok_and(|text| config_sets_linker(&text, triple))
-                })
-                .map(|f| format!("target.{triple}.linker in {}", f.display()))
-        });
-    UserSettings { cc, linker }
 }
 
 /// The command to run, with its environment and what to say about it.
@@ -102,6 +56,13 @@ pub(super) fn invocation(req: &BuildRequest, host: &Host, toolchain: &Toolchain)
     // x86_64 musl target is `cc` from PATH (gcc and GNU ld: other bytes, a build id), which would
     // make the host's compiler, and whether it is the target's architecture, part of the output.
     let rust_lld = (format!("CARGO_TARGET_{key}_LINKER"), "rust-lld".to_string());
+    // Flags in the user's configuration that only a C compiler driver understands leave the linker
+    // to them (see user_config); a build script can still emit some (`cargo:rustc-link-arg`).
+    let lld_hint = format!(
+        "linked with rust-lld, a plain ld: if it rejected an argument written for a C compiler \
+         driver (`-Wl,...`, `-static-pie`; a build script's `cargo:rustc-link-arg` can emit one), \
+         set the linker yourself, e.g. CARGO_TARGET_{key}_LINKER=cc (recorded as `user: ...`)"
+    );
     match toolchain {
         Toolchain::RustLld => {
             env.push(rust_lld);
@@ -113,6 +74,7 @@ pub(super) fn invocation(req: &BuildRequest, host: &Host, toolchain: &Toolchain)
                  script compiles C another way, pass --c-toolchain musl-gcc (this machine's \
                  architecture) or --c-toolchain zig"
             ));
+            hints.push(lld_hint);
         }
         Toolchain::MuslGcc => {
             env.push((
@@ -123,8 +85,16 @@ pub(super) fn invocation(req: &BuildRequest, host: &Host, toolchain: &Toolchain)
             notes.push(format!(
                 "C code for {triple} is compiled with musl-gcc, linked with rust-lld"
             ));
+            hints.push(lld_hint);
         }
         Toolchain::Zig => notes.push(format!("building for {triple} with cargo zigbuild")),
+        Toolchain::UserCc(cc) => {
+            env.push(rust_lld);
+            notes.push(format!(
+                "C code for {triple} is compiled with the C compiler you set ({cc}), linked with rust-lld"
+            ));
+            hints.push(lld_hint);
+        }
         Toolchain::User(set) => notes.push(format!(
             "using the C compiler / linker configured for {triple} ({set})"
         )),
@@ -190,51 +160,6 @@ pub(super) fn invocation(req: &BuildRequest, host: &Host, toolchain: &Toolchain)
         notes,
         hints,
     }
-}
-
-/// Whether a cargo config file's text sets `target.<triple>.linker` (as a table key or a dotted
-/// key).
-pub(super) fn config_sets_linker(text: &str, triple: &str) -> bool {
-    let wanted = format!("target.{triple}.linker");
-    let mut table = String::new();
-    for line in text.lines() {
-        let line = line.split('#').next().unwrap_or("").trim();
-        let clean = |s: &str| {
-            s.chars()
-                .filter(|c| !matches!(c, '"' | '\'' | ' ' | '\t'))
-                .collect::<String>()
-        };
-        if let Some(header) = line.strip_prefix('[') {
-            table = clean(header.trim_end_matches(']'));
-        } else if let Some((key, _)) = line.split_once('=') {
-            let key = clean(key);
-            let full = if table.is_empty() {
-                key
-            } else {
-                format!("{table}.{key}")
-            };
-            if full == wanted {
-                return true;
-            }
-        }
-    }
-    false
-}
-
-/// The cargo config files that apply from the current directory: `.cargo/config{,.toml}` in it and
-/// its ancestors, and in `$CARGO_HOME`.
-pub(super) fn cargo_config_files() -> Vec<PathBuf> {
-    let mut dirs: Vec<PathBuf> = std::env::current_dir()
-        .map(|d| d.ancestors().map(|a| a.join(".cargo")).collect())
-        .unwrap_or_default();
-    let home = std::env::var_os("CARGO_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo")));
-    dirs.extend(home);
-    dirs.iter()
-        .flat_map(|d| [d.join("config.toml"), d.join("config")])
-        .filter(|f| f.is_file())
-        .collect()
 }
 
 /// The path of an executable `name` on PATH (or in `$CARGO_HOME/bin`, where cargo also looks).

@@ -218,13 +218,24 @@ fn edge_is(dep: &Value, kind: Option<&str>) -> bool {
 /// The crates a [`walk`] saw, and the edges it took.
 type Walked<'a> = (BTreeSet<&'a str>, BTreeSet<(&'a str, &'a str)>);
 
+/// `name@version` of a package, as [`crate::compile::c_crates::built_edges`] names it.
+fn key(packages: &ById<'_>, id: &str) -> Option<String> {
+    let p = packages.get(id)?;
+    Some(format!(
+        "{}@{}",
+        p["name"].as_str()?,
+        p["version"].as_str()?
+    ))
+}
+
 /// Breadth-first from `from` along normal, non-proc-macro edges (the metadata is already filtered
-/// for the platform), stopping early once `stop_at` (a package name) is reached.
+/// for the platform), and when `built` is given only along the edges the build really has (`cargo
+/// metadata` resolves the features of the whole workspace at once, dev-dependencies included).
 fn walk<'a>(
     nodes: &ById<'a>,
     packages: &ById<'a>,
     from: &[&'a str],
-    stop_at: Option<&str>,
+    built: Option<&BTreeSet<(String, String)>>,
 ) -> Walked<'a> {
     let mut seen: BTreeSet<&str> = from.iter().copied().collect();
     let mut queue: Vec<&str> = from.to_vec();
@@ -238,12 +249,14 @@ fn walk<'a>(
             if !edge_is(dep, None) || packages.get(to).is_some_and(|p| is_proc_macro(p)) {
                 continue;
             }
+            if let Some(built) = built {
+                let edge = key(packages, id).zip(key(packages, to));
+                if !edge.is_some_and(|e| built.contains(&e)) {
+                    continue;
+                }
+            }
             edges.insert((id, to));
             if seen.insert(to) {
-                let name = packages.get(to).and_then(|p| p["name"].as_str());
-                if stop_at.is_some() && name == stop_at {
-                    return (seen, edges);
-                }
                 queue.push(to);
             }
         }
@@ -251,45 +264,13 @@ fn walk<'a>(
     (seen, edges)
 }
 
-/// The crates compiled for the target whose build script compiles C code for it, as
-/// `name@version`, sorted: those among [`graph`]'s crates (the ones built from `roots` for the
-/// platform) whose build-dependencies pull in the `cc` crate, directly or through their normal
-/// dependencies (`cmake`, `openssl-src` and the like use `cc`). A build script runs with `TARGET` set
-/// to the target of its crate, so that is where `cc` compiles; `cc` under a build-dependency's own
-/// build script or a proc-macro compiles for the host, and does not count.
-pub fn c_crates(md: &Value, roots: &[String]) -> Result<Vec<String>> {
-    let (packages, nodes) = index(md)?;
-    let root_ids = root_ids(md, &packages, roots)?;
-    let (target, _) = walk(&nodes, &packages, &root_ids, None);
-    let mut out = Vec::new();
-    for id in &target {
-        let Some(node) = nodes.get(id) else { continue };
-        let build_deps: Vec<&str> = node["deps"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|d| edge_is(d, Some("build")))
-            .filter_map(|d| d["pkg"].as_str())
-            .collect();
-        let (reached, _) = walk(&nodes, &packages, &build_deps, Some("cc"));
-        let uses_cc = reached
-            .iter()
-            .any(|r| packages.get(r).is_some_and(|p| p["name"] == "cc"));
-        if let (true, Some(p)) = (uses_cc, packages.get(id)) {
-            let (name, version) = (p["name"].as_str(), p["version"].as_str());
-            out.push(format!(
-                "{}@{}",
-                name.unwrap_or("?"),
-                version.unwrap_or("?")
-            ));
-        }
-    }
-    out.sort();
-    Ok(out)
-}
-
-/// The graph from the workspace packages named `roots` along normal, non-proc-macro edges.
-pub fn graph(md: &Value, roots: &[String]) -> Result<DepGraph> {
+/// The graph from the workspace packages named `roots` along normal, non-proc-macro edges (only
+/// those in `built`, when given: the edges `cargo tree` shows the build has).
+pub fn graph(
+    md: &Value,
+    roots: &[String],
+    built: Option<&BTreeSet<(String, String)>>,
+) -> Result<DepGraph> {
     let (packages, nodes) = index(md)?;
     let root_ids = root_ids(md, &packages, roots)?;
     let lock_path = Path::new(md["workspace_root"].as_str().unwrap_or(".")).join("Cargo.lock");
@@ -297,7 +278,7 @@ pub fn graph(md: &Value, roots: &[String]) -> Result<DepGraph> {
         .map(|t| lock_checksums(&t))
         .unwrap_or_default();
 
-    let (seen, raw_edges) = walk(&nodes, &packages, &root_ids, None);
+    let (seen, raw_edges) = walk(&nodes, &packages, &root_ids, built);
     let mut crates: Vec<(Crate, &str)> = seen
         .iter()
         .filter_map(|id| {
@@ -365,7 +346,19 @@ mod tests {
                 {"id": "norm", "deps": []}
             ]}
         });
-        let g = graph(&md, &["app".into()]).unwrap();
+        // Only the edges the build has, when cargo tree says which (norm only by another member).
+        let none = BTreeSet::new();
+        let g = graph(&md, &["app".into()], Some(&none)).unwrap();
+        assert_eq!(g.crates.len(), 1);
+        let built = BTreeSet::from([("app@1.0.0".to_string(), "norm@1.0.0".to_string())]);
+        assert_eq!(
+            graph(&md, &["app".into()], Some(&built))
+                .unwrap()
+                .crates
+                .len(),
+            2
+        );
+        let g = graph(&md, &["app".into()], None).unwrap();
         let names: Vec<&str> = g.crates.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(names, ["app", "norm"]);
         assert_eq!(g.edges, BTreeSet::from([(0, 1)]));
@@ -375,43 +368,5 @@ mod tests {
             g.crates[1].download_location().unwrap(),
             "https://crates.io/api/v1/crates/norm/1.0.0/download"
         );
-    }
-
-    #[test]
-    fn c_crates_are_the_target_crates_whose_build_scripts_reach_cc() {
-        let pkg = |id: &str| json!({"id": id, "name": id, "version": "1.0.0", "targets": [{"kind": ["lib"]}]});
-        let pm = json!({"id": "pm", "name": "pm", "version": "1.0.0", "targets": [{"kind": ["proc-macro"]}]});
-        let dep = |id: &str, kind: Value| json!({"pkg": id, "dep_kinds": [{"kind": kind}]});
-        let build = json!("build");
-        let md = json!({
-            "workspace_members": ["app", "other"],
-            "resolve": {"root": null, "nodes": [
-                // app: a C crate directly, one through cmake, a host-only one, a proc-macro.
-                {"id": "app", "deps": [dep("zstd-sys", Value::Null), dep("uses-cmake", Value::Null),
-                    dep("gen", build.clone()), dep("pm", Value::Null), dep("cc-user-dev", json!("dev"))]},
-                {"id": "zstd-sys", "deps": [dep("cc", build.clone())]},
-                {"id": "uses-cmake", "deps": [dep("cmake", build.clone())]},
-                {"id": "cmake", "deps": [dep("cc", Value::Null)]},
-                // gen runs on the host (a build-dependency): its C compiles for the host.
-                {"id": "gen", "deps": [dep("cc", build.clone())]},
-                {"id": "pm", "deps": [dep("cc", build.clone())]},
-                {"id": "cc-user-dev", "deps": [dep("cc", build.clone())]},
-                {"id": "other", "deps": [dep("cc", build.clone())]},
-                {"id": "cc", "deps": []}
-            ]},
-            "packages": [pkg("app"), pkg("zstd-sys"), pkg("uses-cmake"), pkg("cmake"), pkg("gen"),
-                         pm, pkg("cc-user-dev"), pkg("other"), pkg("cc")]
-        });
-        assert_eq!(
-            c_crates(&md, &["app".into()]).unwrap(),
-            ["uses-cmake@1.0.0", "zstd-sys@1.0.0"]
-        );
-        assert_eq!(c_crates(&md, &["other".into()]).unwrap(), ["other@1.0.0"]);
-        // No names: every member (no root package, no default members listed).
-        assert_eq!(
-            c_crates(&md, &[]).unwrap(),
-            ["other@1.0.0", "uses-cmake@1.0.0", "zstd-sys@1.0.0"]
-        );
-        assert!(c_crates(&md, &["nope".into()]).is_err());
     }
 }

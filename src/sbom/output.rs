@@ -84,9 +84,11 @@ pub fn graphs(
     metadata: &mut BTreeMap<Platform, serde_json::Value>,
 ) -> Result<Graphs> {
     let mut out = Graphs::new();
-    if plan.cargo.is_none() {
+    let Some(cargo) = &plan.cargo else {
         return Ok(out);
-    }
+    };
+    // What the one cargo build of the run really compiles (its features), per platform.
+    let mut built = BTreeMap::new();
     for img in plan.images.iter().filter(|i| i.sbom.is_some()) {
         let mut roots: Vec<String> = img
             .binaries
@@ -99,7 +101,14 @@ pub fn graphs(
             if let std::collections::btree_map::Entry::Vacant(e) = metadata.entry(p) {
                 e.insert(deps::metadata(q, p)?);
             }
-            let g = deps::graph(&metadata[&p], &roots).with_context(|| {
+            if let std::collections::btree_map::Entry::Vacant(e) = built.entry(p) {
+                e.insert(crate::compile::c_crates::built_edges(
+                    q,
+                    &cargo.packages,
+                    p,
+                )?);
+            }
+            let g = deps::graph(&metadata[&p], &roots, built.get(&p)).with_context(|| {
                 format!("listing the crates of image {} for the SBOM", img.name)
             })?;
             out.insert((img.name.clone(), p), g);

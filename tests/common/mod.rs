@@ -9,3 +9,4 @@ pub mod registry;
 pub mod slim;
 pub mod tar;
 pub mod token;
+pub mod toolchain;

@@ -65,20 +65,24 @@ fn explicit_choices_are_used_or_refused_with_a_reason() {
 fn what_the_user_set_wins_and_is_recorded() {
     let cc = UserSettings {
         cc: Some("CC_x86_64_unknown_linux_musl=clang".into()),
-        linker: None,
+        ..Default::default()
     };
     let d = decide(AMD, Some(AMD), Choice::Auto, c(), &cc).unwrap();
+    // Their compiler, our linker: a C compiler says nothing about linking.
     assert_eq!(
         d.toolchain,
-        Toolchain::User("CC_x86_64_unknown_linux_musl=clang".into())
+        Toolchain::UserCc("CC_x86_64_unknown_linux_musl=clang".into())
     );
     assert_eq!(
         d.toolchain.name(),
-        "user: CC_x86_64_unknown_linux_musl=clang"
+        "user: CC_x86_64_unknown_linux_musl=clang, linked with rust-lld"
     );
-    // Even over an explicit choice that could not build it.
+    check_installed(&d).unwrap();
+    // Even over an explicit choice that could not build it, and when cross-compiling.
     let d = decide(AMD, Some(AMD), Choice::RustLld, c(), &cc).unwrap();
-    assert!(matches!(d.toolchain, Toolchain::User(_)));
+    assert!(matches!(d.toolchain, Toolchain::UserCc(_)));
+    let d = decide(ARM, Some(AMD), Choice::Auto, c(), &cc).unwrap();
+    assert!(matches!(d.toolchain, Toolchain::UserCc(_)));
     // A C compiler without C code to compile changes nothing.
     let d = decide(AMD, Some(AMD), Choice::Auto, vec![], &cc).unwrap();
     assert_eq!(d.toolchain, Toolchain::RustLld);
@@ -86,6 +90,7 @@ fn what_the_user_set_wins_and_is_recorded() {
     let both = UserSettings {
         cc: Some("TARGET_CC=clang".into()),
         linker: Some("target.aarch64-unknown-linux-musl.linker in /w/.cargo/config.toml".into()),
+        ..Default::default()
     };
     let d = decide(ARM, Some(AMD), Choice::Auto, vec![], &both).unwrap();
     assert_eq!(
@@ -118,6 +123,144 @@ fn choices_parse_by_their_names() {
 fn rust_lld_needs_nothing_installed() {
     let d = decide(
         ARM,
+        Some(AMD),
+        Choice::Auto,
+        vec![],
+        &UserSettings::default(),
+    )
+    .unwrap();
+    check_installed(&d).unwrap();
+}
+
+/// An executable shell script `name` with `body` in a new temp dir (kept alive by the returned dir).
+fn script(body: &str) -> (tempfile::TempDir, String) {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("probe");
+    std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let p = p.display().to_string();
+    (dir, p)
+}
+
+#[test]
+fn version_probes_are_bounded_in_time_and_size_and_keep_secrets() {
+    let limit = std::time::Duration::from_millis(300);
+    let probe = |body: &str| {
+        let (_dir, p) = script(body);
+        let start = std::time::Instant::now();
+        let line = first_line_within(&p, &["--version"], limit);
+        assert!(
+            start.elapsed() < limit * 10,
+            "{body}: took {:?}",
+            start.elapsed()
+        );
+        line
+    };
+    assert_eq!(
+        probe("echo \"gcc 12.2 ($1)\"").as_deref(),
+        Some("gcc 12.2 (--version)")
+    );
+    // Hangs, with and without output first: killed at the limit, nothing recorded.
+    assert_eq!(probe("sleep 30"), None);
+    assert_eq!(probe("echo 1.0; exec sleep 30"), None);
+    // Endless or huge output: read up to a bound, never all of it.
+    assert_eq!(probe("exec yes"), None);
+    let long = probe("head -c 3000 /dev/zero | tr '\\0' 'v'; echo").unwrap();
+    assert_eq!(long.len(), VERSION_CHARS);
+    // Control characters (a terminal escape) are dropped, unicode and quotes are kept.
+    assert_eq!(
+        probe("printf 'zig \\033[31m0.13 \\342\\200\\234x\"\\r\\nsecond line\\n'").as_deref(),
+        Some("zig [31m0.13 \u{201c}x\"")
+    );
+    assert_eq!(probe("echo; echo 2.0"), None, "an empty first line");
+    assert_eq!(probe("echo 1.0; exit 3"), None, "a failure");
+    // The registry password is not passed on, and a remembered secret is redacted.
+    std::env::set_var(crate::registry::credentials::PASSWORD_VAR, "pw-in-env-0c9f");
+    let line = probe("echo \"v1 $SLIM_IMAGE_REGISTRY_PASSWORD\"");
+    std::env::remove_var(crate::registry::credentials::PASSWORD_VAR);
+    assert_eq!(line.as_deref(), Some("v1"));
+    crate::ui::remember("hunter2-version-secret");
+    assert_eq!(
+        probe("echo 'v2 hunter2-version-secret'").as_deref(),
+        Some("v2 <redacted>")
+    );
+}
+
+#[test]
+fn link_arguments_for_a_driver_keep_cc_natively_zig_across_or_say_what_to_set() {
+    let args = UserSettings {
+        link_args: Some("-C link-arg=-Wl,-z,now in RUSTFLAGS".into()),
+        ..Default::default()
+    };
+    let go = |p, choice, crates| decide(p, Some(AMD), choice, crates, &args);
+    // Natively: rustc's default linker (cc), recorded as the user's.
+    let d = go(AMD, Choice::Auto, vec![]).unwrap();
+    assert_eq!(
+        d.toolchain.name(),
+        "user: -C link-arg=-Wl,-z,now in RUSTFLAGS"
+    );
+    let d = go(AMD, Choice::Auto, c()).unwrap();
+    assert!(matches!(d.toolchain, Toolchain::User(_)));
+    // zig links through `zig cc`, which understands them.
+    assert_eq!(
+        go(ARM, Choice::Auto, c()).unwrap().toolchain,
+        Toolchain::Zig
+    );
+    assert_eq!(
+        go(ARM, Choice::Zig, vec![]).unwrap().toolchain,
+        Toolchain::Zig
+    );
+    // Across architectures without zig: what to do, before anything is built.
+    let err = go(ARM, Choice::Auto, vec![]).unwrap_err().to_string();
+    for part in [
+        "-C link-arg=-Wl,-z,now in RUSTFLAGS: only a C compiler driver understands",
+        "cannot link linux/arm64",
+        "CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER",
+        "--c-toolchain zig",
+        "-zstack-size",
+    ] {
+        assert!(err.contains(part), "{part:?} not in {err}");
+    }
+    // A linker set as well: the linker is theirs.
+    let both = UserSettings {
+        linker: Some(
+            "CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER=aarch64-linux-musl-gcc".into(),
+        ),
+        ..args.clone()
+    };
+    let d = decide(ARM, Some(AMD), Choice::Auto, vec![], &both).unwrap();
+    assert!(matches!(d.toolchain, Toolchain::User(_)));
+}
+
+#[test]
+fn the_zig_version_is_that_of_the_zig_cargo_zigbuild_runs() {
+    // CARGO_ZIGBUILD_ZIG_PATH comes before any zig on PATH.
+    let (_dir, zig) = script("[ \"$1\" = version ] && echo 0.99.0-from-zig-path");
+    assert_eq!(
+        zig_version(Some(zig)).as_deref(),
+        Some("0.99.0-from-zig-path")
+    );
+    let (_dir, broken) = script("exit 1");
+    assert_eq!(
+        zig_version(Some(broken)),
+        None,
+        "no fall-back to another zig"
+    );
+}
+
+#[test]
+fn rust_lld_is_looked_for_in_the_sysroot() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(!rust_lld_in(dir.path()));
+    let bin = dir.path().join("lib/rustlib/x86_64-unknown-linux-gnu/bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    assert!(!rust_lld_in(dir.path()));
+    std::fs::write(bin.join("rust-lld"), "").unwrap();
+    assert!(rust_lld_in(dir.path()));
+    // The Rust running these tests has one (rustup ships it).
+    let d = decide(
+        AMD,
         Some(AMD),
         Choice::Auto,
         vec![],
