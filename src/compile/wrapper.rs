@@ -21,6 +21,25 @@ use std::path::PathBuf;
 /// The environment variable that names the wrapper config and turns wrapper mode on.
 pub const CONFIG_VAR: &str = "SLIM_IMAGE_RUSTC_WRAPPER";
 
+/// The wrapper config to run with, when this process is cargo's rustc wrapper: [`CONFIG_VAR`] is
+/// set and the first argument is not `slim-image` (cargo runs a subcommand as `cargo-slim-image
+/// slim-image ...`, a wrapper as `WRAPPER RUSTC ...`). A `cargo slim-image` run with the variable
+/// in its environment (the user's own, or inherited from an outer build: cargo gives build scripts
+/// its environment) is a normal run: the variable is removed from the process, so nothing it
+/// starts sees a stale one.
+pub fn config() -> Option<OsString> {
+    let config = std::env::var_os(CONFIG_VAR)?;
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|a| a != "slim-image")
+    {
+        return Some(config);
+    }
+    // Single-threaded here: main calls this first.
+    std::env::remove_var(CONFIG_VAR);
+    None
+}
+
 /// What the wrapper adds, for one build (one platform).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WrapperConfig {
