@@ -56,3 +56,15 @@ fn the_wrapper_variable_in_the_users_environment_is_not_wrapper_mode() {
     slim::ok(c);
     assert!(has_dep_section(&built("hello")));
 }
+
+/// A `--print` in the user's RUSTFLAGS reaches every compilation: those are still compilations
+/// (remapped, linked with the dependency data), not probes. They used to be passed through
+/// untouched, and the build failed saying a linker dropped the section.
+#[test]
+fn a_print_in_rustflags_does_not_hide_compilations_from_the_wrapper() {
+    // goodbye, not hello: the tests run at once, and another RUSTFLAGS relinks the bin.
+    let mut c = on_hello(&["--bin", "goodbye"]);
+    c.env("RUSTFLAGS", "--print=native-static-libs");
+    slim::ok(c);
+    assert!(has_dep_section(&built("goodbye")));
+}

@@ -54,20 +54,13 @@ pub struct WrapperConfig {
 }
 
 /// Whether `args` (rustc's, without the program) are a real compilation rather than a probe:
-/// cargo's probes ask `-vV` or `--print`, and name the crate `___`.
+/// cargo's probes are `-vV` (no crate name) and `rustc - --crate-name ___ --print=...`. The crate
+/// name alone decides: a `--print` or `-V` in the user's RUSTFLAGS reaches every compilation too,
+/// and those still get remapped and linked with the dependency data.
 pub fn is_compilation(args: &[OsString]) -> bool {
-    let mut crate_name = None;
-    let mut it = args.iter().map(|a| a.to_string_lossy());
-    while let Some(a) = it.next() {
-        match a.as_ref() {
-            "-vV" | "-V" | "--version" | "--print" => return false,
-            "--crate-name" => crate_name = it.next().map(|n| n.into_owned()),
-            s if s.starts_with("--print=") => return false,
-            s if s.starts_with("--crate-name=") => crate_name = Some(s[13..].to_string()),
-            _ => {}
-        }
-    }
-    crate_name.is_some_and(|n| n != "___")
+    values(args, "--crate-name")
+        .last()
+        .is_some_and(|n| n != "___")
 }
 
 /// The values of option `name` in `args`: `NAME VALUE`, `NAME=VALUE`, and for one-letter options
@@ -228,6 +221,17 @@ mod tests {
             "--print",
             "cfg"
         ])));
+        // A user's RUSTFLAGS with `--print` or `-V` reach real compilations too.
+        assert!(is_compilation(&os(&[
+            "--crate-name",
+            "app",
+            "src/main.rs",
+            "--crate-type",
+            "bin",
+            "--print=native-static-libs",
+            "-V"
+        ])));
+        assert!(is_compilation(&os(&["--crate-name=app", "src/main.rs"])));
         assert!(is_compilation(&os(&[
             "--crate-name",
             "app",
