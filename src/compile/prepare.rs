@@ -130,10 +130,13 @@ fn prune(root: &Path, current: &Path) {
     let Ok(entries) = std::fs::read_dir(root) else {
         return;
     };
+    // Real directories only: a symlink planted in `root` is never followed (its target would get
+    // a lock file, and be locked, by a run that has no business there).
     let mut dirs: Vec<(std::time::SystemTime, PathBuf)> = entries
         .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
         .map(|e| e.path())
-        .filter(|p| p != current && p.is_dir())
+        .filter(|p| p != current)
         .map(|p| {
             let used = std::fs::metadata(p.join("lock")).and_then(|m| m.modified());
             (used.unwrap_or(std::time::UNIX_EPOCH), p)
@@ -358,6 +361,26 @@ mod tests {
         ];
         assert_eq!(left, want);
         drop(held);
+    }
+
+    #[test]
+    fn prune_never_follows_a_symlink_out_of_the_build_root() {
+        let root = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("keep"), "user data").unwrap();
+        // The symlink is the oldest entry: pruned first if it counted as a build dir.
+        std::os::unix::fs::symlink(outside.path(), root.path().join("planted")).unwrap();
+        for i in 0..12u32 {
+            let dir = root.path().join(format!("d{i:02}"));
+            hold(&dir).unwrap();
+        }
+        prune(root.path(), &root.path().join("d11"));
+        let mut left: Vec<String> = std::fs::read_dir(outside.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["keep"], "prune wrote or removed outside its root");
     }
 
     #[test]
