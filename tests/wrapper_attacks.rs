@@ -68,3 +68,19 @@ fn a_print_in_rustflags_does_not_hide_compilations_from_the_wrapper() {
     slim::ok(c);
     assert!(has_dep_section(&built("goodbye")));
 }
+
+/// A build script of an outer `cargo slim-image` build that runs the tool inherits cargo's
+/// `RUSTC_WRAPPER` (this executable) and the wrapper variable: the inner run is a normal run, and
+/// does not chain itself as the user's wrapper (its `cargo metadata` used to fail, running us as a
+/// wrapper without a config).
+#[test]
+fn an_inherited_rustc_wrapper_that_is_this_tool_is_not_chained() {
+    let mut c = on_hello(&["--bin", "hello"]);
+    c.env("RUSTC_WRAPPER", env!("CARGO_BIN_EXE_cargo-slim-image"))
+        .env(
+            "SLIM_IMAGE_RUSTC_WRAPPER",
+            "/nonexistent/outer-wrapper.json",
+        );
+    slim::ok(c);
+    assert!(has_dep_section(&built("hello")));
+}

@@ -16,7 +16,7 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The environment variable that names the wrapper config and turns wrapper mode on.
 pub const CONFIG_VAR: &str = "SLIM_IMAGE_RUSTC_WRAPPER";
@@ -26,18 +26,32 @@ pub const CONFIG_VAR: &str = "SLIM_IMAGE_RUSTC_WRAPPER";
 /// slim-image ...`, a wrapper as `WRAPPER RUSTC ...`). A `cargo slim-image` run with the variable
 /// in its environment (the user's own, or inherited from an outer build: cargo gives build scripts
 /// its environment) is a normal run: the variable is removed from the process, so nothing it
-/// starts sees a stale one.
+/// starts sees a stale one. So is a `RUSTC_WRAPPER` naming this executable: an outer build's
+/// (a build script running `cargo slim-image`), not the user's own wrapper to chain.
 pub fn config() -> Option<OsString> {
-    let config = std::env::var_os(CONFIG_VAR)?;
-    if std::env::args_os()
-        .nth(1)
-        .is_some_and(|a| a != "slim-image")
-    {
+    let config = std::env::var_os(CONFIG_VAR);
+    let cli = std::env::args_os().nth(1).is_none_or(|a| a == "slim-image");
+    if let (Some(config), false) = (config, cli) {
         return Some(config);
     }
     // Single-threaded here: main calls this first.
     std::env::remove_var(CONFIG_VAR);
+    if std::env::var_os("RUSTC_WRAPPER").is_some_and(|w| is_this_executable(Path::new(&w))) {
+        std::env::remove_var("RUSTC_WRAPPER");
+    }
     None
+}
+
+/// Whether `path` is the running executable (the same file).
+fn is_this_executable(path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let (Ok(exe), Ok(p)) = (
+        std::env::current_exe().and_then(std::fs::metadata),
+        std::fs::metadata(path),
+    ) else {
+        return false;
+    };
+    exe.dev() == p.dev() && exe.ino() == p.ino()
 }
 
 /// What the wrapper adds, for one build (one platform).
