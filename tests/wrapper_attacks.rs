@@ -6,6 +6,7 @@
 mod common;
 
 use common::slim;
+use std::io::Read;
 use std::path::PathBuf;
 
 const TRIPLE: &str = "x86_64-unknown-linux-musl";
@@ -83,4 +84,113 @@ fn an_inherited_rustc_wrapper_that_is_this_tool_is_not_chained() {
         );
     slim::ok(c);
     assert!(has_dep_section(&built("hello")));
+}
+
+/// The dependency list in `bin`'s `.dep-v0` section, as JSON.
+fn dep_list(bin: &std::path::Path) -> serde_json::Value {
+    let bytes = std::fs::read(bin).unwrap();
+    let z = cargo_slim_image::compile::depdata::section_in(&bytes).expect("a .dep-v0 section");
+    let mut out = Vec::new();
+    flate2::read::ZlibDecoder::new(z)
+        .read_to_end(&mut out)
+        .unwrap();
+    serde_json::from_slice(&out).unwrap()
+}
+
+fn names(list: &serde_json::Value) -> Vec<String> {
+    let mut v: Vec<String> = list["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap().to_string())
+        .collect();
+    v.sort();
+    v
+}
+
+/// Two runs at once in one target dir whose settings differ only in features share a build dir
+/// (the stamp names which packages embed dependency data, not the data). Each must link its own
+/// dependency list: the object file and the wrapper config used to be one file per package and
+/// platform, rewritten by the second run while the first run's cargo was linking, so the first
+/// run's binary carried the second run's list (then a relink, and a failure saying a linker
+/// dropped the section).
+#[test]
+fn concurrent_runs_with_other_features_link_their_own_dependency_list() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path().join("ws");
+    std::fs::create_dir_all(ws.join("src")).unwrap();
+    std::fs::create_dir_all(ws.join("extra/src")).unwrap();
+    std::fs::write(
+        ws.join("Cargo.toml"),
+        "[package]\nname = \"featapp\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[workspace]\n\n\
+         [dependencies]\nextra = { path = \"extra\", optional = true }\n",
+    )
+    .unwrap();
+    std::fs::write(ws.join("src/main.rs"), "fn main() {}\n").unwrap();
+    std::fs::write(
+        ws.join("extra/Cargo.toml"),
+        "[package]\nname = \"extra\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
+    )
+    .unwrap();
+    std::fs::write(ws.join("extra/src/lib.rs"), "").unwrap();
+    // A user wrapper that takes its time over linking the bin, and says when it starts.
+    let mark = tmp.path().join("linking");
+    let wrapper = tmp.path().join("slow-link");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\ncase \"$*\" in *'--crate-name featapp'*'--crate-type bin'*) \
+             touch {m}; sleep 3;; esac\nexec \"$@\"\n",
+            m = mark.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let manifest = ws.join("Cargo.toml").display().to_string();
+    let target = tmp.path().join("target").display().to_string();
+    let run = |features: &[&str], out: &str| {
+        let mut args = vec!["--message-format", "json", "--output", out];
+        args.extend_from_slice(features);
+        let mut c = slim::on(&manifest, &target, &args);
+        c.env("RUSTC_WRAPPER", &wrapper)
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        c.spawn().unwrap()
+    };
+    let with = tmp.path().join("with");
+    let without = tmp.path().join("without");
+    let first = run(&["--features", "extra"], with.to_str().unwrap());
+    let t0 = std::time::Instant::now();
+    while !mark.exists() {
+        assert!(t0.elapsed().as_secs() < 120, "the first run never linked");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let second = run(&[], without.to_str().unwrap());
+    for (child, want) in [(first, vec!["extra", "featapp"]), (second, vec!["featapp"])] {
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let layout = PathBuf::from(report["images"][0]["layout"].as_str().unwrap());
+        let (_, manifest) = slim::manifest_of(&layout);
+        let app = manifest["layers"].as_array().unwrap().last().unwrap()["digest"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let x = layout.join("x");
+        std::fs::create_dir_all(&x).unwrap();
+        let ok = std::process::Command::new("tar")
+            .arg("xzf")
+            .arg(slim::blob_path(&layout, &app))
+            .arg("-C")
+            .arg(&x)
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        let bin = x.join("usr/local/bin/featapp");
+        assert_eq!(names(&dep_list(&bin)), want, "{stderr}");
+    }
 }

@@ -168,7 +168,7 @@ pub fn setup(req: &BuildRequest, target_dir: &Path) -> Result<Setup> {
         extra_env: &req.extra_env,
     };
     let stamp_json = serde_json::to_vec_pretty(&stamp).context("encoding the build stamp")?;
-    let key = crate::digest::Digest::of(&stamp_json).hex()[..16].to_string();
+    let key = short_hash(&stamp_json);
     let root = target_dir.join("slim-image").join(".build");
     let dir = root.join(key);
     let in_use = hold(&dir)?;
@@ -177,10 +177,14 @@ pub fn setup(req: &BuildRequest, target_dir: &Path) -> Result<Setup> {
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("creating the build directory {}", data_dir.display()))?;
     write_if_changed(&dir.join("stamp.json"), &stamp_json)?;
+    // The object files and the wrapper config are named by their contents: two runs with the
+    // same stamp but other dependency data (other features) share this dir, and one must never
+    // rewrite a file the other's cargo is linking with or its wrapper is reading.
     let mut dep_objects = BTreeMap::new();
     for (pkg, payload) in &req.repro.dep_data {
-        let path = data_dir.join(format!("{pkg}.o"));
-        write_if_changed(&path, &depdata::object(req.platform.elf_machine(), payload))?;
+        let object = depdata::object(req.platform.elf_machine(), payload);
+        let path = data_dir.join(format!("{pkg}-{}.o", short_hash(&object)));
+        write_if_changed(&path, &object)?;
         dep_objects.insert(pkg.clone(), path);
     }
     let mut remap = req.repro.remap.clone();
@@ -192,8 +196,8 @@ pub fn setup(req: &BuildRequest, target_dir: &Path) -> Result<Setup> {
         dep_objects,
         user_wrapper,
     };
-    let config_path = dir.join(format!("wrapper-{triple}.json"));
     let text = serde_json::to_vec_pretty(&config).context("encoding the rustc wrapper config")?;
+    let config_path = dir.join(format!("wrapper-{triple}-{}.json", short_hash(&text)));
     write_if_changed(&config_path, &text)?;
     let exe = match &req.rustc_wrapper {
         Some(p) => p.clone(),
@@ -250,6 +254,11 @@ pub fn unlink(bin: &Path) -> Result<()> {
         }
     }
     std::fs::remove_file(bin).with_context(|| format!("removing {}", bin.display()))
+}
+
+/// The first 16 hex digits of the SHA-256 of `bytes`: a name for files that differ by content.
+fn short_hash(bytes: &[u8]) -> String {
+    crate::digest::Digest::of(bytes).hex()[..16].to_string()
 }
 
 /// Write `bytes` to `path` through a temp file and a rename, unless it already holds them (a
