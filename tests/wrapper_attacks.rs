@@ -194,3 +194,17 @@ fn concurrent_runs_with_other_features_link_their_own_dependency_list() {
         assert_eq!(names(&dep_list(&bin)), want, "{stderr}");
     }
 }
+
+/// A `build.build-dir` of the user's (cargo puts deps, build script output and fingerprints there)
+/// is not where the tool builds: cargo reused the artifacts of the user's own builds there (made
+/// without the wrapper's flags) and OUT_DIR paths under it reached the binary unremapped.
+#[test]
+fn a_users_build_dir_is_not_shared_with_the_tools_builds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let theirs = tmp.path().join("their-build-dir");
+    let mut c = on_hello(&["--bin", "hello"]);
+    c.env("CARGO_BUILD_BUILD_DIR", &theirs);
+    slim::ok(c);
+    assert!(has_dep_section(&built("hello")));
+    assert!(!theirs.exists(), "cargo built in the user's build dir");
+}

@@ -79,7 +79,7 @@ pub struct Stamp<'a> {
 pub struct Setup {
     /// The `--target-dir` for cargo.
     pub cargo_target_dir: PathBuf,
-    /// `RUSTC_WRAPPER` and [`CONFIG_VAR`].
+    /// `RUSTC_WRAPPER`, [`CONFIG_VAR`], and `CARGO_BUILD_BUILD_DIR` (the build dir too).
     pub env: Vec<(String, String)>,
     /// The build dir's lock, held (shared) while the build runs, so no other run prunes it.
     _in_use: std::fs::File,
@@ -205,9 +205,15 @@ pub fn setup(req: &BuildRequest, target_dir: &Path) -> Result<Setup> {
             std::env::current_exe().context("finding this executable to run it as rustc wrapper")?
         }
     };
+    let dir_text = dir.to_string_lossy().into_owned();
     Ok(Setup {
         cargo_target_dir: dir,
         env: vec![
+            // cargo's intermediate artifacts (deps, build script output, fingerprints) go to its
+            // build dir, the target dir unless `build.build-dir` says otherwise: with one of the
+            // user's, cargo would reuse artifacts of their own builds (made without the wrapper's
+            // flags) and put OUT_DIR where no remap covers it. The environment beats config files.
+            ("CARGO_BUILD_BUILD_DIR".into(), dir_text),
             ("RUSTC_WRAPPER".into(), exe.to_string_lossy().into_owned()),
             (
                 CONFIG_VAR.into(),
