@@ -208,3 +208,41 @@ fn a_users_build_dir_is_not_shared_with_the_tools_builds() {
     assert!(has_dep_section(&built("hello")));
     assert!(!theirs.exists(), "cargo built in the user's build dir");
 }
+
+/// Without `HOME` (a minimal container, `env -i`), cargo still finds its home in the password
+/// database, and so does the remap list: registry sources are `/cargo/registry/src/...`, as on
+/// every other machine. They used to get a `/deps/<name>-<version>` pair each (another digest).
+#[test]
+fn without_home_registry_sources_are_still_under_cargo() {
+    let home = PathBuf::from(std::env::var_os("HOME").unwrap());
+    let cargo_home = std::env::var_os("CARGO_HOME").map(PathBuf::from);
+    if cargo_home.is_some_and(|c| c != home.join(".cargo")) {
+        eprintln!(
+            "skipped: CARGO_HOME is not $HOME/.cargo, so cargo without HOME would not find it"
+        );
+        return;
+    }
+    let manifest = slim::repo().join("tests/fixtures/sbom-deps/Cargo.toml");
+    let rustup_home =
+        std::env::var_os("RUSTUP_HOME").map_or_else(|| home.join(".rustup"), PathBuf::from);
+    let mut c = slim::on(
+        manifest.to_str().unwrap(),
+        &target(),
+        &["--offline", "--sbom", "none"],
+    );
+    c.env_remove("HOME")
+        .env_remove("CARGO_HOME")
+        .env("RUSTUP_HOME", rustup_home)
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("RUSTC_WRAPPER")
+        .env("CARGO_PROFILE_RELEASE_DEBUG", "line-tables-only")
+        .env("CARGO_PROFILE_RELEASE_STRIP", "none");
+    slim::ok(c);
+    let bin = built("sbom-deps");
+    let bytes = std::fs::read(&bin).unwrap();
+    let has = |s: &str| bytes.windows(s.len()).any(|w| w == s.as_bytes());
+    assert!(has("/cargo/registry/src/"), "{}", bin.display());
+    assert!(!has("/deps/itoa-"), "{}", bin.display());
+    assert!(!has(home.to_str().unwrap()), "{}", bin.display());
+}

@@ -28,13 +28,15 @@ pub struct Places {
 }
 
 /// `CARGO_HOME` as cargo resolves it: the variable made absolute against the current directory
-/// when set and not empty, else `$HOME/.cargo`.
+/// when set and not empty, else `.cargo` in the home directory, which is `$HOME` or, without it,
+/// the user's entry in the password database (`std::env::home_dir`, what cargo's `home` crate
+/// uses): a build with `HOME` unset still reads the registry from there.
 pub fn cargo_home() -> Option<PathBuf> {
     match std::env::var_os("CARGO_HOME").filter(|h| !h.is_empty()) {
         Some(h) => std::env::current_dir().ok().map(|cwd| cwd.join(h)),
-        None => std::env::var_os("HOME")
-            .filter(|h| !h.is_empty())
-            .map(|h| Path::new(&h).join(".cargo")),
+        None => std::env::home_dir()
+            .filter(|h| !h.as_os_str().is_empty())
+            .map(|h| h.join(".cargo")),
     }
 }
 
