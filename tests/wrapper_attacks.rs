@@ -246,3 +246,46 @@ fn without_home_registry_sources_are_still_under_cargo() {
     assert!(!has("/deps/itoa-"), "{}", bin.display());
     assert!(!has(home.to_str().unwrap()), "{}", bin.display());
 }
+
+/// C code compiled by a build script (the `cc` crate) with debug info records its directories
+/// too (DW_AT_comp_dir, DW_AT_name): the C compiler gets the remap list as `-ffile-prefix-map`
+/// through `CFLAGS`, before the user's own CFLAGS, so a prefix map of theirs still wins. The
+/// checkout's path used to reach the binary.
+#[test]
+fn c_code_with_debug_info_carries_no_machine_path() {
+    if !common::peers::check_tools(
+        "c_code_with_debug_info_carries_no_machine_path",
+        &["musl-gcc"],
+    ) {
+        return;
+    }
+    let manifest = slim::repo().join("tests/fixtures/with-c/Cargo.toml");
+    let ws = manifest.parent().unwrap().display().to_string();
+    let build = |cflags: Option<String>| {
+        let mut c = slim::on(
+            manifest.to_str().unwrap(),
+            &target(),
+            &["--offline", "--sbom", "none"],
+        );
+        c.env_remove("RUSTFLAGS")
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
+            .env_remove("RUSTC_WRAPPER")
+            .env_remove("CFLAGS")
+            .env("CARGO_PROFILE_RELEASE_DEBUG", "true")
+            .env("CARGO_PROFILE_RELEASE_STRIP", "none");
+        if let Some(f) = cflags {
+            c.env("CFLAGS", f);
+        }
+        slim::ok(c);
+        let bin = built("with-c");
+        (std::fs::read(&bin).unwrap(), bin)
+    };
+    let has = |b: &[u8], s: &str| b.windows(s.len()).any(|w| w == s.as_bytes());
+    let (bytes, bin) = build(None);
+    assert!(!has(&bytes, &ws), "{} contains {ws}", bin.display());
+    // The user's own prefix map for the C code wins over ours.
+    let (bytes, bin) = build(Some(format!("-ffile-prefix-map={ws}=/users-own")));
+    // (DW_AT_comp_dir of the C unit; rustc's own units say /workspace.)
+    assert!(has(&bytes, "/users-own\0"), "{}", bin.display());
+    assert!(!has(&bytes, &ws), "{} contains {ws}", bin.display());
+}

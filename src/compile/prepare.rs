@@ -79,7 +79,8 @@ pub struct Stamp<'a> {
 pub struct Setup {
     /// The `--target-dir` for cargo.
     pub cargo_target_dir: PathBuf,
-    /// `RUSTC_WRAPPER`, [`CONFIG_VAR`], and `CARGO_BUILD_BUILD_DIR` (the build dir too).
+    /// `RUSTC_WRAPPER`, [`CONFIG_VAR`], `CARGO_BUILD_BUILD_DIR` (the build dir too), and
+    /// `CFLAGS`/`CXXFLAGS` with the remap list for C compilers before the user's own.
     pub env: Vec<(String, String)>,
     /// The build dir's lock, held (shared) while the build runs, so no other run prunes it.
     _in_use: std::fs::File,
@@ -206,6 +207,15 @@ pub fn setup(req: &BuildRequest, target_dir: &Path) -> Result<Setup> {
         }
     };
     let dir_text = dir.to_string_lossy().into_owned();
+    // C code of build scripts (the `cc` crate) gets the remap list too: ours first in `CFLAGS`,
+    // the lowest of the variables `cc` reads (then `TARGET_CFLAGS`, `CFLAGS_<target>`), so every
+    // flag of the user's comes after ours and a prefix map of theirs wins, as for rustc.
+    let c_flags = remap::c_flags(&config.remap).join(" ");
+    let c_env = ["CFLAGS", "CXXFLAGS"].map(|var| {
+        let theirs = std::env::var(var).unwrap_or_default();
+        let value = format!("{c_flags} {theirs}").trim().to_string();
+        (var.to_string(), value)
+    });
     Ok(Setup {
         cargo_target_dir: dir,
         env: vec![
@@ -214,6 +224,8 @@ pub fn setup(req: &BuildRequest, target_dir: &Path) -> Result<Setup> {
             // user's, cargo would reuse artifacts of their own builds (made without the wrapper's
             // flags) and put OUT_DIR where no remap covers it. The environment beats config files.
             ("CARGO_BUILD_BUILD_DIR".into(), dir_text),
+            c_env[0].clone(),
+            c_env[1].clone(),
             ("RUSTC_WRAPPER".into(), exe.to_string_lossy().into_owned()),
             (
                 CONFIG_VAR.into(),
