@@ -132,12 +132,15 @@ fn prune(root: &Path, current: &Path) {
         return;
     };
     // Real directories only: a symlink planted in `root` is never followed (its target would get
-    // a lock file, and be locked, by a run that has no business there).
+    // a lock file, and be locked, by a run that has no business there). And only build dirs, which
+    // hold a `stamp.json`: whatever else is there (or in the place `root` itself links to) is not
+    // the tool's to remove.
     let mut dirs: Vec<(std::time::SystemTime, PathBuf)> = entries
         .flatten()
         .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
         .map(|e| e.path())
         .filter(|p| p != current)
+        .filter(|p| std::fs::symlink_metadata(p.join("stamp.json")).is_ok_and(|m| m.is_file()))
         .map(|p| {
             let used = std::fs::metadata(p.join("lock")).and_then(|m| m.modified());
             (used.unwrap_or(std::time::UNIX_EPOCH), p)
@@ -370,6 +373,7 @@ mod tests {
         for i in 0..12u32 {
             let dir = root.path().join(format!("d{i:02}"));
             let lock = hold(&dir).unwrap();
+            std::fs::write(dir.join("stamp.json"), "{}").unwrap();
             lock.set_modified(std::time::UNIX_EPOCH + day * (i + 1))
                 .unwrap();
             if i == 0 {
@@ -391,7 +395,7 @@ mod tests {
     }
 
     #[test]
-    fn prune_never_follows_a_symlink_out_of_the_build_root() {
+    fn prune_never_follows_a_symlink_nor_removes_what_is_no_build_dir() {
         let root = tempfile::tempdir().unwrap();
         let outside = tempfile::tempdir().unwrap();
         std::fs::write(outside.path().join("keep"), "user data").unwrap();
@@ -400,8 +404,22 @@ mod tests {
         for i in 0..12u32 {
             let dir = root.path().join(format!("d{i:02}"));
             hold(&dir).unwrap();
+            std::fs::write(dir.join("stamp.json"), "{}").unwrap();
         }
+        // A directory that is not a build dir (no stamp.json), the oldest of all.
+        let theirs = root.path().join("not-a-build-dir");
+        std::fs::create_dir(&theirs).unwrap();
+        std::fs::write(theirs.join("lock"), "").unwrap();
+        let old = std::fs::File::options()
+            .write(true)
+            .open(theirs.join("lock"))
+            .unwrap();
+        old.set_modified(std::time::UNIX_EPOCH).unwrap();
         prune(root.path(), &root.path().join("d11"));
+        assert!(
+            theirs.join("lock").exists(),
+            "a directory that is no build dir was removed"
+        );
         let mut left: Vec<String> = std::fs::read_dir(outside.path())
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
