@@ -351,10 +351,20 @@ pub fn config_string(text: &str, key: &str) -> Option<String> {
             } else {
                 format!("{table}.{k}")
             };
+            let v = v.trim();
             if full == key {
-                let v = v.trim();
                 let q = v.chars().next().filter(|c| *c == '"' || *c == '\'')?;
                 return v[1..].split(q).next().map(str::to_string);
+            }
+            // An inline table, `build = { rustc-wrapper = "sccache" }`.
+            let rest = key
+                .strip_prefix(full.as_str())
+                .and_then(|r| r.strip_prefix('.'));
+            let inner = v.strip_prefix('{').and_then(|i| i.rsplit_once('}'));
+            if let (Some(rest), Some((inner, _))) = (rest, inner) {
+                if let Some(found) = inner.split(',').find_map(|kv| config_string(kv, rest)) {
+                    return Some(found);
+                }
             }
         }
     }
@@ -442,6 +452,19 @@ mod tests {
         );
         assert_eq!(
             config_string("[target.x]\nrustc-wrapper = \"a\"\n", "build.rustc-wrapper"),
+            None
+        );
+        // Inline tables: cargo reads these too, and ours must not drop the user's wrapper.
+        let t = "build = { jobs = 2, rustc-wrapper = \"/opt/sccache\" }\n";
+        assert_eq!(
+            config_string(t, "build.rustc-wrapper").as_deref(),
+            Some("/opt/sccache")
+        );
+        assert_eq!(
+            config_string(
+                "[build]\nx = { rustc-wrapper = 'no' }\n",
+                "build.rustc-wrapper"
+            ),
             None
         );
         assert_eq!(
