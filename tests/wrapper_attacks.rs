@@ -249,8 +249,9 @@ fn without_home_registry_sources_are_still_under_cargo() {
 
 /// C code compiled by a build script (the `cc` crate) with debug info records its directories
 /// too (DW_AT_comp_dir, DW_AT_name): the C compiler gets the remap list as `-ffile-prefix-map`
-/// through `CFLAGS`, before the user's own CFLAGS, so a prefix map of theirs still wins. The
-/// checkout's path used to reach the binary.
+/// through `CFLAGS_<target>` (plain `CFLAGS` would reach host C code and `./configure` scripts too),
+/// with the user's own flags after ours, so a prefix map of theirs still wins. The checkout's path
+/// used to reach the binary.
 #[test]
 fn c_code_with_debug_info_carries_no_machine_path() {
     if !common::peers::check_tools(
@@ -280,9 +281,19 @@ fn c_code_with_debug_info_carries_no_machine_path() {
         let bin = built("with-c");
         (std::fs::read(&bin).unwrap(), bin)
     };
+    // What the build script's `cc` saw, from its output.
+    let cc_saw = |bin: &std::path::Path| {
+        std::fs::read_dir(bin.parent().unwrap().join("build"))
+            .unwrap()
+            .flatten()
+            .filter_map(|e| std::fs::read_to_string(e.path().join("output")).ok())
+            .filter(|o| o.contains("len.c") || o.contains("CFLAGS"))
+            .collect::<String>()
+    };
     let has = |b: &[u8], s: &str| b.windows(s.len()).any(|w| w == s.as_bytes());
     let (bytes, bin) = build(None);
     assert!(!has(&bytes, &ws), "{} contains {ws}", bin.display());
+    assert!(cc_saw(&bin).contains("\nCFLAGS = None\n"), "{}", cc_saw(&bin));
     // The user's own prefix map for the C code wins over ours.
     let (bytes, bin) = build(Some(format!("-ffile-prefix-map={ws}=/users-own")));
     // (DW_AT_comp_dir of the C unit; rustc's own units say /workspace.)

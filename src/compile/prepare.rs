@@ -210,33 +210,62 @@ pub fn setup(req: &BuildRequest, target_dir: &Path) -> Result<Setup> {
         }
     };
     let dir_text = dir.to_string_lossy().into_owned();
-    // C code of build scripts (the `cc` crate) gets the remap list too: ours first in `CFLAGS`,
-    // the lowest of the variables `cc` reads (then `TARGET_CFLAGS`, `CFLAGS_<target>`), so every
-    // flag of the user's comes after ours and a prefix map of theirs wins, as for rustc.
-    let c_flags = remap::c_flags(&config.remap).join(" ");
-    let c_env = ["CFLAGS", "CXXFLAGS"].map(|var| {
-        let theirs = std::env::var(var).unwrap_or_default();
-        let value = format!("{c_flags} {theirs}").trim().to_string();
-        (var.to_string(), value)
+    let c_env = c_flags_env(&remap::c_flags(&config.remap), triple, &|v| {
+        std::env::var(v).ok()
     });
     Ok(Setup {
         cargo_target_dir: dir,
-        env: vec![
-            // cargo's intermediate artifacts (deps, build script output, fingerprints) go to its
-            // build dir, the target dir unless `build.build-dir` says otherwise: with one of the
-            // user's, cargo would reuse artifacts of their own builds (made without the wrapper's
-            // flags) and put OUT_DIR where no remap covers it. The environment beats config files.
-            ("CARGO_BUILD_BUILD_DIR".into(), dir_text),
-            c_env[0].clone(),
-            c_env[1].clone(),
-            ("RUSTC_WRAPPER".into(), exe.to_string_lossy().into_owned()),
-            (
-                CONFIG_VAR.into(),
-                config_path.to_string_lossy().into_owned(),
-            ),
-        ],
+        env: c_env
+            .into_iter()
+            .chain([
+                // cargo's intermediate artifacts (deps, build script output, fingerprints) go to its
+                // build dir, the target dir unless `build.build-dir` says otherwise: with one of the
+                // user's, cargo would reuse artifacts of their own builds (made without the wrapper's
+                // flags) and put OUT_DIR where no remap covers it. The environment beats config files.
+                ("CARGO_BUILD_BUILD_DIR".into(), dir_text),
+                ("RUSTC_WRAPPER".into(), exe.to_string_lossy().into_owned()),
+                (
+                    CONFIG_VAR.into(),
+                    config_path.to_string_lossy().into_owned(),
+                ),
+            ])
+            .collect(),
         _in_use: in_use,
     })
+}
+
+/// The environment that gives C compilers run by build scripts (the `cc` crate) the remap list:
+/// `CFLAGS_<triple>` and `CXXFLAGS_<triple>`, which apply to the target only (not to C code built
+/// for the host, nor to a `./configure` that reads plain `CFLAGS`), set to `flags` followed by the
+/// user's own value, the first of `X_<triple>`, `X_<triple with _>`, `TARGET_X`, `X` that is set
+/// (`get` reads the environment). An older `cc` reads only that first variable, so it still sees
+/// all of the user's flags; a newer one reads all four in turn, so the user's flags also come
+/// before ours, and again after: either way a prefix map of theirs, coming last, wins.
+pub fn c_flags_env(
+    flags: &[String],
+    triple: &str,
+    get: &dyn Fn(&str) -> Option<String>,
+) -> Vec<(String, String)> {
+    if flags.is_empty() {
+        return Vec::new();
+    }
+    let under = triple.replace(['-', '.'], "_");
+    ["CFLAGS", "CXXFLAGS"]
+        .iter()
+        .map(|var| {
+            let theirs = [
+                format!("{var}_{triple}"),
+                format!("{var}_{under}"),
+                format!("TARGET_{var}"),
+                var.to_string(),
+            ]
+            .iter()
+            .find_map(|v| get(v))
+            .unwrap_or_default();
+            let value = format!("{} {theirs}", flags.join(" "));
+            (format!("{var}_{triple}"), value.trim().to_string())
+        })
+        .collect()
 }
 
 /// The bins of `built` whose `.dep-v0` section is not the dependency data of this build: cargo does
@@ -436,6 +465,39 @@ mod tests {
             .collect();
         left.sort();
         assert_eq!(left, ["keep"], "prune wrote or removed outside its root");
+    }
+
+    #[test]
+    fn c_flags_go_in_front_of_the_users_first_cflags() {
+        let flags = ["-ffile-prefix-map=/w=/workspace".to_string()];
+        let t = "x86_64-unknown-linux-musl";
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        let got = c_flags_env(
+            &flags,
+            t,
+            &env(&[("CFLAGS", "-O1"), ("TARGET_CFLAGS", "-g")]),
+        );
+        assert_eq!(
+            got,
+            [
+                (format!("CFLAGS_{t}"), format!("{} -g", flags[0])),
+                (format!("CXXFLAGS_{t}"), flags[0].clone())
+            ]
+        );
+        let got = c_flags_env(
+            &flags,
+            t,
+            &env(&[("CXXFLAGS_x86_64_unknown_linux_musl", "-x")]),
+        );
+        assert_eq!(got[1].1, format!("{} -x", flags[0]));
+        assert_eq!(c_flags_env(&[], t, &env(&[])), Vec::new());
     }
 
     #[test]
