@@ -34,8 +34,32 @@ fn on_hello(rest: &[&str]) -> std::process::Command {
     c
 }
 
-fn built(name: &str) -> PathBuf {
-    slim::built_binary(&slim::shared_target(), TRIPLE, name, false)
+/// Run `c` (a build), writing its image to a temp dir, and give the binary `name` taken out of
+/// the image's app layer (the build dir holds the bins of other runs too).
+fn run_image(mut c: std::process::Command, name: &str) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let layout = tmp.path().join("layout");
+    c.args(["--message-format", "json", "--output"])
+        .arg(&layout);
+    let report: serde_json::Value = serde_json::from_str(&slim::ok(c)).unwrap();
+    let layout = PathBuf::from(report["images"][0]["layout"].as_str().unwrap());
+    let (_, manifest) = slim::manifest_of(&layout);
+    let app = manifest["layers"].as_array().unwrap().last().unwrap()["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let x = tmp.path().join("x");
+    std::fs::create_dir_all(&x).unwrap();
+    let ok = std::process::Command::new("tar")
+        .arg("xzf")
+        .arg(slim::blob_path(&layout, &app))
+        .arg("-C")
+        .arg(&x)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let bin = x.join("usr/local/bin").join(name);
+    (tmp, bin)
 }
 
 fn has_dep_section(bin: &PathBuf) -> bool {
@@ -54,8 +78,8 @@ fn the_wrapper_variable_in_the_users_environment_is_not_wrapper_mode() {
     assert!(help.contains("Usage"), "{help}");
     let mut c = on_hello(&["--bin", "hello"]);
     c.env("SLIM_IMAGE_RUSTC_WRAPPER", "/nonexistent/wrapper.json");
-    slim::ok(c);
-    assert!(has_dep_section(&built("hello")));
+    let (_t, bin) = run_image(c, "hello");
+    assert!(has_dep_section(&bin));
 }
 
 /// A `--print` in the user's RUSTFLAGS reaches every compilation: those are still compilations
@@ -66,8 +90,8 @@ fn a_print_in_rustflags_does_not_hide_compilations_from_the_wrapper() {
     // goodbye, not hello: the tests run at once, and another RUSTFLAGS relinks the bin.
     let mut c = on_hello(&["--bin", "goodbye"]);
     c.env("RUSTFLAGS", "--print=native-static-libs");
-    slim::ok(c);
-    assert!(has_dep_section(&built("goodbye")));
+    let (_t, bin) = run_image(c, "goodbye");
+    assert!(has_dep_section(&bin));
 }
 
 /// A build script of an outer `cargo slim-image` build that runs the tool inherits cargo's
@@ -82,8 +106,8 @@ fn an_inherited_rustc_wrapper_that_is_this_tool_is_not_chained() {
             "SLIM_IMAGE_RUSTC_WRAPPER",
             "/nonexistent/outer-wrapper.json",
         );
-    slim::ok(c);
-    assert!(has_dep_section(&built("hello")));
+    let (_t, bin) = run_image(c, "hello");
+    assert!(has_dep_section(&bin));
 }
 
 /// The dependency list in `bin`'s `.dep-v0` section, as JSON.
@@ -204,8 +228,8 @@ fn a_users_build_dir_is_not_shared_with_the_tools_builds() {
     let theirs = tmp.path().join("their-build-dir");
     let mut c = on_hello(&["--bin", "hello"]);
     c.env("CARGO_BUILD_BUILD_DIR", &theirs);
-    slim::ok(c);
-    assert!(has_dep_section(&built("hello")));
+    let (_t, bin) = run_image(c, "hello");
+    assert!(has_dep_section(&bin));
     assert!(!theirs.exists(), "cargo built in the user's build dir");
 }
 
@@ -238,8 +262,7 @@ fn without_home_registry_sources_are_still_under_cargo() {
         .env_remove("RUSTC_WRAPPER")
         .env("CARGO_PROFILE_RELEASE_DEBUG", "line-tables-only")
         .env("CARGO_PROFILE_RELEASE_STRIP", "none");
-    slim::ok(c);
-    let bin = built("sbom-deps");
+    let (_t, bin) = run_image(c, "sbom-deps");
     let bytes = std::fs::read(&bin).unwrap();
     let has = |s: &str| bytes.windows(s.len()).any(|w| w == s.as_bytes());
     assert!(has("/cargo/registry/src/"), "{}", bin.display());
@@ -277,9 +300,9 @@ fn c_code_with_debug_info_carries_no_machine_path() {
         if let Some(f) = cflags {
             c.env("CFLAGS", f);
         }
-        slim::ok(c);
-        let bin = built("with-c");
-        (std::fs::read(&bin).unwrap(), bin)
+        let (_t, bin) = run_image(c, "with-c");
+        let built = slim::built_binary(&slim::shared_target(), TRIPLE, "with-c", false);
+        (std::fs::read(&bin).unwrap(), built)
     };
     // What the build script's `cc` saw, from its output.
     let cc_saw = |bin: &std::path::Path| {
@@ -293,7 +316,11 @@ fn c_code_with_debug_info_carries_no_machine_path() {
     let has = |b: &[u8], s: &str| b.windows(s.len()).any(|w| w == s.as_bytes());
     let (bytes, bin) = build(None);
     assert!(!has(&bytes, &ws), "{} contains {ws}", bin.display());
-    assert!(cc_saw(&bin).contains("\nCFLAGS = None\n"), "{}", cc_saw(&bin));
+    assert!(
+        cc_saw(&bin).contains("\nCFLAGS = None\n"),
+        "{}",
+        cc_saw(&bin)
+    );
     // The user's own prefix map for the C code wins over ours.
     let (bytes, bin) = build(Some(format!("-ffile-prefix-map={ws}=/users-own")));
     // (DW_AT_comp_dir of the C unit; rustc's own units say /workspace.)
