@@ -327,3 +327,18 @@ fn c_code_with_debug_info_carries_no_machine_path() {
     assert!(has(&bytes, "/users-own\0"), "{}", bin.display());
     assert!(!has(&bytes, &ws), "{} contains {ws}", bin.display());
 }
+
+/// A target dir whose path is not UTF-8 cannot go into the wrapper's JSON config nor rustc's
+/// remap flags: the error says which dir and what to do (it said "path contains invalid UTF-8
+/// characters", naming nothing).
+#[test]
+fn a_non_utf8_target_dir_is_a_clear_error() {
+    use std::os::unix::ffi::OsStrExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let bad = tmp.path().join(std::ffi::OsStr::from_bytes(b"t\xff"));
+    let mut c = slim::cmd(&["--manifest-path", &hello(), "--bin", "hello"]);
+    c.arg("--target-dir").arg(&bad);
+    let err = slim::fails(c);
+    assert!(err.contains("is not valid UTF-8"), "{err}");
+    assert!(err.contains("--target-dir"), "{err}");
+}

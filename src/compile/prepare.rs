@@ -16,7 +16,7 @@
 use super::remap::{self, Places};
 use super::wrapper::{WrapperConfig, CONFIG_VAR};
 use super::{depdata, BuildRequest};
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -163,6 +163,14 @@ fn prune(root: &Path, current: &Path) {
 pub fn setup(req: &BuildRequest, target_dir: &Path) -> Result<Setup> {
     let triple = req.platform.rust_target();
     let target_dir = absolute(target_dir);
+    if target_dir.to_str().is_none() {
+        bail!(
+            "the target dir {} is not valid UTF-8, which the rustc wrapper's config (JSON) and \
+             rustc's --remap-path-prefix need: pass a --target-dir (or set CARGO_TARGET_DIR) whose \
+             path is UTF-8",
+            target_dir.display()
+        );
+    }
     let user_wrapper = user_rustc_wrapper();
     let stamp = Stamp {
         tool: format!("cargo-slim-image {}", env!("CARGO_PKG_VERSION")),
