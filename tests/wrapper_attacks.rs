@@ -342,3 +342,27 @@ fn a_non_utf8_target_dir_is_a_clear_error() {
     assert!(err.contains("is not valid UTF-8"), "{err}");
     assert!(err.contains("--target-dir"), "{err}");
 }
+
+/// The build dir stays held after `build` returns: the binaries are read afterwards (packaging),
+/// and another run pruning old build dirs (a target dir shared by many checkouts) must not remove
+/// them first. The lock used to be released as the build returned.
+#[test]
+fn the_build_dir_stays_held_after_the_build() {
+    use cargo_slim_image::compile::{build, BuildRequest};
+    use cargo_slim_image::platform::Platform;
+    let mut req = BuildRequest::new(Platform::LinuxAmd64);
+    req.manifest_path = Some(PathBuf::from(hello()));
+    req.target_dir = Some(slim::shared_target());
+    req.bins = vec!["hello".into()];
+    req.rustc_wrapper = Some(env!("CARGO_BIN_EXE_cargo-slim-image").into());
+    let bins = build(&req).unwrap();
+    // <build dir>/<triple>/release/hello
+    let dir = bins[0].path.ancestors().nth(3).unwrap().to_path_buf();
+    let lock = std::fs::File::open(dir.join("lock")).unwrap();
+    assert!(
+        lock.try_lock().is_err(),
+        "{} can be locked exclusively: another run could prune it",
+        dir.display()
+    );
+    assert!(bins[0].path.exists());
+}

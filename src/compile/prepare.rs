@@ -82,9 +82,12 @@ pub struct Setup {
     /// `RUSTC_WRAPPER`, [`CONFIG_VAR`], `CARGO_BUILD_BUILD_DIR` (the build dir too), and
     /// `CFLAGS`/`CXXFLAGS` with the remap list for C compilers before the user's own.
     pub env: Vec<(String, String)>,
-    /// The build dir's lock, held (shared) while the build runs, so no other run prunes it.
-    _in_use: std::fs::File,
 }
+
+/// The locks of the build dirs this process built in, held (shared) until it exits: the binaries
+/// are read after the build (packaging, the SBOM), and another run's pruning must not remove them
+/// first. The system releases them when the process ends.
+static HELD: std::sync::Mutex<Vec<std::fs::File>> = std::sync::Mutex::new(Vec::new());
 
 /// How many build dirs one target dir keeps: the most recently used. A new stamp (a moved or
 /// temporary checkout, another tool version) makes a new one, so older ones that no run holds are
@@ -183,7 +186,9 @@ pub fn setup(req: &BuildRequest, target_dir: &Path) -> Result<Setup> {
     let key = short_hash(&stamp_json);
     let root = target_dir.join("slim-image").join(".build");
     let dir = root.join(key);
-    let in_use = hold(&dir)?;
+    HELD.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .push(hold(&dir)?);
     prune(&root, &dir);
     let data_dir = dir.join("dep-data").join(triple);
     std::fs::create_dir_all(&data_dir)
@@ -238,7 +243,6 @@ pub fn setup(req: &BuildRequest, target_dir: &Path) -> Result<Setup> {
                 ),
             ])
             .collect(),
-        _in_use: in_use,
     })
 }
 
