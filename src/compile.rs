@@ -428,6 +428,7 @@ pub mod depdata;
 pub mod prepare;
 pub mod remap;
 mod toolchain;
+pub mod user_env;
 pub mod wrapper;
 pub use prepare::{reproducible, Reproducible};
 pub use toolchain::user_settings;
