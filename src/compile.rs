@@ -434,6 +434,7 @@ pub mod prepare;
 pub mod remap;
 mod toolchain;
 mod user_config;
+pub mod user_env;
 pub mod wrapper;
 pub use prepare::{reproducible, Reproducible};
 use toolchain::{invocation, Host};

@@ -1,12 +1,13 @@
 //! `cargo-slim-image`: parse the command line, run the library, print the error chain, pick the exit code.
-//! With `SLIM_IMAGE_RUSTC_WRAPPER` set, cargo is running us as its rustc wrapper for a build of ours
-//! (see `compile::wrapper`): that is checked first, before any argument is parsed.
+//! With `SLIM_IMAGE_RUSTC_WRAPPER` set and a first argument other than `slim-image`, cargo is running
+//! us as its rustc wrapper for a build of ours (see `compile::wrapper::config`): that is checked
+//! first, before any argument is parsed.
 
 use cargo_slim_image::cli::{parse_from, CargoCli};
 
 fn main() {
     use cargo_slim_image::compile::wrapper;
-    if let Some(config) = std::env::var_os(wrapper::CONFIG_VAR) {
+    if let Some(config) = wrapper::config() {
         let Err(err) = wrapper::run(&config);
         eprintln!("error: cargo-slim-image as rustc wrapper: {err:#}");
         std::process::exit(1);

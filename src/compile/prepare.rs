@@ -15,8 +15,8 @@
 
 use super::remap::{self, Places};
 use super::wrapper::{WrapperConfig, CONFIG_VAR};
-use super::{depdata, BuildRequest};
-use anyhow::{Context, Result};
+use super::{depdata, user_env, BuildRequest};
+use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -79,11 +79,15 @@ pub struct Stamp<'a> {
 pub struct Setup {
     /// The `--target-dir` for cargo.
     pub cargo_target_dir: PathBuf,
-    /// `RUSTC_WRAPPER` and [`CONFIG_VAR`].
+    /// `RUSTC_WRAPPER`, [`CONFIG_VAR`], `CARGO_BUILD_BUILD_DIR` (the build dir too), and
+    /// `CFLAGS`/`CXXFLAGS` with the remap list for C compilers before the user's own.
     pub env: Vec<(String, String)>,
-    /// The build dir's lock, held (shared) while the build runs, so no other run prunes it.
-    _in_use: std::fs::File,
 }
+
+/// The locks of the build dirs this process built in, held (shared) until it exits: the binaries
+/// are read after the build (packaging, the SBOM), and another run's pruning must not remove them
+/// first. The system releases them when the process ends.
+static HELD: std::sync::Mutex<Vec<std::fs::File>> = std::sync::Mutex::new(Vec::new());
 
 /// How many build dirs one target dir keeps: the most recently used. A new stamp (a moved or
 /// temporary checkout, another tool version) makes a new one, so older ones that no run holds are
@@ -130,10 +134,16 @@ fn prune(root: &Path, current: &Path) {
     let Ok(entries) = std::fs::read_dir(root) else {
         return;
     };
+    // Real directories only: a symlink planted in `root` is never followed (its target would get
+    // a lock file, and be locked, by a run that has no business there). And only build dirs, which
+    // hold a `stamp.json`: whatever else is there (or in the place `root` itself links to) is not
+    // the tool's to remove.
     let mut dirs: Vec<(std::time::SystemTime, PathBuf)> = entries
         .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
         .map(|e| e.path())
-        .filter(|p| p != current && p.is_dir())
+        .filter(|p| p != current)
+        .filter(|p| std::fs::symlink_metadata(p.join("stamp.json")).is_ok_and(|m| m.is_file()))
         .map(|p| {
             let used = std::fs::metadata(p.join("lock")).and_then(|m| m.modified());
             (used.unwrap_or(std::time::UNIX_EPOCH), p)
@@ -156,7 +166,15 @@ fn prune(root: &Path, current: &Path) {
 pub fn setup(req: &BuildRequest, target_dir: &Path) -> Result<Setup> {
     let triple = req.platform.rust_target();
     let target_dir = absolute(target_dir);
-    let user_wrapper = user_rustc_wrapper();
+    if target_dir.to_str().is_none() {
+        bail!(
+            "the target dir {} is not valid UTF-8, which the rustc wrapper's config (JSON) and \
+             rustc's --remap-path-prefix need: pass a --target-dir (or set CARGO_TARGET_DIR) whose \
+             path is UTF-8",
+            target_dir.display()
+        );
+    }
+    let user_wrapper = user_env::user_rustc_wrapper();
     let stamp = Stamp {
         tool: format!("cargo-slim-image {}", env!("CARGO_PKG_VERSION")),
         remap: &req.repro.remap,
@@ -165,19 +183,25 @@ pub fn setup(req: &BuildRequest, target_dir: &Path) -> Result<Setup> {
         extra_env: &req.extra_env,
     };
     let stamp_json = serde_json::to_vec_pretty(&stamp).context("encoding the build stamp")?;
-    let key = crate::digest::Digest::of(&stamp_json).hex()[..16].to_string();
+    let key = short_hash(&stamp_json);
     let root = target_dir.join("slim-image").join(".build");
     let dir = root.join(key);
-    let in_use = hold(&dir)?;
+    HELD.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .push(hold(&dir)?);
     prune(&root, &dir);
     let data_dir = dir.join("dep-data").join(triple);
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("creating the build directory {}", data_dir.display()))?;
     write_if_changed(&dir.join("stamp.json"), &stamp_json)?;
+    // The object files and the wrapper config are named by their contents: two runs with the
+    // same stamp but other dependency data (other features) share this dir, and one must never
+    // rewrite a file the other's cargo is linking with or its wrapper is reading.
     let mut dep_objects = BTreeMap::new();
     for (pkg, payload) in &req.repro.dep_data {
-        let path = data_dir.join(format!("{pkg}.o"));
-        write_if_changed(&path, &depdata::object(req.platform.elf_machine(), payload))?;
+        let object = depdata::object(req.platform.elf_machine(), payload);
+        let path = data_dir.join(format!("{pkg}-{}.o", short_hash(&object)));
+        write_if_changed(&path, &object)?;
         dep_objects.insert(pkg.clone(), path);
     }
     let mut remap = req.repro.remap.clone();
@@ -189,8 +213,8 @@ pub fn setup(req: &BuildRequest, target_dir: &Path) -> Result<Setup> {
         dep_objects,
         user_wrapper,
     };
-    let config_path = dir.join(format!("wrapper-{triple}.json"));
     let text = serde_json::to_vec_pretty(&config).context("encoding the rustc wrapper config")?;
+    let config_path = dir.join(format!("wrapper-{triple}-{}.json", short_hash(&text)));
     write_if_changed(&config_path, &text)?;
     let exe = match &req.rustc_wrapper {
         Some(p) => p.clone(),
@@ -198,16 +222,27 @@ pub fn setup(req: &BuildRequest, target_dir: &Path) -> Result<Setup> {
             std::env::current_exe().context("finding this executable to run it as rustc wrapper")?
         }
     };
+    let dir_text = dir.to_string_lossy().into_owned();
+    let c_env = user_env::c_flags_env(&remap::c_flags(&config.remap), triple, &|v| {
+        std::env::var(v).ok()
+    });
     Ok(Setup {
         cargo_target_dir: dir,
-        env: vec![
-            ("RUSTC_WRAPPER".into(), exe.to_string_lossy().into_owned()),
-            (
-                CONFIG_VAR.into(),
-                config_path.to_string_lossy().into_owned(),
-            ),
-        ],
-        _in_use: in_use,
+        env: c_env
+            .into_iter()
+            .chain([
+                // cargo's intermediate artifacts (deps, build script output, fingerprints) go to its
+                // build dir, the target dir unless `build.build-dir` says otherwise: with one of the
+                // user's, cargo would reuse artifacts of their own builds (made without the wrapper's
+                // flags) and put OUT_DIR where no remap covers it. The environment beats config files.
+                ("CARGO_BUILD_BUILD_DIR".into(), dir_text),
+                ("RUSTC_WRAPPER".into(), exe.to_string_lossy().into_owned()),
+                (
+                    CONFIG_VAR.into(),
+                    config_path.to_string_lossy().into_owned(),
+                ),
+            ])
+            .collect(),
     })
 }
 
@@ -249,6 +284,11 @@ pub fn unlink(bin: &Path) -> Result<()> {
     std::fs::remove_file(bin).with_context(|| format!("removing {}", bin.display()))
 }
 
+/// The first 16 hex digits of the SHA-256 of `bytes`: a name for files that differ by content.
+fn short_hash(bytes: &[u8]) -> String {
+    crate::digest::Digest::of(bytes).hex()[..16].to_string()
+}
+
 /// Write `bytes` to `path` through a temp file and a rename, unless it already holds them (a
 /// concurrent run with the same stamp writes the same bytes).
 fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -265,69 +305,6 @@ fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// The rustc wrapper the user set, which ours runs in its place: `RUSTC_WRAPPER`, else
-/// `CARGO_BUILD_RUSTC_WRAPPER`, else `build.rustc-wrapper` of the cargo config files (a value with
-/// a `/` is relative to the directory holding `.cargo`). Empty means none, as for cargo.
-pub fn user_rustc_wrapper() -> Option<PathBuf> {
-    for var in ["RUSTC_WRAPPER", "CARGO_BUILD_RUSTC_WRAPPER"] {
-        if let Some(v) = std::env::var_os(var) {
-            return (!v.is_empty()).then(|| PathBuf::from(v));
-        }
-    }
-    for file in super::user_config::cargo_config_files() {
-        let Ok(text) = std::fs::read_to_string(&file) else {
-            continue;
-        };
-        if let Some(v) = config_string(&text, "build.rustc-wrapper") {
-            if v.is_empty() {
-                return None;
-            }
-            let base = file
-                .parent()
-                .and_then(Path::parent)
-                .unwrap_or(Path::new("/"));
-            return Some(if v.contains('/') {
-                base.join(v)
-            } else {
-                PathBuf::from(v)
-            });
-        }
-    }
-    None
-}
-
-/// The string value of dotted `key` in a cargo config file's text (as a table key or dotted key).
-pub fn config_string(text: &str, key: &str) -> Option<String> {
-    let mut table = String::new();
-    let clean = |s: &str| {
-        s.chars()
-            .filter(|c| !matches!(c, '"' | '\'' | ' ' | '\t'))
-            .collect::<String>()
-    };
-    for line in text.lines() {
-        let line = line.trim();
-        if line.starts_with('#') {
-            continue;
-        }
-        if let Some(header) = line.strip_prefix('[') {
-            table = clean(header.split(']').next().unwrap_or(""));
-        } else if let Some((k, v)) = line.split_once('=') {
-            let k = clean(k);
-            let full = if table.is_empty() {
-                k
-            } else {
-                format!("{table}.{k}")
-            };
-            if full == key {
-                let v = v.trim();
-                let q = v.chars().next().filter(|c| *c == '"' || *c == '\'')?;
-                return v[1..].split(q).next().map(str::to_string);
-            }
-        }
-    }
-    None
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -340,6 +317,7 @@ mod tests {
         for i in 0..12u32 {
             let dir = root.path().join(format!("d{i:02}"));
             let lock = hold(&dir).unwrap();
+            std::fs::write(dir.join("stamp.json"), "{}").unwrap();
             lock.set_modified(std::time::UNIX_EPOCH + day * (i + 1))
                 .unwrap();
             if i == 0 {
@@ -361,24 +339,36 @@ mod tests {
     }
 
     #[test]
-    fn rustc_wrapper_from_config_text() {
-        let t = "[build]\n# rustc-wrapper = \"no\"\nrustc-wrapper = \"sccache\" # cache\n";
-        assert_eq!(
-            config_string(t, "build.rustc-wrapper").as_deref(),
-            Some("sccache")
+    fn prune_never_follows_a_symlink_nor_removes_what_is_no_build_dir() {
+        let root = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("keep"), "user data").unwrap();
+        // The symlink is the oldest entry: pruned first if it counted as a build dir.
+        std::os::unix::fs::symlink(outside.path(), root.path().join("planted")).unwrap();
+        for i in 0..12u32 {
+            let dir = root.path().join(format!("d{i:02}"));
+            hold(&dir).unwrap();
+            std::fs::write(dir.join("stamp.json"), "{}").unwrap();
+        }
+        // A directory that is not a build dir (no stamp.json), the oldest of all.
+        let theirs = root.path().join("not-a-build-dir");
+        std::fs::create_dir(&theirs).unwrap();
+        std::fs::write(theirs.join("lock"), "").unwrap();
+        let old = std::fs::File::options()
+            .write(true)
+            .open(theirs.join("lock"))
+            .unwrap();
+        old.set_modified(std::time::UNIX_EPOCH).unwrap();
+        prune(root.path(), &root.path().join("d11"));
+        assert!(
+            theirs.join("lock").exists(),
+            "a directory that is no build dir was removed"
         );
-        let t = "build.rustc-wrapper = '/opt/w'\n[build]\njobs = 2\n";
-        assert_eq!(
-            config_string(t, "build.rustc-wrapper").as_deref(),
-            Some("/opt/w")
-        );
-        assert_eq!(
-            config_string("[target.x]\nrustc-wrapper = \"a\"\n", "build.rustc-wrapper"),
-            None
-        );
-        assert_eq!(
-            config_string("[build]\nrustc-wrapper = \"\"\n", "build.rustc-wrapper").as_deref(),
-            Some("")
-        );
+        let mut left: Vec<String> = std::fs::read_dir(outside.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["keep"], "prune wrote or removed outside its root");
     }
 }

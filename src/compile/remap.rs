@@ -28,13 +28,15 @@ pub struct Places {
 }
 
 /// `CARGO_HOME` as cargo resolves it: the variable made absolute against the current directory
-/// when set and not empty, else `$HOME/.cargo`.
+/// when set and not empty, else `.cargo` in the home directory, which is `$HOME` or, without it,
+/// the user's entry in the password database (`std::env::home_dir`, what cargo's `home` crate
+/// uses): a build with `HOME` unset still reads the registry from there.
 pub fn cargo_home() -> Option<PathBuf> {
     match std::env::var_os("CARGO_HOME").filter(|h| !h.is_empty()) {
         Some(h) => std::env::current_dir().ok().map(|cwd| cwd.join(h)),
-        None => std::env::var_os("HOME")
-            .filter(|h| !h.is_empty())
-            .map(|h| Path::new(&h).join(".cargo")),
+        None => std::env::home_dir()
+            .filter(|h| !h.as_os_str().is_empty())
+            .map(|h| h.join(".cargo")),
     }
 }
 
@@ -138,6 +140,23 @@ pub fn flags(pairs: &[(PathBuf, String)]) -> Vec<String> {
         .collect()
 }
 
+/// The pairs as C compiler flags, `-ffile-prefix-map=FROM=TO` (GCC 8+, clang 10+, zig cc), for
+/// C code a build script compiles with the `cc` crate: its debug info and `__FILE__` record paths
+/// too. The `cc` crate splits its `CFLAGS` at whitespace and GCC splits the flag at the first `=`,
+/// so a `FROM` with either (or a quote or backslash, for `CC_SHELL_ESCAPED_FLAGS`) is left out.
+/// The compilers apply the last matching prefix, as rustc does, so the order stays general to
+/// specific.
+pub fn c_flags(pairs: &[(PathBuf, String)]) -> Vec<String> {
+    pairs
+        .iter()
+        .filter_map(|(from, to)| {
+            let from = from.to_str()?;
+            let plain = |s: &str| !s.contains(|c: char| c.is_whitespace() || "='\"\\".contains(c));
+            (plain(from) && plain(to)).then(|| format!("-ffile-prefix-map={from}={to}"))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,6 +199,26 @@ mod tests {
         assert_eq!(
             flags(&got[1..2]),
             ["--remap-path-prefix=/opt/src/shared=/deps/shared-0.3.0"]
+        );
+    }
+
+    #[test]
+    fn c_flags_leave_out_what_cflags_cannot_carry() {
+        let pairs: Vec<(PathBuf, String)> = [
+            ("/home/u/.cargo", "/cargo"),
+            ("/home/u/my src/app", "/workspace"),
+            ("/home/u/a=b", "/deps/x-1.0.0"),
+            ("/home/u/src/app/target", "/target"),
+        ]
+        .iter()
+        .map(|(f, t)| (PathBuf::from(f), t.to_string()))
+        .collect();
+        assert_eq!(
+            c_flags(&pairs),
+            [
+                "-ffile-prefix-map=/home/u/.cargo=/cargo",
+                "-ffile-prefix-map=/home/u/src/app/target=/target"
+            ]
         );
     }
 

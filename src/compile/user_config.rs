@@ -344,9 +344,9 @@ pub(super) fn cargo_config_files() -> Vec<PathBuf> {
 }
 
 fn cargo_home() -> Option<PathBuf> {
-    std::env::var_os("CARGO_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo")))
+    // Where cargo finds it (with HOME unset, the password database's home): one rule for the
+    // config files and the remap list.
+    super::remap::cargo_home()
 }
 
 /// A config file as the record names it, the same from any checkout and any directory: relative to

@@ -16,10 +16,43 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The environment variable that names the wrapper config and turns wrapper mode on.
 pub const CONFIG_VAR: &str = "SLIM_IMAGE_RUSTC_WRAPPER";
+
+/// The wrapper config to run with, when this process is cargo's rustc wrapper: [`CONFIG_VAR`] is
+/// set and the first argument is not `slim-image` (cargo runs a subcommand as `cargo-slim-image
+/// slim-image ...`, a wrapper as `WRAPPER RUSTC ...`). A `cargo slim-image` run with the variable
+/// in its environment (the user's own, or inherited from an outer build: cargo gives build scripts
+/// its environment) is a normal run: the variable is removed from the process, so nothing it
+/// starts sees a stale one. So is a `RUSTC_WRAPPER` naming this executable: an outer build's
+/// (a build script running `cargo slim-image`), not the user's own wrapper to chain.
+pub fn config() -> Option<OsString> {
+    let config = std::env::var_os(CONFIG_VAR);
+    let cli = std::env::args_os().nth(1).is_none_or(|a| a == "slim-image");
+    if let (Some(config), false) = (config, cli) {
+        return Some(config);
+    }
+    // Single-threaded here: main calls this first.
+    std::env::remove_var(CONFIG_VAR);
+    if std::env::var_os("RUSTC_WRAPPER").is_some_and(|w| is_this_executable(Path::new(&w))) {
+        std::env::remove_var("RUSTC_WRAPPER");
+    }
+    None
+}
+
+/// Whether `path` is the running executable (the same file).
+fn is_this_executable(path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let (Ok(exe), Ok(p)) = (
+        std::env::current_exe().and_then(std::fs::metadata),
+        std::fs::metadata(path),
+    ) else {
+        return false;
+    };
+    exe.dev() == p.dev() && exe.ino() == p.ino()
+}
 
 /// What the wrapper adds, for one build (one platform).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,20 +68,13 @@ pub struct WrapperConfig {
 }
 
 /// Whether `args` (rustc's, without the program) are a real compilation rather than a probe:
-/// cargo's probes ask `-vV` or `--print`, and name the crate `___`.
+/// cargo's probes are `-vV` (no crate name) and `rustc - --crate-name ___ --print=...`. The crate
+/// name alone decides: a `--print` or `-V` in the user's RUSTFLAGS reaches every compilation too,
+/// and those still get remapped and linked with the dependency data.
 pub fn is_compilation(args: &[OsString]) -> bool {
-    let mut crate_name = None;
-    let mut it = args.iter().map(|a| a.to_string_lossy());
-    while let Some(a) = it.next() {
-        match a.as_ref() {
-            "-vV" | "-V" | "--version" | "--print" => return false,
-            "--crate-name" => crate_name = it.next().map(|n| n.into_owned()),
-            s if s.starts_with("--print=") => return false,
-            s if s.starts_with("--crate-name=") => crate_name = Some(s[13..].to_string()),
-            _ => {}
-        }
-    }
-    crate_name.is_some_and(|n| n != "___")
+    values(args, "--crate-name")
+        .last()
+        .is_some_and(|n| n != "___")
 }
 
 /// The values of option `name` in `args`: `NAME VALUE`, `NAME=VALUE`, and for one-letter options
@@ -209,6 +235,17 @@ mod tests {
             "--print",
             "cfg"
         ])));
+        // A user's RUSTFLAGS with `--print` or `-V` reach real compilations too.
+        assert!(is_compilation(&os(&[
+            "--crate-name",
+            "app",
+            "src/main.rs",
+            "--crate-type",
+            "bin",
+            "--print=native-static-libs",
+            "-V"
+        ])));
+        assert!(is_compilation(&os(&["--crate-name=app", "src/main.rs"])));
         assert!(is_compilation(&os(&[
             "--crate-name",
             "app",
