@@ -221,21 +221,35 @@ fn two_machines_one_digest_and_no_machine_paths() {
     copy_dir(&slim::repo().join("tests/fixtures/repro-shared"), &shared);
     let one = machine(&tmp.path().join("one"), &shared);
     let two = machine(&tmp.path().join("second/machine/deeper"), &shared);
-    // On the second machine cargo-auditable is installed: it must not be used.
-    let called = two.root.join("cargo-auditable-was-called");
-    script(
-        &two.bin.join("cargo-auditable"),
-        &format!("echo \"$@\" >> {}\nexit 3", called.display()),
-    );
+    // On the second machine cargo-auditable, cargo-zigbuild, zig and musl-gcc are installed (as
+    // fakes that fail): none of them may be used for this pure-Rust workspace.
+    let called = two.root.join("a-tool-on-path-was-called");
+    for tool in ["cargo-auditable", "cargo-zigbuild", "zig", "musl-gcc"] {
+        script(
+            &two.bin.join(tool),
+            &format!("echo \"{tool} $@\" >> {}\nexit 3", called.display()),
+        );
+    }
 
     let (r1, _) = run_ok(slim_on(&one, &[]));
     let (r2, _) = run_ok(slim_on(&two, &[]));
-    assert!(!called.exists(), "cargo-auditable on PATH was run");
+    assert!(
+        !called.exists(),
+        "a tool on PATH was run: {}",
+        std::fs::read_to_string(&called).unwrap_or_default()
+    );
     let (d1, bin1) = image_binary(&r1, &tmp.path().join("x1"));
     let (d2, bin2) = image_binary(&r2, &tmp.path().join("x2"));
     assert_no_machine_paths(&bin1, &[&one, &two], &shared);
     assert_no_machine_paths(&bin2, &[&one, &two], &shared);
     assert_eq!(d1, d2, "one commit, two machines, two digests");
+
+    // The second machine checks the first one's image with `verify`.
+    let layout = r1["images"][0]["layout"].as_str().unwrap();
+    let image = format!("oci:{layout}");
+    let (v, _) = run_ok(slim_on(&two, &["verify", &image]));
+    assert_eq!(v["reproduced"], true, "{v}");
+    assert_eq!(v["digest"].as_str(), Some(d1.as_str()), "{v}");
 
     let said = run_binary(&bin1);
     assert!(said.contains("main: src/main.rs\n"), "{said}");
@@ -352,19 +366,9 @@ fn arm64_cross_build_carries_the_section_and_no_paths() {
     let shared = tmp.path().join("shared/repro-shared");
     copy_dir(&slim::repo().join("tests/fixtures/repro-shared"), &shared);
     let m = machine(&tmp.path().join("m"), &shared);
-    // rust-lld, a linker called directly (`-u SYMBOL`, no `-Wl,`). Not zig: the musl crt and
-    // libunwind it compiles at link time carry its own install path and the link's working
-    // directory in their debug info (the C toolchain's part of issue 12, not the wrapper's).
-    let path: Vec<PathBuf> = std::env::split_paths(&std::env::var_os("PATH").unwrap())
-        .filter(|d| !d.join("cargo-zigbuild").exists())
-        .collect();
-    let mut path = vec![m.bin.clone()]
-        .into_iter()
-        .chain(path)
-        .collect::<Vec<_>>();
-    path.dedup();
-    let mut c = slim_on(&m, &["--platform", "linux/arm64"]);
-    c.env("PATH", std::env::join_paths(path).unwrap());
+    // rust-lld, a linker called directly (`-u SYMBOL`, no `-Wl,`), whether or not cargo-zigbuild
+    // is installed (it is, in CI): a pure-Rust workspace never links with zig (see "C toolchain").
+    let c = slim_on(&m, &["--platform", "linux/arm64"]);
     let (r, _) = run_ok(c);
     let (_, bin) = image_binary(&r, &tmp.path().join("x"));
     assert_eq!(cargo_slim_image::elf::inspect(&bin).unwrap().machine, 183);
