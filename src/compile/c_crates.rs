@@ -39,27 +39,23 @@ pub fn built_edges(
 
 /// `cargo tree --target <triple> -e normal,build` of `packages`, as text.
 fn tree(q: &MetadataQuery, packages: &[String], platform: Platform) -> Result<String> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let triple = platform.rust_target();
-    let mut cmd = std::process::Command::new(cargo);
-    cmd.args(["tree", "--target", triple, "-e", "normal,build"])
-        .args(["--charset", "ascii", "--color", "never", "--format", "{p}"]);
-    if let Some(p) = &q.manifest_path {
-        cmd.arg("--manifest-path").arg(p);
-    }
+    let mut cmd = crate::sbom::deps::cargo_command(
+        q,
+        &[
+            "tree",
+            "--target",
+            triple,
+            "-e",
+            "normal,build",
+            "--charset",
+            "ascii",
+        ],
+    );
+    cmd.args(["--color", "never", "--format", "{p}"]);
     for p in packages {
         cmd.args(["-p", p]);
     }
-    if !q.features.is_empty() {
-        cmd.arg("--features").arg(q.features.join(","));
-    }
-    if q.all_features {
-        cmd.arg("--all-features");
-    }
-    if q.no_default_features {
-        cmd.arg("--no-default-features");
-    }
-    cmd.args(&q.flags);
     let out = cmd
         .env_remove(crate::registry::credentials::PASSWORD_VAR)
         .stdin(std::process::Stdio::null())

@@ -75,12 +75,12 @@ pub struct MetadataQuery {
     pub flags: Vec<String>,
 }
 
-/// `cargo metadata` (with dependencies) filtered for `platform`'s musl target, as JSON.
-pub fn metadata(q: &MetadataQuery, platform: Platform) -> Result<Value> {
+/// `$CARGO ARGS...` (else `cargo`) with the query's manifest path, feature and lock flags: the one
+/// way `cargo metadata` and `cargo tree` are asked about the build.
+pub fn cargo_command(q: &MetadataQuery, args: &[&str]) -> std::process::Command {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = std::process::Command::new(cargo);
-    cmd.args(["metadata", "--format-version", "1", "--filter-platform"])
-        .arg(platform.rust_target());
+    cmd.args(args);
     if let Some(p) = &q.manifest_path {
         cmd.arg("--manifest-path").arg(p);
     }
@@ -94,10 +94,24 @@ pub fn metadata(q: &MetadataQuery, platform: Platform) -> Result<Value> {
         cmd.arg("--no-default-features");
     }
     cmd.args(&q.flags);
-    let out = cmd
-        .stdin(std::process::Stdio::null())
-        .output()
-        .context("running `cargo metadata` to list the crates built for the image")?;
+    cmd
+}
+
+/// `cargo metadata` (with dependencies) filtered for `platform`'s musl target, as JSON.
+pub fn metadata(q: &MetadataQuery, platform: Platform) -> Result<Value> {
+    let out = cargo_command(
+        q,
+        &[
+            "metadata",
+            "--format-version",
+            "1",
+            "--filter-platform",
+            platform.rust_target(),
+        ],
+    )
+    .stdin(std::process::Stdio::null())
+    .output()
+    .context("running `cargo metadata` to list the crates built for the image")?;
     if !out.status.success() {
         bail!(
             "`cargo metadata --filter-platform {}` failed (the C toolchain, the build's path remapping, the binaries' dependency list and the SBOM are made from it): {}",
