@@ -216,6 +216,11 @@ pub struct Cli {
     /// Syft read) in the binaries; same as `embed-dependencies = false`.
     #[arg(long, help_heading = "SBOM and size")]
     pub no_embed_dependencies: bool,
+    /// The binaries' DWARF: `split` (default: out of the image, into `<binary>.debug` files kept
+    /// beside it and attached to it), `keep` (in the image, as built) or `drop` (thrown away). The
+    /// symbol table stays in every case. Overrides `debuginfo` in metadata.
+    #[arg(long, value_enum, value_name = "MODE", help_heading = "SBOM and size")]
+    pub debuginfo: Option<crate::debuginfo::Mode>,
 
     /// Use verbose output (-vv very verbose).
     #[arg(short, long, action = clap::ArgAction::Count, help_heading = "Display")]

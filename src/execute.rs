@@ -136,6 +136,14 @@ fn base_layer(store: &BlobStore, with_ca: bool, compression: LayerCompression) -
     )
 }
 
+/// What [`app_layer`] did to one platform's binaries' debug info: one report per binary, and the
+/// debug files it split off.
+type AppDebug = (
+    Vec<crate::debuginfo::BinaryReport>,
+    Vec<crate::debuginfo::DebugFile>,
+);
+
+#[allow(clippy::too_many_arguments)]
 fn app_layer(
     store: &BlobStore,
     img: &ImageSpec,
@@ -144,6 +152,7 @@ fn app_layer(
     epoch: u64,
     base: Option<(&BaseImage, &PlatformBase)>,
     compression: LayerCompression,
+    debug: &mut AppDebug,
 ) -> Result<Layer> {
     let mut entries = Vec::new();
     for b in &img.binaries {
@@ -151,10 +160,25 @@ fn app_layer(
             format!("cargo did not report a binary `{}` for {platform}", b.name)
         })?;
         crate::base::assemble::check_binary(path, platform, base)?;
+        let prepared = crate::debuginfo::prepare(path, &b.name, img.debuginfo)?;
+        debug.0.push(crate::debuginfo::BinaryReport {
+            binary: b.name.clone(),
+            mode: img.debuginfo.as_str(),
+            removed: prepared.removed,
+            debug_file_size: prepared.debug.as_ref().map(|d| d.1.len() as u64),
+        });
+        if let Some((name, bytes)) = prepared.debug {
+            debug.1.push(crate::debuginfo::DebugFile {
+                platform,
+                binary: b.name.clone(),
+                name,
+                bytes,
+            });
+        }
         entries.push(Entry::file(
             &format!("{BIN_DIR}/{}", b.name),
             0o755,
-            Source::Path(path.clone()),
+            prepared.source,
         ));
     }
     for f in &img.files {
@@ -202,15 +226,31 @@ fn assemble(
     base: &Layer,
     from: Option<&BaseImage>,
     compression: LayerCompression,
-) -> Result<(Artifact, Vec<ManifestReport>)> {
+) -> Result<(
+    Artifact,
+    Vec<ManifestReport>,
+    Vec<crate::debuginfo::DebugFile>,
+)> {
     let mut written: Vec<WrittenImage> = Vec::new();
     let mut reports = Vec::new();
+    let mut debug_files = Vec::new();
     for &platform in &img.platforms {
         let on = match from {
             Some(b) => Some((b, b.platform(platform)?)),
             None => None,
         };
-        let app = app_layer(store, img, platform, bins, plan.epoch, on, compression)?;
+        let mut debug = AppDebug::default();
+        let app = app_layer(
+            store,
+            img,
+            platform,
+            bins,
+            plan.epoch,
+            on,
+            compression,
+            &mut debug,
+        )?;
+        debug_files.append(&mut debug.1);
         let created = rfc3339(plan.epoch);
         // FROM scratch: the shared base-files layer. On a base: its layers, plus what it lacks.
         let (bottom, mut layers, run, mut annotations) = match on {
@@ -258,12 +298,9 @@ fn assemble(
             .with_run_config(run)
             .with_annotations(annotations)
             .write(store)?;
-        reports.push(ManifestReport::new(
-            platform,
-            &w.manifest,
-            &w.config,
-            layers,
-        ));
+        let mut report = ManifestReport::new(platform, &w.manifest, &w.config, layers);
+        report.debuginfo = debug.0;
+        reports.push(report);
         written.push(w);
     }
     let artifact = if written.len() == 1 {
@@ -271,17 +308,16 @@ fn assemble(
     } else {
         crate::image::write_index(store, &written, img.annotations.clone())?
     };
-    Ok((artifact, reports))
+    Ok((artifact, reports, debug_files))
 }
 
 fn push_image(
-    artifact: &Artifact,
+    b: &Built<'_>,
     store: &BlobStore,
-    img: &ImageSpec,
     cli: &Cli,
-    sboms: &[crate::sbom::output::SbomOut],
     mount_from: BTreeMap<crate::digest::Digest, Vec<crate::reference::Reference>>,
 ) -> Result<Vec<crate::sink::push::PushReport>> {
+    let (artifact, img) = (&b.artifact, b.img);
     if img.push.is_empty() {
         return Ok(Vec::new());
     }
@@ -297,14 +333,27 @@ fn push_image(
     let mut clients = crate::registry::Clients::new(opts.client_options());
     let reports = crate::sink::push::push_with(&mut clients, artifact, store, &img.push, &opts)?;
     // SBOMs after their images: a referrer's subject must exist first on some registries.
-    for s in sboms {
+    for s in &b.sboms {
         let kind = s.format.media_type();
         crate::sbom::referrer::push(
+            "SBOM",
             &mut clients,
             &s.artifact,
             store,
             &s.subject,
             kind,
+            &img.push,
+            &opts,
+        )?;
+    }
+    for d in &b.debug {
+        crate::sbom::referrer::push(
+            "debug info",
+            &mut clients,
+            &d.artifact,
+            store,
+            &d.subject,
+            crate::debuginfo::output::ARTIFACT_TYPE,
             &img.push,
             &opts,
         )?;
@@ -358,6 +407,8 @@ struct Built<'a> {
     artifact: Artifact,
     manifests: Vec<ManifestReport>,
     sboms: Vec<crate::sbom::output::SbomOut>,
+    /// The debug files split off its binaries (`debuginfo = "split"`), one referrer per platform.
+    debug: Vec<crate::debuginfo::output::DebugOut>,
 }
 
 /// Assemble one image, check its size budget and make its SBOMs. `bases` is the shared base layer
@@ -388,7 +439,7 @@ fn build_one<'a>(
                 .join(", ")
         ),
     );
-    let (artifact, mut manifests) = assemble(
+    let (artifact, mut manifests, debug_files) = assemble(
         store,
         img,
         bins,
@@ -414,12 +465,14 @@ fn build_one<'a>(
     let base_ref = from.map(|b| (b.name.as_str(), &b.digest));
     let sboms =
         crate::sbom::output::make(store, img, &artifact, (graphs, tools), &created, base_ref)?;
+    let debug = crate::debuginfo::output::make(store, img, &artifact, &debug_files, &created)?;
     Ok(Built {
         img,
         from,
         artifact,
         manifests,
         sboms,
+        debug,
     })
 }
 
@@ -432,7 +485,7 @@ pub fn execute(plan: &Plan, cli: &Cli) -> Result<Report> {
         }
         for (b, report) in built.iter().zip(images.iter_mut()) {
             let mounts = b.from.map(|f| f.mount_hints()).unwrap_or_default();
-            report.pushed = push_image(&b.artifact, store, b.img, cli, &b.sboms, mounts)?;
+            report.pushed = push_image(b, store, cli, mounts)?;
         }
         Ok(Report {
             tool: format!("cargo-slim-image {}", env!("CARGO_PKG_VERSION")),

@@ -13,6 +13,7 @@ pub mod cli;
 pub mod compile;
 pub mod compress;
 pub mod config;
+pub mod debuginfo;
 pub mod digest;
 pub mod elf;
 pub mod execute;
