@@ -258,6 +258,9 @@ pub enum Command {
     /// Rebuild an image from this workspace with the flags it was built with and compare digests:
     /// exit 0 when they match, 1 when not (naming the layer, file and config fields that differ).
     Verify(crate::verify::VerifyArgs),
+    /// Fetch the debug files split off an image's binaries (`debuginfo = "split"`) from a registry,
+    /// an OCI layout or an oci-archive, into a new or empty directory, as `<binary>.debug`.
+    Debuginfo(crate::debuginfo::fetch::DebuginfoArgs),
 }
 
 /// `--compression`.

@@ -450,9 +450,87 @@ fn the_debug_referrer_is_reachable_from_the_pushed_image() {
     let desc: cargo_slim_image::blob::Descriptor =
         serde_json::from_value(m["layers"][0].clone()).unwrap();
     client.fetch_blob("debug/hello", &desc, &store).unwrap();
+    let beside = std::fs::read(work.path().join("hello.hello.debug")).unwrap();
     assert!(
-        store.read(&desc.digest).unwrap()
-            == std::fs::read(work.path().join("hello.hello.debug")).unwrap(),
+        store.read(&desc.digest).unwrap() == beside,
         "the pushed debug file is not the one beside the layout"
     );
+
+    // `debuginfo IMAGE -o DIR` fetches it back by tag.
+    let dir = work.path().join("fetched");
+    ok(cmd(&[
+        "debuginfo",
+        &format!("{repo}:0.1.0"),
+        "-o",
+        dir.to_str().unwrap(),
+    ]));
+    assert_eq!(slim_names(&dir), ["hello.debug"]);
+    assert!(std::fs::read(dir.join("hello.debug")).unwrap() == beside);
+}
+
+/// The names in `dir`, sorted.
+fn slim_names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn debuginfo_fetches_from_a_tarball_and_replaces_nothing_of_the_users() {
+    let work = tempfile::tempdir().unwrap();
+    let tar = work.path().join("hello.tar");
+    build(
+        &work.path().join("hello"),
+        &["--tarball", tar.to_str().unwrap()],
+    );
+    let image = format!("oci-archive:{}", tar.display());
+    let dir = work.path().join("d");
+    ok(cmd(&["debuginfo", &image, "-o", dir.to_str().unwrap()]));
+    assert_eq!(slim_names(&dir), ["hello.debug"]);
+    assert!(
+        std::fs::read(dir.join("hello.debug")).unwrap()
+            == std::fs::read(work.path().join("hello.hello.debug")).unwrap()
+    );
+    // An empty directory is fine; a non-empty one (this run's own output too) is refused, untouched.
+    let empty = work.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    ok(cmd(&["debuginfo", &image, "-o", empty.to_str().unwrap()]));
+    assert_eq!(slim_names(&empty), ["hello.debug"]);
+    let mine = work.path().join("mine");
+    std::fs::create_dir(&mine).unwrap();
+    std::fs::write(mine.join("notes.txt"), "mine").unwrap();
+    let err = fails(cmd(&["debuginfo", &image, "-o", mine.to_str().unwrap()]));
+    assert!(
+        err.contains("is not empty") && err.contains("mine"),
+        "{err}"
+    );
+    assert_eq!(slim_names(&mine), ["notes.txt"]);
+    let err = fails(cmd(&["debuginfo", &image, "-o", dir.to_str().unwrap()]));
+    assert!(err.contains("is not empty"), "{err}");
+    // An image without debug info attached says so and writes nothing.
+    let keep_tar = work.path().join("keep.tar");
+    build(
+        &work.path().join("keep"),
+        &[
+            "--debuginfo",
+            "keep",
+            "--tarball",
+            keep_tar.to_str().unwrap(),
+        ],
+    );
+    let none = work.path().join("none");
+    let err = fails(cmd(&[
+        "debuginfo",
+        &format!("oci-archive:{}", keep_tar.display()),
+        "-o",
+        none.to_str().unwrap(),
+    ]));
+    assert!(err.contains("has no debug info attached"), "{err}");
+    assert!(!none.exists());
+    assert!(slim_names(work.path())
+        .iter()
+        .all(|n| !n.starts_with(".slim-image-")));
 }

@@ -187,6 +187,59 @@ fn has_referrers_api(client: &Client, repo: &str, subject: &Descriptor) -> bool 
     }
 }
 
+/// One entry of a referrers list: the artifact manifest and its `artifactType`.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    /// The artifact manifest.
+    pub descriptor: Descriptor,
+    /// Its `artifactType`, as the list gives it.
+    pub artifact_type: Option<String>,
+}
+
+/// The referrers of `subject` in `repo`: the referrers API's index when the registry serves one,
+/// else the `sha256-<hex>` fallback tag's (none when that tag does not exist). At most
+/// [`crate::base::bounded::MAX_JSON`] bytes either way.
+pub fn list(client: &Client, repo: &str, subject: &Descriptor) -> Result<Vec<Listed>> {
+    use crate::registry::http::{header, Request};
+    let action = format!("listing the referrers of {}", subject.digest);
+    let mut index = None;
+    if let Ok(url) = client.url(&format!("/v2/{repo}/referrers/{}", subject.digest)) {
+        let req =
+            Request::empty("GET", url, repo, &action).header("Accept", media::INDEX.to_string());
+        if let Ok(mut resp) = client.send(&req) {
+            if resp.status().as_u16() == 200
+                && header(&resp, "content-type").is_some_and(|c| c.starts_with(media::INDEX))
+            {
+                let limit = crate::base::bounded::MAX_JSON;
+                let bytes = crate::bounded::read_at_most(resp.body_mut().as_reader(), limit)
+                    .with_context(|| format!("{action}: reading the answer"))?;
+                index = serde_json::from_slice::<Value>(&bytes).ok();
+            }
+        }
+    }
+    let index = match index {
+        Some(i) => i,
+        None => match client.get_manifest(repo, &fallback_tag(subject)) {
+            Ok(m) => serde_json::from_slice(&m.bytes)
+                .with_context(|| format!("{action}: parsing the referrers tag"))?,
+            Err(e) if e.status() == Some(404) => return Ok(Vec::new()),
+            Err(e) => return Err(anyhow::Error::new(e).context(action)),
+        },
+    };
+    let entries = index["manifests"].as_array().cloned().unwrap_or_default();
+    Ok(entries
+        .into_iter()
+        .filter_map(|e| {
+            let artifact_type = e["artifactType"].as_str().map(String::from);
+            let descriptor = serde_json::from_value::<Descriptor>(e).ok()?;
+            (descriptor.media_type == media::MANIFEST).then_some(Listed {
+                descriptor,
+                artifact_type,
+            })
+        })
+        .collect())
+}
+
 fn empty_index() -> Value {
     json!({"schemaVersion": 2, "mediaType": media::INDEX, "manifests": []})
 }
