@@ -2,22 +2,23 @@
 //!
 //! The base-files layer is built once per run and shared by every image and platform (it does not
 //! depend on either). Each (image, platform) gets its own application layer: the binaries at
-//! `/usr/local/bin/<name>`, extra files, and the CA bundle when it is not the default one.
+//! `/usr/local/bin/<name>`, extra files, and the CA bundle when it is not the default one (`app`).
 
-use crate::base::{BaseImage, PlatformBase};
+use crate::base::BaseImage;
 use crate::blob::{Artifact, BlobStore};
 use crate::cli::Cli;
 use crate::compile::{self, BuildRequest};
 use crate::image::{rfc3339, Image, RunConfig, WrittenImage};
-use crate::layer::{self, Entry, Layer, LayerCompression, Source};
-use crate::plan::{ImageSpec, Plan, BIN_DIR};
+use crate::layer::{self, Layer, LayerCompression};
+use crate::plan::{ImageSpec, Plan};
 use crate::platform::Platform;
 use crate::report::{LayerReport, ManifestReport, Report};
 use crate::rootfs;
 use crate::sink;
 use crate::ui;
-use anyhow::{Context, Result};
+use anyhow::Result;
 
+mod app;
 mod inputs;
 mod local;
 use std::collections::BTreeMap;
@@ -55,7 +56,7 @@ pub fn layer_compression(cli: &Cli) -> Result<LayerCompression> {
 }
 
 /// Binary paths per (platform, binary name).
-type Binaries = BTreeMap<(Platform, String), PathBuf>;
+pub(crate) type Binaries = BTreeMap<(Platform, String), PathBuf>;
 
 /// Build every platform's binaries; `metadata` keeps each platform's `cargo metadata` for the SBOM.
 fn compile_all(plan: &Plan, cli: &Cli, metadata: &mut inputs::Metadata) -> Result<Binaries> {
@@ -136,69 +137,6 @@ fn base_layer(store: &BlobStore, with_ca: bool, compression: LayerCompression) -
     )
 }
 
-/// What [`app_layer`] did to one platform's binaries' debug info: one report per binary, and the
-/// debug files it split off.
-type AppDebug = (
-    Vec<crate::debuginfo::BinaryReport>,
-    Vec<crate::debuginfo::DebugFile>,
-);
-
-#[allow(clippy::too_many_arguments)]
-fn app_layer(
-    store: &BlobStore,
-    img: &ImageSpec,
-    platform: Platform,
-    bins: &Binaries,
-    epoch: u64,
-    base: Option<(&BaseImage, &PlatformBase)>,
-    compression: LayerCompression,
-    debug: &mut AppDebug,
-) -> Result<Layer> {
-    let mut entries = Vec::new();
-    for b in &img.binaries {
-        let path = bins.get(&(platform, b.name.clone())).with_context(|| {
-            format!("cargo did not report a binary `{}` for {platform}", b.name)
-        })?;
-        crate::base::assemble::check_binary(path, platform, base)?;
-        let prepared = crate::debuginfo::prepare(path, &b.name, img.debuginfo)?;
-        debug.0.push(crate::debuginfo::BinaryReport {
-            binary: b.name.clone(),
-            mode: img.debuginfo.as_str(),
-            removed: prepared.removed,
-            debug_file_size: prepared.debug.as_ref().map(|d| d.1.len() as u64),
-        });
-        if let Some((name, bytes)) = prepared.debug {
-            debug.1.push(crate::debuginfo::DebugFile {
-                platform,
-                binary: b.name.clone(),
-                name,
-                bytes,
-            });
-        }
-        entries.push(Entry::file(
-            &format!("{BIN_DIR}/{}", b.name),
-            0o755,
-            prepared.source,
-        ));
-    }
-    for f in &img.files {
-        entries.push(Entry::file(&f.dest, f.mode, Source::Path(f.src.clone())));
-    }
-    if !img.ca.is_default() {
-        if let Some(bundle) = rootfs::ca_bundle(&img.ca)? {
-            entries.push(rootfs::ca_entry(bundle));
-        }
-    }
-    let names: Vec<&str> = img.binaries.iter().map(|b| b.name.as_str()).collect();
-    layer::build(
-        store,
-        entries,
-        epoch,
-        compression,
-        &format!("cargo slim-image: {BIN_DIR}/{}", names.join(", ")),
-    )
-}
-
 fn run_config(img: &ImageSpec) -> RunConfig {
     RunConfig {
         user: Some(img.user.clone()),
@@ -239,8 +177,8 @@ fn assemble(
             Some(b) => Some((b, b.platform(platform)?)),
             None => None,
         };
-        let mut debug = AppDebug::default();
-        let app = app_layer(
+        let mut debug = app::AppDebug::default();
+        let app = app::app_layer(
             store,
             img,
             platform,
