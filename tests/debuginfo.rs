@@ -289,3 +289,25 @@ fn the_stripped_image_runs_and_the_tarball_carries_the_debug_file() {
         "hello from a slim image"
     );
 }
+
+#[test]
+fn a_tarball_at_a_debug_file_path_is_refused_before_the_build() {
+    let work = tempfile::tempdir().unwrap();
+    let (manifest, target) = fixture();
+    let layout = work.path().join("hello");
+    let tar = work.path().join("hello.hello.debug");
+    let err = fails(cmd(&[
+        "--manifest-path",
+        manifest.to_str().unwrap(),
+        "--target-dir",
+        target.to_str().unwrap(),
+        "--bin",
+        "hello",
+        "-o",
+        layout.to_str().unwrap(),
+        "--tarball",
+        tar.to_str().unwrap(),
+    ]));
+    assert!(err.contains("where the debug file of hello goes"), "{err}");
+    assert!(!tar.exists() && !layout.exists());
+}
