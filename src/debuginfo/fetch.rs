@@ -225,3 +225,35 @@ fn layout_referrers(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn titled(t: &str) -> Descriptor {
+        let mut d = Descriptor::new(FILE_MEDIA_TYPE, crate::digest::Digest::of(b""), 0);
+        d.annotations
+            .insert("org.opencontainers.image.title".into(), t.into());
+        d
+    }
+
+    #[test]
+    fn only_a_plain_binary_debug_name_is_written() {
+        assert_eq!(file_name(&titled("app.debug")).unwrap(), "app.debug");
+        assert_eq!(
+            file_name(&titled("my-app_2.debug")).unwrap(),
+            "my-app_2.debug"
+        );
+        for bad in [
+            "../x.debug",
+            "/etc/x.debug",
+            "a/b.debug",
+            ".debug",
+            "app",
+            "a\0.debug",
+            "",
+        ] {
+            assert!(file_name(&titled(bad)).is_err(), "{bad:?} accepted");
+        }
+    }
+}

@@ -154,3 +154,23 @@ impl DebugOut {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_files_go_beside_the_layout_named_after_it_and_the_platform_when_several() {
+        let amd: Platform = "linux/amd64".parse().unwrap();
+        let arm: Platform = "linux/arm64".parse().unwrap();
+        let layout = Path::new("/o/app");
+        assert_eq!(
+            path_beside(layout, amd, false, "app.debug"),
+            Path::new("/o/app.app.debug")
+        );
+        assert_eq!(
+            path_beside(layout, arm, true, "app.debug"),
+            Path::new("/o/app.linux-arm64.app.debug")
+        );
+    }
+}
