@@ -68,7 +68,7 @@ fn the_debug_referrer_is_reachable_from_the_pushed_image() {
 }
 
 #[test]
-fn debuginfo_fetches_from_a_tarball_and_replaces_nothing_of_the_users() {
+fn debuginfo_fetches_from_a_tarball_and_a_layout_and_replaces_nothing_of_the_users() {
     let work = tempfile::tempdir().unwrap();
     let tar = work.path().join("hello.tar");
     build(
@@ -82,6 +82,19 @@ fn debuginfo_fetches_from_a_tarball_and_replaces_nothing_of_the_users() {
     assert!(
         std::fs::read(dir.join("hello.debug")).unwrap()
             == std::fs::read(work.path().join("hello.hello.debug")).unwrap()
+    );
+    // From the layout: its blobs hold the artifact too.
+    let from_layout = work.path().join("from-layout");
+    let layout = format!("oci:{}", work.path().join("hello").display());
+    ok(cmd(&[
+        "debuginfo",
+        &layout,
+        "-o",
+        from_layout.to_str().unwrap(),
+    ]));
+    assert!(
+        std::fs::read(from_layout.join("hello.debug")).unwrap()
+            == std::fs::read(dir.join("hello.debug")).unwrap()
     );
     // An empty directory is fine; a non-empty one (this run's own output too) is refused, untouched.
     let empty = work.path().join("empty");

@@ -81,8 +81,7 @@ pub fn run(args: &DebuginfoArgs, cli: &Cli) -> Result<()> {
         bail!(
             "{} has no debug info attached (artifact type {ARTIFACT_TYPE}): it was built with \
              debuginfo = \"keep\" or \"drop\", its binaries had none, or it was not pushed by \
-             cargo slim-image; an OCI layout keeps its debug files beside it, as \
-             <layout>.<binary>.debug; nothing was written",
+             cargo slim-image; nothing was written",
             opened.name
         );
     }

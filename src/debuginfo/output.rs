@@ -7,7 +7,8 @@
 //! are the debug files (media type [`FILE_MEDIA_TYPE`], the ELF as is, titled `<binary>.debug`) and
 //! whose `subject` is the platform's manifest; and the files beside the layout,
 //! `<layout>.<binary>.debug` (`<layout>.<os>-<arch>.<binary>.debug` for several platforms), staged
-//! here and committed with the layout by [`crate::sink::layout::write`], as the SBOM files are.
+//! here and committed with the layout by [`crate::sink::layout::write`], as the SBOM files are (the
+//! artifact's blobs go into the layout's `blobs/` too, unlisted, for `debuginfo oci:DIR`).
 
 use super::DebugFile;
 use crate::blob::{Artifact, BlobStore, Descriptor};

@@ -27,7 +27,8 @@ pub(super) fn write_local(
     };
     let mut beside = crate::sbom::output::stage_beside(store, &b.sboms)?;
     beside.extend(crate::debuginfo::output::stage_beside(store, &b.debug)?);
-    let layout = sink::layout::write(&named, &img.layout, beside)?;
+    let debug: Vec<&crate::blob::Artifact> = b.debug.iter().map(|d| &d.artifact).collect();
+    let layout = sink::layout::write(&named, &img.layout, beside, &debug)?;
     ui::status("Wrote", format!("OCI layout {}", layout.display()));
     if let Some(t) = &img.tarball {
         let mut referrers: Vec<sink::archive::Referrer<'_>> = b
