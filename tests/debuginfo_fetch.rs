@@ -112,6 +112,20 @@ fn debuginfo_fetches_from_a_tarball_and_a_layout_and_replaces_nothing_of_the_use
     assert_eq!(slim_names(&mine), ["notes.txt"]);
     let err = fails(cmd(&["debuginfo", &image, "-o", dir.to_str().unwrap()]));
     assert!(err.contains("is not empty"), "{err}");
+    // --dry-run reads and writes nothing.
+    let dry = work.path().join("dry");
+    let out = ok(cmd(&[
+        "debuginfo",
+        &image,
+        "-o",
+        dry.to_str().unwrap(),
+        "--dry-run",
+    ]));
+    assert!(
+        out.contains("dry run") && out.contains("hello.tar"),
+        "{out}"
+    );
+    assert!(!dry.exists());
     // An image without debug info attached says so and writes nothing.
     let keep_tar = work.path().join("keep.tar");
     build(

@@ -36,6 +36,21 @@ pub fn run(args: &DebuginfoArgs, cli: &Cli) -> Result<()> {
     crate::reference::refuse_credentials("debuginfo IMAGE", [&args.image])?;
     check_new_or_empty(&args.output)?;
     let image = source::parse(&args.image)?;
+    if cli.dry_run {
+        let text = format!(
+            "debuginfo (dry run: IMAGE is not read, nothing is written)\n  image:  {image}\n  output: {}\n",
+            args.output.display()
+        );
+        let json = serde_json::json!({
+            "tool": format!("cargo-slim-image {}", env!("CARGO_PKG_VERSION")),
+            "dry_run": true,
+            "command": "debuginfo",
+            "image": image.to_string(),
+            "output": args.output.to_string_lossy(),
+        });
+        print!("{}", crate::dry_run_text(cli, text, &json));
+        return Ok(());
+    }
     let tmp = tempfile::tempdir().context("creating a temp dir")?;
     let store = BlobStore::open(tmp.path().join("blobs"))?;
     let opened = source::open(&image, &store, &crate::execute::client_options(cli))?;
