@@ -150,3 +150,55 @@ fn debuginfo_fetches_from_a_tarball_and_a_layout_and_replaces_nothing_of_the_use
         .iter()
         .all(|n| !n.starts_with(".slim-image-")));
 }
+
+#[test]
+fn several_platforms_get_one_debug_file_and_one_referrer_each() {
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("mp");
+    let report = build(
+        &layout,
+        &["--platform", "linux/amd64", "--platform", "linux/arm64"],
+    );
+    let files = report["images"][0]["debuginfo"].as_array().unwrap();
+    let platforms: Vec<&str> = files
+        .iter()
+        .map(|f| f["platform"].as_str().unwrap())
+        .collect();
+    assert_eq!(platforms, ["linux/amd64", "linux/arm64"]);
+    assert_ne!(files[0]["artifact_digest"], files[1]["artifact_digest"]);
+    assert_ne!(files[0]["subject"], files[1]["subject"]);
+    for (f, arch) in files.iter().zip(["amd64", "arm64"]) {
+        let p = std::path::PathBuf::from(f["path"].as_str().unwrap());
+        assert_eq!(p, work.path().join(format!("mp.linux-{arch}.hello.debug")));
+        assert!(p.is_file());
+    }
+    // Each platform's binary lost its DWARF (the arm64 ELF too) and links to its own debug file.
+    let (_, index) = common::slim::manifest_of(&layout);
+    for (entry, f) in index["manifests"].as_array().unwrap().iter().zip(files) {
+        let m = common::slim::blob_json(&layout, entry["digest"].as_str().unwrap());
+        assert_eq!(entry["digest"], f["subject"]);
+        let (_, bin) = binary_of(&layout, &m);
+        let s = sections(&bin);
+        assert!(!s.iter().any(|(n, fl, _)| is_dwarf(n, *fl)));
+        let link = &s.iter().find(|x| x.0 == ".gnu_debuglink").unwrap().2;
+        let debug = std::fs::read(f["path"].as_str().unwrap()).unwrap();
+        assert_eq!(
+            u32::from_le_bytes(link[12..16].try_into().unwrap()),
+            crc32fast::hash(&debug)
+        );
+    }
+    let dir = work.path().join("d");
+    ok(cmd(&[
+        "debuginfo",
+        &format!("oci:{}", layout.display()),
+        "-o",
+        dir.to_str().unwrap(),
+    ]));
+    assert_eq!(slim_names(&dir), ["linux-amd64", "linux-arm64"]);
+    for (f, arch) in files.iter().zip(["amd64", "arm64"]) {
+        assert!(
+            std::fs::read(dir.join(format!("linux-{arch}/hello.debug"))).unwrap()
+                == std::fs::read(f["path"].as_str().unwrap()).unwrap()
+        );
+    }
+}

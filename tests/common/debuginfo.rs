@@ -68,6 +68,11 @@ pub fn build(layout: &Path, rest: &[&str]) -> Value {
 /// The app layer's digest and the bytes of `/usr/local/bin/hello` in it.
 pub fn binary_in(layout: &Path) -> (String, Vec<u8>) {
     let (_, m) = slim::manifest_of(layout);
+    binary_of(layout, &m)
+}
+
+/// The app layer's digest and `/usr/local/bin/hello` of image manifest `m` of `layout`.
+pub fn binary_of(layout: &Path, m: &Value) -> (String, Vec<u8>) {
     let app = m["layers"].as_array().unwrap().last().unwrap()["digest"]
         .as_str()
         .unwrap()
