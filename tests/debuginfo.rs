@@ -44,6 +44,15 @@ fn the_image_binary_has_no_dwarf_but_its_symbols_dep_data_and_every_other_sectio
         let same = after.iter().find(|s| &s.0 == name);
         assert!(same.is_some_and(|s| &s.2 == data), "section {name} changed");
     }
+    // The program headers (what the kernel loads) are the built file's.
+    let segments = |b: &[u8]| {
+        use object::ObjectSegment;
+        let f = object::File::parse(b).unwrap();
+        f.segments()
+            .map(|s| (s.address(), s.size(), s.file_range()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(segments(&built), segments(&stripped));
     // The symbols are the built file's.
     let names = |b: &[u8]| {
         use object::ObjectSymbol;

@@ -93,14 +93,15 @@ pub fn binary_of(layout: &Path, m: &Value) -> (String, Vec<u8>) {
     )
 }
 
-/// The file cargo built: the only `release/hello` under `target`.
+/// The file cargo built for linux/amd64: the only `x86_64-unknown-linux-musl/release/hello` under
+/// `target`.
 pub fn built_file(target: &Path) -> Vec<u8> {
     fn find(dir: &Path, out: &mut Vec<PathBuf>) {
         for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
             let p = e.path();
             if e.file_type().unwrap().is_dir() {
                 find(&p, out);
-            } else if p.ends_with("release/hello") {
+            } else if p.ends_with("x86_64-unknown-linux-musl/release/hello") {
                 out.push(p);
             }
         }
