@@ -51,12 +51,13 @@ python_module() {
 # apache2-utils: htpasswd (bcrypt) for the registry's basic auth; openssl: test CA and TLS certs.
 # musl-tools: musl-gcc for crates with C code; busybox-static: a known-good static binary for the
 # harness self-test. tar/gzip/file/git/ca-certificates: used by tests and cargo. binutils: readelf
-# (tests/sbom.rs looks for the .dep-v0 section the tool embeds). python3-cryptography: the test token
+# (tests/sbom.rs looks for the .dep-v0 section the tool embeds; tests/debuginfo.rs uses readelf, nm and
+# addr2line). gdb: tests/debuginfo.rs resolves main's line from the split debug file. python3-cryptography: the test token
 # server (tests/common/token_server.py) signs JWTs with it; tests/token_auth.rs fails under CI without it.
 step "apt-get install"
 packages=(docker-registry skopeo umoci podman buildah runc oci-image-tool
   qemu-user-static binfmt-support apache2-utils openssl musl-tools busybox-static
-  python3 python3-cryptography tar gzip file git ca-certificates binutils)
+  python3 python3-cryptography tar gzip file git ca-certificates binutils gdb)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

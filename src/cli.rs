@@ -216,6 +216,11 @@ pub struct Cli {
     /// Syft read) in the binaries; same as `embed-dependencies = false`.
     #[arg(long, help_heading = "SBOM and size")]
     pub no_embed_dependencies: bool,
+    /// The binaries' DWARF: `split` (default: out of the image, into `<binary>.debug` files kept
+    /// beside it and attached to it), `keep` (in the image, as built) or `drop` (thrown away). The
+    /// symbol table stays in every case. Overrides `debuginfo` in metadata.
+    #[arg(long, value_enum, value_name = "MODE", help_heading = "SBOM and size")]
+    pub debuginfo: Option<crate::debuginfo::Mode>,
 
     /// Use verbose output (-vv very verbose).
     #[arg(short, long, action = clap::ArgAction::Count, help_heading = "Display")]
@@ -253,6 +258,9 @@ pub enum Command {
     /// Rebuild an image from this workspace with the flags it was built with and compare digests:
     /// exit 0 when they match, 1 when not (naming the layer, file and config fields that differ).
     Verify(crate::verify::VerifyArgs),
+    /// Fetch the debug files split off an image's binaries (`debuginfo = "split"`) from a registry,
+    /// an OCI layout or an oci-archive, into a new or empty directory, as `<binary>.debug`.
+    Debuginfo(crate::debuginfo::fetch::DebuginfoArgs),
 }
 
 /// `--compression`.

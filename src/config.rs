@@ -155,6 +155,8 @@ pub struct Meta {
     pub c_toolchain: Option<String>,
     /// Embed the dependency list in the binaries (`.dep-v0`); default true.
     pub embed_dependencies: Option<bool>,
+    /// What to do with the binaries' DWARF: `split` (default), `keep` or `drop`.
+    pub debuginfo: Option<String>,
     /// The Cargo.toml whose table gave `files` (for errors found once the binaries are known).
     #[serde(skip)]
     pub files_from: Option<PathBuf>,
@@ -262,6 +264,9 @@ fn check_values(meta: &mut Meta, table: &str, manifest: &Path) -> Result<()> {
     if let Some(c) = &meta.c_toolchain {
         check::c_toolchain(c).map_err(|why| bad("c-toolchain", why))?;
     }
+    if let Some(d) = &meta.debuginfo {
+        check::debuginfo(d).map_err(|why| bad("debuginfo", why))?;
+    }
     if let Some(w) = &meta.workdir {
         check::no_nul(w).map_err(|why| bad("workdir", why))?;
     }
@@ -343,6 +348,7 @@ impl Meta {
             profile: over.profile.or(self.profile),
             c_toolchain: over.c_toolchain.or(self.c_toolchain),
             embed_dependencies: over.embed_dependencies.or(self.embed_dependencies),
+            debuginfo: over.debuginfo.or(self.debuginfo),
             files_from: over.files_from.or(self.files_from),
         }
     }

@@ -2,22 +2,23 @@
 //!
 //! The base-files layer is built once per run and shared by every image and platform (it does not
 //! depend on either). Each (image, platform) gets its own application layer: the binaries at
-//! `/usr/local/bin/<name>`, extra files, and the CA bundle when it is not the default one.
+//! `/usr/local/bin/<name>`, extra files, and the CA bundle when it is not the default one (`app`).
 
-use crate::base::{BaseImage, PlatformBase};
+use crate::base::BaseImage;
 use crate::blob::{Artifact, BlobStore};
 use crate::cli::Cli;
 use crate::compile::{self, BuildRequest};
 use crate::image::{rfc3339, Image, RunConfig, WrittenImage};
-use crate::layer::{self, Entry, Layer, LayerCompression, Source};
-use crate::plan::{ImageSpec, Plan, BIN_DIR};
+use crate::layer::{self, Layer, LayerCompression};
+use crate::plan::{ImageSpec, Plan};
 use crate::platform::Platform;
 use crate::report::{LayerReport, ManifestReport, Report};
 use crate::rootfs;
 use crate::sink;
 use crate::ui;
-use anyhow::{Context, Result};
+use anyhow::Result;
 
+mod app;
 mod inputs;
 mod local;
 use std::collections::BTreeMap;
@@ -55,7 +56,7 @@ pub fn layer_compression(cli: &Cli) -> Result<LayerCompression> {
 }
 
 /// Binary paths per (platform, binary name).
-type Binaries = BTreeMap<(Platform, String), PathBuf>;
+pub(crate) type Binaries = BTreeMap<(Platform, String), PathBuf>;
 
 /// Build every platform's binaries; `metadata` keeps each platform's `cargo metadata` for the SBOM.
 fn compile_all(plan: &Plan, cli: &Cli, metadata: &mut inputs::Metadata) -> Result<Binaries> {
@@ -136,45 +137,6 @@ fn base_layer(store: &BlobStore, with_ca: bool, compression: LayerCompression) -
     )
 }
 
-fn app_layer(
-    store: &BlobStore,
-    img: &ImageSpec,
-    platform: Platform,
-    bins: &Binaries,
-    epoch: u64,
-    base: Option<(&BaseImage, &PlatformBase)>,
-    compression: LayerCompression,
-) -> Result<Layer> {
-    let mut entries = Vec::new();
-    for b in &img.binaries {
-        let path = bins.get(&(platform, b.name.clone())).with_context(|| {
-            format!("cargo did not report a binary `{}` for {platform}", b.name)
-        })?;
-        crate::base::assemble::check_binary(path, platform, base)?;
-        entries.push(Entry::file(
-            &format!("{BIN_DIR}/{}", b.name),
-            0o755,
-            Source::Path(path.clone()),
-        ));
-    }
-    for f in &img.files {
-        entries.push(Entry::file(&f.dest, f.mode, Source::Path(f.src.clone())));
-    }
-    if !img.ca.is_default() {
-        if let Some(bundle) = rootfs::ca_bundle(&img.ca)? {
-            entries.push(rootfs::ca_entry(bundle));
-        }
-    }
-    let names: Vec<&str> = img.binaries.iter().map(|b| b.name.as_str()).collect();
-    layer::build(
-        store,
-        entries,
-        epoch,
-        compression,
-        &format!("cargo slim-image: {BIN_DIR}/{}", names.join(", ")),
-    )
-}
-
 fn run_config(img: &ImageSpec) -> RunConfig {
     RunConfig {
         user: Some(img.user.clone()),
@@ -202,15 +164,31 @@ fn assemble(
     base: &Layer,
     from: Option<&BaseImage>,
     compression: LayerCompression,
-) -> Result<(Artifact, Vec<ManifestReport>)> {
+) -> Result<(
+    Artifact,
+    Vec<ManifestReport>,
+    Vec<crate::debuginfo::DebugFile>,
+)> {
     let mut written: Vec<WrittenImage> = Vec::new();
     let mut reports = Vec::new();
+    let mut debug_files = Vec::new();
     for &platform in &img.platforms {
         let on = match from {
             Some(b) => Some((b, b.platform(platform)?)),
             None => None,
         };
-        let app = app_layer(store, img, platform, bins, plan.epoch, on, compression)?;
+        let mut debug = app::AppDebug::default();
+        let app = app::app_layer(
+            store,
+            img,
+            platform,
+            bins,
+            plan.epoch,
+            on,
+            compression,
+            &mut debug,
+        )?;
+        debug_files.append(&mut debug.1);
         let created = rfc3339(plan.epoch);
         // FROM scratch: the shared base-files layer. On a base: its layers, plus what it lacks.
         let (bottom, mut layers, run, mut annotations) = match on {
@@ -258,12 +236,9 @@ fn assemble(
             .with_run_config(run)
             .with_annotations(annotations)
             .write(store)?;
-        reports.push(ManifestReport::new(
-            platform,
-            &w.manifest,
-            &w.config,
-            layers,
-        ));
+        let mut report = ManifestReport::new(platform, &w.manifest, &w.config, layers);
+        report.debuginfo = debug.0;
+        reports.push(report);
         written.push(w);
     }
     let artifact = if written.len() == 1 {
@@ -271,17 +246,16 @@ fn assemble(
     } else {
         crate::image::write_index(store, &written, img.annotations.clone())?
     };
-    Ok((artifact, reports))
+    Ok((artifact, reports, debug_files))
 }
 
 fn push_image(
-    artifact: &Artifact,
+    b: &Built<'_>,
     store: &BlobStore,
-    img: &ImageSpec,
     cli: &Cli,
-    sboms: &[crate::sbom::output::SbomOut],
     mount_from: BTreeMap<crate::digest::Digest, Vec<crate::reference::Reference>>,
 ) -> Result<Vec<crate::sink::push::PushReport>> {
+    let (artifact, img) = (&b.artifact, b.img);
     if img.push.is_empty() {
         return Ok(Vec::new());
     }
@@ -297,14 +271,27 @@ fn push_image(
     let mut clients = crate::registry::Clients::new(opts.client_options());
     let reports = crate::sink::push::push_with(&mut clients, artifact, store, &img.push, &opts)?;
     // SBOMs after their images: a referrer's subject must exist first on some registries.
-    for s in sboms {
+    for s in &b.sboms {
         let kind = s.format.media_type();
         crate::sbom::referrer::push(
+            "SBOM",
             &mut clients,
             &s.artifact,
             store,
             &s.subject,
             kind,
+            &img.push,
+            &opts,
+        )?;
+    }
+    for d in &b.debug {
+        crate::sbom::referrer::push(
+            "debug info",
+            &mut clients,
+            &d.artifact,
+            store,
+            &d.subject,
+            crate::debuginfo::output::ARTIFACT_TYPE,
             &img.push,
             &opts,
         )?;
@@ -358,6 +345,8 @@ struct Built<'a> {
     artifact: Artifact,
     manifests: Vec<ManifestReport>,
     sboms: Vec<crate::sbom::output::SbomOut>,
+    /// The debug files split off its binaries (`debuginfo = "split"`), one referrer per platform.
+    debug: Vec<crate::debuginfo::output::DebugOut>,
 }
 
 /// Assemble one image, check its size budget and make its SBOMs. `bases` is the shared base layer
@@ -388,7 +377,7 @@ fn build_one<'a>(
                 .join(", ")
         ),
     );
-    let (artifact, mut manifests) = assemble(
+    let (artifact, mut manifests, debug_files) = assemble(
         store,
         img,
         bins,
@@ -414,12 +403,14 @@ fn build_one<'a>(
     let base_ref = from.map(|b| (b.name.as_str(), &b.digest));
     let sboms =
         crate::sbom::output::make(store, img, &artifact, (graphs, tools), &created, base_ref)?;
+    let debug = crate::debuginfo::output::make(store, img, &artifact, &debug_files, &created)?;
     Ok(Built {
         img,
         from,
         artifact,
         manifests,
         sboms,
+        debug,
     })
 }
 
@@ -432,7 +423,7 @@ pub fn execute(plan: &Plan, cli: &Cli) -> Result<Report> {
         }
         for (b, report) in built.iter().zip(images.iter_mut()) {
             let mounts = b.from.map(|f| f.mount_hints()).unwrap_or_default();
-            report.pushed = push_image(&b.artifact, store, b.img, cli, &b.sboms, mounts)?;
+            report.pushed = push_image(b, store, cli, mounts)?;
         }
         Ok(Report {
             tool: format!("cargo-slim-image {}", env!("CARGO_PKG_VERSION")),

@@ -13,6 +13,7 @@ pub mod cli;
 pub mod compile;
 pub mod compress;
 pub mod config;
+pub mod debuginfo;
 pub mod digest;
 pub mod elf;
 pub mod execute;
@@ -47,6 +48,7 @@ pub fn run(cli: &cli::Cli) -> anyhow::Result<()> {
         Some(cli::Command::Resolve(args)) => return k8s::resolve(args, cli),
         Some(cli::Command::InitK8s(args)) => return k8s::init(args, cli),
         Some(cli::Command::Verify(args)) => return verify::run(args, cli),
+        Some(cli::Command::Debuginfo(args)) => return debuginfo::fetch::run(args, cli),
         None => {}
     }
     let plan = resolve::resolve(cli)?;

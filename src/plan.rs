@@ -93,6 +93,8 @@ pub struct ImageSpec {
     /// Its binaries carry their dependency list (`.dep-v0`): `embed-dependencies`, unless
     /// `--no-embed-dependencies`.
     pub embed_dependencies: bool,
+    /// What happens to the binaries' DWARF: `--debuginfo`, then `debuginfo`, then `split`.
+    pub debuginfo: crate::debuginfo::Mode,
 }
 
 /// How to run cargo (absent with `--binary`).
@@ -281,6 +283,7 @@ fn image_json(img: &ImageSpec, load: bool) -> Value {
         "push": img.push.iter().map(|r| r.to_string()).collect::<Vec<_>>(),
         "sbom": img.sbom.map(sbom_name),
         "embed_dependencies": img.embed_dependencies,
+        "debuginfo": img.debuginfo.as_str(),
         "size_budget": img.size_budget,
     })
 }

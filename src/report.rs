@@ -51,6 +51,9 @@ pub struct ManifestReport {
     /// Shares of binary, certificates and base, and the alpine comparison.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub size: Option<crate::size::SizeReport>,
+    /// Per binary: what `debuginfo` did and how many bytes it took out of the image.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub debuginfo: Vec<crate::debuginfo::BinaryReport>,
 }
 
 /// One image, as reported.
@@ -86,6 +89,9 @@ pub struct ImageReport {
     /// SBOMs made (one per platform manifest).
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub sbom: Vec<crate::sbom::output::SbomReport>,
+    /// Debug files split off its binaries (`debuginfo = "split"`), every platform's.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub debuginfo: Vec<crate::debuginfo::output::DebugFileReport>,
 }
 
 /// The base image an image was built on.
@@ -138,6 +144,7 @@ impl ManifestReport {
             compressed_size: layers.iter().map(|l| l.size).sum(),
             layers,
             size: None,
+            debuginfo: Vec::new(),
         }
     }
 }
@@ -195,6 +202,9 @@ impl Report {
                 if let Some(z) = &m.size {
                     s.push_str(&format!("{:>12} {}\n", "Size", z.line()));
                 }
+                if let Some(line) = crate::debuginfo::summary_line(&m.debuginfo) {
+                    s.push_str(&format!("{:>12} {line}\n", "Debug info"));
+                }
             }
             for b in &img.sbom {
                 s.push_str(&format!(
@@ -207,6 +217,15 @@ impl Report {
                     },
                     b.crates,
                     b.platform
+                ));
+            }
+            for d in &img.debuginfo {
+                s.push_str(&format!(
+                    "{:>12} {} ({}, {})\n",
+                    "Debug file",
+                    d.path.display(),
+                    human_size(d.size),
+                    d.platform
                 ));
             }
         }

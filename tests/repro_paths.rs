@@ -243,6 +243,20 @@ fn two_machines_one_digest_and_no_machine_paths() {
     assert_no_machine_paths(&bin1, &[&one, &two], &shared);
     assert_no_machine_paths(&bin2, &[&one, &two], &shared);
     assert_eq!(d1, d2, "one commit, two machines, two digests");
+    // The line tables left the image (debuginfo = "split" by default): the debug files beside the
+    // layouts hold them, and are checked as the binaries are: no machine path, the same bytes.
+    let debug_file = |r: &Value| {
+        PathBuf::from(
+            r["images"][0]["debuginfo"][0]["path"]
+                .as_str()
+                .expect("a debug file split off the binary"),
+        )
+    };
+    assert_no_machine_paths(&debug_file(&r1), &[&one, &two], &shared);
+    assert!(
+        std::fs::read(debug_file(&r1)).unwrap() == std::fs::read(debug_file(&r2)).unwrap(),
+        "one commit, two machines, two debug files"
+    );
 
     // The second machine checks the first one's image with `verify`.
     let layout = r1["images"][0]["layout"].as_str().unwrap();

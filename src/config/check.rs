@@ -1,5 +1,5 @@
 //! Checks of single values from the `slim-image` tables and the flags: `files[].dest`, `user`,
-//! `stop-signal`, `c-toolchain`, and the keys of `env`, `labels` and `annotations`.
+//! `stop-signal`, `c-toolchain`, `debuginfo`, and the keys of `env`, `labels` and `annotations`.
 //!
 //! Each check takes the value as written and gives either the value to use (normalised where the
 //! engines normalise it too) or a reason that says what to write instead; the caller adds the key or
@@ -245,6 +245,11 @@ pub fn signal(s: &str) -> Result<String, String> {
 /// Check a `c-toolchain` value: `auto`, `musl-gcc`, `zig` or `rust-lld`.
 pub fn c_toolchain(s: &str) -> Result<crate::compile::c_toolchain::Choice, String> {
     crate::compile::c_toolchain::Choice::parse(s)
+}
+
+/// Check a `debuginfo` value: `split`, `keep` or `drop`.
+pub fn debuginfo(s: &str) -> Result<crate::debuginfo::Mode, String> {
+    crate::debuginfo::Mode::parse(s)
 }
 
 /// Check an environment variable name: not empty, no `=`, no control character.

@@ -1,4 +1,4 @@
-//! The local sinks of one built image: the OCI layout with its SBOM files (one unit), the tarball,
+//! The local sinks of one built image: the OCI layout with its SBOM and debug files (one unit), the tarball,
 //! `--load`; gives the image's report with nothing pushed yet.
 
 use super::Built;
@@ -25,11 +25,13 @@ pub(super) fn write_local(
         artifact: &b.artifact,
         store,
     };
-    let beside = crate::sbom::output::stage_beside(store, &b.sboms)?;
-    let layout = sink::layout::write(&named, &img.layout, beside)?;
+    let mut beside = crate::sbom::output::stage_beside(store, &b.sboms)?;
+    beside.extend(crate::debuginfo::output::stage_beside(store, &b.debug)?);
+    let debug: Vec<&crate::blob::Artifact> = b.debug.iter().map(|d| &d.artifact).collect();
+    let layout = sink::layout::write(&named, &img.layout, beside, &debug)?;
     ui::status("Wrote", format!("OCI layout {}", layout.display()));
     if let Some(t) = &img.tarball {
-        let referrers: Vec<sink::archive::Referrer<'_>> = b
+        let mut referrers: Vec<sink::archive::Referrer<'_>> = b
             .sboms
             .iter()
             .map(|s| sink::archive::Referrer {
@@ -38,6 +40,20 @@ pub(super) fn write_local(
                 document: &s.document,
             })
             .collect();
+        // The debug files travel as the SBOM does: their artifact under blobs/, each file at the
+        // top of the tar under the name it has beside the layout.
+        for d in &b.debug {
+            for (_, path, blob) in &d.files {
+                referrers.push(sink::archive::Referrer {
+                    artifact: &d.artifact,
+                    file_name: path
+                        .file_name()
+                        .and_then(|n| n.to_str())
+                        .unwrap_or_default(),
+                    document: blob,
+                });
+            }
+        }
         sink::archive::write(&named, cli.tarball_format, t, &referrers)?;
         ui::status(
             "Wrote",
@@ -67,6 +83,7 @@ pub(super) fn write_local(
         loaded_into,
         pushed: Vec::new(),
         sbom: b.sboms.iter().map(|s| s.report()).collect(),
+        debuginfo: b.debug.iter().flat_map(|d| d.report()).collect(),
         base: b.from.map(crate::report::BaseReport::of),
     })
 }

@@ -165,6 +165,32 @@ fn check_tarball_not_sbom(tarball: &Path, img: &crate::plan::ImageSpec) -> Resul
     Ok(())
 }
 
+/// The tarball cannot be one of the debug files (`debuginfo = "split"`) written beside the layout.
+/// Which binaries have DWARF is only known after the build, so every binary's path is refused.
+fn check_tarball_not_debug(tarball: &Path, img: &crate::plan::ImageSpec) -> Result<()> {
+    if img.debuginfo != crate::debuginfo::Mode::Split || crate::sink::archive::is_stdout(tarball) {
+        return Ok(());
+    }
+    let several = img.platforms.len() > 1;
+    let t = normalized(tarball);
+    for &p in &img.platforms {
+        for b in &img.binaries {
+            let name = format!("{}.debug", b.name);
+            let debug = crate::debuginfo::output::path_beside(&img.layout, p, several, &name);
+            if normalized(&debug) == t {
+                bail!(
+                    "--tarball {} is where the debug file of {} goes (beside the layout {}): give                      the tarball another name, e.g. {}.tar, or use --debuginfo keep",
+                    tarball.display(),
+                    b.name,
+                    img.layout.display(),
+                    img.layout.display()
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The nearest existing ancestor of `p` (excluding `p`), when it is not a directory.
 fn first_file_ancestor(p: &Path) -> Option<PathBuf> {
     p.ancestors()
@@ -214,6 +240,7 @@ pub(super) fn assign_outputs(plan: &mut Plan, cli: &Cli) -> Result<()> {
         if let Some(t) = &cli.tarball {
             check_tarball_outside(t, &img.layout, what)?;
             check_tarball_not_sbom(t, img)?;
+            check_tarball_not_debug(t, img)?;
             if !crate::sink::archive::is_stdout(t) {
                 check_outside_cache(t, "--tarball", &cache)?;
             }

@@ -349,6 +349,16 @@ fn min_size(meta: &Meta) -> Result<bool> {
     })
 }
 
+/// Resolves what happens to the binaries' DWARF (--debuginfo, then `debuginfo`, then `split`).
+fn debuginfo(cli: &Cli, meta: &Meta) -> Result<crate::debuginfo::Mode> {
+    Ok(match (cli.debuginfo, &meta.debuginfo) {
+        (Some(m), _) => m,
+        (None, Some(s)) => crate::debuginfo::Mode::parse(s)
+            .map_err(|why| anyhow::anyhow!("debuginfo in [package.metadata.slim-image]: {why}"))?,
+        (None, None) => crate::debuginfo::Mode::Split,
+    })
+}
+
 /// Resolves the base image (--base, then `base`, then scratch).
 fn base(cli: &Cli, meta: &Meta) -> Result<crate::base::BaseSource> {
     Ok(match (&cli.base, &meta.base) {
@@ -383,6 +393,7 @@ pub(super) fn spec_for(
     let size_budget = size_budget(cli, meta)?;
     let min_size = min_size(meta)?;
     let base = base(cli, meta)?;
+    let debuginfo = debuginfo(cli, meta)?;
     Ok(ImageSpec {
         name,
         tags,
@@ -408,5 +419,6 @@ pub(super) fn spec_for(
         size_budget,
         min_size,
         embed_dependencies: !cli.no_embed_dependencies && meta.embed_dependencies.unwrap_or(true),
+        debuginfo,
     })
 }

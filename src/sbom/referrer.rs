@@ -1,4 +1,5 @@
-//! An SBOM as an OCI 1.1 artifact that refers to its image, and pushing it so scanners find it.
+//! An SBOM (or the debug files, [`write_files`]) as an OCI 1.1 artifact that refers to its image, and
+//! pushing it so scanners (and `cargo slim-image debuginfo`) find it.
 //!
 //! Takes the SBOM bytes and the image manifest they describe; gives an [`Artifact`] whose root is an
 //! image manifest with `artifactType` = the SBOM's media type, the empty config, one layer (the
@@ -33,12 +34,36 @@ pub fn write(
     document: &[u8],
     created: &str,
 ) -> Result<(Descriptor, Artifact)> {
+    let (mut docs, artifact) = write_files(
+        store,
+        subject,
+        media_type,
+        &[(media_type, file_name, document)],
+        created,
+    )?;
+    Ok((docs.remove(0), artifact))
+}
+
+/// Write an artifact of type `artifact_type` about `subject` whose layers are `files` (media type,
+/// file name for `org.opencontainers.image.title`, bytes), in that order: (their descriptors,
+/// artifact). [`write`] is the one-document case (an SBOM); debug info has one file per binary.
+pub fn write_files(
+    store: &BlobStore,
+    subject: &Descriptor,
+    artifact_type: &str,
+    files: &[(&str, &str, &[u8])],
+    created: &str,
+) -> Result<(Vec<Descriptor>, Artifact)> {
     let empty = store.put_bytes(EMPTY_MEDIA_TYPE, b"{}")?;
-    let mut doc = store.put_bytes(media_type, document)?;
-    doc.annotations.insert(
-        "org.opencontainers.image.title".to_string(),
-        file_name.to_string(),
-    );
+    let mut docs = Vec::new();
+    for (media_type, file_name, bytes) in files {
+        let mut doc = store.put_bytes(media_type, bytes)?;
+        doc.annotations.insert(
+            "org.opencontainers.image.title".to_string(),
+            file_name.to_string(),
+        );
+        docs.push(doc);
+    }
     let mut subject = subject.clone();
     subject.platform = None;
     subject.annotations.clear();
@@ -46,29 +71,34 @@ pub fn write(
         schema_version: 2,
         media_type: Some(media::MANIFEST.to_string()),
         config: empty.clone(),
-        layers: vec![doc.clone()],
+        layers: docs.clone(),
         annotations: BTreeMap::from([(
             "org.opencontainers.image.created".to_string(),
             created.to_string(),
         )]),
-        artifact_type: Some(media_type.to_string()),
+        artifact_type: Some(artifact_type.to_string()),
         subject: Some(subject),
     };
     let (root, _) = store.put_json(media::MANIFEST, &manifest)?;
+    let mut blobs = vec![empty];
+    blobs.extend(docs.iter().cloned());
     Ok((
-        doc.clone(),
+        docs,
         Artifact {
             root,
             manifests: Vec::new(),
-            blobs: vec![empty, doc],
+            blobs,
         },
     ))
 }
 
 /// Push the referrer `artifact` (of type `artifact_type`, about `subject`) into every repository of
 /// `refs` by digest, then add it to each repository's `sha256-<hex>` fallback index. The registry
-/// clients come from `clients` (made from `opts.client_options()`).
+/// clients come from `clients` (made from `opts.client_options()`); `what` names the artifact in the
+/// status lines (`SBOM`, `debug info`).
+#[allow(clippy::too_many_arguments)]
 pub fn push(
+    what: &str,
     clients: &mut Clients,
     artifact: &Artifact,
     store: &BlobStore,
@@ -97,20 +127,20 @@ pub fn push(
             crate::ui::status(
                 "Attached",
                 format!(
-                    "SBOM {} to {registry}/{repository}@{} (referrers API)",
+                    "{what} {} to {registry}/{repository}@{} (referrers API)",
                     artifact.root.digest, subject.digest
                 ),
             );
             continue;
         }
-        let what = format!("updating the referrers tag {registry}/{repository}:{tag}");
+        let doing = format!("updating the referrers tag {registry}/{repository}:{tag}");
         let mut index = match client.get_manifest(&repository, &tag) {
             Ok(m) => serde_json::from_slice::<Value>(&m.bytes)
                 .ok()
                 .filter(|v| v["manifests"].is_array())
                 .unwrap_or_else(empty_index),
             Err(e) if e.status() == Some(404) => empty_index(),
-            Err(e) => return Err(anyhow::Error::new(e).context(what)),
+            Err(e) => return Err(anyhow::Error::new(e).context(doing)),
         };
         let entry = json!({
             "mediaType": artifact.root.media_type,
@@ -127,11 +157,11 @@ pub fn push(
         let bytes = crate::blob::canonical_json(&index);
         client
             .put_manifest(&repository, &tag, media::INDEX, &bytes)
-            .with_context(|| what.clone())?;
+            .with_context(|| doing.clone())?;
         crate::ui::status(
             "Attached",
             format!(
-                "SBOM {} to {registry}/{repository}@{} (tag {tag})",
+                "{what} {} to {registry}/{repository}@{} (tag {tag})",
                 artifact.root.digest, subject.digest
             ),
         );
@@ -155,6 +185,59 @@ fn has_referrers_api(client: &Client, repo: &str, subject: &Descriptor) -> bool 
         }
         Err(_) => false,
     }
+}
+
+/// One entry of a referrers list: the artifact manifest and its `artifactType`.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    /// The artifact manifest.
+    pub descriptor: Descriptor,
+    /// Its `artifactType`, as the list gives it.
+    pub artifact_type: Option<String>,
+}
+
+/// The referrers of `subject` in `repo`: the referrers API's index when the registry serves one,
+/// else the `sha256-<hex>` fallback tag's (none when that tag does not exist). At most
+/// [`crate::base::bounded::MAX_JSON`] bytes either way.
+pub fn list(client: &Client, repo: &str, subject: &Descriptor) -> Result<Vec<Listed>> {
+    use crate::registry::http::{header, Request};
+    let action = format!("listing the referrers of {}", subject.digest);
+    let mut index = None;
+    if let Ok(url) = client.url(&format!("/v2/{repo}/referrers/{}", subject.digest)) {
+        let req =
+            Request::empty("GET", url, repo, &action).header("Accept", media::INDEX.to_string());
+        if let Ok(mut resp) = client.send(&req) {
+            if resp.status().as_u16() == 200
+                && header(&resp, "content-type").is_some_and(|c| c.starts_with(media::INDEX))
+            {
+                let limit = crate::base::bounded::MAX_JSON;
+                let bytes = crate::bounded::read_at_most(resp.body_mut().as_reader(), limit)
+                    .with_context(|| format!("{action}: reading the answer"))?;
+                index = serde_json::from_slice::<Value>(&bytes).ok();
+            }
+        }
+    }
+    let index = match index {
+        Some(i) => i,
+        None => match client.get_manifest(repo, &fallback_tag(subject)) {
+            Ok(m) => serde_json::from_slice(&m.bytes)
+                .with_context(|| format!("{action}: parsing the referrers tag"))?,
+            Err(e) if e.status() == Some(404) => return Ok(Vec::new()),
+            Err(e) => return Err(anyhow::Error::new(e).context(action)),
+        },
+    };
+    let entries = index["manifests"].as_array().cloned().unwrap_or_default();
+    Ok(entries
+        .into_iter()
+        .filter_map(|e| {
+            let artifact_type = e["artifactType"].as_str().map(String::from);
+            let descriptor = serde_json::from_value::<Descriptor>(e).ok()?;
+            (descriptor.media_type == media::MANIFEST).then_some(Listed {
+                descriptor,
+                artifact_type,
+            })
+        })
+        .collect())
 }
 
 fn empty_index() -> Value {

@@ -41,6 +41,8 @@ pub enum Kind {
     Archive,
     /// An SBOM file beside a layout.
     Sbom,
+    /// A debug file (`debuginfo = "split"`) beside a layout.
+    Debug,
     /// The previous layout moved aside (file systems without `RENAME_EXCHANGE`).
     Old,
 }
@@ -51,10 +53,17 @@ impl Kind {
             Kind::Layout => "layout",
             Kind::Archive => "archive",
             Kind::Sbom => "sbom",
+            Kind::Debug => "debug",
             Kind::Old => "old",
         }
     }
-    pub(super) const ALL: [Kind; 4] = [Kind::Layout, Kind::Archive, Kind::Sbom, Kind::Old];
+    pub(super) const ALL: [Kind; 5] = [
+        Kind::Layout,
+        Kind::Archive,
+        Kind::Sbom,
+        Kind::Debug,
+        Kind::Old,
+    ];
 }
 
 /// Paths this run created and removes if it stops early (temps, and lock files it holds).

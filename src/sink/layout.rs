@@ -133,8 +133,20 @@ pub fn check_replaceable(dest: &Path, what: &str) -> Result<()> {
 /// the file system has them), never a hard link, checked against its digest ([`BlobStore::export`]).
 ///
 /// [`BlobStore::export`]: crate::blob::BlobStore::export
-fn place_blobs(img: &Named<'_>, blobs: &Path, dest: &Path) -> Result<()> {
-    for d in all_blobs(img) {
+fn place_blobs(
+    img: &Named<'_>,
+    referrers: &[&crate::blob::Artifact],
+    blobs: &Path,
+    dest: &Path,
+) -> Result<()> {
+    let mut all = all_blobs(img);
+    for r in referrers {
+        all.push(r.root.clone());
+        all.extend(r.blobs.iter().cloned());
+    }
+    all.sort_by(|x, y| x.digest.cmp(&y.digest));
+    all.dedup_by(|x, y| x.digest == y.digest);
+    for d in all {
         img.store
             .export(&d, &blobs.join(d.digest.hex()))
             .with_context(|| format!("writing the OCI layout {}", dest.display()))?;
@@ -144,8 +156,16 @@ fn place_blobs(img: &Named<'_>, blobs: &Path, dest: &Path) -> Result<()> {
 
 /// Write `img` as an OCI layout at `dest`, replacing the layout (or empty directory) there, together
 /// with `beside` (finished temps, e.g. SBOM files, and their destinations): all of it is committed as
-/// one unit under the lock of `dest` (see [`commit`]). Returns `dest`.
-pub fn write(img: &Named<'_>, given: &Path, beside: Vec<(Temp, PathBuf)>) -> Result<PathBuf> {
+/// one unit under the lock of `dest` (see [`commit`]). The blobs of `referrers` (artifacts about the
+/// image, e.g. its debug info) go under `blobs/` too, not into `index.json` (which then names one
+/// image only, as podman and `verify` want): `cargo slim-image debuginfo oci:DIR` finds them there.
+/// Returns `dest`.
+pub fn write(
+    img: &Named<'_>,
+    given: &Path,
+    beside: Vec<(Temp, PathBuf)>,
+    referrers: &[&crate::blob::Artifact],
+) -> Result<PathBuf> {
     check_replaceable(given, "the output directory")?;
     // A symlink is followed: the layout it points to is replaced, the link stays.
     let followed = commit::follow_links(given)?;
@@ -159,7 +179,7 @@ pub fn write(img: &Named<'_>, given: &Path, beside: Vec<(Temp, PathBuf)>) -> Res
     let writing = || format!("writing the OCI layout {}", dest.display());
     let blobs = tmp.path().join("blobs").join("sha256");
     fs::create_dir_all(&blobs).with_context(writing)?;
-    place_blobs(img, &blobs, dest)?;
+    place_blobs(img, referrers, &blobs, dest)?;
     fs::write(tmp.path().join("oci-layout"), OCI_LAYOUT).with_context(writing)?;
     fs::write(
         tmp.path().join("index.json"),

@@ -72,6 +72,7 @@ fn join(before: Cli, after: Cli) -> Cli {
         quiet,
         c_toolchain,
         no_embed_dependencies,
+        debuginfo,
     } = after;
     Cli {
         command: None,
@@ -117,6 +118,7 @@ fn join(before: Cli, after: Cli) -> Cli {
         quiet: quiet || before.quiet,
         c_toolchain: c_toolchain.or(before.c_toolchain),
         no_embed_dependencies: no_embed_dependencies || before.no_embed_dependencies,
+        debuginfo: debuginfo.or(before.debuginfo),
     }
 }
 

@@ -191,6 +191,15 @@ impl Opened {
         Ok(())
     }
 
+    /// Where it is read from: the registry client and reference, or the layout directory (an
+    /// archive's unpacked one). `debuginfo` looks for referrers there.
+    pub fn origin(&self) -> Result<(&Client, &Reference), &Path> {
+        match &self.from {
+            From::Registry(c, r) => Ok((c, r)),
+            From::Layout { dir, .. } => Err(dir),
+        }
+    }
+
     /// A JSON blob (manifest, index, config) of the image, fetched, verified and at most
     /// [`bounded::MAX_JSON`] bytes (a descriptor claiming more is refused before any fetch).
     pub fn json(&self, desc: &Descriptor, store: &BlobStore) -> Result<Vec<u8>> {

@@ -3,6 +3,7 @@
 
 pub mod blob_cache;
 pub mod checkout;
+pub mod debuginfo;
 pub mod outputs;
 pub mod peers;
 pub mod registry;

@@ -1,0 +1,273 @@
+//! `cargo slim-image debuginfo IMAGE -o DIR`: the debug files of an image, fetched from where the
+//! image is and written as `<binary>.debug` into a new or empty DIR.
+//!
+//! Takes IMAGE as `verify` does ([`crate::verify::source`]: a registry reference, `oci:DIR[:TAG]`,
+//! `oci-archive:FILE[:TAG]`) and opens it the same way (bounded, digest-checked). For each platform
+//! manifest it looks for referrers of type [`ARTIFACT_TYPE`]: on a registry through the referrers
+//! API, else the `sha256-<hex>` fallback tag; in a layout or an archive among its blobs (a
+//! `--tarball` carries them). Each debug file is fetched digest-checked; its name must be a plain
+//! `<binary>.debug`. DIR gets the files (in `<os>-<arch>/` subdirectories when the image has
+//! several platforms), written into a temp directory beside it and committed with
+//! [`crate::sink::commit`], under DIR's lock; DIR must not exist or be empty, so nothing of the
+//! user's is replaced.
+
+use super::output::{ARTIFACT_TYPE, FILE_MEDIA_TYPE};
+use crate::blob::{media, BlobStore, Descriptor};
+use crate::cli::Cli;
+use crate::image::{Index, Manifest};
+use crate::verify::source::{self, Opened};
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use std::path::{Path, PathBuf};
+
+/// `cargo slim-image debuginfo`.
+#[derive(Debug, Args, Clone)]
+pub struct DebuginfoArgs {
+    /// The image: REGISTRY/NAME[:TAG][@DIGEST], oci:DIR[:TAG] or oci-archive:FILE[:TAG].
+    #[arg(value_name = "IMAGE")]
+    pub image: String,
+    /// Where to write the `<binary>.debug` files: a new or empty directory.
+    #[arg(short = 'o', long, value_name = "DIR")]
+    pub output: PathBuf,
+}
+
+/// Run `debuginfo`.
+pub fn run(args: &DebuginfoArgs, cli: &Cli) -> Result<()> {
+    crate::reference::refuse_credentials("debuginfo IMAGE", [&args.image])?;
+    check_new_or_empty(&args.output)?;
+    let image = source::parse(&args.image)?;
+    if cli.dry_run {
+        let text = format!(
+            "debuginfo (dry run: IMAGE is not read, nothing is written)\n  image:  {image}\n  output: {}\n",
+            args.output.display()
+        );
+        let json = serde_json::json!({
+            "tool": format!("cargo-slim-image {}", env!("CARGO_PKG_VERSION")),
+            "dry_run": true,
+            "command": "debuginfo",
+            "image": image.to_string(),
+            "output": args.output.to_string_lossy(),
+        });
+        print!("{}", crate::dry_run_text(cli, text, &json));
+        return Ok(());
+    }
+    let tmp = tempfile::tempdir().context("creating a temp dir")?;
+    let store = BlobStore::open(tmp.path().join("blobs"))?;
+    let opened = source::open(&image, &store, &crate::execute::client_options(cli))?;
+    let manifests = platform_manifests(&opened)?;
+    let several = manifests.len() > 1;
+    let parent = crate::sink::commit::parent_of(&args.output);
+    std::fs::create_dir_all(&parent).with_context(|| format!("creating {}", parent.display()))?;
+    let staged = crate::sink::commit::Temp::dir(&parent, crate::sink::commit::Kind::Debug)?;
+    let mut written = 0;
+    for (platform, manifest) in &manifests {
+        let dir = match (several, platform) {
+            (true, Some(p)) => staged.path().join(p),
+            _ => staged.path().to_path_buf(),
+        };
+        for artifact in referrers(&opened, manifest, &store)? {
+            let bytes = opened.json(&artifact, &store)?;
+            let m: Manifest = serde_json::from_slice(&bytes)
+                .with_context(|| format!("parsing the debug-info artifact {}", artifact.digest))?;
+            if m.artifact_type.as_deref() != Some(ARTIFACT_TYPE)
+                || m.subject.as_ref().map(|s| &s.digest) != Some(&manifest.digest)
+            {
+                continue;
+            }
+            for layer in m.layers.iter().filter(|l| l.media_type == FILE_MEDIA_TYPE) {
+                let name = file_name(layer)?;
+                opened.fetch(layer, &store)?;
+                std::fs::create_dir_all(&dir)?;
+                let dest = dir.join(name);
+                if dest.exists() {
+                    bail!(
+                        "{}: two debug files named {name} for one platform",
+                        opened.name
+                    );
+                }
+                let mut out = std::fs::File::create(&dest)
+                    .with_context(|| format!("writing {}", dest.display()))?;
+                std::io::copy(&mut store.open_blob(&layer.digest)?, &mut out)?;
+                written += 1;
+            }
+        }
+    }
+    if written == 0 {
+        bail!(
+            "{} has no debug info attached (artifact type {ARTIFACT_TYPE}): it was built with \
+             debuginfo = \"keep\" or \"drop\", its binaries had none, or it was not pushed by \
+             cargo slim-image; nothing was written",
+            opened.name
+        );
+    }
+    let lock = crate::sink::commit::DestLock::take(&args.output)?;
+    check_new_or_empty(&args.output)?;
+    crate::sink::commit::commit(&lock, vec![(staged, args.output.clone())])?;
+    crate::ui::status(
+        "Wrote",
+        format!(
+            "{written} debug file(s) of {} to {}",
+            opened.name,
+            args.output.display()
+        ),
+    );
+    Ok(())
+}
+
+/// DIR must not exist, or be an empty directory: it is replaced whole.
+fn check_new_or_empty(dir: &Path) -> Result<()> {
+    match std::fs::symlink_metadata(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("looking at -o {}", dir.display())),
+        Ok(m) if !m.is_dir() => bail!(
+            "-o {} exists and is not a directory: give a new or empty directory; nothing was written",
+            dir.display()
+        ),
+        Ok(_) => {
+            let mut entries = std::fs::read_dir(dir)
+                .with_context(|| format!("reading -o {}", dir.display()))?;
+            if entries.next().is_some() {
+                bail!(
+                    "-o {} is not empty: give a new or empty directory (the debug files are written \
+                     there and nothing of yours is replaced); nothing was written",
+                    dir.display()
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The debug file's name in the artifact: a plain `<binary>.debug`, never a path.
+fn file_name(layer: &Descriptor) -> Result<&str> {
+    let name = layer
+        .annotations
+        .get("org.opencontainers.image.title")
+        .map(String::as_str)
+        .unwrap_or("");
+    let plain = !name.is_empty()
+        && !name.starts_with('.')
+        && name.ends_with(".debug")
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-+".contains(&b));
+    if !plain {
+        bail!(
+            "a debug file of the image is named `{}`, not a plain <binary>.debug: refusing it",
+            crate::config::check::shown(name)
+        );
+    }
+    Ok(name)
+}
+
+/// The image's platform manifests with their `<os>-<arch>` (from the index entry), or the root.
+fn platform_manifests(opened: &Opened) -> Result<Vec<(Option<String>, Descriptor)>> {
+    if !media::is_index(&opened.root.media_type) {
+        return Ok(vec![(None, opened.root.clone())]);
+    }
+    let index: Index = serde_json::from_slice(&opened.root_bytes)
+        .with_context(|| format!("parsing the index of {}", opened.name))?;
+    Ok(index
+        .manifests
+        .into_iter()
+        .filter(|m| m.media_type == media::MANIFEST)
+        .map(|m| {
+            let p = m
+                .platform
+                .as_ref()
+                .map(|p| format!("{}-{}", p.os, p.architecture));
+            (p, m)
+        })
+        .collect())
+}
+
+/// The referrer manifests of `subject`.
+fn referrers(opened: &Opened, subject: &Descriptor, store: &BlobStore) -> Result<Vec<Descriptor>> {
+    match opened.origin() {
+        Ok((client, r)) => {
+            let list = crate::sbom::referrer::list(client, &r.repository, subject)?;
+            Ok(list
+                .into_iter()
+                .filter(|d| d.artifact_type.as_deref() == Some(ARTIFACT_TYPE))
+                .map(|d| d.descriptor)
+                .collect())
+        }
+        Err(dir) => layout_referrers(dir, subject, store),
+    }
+}
+
+/// The artifact manifests among a layout's blobs whose subject is `subject` (small files only; each
+/// checked against its digest when read).
+fn layout_referrers(
+    dir: &Path,
+    subject: &Descriptor,
+    store: &BlobStore,
+) -> Result<Vec<Descriptor>> {
+    let blobs = dir.join("blobs").join("sha256");
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(&blobs) else {
+        return Ok(out);
+    };
+    let mut names: Vec<String> = entries
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .filter(|e| e.metadata().is_ok_and(|m| m.len() < 64 * 1024))
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    names.sort();
+    for hex in names {
+        let Ok(bytes) = crate::base::bounded::read_file(&blobs.join(&hex), "a layout blob") else {
+            continue;
+        };
+        let Ok(m) = serde_json::from_slice::<Manifest>(&bytes) else {
+            continue;
+        };
+        if m.artifact_type.as_deref() != Some(ARTIFACT_TYPE)
+            || m.subject.as_ref().map(|s| &s.digest) != Some(&subject.digest)
+        {
+            continue;
+        }
+        let digest = crate::digest::Digest::of(&bytes);
+        if digest.hex() != hex {
+            bail!(
+                "{} does not hash to its name: the image is corrupt or altered",
+                blobs.join(&hex).display()
+            );
+        }
+        store.put_bytes(media::MANIFEST, &bytes)?;
+        out.push(Descriptor::new(media::MANIFEST, digest, bytes.len() as u64));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn titled(t: &str) -> Descriptor {
+        let mut d = Descriptor::new(FILE_MEDIA_TYPE, crate::digest::Digest::of(b""), 0);
+        d.annotations
+            .insert("org.opencontainers.image.title".into(), t.into());
+        d
+    }
+
+    #[test]
+    fn only_a_plain_binary_debug_name_is_written() {
+        assert_eq!(file_name(&titled("app.debug")).unwrap(), "app.debug");
+        assert_eq!(
+            file_name(&titled("my-app_2.debug")).unwrap(),
+            "my-app_2.debug"
+        );
+        for bad in [
+            "../x.debug",
+            "/etc/x.debug",
+            "a/b.debug",
+            ".debug",
+            "app",
+            "a\0.debug",
+            "",
+        ] {
+            assert!(file_name(&titled(bad)).is_err(), "{bad:?} accepted");
+        }
+    }
+}

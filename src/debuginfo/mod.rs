@@ -1,0 +1,149 @@
+//! Debug info out of the image (issue 14): what `debuginfo = "split" | "keep" | "drop"` does to each
+//! binary on its way into the application layer.
+//!
+//! Takes a built binary's path and the image's [`Mode`]; gives a [`Prepared`] binary: the
+//! [`Source`] the layer reads (the file itself when nothing is removed, so its bytes and the layer
+//! cache's `stat` fingerprint are exactly today's; else the stripped bytes, in memory), the debug
+//! file (`split` only) and how many bytes the image's binary lost. The binary in `target/` is only
+//! read. The ELF work itself is in [`split`].
+
+pub mod fetch;
+pub mod output;
+pub mod split;
+
+use crate::layer::Source;
+use anyhow::{Context, Result};
+use std::path::Path;
+
+/// What to do with a binary's DWARF (`debuginfo` / `--debuginfo`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Mode {
+    /// Out of the image, into a `<binary>.debug` file beside it (`.gnu_debuglink` to it).
+    #[default]
+    Split,
+    /// In the image, as built.
+    Keep,
+    /// Out of the image and thrown away.
+    Drop,
+}
+
+impl Mode {
+    /// The value as written in metadata and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Split => "split",
+            Mode::Keep => "keep",
+            Mode::Drop => "drop",
+        }
+    }
+
+    /// Parse a metadata value; the error says which values there are.
+    pub fn parse(s: &str) -> Result<Mode, String> {
+        match s {
+            "split" => Ok(Mode::Split),
+            "keep" => Ok(Mode::Keep),
+            "drop" => Ok(Mode::Drop),
+            other => Err(format!(
+                "`{other}` is not a debuginfo mode: use \"split\" (the default), \"keep\" or \"drop\""
+            )),
+        }
+    }
+}
+
+/// A binary ready for the application layer.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// What the layer entry reads.
+    pub source: Source,
+    /// The debug file's name and bytes (`<binary>.debug`), `split` of a binary with DWARF only.
+    pub debug: Option<(String, Vec<u8>)>,
+    /// Bytes the binary in the image lost (0 when nothing was removed).
+    pub removed: u64,
+}
+
+/// Prepare the binary `name` built at `path` for the image under `mode`.
+pub fn prepare(path: &Path, name: &str, mode: Mode) -> Result<Prepared> {
+    let unchanged = Prepared {
+        source: Source::Path(path.to_path_buf()),
+        debug: None,
+        removed: 0,
+    };
+    if mode == Mode::Keep {
+        return Ok(unchanged);
+    }
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let what = || {
+        format!(
+            "taking the debug info out of {} (debuginfo = \"{}\"; `keep` puts it in the image as built)",
+            path.display(),
+            mode.as_str()
+        )
+    };
+    let debug_name = format!("{name}.debug");
+    let (stripped, debug) = match mode {
+        Mode::Split => match split::split(&bytes, &debug_name).with_context(what)? {
+            Some(s) => (s.stripped, Some((debug_name, s.debug))),
+            None => return Ok(unchanged),
+        },
+        Mode::Drop => match split::drop_debug(&bytes).with_context(what)? {
+            Some(s) => (s, None),
+            None => return Ok(unchanged),
+        },
+        Mode::Keep => unreachable!("returned above"),
+    };
+    Ok(Prepared {
+        removed: bytes.len().saturating_sub(stripped.len()) as u64,
+        source: Source::Bytes(stripped),
+        debug,
+    })
+}
+
+/// What happened to one binary's debug info, as reported (JSON `manifests[].debuginfo`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BinaryReport {
+    /// The binary's name.
+    pub binary: String,
+    /// `split`, `keep` or `drop`.
+    pub mode: &'static str,
+    /// Bytes the binary in the image lost (uncompressed; 0: it had no DWARF, or `keep`).
+    pub removed: u64,
+    /// Size of its debug file (`split` of a binary with DWARF), else absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub debug_file_size: Option<u64>,
+}
+
+/// One binary's debug file, made while its image's application layer was.
+#[derive(Debug, Clone)]
+pub struct DebugFile {
+    /// The platform of the binary.
+    pub platform: crate::platform::Platform,
+    /// The binary's name.
+    pub binary: String,
+    /// The file's name, `<binary>.debug` (the stripped binary's `.gnu_debuglink`).
+    pub name: String,
+    /// Its bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// The human summary line of one platform's binaries, e.g. `app: 27.21 MiB out of the image
+/// (split, app.debug kept)`; `None` when nothing was removed.
+pub fn summary_line(reports: &[BinaryReport]) -> Option<String> {
+    let parts: Vec<String> = reports
+        .iter()
+        .filter(|r| r.removed > 0)
+        .map(|r| {
+            let h = crate::report::human_size;
+            match r.debug_file_size {
+                Some(d) => format!(
+                    "{}: {} out of the image ({}.debug kept, {})",
+                    r.binary,
+                    h(r.removed),
+                    r.binary,
+                    h(d)
+                ),
+                None => format!("{}: {} out of the image (dropped)", r.binary, h(r.removed)),
+            }
+        })
+        .collect();
+    (!parts.is_empty()).then(|| parts.join("; "))
+}

@@ -1,0 +1,177 @@
+//! Where split debug info goes: files beside the layout, the tarball, and an OCI 1.1 referrer per
+//! platform manifest on `--push`.
+//!
+//! Takes an assembled image and the [`DebugFile`]s split off its binaries; gives one [`DebugOut`]
+//! per platform manifest that has any: the artifact (the SBOM's referrer code,
+//! [`crate::sbom::referrer::write_files`]) whose `artifactType` is [`ARTIFACT_TYPE`], whose layers
+//! are the debug files (media type [`FILE_MEDIA_TYPE`], the ELF as is, titled `<binary>.debug`) and
+//! whose `subject` is the platform's manifest; and the files beside the layout,
+//! `<layout>.<binary>.debug` (`<layout>.<os>-<arch>.<binary>.debug` for several platforms), staged
+//! here and committed with the layout by [`crate::sink::layout::write`], as the SBOM files are (the
+//! artifact's blobs go into the layout's `blobs/` too, unlisted, for `debuginfo oci:DIR`).
+
+use super::DebugFile;
+use crate::blob::{Artifact, BlobStore, Descriptor};
+use crate::plan::ImageSpec;
+use crate::platform::Platform;
+use anyhow::{Context, Result};
+use std::path::{Path, PathBuf};
+
+/// `artifactType` of the debug-info referrer of an image manifest.
+pub const ARTIFACT_TYPE: &str = "application/vnd.cargo-slim-image.debuginfo.v1";
+
+/// Media type of each of its layers: one ELF debug file (`objcopy --only-keep-debug` output).
+pub const FILE_MEDIA_TYPE: &str = "application/vnd.cargo-slim-image.debuginfo.v1+elf";
+
+/// The debug info of one platform manifest.
+#[derive(Debug, Clone)]
+pub struct DebugOut {
+    /// The platform.
+    pub platform: Platform,
+    /// The image manifest it belongs to (the referrer's `subject`).
+    pub subject: Descriptor,
+    /// Per binary: the file's name in the artifact (`<binary>.debug`), its path beside the layout,
+    /// and its blob.
+    pub files: Vec<(String, PathBuf, Descriptor)>,
+    /// The referrer artifact.
+    pub artifact: Artifact,
+}
+
+/// The file beside `layout` for debug file `name`: `<layout>.<name>`, or
+/// `<layout>.<os>-<arch>.<name>` when the image has several platforms.
+pub fn path_beside(layout: &Path, platform: Platform, several: bool, name: &str) -> PathBuf {
+    let base = layout
+        .file_name()
+        .map_or_else(|| "image".to_string(), |n| n.to_string_lossy().into_owned());
+    let file = if several {
+        format!(
+            "{base}.{}-{}.{name}",
+            platform.os(),
+            platform.architecture()
+        )
+    } else {
+        format!("{base}.{name}")
+    };
+    layout.with_file_name(file)
+}
+
+/// Store the debug files of one assembled image as referrers, one artifact per platform manifest
+/// that has any (none when nothing was split).
+pub fn make(
+    store: &BlobStore,
+    img: &ImageSpec,
+    artifact: &Artifact,
+    files: &[DebugFile],
+    created: &str,
+) -> Result<Vec<DebugOut>> {
+    let pairs = crate::sbom::output::platform_manifests(img, artifact);
+    let several = pairs.len() > 1;
+    let mut out = Vec::new();
+    for (platform, manifest) in pairs {
+        let mine: Vec<&DebugFile> = files.iter().filter(|f| f.platform == platform).collect();
+        if mine.is_empty() {
+            continue;
+        }
+        let layers: Vec<(&str, &str, &[u8])> = mine
+            .iter()
+            .map(|f| (FILE_MEDIA_TYPE, f.name.as_str(), f.bytes.as_slice()))
+            .collect();
+        let (docs, art) =
+            crate::sbom::referrer::write_files(store, &manifest, ARTIFACT_TYPE, &layers, created)?;
+        let files = mine
+            .iter()
+            .zip(docs)
+            .map(|(f, d)| {
+                let path = path_beside(&img.layout, platform, several, &f.name);
+                (f.name.clone(), path, d)
+            })
+            .collect();
+        out.push(DebugOut {
+            platform,
+            subject: manifest,
+            files,
+            artifact: art,
+        });
+    }
+    Ok(out)
+}
+
+/// Stage every debug file for its path beside the layout (finished temps and their destinations),
+/// for [`crate::sink::layout::write`] to commit with the layout.
+pub fn stage_beside(
+    store: &BlobStore,
+    outs: &[DebugOut],
+) -> Result<Vec<(crate::sink::commit::Temp, PathBuf)>> {
+    use crate::sink::commit::{self, Kind, Temp};
+    let mut staged = Vec::new();
+    for (_, path, blob) in outs.iter().flat_map(|o| &o.files) {
+        let dir = commit::parent_of(path);
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("creating {} for the debug file", dir.display()))?;
+        let tmp = Temp::file(&dir, Kind::Debug)?;
+        let mut src = store.open_blob(&blob.digest)?;
+        std::io::copy(&mut src, &mut tmp.as_file())
+            .with_context(|| format!("writing the debug file {}", path.display()))?;
+        crate::blob::set_mode(tmp.path(), 0o644)?;
+        staged.push((tmp, path.clone()));
+    }
+    Ok(staged)
+}
+
+/// One debug file, as reported in `--message-format json` (`images[].debuginfo`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DebugFileReport {
+    /// `linux/amd64` etc.
+    pub platform: String,
+    /// `<binary>.debug`: its name in the artifact, and the stripped binary's `.gnu_debuglink`.
+    pub name: String,
+    /// The file beside the layout.
+    #[serde(serialize_with = "crate::plan::lossy_path")]
+    pub path: PathBuf,
+    /// Digest of the file.
+    pub digest: crate::digest::Digest,
+    /// Size of the file.
+    pub size: u64,
+    /// Digest of the referrer artifact manifest that carries it.
+    pub artifact_digest: crate::digest::Digest,
+    /// Digest of the image manifest it belongs to (the artifact's `subject`).
+    pub subject: crate::digest::Digest,
+}
+
+impl DebugOut {
+    /// The report entries of its files.
+    pub fn report(&self) -> Vec<DebugFileReport> {
+        self.files
+            .iter()
+            .map(|(name, path, d)| DebugFileReport {
+                platform: self.platform.to_string(),
+                name: name.clone(),
+                path: path.clone(),
+                digest: d.digest.clone(),
+                size: d.size,
+                artifact_digest: self.artifact.root.digest.clone(),
+                subject: self.subject.digest.clone(),
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_files_go_beside_the_layout_named_after_it_and_the_platform_when_several() {
+        let amd: Platform = "linux/amd64".parse().unwrap();
+        let arm: Platform = "linux/arm64".parse().unwrap();
+        let layout = Path::new("/o/app");
+        assert_eq!(
+            path_beside(layout, amd, false, "app.debug"),
+            Path::new("/o/app.app.debug")
+        );
+        assert_eq!(
+            path_beside(layout, arm, true, "app.debug"),
+            Path::new("/o/app.linux-arm64.app.debug")
+        );
+    }
+}

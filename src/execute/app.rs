@@ -1,0 +1,75 @@
+//! The application layer of one (image, platform): the binaries at `/usr/local/bin/<name>` (checked
+//! against the platform and base, their DWARF handled as `debuginfo` says, [`crate::debuginfo`]),
+//! the extra files, and the CA bundle when it is not the default one.
+
+use super::Binaries;
+use crate::base::{BaseImage, PlatformBase};
+use crate::blob::BlobStore;
+use crate::layer::{self, Entry, Layer, LayerCompression, Source};
+use crate::plan::{ImageSpec, BIN_DIR};
+use crate::platform::Platform;
+use crate::rootfs;
+use anyhow::{Context, Result};
+
+/// What [`app_layer`] did to one platform's binaries' debug info: one report per binary, and the
+/// debug files it split off.
+pub(super) type AppDebug = (
+    Vec<crate::debuginfo::BinaryReport>,
+    Vec<crate::debuginfo::DebugFile>,
+);
+
+#[allow(clippy::too_many_arguments)]
+pub(super) fn app_layer(
+    store: &BlobStore,
+    img: &ImageSpec,
+    platform: Platform,
+    bins: &Binaries,
+    epoch: u64,
+    base: Option<(&BaseImage, &PlatformBase)>,
+    compression: LayerCompression,
+    debug: &mut AppDebug,
+) -> Result<Layer> {
+    let mut entries = Vec::new();
+    for b in &img.binaries {
+        let path = bins.get(&(platform, b.name.clone())).with_context(|| {
+            format!("cargo did not report a binary `{}` for {platform}", b.name)
+        })?;
+        crate::base::assemble::check_binary(path, platform, base)?;
+        let prepared = crate::debuginfo::prepare(path, &b.name, img.debuginfo)?;
+        debug.0.push(crate::debuginfo::BinaryReport {
+            binary: b.name.clone(),
+            mode: img.debuginfo.as_str(),
+            removed: prepared.removed,
+            debug_file_size: prepared.debug.as_ref().map(|d| d.1.len() as u64),
+        });
+        if let Some((name, bytes)) = prepared.debug {
+            debug.1.push(crate::debuginfo::DebugFile {
+                platform,
+                binary: b.name.clone(),
+                name,
+                bytes,
+            });
+        }
+        entries.push(Entry::file(
+            &format!("{BIN_DIR}/{}", b.name),
+            0o755,
+            prepared.source,
+        ));
+    }
+    for f in &img.files {
+        entries.push(Entry::file(&f.dest, f.mode, Source::Path(f.src.clone())));
+    }
+    if !img.ca.is_default() {
+        if let Some(bundle) = rootfs::ca_bundle(&img.ca)? {
+            entries.push(rootfs::ca_entry(bundle));
+        }
+    }
+    let names: Vec<&str> = img.binaries.iter().map(|b| b.name.as_str()).collect();
+    layer::build(
+        store,
+        entries,
+        epoch,
+        compression,
+        &format!("cargo slim-image: {BIN_DIR}/{}", names.join(", ")),
+    )
+}
