@@ -10,6 +10,8 @@
 pub mod fetch;
 pub mod output;
 pub mod split;
+#[cfg(test)]
+mod split_attacks;
 
 use crate::layer::Source;
 use anyhow::{Context, Result};

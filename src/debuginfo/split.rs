@@ -16,7 +16,7 @@
 //! 10.2 s to a clean dev build of this crate, once; a hand-written section rewriter would have had to
 //! relocate the section header table and the non-allocated sections itself.
 
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, bail, Result};
 use object::build::elf::{Builder, SectionData};
 use object::elf;
 
@@ -66,6 +66,7 @@ pub fn split(bytes: &[u8], debug_name: &str) -> Result<Option<Split>> {
     if !has_debug(bytes) {
         return Ok(None);
     }
+    check_layout(bytes)?;
     let debug = only_keep_debug(bytes)?;
     let stripped = strip_debug(bytes, Some((debug_name, crc32fast::hash(&debug))))?;
     Ok(Some(Split { stripped, debug }))
@@ -77,7 +78,47 @@ pub fn drop_debug(bytes: &[u8]) -> Result<Option<Vec<u8>>> {
     if !has_debug(bytes) {
         return Ok(None);
     }
+    check_layout(bytes)?;
     strip_debug(bytes, None).map(Some)
+}
+
+/// Room the rewritten file may take for alignment padding beyond the input's own length.
+const ALIGN_SLACK: u64 = 16 << 20;
+
+/// The section headers are ones a linker writes, so the writer lays out a file no larger than about
+/// the input: every section with data lies inside the file, every alignment is 0 or a power of two,
+/// and all of them together add at most the input's length plus [`ALIGN_SLACK`] of padding. A
+/// `--binary` is the user's file: an alignment of 2^40 would otherwise make a terabyte of padding,
+/// one that is not a power of two garbage offsets.
+fn check_layout(bytes: &[u8]) -> Result<()> {
+    use object::{Object, ObjectSection};
+    let f = object::File::parse(bytes).map_err(|e| anyhow!("reading it as ELF: {e}"))?;
+    let len = bytes.len() as u64;
+    let mut padding: u64 = 0;
+    for s in f.sections() {
+        let name = String::from_utf8_lossy(s.name_bytes().unwrap_or(b"?")).into_owned();
+        let Some((offset, size)) = s.file_range() else {
+            continue;
+        };
+        if offset.checked_add(size).is_none_or(|end| end > len) {
+            bail!(
+                "section {name} claims bytes {offset:#x}+{size:#x}, past the end of the file \
+                 ({len:#x} bytes): the file is truncated or not what a linker writes"
+            );
+        }
+        let align = s.align();
+        if align != 0 && !align.is_power_of_two() {
+            bail!("section {name} has alignment {align:#x}, not a power of two: not what a linker writes");
+        }
+        padding = padding.saturating_add(align);
+    }
+    if padding > len.saturating_add(ALIGN_SLACK) {
+        bail!(
+            "its sections' alignments add up to {padding:#x} bytes, more than the file itself \
+             ({len:#x} bytes): not what a linker writes"
+        );
+    }
+    Ok(())
 }
 
 /// The ELF without its debug sections (`objcopy --strip-debug`), plus a `.gnu_debuglink` to the

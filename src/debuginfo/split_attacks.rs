@@ -1,0 +1,151 @@
+//! Hostile input for [`super::split`]: a `--binary` is the user's file, so every mutation of a real
+//! ELF with DWARF (truncated, section headers past the end, huge sizes, wrong class or byte order,
+//! no sections) must give a split, "not ELF / no DWARF", or an error, never a panic or an
+//! allocation of a claimed size.
+
+use super::split::{drop_debug, split};
+
+/// A small Rust binary with DWARF, compiled once with the toolchain the tests run with.
+fn elf_with_dwarf() -> Vec<u8> {
+    static ELF: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    ELF.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("m.rs"), "fn main() {}\n").unwrap();
+        let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+        let st = std::process::Command::new(rustc)
+            .current_dir(dir.path())
+            .args(["-g", "-C", "opt-level=0", "m.rs", "-o", "m"])
+            .status()
+            .unwrap();
+        assert!(st.success());
+        std::fs::read(dir.path().join("m")).unwrap()
+    })
+    .clone()
+}
+
+fn u16_at(b: &[u8], o: usize) -> usize {
+    u16::from_le_bytes([b[o], b[o + 1]]) as usize
+}
+
+fn u64_at(b: &[u8], o: usize) -> u64 {
+    u64::from_le_bytes(b[o..o + 8].try_into().unwrap())
+}
+
+fn put64(b: &mut [u8], o: usize, v: u64) {
+    b[o..o + 8].copy_from_slice(&v.to_le_bytes());
+}
+
+/// Runs split and drop on `bytes`; panics (the test fails) if either panics.
+fn survive(what: &str, bytes: &[u8]) {
+    let r = std::panic::catch_unwind(|| {
+        let s = split(bytes, "m.debug");
+        let d = drop_debug(bytes);
+        if let Ok(Some(s)) = &s {
+            assert!(
+                object::File::parse(&*s.stripped).is_ok(),
+                "{what}: stripped unreadable"
+            );
+        }
+        (s.is_ok(), d.is_ok())
+    });
+    assert!(r.is_ok(), "{what}: split panicked");
+}
+
+#[test]
+fn every_mutation_of_the_elf_header_and_section_headers_is_survived() {
+    let elf = elf_with_dwarf();
+    assert!(
+        split(&elf, "m.debug").unwrap().is_some(),
+        "the sample has DWARF"
+    );
+    let shoff = u64_at(&elf, 0x28) as usize;
+    let shnum = u16_at(&elf, 0x3c);
+    // Truncated anywhere in the header, the section header table, the end.
+    let mut cuts: Vec<usize> = (0..80).collect();
+    cuts.extend([
+        shoff - 1,
+        shoff,
+        shoff + 1,
+        shoff + 64,
+        elf.len() / 2,
+        elf.len() - 1,
+    ]);
+    for n in cuts {
+        survive(&format!("cut at {n}"), &elf[..n.min(elf.len())]);
+    }
+    // The header's own fields.
+    for (o, v) in [(4u8, 1u8), (4, 2), (5, 2), (5, 0), (6, 0)] {
+        let mut b = elf.clone();
+        b[o as usize] = v;
+        survive(&format!("e_ident[{o}] = {v}"), &b);
+    }
+    for (o, v) in [
+        (0x28usize, u64::MAX),
+        (0x28, elf.len() as u64),
+        (0x20, u64::MAX),
+    ] {
+        let mut b = elf.clone();
+        put64(&mut b, o, v);
+        survive(&format!("header +{o:#x} = {v:#x}"), &b);
+    }
+    for (o, v) in [
+        (0x3cusize, 0u16),
+        (0x3c, 0xffff),
+        (0x3e, 0xffff),
+        (0x3a, 0),
+        (0x3a, 1),
+    ] {
+        let mut b = elf.clone();
+        b[o..o + 2].copy_from_slice(&v.to_le_bytes());
+        survive(&format!("header +{o:#x} = {v:#x}"), &b);
+    }
+    // Each section header: a huge or past-the-end size and offset, a wild link, alignment, type.
+    for i in 1..shnum {
+        let h = shoff + i * 64;
+        for (f, v) in [
+            (0x20usize, u64::MAX),
+            (0x20, 1 << 40),
+            (0x20, elf.len() as u64),
+            (0x18, u64::MAX),
+            (0x18, elf.len() as u64 - 1),
+            (0x30, 3),
+            (0x30, u64::MAX),
+            (0x30, 1 << 40),
+            (0x38, u64::MAX),
+            (0x08, u64::MAX),
+        ] {
+            let mut b = elf.clone();
+            put64(&mut b, h + f, v);
+            survive(&format!("section {i} +{f:#x} = {v:#x}"), &b);
+        }
+        for (f, v) in [(0u32, u32::MAX), (4, 8), (4, 0x7fff_ffff), (0x28, u32::MAX)] {
+            let mut b = elf.clone();
+            let o = h + f as usize;
+            b[o..o + 4].copy_from_slice(&v.to_le_bytes());
+            survive(&format!("section {i} +{f:#x} = {v:#x}"), &b);
+        }
+    }
+}
+
+#[test]
+fn a_huge_alignment_or_an_empty_section_far_past_the_end_is_an_error_not_a_terabyte() {
+    let elf = elf_with_dwarf();
+    let shoff = u64_at(&elf, 0x28) as usize;
+    let shnum = u16_at(&elf, 0x3c);
+    let alloc = (1..shnum)
+        .map(|i| shoff + i * 64)
+        .find(|h| {
+            u64_at(&elf, h + 8) & 2 != 0
+                && u32::from_le_bytes(elf[h + 4..h + 8].try_into().unwrap()) == 1
+        })
+        .expect("an allocated PROGBITS section");
+    let mut aligned = elf.clone();
+    put64(&mut aligned, alloc + 0x30, 1 << 40);
+    let e = split(&aligned, "m.debug").unwrap_err();
+    assert!(format!("{e:#}").contains("alignment"), "{e:#}");
+    let mut far = elf.clone();
+    put64(&mut far, alloc + 0x20, 0);
+    put64(&mut far, alloc + 0x18, 1 << 40);
+    let e = drop_debug(&far).unwrap_err();
+    assert!(format!("{e:#}").contains("past the end"), "{e:#}");
+}
