@@ -1,0 +1,98 @@
+//! Attacks on the debug files written beside a layout (issue 14): a file of the user's that happens
+//! to have a debug file's name is never replaced (a regular file, a symlink, a directory), and the
+//! debug file of an earlier `split` build goes when a `keep` build replaces its layout, while a
+//! `.debug` file of the user's beside it stays.
+
+mod common;
+
+use common::debuginfo::*;
+use common::slim::{cmd, fails};
+use std::path::Path;
+
+/// The build of the debug fixture into `layout` with `rest`, expected to fail; its stderr.
+fn build_fails(layout: &Path, rest: &[&str]) -> String {
+    let (manifest, target) = fixture();
+    let mut args = vec![
+        "--manifest-path",
+        manifest.to_str().unwrap(),
+        "--target-dir",
+        target.to_str().unwrap(),
+        "--bin",
+        "hello",
+        "-o",
+        layout.to_str().unwrap(),
+    ];
+    args.extend_from_slice(rest);
+    fails(cmd(&args))
+}
+
+#[test]
+fn a_file_of_the_users_at_the_debug_files_path_is_refused_and_untouched() {
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("hello");
+    let mine = work.path().join("hello.hello.debug");
+    std::fs::write(&mine, b"my notes").unwrap();
+    let err = build_fails(&layout, &[]);
+    assert!(
+        err.contains("hello.hello.debug") && err.contains("not a debug file written with"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&mine).unwrap(), b"my notes");
+    assert!(!layout.exists(), "the layout was written anyway");
+}
+
+#[test]
+fn a_symlink_at_the_debug_files_path_is_refused_and_stays_a_link() {
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("hello");
+    let target = work.path().join("elsewhere");
+    std::fs::write(&target, b"keep me").unwrap();
+    let link = work.path().join("hello.hello.debug");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let err = build_fails(&layout, &[]);
+    assert!(err.contains("not a debug file written with"), "{err}");
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(std::fs::read(&target).unwrap(), b"keep me");
+}
+
+#[test]
+fn a_rebuild_replaces_its_own_debug_file_but_not_an_edited_one() {
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("hello");
+    let debug = work.path().join("hello.hello.debug");
+    build(&layout, &[]);
+    let first = std::fs::read(&debug).unwrap();
+    build(&layout, &[]);
+    assert_eq!(
+        std::fs::read(&debug).unwrap(),
+        first,
+        "the rebuild replaces it"
+    );
+    std::fs::write(&debug, b"edited by hand").unwrap();
+    let err = build_fails(&layout, &[]);
+    assert!(err.contains("not a debug file written with"), "{err}");
+    assert_eq!(std::fs::read(&debug).unwrap(), b"edited by hand");
+}
+
+#[test]
+fn a_keep_build_removes_the_split_builds_debug_file_and_nothing_else() {
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("hello");
+    let debug = work.path().join("hello.hello.debug");
+    let users = work.path().join("hello.mine.debug");
+    std::fs::write(&users, b"mine").unwrap();
+    build(&layout, &[]);
+    assert!(debug.is_file());
+    build(&layout, &["--debuginfo", "keep"]);
+    assert!(
+        !debug.exists(),
+        "the stale debug file of the split build stayed"
+    );
+    assert_eq!(std::fs::read(&users).unwrap(), b"mine");
+    // And a split build after it writes it again (no layout record of it: nothing there).
+    build(&layout, &[]);
+    assert!(debug.is_file());
+}
