@@ -96,3 +96,55 @@ fn a_keep_build_removes_the_split_builds_debug_file_and_nothing_else() {
     build(&layout, &[]);
     assert!(debug.is_file());
 }
+
+#[test]
+fn ctrl_c_while_debuginfo_waits_on_a_registry_leaves_nothing_in_tmpdir_or_beside_dir() {
+    use std::io::Read;
+    let work = tempfile::tempdir().unwrap();
+    let tmp = work.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let out = work.path().join("sym");
+    // A registry that takes every connection and never answers.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for mut s in listener.incoming().flatten() {
+            let mut buf = [0u8; 1024];
+            let _ = s.read(&mut buf);
+            held.push(s);
+        }
+    });
+    let image = format!("127.0.0.1:{port}/app:1");
+    let mut c = cmd(&["debuginfo", &image, "-o", out.to_str().unwrap()]);
+    c.env("TMPDIR", &tmp)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = c.spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "it did not wait on the registry"
+    );
+    let pid = child.id().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{status:?}");
+    let left: Vec<_> = std::fs::read_dir(&tmp)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(left.is_empty(), "left in TMPDIR: {left:?}");
+    let beside: Vec<_> = std::fs::read_dir(work.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .filter(|n| n != "tmp")
+        .collect();
+    assert!(beside.is_empty(), "left beside -o: {beside:?}");
+}

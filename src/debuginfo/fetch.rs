@@ -51,7 +51,11 @@ pub fn run(args: &DebuginfoArgs, cli: &Cli) -> Result<()> {
         print!("{}", crate::dry_run_text(cli, text, &json));
         return Ok(());
     }
-    let tmp = tempfile::tempdir().context("creating a temp dir")?;
+    // From here on temps are made: an interrupt removes them, the blob store in $TMPDIR (a
+    // debug file may be large) as well as the staged DIR (see crate::sink::commit).
+    crate::sink::commit::install_signal_cleanup()?;
+    let tmp =
+        crate::sink::commit::Temp::dir(&std::env::temp_dir(), crate::sink::commit::Kind::Debug)?;
     let store = BlobStore::open(tmp.path().join("blobs"))?;
     let opened = source::open(&image, &store, &crate::execute::client_options(cli))?;
     let manifests = platform_manifests(&opened)?;
