@@ -148,3 +148,32 @@ fn ctrl_c_while_debuginfo_waits_on_a_registry_leaves_nothing_in_tmpdir_or_beside
         .collect();
     assert!(beside.is_empty(), "left beside -o: {beside:?}");
 }
+
+#[test]
+fn debuginfo_refuses_an_output_dir_that_names_no_directory_of_its_own_and_creates_nothing() {
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("app");
+    build(&layout, &[]);
+    let empty = work.path().join("e");
+    std::fs::create_dir(&empty).unwrap();
+    let image = format!("oci:{}", layout.display());
+    for o in [".", "./", "x/..", "sub/.", "/"] {
+        if o == "sub/." {
+            std::fs::create_dir(empty.join("sub")).unwrap();
+        }
+        let mut c = cmd(&["debuginfo", &image, "-o", o]);
+        c.current_dir(&empty);
+        let err = fails(c);
+        assert!(
+            err.contains("names no directory of its own"),
+            "-o {o}: {err}"
+        );
+        let mut left: Vec<_> = std::fs::read_dir(&empty)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        left.retain(|n| n != "sub");
+        assert!(left.is_empty(), "-o {o} left {left:?}");
+    }
+}

@@ -118,8 +118,22 @@ pub fn run(args: &DebuginfoArgs, cli: &Cli) -> Result<()> {
     Ok(())
 }
 
-/// DIR must not exist, or be an empty directory: it is replaced whole.
+/// DIR must not exist, or be an empty directory: it is replaced whole. It must name a directory of
+/// its own: `.`, `..`, `x/.`, `x/y/..` and `/` would be staged inside themselves (or create `x/y`).
 fn check_new_or_empty(dir: &Path) -> Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let raw = dir.as_os_str().as_bytes();
+    let trimmed = raw.strip_suffix(b"/").unwrap_or(raw);
+    let last = trimmed.rsplit(|b| *b == b'/').next().unwrap_or(b"");
+    if matches!(last, b"" | b"." | b"..") {
+        bail!(
+            "-o {} names no directory of its own (it ends in `.`, `..` or `/`), and the debug files \
+             are written into a new directory put in its place: give a new directory name, e.g. {}; \
+             nothing was written",
+            dir.display(),
+            dir.join("debug").display()
+        );
+    }
     match std::fs::symlink_metadata(dir) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(e).with_context(|| format!("looking at -o {}", dir.display())),
