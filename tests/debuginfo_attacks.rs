@@ -177,3 +177,56 @@ fn debuginfo_refuses_an_output_dir_that_names_no_directory_of_its_own_and_create
         assert!(left.is_empty(), "-o {o} left {left:?}");
     }
 }
+
+/// Replace the debug artifact of `layout` with one whose only layer is `layer` (a JSON descriptor),
+/// `blob` (if any) put under its digest.
+fn forge_debug_layer(layout: &Path, layer: serde_json::Value, blob: Option<&[u8]>) {
+    use sha2::Digest;
+    let blobs = layout.join("blobs/sha256");
+    let hex = |b: &[u8]| format!("{:x}", sha2::Sha256::digest(b));
+    let mut found = None;
+    for e in std::fs::read_dir(&blobs).unwrap().flatten() {
+        let b = std::fs::read(e.path()).unwrap();
+        if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&b) {
+            if v["artifactType"] == "application/vnd.cargo-slim-image.debuginfo.v1" {
+                found = Some((e.path(), v));
+            }
+        }
+    }
+    let (path, mut art) = found.expect("the layout holds its debug artifact");
+    std::fs::remove_file(path).unwrap();
+    if let Some(b) = blob {
+        std::fs::write(blobs.join(hex(b)), b).unwrap();
+    }
+    art["layers"] = serde_json::json!([layer]);
+    let bytes = serde_json::to_vec(&art).unwrap();
+    std::fs::write(blobs.join(hex(&bytes)), &bytes).unwrap();
+}
+
+#[test]
+fn debuginfo_refuses_a_debug_layer_that_is_not_elf_or_claims_100_gb() {
+    use sha2::Digest;
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("app");
+    build(&layout, &[]);
+    let text = b"#!/bin/sh\nrm -rf ~\n";
+    let layer = |digest: String, size: u64| {
+        serde_json::json!({
+            "mediaType": "application/vnd.cargo-slim-image.debuginfo.v1+elf",
+            "digest": digest,
+            "size": size,
+            "annotations": {"org.opencontainers.image.title": "hello.debug"},
+        })
+    };
+    let d = format!("sha256:{:x}", sha2::Sha256::digest(text));
+    forge_debug_layer(&layout, layer(d.clone(), text.len() as u64), Some(text));
+    let out = work.path().join("out");
+    let image = format!("oci:{}", layout.display());
+    let err = fails(cmd(&["debuginfo", &image, "-o", out.to_str().unwrap()]));
+    assert!(err.contains("is not an ELF file"), "{err}");
+    assert!(!out.exists());
+    forge_debug_layer(&layout, layer(d, 100 << 30), None);
+    let err = fails(cmd(&["debuginfo", &image, "-o", out.to_str().unwrap()]));
+    assert!(err.contains("over the") && err.contains("limit"), "{err}");
+    assert!(!out.exists());
+}

@@ -80,7 +80,13 @@ pub fn run(args: &DebuginfoArgs, cli: &Cli) -> Result<()> {
             }
             for layer in m.layers.iter().filter(|l| l.media_type == FILE_MEDIA_TYPE) {
                 let name = file_name(layer)?;
+                crate::base::bounded::check_size(
+                    &format!("the debug file {name} of {}", opened.name),
+                    layer.size,
+                    MAX_DEBUG_FILE,
+                )?;
                 opened.fetch(layer, &store)?;
+                check_elf(&store, layer, name, &opened.name)?;
                 std::fs::create_dir_all(&dir)?;
                 let dest = dir.join(name);
                 if dest.exists() {
@@ -115,6 +121,26 @@ pub fn run(args: &DebuginfoArgs, cli: &Cli) -> Result<()> {
             args.output.display()
         ),
     );
+    Ok(())
+}
+
+/// The largest debug file fetched (the DWARF of a large Rust binary is tens to hundreds of MiB): a
+/// descriptor claiming more is refused before anything is downloaded.
+pub const MAX_DEBUG_FILE: u64 = 8 << 30;
+
+/// A debug file is an ELF file; anything else in the artifact is refused, not written as `.debug`.
+fn check_elf(store: &BlobStore, layer: &Descriptor, name: &str, image: &str) -> Result<()> {
+    use std::io::Read;
+    let mut magic = [0u8; 4];
+    let mut f = store.open_blob(&layer.digest)?;
+    let n = f.read(&mut magic).unwrap_or(0);
+    if n < 4 || magic != object::elf::ELFMAG {
+        bail!(
+            "the debug file {name} of {image} ({}) is not an ELF file: the artifact is broken or \
+             hostile; nothing was written",
+            layer.digest
+        );
+    }
     Ok(())
 }
 
