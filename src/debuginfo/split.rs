@@ -6,8 +6,11 @@
 //! (the debug file's name and CRC32, so gdb finds it beside the binary or in a debug directory), and
 //! the debug file: the same section headers, the DWARF and the symbol table with data, every other
 //! section `SHT_NOBITS` (addresses kept, so gdb and addr2line map it onto the stripped binary). Every
-//! allocated section stays at its offset and address; every other section's data (`.dep-v0` above
-//! all, which `rust-audit-info` reads) is copied unchanged. A file that is not ELF, or has no DWARF,
+//! allocated section stays at its offset and address with its bytes (the dynamic symbol, string,
+//! hash, version and dynamic tables of a dynamically linked binary too: they are copied, not rebuilt
+//! by the writer); every other section's data (`.dep-v0` above all, which `rust-audit-info` reads)
+//! is copied unchanged; the relocations of a removed section (an object file's `.rela.debug_*`) go
+//! with it. A file that is not ELF, or has no DWARF,
 //! is no [`Split`]: the caller puts it in the image as it is, same bytes.
 //!
 //! The ELF is read and written by the `object` crate's `build::elf::Builder` (pinned exactly in
@@ -125,10 +128,33 @@ fn check_layout(bytes: &[u8]) -> Result<()> {
 /// debug file of this name and CRC32 when there is one.
 fn strip_debug(bytes: &[u8], link: Option<(&str, u32)>) -> Result<Vec<u8>> {
     let mut b = read(bytes)?;
+    let mut deleted = Vec::new();
     for s in b.sections.iter_mut() {
         if removable(&s.name, s.sh_flags) {
             s.delete = true;
+            deleted.push(s.id());
         }
+    }
+    for s in b.sections.iter_mut() {
+        // The relocations of a deleted section (`.rela.debug_info` of an object file) go with it.
+        if s.sh_info_section.is_some_and(|i| deleted.contains(&i)) {
+            s.delete = true;
+        }
+        // Every allocated section keeps its bytes: the writer would rebuild the dynamic symbol,
+        // string, hash, version and dynamic tables (deduplicated, reordered, shorter) where the
+        // input's are what the loader was linked against. `check_layout` saw they are in the file.
+        let structured = !matches!(
+            s.data,
+            SectionData::Data(_) | SectionData::UninitializedData(_) | SectionData::Note(_)
+        );
+        if s.sh_flags & u64::from(elf::SHF_ALLOC) != 0 && s.sh_type != elf::SHT_NOBITS && structured
+        {
+            let (o, n) = (s.sh_offset as usize, s.sh_size as usize);
+            s.data = SectionData::Data(bytes[o..o + n].to_vec().into());
+        }
+    }
+    for sym in b.dynamic_symbols.iter_mut() {
+        sym.delete = true;
     }
     if let Some((name, crc)) = link {
         let link = debuglink(name, crc, b.endian == object::Endianness::Little);
