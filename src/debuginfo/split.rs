@@ -158,6 +158,13 @@ fn strip_debug(bytes: &[u8], link: Option<(&str, u32)>) -> Result<Vec<u8>> {
     }
     if let Some((name, crc)) = link {
         let link = debuglink(name, crc, b.endian == object::Endianness::Little);
+        // One link, to this debug file: an input's own `.gnu_debuglink` (to a file that is not in
+        // the image) goes.
+        for s in b.sections.iter_mut() {
+            if &*s.name == b".gnu_debuglink".as_slice() {
+                s.delete = true;
+            }
+        }
         let s = b.sections.add();
         s.name = b".gnu_debuglink".to_vec().into();
         s.sh_type = elf::SHT_PROGBITS;

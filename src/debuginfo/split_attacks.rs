@@ -248,3 +248,28 @@ fn dynamic_compressed_and_object_files_split_keeping_every_other_section_and_sti
     }
     assert_eq!(bad, 0, "sections changed (above)");
 }
+
+#[test]
+fn a_binary_that_already_has_a_debuglink_gets_one_naming_the_new_debug_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = dir.path().join("m");
+    std::fs::write(&m, elf_with_dwarf()).unwrap();
+    std::fs::write(dir.path().join("old.debug"), b"old").unwrap();
+    let st = std::process::Command::new("objcopy")
+        .current_dir(dir.path())
+        .args(["--add-gnu-debuglink=old.debug", "m"])
+        .status();
+    if !st.is_ok_and(|s| s.success()) {
+        eprintln!("skipped: no objcopy");
+        return;
+    }
+    let linked = std::fs::read(&m).unwrap();
+    let s = split(&linked, "m.debug").unwrap().unwrap();
+    let links: Vec<Vec<u8>> = sections(&s.stripped)
+        .into_iter()
+        .filter(|(n, _)| n == ".gnu_debuglink")
+        .map(|(_, d)| d)
+        .collect();
+    assert_eq!(links.len(), 1, "{} .gnu_debuglink sections", links.len());
+    assert!(links[0].starts_with(b"m.debug\0"), "{:?}", links[0]);
+}
