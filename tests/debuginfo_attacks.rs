@@ -230,3 +230,53 @@ fn debuginfo_refuses_a_debug_layer_that_is_not_elf_or_claims_100_gb() {
     assert!(err.contains("over the") && err.contains("limit"), "{err}");
     assert!(!out.exists());
 }
+
+#[test]
+fn debuginfo_refuses_an_index_platform_that_is_a_path() {
+    use sha2::Digest;
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("app");
+    build(&layout, &[]);
+    let index_path = layout.join("index.json");
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&index_path).unwrap()).unwrap();
+    let m = index["manifests"][0].clone();
+    let mut amd = m.clone();
+    amd["platform"] = serde_json::json!({"os": "linux", "architecture": "amd64"});
+    let mut evil = m.clone();
+    evil["platform"] = serde_json::json!({"os": "../../escape", "architecture": "amd64"});
+    for e in [&mut amd, &mut evil] {
+        e.as_object_mut().unwrap().remove("annotations");
+    }
+    let image_index = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [amd, evil],
+    }))
+    .unwrap();
+    let hex = format!("{:x}", sha2::Sha256::digest(&image_index));
+    std::fs::write(layout.join("blobs/sha256").join(&hex), &image_index).unwrap();
+    let top = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [{
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "digest": format!("sha256:{hex}"),
+            "size": image_index.len(),
+        }],
+    });
+    std::fs::write(&index_path, serde_json::to_vec(&top).unwrap()).unwrap();
+    let out = work.path().join("a").join("out");
+    std::fs::create_dir_all(work.path().join("a")).unwrap();
+    let image = format!("oci:{}", layout.display());
+    let err = fails(cmd(&["debuginfo", &image, "-o", out.to_str().unwrap()]));
+    assert!(err.contains("escape"), "{err}");
+    let escaped: Vec<_> = std::fs::read_dir(work.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .filter(|n| n.to_string_lossy().contains("escape"))
+        .collect();
+    assert!(escaped.is_empty(), "written outside -o: {escaped:?}");
+    assert!(!out.exists());
+}

@@ -211,18 +211,38 @@ fn platform_manifests(opened: &Opened) -> Result<Vec<(Option<String>, Descriptor
     }
     let index: Index = serde_json::from_slice(&opened.root_bytes)
         .with_context(|| format!("parsing the index of {}", opened.name))?;
-    Ok(index
+    index
         .manifests
         .into_iter()
         .filter(|m| m.media_type == media::MANIFEST)
         .map(|m| {
-            let p = m
-                .platform
-                .as_ref()
-                .map(|p| format!("{}-{}", p.os, p.architecture));
-            (p, m)
+            let p = match m.platform.as_ref() {
+                Some(p) => Some(platform_dir(&p.os, &p.architecture, &opened.name)?),
+                None => None,
+            };
+            Ok((p, m))
         })
-        .collect())
+        .collect()
+}
+
+/// The `<os>-<arch>` directory of a platform of the index: both plain names (letters, digits,
+/// `.`, `_`, `-`, not starting with `.`), never a path.
+fn platform_dir(os: &str, arch: &str, image: &str) -> Result<String> {
+    let plain = |s: &str| {
+        !s.is_empty()
+            && !s.starts_with('.')
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+    };
+    if !plain(os) || !plain(arch) {
+        bail!(
+            "the index of {image} names a platform `{}/{}`, not a plain os/architecture: refusing it \
+             (its debug files would go to a directory of that name); nothing was written",
+            crate::config::check::shown(os),
+            crate::config::check::shown(arch)
+        );
+    }
+    Ok(format!("{os}-{arch}"))
 }
 
 /// The referrer manifests of `subject`.
