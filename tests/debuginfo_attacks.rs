@@ -280,3 +280,18 @@ fn debuginfo_refuses_an_index_platform_that_is_a_path() {
     assert!(escaped.is_empty(), "written outside -o: {escaped:?}");
     assert!(!out.exists());
 }
+
+#[test]
+fn debuginfo_that_fails_creates_no_parent_of_the_output_dir() {
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("app");
+    build(&layout, &["--debuginfo", "keep"]);
+    let out = work.path().join("new").join("deep").join("out");
+    let image = format!("oci:{}", layout.display());
+    let err = fails(cmd(&["debuginfo", &image, "-o", out.to_str().unwrap()]));
+    assert!(err.contains("has no debug info attached"), "{err}");
+    assert!(
+        !work.path().join("new").exists(),
+        "the parents of -o were created"
+    );
+}

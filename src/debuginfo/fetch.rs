@@ -60,14 +60,13 @@ pub fn run(args: &DebuginfoArgs, cli: &Cli) -> Result<()> {
     let opened = source::open(&image, &store, &crate::execute::client_options(cli))?;
     let manifests = platform_manifests(&opened)?;
     let several = manifests.len() > 1;
-    let parent = crate::sink::commit::parent_of(&args.output);
-    std::fs::create_dir_all(&parent).with_context(|| format!("creating {}", parent.display()))?;
-    let staged = crate::sink::commit::Temp::dir(&parent, crate::sink::commit::Kind::Debug)?;
-    let mut written = 0;
+    // Every debug file is fetched and checked into the store first: nothing is created beside DIR
+    // (not even its missing parents) unless there is something to write.
+    let mut files: Vec<(PathBuf, Descriptor)> = Vec::new();
     for (platform, manifest) in &manifests {
         let dir = match (several, platform) {
-            (true, Some(p)) => staged.path().join(p),
-            _ => staged.path().to_path_buf(),
+            (true, Some(p)) => PathBuf::from(p),
+            _ => PathBuf::new(),
         };
         for artifact in referrers(&opened, manifest, &store)? {
             let bytes = opened.json(&artifact, &store)?;
@@ -87,21 +86,18 @@ pub fn run(args: &DebuginfoArgs, cli: &Cli) -> Result<()> {
                 )?;
                 opened.fetch(layer, &store)?;
                 check_elf(&store, layer, name, &opened.name)?;
-                std::fs::create_dir_all(&dir)?;
-                let dest = dir.join(name);
-                if dest.exists() {
+                let rel = dir.join(name);
+                if files.iter().any(|(r, _)| *r == rel) {
                     bail!(
                         "{}: two debug files named {name} for one platform",
                         opened.name
                     );
                 }
-                let mut out = std::fs::File::create(&dest)
-                    .with_context(|| format!("writing {}", dest.display()))?;
-                std::io::copy(&mut store.open_blob(&layer.digest)?, &mut out)?;
-                written += 1;
+                files.push((rel, layer.clone()));
             }
         }
     }
+    let written = files.len();
     if written == 0 {
         bail!(
             "{} has no debug info attached (artifact type {ARTIFACT_TYPE}): it was built with \
@@ -109,6 +105,19 @@ pub fn run(args: &DebuginfoArgs, cli: &Cli) -> Result<()> {
              cargo slim-image; nothing was written",
             opened.name
         );
+    }
+    let parent = crate::sink::commit::parent_of(&args.output);
+    std::fs::create_dir_all(&parent).with_context(|| format!("creating {}", parent.display()))?;
+    let staged = crate::sink::commit::Temp::dir(&parent, crate::sink::commit::Kind::Debug)?;
+    for (rel, layer) in &files {
+        let dest = staged.path().join(rel);
+        if let Some(d) = dest.parent() {
+            std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+        }
+        let mut out =
+            std::fs::File::create(&dest).with_context(|| format!("writing {}", dest.display()))?;
+        std::io::copy(&mut store.open_blob(&layer.digest)?, &mut out)
+            .with_context(|| format!("writing {}", dest.display()))?;
     }
     let lock = crate::sink::commit::DestLock::take(&args.output)?;
     check_new_or_empty(&args.output)?;
