@@ -252,7 +252,8 @@ fn without_home_registry_sources_are_still_under_cargo() {
     let mut c = slim::on(
         manifest.to_str().unwrap(),
         &target(),
-        &["--offline", "--sbom", "none"],
+        // keep: the line tables stay in the image's binary, where this test looks for paths.
+        &["--offline", "--sbom", "none", "--debuginfo", "keep"],
     );
     c.env_remove("HOME")
         .env_remove("CARGO_HOME")
@@ -289,7 +290,8 @@ fn c_code_with_debug_info_carries_no_machine_path() {
         let mut c = slim::on(
             manifest.to_str().unwrap(),
             &target(),
-            &["--offline", "--sbom", "none"],
+            // keep: the debug info stays in the image's binary, where this test looks for paths.
+            &["--offline", "--sbom", "none", "--debuginfo", "keep"],
         );
         c.env_remove("RUSTFLAGS")
             .env_remove("CARGO_ENCODED_RUSTFLAGS")
