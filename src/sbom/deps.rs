@@ -232,7 +232,7 @@ fn edge_is(dep: &Value, kind: Option<&str>) -> bool {
 /// The crates a [`walk`] saw, and the edges it took.
 type Walked<'a> = (BTreeSet<&'a str>, BTreeSet<(&'a str, &'a str)>);
 
-/// `name@version` of a package, as [`crate::compile::c_crates::built_edges`] names it.
+/// `name@version` of a package, the form `cargo tree --format {p}` prints (the built edges use it).
 fn key(packages: &ById<'_>, id: &str) -> Option<String> {
     let p = packages.get(id)?;
     Some(format!(
