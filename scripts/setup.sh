@@ -54,10 +54,12 @@ python_module() {
 # (tests/sbom.rs looks for the .dep-v0 section the tool embeds; tests/debuginfo.rs uses readelf, nm and
 # addr2line). gdb: tests/debuginfo.rs resolves main's line from the split debug file. python3-cryptography: the test token
 # server (tests/common/token_server.py) signs JWTs with it; tests/token_auth.rs fails under CI without it.
+# docker.io: a real Docker engine (dockerd 20.10 + containerd) for tests/docker_engine.rs; scripts/test.sh
+# starts it (vfs storage, no bridge, no iptables) for the run and stops it at the end.
 step "apt-get install"
 packages=(docker-registry skopeo umoci podman buildah runc oci-image-tool
   qemu-user-static binfmt-support apache2-utils openssl musl-tools busybox-static
-  python3 python3-cryptography tar gzip file git ca-certificates binutils gdb)
+  python3 python3-cryptography tar gzip file git ca-certificates binutils gdb docker.io)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

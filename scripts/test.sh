@@ -35,7 +35,37 @@ run() {
 run fmt    cargo fmt --check
 run clippy cargo clippy "${locked[@]}" --all-targets -- -D warnings
 test_log="$(mktemp)"
-trap 'rm -f "$test_log"' EXIT
+docker_dir=""
+docker_pid=""
+cleanup() {
+  rm -f "$test_log"
+  if [ -n "$docker_dir" ]; then
+    # SIGTERM, so dockerd stops the containerd it started; then its files go.
+    kill "$docker_pid" 2>/dev/null || true
+    wait "$docker_pid" 2>/dev/null || true
+    rm -rf "$docker_dir" 2>/dev/null || true
+  fi
+}
+trap cleanup EXIT
+# One Docker engine for the run (tests/docker_engine.rs; tests/common/docker.rs starts a private one
+# when SLIM_TEST_DOCKER_HOST is not set). Debian 12 as root without systemd: vfs, no bridge/iptables.
+if command -v dockerd >/dev/null; then
+  docker_dir="$(mktemp -d /tmp/slim-dk-run.XXXXXX)"
+  dockerd --storage-driver vfs --iptables=false --ip6tables=false --bridge=none \
+    --data-root "$docker_dir/data" --exec-root "$docker_dir/exec" --pidfile "$docker_dir/pid" \
+    -H "unix://$docker_dir/docker.sock" >"$docker_dir/dockerd.log" 2>&1 &
+  docker_pid=$!
+  for _ in $(seq 1 120); do
+    DOCKER_HOST="unix://$docker_dir/docker.sock" docker version >/dev/null 2>&1 && break
+    sleep 0.5
+  done
+  if DOCKER_HOST="unix://$docker_dir/docker.sock" docker version >/dev/null 2>&1; then
+    export SLIM_TEST_DOCKER_HOST="unix://$docker_dir/docker.sock"
+  else
+    echo "warning: dockerd did not start (tests start their own); its log:" >&2
+    tail -20 "$docker_dir/dockerd.log" >&2 || true
+  fi
+fi
 run test   bash -c 'set -o pipefail; cargo test "$@" --all-targets 2>&1 | tee "'"$test_log"'"' _ "${locked[@]}"
 # Bounded fuzzing (FUZZ_SECONDS per target, default 30); findings go to fuzz/findings/.
 run fuzz   ./scripts/fuzz.sh

@@ -56,8 +56,28 @@ pub fn load(img: &Named<'_>) -> Result<String> {
         .wait()
         .with_context(|| format!("waiting for `{engine} load`"))?;
     if !status.success() {
-        bail!("`{engine} load` failed ({status}): see its message above");
+        bail!(
+            "`{engine} load` failed ({status}): see its message above{}",
+            hint_for(&engine, img)
+        );
     }
     written.with_context(|| format!("streaming the image into `{engine} load`"))?;
     Ok(engine)
+}
+
+/// What to try when `engine load` refused the image, where we know one reason: dockerd 20.10
+/// (Debian 12's docker.io) fails on zstd layers with `archive/tar: invalid tar header`
+/// (tests/docker_engine.rs); docker 23 and later read them.
+fn hint_for(engine: &str, img: &Named<'_>) -> &'static str {
+    let zstd = img
+        .artifact
+        .blobs
+        .iter()
+        .any(|d| d.media_type == crate::blob::media::LAYER_ZSTD);
+    if engine == "docker" && zstd {
+        ". Docker engines before 23 cannot read zstd layers: build with --compression gzip \
+         (the default), or load into podman (SLIM_IMAGE_LOADER=podman)"
+    } else {
+        ""
+    }
 }

@@ -4,6 +4,7 @@
 pub mod blob_cache;
 pub mod checkout;
 pub mod debuginfo;
+pub mod docker;
 pub mod outputs;
 pub mod peers;
 pub mod registry;
