@@ -112,6 +112,16 @@ pub fn ca_bundle(ca: &CaConfig) -> Result<Option<Vec<u8>>> {
     Ok(Some(bundle))
 }
 
+/// The nonroot account's line of our passwd (or, with `group`, of our group) template, without its
+/// newline: what is added to a base's file that lacks the user.
+pub fn nonroot_line(group: bool) -> &'static str {
+    let template = if group { GROUP } else { PASSWD };
+    template
+        .lines()
+        .find(|l| l.starts_with("nonroot:"))
+        .unwrap_or_default()
+}
+
 /// The CA bundle entry for the image.
 pub fn ca_entry(bundle: Vec<u8>) -> Entry {
     Entry::file(CA_BUNDLE_PATH, 0o644, Source::Bytes(bundle))
@@ -173,6 +183,11 @@ mod tests {
         for g in ["root:x:0:", "nonroot:x:65532:", "nobody:x:65534:"] {
             assert!(GROUP.contains(g), "{g}");
         }
+        assert_eq!(
+            nonroot_line(false),
+            "nonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin"
+        );
+        assert_eq!(nonroot_line(true), "nonroot:x:65532:");
     }
 
     #[test]

@@ -178,9 +178,10 @@ fn oci_layout_oci_archive_and_docker_archive_bases_work_offline() {
     let root = bundle.path().join("rootfs");
     assert!(root.join("bin/busybox").is_file());
     assert!(root.join("usr/local/bin/hello-http").is_file());
+    // The base's passwd, kept, with the nonroot user it lacked appended (tests/base_accounts.rs).
     assert_eq!(
         std::fs::read_to_string(root.join("etc/passwd")).unwrap(),
-        PASSWD
+        format!("{PASSWD}nonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n")
     );
     assert!(root.join("etc/ssl/certs/ca-certificates.crt").is_file());
     assert!(root.join("home/nonroot").is_dir());

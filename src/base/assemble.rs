@@ -115,9 +115,10 @@ pub fn bottom(
         .into_iter()
         .filter(|e| !base_has_as(pb, e))
         .collect();
+    let nonroot = super::accounts::nonroot(pb, &img.user);
     let mut kept: Vec<&str> = ["/etc/passwd", "/etc/group", "/etc/nsswitch.conf"]
         .into_iter()
-        .filter(|p| pb.has_file(p))
+        .filter(|p| pb.has_file(p) && !nonroot.extended.contains(p))
         .collect();
     // A directory, device or dangling link at the bundle's path is no bundle: ours goes there.
     let base_bundle = pb.has_file(CA_BUNDLE_PATH);
@@ -138,6 +139,26 @@ pub fn bottom(
         .map(|e| e.path.as_str())
         .collect::<Vec<_>>()
         .join(", ");
+    if !nonroot.extended.is_empty() {
+        ui::note(format!(
+            "on {} ({platform}): the base has no user {}, so it was added to the base's {} (home \
+             /home/nonroot), as the image runs as {}",
+            base.name,
+            rootfs::NONROOT_UID,
+            nonroot.extended.join(" and "),
+            img.user
+        ));
+    }
+    if !nonroot.unread.is_empty() {
+        ui::warn(format!(
+            "on {} ({platform}): could not check whether the base lists user {}: {}; if it does \
+             not, the process has no user name and HOME=/: set `user`, or use a base that has it",
+            base.name,
+            rootfs::NONROOT_UID,
+            nonroot.unread.join(", ")
+        ));
+    }
+    entries.extend(nonroot.entries);
     ui::note(format!(
         "on {} ({platform}): {}; added {}{replaced}",
         base.name,

@@ -27,6 +27,10 @@ pub const MAX_TAR_RECORD: u64 = 1 << 20;
 /// large real image (500,000 files) needs about 50 MiB.
 pub const MAX_PATH_TABLE: u64 = 256 << 20;
 
+/// Largest `/etc/passwd` or `/etc/group` of a base whose bytes are kept (to add the nonroot user to
+/// it): 1 MiB, thousands of accounts. A bigger one is left as it is (a note says so).
+pub const MAX_ACCOUNT_FILE: u64 = 1 << 20;
+
 /// What one entry of the path table costs besides its path and link bytes (map node, strings).
 pub const PATH_ENTRY_OVERHEAD: u64 = 96;
 

@@ -11,6 +11,7 @@
 //! Every length a base claims is bounded by [`bounded`] before it is read, and layers are read by
 //! [`tarread`].
 
+mod accounts;
 pub mod archive;
 pub mod assemble;
 pub mod bounded;
@@ -52,6 +53,9 @@ pub struct PlatformBase {
     /// Paths in its filesystem (no leading `/`) after every layer and whiteout, with their kind and
     /// link target.
     pub paths: BTreeMap<String, (EntryType, String)>,
+    /// The bytes and mode of its `etc/passwd` and `etc/group` (keys as in `paths`), when they are
+    /// regular files of at most `bounded::MAX_ACCOUNT_FILE` bytes.
+    pub accounts: Accounts,
 }
 
 impl PlatformBase {
@@ -319,7 +323,8 @@ fn platform_image(
     for l in &layers {
         src.fetch(l, store)?;
     }
-    let (paths, layer_sizes) = scan::scan(store, &layers, &config.rootfs.diff_ids, &src.name())?;
+    let (paths, layer_sizes, accounts) =
+        scan::scan(store, &layers, &config.rootfs.diff_ids, &src.name())?;
     let mut manifest_desc = Descriptor::new(&desc.media_type, desc.digest.clone(), desc.size);
     manifest_desc.platform = Some(platform.into());
     Ok(PlatformBase {
@@ -328,6 +333,7 @@ fn platform_image(
         layers,
         layer_sizes,
         paths,
+        accounts,
     })
 }
 
@@ -350,6 +356,9 @@ fn oci_layer(l: &Descriptor, name: &str) -> Result<Descriptor> {
 }
 
 type Paths = BTreeMap<String, (EntryType, String)>;
+
+/// Account file (`etc/passwd`, `etc/group`) -> its bytes and mode.
+pub type Accounts = BTreeMap<String, (Vec<u8>, u32)>;
 
 #[cfg(test)]
 mod tests {

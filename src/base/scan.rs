@@ -4,10 +4,14 @@
 //! filesystem with its kind and link target, and each layer's uncompressed size; a layer whose
 //! uncompressed digest is not its diff_id is an error. The table is bounded
 //! ([`bounded::MAX_PATH_TABLE`]): a small gzip layer can name gigabytes of paths.
+//!
+//! It also keeps the bytes of the base's account files ([`ACCOUNT_FILES`]: `/etc/passwd`,
+//! `/etc/group`) as the final filesystem has them, when they are regular files of at most
+//! [`bounded::MAX_ACCOUNT_FILE`], so the image can add the nonroot user to a base that lacks it.
 
 use super::bounded;
 use super::tarread::{self, EntryType};
-use super::Paths;
+use super::{Accounts, Paths};
 use crate::blob::{media, BlobStore, Descriptor};
 use crate::digest::Digest;
 use anyhow::{bail, Context, Result};
@@ -53,13 +57,27 @@ fn clean(path: &str) -> String {
     out.join("/")
 }
 
+/// The files whose bytes a scan keeps (paths as the table has them: no leading `/`).
+pub const ACCOUNT_FILES: [&str; 2] = ["etc/passwd", "etc/group"];
+
+/// What a layer says of one account file: its bytes and mode, or `None` when it is no regular file
+/// or is over [`bounded::MAX_ACCOUNT_FILE`] (then nothing of it is buffered past the limit).
+type Captured = std::collections::BTreeMap<String, Option<(Vec<u8>, u32)>>;
+
 /// Lay the uncompressed tar layer `tar` over `paths`: its whiteouts remove what lower layers had,
 /// its entries are added. Each entry added costs its path and link bytes and
-/// [`bounded::PATH_ENTRY_OVERHEAD`] from `budget`; running out is an error.
-fn apply_layer(tar: impl Read, paths: &mut Paths, budget: &mut u64) -> Result<()> {
+/// [`bounded::PATH_ENTRY_OVERHEAD`] from `budget`; running out is an error. An entry at one of
+/// [`ACCOUNT_FILES`] replaces what `captured` held for it.
+fn apply_layer(
+    tar: impl Read,
+    paths: &mut Paths,
+    budget: &mut u64,
+    captured: &mut Captured,
+) -> Result<()> {
     let mut this: Vec<(String, (EntryType, String))> = Vec::new();
+    let mut this_captured = Captured::new();
     let limit = *budget;
-    tarread::for_each(tar, |e, _| {
+    tarread::for_each(tar, |e, body| {
         let path = clean(&e.path);
         let (dir, file) = path.rsplit_once('/').unwrap_or(("", &path));
         if file == ".wh..wh..opq" {
@@ -77,12 +95,34 @@ fn apply_layer(tar: impl Read, paths: &mut Paths, budget: &mut u64) -> Result<()
                     path.chars().take(80).collect::<String>()
                 )
             })?;
+            if ACCOUNT_FILES.contains(&path.as_str()) {
+                let bytes = match e.kind {
+                    EntryType::File if e.size <= bounded::MAX_ACCOUNT_FILE => {
+                        let b = crate::bounded::read_at_most(body, bounded::MAX_ACCOUNT_FILE)
+                            .with_context(|| format!("reading the base's /{path}"))?;
+                        (b.len() as u64 <= bounded::MAX_ACCOUNT_FILE).then_some((b, e.mode))
+                    }
+                    _ => None,
+                };
+                this_captured.insert(path.clone(), bytes);
+            }
             this.push((path, (e.kind, e.link.clone())));
         }
         Ok(())
     })?;
     paths.extend(this);
+    captured.extend(this_captured);
     Ok(())
+}
+
+/// The account files of the final filesystem: what the last layer that wrote each one held, if it
+/// is still there (no later whiteout) as a regular file.
+fn accounts_left(captured: Captured, paths: &Paths) -> Accounts {
+    captured
+        .into_iter()
+        .filter(|(p, _)| matches!(paths.get(p), Some((EntryType::File, _))))
+        .filter_map(|(p, c)| c.map(|c| (p, c)))
+        .collect()
 }
 
 /// Every path of the base's filesystem after all layers (whiteouts applied), and each layer's
@@ -92,9 +132,10 @@ pub(super) fn scan(
     layers: &[Descriptor],
     diff_ids: &[Digest],
     name: &str,
-) -> Result<(Paths, Vec<u64>)> {
+) -> Result<(Paths, Vec<u64>, Accounts)> {
     let mut paths = Paths::new();
     let mut sizes = Vec::new();
+    let mut captured = Captured::new();
     // What the path table may hold: counted as entries are added, over all layers.
     let mut budget = bounded::MAX_PATH_TABLE;
     for (l, want) in layers.iter().zip(diff_ids) {
@@ -108,7 +149,7 @@ pub(super) fn scan(
             _ => Box::new(file),
         };
         let mut hashing = crate::digest::HashingReader::new(reader);
-        apply_layer(&mut hashing, &mut paths, &mut budget)
+        apply_layer(&mut hashing, &mut paths, &mut budget, &mut captured)
             .with_context(|| format!("base image {name}: reading base layer {}", l.digest))?;
         std::io::copy(&mut hashing, &mut std::io::sink())
             .with_context(|| format!("reading base layer {}", l.digest))?;
@@ -122,7 +163,8 @@ pub(super) fn scan(
         }
         sizes.push(size);
     }
-    Ok((paths, sizes))
+    let accounts = accounts_left(captured, &paths);
+    Ok((paths, sizes, accounts))
 }
 
 #[cfg(test)]
@@ -153,9 +195,9 @@ mod tests {
         let mut paths = Paths::new();
         let mut budget = u64::MAX;
         let lower = layer(&["a/x", "a/y", "ab", "b/z", "c"]);
-        apply_layer(&lower[..], &mut paths, &mut budget).unwrap();
+        apply_layer(&lower[..], &mut paths, &mut budget, &mut Captured::new()).unwrap();
         let upper = layer(&["a/.wh..wh..opq", ".wh.b", ".wh.c", "a/new"]);
-        apply_layer(&upper[..], &mut paths, &mut budget).unwrap();
+        apply_layer(&upper[..], &mut paths, &mut budget, &mut Captured::new()).unwrap();
         let left: Vec<&str> = paths.keys().map(String::as_str).collect();
         assert_eq!(left, ["a/new", "ab"]);
     }
@@ -170,14 +212,27 @@ mod tests {
             &layer(&["etc/passwd", "etc/group", "etc/shadow", "x//y"])[..],
             &mut paths,
             &mut budget,
+            &mut Captured::new(),
         )
         .unwrap();
         let upper = layer(&["etc/./.wh.passwd", "a/../etc//.wh.group"]);
-        apply_layer(&upper[..], &mut paths, &mut budget).unwrap();
+        apply_layer(&upper[..], &mut paths, &mut budget, &mut Captured::new()).unwrap();
         let left: Vec<&str> = paths.keys().map(String::as_str).collect();
         assert_eq!(left, ["etc/shadow", "x/y"]);
-        apply_layer(&layer(&["x/y/.wh..."])[..], &mut paths, &mut budget).unwrap();
-        apply_layer(&layer(&["etc/.wh."])[..], &mut paths, &mut budget).unwrap();
+        apply_layer(
+            &layer(&["x/y/.wh..."])[..],
+            &mut paths,
+            &mut budget,
+            &mut Captured::new(),
+        )
+        .unwrap();
+        apply_layer(
+            &layer(&["etc/.wh."])[..],
+            &mut paths,
+            &mut budget,
+            &mut Captured::new(),
+        )
+        .unwrap();
         assert!(paths.is_empty(), "{paths:?}");
     }
 
@@ -191,10 +246,11 @@ mod tests {
         let l = layer(&refs);
         let per = 204 + bounded::PATH_ENTRY_OVERHEAD;
         let mut budget = per * 100;
-        apply_layer(&l[..], &mut paths, &mut budget).unwrap();
+        apply_layer(&l[..], &mut paths, &mut budget, &mut Captured::new()).unwrap();
         assert_eq!((paths.len(), budget), (100, 0));
         let mut budget = per * 99;
-        let e = apply_layer(&l[..], &mut Paths::new(), &mut budget).unwrap_err();
+        let e =
+            apply_layer(&l[..], &mut Paths::new(), &mut budget, &mut Captured::new()).unwrap_err();
         assert!(e.to_string().contains("limit"), "{e}");
     }
 }

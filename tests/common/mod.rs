@@ -1,6 +1,7 @@
 //! Shared helpers for the integration tests: real peers (registry, podman, skopeo, umoci, ...).
 #![allow(dead_code)]
 
+pub mod base_layout;
 pub mod blob_cache;
 pub mod checkout;
 pub mod debuginfo;
