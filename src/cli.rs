@@ -204,6 +204,11 @@ pub struct Cli {
         help_heading = "SBOM and size"
     )]
     pub sbom: Option<crate::sbom::Choice>,
+    /// Build provenance for every image: slsa (an in-toto Statement with a SLSA provenance v1
+    /// predicate, default) or none. Written next to the layout, into the tarball, and pushed as an
+    /// OCI referrer.
+    #[arg(long, value_enum, value_name = "KIND", help_heading = "SBOM and size")]
+    pub provenance: Option<crate::provenance::Choice>,
     /// Fail when an image's compressed size is over this, e.g. `2 MiB`, `1500KB`, `2000000`
     /// (nothing is pushed then).
     #[arg(long, value_name = "SIZE", help_heading = "SBOM and size")]

@@ -43,6 +43,8 @@ pub enum Kind {
     Sbom,
     /// A debug file (`debuginfo = "split"`) beside a layout.
     Debug,
+    /// A provenance statement beside a layout.
+    Provenance,
     /// The previous layout moved aside (file systems without `RENAME_EXCHANGE`).
     Old,
 }
@@ -54,14 +56,16 @@ impl Kind {
             Kind::Archive => "archive",
             Kind::Sbom => "sbom",
             Kind::Debug => "debug",
+            Kind::Provenance => "provenance",
             Kind::Old => "old",
         }
     }
-    pub(super) const ALL: [Kind; 5] = [
+    pub(super) const ALL: [Kind; 6] = [
         Kind::Layout,
         Kind::Archive,
         Kind::Sbom,
         Kind::Debug,
+        Kind::Provenance,
         Kind::Old,
     ];
 }
