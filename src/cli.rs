@@ -148,6 +148,10 @@ pub struct Cli {
     /// Push to a registry: to the image's own name, or to REF (repeatable).
     #[arg(long, value_name = "REF", num_args = 0..=1, default_missing_value = "", help_heading = "Output")]
     pub push: Vec<String>,
+    /// Write every reference pushed, with its digest, one per line (`registry/repo:tag@sha256:...`),
+    /// to FILE (replaced atomically).
+    #[arg(long, value_name = "FILE", help_heading = "Output")]
+    pub image_refs: Option<PathBuf>,
     /// Registry that may be reached over plain HTTP, HOST[:PORT] (repeatable).
     #[arg(long, value_name = "HOST[:PORT]", help_heading = "Output")]
     pub insecure_registry: Vec<String>,

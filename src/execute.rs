@@ -433,6 +433,15 @@ fn build_one<'a>(
 
 /// Run the plan and report what was made.
 pub fn execute(plan: &Plan, cli: &Cli) -> Result<Report> {
+    if let Some(f) = &cli.image_refs {
+        if plan.images.iter().all(|i| i.push.is_empty()) {
+            anyhow::bail!(
+                "--image-refs {} lists the references pushed, and this run pushes nothing: add --push",
+                f.display()
+            );
+        }
+        sink::refs::check(f)?;
+    }
     build_then(plan, cli, |store, built| {
         let mut images = Vec::new();
         for b in built {
@@ -441,6 +450,19 @@ pub fn execute(plan: &Plan, cli: &Cli) -> Result<Report> {
         for (b, report) in built.iter().zip(images.iter_mut()) {
             let mounts = b.from.map(|f| f.mount_hints()).unwrap_or_default();
             report.pushed = push_image(b, store, cli, mounts)?;
+        }
+        if let Some(f) = &cli.image_refs {
+            let lines: Vec<String> = images
+                .iter()
+                .flat_map(|i| &i.pushed)
+                .map(|p| match p.reference.contains('@') {
+                    // A digest-only reference already says its digest.
+                    true => p.reference.clone(),
+                    false => format!("{}@{}", p.reference, p.digest),
+                })
+                .collect();
+            sink::refs::write(f, &lines)?;
+            ui::status("Wrote", format!("image references {}", f.display()));
         }
         Ok(Report {
             tool: format!("cargo-slim-image {}", env!("CARGO_PKG_VERSION")),

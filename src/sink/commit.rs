@@ -45,6 +45,8 @@ pub enum Kind {
     Debug,
     /// A provenance statement beside a layout.
     Provenance,
+    /// The `--image-refs` file.
+    Refs,
     /// The previous layout moved aside (file systems without `RENAME_EXCHANGE`).
     Old,
 }
@@ -57,15 +59,17 @@ impl Kind {
             Kind::Sbom => "sbom",
             Kind::Debug => "debug",
             Kind::Provenance => "provenance",
+            Kind::Refs => "refs",
             Kind::Old => "old",
         }
     }
-    pub(super) const ALL: [Kind; 6] = [
+    pub(super) const ALL: [Kind; 7] = [
         Kind::Layout,
         Kind::Archive,
         Kind::Sbom,
         Kind::Debug,
         Kind::Provenance,
+        Kind::Refs,
         Kind::Old,
     ];
 }

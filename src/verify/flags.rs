@@ -57,6 +57,7 @@ fn join(before: Cli, after: Cli) -> Cli {
         tarball_format,
         load,
         push,
+        image_refs,
         insecure_registry,
         registry_ca,
         compression,
@@ -104,6 +105,7 @@ fn join(before: Cli, after: Cli) -> Cli {
         tarball_format: pick(before.tarball_format, tarball_format, d.tarball_format),
         load: load || before.load,
         push: both(before.push, push),
+        image_refs: image_refs.or(before.image_refs),
         insecure_registry: both(before.insecure_registry, insecure_registry),
         registry_ca: both(before.registry_ca, registry_ca),
         compression: pick(before.compression, compression, d.compression),
@@ -157,6 +159,9 @@ pub fn without_sinks(mut cli: Cli, unused: std::path::PathBuf) -> Cli {
     }
     if cli.tarball.take().is_some() {
         ignored.push("--tarball");
+    }
+    if cli.image_refs.take().is_some() {
+        ignored.push("--image-refs");
     }
     if std::mem::take(&mut cli.load) {
         ignored.push("--load");
