@@ -148,6 +148,10 @@ pub struct Cli {
     /// Push to a registry: to the image's own name, or to REF (repeatable).
     #[arg(long, value_name = "REF", num_args = 0..=1, default_missing_value = "", help_heading = "Output")]
     pub push: Vec<String>,
+    /// Write every reference pushed, with its digest, one per line (`registry/repo:tag@sha256:...`),
+    /// to FILE (replaced atomically).
+    #[arg(long, value_name = "FILE", help_heading = "Output")]
+    pub image_refs: Option<PathBuf>,
     /// Registry that may be reached over plain HTTP, HOST[:PORT] (repeatable).
     #[arg(long, value_name = "HOST[:PORT]", help_heading = "Output")]
     pub insecure_registry: Vec<String>,
@@ -204,6 +208,11 @@ pub struct Cli {
         help_heading = "SBOM and size"
     )]
     pub sbom: Option<crate::sbom::Choice>,
+    /// Build provenance for every image: slsa (an in-toto Statement with a SLSA provenance v1
+    /// predicate, default) or none. Written next to the layout, into the tarball, and pushed as an
+    /// OCI referrer.
+    #[arg(long, value_enum, value_name = "KIND", help_heading = "SBOM and size")]
+    pub provenance: Option<crate::provenance::Choice>,
     /// Fail when an image's compressed size is over this, e.g. `2 MiB`, `1500KB`, `2000000`
     /// (nothing is pushed then).
     #[arg(long, value_name = "SIZE", help_heading = "SBOM and size")]

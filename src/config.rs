@@ -147,6 +147,8 @@ pub struct Meta {
     pub base: Option<String>,
     /// SBOM format: `spdx` (default), `cyclonedx`, or `none`.
     pub sbom: Option<String>,
+    /// Build provenance: `slsa` (default) or `none`.
+    pub provenance: Option<String>,
     /// Fail when the compressed image is over this size, e.g. `"2 MiB"`.
     pub size_budget: Option<String>,
     /// `"min-size"`: build with the size-optimised settings of `--min-size`.
@@ -344,6 +346,7 @@ impl Meta {
             platforms: over.platforms.or(self.platforms),
             base: over.base.or(self.base),
             sbom: over.sbom.or(self.sbom),
+            provenance: over.provenance.or(self.provenance),
             size_budget: over.size_budget.or(self.size_budget),
             profile: over.profile.or(self.profile),
             c_toolchain: over.c_toolchain.or(self.c_toolchain),

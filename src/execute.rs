@@ -284,6 +284,18 @@ fn push_image(
             &opts,
         )?;
     }
+    for p in &b.provenance {
+        crate::sbom::referrer::push(
+            "provenance",
+            &mut clients,
+            &p.artifact,
+            store,
+            &p.subject,
+            crate::provenance::MEDIA_TYPE,
+            &img.push,
+            &opts,
+        )?;
+    }
     for d in &b.debug {
         crate::sbom::referrer::push(
             "debug info",
@@ -347,6 +359,8 @@ struct Built<'a> {
     sboms: Vec<crate::sbom::output::SbomOut>,
     /// The debug files split off its binaries (`debuginfo = "split"`), one referrer per platform.
     debug: Vec<crate::debuginfo::output::DebugOut>,
+    /// Its provenance statements, one referrer per platform.
+    provenance: Vec<crate::provenance::output::ProvOut>,
 }
 
 /// Assemble one image, check its size budget and make its SBOMs. `bases` is the shared base layer
@@ -362,6 +376,7 @@ fn build_one<'a>(
     tools: &BTreeMap<Platform, compile::c_toolchain::Tools>,
     compression: LayerCompression,
     bases: (&Layer, &Layer, u64),
+    run: &crate::provenance::Run,
 ) -> Result<Built<'a>> {
     let (shared_base, without_ca, certificates) = bases;
     ui::status(
@@ -404,6 +419,7 @@ fn build_one<'a>(
     let sboms =
         crate::sbom::output::make(store, img, &artifact, (graphs, tools), &created, base_ref)?;
     let debug = crate::debuginfo::output::make(store, img, &artifact, &debug_files, &created)?;
+    let provenance = crate::provenance::output::make(store, img, &artifact, run, from, &created)?;
     Ok(Built {
         img,
         from,
@@ -411,11 +427,21 @@ fn build_one<'a>(
         manifests,
         sboms,
         debug,
+        provenance,
     })
 }
 
 /// Run the plan and report what was made.
 pub fn execute(plan: &Plan, cli: &Cli) -> Result<Report> {
+    if let Some(f) = &cli.image_refs {
+        if plan.images.iter().all(|i| i.push.is_empty()) {
+            anyhow::bail!(
+                "--image-refs {} lists the references pushed, and this run pushes nothing: add --push",
+                f.display()
+            );
+        }
+        sink::refs::check(f)?;
+    }
     build_then(plan, cli, |store, built| {
         let mut images = Vec::new();
         for b in built {
@@ -424,6 +450,19 @@ pub fn execute(plan: &Plan, cli: &Cli) -> Result<Report> {
         for (b, report) in built.iter().zip(images.iter_mut()) {
             let mounts = b.from.map(|f| f.mount_hints()).unwrap_or_default();
             report.pushed = push_image(b, store, cli, mounts)?;
+        }
+        if let Some(f) = &cli.image_refs {
+            let lines: Vec<String> = images
+                .iter()
+                .flat_map(|i| &i.pushed)
+                .map(|p| match p.reference.contains('@') {
+                    // A digest-only reference already says its digest.
+                    true => p.reference.clone(),
+                    false => format!("{}@{}", p.reference, p.digest),
+                })
+                .collect();
+            sink::refs::write(f, &lines)?;
+            ui::status("Wrote", format!("image references {}", f.display()));
         }
         Ok(Report {
             tool: format!("cargo-slim-image {}", env!("CARGO_PKG_VERSION")),
@@ -502,6 +541,10 @@ fn build_then<T>(
         .size
         .saturating_sub(without_ca.descriptor.size);
     let graphs = crate::sbom::output::graphs(plan, &inputs::query(plan, cli), &mut metadata)?;
+    let root = metadata
+        .values()
+        .find_map(|m| m["workspace_root"].as_str().map(PathBuf::from));
+    let run = crate::provenance::Run::gather(plan, cli, root.as_deref(), compression, &tools);
     // Every image is built and checked (ELF, size budget) before any sink is written, and every
     // sink is written before anything is pushed: a later image's failure leaves nothing pushed.
     let mut built = Vec::new();
@@ -516,6 +559,7 @@ fn build_then<T>(
             &tools,
             compression,
             (&shared_base, &without_ca, certificates),
+            &run,
         )?);
     }
     sinks(&store, &built)

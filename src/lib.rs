@@ -24,6 +24,7 @@ pub mod layer;
 pub mod layer_cache;
 pub mod plan;
 pub mod platform;
+pub mod provenance;
 pub mod reference;
 pub mod registry;
 pub mod report;

@@ -86,6 +86,8 @@ pub struct ImageSpec {
     pub base: crate::base::BaseSource,
     /// The SBOM to make (`None`: `--sbom none`).
     pub sbom: Option<crate::sbom::Format>,
+    /// The provenance to make (`--provenance`, then `provenance`, then `slsa`).
+    pub provenance: crate::provenance::Choice,
     /// Fail when a platform's compressed image is over this many bytes.
     pub size_budget: Option<u64>,
     /// `profile = "min-size"` in this image's metadata.
@@ -209,6 +211,9 @@ impl Plan {
             if let Some(f) = img.sbom {
                 let _ = writeln!(s, "  sbom:       {}", sbom_name(f));
             }
+            if img.provenance != crate::provenance::Choice::None {
+                let _ = writeln!(s, "  provenance: {}", img.provenance.as_str());
+            }
             if self.cargo.is_some() && !img.embed_dependencies {
                 let _ = writeln!(s, "  deps:       not embedded in the binaries");
             }
@@ -282,6 +287,7 @@ fn image_json(img: &ImageSpec, load: bool) -> Value {
         "load": load,
         "push": img.push.iter().map(|r| r.to_string()).collect::<Vec<_>>(),
         "sbom": img.sbom.map(sbom_name),
+        "provenance": img.provenance.as_str(),
         "embed_dependencies": img.embed_dependencies,
         "debuginfo": img.debuginfo.as_str(),
         "size_budget": img.size_budget,

@@ -92,6 +92,9 @@ pub struct ImageReport {
     /// Debug files split off its binaries (`debuginfo = "split"`), every platform's.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub debuginfo: Vec<crate::debuginfo::output::DebugFileReport>,
+    /// Provenance statements made (one per platform manifest).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub provenance: Vec<crate::provenance::output::ProvReport>,
 }
 
 /// The base image an image was built on.
@@ -226,6 +229,14 @@ impl Report {
                     d.path.display(),
                     human_size(d.size),
                     d.platform
+                ));
+            }
+            for p in &img.provenance {
+                s.push_str(&format!(
+                    "{:>12} {} (SLSA v1, {})\n",
+                    "Provenance",
+                    p.path.display(),
+                    p.platform
                 ));
             }
         }

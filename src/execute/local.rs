@@ -37,6 +37,10 @@ pub(super) fn write_local(
     let stale = old_debug.stale(&debug_dests);
     let mut beside = crate::sbom::output::stage_beside(store, &b.sboms)?;
     beside.extend(crate::debuginfo::output::stage_beside(store, &b.debug)?);
+    beside.extend(crate::provenance::output::stage_beside(
+        store,
+        &b.provenance,
+    )?);
     let debug: Vec<&crate::blob::Artifact> = b.debug.iter().map(|d| &d.artifact).collect();
     let layout = sink::layout::write(&named, &img.layout, beside, &debug)?;
     for p in stale {
@@ -54,6 +58,11 @@ pub(super) fn write_local(
                 document: &s.document,
             })
             .collect();
+        referrers.extend(b.provenance.iter().map(|p| sink::archive::Referrer {
+            artifact: &p.artifact,
+            file_name: &p.file_name,
+            document: &p.document,
+        }));
         // The debug files travel as the SBOM does: their artifact under blobs/, each file at the
         // top of the tar under the name it has beside the layout.
         for d in &b.debug {
@@ -98,6 +107,7 @@ pub(super) fn write_local(
         pushed: Vec::new(),
         sbom: b.sboms.iter().map(|s| s.report()).collect(),
         debuginfo: b.debug.iter().flat_map(|d| d.report()).collect(),
+        provenance: b.provenance.iter().map(|p| p.report()).collect(),
         base: b.from.map(crate::report::BaseReport::of),
     })
 }

@@ -165,6 +165,29 @@ fn check_tarball_not_sbom(tarball: &Path, img: &crate::plan::ImageSpec) -> Resul
     Ok(())
 }
 
+/// The tarball cannot be one of the provenance files written beside the layout.
+fn check_tarball_not_provenance(tarball: &Path, img: &crate::plan::ImageSpec) -> Result<()> {
+    if img.provenance == crate::provenance::Choice::None || crate::sink::archive::is_stdout(tarball)
+    {
+        return Ok(());
+    }
+    let several = img.platforms.len() > 1;
+    let t = normalized(tarball);
+    for &p in &img.platforms {
+        let path = crate::provenance::output::path_beside(&img.layout, p, several);
+        if normalized(&path) == t {
+            bail!(
+                "--tarball {} is where the provenance of the layout {} goes: give the tarball another \
+                 name, e.g. {}.tar, or use --provenance none",
+                tarball.display(),
+                img.layout.display(),
+                img.layout.display()
+            );
+        }
+    }
+    Ok(())
+}
+
 /// The tarball cannot be one of the debug files (`debuginfo = "split"`) written beside the layout.
 /// Which binaries have DWARF is only known after the build, so every binary's path is refused.
 fn check_tarball_not_debug(tarball: &Path, img: &crate::plan::ImageSpec) -> Result<()> {
@@ -241,6 +264,7 @@ pub(super) fn assign_outputs(plan: &mut Plan, cli: &Cli) -> Result<()> {
             check_tarball_outside(t, &img.layout, what)?;
             check_tarball_not_sbom(t, img)?;
             check_tarball_not_debug(t, img)?;
+            check_tarball_not_provenance(t, img)?;
             if !crate::sink::archive::is_stdout(t) {
                 check_outside_cache(t, "--tarball", &cache)?;
             }

@@ -327,6 +327,15 @@ fn sbom(cli: &Cli, meta: &Meta) -> Result<Option<crate::sbom::Format>> {
     .format())
 }
 
+/// Resolves the provenance (--provenance, then `provenance`, then slsa).
+fn provenance(cli: &Cli, meta: &Meta) -> Result<crate::provenance::Choice> {
+    Ok(match (cli.provenance, &meta.provenance) {
+        (Some(c), _) => c,
+        (None, Some(s)) => crate::provenance::Choice::parse(s, "[package.metadata.slim-image]")?,
+        (None, None) => crate::provenance::Choice::Slsa,
+    })
+}
+
 /// Resolves the size budget in bytes (--size-budget, then `size-budget`), if any.
 fn size_budget(cli: &Cli, meta: &Meta) -> Result<Option<u64>> {
     Ok(match (&cli.size_budget, &meta.size_budget) {
@@ -390,6 +399,7 @@ pub(super) fn spec_for(
     let files = files(meta, &binaries)?;
     let platforms = platforms(ctx, meta)?;
     let sbom = sbom(cli, meta)?;
+    let provenance = provenance(cli, meta)?;
     let size_budget = size_budget(cli, meta)?;
     let min_size = min_size(meta)?;
     let base = base(cli, meta)?;
@@ -416,6 +426,7 @@ pub(super) fn spec_for(
         push: Vec::new(),
         base,
         sbom,
+        provenance,
         size_budget,
         min_size,
         embed_dependencies: !cli.no_embed_dependencies && meta.embed_dependencies.unwrap_or(true),

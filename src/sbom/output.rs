@@ -159,19 +159,38 @@ pub fn stage_beside(
     store: &BlobStore,
     sboms: &[SbomOut],
 ) -> Result<Vec<(crate::sink::commit::Temp, PathBuf)>> {
-    use crate::sink::commit::{self, Kind, Temp};
-    let mut out = Vec::new();
-    for s in sboms {
-        let dir = commit::parent_of(&s.path);
-        std::fs::create_dir_all(&dir)
-            .with_context(|| format!("creating {} for the SBOM", dir.display()))?;
-        let tmp = Temp::file(&dir, Kind::Sbom)?;
-        std::io::Write::write_all(&mut tmp.as_file(), &store.read(&s.document.digest)?)
-            .with_context(|| format!("writing the SBOM {}", s.path.display()))?;
-        crate::blob::set_mode(tmp.path(), 0o644)?;
-        out.push((tmp, s.path.clone()));
-    }
-    Ok(out)
+    sboms
+        .iter()
+        .map(|s| {
+            stage_blob(
+                store,
+                &s.document,
+                &s.path,
+                crate::sink::commit::Kind::Sbom,
+                "SBOM",
+            )
+        })
+        .collect()
+}
+
+/// Stage blob `doc` of `store` for the file `dest` beside a layout: a finished temp file (mode 0644)
+/// next to `dest`, and `dest`. `what` names the file in errors (`SBOM`, `provenance`).
+pub fn stage_blob(
+    store: &BlobStore,
+    doc: &Descriptor,
+    dest: &Path,
+    kind: crate::sink::commit::Kind,
+    what: &str,
+) -> Result<(crate::sink::commit::Temp, PathBuf)> {
+    use crate::sink::commit::{self, Temp};
+    let dir = commit::parent_of(dest);
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("creating {} for the {what}", dir.display()))?;
+    let tmp = Temp::file(&dir, kind)?;
+    std::io::Write::write_all(&mut tmp.as_file(), &store.read(&doc.digest)?)
+        .with_context(|| format!("writing the {what} {}", dest.display()))?;
+    crate::blob::set_mode(tmp.path(), 0o644)?;
+    Ok((tmp, dest.to_path_buf()))
 }
 
 /// Make and store the SBOMs of one assembled image (nothing when its SBOM is off), listing the crates

@@ -43,6 +43,10 @@ pub enum Kind {
     Sbom,
     /// A debug file (`debuginfo = "split"`) beside a layout.
     Debug,
+    /// A provenance statement beside a layout.
+    Provenance,
+    /// The `--image-refs` file.
+    Refs,
     /// The previous layout moved aside (file systems without `RENAME_EXCHANGE`).
     Old,
 }
@@ -54,14 +58,18 @@ impl Kind {
             Kind::Archive => "archive",
             Kind::Sbom => "sbom",
             Kind::Debug => "debug",
+            Kind::Provenance => "provenance",
+            Kind::Refs => "refs",
             Kind::Old => "old",
         }
     }
-    pub(super) const ALL: [Kind; 5] = [
+    pub(super) const ALL: [Kind; 7] = [
         Kind::Layout,
         Kind::Archive,
         Kind::Sbom,
         Kind::Debug,
+        Kind::Provenance,
+        Kind::Refs,
         Kind::Old,
     ];
 }

@@ -8,6 +8,7 @@ pub mod layout;
 pub mod load;
 pub mod lock;
 pub mod push;
+pub mod refs;
 pub mod sweep;
 
 use crate::blob::{Artifact, BlobStore};

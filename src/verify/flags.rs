@@ -57,6 +57,7 @@ fn join(before: Cli, after: Cli) -> Cli {
         tarball_format,
         load,
         push,
+        image_refs,
         insecure_registry,
         registry_ca,
         compression,
@@ -66,6 +67,7 @@ fn join(before: Cli, after: Cli) -> Cli {
         dry_run,
         message_format,
         sbom,
+        provenance,
         size_budget,
         min_size,
         verbose,
@@ -103,6 +105,7 @@ fn join(before: Cli, after: Cli) -> Cli {
         tarball_format: pick(before.tarball_format, tarball_format, d.tarball_format),
         load: load || before.load,
         push: both(before.push, push),
+        image_refs: image_refs.or(before.image_refs),
         insecure_registry: both(before.insecure_registry, insecure_registry),
         registry_ca: both(before.registry_ca, registry_ca),
         compression: pick(before.compression, compression, d.compression),
@@ -112,6 +115,7 @@ fn join(before: Cli, after: Cli) -> Cli {
         dry_run: dry_run || before.dry_run,
         message_format: pick(before.message_format, message_format, d.message_format),
         sbom: sbom.or(before.sbom),
+        provenance: provenance.or(before.provenance),
         size_budget: size_budget.or(before.size_budget),
         min_size: min_size || before.min_size,
         verbose: verbose.max(before.verbose),
@@ -155,6 +159,9 @@ pub fn without_sinks(mut cli: Cli, unused: std::path::PathBuf) -> Cli {
     }
     if cli.tarball.take().is_some() {
         ignored.push("--tarball");
+    }
+    if cli.image_refs.take().is_some() {
+        ignored.push("--image-refs");
     }
     if std::mem::take(&mut cli.load) {
         ignored.push("--load");

@@ -1,0 +1,169 @@
+//! The provenance of a run's images: one statement per platform manifest, stored as its OCI 1.1
+//! referrer and staged for the file beside the layout.
+//!
+//! Takes an assembled image and the run's facts ([`Run`]); gives one [`ProvOut`] per platform
+//! manifest. The artifact is made by the SBOM's referrer code ([`crate::sbom::referrer::write`]):
+//! `artifactType` [`MEDIA_TYPE`], the statement as its one layer, `subject` = the manifest; it is
+//! pushed ([`crate::sbom::referrer::push`], with the `sha256-<hex>` fallback tag), carried in the
+//! tarball, and written beside the layout as `<layout>.provenance.json`
+//! (`<layout>.<os>-<arch>.provenance.json` for several platforms), all as the SBOM is.
+
+use super::{statement, Choice, Run, Subject, MEDIA_TYPE};
+use crate::blob::{Artifact, BlobStore, Descriptor};
+use crate::digest::Digest;
+use crate::plan::ImageSpec;
+use crate::platform::Platform;
+use anyhow::{Context, Result};
+use std::path::{Path, PathBuf};
+
+/// The file name suffix of a statement beside the layout.
+pub const SUFFIX: &str = "provenance.json";
+
+/// The provenance of one platform manifest.
+#[derive(Debug, Clone)]
+pub struct ProvOut {
+    /// The platform.
+    pub platform: Platform,
+    /// The file beside the layout.
+    pub path: PathBuf,
+    /// Its file name (beside the layout and in the tarball).
+    pub file_name: String,
+    /// The statement blob.
+    pub document: Descriptor,
+    /// The image manifest it is about (the referrer's `subject`).
+    pub subject: Descriptor,
+    /// The referrer artifact.
+    pub artifact: Artifact,
+}
+
+/// One statement, as reported in `--message-format json` (`images[].provenance`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ProvReport {
+    /// `linux/amd64` etc.
+    pub platform: String,
+    /// The file beside the layout.
+    #[serde(serialize_with = "crate::plan::lossy_path")]
+    pub path: PathBuf,
+    /// Digest of the statement.
+    pub digest: Digest,
+    /// Digest of the referrer artifact manifest.
+    pub artifact_digest: Digest,
+    /// Digest of the image manifest it is about.
+    pub subject: Digest,
+}
+
+impl ProvOut {
+    /// The report entry.
+    pub fn report(&self) -> ProvReport {
+        ProvReport {
+            platform: self.platform.to_string(),
+            path: self.path.clone(),
+            digest: self.document.digest.clone(),
+            artifact_digest: self.artifact.root.digest.clone(),
+            subject: self.subject.digest.clone(),
+        }
+    }
+}
+
+/// The statement file beside `layout` for `platform`.
+pub fn path_beside(layout: &Path, platform: Platform, several: bool) -> PathBuf {
+    crate::debuginfo::output::path_beside(layout, platform, several, SUFFIX)
+}
+
+/// The digest of a file the build read (a prebuilt binary, an extra file), through the store's
+/// hashing of its content.
+fn file_digest(path: &Path) -> Result<Digest> {
+    let mut f = std::fs::File::open(path)
+        .with_context(|| format!("reading {} for the provenance", path.display()))?;
+    let mut w = crate::digest::HashingWriter::new(std::io::sink());
+    std::io::copy(&mut f, &mut w)
+        .with_context(|| format!("reading {} for the provenance", path.display()))?;
+    Ok(w.finish().1)
+}
+
+/// Make and store the statements of one assembled image (none with `provenance = "none"`).
+/// `bins` are the run's binaries (for the digests of prebuilt ones), `from` the resolved base.
+pub fn make(
+    store: &BlobStore,
+    img: &ImageSpec,
+    artifact: &Artifact,
+    run: &Run,
+    from: Option<&crate::base::BaseImage>,
+    created: &str,
+) -> Result<Vec<ProvOut>> {
+    if img.provenance == Choice::None {
+        return Ok(Vec::new());
+    }
+    let pairs = crate::sbom::output::platform_manifests(img, artifact);
+    let several = pairs.len() > 1;
+    let mut prebuilt = Vec::new();
+    for b in &img.binaries {
+        if let Some(p) = &b.prebuilt {
+            prebuilt.push((b.name.clone(), file_digest(p)?));
+        }
+    }
+    let mut files = Vec::new();
+    for f in &img.files {
+        files.push((f.dest.clone(), file_digest(&f.src)?));
+    }
+    // A registry base by its resolved name; a local one without its path (see `base_param`).
+    let base_name = match &img.base {
+        crate::base::BaseSource::Registry(_) => from.map(|b| format!("docker://{}", b.name)),
+        _ => Some(super::base_param(img)),
+    };
+    let mut out = Vec::new();
+    for (platform, manifest) in pairs {
+        let base = match (from, &base_name) {
+            (Some(b), Some(n)) => Some((
+                n.as_str(),
+                &b.digest,
+                &b.platform(platform)?.manifest.digest,
+            )),
+            _ => None,
+        };
+        let subject = Subject {
+            img,
+            platform,
+            manifest: &manifest.digest,
+            base,
+            prebuilt: prebuilt.clone(),
+            files: files.clone(),
+        };
+        let bytes = statement(&subject, run);
+        let path = path_beside(&img.layout, platform, several);
+        let file_name = path
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        let (document, art) = crate::sbom::referrer::write(
+            store, &manifest, MEDIA_TYPE, &file_name, &bytes, created,
+        )?;
+        out.push(ProvOut {
+            platform,
+            path,
+            file_name,
+            document,
+            subject: manifest,
+            artifact: art,
+        });
+    }
+    Ok(out)
+}
+
+/// Stage each statement for its file beside the layout, for [`crate::sink::layout::write`] to
+/// commit with the layout (as the SBOM files are).
+pub fn stage_beside(
+    store: &BlobStore,
+    outs: &[ProvOut],
+) -> Result<Vec<(crate::sink::commit::Temp, PathBuf)>> {
+    outs.iter()
+        .map(|p| {
+            crate::sbom::output::stage_blob(
+                store,
+                &p.document,
+                &p.path,
+                crate::sink::commit::Kind::Provenance,
+                "provenance",
+            )
+        })
+        .collect()
+}

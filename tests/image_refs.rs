@@ -1,0 +1,114 @@
+//! `--image-refs FILE` (issue 13): every reference pushed, with its digest, one per line, written
+//! atomically (a failed run leaves the old file as it was, a symlink is followed, no temp is left),
+//! and refused before anything is built when nothing is pushed or FILE is a directory.
+
+mod common;
+
+use common::checkout::Checkout;
+use common::outputs::names_with;
+use common::registry::{Mode, RealRegistry};
+use common::slim::{fails, ok};
+use serde_json::Value;
+
+#[test]
+fn image_refs_lists_every_pushed_reference_with_its_digest() {
+    let Some(reg) = RealRegistry::start(Mode::Plain, "image_refs_lists_every_pushed_reference")
+    else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let c = Checkout::new(work.path().join("src"));
+    let name = format!("{}/refs/hello", reg.host);
+    let other = format!("{}/refs/mirror:edge", reg.host);
+    let out = work.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    // Through a symlink to an old file: the file is replaced, the link stays.
+    let real = out.join("real-refs.txt");
+    std::fs::write(&real, "old\n").unwrap();
+    let link = out.join("refs.txt");
+    std::os::unix::fs::symlink("real-refs.txt", &link).unwrap();
+    let report: Value = serde_json::from_str(&ok(c.cmd(&[
+        "--bin",
+        "hello",
+        "-t",
+        &format!("{name}:1.0"),
+        "-t",
+        &format!("{name}:latest"),
+        "--push",
+        "",
+        "--push",
+        &other,
+        "--image-refs",
+        link.to_str().unwrap(),
+        "--message-format",
+        "json",
+    ])))
+    .unwrap();
+    let digest = report["images"][0]["digest"].as_str().unwrap();
+    let text = std::fs::read_to_string(&real).unwrap();
+    assert_eq!(
+        text,
+        format!("{name}:1.0@{digest}\n{name}:latest@{digest}\n{other}@{digest}\n")
+    );
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert!(
+        names_with(&out, ".slim-image-").is_empty(),
+        "a temp was left"
+    );
+
+    // Each line names what the registry has under it.
+    use cargo_slim_image::registry::{Client, ClientOptions};
+    let client = Client::new(&reg.host, &ClientOptions::default()).unwrap();
+    for line in text.lines() {
+        let (reference, d) = line.split_once('@').unwrap();
+        let (repo_tag, _) = (reference.split_once('/').unwrap().1, ());
+        let (repo, tag) = repo_tag.rsplit_once(':').unwrap();
+        let m = client.get_manifest(repo, tag).unwrap();
+        assert_eq!(common::checkout::sha256(&m.bytes), d, "{line}");
+    }
+
+    // A run that fails while pushing (nothing listens there) leaves the old list as it was.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = dead.local_addr().unwrap().port();
+    drop(dead);
+    let err = fails(c.cmd(&[
+        "--bin",
+        "hello",
+        "--push",
+        &format!("127.0.0.1:{port}/refs/hello:1"),
+        "--retries",
+        "0",
+        "--image-refs",
+        link.to_str().unwrap(),
+    ]));
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(std::fs::read_to_string(&real).unwrap(), text);
+    assert!(
+        names_with(&out, ".slim-image-").is_empty(),
+        "a temp was left"
+    );
+}
+
+#[test]
+fn image_refs_without_push_or_at_a_directory_is_refused_before_building() {
+    let work = tempfile::tempdir().unwrap();
+    let c = Checkout::new(work.path().join("src"));
+    let file = work.path().join("refs.txt");
+    let err = fails(c.cmd(&["--bin", "hello", "--image-refs", file.to_str().unwrap()]));
+    assert!(err.contains("--image-refs"), "{err}");
+    assert!(err.contains("add --push"), "{err}");
+    assert!(!file.exists());
+    let err = fails(c.cmd(&[
+        "--bin",
+        "hello",
+        "--push",
+        "127.0.0.1:1/x/y:1",
+        "--image-refs",
+        work.path().to_str().unwrap(),
+    ]));
+    assert!(err.contains("is not a regular file"), "{err}");
+    assert!(!err.contains("Compiling"), "it built first:\n{err}");
+}
