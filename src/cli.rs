@@ -68,6 +68,9 @@ pub struct Cli {
         help_heading = "Compilation"
     )]
     pub profile: String,
+    /// Build with the release profile: accepted as cargo accepts it; it is already the default.
+    #[arg(long, help_heading = "Compilation", conflicts_with = "profile")]
+    pub release: bool,
     /// Cargo target directory.
     #[arg(long, value_name = "DIR", help_heading = "Compilation")]
     pub target_dir: Option<PathBuf>,
@@ -267,6 +270,13 @@ pub enum Command {
     /// Rebuild an image from this workspace with the flags it was built with and compare digests:
     /// exit 0 when they match, 1 when not (naming the layer, file and config fields that differ).
     Verify(crate::verify::VerifyArgs),
+    /// Print a shell completion script for `cargo-slim-image` (bash, zsh, fish, powershell, elvish):
+    /// e.g. `cargo slim-image completions bash > ~/.local/share/bash-completion/completions/cargo-slim-image`.
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// Fetch the debug files split off an image's binaries (`debuginfo = "split"`) from a registry,
     /// an OCI layout or an oci-archive, into a new or empty directory, as `<binary>.debug`.
     Debuginfo(crate::debuginfo::fetch::DebuginfoArgs),

@@ -11,6 +11,7 @@ pub mod blob;
 pub mod bounded;
 pub mod cli;
 pub mod compile;
+pub mod completions;
 pub mod compress;
 pub mod config;
 pub mod debuginfo;
@@ -50,6 +51,7 @@ pub fn run(cli: &cli::Cli) -> anyhow::Result<()> {
         Some(cli::Command::InitK8s(args)) => return k8s::init(args, cli),
         Some(cli::Command::Verify(args)) => return verify::run(args, cli),
         Some(cli::Command::Debuginfo(args)) => return debuginfo::fetch::run(args, cli),
+        Some(cli::Command::Completions { shell }) => return completions::print(*shell),
         None => {}
     }
     let plan = resolve::resolve(cli)?;

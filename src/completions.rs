@@ -1,0 +1,25 @@
+//! `cargo slim-image completions SHELL`: a completion script from the clap definition of the
+//! command line (`clap_complete`), so it never drifts from `--help`.
+//!
+//! The script completes `cargo-slim-image` (the binary, which runs exactly as `cargo slim-image`
+//! when called directly): cargo's own completion does not hand `cargo slim-image ...` to a
+//! subcommand's script, and a script for `cargo` would replace cargo's.
+
+use crate::cli::CargoCli;
+use clap::CommandFactory;
+
+/// The name the script completes.
+pub const BIN: &str = "cargo-slim-image";
+
+/// Print the completion script for `shell` on stdout.
+pub fn print(shell: clap_complete::Shell) -> anyhow::Result<()> {
+    // The `slim-image` subcommand of the `cargo` wrapper is the command line itself.
+    let cargo = CargoCli::command();
+    let Some(sub) = cargo.find_subcommand("slim-image") else {
+        anyhow::bail!("internal: no slim-image subcommand in the command line definition");
+    };
+    let mut cmd = sub.clone().name(BIN).bin_name(BIN);
+    let mut out = std::io::stdout().lock();
+    clap_complete::generate(shell, &mut cmd, BIN, &mut out);
+    Ok(())
+}

@@ -1,0 +1,104 @@
+//! Conventions a cargo user brings (issue 16): `--release` is accepted (the default profile is
+//! already release) and refused next to another `--profile` as cargo refuses it, with exit code 2
+//! like every usage error; `cargo slim-image completions SHELL` prints a script that bash really
+//! completes with (flags, subcommands, value enums), for every shell clap_complete knows.
+
+mod common;
+
+use common::slim;
+use std::process::Command;
+
+fn run(args: &[&str]) -> std::process::Output {
+    slim::cmd(args).output().expect("running cargo-slim-image")
+}
+
+#[test]
+fn release_is_accepted_and_is_the_default_profile() {
+    let manifest = slim::hello_http();
+    let plain = run(&["--manifest-path", &manifest, "--dry-run"]);
+    let release = run(&["--manifest-path", &manifest, "--dry-run", "--release"]);
+    assert!(
+        release.status.success(),
+        "{}",
+        String::from_utf8_lossy(&release.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&plain.stdout),
+        String::from_utf8_lossy(&release.stdout),
+        "--release changed the plan"
+    );
+
+    let both = run(&[
+        "--manifest-path",
+        &manifest,
+        "--dry-run",
+        "--release",
+        "--profile",
+        "dev",
+    ]);
+    let err = String::from_utf8_lossy(&both.stderr);
+    assert_eq!(both.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("'--release' cannot be used with '--profile <NAME>'"),
+        "{err}"
+    );
+}
+
+#[test]
+fn completions_are_printed_for_every_shell() {
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        let out = run(&["completions", shell]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{shell}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            text.contains("cargo-slim-image") && text.contains("push"),
+            "{shell}: {text}"
+        );
+    }
+    let bad = run(&["completions", "tcsh"]);
+    assert_eq!(bad.status.code(), Some(2));
+}
+
+/// Complete `words` (the last one being typed) with the bash script, as bash's programmable
+/// completion calls it; returns what it offers.
+fn bash_complete(script: &str, words: &[&str]) -> String {
+    let quoted: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
+    let program = format!(
+        "{script}\nf=$(complete -p cargo-slim-image | sed -E 's/.*-F ([^ ]+).*/\\1/')\n\
+         COMP_WORDS=({words}); COMP_CWORD={cword}\n\
+         \"$f\" cargo-slim-image '{cur}' '{prev}'\nprintf '%s\\n' \"${{COMPREPLY[@]}}\"",
+        words = quoted.join(" "),
+        cword = words.len() - 1,
+        cur = words[words.len() - 1],
+        prev = words[words.len() - 2],
+    );
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(program)
+        .output()
+        .expect("bash");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn the_bash_script_completes_flags_subcommands_and_values() {
+    let out = run(&["completions", "bash"]);
+    let script = String::from_utf8(out.stdout).unwrap();
+    let flags = bash_complete(&script, &["cargo-slim-image", "--pus"]);
+    assert_eq!(flags.trim(), "--push", "{flags}");
+    let subs = bash_complete(&script, &["cargo-slim-image", "ver"]);
+    assert!(subs.lines().any(|l| l == "verify"), "{subs}");
+    let values = bash_complete(&script, &["cargo-slim-image", "--compression", ""]);
+    let mut v: Vec<&str> = values.split_whitespace().collect();
+    v.sort();
+    assert_eq!(v, ["gzip", "zstd"], "{values}");
+}
