@@ -105,6 +105,15 @@ pub struct Cli {
     /// Image name and optional tag, NAME[:TAG] (repeatable: one name, several tags).
     #[arg(short, long, value_name = "NAME[:TAG]", help_heading = "Image")]
     pub tag: Vec<String>,
+    /// Registry and path put in front of an image name that has no registry (as ko's
+    /// KO_DOCKER_REPO): with ghcr.io/acme, `app` is pushed as ghcr.io/acme/app.
+    #[arg(
+        long,
+        env = "SLIM_IMAGE_REPO",
+        value_name = "REGISTRY/PATH",
+        help_heading = "Image"
+    )]
+    pub repository_prefix: Option<String>,
     /// Set an environment variable, K=V (repeatable).
     #[arg(long, value_name = "K=V", help_heading = "Image")]
     pub env: Vec<String>,

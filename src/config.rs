@@ -114,6 +114,9 @@ pub struct Meta {
     pub name: Option<String>,
     /// Tags; default: the package version and `latest`.
     pub tags: Option<Vec<String>>,
+    /// Registry and path put in front of an image name without a registry, e.g. `ghcr.io/acme`
+    /// (`SLIM_IMAGE_REPO` / `--repository-prefix` override it).
+    pub repository_prefix: Option<String>,
     /// Binaries that go together into one image (default: one image per binary target).
     pub binaries: Option<Vec<String>>,
     /// Entrypoint; default: `/usr/local/bin/<first binary>`.
@@ -330,6 +333,7 @@ impl Meta {
         Meta {
             name: over.name.or(self.name),
             tags: over.tags.or(self.tags),
+            repository_prefix: over.repository_prefix.or(self.repository_prefix),
             binaries: over.binaries.or(self.binaries),
             entrypoint: over.entrypoint.or(self.entrypoint),
             cmd: over.cmd.or(self.cmd),

@@ -143,6 +143,7 @@ fn name_and_tags(
             format!("the name `{default_name}`"),
         ),
     };
+    let name = with_prefix(cli, meta, name)?;
     let mut tags: Vec<String> = match &from_flags {
         Some((_, t)) if !t.is_empty() => t.clone(),
         _ => meta.tags.clone().unwrap_or_else(|| {
@@ -159,6 +160,42 @@ fn name_and_tags(
         check_name(&name, t, &origin_desc)?;
     }
     Ok((name, tags))
+}
+
+/// `name` with the repository prefix (`SLIM_IMAGE_REPO` / `--repository-prefix`, else the
+/// `repository-prefix` key) in front when it has no registry of its own (ko's KO_DOCKER_REPO rule).
+/// The prefix must start with a registry host: a name without one would mean Docker Hub.
+fn with_prefix(cli: &Cli, meta: &Meta, name: String) -> Result<String> {
+    let (prefix, from) = match (&cli.repository_prefix, &meta.repository_prefix) {
+        (Some(p), _) => (p, "SLIM_IMAGE_REPO (or --repository-prefix)"),
+        (None, Some(p)) => (p, "the `repository-prefix` key of [*.metadata.slim-image]"),
+        (None, None) => return Ok(name),
+    };
+    let prefix = prefix.trim().trim_end_matches('/');
+    if prefix.is_empty() {
+        return Ok(name);
+    }
+    if crate::reference::registry_host(&format!("{prefix}/x")).is_none() {
+        bail!(
+            "{from} is `{prefix}`, which does not start with a registry host, so `{prefix}/{name}` \
+             would mean Docker Hub: write the registry too, e.g. ghcr.io/acme or docker.io/acme"
+        );
+    }
+    // A tag or digest in the prefix, or characters no repository may have, fail here, naming it.
+    format!("{prefix}/x:latest")
+        .parse::<Reference>()
+        .ok()
+        .filter(|r| r.to_string() == format!("{prefix}/x:latest"))
+        .with_context(|| {
+            format!(
+                "{from} is `{prefix}`, which is not REGISTRY[/PATH] (lower-case path, no tag or \
+                 digest): write it as e.g. ghcr.io/acme"
+            )
+        })?;
+    if crate::reference::registry_host(&name).is_some() {
+        return Ok(name);
+    }
+    Ok(format!("{prefix}/{name}"))
 }
 
 /// Resolves the entrypoint, its first word made a path under `BIN_DIR` when it names a binary.

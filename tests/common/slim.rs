@@ -20,6 +20,8 @@ pub fn cmd(args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_cargo-slim-image"));
     c.arg("slim-image").args(args).stdin(Stdio::null());
     c.env_remove("SOURCE_DATE_EPOCH");
+    // A developer's default repository must not rename the images of every test.
+    c.env_remove("SLIM_IMAGE_REPO");
     c
 }
 
