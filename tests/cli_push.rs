@@ -61,9 +61,17 @@ fn push_to_a_real_registry_with_basic_auth_then_pull_and_run() {
         .unwrap();
         assert_eq!(info["Digest"], digest.as_str());
     }
-    // Second push of the unchanged image: no blob goes over the wire.
+    // Second push of the unchanged image: no blob goes over the wire, and no manifest or tag is
+    // written again: not the image's tags, not the SBOM's and provenance's `sha256-<hex>`
+    // referrers tag (registries with immutable tags refuse a re-PUT).
     let uploads_before = reg.blob_uploads();
+    let puts_before = reg.manifest_puts();
     let json = ok(run(&["--message-format", "json"]));
+    assert_eq!(
+        reg.manifest_puts(),
+        puts_before,
+        "the second push wrote manifests or tags again"
+    );
     assert!(!json.contains(PASSWORD) && !json.contains(&auth));
     let report: Value = serde_json::from_str(&json).unwrap();
     let pushed = report["images"][0]["pushed"].as_array().unwrap();

@@ -151,9 +151,19 @@ pub fn push(
         let list = index["manifests"]
             .as_array_mut()
             .context("index manifests")?;
-        if !list.iter().any(|m| m["digest"] == entry["digest"]) {
-            list.push(entry);
+        if list.iter().any(|m| m["digest"] == entry["digest"]) {
+            // Already listed: no PUT, so an unchanged re-push rewrites no tag (registries with
+            // immutable tags refuse that).
+            crate::ui::status(
+                "Present",
+                format!(
+                    "{what} {} at {registry}/{repository}@{} (tag {tag})",
+                    artifact.root.digest, subject.digest
+                ),
+            );
+            continue;
         }
+        list.push(entry);
         let bytes = crate::blob::canonical_json(&index);
         client
             .put_manifest(&repository, &tag, media::INDEX, &bytes)
