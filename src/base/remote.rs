@@ -94,8 +94,8 @@ pub fn resolve(
                 ),
                 Some(401 | 403) => format!(
                     ": {reference} does not exist or needs credentials; check the name, or log in \
-                     (`podman login {}` / `docker login {}`)",
-                    reference.registry, reference.registry
+                     ({})",
+                    src.client.login_hint()
                 ),
                 _ => String::new(),
             };

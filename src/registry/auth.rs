@@ -275,15 +275,15 @@ impl Client {
                 401 | 403 => Err(self.refuse_tokens(auth_err(match &creds {
                     Some(_) => format!(
                         "the token service at {realm_host} rejected {who}: check the credentials \
-                         (e.g. log in again with `podman login {0}` or `docker login {0}`)",
-                        self.registry
+                         (e.g. log in again with {})",
+                        self.login_hint()
                     ),
                     None => format!(
                         "{} requires credentials and none were found (looked in {}): log in with \
-                         `podman login {0}` or `docker login {0}`, or set SLIM_IMAGE_REGISTRY_USERNAME \
-                         and SLIM_IMAGE_REGISTRY_PASSWORD",
+                         {}, or set SLIM_IMAGE_REGISTRY_USERNAME and SLIM_IMAGE_REGISTRY_PASSWORD",
                         self.registry,
-                        searched_places(&self.opts.credentials)
+                        searched_places(&self.opts.credentials),
+                        self.login_hint()
                     ),
                 }))),
                 _ => Err(self.status_error(&action_t, &mut resp)),

@@ -485,6 +485,21 @@ impl Client {
         Ok(())
     }
 
+    /// The login commands to suggest for this registry, as they work against it: podman needs
+    /// `--tls-verify=false` for a plain-http (or unverified-TLS) registry, docker does not for a
+    /// loopback one.
+    pub fn login_hint(&self) -> String {
+        let registry = &self.registry;
+        let st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let plain =
+            st.base.as_deref().is_some_and(|b| b.starts_with("http://")) || st.unverified_tls;
+        if plain {
+            format!("`podman login --tls-verify=false {registry}` or `docker login {registry}`")
+        } else {
+            format!("`podman login {registry}` or `docker login {registry}`")
+        }
+    }
+
     fn auth_failed(&self, req: &Request, sent_auth: bool) -> RegistryError {
         let registry = &self.registry;
         let creds = self.credentials(req.action).ok().flatten();
@@ -492,14 +507,16 @@ impl Client {
         let detail = match creds {
             None => format!(
                 "{registry} requires authentication and no credentials were found (looked in {}): log in \
-                 with `podman login {registry}` or `docker login {registry}`, or set \
-                 SLIM_IMAGE_REGISTRY_USERNAME and SLIM_IMAGE_REGISTRY_PASSWORD",
-                searched_places(&self.opts.credentials)
+                 with {}, or set SLIM_IMAGE_REGISTRY_USERNAME and SLIM_IMAGE_REGISTRY_PASSWORD",
+                searched_places(&self.opts.credentials),
+                self.login_hint()
             ),
             Some(c) if sent_auth => format!(
                 "{registry} rejected the credentials of user `{}` (from {}), or that user has no \
-                 access{repo}: check them, e.g. log in again with `podman login {registry}`",
-                c.username, c.source
+                 access{repo}: check them, e.g. log in again with {}",
+                c.username,
+                c.source,
+                self.login_hint()
             ),
             Some(c) => format!(
                 "{registry} did not accept the credentials of user `{}` (from {}) for this request{repo}",

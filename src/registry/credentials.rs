@@ -1,8 +1,10 @@
 //! Registry credentials, found where docker and podman keep them; secrets that never print.
 //!
 //! Order: `SLIM_IMAGE_REGISTRY_USERNAME`/`SLIM_IMAGE_REGISTRY_PASSWORD` (CI; limited to one host when
-//! `SLIM_IMAGE_REGISTRY_HOST` is set), then `$REGISTRY_AUTH_FILE`, `$XDG_RUNTIME_DIR/containers/auth.json`,
-//! `~/.config/containers/auth.json`, `$DOCKER_CONFIG/config.json` (or `~/.docker/config.json`). In each
+//! `SLIM_IMAGE_REGISTRY_HOST` is set), then `$REGISTRY_AUTH_FILE`, `$XDG_RUNTIME_DIR/containers/auth.json`
+//! (without it `/run/containers/<uid>/auth.json`, where `podman login` as root writes),
+//! `$XDG_CONFIG_HOME/containers/auth.json` (default `~/.config`), `$DOCKER_CONFIG/config.json` (or
+//! `~/.docker/config.json`). In each
 //! file: `credHelpers[host]`, then an `auths` entry, then `credsStore`; helpers are
 //! `docker-credential-<name>` programs on `PATH` speaking the `get` protocol. Lookups read a
 //! [`CredentialEnv`] snapshot, not the process environment, so tests (and callers) can isolate them.
@@ -101,6 +103,9 @@ impl Credential {
 #[derive(Clone, Default)]
 pub struct CredentialEnv {
     vars: BTreeMap<String, String>,
+    /// The user id, for podman's per-user auth file when `XDG_RUNTIME_DIR` is not set (`None`:
+    /// that file is not read, as in a test's environment made from nothing).
+    uid: Option<u32>,
 }
 
 impl fmt::Debug for CredentialEnv {
@@ -115,6 +120,7 @@ impl CredentialEnv {
     pub fn from_process() -> CredentialEnv {
         CredentialEnv {
             vars: std::env::vars().collect(),
+            uid: Some(rustix::process::getuid().as_raw()),
         }
     }
     /// An empty environment (no credentials anywhere).
@@ -134,18 +140,34 @@ impl CredentialEnv {
             .filter(|v| !v.is_empty())
     }
 
-    /// The auth files to read, in order (whether or not they exist).
+    /// This environment as the user `uid` (for podman's per-user auth file, see [`Self::auth_files`]).
+    pub fn with_uid(mut self, uid: u32) -> CredentialEnv {
+        self.uid = Some(uid);
+        self
+    }
+
+    /// The auth files to read, in order (whether or not they exist), as containers-auth.json(5)
+    /// and docker read them: `$REGISTRY_AUTH_FILE`; podman's primary file,
+    /// `$XDG_RUNTIME_DIR/containers/auth.json`, or without that variable `/run/containers/<uid>/auth.json`
+    /// (where `podman login` as root writes); `$XDG_CONFIG_HOME/containers/auth.json` (default
+    /// `~/.config`); then docker's `$DOCKER_CONFIG/config.json` or `~/.docker/config.json`.
     pub fn auth_files(&self) -> Vec<PathBuf> {
         let mut files = Vec::new();
         if let Some(f) = self.get("REGISTRY_AUTH_FILE") {
             files.push(PathBuf::from(f));
         }
-        if let Some(d) = self.get("XDG_RUNTIME_DIR") {
-            files.push(Path::new(d).join("containers/auth.json"));
+        match (self.get("XDG_RUNTIME_DIR"), self.uid) {
+            (Some(d), _) => files.push(Path::new(d).join("containers/auth.json")),
+            (None, Some(uid)) => {
+                files.push(PathBuf::from(format!("/run/containers/{uid}/auth.json")))
+            }
+            (None, None) => {}
         }
         let home = self.get("HOME").map(PathBuf::from);
-        if let Some(h) = &home {
-            files.push(h.join(".config/containers/auth.json"));
+        match (self.get("XDG_CONFIG_HOME"), &home) {
+            (Some(c), _) => files.push(Path::new(c).join("containers/auth.json")),
+            (None, Some(h)) => files.push(h.join(".config/containers/auth.json")),
+            (None, None) => {}
         }
         match (self.get("DOCKER_CONFIG"), &home) {
             (Some(d), _) => files.push(Path::new(d).join("config.json")),
@@ -430,6 +452,44 @@ fn run_helper(name: &str, registry: &str, env: &CredentialEnv) -> Result<Option<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn auth_files_are_read_in_podmans_then_dockers_order() {
+        let files = |env: CredentialEnv| -> Vec<String> {
+            env.auth_files()
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect()
+        };
+        // Root without XDG_RUNTIME_DIR: where `podman login` writes then.
+        let env = CredentialEnv::empty().with("HOME", "/h").with_uid(0);
+        assert_eq!(
+            files(env),
+            [
+                "/run/containers/0/auth.json",
+                "/h/.config/containers/auth.json",
+                "/h/.docker/config.json"
+            ]
+        );
+        let env = CredentialEnv::empty()
+            .with("REGISTRY_AUTH_FILE", "/a.json")
+            .with("XDG_RUNTIME_DIR", "/run/user/1000")
+            .with("XDG_CONFIG_HOME", "/cfg")
+            .with("DOCKER_CONFIG", "/d")
+            .with("HOME", "/h")
+            .with_uid(1000);
+        assert_eq!(
+            files(env),
+            [
+                "/a.json",
+                "/run/user/1000/containers/auth.json",
+                "/cfg/containers/auth.json",
+                "/d/config.json"
+            ]
+        );
+        // A snapshot made from nothing reads no per-user file of this machine.
+        assert!(files(CredentialEnv::empty()).is_empty());
+    }
 
     #[test]
     fn keys_normalise() {

@@ -313,8 +313,8 @@ fn open_registry(
                 Some(404) => format!(": {r} does not exist; check the name and tag"),
                 Some(401 | 403) => format!(
                     ": {r} does not exist or needs credentials; check the name, or log in \
-                     (`podman login {0}` / `docker login {0}`)",
-                    r.registry
+                     ({})",
+                    client.login_hint()
                 ),
                 _ => String::new(),
             };
