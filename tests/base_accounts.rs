@@ -220,3 +220,98 @@ fn the_last_layer_that_writes_passwd_is_the_one_extended() {
         "{passwd}"
     );
 }
+
+/// Hostile and odd account files in base layers: what the runtimes would see is what is extended.
+/// A passwd that is a directory is replaced by ours whole (no "could not check" warning: nothing
+/// was left unchecked); a hard link is left alone with the warning; a passwd named by a PAX
+/// `path` record, the last of two entries in one layer, CRLF lines with NUL bytes and no final
+/// newline are extended keeping every byte; an opaque whiteout of `etc/` in an upper layer leaves
+/// no base passwd, so ours goes in whole.
+#[test]
+fn odd_and_hostile_account_files_in_base_layers() {
+    require!("umoci");
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let line = "nonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n";
+    let unpack = |name: &str, tars: &[Vec<u8>]| {
+        let base = layout(&w.join(format!("base-{name}")), tars);
+        let out = w.join(format!("out-{name}"));
+        let err = build_on(&base, w, &out);
+        (err, peers::umoci_unpack(&out, "latest").unwrap())
+    };
+
+    // etc/passwd a directory: ours replaces it, and nothing says it could not be checked.
+    let (err, img) = unpack(
+        "dir",
+        &[tar_of(&[
+            ("etc/", b'5', b"", ""),
+            ("etc/passwd/", b'5', b"", ""),
+            ("etc/passwd/x", b'0', b"x", ""),
+            ("etc/group", b'0', ALPINE_GROUP, ""),
+        ])],
+    );
+    assert!(!err.contains("could not check"), "{err}");
+    let passwd = read(&img.path().join("rootfs"), "etc/passwd");
+    assert!(passwd.contains(line), "{passwd}");
+
+    // A hard link to another file: not followed, left alone, with the warning.
+    let (err, img) = unpack(
+        "hardlink",
+        &[tar_of(&[
+            ("etc/", b'5', b"", ""),
+            ("etc/passwd.real", b'0', ALPINE_PASSWD, ""),
+            ("etc/passwd", b'1', b"", "etc/passwd.real"),
+            ("etc/group", b'0', ALPINE_GROUP, ""),
+        ])],
+    );
+    assert!(
+        err.contains("could not check whether the base lists user 65532: /etc/passwd"),
+        "{err}"
+    );
+    let passwd = read(&img.path().join("rootfs"), "etc/passwd");
+    assert_eq!(passwd.as_bytes(), ALPINE_PASSWD);
+
+    // Named by a PAX record (the header's own name is something else), written twice in one
+    // layer (the second wins), CRLF, a NUL byte and no final newline.
+    let odd: &[u8] = b"root:x:0:0:root:/root:/bin/sh\r\nweird\0:x:7:7::/:\r\nlast:x:8:8::/:/bin/sh";
+    let mut pax = tar_of(&[("etc/", b'5', b"", "")]);
+    pax.truncate(pax.len() - 1024);
+    let record = b"19 path=etc/passwd\n";
+    pax.extend_from_slice(&tar_of(&[
+        ("PaxHeaders/passwd", b'x', record, ""),
+        ("not-the-name", b'0', b"first:x:1:1::/:/bin/sh\n", ""),
+        ("etc/passwd", b'0', odd, ""),
+        ("etc/group", b'0', ALPINE_GROUP, ""),
+    ]));
+    let (_, img) = unpack("pax", &[pax]);
+    let root = img.path().join("rootfs");
+    assert!(!root.join("not-the-name").exists());
+    let passwd = std::fs::read(root.join("etc/passwd")).unwrap();
+    let mut want = odd.to_vec();
+    want.push(b'\n');
+    want.extend_from_slice(line.as_bytes());
+    assert_eq!(
+        String::from_utf8_lossy(&passwd),
+        String::from_utf8_lossy(&want)
+    );
+
+    // An opaque whiteout of etc/ above the base's passwd: the base has none, ours goes in whole.
+    let (err, img) = unpack(
+        "opaque",
+        &[
+            tar_of(&[
+                ("etc/", b'5', b"", ""),
+                ("etc/passwd", b'0', ALPINE_PASSWD, ""),
+                ("etc/group", b'0', ALPINE_GROUP, ""),
+            ]),
+            tar_of(&[("etc/", b'5', b"", ""), ("etc/.wh..wh..opq", b'0', b"", "")]),
+        ],
+    );
+    assert!(!err.contains("could not check"), "{err}");
+    let passwd = read(&img.path().join("rootfs"), "etc/passwd");
+    // Ours whole (root's shell is /sbin/nologin in ours, /bin/sh in the whited-out one).
+    assert!(
+        passwd.contains(line) && !passwd.contains("/bin/sh"),
+        "{passwd}"
+    );
+}

@@ -112,3 +112,52 @@ fn image_refs_without_push_or_at_a_directory_is_refused_before_building() {
     assert!(err.contains("is not a regular file"), "{err}");
     assert!(!err.contains("Compiling"), "it built first:\n{err}");
 }
+
+/// `--image-refs` at another output of the run (the tarball, the layout, inside the layout, the
+/// provenance or SBOM beside it) or at a FIFO is refused before anything is built: written after
+/// them, the list would replace the tarball (the run exiting 0 with the tarball gone) or make the
+/// layout a directory the next run refuses to replace.
+#[test]
+fn image_refs_at_another_output_or_a_fifo_is_refused_before_building() {
+    let work = tempfile::tempdir().unwrap();
+    let c = Checkout::new(work.path().join("src"));
+    let layout = work.path().join("app");
+    let tar = work.path().join("app.tar");
+    std::fs::write(&tar, "the user's tarball\n").unwrap();
+    let fifo = work.path().join("fifo");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let cases = [
+        (tar.clone(), "the same file as --tarball"),
+        (layout.clone(), "the same path as --output"),
+        (layout.join("refs.txt"), "inside --output"),
+        (work.path().join("app.provenance.json"), "provenance"),
+        (work.path().join("app.spdx.json"), "SBOM"),
+        (fifo.clone(), "is not a regular file"),
+    ];
+    for (refs, says) in cases {
+        let err = fails(c.cmd(&[
+            "--bin",
+            "hello",
+            "-o",
+            layout.to_str().unwrap(),
+            "--tarball",
+            tar.to_str().unwrap(),
+            "--push",
+            "127.0.0.1:1/x/y:1",
+            "--image-refs",
+            refs.to_str().unwrap(),
+        ]));
+        assert!(err.contains("--image-refs"), "{}: {err}", refs.display());
+        assert!(err.contains(says), "{}: {err}", refs.display());
+        assert!(!err.contains("Compiling"), "it built first:\n{err}");
+        assert_eq!(
+            std::fs::read_to_string(&tar).unwrap(),
+            "the user's tarball\n"
+        );
+        assert!(!layout.exists());
+    }
+}

@@ -40,7 +40,9 @@ pub fn nonroot(pb: &PlatformBase, user: &str) -> NonrootFix {
         ),
     ];
     for (path, line, applies) in wanted {
-        if !applies || !pb.has(path) {
+        // Not a regular file (a directory, a dangling link): the base-files layer puts ours
+        // there whole, so there is nothing of the base's to extend or to warn about.
+        if !applies || !pb.has_file(path) {
             continue;
         }
         match pb.accounts.get(&path[1..]) {

@@ -39,13 +39,14 @@ pub struct Source {
 impl Source {
     /// Read the source facts of the workspace at `root`.
     pub fn read(root: &Path) -> Source {
-        let cargo_lock = match std::fs::File::open(root.join("Cargo.lock")) {
-            Ok(f) => match crate::bounded::read_at_most(f, MAX_LOCK) {
+        let lock = root.join("Cargo.lock");
+        let cargo_lock = match std::fs::symlink_metadata(&lock) {
+            Ok(_) => match read_bounded(&lock, MAX_LOCK) {
                 Ok(bytes) => Some(Digest::of(&bytes)),
                 Err(e) => {
                     crate::ui::warn(format!(
-                        "provenance: {} is not recorded: {e}",
-                        root.join("Cargo.lock").display()
+                        "provenance: {} is not recorded: {e:#}",
+                        lock.display()
                     ));
                     None
                 }
@@ -80,9 +81,26 @@ pub fn invocation_id(var: impl Fn(&str) -> Option<String>) -> Option<String> {
     get("CI_JOB_URL").map(|u| strip_credentials(&u))
 }
 
+/// The whole of the regular file `p` (symlinks followed), at most `limit` bytes. A FIFO is opened
+/// without blocking and refused (a plain open of a FIFO at `.git/HEAD` would wait for ever for a
+/// writer), as are devices (`/dev/zero`) and directories; a longer file is an error, not its first
+/// `limit` bytes (a truncated Cargo.lock would be recorded with a digest of nothing real).
+fn read_bounded(p: &Path, limit: u64) -> anyhow::Result<Vec<u8>> {
+    let f = crate::base::bounded::open_regular(p)?;
+    crate::base::bounded::read_all(f, limit, &p.display().to_string())
+}
+
 fn read_small(p: &Path) -> Option<String> {
-    let f = std::fs::File::open(p).ok()?;
-    let bytes = crate::bounded::read_at_most(f, MAX_GIT_FILE).ok()?;
+    let bytes = match read_bounded(p, MAX_GIT_FILE) {
+        Ok(b) => b,
+        Err(e) => {
+            // Missing is the common case (no packed-refs, no commondir): said only when it is there.
+            if std::fs::symlink_metadata(p).is_ok() {
+                crate::ui::warn(format!("provenance: {e:#}; it is not used"));
+            }
+            return None;
+        }
+    };
     String::from_utf8(bytes).ok()
 }
 
@@ -127,11 +145,62 @@ fn resolve_ref(git_dir: &Path, common: &Path, name: &str) -> Option<String> {
             }
         }
     }
-    let packed = read_small(&common.join("packed-refs"))?;
-    packed.lines().find_map(|l| {
-        let (id, r) = l.split_once(' ')?;
-        (r.trim() == name && is_hex_id(id)).then(|| id.to_ascii_lowercase())
-    })
+    packed_ref(&common.join("packed-refs"), name)
+}
+
+/// The id of `name` in the packed-refs file `p`, read a line at a time: a repository with many
+/// tags has a packed-refs of tens of MiB, more than any one file is read whole here. A line longer
+/// than a ref line can be is skipped, never buffered.
+fn packed_ref(p: &Path, name: &str) -> Option<String> {
+    use std::io::{BufRead, Read};
+    /// A ref line: a 64-hex id, a space, a ref name (git limits none, 4 KiB is generous).
+    const MAX_LINE: u64 = 4096;
+    let f = match crate::base::bounded::open_regular(p) {
+        Ok(f) => f,
+        Err(e) => {
+            if std::fs::symlink_metadata(p).is_ok() {
+                crate::ui::warn(format!("provenance: {e:#}; it is not used"));
+            }
+            return None;
+        }
+    };
+    let mut r = std::io::BufReader::new(f);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let n = (&mut r).take(MAX_LINE).read_until(b'\n', &mut line).ok()?;
+        if n == 0 {
+            return None;
+        }
+        if !line.ends_with(b"\n") && n as u64 == MAX_LINE {
+            // The rest of an over-long line.
+            loop {
+                let buf = r.fill_buf().ok()?;
+                if buf.is_empty() {
+                    return None;
+                }
+                match buf.iter().position(|&b| b == b'\n') {
+                    Some(i) => {
+                        r.consume(i + 1);
+                        break;
+                    }
+                    None => {
+                        let len = buf.len();
+                        r.consume(len);
+                    }
+                }
+            }
+            continue;
+        }
+        let Ok(l) = std::str::from_utf8(&line) else {
+            continue;
+        };
+        if let Some((id, r)) = l.split_once(' ') {
+            if r.trim() == name && is_hex_id(id) {
+                return Some(id.to_ascii_lowercase());
+            }
+        }
+    }
 }
 
 fn git(root: &Path) -> Option<Git> {
@@ -156,7 +225,7 @@ fn git(root: &Path) -> Option<Git> {
     };
     let url = read_small(&common.join("config"))
         .and_then(|c| origin_url(&c))
-        .map(|u| url_of(&u));
+        .and_then(|u| url_of(&u));
     Some(Git {
         url,
         reference,
@@ -187,18 +256,21 @@ fn origin_url(config: &str) -> Option<String> {
     None
 }
 
-/// A remote as a URL without credentials: scp-like `user@host:path` becomes `ssh://user@host/path`.
-fn url_of(remote: &str) -> String {
+/// A remote as a URL without credentials: scp-like `user@host:path` becomes `ssh://host/path`.
+/// A remote on this machine (`/srv/git/app`, `../app.git`, `file:///home/alice/app`) is no URL
+/// anyone else can fetch, and its path names the build machine (often a user's home): `None`.
+fn url_of(remote: &str) -> Option<String> {
     if !remote.contains("://") {
         if let Some((host, path)) = remote.split_once(':') {
             if !host.contains('/') && !host.is_empty() {
                 let host = host.rsplit('@').next().unwrap_or(host);
-                return format!("ssh://{host}/{}", path.trim_start_matches('/'));
+                return Some(format!("ssh://{host}/{}", path.trim_start_matches('/')));
             }
         }
-        return remote.to_string();
+        return None;
     }
-    strip_credentials(remote)
+    let url = strip_credentials(remote);
+    (!url.to_ascii_lowercase().starts_with("file://")).then_some(url)
 }
 
 /// `scheme://user:password@host/...` without `user:password@` (a user name alone goes too: it is
@@ -223,18 +295,27 @@ mod tests {
     #[test]
     fn credentials_leave_remote_urls() {
         assert_eq!(
-            url_of("https://x-access-token:ghp_secret@github.com/acme/app.git"),
-            "https://github.com/acme/app.git"
+            url_of("https://x-access-token:ghp_secret@github.com/acme/app.git").as_deref(),
+            Some("https://github.com/acme/app.git")
         );
         assert_eq!(
-            url_of("https://tok@gitlab.com/a/b?private_token=x#y"),
-            "https://gitlab.com/a/b"
+            url_of("https://tok@gitlab.com/a/b?private_token=x#y").as_deref(),
+            Some("https://gitlab.com/a/b")
         );
         assert_eq!(
-            url_of("git@github.com:acme/app.git"),
-            "ssh://github.com/acme/app.git"
+            url_of("git@github.com:acme/app.git").as_deref(),
+            Some("ssh://github.com/acme/app.git")
         );
-        assert_eq!(url_of("/srv/git/app"), "/srv/git/app");
+        // A path on the build machine (a user name in it, often) is no URL.
+        for local in [
+            "/home/alice/src/app",
+            "../app.git",
+            "app",
+            "file:///home/alice/app",
+            "FILE://alice@/home/alice/app",
+        ] {
+            assert_eq!(url_of(local), None, "{local}");
+        }
     }
 
     #[test]
@@ -313,5 +394,107 @@ mod tests {
         );
         std::fs::write(g.join("refs/heads/main"), format!("{b}\n")).unwrap();
         assert_eq!(git(&main).unwrap().commit, b);
+    }
+
+    /// `f` on another thread, or a panic when it has not returned in 20 s (a FIFO opened for
+    /// reading blocks until a writer comes, which none will).
+    fn within_time<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(f());
+        });
+        rx.recv_timeout(std::time::Duration::from_secs(20))
+            .expect("reading the workspace's .git hung")
+    }
+
+    fn mkfifo(p: &Path) {
+        let _ = std::fs::remove_file(p);
+        let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(
+            unsafe { libc::mkfifo(c.as_ptr(), 0o644) },
+            0,
+            "{}",
+            p.display()
+        );
+    }
+
+    /// A repository at `root` on `main` at commit `a...a` (loose), with an origin.
+    fn repo(root: &Path) -> PathBuf {
+        let g = root.join(".git");
+        std::fs::create_dir_all(g.join("refs/heads")).unwrap();
+        std::fs::write(g.join("HEAD"), "ref: refs/heads/main\n").unwrap();
+        std::fs::write(g.join("refs/heads/main"), format!("{}\n", "a".repeat(40))).unwrap();
+        std::fs::write(
+            g.join("config"),
+            "[remote \"origin\"]\n url = https://h/r\n",
+        )
+        .unwrap();
+        g
+    }
+
+    #[test]
+    fn fifos_and_devices_in_a_hostile_git_dir_never_hang_the_build() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().to_path_buf();
+        let g = repo(&root);
+        // HEAD a FIFO: no git facts, no hang.
+        mkfifo(&g.join("HEAD"));
+        let r = root.clone();
+        assert_eq!(within_time(move || git(&r)), None);
+        // HEAD a link to /dev/zero: refused as a device, not read for 16 MiB.
+        std::fs::remove_file(g.join("HEAD")).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", g.join("HEAD")).unwrap();
+        let r = root.clone();
+        assert_eq!(within_time(move || git(&r)), None);
+        std::fs::remove_file(g.join("HEAD")).unwrap();
+        std::fs::write(g.join("HEAD"), "ref: refs/heads/main\n").unwrap();
+        // The loose ref, config, packed-refs and commondir FIFOs: the rest is still read.
+        mkfifo(&g.join("config"));
+        mkfifo(&g.join("commondir"));
+        let r = root.clone();
+        let got = within_time(move || git(&r)).expect("HEAD and the ref are readable");
+        assert_eq!((got.commit, got.url), ("a".repeat(40), None));
+        mkfifo(&g.join("refs/heads/main"));
+        mkfifo(&g.join("packed-refs"));
+        let r = root.clone();
+        assert_eq!(within_time(move || git(&r)), None);
+        // `.git` itself a FIFO (a worktree's `.git` is a file, read for its `gitdir:`).
+        let w = root.join("w");
+        std::fs::create_dir_all(&w).unwrap();
+        mkfifo(&w.join(".git"));
+        assert_eq!(within_time(move || git(&w)), None);
+        // Cargo.lock a FIFO, and one over the limit: not recorded (no digest of a part of it).
+        let ws = root.join("ws");
+        std::fs::create_dir_all(&ws).unwrap();
+        mkfifo(&ws.join("Cargo.lock"));
+        let s = ws.clone();
+        assert_eq!(within_time(move || Source::read(&s)).cargo_lock, None);
+        std::fs::remove_file(ws.join("Cargo.lock")).unwrap();
+        let f = std::fs::File::create(ws.join("Cargo.lock")).unwrap();
+        f.set_len(MAX_LOCK + 1).unwrap();
+        assert_eq!(Source::read(&ws).cargo_lock, None);
+        f.set_len(MAX_LOCK).unwrap();
+        assert!(Source::read(&ws).cargo_lock.is_some());
+    }
+
+    #[test]
+    fn a_packed_refs_bigger_than_any_file_read_whole_is_read_by_line() {
+        let d = tempfile::tempdir().unwrap();
+        let g = repo(d.path());
+        std::fs::remove_file(g.join("refs/heads/main")).unwrap();
+        let b = "b".repeat(40);
+        let mut packed = String::from("# pack-refs with: peeled fully-peeled sorted\n");
+        // An over-long line (skipped, not buffered), then more tags than 16 MiB, then the branch.
+        packed.push_str(&"x".repeat(100_000));
+        packed.push('\n');
+        let mut i = 0;
+        while packed.len() as u64 <= MAX_GIT_FILE {
+            packed.push_str(&format!("{} refs/tags/v{i}\n", "c".repeat(40)));
+            i += 1;
+        }
+        packed.push_str(&format!("{b} refs/heads/main\n"));
+        std::fs::write(g.join("packed-refs"), packed).unwrap();
+        assert_eq!(git(d.path()).unwrap().commit, b);
     }
 }

@@ -26,6 +26,9 @@ fn check_output_paths(cli: &Cli) -> Result<()> {
             );
         }
     }
+    if let Some(r) = &cli.image_refs {
+        crate::sink::refs::check(r)?;
+    }
     if cli
         .tarball
         .as_deref()
@@ -91,23 +94,23 @@ fn normalized(p: &Path) -> PathBuf {
 
 /// The tarball cannot be the layout directory or inside it: the layout replaces its whole directory,
 /// so one of the two would be lost. Refused before anything is built.
-fn check_tarball_outside(tarball: &Path, layout: &Path, what: &str) -> Result<()> {
+fn check_tarball_outside(flag: &str, tarball: &Path, layout: &Path, what: &str) -> Result<()> {
     if crate::sink::archive::is_stdout(tarball) {
         return Ok(());
     }
     let (t, l) = (normalized(tarball), normalized(layout));
     if l.starts_with(&t) && t != l {
         bail!(
-            "{what} {} is inside --tarball {}: one path cannot be both the tarball file and a \
-             directory holding the layout; give them two separate paths",
+            "{what} {} is inside {flag} {}: one path cannot be both a file and a directory \
+             holding the layout; give them two separate paths",
             layout.display(),
             tarball.display()
         );
     }
     if t.starts_with(&l) {
         bail!(
-            "--tarball {} is {} {} of this image: the layout replaces its whole directory, so the \
-             tarball would be lost; write the tarball beside it, e.g. --tarball {}.tar",
+            "{flag} {} is {} {} of this image: the layout replaces its whole directory, so the \
+             file would be lost; write it beside it, e.g. {flag} {}.{}",
             tarball.display(),
             if t == l { "the same path as" } else { "inside" },
             if what == "--output" {
@@ -116,6 +119,11 @@ fn check_tarball_outside(tarball: &Path, layout: &Path, what: &str) -> Result<()
                 "the output directory"
             },
             layout.display(),
+            if flag == "--tarball" {
+                "tar"
+            } else {
+                "refs.txt"
+            },
         );
     }
     Ok(())
@@ -141,7 +149,7 @@ fn check_outside_cache(p: &Path, what: &str, cache: &Path) -> Result<()> {
 
 /// The tarball cannot be one of the SBOM files written beside the layout: one would overwrite the
 /// other. Refused before anything is built.
-fn check_tarball_not_sbom(tarball: &Path, img: &crate::plan::ImageSpec) -> Result<()> {
+fn check_tarball_not_sbom(flag: &str, tarball: &Path, img: &crate::plan::ImageSpec) -> Result<()> {
     let Some(format) = img.sbom else {
         return Ok(());
     };
@@ -154,7 +162,7 @@ fn check_tarball_not_sbom(tarball: &Path, img: &crate::plan::ImageSpec) -> Resul
         let sbom = crate::sbom::output::path_beside(&img.layout, p, several, format);
         if normalized(&sbom) == t {
             bail!(
-                "--tarball {} is where the SBOM of the layout {} goes: give the tarball another name, \
+                "{flag} {} is where the SBOM of the layout {} goes: give it another name, \
                  e.g. {}.tar, or use --sbom none",
                 tarball.display(),
                 img.layout.display(),
@@ -166,7 +174,11 @@ fn check_tarball_not_sbom(tarball: &Path, img: &crate::plan::ImageSpec) -> Resul
 }
 
 /// The tarball cannot be one of the provenance files written beside the layout.
-fn check_tarball_not_provenance(tarball: &Path, img: &crate::plan::ImageSpec) -> Result<()> {
+fn check_tarball_not_provenance(
+    flag: &str,
+    tarball: &Path,
+    img: &crate::plan::ImageSpec,
+) -> Result<()> {
     if img.provenance == crate::provenance::Choice::None || crate::sink::archive::is_stdout(tarball)
     {
         return Ok(());
@@ -177,7 +189,7 @@ fn check_tarball_not_provenance(tarball: &Path, img: &crate::plan::ImageSpec) ->
         let path = crate::provenance::output::path_beside(&img.layout, p, several);
         if normalized(&path) == t {
             bail!(
-                "--tarball {} is where the provenance of the layout {} goes: give the tarball another \
+                "{flag} {} is where the provenance of the layout {} goes: give it another \
                  name, e.g. {}.tar, or use --provenance none",
                 tarball.display(),
                 img.layout.display(),
@@ -190,7 +202,7 @@ fn check_tarball_not_provenance(tarball: &Path, img: &crate::plan::ImageSpec) ->
 
 /// The tarball cannot be one of the debug files (`debuginfo = "split"`) written beside the layout.
 /// Which binaries have DWARF is only known after the build, so every binary's path is refused.
-fn check_tarball_not_debug(tarball: &Path, img: &crate::plan::ImageSpec) -> Result<()> {
+fn check_tarball_not_debug(flag: &str, tarball: &Path, img: &crate::plan::ImageSpec) -> Result<()> {
     if img.debuginfo != crate::debuginfo::Mode::Split || crate::sink::archive::is_stdout(tarball) {
         return Ok(());
     }
@@ -202,7 +214,8 @@ fn check_tarball_not_debug(tarball: &Path, img: &crate::plan::ImageSpec) -> Resu
             let debug = crate::debuginfo::output::path_beside(&img.layout, p, several, &name);
             if normalized(&debug) == t {
                 bail!(
-                    "--tarball {} is where the debug file of {} goes (beside the layout {}): give                      the tarball another name, e.g. {}.tar, or use --debuginfo keep",
+                    "{flag} {} is where the debug file of {} goes (beside the layout {}): give \
+                     it another name, e.g. {}.tar, or use --debuginfo keep",
                     tarball.display(),
                     b.name,
                     img.layout.display(),
@@ -260,13 +273,32 @@ pub(super) fn assign_outputs(plan: &mut Plan, cli: &Cli) -> Result<()> {
         };
         check_outside_cache(&img.layout, what, &cache)?;
         crate::sink::layout::check_replaceable(&img.layout, what)?;
-        if let Some(t) = &cli.tarball {
-            check_tarball_outside(t, &img.layout, what)?;
-            check_tarball_not_sbom(t, img)?;
-            check_tarball_not_debug(t, img)?;
-            check_tarball_not_provenance(t, img)?;
+        // A file output (the tarball, the --image-refs list) is no other output's path: written
+        // later, it would replace that output, or (inside the layout) make it no layout.
+        let files = [
+            ("--tarball", &cli.tarball),
+            ("--image-refs", &cli.image_refs),
+        ];
+        for (flag, t) in files
+            .iter()
+            .filter_map(|(f, t)| t.as_ref().map(|t| (*f, t)))
+        {
+            check_tarball_outside(flag, t, &img.layout, what)?;
+            check_tarball_not_sbom(flag, t, img)?;
+            check_tarball_not_debug(flag, t, img)?;
+            check_tarball_not_provenance(flag, t, img)?;
             if !crate::sink::archive::is_stdout(t) {
-                check_outside_cache(t, "--tarball", &cache)?;
+                check_outside_cache(t, flag, &cache)?;
+            }
+        }
+        if let (Some(t), Some(r)) = (&cli.tarball, &cli.image_refs) {
+            if !crate::sink::archive::is_stdout(t) && normalized(t) == normalized(r) {
+                bail!(
+                    "--image-refs {} is the same file as --tarball {}: the list would replace the \
+                     tarball; give them two paths, e.g. --image-refs refs.txt",
+                    r.display(),
+                    t.display()
+                );
             }
         }
         img.tarball = cli.tarball.clone();
