@@ -8,11 +8,11 @@
 /// size"). Part of the output: changing a row changes the digests of the layers it covers (the layer
 /// cache keys name the effective level, so no stale layer is served).
 ///
-/// - up to 4 MB, level 12, libdeflate's smallest (2.5-3.5% smaller than level 6 on binaries; about
-///   6 MB/s of CPU, so at most about 0.7 s of CPU, once: the layer cache serves it afterwards);
-/// - up to 16 MB, level 6 (about 65 MB/s; levels 7-9 cost 2.5x its CPU to save under 1%, levels 10-11
-///   nearly level 12's);
-/// - larger, level 4 (about 95 MB/s, 3% larger than 6): a 35 MB layer stays well under a second.
+/// - up to 4 MB, level 12, libdeflate's smallest (3-4.5% smaller than level 6 on binaries; 5-8 MB/s
+///   of CPU, so at most about 0.7 s of CPU, once: the layer cache serves it afterwards);
+/// - up to 16 MB, level 6 (50-85 MB/s; level 9 costs 2-3.5x its CPU to save under 1%, levels 10-11
+///   are within 0.2% of 12 at 55-85% of its CPU);
+/// - larger, level 4 (about 100 MB/s, 2.5-3% larger than 6): a 35 MB layer stays at about 0.3 s.
 pub const GZIP_LEVEL_BY_SIZE: [(u64, u32); 2] = [(4_000_000, 12), (16_000_000, 6)];
 
 /// The default gzip level of a layer larger than every row of [`GZIP_LEVEL_BY_SIZE`].
