@@ -32,6 +32,9 @@ use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
+mod level;
+pub use level::{gzip_level_for, gzip_rule_key, GZIP_LEVEL_BY_SIZE, GZIP_LEVEL_LARGE};
+
 /// Bytes of uncompressed input per gzip member. Part of the output format: changing it changes every
 /// gzip layer digest (see `GOLDEN_BASE_LAYER` in tests/scratch_image.rs).
 pub const CHUNK: usize = 1 << 20;

@@ -24,14 +24,6 @@ mod local;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-/// gzip level for layers (libdeflate). Measured on a 35 MB musl binary with debug info
-/// (scripts/bench.sh, deflate CPU for the whole layer): level 3 0.16 s for 9.57 MB, 4 0.17 s / 9.45 MB,
-/// 5 0.20 s / 9.25 MB, 6 0.24 s / 9.17 MB; umoci's gzip gives 9.80 MB, zlib-rs at level 5 (our old
-/// default) 0.27 s / 9.35 MB. 4 keeps packaging well under half of umoci's time with layers 3.5%
-/// smaller than its; `--compression-level 12` for the smallest gzip, `--compression zstd` for smaller
-/// and faster still. Part of the output: changing it changes every layer digest.
-pub const GZIP_LEVEL: u32 = 4;
-
 /// zstd level for `--compression zstd`: 3 is zstd's own default, smaller than gzip -6 and faster.
 pub const ZSTD_LEVEL: i32 = 3;
 
@@ -41,7 +33,8 @@ pub fn layer_compression(cli: &Cli) -> Result<LayerCompression> {
     use crate::compress::MAX_GZIP_LEVEL;
     const MAX_GZIP: i32 = MAX_GZIP_LEVEL as i32;
     Ok(match (cli.compression, cli.compression_level) {
-        (CompressionArg::Gzip, None) => LayerCompression::Gzip(GZIP_LEVEL),
+        // The level by layer size (compress::GZIP_LEVEL_BY_SIZE), resolved per layer.
+        (CompressionArg::Gzip, None) => LayerCompression::GzipBySize,
         (CompressionArg::Gzip, Some(l @ 1..=MAX_GZIP)) => LayerCompression::Gzip(l as u32),
         (CompressionArg::Zstd, None) => LayerCompression::Zstd(ZSTD_LEVEL),
         (CompressionArg::Zstd, Some(l @ 1..=19)) => LayerCompression::Zstd(l),
@@ -194,11 +187,10 @@ fn assemble(
         let (bottom, mut layers, run, mut annotations) = match on {
             None => (
                 Image::scratch(platform, &created).append(base),
-                vec![LayerReport::new(
-                    "base-files",
-                    &base.descriptor,
-                    base.uncompressed_size,
-                )],
+                vec![
+                    LayerReport::new("base-files", &base.descriptor, base.uncompressed_size)
+                        .at_level(base.compression.level()),
+                ],
                 run_config(img),
                 BTreeMap::new(),
             ),
@@ -226,11 +218,10 @@ fn assemble(
             }
         };
         annotations.extend(img.annotations.clone());
-        layers.push(LayerReport::new(
-            "app",
-            &app.descriptor,
-            app.uncompressed_size,
-        ));
+        layers.push(
+            LayerReport::new("app", &app.descriptor, app.uncompressed_size)
+                .at_level(app.compression.level()),
+        );
         let w = bottom
             .append(&app)
             .with_run_config(run)

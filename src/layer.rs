@@ -99,6 +99,9 @@ pub struct Layer {
     pub uncompressed_size: u64,
     /// The history line for the image config (`created_by`).
     pub created_by: String,
+    /// The compression it was made with: [`LayerCompression::GzipBySize`] resolved to the level the
+    /// layer's size chose.
+    pub compression: LayerCompression,
 }
 
 /// Layer compression.
@@ -106,6 +109,9 @@ pub struct Layer {
 pub enum LayerCompression {
     /// gzip at the given level (1-12): parallel, one member per MiB ([`crate::compress::ParallelGzip`]).
     Gzip(u32),
+    /// gzip at the level [`compress::gzip_level_for`] picks from the layer's uncompressed size (the
+    /// default): [`build`] resolves it to [`LayerCompression::Gzip`] before anything is compressed.
+    GzipBySize,
     /// zstd at the given level (1-22), multi-threaded mode.
     Zstd(i32),
 }
@@ -114,16 +120,25 @@ impl LayerCompression {
     /// The layer media type this compression gives.
     pub fn media_type(self) -> &'static str {
         match self {
-            LayerCompression::Gzip(_) => media::LAYER_GZIP,
+            LayerCompression::Gzip(_) | LayerCompression::GzipBySize => media::LAYER_GZIP,
             LayerCompression::Zstd(_) => media::LAYER_ZSTD,
         }
     }
 
     /// Everything that decides the compressed bytes for a given tar, as a file-name-safe key for the
     /// layer cache: algorithm, level, and the format version of our encoder (the parallel gzip piece
-    /// size; the zstd library version, whose output may change between releases).
+    /// size; the zstd library version, whose output may change between releases). [`build`] asks it
+    /// only of a resolved compression, so the key names the effective level; an unresolved
+    /// [`LayerCompression::GzipBySize`] names the rule itself (its levels and thresholds), which with the
+    /// diff_id decides the bytes just as well.
     pub fn cache_key(self) -> String {
         match self {
+            LayerCompression::GzipBySize => format!(
+                "gzip-by-size-{}-members{}-libdeflate{}",
+                compress::gzip_rule_key(),
+                compress::CHUNK,
+                compress::LIBDEFLATE
+            ),
             LayerCompression::Gzip(l) => {
                 format!(
                     "gzip-{l}-members{}-libdeflate{}",
@@ -138,6 +153,26 @@ impl LayerCompression {
                     zstd::zstd_safe::version_string()
                 )
             }
+        }
+    }
+
+    /// The compression for a layer whose tar stream is `uncompressed` bytes: the size's level for
+    /// [`LayerCompression::GzipBySize`], else `self`.
+    pub fn for_size(self, uncompressed: u64) -> LayerCompression {
+        match self {
+            LayerCompression::GzipBySize => {
+                LayerCompression::Gzip(compress::gzip_level_for(uncompressed))
+            }
+            c => c,
+        }
+    }
+
+    /// The level, once resolved (`None` for an unresolved [`LayerCompression::GzipBySize`]).
+    pub fn level(self) -> Option<i32> {
+        match self {
+            LayerCompression::Gzip(l) => Some(l as i32),
+            LayerCompression::Zstd(l) => Some(l),
+            LayerCompression::GzipBySize => None,
         }
     }
 }
@@ -199,34 +234,59 @@ fn complete(entries: Vec<Entry>) -> Result<Vec<Entry>> {
     Ok(by_path.into_values().collect())
 }
 
+/// The tar header of `e`, with `size` bytes of data for a file.
+fn header(e: &Entry, mtime: u64, size: u64) -> Header<'_> {
+    let (kind, link) = match &e.kind {
+        EntryKind::Dir => (Kind::Dir, ""),
+        EntryKind::Symlink(target) => (Kind::Symlink, target.as_str()),
+        EntryKind::File(_) => (Kind::File, ""),
+    };
+    Header {
+        path: e.path.trim_start_matches('/'),
+        kind,
+        mode: e.mode,
+        uid: e.uid,
+        gid: e.gid,
+        mtime,
+        size: if kind == Kind::File { size } else { 0 },
+        link,
+    }
+}
+
+/// The exact length of the tar stream [`write_tar`] writes for `entries`, from the entries and the
+/// sizes of their files (`stat` only, nothing is read): what [`LayerCompression::GzipBySize`] picks
+/// the level from, before compressing.
+fn tar_size(entries: &[Entry], mtime: u64) -> Result<u64> {
+    let mut n = crate::tar::TRAILER;
+    for e in entries {
+        let size = match &e.kind {
+            EntryKind::File(Source::Bytes(b)) => b.len() as u64,
+            EntryKind::File(Source::Path(p)) => std::fs::metadata(p)
+                .with_context(|| {
+                    format!(
+                        "reading the size of {} to put it in the image at {}",
+                        p.display(),
+                        e.path
+                    )
+                })?
+                .len(),
+            EntryKind::Dir | EntryKind::Symlink(_) => 0,
+        };
+        n += crate::tar::entry_size(&header(e, mtime, size));
+    }
+    Ok(n)
+}
+
 /// Write the tar stream of sorted, completed `entries` into `out`.
 fn write_tar<W: Write>(entries: &[Entry], mtime: u64, out: W) -> Result<W> {
     let mut tar = TarWriter::new(out);
     for e in entries {
-        let rel = e.path.trim_start_matches('/');
-        let mut header = Header {
-            path: rel,
-            kind: Kind::File,
-            mode: e.mode,
-            uid: e.uid,
-            gid: e.gid,
-            mtime,
-            size: 0,
-            link: "",
-        };
         match &e.kind {
-            EntryKind::Dir => {
-                header.kind = Kind::Dir;
-                tar.append(&header, &mut io::empty())
-            }
-            EntryKind::Symlink(target) => {
-                header.kind = Kind::Symlink;
-                header.link = target;
-                tar.append(&header, &mut io::empty())
+            EntryKind::Dir | EntryKind::Symlink(_) => {
+                tar.append(&header(e, mtime, 0), &mut io::empty())
             }
             EntryKind::File(Source::Bytes(b)) => {
-                header.size = b.len() as u64;
-                tar.append(&header, &mut b.as_slice())
+                tar.append(&header(e, mtime, b.len() as u64), &mut b.as_slice())
             }
             EntryKind::File(Source::Path(p)) => {
                 let mut f = File::open(p).with_context(|| {
@@ -236,11 +296,11 @@ fn write_tar<W: Write>(entries: &[Entry], mtime: u64, out: W) -> Result<W> {
                         e.path
                     )
                 })?;
-                header.size = f
+                let size = f
                     .metadata()
                     .with_context(|| format!("reading the size of {}", p.display()))?
                     .len();
-                tar.append(&header, &mut f as &mut dyn Read)
+                tar.append(&header(e, mtime, size), &mut f as &mut dyn Read)
             }
         }
         .with_context(|| format!("writing {} into a layer", e.path))?;
@@ -257,11 +317,17 @@ pub fn build(
     created_by: &str,
 ) -> Result<Layer> {
     let entries = complete(entries)?;
+    // The level by size is chosen here, from the tar's exact length, before anything is looked up or
+    // compressed: the cache keys below name the effective level, so a change of the rule never
+    // serves a layer made at another level.
+    let planned_size = tar_size(&entries, mtime)?;
+    let compression = compression.for_size(planned_size);
     let layer = |descriptor: Descriptor, diff_id: Digest, uncompressed_size: u64| Layer {
         descriptor,
         diff_id,
         uncompressed_size,
         created_by: created_by.to_string(),
+        compression,
     };
     // Unchanged files (same inode, size, mtime and ctime): the layer of last time, without reading them.
     let fingerprint = layer_cache::Fingerprint::of(&entries, mtime, compression);
@@ -293,15 +359,6 @@ pub fn build(
     let blob = store.writer()?;
     let threads = compress::default_threads();
     let (blob, found_id, found_size) = match compression {
-        LayerCompression::Gzip(level) => {
-            let gz = ParallelGzip::new(blob, level, threads);
-            let (gz, id, n) = write_tar(&entries, mtime, HashingWriter::new(gz))?.finish();
-            (
-                gz.finish().context("finishing a layer's gzip stream")?,
-                id,
-                n,
-            )
-        }
         LayerCompression::Zstd(level) => {
             let z = compress::zstd_stream::encoder(blob, level, threads)
                 .context("starting the zstd compressor")?;
@@ -312,8 +369,23 @@ pub fn build(
                 n,
             )
         }
+        gzip => {
+            // Resolved above; were it not, it would still get its size's level.
+            let level = match gzip {
+                LayerCompression::Gzip(l) => l,
+                _ => compress::gzip_level_for(planned_size),
+            };
+            let gz = ParallelGzip::new(blob, level, threads);
+            let (gz, id, n) = write_tar(&entries, mtime, HashingWriter::new(gz))?.finish();
+            (
+                gz.finish().context("finishing a layer's gzip stream")?,
+                id,
+                n,
+            )
+        }
     };
-    if expected.is_some_and(|(id, n)| id != found_id || n != found_size) {
+    let changed = found_size != planned_size;
+    if changed || expected.is_some_and(|(id, n)| id != found_id || n != found_size) {
         bail!(
             "a file of this layer changed while it was being packaged ({created_by}): run again once \
              the build has finished writing it"
@@ -333,99 +405,4 @@ pub fn build(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parents_are_added_and_sorted() {
-        let e = complete(vec![
-            Entry::file("/usr/local/bin/app", 0o755, Source::Bytes(vec![1])),
-            Entry::dir("/tmp", 0o1777),
-        ])
-        .unwrap();
-        let paths: Vec<_> = e.iter().map(|e| e.path.as_str()).collect();
-        assert_eq!(
-            paths,
-            [
-                "/tmp",
-                "/usr",
-                "/usr/local",
-                "/usr/local/bin",
-                "/usr/local/bin/app"
-            ]
-        );
-    }
-
-    #[test]
-    fn duplicates_and_bad_paths_are_errors() {
-        let dup = complete(vec![
-            Entry::file("/a", 0o644, Source::Bytes(vec![])),
-            Entry::file("/a", 0o644, Source::Bytes(vec![])),
-        ]);
-        assert!(dup.unwrap_err().to_string().contains("/a"));
-        assert!(normalize_path("etc/x").is_err());
-        assert!(normalize_path("/etc/../x").is_err());
-        assert_eq!(normalize_path("//etc/./x/").unwrap(), "/etc/x");
-    }
-
-    #[test]
-    fn same_entries_same_digest() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = BlobStore::open(dir.path()).unwrap();
-        let mk = || vec![Entry::file("/etc/x", 0o644, Source::Bytes(b"x".to_vec()))];
-        let a = build(&store, mk(), 0, LayerCompression::Gzip(6), "t").unwrap();
-        let b = build(&store, mk(), 0, LayerCompression::Gzip(6), "t").unwrap();
-        assert_eq!(a.descriptor, b.descriptor);
-        assert_eq!(a.diff_id, b.diff_id);
-        let c = build(&store, mk(), 1, LayerCompression::Gzip(6), "t").unwrap();
-        assert_ne!(a.diff_id, c.diff_id);
-    }
-
-    #[test]
-    fn same_size_new_bytes_is_a_new_layer() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = BlobStore::open(dir.path().join("store")).unwrap();
-        let f = dir.path().join("app");
-        let mk = || vec![Entry::file("/app", 0o755, Source::Path(f.clone()))];
-        let gz = LayerCompression::Gzip(5);
-        std::fs::write(&f, b"version 1").unwrap();
-        let a = build(&store, mk(), 0, gz, "t").unwrap();
-        std::fs::write(&f, b"version 2").unwrap();
-        let b = build(&store, mk(), 0, gz, "t").unwrap();
-        assert_ne!(a.diff_id, b.diff_id);
-        assert_ne!(a.descriptor.digest, b.descriptor.digest);
-        std::fs::write(&f, b"version 1").unwrap();
-        assert_eq!(
-            build(&store, mk(), 0, gz, "t").unwrap().descriptor,
-            a.descriptor
-        );
-    }
-
-    #[test]
-    fn cache_hit_reuses_the_blob_and_zstd_is_its_own_entry() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = BlobStore::open(dir.path()).unwrap();
-        let mk = || {
-            vec![Entry::file(
-                "/etc/x",
-                0o644,
-                Source::Bytes(vec![7; 100_000]),
-            )]
-        };
-        let a = build(&store, mk(), 0, LayerCompression::Gzip(6), "t").unwrap();
-        assert_eq!(a.descriptor.media_type, media::LAYER_GZIP);
-        // Damage the cached blob's size: the cache must not hand it out, and the rebuild restores it.
-        std::fs::write(store.path(&a.descriptor.digest), b"x").unwrap();
-        let b = build(&store, mk(), 0, LayerCompression::Gzip(6), "t").unwrap();
-        assert_eq!(a.descriptor, b.descriptor);
-        let len = std::fs::metadata(store.path(&b.descriptor.digest))
-            .unwrap()
-            .len();
-        assert_eq!(len, b.descriptor.size);
-        let z = build(&store, mk(), 0, LayerCompression::Zstd(3), "t").unwrap();
-        assert_eq!(z.descriptor.media_type, media::LAYER_ZSTD);
-        assert_eq!(z.diff_id, a.diff_id);
-        let raw = zstd::decode_all(store.open_blob(&z.descriptor.digest).unwrap()).unwrap();
-        assert_eq!(crate::digest::Digest::of(&raw), a.diff_id);
-    }
-}
+mod tests;

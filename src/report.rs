@@ -20,6 +20,10 @@ pub struct LayerReport {
     pub size: u64,
     /// Uncompressed (tar) size.
     pub uncompressed_size: u64,
+    /// The compression level it was made at (gzip 1-12, zstd 1-19): for gzip by default the level
+    /// its size chose. Absent for a base image's layers, which are not ours.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compression_level: Option<i32>,
 }
 
 impl LayerReport {
@@ -31,7 +35,14 @@ impl LayerReport {
             media_type: d.media_type.clone(),
             size: d.size,
             uncompressed_size,
+            compression_level: None,
         }
+    }
+
+    /// The same report, saying the level the layer was compressed at.
+    pub fn at_level(mut self, level: Option<i32>) -> LayerReport {
+        self.compression_level = level;
+        self
     }
 }
 

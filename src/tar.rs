@@ -79,17 +79,7 @@ impl<W: Write> TarWriter<W> {
 
     /// Append an entry whose data (exactly `h.size` bytes for files) comes from `data`.
     pub fn append(&mut self, h: &Header<'_>, data: &mut dyn Read) -> io::Result<()> {
-        let mut name = h.path.trim_start_matches('/').to_string();
-        if h.kind == Kind::Dir && !name.ends_with('/') {
-            name.push('/');
-        }
-        let mut pax = Vec::new();
-        if name.len() > 100 {
-            pax_record(&mut pax, "path", &name);
-        }
-        if h.link.len() > 100 {
-            pax_record(&mut pax, "linkpath", h.link);
-        }
+        let (name, pax) = name_and_pax(h);
         if !pax.is_empty() {
             let pax_name = format!("PaxHeaders/{}", truncate(&name, 80));
             let ph = raw_header(&pax_name, b'x', 0o644, 0, 0, h.mtime, pax.len() as u64, "")?;
@@ -144,6 +134,43 @@ impl<W: Write> TarWriter<W> {
         Ok(())
     }
 }
+
+/// The name field of `h` (directories end in `/`) and its PAX records (empty when none is needed).
+fn name_and_pax(h: &Header<'_>) -> (String, Vec<u8>) {
+    let mut name = h.path.trim_start_matches('/').to_string();
+    if h.kind == Kind::Dir && !name.ends_with('/') {
+        name.push('/');
+    }
+    let mut pax = Vec::new();
+    if name.len() > 100 {
+        pax_record(&mut pax, "path", &name);
+    }
+    if h.link.len() > 100 {
+        pax_record(&mut pax, "linkpath", h.link);
+    }
+    (name, pax)
+}
+
+/// Blocks of `n` bytes, padded to whole 512-byte blocks.
+fn padded(n: u64) -> u64 {
+    n.div_ceil(BLOCK as u64) * BLOCK as u64
+}
+
+/// The exact number of bytes [`TarWriter::append`] writes for `h` (PAX header, header, data and
+/// padding), known before any data is read: what the layer's compression level is chosen from.
+pub fn entry_size(h: &Header<'_>) -> u64 {
+    let (_, pax) = name_and_pax(h);
+    let pax_bytes = if pax.is_empty() {
+        0
+    } else {
+        BLOCK as u64 + padded(pax.len() as u64)
+    };
+    let data = if h.kind == Kind::File { h.size } else { 0 };
+    pax_bytes + BLOCK as u64 + padded(data)
+}
+
+/// The end-of-archive trailer's size (two zero blocks), written by [`TarWriter::finish`].
+pub const TRAILER: u64 = 2 * BLOCK as u64;
 
 /// `io::copy` with a 256 KiB buffer instead of 8 KiB: a 35 MB binary then takes ~140 reads and
 /// writes instead of ~4,400, and the hashers and the compressor downstream see large slices.
@@ -259,6 +286,34 @@ mod tests {
         assert!(rec.contains(&format!("path={long}\n")));
         let n: usize = rec.split(' ').next().unwrap().parse().unwrap();
         assert_eq!(n, format!(" path={long}\n").len() + n.to_string().len());
+    }
+
+    #[test]
+    fn entry_size_is_what_append_writes() {
+        let long = "d/".repeat(80);
+        let mut link = Header {
+            kind: Kind::Symlink,
+            link: &long,
+            ..Header::file("l", 0)
+        };
+        let cases = [
+            file("a", 0),
+            file("a", 1),
+            file("a", 512),
+            file("a", 513),
+            file(&long, 700),
+            Header::dir("d"),
+            Header::dir(&long),
+            link.clone(),
+        ];
+        link.path = &long;
+        for h in cases.iter().chain([&link]) {
+            let mut w = TarWriter::new(Vec::new());
+            let data = vec![7u8; h.size as usize];
+            w.append(h, &mut &data[..]).unwrap();
+            let out = w.finish().unwrap();
+            assert_eq!(entry_size(h) + TRAILER, out.len() as u64, "{h:?}");
+        }
     }
 
     #[test]

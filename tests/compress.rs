@@ -1,11 +1,12 @@
 //! Layer compression against independent readers: the parallel gzip stream (one gzip member per MiB)
 //! is read back to the exact input by `gzip -t`, GNU gzip, busybox gunzip and Python's gzip module; its
-//! bytes do not depend on the thread count or the run; `--compression zstd` layers load and run in podman (umoci 0.4.7 does
+//! bytes do not depend on the thread count or the run, at the default level by layer size and at an
+//! explicit one; the default level is the one the size rule gives, and `--compression-level` wins; `--compression zstd` layers load and run in podman (umoci 0.4.7 does
 //! not read zstd layers at all: checked, so a newer umoci that does is noticed).
 
 mod common;
 
-use cargo_slim_image::compress::{ParallelGzip, CHUNK};
+use cargo_slim_image::compress::{gzip_level_for, ParallelGzip, CHUNK, GZIP_LEVEL_BY_SIZE};
 use common::peers::{self, Podman};
 use common::slim::{self, cmd, ok};
 use std::io::Write;
@@ -121,6 +122,54 @@ fn busybox() -> Option<PathBuf> {
     peers::which("busybox")
 }
 
+/// One layer as the JSON report has it: digest, media type, uncompressed size, compression level.
+type LayerRow = (String, String, u64, Option<u64>);
+
+/// `cargo slim-image --binary BIN -q --message-format json` into `dir/<name>` (layout and target dir),
+/// with `extra` flags and `SLIM_IMAGE_COMPRESSION_THREADS=threads`; returns the layout and, per layer,
+/// (digest, media type, uncompressed size, reported compression level).
+fn json_image(
+    bin: &Path,
+    dir: &Path,
+    name: &str,
+    threads: &str,
+    extra: &[&str],
+) -> (PathBuf, Vec<LayerRow>) {
+    let layout = dir.join(format!("layout-{name}"));
+    let target = dir.join(format!("t-{name}"));
+    let mut args = vec![
+        "--binary",
+        bin.to_str().unwrap(),
+        "-t",
+        "bb:1",
+        "--target-dir",
+        target.to_str().unwrap(),
+        "-o",
+        layout.to_str().unwrap(),
+        "-q",
+        "--message-format",
+        "json",
+    ];
+    args.extend_from_slice(extra);
+    let mut c = cmd(&args);
+    c.env("SLIM_IMAGE_COMPRESSION_THREADS", threads);
+    let report: serde_json::Value = serde_json::from_str(&ok(c)).unwrap();
+    let layers = report["images"][0]["manifests"][0]["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["digest"].as_str().unwrap().to_string(),
+                l["media_type"].as_str().unwrap().to_string(),
+                l["uncompressed_size"].as_u64().unwrap(),
+                l["compression_level"].as_u64(),
+            )
+        })
+        .collect();
+    (layout, layers)
+}
+
 #[test]
 fn cli_layers_are_the_same_for_any_thread_count_and_gzip_reads_them() {
     let test = "cli_layers_are_the_same_for_any_thread_count_and_gzip_reads_them";
@@ -129,32 +178,73 @@ fn cli_layers_are_the_same_for_any_thread_count_and_gzip_reads_them() {
     }
     let bin = busybox().unwrap();
     let work = tempfile::tempdir().unwrap();
-    let mut outs = Vec::new();
-    for threads in ["1", "4"] {
-        let layout = work.path().join(format!("layout{threads}"));
-        let mut c = cmd(&[
-            "--binary",
-            bin.to_str().unwrap(),
-            "-t",
-            "bb:1",
-            "--target-dir",
-            work.path().join(format!("t{threads}")).to_str().unwrap(),
-            "-o",
-            layout.to_str().unwrap(),
-            "-q",
-        ]);
-        c.env("SLIM_IMAGE_COMPRESSION_THREADS", threads);
-        outs.push(ok(c));
-        for (digest, media) in layout_layers(&layout) {
-            assert_eq!(media, "application/vnd.oci.image.layer.v1.tar+gzip");
-            run_stdout(
-                Command::new("gzip")
-                    .arg("-t")
-                    .arg(slim::blob_path(&layout, &digest)),
-            );
+    // Default compression (the level by layer size), and an explicit level: busybox (about 2 MB) makes
+    // an app layer of several 1 MiB gzip members, so the threads really split it.
+    for extra in [&[][..], &["--compression-level", "6"][..]] {
+        let mut outs = Vec::new();
+        for threads in ["1", "2", "4"] {
+            let (layout, layers) = json_image(&bin, work.path(), threads, threads, extra);
+            assert_eq!(layout_layers(&layout).len(), layers.len());
+            for (digest, media, _, _) in &layers {
+                assert_eq!(media, "application/vnd.oci.image.layer.v1.tar+gzip");
+                run_stdout(
+                    Command::new("gzip")
+                        .arg("-t")
+                        .arg(slim::blob_path(&layout, digest)),
+                );
+            }
+            assert!(layers[1].2 > CHUNK as u64, "the app layer spans pieces");
+            outs.push(layers);
+            std::fs::remove_dir_all(work.path().join(format!("t-{threads}"))).unwrap();
+            std::fs::remove_dir_all(work.path().join(format!("layout-{threads}"))).unwrap();
         }
+        assert_eq!(outs[0], outs[1], "{extra:?}: 1 and 2 threads");
+        assert_eq!(outs[0], outs[2], "{extra:?}: 1 and 4 threads");
     }
-    assert_eq!(outs[0], outs[1]);
+}
+
+#[test]
+fn the_default_gzip_level_follows_the_layer_size_and_the_flag_overrides_it() {
+    let test = "the_default_gzip_level_follows_the_layer_size_and_the_flag_overrides_it";
+    if !peers::check_tools(test, &["busybox"]) {
+        return;
+    }
+    let bin = busybox().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let (_, by_size) = json_image(&bin, work.path(), "default", "2", &[]);
+    assert_eq!(by_size.len(), 2, "base files and app");
+    for (_, _, uncompressed, level) in &by_size {
+        assert_eq!(
+            *level,
+            Some(gzip_level_for(*uncompressed) as u64),
+            "a layer of {uncompressed} bytes"
+        );
+    }
+    // Small layers get the most effort the rule gives (the base files, a 2 MB binary).
+    let top = GZIP_LEVEL_BY_SIZE[0];
+    assert!(by_size.iter().all(|l| l.2 <= top.0), "{by_size:?}");
+    assert_eq!(by_size[1].3, Some(top.1 as u64));
+    // The same bytes as asking for that level by flag: the report is not just a label.
+    let (_, explicit) = json_image(
+        &bin,
+        work.path(),
+        "explicit",
+        "2",
+        &["--compression-level", &top.1.to_string()],
+    );
+    assert_eq!(explicit, by_size);
+    // The flag overrides the rule, for every layer.
+    let (layout, low) = json_image(&bin, work.path(), "low", "2", &["--compression-level", "1"]);
+    let size =
+        |layout: &Path, d: &str| std::fs::metadata(slim::blob_path(layout, d)).unwrap().len();
+    let default_layout = work.path().join("layout-default");
+    for (i, (digest, _, uncompressed, level)) in low.iter().enumerate() {
+        assert_eq!(*level, Some(1));
+        assert_ne!(digest, &by_size[i].0, "layer {i} at level 1");
+        assert_eq!(*uncompressed, by_size[i].2);
+        // Level 1 is larger than the rule's level 12: the blob is what the report says.
+        assert!(size(&layout, digest) > size(&default_layout, &by_size[i].0));
+    }
 }
 
 #[test]

@@ -234,7 +234,7 @@ fn reproducible_across_target_dirs_and_golden_base_layer() {
     assert_eq!(base_layers[0], base_layers[1]);
     // The base-files layer is the same bytes for every image this version of the tool builds. This
     // golden value changes only with templates/, the compiled-in Mozilla roots, the gzip backend, or
-    // the gzip format of src/compress.rs (piece size, dictionary priming, level: GZIP_LEVEL). It does
+    // the gzip format of src/compress.rs (piece size, the level by size: compress::GZIP_LEVEL_BY_SIZE). It does
     // not depend on the number of cores (tests/compress.rs runs with 1 and 4 compression threads).
     assert_eq!(
         base_layers[0], GOLDEN_BASE_LAYER,
@@ -243,7 +243,7 @@ fn reproducible_across_target_dirs_and_golden_base_layer() {
 }
 
 const GOLDEN_BASE_LAYER: &str =
-    "sha256:a7a19832a84b1ca8e73638ec14b354d15d6d2f96b5a43ff86450f1c4706e74e8";
+    "sha256:4f8a9d27e8fddbe9167af396adf2fac8542602ef05dd3a68d1414fc232b9f4af";
 
 #[test]
 fn metadata_keys_reach_the_image_and_two_binaries_share_it() {

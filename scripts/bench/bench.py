@@ -7,7 +7,8 @@ buildah (from scratch/copy/config/commit into an oci: layout, gzip), then pushes
 CNCF distribution registry with `cargo slim-image --push` and with `skopeo copy`, cold (a fresh, empty
 registry) and warm (everything present). Every figure is the median of --runs runs: wall time (measured
 here), peak RSS (the child's rusage; the max over the steps of a multi-step peer) and the compressed
-size of the layer that holds the binary. Prints a table and writes JSON.
+size of the layer that holds the binary and of the whole image (all its layers). Prints a table and
+writes JSON.
 
 Fairness notes, so the numbers mean what they say:
 - Packaging runs start cold for every tool: ours gets a fresh --target-dir (empty blob store and layer
@@ -182,7 +183,7 @@ def main():
         log(f"== {name}: {path} ({r['bytes'] / 2**20:.1f} MiB)")
 
         def ours(extra, label):
-            walls, rsss, sizes, cpus = [], [], [], []
+            walls, rsss, sizes, cpus, images = [], [], [], [], []
             for _ in range(a.runs):
                 d = fresh(f"ours-{name}")
                 c0 = CPU[0]
@@ -193,17 +194,18 @@ def main():
                 cpus.append(CPU[0] - c0)
                 rsss.append(rss)
                 sizes.append(max(s for s, _ in layers))
+                images.append(sum(s for s, _ in layers))
                 shutil.rmtree(d)
             log(f"  {label}: {median(walls):.3f} s, {median(rsss) / 1024:.1f} MiB RSS, layer {sizes[0]} B")
             return {"wall": median(walls), "cpu": median(cpus), "rss_kib": median(rsss), "layer_bytes": sizes[0],
-                    "walls": walls, "deterministic": len(set(sizes)) == 1}
+                    "image_bytes": images[0], "walls": walls, "deterministic": len(set(sizes)) == 1}
 
         r["ours"] = ours([], "ours (gzip)")
         if not a.no_zstd:
             r["ours_zstd"] = ours(["--compression", "zstd"], "ours (zstd)")
 
         # umoci: the same job by hand: a new image, the binary copied into its rootfs, repacked (gzip).
-        walls, rsss, sizes, cpus = [], [], [], []
+        walls, rsss, sizes, cpus, images = [], [], [], [], []
         for _ in range(a.runs):
             d = fresh(f"umoci-{name}")
             c0 = CPU[0]
@@ -225,13 +227,15 @@ def main():
             cpus.append(CPU[0] - c0)
             rsss.append(max(r1, r3))
             sizes.append(max(s for s, _ in layout_layers(lay)))
+            images.append(sum(s for s, _ in layout_layers(lay)))
             shutil.rmtree(d)
-        r["umoci"] = {"wall": median(walls), "cpu": median(cpus), "rss_kib": median(rsss), "layer_bytes": sizes[0], "walls": walls}
+        r["umoci"] = {"wall": median(walls), "cpu": median(cpus), "rss_kib": median(rsss), "layer_bytes": sizes[0],
+                      "image_bytes": images[0], "walls": walls}
         log(f"  umoci: {median(walls):.3f} s, {median(rsss) / 1024:.1f} MiB RSS, layer {sizes[0]} B")
 
         # buildah: from scratch, copy, config, commit into an OCI layout with gzip layers.
         if not a.no_buildah:
-            walls, rsss, sizes, cpus = [], [], [], []
+            walls, rsss, sizes, cpus, images = [], [], [], [], []
             for _ in range(a.runs):
                 d = fresh(f"buildah-{name}")
                 c0 = CPU[0]
@@ -246,10 +250,11 @@ def main():
                 cpus.append(CPU[0] - c0)
                 rsss.append(max(r0, r1))
                 sizes.append(max(s for s, _ in layout_layers(f"{d}/layout")))
+                images.append(sum(s for s, _ in layout_layers(f"{d}/layout")))
                 subprocess.run(b + ["rm", "-a"], capture_output=True)
                 shutil.rmtree(d, ignore_errors=True)
             r["buildah"] = {"wall": median(walls), "cpu": median(cpus), "rss_kib": median(rsss), "layer_bytes": sizes[0],
-                            "walls": walls}
+                            "image_bytes": images[0], "walls": walls}
             log(f"  buildah: {median(walls):.3f} s, {median(rsss) / 1024:.1f} MiB RSS, layer {sizes[0]} B")
 
         # Push: one layout with a warm layer cache for ours, the same layout for skopeo.
@@ -311,24 +316,25 @@ def print_table(res):
     def ratio(x, y):
         return f"{x / y:.2f}x" if x and y else "-"
 
-    rows.append(("binary", "tool", "wall s", "CPU s", "peak RSS MiB", "layer bytes", "ours/peer wall",
-                 "ours/peer CPU", "ours/peer size"))
+    rows.append(("binary", "tool", "wall s", "CPU s", "peak RSS MiB", "layer bytes", "image bytes",
+                 "ours/peer wall", "ours/peer CPU", "ours/peer image size"))
     for name, r in res["binaries"].items():
         o = r["ours"]
         rows.append((f"{name} ({r['bytes'] / 2**20:.1f} MiB)", "cargo slim-image", f"{o['wall']:.3f}",
-                     f"{o['cpu']:.2f}", f"{o['rss_kib'] / 1024:.1f}", o["layer_bytes"], "", "", ""))
+                     f"{o['cpu']:.2f}", f"{o['rss_kib'] / 1024:.1f}", o["layer_bytes"], o["image_bytes"], "", "",
+                     ""))
         if "ours_zstd" in r:
             z = r["ours_zstd"]
             rows.append(("", "cargo slim-image --compression zstd", f"{z['wall']:.3f}", f"{z['cpu']:.2f}",
-                         f"{z['rss_kib'] / 1024:.1f}", z["layer_bytes"], ratio(z["wall"], r["umoci"]["wall"]) +
-                         " (vs umoci)", ratio(z["cpu"], r["umoci"]["cpu"]),
-                         ratio(z["layer_bytes"], r["umoci"]["layer_bytes"])))
+                         f"{z['rss_kib'] / 1024:.1f}", z["layer_bytes"], z["image_bytes"],
+                         ratio(z["wall"], r["umoci"]["wall"]) + " (vs umoci)", ratio(z["cpu"], r["umoci"]["cpu"]),
+                         ratio(z["image_bytes"], r["umoci"]["image_bytes"])))
         for peer in ["umoci", "buildah"]:
             if peer in r:
                 p = r[peer]
                 rows.append(("", peer, f"{p['wall']:.3f}", f"{p['cpu']:.2f}", f"{p['rss_kib'] / 1024:.1f}",
-                             p["layer_bytes"], ratio(o["wall"], p["wall"]), ratio(o["cpu"], p["cpu"]),
-                             ratio(o["layer_bytes"], p["layer_bytes"])))
+                             p["layer_bytes"], p["image_bytes"], ratio(o["wall"], p["wall"]),
+                             ratio(o["cpu"], p["cpu"]), ratio(o["image_bytes"], p["image_bytes"])))
     push = [("binary", "push", "cargo slim-image s", "skopeo s", "ours/skopeo", "blob uploads ours/skopeo")]
     for name, r in res["binaries"].items():
         p = r["push"]

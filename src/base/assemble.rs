@@ -182,11 +182,10 @@ pub fn bottom(
                 added
             ),
         )?;
-        reports.push(LayerReport::new(
-            "base-files",
-            &l.descriptor,
-            l.uncompressed_size,
-        ));
+        reports.push(
+            LayerReport::new("base-files", &l.descriptor, l.uncompressed_size)
+                .at_level(l.compression.level()),
+        );
         image = image.append(&l);
     }
     Ok((image, reports))
