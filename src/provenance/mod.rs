@@ -81,8 +81,9 @@ pub struct Run {
     pub profile: String,
     /// The build used the `--min-size` overrides.
     pub min_size: bool,
-    /// Layer compression and level, e.g. (`gzip`, 4).
-    pub compression: (String, i64),
+    /// Layer compression and level, e.g. (`gzip`, 4); the level is `None` for the default gzip
+    /// level chosen per layer from its size (`compressionLevel` is then `"by-size"`).
+    pub compression: (String, Option<i64>),
     /// The C toolchain choice of the build (`auto`, `zig`, ...), for cargo builds.
     pub c_toolchain: Option<String>,
     /// Per platform: what compiled and linked the binaries (cargo builds only).
@@ -184,7 +185,10 @@ fn external(s: &Subject<'_>, run: &Run) -> Value {
     p.insert("debuginfo".into(), json!(img.debuginfo.as_str()));
     p.insert("embedDependencies".into(), json!(img.embed_dependencies));
     p.insert("compression".into(), json!(run.compression.0));
-    p.insert("compressionLevel".into(), json!(run.compression.1));
+    p.insert(
+        "compressionLevel".into(),
+        run.compression.1.map_or_else(|| json!("by-size"), |l| json!(l)),
+    );
     if let Some(c) = &run.c_toolchain {
         p.insert("cToolchain".into(), json!(c));
     }
@@ -302,8 +306,9 @@ impl Run {
             profile: cli.profile.clone(),
             min_size: plan.min_size,
             compression: match compression {
-                LayerCompression::Gzip(l) => ("gzip".into(), l.into()),
-                LayerCompression::Zstd(l) => ("zstd".into(), l.into()),
+                LayerCompression::Gzip(l) => ("gzip".into(), Some(l.into())),
+                LayerCompression::GzipBySize => ("gzip".into(), None),
+                LayerCompression::Zstd(l) => ("zstd".into(), Some(l.into())),
             },
             c_toolchain: plan
                 .cargo
