@@ -7,7 +7,6 @@
 //! file (`split` only) and how many bytes the image's binary lost. The binary in `target/` is only
 //! read. The ELF work itself is in [`split`].
 
-pub mod beside;
 pub mod fetch;
 pub mod output;
 pub mod split;

@@ -14,7 +14,7 @@ use super::DebugFile;
 use crate::blob::{Artifact, BlobStore, Descriptor};
 use crate::plan::ImageSpec;
 use crate::platform::Platform;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use std::path::{Path, PathBuf};
 
 /// `artifactType` of the debug-info referrer of an image manifest.
@@ -40,19 +40,7 @@ pub struct DebugOut {
 /// The file beside `layout` for debug file `name`: `<layout>.<name>`, or
 /// `<layout>.<os>-<arch>.<name>` when the image has several platforms.
 pub fn path_beside(layout: &Path, platform: Platform, several: bool, name: &str) -> PathBuf {
-    let base = layout
-        .file_name()
-        .map_or_else(|| "image".to_string(), |n| n.to_string_lossy().into_owned());
-    let file = if several {
-        format!(
-            "{base}.{}-{}.{name}",
-            platform.os(),
-            platform.architecture()
-        )
-    } else {
-        format!("{base}.{name}")
-    };
-    layout.with_file_name(file)
+    crate::sink::beside::path(layout, platform, several, name)
 }
 
 /// Store the debug files of one assembled image as referrers, one artifact per platform manifest
@@ -96,24 +84,23 @@ pub fn make(
     Ok(out)
 }
 
-/// Stage every debug file for its path beside the layout (finished temps and their destinations),
-/// for [`crate::sink::layout::write`] to commit with the layout.
+/// Stage every debug file for its path beside the layout, for [`crate::sink::layout::write`] to
+/// commit with the layout.
 pub fn stage_beside(
     store: &BlobStore,
     outs: &[DebugOut],
-) -> Result<Vec<(crate::sink::commit::Temp, PathBuf)>> {
-    use crate::sink::commit::{self, Kind, Temp};
+) -> Result<Vec<crate::sink::beside::Staged>> {
     let mut staged = Vec::new();
-    for (_, path, blob) in outs.iter().flat_map(|o| &o.files) {
-        let dir = commit::parent_of(path);
-        std::fs::create_dir_all(&dir)
-            .with_context(|| format!("creating {} for the debug file", dir.display()))?;
-        let tmp = Temp::file(&dir, Kind::Debug)?;
-        let mut src = store.open_blob(&blob.digest)?;
-        std::io::copy(&mut src, &mut tmp.as_file())
-            .with_context(|| format!("writing the debug file {}", path.display()))?;
-        crate::blob::set_mode(tmp.path(), 0o644)?;
-        staged.push((tmp, path.clone()));
+    for (name, path, blob) in outs.iter().flat_map(|o| &o.files) {
+        let file = crate::sink::beside::File {
+            path: path.clone(),
+            kind: crate::sink::commit::Kind::Debug,
+            noun: format!(
+                "debug file of {}",
+                name.strip_suffix(".debug").unwrap_or(name)
+            ),
+        };
+        staged.push(crate::sink::beside::stage(store, blob, file)?);
     }
     Ok(staged)
 }

@@ -8,7 +8,7 @@ use crate::plan::Plan;
 use crate::report::ImageReport;
 use crate::sink::{self, Named};
 use crate::ui;
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 /// Write one built image to its local sinks: the layout with its SBOM files (one unit), the tarball,
 /// `--load`. Returns its report, with nothing pushed yet.
@@ -25,28 +25,19 @@ pub(super) fn write_local(
         artifact: &b.artifact,
         store,
     };
-    // Debug files replace only the ones the old layout records; those it records and this build
-    // does not write go with it.
-    let debug_dests: Vec<std::path::PathBuf> = b
-        .debug
-        .iter()
-        .flat_map(|d| d.files.iter().map(|f| f.1.clone()))
-        .collect();
-    let old_debug = crate::debuginfo::beside::Beside::look(&img.layout)?;
-    old_debug.check_dests(&debug_dests)?;
-    let stale = old_debug.stale(&debug_dests);
+    // The files beside the layout go with it, as one unit; which of the files there are ours
+    // (replaced, or removed when this run does not write them) is decided by sink::beside.
     let mut beside = crate::sbom::output::stage_beside(store, &b.sboms)?;
     beside.extend(crate::debuginfo::output::stage_beside(store, &b.debug)?);
     beside.extend(crate::provenance::output::stage_beside(
         store,
         &b.provenance,
     )?);
-    let debug: Vec<&crate::blob::Artifact> = b.debug.iter().map(|d| &d.artifact).collect();
-    let layout = sink::layout::write(&named, &img.layout, beside, &debug)?;
-    for p in stale {
-        std::fs::remove_file(&p)
-            .with_context(|| format!("removing the stale debug file {}", p.display()))?;
-    }
+    // Their artifacts go into the layout's blobs: the record of which files beside it are ours.
+    let mut referrers: Vec<&crate::blob::Artifact> = b.debug.iter().map(|d| &d.artifact).collect();
+    referrers.extend(b.sboms.iter().map(|s| &s.artifact));
+    referrers.extend(b.provenance.iter().map(|p| &p.artifact));
+    let layout = sink::layout::write(&named, &img.layout, beside, &referrers)?;
     ui::status("Wrote", format!("OCI layout {}", layout.display()));
     if let Some(t) = &img.tarball {
         let mut referrers: Vec<sink::archive::Referrer<'_>> = b

@@ -67,7 +67,7 @@ impl ProvOut {
 
 /// The statement file beside `layout` for `platform`.
 pub fn path_beside(layout: &Path, platform: Platform, several: bool) -> PathBuf {
-    crate::debuginfo::output::path_beside(layout, platform, several, SUFFIX)
+    crate::sink::beside::path(layout, platform, several, SUFFIX)
 }
 
 /// The digest of a file the build read (a prebuilt binary, an extra file), through the store's
@@ -154,16 +154,15 @@ pub fn make(
 pub fn stage_beside(
     store: &BlobStore,
     outs: &[ProvOut],
-) -> Result<Vec<(crate::sink::commit::Temp, PathBuf)>> {
+) -> Result<Vec<crate::sink::beside::Staged>> {
     outs.iter()
         .map(|p| {
-            crate::sbom::output::stage_blob(
-                store,
-                &p.document,
-                &p.path,
-                crate::sink::commit::Kind::Provenance,
-                "provenance",
-            )
+            let file = crate::sink::beside::File {
+                path: p.path.clone(),
+                kind: crate::sink::commit::Kind::Provenance,
+                noun: "provenance".into(),
+            };
+            crate::sink::beside::stage(store, &p.document, file)
         })
         .collect()
 }

@@ -147,81 +147,29 @@ fn check_outside_cache(p: &Path, what: &str, cache: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The tarball cannot be one of the SBOM files written beside the layout: one would overwrite the
-/// other. Refused before anything is built.
-fn check_tarball_not_sbom(flag: &str, tarball: &Path, img: &crate::plan::ImageSpec) -> Result<()> {
-    let Some(format) = img.sbom else {
-        return Ok(());
-    };
-    if crate::sink::archive::is_stdout(tarball) {
-        return Ok(());
-    }
-    let several = img.platforms.len() > 1;
-    let t = normalized(tarball);
-    for &p in &img.platforms {
-        let sbom = crate::sbom::output::path_beside(&img.layout, p, several, format);
-        if normalized(&sbom) == t {
-            bail!(
-                "{flag} {} is where the SBOM of the layout {} goes: give it another name, \
-                 e.g. {}.tar, or use --sbom none",
-                tarball.display(),
-                img.layout.display(),
-                img.layout.display()
-            );
-        }
-    }
-    Ok(())
-}
-
-/// The tarball cannot be one of the provenance files written beside the layout.
-fn check_tarball_not_provenance(
+/// The tarball cannot be one of the files written beside the layout (SBOM, provenance, debug
+/// files, [`crate::sink::beside::planned`]): one would overwrite the other. Refused before anything
+/// is built.
+fn check_tarball_not_beside(
     flag: &str,
     tarball: &Path,
     img: &crate::plan::ImageSpec,
 ) -> Result<()> {
-    if img.provenance == crate::provenance::Choice::None || crate::sink::archive::is_stdout(tarball)
-    {
+    if crate::sink::archive::is_stdout(tarball) {
         return Ok(());
     }
-    let several = img.platforms.len() > 1;
     let t = normalized(tarball);
-    for &p in &img.platforms {
-        let path = crate::provenance::output::path_beside(&img.layout, p, several);
-        if normalized(&path) == t {
+    for f in crate::sink::beside::planned(img) {
+        if normalized(&f.path) == t {
             bail!(
-                "{flag} {} is where the provenance of the layout {} goes: give it another \
-                 name, e.g. {}.tar, or use --provenance none",
+                "{flag} {} is where the {} goes (beside the layout {}): give it another name, \
+                 e.g. {}.tar, or use {}",
                 tarball.display(),
+                f.noun,
                 img.layout.display(),
-                img.layout.display()
+                img.layout.display(),
+                f.off_flag()
             );
-        }
-    }
-    Ok(())
-}
-
-/// The tarball cannot be one of the debug files (`debuginfo = "split"`) written beside the layout.
-/// Which binaries have DWARF is only known after the build, so every binary's path is refused.
-fn check_tarball_not_debug(flag: &str, tarball: &Path, img: &crate::plan::ImageSpec) -> Result<()> {
-    if img.debuginfo != crate::debuginfo::Mode::Split || crate::sink::archive::is_stdout(tarball) {
-        return Ok(());
-    }
-    let several = img.platforms.len() > 1;
-    let t = normalized(tarball);
-    for &p in &img.platforms {
-        for b in &img.binaries {
-            let name = format!("{}.debug", b.name);
-            let debug = crate::debuginfo::output::path_beside(&img.layout, p, several, &name);
-            if normalized(&debug) == t {
-                bail!(
-                    "{flag} {} is where the debug file of {} goes (beside the layout {}): give \
-                     it another name, e.g. {}.tar, or use --debuginfo keep",
-                    tarball.display(),
-                    b.name,
-                    img.layout.display(),
-                    img.layout.display()
-                );
-            }
         }
     }
     Ok(())
@@ -284,9 +232,7 @@ pub(super) fn assign_outputs(plan: &mut Plan, cli: &Cli) -> Result<()> {
             .filter_map(|(f, t)| t.as_ref().map(|t| (*f, t)))
         {
             check_tarball_outside(flag, t, &img.layout, what)?;
-            check_tarball_not_sbom(flag, t, img)?;
-            check_tarball_not_debug(flag, t, img)?;
-            check_tarball_not_provenance(flag, t, img)?;
+            check_tarball_not_beside(flag, t, img)?;
             if !crate::sink::archive::is_stdout(t) {
                 check_outside_cache(t, flag, &cache)?;
             }
@@ -301,6 +247,8 @@ pub(super) fn assign_outputs(plan: &mut Plan, cli: &Cli) -> Result<()> {
                 );
             }
         }
+        // Nor is a file of the user's beside the layout (see sink::beside).
+        crate::sink::beside::check_planned(img)?;
         img.tarball = cli.tarball.clone();
         for target in &cli.push {
             if target.is_empty() {

@@ -136,61 +136,27 @@ pub fn platform_manifests(img: &ImageSpec, artifact: &Artifact) -> Vec<(Platform
 /// The SBOM file beside `layout`: `<layout>.spdx.json`, or `<layout>.<os>-<arch>.spdx.json` when the
 /// image has several platforms.
 pub fn path_beside(layout: &Path, platform: Platform, several: bool, format: Format) -> PathBuf {
-    let base = layout
-        .file_name()
-        .map_or_else(|| "image".to_string(), |n| n.to_string_lossy().into_owned());
-    let name = if several {
-        format!(
-            "{base}.{}-{}.{}",
-            platform.os(),
-            platform.architecture(),
-            format.suffix()
-        )
-    } else {
-        format!("{base}.{}", format.suffix())
-    };
-    layout.with_file_name(name)
+    crate::sink::beside::path(layout, platform, several, format.suffix())
 }
 
-/// Stage each SBOM document for the file next to its layout: a finished temp file beside it and its
-/// destination. [`crate::sink::layout::write`] commits them together with the layout, under the
-/// layout's lock, so a layout and its SBOM always describe the same image.
+/// Stage each SBOM document for the file next to its layout. [`crate::sink::layout::write`] commits
+/// them together with the layout, under the layout's lock, so a layout and its SBOM always describe
+/// the same image (and the layout records them as ours, [`crate::sink::beside`]).
 pub fn stage_beside(
     store: &BlobStore,
     sboms: &[SbomOut],
-) -> Result<Vec<(crate::sink::commit::Temp, PathBuf)>> {
+) -> Result<Vec<crate::sink::beside::Staged>> {
     sboms
         .iter()
         .map(|s| {
-            stage_blob(
-                store,
-                &s.document,
-                &s.path,
-                crate::sink::commit::Kind::Sbom,
-                "SBOM",
-            )
+            let file = crate::sink::beside::File {
+                path: s.path.clone(),
+                kind: crate::sink::commit::Kind::Sbom,
+                noun: "SBOM".into(),
+            };
+            crate::sink::beside::stage(store, &s.document, file)
         })
         .collect()
-}
-
-/// Stage blob `doc` of `store` for the file `dest` beside a layout: a finished temp file (mode 0644)
-/// next to `dest`, and `dest`. `what` names the file in errors (`SBOM`, `provenance`).
-pub fn stage_blob(
-    store: &BlobStore,
-    doc: &Descriptor,
-    dest: &Path,
-    kind: crate::sink::commit::Kind,
-    what: &str,
-) -> Result<(crate::sink::commit::Temp, PathBuf)> {
-    use crate::sink::commit::{self, Temp};
-    let dir = commit::parent_of(dest);
-    std::fs::create_dir_all(&dir)
-        .with_context(|| format!("creating {} for the {what}", dir.display()))?;
-    let tmp = Temp::file(&dir, kind)?;
-    std::io::Write::write_all(&mut tmp.as_file(), &store.read(&doc.digest)?)
-        .with_context(|| format!("writing the {what} {}", dest.display()))?;
-    crate::blob::set_mode(tmp.path(), 0o644)?;
-    Ok((tmp, dest.to_path_buf()))
 }
 
 /// Make and store the SBOMs of one assembled image (nothing when its SBOM is off), listing the crates

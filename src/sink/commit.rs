@@ -317,7 +317,19 @@ fn check_dest(is_dir: bool, dest: &Path) -> Result<()> {
 /// Make the staged temps visible at their destinations, as one unit under `lock` (the lock of the
 /// unit's main destination). Each temp must be complete; it is fsynced here. A directory replaces a
 /// directory (see [`swap_dir`]), a file replaces a file by rename.
-pub fn commit(_lock: &DestLock, staged: Vec<(Temp, PathBuf)>) -> Result<()> {
+pub fn commit(lock: &DestLock, staged: Vec<(Temp, PathBuf)>) -> Result<()> {
+    commit_removing(lock, staged, &[])
+}
+
+/// [`commit`], and remove the files `stale` (an earlier run's outputs that this unit replaces
+/// without writing them again, [`super::beside`]). They go first, inside the commit section (a
+/// signal waits for it), after every check: a run killed there leaves the previous unit without
+/// them, never the new one next to them.
+pub fn commit_removing(
+    _lock: &DestLock,
+    staged: Vec<(Temp, PathBuf)>,
+    stale: &[PathBuf],
+) -> Result<()> {
     // Every destination is checked before the first rename, so the unit fails whole, never half in.
     for (t, dest) in &staged {
         let is_dir = t.file.metadata().map(|m| m.is_dir()).unwrap_or(false);
@@ -337,6 +349,16 @@ pub fn commit(_lock: &DestLock, staged: Vec<(Temp, PathBuf)>) -> Result<()> {
     let mut done = Vec::new();
     let mut registry = live();
     let mut result = Ok(());
+    // Beside the unit's destinations, so their directory is flushed with theirs.
+    for p in stale {
+        match fs::remove_file(p) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                result = Err(e).with_context(|| format!("removing the stale {}", p.display()));
+                break;
+            }
+            _ => {}
+        }
+    }
     for (mut t, dest) in staged {
         if result.is_ok() {
             let is_dir = t.file.metadata().map(|m| m.is_dir()).unwrap_or(false);

@@ -10,8 +10,10 @@
 //! a project folder given as `-o .` is refused, at plan time and again just before the swap.
 //!
 //! Two runs writing the same layout at once take turns on the lock of [`commit::DestLock`]; the second
-//! one says on stderr that it waits. The layout and the SBOM files beside it are one unit: both are
-//! staged first and renamed into place under that one lock ([`commit::commit`]).
+//! one says on stderr that it waits. The layout and the files beside it (SBOM, provenance, debug
+//! files) are one unit: all are staged first and renamed into place under that one lock
+//! ([`commit::commit_removing`]), which also removes the files an earlier run wrote beside it and
+//! this one does not ([`super::beside`]: the layout records which are ours).
 
 use super::commit::{self, DestLock, Kind, Temp};
 use super::Named;
@@ -155,15 +157,17 @@ fn place_blobs(
 }
 
 /// Write `img` as an OCI layout at `dest`, replacing the layout (or empty directory) there, together
-/// with `beside` (finished temps, e.g. SBOM files, and their destinations): all of it is committed as
-/// one unit under the lock of `dest` (see [`commit`]). The blobs of `referrers` (artifacts about the
-/// image, e.g. its debug info) go under `blobs/` too, not into `index.json` (which then names one
-/// image only, as podman and `verify` want): `cargo slim-image debuginfo oci:DIR` finds them there.
+/// with `beside` (the staged SBOM, provenance and debug files): all of it is committed as one unit
+/// under the lock of `dest` (see [`commit`]), after [`super::beside::settle`] has checked, against
+/// the layout there now, that none of them replaces a file of the user's. The blobs of `referrers`
+/// (the artifacts about the image whose layers are those files) go under `blobs/` too, not into
+/// `index.json` (which then names one image only, as podman and `verify` want): that is how the
+/// next run knows the files are ours, and `cargo slim-image debuginfo oci:DIR` finds them there.
 /// Returns `dest`.
 pub fn write(
     img: &Named<'_>,
     given: &Path,
-    beside: Vec<(Temp, PathBuf)>,
+    beside: Vec<super::beside::Staged>,
     referrers: &[&crate::blob::Artifact],
 ) -> Result<PathBuf> {
     check_replaceable(given, "the output directory")?;
@@ -191,8 +195,9 @@ pub fn write(
     let lock = DestLock::take(dest)?;
     // Another run (or the user) may have changed it while we waited.
     check_replaceable(dest, "the output directory")?;
+    let (files, stale) = super::beside::settle(given, beside)?;
     let mut unit = vec![(tmp, dest.to_path_buf())];
-    unit.extend(beside);
-    commit::commit(&lock, unit)?;
+    unit.extend(files);
+    commit::commit_removing(&lock, unit, &stale)?;
     Ok(given.to_path_buf())
 }

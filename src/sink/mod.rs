@@ -1,8 +1,10 @@
 //! Sinks: where a built [`crate::blob::Artifact`] goes. One file per sink: an OCI layout directory
 //! ([`layout`]), an oci-archive or docker-archive tarball ([`archive`]), a local container engine
-//! ([`load`]), a registry ([`push`]).
+//! ([`load`]), a registry ([`push`]); the files beside a layout and which of them are ours
+//! ([`beside`]).
 
 pub mod archive;
+pub mod beside;
 pub mod commit;
 pub mod layout;
 pub mod load;
