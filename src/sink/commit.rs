@@ -45,6 +45,8 @@ pub enum Kind {
     Debug,
     /// The previous layout moved aside (file systems without `RENAME_EXCHANGE`).
     Old,
+    /// A C library (OpenSSL) being built for the per-user cache (`compile::openssl`).
+    CLib,
 }
 
 impl Kind {
@@ -55,14 +57,16 @@ impl Kind {
             Kind::Sbom => "sbom",
             Kind::Debug => "debug",
             Kind::Old => "old",
+            Kind::CLib => "c-lib",
         }
     }
-    pub(super) const ALL: [Kind; 5] = [
+    pub(super) const ALL: [Kind; 6] = [
         Kind::Layout,
         Kind::Archive,
         Kind::Sbom,
         Kind::Debug,
         Kind::Old,
+        Kind::CLib,
     ];
 }
 
