@@ -56,20 +56,24 @@ pub fn prepare_all(
         .iter()
         .map(|d| (d, needs(d, openssl, &env)))
         .collect();
+    // Each hint once, with the platforms it is for (a crate is usually built for all of them).
+    let mut hints: Vec<(String, Vec<String>)> = Vec::new();
     let mut fatal: Vec<String> = Vec::new();
     for (d, n) in &all {
         for h in &n.hints {
-            crate::ui::warn(format!(
-                "{} ({}): {h}",
-                d.platform,
-                d.platform.rust_target()
-            ));
+            match hints.iter_mut().find(|(t, _)| t == h) {
+                Some((_, platforms)) => platforms.push(d.platform.to_string()),
+                None => hints.push((h.clone(), vec![d.platform.to_string()])),
+            }
         }
         for f in &n.fatal {
             if !fatal.contains(f) {
                 fatal.push(f.clone());
             }
         }
+    }
+    for (h, platforms) in &hints {
+        crate::ui::warn(format!("{}: {h}", platforms.join(", ")));
     }
     if !fatal.is_empty() {
         bail!(
@@ -269,10 +273,10 @@ fn hint(c: &SysCrate, triple: &str, env: &dyn Fn(&str) -> Option<String>) -> Opt
     let var = k
         .user_vars
         .first()
-        .map(|v| format!(", or point {v} at a {} you built for {triple}", k.library))
+        .map(|v| format!(", or point {v} at a {} you built for musl", k.library))
         .unwrap_or_default();
     Some(format!(
-        "{}@{} {looks} looks for a system {} (pkg-config or the C compiler's paths), but there is none for {triple}: {outcome}; {}{var}",
+        "{}@{} {looks} looks for a system {} (pkg-config or the C compiler's paths), but there is none for the musl target: {outcome}; {}{var}",
         c.name, c.version, k.library, k.advice
     ))
 }

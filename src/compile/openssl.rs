@@ -37,6 +37,9 @@ pub const OPENSSL_SRC: &str = "300.6.1+3.6.3";
 const RECIPE: &str =
     "1: openssl-src Build, --release, SOURCE_DATE_EPOCH=0, --prefix=/usr/local via CFLAGS, DESTDIR";
 
+/// Stands for the build's temp directory in a wrapper script (replaced, shell-quoted, when written).
+const STAGE: &str = "@STAGE@";
+
 /// The OpenSSL version [`OPENSSL_SRC`] builds.
 pub fn version() -> &'static str {
     OPENSSL_SRC.split_once('+').map_or(OPENSSL_SRC, |(_, v)| v)
@@ -103,12 +106,16 @@ fn compiler(d: &Decision) -> Result<Compiler> {
             let zigbuild = super::toolchain::find_program("cargo-zigbuild")
                 .context("cargo-zigbuild is needed to compile OpenSSL with zig: pip install cargo-zigbuild")?;
             let zt = format!("{}-linux-musl", d.platform.rust_target().split('-').next().unwrap_or(""));
-            let run = |what: &str, extra: &str| {
+            let run = |what: &str, before: &str, after: &str| {
                 format!(
-                    "#!/bin/sh\nexec '{}' zig {what} -- {extra}\"$@\"\n",
+                    "#!/bin/sh\nexec '{}' zig {what} -- {before}\"$@\"{after}\n",
                     zigbuild.display().to_string().replace('\'', r"'\''")
                 )
             };
+            // zig cc writes debug info by default, with the build directory as DW_AT_comp_dir:
+            // none (as musl-gcc in a release build script), and any path of the build directory
+            // mapped away. Here, not in CFLAGS, which OpenSSL records in libcrypto.
+            let cc_after = format!(" -g0 -ffile-prefix-map={STAGE}=/openssl");
             // Bare names, found on PATH: the compiler's name is part of OpenSSL's recorded flags.
             let (cc, ar, ranlib) = (
                 format!("slim-zig-cc-{zt}"),
@@ -121,9 +128,9 @@ fn compiler(d: &Decision) -> Result<Compiler> {
                     .c_version
                     .unwrap_or_else(|| "zig".into()),
                 scripts: vec![
-                    (cc.clone(), run("cc", &format!("-target {zt} "))),
-                    (ar.clone(), run("ar", "")),
-                    (ranlib.clone(), run("ranlib", "")),
+                    (cc.clone(), run("cc", &format!("-target {zt} "), &cc_after)),
+                    (ar.clone(), run("ar", "", "")),
+                    (ranlib.clone(), run("ranlib", "", "")),
                 ],
                 env: tools(&cc, &ar, &ranlib),
             })
@@ -296,7 +303,8 @@ fn build_in(stage: &Path, d: &Decision, c: &Compiler, offline: bool) -> Result<P
     for (file, script) in &c.scripts {
         use std::os::unix::fs::PermissionsExt;
         let p = bin.join(file);
-        std::fs::write(&p, script)?;
+        let stage_text = stage.to_string_lossy().replace('\'', r"'\''");
+        std::fs::write(&p, script.replace(STAGE, &format!("'{stage_text}'")))?;
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755))?;
     }
     let out = stage.join("out");
@@ -448,4 +456,59 @@ fn check_no_paths(install: &Path, paths: &[&Path]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cache_is_slim_image_cache_dir_else_xdg_cache_home_else_home() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        let all = env(&[
+            ("SLIM_IMAGE_CACHE_DIR", "/c"),
+            ("XDG_CACHE_HOME", "/x"),
+            ("HOME", "/h"),
+        ]);
+        assert_eq!(cache_root(&all).unwrap(), Path::new("/c"));
+        let xdg = env(&[("XDG_CACHE_HOME", "/x"), ("HOME", "/h")]);
+        assert_eq!(cache_root(&xdg).unwrap(), Path::new("/x/cargo-slim-image"));
+        // A relative XDG_CACHE_HOME is ignored, as the XDG spec says.
+        let relative = env(&[("XDG_CACHE_HOME", "x"), ("HOME", "/h")]);
+        assert_eq!(
+            cache_root(&relative).unwrap(),
+            Path::new("/h/.cache/cargo-slim-image")
+        );
+        let none = env(&[("SLIM_IMAGE_CACHE_DIR", " ")]);
+        assert!(format!("{:#}", cache_root(&none).unwrap_err()).contains("SLIM_IMAGE_CACHE_DIR"));
+    }
+
+    #[test]
+    fn make_variables_escape_blanks_and_the_env_is_per_target() {
+        assert_eq!(
+            make_var("DESTDIR", Path::new("/home/a b/c\\d")),
+            std::ffi::OsString::from("DESTDIR=/home/a\\ b/c\\\\d")
+        );
+        assert_eq!(
+            cargo_env(Platform::LinuxArm64, Path::new("/c/o")),
+            [
+                (
+                    "AARCH64_UNKNOWN_LINUX_MUSL_OPENSSL_DIR".to_string(),
+                    "/c/o".to_string()
+                ),
+                (
+                    "AARCH64_UNKNOWN_LINUX_MUSL_OPENSSL_STATIC".to_string(),
+                    "1".to_string()
+                ),
+            ]
+        );
+        assert_eq!(version(), "3.6.3");
+    }
 }
