@@ -30,6 +30,22 @@ fn cache() -> &'static Path {
     static CACHE: OnceLock<tempfile::TempDir> = OnceLock::new();
     CACHE
         .get_or_init(|| {
+            // A static is never dropped: remove the caches earlier runs left (not one a run of
+            // the last hours may still be using).
+            let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+            for e in std::fs::read_dir(tmp).into_iter().flatten().flatten() {
+                let old = e.metadata().and_then(|m| m.modified()).is_ok_and(|t| {
+                    t.elapsed()
+                        .is_ok_and(|d| d > std::time::Duration::from_secs(6 * 3600))
+                });
+                if old
+                    && e.file_name()
+                        .to_string_lossy()
+                        .starts_with("openssl-cache-")
+                {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
             tempfile::Builder::new()
                 .prefix("openssl-cache-")
                 .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
