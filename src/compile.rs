@@ -428,8 +428,10 @@ pub fn package_name(package_id: &str) -> String {
 }
 
 pub mod c_crates;
+pub mod c_libs;
 pub mod c_toolchain;
 pub mod depdata;
+pub mod openssl;
 pub mod prepare;
 pub mod remap;
 mod toolchain;
@@ -438,7 +440,7 @@ pub mod user_env;
 pub mod wrapper;
 pub use prepare::{reproducible, Reproducible};
 use toolchain::{invocation, Host};
-pub use user_config::user_settings;
+pub use user_config::{build_script_env, user_settings};
 
 #[cfg(test)]
 mod tests;

@@ -158,6 +158,9 @@ pub struct Meta {
     pub profile: Option<String>,
     /// The C toolchain for crates with C code: `auto` (default), `musl-gcc`, `zig`, `rust-lld`.
     pub c_toolchain: Option<String>,
+    /// Who provides OpenSSL to openssl-sys: `auto` (default: built for the target and cached) or
+    /// `system` (openssl-sys finds it, e.g. from `OPENSSL_DIR`).
+    pub openssl: Option<String>,
     /// Embed the dependency list in the binaries (`.dep-v0`); default true.
     pub embed_dependencies: Option<bool>,
     /// What to do with the binaries' DWARF: `split` (default), `keep` or `drop`.
@@ -272,6 +275,9 @@ fn check_values(meta: &mut Meta, table: &str, manifest: &Path) -> Result<()> {
     if let Some(d) = &meta.debuginfo {
         check::debuginfo(d).map_err(|why| bad("debuginfo", why))?;
     }
+    if let Some(o) = &meta.openssl {
+        crate::compile::c_libs::OpensslChoice::parse(o).map_err(|why| bad("openssl", why))?;
+    }
     if let Some(w) = &meta.workdir {
         check::no_nul(w).map_err(|why| bad("workdir", why))?;
     }
@@ -354,6 +360,7 @@ impl Meta {
             size_budget: over.size_budget.or(self.size_budget),
             profile: over.profile.or(self.profile),
             c_toolchain: over.c_toolchain.or(self.c_toolchain),
+            openssl: over.openssl.or(self.openssl),
             embed_dependencies: over.embed_dependencies.or(self.embed_dependencies),
             debuginfo: over.debuginfo.or(self.debuginfo),
             files_from: over.files_from.or(self.files_from),

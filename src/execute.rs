@@ -52,7 +52,12 @@ pub fn layer_compression(cli: &Cli) -> Result<LayerCompression> {
 pub(crate) type Binaries = BTreeMap<(Platform, String), PathBuf>;
 
 /// Build every platform's binaries; `metadata` keeps each platform's `cargo metadata` for the SBOM.
-fn compile_all(plan: &Plan, cli: &Cli, metadata: &mut inputs::Metadata) -> Result<Binaries> {
+fn compile_all(
+    plan: &Plan,
+    cli: &Cli,
+    metadata: &mut inputs::Metadata,
+    c_libs: &BTreeMap<Platform, compile::c_libs::Prepared>,
+) -> Result<Binaries> {
     let mut out = Binaries::new();
     for img in &plan.images {
         for b in &img.binaries {
@@ -94,6 +99,9 @@ fn compile_all(plan: &Plan, cli: &Cli, metadata: &mut inputs::Metadata) -> Resul
             .find(|d| d.platform == platform)
             .cloned();
         req.repro = inputs::reproducible(plan, cli, platform, metadata)?;
+        if let Some(p) = c_libs.get(&platform) {
+            req.extra_env.extend(p.env.iter().cloned());
+        }
         let built = if plan.min_size {
             crate::size::build_min_size(req)?
         } else {
@@ -510,14 +518,27 @@ fn build_then<T>(
     let bases = resolve_bases(plan, cli, &store)?;
     let compression = layer_compression(cli)?;
     // Every platform's C toolchain is there before anything is compiled; the SBOMs record them.
-    let tools = compile::c_toolchain::check_all(plan.cargo.iter().flat_map(|c| &c.toolchains))?;
+    let mut tools = compile::c_toolchain::check_all(plan.cargo.iter().flat_map(|c| &c.toolchains))?;
+    // C libraries the -sys crates look for on the host: hints, errors, and OpenSSL built (or found
+    // in the user's cache) for each platform that needs it, all before anything is compiled.
+    let c_libs = match &plan.cargo {
+        Some(c) => {
+            compile::c_libs::prepare_all(&c.toolchains, c.openssl, cli.offline || cli.frozen)?
+        }
+        None => BTreeMap::new(),
+    };
+    for (p, prepared) in &c_libs {
+        if let Some(t) = tools.get_mut(p) {
+            t.c_libraries = prepared.libraries.clone();
+        }
+    }
     // The shared base layer does not depend on the build: it is made on other threads while cargo
     // builds (or, with --binary, while the first binary is checked), not after.
     let mut metadata = inputs::Metadata::new();
     let (bins, with_ca, without_ca) = std::thread::scope(|s| {
         let with_ca = s.spawn(|| base_layer(&store, true, compression));
         let without_ca = s.spawn(|| base_layer(&store, false, compression));
-        let bins = compile_all(plan, cli, &mut metadata);
+        let bins = compile_all(plan, cli, &mut metadata, &c_libs);
         let join = |h: std::thread::ScopedJoinHandle<'_, Result<Layer>>| {
             h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
         };

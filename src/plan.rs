@@ -110,6 +110,8 @@ pub struct CargoPlan {
     pub bins: Vec<String>,
     /// The C toolchain choice (`--c-toolchain`, else metadata `c-toolchain`, else auto).
     pub c_toolchain: crate::compile::c_toolchain::Choice,
+    /// Who provides OpenSSL to openssl-sys (metadata `openssl`, else auto).
+    pub openssl: crate::compile::c_libs::OpensslChoice,
     /// The C toolchain of each platform's build, decided from the workspace and that choice (empty
     /// in a dry run of a workspace without Cargo.lock: the build decides then).
     pub toolchains: Vec<crate::compile::c_toolchain::Decision>,

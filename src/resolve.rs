@@ -240,6 +240,7 @@ fn from_workspace(ctx: &Ctx<'_>) -> Result<Resolved> {
     let mut seen_bins = BTreeSet::new();
     // The `c-toolchain` of each package that gives an image: one cargo build serves them all.
     let mut c_choices: Vec<(String, String)> = Vec::new();
+    let mut openssl_choices: Vec<(String, String)> = Vec::new();
     for pkg in selected_packages(&md, cli)? {
         let pkg_meta = parse_meta(
             &pkg.metadata,
@@ -297,6 +298,9 @@ fn from_workspace(ctx: &Ctx<'_>) -> Result<Resolved> {
         }
         if let (true, Some(c)) = (images.len() > before, &meta.c_toolchain) {
             c_choices.push((pkg.name.to_string(), c.clone()));
+        }
+        if let (true, Some(o)) = (images.len() > before, &meta.openssl) {
+            openssl_choices.push((pkg.name.to_string(), o.clone()));
         }
     }
     for b in &cli.bin {
@@ -358,6 +362,7 @@ fn from_workspace(ctx: &Ctx<'_>) -> Result<Resolved> {
         packages,
         bins,
         c_toolchain,
+        openssl: openssl_choice(&openssl_choices)?,
         toolchains,
     };
     Ok((images, Some(cargo), target_dir))
@@ -380,6 +385,23 @@ fn c_choice(cli: &Cli, choices: &[(String, String)]) -> Result<c_toolchain::Choi
         );
     }
     c_toolchain::Choice::parse(value).map_err(anyhow::Error::msg)
+}
+
+/// The `openssl` the packages' tables agree on (`choices`: package name and value, already
+/// checked), else auto: one cargo build makes every image of a run.
+fn openssl_choice(choices: &[(String, String)]) -> Result<crate::compile::c_libs::OpensslChoice> {
+    use crate::compile::c_libs::OpensslChoice;
+    let Some((first, value)) = choices.first() else {
+        return Ok(OpensslChoice::Auto);
+    };
+    if let Some((other, v)) = choices.iter().find(|(_, v)| v.trim() != value.trim()) {
+        bail!(
+            "openssl is `{}` for package `{first}` but `{}` for package `{other}`: one cargo build makes every image of a run, so build them in separate runs (-p), or set openssl once in [workspace.metadata.slim-image]",
+            crate::config::check::shown(value),
+            crate::config::check::shown(v)
+        );
+    }
+    OpensslChoice::parse(value).map_err(anyhow::Error::msg)
 }
 
 #[cfg(test)]

@@ -37,6 +37,77 @@ pub fn built_edges(
     Ok(edges_of_tree(&tree(q, packages, platform)?))
 }
 
+/// The C crates for `platform` (as [`for_platform`]) and the `-sys` crates compiled for it with their
+/// features ([`sys_crates`]), from one `cargo tree`.
+pub fn graph_for_platform(
+    q: &MetadataQuery,
+    packages: &[String],
+    platform: Platform,
+) -> Result<(Vec<String>, Vec<SysCrate>)> {
+    let text = tree(q, packages, platform)?;
+    Ok((from_tree(&text), sys_crates(&text)))
+}
+
+/// A `-sys` crate compiled for the target, with the features the build turns on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SysCrate {
+    /// The crate's name, e.g. `openssl-sys`.
+    pub name: String,
+    /// Its version.
+    pub version: String,
+    /// Its enabled features.
+    pub features: BTreeSet<String>,
+}
+
+/// The crates named `*-sys` that a `cargo tree -e normal,build --format '{p}|{f}'` text compiles for
+/// the target (reached from the roots along normal edges, not into build-dependencies or
+/// proc-macros), with their features, sorted by name and version.
+pub fn sys_crates(text: &str) -> Vec<SysCrate> {
+    let mut out: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
+    // The path from the root to the current line: (children are build-dependencies, compiled for
+    // the target).
+    let mut stack: Vec<(bool, bool)> = Vec::new();
+    for line in text.lines() {
+        let Some(col) = line.find(|c: char| !matches!(c, ' ' | '|' | '`' | '-')) else {
+            continue;
+        };
+        let depth = col / 4;
+        let rest = line[col..].trim_end();
+        if rest.starts_with('[') {
+            if let Some(parent) = stack.get_mut(depth) {
+                parent.0 = rest == "[build-dependencies]";
+            }
+            continue;
+        }
+        stack.truncate(depth);
+        let (node, features) = rest.split_once('|').unwrap_or((rest, ""));
+        let for_target = stack.last().is_none_or(|&(build, target)| target && !build)
+            && !node.ends_with(" (proc-macro)");
+        stack.push((false, for_target));
+        let mut words = node.split(' ');
+        let (Some(name), Some(version)) = (words.next(), words.next()) else {
+            continue;
+        };
+        if for_target && name.ends_with("-sys") {
+            let version = version.strip_prefix('v').unwrap_or(version).to_string();
+            let features = features.strip_suffix(" (*)").unwrap_or(features);
+            out.entry((name.to_string(), version)).or_default().extend(
+                features
+                    .split(',')
+                    .filter(|f| !f.is_empty())
+                    .map(str::to_string),
+            );
+        }
+    }
+    out.into_iter()
+        .map(|((name, version), features)| SysCrate {
+            name,
+            version,
+            features,
+        })
+        .collect()
+}
+
 /// `cargo tree --target <triple> -e normal,build` of `packages`, as text.
 fn tree(q: &MetadataQuery, packages: &[String], platform: Platform) -> Result<String> {
     let triple = platform.rust_target();
@@ -52,7 +123,8 @@ fn tree(q: &MetadataQuery, packages: &[String], platform: Platform) -> Result<St
             "ascii",
         ],
     );
-    cmd.args(["--color", "never", "--format", "{p}"]);
+    // `{p}|{f}`: the package, then its enabled features (what `sys_crates` reads; `parse` drops them).
+    cmd.args(["--color", "never", "--format", "{p}|{f}"]);
     for p in packages {
         cmd.args(["-p", p]);
     }
@@ -137,7 +209,10 @@ fn parse(text: &str) -> (Edges<'_>, Vec<Node<'_>>) {
             }
             continue;
         }
-        let node = rest.strip_suffix(" (*)").unwrap_or(rest);
+        let rest = rest.strip_suffix(" (*)").unwrap_or(rest);
+        // `{p}|{f}`: the features are not part of the node (an older text has none).
+        let node = rest.split_once('|').map_or(rest, |(p, _)| p);
+        let node = node.strip_suffix(" (*)").unwrap_or(node);
         stack.truncate(depth);
         match stack.last() {
             Some(&(parent, build)) => edges.entry(parent).or_default().push((node, build)),
@@ -232,5 +307,49 @@ other v0.1.0 (/w/other)
             assert!(!edges.contains(&not), "{not:?} in {edges:?}");
         }
         assert!(from_tree("").is_empty());
+    }
+
+    #[test]
+    fn sys_crates_are_those_compiled_for_the_target_with_their_features() {
+        // `{p}|{f}`: openssl-sys for the target (no features), libz-sys only under a build script
+        // (host) and a proc-macro (host), zstd-sys seen twice with its features.
+        let tree = "\
+app v0.1.0 (/w/app)|
+|-- openssl v0.10.82|default
+|   `-- openssl-sys v0.9.118|
+|       [build-dependencies]
+|       `-- cc v1.2.0|
+|-- zstd-sys v2.0.16|legacy,pkg-config
+|-- pm v1.0.0 (proc-macro)|
+|   `-- libz-sys v1.1.0|libc
+`-- again v1.0.0|
+    `-- zstd-sys v2.0.16|legacy,pkg-config (*)
+[build-dependencies]
+`-- gen v1.0.0|
+    `-- libz-sys v1.1.0|libc
+";
+        let got: Vec<(String, Vec<String>)> = sys_crates(tree)
+            .into_iter()
+            .map(|c| {
+                (
+                    format!("{}@{}", c.name, c.version),
+                    c.features.into_iter().collect(),
+                )
+            })
+            .collect();
+        let f = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            got,
+            [
+                ("openssl-sys@0.9.118".to_string(), f(&[])),
+                ("zstd-sys@2.0.16".to_string(), f(&["legacy", "pkg-config"])),
+            ]
+        );
+        // The features are not part of the nodes the other readers see.
+        assert_eq!(from_tree(tree), ["openssl-sys@0.9.118"]);
+        assert!(edges_of_tree(tree).contains(&(
+            "openssl@0.10.82".to_string(),
+            "openssl-sys@0.9.118".to_string()
+        )));
     }
 }

@@ -115,6 +115,8 @@ pub struct Decision {
     pub c_crates: Vec<String>,
     /// The choice it came from.
     pub choice: Choice,
+    /// The `-sys` crates compiled for the platform, with their features (what `c_libs` reads).
+    pub sys_crates: Vec<super::c_crates::SysCrate>,
 }
 
 impl Decision {
@@ -141,6 +143,7 @@ pub fn decide(
         toolchain: Toolchain::RustLld,
         c_crates,
         choice,
+        sys_crates: Vec::new(),
     };
     // What the user set is honoured: a linker always, a C compiler when there is C code to compile.
     let cc = user.cc.as_deref().filter(|_| needs_c);
@@ -195,8 +198,10 @@ pub fn decide_all(
 ) -> Result<Vec<Decision>> {
     let mut out = Vec::new();
     for &p in platforms {
-        let crates = super::c_crates::for_platform(q, roots, p)?;
-        out.push(decide(p, Platform::host(), choice, crates, &user(p))?);
+        let (crates, sys) = super::c_crates::graph_for_platform(q, roots, p)?;
+        let mut d = decide(p, Platform::host(), choice, crates, &user(p))?;
+        d.sys_crates = sys;
+        out.push(d);
     }
     Ok(out)
 }
@@ -306,6 +311,8 @@ pub struct Tools {
     /// Its version: the first line of `musl-gcc --version`, `cargo-zigbuild --version` and `zig
     /// version`, or `rustc -V` for rust-lld (it ships with rustc); `None` for the user's own.
     pub c_version: Option<String>,
+    /// C libraries cargo slim-image built and linked in (OpenSSL, see `c_libs`).
+    pub c_libraries: Vec<super::c_libs::CLibrary>,
 }
 
 /// How long a version probe may take: a wrapper that hangs must not hang the build.
@@ -403,6 +410,7 @@ pub fn tools(d: &Decision) -> Tools {
         rustc,
         c_toolchain: d.toolchain.name(),
         c_version,
+        c_libraries: Vec::new(),
     }
 }
 

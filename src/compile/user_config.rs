@@ -54,6 +54,28 @@ pub fn user_settings(
     settings(platform.rust_target(), &env, &files, rustc_cfg)
 }
 
+/// A variable as cargo's build scripts will see it: the environment, else the `[env]` table of the
+/// cargo config files that apply (the nearest first). An empty value counts as unset.
+pub fn build_script_env() -> impl Fn(&str) -> Option<String> {
+    let tables: Vec<Table> = cargo_config_files()
+        .into_iter()
+        .filter_map(|f| std::fs::read_to_string(&f).ok()?.parse::<Table>().ok())
+        .filter_map(|mut t| t.remove("env")?.as_table().cloned())
+        .collect();
+    move |name: &str| {
+        let from_files = || {
+            tables.iter().find_map(|t| {
+                let v = t.get(name)?;
+                Some(v.as_str().or_else(|| v.get("value")?.as_str())?.to_string())
+            })
+        };
+        std::env::var(name)
+            .ok()
+            .or_else(from_files)
+            .filter(|v| !v.trim().is_empty())
+    }
+}
+
 /// [`user_settings`] from its inputs: `env` looks a variable up, `files` are the config files in
 /// cargo's order of precedence (the nearest first) with the name to show, `cfg` gives the target's
 /// cfg values when a `cfg(..)` table has to be matched.

@@ -24,7 +24,7 @@ fn serial(hex: &str) -> String {
 /// The CycloneDX 1.5 document.
 pub fn document(s: &Subject<'_>) -> Value {
     let image_ref = image_purl(s);
-    let components: Vec<Value> = s
+    let mut components: Vec<Value> = s
         .deps
         .crates
         .iter()
@@ -61,6 +61,34 @@ pub fn document(s: &Subject<'_>) -> Value {
         deps.entry(s.deps.crates[*a].purl())
             .or_default()
             .push(s.deps.crates[*b].purl());
+    }
+    // C libraries cargo slim-image built and linked into the binaries (OpenSSL for openssl-sys):
+    // a dependency of the crate they were built for, else of the image.
+    for lib in s.tools.iter().flat_map(|t| &t.c_libraries) {
+        components.push(json!({
+            "type": "library",
+            "bom-ref": lib.purl(),
+            "name": lib.name,
+            "version": lib.version,
+            "purl": lib.purl(),
+            "licenses": [{"expression": lib.license}],
+            "description": format!(
+                "Built from source by cargo slim-image for {} and linked statically into the binaries",
+                lib.for_crate
+            ),
+        }));
+        let (name, version) = lib
+            .for_crate
+            .split_once('@')
+            .unwrap_or((&lib.for_crate, ""));
+        let owner = s
+            .deps
+            .crates
+            .iter()
+            .find(|c| c.name == name && c.version == version)
+            .map_or(image_ref.clone(), |c| c.purl());
+        deps.entry(owner).or_default().push(lib.purl());
+        deps.entry(lib.purl()).or_default();
     }
     let dependencies: Vec<Value> = deps
         .into_iter()

@@ -127,6 +127,40 @@ pub fn document(s: &Subject<'_>) -> Value {
             "relatedSpdxElement": ids[*b],
         }));
     }
+    // C libraries cargo slim-image built and linked into the binaries (OpenSSL for openssl-sys).
+    for lib in s.tools.iter().flat_map(|t| &t.c_libraries) {
+        let id = spdx_id("CLibrary", &format!("{}-{}", lib.name, lib.version));
+        let mut p = package(&id, &lib.name, "LIBRARY");
+        p["versionInfo"] = json!(lib.version);
+        p["externalRefs"] = purl_ref(&lib.purl());
+        p["licenseDeclared"] = json!(lib.license);
+        p["comment"] = json!(format!(
+            "Built from source by cargo slim-image for {} and linked statically into the binaries",
+            lib.for_crate
+        ));
+        packages.push(p);
+        relationships.push(json!({
+            "spdxElementId": image_id,
+            "relationshipType": "CONTAINS",
+            "relatedSpdxElement": id,
+        }));
+        let (name, version) = lib
+            .for_crate
+            .split_once('@')
+            .unwrap_or((&lib.for_crate, ""));
+        if let Some(i) = s
+            .deps
+            .crates
+            .iter()
+            .position(|c| c.name == name && c.version == version)
+        {
+            relationships.push(json!({
+                "spdxElementId": ids[i],
+                "relationshipType": "DEPENDS_ON",
+                "relatedSpdxElement": id,
+            }));
+        }
+    }
     if let Some((reference, digest)) = s.base {
         let id = "SPDXRef-BaseImage";
         let mut base = package(id, reference, "CONTAINER");

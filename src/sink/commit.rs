@@ -49,6 +49,8 @@ pub enum Kind {
     Refs,
     /// The previous layout moved aside (file systems without `RENAME_EXCHANGE`).
     Old,
+    /// A C library (OpenSSL) being built for the per-user cache (`compile::openssl`).
+    CLib,
 }
 
 impl Kind {
@@ -61,9 +63,10 @@ impl Kind {
             Kind::Provenance => "provenance",
             Kind::Refs => "refs",
             Kind::Old => "old",
+            Kind::CLib => "c-lib",
         }
     }
-    pub(super) const ALL: [Kind; 7] = [
+    pub(super) const ALL: [Kind; 8] = [
         Kind::Layout,
         Kind::Archive,
         Kind::Sbom,
@@ -71,6 +74,7 @@ impl Kind {
         Kind::Provenance,
         Kind::Refs,
         Kind::Old,
+        Kind::CLib,
     ];
 }
 
