@@ -21,6 +21,7 @@ use anyhow::Result;
 mod app;
 mod inputs;
 mod local;
+mod signing;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -254,6 +255,7 @@ fn push_image(
     store: &BlobStore,
     cli: &Cli,
     mount_from: BTreeMap<crate::digest::Digest, Vec<crate::reference::Reference>>,
+    signer: Option<&dyn crate::sign::Signer>,
 ) -> Result<Vec<crate::sink::push::PushReport>> {
     let (artifact, img) = (&b.artifact, b.img);
     if img.push.is_empty() {
@@ -307,6 +309,10 @@ fn push_image(
             &img.push,
             &opts,
         )?;
+    }
+    // Signatures last: what they sign (the image, its referrers) is there first.
+    if let Some(s) = signer {
+        signing::sign_pushed(s, b, store, &mut clients, &opts)?;
     }
     Ok(reports)
 }
@@ -431,6 +437,22 @@ fn build_one<'a>(
     })
 }
 
+/// The signer of a run that pushes (`--sign-key`, `SLIM_IMAGE_SIGNING_KEY_FILE`,
+/// `SLIM_IMAGE_SIGNING_KEY`), loaded before anything is built so a bad key fails first. A key in the
+/// environment of a run that pushes nothing is not read; `--sign-key` there is an error.
+fn signer_for(plan: &Plan, cli: &Cli) -> Result<Option<Box<dyn crate::sign::Signer>>> {
+    if plan.images.iter().all(|i| i.push.is_empty()) {
+        if let Some(k) = &cli.sign_key {
+            anyhow::bail!(
+                "--sign-key {} signs what is pushed, and this run pushes nothing: add --push",
+                k.display()
+            );
+        }
+        return Ok(None);
+    }
+    crate::sign::from_env(cli.sign_key.as_deref(), |k| std::env::var(k).ok())
+}
+
 /// Run the plan and report what was made.
 pub fn execute(plan: &Plan, cli: &Cli) -> Result<Report> {
     if let Some(f) = &cli.image_refs {
@@ -442,6 +464,7 @@ pub fn execute(plan: &Plan, cli: &Cli) -> Result<Report> {
         }
         sink::refs::check(f)?;
     }
+    let signer = signer_for(plan, cli)?;
     build_then(plan, cli, |store, built| {
         let mut images = Vec::new();
         for b in built {
@@ -449,7 +472,7 @@ pub fn execute(plan: &Plan, cli: &Cli) -> Result<Report> {
         }
         for (b, report) in built.iter().zip(images.iter_mut()) {
             let mounts = b.from.map(|f| f.mount_hints()).unwrap_or_default();
-            report.pushed = push_image(b, store, cli, mounts)?;
+            report.pushed = push_image(b, store, cli, mounts, signer.as_deref())?;
         }
         if let Some(f) = &cli.image_refs {
             let lines: Vec<String> = images
