@@ -361,3 +361,47 @@ fn cosign_key_from_the_environment_and_key_errors_name_the_file_not_the_key() {
     let err = fails(c.cmd(&["--bin", "hello", "--sign-key", key.to_str().unwrap()]));
     assert!(err.contains("add --push"), "{err}");
 }
+
+#[test]
+fn cargo_build_scripts_never_see_the_signing_key_or_its_password() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let pkg = w.join("pkg");
+    let manifest = common::slim::package_with_meta(&pkg, "");
+    // A dependency's build script runs with cargo's environment and can print (or send) it.
+    std::fs::write(
+        pkg.join("build.rs"),
+        "fn main() {\n    for v in [\"SLIM_IMAGE_SIGNING_KEY\", \"SLIM_IMAGE_SIGNING_KEY_FILE\", \
+         \"COSIGN_PASSWORD\"] {\n        println!(\"cargo:warning={v}: {:?}\", std::env::var(v));\n    }\n}\n",
+    )
+    .unwrap();
+    let (t, o) = (w.join("target"), w.join("out"));
+    let mut c = common::slim::on(
+        &manifest,
+        t.to_str().unwrap(),
+        &["--output", o.to_str().unwrap()],
+    );
+    c.env(
+        "SLIM_IMAGE_SIGNING_KEY",
+        "-----BEGIN PRIVATE KEY-----\nSecretKeyLine7f3a\n",
+    )
+    .env("SLIM_IMAGE_SIGNING_KEY_FILE", w.join("cosign.key"))
+    .env("COSIGN_PASSWORD", "Cosign-Pw-91d2");
+    let out = common::slim::run(&mut c);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    for v in [
+        "SLIM_IMAGE_SIGNING_KEY",
+        "SLIM_IMAGE_SIGNING_KEY_FILE",
+        "COSIGN_PASSWORD",
+    ] {
+        assert!(
+            stderr.contains(&format!("{v}: Err(NotPresent)")),
+            "the build script did not run, or saw {v}: {stderr}"
+        );
+    }
+    assert!(
+        !stderr.contains("SecretKeyLine7f3a") && !stderr.contains("Cosign-Pw-91d2"),
+        "{stderr}"
+    );
+}

@@ -33,6 +33,13 @@ pub const KEY_VAR: &str = "SLIM_IMAGE_SIGNING_KEY";
 /// The variable naming a key file.
 pub const KEY_FILE_VAR: &str = "SLIM_IMAGE_SIGNING_KEY_FILE";
 
+/// The password of an encrypted cosign.key.
+pub const PASSWORD_VAR: &str = "COSIGN_PASSWORD";
+
+/// Signing variables no child process gets (cargo, build scripts, toolchain probes): a build script
+/// could read the key or its password and print or send it.
+pub const SECRET_VARS: [&str; 3] = [KEY_VAR, KEY_FILE_VAR, PASSWORD_VAR];
+
 /// The signer of this run: `--sign-key FILE` (`flag`), else the file `SLIM_IMAGE_SIGNING_KEY_FILE`
 /// names, else the PEM in `SLIM_IMAGE_SIGNING_KEY`; `None` when none is given. `var` reads the
 /// environment (`COSIGN_PASSWORD` too).
@@ -40,7 +47,7 @@ pub fn from_env(
     flag: Option<&Path>,
     var: impl Fn(&str) -> Option<String>,
 ) -> Result<Option<Box<dyn Signer>>> {
-    let password = var("COSIGN_PASSWORD");
+    let password = var(PASSWORD_VAR);
     let file = flag
         .map(|p| (p.to_path_buf(), format!("the signing key {}", p.display())))
         .or_else(|| {
