@@ -405,3 +405,75 @@ fn cargo_build_scripts_never_see_the_signing_key_or_its_password() {
         "{stderr}"
     );
 }
+
+#[test]
+fn an_index_and_each_of_its_platforms_are_signed_and_each_platform_attested() {
+    let test = "signing::an_index_and_each_of_its_platforms_are_signed_and_each_platform_attested";
+    if !python_has("cryptography", test) {
+        return;
+    }
+    let Some(reg) = RealRegistry::start(Mode::Plain, "an_index_and_each_of_its_platforms") else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    passes(&["keygen", w.to_str().unwrap()]);
+    let (key, public) = (w.join("key.pem"), w.join("pub.pem"));
+    let pubk = public.to_str().unwrap();
+    let layout = w.join("multi");
+    let target = format!("{}/sig/multi:1", reg.host);
+    let r = report(&ok(common::slim::on_hello_http(&[
+        "--platform",
+        "linux/amd64,linux/arm64",
+        "--output",
+        layout.to_str().unwrap(),
+        "--push",
+        &target,
+        "--sign-key",
+        key.to_str().unwrap(),
+        "--message-format",
+        "json",
+    ])));
+    let img = &r["images"][0];
+    let host = reg.host.as_str();
+    let p: Value = serde_json::from_str(&passes(&["sig", host, "sig/multi", "1", pubk])).unwrap();
+    assert_eq!(
+        p["critical"]["image"]["docker-manifest-digest"],
+        img["digest"]
+    );
+    let manifests = img["manifests"].as_array().unwrap();
+    assert_eq!(manifests.len(), 2);
+    for m in manifests {
+        let d = m["digest"].as_str().unwrap();
+        let platform = m["platform"].as_str().unwrap();
+        passes(&["sig", host, "sig/multi", d, pubk]);
+        let st: Value = serde_json::from_str(&passes(&[
+            "att",
+            host,
+            "sig/multi",
+            d,
+            pubk,
+            "https://slsa.dev/provenance/v1",
+        ]))
+        .unwrap();
+        assert_eq!(
+            st["predicate"]["buildDefinition"]["externalParameters"]["platform"],
+            platform
+        );
+        // The same statement is beside the layout, per platform.
+        let file = w.join(format!(
+            "multi.{}.provenance.json",
+            platform.replace('/', "-")
+        ));
+        let beside: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+        assert_eq!(beside, st, "{}", file.display());
+        passes(&[
+            "att",
+            host,
+            "sig/multi",
+            d,
+            pubk,
+            "https://spdx.dev/Document",
+        ]);
+    }
+}
