@@ -182,6 +182,7 @@ fn statement_validates_records_the_source_and_travels_in_the_tarball() {
     );
     assert_eq!(ext["platform"], img["platforms"][0]);
     assert_eq!(ext["compression"], "gzip");
+    assert_eq!(ext["sourceDateEpoch"], 1700000000);
     assert_eq!(
         def["internalParameters"]["cargo-slim-image"],
         env!("CARGO_PKG_VERSION")
