@@ -477,3 +477,45 @@ fn an_index_and_each_of_its_platforms_are_signed_and_each_platform_attested() {
         ]);
     }
 }
+
+#[test]
+fn a_signature_tag_with_too_many_layers_is_refused_naming_it() {
+    let test = "signing::a_signature_tag_with_too_many_layers_is_refused_naming_it";
+    if !python_has("cryptography", test) {
+        return;
+    }
+    let Some(reg) = RealRegistry::start(Mode::Plain, "a_signature_tag_with_too_many_layers") else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    passes(&["keygen", w.to_str().unwrap()]);
+    let c = Checkout::new(w.join("src"));
+    let layout = w.join("app");
+    // The digest the push will have: the same build, written locally first.
+    let r = report(&ok(c.cmd(&[
+        "--bin",
+        "hello",
+        "--output",
+        layout.to_str().unwrap(),
+        "--message-format",
+        "json",
+    ])));
+    let digest = r["images"][0]["digest"].as_str().unwrap();
+    passes(&["flood", &reg.host, "flood/hello", digest, "300"]);
+    let err = fails(c.cmd(&[
+        "--bin",
+        "hello",
+        "--output",
+        layout.to_str().unwrap(),
+        "--push",
+        &format!("{}/flood/hello:1", reg.host),
+        "--sign-key",
+        w.join("key.pem").to_str().unwrap(),
+    ]));
+    let tag = format!("sha256-{}.sig", digest.trim_start_matches("sha256:"));
+    assert!(
+        err.contains(&tag) && err.contains("300 layers") && err.contains("cosign clean"),
+        "{err}"
+    );
+}

@@ -32,8 +32,8 @@ pub const DSSE: &str = "application/vnd.dsse.envelope.v1+json";
 pub const IN_TOTO: &str = "application/vnd.in-toto+json";
 /// The most layers kept from a signature or attestation image already in the registry.
 const MAX_LAYERS: usize = 256;
-/// The largest such layer fetched back.
-const MAX_LAYER: u64 = 8 << 20;
+/// The most bytes of such layers fetched back (into the blob store, not memory), all together.
+const MAX_LAYER_BYTES: u64 = 64 << 20;
 
 /// The simple-signing payload for `digest` in `repository` (`registry/repo`), as cosign writes it.
 pub fn payload(repository: &str, digest: &Digest) -> Vec<u8> {
@@ -165,14 +165,15 @@ pub fn attach(
         Err(e) if e.status() == Some(404) => Vec::new(),
         Err(e) => return Err(anyhow::Error::new(e).context(doing)),
     };
+    let total = all.iter().fold(0u64, |n, d| n.saturating_add(d.size));
+    if total > MAX_LAYER_BYTES {
+        anyhow::bail!(
+            "{registry}/{repository}:{tag} already has {total} bytes of layers (at most \
+             {MAX_LAYER_BYTES} are read back to keep them): delete the tag or clean it up with \
+             `cosign clean`"
+        );
+    }
     for d in &all {
-        if d.size > MAX_LAYER {
-            anyhow::bail!(
-                "{registry}/{repository}:{tag} has a layer of {} bytes (at most {MAX_LAYER} are read back): \
-                 delete the tag or clean it up with `cosign clean`",
-                d.size
-            );
-        }
         client
             .fetch_blob(repository, d, store)
             .with_context(|| format!("{doing}: layer {}", d.digest))?;
