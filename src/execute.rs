@@ -437,34 +437,13 @@ fn build_one<'a>(
     })
 }
 
-/// The signer of a run that pushes (`--sign-key`, `SLIM_IMAGE_SIGNING_KEY_FILE`,
-/// `SLIM_IMAGE_SIGNING_KEY`), loaded before anything is built so a bad key fails first. A key in the
-/// environment of a run that pushes nothing is not read; `--sign-key` there is an error.
-fn signer_for(plan: &Plan, cli: &Cli) -> Result<Option<Box<dyn crate::sign::Signer>>> {
-    if plan.images.iter().all(|i| i.push.is_empty()) {
-        if let Some(k) = &cli.sign_key {
-            anyhow::bail!(
-                "--sign-key {} signs what is pushed, and this run pushes nothing: add --push",
-                k.display()
-            );
-        }
-        return Ok(None);
-    }
-    crate::sign::from_env(cli.sign_key.as_deref(), |k| std::env::var(k).ok())
-}
-
 /// Run the plan and report what was made.
 pub fn execute(plan: &Plan, cli: &Cli) -> Result<Report> {
+    // Checked before anything is built: the --image-refs path, the signing key.
     if let Some(f) = &cli.image_refs {
-        if plan.images.iter().all(|i| i.push.is_empty()) {
-            anyhow::bail!(
-                "--image-refs {} lists the references pushed, and this run pushes nothing: add --push",
-                f.display()
-            );
-        }
-        sink::refs::check(f)?;
+        sink::refs::preflight(plan, f)?;
     }
-    let signer = signer_for(plan, cli)?;
+    let signer = crate::sign::for_plan(plan, cli)?;
     build_then(plan, cli, |store, built| {
         let mut images = Vec::new();
         for b in built {
@@ -475,17 +454,7 @@ pub fn execute(plan: &Plan, cli: &Cli) -> Result<Report> {
             report.pushed = push_image(b, store, cli, mounts, signer.as_deref())?;
         }
         if let Some(f) = &cli.image_refs {
-            let lines: Vec<String> = images
-                .iter()
-                .flat_map(|i| &i.pushed)
-                .map(|p| match p.reference.contains('@') {
-                    // A digest-only reference already says its digest.
-                    true => p.reference.clone(),
-                    false => format!("{}@{}", p.reference, p.digest),
-                })
-                .collect();
-            sink::refs::write(f, &lines)?;
-            ui::status("Wrote", format!("image references {}", f.display()));
+            sink::refs::write_pushed(f, &images)?;
         }
         Ok(Report {
             tool: format!("cargo-slim-image {}", env!("CARGO_PKG_VERSION")),

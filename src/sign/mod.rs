@@ -81,3 +81,22 @@ pub fn from_env(
         None => Ok(None),
     }
 }
+
+/// The signer of a run that pushes (`--sign-key`, `SLIM_IMAGE_SIGNING_KEY_FILE`,
+/// `SLIM_IMAGE_SIGNING_KEY`), loaded before anything is built so a bad key fails first. A key in the
+/// environment of a run that pushes nothing is not read; `--sign-key` there is an error.
+pub fn for_plan(
+    plan: &crate::plan::Plan,
+    cli: &crate::cli::Cli,
+) -> Result<Option<Box<dyn Signer>>> {
+    if plan.images.iter().all(|i| i.push.is_empty()) {
+        if let Some(k) = &cli.sign_key {
+            anyhow::bail!(
+                "--sign-key {} signs what is pushed, and this run pushes nothing: add --push",
+                k.display()
+            );
+        }
+        return Ok(None);
+    }
+    from_env(cli.sign_key.as_deref(), |k| std::env::var(k).ok())
+}
