@@ -256,10 +256,10 @@ fn push_image(
     cli: &Cli,
     mount_from: BTreeMap<crate::digest::Digest, Vec<crate::reference::Reference>>,
     signer: Option<&dyn crate::sign::Signer>,
-) -> Result<Vec<crate::sink::push::PushReport>> {
+) -> Result<(Vec<crate::sink::push::PushReport>, Vec<String>)> {
     let (artifact, img) = (&b.artifact, b.img);
     if img.push.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Vec::new()));
     }
     let client = client_options(cli);
     let opts = crate::sink::push::PushOptions {
@@ -311,10 +311,11 @@ fn push_image(
         )?;
     }
     // Signatures last: what they sign (the image, its referrers) is there first.
-    if let Some(s) = signer {
-        signing::sign_pushed(s, b, store, &mut clients, &opts)?;
-    }
-    Ok(reports)
+    let signed = match signer {
+        Some(s) => signing::sign_pushed(s, b, store, &mut clients, &opts)?,
+        None => Vec::new(),
+    };
+    Ok((reports, signed))
 }
 
 /// Registry client options from the command line (`--insecure-registry`, `--registry-ca`,
@@ -451,7 +452,8 @@ pub fn execute(plan: &Plan, cli: &Cli) -> Result<Report> {
         }
         for (b, report) in built.iter().zip(images.iter_mut()) {
             let mounts = b.from.map(|f| f.mount_hints()).unwrap_or_default();
-            report.pushed = push_image(b, store, cli, mounts, signer.as_deref())?;
+            (report.pushed, report.signatures) =
+                push_image(b, store, cli, mounts, signer.as_deref())?;
         }
         if let Some(f) = &cli.image_refs {
             sink::refs::write_pushed(f, &images)?;

@@ -276,7 +276,7 @@ pub fn run(args: &IndexArgs, cli: &crate::cli::Cli) -> Result<()> {
         if let Some(s) = &signer {
             let full = format!("{}/{}", t.registry, t.repository);
             let layer = crate::sign::cosign::signature_layer(s.as_ref(), &full, &root.digest)?;
-            crate::sign::cosign::attach(
+            let signed = crate::sign::cosign::attach(
                 &mut clients,
                 &store,
                 (&t.registry, &t.repository),
@@ -287,7 +287,7 @@ pub fn run(args: &IndexArgs, cli: &crate::cli::Cli) -> Result<()> {
             )?;
             ui::status(
                 "Signed",
-                format!("{full}@{} ({})", root.digest, s.describe()),
+                format!("{full}@{} ({}): {signed}", root.digest, s.describe()),
             );
         }
     }

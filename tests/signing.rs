@@ -134,6 +134,17 @@ fn pushed_images_are_signed_and_attested_as_cosign_does() {
     let r = report(&String::from_utf8_lossy(&out.stdout));
     let digest = r["images"][0]["digest"].as_str().unwrap().to_string();
     let host = reg.host.as_str();
+    // The report lists the signature and attestation images, each with its digest.
+    let hex = digest.trim_start_matches("sha256:");
+    let listed: Vec<&str> = r["images"][0]["signatures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    assert!(listed[0].starts_with(&format!("{host}/sig/hello:sha256-{hex}.sig@sha256:")));
+    assert!(listed[1].starts_with(&format!("{host}/sig/hello:sha256-{hex}.att@sha256:")));
 
     // The signature verifies, independently, with the public key; and names this image.
     let payload: Value =
@@ -191,6 +202,10 @@ fn pushed_images_are_signed_and_attested_as_cosign_does() {
     let client = Client::new(host, &ClientOptions::default()).unwrap();
     let sig_tag = format!("sha256-{}.sig", digest.trim_start_matches("sha256:"));
     let before = client.get_manifest("sig/hello", &sig_tag).unwrap().bytes;
+    assert_eq!(
+        listed[0].rsplit_once('@').unwrap().1,
+        common::checkout::sha256(&before)
+    );
     ok(c.cmd(&[
         "--bin",
         "hello",

@@ -9,14 +9,16 @@ use crate::sign::{cosign, Signer};
 use crate::sink::push::PushOptions;
 use anyhow::Result;
 
-/// Sign `b` (already pushed to `b.img.push`) with `signer`.
+/// Sign `b` (already pushed to `b.img.push`) with `signer`: the `registry/repo:tag@digest` of
+/// every signature and attestation image.
 pub(super) fn sign_pushed(
     signer: &dyn Signer,
     b: &Built<'_>,
     store: &BlobStore,
     clients: &mut Clients,
     opts: &PushOptions,
-) -> Result<()> {
+) -> Result<Vec<String>> {
+    let mut out = Vec::new();
     let mut repos: Vec<(String, String)> = b
         .img
         .push
@@ -31,7 +33,7 @@ pub(super) fn sign_pushed(
         let full = format!("{registry}/{repository}");
         for d in &manifests {
             let layer = cosign::signature_layer(signer, &full, d)?;
-            cosign::attach(
+            out.push(cosign::attach(
                 clients,
                 store,
                 (registry, repository),
@@ -39,7 +41,7 @@ pub(super) fn sign_pushed(
                 "sig",
                 vec![layer],
                 opts,
-            )?;
+            )?);
             crate::ui::status("Signed", format!("{full}@{d} ({})", signer.describe()));
         }
         for d in &manifests {
@@ -62,7 +64,7 @@ pub(super) fn sign_pushed(
                 continue;
             }
             let n = layers.len();
-            cosign::attach(
+            out.push(cosign::attach(
                 clients,
                 store,
                 (registry, repository),
@@ -70,9 +72,9 @@ pub(super) fn sign_pushed(
                 "att",
                 layers,
                 opts,
-            )?;
+            )?);
             crate::ui::status("Attested", format!("{full}@{d} ({n} attestation(s))"));
         }
     }
-    Ok(())
+    Ok(out)
 }

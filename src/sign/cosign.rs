@@ -136,7 +136,8 @@ pub fn tag(digest: &Digest, suffix: &str) -> String {
 
 /// Add `layers` to the image at `sha256-<hex of subject>.<suffix>` in `registry/repository`:
 /// the layers already there are kept (fetched into `store`, bounded), ours appended unless the same
-/// layer is there; then the image is pushed under that tag.
+/// layer is there; then the image is pushed under that tag. Gives `registry/repo:tag@digest` of the
+/// signature or attestation image.
 #[allow(clippy::too_many_arguments)]
 pub fn attach(
     clients: &mut Clients,
@@ -146,7 +147,7 @@ pub fn attach(
     suffix: &str,
     layers: Vec<Layer>,
     opts: &PushOptions,
-) -> Result<()> {
+) -> Result<String> {
     let tag = tag(subject, suffix);
     let client = clients.get(registry)?;
     client.declare_push(repository, &[]);
@@ -191,7 +192,8 @@ pub fn attach(
     }
     if all.len() == before && before > 0 {
         crate::ui::status("Present", format!("{registry}/{repository}:{tag}"));
-        return Ok(());
+        let d = Digest::of(&client.get_manifest(repository, &tag)?.bytes);
+        return Ok(format!("{registry}/{repository}:{tag}@{d}"));
     }
     // cosign's config: the layers (uncompressed: diff_id = digest), no platform, time zero.
     let zero = "0001-01-01T00:00:00Z";
@@ -224,11 +226,14 @@ pub fn attach(
     let target = Reference {
         registry: registry.to_string(),
         repository: repository.to_string(),
-        tag: Some(tag),
+        tag: Some(tag.clone()),
         digest: None,
     };
     push::push_with(clients, &artifact, store, &[target], opts)?;
-    Ok(())
+    Ok(format!(
+        "{registry}/{repository}:{tag}@{}",
+        artifact.root.digest
+    ))
 }
 
 #[cfg(test)]
