@@ -397,3 +397,29 @@ fn a_prebuilt_binary_is_recorded_by_digest_without_a_workspace() {
         "no workspace, yet: {deps:?}"
     );
 }
+
+#[test]
+fn a_tarball_where_the_provenance_goes_is_refused_before_building() {
+    let work = tempfile::tempdir().unwrap();
+    let c = Checkout::new(work.path().join("src"));
+    let layout = work.path().join("app");
+    let tar = work.path().join("app.provenance.json");
+    let err = common::slim::fails(c.cmd(&[
+        "--bin",
+        "hello",
+        "--output",
+        layout.to_str().unwrap(),
+        "--sbom",
+        "none",
+        "--tarball",
+        tar.to_str().unwrap(),
+    ]));
+    assert!(
+        err.contains("is where the provenance of the layout") && err.contains("--provenance none"),
+        "{err}"
+    );
+    assert!(!tar.exists() && !layout.exists());
+    // The plan says it.
+    let plan = ok(c.cmd(&["--bin", "hello", "--dry-run"]));
+    assert!(plan.contains("provenance: slsa"), "{plan}");
+}
