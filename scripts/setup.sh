@@ -115,6 +115,8 @@ python_module jsonschema "jsonschema, referencing" "the SBOM schema tests will f
 # its own copy.
 step "python3 cryptography"
 python_module cryptography cryptography "the token-auth tests will fail"
+# PyNaCl: tests/signing.rs seals a cosign.key (NaCl secretbox) to check the tool opens cosign's format.
+python_module pynacl nacl.secret "the cosign.key signing test will fail"
 
 # --- cargo-fuzz: bounded fuzzing of the parsers (scripts/fuzz.sh; issue 7) -------------------------
 cargo_tool cargo-fuzz "scripts/fuzz.sh will SKIP"

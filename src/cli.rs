@@ -164,6 +164,12 @@ pub struct Cli {
     /// to FILE (replaced atomically).
     #[arg(long, value_name = "FILE", help_heading = "Output")]
     pub image_refs: Option<PathBuf>,
+    /// Sign every pushed manifest (cosign's format, `sha256-<hex>.sig`) and attest its provenance and
+    /// SBOM (`sha256-<hex>.att`) with this ECDSA P-256 key: PKCS#8 PEM, or cosign's encrypted
+    /// cosign.key with the password in COSIGN_PASSWORD. Default: SLIM_IMAGE_SIGNING_KEY_FILE, then
+    /// SLIM_IMAGE_SIGNING_KEY (the PEM itself).
+    #[arg(long, value_name = "FILE", help_heading = "Output")]
+    pub sign_key: Option<PathBuf>,
     /// Registry that may be reached over plain HTTP, HOST[:PORT] (repeatable).
     #[arg(long, value_name = "HOST[:PORT]", help_heading = "Output")]
     pub insecure_registry: Vec<String>,

@@ -21,6 +21,7 @@ use anyhow::Result;
 mod app;
 mod inputs;
 mod local;
+mod signing;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -253,10 +254,11 @@ fn push_image(
     store: &BlobStore,
     cli: &Cli,
     mount_from: BTreeMap<crate::digest::Digest, Vec<crate::reference::Reference>>,
-) -> Result<Vec<crate::sink::push::PushReport>> {
+    signer: Option<&dyn crate::sign::Signer>,
+) -> Result<(Vec<crate::sink::push::PushReport>, Vec<String>)> {
     let (artifact, img) = (&b.artifact, b.img);
     if img.push.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Vec::new()));
     }
     let client = client_options(cli);
     let opts = crate::sink::push::PushOptions {
@@ -307,7 +309,12 @@ fn push_image(
             &opts,
         )?;
     }
-    Ok(reports)
+    // Signatures last: what they sign (the image, its referrers) is there first.
+    let signed = match signer {
+        Some(s) => signing::sign_pushed(s, b, store, &mut clients, &opts)?,
+        None => Vec::new(),
+    };
+    Ok((reports, signed))
 }
 
 /// Registry client options from the command line (`--insecure-registry`, `--registry-ca`,
@@ -432,15 +439,11 @@ fn build_one<'a>(
 
 /// Run the plan and report what was made.
 pub fn execute(plan: &Plan, cli: &Cli) -> Result<Report> {
+    // Checked before anything is built: the --image-refs path, the signing key.
     if let Some(f) = &cli.image_refs {
-        if plan.images.iter().all(|i| i.push.is_empty()) {
-            anyhow::bail!(
-                "--image-refs {} lists the references pushed, and this run pushes nothing: add --push",
-                f.display()
-            );
-        }
-        sink::refs::check(f)?;
+        sink::refs::preflight(plan, f)?;
     }
+    let signer = crate::sign::for_plan(plan, cli)?;
     build_then(plan, cli, |store, built| {
         let mut images = Vec::new();
         for b in built {
@@ -448,20 +451,11 @@ pub fn execute(plan: &Plan, cli: &Cli) -> Result<Report> {
         }
         for (b, report) in built.iter().zip(images.iter_mut()) {
             let mounts = b.from.map(|f| f.mount_hints()).unwrap_or_default();
-            report.pushed = push_image(b, store, cli, mounts)?;
+            (report.pushed, report.signatures) =
+                push_image(b, store, cli, mounts, signer.as_deref())?;
         }
         if let Some(f) = &cli.image_refs {
-            let lines: Vec<String> = images
-                .iter()
-                .flat_map(|i| &i.pushed)
-                .map(|p| match p.reference.contains('@') {
-                    // A digest-only reference already says its digest.
-                    true => p.reference.clone(),
-                    false => format!("{}@{}", p.reference, p.digest),
-                })
-                .collect();
-            sink::refs::write(f, &lines)?;
-            ui::status("Wrote", format!("image references {}", f.display()));
+            sink::refs::write_pushed(f, &images)?;
         }
         Ok(Report {
             tool: format!("cargo-slim-image {}", env!("CARGO_PKG_VERSION")),

@@ -39,6 +39,11 @@ pub struct IndexArgs {
     /// Extra CA certificate (PEM) to trust for registries (repeatable).
     #[arg(long, value_name = "FILE")]
     pub registry_ca: Vec<PathBuf>,
+    /// Sign the index (cosign's format, `sha256-<hex>.sig`) with this ECDSA P-256 key (PKCS#8 PEM
+    /// or cosign.key with COSIGN_PASSWORD); default SLIM_IMAGE_SIGNING_KEY_FILE, then
+    /// SLIM_IMAGE_SIGNING_KEY.
+    #[arg(long, value_name = "FILE")]
+    pub sign_key: Option<PathBuf>,
 }
 
 /// One platform image found among the inputs.
@@ -161,6 +166,11 @@ pub fn run(args: &IndexArgs, cli: &crate::cli::Cli) -> Result<()> {
         print!("{}", dry_run(cli, &inputs, &targets, &annotations));
         return Ok(());
     }
+    // A bad key fails before anything is read or pushed.
+    let signer =
+        crate::sign::from_env(args.sign_key.as_deref().or(cli.sign_key.as_deref()), |k| {
+            std::env::var(k).ok()
+        })?;
     // --retries/--timeout and the flags before the subcommand, plus the subcommand's own.
     let from_cli = crate::execute::client_options(cli);
     let mut opts = PushOptions {
@@ -262,6 +272,23 @@ pub fn run(args: &IndexArgs, cli: &crate::cli::Cli) -> Result<()> {
             &opts,
         )? {
             out.push_str(&format!("{}@{}\n", r.reference, r.digest));
+        }
+        if let Some(s) = &signer {
+            let full = format!("{}/{}", t.registry, t.repository);
+            let layer = crate::sign::cosign::signature_layer(s.as_ref(), &full, &root.digest)?;
+            let signed = crate::sign::cosign::attach(
+                &mut clients,
+                &store,
+                (&t.registry, &t.repository),
+                &root.digest,
+                "sig",
+                vec![layer],
+                &opts,
+            )?;
+            ui::status(
+                "Signed",
+                format!("{full}@{} ({}): {signed}", root.digest, s.describe()),
+            );
         }
     }
     print!("{out}");

@@ -32,6 +32,7 @@ pub mod report;
 pub mod resolve;
 pub mod rootfs;
 pub mod sbom;
+pub mod sign;
 pub mod sink;
 pub mod size;
 pub mod tar;

@@ -106,6 +106,10 @@ pub struct ImageReport {
     /// Provenance statements made (one per platform manifest).
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub provenance: Vec<crate::provenance::output::ProvReport>,
+    /// The cosign signature and attestation images pushed (`registry/repo:sha256-<hex>.sig@digest`,
+    /// `.att`), with a signing key.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub signatures: Vec<String>,
 }
 
 /// The base image an image was built on.

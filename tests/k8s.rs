@@ -42,7 +42,16 @@ spec:
 
 fn resolve_cmd(host: &str, target: &str, extra: &[&str]) -> std::process::Command {
     let repo = format!("{host}/k8s");
-    let mut rest = vec!["--sbom", "none", "resolve", "--repo", &repo];
+    // No referrers (SBOM, provenance): the manifest count below is the image's alone.
+    let mut rest = vec![
+        "--sbom",
+        "none",
+        "--provenance",
+        "none",
+        "resolve",
+        "--repo",
+        &repo,
+    ];
     rest.extend_from_slice(extra);
     slim::on(&hello(), target, &rest)
 }

@@ -182,6 +182,7 @@ fn statement_validates_records_the_source_and_travels_in_the_tarball() {
     );
     assert_eq!(ext["platform"], img["platforms"][0]);
     assert_eq!(ext["compression"], "gzip");
+    assert_eq!(ext["sourceDateEpoch"], 1700000000);
     assert_eq!(
         def["internalParameters"]["cargo-slim-image"],
         env!("CARGO_PKG_VERSION")
@@ -281,6 +282,14 @@ fn provenance_is_reachable_in_a_real_registry_and_the_image_is_unchanged() {
     let b = client.get_manifest("prov/without", "1").unwrap();
     assert_eq!(sha256(&a.bytes), digest);
     assert_eq!(a.bytes, b.bytes);
+    // And as skopeo (containers/image) pulls it.
+    let test = "provenance_is_reachable_in_a_real_registry_and_the_image_is_unchanged";
+    let tls = ["--tls-verify=false"];
+    if let Some(d) = common::registry::skopeo_digest(test, &with, &tls) {
+        assert_eq!(d.to_string(), digest);
+        let other = common::registry::skopeo_digest(test, &without, &tls).unwrap();
+        assert_eq!(other.to_string(), digest);
+    }
 
     // distribution 2.8 has no referrers API: the fallback tag lists the statement.
     let tag = format!("sha256-{}", digest.trim_start_matches("sha256:"));
@@ -344,4 +353,73 @@ fn a_bad_provenance_value_is_refused_naming_the_key() {
         err.contains("provenance = `in-toto` is not one of: slsa (default), none"),
         "{err}"
     );
+}
+
+#[test]
+fn a_prebuilt_binary_is_recorded_by_digest_without_a_workspace() {
+    if !peers::check_tools(
+        "provenance::a_prebuilt_binary_is_recorded_by_digest_without_a_workspace",
+        &["busybox"],
+    ) {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let bin = common::blob_cache::app_binary(work.path());
+    let out = work.path().join("img");
+    let mut c = common::blob_cache::build_with(
+        &bin,
+        &work.path().join("target"),
+        &out,
+        &["--message-format", "json"],
+    );
+    c.current_dir(work.path());
+    ok(c);
+    let file = work.path().join("img.provenance.json");
+    let stmt: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    if let Some((valid, why)) = validate(&file) {
+        assert!(valid, "{why}");
+    }
+    let ext = &stmt["predicate"]["buildDefinition"]["externalParameters"];
+    assert!(ext.get("package").is_none(), "{ext}");
+    assert_eq!(ext["binaries"], serde_json::json!(["app"]));
+    let d = dependency(&stmt, "binary:app");
+    assert_eq!(
+        format!("sha256:{}", d["digest"]["sha256"].as_str().unwrap()),
+        sha256(&std::fs::read(&bin).unwrap())
+    );
+    let deps = stmt["predicate"]["buildDefinition"]["resolvedDependencies"]
+        .as_array()
+        .unwrap();
+    assert!(
+        !deps
+            .iter()
+            .any(|d| d["name"] == "source" || d["name"] == "Cargo.lock"),
+        "no workspace, yet: {deps:?}"
+    );
+}
+
+#[test]
+fn a_tarball_where_the_provenance_goes_is_refused_before_building() {
+    let work = tempfile::tempdir().unwrap();
+    let c = Checkout::new(work.path().join("src"));
+    let layout = work.path().join("app");
+    let tar = work.path().join("app.provenance.json");
+    let err = common::slim::fails(c.cmd(&[
+        "--bin",
+        "hello",
+        "--output",
+        layout.to_str().unwrap(),
+        "--sbom",
+        "none",
+        "--tarball",
+        tar.to_str().unwrap(),
+    ]));
+    assert!(
+        err.contains("is where the provenance of the layout") && err.contains("--provenance none"),
+        "{err}"
+    );
+    assert!(!tar.exists() && !layout.exists());
+    // The plan says it.
+    let plan = ok(c.cmd(&["--bin", "hello", "--dry-run"]));
+    assert!(plan.contains("provenance: slsa"), "{plan}");
 }

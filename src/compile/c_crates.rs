@@ -130,6 +130,9 @@ fn tree(q: &MetadataQuery, packages: &[String], platform: Platform) -> Result<St
     }
     let out = cmd
         .env_remove(crate::registry::credentials::PASSWORD_VAR)
+        .env_remove(crate::sign::SECRET_VARS[0])
+        .env_remove(crate::sign::SECRET_VARS[1])
+        .env_remove(crate::sign::SECRET_VARS[2])
         .stdin(std::process::Stdio::null())
         .output()
         .context("running `cargo tree` to find the crates that compile C code for the image")?;

@@ -99,6 +99,7 @@ pub(super) fn write_local(
         sbom: b.sboms.iter().map(|s| s.report()).collect(),
         debuginfo: b.debug.iter().flat_map(|d| d.report()).collect(),
         provenance: b.provenance.iter().map(|p| p.report()).collect(),
+        signatures: Vec::new(),
         base: b.from.map(crate::report::BaseReport::of),
     })
 }

@@ -92,6 +92,8 @@ pub struct Run {
     pub invocation_id: Option<String>,
     /// `SOURCE_DATE_EPOCH` as RFC 3339, when set (and not 0).
     pub time: Option<String>,
+    /// `SOURCE_DATE_EPOCH` (0 when unset): the layers' mtimes and the config's `created`.
+    pub epoch: u64,
 }
 
 /// What one statement is about: one platform's manifest of an image.
@@ -108,7 +110,8 @@ pub struct Subject<'a> {
     pub base: Option<(&'a str, &'a Digest, &'a Digest)>,
     /// Prebuilt binaries (`--binary`): name and the digest of the file.
     pub prebuilt: Vec<(String, Digest)>,
-    /// Extra files: destination in the image and the digest of the source file.
+    /// Extra files: destination in the image and the digest of the source file; then the extra CA
+    /// files (`ca:<n>`, in bundle order).
     pub files: Vec<(String, Digest)>,
 }
 
@@ -184,6 +187,7 @@ fn external(s: &Subject<'_>, run: &Run) -> Value {
     p.insert("extraCaCertificates".into(), json!(img.ca.extra.len()));
     p.insert("debuginfo".into(), json!(img.debuginfo.as_str()));
     p.insert("embedDependencies".into(), json!(img.embed_dependencies));
+    p.insert("sourceDateEpoch".into(), json!(run.epoch));
     p.insert("compression".into(), json!(run.compression.0));
     p.insert(
         "compressionLevel".into(),
@@ -243,7 +247,11 @@ fn resolved(s: &Subject<'_>, run: &Run) -> Vec<Value> {
         out.push(json!({"name": format!("binary:{name}"), "digest": digest_set(d)}));
     }
     for (dest, d) in &s.files {
-        out.push(json!({"name": format!("file:{dest}"), "digest": digest_set(d)}));
+        let name = match dest.strip_prefix("ca:") {
+            Some(n) => format!("extra-ca-certificate:{n}"),
+            None => format!("file:{dest}"),
+        };
+        out.push(json!({"name": name, "digest": digest_set(d)}));
     }
     out
 }
@@ -317,6 +325,7 @@ impl Run {
             tools: tools.clone(),
             invocation_id: source::invocation_id(|k| std::env::var(k).ok()),
             time: (plan.epoch != 0).then(|| crate::image::rfc3339(plan.epoch)),
+            epoch: plan.epoch,
         }
     }
 }

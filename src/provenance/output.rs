@@ -106,6 +106,9 @@ pub fn make(
     for f in &img.files {
         files.push((f.dest.clone(), file_digest(&f.src)?));
     }
+    for (i, ca) in img.ca.extra.iter().enumerate() {
+        files.push((format!("ca:{i}"), file_digest(ca)?));
+    }
     // A registry base by its resolved name; a local one without its path (see `base_param`).
     let base_name = match &img.base {
         crate::base::BaseSource::Registry(_) => from.map(|b| format!("docker://{}", b.name)),

@@ -28,6 +28,34 @@ pub fn check(dest: &Path) -> Result<PathBuf> {
     Ok(p)
 }
 
+/// Before anything is built: a run that pushes nothing has nothing to list, and `dest` must be a
+/// place a file can go.
+pub fn preflight(plan: &crate::plan::Plan, dest: &Path) -> Result<()> {
+    if plan.images.iter().all(|i| i.push.is_empty()) {
+        bail!(
+            "--image-refs {} lists the references pushed, and this run pushes nothing: add --push",
+            dest.display()
+        );
+    }
+    check(dest).map(drop)
+}
+
+/// Write the references `images` were pushed to, each with its digest, to `dest`.
+pub fn write_pushed(dest: &Path, images: &[crate::report::ImageReport]) -> Result<()> {
+    let lines: Vec<String> = images
+        .iter()
+        .flat_map(|i| &i.pushed)
+        .map(|p| match p.reference.contains('@') {
+            // A digest-only reference already says its digest.
+            true => p.reference.clone(),
+            false => format!("{}@{}", p.reference, p.digest),
+        })
+        .collect();
+    write(dest, &lines)?;
+    crate::ui::status("Wrote", format!("image references {}", dest.display()));
+    Ok(())
+}
+
 /// Write `lines` (each without its newline) to `dest`.
 pub fn write(dest: &Path, lines: &[String]) -> Result<()> {
     let file = check(dest)?;

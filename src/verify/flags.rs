@@ -60,6 +60,7 @@ fn join(before: Cli, after: Cli) -> Cli {
         load,
         push,
         image_refs,
+        sign_key,
         insecure_registry,
         registry_ca,
         compression,
@@ -110,6 +111,7 @@ fn join(before: Cli, after: Cli) -> Cli {
         load: load || before.load,
         push: both(before.push, push),
         image_refs: image_refs.or(before.image_refs),
+        sign_key: sign_key.or(before.sign_key),
         insecure_registry: both(before.insecure_registry, insecure_registry),
         registry_ca: both(before.registry_ca, registry_ca),
         compression: pick(before.compression, compression, d.compression),
@@ -166,6 +168,9 @@ pub fn without_sinks(mut cli: Cli, unused: std::path::PathBuf) -> Cli {
     }
     if cli.image_refs.take().is_some() {
         ignored.push("--image-refs");
+    }
+    if cli.sign_key.take().is_some() {
+        ignored.push("--sign-key");
     }
     if std::mem::take(&mut cli.load) {
         ignored.push("--load");
