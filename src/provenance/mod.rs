@@ -191,7 +191,9 @@ fn external(s: &Subject<'_>, run: &Run) -> Value {
     p.insert("compression".into(), json!(run.compression.0));
     p.insert(
         "compressionLevel".into(),
-        run.compression.1.map_or_else(|| json!("by-size"), |l| json!(l)),
+        run.compression
+            .1
+            .map_or_else(|| json!("by-size"), |l| json!(l)),
     );
     if let Some(c) = &run.c_toolchain {
         p.insert("cToolchain".into(), json!(c));
