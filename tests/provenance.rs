@@ -415,7 +415,7 @@ fn a_tarball_where_the_provenance_goes_is_refused_before_building() {
         tar.to_str().unwrap(),
     ]));
     assert!(
-        err.contains("is where the provenance of the layout") && err.contains("--provenance none"),
+        err.contains("is where the provenance goes") && err.contains("--provenance none"),
         "{err}"
     );
     assert!(!tar.exists() && !layout.exists());
