@@ -57,17 +57,23 @@ pub struct Built {
 }
 
 /// The per-user cache root: `$SLIM_IMAGE_CACHE_DIR`, else `$XDG_CACHE_HOME/cargo-slim-image` (an
-/// absolute path, as the XDG spec asks), else `$HOME/.cache/cargo-slim-image`.
+/// absolute path, as the XDG spec asks), else `$HOME/.cache/cargo-slim-image`. Always absolute (a
+/// relative one against the current directory): it becomes `OPENSSL_DIR`, which openssl-sys's build
+/// script reads from its own directory.
 pub fn cache_root(env: &dyn Fn(&str) -> Option<String>) -> Result<PathBuf> {
     let set = |k: &str| env(k).filter(|v| !v.trim().is_empty());
+    let absolute = |p: PathBuf| {
+        std::path::absolute(&p)
+            .with_context(|| format!("making the cache directory {} absolute", p.display()))
+    };
     if let Some(d) = set("SLIM_IMAGE_CACHE_DIR") {
-        return Ok(PathBuf::from(d));
+        return absolute(PathBuf::from(d));
     }
     if let Some(x) = set("XDG_CACHE_HOME").filter(|x| Path::new(x).is_absolute()) {
         return Ok(Path::new(&x).join("cargo-slim-image"));
     }
     match set("HOME") {
-        Some(h) => Ok(Path::new(&h).join(".cache").join("cargo-slim-image")),
+        Some(h) => absolute(Path::new(&h).join(".cache").join("cargo-slim-image")),
         None => bail!(
             "OpenSSL is built once and kept in a per-user cache, but neither SLIM_IMAGE_CACHE_DIR, XDG_CACHE_HOME nor HOME is set: set SLIM_IMAGE_CACHE_DIR to a directory for it"
         ),
@@ -485,6 +491,16 @@ mod tests {
         assert_eq!(
             cache_root(&relative).unwrap(),
             Path::new("/h/.cache/cargo-slim-image")
+        );
+        // A relative one is made absolute here: it becomes OPENSSL_DIR, which openssl-sys's build
+        // script reads from its own directory.
+        let here = std::env::current_dir().unwrap();
+        let rel = env(&[("SLIM_IMAGE_CACHE_DIR", "c/d"), ("HOME", "/h")]);
+        assert_eq!(cache_root(&rel).unwrap(), here.join("c/d"));
+        let rel_home = env(&[("HOME", "h")]);
+        assert_eq!(
+            cache_root(&rel_home).unwrap(),
+            here.join("h/.cache/cargo-slim-image")
         );
         let none = env(&[("SLIM_IMAGE_CACHE_DIR", " ")]);
         assert!(format!("{:#}", cache_root(&none).unwrap_err()).contains("SLIM_IMAGE_CACHE_DIR"));
