@@ -333,36 +333,13 @@ fn build_in(stage: &Path, d: &Decision, c: &Compiler, offline: bool) -> Result<P
     if offline {
         cmd.arg("--offline");
     }
-    // What the user set for their own C builds would change these bytes without changing the
-    // cache key: OpenSSL is built only from what is set here.
-    for v in [
-        "CFLAGS",
-        "CXXFLAGS",
-        "CPPFLAGS",
-        "LDFLAGS",
-        "TARGET_CFLAGS",
-        "TARGET_CC",
-        "TARGET_AR",
-        "CROSS_COMPILE",
-        "CARGO_BUILD_TARGET",
-        "CARGO_TARGET_DIR",
-        "CARGO_BUILD_BUILD_DIR",
-        "RUSTC_WRAPPER",
-        "CARGO_BUILD_RUSTC_WRAPPER",
-        "PERL",
-        "OPENSSL_SRC_PERL",
-        "MFLAGS",
-        "DESTDIR",
-    ] {
-        cmd.env_remove(v);
+    for (k, v) in fixed_env(triple, &c.env) {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
     }
-    cmd.env_remove(format!("CFLAGS_{key}"))
-        .env_remove(format!("CFLAGS_{triple}"))
-        .env_remove(crate::registry::credentials::PASSWORD_VAR)
-        .envs(c.env.iter().map(|(k, v)| (k, v)))
-        // openssl-src hands the compiler's flags to OpenSSL's Configure, for which the last
-        // --prefix wins: the prefix OpenSSL records is /usr/local, installed below DESTDIR.
-        .env(format!("CFLAGS_{key}"), "--prefix=/usr/local")
+    cmd.env_remove(crate::registry::credentials::PASSWORD_VAR)
         // OpenSSL's Makefile assigns `DESTDIR=`, so only a command-line variable (which MAKEFLAGS
         // carries to every make it runs) overrides it; openssl-src's build step replaces
         // MAKEFLAGS with cargo's jobserver, its install step keeps this.
@@ -409,6 +386,56 @@ fn build_in(stage: &Path, d: &Decision, c: &Compiler, offline: bool) -> Result<P
     }
     check_no_paths(&install, &[stage])?;
     Ok(install)
+}
+
+/// What the build's environment sets (`Some`) or removes (`None`), beside `tools` (the compiler's
+/// `CC_<triple>` and the like): what the user set for their own C builds would change OpenSSL's bytes
+/// without changing the cache key, so OpenSSL is built only from what is set here. Set, not only
+/// removed, where a cargo config's `[env]` could bring it back (cargo's `[env]` does not replace
+/// what is set): every spelling the cc crate reads for the target (`CC_x86_64-unknown-linux-musl`
+/// comes before `CC_x86_64_unknown_linux_musl`; its flags add up from all of them), and the
+/// rustflags, some of which cc turns into C flags.
+fn fixed_env(triple: &str, tools: &[(String, String)]) -> Vec<(String, Option<String>)> {
+    let key = triple.replace('-', "_");
+    let empty = [
+        "CFLAGS".to_string(),
+        "CXXFLAGS".into(),
+        "CPPFLAGS".into(),
+        "LDFLAGS".into(),
+        "TARGET_CFLAGS".into(),
+        "CARGO_ENCODED_RUSTFLAGS".into(),
+        format!("CFLAGS_{triple}"),
+    ];
+    let removed = [
+        "TARGET_CC",
+        "TARGET_AR",
+        "CROSS_COMPILE",
+        "CRATE_CC_NO_DEFAULTS",
+        "CARGO_BUILD_TARGET",
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_BUILD_DIR",
+        "RUSTC_WRAPPER",
+        "CARGO_BUILD_RUSTC_WRAPPER",
+        "PERL",
+        "OPENSSL_SRC_PERL",
+        "MFLAGS",
+        "DESTDIR",
+    ];
+    let mut out: Vec<(String, Option<String>)> = empty
+        .into_iter()
+        .map(|v| (v, Some(String::new())))
+        .chain(removed.iter().map(|v| (v.to_string(), None)))
+        .collect();
+    for (k, v) in tools {
+        out.push((k.clone(), Some(v.clone())));
+        if let Some(tool) = k.strip_suffix(&format!("_{key}")) {
+            out.push((format!("{tool}_{triple}"), Some(v.clone())));
+        }
+    }
+    // openssl-src hands the compiler's flags to OpenSSL's Configure, for which the last
+    // --prefix wins: the prefix OpenSSL records is /usr/local, installed below DESTDIR.
+    out.push((format!("CFLAGS_{key}"), Some("--prefix=/usr/local".into())));
+    out
 }
 
 /// The host's triple, from `rustc -vV` of the rustc cargo runs: the generated project is built for it
@@ -504,6 +531,43 @@ mod tests {
         );
         let none = env(&[("SLIM_IMAGE_CACHE_DIR", " ")]);
         assert!(format!("{:#}", cache_root(&none).unwrap_err()).contains("SLIM_IMAGE_CACHE_DIR"));
+    }
+
+    #[test]
+    fn what_the_user_set_for_c_builds_does_not_reach_the_openssl_build() {
+        // Each spelling the cc crate (which openssl-src asks for the compiler and its flags) reads
+        // for the target, and cargo's rustflags (cc turns some into C flags): set by the build,
+        // so neither the user's environment nor a cargo config's `[env]` (which does not replace
+        // what is set) changes OpenSSL's bytes under the same cache key.
+        let triple = "x86_64-unknown-linux-musl";
+        let key = "x86_64_unknown_linux_musl";
+        let tools: Vec<(String, String)> = ["CC", "AR", "RANLIB"]
+            .iter()
+            .map(|t| (format!("{t}_{key}"), t.to_ascii_lowercase()))
+            .collect();
+        let env = fixed_env(triple, &tools);
+        let get = |k: &str| {
+            env.iter()
+                .rev()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.clone())
+        };
+        for t in ["CC", "AR", "RANLIB"] {
+            let want = Some(Some(t.to_ascii_lowercase()));
+            assert_eq!(get(&format!("{t}_{key}")), want, "{t}");
+            assert_eq!(get(&format!("{t}_{triple}")), want, "{t}_{triple}");
+        }
+        for v in [
+            "CFLAGS",
+            "TARGET_CFLAGS",
+            "CPPFLAGS",
+            "CARGO_ENCODED_RUSTFLAGS",
+        ] {
+            assert_eq!(get(v), Some(Some(String::new())), "{v}");
+        }
+        let prefix = Some(Some("--prefix=/usr/local".to_string()));
+        assert_eq!(get(&format!("CFLAGS_{key}")), prefix);
+        assert_eq!(get(&format!("CFLAGS_{triple}")), Some(Some(String::new())));
     }
 
     #[test]
