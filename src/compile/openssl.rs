@@ -220,7 +220,11 @@ pub fn ensure(d: &Decision, root: &Path, why: &str, offline: bool) -> Result<Bui
     // Temps of runs that died (kill -9) while building; ours is made below.
     crate::sink::commit::sweep(&parent);
     if dir.exists() {
-        // Not complete (no marker): not a finished entry of ours; moved out of the way by removing.
+        ui::note(format!(
+            "the OpenSSL cache entry {} is incomplete or damaged (a file differs from its record): building it again",
+            dir.display()
+        ));
+        // Not complete: not a finished entry of ours; moved out of the way by removing.
         std::fs::remove_dir_all(&dir).with_context(|| {
             format!(
                 "removing the incomplete OpenSSL cache entry {}",
@@ -239,16 +243,16 @@ pub fn ensure(d: &Decision, root: &Path, why: &str, offline: bool) -> Result<Bui
     let start = Instant::now();
     let stage = crate::sink::commit::Temp::dir(&parent, crate::sink::commit::Kind::CLib)?;
     let install = build_in(stage.path(), d, &c, offline)?;
-    std::fs::write(
-        install.join("cargo-slim-image.json"),
-        serde_json::to_vec_pretty(&serde_json::json!({
+    write_record(
+        &install,
+        serde_json::json!({
             "openssl": version(),
             "openssl-src": OPENSSL_SRC,
             "target": triple,
             "c-toolchain": c.name,
             "c-toolchain-version": c.id,
             "recipe": RECIPE,
-        }))?,
+        }),
     )
     .with_context(|| format!("writing the OpenSSL cache entry in {}", install.display()))?;
     crate::sink::commit::sync_tree(&install)?;
@@ -273,11 +277,56 @@ pub fn ensure(d: &Decision, root: &Path, why: &str, offline: bool) -> Result<Bui
     Ok(built(dir))
 }
 
-/// An entry is complete when it has its record (written last, before the rename) and both libraries.
+/// The record of an entry (written last, before the rename).
+const RECORD: &str = "cargo-slim-image.json";
+/// The files of an entry that openssl-sys reads, whose digests the record holds.
+const CHECKED: [&str; 3] = ["lib/libssl.a", "lib/libcrypto.a", "include/openssl/ssl.h"];
+
+/// Write `dir`'s record: `fields` and the digests of its [`CHECKED`] files.
+fn write_record(dir: &Path, mut fields: serde_json::Value) -> Result<()> {
+    let mut files = serde_json::Map::new();
+    for f in CHECKED {
+        let d = file_digest(&dir.join(f)).with_context(|| format!("reading {f}"))?;
+        files.insert(f.to_string(), d.into());
+    }
+    fields["files"] = files.into();
+    std::fs::write(dir.join(RECORD), serde_json::to_vec_pretty(&fields)?)?;
+    Ok(())
+}
+
+/// An entry is complete when its record is there and each of its [`CHECKED`] files has the digest
+/// the record gives: a truncated or replaced library, or a missing header, is not used (it is
+/// rebuilt), rather than failing the link in some later project.
 fn complete(dir: &Path) -> bool {
-    ["cargo-slim-image.json", "lib/libssl.a", "lib/libcrypto.a"]
-        .iter()
-        .all(|f| dir.join(f).is_file())
+    let Ok(text) = std::fs::File::open(dir.join(RECORD))
+        .and_then(|f| crate::bounded::read_at_most(f, 64 * 1024))
+    else {
+        return false;
+    };
+    let Ok(record) = serde_json::from_slice::<serde_json::Value>(&text) else {
+        return false;
+    };
+    CHECKED.iter().all(|f| {
+        record["files"][f]
+            .as_str()
+            .is_some_and(|want| file_digest(&dir.join(f)).is_ok_and(|got| got == want))
+    })
+}
+
+/// `sha256:<hex>` of a file's bytes, read in pieces.
+fn file_digest(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut h = crate::digest::Hasher::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(h.finish().0.to_string())
 }
 
 /// The generated project's build script: OpenSSL for `SLIM_OPENSSL_TARGET` into `SLIM_OPENSSL_OUT`.
@@ -492,103 +541,5 @@ fn check_no_paths(install: &Path, paths: &[&Path]) -> Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_cache_is_slim_image_cache_dir_else_xdg_cache_home_else_home() {
-        let env = |pairs: &'static [(&'static str, &'static str)]| {
-            move |k: &str| {
-                pairs
-                    .iter()
-                    .find(|(n, _)| *n == k)
-                    .map(|(_, v)| v.to_string())
-            }
-        };
-        let all = env(&[
-            ("SLIM_IMAGE_CACHE_DIR", "/c"),
-            ("XDG_CACHE_HOME", "/x"),
-            ("HOME", "/h"),
-        ]);
-        assert_eq!(cache_root(&all).unwrap(), Path::new("/c"));
-        let xdg = env(&[("XDG_CACHE_HOME", "/x"), ("HOME", "/h")]);
-        assert_eq!(cache_root(&xdg).unwrap(), Path::new("/x/cargo-slim-image"));
-        // A relative XDG_CACHE_HOME is ignored, as the XDG spec says.
-        let relative = env(&[("XDG_CACHE_HOME", "x"), ("HOME", "/h")]);
-        assert_eq!(
-            cache_root(&relative).unwrap(),
-            Path::new("/h/.cache/cargo-slim-image")
-        );
-        // A relative one is made absolute here: it becomes OPENSSL_DIR, which openssl-sys's build
-        // script reads from its own directory.
-        let here = std::env::current_dir().unwrap();
-        let rel = env(&[("SLIM_IMAGE_CACHE_DIR", "c/d"), ("HOME", "/h")]);
-        assert_eq!(cache_root(&rel).unwrap(), here.join("c/d"));
-        let rel_home = env(&[("HOME", "h")]);
-        assert_eq!(
-            cache_root(&rel_home).unwrap(),
-            here.join("h/.cache/cargo-slim-image")
-        );
-        let none = env(&[("SLIM_IMAGE_CACHE_DIR", " ")]);
-        assert!(format!("{:#}", cache_root(&none).unwrap_err()).contains("SLIM_IMAGE_CACHE_DIR"));
-    }
-
-    #[test]
-    fn what_the_user_set_for_c_builds_does_not_reach_the_openssl_build() {
-        // Each spelling the cc crate (which openssl-src asks for the compiler and its flags) reads
-        // for the target, and cargo's rustflags (cc turns some into C flags): set by the build,
-        // so neither the user's environment nor a cargo config's `[env]` (which does not replace
-        // what is set) changes OpenSSL's bytes under the same cache key.
-        let triple = "x86_64-unknown-linux-musl";
-        let key = "x86_64_unknown_linux_musl";
-        let tools: Vec<(String, String)> = ["CC", "AR", "RANLIB"]
-            .iter()
-            .map(|t| (format!("{t}_{key}"), t.to_ascii_lowercase()))
-            .collect();
-        let env = fixed_env(triple, &tools);
-        let get = |k: &str| {
-            env.iter()
-                .rev()
-                .find(|(n, _)| n == k)
-                .map(|(_, v)| v.clone())
-        };
-        for t in ["CC", "AR", "RANLIB"] {
-            let want = Some(Some(t.to_ascii_lowercase()));
-            assert_eq!(get(&format!("{t}_{key}")), want, "{t}");
-            assert_eq!(get(&format!("{t}_{triple}")), want, "{t}_{triple}");
-        }
-        for v in [
-            "CFLAGS",
-            "TARGET_CFLAGS",
-            "CPPFLAGS",
-            "CARGO_ENCODED_RUSTFLAGS",
-        ] {
-            assert_eq!(get(v), Some(Some(String::new())), "{v}");
-        }
-        let prefix = Some(Some("--prefix=/usr/local".to_string()));
-        assert_eq!(get(&format!("CFLAGS_{key}")), prefix);
-        assert_eq!(get(&format!("CFLAGS_{triple}")), Some(Some(String::new())));
-    }
-
-    #[test]
-    fn make_variables_escape_blanks_and_the_env_is_per_target() {
-        assert_eq!(
-            make_var("DESTDIR", Path::new("/home/a b/c\\d")),
-            std::ffi::OsString::from("DESTDIR=/home/a\\ b/c\\\\d")
-        );
-        assert_eq!(
-            cargo_env(Platform::LinuxArm64, Path::new("/c/o")),
-            [
-                (
-                    "AARCH64_UNKNOWN_LINUX_MUSL_OPENSSL_DIR".to_string(),
-                    "/c/o".to_string()
-                ),
-                (
-                    "AARCH64_UNKNOWN_LINUX_MUSL_OPENSSL_STATIC".to_string(),
-                    "1".to_string()
-                ),
-            ]
-        );
-        assert_eq!(version(), "3.6.3");
-    }
-}
+#[path = "openssl_tests.rs"]
+mod tests;
