@@ -226,16 +226,32 @@ pub fn var_set(env: &dyn Fn(&str) -> Option<String>, triple: &str, var: &str) ->
     .any(|k| env(k).is_some_and(|v| !v.trim().is_empty()))
 }
 
+/// Whether the first of `var`'s spellings that is set for `triple` (as [`var_set`]) is `value`.
+fn var_is(env: &dyn Fn(&str) -> Option<String>, triple: &str, var: &str, value: &str) -> bool {
+    let upper = triple.replace('-', "_").to_ascii_uppercase();
+    [format!("{upper}_{var}"), var.to_string()]
+        .iter()
+        .find_map(|k| env(k).filter(|v| !v.trim().is_empty()))
+        .is_some_and(|v| v.trim() == value)
+}
+
 /// The needs of `d`'s platform; `env` gives what cargo's build scripts will see.
 pub fn needs(d: &Decision, openssl: OpensslChoice, env: &dyn Fn(&str) -> Option<String>) -> Needs {
     let triple = d.platform.rust_target();
     let mut out = Needs::default();
     for c in &d.sys_crates {
         if c.name == "openssl-sys" {
-            let user_set = ["OPENSSL_DIR", "OPENSSL_LIB_DIR", "OPENSSL_NO_VENDOR"]
+            let user_set = ["OPENSSL_DIR", "OPENSSL_LIB_DIR"]
                 .iter()
-                .any(|v| var_set(env, triple, v));
-            if openssl == OpensslChoice::Auto && !c.features.contains("vendored") && !user_set {
+                .any(|v| var_set(env, triple, v))
+                // openssl-sys reads `OPENSSL_NO_VENDOR=0` as not set.
+                || (var_set(env, triple, "OPENSSL_NO_VENDOR")
+                    && !var_is(env, triple, "OPENSSL_NO_VENDOR", "0"));
+            // Its own copy (`vendored`), or a library that is not OpenSSL (aws-lc, BoringSSL).
+            let own = ["vendored", "aws-lc", "aws-lc-fips", "unstable_boringssl"]
+                .iter()
+                .any(|f| c.features.contains(*f));
+            if openssl == OpensslChoice::Auto && !own && !user_set {
                 out.openssl = Some(format!("{}@{}", c.name, c.version));
             }
             continue;
@@ -330,6 +346,18 @@ mod tests {
             let set = |k: &str| (k == var).then(|| "/opt/ssl".to_string());
             assert_eq!(needs(&d, OpensslChoice::Auto, &set).openssl, None, "{var}");
         }
+        // With aws-lc or BoringSSL openssl-sys links no OpenSSL: none is built, none in the SBOM.
+        for f in ["aws-lc", "aws-lc-fips", "unstable_boringssl"] {
+            let other = decision(&[("openssl-sys", &[f])]);
+            assert_eq!(
+                needs(&other, OpensslChoice::Auto, &none).openssl,
+                None,
+                "{f}"
+            );
+        }
+        // openssl-sys reads OPENSSL_NO_VENDOR=0 as unset: it then looks for OpenSSL, so it is built.
+        let zero = |k: &str| (k == "OPENSSL_NO_VENDOR").then(|| "0".to_string());
+        assert_eq!(needs(&d, OpensslChoice::Auto, &zero).openssl, want);
         let empty = |k: &str| (k == "OPENSSL_DIR").then(String::new);
         assert_eq!(needs(&d, OpensslChoice::Auto, &empty).openssl, want);
     }

@@ -57,17 +57,23 @@ pub struct Built {
 }
 
 /// The per-user cache root: `$SLIM_IMAGE_CACHE_DIR`, else `$XDG_CACHE_HOME/cargo-slim-image` (an
-/// absolute path, as the XDG spec asks), else `$HOME/.cache/cargo-slim-image`.
+/// absolute path, as the XDG spec asks), else `$HOME/.cache/cargo-slim-image`. Always absolute (a
+/// relative one against the current directory): it becomes `OPENSSL_DIR`, which openssl-sys's build
+/// script reads from its own directory.
 pub fn cache_root(env: &dyn Fn(&str) -> Option<String>) -> Result<PathBuf> {
     let set = |k: &str| env(k).filter(|v| !v.trim().is_empty());
+    let absolute = |p: PathBuf| {
+        std::path::absolute(&p)
+            .with_context(|| format!("making the cache directory {} absolute", p.display()))
+    };
     if let Some(d) = set("SLIM_IMAGE_CACHE_DIR") {
-        return Ok(PathBuf::from(d));
+        return absolute(PathBuf::from(d));
     }
     if let Some(x) = set("XDG_CACHE_HOME").filter(|x| Path::new(x).is_absolute()) {
         return Ok(Path::new(&x).join("cargo-slim-image"));
     }
     match set("HOME") {
-        Some(h) => Ok(Path::new(&h).join(".cache").join("cargo-slim-image")),
+        Some(h) => absolute(Path::new(&h).join(".cache").join("cargo-slim-image")),
         None => bail!(
             "OpenSSL is built once and kept in a per-user cache, but neither SLIM_IMAGE_CACHE_DIR, XDG_CACHE_HOME nor HOME is set: set SLIM_IMAGE_CACHE_DIR to a directory for it"
         ),
@@ -214,7 +220,11 @@ pub fn ensure(d: &Decision, root: &Path, why: &str, offline: bool) -> Result<Bui
     // Temps of runs that died (kill -9) while building; ours is made below.
     crate::sink::commit::sweep(&parent);
     if dir.exists() {
-        // Not complete (no marker): not a finished entry of ours; moved out of the way by removing.
+        ui::note(format!(
+            "the OpenSSL cache entry {} is incomplete or damaged (a file differs from its record): building it again",
+            dir.display()
+        ));
+        // Not complete: not a finished entry of ours; moved out of the way by removing.
         std::fs::remove_dir_all(&dir).with_context(|| {
             format!(
                 "removing the incomplete OpenSSL cache entry {}",
@@ -233,16 +243,16 @@ pub fn ensure(d: &Decision, root: &Path, why: &str, offline: bool) -> Result<Bui
     let start = Instant::now();
     let stage = crate::sink::commit::Temp::dir(&parent, crate::sink::commit::Kind::CLib)?;
     let install = build_in(stage.path(), d, &c, offline)?;
-    std::fs::write(
-        install.join("cargo-slim-image.json"),
-        serde_json::to_vec_pretty(&serde_json::json!({
+    write_record(
+        &install,
+        serde_json::json!({
             "openssl": version(),
             "openssl-src": OPENSSL_SRC,
             "target": triple,
             "c-toolchain": c.name,
             "c-toolchain-version": c.id,
             "recipe": RECIPE,
-        }))?,
+        }),
     )
     .with_context(|| format!("writing the OpenSSL cache entry in {}", install.display()))?;
     crate::sink::commit::sync_tree(&install)?;
@@ -267,11 +277,56 @@ pub fn ensure(d: &Decision, root: &Path, why: &str, offline: bool) -> Result<Bui
     Ok(built(dir))
 }
 
-/// An entry is complete when it has its record (written last, before the rename) and both libraries.
+/// The record of an entry (written last, before the rename).
+const RECORD: &str = "cargo-slim-image.json";
+/// The files of an entry that openssl-sys reads, whose digests the record holds.
+const CHECKED: [&str; 3] = ["lib/libssl.a", "lib/libcrypto.a", "include/openssl/ssl.h"];
+
+/// Write `dir`'s record: `fields` and the digests of its [`CHECKED`] files.
+fn write_record(dir: &Path, mut fields: serde_json::Value) -> Result<()> {
+    let mut files = serde_json::Map::new();
+    for f in CHECKED {
+        let d = file_digest(&dir.join(f)).with_context(|| format!("reading {f}"))?;
+        files.insert(f.to_string(), d.into());
+    }
+    fields["files"] = files.into();
+    std::fs::write(dir.join(RECORD), serde_json::to_vec_pretty(&fields)?)?;
+    Ok(())
+}
+
+/// An entry is complete when its record is there and each of its [`CHECKED`] files has the digest
+/// the record gives: a truncated or replaced library, or a missing header, is not used (it is
+/// rebuilt), rather than failing the link in some later project.
 fn complete(dir: &Path) -> bool {
-    ["cargo-slim-image.json", "lib/libssl.a", "lib/libcrypto.a"]
-        .iter()
-        .all(|f| dir.join(f).is_file())
+    let Ok(text) = std::fs::File::open(dir.join(RECORD))
+        .and_then(|f| crate::bounded::read_at_most(f, 64 * 1024))
+    else {
+        return false;
+    };
+    let Ok(record) = serde_json::from_slice::<serde_json::Value>(&text) else {
+        return false;
+    };
+    CHECKED.iter().all(|f| {
+        record["files"][f]
+            .as_str()
+            .is_some_and(|want| file_digest(&dir.join(f)).is_ok_and(|got| got == want))
+    })
+}
+
+/// `sha256:<hex>` of a file's bytes, read in pieces.
+fn file_digest(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut h = crate::digest::Hasher::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(h.finish().0.to_string())
 }
 
 /// The generated project's build script: OpenSSL for `SLIM_OPENSSL_TARGET` into `SLIM_OPENSSL_OUT`.
@@ -327,36 +382,13 @@ fn build_in(stage: &Path, d: &Decision, c: &Compiler, offline: bool) -> Result<P
     if offline {
         cmd.arg("--offline");
     }
-    // What the user set for their own C builds would change these bytes without changing the
-    // cache key: OpenSSL is built only from what is set here.
-    for v in [
-        "CFLAGS",
-        "CXXFLAGS",
-        "CPPFLAGS",
-        "LDFLAGS",
-        "TARGET_CFLAGS",
-        "TARGET_CC",
-        "TARGET_AR",
-        "CROSS_COMPILE",
-        "CARGO_BUILD_TARGET",
-        "CARGO_TARGET_DIR",
-        "CARGO_BUILD_BUILD_DIR",
-        "RUSTC_WRAPPER",
-        "CARGO_BUILD_RUSTC_WRAPPER",
-        "PERL",
-        "OPENSSL_SRC_PERL",
-        "MFLAGS",
-        "DESTDIR",
-    ] {
-        cmd.env_remove(v);
+    for (k, v) in fixed_env(triple, &c.env) {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
     }
-    cmd.env_remove(format!("CFLAGS_{key}"))
-        .env_remove(format!("CFLAGS_{triple}"))
-        .env_remove(crate::registry::credentials::PASSWORD_VAR)
-        .envs(c.env.iter().map(|(k, v)| (k, v)))
-        // openssl-src hands the compiler's flags to OpenSSL's Configure, for which the last
-        // --prefix wins: the prefix OpenSSL records is /usr/local, installed below DESTDIR.
-        .env(format!("CFLAGS_{key}"), "--prefix=/usr/local")
+    cmd.env_remove(crate::registry::credentials::PASSWORD_VAR)
         // OpenSSL's Makefile assigns `DESTDIR=`, so only a command-line variable (which MAKEFLAGS
         // carries to every make it runs) overrides it; openssl-src's build step replaces
         // MAKEFLAGS with cargo's jobserver, its install step keeps this.
@@ -403,6 +435,56 @@ fn build_in(stage: &Path, d: &Decision, c: &Compiler, offline: bool) -> Result<P
     }
     check_no_paths(&install, &[stage])?;
     Ok(install)
+}
+
+/// What the build's environment sets (`Some`) or removes (`None`), beside `tools` (the compiler's
+/// `CC_<triple>` and the like): what the user set for their own C builds would change OpenSSL's bytes
+/// without changing the cache key, so OpenSSL is built only from what is set here. Set, not only
+/// removed, where a cargo config's `[env]` could bring it back (cargo's `[env]` does not replace
+/// what is set): every spelling the cc crate reads for the target (`CC_x86_64-unknown-linux-musl`
+/// comes before `CC_x86_64_unknown_linux_musl`; its flags add up from all of them), and the
+/// rustflags, some of which cc turns into C flags.
+fn fixed_env(triple: &str, tools: &[(String, String)]) -> Vec<(String, Option<String>)> {
+    let key = triple.replace('-', "_");
+    let empty = [
+        "CFLAGS".to_string(),
+        "CXXFLAGS".into(),
+        "CPPFLAGS".into(),
+        "LDFLAGS".into(),
+        "TARGET_CFLAGS".into(),
+        "CARGO_ENCODED_RUSTFLAGS".into(),
+        format!("CFLAGS_{triple}"),
+    ];
+    let removed = [
+        "TARGET_CC",
+        "TARGET_AR",
+        "CROSS_COMPILE",
+        "CRATE_CC_NO_DEFAULTS",
+        "CARGO_BUILD_TARGET",
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_BUILD_DIR",
+        "RUSTC_WRAPPER",
+        "CARGO_BUILD_RUSTC_WRAPPER",
+        "PERL",
+        "OPENSSL_SRC_PERL",
+        "MFLAGS",
+        "DESTDIR",
+    ];
+    let mut out: Vec<(String, Option<String>)> = empty
+        .into_iter()
+        .map(|v| (v, Some(String::new())))
+        .chain(removed.iter().map(|v| (v.to_string(), None)))
+        .collect();
+    for (k, v) in tools {
+        out.push((k.clone(), Some(v.clone())));
+        if let Some(tool) = k.strip_suffix(&format!("_{key}")) {
+            out.push((format!("{tool}_{triple}"), Some(v.clone())));
+        }
+    }
+    // openssl-src hands the compiler's flags to OpenSSL's Configure, for which the last
+    // --prefix wins: the prefix OpenSSL records is /usr/local, installed below DESTDIR.
+    out.push((format!("CFLAGS_{key}"), Some("--prefix=/usr/local".into())));
+    out
 }
 
 /// The host's triple, from `rustc -vV` of the rustc cargo runs: the generated project is built for it
@@ -459,56 +541,5 @@ fn check_no_paths(install: &Path, paths: &[&Path]) -> Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_cache_is_slim_image_cache_dir_else_xdg_cache_home_else_home() {
-        let env = |pairs: &'static [(&'static str, &'static str)]| {
-            move |k: &str| {
-                pairs
-                    .iter()
-                    .find(|(n, _)| *n == k)
-                    .map(|(_, v)| v.to_string())
-            }
-        };
-        let all = env(&[
-            ("SLIM_IMAGE_CACHE_DIR", "/c"),
-            ("XDG_CACHE_HOME", "/x"),
-            ("HOME", "/h"),
-        ]);
-        assert_eq!(cache_root(&all).unwrap(), Path::new("/c"));
-        let xdg = env(&[("XDG_CACHE_HOME", "/x"), ("HOME", "/h")]);
-        assert_eq!(cache_root(&xdg).unwrap(), Path::new("/x/cargo-slim-image"));
-        // A relative XDG_CACHE_HOME is ignored, as the XDG spec says.
-        let relative = env(&[("XDG_CACHE_HOME", "x"), ("HOME", "/h")]);
-        assert_eq!(
-            cache_root(&relative).unwrap(),
-            Path::new("/h/.cache/cargo-slim-image")
-        );
-        let none = env(&[("SLIM_IMAGE_CACHE_DIR", " ")]);
-        assert!(format!("{:#}", cache_root(&none).unwrap_err()).contains("SLIM_IMAGE_CACHE_DIR"));
-    }
-
-    #[test]
-    fn make_variables_escape_blanks_and_the_env_is_per_target() {
-        assert_eq!(
-            make_var("DESTDIR", Path::new("/home/a b/c\\d")),
-            std::ffi::OsString::from("DESTDIR=/home/a\\ b/c\\\\d")
-        );
-        assert_eq!(
-            cargo_env(Platform::LinuxArm64, Path::new("/c/o")),
-            [
-                (
-                    "AARCH64_UNKNOWN_LINUX_MUSL_OPENSSL_DIR".to_string(),
-                    "/c/o".to_string()
-                ),
-                (
-                    "AARCH64_UNKNOWN_LINUX_MUSL_OPENSSL_STATIC".to_string(),
-                    "1".to_string()
-                ),
-            ]
-        );
-        assert_eq!(version(), "3.6.3");
-    }
-}
+#[path = "openssl_tests.rs"]
+mod tests;
