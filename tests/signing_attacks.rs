@@ -149,3 +149,24 @@ fn the_load_engine_never_sees_the_signing_key_or_its_password() {
         assert!(!env.contains(v), "the engine saw {v}:\n{env}");
     }
 }
+
+#[test]
+fn a_dry_run_checks_the_signing_key_as_the_real_run_would() {
+    // --sign-key with nothing pushed: refused, as without --dry-run.
+    let mut c = on_hello_http(&["--dry-run", "--sign-key", "missing.pem"]);
+    c.env_remove("SLIM_IMAGE_SIGNING_KEY_FILE");
+    let err = fails(c);
+    assert!(err.contains("add --push"), "{err}");
+    // A key that cannot be read: named, as the release run would name it.
+    let err = fails(push_cmd(&["--dry-run", "--sign-key", "missing.pem"]));
+    assert!(err.contains("the signing key missing.pem"), "{err}");
+    // A good key: the plan is printed.
+    let work = tempfile::tempdir().unwrap();
+    let key = work.path().join("key.pem");
+    std::fs::write(&key, key_pem()).unwrap();
+    common::slim::ok(push_cmd(&[
+        "--dry-run",
+        "--sign-key",
+        key.to_str().unwrap(),
+    ]));
+}
