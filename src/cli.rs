@@ -329,7 +329,26 @@ where
     if args.get(1).map(|a| a != "slim-image").unwrap_or(true) {
         args.insert(1, "slim-image".into());
     }
-    CargoCli::parse_from(args)
+    match CargoCli::try_parse_from(&args) {
+        Ok(c) => c,
+        // clap quotes the argument it could not place: `--sign-key "$(cat key.pem)"` (a value
+        // starting with `-`) would print the key. Such arguments go to the redaction step first.
+        Err(e) if e.use_stderr() => {
+            let keys: Vec<String> = args
+                .iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .filter(|a| a.contains("-----BEGIN"))
+                .collect();
+            if keys.is_empty() {
+                e.exit()
+            }
+            keys.iter()
+                .for_each(|k| crate::sign::key::remember_secret(k));
+            eprint!("{}", crate::ui::redact(&e.to_string()));
+            std::process::exit(e.exit_code())
+        }
+        Err(e) => e.exit(),
+    }
 }
 
 #[cfg(test)]

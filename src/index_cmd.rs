@@ -167,10 +167,10 @@ pub fn run(args: &IndexArgs, cli: &crate::cli::Cli) -> Result<()> {
         return Ok(());
     }
     // A bad key fails before anything is read or pushed.
-    let signer =
-        crate::sign::from_env(args.sign_key.as_deref().or(cli.sign_key.as_deref()), |k| {
-            std::env::var(k).ok()
-        })?;
+    let signer = crate::sign::from_env(
+        args.sign_key.as_deref().or(cli.sign_key.as_deref()),
+        crate::sign::env_var,
+    )?;
     // --retries/--timeout and the flags before the subcommand, plus the subcommand's own.
     let from_cli = crate::execute::client_options(cli);
     let mut opts = PushOptions {

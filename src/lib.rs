@@ -57,6 +57,9 @@ pub fn run(cli: &cli::Cli) -> anyhow::Result<()> {
     }
     let plan = resolve::resolve(cli)?;
     if cli.dry_run {
+        // The key is checked as a real run checks it (read, nothing signed): a CI job's dry run
+        // finds a bad key, or --sign-key without --push, before its release run does.
+        sign::for_plan(&plan, cli)?;
         print!("{}", dry_run_text(cli, plan.describe(), &plan.to_json()));
         return Ok(());
     }

@@ -7,6 +7,8 @@ use cargo_slim_image::cli::{parse_from, CargoCli};
 
 fn main() {
     use cargo_slim_image::compile::wrapper;
+    // Before anything else (no thread runs yet): the signing key variables leave the environment.
+    cargo_slim_image::sign::take_from_process();
     if let Some(config) = wrapper::config() {
         let Err(err) = wrapper::run(&config);
         eprintln!("error: cargo-slim-image as rustc wrapper: {err:#}");

@@ -58,7 +58,7 @@ impl Signer for KeySigner {
 }
 
 /// Remember every part of the key text that could be echoed: the whole text and each line.
-fn remember_secret(text: &str) {
+pub fn remember_secret(text: &str) {
     crate::ui::remember(text.trim());
     for line in text.lines().map(str::trim) {
         if !line.starts_with("-----") && line.len() >= 8 {
