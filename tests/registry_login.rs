@@ -135,3 +135,59 @@ fn root_without_xdg_runtime_dir_reads_run_containers_uid() {
 fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
 }
+
+/// Auth files are inputs like any other: a FIFO at one (a plain read would wait for ever for a
+/// writer, at the start of every run) or a link to `/dev/zero` (never ends) is skipped, and the
+/// credentials in the next file are found and used.
+#[test]
+fn an_auth_file_that_is_a_fifo_or_endless_is_skipped_not_waited_on() {
+    let Some(reg) = RealRegistry::start(Mode::Basic, "an_auth_file_that_is_a_fifo_or_endless")
+    else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let runtime = w.join("runtime/containers");
+    std::fs::create_dir_all(&runtime).unwrap();
+    std::fs::create_dir_all(w.join("docker")).unwrap();
+    std::fs::create_dir_all(w.join(".config/containers")).unwrap();
+    let ok = Command::new("mkfifo")
+        .arg(runtime.join("auth.json"))
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    std::os::unix::fs::symlink("/dev/zero", w.join(".config/containers/auth.json")).unwrap();
+    std::fs::write(
+        w.join("docker/config.json"),
+        common::registry::docker_auth_json(&reg.host, PASSWORD),
+    )
+    .unwrap();
+    let repo = format!("{}/fifo/app", reg.host);
+    let rt = w.join("runtime");
+    let mut c = push(
+        &repo,
+        w,
+        &w.join("l"),
+        &[("XDG_RUNTIME_DIR", rt.to_str().unwrap())],
+    );
+    let mut child = c
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the push waited on an auth file");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let out = child.wait_with_output().unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains(&format!("{repo}:")), "{stdout}");
+}

@@ -207,11 +207,14 @@ fn lookup_unremembered(registry: &str, env: &CredentialEnv) -> Result<Option<Cre
         }
     }
     for file in env.auth_files() {
-        let text = match std::fs::read_to_string(&file) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+        let text = match read_auth_file(&file) {
+            Ok(Some(t)) => t,
+            Ok(None) => continue,
             Err(e) => {
-                crate::ui::warn(format!("cannot read {} ({e}); skipping it", file.display()));
+                crate::ui::warn(format!(
+                    "cannot read {} ({e:#}); skipping it",
+                    file.display()
+                ));
                 continue;
             }
         };
@@ -220,6 +223,26 @@ fn lookup_unremembered(registry: &str, env: &CredentialEnv) -> Result<Option<Cre
         }
     }
     Ok(None)
+}
+
+/// The text of the auth file at `path`, `None` when there is none. Read as every file an input names
+/// is read: only a regular file (links followed; a FIFO would block the run for ever, `/dev/zero` never
+/// end), at most [`crate::base::bounded::MAX_JSON`] bytes.
+pub(crate) fn read_auth_file(path: &Path) -> Result<Option<String>> {
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(anyhow::Error::new(e)),
+    };
+    if !meta.is_file() {
+        bail!("it is not a regular file (a directory, FIFO or device)");
+    }
+    let f = std::fs::File::open(path)?;
+    let what = format!("the auth file {}", path.display());
+    let bytes = crate::base::bounded::read_all(f, crate::base::bounded::MAX_JSON, &what)?;
+    Ok(Some(
+        String::from_utf8(bytes).context("it is not UTF-8 text")?,
+    ))
 }
 
 /// Where [`lookup`] looked, for "no credentials" messages.

@@ -13,8 +13,9 @@ pub fn remember_known(env: &CredentialEnv) {
         crate::ui::remember_login(env.get("SLIM_IMAGE_REGISTRY_USERNAME").unwrap_or(""), pass);
     }
     for file in env.auth_files() {
-        let Some(parsed) = std::fs::read_to_string(&file)
+        let Some(parsed) = super::read_auth_file(&file)
             .ok()
+            .flatten()
             .and_then(|t| serde_json::from_str::<AuthFile>(&t).ok())
         else {
             continue;
