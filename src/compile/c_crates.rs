@@ -63,40 +63,19 @@ pub struct SysCrate {
 /// the target (reached from the roots along normal edges, not into build-dependencies or
 /// proc-macros), with their features, sorted by name and version.
 pub fn sys_crates(text: &str) -> Vec<SysCrate> {
+    let (edges, roots, features) = parse(text);
     let mut out: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
-    // The path from the root to the current line: (children are build-dependencies, compiled for
-    // the target).
-    let mut stack: Vec<(bool, bool)> = Vec::new();
-    for line in text.lines() {
-        let Some(col) = line.find(|c: char| !matches!(c, ' ' | '|' | '`' | '-')) else {
-            continue;
-        };
-        let depth = col / 4;
-        let rest = line[col..].trim_end();
-        if rest.starts_with('[') {
-            if let Some(parent) = stack.get_mut(depth) {
-                parent.0 = rest == "[build-dependencies]";
-            }
-            continue;
-        }
-        stack.truncate(depth);
-        let (node, features) = rest.split_once('|').unwrap_or((rest, ""));
-        let for_target = stack.last().is_none_or(|&(build, target)| target && !build)
-            && !node.ends_with(" (proc-macro)");
-        stack.push((false, for_target));
-        let mut words = node.split(' ');
+    for n in reach(&edges, roots, true) {
+        let mut words = n.split(' ');
         let (Some(name), Some(version)) = (words.next(), words.next()) else {
             continue;
         };
-        if for_target && name.ends_with("-sys") {
+        if name.ends_with("-sys") {
             let version = version.strip_prefix('v').unwrap_or(version).to_string();
-            let features = features.strip_suffix(" (*)").unwrap_or(features);
-            out.entry((name.to_string(), version)).or_default().extend(
-                features
-                    .split(',')
-                    .filter(|f| !f.is_empty())
-                    .map(str::to_string),
-            );
+            let enabled = features.get(n).into_iter().flatten();
+            out.entry((name.to_string(), version))
+                .or_default()
+                .extend(enabled.map(|f| f.to_string()));
         }
     }
     out.into_iter()
@@ -123,7 +102,7 @@ fn tree(q: &MetadataQuery, packages: &[String], platform: Platform) -> Result<St
             "ascii",
         ],
     );
-    // `{p}|{f}`: the package, then its enabled features (what `sys_crates` reads; `parse` drops them).
+    // `{p}|{f}`: the package, then its enabled features (what `sys_crates` reads).
     cmd.args(["--color", "never", "--format", "{p}|{f}"]);
     for p in packages {
         cmd.args(["-p", p]);
@@ -159,7 +138,7 @@ fn id(n: Node<'_>) -> String {
 /// The normal edges of a `cargo tree -e normal,build --charset ascii` text reached from its roots
 /// (see [`built_edges`]).
 pub fn edges_of_tree(text: &str) -> BTreeSet<(String, String)> {
-    let (edges, roots) = parse(text);
+    let (edges, roots, _) = parse(text);
     let target = reach(&edges, roots, true);
     let mut out = BTreeSet::new();
     for &n in &target {
@@ -174,7 +153,7 @@ pub fn edges_of_tree(text: &str) -> BTreeSet<(String, String)> {
 
 /// The C crates of a `cargo tree -e normal,build --charset ascii` text (see [`for_platform`]).
 pub fn from_tree(text: &str) -> Vec<String> {
-    let (edges, roots) = parse(text);
+    let (edges, roots, _) = parse(text);
     let children = |n: Node<'_>| edges.get(n).into_iter().flatten();
     let target = reach(&edges, roots, true);
     let mut out: Vec<String> = target
@@ -192,11 +171,12 @@ pub fn from_tree(text: &str) -> Vec<String> {
     out
 }
 
-/// The edges and the roots of a tree text.
-fn parse(text: &str) -> (Edges<'_>, Vec<Node<'_>>) {
+/// The edges, the roots and each node's enabled features (`{f}`) of a tree text.
+fn parse(text: &str) -> (Edges<'_>, Vec<Node<'_>>, Features<'_>) {
     // Edges (from, to, is a build-dependency), and the roots (depth 0).
     let mut edges: Edges<'_> = BTreeMap::new();
     let mut roots = Vec::new();
+    let mut features: Features<'_> = BTreeMap::new();
     // The path from the root to the current line: (node, its children are build-dependencies).
     let mut stack: Vec<(Node<'_>, bool)> = Vec::new();
     for line in text.lines() {
@@ -214,8 +194,12 @@ fn parse(text: &str) -> (Edges<'_>, Vec<Node<'_>>) {
         }
         let rest = rest.strip_suffix(" (*)").unwrap_or(rest);
         // `{p}|{f}`: the features are not part of the node (an older text has none).
-        let node = rest.split_once('|').map_or(rest, |(p, _)| p);
+        let (node, enabled) = rest.split_once('|').unwrap_or((rest, ""));
         let node = node.strip_suffix(" (*)").unwrap_or(node);
+        features
+            .entry(node)
+            .or_default()
+            .extend(enabled.split(',').filter(|f| !f.is_empty()));
         stack.truncate(depth);
         match stack.last() {
             Some(&(parent, build)) => edges.entry(parent).or_default().push((node, build)),
@@ -223,8 +207,11 @@ fn parse(text: &str) -> (Edges<'_>, Vec<Node<'_>>) {
         }
         stack.push((node, false));
     }
-    (edges, roots)
+    (edges, roots, features)
 }
+
+/// A node's enabled features, over every line that names it.
+type Features<'a> = BTreeMap<Node<'a>, BTreeSet<&'a str>>;
 
 /// The tree's edges: a node's children, each with whether it is a build-dependency.
 type Edges<'a> = BTreeMap<Node<'a>, Vec<(Node<'a>, bool)>>;
