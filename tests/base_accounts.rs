@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::base_layout::{build_on, layout, tar_of, BUSYBOX};
+use common::base_layout::{build_on, build_with, layout, tar_of};
 use common::peers::{self, require, Podman};
 use std::path::Path;
 
@@ -65,24 +65,18 @@ fn a_base_without_the_nonroot_user_gets_it_added_to_its_own_files() {
 
     // In a container: the user has its name, and HOME is its home (not `/`).
     let tar = w.join("img.tar");
-    let c = common::slim::cmd(&[
-        "--binary",
-        BUSYBOX,
-        "--platform",
-        "linux/amd64",
-        "--target-dir",
-        w.join("t").to_str().unwrap(),
-        "--base",
-        &format!("oci:{}:1", base.display()),
-        "--output",
-        w.join("out2").to_str().unwrap(),
-        "--tarball",
-        tar.to_str().unwrap(),
-        "-t",
-        "accounts-test:1",
-        "-q",
-    ]);
-    common::slim::ok(c);
+    build_with(
+        &base,
+        w,
+        &w.join("out2"),
+        &[
+            "--tarball",
+            tar.to_str().unwrap(),
+            "-t",
+            "accounts-test:1",
+            "-q",
+        ],
+    );
     let podman = Podman::new().unwrap();
     podman.load(&tar).unwrap();
     let run = podman.run(
@@ -120,24 +114,7 @@ fn a_base_that_has_the_user_or_another_user_keeps_its_files_as_they_are() {
 
     // Another user (`--user 1000`): the base's files are not touched even though 65532 is missing.
     let base2 = base_with(&w.join("base2"), ALPINE_PASSWD, ALPINE_GROUP);
-    let o = common::slim::cmd(&[
-        "--binary",
-        BUSYBOX,
-        "--platform",
-        "linux/amd64",
-        "--target-dir",
-        w.join("t").to_str().unwrap(),
-        "--base",
-        &format!("oci:{}:1", base2.display()),
-        "--output",
-        w.join("out3").to_str().unwrap(),
-        "--user",
-        "1000:1000",
-    ])
-    .output()
-    .unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(o.status.success(), "{err}");
+    let err = build_with(&base2, w, &w.join("out3"), &["--user", "1000:1000"]);
     assert!(!err.contains("so it was added"), "{err}");
     let img = peers::umoci_unpack(&w.join("out3"), "latest").unwrap();
     assert_eq!(

@@ -72,20 +72,27 @@ pub fn layout(dir: &Path, tars: &[Vec<u8>]) -> PathBuf {
 
 /// The tool on `--base oci:LAYOUT:1`, packaging busybox into the layout `out`; returns stderr.
 pub fn build_on(layout: &Path, work: &Path, out: &Path) -> String {
-    let c = slim::cmd(&[
+    build_with(layout, work, out, &[])
+}
+
+/// [`build_on`] with more flags (`--user`, `--tarball`, ...); returns stderr.
+pub fn build_with(layout: &Path, work: &Path, out: &Path, extra: &[&str]) -> String {
+    let base = format!("oci:{}:1", layout.display());
+    let target = work.join("t");
+    let mut args = vec![
         "--binary",
         BUSYBOX,
         "--platform",
         "linux/amd64",
         "--target-dir",
-        work.join("t").to_str().unwrap(),
+        target.to_str().unwrap(),
         "--base",
-        &format!("oci:{}:1", layout.display()),
+        &base,
         "--output",
         out.to_str().unwrap(),
-    ]);
-    let mut c = c;
-    let o = c.output().unwrap();
+    ];
+    args.extend_from_slice(extra);
+    let o = slim::cmd(&args).output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr).into_owned();
     assert!(o.status.success(), "the build failed:\n{err}");
     err
