@@ -171,13 +171,10 @@ fn build_once(req: &BuildRequest) -> Result<Vec<BuiltBinary>> {
     ui::status("Building", format!("{} ({triple})", req.platform));
     ui::verbose(format!("running {}", inv.display()));
 
-    let mut child = Command::new(&inv.program)
-        .args(&inv.args)
-        .envs(inv.env.iter().map(|(k, v)| (k, v)))
-        .env_remove(crate::registry::credentials::PASSWORD_VAR)
-        .env_remove(crate::sign::SECRET_VARS[0])
-        .env_remove(crate::sign::SECRET_VARS[1])
-        .env_remove(crate::sign::SECRET_VARS[2])
+    let mut cmd = Command::new(&inv.program);
+    cmd.args(&inv.args)
+        .envs(inv.env.iter().map(|(k, v)| (k, v)));
+    let mut child = crate::sign::without_secrets(&mut cmd)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

@@ -107,11 +107,7 @@ fn tree(q: &MetadataQuery, packages: &[String], platform: Platform) -> Result<St
     for p in packages {
         cmd.args(["-p", p]);
     }
-    let out = cmd
-        .env_remove(crate::registry::credentials::PASSWORD_VAR)
-        .env_remove(crate::sign::SECRET_VARS[0])
-        .env_remove(crate::sign::SECRET_VARS[1])
-        .env_remove(crate::sign::SECRET_VARS[2])
+    let out = crate::sign::without_secrets(&mut cmd)
         .stdin(std::process::Stdio::null())
         .output()
         .context("running `cargo tree` to find the crates that compile C code for the image")?;

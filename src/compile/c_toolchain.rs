@@ -330,12 +330,7 @@ fn first_line(program: &str, args: &[&str]) -> Option<String> {
 /// [`first_line`] with a time limit: the child is killed when it runs past it. The registry password
 /// is not passed on (a wrapper could print it into the SBOM).
 pub(super) fn first_line_within(program: &str, args: &[&str], limit: Duration) -> Option<String> {
-    let mut child = Command::new(program)
-        .args(args)
-        .env_remove(crate::registry::credentials::PASSWORD_VAR)
-        .env_remove(crate::sign::SECRET_VARS[0])
-        .env_remove(crate::sign::SECRET_VARS[1])
-        .env_remove(crate::sign::SECRET_VARS[2])
+    let mut child = crate::sign::without_secrets(Command::new(program).args(args))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

@@ -388,7 +388,7 @@ fn build_in(stage: &Path, d: &Decision, c: &Compiler, offline: bool) -> Result<P
             None => cmd.env_remove(k),
         };
     }
-    cmd.env_remove(crate::registry::credentials::PASSWORD_VAR)
+    crate::sign::without_secrets(&mut cmd)
         // OpenSSL's Makefile assigns `DESTDIR=`, so only a command-line variable (which MAKEFLAGS
         // carries to every make it runs) overrides it; openssl-src's build step replaces
         // MAKEFLAGS with cargo's jobserver, its install step keeps this.

@@ -43,6 +43,17 @@ pub const SECRET_VARS: [&str; 3] = [KEY_VAR, KEY_FILE_VAR, PASSWORD_VAR];
 /// The signing variables as the process started with them, once [`take_from_process`] ran.
 static TAKEN: std::sync::OnceLock<Vec<(&'static str, String)>> = std::sync::OnceLock::new();
 
+/// `cmd` without the secrets no child needs: [`SECRET_VARS`] and the registry password. For the
+/// binary the signing variables are already gone ([`take_from_process`]); this covers library
+/// callers, and the password, which stays in this process for credential lookup.
+pub fn without_secrets(cmd: &mut std::process::Command) -> &mut std::process::Command {
+    cmd.env_remove(crate::registry::credentials::PASSWORD_VAR);
+    for k in SECRET_VARS {
+        cmd.env_remove(k);
+    }
+    cmd
+}
+
 /// Take [`SECRET_VARS`] out of this process's environment, keeping their values for [`env_var`], and
 /// hand them to the redaction step: no child process (cargo and build scripts, rustc wrappers and
 /// probes, the OpenSSL build, git, the `--load` engine) can inherit them, whichever spawns it. `main`
