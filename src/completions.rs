@@ -6,6 +6,7 @@
 //! subcommand's script, and a script for `cargo` would replace cargo's.
 
 use crate::cli::CargoCli;
+use anyhow::Context;
 use clap::CommandFactory;
 
 /// The name the script completes.
@@ -19,7 +20,14 @@ pub fn print(shell: clap_complete::Shell) -> anyhow::Result<()> {
         anyhow::bail!("internal: no slim-image subcommand in the command line definition");
     };
     let mut cmd = sub.clone().name(BIN).bin_name(BIN);
+    // Into memory first: clap_complete panics on a write error (a full disk, a closed pipe); the
+    // script is a few KiB, and our write's error is reported like any other.
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut cmd, BIN, &mut script);
+    use std::io::Write;
     let mut out = std::io::stdout().lock();
-    clap_complete::generate(shell, &mut cmd, BIN, &mut out);
+    out.write_all(&script)
+        .and_then(|()| out.flush())
+        .context("writing the completion script to stdout")?;
     Ok(())
 }

@@ -61,6 +61,21 @@ fn completions_are_printed_for_every_shell() {
     }
     let bad = run(&["completions", "tcsh"]);
     assert_eq!(bad.status.code(), Some(2));
+    // A full disk is an error like any other, not a panic.
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let out = slim::cmd(&["completions", "bash"])
+        .stdout(full)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("writing the completion script to stdout") && !err.contains("panicked"),
+        "{err}"
+    );
 }
 
 /// Complete `words` (the last one being typed) with the bash script, as bash's programmable
