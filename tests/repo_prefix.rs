@@ -119,6 +119,14 @@ fn a_prefix_without_a_registry_host_or_with_a_tag_is_refused() {
             "{bad}: a layout was written"
         );
     }
+    // Credentials typed into it are refused as in any reference, and never printed.
+    let mut c = slim::cmd(&["--manifest-path", &m, "--dry-run"]);
+    c.env("SLIM_IMAGE_REPO", "bob:S3cret-Pw@ghcr.io/acme");
+    let err = fails(c);
+    assert!(
+        err.contains("credentials in an image reference") && !err.contains("S3cret-Pw"),
+        "{err}"
+    );
     let wm = workspace_with_prefix(&work.path().join("ws"), "team");
     let err = fails(slim::cmd(&["--manifest-path", &wm, "--dry-run"]));
     assert!(err.contains("`repository-prefix`"), "{err}");

@@ -171,6 +171,8 @@ fn with_prefix(cli: &Cli, meta: &Meta, name: String) -> Result<String> {
         (None, Some(p)) => (p, "the `repository-prefix` key of [*.metadata.slim-image]"),
         (None, None) => return Ok(name),
     };
+    // `user:pass@host` typed into the prefix: the error every reference flag gives for it.
+    crate::reference::refuse_credentials(from, [prefix])?;
     let prefix = prefix.trim().trim_end_matches('/');
     if prefix.is_empty() {
         return Ok(name);
