@@ -1,9 +1,11 @@
 //! Content-addressed blob storage and OCI descriptors.
 //!
 //! Every blob the tool produces (layers, configs, manifests, indexes) is written once into a
-//! [`BlobStore`] (`<root>/sha256/<hex>`), hashed while it is written to a temp file, fsynced and renamed
-//! into place, so a crash never leaves a half blob under a valid name. Sinks (layout, archive, push) read
-//! from here, and every blob taken out is checked against its digest first ([`verify`]).
+//! [`BlobStore`] (`<root>/sha256/<hex>`), hashed while it is written to a temp file and renamed into
+//! place. Sinks (layout, archive, push) read from here, and every blob taken out is checked against its
+//! digest first ([`verify`]): by hashing it, or by a mark that is written only after the blob's bytes
+//! were fsynced. So a crash that leaves a name without its bytes costs a rebuild of that blob, never a
+//! wrong output (outputs are fsynced when they are committed).
 
 mod export;
 pub mod plain;
@@ -296,8 +298,15 @@ impl BlobWriter {
         self.inner.peek()
     }
 
-    /// Finish the blob: flush, fsync, rename to `sha256/<hex>` (over whatever file was there: these
-    /// bytes were just hashed, a file there may be damaged), fsync the directory; return digest and size.
+    /// Finish the blob: flush, rename to `sha256/<hex>` (over whatever file was there: these bytes were
+    /// just hashed, a file there may be damaged); return digest and size.
+    ///
+    /// Not fsynced, on purpose: the store is a cache whose every use checks the bytes (see
+    /// [`verify`]), and nothing vouches for a blob across runs until its bytes are on disk (a mark is
+    /// written only after an fsync of the blob). So a crash can at worst leave a name whose bytes are
+    /// missing, which the next use finds damaged and makes again; outputs are fsynced when they are
+    /// committed. Measured (strace, `--binary` of a 34 MB ripgrep, this 2-core VM under load): 46 of
+    /// the run's 77 fsyncs were the cache's, 0.17 s of 0.28 s spent in fsync.
     pub fn commit(self) -> Result<(Digest, u64)> {
         let (buf, digest, size) = self.inner.finish();
         let tmp = buf
@@ -314,7 +323,9 @@ impl BlobWriter {
                 dest.display()
             );
         }
-        let file = persist_durably(tmp, &dest)
+        let file = tmp
+            .persist(&dest)
+            .map_err(|e| e.error)
             .with_context(|| format!("moving blob {digest} into {}", dest.display()))?;
         // Known right for the rest of this run: these are the bytes just hashed. (No mark on disk: the
         // file is too fresh, see `verify`.)
@@ -322,17 +333,6 @@ impl BlobWriter {
         self.store.remember(&digest, stat, false);
         Ok((digest, size))
     }
-}
-
-/// Make a temp file durable and visible at `dest`: fsync its bytes, rename it, fsync the directory
-/// (so a crash leaves either no file at `dest` or the whole file, never a name with missing bytes).
-pub fn persist_durably(tmp: tempfile::NamedTempFile, dest: &Path) -> io::Result<fs::File> {
-    tmp.as_file().sync_all()?;
-    let file = tmp.persist(dest).map_err(|e| e.error)?;
-    if let Some(dir) = dest.parent() {
-        fs::File::open(dir)?.sync_all()?;
-    }
-    Ok(file)
 }
 
 impl Write for BlobWriter {

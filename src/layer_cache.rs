@@ -219,8 +219,9 @@ fn stat_line(p: &Path, now: SystemTime) -> Option<String> {
     ))
 }
 
-/// Write a cache entry atomically and durably: a temp file in the store's `tmp/` (swept if a run is
-/// interrupted), fsynced and renamed.
+/// Write a cache entry atomically: a temp file in the store's `tmp/` (swept if a run is interrupted),
+/// renamed. Not fsynced: an entry a crash left empty or cut names no key and is a miss, and one whose
+/// blob was lost finds no blob (see [`crate::blob::BlobWriter::commit`]).
 fn write_entry(store: &BlobStore, path: &Path, text: &str) -> Result<()> {
     let dir = path
         .parent()
@@ -232,7 +233,8 @@ fn write_entry(store: &BlobStore, path: &Path, text: &str) -> Result<()> {
         .with_context(|| crate::blob::unwritable(store.root()))?;
     tmp.write_all(text.as_bytes())
         .with_context(|| format!("writing a layer cache entry in {}", dir.display()))?;
-    crate::blob::persist_durably(tmp, path)
+    tmp.persist(path)
+        .map_err(|e| e.error)
         .with_context(|| format!("saving the layer cache entry {}", path.display()))?;
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! Issue 11, the blob cache: a damaged cached blob (app layer, base layer) is evicted with a note and
 //! made again, and the build still gives the right image; an output written earlier never changes
-//! when the cache does; blobs are fsynced before the rename that makes them visible; temp files of dead
+//! when the cache does; a verified mark is written only for an fsynced blob, outputs are fsynced
+//! before their rename, and a blob a crash emptied is made again; temp files of dead
 //! runs are swept, live ones kept. Every test has its own target dir (so its own cache) and packages
 //! a static busybox with `--binary`, so nothing is compiled.
 
@@ -248,14 +249,8 @@ fn damaged_cached_blobs_are_fetched_again_from_a_registry_and_never_pushed() {
     peers::umoci_unpack(&pulled, "latest").unwrap();
 }
 
-#[test]
-fn blobs_are_fsynced_before_the_rename_that_makes_them_visible() {
-    require!("busybox", "strace");
-    let work = tempfile::tempdir().unwrap();
-    let bin = app_binary(work.path());
-    let target = work.path().join("target");
-    let trace = work.path().join("trace");
-    let probe = build(&bin, &target, &work.path().join("l"), &[]);
+/// Run `probe` under strace (fsyncs and renames, paths shown); give the trace's lines.
+fn traced(probe: &Command, trace: &Path) -> Vec<String> {
     let mut c = Command::new("strace");
     c.args([
         "-f",
@@ -265,44 +260,110 @@ fn blobs_are_fsynced_before_the_rename_that_makes_them_visible() {
         "trace=fsync,rename,renameat,renameat2",
         "-o",
     ])
-    .arg(&trace)
+    .arg(trace)
     .arg(probe.get_program())
     .args(probe.get_args())
     .env_remove("SOURCE_DATE_EPOCH");
     run_ok(&mut c).unwrap();
-    let text = fs::read_to_string(&trace).unwrap();
-    let sha = cache(&target).join("sha256");
-    let sha = sha.to_str().unwrap();
-    let lines: Vec<&str> = text.lines().collect();
-    let mut renames = 0;
+    fs::read_to_string(trace)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The (from, to) of each successful rename in `lines` whose destination starts with `prefix`,
+/// with the index of its line.
+fn renames_into<'a>(lines: &'a [String], prefix: &str) -> Vec<(usize, &'a str, &'a str)> {
+    let mut out = Vec::new();
     for (i, line) in lines.iter().enumerate() {
         if !line.contains("rename") || line.contains("= -1") {
             continue;
         }
         let quoted: Vec<&str> = line.split('"').skip(1).step_by(2).collect();
-        let [from, to] = quoted[..] else { continue };
-        if !to.starts_with(&format!("{sha}/")) {
-            continue;
+        if let [from, to] = quoted[..] {
+            if to.starts_with(prefix) {
+                out.push((i, from, to));
+            }
         }
-        renames += 1;
-        // (With threads, strace may print a call as `fsync(3</path> <unfinished ...>`.)
-        let synced = format!("<{from}>");
+    }
+    out
+}
+
+/// Whether `lines[..before]` fsync the file `path` (strace -y prints it as `fsync(3</path>`, with
+/// threads possibly `<unfinished ...>`).
+fn fsynced(lines: &[String], before: usize, path: &str) -> bool {
+    let shown = format!("<{path}>");
+    lines[..before]
+        .iter()
+        .any(|l| l.contains("fsync(") && l.contains(&shown))
+}
+
+/// The cache does not fsync blobs as it writes them (a cache; every use checks the bytes), but a
+/// verified mark, which lets a later run trust a blob without reading it, is written only after that
+/// blob's bytes were fsynced; and every output is fsynced before the rename that makes it visible. A
+/// blob a crash left without its bytes (an empty file under its name, no mark) is made again.
+#[test]
+fn marks_vouch_only_for_fsynced_blobs_and_a_blob_a_crash_emptied_is_made_again() {
+    require!("busybox", "strace");
+    let work = tempfile::tempdir().unwrap();
+    let bin = app_binary(work.path());
+    let target = work.path().join("target");
+    let layout = work.path().join("l");
+    let probe = build(&bin, &target, &layout, &[]);
+    let first = traced(&probe, &work.path().join("trace1"));
+    let sha = cache(&target).join("sha256");
+    let sha = sha.to_str().unwrap();
+    // Outputs: the layout directory and the files beside it, fsynced before they appear.
+    let parent = work.path().to_str().unwrap();
+    let outputs = renames_into(&first, &format!("{parent}/l"));
+    assert!(
+        !outputs.is_empty(),
+        "no output rename:\n{}",
+        first.join("\n")
+    );
+    for (i, from, to) in &outputs {
         assert!(
-            lines[..i]
-                .iter()
-                .any(|l| l.contains("fsync(") && l.contains(&synced)),
-            "{from} was renamed to {to} without an fsync before:\n{text}"
-        );
-        let dir = format!("<{sha}>");
-        assert!(
-            lines[i..]
-                .iter()
-                .any(|l| l.contains("fsync(") && l.contains(&dir)),
-            "{sha} was not fsynced after {to} appeared:\n{text}"
+            fsynced(&first, *i, from),
+            "{from} was renamed to {to} without an fsync before:\n{}",
+            first.join("\n")
         );
     }
-    // Two layers, a config and a manifest at least.
-    assert!(renames >= 4, "{renames} blob renames:\n{text}");
+    // Two layers, a config and a manifest at least went into the cache.
+    let blobs = renames_into(&first, &format!("{sha}/"));
+    assert!(blobs.len() >= 4, "{} blob renames", blobs.len());
+    // A second run once the blobs are settled records marks for the blobs it checks.
+    for e in fs::read_dir(sha).unwrap() {
+        wait_until_settled(&e.unwrap().path());
+    }
+    let second = traced(&probe, &work.path().join("trace2"));
+    let verified = cache(&target).join("verified");
+    let marks = renames_into(&second, verified.to_str().unwrap());
+    assert!(
+        marks.len() >= 2,
+        "{} marks recorded:\n{}",
+        marks.len(),
+        second.join("\n")
+    );
+    for (i, _, to) in &marks {
+        let hex = Path::new(to).file_name().unwrap().to_str().unwrap();
+        assert!(
+            fsynced(&second, *i, &format!("{sha}/{hex}")),
+            "the mark {to} was written without an fsync of its blob before:\n{}",
+            second.join("\n")
+        );
+    }
+    // What a crash before writeback can leave: the name, no bytes, no mark.
+    let app = layer(&layout, 1);
+    let path = cache(&target).join("sha256").join(app.hex());
+    fs::write(&path, b"").unwrap();
+    let _ = fs::remove_file(verified.join(app.hex()));
+    let (_, stderr) = ok_with_stderr(build(&bin, &target, &layout, &[]));
+    assert!(stderr.contains("is damaged"), "{stderr}");
+    assert_eq!(layer(&layout, 1), app);
+    assert_eq!(Digest::of(&fs::read(&path).unwrap()), app);
+    recheck_layout(&layout);
+    validate(&layout);
 }
 
 #[test]

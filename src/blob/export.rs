@@ -6,7 +6,7 @@
 //! kernel. Neither reads the bytes into the process, so the copy is trusted when the source's `stat`
 //! before and after copying is the one it had when it was last found right (this run, or its mark: see
 //! [`super::verify`]); any write to the source in between would have changed its ctime. Otherwise the
-//! copy is hashed. The copy is fsynced, and one that does not hash to its name is deleted and the blob
+//! copy is hashed. One that does not hash to its name is deleted and the blob
 //! evicted: the run fails naming it, rather than writing a corrupt output.
 
 use super::verify::{Damaged, Stat};
@@ -74,7 +74,7 @@ impl BlobStore {
                 self.remember(&d.digest, before, true);
             }
         }
-        out.sync_all().with_context(what)?;
+        // Not fsynced here: the layout's commit fsyncs every file in it (`sink::commit`).
         Ok(())
     }
 }

@@ -155,6 +155,16 @@ impl BlobStore {
         }
         if persist && stat.settled(SystemTime::now()) {
             let path = self.mark_path(digest);
+            // The blob's bytes reach the disk before a mark vouches for them (the store does not fsync
+            // blobs as it writes them: see `BlobWriter::commit`), and only while it is the file that
+            // was checked.
+            let synced = super::plain::open(&self.path(digest)).and_then(|f| {
+                f.sync_all()?;
+                Ok(Stat::of(&f.metadata()?) == stat)
+            });
+            if !matches!(synced, Ok(true)) {
+                return;
+            }
             let written = self.temp_file().and_then(|mut t| {
                 fs::create_dir_all(self.root.join("verified"))?;
                 io::Write::write_all(&mut t, stat.line().as_bytes())?;

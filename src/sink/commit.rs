@@ -219,20 +219,57 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
         .with_context(|| format!("flushing the directory {}", dir.display()))
 }
 
-/// fsync every file and directory under `dir`, and `dir` itself, children first.
+/// fsync every file and directory under `dir`, and `dir` itself.
 pub fn sync_tree(dir: &Path) -> Result<()> {
+    let mut paths = Vec::new();
+    collect_tree(dir, &mut paths)?;
+    sync_paths(&paths)
+}
+
+/// Every file and directory under `dir`, then `dir`.
+fn collect_tree(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     for e in fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
         let e = e.with_context(|| format!("reading {}", dir.display()))?;
         let t = e.file_type()?;
         if t.is_dir() {
-            sync_tree(&e.path())?;
+            collect_tree(&e.path(), out)?;
         } else if t.is_file() {
-            File::open(e.path())
-                .and_then(|f| f.sync_all())
-                .with_context(|| format!("flushing {}", e.path().display()))?;
+            out.push(e.path());
         }
     }
-    sync_dir(dir)
+    out.push(dir.to_path_buf());
+    Ok(())
+}
+
+/// fsync `paths` (files and directories), several at a time: the file system commits its journal once
+/// for the fsyncs that wait together, where one after the other each waits for a commit of its own.
+/// Measured (strace, `--binary` of a 34 MB ripgrep, the layout and three files beside it, ext4 on
+/// this VM): ~3 ms per fsync one after the other, most of which the threads overlap.
+fn sync_paths(paths: &[PathBuf]) -> Result<()> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let work = || -> Result<()> {
+        loop {
+            let Some(p) = paths.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                return Ok(());
+            };
+            File::open(p)
+                .and_then(|f| f.sync_all())
+                .with_context(|| format!("flushing {}", p.display()))?;
+        }
+    };
+    let threads = paths.len().clamp(1, 8);
+    std::thread::scope(|s| {
+        let workers: Vec<_> = (1..threads).map(|_| s.spawn(work)).collect();
+        let mut result = work();
+        for w in workers {
+            let r = w
+                .join()
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("an fsync thread panicked")));
+            result = result.and(r);
+        }
+        result
+    })
 }
 
 /// `renameat2(from, to, RENAME_EXCHANGE)`: swap two existing paths atomically. `Ok(false)` when the
@@ -339,15 +376,15 @@ pub fn commit_removing(
         let is_dir = t.file.metadata().map(|m| m.is_dir()).unwrap_or(false);
         check_dest(is_dir, dest)?;
     }
+    let mut flush = Vec::new();
     for (t, _) in &staged {
         if t.file.metadata().map(|m| m.is_dir()).unwrap_or(false) {
-            sync_tree(&t.path)?;
+            collect_tree(&t.path, &mut flush)?;
         } else {
-            t.file
-                .sync_all()
-                .with_context(|| format!("flushing {}", t.path.display()))?;
+            flush.push(t.path.clone());
         }
     }
+    sync_paths(&flush)?;
     let mut parents = Vec::new();
     // Dropped after the section: a Temp's drop takes the registry lock itself.
     let mut done = Vec::new();
