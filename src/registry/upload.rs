@@ -25,6 +25,9 @@ pub enum BlobOutcome {
     Mounted(String),
     /// Uploaded.
     Uploaded,
+    /// Uploaded, in the session the registry opened when asked to mount from this repository (a
+    /// 202, not a 201: that repository does not hold the blob).
+    NotMounted(String),
 }
 
 enum Started {
@@ -120,7 +123,7 @@ impl Client {
         // upload session we use next, so trying further sources would only leave sessions behind.
         // A mount the token does not allow (no pull on the source) is refused with 401/403: upload
         // instead, and do not try that source again.
-        let mut session = None;
+        let (mut session, mut refused) = (None, None);
         if let Some(from) = mount_from
             .iter()
             .find(|f| *f != repo && self.may_mount(repo, f))
@@ -133,6 +136,7 @@ impl Client {
                         self.host
                     ));
                     session = Some(loc);
+                    refused = Some(from.clone());
                 }
                 Err(e) if is_access_denied(&e) => self.mount_refused(repo, from, &e),
                 Err(e) => return Err(e.into()),
@@ -151,7 +155,7 @@ impl Client {
         } else {
             self.put_blob(repo, d, path, desc.size, &loc, action)?;
         }
-        Ok(BlobOutcome::Uploaded)
+        Ok(refused.map_or(BlobOutcome::Uploaded, BlobOutcome::NotMounted))
     }
 
     /// POST an upload session (a mount attempt when `mount` is given).

@@ -135,10 +135,7 @@ pub fn push(
         }
         let doing = format!("updating the referrers tag {registry}/{repository}:{tag}");
         let mut index = match client.get_manifest(&repository, &tag) {
-            Ok(m) => serde_json::from_slice::<Value>(&m.bytes)
-                .ok()
-                .filter(|v| v["manifests"].is_array())
-                .unwrap_or_else(empty_index),
+            Ok(m) => referrers_index(&m, &format!("{registry}/{repository}:{tag}"))?,
             Err(e) if e.status() == Some(404) => empty_index(),
             Err(e) => return Err(anyhow::Error::new(e).context(doing)),
         };
@@ -248,6 +245,24 @@ pub fn list(client: &Client, repo: &str, subject: &Descriptor) -> Result<Vec<Lis
             })
         })
         .collect())
+}
+
+/// The referrers index `m` found at the fallback tag `at` (`registry/repo:sha256-<hex>`). Anything
+/// else there (an image, a signature, bytes that are no index) is an error naming the tag and its
+/// digest: writing the index would replace it.
+fn referrers_index(m: &crate::registry::Manifest, at: &str) -> Result<Value> {
+    let media_type = m.media_type.split(';').next().unwrap_or("").trim();
+    serde_json::from_slice::<Value>(&m.bytes)
+        .ok()
+        .filter(|v| media_type == media::INDEX && v["manifests"].is_array())
+        .with_context(|| {
+            format!(
+                "{at} already names a {media_type:?} ({}), not the image index of referrers that \
+                 tag is for (the OCI referrers tag schema): adding to it would replace it. Move \
+                 that tag elsewhere or delete it, then push again",
+                m.digest
+            )
+        })
 }
 
 fn empty_index() -> Value {

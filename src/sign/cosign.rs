@@ -153,16 +153,7 @@ pub fn attach(
     client.declare_push(repository, &[]);
     let doing = format!("reading {registry}/{repository}:{tag}");
     let mut all: Vec<Descriptor> = match client.get_manifest(repository, &tag) {
-        Ok(m) => match serde_json::from_slice::<Manifest>(&m.bytes) {
-            Ok(old) if old.layers.len() <= MAX_LAYERS => old.layers,
-            Ok(old) => anyhow::bail!(
-                "{registry}/{repository}:{tag} already has {} layers (at most {MAX_LAYERS} are kept): \
-                 delete the tag or clean it up with `cosign clean`",
-                old.layers.len()
-            ),
-            // Not an image manifest: replaced.
-            Err(_) => Vec::new(),
-        },
+        Ok(m) => existing_layers(&m, &format!("{registry}/{repository}:{tag}"), suffix)?,
         Err(e) if e.status() == Some(404) => Vec::new(),
         Err(e) => return Err(anyhow::Error::new(e).context(doing)),
     };
@@ -234,6 +225,48 @@ pub fn attach(
         "{registry}/{repository}:{tag}@{}",
         artifact.root.digest
     ))
+}
+
+/// The layers of the cosign `suffix` (`sig`, `att`) image `m` found at `at` (`registry/repo:tag`),
+/// to keep beside ours. Anything else under that tag (an index, an artifact, an image with other
+/// layers, bytes that are no manifest) is an error naming the tag and what it holds: pushing our
+/// image there would replace it.
+fn existing_layers(
+    m: &crate::registry::Manifest,
+    at: &str,
+    suffix: &str,
+) -> Result<Vec<Descriptor>> {
+    let (kind, layer_type) = match suffix {
+        "att" => ("attestation", DSSE),
+        _ => ("signature", SIMPLE_SIGNING),
+    };
+    let media_type = m.media_type.split(';').next().unwrap_or("").trim();
+    let image = [media::MANIFEST, media::DOCKER_MANIFEST].contains(&media_type);
+    let parsed = serde_json::from_slice::<Manifest>(&m.bytes)
+        .ok()
+        .filter(|_| image);
+    let what = match parsed {
+        None if image => "a manifest that does not parse as an image manifest".to_string(),
+        None => format!("a {media_type:?}, not an image manifest"),
+        Some(old) => match (
+            &old.artifact_type,
+            old.layers.iter().find(|l| l.media_type != layer_type),
+        ) {
+            (Some(t), _) => format!("an artifact of type {t:?}"),
+            (None, Some(l)) => format!("an image with a layer of type {:?}", l.media_type),
+            (None, None) if old.layers.len() > MAX_LAYERS => anyhow::bail!(
+                "{at} already has {} layers (at most {MAX_LAYERS} are kept): delete the tag or \
+                 clean it up with `cosign clean`",
+                old.layers.len()
+            ),
+            (None, None) => return Ok(old.layers),
+        },
+    };
+    anyhow::bail!(
+        "{at} already names {what} ({}), not a cosign {kind} image: adding the {kind} would \
+         replace it. Move that tag elsewhere or delete it, then push again",
+        m.digest
+    )
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! Sinks: where a built [`crate::blob::Artifact`] goes. One file per sink: an OCI layout directory
 //! ([`layout`]), an oci-archive or docker-archive tarball ([`archive`]), a local container engine
-//! ([`load`]), a registry ([`push`]); the files beside a layout and which of them are ours
-//! ([`beside`]).
+//! ([`load`]), a registry ([`push`], which remembers where it pushed blobs in [`mounts`]); the files
+//! beside a layout and which of them are ours ([`beside`]).
 
 pub mod archive;
 pub mod beside;
@@ -9,6 +9,7 @@ pub mod commit;
 pub mod layout;
 pub mod load;
 pub mod lock;
+pub mod mounts;
 pub mod push;
 pub mod refs;
 pub mod sweep;

@@ -3,7 +3,8 @@
 //! Takes an artifact whose bytes are in a [`BlobStore`] and a list of references, and gives one
 //! [`PushReport`] per reference. Order per repository: every config and layer blob (bounded parallel
 //! uploads; existing blobs are skipped, blobs known to live in another repository of the same registry
-//! are mounted), then the child manifests of an index (by digest), then the root manifest under each tag.
+//! are mounted, as are those the [`MountMemory`] saw pushed to another of its repositories before),
+//! then the child manifests of an index (by digest), then the root manifest under each tag.
 //! Manifests go last, so a registry never holds a manifest that points at a missing blob. An image the
 //! repository already holds (its manifest, and for an index every child manifest, found by digest) is
 //! not pushed again: only tags that do not name it yet are written.
@@ -12,6 +13,7 @@ use crate::blob::{Artifact, BlobStore, Descriptor};
 use crate::digest::Digest;
 use crate::reference::Reference;
 use crate::registry::{BlobOutcome, Client, ClientOptions, Clients, CredentialEnv, Tuning};
+use crate::sink::mounts::MountMemory;
 use crate::ui;
 use anyhow::{bail, Context, Result};
 use std::collections::{BTreeMap, HashMap};
@@ -36,6 +38,9 @@ pub struct PushOptions {
     pub credentials: CredentialEnv,
     /// Timeouts, retries and chunking.
     pub tuning: Tuning,
+    /// Where to remember which repositories hold which blobs, to mount them in later pushes (none:
+    /// nothing is remembered).
+    pub mount_memory: Option<MountMemory>,
 }
 
 impl Default for PushOptions {
@@ -49,6 +54,7 @@ impl Default for PushOptions {
             certs_dirs: c.certs_dirs,
             credentials: c.credentials,
             tuning: c.tuning,
+            mount_memory: None,
         }
     }
 }
@@ -87,6 +93,8 @@ pub struct PushReport {
     pub skipped_blobs: usize,
     /// Blobs mounted from another repository.
     pub mounted_blobs: usize,
+    /// Bytes of the mounted blobs (part of `skipped_bytes`): what the mounts saved uploading.
+    pub mounted_bytes: u64,
 }
 
 #[derive(Default)]
@@ -96,6 +104,9 @@ struct Counts {
     uploaded_blobs: usize,
     skipped_blobs: usize,
     mounted_blobs: usize,
+    mounted_bytes: u64,
+    /// (digest, source) of mounts answered with an upload session: the source lacks the blob.
+    refused: Vec<(Digest, String)>,
 }
 
 /// Push every blob of `artifact` (from `store`), then the child manifests (for an index), then the root
@@ -146,6 +157,7 @@ pub fn push_with(
         }
     }
     let mut pushed: HashMap<String, Vec<String>> = HashMap::new();
+    let memory = opts.mount_memory.as_ref().map(|m| (m, m.load()));
     let mut reports = Vec::new();
     for (registry, repo, tags) in &groups {
         let client = clients.get(registry)?;
@@ -162,10 +174,17 @@ pub fn push_with(
         }
         let earlier = pushed.get(registry).cloned().unwrap_or_default();
         for b in &artifact.blobs {
-            mounts
-                .entry(b.digest.clone())
-                .or_default()
-                .extend(earlier.iter().cloned());
+            let v = mounts.entry(b.digest.clone()).or_default();
+            v.extend(earlier.iter().cloned());
+            // Then the newest repository the memory names (one mount is attempted per blob, so one
+            // source is enough: a stale one is dropped after its refusal, and the next push tries
+            // the one before it).
+            let remembered = memory
+                .as_ref()
+                .map_or(&[][..], |(_, s)| s.holders(registry, &b.digest));
+            if let Some(r) = remembered.iter().find(|r| *r != repo && !v.contains(r)) {
+                v.push(r.clone());
+            }
         }
         let mut sources: Vec<String> = mounts
             .values()
@@ -239,7 +258,12 @@ pub fn push_with(
                 uploaded_blobs: c.uploaded_blobs,
                 skipped_blobs: c.skipped_blobs,
                 mounted_blobs: c.mounted_blobs,
+                mounted_bytes: c.mounted_bytes,
             });
+        }
+        if let Some((m, _)) = &memory {
+            let held: Vec<Digest> = artifact.blobs.iter().map(|b| b.digest.clone()).collect();
+            m.remember(registry, repo, &held, &counts.refused);
         }
         pushed
             .entry(registry.clone())
@@ -328,14 +352,18 @@ fn push_blobs(
                             }
                             BlobOutcome::Mounted(_) => {
                                 c.mounted_blobs += 1;
+                                c.mounted_bytes += b.size;
                                 c.skipped_bytes += b.size;
                             }
-                            BlobOutcome::Uploaded => {
+                            BlobOutcome::Uploaded | BlobOutcome::NotMounted(_) => {
                                 c.uploaded_blobs += 1;
                                 c.uploaded_bytes += b.size;
                             }
                         }
                         ui::verbose(format!("{} {}: {outcome:?}", b.digest, human_bytes(b.size)));
+                        if let BlobOutcome::NotMounted(from) = outcome {
+                            c.refused.push((b.digest.clone(), from));
+                        }
                     }
                     Err(e) => {
                         failed.store(true, Ordering::SeqCst);
@@ -355,10 +383,14 @@ fn push_blobs(
         )));
     }
     let c = counts.into_inner().unwrap_or_else(|p| p.into_inner());
+    let saved = match c.mounted_blobs {
+        0 => String::new(),
+        _ => format!(" ({} not uploaded)", human_bytes(c.mounted_bytes)),
+    };
     ui::status(
         "Uploaded",
         format!(
-            "{} blobs ({}), {} already there, {} mounted",
+            "{} blobs ({}), {} already there, {} mounted{saved}",
             c.uploaded_blobs,
             human_bytes(c.uploaded_bytes),
             c.skipped_blobs,

@@ -22,6 +22,12 @@ pub fn cmd(args: &[&str]) -> Command {
     c.env_remove("SOURCE_DATE_EPOCH");
     // A developer's default repository must not rename the images of every test.
     c.env_remove("SLIM_IMAGE_REPO");
+    // The per-user cache (the mount memory of pushes, OpenSSL builds) of this run's tests, not the
+    // developer's: a test sets its own to see the memory of its pushes alone.
+    c.env(
+        "SLIM_IMAGE_CACHE_DIR",
+        shared_target().with_file_name("slim-user-cache"),
+    );
     c
 }
 
