@@ -20,8 +20,25 @@ use std::path::Path;
 
 impl BlobStore {
     /// Copy the blob `d` to the new file `dst` (reflink when the file system can), checked against its
-    /// digest and size; see the module docs.
+    /// digest and size; see the module docs. On an error `dst` is removed.
     pub fn export(&self, d: &Descriptor, dst: &Path) -> Result<()> {
+        let out = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .open(dst)
+            .with_context(|| format!("copying blob {} into {}", d.digest, dst.display()))?;
+        let copied = self.export_into(d, &out, dst);
+        if copied.is_err() {
+            drop(out);
+            let _ = fs::remove_file(dst);
+        }
+        copied
+    }
+
+    /// [`BlobStore::export`] into `out`, a new empty file opened for writing at `dst` (a temp file the
+    /// caller owns, and removes on an error).
+    pub fn export_into(&self, d: &Descriptor, out: &fs::File, dst: &Path) -> Result<()> {
         let src_path = self.path(&d.digest);
         let what = || format!("copying blob {} into {}", d.digest, dst.display());
         let mut src = match super::plain::open(&src_path) {
@@ -33,18 +50,12 @@ impl BlobStore {
             r => r.with_context(what)?,
         };
         let before = Stat::of(&src.metadata().with_context(what)?);
-        let out = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o644)
-            .open(dst)
-            .with_context(what)?;
         // A reflink, else `io::copy`, which between two files is `copy_file_range` (an in-kernel copy,
         // itself a reflink on some file systems) or a read/write loop.
-        let copied = if rustix::fs::ioctl_ficlone(&out, &src).is_ok() {
+        let copied = if rustix::fs::ioctl_ficlone(out, &src).is_ok() {
             Ok(d.size)
         } else {
-            io::copy(&mut src, &mut &out)
+            io::copy(&mut src, &mut &*out)
         };
         copied.with_context(what)?;
         let after = Stat::of(&src.metadata().with_context(what)?);
@@ -59,8 +70,6 @@ impl BlobStore {
             };
         if let Some((digest, size)) = found {
             if digest != d.digest || size != d.size {
-                drop(out);
-                let _ = fs::remove_file(dst);
                 let damaged = Damaged {
                     digest: d.digest.clone(),
                     path: src_path,

@@ -189,9 +189,7 @@ impl BlobStore {
         if self.known_good(digest, &before) {
             return Ok(State::Good(before.size));
         }
-        let mut h = HashSink(Hasher::new());
-        io::copy(&mut f, &mut h)?;
-        let (found, size) = h.0.finish();
+        let (found, size) = crate::digest::of_reader(&mut f)?;
         let after = Stat::of(&f.metadata()?);
         if found != *digest {
             return Ok(State::Damaged(
@@ -246,19 +244,6 @@ impl BlobStore {
                 ));
             }
         }
-    }
-}
-
-/// A `Write` that only hashes.
-struct HashSink(Hasher);
-
-impl io::Write for HashSink {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.update(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
     }
 }
 

@@ -75,10 +75,9 @@ pub fn path_beside(layout: &Path, platform: Platform, several: bool) -> PathBuf 
 fn file_digest(path: &Path) -> Result<Digest> {
     let mut f = std::fs::File::open(path)
         .with_context(|| format!("reading {} for the provenance", path.display()))?;
-    let mut w = crate::digest::HashingWriter::new(std::io::sink());
-    std::io::copy(&mut f, &mut w)
+    let (digest, _) = crate::digest::of_reader(&mut f)
         .with_context(|| format!("reading {} for the provenance", path.display()))?;
-    Ok(w.finish().1)
+    Ok(digest)
 }
 
 /// Make and store the statements of one assembled image (none with `provenance = "none"`).

@@ -133,14 +133,15 @@ pub struct Staged {
     file: File,
 }
 
-/// Stage blob `blob` of `store` as `file` (streamed, checked against its digest by the store).
+/// Stage blob `blob` of `store` as `file` (copied and checked against its digest by the store).
 pub fn stage(store: &BlobStore, blob: &Descriptor, file: File) -> Result<Staged> {
     let dir = commit::parent_of(&file.path);
     std::fs::create_dir_all(&dir)
         .with_context(|| format!("creating {} for the {}", dir.display(), file.noun))?;
     let temp = Temp::file(&dir, file.kind)?;
-    let mut src = store.open_blob(&blob.digest)?;
-    std::io::copy(&mut src, &mut temp.as_file())
+    // A kernel copy (a reflink where the file system has them), checked as a layout's blobs are.
+    store
+        .export_into(blob, temp.as_file(), temp.path())
         .with_context(|| format!("writing the {} {}", file.noun, file.path.display()))?;
     crate::blob::set_mode(temp.path(), 0o644)?;
     Ok(Staged { temp, file })
@@ -280,7 +281,7 @@ impl Record {
 
 fn hash_file(path: &Path) -> Result<Digest> {
     let mut f = std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
-    let mut w = crate::digest::HashingWriter::new(std::io::sink());
-    std::io::copy(&mut f, &mut w).with_context(|| format!("reading {}", path.display()))?;
-    Ok(w.finish().1)
+    let (digest, _) =
+        crate::digest::of_reader(&mut f).with_context(|| format!("reading {}", path.display()))?;
+    Ok(digest)
 }
