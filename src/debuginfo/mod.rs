@@ -123,8 +123,8 @@ pub struct DebugFile {
     pub binary: String,
     /// The file's name, `<binary>.debug` (the stripped binary's `.gnu_debuglink`).
     pub name: String,
-    /// Its bytes.
-    pub bytes: Vec<u8>,
+    /// Its blob in the store (media type [`output::FILE_MEDIA_TYPE`]).
+    pub blob: crate::blob::Descriptor,
 }
 
 /// The human summary line of one platform's binaries, e.g. `app: 27.21 MiB out of the image

@@ -60,12 +60,12 @@ pub fn make(
         if mine.is_empty() {
             continue;
         }
-        let layers: Vec<(&str, &str, &[u8])> = mine
+        let layers: Vec<(&str, Descriptor)> = mine
             .iter()
-            .map(|f| (FILE_MEDIA_TYPE, f.name.as_str(), f.bytes.as_slice()))
+            .map(|f| (f.name.as_str(), f.blob.clone()))
             .collect();
         let (docs, art) =
-            crate::sbom::referrer::write_files(store, &manifest, ARTIFACT_TYPE, &layers, created)?;
+            crate::sbom::referrer::write_stored(store, &manifest, ARTIFACT_TYPE, &layers, created)?;
         let files = mine
             .iter()
             .zip(docs)

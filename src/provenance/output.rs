@@ -80,14 +80,40 @@ fn file_digest(path: &Path) -> Result<Digest> {
     Ok(digest)
 }
 
+/// The digests of the files an image's build read, as its statements name them: `(binary name,
+/// digest)` of each prebuilt binary, `(destination or ca:N, digest)` of each extra file.
+pub type Inputs = (Vec<(String, Digest)>, Vec<(String, Digest)>);
+
+/// Hash the files `img`'s build read (nothing with `provenance = "none"`). Independent of the
+/// image's layers, so it runs while they are made (`execute`).
+pub fn inputs(img: &ImageSpec) -> Result<Inputs> {
+    let mut prebuilt = Vec::new();
+    let mut files = Vec::new();
+    if img.provenance == Choice::None {
+        return Ok((prebuilt, files));
+    }
+    for b in &img.binaries {
+        if let Some(p) = &b.prebuilt {
+            prebuilt.push((b.name.clone(), file_digest(p)?));
+        }
+    }
+    for f in &img.files {
+        files.push((f.dest.clone(), file_digest(&f.src)?));
+    }
+    for (i, ca) in img.ca.extra.iter().enumerate() {
+        files.push((format!("ca:{i}"), file_digest(ca)?));
+    }
+    Ok((prebuilt, files))
+}
+
 /// Make and store the statements of one assembled image (none with `provenance = "none"`).
-/// `bins` are the run's binaries (for the digests of prebuilt ones), `from` the resolved base.
+/// `inputs` are the digests of the files its build read ([`inputs`]), `from` the resolved base.
 pub fn make(
     store: &BlobStore,
     img: &ImageSpec,
     artifact: &Artifact,
     run: &Run,
-    from: Option<&crate::base::BaseImage>,
+    (from, inputs): (Option<&crate::base::BaseImage>, Inputs),
     created: &str,
 ) -> Result<Vec<ProvOut>> {
     if img.provenance == Choice::None {
@@ -95,19 +121,7 @@ pub fn make(
     }
     let pairs = crate::sbom::output::platform_manifests(img, artifact);
     let several = pairs.len() > 1;
-    let mut prebuilt = Vec::new();
-    for b in &img.binaries {
-        if let Some(p) = &b.prebuilt {
-            prebuilt.push((b.name.clone(), file_digest(p)?));
-        }
-    }
-    let mut files = Vec::new();
-    for f in &img.files {
-        files.push((f.dest.clone(), file_digest(&f.src)?));
-    }
-    for (i, ca) in img.ca.extra.iter().enumerate() {
-        files.push((format!("ca:{i}"), file_digest(ca)?));
-    }
+    let (prebuilt, files) = inputs;
     // A registry base by its resolved name; a local one without its path (see `base_param`).
     let base_name = match &img.base {
         crate::base::BaseSource::Registry(_) => from.map(|b| format!("docker://{}", b.name)),

@@ -54,10 +54,25 @@ pub fn write_files(
     files: &[(&str, &str, &[u8])],
     created: &str,
 ) -> Result<(Vec<Descriptor>, Artifact)> {
+    let mut stored = Vec::new();
+    for (media_type, file_name, bytes) in files {
+        stored.push((*file_name, store.put_bytes(media_type, bytes)?));
+    }
+    write_stored(store, subject, artifact_type, &stored, created)
+}
+
+/// [`write_files`] for files already in `store`: `(file name, its blob)`.
+pub fn write_stored(
+    store: &BlobStore,
+    subject: &Descriptor,
+    artifact_type: &str,
+    files: &[(&str, Descriptor)],
+    created: &str,
+) -> Result<(Vec<Descriptor>, Artifact)> {
     let empty = store.put_bytes(EMPTY_MEDIA_TYPE, b"{}")?;
     let mut docs = Vec::new();
-    for (media_type, file_name, bytes) in files {
-        let mut doc = store.put_bytes(media_type, bytes)?;
+    for (file_name, blob) in files {
+        let mut doc = blob.clone();
         doc.annotations.insert(
             "org.opencontainers.image.title".to_string(),
             file_name.to_string(),
