@@ -126,8 +126,9 @@ pub fn canonical_json<T: Serialize>(value: &T) -> Vec<u8> {
 /// A directory of blobs addressed by digest: `<root>/sha256/<hex>`.
 ///
 /// Every blob taken out of it is checked against its name ([`verify`]); outputs get copies
-/// ([`export`]); blobs are fsynced before they become visible; temp files of dead runs are swept when
-/// the store is opened ([`sweep`]).
+/// ([`export`]); blobs are not fsynced as they are written (a mark that vouches for one is written
+/// only after its fsync, see [`BlobWriter::commit`]); temp files of dead runs are swept when the store
+/// is opened ([`sweep`]).
 #[derive(Debug, Clone)]
 pub struct BlobStore {
     root: PathBuf,

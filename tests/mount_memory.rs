@@ -496,3 +496,76 @@ fn hostile_memory_files_are_ignored_and_the_push_uploads() {
         naming(&reg.host, "slim/source")
     );
 }
+
+/// A registry that answers the mount 201 but does not hold the blob (a lie, or a blob its garbage
+/// collector took meanwhile), with a `Location` elsewhere and, the second time, a
+/// `Docker-Content-Digest` of another blob: the push checks the blob is there (HEAD) before it counts
+/// it as mounted, uploads it instead, forgets the source, and never follows the `Location`.
+#[test]
+fn a_mount_answered_201_for_a_blob_the_registry_lacks_is_uploaded_and_forgotten() {
+    let img = image(300);
+    let layer = layer_of(&img);
+    let other = Digest::of(b"another blob");
+    for claimed in [layer.to_string(), other.to_string()] {
+        let lie = Fault::new("POST", "mount=", 201, 1)
+            .header("Location", "/v2/slim/elsewhere/blobs/sha256:0")
+            .header("Docker-Content-Digest", claimed.clone());
+        let reg = FakeRegistry::with_faults(vec![lie]);
+        let cache = tempfile::tempdir().unwrap();
+        let memory = MountMemory::in_cache(cache.path());
+        memory.remember(&reg.host, "slim/liar", std::slice::from_ref(&layer), &[]);
+        let r = push_to(&reg, &img, "slim/target", &memory);
+        assert_eq!(
+            (r.uploaded_blobs, r.mounted_blobs, r.mounted_bytes),
+            (2, 0, 0),
+            "{claimed}"
+        );
+        let seen = reg.seen();
+        let stored = seen
+            .iter()
+            .any(|s| s.method == "PUT" && s.path.contains(layer.hex()) && s.status == 201);
+        assert!(stored, "the layer was never uploaded ({claimed}): {seen:?}");
+        assert!(
+            !seen.iter().any(|s| s.path.contains("elsewhere")),
+            "{seen:?}"
+        );
+        assert!(reg.manifest("slim/target", "v1").is_some());
+        assert_eq!(
+            memory.load().holders(&reg.host, &layer),
+            ["slim/target"],
+            "{claimed}"
+        );
+    }
+}
+
+/// Only a push that went through is remembered: a failed one (the registry refuses the manifest)
+/// and a `--dry-run` write no memory.
+#[test]
+fn a_failed_push_and_a_dry_run_remember_nothing() {
+    let reg = FakeRegistry::with_faults(vec![Fault::new("PUT", "/manifests/", 400, usize::MAX)]);
+    let cache = tempfile::tempdir().unwrap();
+    let memory = MountMemory::in_cache(cache.path());
+    let img = image(300);
+    let target = format!("{}/slim/target:v1", reg.host).parse().unwrap();
+    assert!(img.push(&[target], &opts(&memory)).is_err());
+    assert!(!memory.path().exists(), "a failed push was remembered");
+
+    let work = tempfile::tempdir().unwrap();
+    let user_cache = work.path().join("cache");
+    let layout = work.path().join("l");
+    let mut c = build_push(
+        Image::A,
+        "127.0.0.1:1/slim/app:1",
+        &user_cache,
+        &layout,
+        &[],
+    );
+    c.arg("--dry-run");
+    let out = slim::run(&mut c);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!user_cache.join("mounts").exists());
+}

@@ -204,3 +204,107 @@ fn a_referrers_tag_that_names_an_image_is_an_error_naming_tag_and_digest() {
     );
     assert_eq!(reg.manifest(REPO, &tag), Some(theirs));
 }
+
+/// The signature image's layers under a tag whose bytes call themselves `media_type`.
+fn signature_image_calling_itself(media_type: &str) -> Vec<u8> {
+    let mut v: serde_json::Value =
+        serde_json::from_slice(&image_with_layer(cosign::SIMPLE_SIGNING)).unwrap();
+    v["mediaType"] = json!(media_type);
+    v["manifests"] = json!([]);
+    manifest_bytes(v)
+}
+
+/// A tag served as an image manifest whose bytes say they are an index (a media type lie, or a
+/// registry that keeps the Content-Type it was pushed with): not taken for a signature image.
+#[test]
+fn a_sig_tag_whose_bytes_say_another_media_type_than_its_content_type_is_an_error() {
+    let err = sign_over(
+        media::MANIFEST,
+        signature_image_calling_itself(media::INDEX),
+    );
+    assert!(
+        err.contains(media::INDEX) && err.contains("not a cosign signature"),
+        "{err}"
+    );
+}
+
+/// A manifest over the registry client's bound behind the tag: refused without reading past it,
+/// naming the tag, and the tag is left alone.
+#[test]
+fn a_huge_manifest_behind_a_sig_tag_is_refused_unread() {
+    let mut v: serde_json::Value =
+        serde_json::from_slice(&image_with_layer(cosign::SIMPLE_SIGNING)).unwrap();
+    v["annotations"] = json!({"padding": "x".repeat(5 << 20)});
+    let bytes = manifest_bytes(v);
+    let reg = FakeRegistry::start(fake::Config::default());
+    let subject = Digest::of(b"the image manifest");
+    let tag = cosign::tag(&subject, "sig");
+    reg.put_manifest(REPO, &tag, media::MANIFEST, bytes.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let store = BlobStore::open(dir.path()).unwrap();
+    let opts = opts();
+    let mut clients = Clients::new(opts.client_options());
+    let full = format!("{}/{REPO}", reg.host);
+    let layer = cosign::signature_layer(&signer(), &full, &subject).unwrap();
+    let err = cosign::attach(
+        &mut clients,
+        &store,
+        (&reg.host, REPO),
+        &subject,
+        "sig",
+        vec![layer],
+        &opts,
+    )
+    .expect_err("a 5 MiB manifest must be refused");
+    let err = format!("{err:#}");
+    assert!(
+        err.contains(&format!("{full}:{tag}")) && err.contains("larger than"),
+        "{err}"
+    );
+    assert_eq!(reg.manifest(REPO, &tag), Some(bytes));
+}
+
+/// A referrers tag served as an index whose bytes say they are an image manifest: not added to.
+#[test]
+fn a_referrers_tag_whose_bytes_say_another_media_type_is_an_error() {
+    let reg = FakeRegistry::start(fake::Config::default());
+    let dir = tempfile::tempdir().unwrap();
+    let store = BlobStore::open(dir.path()).unwrap();
+    let subject: Descriptor = store
+        .put_bytes(media::MANIFEST, b"{\"schemaVersion\":2}")
+        .unwrap();
+    let (_, artifact): (Descriptor, Artifact) = referrer::write(
+        &store,
+        &subject,
+        "application/spdx+json",
+        "sbom.spdx.json",
+        b"{}\n",
+        "1970-01-01T00:00:00Z",
+    )
+    .unwrap();
+    let tag = referrer::fallback_tag(&subject);
+    let theirs = signature_image_calling_itself(media::MANIFEST);
+    reg.put_manifest(REPO, &tag, media::INDEX, theirs.clone());
+    let opts = opts();
+    let mut clients = Clients::new(opts.client_options());
+    let target = format!("{}/{REPO}:1", reg.host).parse().unwrap();
+    let err = referrer::push(
+        "SBOM",
+        &mut clients,
+        &artifact,
+        &store,
+        &subject,
+        "application/spdx+json",
+        &[target],
+        &opts,
+    )
+    .expect_err("a referrers tag that calls itself an image manifest must not be added to");
+    let err = format!("{err:#}");
+    assert!(
+        err.contains(&format!("{}/{REPO}:{tag}", reg.host))
+            && err.contains(&Digest::of(&theirs).to_string())
+            && err.contains(media::MANIFEST),
+        "{err}"
+    );
+    assert_eq!(reg.manifest(REPO, &tag), Some(theirs));
+}

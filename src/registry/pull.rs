@@ -41,6 +41,30 @@ impl Manifest {
             self.bytes.len() as u64,
         )
     }
+
+    /// The `mediaType` its bytes give, when that is not the type it was served as (a lie, or a
+    /// registry that kept the `Content-Type` of a push that lied): then it is not safe to take it
+    /// for either.
+    pub fn contradicting_media_type(&self) -> Option<String> {
+        #[derive(serde::Deserialize)]
+        struct M {
+            #[serde(rename = "mediaType")]
+            media_type: Option<String>,
+        }
+        let served = self.media_type.split(';').next().unwrap_or("").trim();
+        let m: M = serde_json::from_slice(&self.bytes).ok()?;
+        m.media_type.filter(|t| t != served)
+    }
+
+    /// What it is, for a message: `a "<media type>"`, or, when its bytes say otherwise (see
+    /// [`Manifest::contradicting_media_type`]), `a manifest served as "<type>" whose bytes say "<type>"`.
+    pub fn what(&self) -> String {
+        let served = self.media_type.split(';').next().unwrap_or("").trim();
+        match self.contradicting_media_type() {
+            Some(said) => format!("a manifest served as {served:?} whose bytes say {said:?}"),
+            None => format!("a {served:?}"),
+        }
+    }
 }
 
 impl Client {

@@ -1,8 +1,8 @@
 //! The write side of the registry client: blobs (skip, mount, upload) and manifests.
 //!
 //! Takes a descriptor whose bytes are in a [`BlobStore`] and makes the registry hold it: HEAD first and
-//! skip what exists; else try a cross-repository mount from the hinted repositories (201 mounted, 202
-//! carry on with that upload session); else POST an upload session and either PUT the whole blob,
+//! skip what exists; else try a cross-repository mount from the hinted repositories (201 mounted, once a
+//! HEAD finds the blob there; 202 carry on with that upload session); else POST an upload session and either PUT the whole blob,
 //! streamed from disk, or PATCH it in chunks (`super::chunked`) and close with a PUT. Every request
 //! is retried on its own (`Client::retry`), a failed PUT or PATCH on the same session; only when the
 //! registry lost the session (404 on it, 416 it cannot resolve, a 400 on the closing PUT) does the
@@ -31,7 +31,8 @@ pub enum BlobOutcome {
 }
 
 enum Started {
-    Mounted,
+    /// A 201 to a mount, with the `Docker-Content-Digest` it carried, if any.
+    Mounted(Option<String>),
     Session(String),
 }
 
@@ -129,7 +130,19 @@ impl Client {
             .find(|f| *f != repo && self.may_mount(repo, f))
         {
             match self.retry(|| self.start_upload(repo, Some((d, from)), action)) {
-                Ok(Started::Mounted) => return Ok(BlobOutcome::Mounted(from.clone())),
+                Ok(Started::Mounted(claimed)) => {
+                    let Some(why) = self.mount_lacks(repo, desc, claimed, &head_url, action)?
+                    else {
+                        return Ok(BlobOutcome::Mounted(from.clone()));
+                    };
+                    // Uploaded in a session of its own, and the source forgotten: a manifest
+                    // pushed on the word of that 201 would point at a blob the registry lacks.
+                    crate::ui::verbose(format!(
+                        "{}: mounting {d} from {from} was answered 201, but {why}; uploading it",
+                        self.host
+                    ));
+                    refused = Some(from.clone());
+                }
                 Ok(Started::Session(loc)) => {
                     crate::ui::verbose(format!(
                         "{}: mounting {d} from {from} refused; uploading",
@@ -146,7 +159,7 @@ impl Client {
             Some(l) => l,
             None => match self.retry(|| self.start_upload(repo, None, action))? {
                 Started::Session(l) => l,
-                Started::Mounted => return Ok(BlobOutcome::Skipped),
+                Started::Mounted(_) => return Ok(BlobOutcome::Skipped),
             },
         };
         *sent = true;
@@ -171,7 +184,7 @@ impl Client {
         }
         let mut resp = self.send(&Request::empty("POST", url.clone(), repo, action))?;
         match resp.status().as_u16() {
-            201 if mount.is_some() => Ok(Started::Mounted),
+            201 if mount.is_some() => Ok(Started::Mounted(header(&resp, "docker-content-digest"))),
             201 | 202 => {
                 let loc = header(&resp, "location").ok_or_else(|| RegistryError::Protocol {
                     action: action.to_string(),
@@ -187,6 +200,31 @@ impl Client {
             }
             _ => Err(self.status_error(action, &mut resp)),
         }
+    }
+
+    /// Why the blob `desc`, which a mount into `repo` was answered 201 for (with the
+    /// `Docker-Content-Digest` `claimed`), is not there after all, if it is not: the answer names
+    /// another digest, or a HEAD (at `head_url`) does not find it with its size. The spec says a 201
+    /// means the blob is there; a registry that says so wrongly would otherwise get a manifest that
+    /// points at a missing blob, and the memory would keep the source for the next push.
+    fn mount_lacks(
+        &self,
+        repo: &str,
+        desc: &Descriptor,
+        claimed: Option<String>,
+        head_url: &str,
+        action: &str,
+    ) -> Result<Option<String>, RegistryError> {
+        if let Some(c) = claimed.filter(|c| c.trim() != desc.digest.to_string()) {
+            return Ok(Some(format!("with the Docker-Content-Digest {}", c.trim())));
+        }
+        Ok(
+            match self.retry(|| self.head_blob_once(repo, head_url, action))? {
+                Some(n) if n == desc.size => None,
+                Some(n) => Some(format!("its HEAD says {n} bytes, not {}", desc.size)),
+                None => Some("its HEAD does not find it".into()),
+            },
+        )
     }
 
     /// Monolithic upload: one PUT with the whole blob, streamed from disk, retried on the same

@@ -269,12 +269,17 @@ fn referrers_index(m: &crate::registry::Manifest, at: &str) -> Result<Value> {
     let media_type = m.media_type.split(';').next().unwrap_or("").trim();
     serde_json::from_slice::<Value>(&m.bytes)
         .ok()
-        .filter(|v| media_type == media::INDEX && v["manifests"].is_array())
+        .filter(|v| {
+            media_type == media::INDEX
+                && v["manifests"].is_array()
+                && m.contradicting_media_type().is_none()
+        })
         .with_context(|| {
             format!(
-                "{at} already names a {media_type:?} ({}), not the image index of referrers that \
-                 tag is for (the OCI referrers tag schema): adding to it would replace it. Move \
-                 that tag elsewhere or delete it, then push again",
+                "{at} already names {} ({}), not the image index of referrers that tag is for (the \
+                 OCI referrers tag schema): adding to it would replace it. Move that tag elsewhere \
+                 or delete it, then push again",
+                m.what(),
                 m.digest
             )
         })

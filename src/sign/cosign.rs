@@ -241,13 +241,17 @@ fn existing_layers(
         _ => ("signature", SIMPLE_SIGNING),
     };
     let media_type = m.media_type.split(';').next().unwrap_or("").trim();
-    let image = [media::MANIFEST, media::DOCKER_MANIFEST].contains(&media_type);
+    // Served as an image manifest, and its bytes say nothing else (an index served as a manifest
+    // that also carries signature layers is not one to replace).
+    let lie = m.contradicting_media_type().is_some();
+    let image = [media::MANIFEST, media::DOCKER_MANIFEST].contains(&media_type) && !lie;
     let parsed = serde_json::from_slice::<Manifest>(&m.bytes)
         .ok()
         .filter(|_| image);
     let what = match parsed {
+        None if lie => m.what(),
         None if image => "a manifest that does not parse as an image manifest".to_string(),
-        None => format!("a {media_type:?}, not an image manifest"),
+        None => format!("{}, not an image manifest", m.what()),
         Some(old) => match (
             &old.artifact_type,
             old.layers.iter().find(|l| l.media_type != layer_type),

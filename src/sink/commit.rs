@@ -51,6 +51,8 @@ pub enum Kind {
     Old,
     /// A C library (OpenSSL) being built for the per-user cache (`compile::openssl`).
     CLib,
+    /// The mount memory being saved in the per-user cache (`sink::mounts`).
+    Mounts,
 }
 
 impl Kind {
@@ -64,9 +66,10 @@ impl Kind {
             Kind::Refs => "refs",
             Kind::Old => "old",
             Kind::CLib => "c-lib",
+            Kind::Mounts => "mounts",
         }
     }
-    pub(super) const ALL: [Kind; 8] = [
+    pub(super) const ALL: [Kind; 9] = [
         Kind::Layout,
         Kind::Archive,
         Kind::Sbom,
@@ -75,6 +78,7 @@ impl Kind {
         Kind::Refs,
         Kind::Old,
         Kind::CLib,
+        Kind::Mounts,
     ];
 }
 
@@ -426,6 +430,25 @@ pub fn commit_removing(
     for p in parents {
         sync_dir(&p)?;
     }
+    Ok(())
+}
+
+/// Rename the finished temp file `temp` over `dest`, without fsync: for a hint in a cache that its
+/// reader checks and ignores when it is cut or empty (the mount memory), not for an output. A run
+/// killed before this leaves only its temp, which [`sweep`] removes.
+pub fn rename_unsynced(mut temp: Temp, dest: &Path) -> Result<()> {
+    let mut registry = live();
+    fs::rename(&temp.path, dest).with_context(|| {
+        format!(
+            "moving {} into place at {}",
+            temp.path.display(),
+            dest.display()
+        )
+    })?;
+    temp.armed = false;
+    forget(&mut registry, &temp.path);
+    // Before `temp`: its drop takes the registry lock itself.
+    drop(registry);
     Ok(())
 }
 

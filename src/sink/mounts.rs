@@ -11,7 +11,8 @@
 //!
 //! One JSON file, `<cache root>/mounts/blobs.json` under the per-user cache (`SLIM_IMAGE_CACHE_DIR`,
 //! else `$XDG_CACHE_HOME/cargo-slim-image`, else `~/.cache/cargo-slim-image`): the directory is made
-//! 0700, the file 0600, written to a temp file beside it and renamed. It holds registry names (as
+//! 0700, the file 0600, written to a temp file beside it and renamed ([`commit::Temp`], so a
+//! signal's cleanup and the next save's sweep remove what an interrupted save left). It holds registry names (as
 //! references normalise them), repository names and digests: never credentials, tokens or tags.
 //! Bounded: at most [`MAX_REPOS`] repositories per blob, [`MAX_PER_REGISTRY`] blobs per registry and
 //! [`MAX_FILE`] bytes in all, the least recently pushed evicted first. What cannot be trusted is
@@ -20,6 +21,7 @@
 //! over [`MAX_FILE`] bytes (never read past that) or not in this format (replaced by the next save);
 //! entries that do not name a registry, repository and digest (dropped, the rest kept).
 
+use super::commit;
 use crate::blob::plain;
 use crate::digest::Digest;
 use crate::reference::Reference;
@@ -198,15 +200,15 @@ impl MountMemory {
         if let Some(why) = untrusted_dir(&m) {
             bail!("{}: {why}", self.dir.display());
         }
-        // tempfile makes its files 0600.
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".blobs.json.")
-            .tempfile_in(&self.dir)
-            .with_context(|| format!("creating a temp file in {}", self.dir.display()))?;
-        tmp.write_all(bytes)?;
+        // Temps of runs killed while saving (`kill -9`: a signal's cleanup removes its own).
+        commit::sweep(&self.dir);
+        let tmp = commit::Temp::file(&self.dir, commit::Kind::Mounts)?;
+        crate::blob::set_mode(tmp.path(), 0o600)?;
+        let mut f = tmp.as_file();
+        f.write_all(bytes)
+            .with_context(|| format!("writing {}", tmp.path().display()))?;
         // Renamed, not fsynced: a hint; one a crash cut is not JSON and is ignored.
-        tmp.persist(self.path()).map_err(|e| e.error)?;
-        Ok(())
+        commit::rename_unsynced(tmp, &self.path())
     }
 }
 

@@ -26,6 +26,8 @@ pub struct Fault {
     pub times: usize,
     /// A `Retry-After` header value to send, if any.
     pub retry_after: Option<&'static str>,
+    /// More headers to send (a lying `Location` or `Docker-Content-Digest`, say).
+    pub headers: Vec<(&'static str, String)>,
 }
 
 impl Fault {
@@ -37,7 +39,14 @@ impl Fault {
             status,
             times,
             retry_after: None,
+            headers: Vec::new(),
         }
+    }
+
+    /// The same fault, sent with the header `name: value` as well.
+    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Fault {
+        self.headers.push((name, value.into()));
+        self
     }
 
     /// The same fault, sent with a `Retry-After` header.
@@ -369,6 +378,9 @@ fn handle(st: &mut State, req: &Req, host: &str) -> Resp {
             .body(r#"{"errors":[{"code":"UNAVAILABLE","message":"injected fault"}]}"#);
         if let Some(ra) = f.retry_after {
             r = r.h("Retry-After", ra);
+        }
+        for (k, v) in &f.headers {
+            r = r.h(k, v.clone());
         }
         return r;
     }
