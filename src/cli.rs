@@ -249,6 +249,11 @@ pub struct Cli {
     /// symbol table stays in every case. Overrides `debuginfo` in metadata.
     #[arg(long, value_enum, value_name = "MODE", help_heading = "SBOM and size")]
     pub debuginfo: Option<crate::debuginfo::Mode>,
+    /// Add the IANA time zone database (TZif files, tzdata from a pinned crate, never the host's)
+    /// under /usr/share/zoneinfo, in a layer of its own, so `TZ=Europe/Berlin` works; same as
+    /// `timezones = true`.
+    #[arg(long, help_heading = "Image")]
+    pub timezones: bool,
 
     /// Use verbose output (-vv very verbose).
     #[arg(short, long, action = clap::ArgAction::Count, help_heading = "Display")]

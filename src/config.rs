@@ -165,6 +165,10 @@ pub struct Meta {
     pub embed_dependencies: Option<bool>,
     /// What to do with the binaries' DWARF: `split` (default), `keep` or `drop`.
     pub debuginfo: Option<String>,
+    /// Add the IANA time zone files under /usr/share/zoneinfo, in a layer of their own; default false.
+    pub timezones: Option<bool>,
+    /// Note a multi-threaded binary on musl's malloc (suggesting a global allocator); default true.
+    pub allocator_check: Option<bool>,
     /// The Cargo.toml whose table gave `files` (for errors found once the binaries are known).
     #[serde(skip)]
     pub files_from: Option<PathBuf>,
@@ -363,6 +367,8 @@ impl Meta {
             openssl: over.openssl.or(self.openssl),
             embed_dependencies: over.embed_dependencies.or(self.embed_dependencies),
             debuginfo: over.debuginfo.or(self.debuginfo),
+            timezones: over.timezones.or(self.timezones),
+            allocator_check: over.allocator_check.or(self.allocator_check),
             files_from: over.files_from.or(self.files_from),
         }
     }

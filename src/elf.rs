@@ -392,5 +392,7 @@ fn u64_at(b: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(a)
 }
 
+pub mod allocator;
+
 #[cfg(test)]
 mod tests;

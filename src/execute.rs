@@ -22,6 +22,7 @@ mod app;
 mod inputs;
 mod local;
 mod signing;
+mod timezones;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -163,7 +164,7 @@ fn assemble(
     img: &ImageSpec,
     bins: &Binaries,
     plan: &Plan,
-    base: &Layer,
+    (base, tz): (&Layer, Option<&Layer>),
     from: Option<&BaseImage>,
     compression: LayerCompression,
 ) -> Result<(
@@ -227,6 +228,13 @@ fn assemble(
             }
         };
         annotations.extend(img.annotations.clone());
+        let bottom = timezones::append(
+            bottom,
+            &mut layers,
+            tz.filter(|_| img.timezones),
+            on,
+            platform,
+        );
         layers.push(
             LayerReport::new("app", &app.descriptor, app.uncompressed_size)
                 .at_level(app.compression.level()),
@@ -384,10 +392,10 @@ fn build_one<'a>(
     graphs: &crate::sbom::output::Graphs,
     tools: &BTreeMap<Platform, compile::c_toolchain::Tools>,
     compression: LayerCompression,
-    bases: (&Layer, &Layer, u64),
+    bases: (&Layer, &Layer, u64, Option<&Layer>),
     run: &crate::provenance::Run,
 ) -> Result<Built<'a>> {
-    let (shared_base, without_ca, certificates) = bases;
+    let (shared_base, without_ca, certificates, zoneinfo) = bases;
     ui::status(
         "Packaging",
         format!(
@@ -412,11 +420,14 @@ fn build_one<'a>(
             plan,
             // FROM scratch only: the shared base layer, without the CA bundle when the image has its
             // own.
-            if img.ca.is_default() {
-                shared_base
-            } else {
-                without_ca
-            },
+            (
+                if img.ca.is_default() {
+                    shared_base
+                } else {
+                    without_ca
+                },
+                zoneinfo,
+            ),
             from,
             compression,
         );
@@ -545,18 +556,23 @@ fn build_then<T>(
     // The shared base layer does not depend on the build: it is made on other threads while cargo
     // builds (or, with --binary, while the first binary is checked), not after.
     let mut metadata = inputs::Metadata::new();
-    let (bins, with_ca, without_ca) = std::thread::scope(|s| {
+    let (bins, with_ca, without_ca, zoneinfo) = std::thread::scope(|s| {
         let with_ca = s.spawn(|| base_layer(&store, true, compression));
         let without_ca = s.spawn(|| base_layer(&store, false, compression));
+        let zoneinfo = s.spawn(|| timezones::layer(plan, &store, compression));
         let bins = compile_all(plan, cli, &mut metadata, &c_libs);
         let join = |h: std::thread::ScopedJoinHandle<'_, Result<Layer>>| {
             h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
         };
-        (bins, join(with_ca), join(without_ca))
+        let zoneinfo = zoneinfo
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        (bins, join(with_ca), join(without_ca), zoneinfo)
     });
     let bins = bins?;
     let shared_base = with_ca?;
     let without_ca = without_ca?;
+    let zoneinfo = zoneinfo?;
     // The certificates' share of an image: the shared base layer with and without the CA bundle.
     let certificates = shared_base
         .descriptor
@@ -580,7 +596,7 @@ fn build_then<T>(
             &graphs,
             &tools,
             compression,
-            (&shared_base, &without_ca, certificates),
+            (&shared_base, &without_ca, certificates, zoneinfo.as_ref()),
             &run,
         )?);
     }

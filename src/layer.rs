@@ -57,6 +57,9 @@ pub enum EntryKind {
     Dir,
     /// A symbolic link to the given target.
     Symlink(String),
+    /// A hard link to the regular file of this layer at the given absolute path, which must sort
+    /// before it (a tar hard link names a member written earlier).
+    Hardlink(String),
 }
 
 impl Entry {
@@ -75,6 +78,16 @@ impl Entry {
         Entry {
             path: path.to_string(),
             kind: EntryKind::Dir,
+            mode,
+            uid: 0,
+            gid: 0,
+        }
+    }
+    /// A root-owned hard link at `path` to the file of the same layer at `target`.
+    pub fn hardlink(path: &str, target: &str, mode: u32) -> Entry {
+        Entry {
+            path: path.to_string(),
+            kind: EntryKind::Hardlink(target.to_string()),
             mode,
             uid: 0,
             gid: 0,
@@ -208,6 +221,25 @@ fn complete(entries: Vec<Entry>) -> Result<Vec<Entry>> {
         }
         by_path.insert(e.path.clone(), e);
     }
+    for e in by_path.values_mut() {
+        if let EntryKind::Hardlink(t) = &mut e.kind {
+            *t = normalize_path(t)?;
+        }
+    }
+    for (p, e) in &by_path {
+        if let EntryKind::Hardlink(t) = &e.kind {
+            let to_file = matches!(
+                by_path.get(t),
+                Some(Entry {
+                    kind: EntryKind::File(_),
+                    ..
+                })
+            );
+            if !to_file || t >= p {
+                bail!("{p} is a hard link to {t}, which is not a file written before it in this layer");
+            }
+        }
+    }
     let paths: Vec<String> = by_path.keys().cloned().collect();
     for p in paths {
         let mut parent = p.as_str();
@@ -239,6 +271,7 @@ fn header(e: &Entry, mtime: u64, size: u64) -> Header<'_> {
     let (kind, link) = match &e.kind {
         EntryKind::Dir => (Kind::Dir, ""),
         EntryKind::Symlink(target) => (Kind::Symlink, target.as_str()),
+        EntryKind::Hardlink(target) => (Kind::Hardlink, target.trim_start_matches('/')),
         EntryKind::File(_) => (Kind::File, ""),
     };
     Header {
@@ -270,7 +303,7 @@ fn tar_size(entries: &[Entry], mtime: u64) -> Result<u64> {
                     )
                 })?
                 .len(),
-            EntryKind::Dir | EntryKind::Symlink(_) => 0,
+            EntryKind::Dir | EntryKind::Symlink(_) | EntryKind::Hardlink(_) => 0,
         };
         n += crate::tar::entry_size(&header(e, mtime, size));
     }
@@ -282,7 +315,7 @@ fn write_tar<W: Write>(entries: &[Entry], mtime: u64, out: W) -> Result<W> {
     let mut tar = TarWriter::new(out);
     for e in entries {
         match &e.kind {
-            EntryKind::Dir | EntryKind::Symlink(_) => {
+            EntryKind::Dir | EntryKind::Symlink(_) | EntryKind::Hardlink(_) => {
                 tar.append(&header(e, mtime, 0), &mut io::empty())
             }
             EntryKind::File(Source::Bytes(b)) => {
@@ -403,6 +436,8 @@ pub fn build(
     }
     Ok(layer(descriptor, found_id, found_size))
 }
+
+pub mod zoneinfo;
 
 #[cfg(test)]
 mod tests;

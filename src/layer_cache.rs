@@ -166,6 +166,7 @@ fn key_of(
         match &e.kind {
             EntryKind::Dir => field("dir"),
             EntryKind::Symlink(t) => field(&format!("link {t}")),
+            EntryKind::Hardlink(t) => field(&format!("hardlink {t}")),
             EntryKind::File(Source::Bytes(b)) => field(&format!("bytes {}", Digest::of(b))),
             EntryKind::File(Source::Path(p)) => field(&file(p)?),
         }

@@ -97,6 +97,10 @@ pub struct ImageSpec {
     pub embed_dependencies: bool,
     /// What happens to the binaries' DWARF: `--debuginfo`, then `debuginfo`, then `split`.
     pub debuginfo: crate::debuginfo::Mode,
+    /// The zoneinfo layer goes in (`--timezones`, else `timezones`, else off).
+    pub timezones: bool,
+    /// Note a multi-threaded binary on musl's malloc (`allocator-check`, default on).
+    pub allocator_check: bool,
 }
 
 /// How to run cargo (absent with `--binary`).
@@ -219,6 +223,15 @@ impl Plan {
             if self.cargo.is_some() && !img.embed_dependencies {
                 let _ = writeln!(s, "  deps:       not embedded in the binaries");
             }
+            if img.timezones {
+                let _ = writeln!(
+                    s,
+                    "  timezones:  {} (IANA tzdata {}, {} names, a layer of its own)",
+                    crate::layer::zoneinfo::DIR,
+                    crate::layer::zoneinfo::VERSION,
+                    crate::layer::zoneinfo::zones().len()
+                );
+            }
             if let Some(b) = img.size_budget {
                 let _ = writeln!(s, "  budget:     {}", crate::report::human_size(b));
             }
@@ -293,6 +306,12 @@ fn image_json(img: &ImageSpec, load: bool) -> Value {
         "embed_dependencies": img.embed_dependencies,
         "debuginfo": img.debuginfo.as_str(),
         "size_budget": img.size_budget,
+        "timezones": img.timezones.then(|| json!({
+            "path": crate::layer::zoneinfo::DIR,
+            "tzdata": crate::layer::zoneinfo::VERSION,
+            "names": crate::layer::zoneinfo::zones().len(),
+        })),
+        "allocator_check": img.allocator_check,
     })
 }
 

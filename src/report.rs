@@ -10,7 +10,7 @@ use std::path::PathBuf;
 /// One layer, as reported.
 #[derive(Debug, Clone, Serialize)]
 pub struct LayerReport {
-    /// What the layer holds (`base-files` or `app`).
+    /// What the layer holds (`base`, `base-files`, `zoneinfo` or `app`).
     pub role: String,
     /// Compressed digest.
     pub digest: Digest,

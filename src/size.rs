@@ -20,6 +20,9 @@ pub struct SizeReport {
     pub binary: u64,
     /// The CA certificates, compressed (0 with `ca-certificates = "none"`).
     pub certificates: u64,
+    /// The zoneinfo layer (`timezones = true`), compressed; absent when there is none.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub zoneinfo: u64,
     /// The rest of the base files (passwd, group, nsswitch.conf, directories) or a base image.
     pub base: u64,
     /// Sum of the compressed layers.
@@ -31,12 +34,17 @@ pub struct SizeReport {
     pub budget: Option<u64>,
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 impl SizeReport {
     /// Split `total` into the application layer, the certificates and the remaining base bytes.
     pub fn new(total: u64, app: u64, certificates: u64, budget: Option<u64>) -> SizeReport {
         SizeReport {
             binary: app,
             certificates,
+            zoneinfo: 0,
             base: total.saturating_sub(app + certificates),
             total,
             on_alpine: ALPINE_COMPRESSED + app,
@@ -54,8 +62,17 @@ impl SizeReport {
             }
         };
         let h = crate::report::human_size;
+        let zoneinfo = if self.zoneinfo > 0 {
+            format!(
+                ", zoneinfo {} ({:.0}%)",
+                h(self.zoneinfo),
+                pct(self.zoneinfo)
+            )
+        } else {
+            String::new()
+        };
         format!(
-            "binary {} ({:.0}%), certificates {} ({:.0}%), base {} ({:.0}%); on alpine:3 it would weigh about {} (alpine:3 is about {} compressed, a fixed estimate)",
+            "binary {} ({:.0}%), certificates {} ({:.0}%){zoneinfo}, base {} ({:.0}%); on alpine:3 it would weigh about {} (alpine:3 is about {} compressed, a fixed estimate)",
             h(self.binary),
             pct(self.binary),
             h(self.certificates),
@@ -171,18 +188,18 @@ pub fn annotate(
     budget: Option<u64>,
 ) {
     for m in manifests {
-        let app: u64 = m
-            .layers
-            .iter()
-            .filter(|l| l.role == "app")
-            .map(|l| l.size)
-            .sum();
-        m.size = Some(SizeReport::new(
-            m.compressed_size,
-            app,
-            certificates,
-            budget,
-        ));
+        let role = |r: &str| -> u64 {
+            m.layers
+                .iter()
+                .filter(|l| l.role == r)
+                .map(|l| l.size)
+                .sum()
+        };
+        let (app, zoneinfo) = (role("app"), role("zoneinfo"));
+        let mut size = SizeReport::new(m.compressed_size, app, certificates, budget);
+        size.zoneinfo = zoneinfo;
+        size.base = size.base.saturating_sub(zoneinfo);
+        m.size = Some(size);
     }
 }
 

@@ -16,6 +16,8 @@ pub enum Kind {
     Dir,
     /// A symbolic link.
     Symlink,
+    /// A hard link to an earlier member (`link` is that member's path in the archive).
+    Hardlink,
 }
 
 /// Header fields of one entry.
@@ -35,7 +37,7 @@ pub struct Header<'a> {
     pub mtime: u64,
     /// File size (0 for directories and links).
     pub size: u64,
-    /// Link target for symlinks.
+    /// Link target: what a symlink points to, or the archive path of a hard link's member.
     pub link: &'a str,
 }
 
@@ -91,6 +93,7 @@ impl<W: Write> TarWriter<W> {
             Kind::File => b'0',
             Kind::Dir => b'5',
             Kind::Symlink => b'2',
+            Kind::Hardlink => b'1',
         };
         let size = if h.kind == Kind::File { h.size } else { 0 };
         let hdr = raw_header(

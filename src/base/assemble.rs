@@ -197,7 +197,7 @@ pub fn bottom(
 fn base_has_as(pb: &PlatformBase, e: &layer::Entry) -> bool {
     match e.kind {
         layer::EntryKind::Dir => pb.has_dir(&e.path),
-        layer::EntryKind::File(_) => pb.has_file(&e.path),
+        layer::EntryKind::File(_) | layer::EntryKind::Hardlink(_) => pb.has_file(&e.path),
         layer::EntryKind::Symlink(_) => pb.has(&e.path),
     }
 }

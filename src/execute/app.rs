@@ -1,6 +1,7 @@
 //! The application layer of one (image, platform): the binaries at `/usr/local/bin/<name>` (checked
 //! against the platform and base, their DWARF handled as `debuginfo` says, [`crate::debuginfo`]),
-//! the extra files, and the CA bundle when it is not the default one.
+//! the extra files, and the CA bundle when it is not the default one. Each binary's symbols are read
+//! for the allocator note (`allocator-check`, [`crate::elf::allocator`]).
 
 use super::Binaries;
 use crate::base::{BaseImage, PlatformBase};
@@ -36,6 +37,9 @@ pub(super) fn app_layer(
             format!("cargo did not report a binary `{}` for {platform}", b.name)
         })?;
         crate::base::assemble::check_binary(path, platform, base)?;
+        if img.allocator_check {
+            allocator_note(path, &b.name);
+        }
         let prepared = crate::debuginfo::prepare(path, &b.name, img.debuginfo)?;
         debug.0.push(crate::debuginfo::BinaryReport {
             binary: b.name.clone(),
@@ -95,4 +99,33 @@ fn store_debug_files(
             })
         })
         .collect()
+}
+
+/// The note on musl's malloc for the binary `name` at `path` (once per binary name in a run), when
+/// its symbols say it is multi-threaded and has no other allocator ([`crate::elf::allocator`]). A
+/// binary whose symbols cannot be read gets no note, only a verbose line: it was already checked.
+fn allocator_note(path: &std::path::Path, name: &str) {
+    static SAID: std::sync::Mutex<std::collections::BTreeSet<String>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    let a = match crate::elf::allocator::scan(path) {
+        Ok(a) => a,
+        Err(e) => {
+            crate::ui::verbose(format!(
+                "allocator check of {}: could not read its symbols: {e:#}",
+                path.display()
+            ));
+            return;
+        }
+    };
+    if !a.symbols {
+        crate::ui::verbose(format!(
+            "allocator check of {name}: no symbol table (stripped), so it is not known which allocator it uses"
+        ));
+    }
+    if let Some(other) = a.other {
+        crate::ui::verbose(format!("allocator check of {name}: it uses {other}"));
+    }
+    if a.wants_note() && SAID.lock().map_or(true, |mut s| s.insert(name.to_string())) {
+        crate::ui::note(crate::elf::allocator::note(name));
+    }
 }

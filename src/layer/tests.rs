@@ -140,3 +140,17 @@ fn cache_hit_reuses_the_blob_and_zstd_is_its_own_entry() {
     let raw = zstd::decode_all(store.open_blob(&z.descriptor.digest).unwrap()).unwrap();
     assert_eq!(crate::digest::Digest::of(&raw), a.diff_id);
 }
+
+#[test]
+fn a_hard_link_must_name_a_file_written_before_it() {
+    let file = || Entry::file("/z/a", 0o644, Source::Bytes(vec![7]));
+    let ok = complete(vec![Entry::hardlink("/z/b", "/z/a", 0o644), file()]).unwrap();
+    assert!(matches!(&ok[2].kind, EntryKind::Hardlink(t) if t == "/z/a"));
+    let h = header(&ok[2], 0, 0);
+    assert_eq!((h.kind, h.link), (Kind::Hardlink, "z/a"));
+    // To a later path, to nothing, to a directory: errors naming both paths.
+    for (link, target) in [("/z/0", "/z/a"), ("/z/b", "/z/nothing"), ("/z/b", "/z")] {
+        let err = complete(vec![Entry::hardlink(link, target, 0o644), file()]).unwrap_err();
+        assert!(err.to_string().contains(target), "{err}");
+    }
+}

@@ -187,6 +187,10 @@ fn external(s: &Subject<'_>, run: &Run) -> Value {
     p.insert("extraCaCertificates".into(), json!(img.ca.extra.len()));
     p.insert("debuginfo".into(), json!(img.debuginfo.as_str()));
     p.insert("embedDependencies".into(), json!(img.embed_dependencies));
+    if img.timezones {
+        // Only when on: the statements of images without it stay the bytes they were.
+        p.insert("timezones".into(), json!(true));
+    }
     p.insert("sourceDateEpoch".into(), json!(run.epoch));
     p.insert("compression".into(), json!(run.compression.0));
     p.insert(

@@ -306,8 +306,9 @@ fn labels_and_annotations(
 }
 
 /// Resolves the extra `files`: destination (checked when its table was read; here against the
-/// binaries), existing source, mode (0644 by default).
-fn files(meta: &Meta, binaries: &[BinSpec]) -> Result<Vec<FileSpec>> {
+/// binaries and, with `timezones`, the zoneinfo layer's directories), existing source, mode (0644
+/// by default).
+fn files(meta: &Meta, binaries: &[BinSpec], timezones: bool) -> Result<Vec<FileSpec>> {
     let mut files = Vec::new();
     let from = meta
         .files_from
@@ -324,6 +325,15 @@ fn files(meta: &Meta, binaries: &[BinSpec]) -> Result<Vec<FileSpec>> {
                 b.name,
                 b.name,
                 b.name
+            );
+        }
+        if let Some(why) = timezones
+            .then(|| crate::layer::zoneinfo::conflict(&f.dest))
+            .flatten()
+        {
+            bail!(
+                "invalid files[{i}].dest{from}: `{}` {why}",
+                crate::config::check::shown(&f.dest)
             );
         }
         if !f.src.is_file() {
@@ -435,7 +445,8 @@ pub(super) fn spec_for(
     let user = user(cli, meta)?;
     let ports = ports(meta)?;
     let (labels, annotations) = labels_and_annotations(cli, meta, origin, &created)?;
-    let files = files(meta, &binaries)?;
+    let timezones = cli.timezones || meta.timezones.unwrap_or(false);
+    let files = files(meta, &binaries, timezones)?;
     let platforms = platforms(ctx, meta)?;
     let sbom = sbom(cli, meta)?;
     let provenance = provenance(cli, meta)?;
@@ -470,5 +481,7 @@ pub(super) fn spec_for(
         min_size,
         embed_dependencies: !cli.no_embed_dependencies && meta.embed_dependencies.unwrap_or(true),
         debuginfo,
+        timezones,
+        allocator_check: meta.allocator_check.unwrap_or(true),
     })
 }

@@ -90,6 +90,22 @@ pub fn document(s: &Subject<'_>) -> Value {
         deps.entry(owner).or_default().push(lib.purl());
         deps.entry(lib.purl()).or_default();
     }
+    // The zoneinfo layer's tzdata (`timezones = true`): data the image contains.
+    if let Some(t) = s.tzdata.map(super::Tzdata::of) {
+        components.push(json!({
+            "type": "data",
+            "bom-ref": t.purl,
+            "name": t.name,
+            "version": t.version,
+            "purl": t.purl,
+            "description": t.description,
+            "externalReferences": [{"type": "distribution", "url": t.download}],
+        }));
+        deps.entry(image_ref.clone())
+            .or_default()
+            .push(t.purl.clone());
+        deps.entry(t.purl).or_default();
+    }
     let dependencies: Vec<Value> = deps
         .into_iter()
         .map(|(r, on)| json!({"ref": r, "dependsOn": on}))

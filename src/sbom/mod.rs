@@ -65,6 +65,42 @@ pub struct Subject<'a> {
     pub created: &'a str,
     /// What compiled and linked the binaries (rustc, the C toolchain); `None` for prebuilt ones.
     pub tools: Option<&'a crate::compile::c_toolchain::Tools>,
+    /// The tzdata release of the zoneinfo layer (`timezones = true`), else `None`.
+    pub tzdata: Option<&'a str>,
+}
+
+/// The tzdata of the zoneinfo layer as an SBOM package: name, version, purl, and where it is from.
+pub struct Tzdata {
+    /// `tzdata`.
+    pub name: &'static str,
+    /// The release, e.g. `2026f`.
+    pub version: String,
+    /// `pkg:generic/tzdata@<release>`.
+    pub purl: String,
+    /// The IANA release tarball it was compiled from.
+    pub download: String,
+    /// What it is, for the document's comment / description.
+    pub description: String,
+}
+
+impl Tzdata {
+    /// The package for release `version`.
+    pub fn of(version: &str) -> Tzdata {
+        use crate::layer::zoneinfo;
+        let download = format!("https://data.iana.org/time-zones/releases/tzdata{version}.tar.gz");
+        Tzdata {
+            name: "tzdata",
+            version: version.to_string(),
+            purl: format!("pkg:generic/tzdata@{version}"),
+            download,
+            description: format!(
+                "IANA time zone database {version}, compiled TZif files under {} (from the {} {} crate, pinned by cargo slim-image); the data is in the public domain",
+                zoneinfo::DIR,
+                zoneinfo::SOURCE_CRATE,
+                zoneinfo::SOURCE_CRATE_VERSION
+            ),
+        }
+    }
 }
 
 impl Subject<'_> {

@@ -188,6 +188,7 @@ pub fn make(
             base,
             created,
             tools: tools.get(&platform),
+            tzdata: img.timezones.then_some(crate::layer::zoneinfo::VERSION),
         };
         let bytes = super::document(&subject, format);
         let path = path_beside(&img.layout, platform, several, format);

@@ -161,6 +161,20 @@ pub fn document(s: &Subject<'_>) -> Value {
             }));
         }
     }
+    if let Some(t) = s.tzdata.map(super::Tzdata::of) {
+        let id = spdx_id("Data", &format!("{}-{}", t.name, t.version));
+        let mut p = package(&id, t.name, "OTHER");
+        p["versionInfo"] = json!(t.version);
+        p["externalRefs"] = purl_ref(&t.purl);
+        p["downloadLocation"] = json!(t.download);
+        p["comment"] = json!(t.description);
+        packages.push(p);
+        relationships.push(json!({
+            "spdxElementId": image_id,
+            "relationshipType": "CONTAINS",
+            "relatedSpdxElement": id,
+        }));
+    }
     if let Some((reference, digest)) = s.base {
         let id = "SPDXRef-BaseImage";
         let mut base = package(id, reference, "CONTAINER");

@@ -78,6 +78,7 @@ fn join(before: Cli, after: Cli) -> Cli {
         c_toolchain,
         no_embed_dependencies,
         debuginfo,
+        timezones,
     } = after;
     Cli {
         command: None,
@@ -129,6 +130,7 @@ fn join(before: Cli, after: Cli) -> Cli {
         c_toolchain: c_toolchain.or(before.c_toolchain),
         no_embed_dependencies: no_embed_dependencies || before.no_embed_dependencies,
         debuginfo: debuginfo.or(before.debuginfo),
+        timezones: timezones || before.timezones,
     }
 }
 
