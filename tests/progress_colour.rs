@@ -129,6 +129,7 @@ fn a_push_on_a_terminal_draws_bars_in_colour_and_a_pipe_gets_plain_lines() {
 
     let (out, tty) = on_a_terminal(&push("a", &["--push", &format!("{h}/app:1")]), &[]);
     assert!(out.status.success(), "{tty}");
+    let first = tty.clone();
     for want in [
         green("Packaging"),
         green("Pushed") + &format!("{h}/app:1@sha256:"),
@@ -179,6 +180,13 @@ fn a_push_on_a_terminal_draws_bars_in_colour_and_a_pipe_gets_plain_lines() {
         stdout.starts_with(&format!("{h}/app3:1@sha256:")),
         "{stdout}"
     );
+    // Bars or not, the same bytes: the image pushed from the terminal has the same digest.
+    let digest = |text: &str, name: &str| {
+        let at = text.find(&format!("{h}/{name}:1@")).expect("a result line");
+        let at = at + h.len() + name.len() + 4;
+        text[at..at + 71].to_string()
+    };
+    assert_eq!(digest(&first, "app"), digest(&stdout, "app3"));
 }
 
 #[test]
