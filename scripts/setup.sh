@@ -55,11 +55,12 @@ python_module() {
 # addr2line). gdb: tests/debuginfo.rs resolves main's line from the split debug file. python3-cryptography: the test token
 # server (tests/common/token_server.py) signs JWTs with it; tests/token_auth.rs fails under CI without it.
 # docker.io: a real Docker engine (dockerd 20.10 + containerd) for tests/docker_engine.rs; scripts/test.sh
-# starts it (vfs storage, no bridge, no iptables) for the run and stops it at the end.
+# starts it (vfs storage, no bridge, no iptables) for the run and stops it at the end. bsdutils: util-linux
+# `script`, the pseudo-terminal tests/progress_colour.rs runs the tool under (progress bars, colour).
 step "apt-get install"
 packages=(docker-registry skopeo umoci podman buildah runc oci-image-tool
   qemu-user-static binfmt-support apache2-utils openssl musl-tools busybox-static
-  python3 python3-cryptography tar gzip file git ca-certificates binutils gdb docker.io)
+  python3 python3-cryptography tar gzip file git ca-certificates binutils gdb docker.io bsdutils)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

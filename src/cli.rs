@@ -2,12 +2,13 @@
 //! these, together with Cargo metadata, into resolved image specs exactly once.
 
 use crate::sink::archive::Format;
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 /// `cargo slim-image`: as cargo runs it, with the subcommand name first.
 #[derive(Debug, Parser)]
-#[command(name = "cargo", bin_name = "cargo", styles = clap::builder::Styles::plain())]
+// cargo's help colours, under the same choice as everything else (`parse_from`).
+#[command(name = "cargo", bin_name = "cargo", styles = crate::ui::colour::CLAP_STYLES)]
 pub enum CargoCli {
     /// Build the smallest possible OCI image from a Rust workspace: static musl binaries FROM scratch.
     #[command(name = "slim-image", version, about, long_about = None)]
@@ -261,6 +262,18 @@ pub struct Cli {
     /// Print nothing but results and errors.
     #[arg(short, long, help_heading = "Display")]
     pub quiet: bool,
+    /// Colour on stderr: auto (when stderr is a terminal and NO_COLOR is not set), always, never.
+    /// Default: CARGO_TERM_COLOR, else auto.
+    // `global`: taken after a subcommand too. CARGO_TERM_COLOR is read by `ui::colour::set`, not by
+    // clap, so that an empty one means auto.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        value_name = "WHEN",
+        help_heading = "Display"
+    )]
+    pub color: Option<crate::ui::colour::When>,
 }
 
 impl Cli {
@@ -334,7 +347,11 @@ where
     if args.get(1).map(|a| a != "slim-image").unwrap_or(true) {
         args.insert(1, "slim-image".into());
     }
-    match CargoCli::try_parse_from(&args) {
+    let command = CargoCli::command().color(crate::ui::colour::for_clap(&args));
+    match command
+        .try_get_matches_from(&args)
+        .and_then(|mut m| CargoCli::from_arg_matches_mut(&mut m))
+    {
         Ok(c) => c,
         // clap quotes the argument it could not place: `--sign-key "$(cat key.pem)"` (a value
         // starting with `-`) would print the key. Such arguments go to the redaction step first.

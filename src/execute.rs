@@ -476,11 +476,18 @@ pub fn execute(plan: &Plan, cli: &Cli) -> Result<Report> {
         for b in built {
             images.push(local::write_local(store, b, plan, cli)?);
         }
+        let pushed = built.iter().filter(|b| !b.img.push.is_empty());
+        let bar = ui::progress::steps("Pushing", pushed.map(|b| b.img.platforms.len()));
         for (b, report) in built.iter().zip(images.iter_mut()) {
+            bar.set_message(&b.img.name);
             let mounts = b.from.map(|f| f.mount_hints()).unwrap_or_default();
             (report.pushed, report.signatures) =
                 push_image(b, store, cli, mounts, signer.as_deref())?;
+            if !b.img.push.is_empty() {
+                bar.inc(b.img.platforms.len() as u64);
+            }
         }
+        bar.finish();
         if let Some(f) = &cli.image_refs {
             sink::refs::write_pushed(f, &images)?;
         }
@@ -586,7 +593,9 @@ fn build_then<T>(
     // Every image is built and checked (ELF, size budget) before any sink is written, and every
     // sink is written before anything is pushed: a later image's failure leaves nothing pushed.
     let mut built = Vec::new();
+    let bar = ui::progress::steps("Packaging", plan.images.iter().map(|i| i.platforms.len()));
     for (img, from) in plan.images.iter().zip(&bases) {
+        bar.set_message(&img.name);
         built.push(build_one(
             &store,
             img,
@@ -599,6 +608,8 @@ fn build_then<T>(
             (&shared_base, &without_ca, certificates, zoneinfo.as_ref()),
             &run,
         )?);
+        bar.inc(img.platforms.len() as u64);
     }
+    bar.finish();
     sinks(&store, &built)
 }

@@ -207,9 +207,7 @@ fn plan_one(name: &str, args: &ResolveArgs, cli: &Cli) -> Result<(crate::plan::P
 fn build_one(name: &str, args: &ResolveArgs, cli: &Cli) -> Result<String> {
     let (plan, c) = plan_one(name, args, cli)?;
     let report = crate::execute::execute(&plan, &c)?;
-    if crate::ui::level() >= 0 {
-        eprint!("{}", report.summary());
-    }
+    crate::ui::status_lines(&report.summary());
     let pushed = report
         .images
         .first()

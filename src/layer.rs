@@ -18,6 +18,7 @@ use crate::compress::{self, ParallelGzip};
 use crate::digest::{Digest, HashingWriter};
 use crate::layer_cache;
 use crate::tar::{Header, Kind, TarWriter};
+use crate::ui::progress::{self, Writing};
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -391,11 +392,18 @@ pub fn build(
     };
     let blob = store.writer()?;
     let threads = compress::default_threads();
+    // A bar on a terminal for a large layer; it only counts the tar bytes going in.
+    let bar = if planned_size >= progress::COMPRESS_BAR_MIN {
+        progress::bytes("Compressing", created_by, planned_size)
+    } else {
+        progress::Bar::none()
+    };
     let (blob, found_id, found_size) = match compression {
         LayerCompression::Zstd(level) => {
             let z = compress::zstd_stream::encoder(blob, level, threads)
                 .context("starting the zstd compressor")?;
-            let (z, id, n) = write_tar(&entries, mtime, HashingWriter::new(z))?.finish();
+            let w = Writing::new(HashingWriter::new(z), bar);
+            let (z, id, n) = write_tar(&entries, mtime, w)?.into_inner().finish();
             (
                 z.finish().context("finishing a layer's zstd stream")?,
                 id,
@@ -409,7 +417,8 @@ pub fn build(
                 _ => compress::gzip_level_for(planned_size),
             };
             let gz = ParallelGzip::new(blob, level, threads);
-            let (gz, id, n) = write_tar(&entries, mtime, HashingWriter::new(gz))?.finish();
+            let w = Writing::new(HashingWriter::new(gz), bar);
+            let (gz, id, n) = write_tar(&entries, mtime, w)?.into_inner().finish();
             (
                 gz.finish().context("finishing a layer's gzip stream")?,
                 id,

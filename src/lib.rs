@@ -43,6 +43,7 @@ pub mod verify;
 /// execute it. Results go to stdout, everything else to stderr.
 pub fn run(cli: &cli::Cli) -> anyhow::Result<()> {
     ui::set_level(if cli.quiet { -1 } else { cli.verbose as i8 });
+    ui::colour::set(cli.color)?;
     registry::credentials::remember_known(&registry::CredentialEnv::from_process());
     reference::refuse_credentials("--push", &cli.push)?;
     reference::refuse_credentials("--tag", &cli.tag)?;
@@ -64,9 +65,7 @@ pub fn run(cli: &cli::Cli) -> anyhow::Result<()> {
         return Ok(());
     }
     let report = execute::execute(&plan, cli)?;
-    if ui::level() >= 0 {
-        eprint!("{}", report.summary());
-    }
+    ui::status_lines(&report.summary());
     let results = report.stdout(cli.message_format == cli::MessageFormat::Json);
     if cli.tarball.as_deref().is_some_and(sink::archive::is_stdout) {
         // `--tarball -` (or /dev/stdout): stdout carried the tarball, so the result lines go to stderr.

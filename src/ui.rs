@@ -4,7 +4,11 @@
 //! The level is set once from `-q`/`-v` by `main`; library code calls [`status`], [`note`], [`warn`] and
 //! [`verbose`] without passing a handle around. Nothing here may print a secret: every message, and the
 //! error chain [`print_error`] shows, passes through [`redact`] (see [`redact`](mod@redact)).
+//! Colour ([`colour`]) is added after that, and every line is printed through
+//! [`progress::print_line`], which keeps the progress bars ([`progress`]) from tearing it.
 
+pub mod colour;
+pub mod progress;
 mod redact;
 
 pub use redact::{redact, redact_and_cut, remember, remember_login, REDACTED};
@@ -23,30 +27,55 @@ pub fn level() -> i8 {
     LEVEL.load(Ordering::Relaxed)
 }
 
-/// A progress line in cargo's style: a right-aligned green-ish verb, then the message.
+/// A step done, in cargo's style: a right-aligned green bold verb, then the message.
 pub fn status(verb: &str, msg: impl std::fmt::Display) {
     if level() >= 0 {
-        eprintln!("{verb:>12} {}", shown(&msg.to_string()));
+        line(colour::GOOD, verb, &msg.to_string());
+    }
+}
+
+/// Lines already laid out as [`status`] lays them out (`{verb:>12} {message}`, the report's
+/// summary): each printed as a status, so its verb is coloured and its text redacted.
+pub fn status_lines(text: &str) {
+    if level() < 0 {
+        return;
+    }
+    for l in text.lines() {
+        match (l.get(..12), l.get(12..).and_then(|r| r.strip_prefix(' '))) {
+            (Some(verb), Some(msg)) if !verb.trim().is_empty() => status(verb.trim(), msg),
+            _ => progress::print_line(&shown(l)),
+        }
     }
 }
 
 /// A note: something the user should know (e.g. "installed the musl target").
 pub fn note(msg: impl std::fmt::Display) {
     if level() >= 0 {
-        eprintln!("note: {}", shown(&msg.to_string()));
+        labelled(colour::NOTE, "note", &msg.to_string());
     }
 }
 
 /// A warning: printed even with -q.
 pub fn warn(msg: impl std::fmt::Display) {
-    eprintln!("warning: {}", shown(&msg.to_string()));
+    labelled(colour::WARN, "warning", &msg.to_string());
 }
 
 /// Detail shown only with -v.
 pub fn verbose(msg: impl std::fmt::Display) {
     if level() >= 1 {
-        eprintln!("     verbose {}", shown(&msg.to_string()));
+        line(colour::NOTE, "verbose", &msg.to_string());
     }
+}
+
+/// `{verb:>12} {msg}`, the verb in `style`, the message redacted.
+fn line(style: colour::Style, verb: &str, msg: &str) {
+    let verb = colour::paint(style, &format!("{verb:>12}"));
+    progress::print_line(&format!("{verb} {}", shown(msg)));
+}
+
+/// `label: msg` (`warning: ...`), the label in `style`, the message redacted.
+fn labelled(style: colour::Style, label: &str, msg: &str) {
+    progress::print_line(&format!("{} {}", colour::label(style, label), shown(msg)));
 }
 
 /// Print panics through [`redact`] as well: a panic is a bug, and its message (which may quote any
@@ -80,9 +109,9 @@ error: this is a bug in cargo-slim-image; please \
 
 /// The error that ends the run, with its chain of causes, redacted.
 pub fn print_error(err: &anyhow::Error) {
-    eprintln!("error: {}", shown(&err.to_string()));
+    labelled(colour::ERROR, "error", &err.to_string());
     for cause in err.chain().skip(1) {
-        eprintln!("  caused by: {}", shown(&cause.to_string()));
+        progress::print_line(&format!("  caused by: {}", shown(&cause.to_string())));
     }
 }
 
@@ -90,7 +119,7 @@ pub fn print_error(err: &anyhow::Error) {
 /// inputs say (a base's tags, archive member names, layer paths and media types, registry error
 /// bodies), and a hostile input must not drive the terminal (retitle it, write the clipboard, rewrite
 /// earlier lines).
-fn shown(text: &str) -> String {
+pub(crate) fn shown(text: &str) -> String {
     defang(&redact(text))
 }
 

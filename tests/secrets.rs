@@ -127,7 +127,12 @@ fn run(target: &str, creds: &Creds, extra: &[&str]) -> (bool, String, String) {
     } else {
         assert_eq!(o.status.code(), Some(1), "{stderr}");
         assert!(stdout.is_empty(), "stdout on failure: {stdout}");
-        assert!(stderr.contains("error: "), "{stderr}");
+        // `error:` plain, or red as `--color always` prints it.
+        let red = "\u{1b}[1m\u{1b}[31merror\u{1b}[0m\u{1b}[1m:\u{1b}[0m ";
+        assert!(
+            stderr.contains("error: ") || stderr.contains(red),
+            "{stderr}"
+        );
     }
     (o.status.success(), stdout, stderr)
 }
@@ -282,4 +287,41 @@ fn no_secret_from_token_failures() {
         .authorization
         .as_deref()
         .is_some_and(|a| a.starts_with("Bearer tok-"))));
+}
+
+#[test]
+fn no_secret_in_coloured_output() {
+    // Colour is added after redaction: a hostile echo of the Authorization header stays redacted,
+    // at -vv, with every line coloured.
+    let Some(reg) = RealRegistry::start(Mode::Basic, "no_secret_in_coloured_output") else {
+        return;
+    };
+    let px = Proxy::start(&reg.host, Some(basic_header(PASSWORD)));
+    px.set_rule(forever("POST", "/blobs/uploads/", Fault::Echo(400)));
+    let target = format!("{}/secret/colour:v1", px.host);
+    let (ok, _, err) = run(&target, &Creds::Env(PASSWORD), &["--color", "always"]);
+    assert!(!ok, "the push should fail");
+    let red = "\u{1b}[1m\u{1b}[31merror\u{1b}[0m\u{1b}[1m:\u{1b}[0m ";
+    assert!(
+        err.contains(red) && err.contains("HTTP 400: DENIED: you sent Basic <redacted>"),
+        "{err:?}"
+    );
+    assert!(
+        err.contains("\u{1b}[1m\u{1b}[36m     verbose\u{1b}[0m "),
+        "{err:?}"
+    );
+    // No escape code splits a secret either: the text without them is clean too.
+    let plain = err
+        .split('\u{1b}')
+        .map(|p| {
+            p.strip_prefix('[').map_or(p, |q| {
+                let q = q.trim_start_matches(|c: char| c.is_ascii_digit() || c == ';');
+                q.strip_prefix('m').unwrap_or(q)
+            })
+        })
+        .collect::<String>();
+    assert!(plain.contains("error: "), "{plain}");
+    for s in forbidden(PASSWORD) {
+        assert!(!plain.contains(&s), "`{s}` in {plain}");
+    }
 }

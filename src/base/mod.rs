@@ -30,6 +30,7 @@ use crate::image::{ConfigFile, Manifest};
 use crate::platform::Platform;
 use crate::reference::Reference;
 use crate::registry::ClientOptions;
+use crate::ui::progress;
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
 use tarread::EntryType;
@@ -170,6 +171,10 @@ pub(crate) trait Fetch {
     fn name(&self) -> String;
     /// Put the blob into `store`, verified against `desc`; a no-op when the store has it.
     fn fetch(&self, desc: &Descriptor, store: &BlobStore) -> Result<()>;
+    /// Whether fetching downloads (a registry), so that it gets progress bars.
+    fn pulls(&self) -> bool {
+        false
+    }
     /// The bytes of a manifest, verified against `desc` (at most [`bounded::MAX_JSON`] bytes: a
     /// descriptor claiming more is refused before anything is fetched).
     fn manifest(&self, desc: &Descriptor, store: &BlobStore) -> Result<Vec<u8>> {
@@ -320,9 +325,22 @@ fn platform_image(
             config.rootfs.diff_ids.len()
         );
     }
+    // On a terminal, what a registry base downloads gets bars: in total, and per layer.
+    let missing = |l: &&Descriptor| !store.contains(&l.digest);
+    let bytes: u64 = layers.iter().filter(missing).map(|l| l.size).sum();
+    let bar = if src.pulls() && bytes > 0 {
+        progress::bytes("Pulling", &format!("{} ({platform})", src.name()), bytes)
+    } else {
+        progress::Bar::none()
+    };
     for l in &layers {
+        let part = missing(&l).then(|| bar.part("Pulling", &l.digest.to_string(), l.size));
         src.fetch(l, store)?;
+        if let Some(p) = part {
+            p.done();
+        }
     }
+    bar.finish();
     let (paths, layer_sizes, accounts) =
         scan::scan(store, &layers, &config.rootfs.diff_ids, &src.name())?;
     let mut manifest_desc = Descriptor::new(&desc.media_type, desc.digest.clone(), desc.size);

@@ -22,6 +22,10 @@ impl Fetch for Remote {
         self.reference.to_string()
     }
 
+    fn pulls(&self) -> bool {
+        true
+    }
+
     fn fetch(&self, desc: &Descriptor, store: &BlobStore) -> Result<()> {
         self.client
             .fetch_blob(&self.reference.repository, desc, store)

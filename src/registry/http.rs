@@ -11,6 +11,7 @@
 use super::client::Client;
 use super::error::{parse_retry_after, summarize_body, RegistryError};
 pub(crate) use super::urls::{strip_query, url_host, with_query};
+use crate::ui::progress::reading;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 use std::time::Duration;
@@ -123,7 +124,7 @@ impl Client {
                     })?;
                 let r = b
                     .header("Content-Length", len.to_string())
-                    .body(SendBody::from_owned_reader(f.take(len)))
+                    .body(SendBody::from_owned_reader(reading(f.take(len), offset)))
                     .map_err(|e| self.bad_url(act, e))?;
                 self.run_timed(agent, r, expect + len, host, act)
             }

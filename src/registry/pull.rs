@@ -263,10 +263,9 @@ impl Client {
                 Err(e) => return Ok(Err(e)),
             };
             // One byte more than promised, to notice a blob that is too long.
-            let mut reader = resp
-                .body_mut()
-                .as_reader()
-                .take(desc.size.saturating_add(1));
+            let body = resp.body_mut().as_reader();
+            let mut reader =
+                crate::ui::progress::reading(body, 0).take(desc.size.saturating_add(1));
             if let Err(e) = std::io::copy(&mut reader, &mut writer) {
                 return Err(RegistryError::Connection {
                     action: action.clone(),

@@ -328,6 +328,9 @@ fn push_blobs(
             human_bytes(total)
         ),
     );
+    // On a terminal: the total, and a bar per blob while it is being pushed (moved by the client's
+    // body reader). A blob the registry has, or mounts, counts as done.
+    let bar = ui::progress::bytes("Uploading", &format!("{}/{repo}", client.registry()), total);
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
     let counts = Mutex::new(Counts::default());
@@ -342,8 +345,10 @@ fn push_blobs(
                 }
                 let b = &blobs[i];
                 let from = mounts.get(&b.digest).unwrap_or(&no_mounts);
+                let part = bar.part("Uploading", &b.digest.to_string(), b.size);
                 match client.push_blob(repo, b, store, from) {
                     Ok(outcome) => {
+                        part.done();
                         let mut c = counts.lock().unwrap_or_else(|p| p.into_inner());
                         match &outcome {
                             BlobOutcome::Skipped => {
@@ -382,6 +387,7 @@ fn push_blobs(
             client.registry()
         )));
     }
+    bar.finish();
     let c = counts.into_inner().unwrap_or_else(|p| p.into_inner());
     let saved = match c.mounted_blobs {
         0 => String::new(),
