@@ -11,7 +11,7 @@
 //! ours. The C compiler and linker come from the platform's [`c_toolchain::Decision`] (the
 //! workspace and the configuration, never what is on PATH): `rust-lld` with Rust's self-contained
 //! musl for pure Rust, `musl-gcc` for C code on the host's own platform, `cargo zigbuild` for C code
-//! of another architecture. A linker or C compiler the user configured is never overridden.
+//! of another platform (every Linux platform, on macOS). A linker or C compiler the user configured is never overridden.
 
 use crate::platform::Platform;
 use crate::ui;

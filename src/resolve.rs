@@ -15,6 +15,7 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 mod outputs;
+pub mod platforms;
 mod spec;
 use outputs::assign_outputs;
 use spec::{spec_for, Origin};
@@ -145,6 +146,11 @@ pub fn resolve(cli: &Cli) -> Result<Plan> {
         min_size: cli.min_size,
     };
     plan.min_size |= plan.images.iter().any(|i| i.min_size);
+    if plan.images.iter().any(|i| i.default_platform) {
+        if let Some(note) = platforms::default_note(&crate::host::Host::current()) {
+            crate::ui::note(note);
+        }
+    }
     assign_outputs(&mut plan, cli)?;
     Ok(plan)
 }
