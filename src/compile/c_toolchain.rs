@@ -120,6 +120,9 @@ pub struct Decision {
     pub choice: Choice,
     /// The `-sys` crates compiled for the platform, with their features (what `c_libs` reads).
     pub sys_crates: Vec<super::c_crates::SysCrate>,
+    /// The `cargo tree` text of the platform it was decided from (empty when none was run): what
+    /// `multi` compares with one `cargo tree` of several targets.
+    pub tree: String,
 }
 
 impl Decision {
@@ -147,6 +150,7 @@ pub fn decide(
         c_crates,
         choice,
         sys_crates: Vec::new(),
+        tree: String::new(),
     };
     // What the user set is honoured: a linker always, a C compiler when there is C code to compile.
     let cc = user.cc.as_deref().filter(|_| needs_c);
@@ -214,9 +218,11 @@ pub fn decide_all(
     let mut out = Vec::new();
     let host = Host::current();
     for &p in platforms {
-        let (crates, sys) = super::c_crates::graph_for_platform(q, roots, p)?;
+        let text = super::c_crates::tree(q, roots, &[p])?;
+        let crates = super::c_crates::from_tree(&text);
         let mut d = decide(p, &host, choice, crates, &user(p))?;
-        d.sys_crates = sys;
+        d.sys_crates = super::c_crates::sys_crates(&text);
+        d.tree = text;
         out.push(d);
     }
     Ok(out)

@@ -152,9 +152,11 @@ pub fn parse(spec: &str) -> Result<Spec, String> {
         Some((k @ ("path" | "registry" | "git"), p)) => (Some(k.to_string()), p.to_string()),
         // sparse+https://...: `sparse` stays part of the URL, as in the package id.
         Some(("sparse", _)) => (Some("sparse".to_string()), scheme.to_string()),
-        Some((k, _)) => return Err(format!(
+        Some((k, _)) => {
+            return Err(format!(
             "-p {spec}: unknown source kind `{k}`: use path+, registry+, sparse+ or git+ (or none)"
-        )),
+        ))
+        }
         None => (None, scheme.to_string()),
     };
     let (before_frag, fragment) = match rest.split_once('#') {
