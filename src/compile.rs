@@ -11,13 +11,11 @@
 //! ours. The C compiler and linker come from the platform's [`c_toolchain::Decision`] (the
 //! workspace and the configuration, never what is on PATH): `rust-lld` with Rust's self-contained
 //! musl for pure Rust, `musl-gcc` for C code on the host's own platform, `cargo zigbuild` for C code
-//! of another architecture. A linker or C compiler the user configured is never overridden.
+//! of another platform (every Linux platform, on macOS). A linker or C compiler the user configured is never overridden.
 
 use crate::platform::Platform;
 use crate::ui;
 use anyhow::{bail, Context, Result};
-use serde::Deserialize;
-use std::collections::BTreeMap;
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -113,8 +111,68 @@ pub struct BuiltBinary {
 /// Each bin that should carry dependency data is checked to carry exactly this build's; one that
 /// does not (cargo reused an older link) is removed and linked again.
 pub fn build(req: &BuildRequest) -> Result<Vec<BuiltBinary>> {
-    let bins = build_once(req)?;
-    let stale = prepare::stale(req, &bins)?;
+    build_all(std::slice::from_ref(req))
+}
+
+/// [`build`] for several platforms (requests that differ only in platform, C toolchain,
+/// dependency data and per-target environment), in one `cargo build --target A --target B` where
+/// they can share it (see [`multi`]; why not is said with -v), else one after the other. The
+/// binaries of every platform, sorted by platform, package and name.
+pub fn build_all(reqs: &[BuildRequest]) -> Result<Vec<BuiltBinary>> {
+    let mut decided = Vec::with_capacity(reqs.len());
+    for r in reqs {
+        let mut r = r.clone();
+        if r.c_toolchain.is_none() {
+            r.c_toolchain = Some(decide(&r, c_toolchain::Choice::Auto)?);
+        }
+        decided.push(r);
+    }
+    let (groups, reasons) = multi::partition(&decided);
+    for why in reasons {
+        ui::verbose(format!("building one platform after the other: {why}"));
+    }
+    let mut out = Vec::new();
+    for group in groups {
+        let group: Vec<&BuildRequest> = group.iter().map(|&i| &decided[i]).collect();
+        match shared_features(&group)? {
+            None => out.extend(build_checked(&group)?),
+            Some(why) => {
+                ui::verbose(format!("building one platform after the other: {why}"));
+                for r in group {
+                    out.extend(build_checked(&[r])?);
+                }
+            }
+        }
+    }
+    out.sort_by(|a, b| (a.platform, &a.package, &a.name).cmp(&(b.platform, &b.package, &b.name)));
+    Ok(out)
+}
+
+/// `None` when one cargo command for `group` resolves each platform's features as its own build
+/// does ([`multi::features_agree`], from one more `cargo tree`); else why not.
+fn shared_features(group: &[&BuildRequest]) -> Result<Option<String>> {
+    if group.len() < 2 {
+        return Ok(None);
+    }
+    let own: Vec<(Platform, &str)> = group
+        .iter()
+        .filter_map(|r| r.c_toolchain.as_ref())
+        .map(|d| (d.platform, d.tree.as_str()))
+        .collect();
+    if own.len() != group.len() || own.iter().any(|(_, t)| t.is_empty()) {
+        return Ok(Some(
+            "the platforms' own dependency trees are not known".into(),
+        ));
+    }
+    let platforms: Vec<Platform> = group.iter().map(|r| r.platform).collect();
+    let combined = c_crates::tree(&query(group[0]), &group[0].packages, &platforms)?;
+    Ok(multi::features_agree(&own, &combined))
+}
+
+/// Build `group` in one cargo command; relink the bins whose dependency data is stale.
+fn build_checked(group: &[&BuildRequest]) -> Result<Vec<BuiltBinary>> {
+    let bins = build_once(group)?;
+    let stale = stale_bins(group, &bins)?;
     if stale.is_empty() {
         return Ok(bins);
     }
@@ -125,8 +183,8 @@ pub fn build(req: &BuildRequest) -> Result<Vec<BuiltBinary>> {
         ));
         prepare::unlink(&b.path)?;
     }
-    let bins = build_once(req)?;
-    if let Some(b) = prepare::stale(req, &bins)?.first() {
+    let bins = build_once(group)?;
+    if let Some(b) = stale_bins(group, &bins)?.first() {
         bail!(
             "{} was linked without its dependency list (the .dep-v0 section): a linker or rustc \
              wrapper of yours may drop linker arguments; set `embed-dependencies = false` in \
@@ -137,14 +195,34 @@ pub fn build(req: &BuildRequest) -> Result<Vec<BuiltBinary>> {
     Ok(bins)
 }
 
-fn build_once(req: &BuildRequest) -> Result<Vec<BuiltBinary>> {
-    let triple = req.platform.rust_target();
-    ensure_target(req.platform, req.offline || req.frozen)?;
-    let decision = match &req.c_toolchain {
-        Some(d) => d.clone(),
-        None => decide(req, c_toolchain::Choice::Auto)?,
-    };
-    c_toolchain::check_installed(&decision)?;
+/// The bins of `bins` whose dependency data is not their platform's request's.
+fn stale_bins(group: &[&BuildRequest], bins: &[BuiltBinary]) -> Result<Vec<BuiltBinary>> {
+    let mut out = Vec::new();
+    for req in group {
+        let mine: Vec<BuiltBinary> = bins
+            .iter()
+            .filter(|b| b.platform == req.platform)
+            .cloned()
+            .collect();
+        out.extend(prepare::stale(req, &mine)?.into_iter().cloned());
+    }
+    Ok(out)
+}
+
+fn build_once(group: &[&BuildRequest]) -> Result<Vec<BuiltBinary>> {
+    let req = group[0];
+    let triples: Vec<&str> = group.iter().map(|r| r.platform.rust_target()).collect();
+    let triple = triples.join(", ");
+    let mut toolchains = Vec::new();
+    for r in group {
+        ensure_target(r.platform, r.offline || r.frozen)?;
+        let decision = match &r.c_toolchain {
+            Some(d) => d.clone(),
+            None => decide(r, c_toolchain::Choice::Auto)?,
+        };
+        c_toolchain::check_installed(&decision)?;
+        toolchains.push(decision.toolchain);
+    }
     let target_dir = match &req.target_dir {
         Some(t) => t.clone(),
         None => {
@@ -160,15 +238,27 @@ fn build_once(req: &BuildRequest) -> Result<Vec<BuiltBinary>> {
             md.target_directory.into_std_path_buf()
         }
     };
-    let setup = prepare::setup(req, &target_dir)?;
-    let mut ours = req.clone();
-    ours.target_dir = Some(setup.cargo_target_dir.clone());
-    let mut inv = invocation(&ours, &Host::detect(), &decision.toolchain);
+    let setup = prepare::setup(group, &target_dir)?;
+    let ours: Vec<BuildRequest> = group
+        .iter()
+        .map(|r| {
+            let mut o = (*r).clone();
+            o.target_dir = Some(setup.cargo_target_dir.clone());
+            o
+        })
+        .collect();
+    let pairs: Vec<(&BuildRequest, &c_toolchain::Toolchain)> =
+        ours.iter().zip(toolchains.iter()).collect();
+    let mut inv = toolchain::invocation_many(&pairs, &Host::detect());
     inv.env.extend(setup.env.iter().cloned());
     for n in &inv.notes {
         ui::verbose(n);
     }
-    ui::status("Building", format!("{} ({triple})", req.platform));
+    let what: Vec<String> = group
+        .iter()
+        .map(|r| format!("{} ({})", r.platform, r.platform.rust_target()))
+        .collect();
+    ui::status("Building", what.join(", "));
     ui::verbose(format!("running {}", inv.display()));
 
     let mut cmd = Command::new(&inv.program);
@@ -186,7 +276,8 @@ fn build_once(req: &BuildRequest) -> Result<Vec<BuiltBinary>> {
                 inv.display()
             )
         })?;
-    let mut parser = MessageParser::new(req.platform);
+    let platforms: Vec<Platform> = group.iter().map(|r| r.platform).collect();
+    let mut parser = MessageParser::new(&platforms);
     if let Some(stdout) = child.stdout.take() {
         let mut reader = BufReader::new(stdout);
         let mut line = Vec::new();
@@ -218,29 +309,32 @@ fn build_once(req: &BuildRequest) -> Result<Vec<BuiltBinary>> {
         }
         bail!(msg);
     }
-    let bins = parser.finish();
-    if bins.is_empty() {
-        bail!(
-            "cargo built no binaries for {triple}: the selected packages have no bin targets (or \
-             their `required-features` are not enabled); select a package with a binary with -p or \
-             --bin"
-        );
+    let bins = parser.finish()?;
+    for p in &platforms {
+        if !bins.iter().any(|b| b.platform == *p) {
+            bail!(
+                "cargo built no binaries for {}: the selected packages have no bin targets (or \
+                 their `required-features` are not enabled); select a package with a binary with -p or \
+                 --bin",
+                p.rust_target()
+            );
+        }
     }
     for b in &bins {
         ui::verbose(format!(
-            "built {} ({}) at {}",
+            "built {} ({}, {}) at {}",
             b.name,
             b.package,
+            b.platform,
             b.path.display()
         ));
     }
     Ok(bins)
 }
 
-/// The C toolchain for `req`'s platform by `choice`, from `cargo metadata` of its workspace (the
-/// crates built from `req.packages`) and what the user configured for the target.
-pub fn decide(req: &BuildRequest, choice: c_toolchain::Choice) -> Result<c_toolchain::Decision> {
-    let q = crate::sbom::deps::MetadataQuery {
+/// The `cargo metadata`/`cargo tree` query of `req`'s workspace and flags.
+fn query(req: &BuildRequest) -> crate::sbom::deps::MetadataQuery {
+    crate::sbom::deps::MetadataQuery {
         manifest_path: req.manifest_path.clone(),
         features: req.features.clone(),
         all_features: req.all_features,
@@ -254,7 +348,13 @@ pub fn decide(req: &BuildRequest, choice: c_toolchain::Choice) -> Result<c_toolc
         .filter(|(on, _)| *on)
         .map(|(_, f)| f.to_string())
         .collect(),
-    };
+    }
+}
+
+/// The C toolchain for `req`'s platform by `choice`, from `cargo metadata` of its workspace (the
+/// crates built from `req.packages`) and what the user configured for the target.
+pub fn decide(req: &BuildRequest, choice: c_toolchain::Choice) -> Result<c_toolchain::Decision> {
+    let q = query(req);
     let root = req
         .manifest_path
         .as_deref()
@@ -321,116 +421,12 @@ pub fn ensure_target(platform: Platform, offline: bool) -> Result<()> {
     Ok(())
 }
 
-/// The bins of a complete stream of cargo JSON messages (one per line), sorted by package and name,
-/// and whether cargo said the build finished successfully.
-#[cfg(test)]
-pub fn parse_messages(stream: &str, platform: Platform) -> (Vec<BuiltBinary>, Option<bool>) {
-    let mut parser = MessageParser::new(platform);
-    for line in stream.lines() {
-        parser.feed(line);
-    }
-    let finished = parser.finished;
-    (parser.finish(), finished)
-}
-
-/// Reads cargo's `--message-format=json` lines one at a time.
-struct MessageParser {
-    platform: Platform,
-    /// Keyed by (package name, bin name, package id): sorted, one entry per bin even if cargo
-    /// repeats itself.
-    bins: BTreeMap<(String, String, String), BuiltBinary>,
-    /// `build-finished.success`, once seen.
-    finished: Option<bool>,
-}
-
-/// The fields of a cargo message we use.
-#[derive(Deserialize)]
-struct Message {
-    reason: String,
-    #[serde(default)]
-    package_id: String,
-    target: Option<MessageTarget>,
-    executable: Option<PathBuf>,
-    success: Option<bool>,
-}
-
-#[derive(Deserialize)]
-struct MessageTarget {
-    name: String,
-    kind: Vec<String>,
-}
-
-impl MessageParser {
-    fn new(platform: Platform) -> MessageParser {
-        MessageParser {
-            platform,
-            bins: BTreeMap::new(),
-            finished: None,
-        }
-    }
-
-    /// Take one line; gives it back if it is not a cargo message.
-    fn feed<'a>(&mut self, line: &'a str) -> Option<&'a str> {
-        let Ok(msg) = serde_json::from_str::<Message>(line) else {
-            return (!line.trim().is_empty()).then_some(line);
-        };
-        match msg.reason.as_str() {
-            "compiler-artifact" => {
-                let (Some(target), Some(path)) = (msg.target, msg.executable) else {
-                    return None;
-                };
-                if target.kind.iter().any(|k| k == "bin") {
-                    let bin = BuiltBinary {
-                        package: package_name(&msg.package_id),
-                        package_id: msg.package_id,
-                        name: target.name,
-                        path,
-                        platform: self.platform,
-                    };
-                    let key = (
-                        bin.package.clone(),
-                        bin.name.clone(),
-                        bin.package_id.clone(),
-                    );
-                    self.bins.insert(key, bin);
-                }
-            }
-            "build-finished" => self.finished = msg.success,
-            _ => {}
-        }
-        None
-    }
-
-    fn finish(self) -> Vec<BuiltBinary> {
-        self.bins.into_values().collect()
-    }
-}
-
-/// The package name in a cargo package id: `path+file:///x/foo#0.1.0` (name = last path segment),
-/// `registry+https://...#foo@0.1.0`, or the old `foo 0.1.0 (path+file:///x/foo)`.
-pub fn package_name(package_id: &str) -> String {
-    if let Some((name, _)) = package_id.split_once(' ') {
-        return name.to_string(); // the old format; new ids are URLs, which have no spaces
-    }
-    if let Some((url, fragment)) = package_id.split_once('#') {
-        if let Some((name, _version)) = fragment.split_once('@') {
-            return name.to_string();
-        }
-        let path = url.split(['?', '#']).next().unwrap_or(url);
-        return path
-            .trim_end_matches('/')
-            .rsplit('/')
-            .next()
-            .unwrap_or(path)
-            .to_string();
-    }
-    package_id.to_string()
-}
-
 pub mod c_crates;
 pub mod c_libs;
 pub mod c_toolchain;
 pub mod depdata;
+mod messages;
+mod multi;
 pub mod openssl;
 pub mod prepare;
 pub mod remap;
@@ -438,8 +434,14 @@ mod toolchain;
 mod user_config;
 pub mod user_env;
 pub mod wrapper;
+pub use messages::package_name;
+#[cfg(test)]
+pub use messages::parse_messages;
+use messages::MessageParser;
 pub use prepare::{reproducible, Reproducible};
-use toolchain::{invocation, Host};
+#[cfg(test)]
+use toolchain::invocation;
+use toolchain::Host;
 pub use user_config::{build_script_env, user_settings};
 
 #[cfg(test)]

@@ -110,11 +110,11 @@ pub fn require_static(path: &Path, platform: Platform) -> Result<ElfInfo> {
         "{} is dynamically linked (it needs {}), so it cannot run in an image FROM scratch: build \
          it for {} (cargo slim-image does this unless told otherwise); make sure RUSTFLAGS or \
          .cargo/config.toml do not set `-C target-feature=-crt-static`; a crate with C code needs \
-         a musl C compiler (apt-get install musl-tools); or use a base image that has these \
-         libraries",
+         a musl C compiler ({}); or use a base image that has these libraries",
         path.display(),
         what.join(" and "),
-        platform.rust_target()
+        platform.rust_target(),
+        crate::host::Host::current().install_hint(crate::host::Tool::MuslGcc)
     )
 }
 

@@ -80,6 +80,7 @@ fn compile_all(
         .collect();
     platforms.sort();
     platforms.dedup();
+    let mut reqs = Vec::new();
     for platform in platforms {
         let mut req = BuildRequest::new(platform);
         req.manifest_path = cargo.manifest_path.clone();
@@ -104,14 +105,16 @@ fn compile_all(
         if let Some(p) = c_libs.get(&platform) {
             req.extra_env.extend(p.env.iter().cloned());
         }
-        let built = if plan.min_size {
-            crate::size::build_min_size(req)?
-        } else {
-            compile::build(&req)?
-        };
-        for b in built {
-            out.insert((platform, b.name), b.path);
-        }
+        reqs.push(req);
+    }
+    // Every platform in one cargo build where the toolchains allow (compile::build_all).
+    let built = if plan.min_size {
+        crate::size::build_min_size(reqs)?
+    } else {
+        compile::build_all(&reqs)?
+    };
+    for b in built {
+        out.insert((b.platform, b.name), b.path);
     }
     Ok(out)
 }

@@ -18,6 +18,7 @@ pub mod debuginfo;
 pub mod digest;
 pub mod elf;
 pub mod execute;
+pub mod host;
 pub mod image;
 pub mod index_cmd;
 pub mod k8s;

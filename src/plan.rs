@@ -54,6 +54,9 @@ pub struct ImageSpec {
     pub binaries: Vec<BinSpec>,
     /// Platforms (one image each; an index when several).
     pub platforms: Vec<Platform>,
+    /// No `--platform` and no `platforms` key: [`Platform::DEFAULT`] (said in the plan and the
+    /// summary).
+    pub default_platform: bool,
     /// Entrypoint.
     pub entrypoint: Vec<String>,
     /// Cmd.
@@ -174,7 +177,12 @@ impl Plan {
                 .iter()
                 .map(|p| format!("{p} ({})", p.rust_target()))
                 .collect();
-            let _ = writeln!(s, "  platforms:  {}", plats.join(", "));
+            let default = if img.default_platform {
+                " (the default: --platform or `platforms` for others)"
+            } else {
+                ""
+            };
+            let _ = writeln!(s, "  platforms:  {}{default}", plats.join(", "));
             for b in &img.binaries {
                 let from = match (&b.prebuilt, &b.package) {
                     (Some(p), _) => format!("prebuilt {}", p.display()),
@@ -274,6 +282,7 @@ fn image_json(img: &ImageSpec, load: bool) -> Value {
         "name": img.name,
         "tags": img.tags,
         "platforms": img.platforms.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
+        "default_platform": img.default_platform,
         "binaries": img.binaries.iter().map(|b| json!({
             "name": b.name,
             "path": format!("{BIN_DIR}/{}", b.name),

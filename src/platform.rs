@@ -19,14 +19,10 @@ impl Platform {
     /// Every platform we support, in a fixed order.
     pub const ALL: [Platform; 2] = [Platform::LinuxAmd64, Platform::LinuxArm64];
 
-    /// The platform of the machine we run on, if it is one we can build for.
-    pub fn host() -> Option<Platform> {
-        match std::env::consts::ARCH {
-            "x86_64" => Some(Platform::LinuxAmd64),
-            "aarch64" => Some(Platform::LinuxArm64),
-            _ => None,
-        }
-    }
+    /// The platform of an image whose build names none (no `--platform`, no `platforms` key):
+    /// linux/amd64 whatever the host, as ko and Jib do, so an arm64 laptop does not push
+    /// arm64-only images to amd64 clusters.
+    pub const DEFAULT: Platform = Platform::LinuxAmd64;
 
     /// The static musl Rust target triple for this platform.
     pub fn rust_target(self) -> &'static str {

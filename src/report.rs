@@ -78,6 +78,8 @@ pub struct ImageReport {
     pub binaries: Vec<String>,
     /// Platforms.
     pub platforms: Vec<String>,
+    /// No `--platform` and no `platforms` key named them: linux/amd64, the default.
+    pub default_platform: bool,
     /// The root digest (manifest, or index for several platforms).
     pub digest: Digest,
     /// The root's media type.
@@ -213,7 +215,11 @@ impl Report {
                     "Image",
                     img.name,
                     img.tags.first().map(String::as_str).unwrap_or(""),
-                    m.platform,
+                    if img.default_platform {
+                        format!("{}, the default platform", m.platform)
+                    } else {
+                        m.platform.clone()
+                    },
                     human_size(m.compressed_size),
                     parts.join(", ")
                 ));

@@ -15,6 +15,8 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 mod outputs;
+pub mod pkgspec;
+pub mod platforms;
 mod spec;
 use outputs::assign_outputs;
 use spec::{spec_for, Origin};
@@ -36,10 +38,11 @@ pub fn source_date_epoch() -> Result<u64> {
 #[error("--bin {0}: no binary target named `{0}` in the selected packages (try -p PACKAGE or --workspace)")]
 pub struct NoSuchBin(pub String);
 
-/// `-p SPEC` names no member of the workspace (the members follow).
+/// `-p SPEC` names no member of the workspace, or more than one (the message names the spec and
+/// the candidates).
 #[derive(Debug, thiserror::Error)]
-#[error("-p {0}: no such package in this workspace (members: {1})")]
-pub struct NoSuchPackage(pub String, pub String);
+#[error("{0}")]
+pub struct NoSuchPackage(pub String);
 
 /// Parse `NAME[:TAG]` given to --tag (the split of [`crate::reference::split_tag`], owned).
 fn split_name_tag(s: &str) -> (String, Option<String>) {
@@ -63,40 +66,48 @@ fn load_metadata(cli: &Cli) -> Result<Metadata> {
     })
 }
 
-fn selected_packages<'a>(md: &'a Metadata, cli: &Cli) -> Result<Vec<&'a Package>> {
+/// The packages to build images for, and whether they were named (`-p`) rather than defaulted.
+fn selected_packages<'a>(md: &'a Metadata, cli: &Cli) -> Result<(Vec<&'a Package>, bool)> {
     let members = md.workspace_packages();
     if !cli.package.is_empty() {
-        return cli
-            .package
+        let candidates: Vec<pkgspec::Candidate> = members
             .iter()
-            .map(|spec| {
-                members
-                    .iter()
-                    .copied()
-                    .find(|p| p.name.as_str() == spec)
-                    .ok_or_else(|| {
-                        let names: Vec<&str> = members.iter().map(|p| p.name.as_str()).collect();
-                        NoSuchPackage(spec.clone(), names.join(", ")).into()
-                    })
+            .map(|p| pkgspec::Candidate {
+                name: p.name.to_string(),
+                version: p.version.clone(),
+                id: p.id.repr.clone(),
             })
             .collect();
+        let mut out: Vec<&Package> = Vec::new();
+        for spec in &cli.package {
+            let c =
+                pkgspec::select(spec, &candidates, "in this workspace").map_err(NoSuchPackage)?;
+            let p = members.iter().copied().find(|p| p.id.repr == c.id);
+            if let Some(p) = p.filter(|p| !out.iter().any(|o| o.id == p.id)) {
+                out.push(p);
+            }
+        }
+        return Ok((out, true));
     }
     if cli.workspace {
-        return Ok(members);
+        return Ok((members, false));
     }
     if let Some(root) = md.root_package() {
-        return Ok(vec![root]);
+        return Ok((vec![root], false));
     }
     let defaults: Vec<&Package> = members
         .iter()
         .copied()
         .filter(|p| md.workspace_default_members.contains(&p.id))
         .collect();
-    Ok(if defaults.is_empty() {
-        members
-    } else {
-        defaults
-    })
+    Ok((
+        if defaults.is_empty() {
+            members
+        } else {
+            defaults
+        },
+        false,
+    ))
 }
 
 fn bin_targets(p: &Package) -> Vec<String> {
@@ -145,6 +156,11 @@ pub fn resolve(cli: &Cli) -> Result<Plan> {
         min_size: cli.min_size,
     };
     plan.min_size |= plan.images.iter().any(|i| i.min_size);
+    if plan.images.iter().any(|i| i.default_platform) {
+        if let Some(note) = platforms::default_note(&crate::host::Host::current()) {
+            crate::ui::note(note);
+        }
+    }
     assign_outputs(&mut plan, cli)?;
     Ok(plan)
 }
@@ -241,7 +257,8 @@ fn from_workspace(ctx: &Ctx<'_>) -> Result<Resolved> {
     // The `c-toolchain` of each package that gives an image: one cargo build serves them all.
     let mut c_choices: Vec<(String, String)> = Vec::new();
     let mut openssl_choices: Vec<(String, String)> = Vec::new();
-    for pkg in selected_packages(&md, cli)? {
+    let (selected, named) = selected_packages(&md, cli)?;
+    for pkg in selected {
         let pkg_meta = parse_meta(
             &pkg.metadata,
             "package.metadata.slim-image",
@@ -251,7 +268,7 @@ fn from_workspace(ctx: &Ctx<'_>) -> Result<Resolved> {
         let meta = ws_meta.clone().overlay(pkg_meta);
         let bins = bin_targets(pkg);
         if bins.is_empty() {
-            if cli.package.iter().any(|p| p == pkg.name.as_str()) {
+            if named {
                 bail!("package `{}` has no binary target ([[bin]] or src/main.rs): there is nothing to put in an image", pkg.name);
             }
             crate::ui::verbose(format!("skipping package {}: no binary targets", pkg.name));

@@ -145,26 +145,40 @@ pub fn min_size_env(profile: &str) -> Vec<(String, String)> {
 /// (which are part of the build dir's stamp, so the two builds have their own trees and never evict
 /// each other), and say how much each binary saved. Returns the size-optimised binaries.
 pub fn build_min_size(
-    req: crate::compile::BuildRequest,
+    reqs: Vec<crate::compile::BuildRequest>,
 ) -> Result<Vec<crate::compile::BuiltBinary>> {
-    let baseline = crate::compile::build(&req)?;
-    let mut small = req;
-    small.extra_env.extend(min_size_env(&small.profile));
+    let baseline = crate::compile::build_all(&reqs)?;
+    let small: Vec<crate::compile::BuildRequest> = reqs
+        .into_iter()
+        .map(|mut r| {
+            let env = min_size_env(&r.profile);
+            r.extra_env.extend(env);
+            r
+        })
+        .collect();
     crate::ui::status(
         "Min-size",
         "opt-level=\"z\", lto=\"fat\", codegen-units=1, panic=\"abort\", strip=true",
     );
-    let built = crate::compile::build(&small)?;
+    let built = crate::compile::build_all(&small)?;
     let h = crate::report::human_size;
+    let several = built.iter().any(|b| b.platform != built[0].platform);
     for b in &built {
         let size = |p: &std::path::Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
-        if let Some(before) = baseline.iter().find(|x| x.name == b.name) {
+        let before = baseline
+            .iter()
+            .find(|x| x.name == b.name && x.platform == b.platform);
+        if let Some(before) = before {
             let (was, now) = (size(&before.path), size(&b.path));
+            let name = if several {
+                format!("{} ({})", b.name, b.platform)
+            } else {
+                b.name.clone()
+            };
             crate::ui::status(
                 "Saved",
                 format!(
-                    "{}: {} -> {} ({} less, {:.0}%)",
-                    b.name,
+                    "{name}: {} -> {} ({} less, {:.0}%)",
                     h(was),
                     h(now),
                     h(was.saturating_sub(now)),

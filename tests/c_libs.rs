@@ -210,7 +210,11 @@ fn clients_talk_https(platform: Platform) {
         .unwrap_or_else(|| panic!("no openssl {OPENSSL} package in {sbom}"));
     assert_eq!(package["versionInfo"], OPENSSL);
 
-    let reachable = peers::binfmt_aarch64() || platform == Platform::host().unwrap();
+    let reachable = peers::binfmt_aarch64()
+        || platform
+            == cargo_slim_image::host::Host::current()
+                .native_platform()
+                .unwrap();
     if reachable {
         let said = run(&first, platform, &format!("127.0.0.1:{port}"));
         let want = format!("{BODY} via OpenSSL {OPENSSL} ");

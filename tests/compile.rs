@@ -35,7 +35,8 @@ fn on_path(program: &str) -> bool {
 
 /// Run a built binary: directly on its own platform, else under qemu-user if installed.
 fn run(bin: &BuiltBinary) -> Option<String> {
-    let mut cmd = if Platform::host() == Some(bin.platform) {
+    let mut cmd = if cargo_slim_image::host::Host::current().native_platform() == Some(bin.platform)
+    {
         Command::new(&bin.path)
     } else {
         let qemu = match bin.platform {
@@ -105,7 +106,9 @@ fn builds_static_hello_for_arm64() {
 
 #[test]
 fn c_code_is_compiled_with_musl_gcc() {
-    if Platform::host() != Some(Platform::LinuxAmd64) || !on_path("musl-gcc") {
+    if cargo_slim_image::host::Host::current().native_platform() != Some(Platform::LinuxAmd64)
+        || !on_path("musl-gcc")
+    {
         eprintln!("skipped: needs an x86_64 host with musl-gcc (apt-get install musl-tools)");
         return;
     }
@@ -135,7 +138,9 @@ fn failed_build_names_the_target() {
 #[test]
 fn dynamic_binary_is_refused_for_scratch() {
     let ls = Path::new("/bin/ls");
-    let Some(host) = Platform::host() else { return };
+    let Some(host) = cargo_slim_image::host::Host::current().native_platform() else {
+        return;
+    };
     if !ls.exists() {
         return;
     }

@@ -23,7 +23,7 @@ pub fn for_platform(
     packages: &[String],
     platform: Platform,
 ) -> Result<Vec<String>> {
-    Ok(from_tree(&tree(q, packages, platform)?))
+    Ok(from_tree(&tree(q, packages, &[platform])?))
 }
 
 /// The normal edges the build of `packages` for `platform` really has, from the packages down
@@ -34,18 +34,7 @@ pub fn built_edges(
     packages: &[String],
     platform: Platform,
 ) -> Result<BTreeSet<(String, String)>> {
-    Ok(edges_of_tree(&tree(q, packages, platform)?))
-}
-
-/// The C crates for `platform` (as [`for_platform`]) and the `-sys` crates compiled for it with their
-/// features ([`sys_crates`]), from one `cargo tree`.
-pub fn graph_for_platform(
-    q: &MetadataQuery,
-    packages: &[String],
-    platform: Platform,
-) -> Result<(Vec<String>, Vec<SysCrate>)> {
-    let text = tree(q, packages, platform)?;
-    Ok((from_tree(&text), sys_crates(&text)))
+    Ok(edges_of_tree(&tree(q, packages, &[platform])?))
 }
 
 /// A `-sys` crate compiled for the target, with the features the build turns on.
@@ -87,21 +76,16 @@ pub fn sys_crates(text: &str) -> Vec<SysCrate> {
         .collect()
 }
 
-/// `cargo tree --target <triple> -e normal,build` of `packages`, as text.
-fn tree(q: &MetadataQuery, packages: &[String], platform: Platform) -> Result<String> {
-    let triple = platform.rust_target();
-    let mut cmd = crate::sbom::deps::cargo_command(
-        q,
-        &[
-            "tree",
-            "--target",
-            triple,
-            "-e",
-            "normal,build",
-            "--charset",
-            "ascii",
-        ],
-    );
+/// `cargo tree --target <triple>... -e normal,build` of `packages`, as text: one tree per target
+/// (and root), as one `cargo build` of those targets resolves them.
+pub fn tree(q: &MetadataQuery, packages: &[String], platforms: &[Platform]) -> Result<String> {
+    let triples: Vec<&str> = platforms.iter().map(|p| p.rust_target()).collect();
+    let triple = triples.join(" --target ");
+    let mut cmd =
+        crate::sbom::deps::cargo_command(q, &["tree", "-e", "normal,build", "--charset", "ascii"]);
+    for t in &triples {
+        cmd.args(["--target", t]);
+    }
     // `{p}|{f}`: the package, then its enabled features (what `sys_crates` reads).
     cmd.args(["--color", "never", "--format", "{p}|{f}"]);
     for p in packages {

@@ -326,6 +326,7 @@ mod tests {
                     features: f.iter().map(|s| s.to_string()).collect(),
                 })
                 .collect(),
+            tree: String::new(),
         }
     }
 

@@ -1,11 +1,13 @@
 //! Which C toolchain (C compiler and linker) one platform's build uses, decided from the workspace
 //! and the configuration only, never from what is installed.
 //!
-//! Takes the platform, the machine's own platform, the `c-toolchain` choice (metadata key or
-//! `--c-toolchain`), the crates that compile C code for the target (`c_crates`: build scripts
-//! that use the `cc` crate) and what the user configured ([`UserSettings`]); gives a [`Decision`]:
+//! Takes the platform, the machine it is built on ([`Host`]: a build is native only on a Linux host
+//! of the platform's CPU; on macOS every Linux target is cross), the `c-toolchain` choice (metadata
+//! key or `--c-toolchain`), the crates that compile C code for the target (`c_crates`: build
+//! scripts that use the `cc` crate) and what the user configured ([`UserSettings`]); gives a
+//! [`Decision`]:
 //!
-//! | C code? | native (host = platform)         | cross (x86_64 -> aarch64 ...)      |
+//! | C code? | native (Linux host, same CPU)    | cross (other CPU, or not Linux)    |
 //! |---------|----------------------------------|------------------------------------|
 //! | no      | `rust-lld`                       | `rust-lld`                         |
 //! | yes     | `musl-gcc` (CC), `rust-lld` link | `zig` (`cargo zigbuild`)           |
@@ -14,6 +16,7 @@
 //! a fall-back to another toolchain; a C compiler or linker the user set wins and is recorded as
 //! `user: ...` (a C compiler alone is still linked with rust-lld). [`Tools`] is what the SBOM records: the toolchain with its version, and rustc's.
 
+use crate::host::{Host, Tool};
 use crate::platform::Platform;
 use crate::sbom::deps::MetadataQuery;
 use anyhow::{bail, Result};
@@ -27,7 +30,7 @@ pub enum Choice {
     /// By the rule: rust-lld for pure Rust, musl-gcc natively, zig when cross-compiling.
     #[default]
     Auto,
-    /// `CC_<target>=musl-gcc`, linked with rust-lld (the machine's own architecture only).
+    /// `CC_<target>=musl-gcc`, linked with rust-lld (the machine's own platform only, on Linux).
     MuslGcc,
     /// `cargo zigbuild` (zig compiles the C code and links), for any platform.
     Zig,
@@ -117,6 +120,9 @@ pub struct Decision {
     pub choice: Choice,
     /// The `-sys` crates compiled for the platform, with their features (what `c_libs` reads).
     pub sys_crates: Vec<super::c_crates::SysCrate>,
+    /// The `cargo tree` text of the platform it was decided from (empty when none was run): what
+    /// `multi` compares with one `cargo tree` of several targets.
+    pub tree: String,
 }
 
 impl Decision {
@@ -127,23 +133,24 @@ impl Decision {
 }
 
 /// Decide the toolchain for `platform` built on `host` (see the table in the module docs). Errors
-/// (with what to do) for a choice that cannot build it: musl-gcc for another architecture, rust-lld
-/// for C code.
+/// (with what to do) for a choice that cannot build it: musl-gcc for a platform that is not the
+/// host's own, rust-lld for C code.
 pub fn decide(
     platform: Platform,
-    host: Option<Platform>,
+    host: &Host,
     choice: Choice,
     c_crates: Vec<String>,
     user: &UserSettings,
 ) -> Result<Decision> {
     let needs_c = !c_crates.is_empty();
-    let cross = host != Some(platform);
+    let cross = host.is_cross(platform);
     let mut d = Decision {
         platform,
         toolchain: Toolchain::RustLld,
         c_crates,
         choice,
         sys_crates: Vec::new(),
+        tree: String::new(),
     };
     // What the user set is honoured: a linker always, a C compiler when there is C code to compile.
     let cc = user.cc.as_deref().filter(|_| needs_c);
@@ -159,8 +166,9 @@ pub fn decide(
         (None, Choice::Auto, true, false) | (None, Choice::MuslGcc, _, false) => Toolchain::MuslGcc,
         (None, Choice::Auto, true, true) | (None, Choice::Zig, _, _) => Toolchain::Zig,
         (None, Choice::MuslGcc, _, true) => bail!(
-            "c-toolchain musl-gcc cannot build {platform} here: musl-gcc compiles for this machine's own architecture ({}) only; use c-toolchain = \"zig\" (--c-toolchain zig, with cargo-zigbuild installed) or \"auto\", or set CC_{} yourself",
-            std::env::consts::ARCH,
+            "c-toolchain musl-gcc cannot build {platform} here: musl-gcc compiles for this machine's own platform only ({}); use c-toolchain = \"zig\" (--c-toolchain zig, with cargo-zigbuild installed: {}) or \"auto\", or set CC_{} yourself",
+            native(host),
+            host.install_hint(Tool::Zigbuild),
             triple.replace('-', "_")
         ),
         (None, Choice::RustLld, true, _) => bail!(
@@ -179,11 +187,22 @@ pub fn decide(
             Toolchain::User(set.join(", "))
         }
         (Some(args), _, true) => bail!(
-            "{args}: only a C compiler driver understands that link argument, so rust-lld (a plain ld) cannot link {platform} with it, and rustc's default linker (`cc`) links for this machine's own architecture only: set a linker for {triple} (CARGO_TARGET_{}_LINKER, e.g. a cross gcc), pass --c-toolchain zig (zig cc understands it; pip install cargo-zigbuild), or write the argument for ld itself (-C link-arg=-zstack-size=N for -Wl,-z,stack-size=N)",
-            triple.replace('-', "_").to_ascii_uppercase()
+            "{args}: only a C compiler driver understands that link argument, so rust-lld (a plain ld) cannot link {platform} with it, and rustc's default linker (`cc`) links for this machine's own platform only ({}): set a linker for {triple} (CARGO_TARGET_{}_LINKER, e.g. a cross gcc), pass --c-toolchain zig (zig cc understands it; {}), or write the argument for ld itself (-C link-arg=-zstack-size=N for -Wl,-z,stack-size=N)",
+            native(host),
+            triple.replace('-', "_").to_ascii_uppercase(),
+            host.install_hint(Tool::Zigbuild)
         ),
     };
     Ok(d)
+}
+
+/// What a host builds natively, for messages: `Linux x86_64, linux/amd64`, or `macOS aarch64, where
+/// every Linux platform is cross-compiled`.
+fn native(host: &Host) -> String {
+    match host.native_platform() {
+        Some(p) => format!("{host}, {p}"),
+        None => format!("{host}, where every Linux platform is cross-compiled"),
+    }
 }
 
 /// Decide for each of `platforms`: the C crates from `cargo tree` of the workspace (`q`) for the
@@ -197,17 +216,21 @@ pub fn decide_all(
     user: impl Fn(Platform) -> UserSettings,
 ) -> Result<Vec<Decision>> {
     let mut out = Vec::new();
+    let host = Host::current();
     for &p in platforms {
-        let (crates, sys) = super::c_crates::graph_for_platform(q, roots, p)?;
-        let mut d = decide(p, Platform::host(), choice, crates, &user(p))?;
-        d.sys_crates = sys;
+        let text = super::c_crates::tree(q, roots, &[p])?;
+        let crates = super::c_crates::from_tree(&text);
+        let mut d = decide(p, &host, choice, crates, &user(p))?;
+        d.sys_crates = super::c_crates::sys_crates(&text);
+        d.tree = text;
         out.push(d);
     }
     Ok(out)
 }
 
 /// Fail, before anything is built, when the tool a decision needs is not installed: the error names
-/// the crates with C code, the platform, and what to install or set.
+/// the crates with C code, the platform, and what to install (with this machine's package manager)
+/// or set.
 pub fn check_installed(d: &Decision) -> Result<()> {
     if matches!(
         d.toolchain,
@@ -215,20 +238,33 @@ pub fn check_installed(d: &Decision) -> Result<()> {
     ) {
         check_rust_lld(d)?;
     }
-    let (program, install) = match d.toolchain {
-        Toolchain::MuslGcc => ("musl-gcc", "apt-get install musl-tools"),
-        Toolchain::Zig => ("cargo-zigbuild", "pip install cargo-zigbuild"),
+    let program = match d.toolchain {
+        Toolchain::MuslGcc => "musl-gcc",
+        Toolchain::Zig => "cargo-zigbuild",
         Toolchain::RustLld | Toolchain::UserCc(_) | Toolchain::User(_) => return Ok(()),
     };
     if super::toolchain::find_program(program).is_some() {
         return Ok(());
     }
+    bail!(missing_tool(d, program, &Host::current()))
+}
+
+/// The error for `program`, which `d` needs, missing on `host`.
+pub(super) fn missing_tool(d: &Decision, program: &str, host: &Host) -> String {
     let triple = d.platform.rust_target();
+    let install = host.install_hint(if d.toolchain == Toolchain::Zig {
+        Tool::Zigbuild
+    } else {
+        Tool::MuslGcc
+    });
     let why = if d.choice == Choice::Auto {
         let how = if d.toolchain == Toolchain::Zig {
-            "for another architecture than this machine's, cargo slim-image compiles it with zig (cargo zigbuild)"
+            format!(
+                "for a platform this machine does not run natively ({}), cargo slim-image compiles it with zig (cargo zigbuild)",
+                native(host)
+            )
         } else {
-            "on this machine's own platform, cargo slim-image compiles it with musl-gcc"
+            "on this machine's own platform, cargo slim-image compiles it with musl-gcc".into()
         };
         format!(
             "{} compile C code for {} (their build scripts use the `cc` crate); {how}",
@@ -242,8 +278,8 @@ pub fn check_installed(d: &Decision) -> Result<()> {
             d.platform
         )
     };
-    bail!(
-        "{why}, but `{program}` is not installed (not on PATH): {install}, or pick another with c-toolchain / --c-toolchain (auto, musl-gcc, zig), or set CC_{} (and CARGO_TARGET_{}_LINKER) yourself",
+    format!(
+        "{why}, but `{program}` is not installed (not on PATH): install it with {install}, or pick another with c-toolchain / --c-toolchain (auto, musl-gcc, zig), or set CC_{} (and CARGO_TARGET_{}_LINKER) yourself",
         triple.replace('-', "_"),
         triple.replace('-', "_").to_ascii_uppercase()
     )

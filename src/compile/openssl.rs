@@ -110,7 +110,12 @@ fn compiler(d: &Decision) -> Result<Compiler> {
         }),
         Toolchain::Zig => {
             let zigbuild = super::toolchain::find_program("cargo-zigbuild")
-                .context("cargo-zigbuild is needed to compile OpenSSL with zig: pip install cargo-zigbuild")?;
+                .with_context(|| {
+                    format!(
+                        "cargo-zigbuild is needed to compile OpenSSL with zig: install it with {}",
+                        crate::host::Host::current().install_hint(crate::host::Tool::Zigbuild)
+                    )
+                })?;
             let zt = format!("{}-linux-musl", d.platform.rust_target().split('-').next().unwrap_or(""));
             let run = |what: &str, before: &str, after: &str| {
                 format!(
@@ -416,12 +421,13 @@ fn build_in(stage: &Path, d: &Decision, c: &Compiler, offline: bool) -> Result<P
         let tail = lines[lines.len().saturating_sub(40)..].join("\n");
         bail!(
             "building OpenSSL {} for {triple} with {} failed ({status}); the end of its output:\n{}\n\
-             It needs perl and make (apt-get install perl make), and crates.io for the openssl-src crate. \
+             It needs perl and make ({}), and crates.io for the openssl-src crate. \
              To use an OpenSSL of your own, set {}_OPENSSL_DIR (or OPENSSL_DIR) and OPENSSL_STATIC=1, or \
              `openssl = \"system\"` in [package.metadata.slim-image]; or turn on openssl's `vendored` feature",
             version(),
             c.name,
             ui::redact_and_cut(&tail, 8000),
+            crate::host::Host::current().install_hint(crate::host::Tool::PerlMake),
             key.to_ascii_uppercase()
         );
     }

@@ -161,10 +161,25 @@ fn prune(root: &Path, current: &Path) {
     }
 }
 
-/// Pick the build dir for `req` under `target_dir`, write the stamp, the dependency objects and the
-/// wrapper config there, and give the environment for cargo.
-pub fn setup(req: &BuildRequest, target_dir: &Path) -> Result<Setup> {
-    let triple = req.platform.rust_target();
+/// The extra environment of one cargo build of `reqs`: each request's, in order, without repeats
+/// (one request: its own, as it is).
+pub fn merged_env(reqs: &[&BuildRequest]) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = Vec::new();
+    for pair in reqs.iter().flat_map(|r| &r.extra_env) {
+        if !env.contains(pair) {
+            env.push(pair.clone());
+        }
+    }
+    env
+}
+
+/// Pick the build dir for the requests of one cargo build (one per target; they share the remap
+/// list and which packages embed dependency data, see `multi`) under `target_dir`, write the
+/// stamp, each target's dependency objects and the wrapper config there, and give the environment
+/// for cargo. One request gives the build dir it always had.
+pub fn setup(reqs: &[&BuildRequest], target_dir: &Path) -> Result<Setup> {
+    let req = reqs[0];
+    let extra_env = merged_env(reqs);
     let target_dir = absolute(target_dir);
     if target_dir.to_str().is_none() {
         bail!(
@@ -180,7 +195,7 @@ pub fn setup(req: &BuildRequest, target_dir: &Path) -> Result<Setup> {
         remap: &req.repro.remap,
         dep_data: req.repro.dep_data.keys().map(String::as_str).collect(),
         user_wrapper: &user_wrapper,
-        extra_env: &req.extra_env,
+        extra_env: &extra_env,
     };
     let stamp_json = serde_json::to_vec_pretty(&stamp).context("encoding the build stamp")?;
     let key = short_hash(&stamp_json);
@@ -190,31 +205,40 @@ pub fn setup(req: &BuildRequest, target_dir: &Path) -> Result<Setup> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .push(hold(&dir)?);
     prune(&root, &dir);
-    let data_dir = dir.join("dep-data").join(triple);
-    std::fs::create_dir_all(&data_dir)
-        .with_context(|| format!("creating the build directory {}", data_dir.display()))?;
     write_if_changed(&dir.join("stamp.json"), &stamp_json)?;
     // The object files and the wrapper config are named by their contents: two runs with the
     // same stamp but other dependency data (other features) share this dir, and one must never
     // rewrite a file the other's cargo is linking with or its wrapper is reading.
-    let mut dep_objects = BTreeMap::new();
-    for (pkg, payload) in &req.repro.dep_data {
-        let object = depdata::object(req.platform.elf_machine(), payload);
-        let path = data_dir.join(format!("{pkg}-{}.o", short_hash(&object)));
-        write_if_changed(&path, &object)?;
-        dep_objects.insert(pkg.clone(), path);
+    let mut targets = BTreeMap::new();
+    for r in reqs {
+        let triple = r.platform.rust_target();
+        let data_dir = dir.join("dep-data").join(triple);
+        std::fs::create_dir_all(&data_dir)
+            .with_context(|| format!("creating the build directory {}", data_dir.display()))?;
+        let mut dep_objects = BTreeMap::new();
+        for (pkg, payload) in &r.repro.dep_data {
+            let object = depdata::object(r.platform.elf_machine(), payload);
+            let path = data_dir.join(format!("{pkg}-{}.o", short_hash(&object)));
+            write_if_changed(&path, &object)?;
+            dep_objects.insert(pkg.clone(), path);
+        }
+        targets.insert(triple.to_string(), dep_objects);
     }
     let mut remap = req.repro.remap.clone();
     // The build dir itself, most specific of all: OUT_DIR sources live in it.
     remap.push((dir.clone(), "/target".into()));
     let config = WrapperConfig {
         remap,
-        target: triple.to_string(),
-        dep_objects,
+        targets,
         user_wrapper,
     };
     let text = serde_json::to_vec_pretty(&config).context("encoding the rustc wrapper config")?;
-    let config_path = dir.join(format!("wrapper-{triple}-{}.json", short_hash(&text)));
+    let triples: Vec<&str> = reqs.iter().map(|r| r.platform.rust_target()).collect();
+    let config_path = dir.join(format!(
+        "wrapper-{}-{}.json",
+        triples.join("+"),
+        short_hash(&text)
+    ));
     write_if_changed(&config_path, &text)?;
     let exe = match &req.rustc_wrapper {
         Some(p) => p.clone(),
@@ -223,9 +247,11 @@ pub fn setup(req: &BuildRequest, target_dir: &Path) -> Result<Setup> {
         }
     };
     let dir_text = dir.to_string_lossy().into_owned();
-    let c_env = user_env::c_flags_env(&remap::c_flags(&config.remap), triple, &|v| {
-        std::env::var(v).ok()
-    });
+    let c_flags = remap::c_flags(&config.remap);
+    let c_env: Vec<(String, String)> = triples
+        .iter()
+        .flat_map(|t| user_env::c_flags_env(&c_flags, t, &|v| std::env::var(v).ok()))
+        .collect();
     Ok(Setup {
         cargo_target_dir: dir,
         env: c_env

@@ -37,7 +37,7 @@ fn parses_bins_from_the_message_stream() {
     );
     assert!(bins.is_empty());
     assert_eq!(finished, Some(false));
-    let mut p = MessageParser::new(Platform::LinuxAmd64);
+    let mut p = MessageParser::new(&[Platform::LinuxAmd64]);
     assert_eq!(p.feed("Compiling with zig"), Some("Compiling with zig"));
     assert_eq!(p.feed("{\"not\":\"cargo\"}"), Some("{\"not\":\"cargo\"}"));
     assert_eq!(p.feed(""), None);
@@ -155,4 +155,103 @@ fn a_user_c_compiler_alone_is_linked_with_rust_lld() {
         env(&[("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER", "rust-lld")])
     );
     assert!(inv.notes[0].contains("CC_aarch64_unknown_linux_musl=clang"));
+}
+
+#[test]
+fn one_build_of_two_targets_attributes_each_bin_by_its_triple_directory() {
+    let line = |triple: &str, name: &str| {
+        format!(
+            "{{\"reason\":\"compiler-artifact\",\"package_id\":\"path+file:///w/hello#0.1.0\",\"target\":{{\"kind\":[\"bin\"],\"name\":\"{name}\"}},\"executable\":\"/t/b/{triple}/release/{name}\"}}"
+        )
+    };
+    let both = [Platform::LinuxAmd64, Platform::LinuxArm64];
+    let mut p = MessageParser::new(&both);
+    for l in [
+        line("aarch64-unknown-linux-musl", "hello"),
+        line("x86_64-unknown-linux-musl", "hello"),
+        line("x86_64-unknown-linux-musl", "bye"),
+    ] {
+        assert_eq!(p.feed(&l), None);
+    }
+    let bins = p.finish().unwrap();
+    let got: Vec<(Platform, &str, &Path)> = bins
+        .iter()
+        .map(|b| (b.platform, b.name.as_str(), b.path.as_path()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                Platform::LinuxAmd64,
+                "bye",
+                Path::new("/t/b/x86_64-unknown-linux-musl/release/bye")
+            ),
+            (
+                Platform::LinuxAmd64,
+                "hello",
+                Path::new("/t/b/x86_64-unknown-linux-musl/release/hello")
+            ),
+            (
+                Platform::LinuxArm64,
+                "hello",
+                Path::new("/t/b/aarch64-unknown-linux-musl/release/hello")
+            ),
+        ]
+    );
+    // A bin under neither target's directory cannot be placed: an error, not a guess.
+    let mut p = MessageParser::new(&both);
+    p.feed(&line("riscv64gc-unknown-linux-musl", "hello"));
+    let err = p.finish().unwrap_err().to_string();
+    assert!(
+        err.contains("riscv64gc-unknown-linux-musl/release/hello"),
+        "{err}"
+    );
+    assert!(
+        err.contains("x86_64-unknown-linux-musl, aarch64-unknown-linux-musl"),
+        "{err}"
+    );
+    // One target: no look at the path.
+    let mut p = MessageParser::new(&[Platform::LinuxArm64]);
+    p.feed(&line("x", "hello"));
+    assert_eq!(p.finish().unwrap()[0].platform, Platform::LinuxArm64);
+}
+
+#[test]
+fn one_command_for_two_targets_carries_each_targets_environment() {
+    let mut amd = BuildRequest::new(Platform::LinuxAmd64);
+    amd.packages = vec!["api".into()];
+    amd.extra_env = vec![
+        (
+            "X86_64_UNKNOWN_LINUX_MUSL_OPENSSL_DIR".into(),
+            "/o/x86".into(),
+        ),
+        ("CARGO_PROFILE_RELEASE_STRIP".into(), "true".into()),
+    ];
+    let mut arm = amd.clone();
+    arm.platform = Platform::LinuxArm64;
+    arm.extra_env = vec![("CARGO_PROFILE_RELEASE_STRIP".into(), "true".into())];
+    let inv = toolchain::invocation_many(
+        &[(&amd, &Toolchain::MuslGcc), (&arm, &Toolchain::RustLld)],
+        &host(),
+    );
+    assert_eq!(
+        args(&inv).join(" "),
+        "build --target x86_64-unknown-linux-musl --target aarch64-unknown-linux-musl \
+         --message-format=json-render-diagnostics --profile release -p api --bins"
+    );
+    assert_eq!(
+        inv.env,
+        env(&[
+            ("CC_x86_64_unknown_linux_musl", "musl-gcc"),
+            ("CARGO_TARGET_X86_64_UNKNOWN_LINUX_MUSL_LINKER", "rust-lld"),
+            ("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER", "rust-lld"),
+            ("X86_64_UNKNOWN_LINUX_MUSL_OPENSSL_DIR", "/o/x86"),
+            ("CARGO_PROFILE_RELEASE_STRIP", "true"),
+        ])
+    );
+    // One target: the command it always had.
+    let one = invocation(&amd, &host(), &Toolchain::MuslGcc);
+    let many = toolchain::invocation_many(&[(&amd, &Toolchain::MuslGcc)], &host());
+    assert_eq!(args(&one), args(&many));
+    assert_eq!(one.env, many.env);
 }

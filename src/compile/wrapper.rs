@@ -54,15 +54,14 @@ fn is_this_executable(path: &Path) -> bool {
     exe.dev() == p.dev() && exe.ino() == p.ino()
 }
 
-/// What the wrapper adds, for one build (one platform).
+/// What the wrapper adds, for one cargo build (of one platform or several: `--target A --target B`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WrapperConfig {
-    /// `(FROM, TO)` pairs, general to specific.
+    /// `(FROM, TO)` pairs, general to specific (the same for every target of the build).
     pub remap: Vec<(PathBuf, String)>,
-    /// The `--target` triple the dependency data is for (build scripts are built for the host).
-    pub target: String,
-    /// Package name -> the object file with its `.dep-v0` section.
-    pub dep_objects: BTreeMap<String, PathBuf>,
+    /// Per `--target` triple (build scripts, built for the host, have none): package name -> the
+    /// object file with its `.dep-v0` section for that target.
+    pub targets: BTreeMap<String, BTreeMap<String, PathBuf>>,
     /// The user's own rustc wrapper, run with rustc and the arguments.
     pub user_wrapper: Option<PathBuf>,
 }
@@ -128,14 +127,17 @@ pub fn extra_args(
     let is_bin = values(args, "--crate-type")
         .iter()
         .any(|t| t.split(',').any(|t| t == "bin"));
-    let for_target = values(args, "--target").contains(&cfg.target);
+    let objects = values(args, "--target")
+        .iter()
+        .find_map(|t| cfg.targets.get(t));
+    let for_target = objects.is_some();
     let build_script = values(args, "--crate-name")
         .iter()
         .any(|n| n.starts_with("build_script_"));
     let links = values(args, "--emit")
         .iter()
         .all(|e| e.split(',').any(|e| e == "link" || e.starts_with("link=")));
-    let object = env("CARGO_PKG_NAME").and_then(|p| cfg.dep_objects.get(&p));
+    let object = env("CARGO_PKG_NAME").and_then(|p| objects?.get(&p));
     if let (Some(object), true) = (
         object,
         env("CARGO_PRIMARY_PACKAGE").is_some() && is_bin && for_target && !build_script && links,
@@ -259,8 +261,10 @@ mod tests {
     fn cfg() -> WrapperConfig {
         WrapperConfig {
             remap: vec![("/home/u/.cargo".into(), "/cargo".into())],
-            target: "aarch64-unknown-linux-musl".into(),
-            dep_objects: BTreeMap::from([("app".into(), "/t/app.o".into())]),
+            targets: BTreeMap::from([(
+                "aarch64-unknown-linux-musl".into(),
+                BTreeMap::from([("app".into(), "/t/app.o".into())]),
+            )]),
             user_wrapper: None,
         }
     }
@@ -327,6 +331,34 @@ mod tests {
         for (args, primary) in [(&bin, false), (&lib, true), (&script, true), (&check, true)] {
             assert_eq!(extra_args(&cfg(), args, &env(primary)).len(), 1, "{args:?}");
         }
+    }
+
+    #[test]
+    fn one_build_of_two_targets_links_each_targets_own_dependency_data() {
+        let mut two = cfg();
+        two.targets.insert(
+            "x86_64-unknown-linux-musl".into(),
+            BTreeMap::from([("app".into(), "/t/app-x86.o".into())]),
+        );
+        let bin = |triple: &str| {
+            os(&[
+                "--crate-name",
+                "app",
+                "--crate-type",
+                "bin",
+                "--target",
+                triple,
+                "-C",
+                "linker=rust-lld",
+            ])
+        };
+        let x86 = extra_args(&two, &bin("x86_64-unknown-linux-musl"), &env(true));
+        assert_eq!(x86[2], "link-arg=/t/app-x86.o");
+        let arm = extra_args(&two, &bin("aarch64-unknown-linux-musl"), &env(true));
+        assert_eq!(arm[2], "link-arg=/t/app.o");
+        // A target the build does not have: no data.
+        let other = extra_args(&two, &bin("riscv64gc-unknown-linux-musl"), &env(true));
+        assert_eq!(other.len(), 1);
     }
 
     #[test]

@@ -188,7 +188,7 @@ fn real_dynamic_binary() {
         "{:?}",
         info.needed
     );
-    if let Some(host) = Platform::host() {
+    if let Some(host) = crate::host::Host::current().native_platform() {
         let msg = err(require_static(ls, host));
         assert!(msg.contains(&interp), "{msg}");
     }

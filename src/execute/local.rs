@@ -89,6 +89,7 @@ pub(super) fn write_local(
         tags: img.tags.clone(),
         binaries: img.binaries.iter().map(|b| b.name.clone()).collect(),
         platforms: img.platforms.iter().map(|p| p.to_string()).collect(),
+        default_platform: img.default_platform,
         digest: b.artifact.root.digest.clone(),
         media_type: b.artifact.root.media_type.clone(),
         manifests: b.manifests.clone(),

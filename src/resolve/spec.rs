@@ -6,7 +6,6 @@ use super::{parse_platforms, split_name_tag, Ctx};
 use crate::cli::Cli;
 use crate::config::{parse_kv, Meta};
 use crate::plan::*;
-use crate::platform::Platform;
 use crate::reference::Reference;
 use crate::rootfs::{CaConfig, CaSource, CA_BUNDLE_PATH};
 use anyhow::{bail, Context, Result};
@@ -37,15 +36,6 @@ pub(super) fn check_name(name: &str, tag: &str, origin: &str) -> Result<()> {
         .parse::<Reference>()
         .map(|_| ())
         .with_context(|| format!("invalid image name or tag from {origin}"))
-}
-
-fn host_platform() -> Result<Platform> {
-    Platform::host().with_context(|| {
-        format!(
-            "this machine's architecture ({}) is not one we build images for: pass --platform linux/amd64 or linux/arm64",
-            std::env::consts::ARCH
-        )
-    })
 }
 
 /// What a package (or a bare binary) contributes to labels and annotations.
@@ -354,16 +344,13 @@ fn files(meta: &Meta, binaries: &[BinSpec], timezones: bool) -> Result<Vec<FileS
     Ok(files)
 }
 
-/// Resolves the platforms (--platform, then `platforms`, then this machine's).
-fn platforms(ctx: &Ctx<'_>, meta: &Meta) -> Result<Vec<Platform>> {
-    Ok(if !ctx.cli_platforms.is_empty() {
-        ctx.cli_platforms.clone()
-    } else {
-        match &meta.platforms {
-            Some(list) if !list.is_empty() => parse_platforms(list, "the `platforms` key")?,
-            _ => vec![host_platform()?],
-        }
-    })
+/// Resolves the platforms (--platform, then `platforms`, then linux/amd64: see `platforms`).
+fn platforms(ctx: &Ctx<'_>, meta: &Meta) -> Result<super::platforms::Chosen> {
+    let key = match &meta.platforms {
+        Some(list) => Some(parse_platforms(list, "the `platforms` key")?),
+        None => None,
+    };
+    Ok(super::platforms::choose(&ctx.cli_platforms, key))
 }
 
 /// Resolves the SBOM format (--sbom, then `sbom`, then SPDX); `None` for no SBOM.
@@ -459,7 +446,8 @@ pub(super) fn spec_for(
         tags,
         package: binaries[0].package.clone(),
         binaries,
-        platforms,
+        platforms: platforms.platforms,
+        default_platform: platforms.default,
         entrypoint,
         cmd: meta.cmd.as_ref().map(|c| c.to_vec()),
         env,

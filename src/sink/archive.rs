@@ -12,7 +12,6 @@ use super::layout::{all_blobs, index_for, OCI_LAYOUT};
 use super::Named;
 use crate::blob::{canonical_json, media, Artifact, Descriptor};
 use crate::image::{Index, Manifest};
-use crate::platform::Platform;
 use crate::tar::{Header, TarWriter};
 use anyhow::{bail, Context, Result};
 use serde_json::json;
@@ -39,7 +38,10 @@ fn single_manifest(img: &Named<'_>) -> Result<Manifest> {
         return serde_json::from_slice(&bytes).context("parsing our own image manifest");
     }
     let index: Index = serde_json::from_slice(&bytes).context("parsing our own image index")?;
-    let host = Platform::host().map(|p| p.architecture());
+    // The CPU's, not only on Linux: Docker Desktop on a Mac runs a Linux VM of the Mac's CPU.
+    let host = crate::host::Host::current()
+        .cpu_platform()
+        .map(|p| p.architecture());
     let entry = index
         .manifests
         .iter()

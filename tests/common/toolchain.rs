@@ -26,7 +26,9 @@ pub fn work() -> tempfile::TempDir {
 
 /// The machine's platform and the other one (native and cross builds).
 pub fn native_and_cross() -> (Platform, Platform) {
-    let native = Platform::host().expect("tests run on x86_64 or aarch64");
+    let native = cargo_slim_image::host::Host::current()
+        .native_platform()
+        .expect("tests run on x86_64 or aarch64");
     let cross = Platform::ALL.into_iter().find(|p| *p != native).unwrap();
     (native, cross)
 }

@@ -1,6 +1,10 @@
 //! The decision table of `c_toolchain`: every (C code?, native?, choice, user setting) case.
 use super::*;
 
+fn linux(p: Platform) -> Host {
+    Host::linux(p)
+}
+
 const AMD: Platform = Platform::LinuxAmd64;
 const ARM: Platform = Platform::LinuxArm64;
 
@@ -11,7 +15,7 @@ fn c() -> Vec<String> {
 fn pick(platform: Platform, host: Platform, choice: Choice, crates: Vec<String>) -> Toolchain {
     decide(
         platform,
-        Some(host),
+        &linux(host),
         choice,
         crates,
         &UserSettings::default(),
@@ -32,7 +36,14 @@ fn auto_follows_the_rule() {
     assert_eq!(pick(ARM, AMD, Choice::Auto, c()), Toolchain::Zig);
     assert_eq!(pick(AMD, ARM, Choice::Auto, c()), Toolchain::Zig);
     // An unknown host architecture counts as cross.
-    let d = decide(AMD, None, Choice::Auto, c(), &UserSettings::default()).unwrap();
+    let d = decide(
+        AMD,
+        &Host::new("linux", "riscv64", None),
+        Choice::Auto,
+        c(),
+        &UserSettings::default(),
+    )
+    .unwrap();
     assert_eq!(d.toolchain, Toolchain::Zig);
     assert_eq!(d.c_crates, c());
 }
@@ -45,7 +56,7 @@ fn explicit_choices_are_used_or_refused_with_a_reason() {
     assert_eq!(pick(ARM, AMD, Choice::RustLld, vec![]), Toolchain::RustLld);
 
     let no = |p, h, choice| {
-        decide(p, Some(h), choice, c(), &UserSettings::default())
+        decide(p, &linux(h), choice, c(), &UserSettings::default())
             .unwrap_err()
             .to_string()
     };
@@ -67,7 +78,7 @@ fn what_the_user_set_wins_and_is_recorded() {
         cc: Some("CC_x86_64_unknown_linux_musl=clang".into()),
         ..Default::default()
     };
-    let d = decide(AMD, Some(AMD), Choice::Auto, c(), &cc).unwrap();
+    let d = decide(AMD, &linux(AMD), Choice::Auto, c(), &cc).unwrap();
     // Their compiler, our linker: a C compiler says nothing about linking.
     assert_eq!(
         d.toolchain,
@@ -79,12 +90,12 @@ fn what_the_user_set_wins_and_is_recorded() {
     );
     check_installed(&d).unwrap();
     // Even over an explicit choice that could not build it, and when cross-compiling.
-    let d = decide(AMD, Some(AMD), Choice::RustLld, c(), &cc).unwrap();
+    let d = decide(AMD, &linux(AMD), Choice::RustLld, c(), &cc).unwrap();
     assert!(matches!(d.toolchain, Toolchain::UserCc(_)));
-    let d = decide(ARM, Some(AMD), Choice::Auto, c(), &cc).unwrap();
+    let d = decide(ARM, &linux(AMD), Choice::Auto, c(), &cc).unwrap();
     assert!(matches!(d.toolchain, Toolchain::UserCc(_)));
     // A C compiler without C code to compile changes nothing.
-    let d = decide(AMD, Some(AMD), Choice::Auto, vec![], &cc).unwrap();
+    let d = decide(AMD, &linux(AMD), Choice::Auto, vec![], &cc).unwrap();
     assert_eq!(d.toolchain, Toolchain::RustLld);
 
     let both = UserSettings {
@@ -92,12 +103,12 @@ fn what_the_user_set_wins_and_is_recorded() {
         linker: Some("target.aarch64-unknown-linux-musl.linker in /w/.cargo/config.toml".into()),
         ..Default::default()
     };
-    let d = decide(ARM, Some(AMD), Choice::Auto, vec![], &both).unwrap();
+    let d = decide(ARM, &linux(AMD), Choice::Auto, vec![], &both).unwrap();
     assert_eq!(
         d.toolchain.name(),
         "user: target.aarch64-unknown-linux-musl.linker in /w/.cargo/config.toml"
     );
-    let d = decide(ARM, Some(AMD), Choice::Zig, c(), &both).unwrap();
+    let d = decide(ARM, &linux(AMD), Choice::Zig, c(), &both).unwrap();
     assert_eq!(
         d.toolchain.name(),
         "user: TARGET_CC=clang, target.aarch64-unknown-linux-musl.linker in /w/.cargo/config.toml"
@@ -123,7 +134,7 @@ fn choices_parse_by_their_names() {
 fn rust_lld_needs_nothing_installed() {
     let d = decide(
         ARM,
-        Some(AMD),
+        &linux(AMD),
         Choice::Auto,
         vec![],
         &UserSettings::default(),
@@ -193,7 +204,7 @@ fn link_arguments_for_a_driver_keep_cc_natively_zig_across_or_say_what_to_set() 
         link_args: Some("-C link-arg=-Wl,-z,now in RUSTFLAGS".into()),
         ..Default::default()
     };
-    let go = |p, choice, crates| decide(p, Some(AMD), choice, crates, &args);
+    let go = |p, choice, crates| decide(p, &linux(AMD), choice, crates, &args);
     // Natively: rustc's default linker (cc), recorded as the user's.
     let d = go(AMD, Choice::Auto, vec![]).unwrap();
     assert_eq!(
@@ -229,7 +240,7 @@ fn link_arguments_for_a_driver_keep_cc_natively_zig_across_or_say_what_to_set() 
         ),
         ..args.clone()
     };
-    let d = decide(ARM, Some(AMD), Choice::Auto, vec![], &both).unwrap();
+    let d = decide(ARM, &linux(AMD), Choice::Auto, vec![], &both).unwrap();
     assert!(matches!(d.toolchain, Toolchain::User(_)));
 }
 
@@ -261,11 +272,58 @@ fn rust_lld_is_looked_for_in_the_sysroot() {
     // The Rust running these tests has one (rustup ships it).
     let d = decide(
         AMD,
-        Some(AMD),
+        &linux(AMD),
         Choice::Auto,
         vec![],
         &UserSettings::default(),
     )
     .unwrap();
     check_installed(&d).unwrap();
+}
+
+#[test]
+fn on_macos_every_linux_target_is_cross() {
+    let none = UserSettings::default();
+    for (cpu, release) in [("aarch64", None), ("x86_64", None)] {
+        let mac = Host::new("macos", cpu, release);
+        for p in Platform::ALL {
+            // Pure Rust: rust-lld; C code: zig, even for the Mac's own CPU (linux/arm64 on Apple
+            // Silicon), never the host cc.
+            let d = decide(p, &mac, Choice::Auto, vec![], &none).unwrap();
+            assert_eq!(d.toolchain, Toolchain::RustLld);
+            let d = decide(p, &mac, Choice::Auto, c(), &none).unwrap();
+            assert_eq!(d.toolchain, Toolchain::Zig, "{p} on {mac}");
+            let err = decide(p, &mac, Choice::MuslGcc, c(), &none)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("macOS") && err.contains("every Linux platform is cross-compiled"),
+                "{err}"
+            );
+            assert!(err.contains("brew install zig"), "{err}");
+        }
+    }
+}
+
+#[test]
+fn a_missing_tool_names_the_hosts_package_manager() {
+    let none = UserSettings::default();
+    let debian = Host::new("linux", "x86_64", Some("ID=debian\n"));
+    let d = decide(AMD, &debian, Choice::Auto, c(), &none).unwrap();
+    let msg = missing_tool(&d, "musl-gcc", &debian);
+    assert!(msg.contains("ring@0.17.8, zstd-sys@2.0.16"), "{msg}");
+    assert!(msg.contains("`apt-get install musl-tools`"), "{msg}");
+    let fedora = Host::new("linux", "x86_64", Some("ID=fedora\n"));
+    let msg = missing_tool(&d, "musl-gcc", &fedora);
+    assert!(msg.contains("`dnf install musl-gcc`"), "{msg}");
+    let mac = Host::new("macos", "aarch64", None);
+    let d = decide(ARM, &mac, Choice::Auto, c(), &none).unwrap();
+    let msg = missing_tool(&d, "cargo-zigbuild", &mac);
+    assert!(msg.contains("macOS aarch64"), "{msg}");
+    assert!(msg.contains("`brew install zig`"), "{msg}");
+    let alpine = Host::new("linux", "aarch64", Some("ID=alpine\n"));
+    let d = decide(AMD, &alpine, Choice::Auto, c(), &none).unwrap();
+    let msg = missing_tool(&d, "cargo-zigbuild", &alpine);
+    assert!(msg.contains("`apk add zig`"), "{msg}");
+    assert!(msg.contains("Linux aarch64, linux/arm64"), "{msg}");
 }
