@@ -277,9 +277,7 @@ fn push_image(
         registry_ca: client.registry_ca,
         tuning: client.tuning,
         mount_from,
-        mount_memory: crate::sink::mounts::MountMemory::in_user_cache(
-            crate::compile::openssl::cache_root(&|k| std::env::var(k).ok()),
-        ),
+        mount_memory: crate::sink::mounts::MountMemory::in_user_cache(),
         ..Default::default()
     };
     // One client per registry for the image and its SBOMs: one ping, credential lookup and token.

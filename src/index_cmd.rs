@@ -178,9 +178,7 @@ pub fn run(args: &IndexArgs, cli: &crate::cli::Cli) -> Result<()> {
             .concat(),
         registry_ca: [from_cli.registry_ca, args.registry_ca.clone()].concat(),
         tuning: from_cli.tuning,
-        mount_memory: crate::sink::mounts::MountMemory::in_user_cache(
-            crate::compile::openssl::cache_root(&|k| std::env::var(k).ok()),
-        ),
+        mount_memory: crate::sink::mounts::MountMemory::in_user_cache(),
         ..Default::default()
     };
     let mut clients = Clients::new(opts.client_options());

@@ -38,6 +38,7 @@ pub mod sink;
 pub mod size;
 pub mod tar;
 pub mod ui;
+pub mod user_cache;
 pub mod verify;
 
 /// Run `cargo slim-image` with parsed arguments: resolve the plan, then print it (`--dry-run`) or

@@ -85,7 +85,8 @@ pub fn prepare_all(
     for (d, n) in &all {
         let mut p = Prepared::default();
         if let Some(why) = &n.openssl {
-            let root = super::openssl::cache_root(&|k| std::env::var(k).ok())?;
+            let root = crate::user_cache::root(&|k| std::env::var(k).ok())
+                .map_err(|e| e.context("OpenSSL is built once and kept in a per-user cache"))?;
             let built = super::openssl::ensure(d, &root, why, offline)?;
             p.env.extend(built.env);
             p.libraries.push(CLibrary {

@@ -56,30 +56,6 @@ pub struct Built {
     pub env: Vec<(String, String)>,
 }
 
-/// The per-user cache root: `$SLIM_IMAGE_CACHE_DIR`, else `$XDG_CACHE_HOME/cargo-slim-image` (an
-/// absolute path, as the XDG spec asks), else `$HOME/.cache/cargo-slim-image`. Always absolute (a
-/// relative one against the current directory): it becomes `OPENSSL_DIR`, which openssl-sys's build
-/// script reads from its own directory.
-pub fn cache_root(env: &dyn Fn(&str) -> Option<String>) -> Result<PathBuf> {
-    let set = |k: &str| env(k).filter(|v| !v.trim().is_empty());
-    let absolute = |p: PathBuf| {
-        std::path::absolute(&p)
-            .with_context(|| format!("making the cache directory {} absolute", p.display()))
-    };
-    if let Some(d) = set("SLIM_IMAGE_CACHE_DIR") {
-        return absolute(PathBuf::from(d));
-    }
-    if let Some(x) = set("XDG_CACHE_HOME").filter(|x| Path::new(x).is_absolute()) {
-        return Ok(Path::new(&x).join("cargo-slim-image"));
-    }
-    match set("HOME") {
-        Some(h) => absolute(Path::new(&h).join(".cache").join("cargo-slim-image")),
-        None => bail!(
-            "OpenSSL is built once and kept in a per-user cache, but neither SLIM_IMAGE_CACHE_DIR, XDG_CACHE_HOME nor HOME is set: set SLIM_IMAGE_CACHE_DIR to a directory for it"
-        ),
-    }
-}
-
 /// The C compiler, archiver and ranlib for `d`, as (name for messages, its version for the key,
 /// wrapper scripts to write: (file name, script), environment for the build).
 struct Compiler {

@@ -1,5 +1,6 @@
 //! The OpenSSL cache: where it is, what an entry must hold, and what reaches the build.
 use super::*;
+use crate::user_cache::root as cache_root;
 
 #[test]
 fn the_cache_is_slim_image_cache_dir_else_xdg_cache_home_else_home() {

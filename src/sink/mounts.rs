@@ -86,10 +86,10 @@ impl MountMemory {
         }
     }
 
-    /// The memory in the per-user cache `root` (`compile::openssl::cache_root`'s answer), or none
-    /// when there is no such cache (no `HOME`): a `-v` note, and nothing is remembered.
-    pub fn in_user_cache(root: Result<PathBuf>) -> Option<MountMemory> {
-        match root {
+    /// The memory in the per-user cache ([`crate::user_cache::root`]), or none (a `-v` note) when
+    /// there is no such directory.
+    pub fn in_user_cache() -> Option<MountMemory> {
+        match crate::user_cache::root(&|k| std::env::var(k).ok()) {
             Ok(r) => Some(MountMemory::in_cache(&r)),
             Err(e) => {
                 ui::verbose(format!("no mount memory: {e:#}"));
