@@ -7,26 +7,8 @@ mod common;
 
 use common::peers::require;
 use common::slim;
+use common::toolchain::build_tz_local as build;
 use common::toolchain::{fixture, work};
-use std::path::Path;
-
-/// `cargo slim-image` on tz-local's binary `bin` into `target`, layout `out`, then `rest`; the
-/// whole output (checked for success).
-fn build(bin: &str, target: &Path, out: &Path, rest: &[&str]) -> std::process::Output {
-    let mut c = slim::on(
-        &fixture("tz-local"),
-        target.to_str().unwrap(),
-        &["--bin", bin, "--output", out.to_str().unwrap()],
-    );
-    c.args(rest);
-    let o = slim::run(&mut c);
-    assert!(
-        o.status.success(),
-        "the build failed:\n{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    o
-}
 
 /// The note's first words, for binary `name`.
 fn note_for(name: &str) -> String {

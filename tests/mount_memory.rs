@@ -14,7 +14,6 @@ mod common;
 
 use cargo_slim_image::blob::{media, Artifact};
 use cargo_slim_image::digest::Digest;
-use cargo_slim_image::registry::{CredentialEnv, Tuning};
 use cargo_slim_image::sink::mounts::MountMemory;
 use cargo_slim_image::sink::push::{PushOptions, PushReport};
 use common::registry::fake::{self, FakeRegistry, Fault};
@@ -25,7 +24,6 @@ use serde_json::Value;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
 
 /// The two images: different binaries on the same base-files layer.
 #[derive(Clone, Copy)]
@@ -360,16 +358,8 @@ fn image(size: usize) -> Built {
 /// Push options for the fake: one job, no credentials, quick retries, the memory `memory`.
 fn opts(memory: &MountMemory) -> PushOptions {
     PushOptions {
-        jobs: 1,
-        certs_dirs: vec![],
-        credentials: CredentialEnv::empty(),
-        tuning: Tuning {
-            backoff: Duration::from_millis(10),
-            max_backoff: Duration::from_millis(50),
-            ..Tuning::default()
-        },
         mount_memory: Some(memory.clone()),
-        ..PushOptions::default()
+        ..common::registry::quick_push_options()
     }
 }
 

@@ -8,29 +8,18 @@ mod common;
 
 use cargo_slim_image::blob::{media, Artifact, BlobStore, Descriptor};
 use cargo_slim_image::digest::Digest;
-use cargo_slim_image::registry::{Clients, CredentialEnv, Tuning};
+use cargo_slim_image::registry::Clients;
 use cargo_slim_image::sbom::referrer;
 use cargo_slim_image::sign::{cosign, key};
 use cargo_slim_image::sink::push::PushOptions;
 use common::registry::fake::{self, FakeRegistry};
 use p256::pkcs8::EncodePrivateKey as _;
 use serde_json::json;
-use std::time::Duration;
 
 const REPO: &str = "slim/signed";
 
 fn opts() -> PushOptions {
-    PushOptions {
-        jobs: 1,
-        certs_dirs: vec![],
-        credentials: CredentialEnv::empty(),
-        tuning: Tuning {
-            backoff: Duration::from_millis(10),
-            max_backoff: Duration::from_millis(50),
-            ..Tuning::default()
-        },
-        ..PushOptions::default()
-    }
+    common::registry::quick_push_options()
 }
 
 fn signer() -> key::KeySigner {
@@ -161,8 +150,10 @@ fn a_sig_tag_with_signature_layers_is_kept_and_added_to() {
     assert_eq!(layers[0]["digest"], theirs.digest.to_string());
 }
 
-#[test]
-fn a_referrers_tag_that_names_an_image_is_an_error_naming_tag_and_digest() {
+/// Push an SBOM referrer of a made-up subject to the fake, whose `sha256-<hex>` referrers tag already
+/// holds `(content type, bytes)`: the error (with `expect`, why it must fail), after checking the
+/// tag still holds those bytes; and `<host>/<repo>:<tag>`.
+fn push_sbom_over(content_type: &str, theirs: Vec<u8>, expect: &str) -> (String, String) {
     let reg = FakeRegistry::start(fake::Config::default());
     let dir = tempfile::tempdir().unwrap();
     let store = BlobStore::open(dir.path()).unwrap();
@@ -179,8 +170,7 @@ fn a_referrers_tag_that_names_an_image_is_an_error_naming_tag_and_digest() {
     )
     .unwrap();
     let tag = referrer::fallback_tag(&subject);
-    let theirs = image_with_layer(media::LAYER_GZIP);
-    reg.put_manifest(REPO, &tag, media::MANIFEST, theirs.clone());
+    reg.put_manifest(REPO, &tag, content_type, theirs.clone());
     let opts = opts();
     let mut clients = Clients::new(opts.client_options());
     let target = format!("{}/{REPO}:1", reg.host).parse().unwrap();
@@ -194,15 +184,25 @@ fn a_referrers_tag_that_names_an_image_is_an_error_naming_tag_and_digest() {
         &[target],
         &opts,
     )
-    .expect_err("adding to a referrers tag that is not an index must fail");
-    let err = format!("{err:#}");
+    .expect_err(expect);
+    assert_eq!(reg.manifest(REPO, &tag), Some(theirs));
+    (format!("{err:#}"), format!("{}/{REPO}:{tag}", reg.host))
+}
+
+#[test]
+fn a_referrers_tag_that_names_an_image_is_an_error_naming_tag_and_digest() {
+    let theirs = image_with_layer(media::LAYER_GZIP);
+    let (err, tag) = push_sbom_over(
+        media::MANIFEST,
+        theirs.clone(),
+        "adding to a referrers tag that is not an index must fail",
+    );
     assert!(
-        err.contains(&format!("{}/{REPO}:{tag}", reg.host))
+        err.contains(&tag)
             && err.contains(&Digest::of(&theirs).to_string())
             && err.contains("referrers"),
         "{err}"
     );
-    assert_eq!(reg.manifest(REPO, &tag), Some(theirs));
 }
 
 /// The signature image's layers under a tag whose bytes call themselves `media_type`.
@@ -267,44 +267,16 @@ fn a_huge_manifest_behind_a_sig_tag_is_refused_unread() {
 /// A referrers tag served as an index whose bytes say they are an image manifest: not added to.
 #[test]
 fn a_referrers_tag_whose_bytes_say_another_media_type_is_an_error() {
-    let reg = FakeRegistry::start(fake::Config::default());
-    let dir = tempfile::tempdir().unwrap();
-    let store = BlobStore::open(dir.path()).unwrap();
-    let subject: Descriptor = store
-        .put_bytes(media::MANIFEST, b"{\"schemaVersion\":2}")
-        .unwrap();
-    let (_, artifact): (Descriptor, Artifact) = referrer::write(
-        &store,
-        &subject,
-        "application/spdx+json",
-        "sbom.spdx.json",
-        b"{}\n",
-        "1970-01-01T00:00:00Z",
-    )
-    .unwrap();
-    let tag = referrer::fallback_tag(&subject);
     let theirs = signature_image_calling_itself(media::MANIFEST);
-    reg.put_manifest(REPO, &tag, media::INDEX, theirs.clone());
-    let opts = opts();
-    let mut clients = Clients::new(opts.client_options());
-    let target = format!("{}/{REPO}:1", reg.host).parse().unwrap();
-    let err = referrer::push(
-        "SBOM",
-        &mut clients,
-        &artifact,
-        &store,
-        &subject,
-        "application/spdx+json",
-        &[target],
-        &opts,
-    )
-    .expect_err("a referrers tag that calls itself an image manifest must not be added to");
-    let err = format!("{err:#}");
+    let (err, tag) = push_sbom_over(
+        media::INDEX,
+        theirs.clone(),
+        "a referrers tag that calls itself an image manifest must not be added to",
+    );
     assert!(
-        err.contains(&format!("{}/{REPO}:{tag}", reg.host))
+        err.contains(&tag)
             && err.contains(&Digest::of(&theirs).to_string())
             && err.contains(media::MANIFEST),
         "{err}"
     );
-    assert_eq!(reg.manifest(REPO, &tag), Some(theirs));
 }

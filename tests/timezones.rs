@@ -9,6 +9,7 @@ use cargo_slim_image::layer::zoneinfo;
 use common::base_layout;
 use common::peers::{self, require, Podman};
 use common::slim::{self, blob_json, blob_path, manifest_of, ok};
+use common::toolchain::build_tz_local as build;
 use common::toolchain::{fixture, validate, work};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -23,24 +24,6 @@ const GOLDEN_ZONEINFO_LAYER: &str =
 
 /// What tz-local prints for Europe/Berlin: CET in January, CEST in July.
 const BERLIN: &str = "1704067200 +3600 CET\n1719792000 +7200 CEST\n";
-
-/// `cargo slim-image` on tz-local's binary `bin` into `target`, layout `out`, then `rest`; the
-/// whole output (checked for success).
-fn build(bin: &str, target: &Path, out: &Path, rest: &[&str]) -> std::process::Output {
-    let mut c = slim::on(
-        &fixture("tz-local"),
-        target.to_str().unwrap(),
-        &["--bin", bin, "--output", out.to_str().unwrap()],
-    );
-    c.args(rest);
-    let o = slim::run(&mut c);
-    assert!(
-        o.status.success(),
-        "the build failed:\n{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    o
-}
 
 /// The layers of the image in `layout`, bottom first, as (digest, history `created_by`).
 fn layers(layout: &Path) -> Vec<(String, String)> {

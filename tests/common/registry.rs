@@ -19,6 +19,23 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// Push options for the in-process fake: one job, no credentials, no certificate dirs, retries
+/// 10-50 ms apart (a fault-injection test should not wait for real backoff).
+#[allow(dead_code)]
+pub fn quick_push_options() -> PushOptions {
+    PushOptions {
+        jobs: 1,
+        certs_dirs: vec![],
+        credentials: CredentialEnv::empty(),
+        tuning: cargo_slim_image::registry::Tuning {
+            backoff: Duration::from_millis(10),
+            max_backoff: Duration::from_millis(50),
+            ..Default::default()
+        },
+        ..PushOptions::default()
+    }
+}
+
 /// User name the auth modes accept.
 pub const USER: &str = "slimtester";
 /// Password the auth modes accept (tests check it never appears in output).

@@ -227,3 +227,21 @@ pub fn feature_workspace(dir: &Path) -> String {
     assert!(status.success());
     dir.join("Cargo.toml").display().to_string()
 }
+
+/// `cargo slim-image` on tz-local's binary `bin` into `target`, layout `out`, then `rest`; the
+/// whole output (checked for success).
+pub fn build_tz_local(bin: &str, target: &Path, out: &Path, rest: &[&str]) -> std::process::Output {
+    let mut c = slim::on(
+        &fixture("tz-local"),
+        target.to_str().unwrap(),
+        &["--bin", bin, "--output", out.to_str().unwrap()],
+    );
+    c.args(rest);
+    let o = slim::run(&mut c);
+    assert!(
+        o.status.success(),
+        "the build failed:\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    o
+}
