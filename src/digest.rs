@@ -108,19 +108,12 @@ impl Hasher {
     }
 }
 
-/// Hash everything `r` gives, 256 KiB at a time (`io::copy`'s 8 KiB makes ~4,300 reads of a 34 MB
-/// binary); give the digest and the byte count.
-pub fn of_reader(r: &mut impl Read) -> io::Result<(Digest, u64)> {
-    let mut h = Hasher::new();
-    let mut buf = vec![0u8; 256 * 1024];
-    loop {
-        match r.read(&mut buf) {
-            Ok(0) => return Ok(h.finish()),
-            Ok(n) => h.update(&buf[..n]),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
+/// Hash everything `r` gives, 256 KiB at a time ([`crate::tar::copy_big`]: `io::copy`'s 8 KiB makes
+/// ~4,300 reads of a 34 MB binary); give the digest and the byte count.
+pub fn of_reader(mut r: impl Read) -> io::Result<(Digest, u64)> {
+    let mut w = HashingWriter::new(io::sink());
+    crate::tar::copy_big(&mut r, &mut w)?;
+    Ok(w.peek())
 }
 
 /// A writer that hashes and counts every byte written through it.

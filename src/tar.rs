@@ -177,7 +177,7 @@ pub const TRAILER: u64 = 2 * BLOCK as u64;
 
 /// `io::copy` with a 256 KiB buffer instead of 8 KiB: a 35 MB binary then takes ~140 reads and
 /// writes instead of ~4,400, and the hashers and the compressor downstream see large slices.
-fn copy_big(r: &mut dyn Read, w: &mut impl Write) -> io::Result<u64> {
+pub fn copy_big(r: &mut dyn Read, w: &mut impl Write) -> io::Result<u64> {
     let mut buf = vec![0u8; 256 * 1024];
     let mut total = 0u64;
     loop {
