@@ -170,6 +170,7 @@ pub fn bottom(
         if added.is_empty() { "nothing" } else { &added },
     ));
     if !entries.is_empty() {
+        warn_links_replaced(base, pb, platform, "base-files", dir_flags(&entries));
         // mtime 0: tool content, the same for every build on this base.
         let l = layer::build(
             store,
@@ -189,6 +190,33 @@ pub fn bottom(
         image = image.append(&l);
     }
     Ok((image, reports))
+}
+
+/// `(path, is a directory)` of each of `entries`, for [`warn_links_replaced`].
+pub fn dir_flags(entries: &[layer::Entry]) -> impl Iterator<Item = (&str, bool)> {
+    entries
+        .iter()
+        .map(|e| (e.path.as_str(), matches!(e.kind, layer::EntryKind::Dir)))
+}
+
+/// Warn when `entries` (`(path, is a directory)`) of the `layer` layer on base `b` put a directory
+/// where the base has a symbolic link ([`PlatformBase::links_replaced`]): the image then no longer
+/// has what the base keeps under the link's target at that path.
+pub fn warn_links_replaced<'a>(
+    b: &BaseImage,
+    pb: &PlatformBase,
+    platform: Platform,
+    layer: &str,
+    entries: impl IntoIterator<Item = (&'a str, bool)>,
+) {
+    for (path, target) in pb.links_replaced(entries) {
+        ui::warn(format!(
+            "on {} ({platform}): /{path} is a symbolic link to {target} in the base, and the {layer} \
+             layer has a directory there, which replaces the link when the image is unpacked: what \
+             the base has under {target} is no longer at /{path}",
+            b.name
+        ));
+    }
 }
 
 /// Whether the base has `e` as what it is (a regular file for a file, a directory for a directory),

@@ -75,6 +75,33 @@ impl PlatformBase {
         )
     }
 
+    /// The symbolic links of the base that a layer on it replaces: those at a directory the layer
+    /// holds, given as `(path, is a directory)` of its entries (every parent of an entry is a
+    /// directory of it too). Unpacking puts a directory in place of such a link, so what the base has
+    /// under the link's target is no longer found at that path. `(path, link target)`, sorted, no
+    /// leading `/`.
+    pub fn links_replaced<'a>(
+        &self,
+        entries: impl IntoIterator<Item = (&'a str, bool)>,
+    ) -> Vec<(String, String)> {
+        let mut out = BTreeMap::new();
+        for (path, is_dir) in entries {
+            let parts: Vec<&str> = path.split('/').filter(|c| !c.is_empty()).collect();
+            let dirs = if is_dir {
+                parts.len()
+            } else {
+                parts.len().saturating_sub(1)
+            };
+            for n in 1..=dirs {
+                let at = parts[..n].join("/");
+                if let Some((EntryType::Symlink, target)) = self.paths.get(&at) {
+                    out.insert(at, target.clone());
+                }
+            }
+        }
+        out.into_iter().collect()
+    }
+
     /// Whether `path` is a directory of the base's filesystem, following symbolic links.
     pub fn has_dir(&self, path: &str) -> bool {
         self.kind_at(path) == Some(EntryType::Dir)
@@ -381,6 +408,37 @@ pub type Accounts = BTreeMap<String, (Vec<u8>, u32)>;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn links_at_a_directory_of_a_layer_are_replaced_links_elsewhere_are_not() {
+        let link = |t: &str| (EntryType::Symlink, t.to_string());
+        let pb = PlatformBase {
+            manifest: Descriptor::new(media::MANIFEST, Digest::of(b"m"), 1),
+            config: serde_json::from_value(serde_json::json!({"architecture": "amd64",
+                "os": "linux", "rootfs": {"type": "layers", "diff_ids": []}}))
+            .unwrap(),
+            layers: Vec::new(),
+            layer_sizes: Vec::new(),
+            paths: BTreeMap::from([
+                ("usr".to_string(), (EntryType::Dir, String::new())),
+                ("usr/share".to_string(), link("/opt/share")),
+                ("etc".to_string(), (EntryType::Dir, String::new())),
+                ("etc/ssl".to_string(), link("../pki")),
+                ("bin".to_string(), link("usr/bin")),
+            ]),
+            accounts: Default::default(),
+        };
+        // A file at a link's own path replaces it as any file would: not this check's business.
+        assert_eq!(pb.links_replaced([("/bin", false)]), vec![]);
+        assert_eq!(
+            pb.links_replaced([("/usr/share/zoneinfo", true), ("/usr/local/bin/app", false)]),
+            vec![("usr/share".to_string(), "/opt/share".to_string())]
+        );
+        assert_eq!(
+            pb.links_replaced([("/etc/ssl", true), ("/etc/ssl/certs/ca.crt", false)]),
+            vec![("etc/ssl".to_string(), "../pki".to_string())]
+        );
+    }
 
     #[test]
     fn platform_matching() {

@@ -64,6 +64,15 @@ pub(super) fn app_layer(
             entries.push(rootfs::ca_entry(bundle));
         }
     }
+    if let Some((b, pb)) = base {
+        crate::base::assemble::warn_links_replaced(
+            b,
+            pb,
+            platform,
+            "app",
+            crate::base::assemble::dir_flags(&entries),
+        );
+    }
     let names: Vec<&str> = img.binaries.iter().map(|b| b.name.as_str()).collect();
     let comment = format!("cargo slim-image: {BIN_DIR}/{}", names.join(", "));
     // The debug files go into the store (hashed and written: 27 MB for ripgrep) on a thread of

@@ -37,6 +37,15 @@ pub(super) fn append(
     let Some(tz) = tz else {
         return image;
     };
+    if let Some((b, pb)) = on {
+        crate::base::assemble::warn_links_replaced(
+            b,
+            pb,
+            platform,
+            "zoneinfo",
+            [(zoneinfo::DIR, true)],
+        );
+    }
     if let Some((b, _)) = on.filter(|(_, pb)| pb.has_dir(zoneinfo::DIR)) {
         crate::ui::note(format!(
             "on {} ({platform}): the base has {dir} of its own; the zoneinfo layer (tzdata {}) lies \
