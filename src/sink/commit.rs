@@ -507,6 +507,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_fsync_that_fails_among_many_threads_names_its_file() {
+        let d = tempfile::tempdir().unwrap();
+        let mut paths: Vec<PathBuf> = (0..20).map(|i| d.path().join(format!("f{i}"))).collect();
+        for p in &paths {
+            fs::write(p, b"x").unwrap();
+        }
+        // Removed between collecting and flushing (another process, or the user).
+        let gone = d.path().join("gone");
+        paths.insert(7, gone.clone());
+        let e = format!("{:#}", sync_paths(&paths).unwrap_err());
+        assert!(e.contains(&gone.display().to_string()), "{e}");
+        sync_paths(&paths[..7]).unwrap();
+        sync_paths(&[]).unwrap();
+    }
+
+    #[test]
     fn commit_swaps_a_directory_and_files_as_one_unit() {
         let d = tempfile::tempdir().unwrap();
         let dest = d.path().join("out");
