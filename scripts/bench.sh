@@ -54,8 +54,15 @@ fi
 rustup target add x86_64-unknown-linux-musl >/dev/null 2>&1 || true
 
 step "building cargo slim-image (release)"
-cargo build --release --quiet
 slim=${CARGO_TARGET_DIR:-$root/target}/release/cargo-slim-image
+# The build time goes to $bench/tool-build.json; "fresh" says whether nothing of the release build was
+# there before (then it is what `cargo install` costs; scripts/bench/profiles.py compares profiles on it).
+fresh=false
+[ -d "${CARGO_TARGET_DIR:-$root/target}/release" ] || fresh=true
+start=$(date +%s.%N)
+cargo build --release --quiet --locked
+printf '{"seconds": %s, "fresh": %s, "rustc": "%s"}\n' "$(awk "BEGIN { print $(date +%s.%N) - $start }")" "$fresh" \
+  "$(rustc --version)" > "$bench/tool-build.json"
 
 # The source of crate $1 at version $2 in $bench/src/$1-$2, through cargo's own download: a throwaway
 # package that depends on it, `cargo fetch`, then the .crate file from cargo's registry cache.
