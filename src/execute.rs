@@ -21,6 +21,7 @@ use anyhow::Result;
 mod app;
 mod inputs;
 mod local;
+mod pending;
 mod signing;
 mod timezones;
 use std::collections::BTreeMap;
@@ -167,7 +168,10 @@ fn assemble(
     img: &ImageSpec,
     bins: &Binaries,
     plan: &Plan,
-    (base, tz): (&Layer, Option<&Layer>),
+    (base, tz): (
+        &pending::Pending<'_, Layer>,
+        &pending::Pending<'_, Option<Layer>>,
+    ),
     from: Option<&BaseImage>,
     compression: LayerCompression,
 ) -> Result<(
@@ -198,15 +202,18 @@ fn assemble(
         let created = rfc3339(plan.epoch);
         // FROM scratch: the shared base-files layer. On a base: its layers, plus what it lacks.
         let (bottom, mut layers, run, mut annotations) = match on {
-            None => (
-                Image::scratch(platform, &created).append(base),
-                vec![
-                    LayerReport::new("base-files", &base.descriptor, base.uncompressed_size)
-                        .at_level(base.compression.level()),
-                ],
-                run_config(img),
-                BTreeMap::new(),
-            ),
+            None => {
+                let base = base.get()?;
+                (
+                    Image::scratch(platform, &created).append(base),
+                    vec![
+                        LayerReport::new("base-files", &base.descriptor, base.uncompressed_size)
+                            .at_level(base.compression.level()),
+                    ],
+                    run_config(img),
+                    BTreeMap::new(),
+                )
+            }
             Some((b, pb)) => {
                 let (image, layers) = crate::base::assemble::bottom(
                     store,
@@ -234,7 +241,11 @@ fn assemble(
         let bottom = timezones::append(
             bottom,
             &mut layers,
-            tz.filter(|_| img.timezones),
+            if img.timezones {
+                tz.get()?.as_ref()
+            } else {
+                None
+            },
             on,
             platform,
         );
@@ -381,8 +392,29 @@ struct Built<'a> {
     provenance: Vec<crate::provenance::output::ProvOut>,
 }
 
-/// Assemble one image, check its size budget and make its SBOMs. `bases` is the shared base layer
-/// with and without the CA bundle, and the certificates' share of it.
+/// The layers every image of a run shares, made on other threads while the build runs and joined
+/// only when an image needs them (after its application layer is made).
+struct Shared<'scope> {
+    /// The base-files layer with the CA bundle, and without it (for images that bring their own).
+    with_ca: pending::Pending<'scope, Layer>,
+    without_ca: pending::Pending<'scope, Layer>,
+    zoneinfo: pending::Pending<'scope, Option<Layer>>,
+}
+
+impl Shared<'_> {
+    /// The certificates' share of an image: the shared base layer with and without the CA bundle.
+    fn certificates(&self) -> Result<u64> {
+        Ok(self
+            .with_ca
+            .get()?
+            .descriptor
+            .size
+            .saturating_sub(self.without_ca.get()?.descriptor.size))
+    }
+}
+
+/// Assemble one image, check its size budget and make its SBOMs. `shared` holds the shared base
+/// layer with and without the CA bundle, and the zoneinfo layer.
 #[allow(clippy::too_many_arguments)]
 fn build_one<'a>(
     store: &BlobStore,
@@ -393,10 +425,9 @@ fn build_one<'a>(
     graphs: &crate::sbom::output::Graphs,
     tools: &BTreeMap<Platform, compile::c_toolchain::Tools>,
     compression: LayerCompression,
-    bases: (&Layer, &Layer, u64, Option<&Layer>),
+    shared: &Shared<'_>,
     run: &crate::provenance::Run,
 ) -> Result<Built<'a>> {
-    let (shared_base, without_ca, certificates, zoneinfo) = bases;
     ui::status(
         "Packaging",
         format!(
@@ -423,11 +454,11 @@ fn build_one<'a>(
             // own.
             (
                 if img.ca.is_default() {
-                    shared_base
+                    &shared.with_ca
                 } else {
-                    without_ca
+                    &shared.without_ca
                 },
-                zoneinfo,
+                &shared.zoneinfo,
             ),
             from,
             compression,
@@ -441,7 +472,7 @@ fn build_one<'a>(
     let inputs = inputs?;
     // On a base image its layers count as "base", certificates included.
     let certs = if img.ca.is_default() && from.is_none() {
-        certificates
+        shared.certificates()?
     } else {
         0
     };
@@ -561,56 +592,50 @@ fn build_then<T>(
             t.c_libraries = prepared.libraries.clone();
         }
     }
-    // The shared base layer does not depend on the build: it is made on other threads while cargo
-    // builds (or, with --binary, while the first binary is checked), not after.
+    // The shared layers do not depend on the build: they are made on other threads while cargo
+    // builds (or, with --binary, while the first binary is checked, split and compressed), and
+    // joined when the first image needs them.
     let mut metadata = inputs::Metadata::new();
-    let (bins, with_ca, without_ca, zoneinfo) = std::thread::scope(|s| {
-        let with_ca = s.spawn(|| base_layer(&store, true, compression));
-        let without_ca = s.spawn(|| base_layer(&store, false, compression));
-        let zoneinfo = s.spawn(|| timezones::layer(plan, &store, compression));
-        let bins = compile_all(plan, cli, &mut metadata, &c_libs);
-        let join = |h: std::thread::ScopedJoinHandle<'_, Result<Layer>>| {
-            h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
+    let built = std::thread::scope(|s| -> Result<Vec<Built<'_>>> {
+        let shared = Shared {
+            with_ca: pending::Pending::new(s.spawn(|| base_layer(&store, true, compression))),
+            without_ca: pending::Pending::new(s.spawn(|| base_layer(&store, false, compression))),
+            zoneinfo: pending::Pending::new(
+                s.spawn(|| timezones::layer(plan, &store, compression)),
+            ),
         };
-        let zoneinfo = zoneinfo
-            .join()
-            .unwrap_or_else(|p| std::panic::resume_unwind(p));
-        (bins, join(with_ca), join(without_ca), zoneinfo)
-    });
-    let bins = bins?;
-    let shared_base = with_ca?;
-    let without_ca = without_ca?;
-    let zoneinfo = zoneinfo?;
-    // The certificates' share of an image: the shared base layer with and without the CA bundle.
-    let certificates = shared_base
-        .descriptor
-        .size
-        .saturating_sub(without_ca.descriptor.size);
-    let graphs = crate::sbom::output::graphs(plan, &inputs::query(plan, cli), &mut metadata)?;
-    let root = metadata
-        .values()
-        .find_map(|m| m["workspace_root"].as_str().map(PathBuf::from));
-    let run = crate::provenance::Run::gather(plan, cli, root.as_deref(), compression, &tools);
-    // Every image is built and checked (ELF, size budget) before any sink is written, and every
-    // sink is written before anything is pushed: a later image's failure leaves nothing pushed.
-    let mut built = Vec::new();
-    let bar = ui::progress::steps("Packaging", plan.images.iter().map(|i| i.platforms.len()));
-    for (img, from) in plan.images.iter().zip(&bases) {
-        bar.set_message(&img.name);
-        built.push(build_one(
-            &store,
-            img,
-            from.as_ref(),
-            plan,
-            &bins,
-            &graphs,
-            &tools,
-            compression,
-            (&shared_base, &without_ca, certificates, zoneinfo.as_ref()),
-            &run,
-        )?);
-        bar.inc(img.platforms.len() as u64);
-    }
-    bar.finish();
+        let bins = compile_all(plan, cli, &mut metadata, &c_libs)?;
+        let graphs = crate::sbom::output::graphs(plan, &inputs::query(plan, cli), &mut metadata)?;
+        let root = metadata
+            .values()
+            .find_map(|m| m["workspace_root"].as_str().map(PathBuf::from));
+        let run = crate::provenance::Run::gather(plan, cli, root.as_deref(), compression, &tools);
+        // Every image is built and checked (ELF, size budget) before any sink is written, and every
+        // sink is written before anything is pushed: a later image's failure leaves nothing pushed.
+        let mut built = Vec::new();
+        let bar = ui::progress::steps("Packaging", plan.images.iter().map(|i| i.platforms.len()));
+        for (img, from) in plan.images.iter().zip(&bases) {
+            bar.set_message(&img.name);
+            built.push(build_one(
+                &store,
+                img,
+                from.as_ref(),
+                plan,
+                &bins,
+                &graphs,
+                &tools,
+                compression,
+                &shared,
+                &run,
+            )?);
+            bar.inc(img.platforms.len() as u64);
+        }
+        bar.finish();
+        // Every shared layer is checked, also one that no image used (an error is not dropped).
+        shared.with_ca.get()?;
+        shared.without_ca.get()?;
+        shared.zoneinfo.get()?;
+        Ok(built)
+    })?;
     sinks(&store, &built)
 }
