@@ -7,6 +7,7 @@
 //! (OCI layout, oci-archive / docker-archive, load, push through [`registry`]) -> `report` (stdout).
 
 pub mod base;
+pub mod bigbuf;
 pub mod blob;
 pub mod bounded;
 pub mod cli;

@@ -73,7 +73,7 @@ pub fn prepare(path: &Path, name: &str, mode: Mode) -> Result<Prepared> {
     if mode == Mode::Keep {
         return Ok(unchanged);
     }
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let bytes = crate::bigbuf::read(path).with_context(|| format!("reading {}", path.display()))?;
     let what = || {
         format!(
             "taking the debug info out of {} (debuginfo = \"{}\"; `keep` puts it in the image as built)",

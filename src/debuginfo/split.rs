@@ -171,7 +171,7 @@ fn strip_debug(bytes: &[u8], link: Option<(&str, u32)>) -> Result<Vec<u8>> {
         s.sh_addralign = 4;
         s.data = SectionData::Data(link.into());
     }
-    write(b)
+    write(b, bytes.len())
 }
 
 /// The debug file (`objcopy --only-keep-debug`): DWARF, symbols and notes keep their data; every
@@ -202,7 +202,7 @@ fn only_keep_debug(bytes: &[u8]) -> Result<Vec<u8>> {
         s.sh_type = elf::SHT_NOBITS;
         s.data = SectionData::UninitializedData(size);
     }
-    write(b)
+    write(b, bytes.len())
 }
 
 /// The `.gnu_debuglink` payload: the file name, NUL, padding to 4 bytes, the CRC32 in the file's
@@ -225,8 +225,10 @@ fn read(bytes: &[u8]) -> Result<Builder<'_>> {
     Builder::read(bytes).map_err(|e| anyhow!("reading it as ELF: {e}"))
 }
 
-fn write(b: Builder<'_>) -> Result<Vec<u8>> {
-    let mut out = Vec::new();
+/// `b` written out; `room` is an upper bound of its size (the input's), so the buffer is allocated
+/// once (huge-page backed, see [`crate::bigbuf`]).
+fn write(b: Builder<'_>, room: usize) -> Result<Vec<u8>> {
+    let mut out = crate::bigbuf::with_capacity(room);
     b.write(&mut out)
         .map_err(|e| anyhow!("writing it back as ELF: {e}"))?;
     Ok(out)

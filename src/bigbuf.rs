@@ -1,0 +1,74 @@
+//! Large in-memory buffers (a 34 MB binary read whole to split off its DWARF, the two files written
+//! from it) backed by transparent huge pages where the kernel offers them on request.
+//!
+//! A fresh 34 MB `Vec` is 8,300 zero-filled 4 KiB page faults on first touch; on this 2-core machine
+//! they were a third of the time of reading the binary (perf: `clear_page_erms`, `exc_page_fault`).
+//! `madvise(MADV_HUGEPAGE)` on the buffer's whole 2 MiB-aligned pages lets the kernel fault it in 2 MiB
+//! at a time ("madvise" is the default THP mode of Debian and Ubuntu kernels). It is a hint: where THP
+//! is off or the call fails, the buffer is an ordinary one, same bytes.
+
+use std::io::Read;
+use std::path::Path;
+
+/// Below this, a buffer is left as the allocator gives it (fewer than two huge pages).
+const MIN: usize = 4 << 20;
+
+/// An empty vector with room for `capacity` bytes, huge-page backed where possible.
+pub fn with_capacity(capacity: usize) -> Vec<u8> {
+    let mut v = Vec::with_capacity(capacity);
+    hint(&mut v);
+    v
+}
+
+/// The whole file at `path` (like `std::fs::read`), into a huge-page backed buffer when it is large.
+pub fn read(path: &Path) -> std::io::Result<Vec<u8>> {
+    let mut f = std::fs::File::open(path)?;
+    let len = f.metadata()?.len();
+    // One byte more than the size it claims, so that reading to the end needs no reallocation.
+    let mut v = with_capacity(usize::try_from(len).unwrap_or(0).saturating_add(1));
+    f.read_to_end(&mut v)?;
+    Ok(v)
+}
+
+fn hint(v: &mut Vec<u8>) {
+    let cap = v.capacity();
+    if cap < MIN {
+        return;
+    }
+    const PAGE: usize = 4096;
+    let start = v.as_mut_ptr() as usize;
+    let aligned = start.next_multiple_of(PAGE);
+    let len = (start + cap).saturating_sub(aligned) / PAGE * PAGE;
+    if len == 0 {
+        return;
+    }
+    // SAFETY: the range lies inside the vector's own allocation (its capacity), page-aligned; the
+    // advice changes how the kernel backs those pages, never their contents or the mapping itself.
+    let _ = unsafe {
+        rustix::mm::madvise(
+            aligned as *mut std::ffi::c_void,
+            len,
+            rustix::mm::Advice::LinuxHugepage,
+        )
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_big_file_reads_back_the_same_bytes_as_std() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("big");
+        let data: Vec<u8> = (0..(5u32 << 20)).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&p, &data).unwrap();
+        assert_eq!(read(&p).unwrap(), data);
+        let small = dir.path().join("small");
+        std::fs::write(&small, b"abc").unwrap();
+        assert_eq!(read(&small).unwrap(), b"abc");
+        let mut v = with_capacity(MIN * 2);
+        v.extend_from_slice(&data);
+        assert_eq!(v, data);
+    }
+}
