@@ -13,7 +13,7 @@
 //! with fixed modes, owners are numeric only, and every mtime is the one the caller passes
 //! (`SOURCE_DATE_EPOCH`, else 0), because a wall-clock time would change the digest on every build.
 
-use crate::blob::{media, BlobStore, Descriptor};
+use crate::blob::{BlobStore, Descriptor};
 use crate::compress::{self, ParallelGzip};
 use crate::digest::{Digest, HashingWriter};
 use crate::layer_cache;
@@ -23,84 +23,6 @@ use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::path::PathBuf;
-
-/// Where a file's bytes come from.
-#[derive(Debug, Clone)]
-pub enum Source {
-    /// Bytes we generate (templates, certificate bundles).
-    Bytes(Vec<u8>),
-    /// A file on disk, streamed (binaries, user files).
-    Path(PathBuf),
-}
-
-/// One filesystem entry of a layer.
-#[derive(Debug, Clone)]
-pub struct Entry {
-    /// Absolute path in the image, e.g. `/usr/local/bin/app`.
-    pub path: String,
-    /// What the entry is.
-    pub kind: EntryKind,
-    /// Permission bits.
-    pub mode: u32,
-    /// Owner uid.
-    pub uid: u64,
-    /// Owner gid.
-    pub gid: u64,
-}
-
-/// Kind and content of an entry.
-#[derive(Debug, Clone)]
-pub enum EntryKind {
-    /// A regular file.
-    File(Source),
-    /// A directory.
-    Dir,
-    /// A symbolic link to the given target.
-    Symlink(String),
-    /// A hard link to the regular file of this layer at the given absolute path, which must sort
-    /// before it (a tar hard link names a member written earlier).
-    Hardlink(String),
-}
-
-impl Entry {
-    /// A root-owned file.
-    pub fn file(path: &str, mode: u32, source: Source) -> Entry {
-        Entry {
-            path: path.to_string(),
-            kind: EntryKind::File(source),
-            mode,
-            uid: 0,
-            gid: 0,
-        }
-    }
-    /// A root-owned directory.
-    pub fn dir(path: &str, mode: u32) -> Entry {
-        Entry {
-            path: path.to_string(),
-            kind: EntryKind::Dir,
-            mode,
-            uid: 0,
-            gid: 0,
-        }
-    }
-    /// A root-owned hard link at `path` to the file of the same layer at `target`.
-    pub fn hardlink(path: &str, target: &str, mode: u32) -> Entry {
-        Entry {
-            path: path.to_string(),
-            kind: EntryKind::Hardlink(target.to_string()),
-            mode,
-            uid: 0,
-            gid: 0,
-        }
-    }
-    /// The same entry owned by `uid:gid`.
-    pub fn owned(mut self, uid: u64, gid: u64) -> Entry {
-        self.uid = uid;
-        self.gid = gid;
-        self
-    }
-}
 
 /// A finished layer: its blob descriptor plus what the image config needs.
 #[derive(Debug, Clone)]
@@ -116,79 +38,6 @@ pub struct Layer {
     /// The compression it was made with: [`LayerCompression::GzipBySize`] resolved to the level the
     /// layer's size chose.
     pub compression: LayerCompression,
-}
-
-/// Layer compression.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LayerCompression {
-    /// gzip at the given level (1-12): parallel, one member per MiB ([`crate::compress::ParallelGzip`]).
-    Gzip(u32),
-    /// gzip at the level [`compress::gzip_level_for`] picks from the layer's uncompressed size (the
-    /// default): [`build`] resolves it to [`LayerCompression::Gzip`] before anything is compressed.
-    GzipBySize,
-    /// zstd at the given level (1-22), multi-threaded mode.
-    Zstd(i32),
-}
-
-impl LayerCompression {
-    /// The layer media type this compression gives.
-    pub fn media_type(self) -> &'static str {
-        match self {
-            LayerCompression::Gzip(_) | LayerCompression::GzipBySize => media::LAYER_GZIP,
-            LayerCompression::Zstd(_) => media::LAYER_ZSTD,
-        }
-    }
-
-    /// Everything that decides the compressed bytes for a given tar, as a file-name-safe key for the
-    /// layer cache: algorithm, level, and the format version of our encoder (the parallel gzip piece
-    /// size; the zstd library version, whose output may change between releases). [`build`] asks it
-    /// only of a resolved compression, so the key names the effective level; an unresolved
-    /// [`LayerCompression::GzipBySize`] names the rule itself (its levels and thresholds), which with the
-    /// diff_id decides the bytes just as well.
-    pub fn cache_key(self) -> String {
-        match self {
-            LayerCompression::GzipBySize => format!(
-                "gzip-by-size-{}-members{}-libdeflate{}",
-                compress::gzip_rule_key(),
-                compress::CHUNK,
-                compress::LIBDEFLATE
-            ),
-            LayerCompression::Gzip(l) => {
-                format!(
-                    "gzip-{l}-members{}-libdeflate{}",
-                    compress::CHUNK,
-                    compress::LIBDEFLATE
-                )
-            }
-            LayerCompression::Zstd(l) => {
-                format!(
-                    "zstd-{l}-mt{}-{}",
-                    compress::zstd_stream::ZSTD_JOB,
-                    zstd::zstd_safe::version_string()
-                )
-            }
-        }
-    }
-
-    /// The compression for a layer whose tar stream is `uncompressed` bytes: the size's level for
-    /// [`LayerCompression::GzipBySize`], else `self`.
-    pub fn for_size(self, uncompressed: u64) -> LayerCompression {
-        match self {
-            LayerCompression::GzipBySize => {
-                LayerCompression::Gzip(compress::gzip_level_for(uncompressed))
-            }
-            c => c,
-        }
-    }
-
-    /// The level, once resolved (`None` for an unresolved [`LayerCompression::GzipBySize`]).
-    pub fn level(self) -> Option<i32> {
-        match self {
-            LayerCompression::Gzip(l) => Some(l as i32),
-            LayerCompression::Zstd(l) => Some(l),
-            LayerCompression::GzipBySize => None,
-        }
-    }
 }
 
 /// Normalise an image path: absolute, no `.`/`..`/empty components, no trailing slash.
@@ -446,7 +295,12 @@ pub fn build(
     Ok(layer(descriptor, found_id, found_size))
 }
 
+pub mod compression;
+pub mod entry;
 pub mod zoneinfo;
+
+pub use compression::LayerCompression;
+pub use entry::{Entry, EntryKind, Source};
 
 #[cfg(test)]
 mod tests;

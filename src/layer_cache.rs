@@ -32,7 +32,8 @@
 
 use crate::blob::{plain, BlobStore, Descriptor};
 use crate::digest::Digest;
-use crate::layer::{Entry, EntryKind, LayerCompression, Source};
+use crate::layer::compression::LayerCompression;
+use crate::layer::entry::{Entry, EntryKind, Source};
 use anyhow::{Context, Result};
 use std::fs;
 use std::io::Write;

@@ -1,6 +1,7 @@
 //! Unit tests of [`super`]: entry completion, digests, the layer cache and the level by size.
 
 use super::*;
+use crate::blob::media;
 
 #[test]
 fn parents_are_added_and_sorted() {
