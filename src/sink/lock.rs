@@ -5,7 +5,7 @@
 //! file and lock the current one instead. So the holder can remove the file when it is done, and no lock
 //! file is left beside an output, without two runs ever holding "the" lock on two different inodes.
 
-use super::commit::{forget, live, parent_of};
+use super::temp::{forget, live, parent_of};
 use anyhow::{Context, Result};
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};

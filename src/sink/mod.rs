@@ -12,7 +12,10 @@ pub mod lock;
 pub mod mounts;
 pub mod push;
 pub mod refs;
+pub mod signals;
 pub mod sweep;
+pub mod sync;
+pub mod temp;
 
 use crate::blob::{Artifact, BlobStore};
 

@@ -1,9 +1,9 @@
-//! The sweep of what runs that died left beside an output (see [`super::commit`]): only names
+//! The sweep of what runs that died left beside an output (see [`super::temp`] and [`super::commit`]): only names
 //! `.slim-image-<kind>-<pid>-<n>`, only when that pid is not alive *and* nobody holds the temp's lock;
 //! only plain files and directories (no symlink followed, no FIFO opened). A previous layout moved
 //! aside by a run that died mid-swap is put back.
 
-use super::commit::{remove_path, Kind, PREFIX};
+use super::temp::{remove_path, Kind, PREFIX};
 use std::fs;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
@@ -105,7 +105,7 @@ fn restore_or_remove(dir: &Path, aside: &Path, name: &str) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sink::commit::Temp;
+    use crate::sink::temp::Temp;
 
     #[test]
     fn temp_names_carry_the_pid() {
