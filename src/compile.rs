@@ -264,7 +264,7 @@ fn build_once(group: &[&BuildRequest]) -> Result<Vec<BuiltBinary>> {
     let mut cmd = Command::new(&inv.program);
     cmd.args(&inv.args)
         .envs(inv.env.iter().map(|(k, v)| (k, v)));
-    let mut child = crate::sign::without_secrets(&mut cmd)
+    let mut child = crate::secret_env::without_secrets(&mut cmd)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -431,6 +431,7 @@ pub mod openssl;
 pub mod prepare;
 pub mod remap;
 mod toolchain;
+mod types;
 mod user_config;
 pub mod user_env;
 pub mod wrapper;

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub mod check;
+pub mod quote;
 
 /// A string or a list of strings (`entrypoint = "app --x"` or `entrypoint = ["app", "--x"]`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

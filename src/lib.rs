@@ -34,6 +34,7 @@ pub mod report;
 pub mod resolve;
 pub mod rootfs;
 pub mod sbom;
+pub mod secret_env;
 pub mod sign;
 pub mod sink;
 pub mod size;

@@ -91,7 +91,7 @@ pub fn tree(q: &MetadataQuery, packages: &[String], platforms: &[Platform]) -> R
     for p in packages {
         cmd.args(["-p", p]);
     }
-    let out = crate::sign::without_secrets(&mut cmd)
+    let out = crate::secret_env::without_secrets(&mut cmd)
         .stdin(std::process::Stdio::null())
         .output()
         .context("running `cargo tree` to find the crates that compile C code for the image")?;

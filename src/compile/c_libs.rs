@@ -8,30 +8,12 @@
 //! is built for glibc: a static musl binary cannot link it, so "install libfoo-dev" is wrong advice.
 
 use super::c_crates::SysCrate;
-use super::c_toolchain::Decision;
+use super::types::Decision;
 use crate::platform::Platform;
 use anyhow::{bail, Result};
 use std::collections::BTreeMap;
 
-/// A C library built by cargo slim-image and linked into a platform's binaries, for the SBOM.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CLibrary {
-    /// `openssl`.
-    pub name: String,
-    /// `3.6.3`.
-    pub version: String,
-    /// Its declared license (SPDX expression).
-    pub license: String,
-    /// The crate it was built for (`openssl-sys@0.9.118`).
-    pub for_crate: String,
-}
-
-impl CLibrary {
-    /// `pkg:generic/openssl@3.6.3`.
-    pub fn purl(&self) -> String {
-        format!("pkg:generic/{}@{}", self.name, self.version)
-    }
-}
+pub use super::types::CLibrary;
 
 /// What one platform's build gets before cargo runs: environment for cargo, and the C libraries
 /// built for it.
@@ -51,7 +33,7 @@ pub fn prepare_all(
     openssl: OpensslChoice,
     offline: bool,
 ) -> Result<BTreeMap<Platform, Prepared>> {
-    let env = super::build_script_env();
+    let env = super::user_config::build_script_env();
     let all: Vec<(&Decision, Needs)> = decisions
         .iter()
         .map(|d| (d, needs(d, openssl, &env)))
@@ -119,7 +101,7 @@ impl OpensslChoice {
             "system" => Ok(OpensslChoice::System),
             _ => Err(format!(
                 "`{}` is not an OpenSSL source: write auto (default: cargo slim-image builds OpenSSL for the musl target) or system (openssl-sys finds it, e.g. from OPENSSL_DIR)",
-                crate::config::check::shown(s)
+                crate::config::quote::shown(s)
             )),
         }
     }

@@ -22,7 +22,7 @@
 //! installed through `DESTDIR` into the temp directory; the C compiler is named by a bare program
 //! name. The finished libraries are checked for the temp directory's path and refused if it is there.
 
-use super::c_toolchain::{Decision, Toolchain};
+use super::types::{Decision, Toolchain};
 use crate::platform::Platform;
 use crate::ui;
 use anyhow::{bail, Context, Result};
@@ -369,7 +369,7 @@ fn build_in(stage: &Path, d: &Decision, c: &Compiler, offline: bool) -> Result<P
             None => cmd.env_remove(k),
         };
     }
-    crate::sign::without_secrets(&mut cmd)
+    crate::secret_env::without_secrets(&mut cmd)
         // OpenSSL's Makefile assigns `DESTDIR=`, so only a command-line variable (which MAKEFLAGS
         // carries to every make it runs) overrides it; openssl-src's build step replaces
         // MAKEFLAGS with cargo's jobserver, its install step keeps this.

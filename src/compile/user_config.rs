@@ -19,7 +19,7 @@
 //! `$CARGO_HOME/...`, so the record names no home directory and is the same from any directory; values are recorded with control
 //! characters escaped, secrets redacted, and cut to a bound.
 
-use super::c_toolchain::UserSettings;
+use super::types::UserSettings;
 use crate::platform::Platform;
 use cargo_metadata::cargo_platform;
 use std::path::{Path, PathBuf};

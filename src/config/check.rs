@@ -8,18 +8,7 @@
 use crate::plan::BIN_DIR;
 use crate::rootfs::{base_entries, CA_BUNDLE_PATH};
 
-/// The most characters of a value [`shown`] prints; a longer value is cut and its length named.
-const SHOWN_MAX: usize = 160;
-
-/// `s` as it may be printed in a message: control characters, quotes and backslashes escaped, and
-/// cut after [`SHOWN_MAX`] characters (a 4 KiB path need not fill the terminal to be named).
-pub fn shown(s: &str) -> String {
-    if s.chars().count() <= SHOWN_MAX {
-        return s.escape_debug().to_string();
-    }
-    let head: String = s.chars().take(SHOWN_MAX).collect();
-    format!("{}... ({} bytes)", head.escape_debug(), s.len())
-}
+pub use super::quote::shown;
 
 /// The largest uid or gid the engines take: runc, containerd and docker refuse ids past 2^31-1
 /// (`uids and gids must be in range 0-2147483647`, moby/sys/user), although `uid_t` is 32 bits

@@ -11,6 +11,8 @@
 pub mod cosign;
 pub mod key;
 
+pub use crate::secret_env::{without_secrets, KEY_FILE_VAR, KEY_VAR, PASSWORD_VAR, SECRET_VARS};
+
 use anyhow::{Context, Result};
 use std::path::Path;
 
@@ -28,31 +30,8 @@ pub trait Signer {
     }
 }
 
-/// The variable holding a PEM key.
-pub const KEY_VAR: &str = "SLIM_IMAGE_SIGNING_KEY";
-/// The variable naming a key file.
-pub const KEY_FILE_VAR: &str = "SLIM_IMAGE_SIGNING_KEY_FILE";
-
-/// The password of an encrypted cosign.key.
-pub const PASSWORD_VAR: &str = "COSIGN_PASSWORD";
-
-/// Signing variables no child process gets (cargo, build scripts, toolchain probes): a build script
-/// could read the key or its password and print or send it.
-pub const SECRET_VARS: [&str; 3] = [KEY_VAR, KEY_FILE_VAR, PASSWORD_VAR];
-
 /// The signing variables as the process started with them, once [`take_from_process`] ran.
 static TAKEN: std::sync::OnceLock<Vec<(&'static str, String)>> = std::sync::OnceLock::new();
-
-/// `cmd` without the secrets no child needs: [`SECRET_VARS`] and the registry password. For the
-/// binary the signing variables are already gone ([`take_from_process`]); this covers library
-/// callers, and the password, which stays in this process for credential lookup.
-pub fn without_secrets(cmd: &mut std::process::Command) -> &mut std::process::Command {
-    cmd.env_remove(crate::registry::credentials::PASSWORD_VAR);
-    for k in SECRET_VARS {
-        cmd.env_remove(k);
-    }
-    cmd
-}
 
 /// Take [`SECRET_VARS`] out of this process's environment, keeping their values for [`env_var`], and
 /// hand them to the redaction step: no child process (cargo and build scripts, rustc wrappers and
