@@ -1,4 +1,6 @@
 //! The OpenSSL cache: where it is, what an entry must hold, and what reaches the build.
+use super::entry::{CHECKED, RECORD};
+use super::project::{fixed_env, make_var};
 use super::*;
 use crate::user_cache::root as cache_root;
 
