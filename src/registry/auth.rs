@@ -11,13 +11,18 @@
 
 mod token;
 
-use super::client::Client;
-use super::credentials::{searched_places, Credential, CredentialKind, Secret};
+use super::credentials::{searched_places, Credential, CredentialEnv, CredentialKind, Secret};
 use super::error::RegistryError;
-use super::http::{url_host, with_query, ReqBody, Request};
-use std::collections::BTreeMap;
+use super::http::{url_host, with_query, ReqBody, Request, Transport};
+use super::urls::given_url;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use token::{parse_token, read_token_body};
+use ureq::http::Response;
+use ureq::Body;
+
+pub use super::urls::urlencode;
 
 /// How a registry wants to be authenticated, learnt from its `/v2/` answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,65 +128,73 @@ pub fn challenge_from_header(header: &str) -> Option<(Challenge, Option<String>)
         .then_some((Challenge::Basic, None))
 }
 
-/// Percent-encode a query value (everything but RFC 3986 unreserved characters).
-pub fn urlencode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 /// Tokens are dropped this long before they expire, so one never runs out in the middle of a request.
 const EXPIRY_MARGIN: Duration = Duration::from_secs(10);
-impl Client {
-    /// The `Authorization` value for a request on `repo` (None for anonymous).
-    pub(crate) fn authorization(
+/// What one registry's token service gave and refused: the cached tokens (by scope), the mounts
+/// the token did not allow, and the refusal of our credentials. Shared by the client's threads.
+#[derive(Debug, Default)]
+pub(crate) struct Tokens {
+    cache: Mutex<HashMap<String, Token>>,
+    /// `(target, source)` repositories whose mounts were refused for want of access.
+    refused_mounts: Mutex<BTreeSet<(String, String)>>,
+    /// Why the token service refused our credentials, once it has: never asked again.
+    refusal: Mutex<Option<String>>,
+}
+
+/// What a token request needs besides the endpoint: the client's transport, names for messages,
+/// and the credentials (looked up only when a token is fetched).
+pub(crate) struct TokenAsk<'a> {
+    /// The transport to the registry (and its token endpoint).
+    pub http: &'a Transport,
+    /// The registry, as in references.
+    pub registry: &'a str,
+    /// The registry's `/v2/` URL, which the token endpoint is checked against.
+    pub v2: &'a str,
+    /// The credentials for the registry, if any.
+    pub credentials: &'a dyn Fn() -> Result<Option<Credential>, RegistryError>,
+    /// Where credentials were looked for, for messages.
+    pub env: &'a CredentialEnv,
+    /// The login commands to suggest.
+    pub login_hint: &'a str,
+}
+
+impl Tokens {
+    /// The `Authorization` value for a request whose token scope is `key`: the cached token, else
+    /// one `fetch` gives (then cached). Fetched under the lock: parallel uploads wait for one token
+    /// instead of each asking.
+    pub(crate) fn bearer(
         &self,
-        repo: Option<&str>,
+        key: String,
         action: &str,
-    ) -> Result<Option<String>, RegistryError> {
-        match self.challenge() {
-            Challenge::Unknown | Challenge::None => Ok(None),
-            Challenge::Basic => Ok(self.credentials(action)?.and_then(|c| c.basic_header())),
-            Challenge::Bearer { realm, service } => {
-                let scopes = self.scopes_for(repo);
-                let key = scopes.join(" ");
-                let mut tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
-                if let Some(t) = tokens.get(&key).filter(|t| t.expires > Instant::now()) {
-                    return Ok(Some(format!("Bearer {}", t.value.expose())));
-                }
-                // Credentials the token service refused once are not sent again: every retry would
-                // be another failed login (which gets accounts locked on Harbor, Quay, Docker Hub).
-                if let Some(detail) = self.token_refusal().clone() {
-                    return Err(RegistryError::Auth {
-                        action: action.to_string(),
-                        detail,
-                    });
-                }
-                // Fetched under the lock: parallel uploads wait for one token instead of each asking.
-                let t = self.fetch_token(&realm, service.as_deref(), &scopes, action)?;
-                let header = format!("Bearer {}", t.value.expose());
-                tokens.insert(key, t);
-                Ok(Some(header))
-            }
+        fetch: impl FnOnce() -> Result<Token, RegistryError>,
+    ) -> Result<String, RegistryError> {
+        let mut tokens = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(t) = tokens.get(&key).filter(|t| t.expires > Instant::now()) {
+            return Ok(format!("Bearer {}", t.value.expose()));
         }
+        // Credentials the token service refused once are not sent again: every retry would
+        // be another failed login (which gets accounts locked on Harbor, Quay, Docker Hub).
+        if let Some(detail) = self.refusal().clone() {
+            return Err(RegistryError::Auth {
+                action: action.to_string(),
+                detail,
+            });
+        }
+        let t = fetch()?;
+        let header = format!("Bearer {}", t.value.expose());
+        tokens.insert(key, t);
+        Ok(header)
     }
 
-    /// Forget the cached token for `repo`'s scope after a 401 to a request that carried `sent` (its
+    /// Forget the cached token for the scope `key` after a 401 to a request that carried `sent` (its
     /// `Authorization` value): only if it is still that token. Parallel requests that all met the
     /// same expired token then share the one renewal instead of each dropping the other's.
-    pub(crate) fn forget_token(&self, repo: Option<&str>, sent: Option<&str>) {
-        let key = self.scopes_for(repo).join(" ");
-        let mut tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
+    pub(crate) fn forget(&self, key: &str, sent: Option<&str>) {
+        let mut tokens = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         let same =
             |t: &Token| sent.is_none_or(|s| s.strip_prefix("Bearer ") == Some(t.value.expose()));
-        if tokens.get(&key).is_some_and(same) {
-            tokens.remove(&key);
+        if tokens.get(key).is_some_and(same) {
+            tokens.remove(key);
         }
     }
 
@@ -196,11 +209,11 @@ impl Client {
             .contains(&(repo.to_string(), from.to_string()))
     }
 
-    /// Remember that mounting into `repo` from `from` was refused with `e` (the caller uploads).
-    pub(crate) fn mount_refused(&self, repo: &str, from: &str, e: &RegistryError) {
+    /// Remember that mounting into `repo` from `from` on `host` was refused with `e` (the caller
+    /// uploads).
+    pub(crate) fn mount_refused(&self, host: &str, repo: &str, from: &str, e: &RegistryError) {
         crate::ui::verbose(format!(
-            "{}: no access for mounting from {from} into {repo} ({e}); uploading instead",
-            self.host
+            "{host}: no access for mounting from {from} into {repo} ({e}); uploading instead"
         ));
         self.refused_mounts
             .lock()
@@ -208,36 +221,23 @@ impl Client {
             .insert((repo.to_string(), from.to_string()));
     }
 
-    fn token_refusal(&self) -> std::sync::MutexGuard<'_, Option<String>> {
-        self.token_refusal.lock().unwrap_or_else(|p| p.into_inner())
+    fn refusal(&self) -> std::sync::MutexGuard<'_, Option<String>> {
+        self.refusal.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Remember the token service's refusal `e` (an `Auth` error), so no later request asks again.
     fn refuse_tokens(&self, e: RegistryError) -> RegistryError {
         if let RegistryError::Auth { detail, .. } = &e {
-            *self.token_refusal() = Some(detail.clone());
+            *self.refusal() = Some(detail.clone());
         }
         e
     }
 
-    /// The token endpoint `realm`, checked as every URL a registry gives is
-    /// ([`super::urls::given_url`], against the registry's `/v2/`): an https registry cannot send
-    /// the credentials to a plain-http realm (not even on loopback) unless the user listed its host.
-    fn check_realm(&self, realm: &str) -> Result<String, String> {
-        let from = self.url("/v2/").map_err(|e| e.to_string())?;
-        super::urls::given_url(&from, realm, &self.opts.insecure_registries).map_err(|detail| {
-            format!(
-                "{} sent the token endpoint {detail}; no credentials were sent",
-                self.host
-            )
-        })
-    }
-
-    /// Ask the token endpoint for a token with `scopes`.
-    fn fetch_token(
+    /// Ask the token endpoint `realm` for a token with `scopes`.
+    pub(crate) fn fetch(
         &self,
-        realm: &str,
-        service: Option<&str>,
+        ask: &TokenAsk,
+        (realm, service): (&str, Option<&str>),
         scopes: &[String],
         action: &str,
     ) -> Result<Token, RegistryError> {
@@ -245,59 +245,26 @@ impl Client {
             action: action.to_string(),
             detail,
         };
-        let realm = &self.check_realm(realm).map_err(auth_err)?;
+        let realm = &check_realm(ask, realm).map_err(auth_err)?;
         let realm_host = url_host(realm).unwrap_or_default();
-        let creds = self.credentials(action)?;
-        let TokenRequest {
-            method,
-            url,
-            body,
-            auth,
-        } = token_request(realm, creds.as_ref(), service, scopes);
-        let who = who(creds.as_ref());
+        let creds = (ask.credentials)()?;
         let action_t = format!("{action} (getting a token from {realm_host})");
-        let mut resp = self.retry(|| {
-            let mut headers = vec![("Accept", "application/json".to_string())];
-            if body.is_some() {
-                headers.push(("Content-Type", "application/x-www-form-urlencoded".into()));
-            }
-            let req = Request {
-                method,
-                url: url.clone(),
-                headers,
-                body: body.as_deref().map_or(ReqBody::Empty, ReqBody::Bytes),
-                repo: None,
-                action: &action_t,
-            };
-            let mut resp = self.raw(&req, auth.as_deref())?;
-            match resp.status().as_u16() {
-                200 => Ok(resp),
-                401 | 403 => Err(self.refuse_tokens(auth_err(match &creds {
-                    Some(_) => format!(
-                        "the token service at {realm_host} rejected {who}: check the credentials \
-                         (e.g. log in again with {})",
-                        self.login_hint()
-                    ),
-                    None => format!(
-                        "{} requires credentials and none were found (looked in {}): log in with \
-                         {}, or set SLIM_IMAGE_REGISTRY_USERNAME and SLIM_IMAGE_REGISTRY_PASSWORD",
-                        self.registry,
-                        searched_places(&self.opts.credentials),
-                        self.login_hint()
-                    ),
-                }))),
-                _ => Err(self.status_error(&action_t, &mut resp)),
-            }
-        })?;
+        let mut resp = self.request_token(
+            ask,
+            realm,
+            creds.as_ref(),
+            (service, scopes),
+            (action, &action_t),
+        )?;
         let protocol = |detail: String| RegistryError::Protocol {
             action: action_t.clone(),
             registry: realm_host.clone(),
             detail,
         };
-        let within = self.opts.tuning.io_timeout;
+        let within = ask.http.tuning().io_timeout;
         let bytes = read_token_body(resp.body_mut().as_reader(), within).map_err(protocol)?;
         let (value, life) = parse_token(&bytes).map_err(|d| protocol(d.into()))?;
-        self.add_secret(&value);
+        ask.http.add_secret(&value);
         crate::ui::verbose(format!(
             "got a token from {realm_host} for {} ({}s)",
             scopes.join(" "),
@@ -311,6 +278,80 @@ impl Client {
                     .max(Duration::from_secs(1)),
         })
     }
+
+    /// The token request to the checked `realm`, retried, until it is answered 200; a 401 or 403
+    /// is the refusal of `creds`, remembered. `action_t` names the request, `action` what it is for.
+    fn request_token(
+        &self,
+        ask: &TokenAsk,
+        realm: &str,
+        creds: Option<&Credential>,
+        (service, scopes): (Option<&str>, &[String]),
+        (action, action_t): (&str, &str),
+    ) -> Result<Response<Body>, RegistryError> {
+        let realm_host = url_host(realm).unwrap_or_default();
+        let TokenRequest {
+            method,
+            url,
+            body,
+            auth,
+        } = token_request(realm, creds, service, scopes);
+        let who = who(creds);
+        ask.http.retry(|| {
+            let mut headers = vec![("Accept", "application/json".to_string())];
+            if body.is_some() {
+                headers.push(("Content-Type", "application/x-www-form-urlencoded".into()));
+            }
+            let req = Request {
+                method,
+                url: url.clone(),
+                headers,
+                body: body.as_deref().map_or(ReqBody::Empty, ReqBody::Bytes),
+                repo: None,
+                action: action_t,
+            };
+            let mut resp = ask.http.raw(&req, auth.as_deref())?;
+            match resp.status().as_u16() {
+                200 => Ok(resp),
+                401 | 403 => Err(self.refuse_tokens(RegistryError::Auth {
+                    action: action.to_string(),
+                    detail: refused(ask, &realm_host, creds.is_some(), &who),
+                })),
+                _ => Err(ask.http.status_error(action_t, &mut resp)),
+            }
+        })
+    }
+}
+
+/// Why the token service at `realm_host` refused (`with_creds`: the credentials of `who`).
+fn refused(ask: &TokenAsk, realm_host: &str, with_creds: bool, who: &str) -> String {
+    if with_creds {
+        format!(
+            "the token service at {realm_host} rejected {who}: check the credentials \
+             (e.g. log in again with {})",
+            ask.login_hint
+        )
+    } else {
+        format!(
+            "{} requires credentials and none were found (looked in {}): log in with \
+             {}, or set SLIM_IMAGE_REGISTRY_USERNAME and SLIM_IMAGE_REGISTRY_PASSWORD",
+            ask.registry,
+            searched_places(ask.env),
+            ask.login_hint
+        )
+    }
+}
+
+/// The token endpoint `realm`, checked as every URL a registry gives is
+/// ([`super::urls::given_url`], against the registry's `/v2/`): an https registry cannot send
+/// the credentials to a plain-http realm (not even on loopback) unless the user listed its host.
+fn check_realm(ask: &TokenAsk, realm: &str) -> Result<String, String> {
+    given_url(ask.v2, realm, ask.http.insecure()).map_err(|detail| {
+        format!(
+            "{} sent the token endpoint {detail}; no credentials were sent",
+            ask.http.host()
+        )
+    })
 }
 
 /// A request to a token endpoint, before it is sent.
@@ -419,29 +460,24 @@ mod tests {
 
     #[test]
     fn a_401_forgets_only_the_token_it_was_sent_with() {
-        let opts = super::super::client::ClientOptions {
-            certs_dirs: Vec::new(),
-            credentials: super::super::credentials::CredentialEnv::empty(),
-            ..Default::default()
-        };
-        let client = Client::new("registry.invalid", &opts).unwrap();
+        let tokens = Tokens::default();
+        let key = "repository:app:pull";
         let cache = |value: &str| {
-            let key = client.scopes_for(Some("app")).join(" ");
             let token = Token {
                 value: Secret::new(value),
                 expires: Instant::now() + Duration::from_secs(60),
             };
-            client.tokens.lock().unwrap().insert(key, token);
+            tokens.cache.lock().unwrap().insert(key.to_string(), token);
         };
-        let cached = || client.tokens.lock().unwrap().len();
+        let cached = || tokens.cache.lock().unwrap().len();
         // Another request already replaced the token this one was refused with: keep the new one.
         cache("new-token");
-        client.forget_token(Some("app"), Some("Bearer old-token"));
+        tokens.forget(key, Some("Bearer old-token"));
         assert_eq!(cached(), 1);
-        client.forget_token(Some("app"), Some("Bearer new-token"));
+        tokens.forget(key, Some("Bearer new-token"));
         assert_eq!(cached(), 0);
         cache("new-token");
-        client.forget_token(Some("app"), None);
+        tokens.forget(key, None);
         assert_eq!(cached(), 0);
     }
 

@@ -73,8 +73,8 @@ impl Client {
                     }))
                 }
                 Err(e) if e.is_retriable() && failures < t.retries => {
-                    let delay = self.backoff(&e, failures);
-                    if !self.may_retry_after(delay) {
+                    let delay = self.http.backoff(&e, failures);
+                    if !self.http.may_retry_after(delay) {
                         return Err(Step::Fail(e));
                     }
                     failures += 1;
@@ -98,14 +98,15 @@ impl Client {
             strip_query(&loc)
         ));
         let url = with_query(&loc, "digest", &d.to_string());
-        self.retry(|| {
-            let mut resp = self.send(
-                &Request::empty("PUT", url.clone(), repo, action)
-                    .header("Content-Type", "application/octet-stream".into()),
-            )?;
-            self.stored(&mut resp, d, action)
-        })
-        .map_err(on_session)
+        self.http
+            .retry(|| {
+                let mut resp = self.send(
+                    &Request::empty("PUT", url.clone(), repo, action)
+                        .header("Content-Type", "application/octet-stream".into()),
+                )?;
+                self.stored(&mut resp, d, action)
+            })
+            .map_err(on_session)
     }
 
     /// Count one setback of the upload of `d` (at byte `offset`) in `n`; past `retries.max(3)`
@@ -152,13 +153,13 @@ impl Client {
         match resp.status().as_u16() {
             202 | 204 => {
                 let next = match header(&resp, "location") {
-                    Some(l) => self.given_url(loc, &l, "an upload Location", action)?,
+                    Some(l) => self.http.given_url(loc, &l, "an upload Location", action)?,
                     None => loc.to_string(),
                 };
                 Ok(Patched::Ok(next, end))
             }
             416 => Ok(Patched::Rewind(end)),
-            _ => Err(self.status_error(action, &mut resp)),
+            _ => Err(self.http.status_error(action, &mut resp)),
         }
     }
 
@@ -171,21 +172,22 @@ impl Client {
         size: u64,
         action: &str,
     ) -> Result<(String, u64), Step> {
-        self.retry(|| {
-            let mut resp = self.send(&Request::empty("GET", loc.to_string(), repo, action))?;
-            if !resp.status().is_success() {
-                return Err(self.status_error(action, &mut resp));
-            }
-            let offset = match header(&resp, "range").and_then(|r| range_end(&r)) {
-                Some(0) | None => 0,
-                Some(e) => e.saturating_add(1).min(size),
-            };
-            let next = match header(&resp, "location") {
-                Some(l) => self.given_url(loc, &l, "an upload Location", action)?,
-                None => loc.to_string(),
-            };
-            Ok((next, offset))
-        })
-        .map_err(on_session)
+        self.http
+            .retry(|| {
+                let mut resp = self.send(&Request::empty("GET", loc.to_string(), repo, action))?;
+                if !resp.status().is_success() {
+                    return Err(self.http.status_error(action, &mut resp));
+                }
+                let offset = match header(&resp, "range").and_then(|r| range_end(&r)) {
+                    Some(0) | None => 0,
+                    Some(e) => e.saturating_add(1).min(size),
+                };
+                let next = match header(&resp, "location") {
+                    Some(l) => self.http.given_url(loc, &l, "an upload Location", action)?,
+                    None => loc.to_string(),
+                };
+                Ok((next, offset))
+            })
+            .map_err(on_session)
     }
 }

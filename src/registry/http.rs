@@ -1,21 +1,28 @@
-//! HTTP plumbing for [`Client`]: one exchange with its deadline, retries with backoff, error mapping.
+//! The HTTP transport of one registry ([`Transport`]): TLS agents, one exchange with its deadline,
+//! retries with backoff, error mapping, and the redaction of the secrets it has seen. It knows
+//! nothing of authentication or of the distribution API: an `Authorization` value is given to it.
 //!
 //! Takes a `Request` (method, URL, headers, a re-creatable body) and gives a response or a
 //! [`RegistryError`] that says whether trying again may help. Every exchange runs under an overall
 //! deadline ([`Tuning::deadline`](super::Tuning::deadline): `--timeout` plus the time its body takes
-//! at the minimum rate), so a server that trickles bytes cannot hold it. `Client::retry` does the
+//! at the minimum rate), so a server that trickles bytes cannot hold it. `Transport::retry` does the
 //! trying again, one request at a time, honouring `Retry-After`, capping every delay and stopping at
 //! the push's retry budget. URLs a registry gives are checked by [`super::urls`]; error bodies are
 //! read capped and redacted.
 
-use super::client::Client;
 use super::error::{parse_retry_after, summarize_body, RegistryError};
+use super::options::ClientOptions;
+use super::tls::{extra_roots_for, with_base_roots};
+use super::tuning::Tuning;
 pub(crate) use super::urls::{strip_query, url_host, with_query};
 use crate::ui::progress::reading;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 use ureq::http::Response;
+use ureq::tls::{RootCerts, TlsConfig};
 use ureq::{Agent, AsSendBody, Body, SendBody};
 
 /// The body of a request, re-creatable for retries, re-authentication and redirects.
@@ -33,7 +40,7 @@ pub(crate) enum ReqBody<'a> {
     },
 }
 
-/// One request to send with [`Client::send`].
+/// One request to send with `Client::send` (or, as it is, with [`Transport::raw`]).
 pub(crate) struct Request<'a> {
     pub method: &'static str,
     pub url: String,
@@ -69,7 +76,134 @@ impl<'a> Request<'a> {
     }
 }
 
-impl Client {
+/// The transport of one registry host, safe to share across threads.
+pub(crate) struct Transport {
+    /// The registry's API host (`host[:port]`), named in errors.
+    host: String,
+    tuning: Tuning,
+    /// `--insecure-registry` hosts.
+    insecure: Vec<String>,
+    /// Verifying TLS agent, made on first use: loading the system's roots costs a few ms that a
+    /// plain-http registry never needs (see [`Transport::verified`]).
+    agent: OnceLock<Agent>,
+    extra_roots: Vec<ureq::tls::Certificate<'static>>,
+    /// Without TLS verification; also carries plain-http requests, where no TLS happens at all.
+    unverified: Agent,
+    /// TLS without verification to `host` (an `--insecure-registry` host that does speak TLS).
+    unverified_tls: AtomicBool,
+    secrets: Mutex<Vec<String>>,
+    /// When retries stop being started (set per push by [`Transport::start_budget`]).
+    retry_until: Mutex<Option<std::time::Instant>>,
+}
+
+fn agent(tuning: &Tuning, tls: TlsConfig) -> Agent {
+    Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .user_agent(concat!("cargo-slim-image/", env!("CARGO_PKG_VERSION")))
+        .timeout_connect(Some(tuning.connect_timeout))
+        .timeout_per_read(Some(tuning.io_timeout))
+        .timeout_per_write(Some(tuning.io_timeout))
+        .tls_config(tls)
+        .build()
+        .new_agent()
+}
+
+impl Transport {
+    /// The transport to the API host `host`, with the CAs, timeouts and insecure hosts of `opts`.
+    pub(crate) fn new(host: &str, opts: &ClientOptions) -> anyhow::Result<Transport> {
+        let extra_roots = extra_roots_for(host, &opts.registry_ca, &opts.certs_dirs)?;
+        let unverified = TlsConfig::builder().disable_verification(true).build();
+        Ok(Transport {
+            host: host.to_string(),
+            tuning: opts.tuning.clone(),
+            insecure: opts.insecure_registries.clone(),
+            agent: OnceLock::new(),
+            extra_roots,
+            unverified: agent(&opts.tuning, unverified),
+            unverified_tls: AtomicBool::new(false),
+            secrets: Mutex::new(Vec::new()),
+            retry_until: Mutex::new(None),
+        })
+    }
+
+    /// The API host it talks to.
+    pub(crate) fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The timeouts and retries it runs with.
+    pub(crate) fn tuning(&self) -> &Tuning {
+        &self.tuning
+    }
+
+    /// The `--insecure-registry` hosts.
+    pub(crate) fn insecure(&self) -> &[String] {
+        &self.insecure
+    }
+
+    /// The agent that verifies TLS against Mozilla's, the system's and the user's roots.
+    fn verified(&self) -> &Agent {
+        self.agent.get_or_init(|| {
+            let roots = with_base_roots(&self.extra_roots);
+            let tls = TlsConfig::builder()
+                .root_certs(RootCerts::new_with_certs(&roots))
+                .build();
+            agent(&self.tuning, tls)
+        })
+    }
+
+    /// The agent for `url`: without TLS verification when `unverified`; plain http has no TLS to
+    /// verify, so it skips loading the roots.
+    pub(crate) fn agent_with(&self, unverified: bool, url: &str) -> &Agent {
+        if unverified || url.starts_with("http://") {
+            &self.unverified
+        } else {
+            self.verified()
+        }
+    }
+
+    /// The agent for a request to `url` on `host`: unverified TLS only for our own
+    /// `--insecure-registry` host ([`Transport::set_unverified_tls`]).
+    fn agent_for(&self, host: &str, url: &str) -> &Agent {
+        let ours_unverified = host == self.host && self.unverified_tls.load(Ordering::Acquire);
+        self.agent_with(ours_unverified, url)
+    }
+
+    /// From now on, TLS to the registry's own host is (or is not) verified.
+    pub(crate) fn set_unverified_tls(&self, unverified: bool) {
+        self.unverified_tls.store(unverified, Ordering::Release);
+    }
+
+    /// Whether TLS to the registry's own host goes unverified.
+    pub(crate) fn unverified_tls(&self) -> bool {
+        self.unverified_tls.load(Ordering::Acquire)
+    }
+
+    /// Start the retry budget of one push (see `Client::start_budget`).
+    pub(crate) fn start_budget(&self) {
+        let end = std::time::Instant::now() + self.tuning.retry_budget;
+        *self.retry_until.lock().unwrap_or_else(|p| p.into_inner()) = Some(end);
+    }
+
+    /// Remember a secret so that [`Transport::redact`] removes it from any text.
+    pub(crate) fn add_secret(&self, s: &str) {
+        if s.len() >= 3 {
+            self.secrets
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(s.to_string());
+        }
+    }
+
+    /// `text` with every known secret replaced by `<redacted>`.
+    pub(crate) fn redact(&self, text: String) -> String {
+        let secrets = self.secrets.lock().unwrap_or_else(|p| p.into_inner());
+        secrets.iter().fold(crate::ui::redact(&text), |t, s| {
+            t.replace(s.as_str(), "<redacted>")
+        })
+    }
+
     /// One HTTP exchange, no auth handling or redirects; `auth` is the `Authorization` value to send.
     pub(crate) fn raw(
         &self,
@@ -79,7 +213,7 @@ impl Client {
         self.raw_expecting(req, auth, 0)
     }
 
-    /// [`Client::raw`] for a request whose answer carries about `expect` bytes of body: its
+    /// [`Transport::raw`] for a request whose answer carries about `expect` bytes of body: its
     /// deadline ([`Tuning::deadline`](super::Tuning::deadline)) counts them with the bytes it sends.
     pub(crate) fn raw_expecting(
         &self,
@@ -141,7 +275,7 @@ impl Client {
         host: &str,
         action: &str,
     ) -> Result<Response<Body>, RegistryError> {
-        let t = &self.opts.tuning;
+        let t = &self.tuning;
         let deadline = t.deadline(bytes);
         let req = agent
             .configure_request(req)
@@ -165,12 +299,12 @@ impl Client {
     }
 
     /// Retry `f` while it fails in a way that may pass, with capped exponential backoff: at most
-    /// `retries` times, and not past the push's retry budget ([`Client::start_budget`]).
+    /// `retries` times, and not past the push's retry budget ([`Transport::start_budget`]).
     pub(crate) fn retry<T>(
         &self,
         mut f: impl FnMut() -> Result<T, RegistryError>,
     ) -> Result<T, RegistryError> {
-        let t = &self.opts.tuning;
+        let t = &self.tuning;
         let mut attempt = 0u32;
         loop {
             match f() {
@@ -195,7 +329,7 @@ impl Client {
     /// How long to wait before retry number `attempt + 1` after `e`: `Retry-After` if the registry
     /// sent one, else exponential from `backoff` with jitter; never more than `max_backoff`.
     pub(crate) fn backoff(&self, e: &RegistryError, attempt: u32) -> Duration {
-        let t = &self.opts.tuning;
+        let t = &self.tuning;
         let exp = t.backoff.saturating_mul(1u32 << attempt.min(16));
         e.retry_after()
             .unwrap_or(exp + jitter(exp))
@@ -212,7 +346,7 @@ impl Client {
                 crate::ui::warn(format!(
                     "{}: no success from the registry for {}s (the retry budget); not retrying",
                     self.host,
-                    self.opts.tuning.retry_budget.as_secs()
+                    self.tuning.retry_budget.as_secs()
                 ));
                 false
             }
@@ -225,7 +359,7 @@ impl Client {
     pub(crate) fn progressed(&self) {
         let mut until = self.retry_until.lock().unwrap_or_else(|p| p.into_inner());
         if until.is_some() {
-            *until = Some(std::time::Instant::now() + self.opts.tuning.retry_budget);
+            *until = Some(std::time::Instant::now() + self.tuning.retry_budget);
         }
     }
 
@@ -239,7 +373,7 @@ impl Client {
         what: &str,
         action: &str,
     ) -> Result<String, RegistryError> {
-        super::urls::given_url(from, given, &self.opts.insecure_registries).map_err(|detail| {
+        super::urls::given_url(from, given, &self.insecure).map_err(|detail| {
             RegistryError::Protocol {
                 action: action.to_string(),
                 registry: self.host.clone(),
@@ -315,7 +449,7 @@ impl Client {
             ureq::Error::Timeout(t) => conn(
                 format!(
                     "timed out ({t}; --timeout allows {}s of silence)",
-                    self.opts.tuning.io_timeout.as_secs_f64()
+                    self.tuning.io_timeout.as_secs_f64()
                 ),
                 true,
             ),

@@ -78,10 +78,10 @@ impl Client {
             registry: self.host.clone(),
             detail,
         };
-        self.retry(|| {
+        self.http.retry(|| {
             let mut resp = self.send(&manifest_request("GET", &url, repo, &action))?;
             if !resp.status().is_success() {
-                return Err(self.status_error(&action, &mut resp));
+                return Err(self.http.status_error(&action, &mut resp));
             }
             let bytes =
                 crate::bounded::read_at_most(resp.body_mut().as_reader(), limit).map_err(|e| {
@@ -168,7 +168,7 @@ impl Client {
         repo: &str,
         reference: &str,
     ) -> Result<Option<Descriptor>, RegistryError> {
-        self.retry(|| self.probe_manifest(repo, reference))
+        self.http.retry(|| self.probe_manifest(repo, reference))
     }
 
     /// HEAD a manifest once, without retries: for an optional check whose failure only means "do it
@@ -204,7 +204,7 @@ impl Client {
                     }),
                 }
             }
-            _ => Err(self.status_error(&action, &mut resp)),
+            _ => Err(self.http.status_error(&action, &mut resp)),
         }
     }
 
@@ -212,7 +212,7 @@ impl Client {
     pub fn head_blob(&self, repo: &str, digest: &Digest) -> Result<Option<u64>, RegistryError> {
         let action = format!("checking blob {digest} in {}/{repo}", self.registry);
         let url = self.url(&format!("/v2/{repo}/blobs/{digest}"))?;
-        self.retry(|| self.head_blob_once(repo, &url, &action))
+        self.http.retry(|| self.head_blob_once(repo, &url, &action))
     }
 
     /// One HEAD of a blob URL, no retries (the caller's retry loop covers it).
@@ -233,7 +233,7 @@ impl Client {
                     .and_then(|s| s.parse().ok())
                     .unwrap_or(0),
             )),
-            _ => Err(self.status_error(action, &mut resp)),
+            _ => Err(self.http.status_error(action, &mut resp)),
         }
     }
 
@@ -252,11 +252,11 @@ impl Client {
             desc.digest, self.registry
         );
         let url = self.url(&format!("/v2/{repo}/blobs/{}", desc.digest))?;
-        let local = self.retry(|| {
+        let local = self.http.retry(|| {
             let req = Request::empty("GET", url.clone(), repo, &action);
             let mut resp = self.send_expecting(&req, desc.size)?;
             if !resp.status().is_success() {
-                return Err(self.status_error(&action, &mut resp));
+                return Err(self.http.status_error(&action, &mut resp));
             }
             let mut writer = match store.writer() {
                 Ok(w) => w,

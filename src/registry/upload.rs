@@ -77,7 +77,7 @@ impl Client {
                 Ok(outcome) => return Ok(outcome),
                 Err(Step::Lost(e))
                     if restarts < self.opts.tuning.retries
-                        && self.may_retry_after(Duration::ZERO) =>
+                        && self.http.may_retry_after(Duration::ZERO) =>
                 {
                     restarts += 1;
                     crate::ui::warn(format!(
@@ -106,7 +106,10 @@ impl Client {
         let head_url = self.url(&format!("/v2/{repo}/blobs/{d}"))?;
         // A HEAD that says "present" with another size is not believed: skipping the upload on
         // its word could leave a manifest pointing at a blob the registry does not hold.
-        match self.retry(|| self.head_blob_once(repo, &head_url, action))? {
+        match self
+            .http
+            .retry(|| self.head_blob_once(repo, &head_url, action))?
+        {
             Some(n) if n == desc.size => {
                 return Ok(if *sent {
                     BlobOutcome::Uploaded
@@ -127,9 +130,12 @@ impl Client {
         let (mut session, mut refused) = (None, None);
         if let Some(from) = mount_from
             .iter()
-            .find(|f| *f != repo && self.may_mount(repo, f))
+            .find(|f| *f != repo && self.tokens.may_mount(repo, f))
         {
-            match self.retry(|| self.start_upload(repo, Some((d, from)), action)) {
+            match self
+                .http
+                .retry(|| self.start_upload(repo, Some((d, from)), action))
+            {
                 Ok(Started::Mounted(claimed)) => {
                     let Some(why) = self.mount_lacks(repo, desc, claimed, &head_url, action)?
                     else {
@@ -151,13 +157,15 @@ impl Client {
                     session = Some(loc);
                     refused = Some(from.clone());
                 }
-                Err(e) if is_access_denied(&e) => self.mount_refused(repo, from, &e),
+                Err(e) if is_access_denied(&e) => {
+                    self.tokens.mount_refused(&self.host, repo, from, &e)
+                }
                 Err(e) => return Err(e.into()),
             }
         }
         let loc = match session {
             Some(l) => l,
-            None => match self.retry(|| self.start_upload(repo, None, action))? {
+            None => match self.http.retry(|| self.start_upload(repo, None, action))? {
                 Started::Session(l) => l,
                 Started::Mounted(_) => return Ok(BlobOutcome::Skipped),
             },
@@ -191,14 +199,14 @@ impl Client {
                     registry: self.host.clone(),
                     detail: "an upload session without a Location header".into(),
                 })?;
-                Ok(Started::Session(self.given_url(
+                Ok(Started::Session(self.http.given_url(
                     &url,
                     &loc,
                     "an upload Location",
                     action,
                 )?))
             }
-            _ => Err(self.status_error(action, &mut resp)),
+            _ => Err(self.http.status_error(action, &mut resp)),
         }
     }
 
@@ -219,7 +227,10 @@ impl Client {
             return Ok(Some(format!("with the Docker-Content-Digest {}", c.trim())));
         }
         Ok(
-            match self.retry(|| self.head_blob_once(repo, head_url, action))? {
+            match self
+                .http
+                .retry(|| self.head_blob_once(repo, head_url, action))?
+            {
                 Some(n) if n == desc.size => None,
                 Some(n) => Some(format!("its HEAD says {n} bytes, not {}", desc.size)),
                 None => Some("its HEAD does not find it".into()),
@@ -239,22 +250,23 @@ impl Client {
         action: &str,
     ) -> Result<(), Step> {
         let url = with_query(loc, "digest", &d.to_string());
-        self.retry(|| {
-            let mut resp = self.send(&Request {
-                method: "PUT",
-                url: url.clone(),
-                headers: vec![("Content-Type", "application/octet-stream".into())],
-                body: ReqBody::File {
-                    path,
-                    offset: 0,
-                    len: size,
-                },
-                repo: Some(repo),
-                action,
-            })?;
-            self.stored(&mut resp, d, action)
-        })
-        .map_err(on_session)
+        self.http
+            .retry(|| {
+                let mut resp = self.send(&Request {
+                    method: "PUT",
+                    url: url.clone(),
+                    headers: vec![("Content-Type", "application/octet-stream".into())],
+                    body: ReqBody::File {
+                        path,
+                        offset: 0,
+                        len: size,
+                    },
+                    repo: Some(repo),
+                    action,
+                })?;
+                self.stored(&mut resp, d, action)
+            })
+            .map_err(on_session)
     }
 
     /// PUT a manifest or index under `reference` (a tag or its digest); returns its digest.
@@ -271,7 +283,7 @@ impl Client {
             self.registry
         );
         let url = self.url(&format!("/v2/{repo}/manifests/{reference}"))?;
-        self.retry(|| {
+        self.http.retry(|| {
             let mut resp = self.send(&Request {
                 method: "PUT",
                 url: url.clone(),
@@ -294,7 +306,7 @@ impl Client {
         action: &str,
     ) -> Result<(), RegistryError> {
         if !resp.status().is_success() {
-            return Err(self.status_error(action, resp));
+            return Err(self.http.status_error(action, resp));
         }
         match header(resp, "docker-content-digest") {
             Some(h) if h.trim() != d.to_string() => Err(RegistryError::Protocol {

@@ -104,7 +104,20 @@ pub(crate) fn given_url(from: &str, given: &str, insecure: &[String]) -> Result<
 /// `url` with `key=value` appended to its query (`&` when it has one already, else `?`).
 pub(crate) fn with_query(url: &str, key: &str, value: &str) -> String {
     let sep = if url.contains('?') { '&' } else { '?' };
-    format!("{url}{sep}{key}={}", super::auth::urlencode(value))
+    format!("{url}{sep}{key}={}", urlencode(value))
+}
+
+/// Percent-encode a query value (everything but RFC 3986 unreserved characters).
+pub fn urlencode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// `url` without its query (for messages: upload URLs carry opaque state).
