@@ -28,12 +28,15 @@
 
 use std::collections::VecDeque;
 use std::io::{self, Write};
-use std::sync::mpsc::{self, Receiver, SyncSender};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use std::sync::mpsc::{self, Receiver};
 
 mod level;
+mod member;
+mod pool;
+pub mod zstd_stream;
 pub use level::{gzip_level_for, gzip_rule_key, GZIP_LEVEL_BY_SIZE, GZIP_LEVEL_LARGE};
+pub use member::{MemberCompressor, MAX_GZIP_LEVEL};
+use pool::{Buffers, Job, Pool, Reply};
 
 /// Bytes of uncompressed input per gzip member. Part of the output format: changing it changes every
 /// gzip layer digest (see `GOLDEN_BASE_LAYER` in tests/scratch_image.rs).
@@ -42,13 +45,6 @@ pub const CHUNK: usize = 1 << 20;
 /// The libdeflate version that compresses gzip layers: part of the layer cache key. It must match the
 /// exact pin of `libdeflate-sys` in Cargo.toml (a unit test checks).
 pub const LIBDEFLATE: &str = "1.26.1";
-
-/// The highest gzip level: libdeflate's levels 10-12 search for the shortest encoding (slow).
-pub const MAX_GZIP_LEVEL: u32 = 12;
-
-/// Every member's header: no name, no mtime (0), no extra fields, XFL 0, OS 255 ("unknown"): nothing
-/// about the host or the time leaks into the layer digest.
-const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255];
 
 /// How many pieces may be queued or compressing at once for `threads` workers: two per worker keeps
 /// every core busy while the caller fills the next piece, and bounds memory to about
@@ -73,114 +69,6 @@ pub fn default_threads() -> usize {
                     .unwrap_or(1)
             })
     })
-}
-
-/// A gzip-member compressor at one level, kept for the life of a worker (libdeflate's compressor is
-/// reusable: each call starts from a clean state, so reuse changes no byte).
-pub struct MemberCompressor {
-    z: libdeflater::Compressor,
-}
-
-impl MemberCompressor {
-    /// `level` 1-12 (clamped).
-    pub fn new(level: u32) -> MemberCompressor {
-        let lvl = libdeflater::CompressionLvl::new(level.clamp(1, MAX_GZIP_LEVEL) as i32)
-            .unwrap_or_default();
-        MemberCompressor {
-            z: libdeflater::Compressor::new(lvl),
-        }
-    }
-
-    /// Compress `data` as one complete gzip member into the start of `out` and return its length.
-    /// `out` only grows (to the bound for a full piece), so a reused buffer is never zero-filled again.
-    pub fn member(&mut self, data: &[u8], out: &mut Vec<u8>) -> io::Result<usize> {
-        let h = GZIP_HEADER.len();
-        let bound = self.z.deflate_compress_bound(data.len());
-        if out.len() < h + bound + 8 {
-            out.resize(h + bound + 8, 0);
-        }
-        out[..h].copy_from_slice(&GZIP_HEADER);
-        let n = self
-            .z
-            .deflate_compress(data, &mut out[h..h + bound])
-            .map_err(|e| io::Error::other(format!("libdeflate: {e}")))?;
-        out[h + n..h + n + 4].copy_from_slice(&crc32fast::hash(data).to_le_bytes());
-        // ISIZE: the length modulo 2^32 (RFC 1952); a piece is at most CHUNK bytes.
-        out[h + n + 4..h + n + 8].copy_from_slice(&(data.len() as u32).to_le_bytes());
-        Ok(h + n + 8)
-    }
-}
-
-/// One piece's buffers, passed to a worker and back so that they are reused, not reallocated.
-struct Buffers {
-    data: Vec<u8>,
-    /// The member is `out[..len]`.
-    out: Vec<u8>,
-    len: usize,
-}
-
-impl Buffers {
-    fn new() -> Buffers {
-        Buffers {
-            data: Vec::with_capacity(CHUNK),
-            out: Vec::new(),
-            len: 0,
-        }
-    }
-}
-
-type Reply = io::Result<Buffers>;
-
-struct Job {
-    bufs: Buffers,
-    reply: SyncSender<Reply>,
-}
-
-/// Worker threads that compress pieces; dropping the pool closes the queue and joins them.
-struct Pool {
-    jobs: Option<SyncSender<Job>>,
-    workers: Vec<JoinHandle<()>>,
-}
-
-impl Pool {
-    fn new(threads: usize, level: u32) -> io::Result<Pool> {
-        let (tx, rx) = mpsc::sync_channel::<Job>(in_flight(threads));
-        let rx = Arc::new(Mutex::new(rx));
-        let mut workers = Vec::new();
-        for i in 0..threads {
-            let rx = rx.clone();
-            let w = std::thread::Builder::new()
-                .name(format!("gzip-{i}"))
-                .spawn(move || {
-                    let mut z = MemberCompressor::new(level);
-                    loop {
-                        let job = {
-                            let guard = rx.lock().unwrap_or_else(|p| p.into_inner());
-                            guard.recv()
-                        };
-                        let Ok(mut job) = job else { return };
-                        let b = &mut job.bufs;
-                        let r = z.member(&b.data, &mut b.out).map(|n| b.len = n);
-                        // The writer may have given up (an error elsewhere): nobody to tell.
-                        let _ = job.reply.send(r.map(|()| job.bufs));
-                    }
-                })?;
-            workers.push(w);
-        }
-        Ok(Pool {
-            jobs: Some(tx),
-            workers,
-        })
-    }
-}
-
-impl Drop for Pool {
-    fn drop(&mut self) {
-        self.jobs.take();
-        for w in self.workers.drain(..) {
-            let _ = w.join();
-        }
-    }
 }
 
 /// A `Write` that gzips what it is given on several threads into `out`; see the module docs.
@@ -212,7 +100,7 @@ impl<W: Write> ParallelGzip<W> {
             // Clamped where it is used: MemberCompressor::new.
             level,
             threads: threads.max(1),
-            cur: Buffers::new(),
+            cur: Buffers::new(CHUNK),
             spare: Vec::new(),
             single: None,
             pool: None,
@@ -254,22 +142,24 @@ impl<W: Write> ParallelGzip<W> {
             return self.compress_here();
         }
         if self.pool.is_none() {
-            self.pool = Some(Pool::new(self.threads, self.level)?);
+            self.pool = Some(Pool::new(
+                self.threads,
+                self.level,
+                in_flight(self.threads),
+            )?);
         }
         while self.pending.len() >= in_flight(self.threads) {
             self.write_front()?;
         }
-        let mut next = self.spare.pop().unwrap_or_else(Buffers::new);
+        let mut next = self.spare.pop().unwrap_or_else(|| Buffers::new(CHUNK));
         next.data.clear();
         let bufs = std::mem::replace(&mut self.cur, next);
         let (reply, rx) = mpsc::sync_channel(1);
-        let jobs = self
+        let pool = self
             .pool
             .as_ref()
-            .and_then(|p| p.jobs.as_ref())
             .ok_or_else(|| io::Error::other("the gzip worker pool is closed"))?;
-        jobs.send(Job { bufs, reply })
-            .map_err(|_| io::Error::other("the gzip worker threads stopped"))?;
+        pool.send(Job { bufs, reply })?;
         self.pending.push_back(rx);
         // Write whatever is already done, so finished output does not pile up.
         while let Some(Ok(r)) = self.pending.front().map(|rx| rx.try_recv()) {
@@ -339,34 +229,9 @@ impl<W: Write> Write for ParallelGzip<W> {
     }
 }
 
-/// zstd compression, for `--compression zstd`.
-pub mod zstd_stream {
-    use std::io::{self, Write};
-
-    /// Uncompressed bytes per zstd job. Part of the output format, like [`super::CHUNK`].
-    pub const ZSTD_JOB: u32 = 2 << 20;
-
-    /// A zstd encoder at `level` using `threads` workers. zstd's multi-threaded mode gives the same
-    /// bytes for any number of workers >= 1 (its jobs are cut by size, not by timing), so we always
-    /// run in that mode, even with one worker, and the output never depends on the core count.
-    pub fn encoder<W: Write>(
-        out: W,
-        level: i32,
-        threads: usize,
-    ) -> io::Result<zstd::stream::write::Encoder<'static, W>> {
-        let mut e = zstd::stream::write::Encoder::new(out, level)?;
-        e.multithread(threads.max(1) as u32)?;
-        // Jobs of 2 MiB instead of zstd's default (4x the window, 8 MiB at level 3): memory stays a
-        // few MiB per worker whatever the layer size. A fixed size, so still the same bytes everywhere.
-        e.set_parameter(zstd::stream::raw::CParameter::JobSize(ZSTD_JOB))?;
-        // No content size or dictionary id in the frame header; a checksum lets readers verify.
-        e.include_checksum(true)?;
-        Ok(e)
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::member::GZIP_HEADER;
     use super::*;
     use flate2::read::{GzDecoder, MultiGzDecoder};
     use std::io::Read;
