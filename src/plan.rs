@@ -241,7 +241,7 @@ impl Plan {
                 );
             }
             if let Some(b) = img.size_budget {
-                let _ = writeln!(s, "  budget:     {}", crate::report::human_size(b));
+                let _ = writeln!(s, "  budget:     {}", crate::units::human_size(b));
             }
         }
         s

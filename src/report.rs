@@ -4,6 +4,7 @@
 use crate::blob::Descriptor;
 use crate::digest::Digest;
 use crate::platform::Platform;
+use crate::units::human_size;
 use serde::Serialize;
 use std::path::PathBuf;
 
@@ -166,17 +167,6 @@ impl ManifestReport {
             size: None,
             debuginfo: Vec::new(),
         }
-    }
-}
-
-/// Bytes as KiB/MiB for people.
-pub fn human_size(n: u64) -> String {
-    if n < 1024 {
-        format!("{n} B")
-    } else if n < 1024 * 1024 {
-        format!("{:.1} KiB", n as f64 / 1024.0)
-    } else {
-        format!("{:.2} MiB", n as f64 / (1024.0 * 1024.0))
     }
 }
 

@@ -2,8 +2,8 @@
 //!
 //! Takes the layer sizes of a built image (and the sizes of the parts of the shared base layer) and
 //! gives a [`SizeReport`]: the share of the binaries, the CA certificates and the base files, and what
-//! the same application would weigh on alpine. [`parse_size`] reads `size-budget` values such as
-//! `"2 MiB"`; [`check_budget`] fails a run whose image is over it. [`min_size_env`] is the set of
+//! the same application would weigh on alpine. [`check_budget`] fails a run whose image is over its
+//! `size-budget` (read by [`crate::units::parse_size`]). [`min_size_env`] is the set of
 //! `CARGO_PROFILE_<NAME>_*` overrides behind `--min-size` (the user's Cargo.toml is never edited).
 
 use anyhow::{bail, Result};
@@ -61,7 +61,7 @@ impl SizeReport {
                 n as f64 * 100.0 / self.total as f64
             }
         };
-        let h = crate::report::human_size;
+        let h = crate::units::human_size;
         let zoneinfo = if self.zoneinfo > 0 {
             format!(
                 ", zoneinfo {} ({:.0}%)",
@@ -85,37 +85,10 @@ impl SizeReport {
     }
 }
 
-/// Parse a size: a number of bytes, optionally followed by B, KB/MB/GB (powers of 1000) or KiB/MiB/GiB
-/// (powers of 1024); `k`, `m`, `g` alone mean KiB, MiB, GiB.
-pub fn parse_size(s: &str) -> Result<u64> {
-    let t = s.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: f64 = match num.parse() {
-        Ok(n) => n,
-        Err(_) => {
-            bail!("size `{s}` is not a size: write it like \"2 MiB\", \"1500 KB\" or 2000000")
-        }
-    };
-    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "kb" => 1000,
-        "mb" => 1000 * 1000,
-        "gb" => 1000 * 1000 * 1000,
-        "k" | "kib" => 1 << 10,
-        "m" | "mib" => 1 << 20,
-        "g" | "gib" => 1 << 30,
-        other => bail!("size `{s}`: unknown unit `{other}` (use B, KB, MB, GB, KiB, MiB or GiB)"),
-    };
-    Ok((n * mult as f64).round() as u64)
-}
-
 /// Fail when `compressed` is over `budget`, saying by how much and what to try.
 pub fn check_budget(image: &str, platform: &str, compressed: u64, budget: u64) -> Result<()> {
     if compressed > budget {
-        let h = crate::report::human_size;
+        let h = crate::units::human_size;
         bail!(
             "image {image} ({platform}) is {} compressed, over its size budget of {} by {}: nothing was pushed.\nnote: try --min-size (or profile = \"min-size\"), drop features, or raise size-budget / --size-budget",
             h(compressed),
@@ -161,7 +134,7 @@ pub fn build_min_size(
         "opt-level=\"z\", lto=\"fat\", codegen-units=1, panic=\"abort\", strip=true",
     );
     let built = crate::compile::build_all(&small)?;
-    let h = crate::report::human_size;
+    let h = crate::units::human_size;
     let several = built.iter().any(|b| b.platform != built[0].platform);
     for b in &built {
         let size = |p: &std::path::Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
@@ -229,7 +202,7 @@ pub fn enforce(
     }
     crate::ui::verbose(format!(
         "image {image} is within its size budget of {}",
-        crate::report::human_size(budget)
+        crate::units::human_size(budget)
     ));
     Ok(())
 }
@@ -237,19 +210,6 @@ pub fn enforce(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sizes_parse() {
-        assert_eq!(parse_size("2 MiB").unwrap(), 2 * 1024 * 1024);
-        assert_eq!(parse_size("1500KB").unwrap(), 1_500_000);
-        assert_eq!(parse_size("2000000").unwrap(), 2_000_000);
-        assert_eq!(parse_size("1.5m").unwrap(), 1_572_864);
-        assert!(parse_size("big").is_err());
-        assert!(parse_size("2 MiBs")
-            .unwrap_err()
-            .to_string()
-            .contains("MiBs"));
-    }
 
     #[test]
     fn budget_and_shares() {

@@ -134,7 +134,7 @@ pub fn summary_line(reports: &[BinaryReport]) -> Option<String> {
         .iter()
         .filter(|r| r.removed > 0)
         .map(|r| {
-            let h = crate::report::human_size;
+            let h = crate::units::human_size;
             match r.debug_file_size {
                 Some(d) => format!(
                     "{}: {} out of the image ({}.debug kept, {})",
