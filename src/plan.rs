@@ -88,9 +88,9 @@ pub struct ImageSpec {
     /// The base image (`scratch` by default).
     pub base: crate::base::BaseSource,
     /// The SBOM to make (`None`: `--sbom none`).
-    pub sbom: Option<crate::sbom::Format>,
+    pub sbom: Option<crate::sbom::format::Format>,
     /// The provenance to make (`--provenance`, then `provenance`, then `slsa`).
-    pub provenance: crate::provenance::Choice,
+    pub provenance: crate::provenance::choice::Choice,
     /// Fail when a platform's compressed image is over this many bytes.
     pub size_budget: Option<u64>,
     /// `profile = "min-size"` in this image's metadata.
@@ -99,7 +99,7 @@ pub struct ImageSpec {
     /// `--no-embed-dependencies`.
     pub embed_dependencies: bool,
     /// What happens to the binaries' DWARF: `--debuginfo`, then `debuginfo`, then `split`.
-    pub debuginfo: crate::debuginfo::Mode,
+    pub debuginfo: crate::debuginfo::mode::Mode,
     /// The zoneinfo layer goes in (`--timezones`, else `timezones`, else off).
     pub timezones: bool,
     /// Note a multi-threaded binary on musl's malloc (`allocator-check`, default on).
@@ -225,7 +225,7 @@ impl Plan {
             if let Some(f) = img.sbom {
                 let _ = writeln!(s, "  sbom:       {}", sbom_name(f));
             }
-            if img.provenance != crate::provenance::Choice::None {
+            if img.provenance != crate::provenance::choice::Choice::None {
                 let _ = writeln!(s, "  provenance: {}", img.provenance.as_str());
             }
             if self.cargo.is_some() && !img.embed_dependencies {
@@ -369,9 +369,9 @@ fn ca_name(c: &crate::rootfs::CaSource) -> &'static str {
 }
 
 /// The `--sbom` spelling of an SBOM format.
-fn sbom_name(f: crate::sbom::Format) -> &'static str {
+fn sbom_name(f: crate::sbom::format::Format) -> &'static str {
     match f {
-        crate::sbom::Format::Spdx => "spdx",
-        crate::sbom::Format::Cyclonedx => "cyclonedx",
+        crate::sbom::format::Format::Spdx => "spdx",
+        crate::sbom::format::Format::Cyclonedx => "cyclonedx",
     }
 }

@@ -226,8 +226,8 @@ impl Report {
                     "SBOM",
                     b.path.display(),
                     match b.format {
-                        crate::sbom::Format::Spdx => "SPDX 2.3",
-                        crate::sbom::Format::Cyclonedx => "CycloneDX 1.5",
+                        crate::sbom::format::Format::Spdx => "SPDX 2.3",
+                        crate::sbom::format::Format::Cyclonedx => "CycloneDX 1.5",
                     },
                     b.crates,
                     b.platform

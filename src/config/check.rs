@@ -248,8 +248,8 @@ pub fn c_toolchain(s: &str) -> Result<crate::compile::c_toolchain::Choice, Strin
 }
 
 /// Check a `debuginfo` value: `split`, `keep` or `drop`.
-pub fn debuginfo(s: &str) -> Result<crate::debuginfo::Mode, String> {
-    crate::debuginfo::Mode::parse(s)
+pub fn debuginfo(s: &str) -> Result<crate::debuginfo::mode::Mode, String> {
+    crate::debuginfo::mode::Mode::parse(s)
 }
 
 /// Check an environment variable name: not empty, no `=`, no control character.

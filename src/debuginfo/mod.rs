@@ -8,49 +8,17 @@
 //! read. The ELF work itself is in [`split`].
 
 pub mod fetch;
+pub mod mode;
 pub mod output;
 pub mod split;
 #[cfg(test)]
 mod split_attacks;
 
+pub use mode::Mode;
+
 use crate::layer::Source;
 use anyhow::{Context, Result};
 use std::path::Path;
-
-/// What to do with a binary's DWARF (`debuginfo` / `--debuginfo`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum Mode {
-    /// Out of the image, into a `<binary>.debug` file beside it (`.gnu_debuglink` to it).
-    #[default]
-    Split,
-    /// In the image, as built.
-    Keep,
-    /// Out of the image and thrown away.
-    Drop,
-}
-
-impl Mode {
-    /// The value as written in metadata and on the command line.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::Split => "split",
-            Mode::Keep => "keep",
-            Mode::Drop => "drop",
-        }
-    }
-
-    /// Parse a metadata value; the error says which values there are.
-    pub fn parse(s: &str) -> Result<Mode, String> {
-        match s {
-            "split" => Ok(Mode::Split),
-            "keep" => Ok(Mode::Keep),
-            "drop" => Ok(Mode::Drop),
-            other => Err(format!(
-                "`{other}` is not a debuginfo mode: use \"split\" (the default), \"keep\" or \"drop\""
-            )),
-        }
-    }
-}
 
 /// A binary ready for the application layer.
 #[derive(Debug, Clone)]

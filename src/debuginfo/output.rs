@@ -17,11 +17,7 @@ use crate::platform::Platform;
 use anyhow::Result;
 use std::path::{Path, PathBuf};
 
-/// `artifactType` of the debug-info referrer of an image manifest.
-pub const ARTIFACT_TYPE: &str = "application/vnd.cargo-slim-image.debuginfo.v1";
-
-/// Media type of each of its layers: one ELF debug file (`objcopy --only-keep-debug` output).
-pub const FILE_MEDIA_TYPE: &str = "application/vnd.cargo-slim-image.debuginfo.v1+elf";
+pub use super::mode::{ARTIFACT_TYPE, FILE_MEDIA_TYPE};
 
 /// The debug info of one platform manifest.
 #[derive(Debug, Clone)]

@@ -16,8 +16,7 @@ use crate::platform::Platform;
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 
-/// The file name suffix of a statement beside the layout.
-pub const SUFFIX: &str = "provenance.json";
+pub use super::choice::SUFFIX;
 
 /// The provenance of one platform manifest.
 #[derive(Debug, Clone)]
