@@ -6,11 +6,12 @@
 
 use crate::platform::Platform;
 use crate::reference::Reference;
+use crate::report::path_json;
 use crate::rootfs::CaConfig;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Where the binaries go in the image.
 pub const BIN_DIR: &str = "/usr/local/bin";
@@ -322,27 +323,6 @@ fn image_json(img: &ImageSpec, load: bool) -> Value {
         })),
         "allocator_check": img.allocator_check,
     })
-}
-
-/// A path as a JSON string. JSON text is UTF-8, so bytes of a path that are not (a Linux file name
-/// may hold any byte but `/` and NUL) are shown as U+FFFD, as [`Path::display`] shows them, instead
-/// of failing the serialisation (`serde_json` refuses such a `Path`, and `json!` would panic).
-pub fn path_json(p: &Path) -> Value {
-    Value::String(p.to_string_lossy().into_owned())
-}
-
-/// `#[serde(serialize_with = "crate::plan::lossy_path")]`: a path field serialised as [`path_json`]
-/// does, so a report naming a non-UTF-8 path is still JSON.
-pub fn lossy_path<S: serde::Serializer>(p: &Path, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&p.to_string_lossy())
-}
-
-/// [`lossy_path`] for an optional path.
-pub fn lossy_opt_path<S: serde::Serializer>(p: &Option<PathBuf>, s: S) -> Result<S::Ok, S::Error> {
-    match p {
-        Some(p) => lossy_path(p, s),
-        None => s.serialize_none(),
-    }
 }
 
 /// Why a platform got its C toolchain, for [`Plan::describe`].

@@ -14,6 +14,7 @@ use super::DebugFile;
 use crate::blob::{Artifact, BlobStore, Descriptor};
 use crate::plan::ImageSpec;
 use crate::platform::Platform;
+use crate::report::DebugFileReport;
 use anyhow::Result;
 use std::path::{Path, PathBuf};
 
@@ -99,26 +100,6 @@ pub fn stage_beside(
         staged.push(crate::sink::beside::stage(store, blob, file)?);
     }
     Ok(staged)
-}
-
-/// One debug file, as reported in `--message-format json` (`images[].debuginfo`).
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct DebugFileReport {
-    /// `linux/amd64` etc.
-    pub platform: String,
-    /// `<binary>.debug`: its name in the artifact, and the stripped binary's `.gnu_debuglink`.
-    pub name: String,
-    /// The file beside the layout.
-    #[serde(serialize_with = "crate::plan::lossy_path")]
-    pub path: PathBuf,
-    /// Digest of the file.
-    pub digest: crate::digest::Digest,
-    /// Size of the file.
-    pub size: u64,
-    /// Digest of the referrer artifact manifest that carries it.
-    pub artifact_digest: crate::digest::Digest,
-    /// Digest of the image manifest it belongs to (the artifact's `subject`).
-    pub subject: crate::digest::Digest,
 }
 
 impl DebugOut {

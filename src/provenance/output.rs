@@ -13,6 +13,7 @@ use crate::blob::{Artifact, BlobStore, Descriptor};
 use crate::digest::Digest;
 use crate::plan::ImageSpec;
 use crate::platform::Platform;
+use crate::report::ProvReport;
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 
@@ -33,22 +34,6 @@ pub struct ProvOut {
     pub subject: Descriptor,
     /// The referrer artifact.
     pub artifact: Artifact,
-}
-
-/// One statement, as reported in `--message-format json` (`images[].provenance`).
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct ProvReport {
-    /// `linux/amd64` etc.
-    pub platform: String,
-    /// The file beside the layout.
-    #[serde(serialize_with = "crate::plan::lossy_path")]
-    pub path: PathBuf,
-    /// Digest of the statement.
-    pub digest: Digest,
-    /// Digest of the referrer artifact manifest.
-    pub artifact_digest: Digest,
-    /// Digest of the image manifest it is about.
-    pub subject: Digest,
 }
 
 impl ProvOut {

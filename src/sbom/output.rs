@@ -12,8 +12,8 @@ use crate::compile::c_toolchain::Tools;
 use crate::digest::Digest;
 use crate::plan::{ImageSpec, Plan};
 use crate::platform::Platform;
+use crate::report::SbomReport;
 use anyhow::{Context, Result};
-use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -37,26 +37,6 @@ pub struct SbomOut {
     pub subject: Descriptor,
     /// The referrer artifact (artifact manifest + empty config + document).
     pub artifact: Artifact,
-    /// Number of crates listed.
-    pub crates: usize,
-}
-
-/// One SBOM, as reported in `--message-format json`.
-#[derive(Debug, Clone, Serialize)]
-pub struct SbomReport {
-    /// `linux/amd64` etc.
-    pub platform: String,
-    /// `spdx` or `cyclonedx`.
-    pub format: Format,
-    /// The file next to the layout.
-    #[serde(serialize_with = "crate::plan::lossy_path")]
-    pub path: PathBuf,
-    /// Digest of the document.
-    pub digest: Digest,
-    /// Digest of the referrer artifact manifest.
-    pub artifact_digest: Digest,
-    /// Digest of the image manifest it describes (its `subject`).
-    pub subject: Digest,
     /// Number of crates listed.
     pub crates: usize,
 }
