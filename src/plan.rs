@@ -13,8 +13,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-/// Where the binaries go in the image.
-pub const BIN_DIR: &str = "/usr/local/bin";
+/// Where the binaries go in the image (a fact of the image's file system, kept in [`crate::rootfs`]).
+pub use crate::rootfs::BIN_DIR;
 /// The default user: distroless's nonroot.
 pub const DEFAULT_USER: &str = "65532:65532";
 /// The default PATH.

@@ -5,8 +5,7 @@
 //! engines normalise it too) or a reason that says what to write instead; the caller adds the key or
 //! flag and the Cargo.toml. Values are quoted with [`shown`], so a NUL or a newline is visible.
 
-use crate::plan::BIN_DIR;
-use crate::rootfs::{base_entries, CA_BUNDLE_PATH};
+use crate::rootfs::{base_entries, BIN_DIR, CA_BUNDLE_PATH};
 
 /// The most characters of a value [`shown`] prints; a longer value is cut and its length named.
 const SHOWN_MAX: usize = 160;
