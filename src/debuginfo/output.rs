@@ -49,7 +49,7 @@ pub fn make(
     files: &[DebugFile],
     created: &str,
 ) -> Result<Vec<DebugOut>> {
-    let pairs = crate::sbom::output::platform_manifests(img, artifact);
+    let pairs = artifact.platform_manifests(&img.platforms);
     let several = pairs.len() > 1;
     let mut out = Vec::new();
     for (platform, manifest) in pairs {

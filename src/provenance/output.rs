@@ -103,7 +103,7 @@ pub fn make(
     if img.provenance == Choice::None {
         return Ok(Vec::new());
     }
-    let pairs = crate::sbom::output::platform_manifests(img, artifact);
+    let pairs = artifact.platform_manifests(&img.platforms);
     let several = pairs.len() > 1;
     let (prebuilt, files) = inputs;
     // A registry base by its resolved name; a local one without its path (see `base_param`).

@@ -97,22 +97,6 @@ pub fn graphs(
     Ok(out)
 }
 
-/// The (platform, manifest) pairs of an assembled image: the root itself, or the index's entries.
-pub fn platform_manifests(img: &ImageSpec, artifact: &Artifact) -> Vec<(Platform, Descriptor)> {
-    if artifact.manifests.is_empty() {
-        img.platforms
-            .first()
-            .map(|&p| vec![(p, artifact.root.clone())])
-            .unwrap_or_default()
-    } else {
-        img.platforms
-            .iter()
-            .copied()
-            .zip(artifact.manifests.iter().cloned())
-            .collect()
-    }
-}
-
 /// The SBOM file beside `layout`: `<layout>.spdx.json`, or `<layout>.<os>-<arch>.spdx.json` when the
 /// image has several platforms.
 pub fn path_beside(layout: &Path, platform: Platform, several: bool, format: Format) -> PathBuf {
@@ -154,7 +138,7 @@ pub fn make(
         return Ok(Vec::new());
     };
     let empty = DepGraph::default();
-    let pairs = platform_manifests(img, artifact);
+    let pairs = artifact.platform_manifests(&img.platforms);
     let several = pairs.len() > 1;
     let mut out = Vec::new();
     for (platform, manifest) in pairs {
