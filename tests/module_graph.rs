@@ -15,7 +15,6 @@ use std::path::Path;
 const KNOWN_CYCLES: &[&[&str]] = &[
     &[
         "base::assemble",
-        "base::merge",
         "cli",
         "compile",
         "compile::c_crates",
@@ -26,7 +25,6 @@ const KNOWN_CYCLES: &[&[&str]] = &[
         "compile::user_config",
         "config",
         "config::check",
-        "debuginfo",
         "debuginfo::fetch",
         "debuginfo::output",
         "execute",
@@ -35,7 +33,6 @@ const KNOWN_CYCLES: &[&[&str]] = &[
         "plan",
         "provenance",
         "provenance::output",
-        "report",
         "resolve",
         "sbom",
         "sbom::output",
