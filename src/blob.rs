@@ -15,6 +15,7 @@ pub(crate) use sweep::alive as pid_alive;
 pub mod verify;
 
 use crate::digest::{Digest, HashingWriter};
+use crate::platform::Platform;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -74,8 +75,8 @@ impl std::fmt::Display for PlatformSpec {
     }
 }
 
-impl From<crate::platform::Platform> for PlatformSpec {
-    fn from(p: crate::platform::Platform) -> Self {
+impl From<Platform> for PlatformSpec {
+    fn from(p: Platform) -> Self {
         PlatformSpec {
             architecture: p.architecture().to_string(),
             os: p.os().to_string(),
@@ -372,6 +373,26 @@ pub struct Artifact {
     pub manifests: Vec<Descriptor>,
     /// Every config and layer blob referenced below the root, without duplicates.
     pub blobs: Vec<Descriptor>,
+}
+
+impl Artifact {
+    /// The (platform, manifest) pairs of an image built for `platforms` (in the plan's order): the
+    /// root itself, or the index's entries. What an SBOM, a provenance statement or a debug-info
+    /// artifact of one platform names as its `subject`.
+    pub fn platform_manifests(&self, platforms: &[Platform]) -> Vec<(Platform, Descriptor)> {
+        if self.manifests.is_empty() {
+            platforms
+                .first()
+                .map(|&p| vec![(p, self.root.clone())])
+                .unwrap_or_default()
+        } else {
+            platforms
+                .iter()
+                .copied()
+                .zip(self.manifests.iter().cloned())
+                .collect()
+        }
+    }
 }
 
 #[cfg(test)]

@@ -369,7 +369,7 @@ fn init_dry_run(args: &InitArgs, cli: &Cli, text: &str) -> Result<()> {
         "tool": format!("cargo-slim-image {}", env!("CARGO_PKG_VERSION")),
         "dry_run": true,
         "command": "init-k8s",
-        "output": args.output.as_deref().map(crate::plan::path_json),
+        "output": args.output.as_deref().map(crate::report::path_json),
         "manifest": text,
     });
     print!("{}", crate::dry_run_text(cli, text.to_string(), &json));

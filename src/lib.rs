@@ -40,6 +40,7 @@ pub mod sink;
 pub mod size;
 pub mod tar;
 pub mod ui;
+pub mod units;
 pub mod user_cache;
 pub mod verify;
 

@@ -6,14 +6,15 @@
 
 use crate::platform::Platform;
 use crate::reference::Reference;
+use crate::report::path_json;
 use crate::rootfs::CaConfig;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-/// Where the binaries go in the image.
-pub const BIN_DIR: &str = "/usr/local/bin";
+/// Where the binaries go in the image (a fact of the image's file system, kept in [`crate::rootfs`]).
+pub use crate::rootfs::BIN_DIR;
 /// The default user: distroless's nonroot.
 pub const DEFAULT_USER: &str = "65532:65532";
 /// The default PATH.
@@ -88,9 +89,9 @@ pub struct ImageSpec {
     /// The base image (`scratch` by default).
     pub base: crate::base::BaseSource,
     /// The SBOM to make (`None`: `--sbom none`).
-    pub sbom: Option<crate::sbom::Format>,
+    pub sbom: Option<crate::sbom::format::Format>,
     /// The provenance to make (`--provenance`, then `provenance`, then `slsa`).
-    pub provenance: crate::provenance::Choice,
+    pub provenance: crate::provenance::choice::Choice,
     /// Fail when a platform's compressed image is over this many bytes.
     pub size_budget: Option<u64>,
     /// `profile = "min-size"` in this image's metadata.
@@ -99,7 +100,7 @@ pub struct ImageSpec {
     /// `--no-embed-dependencies`.
     pub embed_dependencies: bool,
     /// What happens to the binaries' DWARF: `--debuginfo`, then `debuginfo`, then `split`.
-    pub debuginfo: crate::debuginfo::Mode,
+    pub debuginfo: crate::debuginfo::mode::Mode,
     /// The zoneinfo layer goes in (`--timezones`, else `timezones`, else off).
     pub timezones: bool,
     /// Note a multi-threaded binary on musl's malloc (`allocator-check`, default on).
@@ -225,7 +226,7 @@ impl Plan {
             if let Some(f) = img.sbom {
                 let _ = writeln!(s, "  sbom:       {}", sbom_name(f));
             }
-            if img.provenance != crate::provenance::Choice::None {
+            if img.provenance != crate::provenance::choice::Choice::None {
                 let _ = writeln!(s, "  provenance: {}", img.provenance.as_str());
             }
             if self.cargo.is_some() && !img.embed_dependencies {
@@ -241,7 +242,7 @@ impl Plan {
                 );
             }
             if let Some(b) = img.size_budget {
-                let _ = writeln!(s, "  budget:     {}", crate::report::human_size(b));
+                let _ = writeln!(s, "  budget:     {}", crate::units::human_size(b));
             }
         }
         s
@@ -324,27 +325,6 @@ fn image_json(img: &ImageSpec, load: bool) -> Value {
     })
 }
 
-/// A path as a JSON string. JSON text is UTF-8, so bytes of a path that are not (a Linux file name
-/// may hold any byte but `/` and NUL) are shown as U+FFFD, as [`Path::display`] shows them, instead
-/// of failing the serialisation (`serde_json` refuses such a `Path`, and `json!` would panic).
-pub fn path_json(p: &Path) -> Value {
-    Value::String(p.to_string_lossy().into_owned())
-}
-
-/// `#[serde(serialize_with = "crate::plan::lossy_path")]`: a path field serialised as [`path_json`]
-/// does, so a report naming a non-UTF-8 path is still JSON.
-pub fn lossy_path<S: serde::Serializer>(p: &Path, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&p.to_string_lossy())
-}
-
-/// [`lossy_path`] for an optional path.
-pub fn lossy_opt_path<S: serde::Serializer>(p: &Option<PathBuf>, s: S) -> Result<S::Ok, S::Error> {
-    match p {
-        Some(p) => lossy_path(p, s),
-        None => s.serialize_none(),
-    }
-}
-
 /// Why a platform got its C toolchain, for [`Plan::describe`].
 fn toolchain_why(d: &crate::compile::c_toolchain::Decision) -> String {
     use crate::compile::c_toolchain::Choice;
@@ -369,9 +349,9 @@ fn ca_name(c: &crate::rootfs::CaSource) -> &'static str {
 }
 
 /// The `--sbom` spelling of an SBOM format.
-fn sbom_name(f: crate::sbom::Format) -> &'static str {
+fn sbom_name(f: crate::sbom::format::Format) -> &'static str {
     match f {
-        crate::sbom::Format::Spdx => "spdx",
-        crate::sbom::Format::Cyclonedx => "cyclonedx",
+        crate::sbom::format::Format::Spdx => "spdx",
+        crate::sbom::format::Format::Cyclonedx => "cyclonedx",
     }
 }

@@ -1,9 +1,22 @@
 //! Results: what goes to stdout (one `name@digest` line per image, or one JSON document with
 //! `--message-format json`), and the human size summary that goes to stderr.
+//!
+//! Takes the records the steps made ([`records`]: sizes, debug info, SBOMs, provenance, pushes) and
+//! gives the [`Report`] of the run. A leaf: it imports only leaf modules (digest, platform, blob,
+//! units, the SBOM format), so every step can fill it in and none of them is imported here.
+
+pub mod records;
+
+pub use records::{
+    lossy_opt_path, lossy_path, path_json, summary_line, BinaryReport, DebugFileReport, ProvReport,
+    PushReport, SbomReport, SizeReport,
+};
 
 use crate::blob::Descriptor;
 use crate::digest::Digest;
 use crate::platform::Platform;
+use crate::sbom::format::Format;
+use crate::units::human_size;
 use serde::Serialize;
 use std::path::PathBuf;
 
@@ -61,10 +74,10 @@ pub struct ManifestReport {
     pub compressed_size: u64,
     /// Shares of binary, certificates and base, and the alpine comparison.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub size: Option<crate::size::SizeReport>,
+    pub size: Option<SizeReport>,
     /// Per binary: what `debuginfo` did and how many bytes it took out of the image.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
-    pub debuginfo: Vec<crate::debuginfo::BinaryReport>,
+    pub debuginfo: Vec<BinaryReport>,
 }
 
 /// One image, as reported.
@@ -87,27 +100,27 @@ pub struct ImageReport {
     /// Per-platform manifests.
     pub manifests: Vec<ManifestReport>,
     /// The OCI layout directory.
-    #[serde(serialize_with = "crate::plan::lossy_path")]
+    #[serde(serialize_with = "lossy_path")]
     pub layout: PathBuf,
     /// The tarball, if written.
-    #[serde(serialize_with = "crate::plan::lossy_opt_path")]
+    #[serde(serialize_with = "lossy_opt_path")]
     pub tarball: Option<PathBuf>,
     /// The engine it was loaded into, if any.
     pub loaded_into: Option<String>,
     /// Push results.
-    pub pushed: Vec<crate::sink::push::PushReport>,
+    pub pushed: Vec<PushReport>,
     /// The base image, unless FROM scratch.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub base: Option<BaseReport>,
     /// SBOMs made (one per platform manifest).
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
-    pub sbom: Vec<crate::sbom::output::SbomReport>,
+    pub sbom: Vec<SbomReport>,
     /// Debug files split off its binaries (`debuginfo = "split"`), every platform's.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
-    pub debuginfo: Vec<crate::debuginfo::output::DebugFileReport>,
+    pub debuginfo: Vec<DebugFileReport>,
     /// Provenance statements made (one per platform manifest).
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
-    pub provenance: Vec<crate::provenance::output::ProvReport>,
+    pub provenance: Vec<ProvReport>,
     /// The cosign signature and attestation images pushed (`registry/repo:sha256-<hex>.sig@digest`,
     /// `.att`), with a signing key.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
@@ -123,21 +136,6 @@ pub struct BaseReport {
     pub digest: Digest,
     /// Per platform, the base manifest used (`linux/amd64` -> digest).
     pub manifests: std::collections::BTreeMap<String, Digest>,
-}
-
-impl BaseReport {
-    /// The report of a resolved base.
-    pub fn of(b: &crate::base::BaseImage) -> BaseReport {
-        BaseReport {
-            name: b.name.clone(),
-            digest: b.digest.clone(),
-            manifests: b
-                .platforms
-                .iter()
-                .map(|(p, pb)| (p.to_string(), pb.manifest.digest.clone()))
-                .collect(),
-        }
-    }
 }
 
 /// The whole run.
@@ -166,17 +164,6 @@ impl ManifestReport {
             size: None,
             debuginfo: Vec::new(),
         }
-    }
-}
-
-/// Bytes as KiB/MiB for people.
-pub fn human_size(n: u64) -> String {
-    if n < 1024 {
-        format!("{n} B")
-    } else if n < 1024 * 1024 {
-        format!("{:.1} KiB", n as f64 / 1024.0)
-    } else {
-        format!("{:.2} MiB", n as f64 / (1024.0 * 1024.0))
     }
 }
 
@@ -226,7 +213,7 @@ impl Report {
                 if let Some(z) = &m.size {
                     s.push_str(&format!("{:>12} {}\n", "Size", z.line()));
                 }
-                if let Some(line) = crate::debuginfo::summary_line(&m.debuginfo) {
+                if let Some(line) = summary_line(&m.debuginfo) {
                     s.push_str(&format!("{:>12} {line}\n", "Debug info"));
                 }
             }
@@ -236,8 +223,8 @@ impl Report {
                     "SBOM",
                     b.path.display(),
                     match b.format {
-                        crate::sbom::Format::Spdx => "SPDX 2.3",
-                        crate::sbom::Format::Cyclonedx => "CycloneDX 1.5",
+                        Format::Spdx => "SPDX 2.3",
+                        Format::Cyclonedx => "CycloneDX 1.5",
                     },
                     b.crates,
                     b.platform

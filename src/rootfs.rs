@@ -14,6 +14,9 @@ use std::path::{Path, PathBuf};
 /// Where the CA bundle lives in the image (Debian/Alpine/distroless path, what `SSL_CERT_FILE` names).
 pub const CA_BUNDLE_PATH: &str = "/etc/ssl/certs/ca-certificates.crt";
 
+/// Where the binaries go in the image.
+pub const BIN_DIR: &str = "/usr/local/bin";
+
 /// The non-root user images run as by default (distroless convention).
 pub const NONROOT_UID: u64 = 65532;
 

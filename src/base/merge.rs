@@ -8,7 +8,7 @@
 //! ...): the base's.
 
 use crate::image::RunConfig;
-use crate::plan::BIN_DIR;
+use crate::rootfs::BIN_DIR;
 
 /// Merge `ours` over `base`. `default_path` is the PATH we set when the user did not choose one.
 pub fn run_config(base: &RunConfig, ours: RunConfig, default_path: &str) -> RunConfig {

@@ -171,6 +171,20 @@ pub struct BaseImage {
 }
 
 impl BaseImage {
+    /// Its entry in the run's report: the name, the digest it resolved to and each platform's
+    /// manifest.
+    pub fn report(&self) -> crate::report::BaseReport {
+        crate::report::BaseReport {
+            name: self.name.clone(),
+            digest: self.digest.clone(),
+            manifests: self
+                .platforms
+                .iter()
+                .map(|(p, pb)| (p.to_string(), pb.manifest.digest.clone()))
+                .collect(),
+        }
+    }
+
     /// The base for `platform` (resolution made sure every requested platform is there).
     pub fn platform(&self, platform: Platform) -> Result<&PlatformBase> {
         self.platforms

@@ -5,8 +5,7 @@
 //! engines normalise it too) or a reason that says what to write instead; the caller adds the key or
 //! flag and the Cargo.toml. Values are quoted with [`shown`], so a NUL or a newline is visible.
 
-use crate::plan::BIN_DIR;
-use crate::rootfs::{base_entries, CA_BUNDLE_PATH};
+use crate::rootfs::{base_entries, BIN_DIR, CA_BUNDLE_PATH};
 
 pub use super::quote::shown;
 
@@ -237,8 +236,8 @@ pub fn c_toolchain(s: &str) -> Result<crate::compile::c_toolchain::Choice, Strin
 }
 
 /// Check a `debuginfo` value: `split`, `keep` or `drop`.
-pub fn debuginfo(s: &str) -> Result<crate::debuginfo::Mode, String> {
-    crate::debuginfo::Mode::parse(s)
+pub fn debuginfo(s: &str) -> Result<crate::debuginfo::mode::Mode, String> {
+    crate::debuginfo::mode::Mode::parse(s)
 }
 
 /// Check an environment variable name: not empty, no `=`, no control character.

@@ -8,49 +8,17 @@
 //! read. The ELF work itself is in [`split`].
 
 pub mod fetch;
+pub mod mode;
 pub mod output;
 pub mod split;
 #[cfg(test)]
 mod split_attacks;
 
+pub use mode::Mode;
+
 use crate::layer::Source;
 use anyhow::{Context, Result};
 use std::path::Path;
-
-/// What to do with a binary's DWARF (`debuginfo` / `--debuginfo`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum Mode {
-    /// Out of the image, into a `<binary>.debug` file beside it (`.gnu_debuglink` to it).
-    #[default]
-    Split,
-    /// In the image, as built.
-    Keep,
-    /// Out of the image and thrown away.
-    Drop,
-}
-
-impl Mode {
-    /// The value as written in metadata and on the command line.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::Split => "split",
-            Mode::Keep => "keep",
-            Mode::Drop => "drop",
-        }
-    }
-
-    /// Parse a metadata value; the error says which values there are.
-    pub fn parse(s: &str) -> Result<Mode, String> {
-        match s {
-            "split" => Ok(Mode::Split),
-            "keep" => Ok(Mode::Keep),
-            "drop" => Ok(Mode::Drop),
-            other => Err(format!(
-                "`{other}` is not a debuginfo mode: use \"split\" (the default), \"keep\" or \"drop\""
-            )),
-        }
-    }
-}
 
 /// A binary ready for the application layer.
 #[derive(Debug, Clone)]
@@ -100,20 +68,6 @@ pub fn prepare(path: &Path, name: &str, mode: Mode) -> Result<Prepared> {
     })
 }
 
-/// What happened to one binary's debug info, as reported (JSON `manifests[].debuginfo`).
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct BinaryReport {
-    /// The binary's name.
-    pub binary: String,
-    /// `split`, `keep` or `drop`.
-    pub mode: &'static str,
-    /// Bytes the binary in the image lost (uncompressed; 0: it had no DWARF, or `keep`).
-    pub removed: u64,
-    /// Size of its debug file (`split` of a binary with DWARF), else absent.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub debug_file_size: Option<u64>,
-}
-
 /// One binary's debug file, made while its image's application layer was.
 #[derive(Debug, Clone)]
 pub struct DebugFile {
@@ -125,27 +79,4 @@ pub struct DebugFile {
     pub name: String,
     /// Its blob in the store (media type [`output::FILE_MEDIA_TYPE`]).
     pub blob: crate::blob::Descriptor,
-}
-
-/// The human summary line of one platform's binaries, e.g. `app: 27.21 MiB out of the image
-/// (split, app.debug kept)`; `None` when nothing was removed.
-pub fn summary_line(reports: &[BinaryReport]) -> Option<String> {
-    let parts: Vec<String> = reports
-        .iter()
-        .filter(|r| r.removed > 0)
-        .map(|r| {
-            let h = crate::report::human_size;
-            match r.debug_file_size {
-                Some(d) => format!(
-                    "{}: {} out of the image ({}.debug kept, {})",
-                    r.binary,
-                    h(r.removed),
-                    r.binary,
-                    h(d)
-                ),
-                None => format!("{}: {} out of the image (dropped)", r.binary, h(r.removed)),
-            }
-        })
-        .collect();
-    (!parts.is_empty()).then(|| parts.join("; "))
 }

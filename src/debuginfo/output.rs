@@ -14,14 +14,11 @@ use super::DebugFile;
 use crate::blob::{Artifact, BlobStore, Descriptor};
 use crate::plan::ImageSpec;
 use crate::platform::Platform;
+use crate::report::DebugFileReport;
 use anyhow::Result;
 use std::path::{Path, PathBuf};
 
-/// `artifactType` of the debug-info referrer of an image manifest.
-pub const ARTIFACT_TYPE: &str = "application/vnd.cargo-slim-image.debuginfo.v1";
-
-/// Media type of each of its layers: one ELF debug file (`objcopy --only-keep-debug` output).
-pub const FILE_MEDIA_TYPE: &str = "application/vnd.cargo-slim-image.debuginfo.v1+elf";
+pub use super::mode::{ARTIFACT_TYPE, FILE_MEDIA_TYPE};
 
 /// The debug info of one platform manifest.
 #[derive(Debug, Clone)]
@@ -52,7 +49,7 @@ pub fn make(
     files: &[DebugFile],
     created: &str,
 ) -> Result<Vec<DebugOut>> {
-    let pairs = crate::sbom::output::platform_manifests(img, artifact);
+    let pairs = artifact.platform_manifests(&img.platforms);
     let several = pairs.len() > 1;
     let mut out = Vec::new();
     for (platform, manifest) in pairs {
@@ -103,26 +100,6 @@ pub fn stage_beside(
         staged.push(crate::sink::beside::stage(store, blob, file)?);
     }
     Ok(staged)
-}
-
-/// One debug file, as reported in `--message-format json` (`images[].debuginfo`).
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct DebugFileReport {
-    /// `linux/amd64` etc.
-    pub platform: String,
-    /// `<binary>.debug`: its name in the artifact, and the stripped binary's `.gnu_debuglink`.
-    pub name: String,
-    /// The file beside the layout.
-    #[serde(serialize_with = "crate::plan::lossy_path")]
-    pub path: PathBuf,
-    /// Digest of the file.
-    pub digest: crate::digest::Digest,
-    /// Size of the file.
-    pub size: u64,
-    /// Digest of the referrer artifact manifest that carries it.
-    pub artifact_digest: crate::digest::Digest,
-    /// Digest of the image manifest it belongs to (the artifact's `subject`).
-    pub subject: crate::digest::Digest,
 }
 
 impl DebugOut {

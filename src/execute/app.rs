@@ -15,7 +15,7 @@ use anyhow::{Context, Result};
 /// What [`app_layer`] did to one platform's binaries' debug info: one report per binary, and the
 /// debug files it split off.
 pub(super) type AppDebug = (
-    Vec<crate::debuginfo::BinaryReport>,
+    Vec<crate::report::BinaryReport>,
     Vec<crate::debuginfo::DebugFile>,
 );
 
@@ -41,7 +41,7 @@ pub(super) fn app_layer(
             allocator_note(path, &b.name);
         }
         let prepared = crate::debuginfo::prepare(path, &b.name, img.debuginfo)?;
-        debug.0.push(crate::debuginfo::BinaryReport {
+        debug.0.push(crate::report::BinaryReport {
             binary: b.name.clone(),
             mode: img.debuginfo.as_str(),
             removed: prepared.removed,

@@ -101,6 +101,6 @@ pub(super) fn write_local(
         debuginfo: b.debug.iter().flat_map(|d| d.report()).collect(),
         provenance: b.provenance.iter().map(|p| p.report()).collect(),
         signatures: Vec::new(),
-        base: b.from.map(crate::report::BaseReport::of),
+        base: b.from.map(crate::base::BaseImage::report),
     })
 }

@@ -8,8 +8,11 @@
 //! name, and of the environment only the CI variables [`source::invocation_id`] names. The build
 //! type and the fields are documented in README.md ("Build provenance").
 
+pub mod choice;
 pub mod output;
 pub mod source;
+
+pub use choice::{Choice, MEDIA_TYPE};
 
 use crate::digest::Digest;
 use crate::platform::Platform;
@@ -20,46 +23,11 @@ use std::collections::BTreeMap;
 pub const STATEMENT_TYPE: &str = "https://in-toto.io/Statement/v1";
 /// `predicateType` of SLSA provenance v1.
 pub const PREDICATE_TYPE: &str = "https://slsa.dev/provenance/v1";
-/// The referrer's `artifactType` and its layer's media type.
-pub const MEDIA_TYPE: &str = "application/vnd.in-toto+json";
 /// `buildDefinition.buildType`: this tool's build, as README.md documents it.
 pub const BUILD_TYPE: &str =
     "https://github.com/slim-image/cargo-slim-image/blob/main/README.md#build-type-v1";
 /// The repository of this tool (`runDetails.builder.id` is it at this version).
 const TOOL_REPO: &str = "https://github.com/slim-image/cargo-slim-image";
-
-/// `--provenance` / metadata `provenance`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum Choice {
-    /// An in-toto Statement with a SLSA provenance v1 predicate (the default).
-    #[default]
-    Slsa,
-    /// No provenance.
-    None,
-}
-
-impl Choice {
-    /// Parse the metadata value (`origin` names it in errors).
-    pub fn parse(s: &str, origin: &str) -> anyhow::Result<Choice> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "slsa" => Ok(Choice::Slsa),
-            "none" | "false" | "off" => Ok(Choice::None),
-            other => {
-                anyhow::bail!(
-                    "{origin}: provenance = `{other}` is not one of: slsa (default), none"
-                )
-            }
-        }
-    }
-
-    /// The value as written on the command line.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Choice::Slsa => "slsa",
-            Choice::None => "none",
-        }
-    }
-}
 
 /// `runDetails.builder.id`: this tool at this version.
 pub fn builder_id() -> String {

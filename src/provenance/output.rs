@@ -13,11 +13,11 @@ use crate::blob::{Artifact, BlobStore, Descriptor};
 use crate::digest::Digest;
 use crate::plan::ImageSpec;
 use crate::platform::Platform;
+use crate::report::ProvReport;
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 
-/// The file name suffix of a statement beside the layout.
-pub const SUFFIX: &str = "provenance.json";
+pub use super::choice::SUFFIX;
 
 /// The provenance of one platform manifest.
 #[derive(Debug, Clone)]
@@ -34,22 +34,6 @@ pub struct ProvOut {
     pub subject: Descriptor,
     /// The referrer artifact.
     pub artifact: Artifact,
-}
-
-/// One statement, as reported in `--message-format json` (`images[].provenance`).
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct ProvReport {
-    /// `linux/amd64` etc.
-    pub platform: String,
-    /// The file beside the layout.
-    #[serde(serialize_with = "crate::plan::lossy_path")]
-    pub path: PathBuf,
-    /// Digest of the statement.
-    pub digest: Digest,
-    /// Digest of the referrer artifact manifest.
-    pub artifact_digest: Digest,
-    /// Digest of the image manifest it is about.
-    pub subject: Digest,
 }
 
 impl ProvOut {
@@ -119,7 +103,7 @@ pub fn make(
     if img.provenance == Choice::None {
         return Ok(Vec::new());
     }
-    let pairs = crate::sbom::output::platform_manifests(img, artifact);
+    let pairs = artifact.platform_manifests(&img.platforms);
     let several = pairs.len() > 1;
     let (prebuilt, files) = inputs;
     // A registry base by its resolved name; a local one without its path (see `base_param`).

@@ -375,9 +375,9 @@ fn provenance(cli: &Cli, meta: &Meta) -> Result<crate::provenance::Choice> {
 /// Resolves the size budget in bytes (--size-budget, then `size-budget`), if any.
 fn size_budget(cli: &Cli, meta: &Meta) -> Result<Option<u64>> {
     Ok(match (&cli.size_budget, &meta.size_budget) {
-        (Some(s), _) => Some(crate::size::parse_size(s).context("--size-budget")?),
+        (Some(s), _) => Some(crate::units::parse_size(s).context("--size-budget")?),
         (None, Some(s)) => Some(
-            crate::size::parse_size(s).context("size-budget in [package.metadata.slim-image]")?,
+            crate::units::parse_size(s).context("size-budget in [package.metadata.slim-image]")?,
         ),
         (None, None) => None,
     })

@@ -9,42 +9,16 @@
 
 pub mod cyclonedx;
 pub mod deps;
+pub mod format;
 pub mod output;
 pub mod referrer;
 pub mod spdx;
 
+pub use format::{Choice, Format};
+
 use crate::blob::Descriptor;
 use crate::platform::Platform;
 use deps::DepGraph;
-
-/// Which SBOM to make.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Format {
-    /// SPDX 2.3 JSON (`application/spdx+json`).
-    #[default]
-    Spdx,
-    /// CycloneDX 1.5 JSON (`application/vnd.cyclonedx+json`).
-    Cyclonedx,
-}
-
-impl Format {
-    /// The media type of the document (also the referrer's `artifactType`).
-    pub fn media_type(self) -> &'static str {
-        match self {
-            Format::Spdx => "application/spdx+json",
-            Format::Cyclonedx => "application/vnd.cyclonedx+json",
-        }
-    }
-
-    /// The file name suffix, e.g. `spdx.json`.
-    pub fn suffix(self) -> &'static str {
-        match self {
-            Format::Spdx => "spdx.json",
-            Format::Cyclonedx => "cdx.json",
-        }
-    }
-}
 
 /// What an SBOM describes: one platform's image manifest and what went into it.
 #[derive(Debug, Clone)]
@@ -150,38 +124,4 @@ pub fn document(s: &Subject<'_>, format: Format) -> Vec<u8> {
     let mut bytes = crate::blob::canonical_json(&v);
     bytes.push(b'\n');
     bytes
-}
-
-/// `--sbom` / metadata `sbom`: a format, or `none`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Choice {
-    /// SPDX 2.3 JSON.
-    Spdx,
-    /// CycloneDX 1.5 JSON.
-    Cyclonedx,
-    /// No SBOM.
-    None,
-}
-
-impl Choice {
-    /// The format, or `None` for no SBOM.
-    pub fn format(self) -> Option<Format> {
-        match self {
-            Choice::Spdx => Some(Format::Spdx),
-            Choice::Cyclonedx => Some(Format::Cyclonedx),
-            Choice::None => None,
-        }
-    }
-
-    /// Parse the metadata value (`origin` names it in errors).
-    pub fn parse(s: &str, origin: &str) -> anyhow::Result<Choice> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "spdx" => Ok(Choice::Spdx),
-            "cyclonedx" => Ok(Choice::Cyclonedx),
-            "none" | "false" | "off" => Ok(Choice::None),
-            other => anyhow::bail!(
-                "{origin}: sbom = `{other}` is not one of: spdx (default), cyclonedx, none"
-            ),
-        }
-    }
 }

@@ -12,8 +12,8 @@ use crate::compile::c_toolchain::Tools;
 use crate::digest::Digest;
 use crate::plan::{ImageSpec, Plan};
 use crate::platform::Platform;
+use crate::report::SbomReport;
 use anyhow::{Context, Result};
-use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -37,26 +37,6 @@ pub struct SbomOut {
     pub subject: Descriptor,
     /// The referrer artifact (artifact manifest + empty config + document).
     pub artifact: Artifact,
-    /// Number of crates listed.
-    pub crates: usize,
-}
-
-/// One SBOM, as reported in `--message-format json`.
-#[derive(Debug, Clone, Serialize)]
-pub struct SbomReport {
-    /// `linux/amd64` etc.
-    pub platform: String,
-    /// `spdx` or `cyclonedx`.
-    pub format: Format,
-    /// The file next to the layout.
-    #[serde(serialize_with = "crate::plan::lossy_path")]
-    pub path: PathBuf,
-    /// Digest of the document.
-    pub digest: Digest,
-    /// Digest of the referrer artifact manifest.
-    pub artifact_digest: Digest,
-    /// Digest of the image manifest it describes (its `subject`).
-    pub subject: Digest,
     /// Number of crates listed.
     pub crates: usize,
 }
@@ -117,22 +97,6 @@ pub fn graphs(
     Ok(out)
 }
 
-/// The (platform, manifest) pairs of an assembled image: the root itself, or the index's entries.
-pub fn platform_manifests(img: &ImageSpec, artifact: &Artifact) -> Vec<(Platform, Descriptor)> {
-    if artifact.manifests.is_empty() {
-        img.platforms
-            .first()
-            .map(|&p| vec![(p, artifact.root.clone())])
-            .unwrap_or_default()
-    } else {
-        img.platforms
-            .iter()
-            .copied()
-            .zip(artifact.manifests.iter().cloned())
-            .collect()
-    }
-}
-
 /// The SBOM file beside `layout`: `<layout>.spdx.json`, or `<layout>.<os>-<arch>.spdx.json` when the
 /// image has several platforms.
 pub fn path_beside(layout: &Path, platform: Platform, several: bool, format: Format) -> PathBuf {
@@ -174,7 +138,7 @@ pub fn make(
         return Ok(Vec::new());
     };
     let empty = DepGraph::default();
-    let pairs = platform_manifests(img, artifact);
+    let pairs = artifact.platform_manifests(&img.platforms);
     let several = pairs.len() > 1;
     let mut out = Vec::new();
     for (platform, manifest) in pairs {

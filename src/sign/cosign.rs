@@ -75,7 +75,7 @@ pub fn envelope(signer: &dyn Signer, statement: &[u8]) -> Result<Vec<u8>> {
 pub fn sbom_statement(
     name: &str,
     digest: &Digest,
-    format: crate::sbom::Format,
+    format: crate::sbom::format::Format,
     document: &[u8],
 ) -> Result<Vec<u8>> {
     let predicate: Value =
@@ -90,10 +90,10 @@ pub fn sbom_statement(
 }
 
 /// The predicate type of an SBOM attestation (cosign `--type spdxjson` / `cyclonedx`).
-pub fn sbom_predicate_type(format: crate::sbom::Format) -> &'static str {
+pub fn sbom_predicate_type(format: crate::sbom::format::Format) -> &'static str {
     match format {
-        crate::sbom::Format::Spdx => "https://spdx.dev/Document",
-        crate::sbom::Format::Cyclonedx => "https://cyclonedx.org/bom",
+        crate::sbom::format::Format::Spdx => "https://spdx.dev/Document",
+        crate::sbom::format::Format::Cyclonedx => "https://cyclonedx.org/bom",
     }
 }
 

@@ -33,10 +33,10 @@ use std::path::{Path, PathBuf};
 
 /// The `artifactType`s of the referrers whose layers are written beside a layout.
 pub const TYPES: [&str; 4] = [
-    crate::debuginfo::output::ARTIFACT_TYPE,
+    crate::debuginfo::mode::ARTIFACT_TYPE,
     "application/spdx+json",
     "application/vnd.cyclonedx+json",
-    crate::provenance::MEDIA_TYPE,
+    crate::provenance::choice::MEDIA_TYPE,
 ];
 
 /// One file a run writes (or may write) beside its layout.
@@ -100,14 +100,14 @@ pub fn planned(img: &ImageSpec) -> Vec<File> {
                 noun: "SBOM".into(),
             });
         }
-        if img.provenance != crate::provenance::Choice::None {
+        if img.provenance != crate::provenance::choice::Choice::None {
             out.push(File {
-                path: path(&img.layout, p, several, crate::provenance::output::SUFFIX),
+                path: path(&img.layout, p, several, crate::provenance::choice::SUFFIX),
                 kind: Kind::Provenance,
                 noun: "provenance".into(),
             });
         }
-        if img.debuginfo == crate::debuginfo::Mode::Split {
+        if img.debuginfo == crate::debuginfo::mode::Mode::Split {
             for b in &img.binaries {
                 out.push(File {
                     path: path(&img.layout, p, several, &format!("{}.debug", b.name)),

@@ -21,6 +21,8 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
+pub use crate::report::PushReport;
+
 /// How to push.
 #[derive(Debug, Clone)]
 pub struct PushOptions {
@@ -70,31 +72,6 @@ impl PushOptions {
             tuning: self.tuning.clone(),
         }
     }
-}
-
-/// What one pushed reference cost.
-///
-/// Blob counts and bytes are those of the push into the reference's repository; when several tags of
-/// one repository are pushed, only the first report carries them (the others are 0), so sums over all
-/// reports are totals.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct PushReport {
-    /// `registry/repository:tag` (or `@digest` for a digest-only reference).
-    pub reference: String,
-    /// The digest of the root manifest or index.
-    pub digest: Digest,
-    /// Bytes uploaded.
-    pub uploaded_bytes: u64,
-    /// Bytes of blobs the registry already had (or mounted).
-    pub skipped_bytes: u64,
-    /// Blobs uploaded.
-    pub uploaded_blobs: usize,
-    /// Blobs the registry already had.
-    pub skipped_blobs: usize,
-    /// Blobs mounted from another repository.
-    pub mounted_blobs: usize,
-    /// Bytes of the mounted blobs (part of `skipped_bytes`): what the mounts saved uploading.
-    pub mounted_bytes: u64,
 }
 
 #[derive(Default)]

@@ -1,0 +1,41 @@
+//! What the plan says about provenance: the `--provenance` / `provenance` [`Choice`], and the names
+//! of what it makes that a sink recognises beside a layout ([`MEDIA_TYPE`], [`SUFFIX`]). A leaf, so
+//! the plan and the sinks name them without importing the statement's code in [`super`].
+
+/// The referrer's `artifactType` and its layer's media type.
+pub const MEDIA_TYPE: &str = "application/vnd.in-toto+json";
+/// The file name suffix of a statement beside the layout.
+pub const SUFFIX: &str = "provenance.json";
+
+/// `--provenance` / metadata `provenance`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Choice {
+    /// An in-toto Statement with a SLSA provenance v1 predicate (the default).
+    #[default]
+    Slsa,
+    /// No provenance.
+    None,
+}
+
+impl Choice {
+    /// Parse the metadata value (`origin` names it in errors).
+    pub fn parse(s: &str, origin: &str) -> anyhow::Result<Choice> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "slsa" => Ok(Choice::Slsa),
+            "none" | "false" | "off" => Ok(Choice::None),
+            other => {
+                anyhow::bail!(
+                    "{origin}: provenance = `{other}` is not one of: slsa (default), none"
+                )
+            }
+        }
+    }
+
+    /// The value as written on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Choice::Slsa => "slsa",
+            Choice::None => "none",
+        }
+    }
+}
