@@ -6,9 +6,13 @@
 //! A Linux platform is native only on a Linux host of the same CPU: on macOS (or any other OS) every
 //! `linux/*` target is cross, whatever the CPU, because the host's C compiler and linker make
 //! Mach-O (or other) binaries, not Linux ones.
+//!
+//! Which programs it has: [`program`], the one lookup on `PATH`.
 
 use crate::platform::Platform;
 use std::fmt;
+
+pub mod program;
 
 /// The operating system of the host.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,7 +1,9 @@
 //! Conventions a cargo user brings (issue 16): `--release` is accepted (the default profile is
 //! already release) and refused next to another `--profile` as cargo refuses it, with exit code 2
 //! like every usage error; `cargo slim-image completions SHELL` prints a script that bash really
-//! completes with (flags, subcommands, value enums), for every shell clap_complete knows.
+//! completes with (flags, subcommands, value enums), for every shell clap_complete knows. README's
+//! tables (the flags, the exit codes) render whole: none is split by a blank line, none has a row
+//! whose cells do not match its header.
 
 mod common;
 
@@ -116,4 +118,65 @@ fn the_bash_script_completes_flags_subcommands_and_values() {
     let mut v: Vec<&str> = values.split_whitespace().collect();
     v.sort();
     assert_eq!(v, ["gzip", "zstd"], "{values}");
+}
+
+/// The cells of a Markdown table row: split at every `|` not escaped as `\|` (GitHub splits inside
+/// code spans too).
+fn cells(row: &str) -> usize {
+    let row = row.trim();
+    let row = row.strip_prefix('|').unwrap_or(row);
+    let row = row
+        .strip_suffix('|')
+        .filter(|_| !row.ends_with("\\|"))
+        .unwrap_or(row);
+    let mut n = 1;
+    let mut escaped = false;
+    for c in row.chars() {
+        n += usize::from(c == '|' && !escaped);
+        escaped = c == '\\';
+    }
+    n
+}
+
+#[test]
+fn every_readme_table_renders_whole() {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let is_separator = |l: &str| {
+        let l = l.trim();
+        l.starts_with('|') && l.contains('-') && l.chars().all(|c| "|-: ".contains(c))
+    };
+    let (mut fenced, mut header, mut tables) = (false, None, 0);
+    for (i, line) in lines.iter().enumerate() {
+        if line.starts_with("```") {
+            fenced = !fenced;
+        }
+        if fenced || !line.starts_with('|') {
+            header = None;
+            continue;
+        }
+        let n = cells(line);
+        match header {
+            None => {
+                // A table starts here: a header row, then the separator row. A row after a
+                // blank line inside a table (the rest of a split table) has no separator after it.
+                let next = lines.get(i + 1).copied().unwrap_or("");
+                assert!(
+                    is_separator(next) && cells(next) == n,
+                    "README.md line {}: table rows without a header and separator row above them \
+                     (a blank line splits a table?): {line}",
+                    i + 1
+                );
+                header = Some(n);
+                tables += 1;
+            }
+            Some(h) => assert_eq!(
+                n,
+                h,
+                "README.md line {}: {n} cells, the table's header has {h} (an unescaped `|`?): {line}",
+                i + 1
+            ),
+        }
+    }
+    assert!(tables >= 10, "found only {tables} tables in README.md");
 }

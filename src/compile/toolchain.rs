@@ -192,13 +192,9 @@ fn target_env(
 
 /// The path of an executable `name` on PATH (or in `$CARGO_HOME/bin`, where cargo also looks).
 pub(super) fn find_program(name: &str) -> Option<PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
-    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect())
-        .unwrap_or_default();
+    use crate::host::program::{find_in, path_dirs, Entries};
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut dirs = path_dirs(&path, Entries::All);
     dirs.extend(std::env::var_os("CARGO_HOME").map(|h| Path::new(&h).join("bin")));
-    dirs.into_iter().map(|d| d.join(name)).find(|p| {
-        p.metadata()
-            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-    })
+    find_in(name, &dirs)
 }

@@ -389,11 +389,9 @@ fn check_helper_name(name: &str, key: &str, file: &Path) -> Result<()> {
 /// entry, `.` or empty, would run a program from wherever the tool was started, as Go's
 /// `exec.LookPath` also refuses to).
 fn find_helper(name: &str, env: &CredentialEnv) -> Option<PathBuf> {
-    let exe = format!("docker-credential-{name}");
-    std::env::split_paths(env.get("PATH")?)
-        .filter(|d| d.is_absolute())
-        .map(|d| d.join(&exe))
-        .find(|p| p.is_file())
+    use crate::host::program::{find_in, path_dirs, Entries};
+    let dirs = path_dirs(std::ffi::OsStr::new(env.get("PATH")?), Entries::Absolute);
+    find_in(&format!("docker-credential-{name}"), &dirs)
 }
 
 /// The JSON a helper's `get` prints.

@@ -6,16 +6,7 @@ use super::archive::{write_to, Format};
 use super::Named;
 use anyhow::{bail, Context, Result};
 use std::os::fd::AsFd;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
-
-/// Find an executable on PATH.
-pub fn which(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-}
 
 /// Load `img` into the first engine found (`$SLIM_IMAGE_LOADER` overrides: `podman` or `docker`).
 /// Returns the engine's name.
@@ -27,7 +18,7 @@ pub fn load(img: &Named<'_>) -> Result<String> {
     };
     let Some((engine, path)) = candidates
         .iter()
-        .find_map(|c| which(c).map(|p| (c.to_string(), p)))
+        .find_map(|c| crate::host::program::on_path(c).map(|p| (c.to_string(), p)))
     else {
         bail!(
             "--load needs podman or docker on PATH, and neither was found: install podman \
