@@ -608,7 +608,8 @@ fn build_then<T>(
         let graphs = crate::sbom::output::graphs(plan, &inputs::query(plan, cli), &mut metadata)?;
         let root = metadata
             .values()
-            .find_map(|m| m["workspace_root"].as_str().map(PathBuf::from));
+            .next()
+            .map(|m| m.workspace_root.clone().into_std_path_buf());
         let run = crate::provenance::Run::gather(plan, cli, root.as_deref(), compression, &tools);
         // Every image is built and checked (ELF, size budget) before any sink is written, and every
         // sink is written before anything is pushed: a later image's failure leaves nothing pushed.

@@ -110,16 +110,22 @@ fn the_embedded_dependency_list_has_its_golden_digest() {
         "workspace_members": ["app 0.1.0"],
         "packages": [
             {"id": "app 0.1.0", "name": "app", "version": "0.1.0", "source": null,
-             "targets": [{"kind": ["bin"]}]},
+             "targets": [{"kind": ["bin"], "name": "app", "src_path": "/w/src/main.rs"}],
+             "dependencies": [], "features": {}, "manifest_path": "/w/Cargo.toml"},
             {"id": "itoa 1.0.19", "name": "itoa", "version": "1.0.19",
              "source": "registry+https://github.com/rust-lang/crates.io-index",
-             "targets": [{"kind": ["lib"]}]},
+             "targets": [{"kind": ["lib"], "name": "itoa", "src_path": "/r/itoa/src/lib.rs"}],
+             "dependencies": [], "features": {}, "manifest_path": "/r/itoa/Cargo.toml"},
         ],
         "resolve": {"nodes": [
-            {"id": "app 0.1.0", "deps": [{"pkg": "itoa 1.0.19", "dep_kinds": [{"kind": null}]}]},
-            {"id": "itoa 1.0.19", "deps": []},
-        ]}
+            {"id": "app 0.1.0", "deps": [{"name": "itoa", "pkg": "itoa 1.0.19",
+                                          "dep_kinds": [{"kind": null}]}],
+             "dependencies": ["itoa 1.0.19"]},
+            {"id": "itoa 1.0.19", "deps": [], "dependencies": []},
+        ]},
+        "workspace_root": "/w", "target_directory": "/w/target", "version": 1
     });
+    let md: cargo_metadata::Metadata = serde_json::from_value(md).unwrap();
     let info = depdata::version_info(&md, "app").unwrap();
     let json = serde_json::to_string(&info).unwrap();
     assert_eq!(

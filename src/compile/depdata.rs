@@ -1,6 +1,6 @@
 //! Dependency data for scanners, in cargo-auditable's format, built in (no `cargo auditable` needed).
 //!
-//! Takes a `cargo metadata` JSON value (filtered for the platform, with the build's features) and a
+//! Takes `cargo metadata` (filtered for the platform, with the build's features) and a
 //! package that builds binaries; gives the `.dep-v0` payload: the package's dependency tree as
 //! `auditable-serde`'s `VersionInfo` JSON (root = the package; normal and build dependencies, a
 //! proc-macro and what only it pulls in recorded as build; dev-dependencies left out), zlib-compressed,
@@ -14,7 +14,7 @@
 
 use anyhow::{bail, Context, Result};
 use auditable_serde::{DependencyKind, Package, Source, VersionInfo};
-use serde_json::Value;
+use cargo_metadata::{Metadata, NodeDep, TargetKind};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The symbol the object defines and the linker is told to keep (cargo-auditable's name).
@@ -35,23 +35,22 @@ enum Kind {
     Runtime,
 }
 
-/// The strongest kind of a `cargo metadata` resolve edge (`dep_kinds[].kind`: null, "build", "dev").
-fn edge_kind(dep: &Value) -> Kind {
-    let kinds = dep["dep_kinds"].as_array();
-    kinds
-        .into_iter()
-        .flatten()
-        .map(|k| match k["kind"].as_str() {
-            None => Kind::Runtime,
-            Some("build") => Kind::Build,
-            Some(_) => Kind::Dev,
+/// The strongest kind of a `cargo metadata` resolve edge (`dep_kinds[].kind`: null, "build", "dev";
+/// a kind this cargo_metadata does not know counts as dev).
+fn edge_kind(dep: &NodeDep) -> Kind {
+    dep.dep_kinds
+        .iter()
+        .map(|k| match k.kind {
+            cargo_metadata::DependencyKind::Normal => Kind::Runtime,
+            cargo_metadata::DependencyKind::Build => Kind::Build,
+            _ => Kind::Dev,
         })
         .max()
         .unwrap_or(Kind::Runtime)
 }
 
-fn source(pkg: &Value) -> Source {
-    match pkg["source"].as_str() {
+fn source(pkg: &cargo_metadata::Package) -> Source {
+    match pkg.source.as_ref().map(|s| s.repr.as_str()) {
         None => Source::Local,
         Some(
             "registry+https://github.com/rust-lang/crates.io-index"
@@ -61,40 +60,40 @@ fn source(pkg: &Value) -> Source {
     }
 }
 
-fn is_proc_macro(pkg: &Value) -> bool {
-    let targets = pkg["targets"].as_array().map(Vec::as_slice).unwrap_or(&[]);
-    !targets.is_empty()
-        && targets.iter().all(|t| {
-            t["kind"]
-                .as_array()
-                .is_some_and(|k| k.iter().all(|k| k == "proc-macro"))
-        })
+fn is_proc_macro(pkg: &cargo_metadata::Package) -> bool {
+    !pkg.targets.is_empty()
+        && pkg
+            .targets
+            .iter()
+            .all(|t| t.kind.iter().all(|k| *k == TargetKind::ProcMacro))
 }
 
 /// The dependency tree of workspace package `root` as `VersionInfo` (format 1: proc-macros are
 /// build dependencies). Packages are sorted by name, version and id, so the bytes do not depend on
 /// the order `cargo metadata` lists them in.
-pub fn version_info(md: &Value, root: &str) -> Result<VersionInfo> {
-    let packages: BTreeMap<&str, &Value> = md["packages"]
-        .as_array()
-        .context("cargo metadata gave no `packages`")?
+pub fn version_info(md: &Metadata, root: &str) -> Result<VersionInfo> {
+    let packages: BTreeMap<&str, &cargo_metadata::Package> = md
+        .packages
         .iter()
-        .filter_map(|p| Some((p["id"].as_str()?, p)))
+        .map(|p| (p.id.repr.as_str(), p))
         .collect();
-    let nodes: BTreeMap<&str, &Value> = md["resolve"]["nodes"]
-        .as_array()
+    let nodes: BTreeMap<&str, &cargo_metadata::Node> = md
+        .resolve
+        .as_ref()
         .context("cargo metadata gave no resolve graph")?
+        .nodes
         .iter()
-        .filter_map(|n| Some((n["id"].as_str()?, n)))
+        .map(|n| (n.id.repr.as_str(), n))
         .collect();
-    let members: BTreeSet<&str> = md["workspace_members"]
-        .as_array()
-        .map(|v| v.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
+    let members: BTreeSet<&str> = md
+        .workspace_members
+        .iter()
+        .map(|id| id.repr.as_str())
+        .collect();
     let Some(root_id) = members
         .iter()
         .copied()
-        .find(|id| packages.get(id).is_some_and(|p| p["name"] == root))
+        .find(|id| packages.get(id).is_some_and(|p| p.name == root))
     else {
         bail!("package `{root}` is not in the workspace's cargo metadata");
     };
@@ -104,16 +103,8 @@ pub fn version_info(md: &Value, root: &str) -> Result<VersionInfo> {
     let mut queue = vec![root_id];
     while let Some(id) = queue.pop() {
         let parent = kind[id];
-        for dep in nodes
-            .get(id)
-            .map(|n| &n["deps"])
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let Some(to) = dep["pkg"].as_str() else {
-                continue;
-            };
+        for dep in nodes.get(id).map(|n| n.deps.as_slice()).unwrap_or(&[]) {
+            let to = dep.pkg.repr.as_str();
             let mut k = edge_kind(dep).min(parent);
             if packages.get(to).is_some_and(|p| is_proc_macro(p)) {
                 k = k.min(Kind::Build);
@@ -124,7 +115,7 @@ pub fn version_info(md: &Value, root: &str) -> Result<VersionInfo> {
             }
         }
     }
-    let mut listed: Vec<(&str, semver::Version, &str)> = Vec::new();
+    let mut listed: Vec<(&str, &semver::Version, &str)> = Vec::new();
     for (id, k) in &kind {
         if *k == Kind::Dev {
             continue;
@@ -132,11 +123,7 @@ pub fn version_info(md: &Value, root: &str) -> Result<VersionInfo> {
         let p = packages
             .get(id)
             .with_context(|| format!("cargo metadata lists no package {id}"))?;
-        let name = p["name"].as_str().unwrap_or_default();
-        let version = p["version"].as_str().unwrap_or_default();
-        let version = semver::Version::parse(version)
-            .with_context(|| format!("version `{version}` of {name} in cargo metadata"))?;
-        listed.push((name, version, id));
+        listed.push((p.name.as_str(), &p.version, id));
     }
     listed.sort();
     let index: BTreeMap<&str, usize> = listed.iter().enumerate().map(|(i, l)| (l.2, i)).collect();
@@ -144,17 +131,17 @@ pub fn version_info(md: &Value, root: &str) -> Result<VersionInfo> {
     for (name, version, id) in &listed {
         let mut dependencies: Vec<usize> = nodes
             .get(id)
-            .and_then(|n| n["deps"].as_array())
-            .into_iter()
-            .flatten()
+            .map(|n| n.deps.as_slice())
+            .unwrap_or(&[])
+            .iter()
             .filter(|d| edge_kind(d) != Kind::Dev)
-            .filter_map(|d| index.get(d["pkg"].as_str()?).copied())
+            .filter_map(|d| index.get(d.pkg.repr.as_str()).copied())
             .collect();
         dependencies.sort_unstable();
         dependencies.dedup();
         out.push(Package {
             name: name.to_string(),
-            version: version.clone(),
+            version: (*version).clone(),
             source: source(packages[id]),
             kind: if kind[id] == Kind::Build {
                 DependencyKind::Build
@@ -291,7 +278,8 @@ pub fn section_in(elf: &[u8]) -> Option<&[u8]> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::sbom::deps::test_metadata;
+    use serde_json::{json, Value};
 
     fn pkg(id: &str, kind: &str, source: Option<&str>) -> Value {
         json!({"id": id, "name": id, "version": "1.0.0", "source": source,
@@ -316,6 +304,7 @@ mod tests {
                 {"id": "norm", "deps": []}
             ]}
         });
+        let md = test_metadata(md);
         let info = version_info(&md, "app").unwrap();
         let got: Vec<(&str, DependencyKind, &[usize], bool)> = info
             .packages
@@ -347,6 +336,7 @@ mod tests {
     fn payload_is_zlib_of_the_json_and_the_object_is_an_elf_relocatable() {
         let md = json!({"workspace_members": ["a"], "packages": [pkg("a", "bin", None)],
                         "resolve": {"nodes": [{"id": "a", "deps": []}]}});
+        let md = test_metadata(md);
         let info = version_info(&md, "a").unwrap();
         let z = payload(&info).unwrap();
         let mut json = Vec::new();

@@ -6,16 +6,17 @@
 //! so the triple in the path says whose a bin is: paths are read from cargo, never guessed.
 //!
 //! Parsed by hand into the four fields used, not with `cargo_metadata::Message::parse_stream`
-//! (0.23.1, already a dependency for `cargo metadata`). Measured on this module's test stream
-//! (src/compile/tests.rs) and two more lines: its `Artifact` requires `profile` and `features` (and
-//! `target.src_path`), which nothing here reads, so all six `compiler-artifact` lines of that
-//! stream came back as `TextLine` (no bin found, `parses_bins_from_the_message_stream` fails); a
-//! message with a `reason` it does not know (a newer cargo's) is a `TextLine` too, which would be
-//! printed as a wrapper's chatter where this parser passes it over; `parse_stream` reads with
-//! `read_line`, so a line that is not UTF-8 is an `InvalidData` error where this parser shows it
-//! lossily; and it turns serde_json's recursion limit off: one 200 KB line of 100,000 nested `[` on
-//! cargo's stdout overflowed the stack and aborted the process (SIGABRT, in a test thread's 2 MiB
-//! stack), where this parser's `serde_json::from_str` takes it and skips the field.
+//! (0.23.1, whose `Metadata` types `sbom::deps`, `compile::depdata` and `compile::remap` read).
+//! Measured on this module's test stream (src/compile/tests.rs) and two more lines: its `Artifact`
+//! requires `profile` and `features` (and `target.src_path`), which nothing here reads, so all six
+//! `compiler-artifact` lines of that stream came back as `TextLine` (no bin found,
+//! `parses_bins_from_the_message_stream` fails); a message with a `reason` it does not know (a
+//! newer cargo's) is a `TextLine` too, which would be printed as a wrapper's chatter where this
+//! parser passes it over; `parse_stream` reads with `read_line`, so a line that is not UTF-8 is an
+//! `InvalidData` error where this parser shows it lossily; and it turns serde_json's recursion
+//! limit off: one 200 KB line of 100,000 nested `[` on cargo's stdout overflowed the stack and
+//! aborted the process (SIGABRT, in a test thread's 2 MiB stack), where this parser's
+//! `serde_json::from_str` takes it and skips the field.
 
 use super::BuiltBinary;
 use crate::platform::Platform;

@@ -17,8 +17,8 @@ use super::remap::{self, Places};
 use super::wrapper::{WrapperConfig, CONFIG_VAR};
 use super::{depdata, user_env, BuildRequest};
 use anyhow::{bail, Context, Result};
+use cargo_metadata::Metadata;
 use serde::Serialize;
-use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -35,11 +35,11 @@ pub struct Reproducible {
 /// The wrapper's inputs from `md` (`cargo metadata` filtered for the platform, with the build's
 /// features): remap pairs for the sysroot, `CARGO_HOME`, the workspace, `target_dir` and packages
 /// outside them, and dependency data for each package of `embed`.
-pub fn reproducible(md: &Value, target_dir: &Path, embed: &[String]) -> Result<Reproducible> {
+pub fn reproducible(md: &Metadata, target_dir: &Path, embed: &[String]) -> Result<Reproducible> {
     let places = Places {
         sysroot: remap::sysroot(),
         cargo_home: remap::cargo_home(),
-        workspace_root: md["workspace_root"].as_str().map(PathBuf::from),
+        workspace_root: Some(md.workspace_root.clone().into_std_path_buf()),
         target_dirs: vec![absolute(target_dir)],
     };
     let mut dep_data = BTreeMap::new();

@@ -11,7 +11,7 @@
 //! vendored directories) get a pair each, `/deps/<name>-<version>`. The list is computed here, from
 //! data, never inside the wrapper.
 
-use serde_json::Value;
+use cargo_metadata::Metadata;
 use std::path::{Component, Path, PathBuf};
 
 /// The places whose paths are machine-specific.
@@ -74,10 +74,10 @@ fn usable(p: &Path) -> bool {
     p.is_absolute() && p.to_str().is_some() && p.components().count() > 1
 }
 
-/// The remap pairs for `places` and the packages of `metadata` (a `cargo metadata` JSON value),
+/// The remap pairs for `places` and the packages of `metadata` (`cargo metadata`),
 /// general to specific. Each path is also given in its canonical form when that differs (a
 /// `CARGO_HOME` behind a symlink).
-pub fn list(places: &Places, metadata: &Value) -> Vec<(PathBuf, String)> {
+pub fn list(places: &Places, metadata: &Metadata) -> Vec<(PathBuf, String)> {
     let inside = |p: &Path, root: &Option<PathBuf>| root.as_ref().is_some_and(|r| p.starts_with(r));
     // (category, from, to): the category orders entries of the same depth, general first.
     let mut raw: Vec<(u8, PathBuf, String)> = Vec::new();
@@ -92,19 +92,12 @@ pub fn list(places: &Places, metadata: &Value) -> Vec<(PathBuf, String)> {
     }
     let home = places.cargo_home.as_deref().map(lexical);
     let root = places.workspace_root.as_deref().map(lexical);
-    for pkg in metadata["packages"].as_array().into_iter().flatten() {
-        let (Some(manifest), Some(name), Some(version)) = (
-            pkg["manifest_path"].as_str(),
-            pkg["name"].as_str(),
-            pkg["version"].as_str(),
-        ) else {
-            continue;
-        };
-        let Some(dir) = Path::new(manifest).parent().map(lexical) else {
+    for pkg in &metadata.packages {
+        let Some(dir) = pkg.manifest_path.as_std_path().parent().map(lexical) else {
             continue;
         };
         if !inside(&dir, &home) && !inside(&dir, &root) {
-            raw.push((3, dir, format!("/deps/{name}-{version}")));
+            raw.push((3, dir, format!("/deps/{}-{}", pkg.name, pkg.version)));
         }
     }
     for t in &places.target_dirs {
@@ -160,6 +153,7 @@ pub fn c_flags(pairs: &[(PathBuf, String)]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sbom::deps::test_metadata;
     use serde_json::json;
 
     fn places() -> Places {
@@ -183,7 +177,7 @@ mod tests {
              "manifest_path": "/home/u/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/itoa-1.0.0/Cargo.toml"},
             {"name": "shared", "version": "0.3.0", "manifest_path": "/opt/src/app/../shared/Cargo.toml"},
         ]});
-        let got = list(&places(), &md);
+        let got = list(&places(), &test_metadata(md));
         let want: Vec<(PathBuf, String)> = [
             ("/home/u/.cargo", "/cargo"),
             ("/opt/src/shared", "/deps/shared-0.3.0"),
@@ -231,7 +225,7 @@ mod tests {
             target_dirs: vec!["/t/..".into()],
         };
         let md = json!({"packages": [{"name": "x", "version": "1.0.0", "manifest_path": "/Cargo.toml"}]});
-        assert_eq!(list(&p, &md), Vec::new());
+        assert_eq!(list(&p, &test_metadata(md)), Vec::new());
     }
 
     #[test]
@@ -241,7 +235,7 @@ mod tests {
             workspace_root: Some("/ci/app".into()),
             ..Places::default()
         };
-        let got = list(&p, &json!({"packages": []}));
+        let got = list(&p, &test_metadata(json!({"packages": []})));
         assert_eq!(got[0].1, "/workspace");
         assert_eq!(got[1].1, "/cargo");
     }

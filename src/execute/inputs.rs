@@ -11,11 +11,10 @@ use crate::plan::Plan;
 use crate::platform::Platform;
 use crate::sbom::deps::{self, MetadataQuery};
 use anyhow::Result;
-use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// `cargo metadata` per platform.
-pub type Metadata = BTreeMap<Platform, Value>;
+pub type Metadata = BTreeMap<Platform, cargo_metadata::Metadata>;
 
 /// The query the build and the SBOM share.
 pub fn query(plan: &Plan, cli: &Cli) -> MetadataQuery {

@@ -5,12 +5,15 @@
 //! walks the resolve graph from the packages that build the image's binaries along *normal* edges
 //! only: dev-dependencies, build-dependencies (and everything only they pull in) and proc-macro crates
 //! (which run in the compiler, not in the binary) are left out. Checksums come from `Cargo.lock`.
+//!
+//! The metadata is read into `cargo_metadata`'s types ([`Metadata`]), which the build's remap list
+//! and its embedded dependency list (`compile::prepare`) read too, from the same value.
 
 use crate::platform::Platform;
 use anyhow::{bail, Context, Result};
-use serde_json::Value;
+use cargo_metadata::{DependencyKind, Metadata, Node, NodeDep, Package, TargetKind};
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// One crate compiled into the binaries.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -97,8 +100,8 @@ pub fn cargo_command(q: &MetadataQuery, args: &[&str]) -> std::process::Command 
     cmd
 }
 
-/// `cargo metadata` (with dependencies) filtered for `platform`'s musl target, as JSON.
-pub fn metadata(q: &MetadataQuery, platform: Platform) -> Result<Value> {
+/// `cargo metadata` (with dependencies) filtered for `platform`'s musl target.
+pub fn metadata(q: &MetadataQuery, platform: Platform) -> Result<Metadata> {
     let out = cargo_command(
         q,
         &[
@@ -157,50 +160,65 @@ fn spdx_license(l: &str) -> String {
     }
 }
 
-fn is_proc_macro(pkg: &Value) -> bool {
-    let targets = pkg["targets"].as_array().map(Vec::as_slice).unwrap_or(&[]);
-    !targets.is_empty()
-        && targets.iter().all(|t| {
-            t["kind"]
-                .as_array()
-                .is_some_and(|k| k.iter().any(|k| k == "proc-macro"))
-        })
+/// A package all of whose targets are proc macros (which run in the compiler).
+fn is_proc_macro(pkg: &Package) -> bool {
+    !pkg.targets.is_empty()
+        && pkg
+            .targets
+            .iter()
+            .all(|t| t.kind.contains(&TargetKind::ProcMacro))
 }
 
 /// `cargo metadata`'s packages and resolve nodes, by package id.
-type ById<'a> = BTreeMap<&'a str, &'a Value>;
+type ById<'a, T> = BTreeMap<&'a str, &'a T>;
 
-/// The packages and the resolve nodes of a metadata value, by id.
-fn index(md: &Value) -> Result<(ById<'_>, ById<'_>)> {
-    fn by_id<'a>(list: &'a Value, what: &str) -> Result<ById<'a>> {
-        Ok(list
-            .as_array()
-            .with_context(|| format!("cargo metadata gave no {what}"))?
-            .iter()
-            .filter_map(|p| Some((p["id"].as_str()?, p)))
-            .collect())
-    }
+/// Packages and resolve nodes, by id.
+type Index<'a> = (ById<'a, Package>, ById<'a, Node>);
+
+/// The packages and the resolve nodes of `md`, by id.
+fn index(md: &Metadata) -> Result<Index<'_>> {
+    let resolve = md
+        .resolve
+        .as_ref()
+        .context("cargo metadata gave no resolve graph")?;
     Ok((
-        by_id(&md["packages"], "`packages`")?,
-        by_id(&md["resolve"]["nodes"], "resolve graph")?,
+        md.packages
+            .iter()
+            .map(|p| (p.id.repr.as_str(), p))
+            .collect(),
+        resolve
+            .nodes
+            .iter()
+            .map(|n| (n.id.repr.as_str(), n))
+            .collect(),
     ))
 }
 
 /// The ids of the workspace packages named `roots`; with no names, the packages a plain `cargo
 /// build` builds (the root package, else the default members, else every member).
-fn root_ids<'a>(md: &'a Value, packages: &ById<'a>, roots: &[String]) -> Result<Vec<&'a str>> {
-    let list = |key: &str| -> Vec<&'a str> {
-        md[key]
-            .as_array()
-            .map(|v| v.iter().filter_map(Value::as_str).collect())
-            .unwrap_or_default()
-    };
-    let members: BTreeSet<&str> = list("workspace_members").into_iter().collect();
+fn root_ids<'a>(
+    md: &'a Metadata,
+    packages: &ById<'a, Package>,
+    roots: &[String],
+) -> Result<Vec<&'a str>> {
+    let members: BTreeSet<&str> = md
+        .workspace_members
+        .iter()
+        .map(|id| id.repr.as_str())
+        .collect();
     if roots.is_empty() {
-        if let Some(root) = md["resolve"]["root"].as_str() {
-            return Ok(vec![root]);
+        if let Some(root) = md.resolve.as_ref().and_then(|r| r.root.as_ref()) {
+            return Ok(vec![root.repr.as_str()]);
         }
-        let defaults = list("workspace_default_members");
+        // Missing before cargo 1.71 (and its `Deref` would panic then).
+        let defaults: Vec<&str> = if md.workspace_default_members.is_available() {
+            md.workspace_default_members
+                .iter()
+                .map(|id| id.repr.as_str())
+                .collect()
+        } else {
+            Vec::new()
+        };
         return Ok(if defaults.is_empty() {
             members.into_iter().collect()
         } else {
@@ -212,42 +230,35 @@ fn root_ids<'a>(md: &'a Value, packages: &ById<'a>, roots: &[String]) -> Result<
         .map(|r| {
             packages
                 .iter()
-                .find(|(id, p)| members.contains(*id) && p["name"] == r.as_str())
+                .find(|(id, p)| members.contains(*id) && p.name == r.as_str())
                 .map(|(id, _)| *id)
                 .with_context(|| format!("package `{r}` is not in the workspace's cargo metadata"))
         })
         .collect()
 }
 
-/// Whether a resolve edge has the dependency kind `kind` (`None`: a normal dependency).
-fn edge_is(dep: &Value, kind: Option<&str>) -> bool {
-    dep["dep_kinds"].as_array().is_some_and(|k| {
-        k.iter().any(|k| match kind {
-            None => k["kind"].is_null(),
-            Some(want) => k["kind"] == want,
-        })
-    })
+/// Whether a resolve edge is a normal dependency (for some platform).
+fn is_normal(dep: &NodeDep) -> bool {
+    dep.dep_kinds
+        .iter()
+        .any(|k| k.kind == DependencyKind::Normal)
 }
 
 /// The crates a [`walk`] saw, and the edges it took.
 type Walked<'a> = (BTreeSet<&'a str>, BTreeSet<(&'a str, &'a str)>);
 
 /// `name@version` of a package, the form `cargo tree --format {p}` prints (the built edges use it).
-fn key(packages: &ById<'_>, id: &str) -> Option<String> {
+fn key(packages: &ById<'_, Package>, id: &str) -> Option<String> {
     let p = packages.get(id)?;
-    Some(format!(
-        "{}@{}",
-        p["name"].as_str()?,
-        p["version"].as_str()?
-    ))
+    Some(format!("{}@{}", p.name, p.version))
 }
 
 /// Breadth-first from `from` along normal, non-proc-macro edges (the metadata is already filtered
 /// for the platform), and when `built` is given only along the edges the build really has (`cargo
 /// metadata` resolves the features of the whole workspace at once, dev-dependencies included).
 fn walk<'a>(
-    nodes: &ById<'a>,
-    packages: &ById<'a>,
+    nodes: &ById<'a, Node>,
+    packages: &ById<'a, Package>,
     from: &[&'a str],
     built: Option<&BTreeSet<(String, String)>>,
 ) -> Walked<'a> {
@@ -256,11 +267,9 @@ fn walk<'a>(
     let mut edges = BTreeSet::new();
     while let Some(id) = queue.pop() {
         let Some(node) = nodes.get(id) else { continue };
-        for dep in node["deps"].as_array().into_iter().flatten() {
-            let Some(to) = dep["pkg"].as_str() else {
-                continue;
-            };
-            if !edge_is(dep, None) || packages.get(to).is_some_and(|p| is_proc_macro(p)) {
+        for dep in &node.deps {
+            let to = dep.pkg.repr.as_str();
+            if !is_normal(dep) || packages.get(to).is_some_and(|p| is_proc_macro(p)) {
                 continue;
             }
             if let Some(built) = built {
@@ -281,13 +290,13 @@ fn walk<'a>(
 /// The graph from the workspace packages named `roots` along normal, non-proc-macro edges (only
 /// those in `built`, when given: the edges `cargo tree` shows the build has).
 pub fn graph(
-    md: &Value,
+    md: &Metadata,
     roots: &[String],
     built: Option<&BTreeSet<(String, String)>>,
 ) -> Result<DepGraph> {
     let (packages, nodes) = index(md)?;
     let root_ids = root_ids(md, &packages, roots)?;
-    let lock_path = Path::new(md["workspace_root"].as_str().unwrap_or(".")).join("Cargo.lock");
+    let lock_path = md.workspace_root.join("Cargo.lock");
     let sums = std::fs::read_to_string(&lock_path)
         .map(|t| lock_checksums(&t))
         .unwrap_or_default();
@@ -297,15 +306,15 @@ pub fn graph(
         .iter()
         .filter_map(|id| {
             let p = packages.get(id)?;
-            let name = p["name"].as_str()?.to_string();
-            let version = p["version"].as_str()?.to_string();
+            let name = p.name.to_string();
+            let version = p.version.to_string();
             Some((
                 Crate {
                     checksum: sums.get(&(name.clone(), version.clone())).cloned(),
                     name,
                     version,
-                    source: p["source"].as_str().map(str::to_string),
-                    license: p["license"].as_str().map(spdx_license),
+                    source: p.source.as_ref().map(|s| s.repr.clone()),
+                    license: p.license.as_deref().map(spdx_license),
                     root: root_ids.contains(id),
                 },
                 *id,
@@ -328,10 +337,45 @@ pub fn graph(
     })
 }
 
+/// Metadata from a JSON value with only the fields a test is about: the others `cargo metadata`
+/// always writes are filled in (empty lists, a package's id from its name, placeholder paths).
+#[cfg(test)]
+pub(crate) fn test_metadata(mut v: serde_json::Value) -> Metadata {
+    use serde_json::{json, Value};
+    fn fill(o: &mut Value, with: Value) {
+        if let (Some(o), Value::Object(with)) = (o.as_object_mut(), with) {
+            for (k, v) in with {
+                o.entry(k).or_insert(v);
+            }
+        }
+    }
+    let top = json!({"packages": [], "workspace_members": [], "workspace_root": "/w",
+                     "target_directory": "/w/target", "version": 1});
+    fill(&mut v, top);
+    for p in v["packages"].as_array_mut().into_iter().flatten() {
+        let id = p["name"].clone();
+        let more = json!({"id": id, "dependencies": [], "features": {}, "targets": [],
+                          "manifest_path": "/w/Cargo.toml"});
+        fill(p, more);
+        for t in p["targets"].as_array_mut().into_iter().flatten() {
+            fill(t, json!({"name": "t", "src_path": "/w/src/main.rs"}));
+        }
+    }
+    let nodes = v.get_mut("resolve").and_then(|r| r.get_mut("nodes"));
+    for n in nodes.and_then(Value::as_array_mut).into_iter().flatten() {
+        fill(n, json!({"dependencies": []}));
+        for d in n["deps"].as_array_mut().into_iter().flatten() {
+            let name = d["pkg"].clone();
+            fill(d, json!({ "name": name }));
+        }
+    }
+    serde_json::from_value(v).expect("a test's metadata")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     #[test]
     fn lock_checksums_are_read() {
@@ -360,6 +404,7 @@ mod tests {
                 {"id": "norm", "deps": []}
             ]}
         });
+        let md = test_metadata(md);
         // Only the edges the build has, when cargo tree says which (norm only by another member).
         let none = BTreeSet::new();
         let g = graph(&md, &["app".into()], Some(&none)).unwrap();

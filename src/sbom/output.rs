@@ -61,7 +61,7 @@ impl SbomOut {
 pub fn graphs(
     plan: &Plan,
     q: &MetadataQuery,
-    metadata: &mut BTreeMap<Platform, serde_json::Value>,
+    metadata: &mut BTreeMap<Platform, cargo_metadata::Metadata>,
 ) -> Result<Graphs> {
     let mut out = Graphs::new();
     let Some(cargo) = &plan.cargo else {
