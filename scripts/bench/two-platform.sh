@@ -76,7 +76,7 @@ for i in $(seq "$runs"); do
       run --target-dir "$work/c-target" --platform linux/amd64,linux/arm64 -o "$work/c-layout" -v \
         2> "$work/c.log"
       combined=$(since "$t")
-      n=$(grep -c "running cargo" "$work/c.log" || true)
+      n=$(grep -c "verbose running " "$work/c.log" || true)
       [ "$n" = "$builds" ] || { echo "FAIL: the combined run made $n cargo builds, not $builds" >&2; exit 1; }
     else
       run --target-dir "$work/s-target" --platform linux/amd64 -o "$work/s-amd64" -q
