@@ -7,7 +7,7 @@
 
 use super::client::Client;
 use super::error::RegistryError;
-use super::http::{header, strip_query, with_query, ReqBody, Request};
+use super::http::{header, shown_url, with_query, ReqBody, Request};
 use super::upload::{on_session, range_end, Step};
 use crate::digest::Digest;
 use std::path::Path;
@@ -95,7 +95,7 @@ impl Client {
         crate::ui::verbose(format!(
             "{}: closing chunked upload {}",
             self.host,
-            strip_query(&loc)
+            shown_url(&loc)
         ));
         let url = with_query(&loc, "digest", &d.to_string());
         self.http

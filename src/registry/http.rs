@@ -14,7 +14,7 @@ use super::error::{parse_retry_after, summarize_body, RegistryError};
 use super::options::ClientOptions;
 use super::tls::{extra_roots_for, with_base_roots};
 use super::tuning::Tuning;
-pub(crate) use super::urls::{strip_query, url_host, with_query};
+pub(crate) use super::urls::{shown_url, strip_query, url_host, with_query};
 use crate::ui::progress::reading;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;

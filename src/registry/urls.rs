@@ -75,7 +75,7 @@ pub(crate) fn resolve_url(base: &str, loc: &str) -> String {
 /// docs); `insecure` is the `--insecure-registry` list. The error says what is wrong with it.
 pub(crate) fn given_url(from: &str, given: &str, insecure: &[String]) -> Result<String, String> {
     let url = resolve_url(from, given);
-    let shown = strip_query(&url);
+    let shown = shown_url(&url);
     if strip_scheme(&url, "https").is_some() {
         return Ok(url);
     }
@@ -125,6 +125,20 @@ pub(crate) fn strip_query(url: &str) -> &str {
     url.split('?').next().unwrap_or(url)
 }
 
+/// `url` as messages name it: without its query ([`strip_query`]; a signed URL's signature) and
+/// without a `user:password@` part (credentials a registry put into a URL it hands out).
+pub(crate) fn shown_url(url: &str) -> String {
+    let url = strip_query(url);
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let end = rest.find('/').unwrap_or(rest.len());
+    match rest[..end].rsplit_once('@') {
+        Some((_, host)) => format!("{scheme}://{host}{}", &rest[end..]),
+        None => url.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -153,6 +167,11 @@ mod tests {
             Some("reg.io:5000")
         );
         assert_eq!(strip_query(b), "https://r.io/v2/a/blobs/uploads/x");
+        assert_eq!(
+            shown_url("http://u:p@w@s3.x:9/b/c?sig=1"),
+            "http://s3.x:9/b/c"
+        );
+        assert_eq!(shown_url("https://s3.x/u@b"), "https://s3.x/u@b");
     }
 
     #[test]
