@@ -6,7 +6,7 @@
 //! Warns when TLS is not verified or plain http is used off loopback.
 
 use super::auth::{challenge_from_header, Challenge};
-use super::error::RegistryError;
+use super::error::{RegistryError, MAX_DETAIL_CHARS};
 use super::http::{header, Transport};
 use super::tls::{host_without_port, is_insecure, is_loopback};
 
@@ -94,12 +94,14 @@ fn ping_once(
         200 => Ok(Challenge::None),
         401 => {
             let h = header(&resp, "www-authenticate").unwrap_or_default();
+            // Quoted as error bodies are: redacted, then cut (a header may be 64 KiB).
+            let quoted = crate::ui::redact_and_cut(&h, MAX_DETAIL_CHARS);
             challenge_from_header(&h)
                 .map(|(c, _)| c)
                 .ok_or_else(|| RegistryError::Auth {
                     action: action.to_string(),
                     detail: format!(
-                        "{} asks for authentication with an unsupported scheme (`{h}`)",
+                        "{} asks for authentication with an unsupported scheme (`{quoted}`)",
                         http.host()
                     ),
                 })
