@@ -1,0 +1,377 @@
+//! Attacks on the paths the registry and sink refactor moved (registry::probe, auth::Tokens,
+//! http::Transport; sink::temp/commit), through the real binary.
+//!
+//! A hostile registry on 127.0.0.1 (a raw HTTP server in this file) answers the ping, the token
+//! endpoint and the upload start in ways no other test does: 5xx bodies quoting what it was sent
+//! (retried, then failed), a challenge of an unknown scheme that quotes the password in a huge
+//! header, and URLs carrying credentials in their user part and query. No piece of a secret may
+//! show, and no message quotes more than a few hundred characters of what the registry sent.
+//! `-o` attacks: a trailing slash on a symlink to a layout, and a layout whose entries are symlinks
+//! into the user's files.
+
+mod common;
+#[path = "common/pieces.rs"]
+mod pieces;
+
+use common::outputs::busy;
+use common::registry::{b64, PASSWORD, USER};
+use common::slim::{self, cmd, fails, ok};
+use pieces::assert_no_piece;
+use std::collections::HashMap;
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+/// A request as the server saw it.
+struct Req {
+    method: String,
+    path: String,
+    headers: HashMap<String, String>,
+}
+
+/// Status, extra headers, body.
+type Answer = (u16, Vec<(String, String)>, String);
+
+/// A registry on 127.0.0.1 answering every request with `answer(host, request)`; it records the
+/// requests it saw.
+struct Hostile {
+    host: String,
+    seen: Arc<Mutex<Vec<String>>>,
+}
+
+impl Hostile {
+    fn start(answer: impl Fn(&str, &Req) -> Answer + Send + Sync + 'static) -> Hostile {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let host = listener.local_addr().unwrap().to_string();
+        let answer = Arc::new(answer);
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (h, s) = (host.clone(), seen.clone());
+        // The thread ends with the test process.
+        std::thread::spawn(move || {
+            for conn in listener.incoming().flatten() {
+                let (answer, h, s) = (answer.clone(), h.clone(), s.clone());
+                std::thread::spawn(move || serve(conn, &h, &*answer, &s));
+            }
+        });
+        Hostile { host, seen }
+    }
+
+    fn seen(&self) -> Vec<String> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+fn serve(
+    conn: TcpStream,
+    host: &str,
+    answer: &dyn Fn(&str, &Req) -> Answer,
+    seen: &Mutex<Vec<String>>,
+) {
+    conn.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .ok();
+    let mut r = BufReader::new(conn);
+    let mut line = String::new();
+    if r.read_line(&mut line).is_err() {
+        return;
+    }
+    let mut parts = line.split_whitespace();
+    let (Some(method), Some(path)) = (parts.next(), parts.next()) else {
+        return;
+    };
+    let mut headers = HashMap::new();
+    loop {
+        let mut h = String::new();
+        if r.read_line(&mut h).is_err() || h.trim_end().is_empty() {
+            break;
+        }
+        if let Some((k, v)) = h.trim_end().split_once(':') {
+            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+        }
+    }
+    let n = headers
+        .get("content-length")
+        .and_then(|n| n.parse::<usize>().ok())
+        .unwrap_or(0);
+    let mut body = vec![0; n.min(1 << 20)];
+    if r.read_exact(&mut body).is_err() {
+        return;
+    }
+    let req = Req {
+        method: method.to_string(),
+        path: path.to_string(),
+        headers,
+    };
+    seen.lock()
+        .unwrap()
+        .push(format!("{} {}", req.method, req.path));
+    let (status, extra, text) = answer(host, &req);
+    let mut out = format!(
+        "HTTP/1.1 {status} X\r\nConnection: close\r\nContent-Length: {}\r\n",
+        text.len()
+    );
+    for (k, v) in extra {
+        out.push_str(&format!("{k}: {v}\r\n"));
+    }
+    out.push_str("\r\n");
+    let mut conn = r.into_inner();
+    let _ = conn.write_all(out.as_bytes());
+    if req.method != "HEAD" {
+        let _ = conn.write_all(text.as_bytes());
+    }
+}
+
+/// The binary packaging busybox and pushing it to `target`, credentials in the environment, in a
+/// clean home under `work`.
+fn push(work: &Path, target: &str) -> std::process::Command {
+    let t = work.join("target");
+    let o = work.join("out");
+    let mut c = cmd(&[
+        "--binary",
+        "/bin/busybox",
+        "-vv",
+        "--retries",
+        "1",
+        "--timeout",
+        "5",
+        "--push",
+        target,
+        "--target-dir",
+        t.to_str().unwrap(),
+        "--output",
+        o.to_str().unwrap(),
+    ]);
+    c.env("HOME", work)
+        .env("DOCKER_CONFIG", work)
+        .env_remove("REGISTRY_AUTH_FILE")
+        .env_remove("XDG_RUNTIME_DIR")
+        .env_remove("SLIM_IMAGE_REGISTRY_HOST")
+        .env("SLIM_IMAGE_REGISTRY_USERNAME", USER)
+        .env("SLIM_IMAGE_REGISTRY_PASSWORD", PASSWORD);
+    c
+}
+
+/// Run `c`, require exit 1, an empty stdout and no piece of `secrets`; return stderr.
+fn fails_clean(c: &mut std::process::Command, secrets: &[String]) -> String {
+    let out = slim::run(c);
+    assert_no_piece(&out, secrets);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(out.stdout.is_empty(), "stdout on failure");
+    stderr
+}
+
+/// The password and the Basic value in every form the tests look for.
+fn login_secrets() -> Vec<String> {
+    let basic = b64(&format!("{USER}:{PASSWORD}"));
+    vec![PASSWORD.to_string(), format!("{USER}:{PASSWORD}"), basic]
+}
+
+/// The token endpoint (auth::Tokens::request_token) answers 500, quoting the Basic header it got,
+/// with `Retry-After: 0`: retried (a warning per retry), then the run fails. The realm carries
+/// a secret in its query, which no message may quote either.
+#[test]
+fn a_token_endpoint_that_fails_quoting_the_basic_header_is_redacted_on_every_retry() {
+    const REALM_SECRET: &str = "Realm-Query-Secret-91c4";
+    let reg = Hostile::start(|host, req| {
+        if req.path.starts_with("/token") {
+            let a = req
+                .headers
+                .get("authorization")
+                .cloned()
+                .unwrap_or_default();
+            return (
+                500,
+                vec![("Retry-After".into(), "0".into())],
+                format!("token service down; you sent {a}"),
+            );
+        }
+        let realm = format!("http://{host}/token?client_secret={REALM_SECRET}");
+        (
+            401,
+            vec![(
+                "WWW-Authenticate".into(),
+                format!(r#"Bearer realm="{realm}",service="hostile""#),
+            )],
+            String::new(),
+        )
+    });
+    let work = tempfile::tempdir().unwrap();
+    let mut secrets = login_secrets();
+    secrets.push(REALM_SECRET.to_string());
+    let err = fails_clean(
+        &mut push(work.path(), &format!("{}/a/app:v1", reg.host)),
+        &secrets,
+    );
+    assert!(
+        err.contains("HTTP 500") && err.contains("you sent Basic <redacted>"),
+        "{err}"
+    );
+    assert!(err.contains("retrying"), "no retry warning: {err}");
+    assert!(err.contains("getting a token from"), "{err}");
+    let tokens = reg.seen().iter().filter(|s| s.contains("/token")).count();
+    assert!(
+        tokens >= 2,
+        "no retry of the token request: {:?}",
+        reg.seen()
+    );
+}
+
+/// The ping (registry::probe) answers 503 quoting the password the registry knows, before any
+/// credentials were looked up for it: redacted (the CI password is remembered at the start).
+#[test]
+fn a_ping_that_fails_quoting_the_password_is_redacted() {
+    let reg = Hostile::start(|_, _| {
+        (
+            503,
+            vec![("Retry-After".into(), "0".into())],
+            format!("maintenance for the account with password {PASSWORD}"),
+        )
+    });
+    let work = tempfile::tempdir().unwrap();
+    let err = fails_clean(
+        &mut push(work.path(), &format!("{}/a/app:v1", reg.host)),
+        &login_secrets(),
+    );
+    assert!(
+        err.contains("HTTP 503") && err.contains("password <redacted>"),
+        "{err}"
+    );
+}
+
+/// A challenge of an unknown scheme, quoting the password inside a 60 KB header: the error names
+/// the scheme, shows no piece of the password and quotes at most a few hundred characters of it.
+#[test]
+fn a_huge_challenge_of_an_unknown_scheme_is_cut_and_redacted() {
+    let reg = Hostile::start(|_, _| {
+        let h = format!("Negotiate {PASSWORD} {}", "A".repeat(60_000));
+        (401, vec![("WWW-Authenticate".into(), h)], String::new())
+    });
+    let work = tempfile::tempdir().unwrap();
+    let err = fails_clean(
+        &mut push(work.path(), &format!("{}/a/app:v1", reg.host)),
+        &login_secrets(),
+    );
+    assert!(
+        err.contains("unsupported scheme") && err.contains("Negotiate <redacted>"),
+        "{err}"
+    );
+    let longest = err.lines().map(str::len).max().unwrap_or(0);
+    assert!(
+        longest < 2000,
+        "a line of {longest} bytes quotes the registry's header whole"
+    );
+}
+
+/// URLs a registry hands out may carry credentials of their own (`user:password@` and a signed
+/// query): an upload `Location` and a token realm that are refused (plain http off loopback) are
+/// named without either, and nothing is sent there.
+#[test]
+fn refused_urls_are_named_without_their_user_part_or_query() {
+    const USERINFO: &str = "Userinfo-Secret-5e2a";
+    const QUERY: &str = "Signed-Query-Secret-77b0";
+    // An upload Location to plain http on a host that is not loopback.
+    let uploads = Hostile::start(|_, req| match req.method.as_str() {
+        "HEAD" => (404, Vec::new(), String::new()),
+        "POST" => (
+            202,
+            vec![(
+                "Location".into(),
+                format!("http://up:{USERINFO}@storage.example/up/1?sig={QUERY}"),
+            )],
+            String::new(),
+        ),
+        _ => (200, Vec::new(), "{}".into()),
+    });
+    // A token realm on plain http off loopback.
+    let realm = Hostile::start(|_, _| {
+        (
+            401,
+            vec![(
+                "WWW-Authenticate".into(),
+                format!(
+                    r#"Bearer realm="http://tok:{USERINFO}@auth.example/token?sig={QUERY}",service="h""#
+                ),
+            )],
+            String::new(),
+        )
+    });
+    let mut secrets = login_secrets();
+    secrets.extend([USERINFO.to_string(), QUERY.to_string()]);
+    for (reg, want) in [
+        (&uploads, "http://storage.example/up/1"),
+        (&realm, "http://auth.example/token"),
+    ] {
+        let work = tempfile::tempdir().unwrap();
+        let err = fails_clean(
+            &mut push(work.path(), &format!("{}/a/app:v1", reg.host)),
+            &secrets,
+        );
+        assert!(err.contains(want), "the refused URL is not named: {err}");
+        assert!(
+            reg.seen().iter().all(|s| !s.contains("/token")),
+            "{:?}",
+            reg.seen()
+        );
+    }
+}
+
+/// `-o LINK/` (a trailing slash, as shell completion adds) on a symlink to a layout: the target is
+/// replaced and the link stays, as for `-o LINK`.
+#[test]
+fn output_through_a_symlink_with_a_trailing_slash_replaces_the_target() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let target = w.join("target");
+    let real = w.join("real");
+    ok(busy(&target, &["-o", real.to_str().unwrap()]));
+    std::os::unix::fs::symlink("real", w.join("link")).unwrap();
+    let slashed = format!("{}/", w.join("link").display());
+    ok(busy(&target, &["-o", &slashed, "--tag", "other:1"]));
+    assert!(
+        fs::symlink_metadata(w.join("link"))
+            .unwrap()
+            .file_type()
+            .is_symlink(),
+        "the link was replaced"
+    );
+    let index = fs::read_to_string(real.join("index.json")).unwrap();
+    assert!(index.contains("other:1"), "{index}");
+    let names = common::outputs::names_where(w, |n| n.starts_with('.'));
+    assert!(names.is_empty(), "left beside the output: {names:?}");
+}
+
+/// A layout whose `blobs` and `index.json` are symlinks into the user's files (a user who "saved
+/// space"): replacing the layout removes the links, never what they point to.
+#[test]
+fn replacing_a_layout_never_follows_its_symlinked_entries() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let target = w.join("target");
+    let out = w.join("out");
+    ok(busy(&target, &["-o", out.to_str().unwrap()]));
+    let mine = w.join("mine");
+    fs::create_dir_all(mine.join("photos")).unwrap();
+    fs::write(mine.join("photos/cat.jpg"), "meow").unwrap();
+    fs::write(mine.join("notes.json"), "{}").unwrap();
+    fs::remove_dir_all(out.join("blobs")).unwrap();
+    std::os::unix::fs::symlink(mine.join("photos"), out.join("blobs")).unwrap();
+    fs::remove_file(out.join("index.json")).unwrap();
+    std::os::unix::fs::symlink(mine.join("notes.json"), out.join("index.json")).unwrap();
+    // Replaced or refused, the user's files stay as they were.
+    let mut c = busy(&target, &["-o", out.to_str().unwrap(), "--tag", "again:2"]);
+    let _ = slim::run(&mut c);
+    assert_eq!(
+        fs::read_to_string(mine.join("photos/cat.jpg")).unwrap(),
+        "meow"
+    );
+    assert_eq!(fs::read_to_string(mine.join("notes.json")).unwrap(), "{}");
+    assert_eq!(fs::read_dir(mine.join("photos")).unwrap().count(), 1);
+    // A file of the user's at -o is refused before anything is written, and left alone.
+    let file = w.join("file");
+    fs::write(&file, "mine").unwrap();
+    let err = fails(busy(&target, &["-o", file.to_str().unwrap()]));
+    assert!(err.contains("not a directory"), "{err}");
+    assert_eq!(fs::read_to_string(&file).unwrap(), "mine");
+}
