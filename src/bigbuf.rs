@@ -2,7 +2,7 @@
 //! from it) backed by transparent huge pages where the kernel offers them on request.
 //!
 //! A fresh 34 MB `Vec` is 8,300 zero-filled 4 KiB page faults on first touch; on this 2-core machine
-//! they were a third of the time of reading the binary (perf: `clear_page_erms`, `exc_page_fault`).
+//! perf put about half of the time of reading the binary in them (`clear_page_erms`, `exc_page_fault`).
 //! `madvise(MADV_HUGEPAGE)` on the buffer's whole 2 MiB-aligned pages lets the kernel fault it in 2 MiB
 //! at a time ("madvise" is the default THP mode of Debian and Ubuntu kernels). It is a hint: where THP
 //! is off or the call fails, the buffer is an ordinary one, same bytes.

@@ -6,7 +6,7 @@
 use super::split::{drop_debug, split};
 
 /// A small Rust binary with DWARF, compiled once with the toolchain the tests run with.
-fn elf_with_dwarf() -> Vec<u8> {
+pub(super) fn elf_with_dwarf() -> Vec<u8> {
     static ELF: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
     ELF.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
