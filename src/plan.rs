@@ -125,6 +125,46 @@ pub struct CargoPlan {
     pub toolchains: Vec<crate::compile::c_toolchain::Decision>,
 }
 
+/// The cargo flags of a run (`-F`, `--all-features`, `--no-default-features`, `--profile`,
+/// `--locked`, `--frozen`, `--offline`, `-v`, `-q`): the build, the SBOM's `cargo metadata` and the
+/// provenance read them from here.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BuildFlags {
+    /// `-F` values as given.
+    pub features: Vec<String>,
+    /// `--all-features`.
+    pub all_features: bool,
+    /// `--no-default-features`.
+    pub no_default_features: bool,
+    /// `--profile` (`release` by default).
+    pub profile: String,
+    /// `--locked`.
+    pub locked: bool,
+    /// `--frozen`.
+    pub frozen: bool,
+    /// `--offline`.
+    pub offline: bool,
+    /// How many `-v` to pass on to cargo.
+    pub verbose: u8,
+    /// `-q`.
+    pub quiet: bool,
+}
+
+impl BuildFlags {
+    /// `--locked`, `--frozen` and `--offline` as given, to pass on to cargo.
+    pub fn lock_flags(&self) -> Vec<String> {
+        [
+            (self.locked, "--locked"),
+            (self.frozen, "--frozen"),
+            (self.offline, "--offline"),
+        ]
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, f)| f.to_string())
+        .collect()
+    }
+}
+
 /// The whole plan.
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -140,20 +180,78 @@ pub struct Plan {
     pub load: bool,
     /// Build with the `--min-size` profile overrides (the flag, or any image's `profile = "min-size"`).
     pub min_size: bool,
+    /// The cargo flags.
+    pub build: BuildFlags,
+    /// How layers are compressed (`--compression`, `--compression-level`, checked).
+    pub compression: crate::layer::LayerCompression,
+    /// How registries are reached (`--insecure-registry`, `--registry-ca`, `--retries`,
+    /// `--timeout`; credentials from the environment): bases, pushes.
+    pub client: crate::registry::ClientOptions,
+    /// The format of every image's tarball (`--tarball-format`).
+    pub tarball_format: crate::sink::tarball_format::Format,
+    /// Where the list of pushed references goes (`--image-refs`).
+    pub image_refs: Option<PathBuf>,
+    /// The signing key file (`--sign-key`; else the environment's, read when signing).
+    pub sign_key: Option<PathBuf>,
+    /// Print the plan and stop (`--dry-run`).
+    pub dry_run: bool,
+    /// Results on stdout as one JSON document (`--message-format json`).
+    pub json: bool,
 }
 
 impl Plan {
+    /// Every platform of the plan's images, once, in order.
+    pub fn platforms(&self) -> Vec<Platform> {
+        let mut platforms: Vec<Platform> = self
+            .images
+            .iter()
+            .flat_map(|i| i.platforms.clone())
+            .collect();
+        platforms.sort();
+        platforms.dedup();
+        platforms
+    }
+
+    /// The cargo build of each platform (none with `--binary`): the run's cargo flags and the
+    /// platform's C toolchain, when decided. The build adds what it learns from `cargo metadata`
+    /// (the wrapper's inputs) and the C libraries' environment.
+    pub fn build_requests(&self) -> Vec<crate::compile::BuildRequest> {
+        let Some(cargo) = &self.cargo else {
+            return Vec::new();
+        };
+        let b = &self.build;
+        let request = |platform: Platform| {
+            let mut req = crate::compile::BuildRequest::new(platform);
+            req.manifest_path = cargo.manifest_path.clone();
+            req.packages = cargo.packages.clone();
+            req.bins = cargo.bins.clone();
+            req.features = b.features.clone();
+            req.all_features = b.all_features;
+            req.no_default_features = b.no_default_features;
+            req.profile = b.profile.clone();
+            req.target_dir = Some(self.target_dir.clone());
+            req.locked = b.locked;
+            req.frozen = b.frozen;
+            req.offline = b.offline;
+            req.verbose = b.verbose;
+            req.quiet = b.quiet;
+            req.c_toolchain = cargo
+                .toolchains
+                .iter()
+                .find(|d| d.platform == platform)
+                .cloned();
+            req
+        };
+        self.platforms().into_iter().map(request).collect()
+    }
+
     /// The plan as text, for `--dry-run`.
     pub fn describe(&self) -> String {
         let mut s = String::new();
         if let Some(c) = &self.cargo {
-            let _ = writeln!(
-                s,
-                "cargo build -p {} --bin {} (target dir {})",
-                c.packages.join(" -p "),
-                c.bins.join(" --bin "),
-                self.target_dir.display()
-            );
+            for line in crate::compile::command_lines(&self.build_requests()) {
+                let _ = writeln!(s, "{line}");
+            }
             if c.toolchains.is_empty() {
                 let _ = writeln!(
                     s,
@@ -202,9 +300,9 @@ impl Plan {
                 );
             }
             let _ = writeln!(s, "  base:       {}", img.base);
-            let _ = writeln!(s, "  entrypoint: {:?}", img.entrypoint);
+            let _ = writeln!(s, "  entrypoint: {}", words(&img.entrypoint));
             if let Some(c) = &img.cmd {
-                let _ = writeln!(s, "  cmd:        {c:?}");
+                let _ = writeln!(s, "  cmd:        {}", words(c));
             }
             let _ = writeln!(s, "  user:       {}  workdir: {}", img.user, img.workdir);
             let _ = writeln!(
@@ -260,6 +358,7 @@ impl Plan {
             "tool": format!("cargo-slim-image {}", env!("CARGO_PKG_VERSION")),
             "dry_run": true,
             "cargo": self.cargo.as_ref().map(|c| json!({
+                "commands": crate::compile::command_lines(&self.build_requests()),
                 "manifest_path": c.manifest_path.as_deref().map(path_json),
                 "packages": c.packages,
                 "bins": c.bins,
@@ -323,6 +422,15 @@ fn image_json(img: &ImageSpec, load: bool) -> Value {
         })),
         "allocator_check": img.allocator_check,
     })
+}
+
+/// A list of words as a JSON array, `["/usr/local/bin/app", "--port", "80"]`.
+fn words(w: &[String]) -> String {
+    let quoted: Vec<String> = w
+        .iter()
+        .map(|x| Value::from(x.as_str()).to_string())
+        .collect();
+    format!("[{}]", quoted.join(", "))
 }
 
 /// Why a platform got its C toolchain, for [`Plan::describe`].
