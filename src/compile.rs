@@ -122,9 +122,15 @@ pub fn build_all(reqs: &[BuildRequest]) -> Result<Vec<BuiltBinary>> {
     let mut decided = Vec::with_capacity(reqs.len());
     for r in reqs {
         let mut r = r.clone();
-        if r.c_toolchain.is_none() {
-            r.c_toolchain = Some(decide(&r, c_toolchain::Choice::Auto)?);
-        }
+        let d = match r.c_toolchain.take() {
+            Some(d) => d,
+            None => decide(&r, c_toolchain::Choice::Auto)?,
+        };
+        // Every platform's Rust target and C toolchain is there before the first is built: a
+        // missing one fails now, not after another platform's build.
+        ensure_target(r.platform, r.offline || r.frozen)?;
+        c_toolchain::check_installed(&d)?;
+        r.c_toolchain = Some(d);
         decided.push(r);
     }
     let (groups, reasons) = multi::partition(&decided);
@@ -255,12 +261,11 @@ fn build_once(group: &[&BuildRequest]) -> Result<Vec<BuiltBinary>> {
     let triple = triples.join(", ");
     let mut toolchains = Vec::new();
     for r in group {
-        ensure_target(r.platform, r.offline || r.frozen)?;
+        // Decided and checked by build_all.
         let decision = match &r.c_toolchain {
             Some(d) => d.clone(),
             None => decide(r, c_toolchain::Choice::Auto)?,
         };
-        c_toolchain::check_installed(&decision)?;
         toolchains.push(decision.toolchain);
     }
     let target_dir = match &req.target_dir {

@@ -4,13 +4,14 @@
 //! prints it ([`Plan::describe`], or [`Plan::to_json`] with `--message-format json`), `run` executes
 //! it. Nothing after this step reads flags or TOML.
 
+mod describe;
+
 use crate::platform::Platform;
 use crate::reference::Reference;
 use crate::report::path_json;
 use crate::rootfs::CaConfig;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write as _;
 use std::path::PathBuf;
 
 /// Where the binaries go in the image (a fact of the image's file system, kept in [`crate::rootfs`]).
@@ -245,107 +246,6 @@ impl Plan {
         self.platforms().into_iter().map(request).collect()
     }
 
-    /// The plan as text, for `--dry-run`.
-    pub fn describe(&self) -> String {
-        let mut s = String::new();
-        if let Some(c) = &self.cargo {
-            for line in crate::compile::command_lines(&self.build_requests()) {
-                let _ = writeln!(s, "{line}");
-            }
-            if c.toolchains.is_empty() {
-                let _ = writeln!(
-                    s,
-                    "  c toolchain {}: decided when building (no Cargo.lock yet)",
-                    c.c_toolchain.name()
-                );
-            }
-            for d in &c.toolchains {
-                let _ = writeln!(
-                    s,
-                    "  {}: c toolchain {}{}",
-                    d.platform,
-                    d.toolchain.name(),
-                    toolchain_why(d)
-                );
-            }
-        }
-        for img in &self.images {
-            let _ = writeln!(s, "image {}:{}", img.name, img.tags.join(","));
-            let plats: Vec<String> = img
-                .platforms
-                .iter()
-                .map(|p| format!("{p} ({})", p.rust_target()))
-                .collect();
-            let default = if img.default_platform {
-                " (the default: --platform or `platforms` for others)"
-            } else {
-                ""
-            };
-            let _ = writeln!(s, "  platforms:  {}{default}", plats.join(", "));
-            for b in &img.binaries {
-                let from = match (&b.prebuilt, &b.package) {
-                    (Some(p), _) => format!("prebuilt {}", p.display()),
-                    (None, Some(pkg)) => format!("package {pkg}"),
-                    (None, None) => String::new(),
-                };
-                let _ = writeln!(s, "  binary:     {BIN_DIR}/{} ({from})", b.name);
-            }
-            for f in &img.files {
-                let _ = writeln!(
-                    s,
-                    "  file:       {} <- {} ({:o})",
-                    f.dest,
-                    f.src.display(),
-                    f.mode
-                );
-            }
-            let _ = writeln!(s, "  base:       {}", img.base);
-            let _ = writeln!(s, "  entrypoint: {}", words(&img.entrypoint));
-            if let Some(c) = &img.cmd {
-                let _ = writeln!(s, "  cmd:        {}", words(c));
-            }
-            let _ = writeln!(s, "  user:       {}  workdir: {}", img.user, img.workdir);
-            let _ = writeln!(
-                s,
-                "  ca:         {} + {} extra file(s)",
-                ca_name(&img.ca.source),
-                img.ca.extra.len()
-            );
-            let _ = writeln!(s, "  layout:     {}", img.layout.display());
-            if let Some(t) = &img.tarball {
-                let _ = writeln!(s, "  tarball:    {}", t.display());
-            }
-            if self.load {
-                let _ = writeln!(s, "  load:       podman or docker");
-            }
-            for r in &img.push {
-                let _ = writeln!(s, "  push:       {r}");
-            }
-            if let Some(f) = img.sbom {
-                let _ = writeln!(s, "  sbom:       {}", sbom_name(f));
-            }
-            if img.provenance != crate::provenance::choice::Choice::None {
-                let _ = writeln!(s, "  provenance: {}", img.provenance.as_str());
-            }
-            if self.cargo.is_some() && !img.embed_dependencies {
-                let _ = writeln!(s, "  deps:       not embedded in the binaries");
-            }
-            if img.timezones {
-                let _ = writeln!(
-                    s,
-                    "  timezones:  {} (IANA tzdata {}, {} names, a layer of its own)",
-                    crate::layer::zoneinfo::DIR,
-                    crate::layer::zoneinfo::VERSION,
-                    crate::layer::zoneinfo::zones().len()
-                );
-            }
-            if let Some(b) = img.size_budget {
-                let _ = writeln!(s, "  budget:     {}", crate::units::human_size(b));
-            }
-        }
-        s
-    }
-
     /// The plan as one JSON value, for `--dry-run --message-format json`: the same facts as
     /// [`Plan::describe`], with `"dry_run": true`.
     pub fn to_json(&self) -> Value {
@@ -370,6 +270,8 @@ impl Plan {
                 })).collect::<Vec<_>>(),
             })),
             "target_dir": path_json(&self.target_dir),
+            "compression": compression_name(self.compression),
+            "tarball_format": self.tarball_format.name(),
             "epoch": self.epoch,
             "min_size": self.min_size,
             "images": images,
@@ -424,29 +326,6 @@ fn image_json(img: &ImageSpec, load: bool) -> Value {
     })
 }
 
-/// A list of words as a JSON array, `["/usr/local/bin/app", "--port", "80"]`.
-fn words(w: &[String]) -> String {
-    let quoted: Vec<String> = w
-        .iter()
-        .map(|x| Value::from(x.as_str()).to_string())
-        .collect();
-    format!("[{}]", quoted.join(", "))
-}
-
-/// Why a platform got its C toolchain, for [`Plan::describe`].
-fn toolchain_why(d: &crate::compile::c_toolchain::Decision) -> String {
-    use crate::compile::c_toolchain::Choice;
-    let crates = if d.c_crates.is_empty() {
-        "no crate uses `cc`".to_string()
-    } else {
-        format!("C code in {}", d.c_crates.join(", "))
-    };
-    match d.choice {
-        Choice::Auto => format!(" ({crates})"),
-        c => format!(" (c-toolchain {}; {crates})", c.name()),
-    }
-}
-
 /// The `--ca-certificates` spelling of a CA source.
 fn ca_name(c: &crate::rootfs::CaSource) -> &'static str {
     match c {
@@ -461,5 +340,15 @@ fn sbom_name(f: crate::sbom::format::Format) -> &'static str {
     match f {
         crate::sbom::format::Format::Spdx => "spdx",
         crate::sbom::format::Format::Cyclonedx => "cyclonedx",
+    }
+}
+
+/// The `--compression` (and level) of the layers, for [`Plan::describe`].
+fn compression_name(c: crate::layer::LayerCompression) -> String {
+    use crate::layer::LayerCompression;
+    match c {
+        LayerCompression::GzipBySize => "gzip (level by layer size)".into(),
+        LayerCompression::Gzip(l) => format!("gzip level {l}"),
+        LayerCompression::Zstd(l) => format!("zstd level {l}"),
     }
 }

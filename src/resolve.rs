@@ -11,7 +11,7 @@
 
 use crate::cli::{BuildArgs, Cli};
 use crate::compile::c_toolchain;
-use crate::config::parse_meta;
+use crate::config::{parse_meta, Meta};
 use crate::plan::*;
 use crate::platform::Platform;
 use anyhow::{bail, Context, Result};
@@ -254,44 +254,7 @@ fn from_workspace(ctx: &Ctx<'_>, md: &Metadata) -> Result<Resolved> {
             continue;
         }
         let before = images.len();
-        let wanted = |b: &String| cli.bin.is_empty() || cli.bin.contains(b);
-        let spec = |name: &String| BinSpec {
-            name: name.clone(),
-            package: Some(pkg.name.to_string()),
-            prebuilt: None,
-        };
-        let origin = Origin::of(pkg);
-        if let Some(list) = &meta.binaries {
-            for b in list {
-                if !bins.contains(b) {
-                    bail!(
-                        "binaries = [..\"{b}\"..] in {}: package `{}` has no binary target `{b}` (it has: {})",
-                        pkg.manifest_path, pkg.name, bins.join(", ")
-                    );
-                }
-            }
-            if list.is_empty() {
-                bail!(
-                    "binaries = [] in {}: list at least one binary, or remove the key",
-                    pkg.manifest_path
-                );
-            }
-            if list.iter().any(wanted) {
-                seen_bins.extend(list.iter().cloned());
-                images.push(spec_for(
-                    ctx,
-                    &meta,
-                    &origin,
-                    pkg.name.as_str(),
-                    list.iter().map(spec).collect(),
-                )?);
-            }
-        } else {
-            for b in bins.iter().filter(|b| wanted(b)) {
-                seen_bins.insert(b.clone());
-                images.push(spec_for(ctx, &meta, &origin, b, vec![spec(b)])?);
-            }
-        }
+        images.extend(package_images(ctx, pkg, &meta, &bins, &mut seen_bins)?);
         if let (true, Some(c)) = (images.len() > before, &meta.c_toolchain) {
             c_choices.push((pkg.name.to_string(), c.clone()));
         }
@@ -333,6 +296,58 @@ fn from_workspace(ctx: &Ctx<'_>, md: &Metadata) -> Result<Resolved> {
         toolchains: Vec::new(),
     };
     Ok((images, Some(cargo), target_dir))
+}
+
+/// The images of one package: one per binary its `binaries` key or `--bin` select (`bins`: its bin
+/// targets), or one for the `binaries` list; the binaries wanted are added to `seen_bins`.
+fn package_images(
+    ctx: &Ctx<'_>,
+    pkg: &Package,
+    meta: &Meta,
+    bins: &[String],
+    seen_bins: &mut BTreeSet<String>,
+) -> Result<Vec<ImageSpec>> {
+    let cli = ctx.cli;
+    let wanted = |b: &String| cli.bin.is_empty() || cli.bin.contains(b);
+    let spec = |name: &String| BinSpec {
+        name: name.clone(),
+        package: Some(pkg.name.to_string()),
+        prebuilt: None,
+    };
+    let origin = Origin::of(pkg);
+    let mut images = Vec::new();
+    if let Some(list) = &meta.binaries {
+        for b in list {
+            if !bins.contains(b) {
+                bail!(
+                    "binaries = [..\"{b}\"..] in {}: package `{}` has no binary target `{b}` (it has: {})",
+                    pkg.manifest_path, pkg.name, bins.join(", ")
+                );
+            }
+        }
+        if list.is_empty() {
+            bail!(
+                "binaries = [] in {}: list at least one binary, or remove the key",
+                pkg.manifest_path
+            );
+        }
+        if list.iter().any(wanted) {
+            seen_bins.extend(list.iter().cloned());
+            images.push(spec_for(
+                ctx,
+                meta,
+                &origin,
+                pkg.name.as_str(),
+                list.iter().map(spec).collect(),
+            )?);
+        }
+    } else {
+        for b in bins.iter().filter(|b| wanted(b)) {
+            seen_bins.insert(b.clone());
+            images.push(spec_for(ctx, meta, &origin, b, vec![spec(b)])?);
+        }
+    }
+    Ok(images)
 }
 
 /// The C toolchain choice: `--c-toolchain`, else the `c-toolchain` the packages' tables agree on
