@@ -125,6 +125,52 @@ fn dry_run(plan: &IndexPlan) -> String {
     crate::dry_run_text(plan.json, text, &json)
 }
 
+/// Every platform image of `inputs`, one per platform (two for one platform are refused).
+fn read_all(inputs: &[Reference], clients: &mut Clients, store: &BlobStore) -> Result<Vec<Found>> {
+    let mut found: Vec<Found> = Vec::new();
+    for r in inputs {
+        for f in read_input(r, clients, store)? {
+            let p = f.desc.platform.clone().unwrap_or_else(|| PlatformSpec {
+                architecture: "unknown".into(),
+                os: "unknown".into(),
+                variant: None,
+            });
+            if let Some(prev) = found.iter().find(|g| g.desc.platform.as_ref() == Some(&p)) {
+                bail!(
+                    "two images for {}: {} ({}) and {} ({}); an index holds one image per platform",
+                    p,
+                    prev.source,
+                    prev.desc.digest,
+                    f.source,
+                    f.desc.digest
+                );
+            }
+            ui::status("Found", format!("{p} {}@{}", f.source, f.desc.digest));
+            found.push(f);
+        }
+    }
+    Ok(found)
+}
+
+/// Where each blob of the found images can be copied or mounted from.
+fn blob_sources(found: &[Found]) -> BTreeMap<Digest, (Descriptor, Vec<Reference>)> {
+    let mut sources: BTreeMap<Digest, (Descriptor, Vec<Reference>)> = BTreeMap::new();
+    for f in found {
+        for b in std::iter::once(&f.manifest.config).chain(&f.manifest.layers) {
+            let e = sources.entry(b.digest.clone()).or_insert_with(|| {
+                (
+                    Descriptor::new(&b.media_type, b.digest.clone(), b.size),
+                    Vec::new(),
+                )
+            });
+            if !e.1.contains(&f.source) {
+                e.1.push(f.source.clone());
+            }
+        }
+    }
+    sources
+}
+
 /// Run `cargo slim-image index`.
 pub fn run(plan: &IndexPlan) -> Result<()> {
     if plan.dry_run {
@@ -145,28 +191,7 @@ pub fn run(plan: &IndexPlan) -> Result<()> {
     let tmp = tempfile::tempdir().context("creating a temp dir for the index's blobs")?;
     let store = BlobStore::open(tmp.path())?;
 
-    let mut found: Vec<Found> = Vec::new();
-    for r in inputs {
-        for f in read_input(r, &mut clients, &store)? {
-            let p = f.desc.platform.clone().unwrap_or_else(|| PlatformSpec {
-                architecture: "unknown".into(),
-                os: "unknown".into(),
-                variant: None,
-            });
-            if let Some(prev) = found.iter().find(|g| g.desc.platform.as_ref() == Some(&p)) {
-                bail!(
-                    "two images for {}: {} ({}) and {} ({}); an index holds one image per platform",
-                    p,
-                    prev.source,
-                    prev.desc.digest,
-                    f.source,
-                    f.desc.digest
-                );
-            }
-            ui::status("Found", format!("{p} {}@{}", f.source, f.desc.digest));
-            found.push(f);
-        }
-    }
+    let found = read_all(inputs, &mut clients, &store)?;
     if found.is_empty() {
         bail!("the images given hold no platform image to put in an index");
     }
@@ -182,21 +207,7 @@ pub fn run(plan: &IndexPlan) -> Result<()> {
     for f in &found {
         store.put_bytes(&f.desc.media_type, &f.bytes)?;
     }
-    // Where each blob can be copied or mounted from.
-    let mut sources: BTreeMap<Digest, (Descriptor, Vec<Reference>)> = BTreeMap::new();
-    for f in &found {
-        for b in std::iter::once(&f.manifest.config).chain(&f.manifest.layers) {
-            let e = sources.entry(b.digest.clone()).or_insert_with(|| {
-                (
-                    Descriptor::new(&b.media_type, b.digest.clone(), b.size),
-                    Vec::new(),
-                )
-            });
-            if !e.1.contains(&f.source) {
-                e.1.push(f.source.clone());
-            }
-        }
-    }
+    let sources = blob_sources(&found);
     opts.mount_from = sources
         .iter()
         .map(|(d, (_, refs))| (d.clone(), refs.clone()))
