@@ -122,9 +122,15 @@ pub fn build_all(reqs: &[BuildRequest]) -> Result<Vec<BuiltBinary>> {
     let mut decided = Vec::with_capacity(reqs.len());
     for r in reqs {
         let mut r = r.clone();
-        if r.c_toolchain.is_none() {
-            r.c_toolchain = Some(decide(&r, c_toolchain::Choice::Auto)?);
-        }
+        let d = match r.c_toolchain.take() {
+            Some(d) => d,
+            None => decide(&r, c_toolchain::Choice::Auto)?,
+        };
+        // Every platform's Rust target and C toolchain is there before the first is built: a
+        // missing one fails now, not after another platform's build.
+        ensure_target(r.platform, r.offline || r.frozen)?;
+        c_toolchain::check_installed(&d)?;
+        r.c_toolchain = Some(d);
         decided.push(r);
     }
     let (groups, reasons) = multi::partition(&decided);
@@ -146,6 +152,46 @@ pub fn build_all(reqs: &[BuildRequest]) -> Result<Vec<BuiltBinary>> {
     }
     out.sort_by(|a, b| (a.platform, &a.package, &a.name).cmp(&(b.platform, &b.package, &b.name)));
     Ok(out)
+}
+
+/// The cargo commands that build `reqs` (one per platform, as a plan gives them), as `--dry-run`
+/// shows them: program and arguments, `--target` of each platform included. Platforms built with
+/// `cargo zigbuild` and those that are not have a command each; the build may split a command
+/// further when the platforms' dependency data differ (`-v` says why), and it runs it with its own
+/// build dir under `<target-dir>/slim-image/.build`. A platform whose C toolchain is not decided yet
+/// is shown as a plain `cargo build`.
+pub fn command_lines(reqs: &[BuildRequest]) -> Vec<String> {
+    let toolchain = |r: &BuildRequest| {
+        r.c_toolchain
+            .as_ref()
+            .map_or(c_toolchain::Toolchain::RustLld, |d| d.toolchain.clone())
+    };
+    let mut groups: Vec<Vec<(&BuildRequest, c_toolchain::Toolchain)>> = Vec::new();
+    for r in reqs {
+        let t = toolchain(r);
+        let zig = t == c_toolchain::Toolchain::Zig;
+        match groups
+            .iter_mut()
+            .find(|g| (g[0].1 == c_toolchain::Toolchain::Zig) == zig)
+        {
+            Some(g) => g.push((r, t)),
+            None => groups.push(vec![(r, t)]),
+        }
+    }
+    let host = Host::detect();
+    groups
+        .iter()
+        .map(|g| {
+            let pairs: Vec<(&BuildRequest, &c_toolchain::Toolchain)> =
+                g.iter().map(|(r, t)| (*r, t)).collect();
+            let inv = toolchain::invocation_many(&pairs, &host);
+            std::iter::once(&inv.program)
+                .chain(&inv.args)
+                .map(|w| w.to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect()
 }
 
 /// `None` when one cargo command for `group` resolves each platform's features as its own build
@@ -215,12 +261,11 @@ fn build_once(group: &[&BuildRequest]) -> Result<Vec<BuiltBinary>> {
     let triple = triples.join(", ");
     let mut toolchains = Vec::new();
     for r in group {
-        ensure_target(r.platform, r.offline || r.frozen)?;
+        // Decided and checked by build_all.
         let decision = match &r.c_toolchain {
             Some(d) => d.clone(),
             None => decide(r, c_toolchain::Choice::Auto)?,
         };
-        c_toolchain::check_installed(&decision)?;
         toolchains.push(decision.toolchain);
     }
     let target_dir = match &req.target_dir {

@@ -5,17 +5,14 @@
 //! when called directly): cargo's own completion does not hand `cargo slim-image ...` to a
 //! subcommand's script, and a script for `cargo` would replace cargo's.
 
-use crate::cli::CargoCli;
 use anyhow::Context;
-use clap::CommandFactory;
 
 /// The name the script completes.
 pub const BIN: &str = "cargo-slim-image";
 
-/// Print the completion script for `shell` on stdout.
-pub fn print(shell: clap_complete::Shell) -> anyhow::Result<()> {
-    // The `slim-image` subcommand of the `cargo` wrapper is the command line itself.
-    let cargo = CargoCli::command();
+/// Print the completion script for `shell` on stdout; `cargo` is the command line's definition (the
+/// `cargo` wrapper whose `slim-image` subcommand is the command line itself).
+pub fn print(cargo: clap::Command, shell: clap_complete::Shell) -> anyhow::Result<()> {
     let Some(sub) = cargo.find_subcommand("slim-image") else {
         anyhow::bail!("internal: no slim-image subcommand in the command line definition");
     };

@@ -1,4 +1,6 @@
-//! Execution: run a [`Plan`]: compile, check, layer, assemble, and hand each image to its sinks.
+//! Execution: run a [`Plan`]: bases, compile ([`binaries`]), layers and images ([`assemble`]),
+//! checks (ELF, size budget), SBOM / provenance / debug files, then each image to its local sinks
+//! ([`local`]) and registries ([`push`]). Takes nothing but the plan.
 //!
 //! The base-files layer is built once per run and shared by every image and platform (it does not
 //! depend on either). Each (image, platform) gets its own application layer: the binaries at
@@ -6,358 +8,34 @@
 
 use crate::base::BaseImage;
 use crate::blob::{Artifact, BlobStore};
-use crate::cli::Cli;
-use crate::compile::{self, BuildRequest};
-use crate::image::{rfc3339, Image, RunConfig, WrittenImage};
-use crate::layer::{self, Layer, LayerCompression};
+use crate::compile;
+use crate::image::rfc3339;
+use crate::layer::{Layer, LayerCompression};
 use crate::plan::{ImageSpec, Plan};
 use crate::platform::Platform;
-use crate::report::{LayerReport, ManifestReport, Report};
-use crate::rootfs;
+use crate::report::{ManifestReport, Report};
 use crate::sink;
 use crate::ui;
 use anyhow::Result;
 
 mod app;
+mod assemble;
+mod binaries;
 mod inputs;
 mod local;
 mod pending;
+mod push;
 mod signing;
 mod timezones;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-/// zstd level for `--compression zstd`: 3 is zstd's own default, smaller than gzip -6 and faster.
-pub const ZSTD_LEVEL: i32 = 3;
-
-/// The layer compression the flags ask for (`--compression`, `--compression-level`).
-pub fn layer_compression(cli: &Cli) -> Result<LayerCompression> {
-    use crate::cli::CompressionArg;
-    use crate::compress::MAX_GZIP_LEVEL;
-    const MAX_GZIP: i32 = MAX_GZIP_LEVEL as i32;
-    Ok(match (cli.compression, cli.compression_level) {
-        // The level by layer size (compress::GZIP_LEVEL_BY_SIZE), resolved per layer.
-        (CompressionArg::Gzip, None) => LayerCompression::GzipBySize,
-        (CompressionArg::Gzip, Some(l @ 1..=MAX_GZIP)) => LayerCompression::Gzip(l as u32),
-        (CompressionArg::Zstd, None) => LayerCompression::Zstd(ZSTD_LEVEL),
-        (CompressionArg::Zstd, Some(l @ 1..=19)) => LayerCompression::Zstd(l),
-        (c, Some(l)) => anyhow::bail!(
-            "--compression-level {l} is out of range for {}: use 1-{MAX_GZIP_LEVEL} for gzip, 1-19 for zstd",
-            match c {
-                CompressionArg::Gzip => "gzip",
-                CompressionArg::Zstd => "zstd",
-            }
-        ),
-    })
-}
-
 /// Binary paths per (platform, binary name).
 pub(crate) type Binaries = BTreeMap<(Platform, String), PathBuf>;
 
-/// Build every platform's binaries; `metadata` keeps each platform's `cargo metadata` for the SBOM.
-fn compile_all(
-    plan: &Plan,
-    cli: &Cli,
-    metadata: &mut inputs::Metadata,
-    c_libs: &BTreeMap<Platform, compile::c_libs::Prepared>,
-) -> Result<Binaries> {
-    let mut out = Binaries::new();
-    for img in &plan.images {
-        for b in &img.binaries {
-            if let Some(p) = &b.prebuilt {
-                for &pl in &img.platforms {
-                    out.insert((pl, b.name.clone()), p.clone());
-                }
-            }
-        }
-    }
-    let Some(cargo) = &plan.cargo else {
-        return Ok(out);
-    };
-    let mut platforms: Vec<Platform> = plan
-        .images
-        .iter()
-        .flat_map(|i| i.platforms.clone())
-        .collect();
-    platforms.sort();
-    platforms.dedup();
-    let mut reqs = Vec::new();
-    for platform in platforms {
-        let mut req = BuildRequest::new(platform);
-        req.manifest_path = cargo.manifest_path.clone();
-        req.packages = cargo.packages.clone();
-        req.bins = cargo.bins.clone();
-        req.features = cli.features.clone();
-        req.all_features = cli.all_features;
-        req.no_default_features = cli.no_default_features;
-        req.profile = cli.profile.clone();
-        req.target_dir = Some(plan.target_dir.clone());
-        req.locked = cli.locked;
-        req.frozen = cli.frozen;
-        req.offline = cli.offline;
-        req.verbose = cli.verbose;
-        req.quiet = cli.quiet;
-        req.c_toolchain = cargo
-            .toolchains
-            .iter()
-            .find(|d| d.platform == platform)
-            .cloned();
-        req.repro = inputs::reproducible(plan, cli, platform, metadata)?;
-        if let Some(p) = c_libs.get(&platform) {
-            req.extra_env.extend(p.env.iter().cloned());
-        }
-        reqs.push(req);
-    }
-    // Every platform in one cargo build where the toolchains allow (compile::build_all).
-    let built = if plan.min_size {
-        crate::size::build_min_size(reqs)?
-    } else {
-        compile::build_all(&reqs)?
-    };
-    for b in built {
-        out.insert((b.platform, b.name), b.path);
-    }
-    Ok(out)
-}
-
-fn base_layer(store: &BlobStore, with_ca: bool, compression: LayerCompression) -> Result<Layer> {
-    let mut entries = rootfs::base_entries();
-    if with_ca {
-        entries.push(rootfs::ca_entry(rootfs::mozilla_bundle()));
-    }
-    let what = if with_ca {
-        "passwd, group, nsswitch.conf, /tmp, /home/nonroot, Mozilla CA roots"
-    } else {
-        "passwd, group, nsswitch.conf, /tmp, /home/nonroot"
-    };
-    // mtime 0, not SOURCE_DATE_EPOCH: this layer is the tool's own content and must be byte-identical
-    // across every project built with this version, so registries and nodes store it once.
-    layer::build(
-        store,
-        entries,
-        0,
-        compression,
-        &format!(
-            "cargo slim-image {}: base files ({what})",
-            env!("CARGO_PKG_VERSION")
-        ),
-    )
-}
-
-fn run_config(img: &ImageSpec) -> RunConfig {
-    RunConfig {
-        user: Some(img.user.clone()),
-        exposed_ports: img
-            .ports
-            .iter()
-            .map(|p| (p.clone(), BTreeMap::new()))
-            .collect(),
-        env: img.env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
-        entrypoint: Some(img.entrypoint.clone()),
-        cmd: img.cmd.clone(),
-        working_dir: Some(img.workdir.clone()),
-        labels: img.labels.clone(),
-        stop_signal: Some(img.stop_signal.clone()),
-        other: BTreeMap::new(),
-    }
-}
-
-/// Build one image spec into the store: one manifest per platform, an index over several.
-fn assemble(
-    store: &BlobStore,
-    img: &ImageSpec,
-    bins: &Binaries,
-    plan: &Plan,
-    (base, tz): (
-        &pending::Pending<'_, Layer>,
-        &pending::Pending<'_, Option<Layer>>,
-    ),
-    from: Option<&BaseImage>,
-    compression: LayerCompression,
-) -> Result<(
-    Artifact,
-    Vec<ManifestReport>,
-    Vec<crate::debuginfo::DebugFile>,
-)> {
-    let mut written: Vec<WrittenImage> = Vec::new();
-    let mut reports = Vec::new();
-    let mut debug_files = Vec::new();
-    for &platform in &img.platforms {
-        let on = match from {
-            Some(b) => Some((b, b.platform(platform)?)),
-            None => None,
-        };
-        let mut debug = app::AppDebug::default();
-        let app = app::app_layer(
-            store,
-            img,
-            platform,
-            bins,
-            plan.epoch,
-            on,
-            compression,
-            &mut debug,
-        )?;
-        debug_files.append(&mut debug.1);
-        let created = rfc3339(plan.epoch);
-        // FROM scratch: the shared base-files layer. On a base: its layers, plus what it lacks.
-        let (bottom, mut layers, run, mut annotations) = match on {
-            None => {
-                let base = base.get()?;
-                (
-                    Image::scratch(platform, &created).append(base),
-                    vec![
-                        LayerReport::new("base-files", &base.descriptor, base.uncompressed_size)
-                            .at_level(base.compression.level()),
-                    ],
-                    run_config(img),
-                    BTreeMap::new(),
-                )
-            }
-            Some((b, pb)) => {
-                let (image, layers) = crate::base::assemble::bottom(
-                    store,
-                    b,
-                    pb,
-                    img,
-                    platform,
-                    &created,
-                    compression,
-                )?;
-                let run = crate::base::merge::run_config(
-                    &pb.config.config,
-                    run_config(img),
-                    crate::plan::DEFAULT_PATH,
-                );
-                (
-                    image,
-                    layers,
-                    run,
-                    crate::base::assemble::annotations(b, pb),
-                )
-            }
-        };
-        annotations.extend(img.annotations.clone());
-        let bottom = timezones::append(
-            bottom,
-            &mut layers,
-            if img.timezones {
-                tz.get()?.as_ref()
-            } else {
-                None
-            },
-            on,
-            platform,
-        );
-        layers.push(
-            LayerReport::new("app", &app.descriptor, app.uncompressed_size)
-                .at_level(app.compression.level()),
-        );
-        let w = bottom
-            .append(&app)
-            .with_run_config(run)
-            .with_annotations(annotations)
-            .write(store)?;
-        let mut report = ManifestReport::new(platform, &w.manifest, &w.config, layers);
-        report.debuginfo = debug.0;
-        reports.push(report);
-        written.push(w);
-    }
-    let artifact = if written.len() == 1 {
-        written[0].artifact()
-    } else {
-        crate::image::write_index(store, &written, img.annotations.clone())?
-    };
-    Ok((artifact, reports, debug_files))
-}
-
-fn push_image(
-    b: &Built<'_>,
-    store: &BlobStore,
-    cli: &Cli,
-    mount_from: BTreeMap<crate::digest::Digest, Vec<crate::reference::Reference>>,
-    signer: Option<&dyn crate::sign::Signer>,
-) -> Result<(Vec<crate::sink::push::PushReport>, Vec<String>)> {
-    let (artifact, img) = (&b.artifact, b.img);
-    if img.push.is_empty() {
-        return Ok((Vec::new(), Vec::new()));
-    }
-    let client = client_options(cli);
-    let opts = crate::sink::push::PushOptions {
-        insecure_registries: client.insecure_registries,
-        registry_ca: client.registry_ca,
-        tuning: client.tuning,
-        mount_from,
-        mount_memory: crate::sink::mounts::MountMemory::in_user_cache(),
-        ..Default::default()
-    };
-    // One client per registry for the image and its SBOMs: one ping, credential lookup and token.
-    let mut clients = crate::registry::Clients::new(opts.client_options());
-    let reports = crate::sink::push::push_with(&mut clients, artifact, store, &img.push, &opts)?;
-    // SBOMs after their images: a referrer's subject must exist first on some registries.
-    for s in &b.sboms {
-        let kind = s.format.media_type();
-        crate::sbom::referrer::push(
-            "SBOM",
-            &mut clients,
-            &s.artifact,
-            store,
-            &s.subject,
-            kind,
-            &img.push,
-            &opts,
-        )?;
-    }
-    for p in &b.provenance {
-        crate::sbom::referrer::push(
-            "provenance",
-            &mut clients,
-            &p.artifact,
-            store,
-            &p.subject,
-            crate::provenance::MEDIA_TYPE,
-            &img.push,
-            &opts,
-        )?;
-    }
-    for d in &b.debug {
-        crate::sbom::referrer::push(
-            "debug info",
-            &mut clients,
-            &d.artifact,
-            store,
-            &d.subject,
-            crate::debuginfo::output::ARTIFACT_TYPE,
-            &img.push,
-            &opts,
-        )?;
-    }
-    // Signatures last: what they sign (the image, its referrers) is there first.
-    let signed = match signer {
-        Some(s) => signing::sign_pushed(s, b, store, &mut clients, &opts)?,
-        None => Vec::new(),
-    };
-    Ok((reports, signed))
-}
-
-/// Registry client options from the command line (`--insecure-registry`, `--registry-ca`,
-/// `--retries`, `--timeout`); credentials from the environment.
-pub fn client_options(cli: &Cli) -> crate::registry::ClientOptions {
-    crate::registry::ClientOptions {
-        insecure_registries: cli.insecure_registry.clone(),
-        registry_ca: cli.registry_ca.clone(),
-        tuning: crate::registry::Tuning {
-            retries: cli.retries,
-            io_timeout: std::time::Duration::from_secs(cli.timeout.max(1)),
-            ..Default::default()
-        },
-        ..Default::default()
-    }
-}
-
 /// Resolve each image's base (one resolution per distinct base and platform set).
-fn resolve_bases(plan: &Plan, cli: &Cli, store: &BlobStore) -> Result<Vec<Option<BaseImage>>> {
-    let opts = client_options(cli);
+fn resolve_bases(plan: &Plan, store: &BlobStore) -> Result<Vec<Option<BaseImage>>> {
+    let opts = &plan.client;
     let mut done: Vec<(String, Vec<Platform>, Option<BaseImage>)> = Vec::new();
     let mut out = Vec::new();
     for img in &plan.images {
@@ -369,7 +47,7 @@ fn resolve_bases(plan: &Plan, cli: &Cli, store: &BlobStore) -> Result<Vec<Option
         let b = match hit {
             Some(b) => b,
             None => {
-                let b = crate::base::resolve(&img.base, &img.platforms, store, &opts)?;
+                let b = crate::base::resolve(&img.base, &img.platforms, store, opts)?;
                 done.push((key, img.platforms.clone(), b.clone()));
                 b
             }
@@ -445,7 +123,7 @@ fn build_one<'a>(
     // on another thread while the layers are.
     let (assembled, inputs) = std::thread::scope(|s| {
         let inputs = s.spawn(|| crate::provenance::output::inputs(img));
-        let assembled = assemble(
+        let assembled = assemble::assemble(
             store,
             img,
             bins,
@@ -497,16 +175,16 @@ fn build_one<'a>(
 }
 
 /// Run the plan and report what was made.
-pub fn execute(plan: &Plan, cli: &Cli) -> Result<Report> {
+pub fn execute(plan: &Plan) -> Result<Report> {
     // Checked before anything is built: the --image-refs path, the signing key.
-    if let Some(f) = &cli.image_refs {
+    if let Some(f) = &plan.image_refs {
         sink::refs::preflight(plan, f)?;
     }
-    let signer = crate::sign::for_plan(plan, cli)?;
-    build_then(plan, cli, |store, built| {
+    let signer = crate::sign::for_plan(plan)?;
+    build_then(plan, |store, built| {
         let mut images = Vec::new();
         for b in built {
-            images.push(local::write_local(store, b, plan, cli)?);
+            images.push(local::write_local(store, b, plan)?);
         }
         let pushed = built.iter().filter(|b| !b.img.push.is_empty());
         let bar = ui::progress::steps("Pushing", pushed.map(|b| b.img.platforms.len()));
@@ -514,13 +192,13 @@ pub fn execute(plan: &Plan, cli: &Cli) -> Result<Report> {
             bar.set_message(&b.img.name);
             let mounts = b.from.map(|f| f.mount_hints()).unwrap_or_default();
             (report.pushed, report.signatures) =
-                push_image(b, store, cli, mounts, signer.as_deref())?;
+                push::push_image(b, store, plan, mounts, signer.as_deref())?;
             if !b.img.push.is_empty() {
                 bar.inc(b.img.platforms.len() as u64);
             }
         }
         bar.finish();
-        if let Some(f) = &cli.image_refs {
+        if let Some(f) = &plan.image_refs {
             sink::refs::write_pushed(f, &images)?;
         }
         Ok(Report {
@@ -543,8 +221,8 @@ pub struct Rebuilt {
 
 /// Build every image of the plan exactly as [`execute`] does (bases, compile, layers, size budget,
 /// SBOMs), but write, load and push nothing: the images are only in the returned blob store.
-pub fn rebuild(plan: &Plan, cli: &Cli) -> Result<(BlobStore, Vec<Rebuilt>)> {
-    build_then(plan, cli, |store, built| {
+pub fn rebuild(plan: &Plan) -> Result<(BlobStore, Vec<Rebuilt>)> {
+    build_then(plan, |store, built| {
         let images = built
             .iter()
             .map(|b| Rebuilt {
@@ -568,23 +246,24 @@ pub fn store_dir(plan: &Plan) -> PathBuf {
 /// Build and check every image of the plan into the blob store, then hand them to `sinks`.
 fn build_then<T>(
     plan: &Plan,
-    cli: &Cli,
     sinks: impl FnOnce(&BlobStore, &[Built<'_>]) -> Result<T>,
 ) -> Result<T> {
     // From here on temps are made: an interrupt removes them (see sink::commit).
     sink::commit::install_signal_cleanup()?;
     let store = BlobStore::open(store_dir(plan))?;
     // Bases first: a base that does not exist or lacks a platform fails before any compiling.
-    let bases = resolve_bases(plan, cli, &store)?;
-    let compression = layer_compression(cli)?;
+    let bases = resolve_bases(plan, &store)?;
+    let compression = plan.compression;
     // Every platform's C toolchain is there before anything is compiled; the SBOMs record them.
     let mut tools = compile::c_toolchain::check_all(plan.cargo.iter().flat_map(|c| &c.toolchains))?;
     // C libraries the -sys crates look for on the host: hints, errors, and OpenSSL built (or found
     // in the user's cache) for each platform that needs it, all before anything is compiled.
     let c_libs = match &plan.cargo {
-        Some(c) => {
-            compile::c_libs::prepare_all(&c.toolchains, c.openssl, cli.offline || cli.frozen)?
-        }
+        Some(c) => compile::c_libs::prepare_all(
+            &c.toolchains,
+            c.openssl,
+            plan.build.offline || plan.build.frozen,
+        )?,
         None => BTreeMap::new(),
     };
     for (p, prepared) in &c_libs {
@@ -598,19 +277,23 @@ fn build_then<T>(
     let mut metadata = inputs::Metadata::new();
     let built = std::thread::scope(|s| -> Result<Vec<Built<'_>>> {
         let shared = Shared {
-            with_ca: pending::Pending::new(s.spawn(|| base_layer(&store, true, compression))),
-            without_ca: pending::Pending::new(s.spawn(|| base_layer(&store, false, compression))),
+            with_ca: pending::Pending::new(
+                s.spawn(|| assemble::base_layer(&store, true, compression)),
+            ),
+            without_ca: pending::Pending::new(
+                s.spawn(|| assemble::base_layer(&store, false, compression)),
+            ),
             zoneinfo: pending::Pending::new(
                 s.spawn(|| timezones::layer(plan, &store, compression)),
             ),
         };
-        let bins = compile_all(plan, cli, &mut metadata, &c_libs)?;
-        let graphs = crate::sbom::output::graphs(plan, &inputs::query(plan, cli), &mut metadata)?;
+        let bins = binaries::compile_all(plan, &mut metadata, &c_libs)?;
+        let graphs = crate::sbom::output::graphs(plan, &inputs::query(plan), &mut metadata)?;
         let root = metadata
             .values()
             .next()
             .map(|m| m.workspace_root.clone().into_std_path_buf());
-        let run = crate::provenance::Run::gather(plan, cli, root.as_deref(), compression, &tools);
+        let run = crate::provenance::Run::gather(plan, root.as_deref(), &tools);
         // Every image is built and checked (ELF, size budget) before any sink is written, and every
         // sink is written before anything is pushed: a later image's failure leaves nothing pushed.
         let mut built = Vec::new();

@@ -9,7 +9,6 @@
 //! `REF@sha256:...` per pushed reference on stdout.
 
 use crate::blob::{media, Artifact, BlobStore, Descriptor, PlatformSpec};
-use crate::config::parse_kv;
 use crate::digest::Digest;
 use crate::image::{ConfigFile, Index, Manifest};
 use crate::reference::Reference;
@@ -20,30 +19,23 @@ use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-/// Arguments of `cargo slim-image index`.
-#[derive(Debug, Clone, clap::Args)]
-pub struct IndexArgs {
-    /// Where to push the index, REGISTRY/NAME:TAG (repeatable).
-    #[arg(long, value_name = "REF", required = true)]
-    pub push: Vec<String>,
-    /// The per-platform images, already pushed: REGISTRY/NAME:TAG or REGISTRY/NAME@sha256:...
-    /// (an index among them contributes all of its platforms).
-    #[arg(value_name = "IMAGE", required = true)]
-    pub images: Vec<String>,
-    /// Add an annotation to the index, K=V (repeatable).
-    #[arg(long, value_name = "K=V")]
-    pub annotation: Vec<String>,
-    /// Registry that may be reached over plain HTTP, HOST[:PORT] (repeatable).
-    #[arg(long, value_name = "HOST[:PORT]")]
-    pub insecure_registry: Vec<String>,
-    /// Extra CA certificate (PEM) to trust for registries (repeatable).
-    #[arg(long, value_name = "FILE")]
-    pub registry_ca: Vec<PathBuf>,
-    /// Sign the index (cosign's format, `sha256-<hex>.sig`) with this ECDSA P-256 key (PKCS#8 PEM
-    /// or cosign.key with COSIGN_PASSWORD); default SLIM_IMAGE_SIGNING_KEY_FILE, then
-    /// SLIM_IMAGE_SIGNING_KEY.
-    #[arg(long, value_name = "FILE")]
+/// `cargo slim-image index`, resolved: every reference parsed and checked.
+#[derive(Debug, Clone)]
+pub struct IndexPlan {
+    /// Where to push the index (no digest pinned).
+    pub targets: Vec<Reference>,
+    /// The per-platform images (or indexes) to read.
+    pub inputs: Vec<Reference>,
+    /// The index's annotations.
+    pub annotations: BTreeMap<String, String>,
+    /// How registries are reached (the flags before `index` and its own).
+    pub client: crate::registry::ClientOptions,
+    /// `--sign-key` (the subcommand's, else the one before it); else the environment's.
     pub sign_key: Option<PathBuf>,
+    /// `--dry-run`: print what would be read and pushed, contact no registry.
+    pub dry_run: bool,
+    /// `--message-format json`.
+    pub json: bool,
 }
 
 /// One platform image found among the inputs.
@@ -109,12 +101,8 @@ fn read_input(r: &Reference, clients: &mut Clients, store: &BlobStore) -> Result
 
 /// What `index --dry-run` prints: the inputs it would read and the references it would push, as text
 /// or JSON. No registry is contacted.
-fn dry_run(
-    cli: &crate::cli::Cli,
-    inputs: &[Reference],
-    targets: &[Reference],
-    annotations: &BTreeMap<String, String>,
-) -> String {
+fn dry_run(plan: &IndexPlan) -> String {
+    let (inputs, targets, annotations) = (&plan.inputs, &plan.targets, &plan.annotations);
     let list = |v: &[Reference]| v.iter().map(|r| r.to_string()).collect::<Vec<_>>();
     let mut text = String::from("index (dry run: no registry is contacted, nothing is pushed)\n");
     for r in inputs {
@@ -134,60 +122,14 @@ fn dry_run(
         "annotations": annotations,
         "push": list(targets),
     });
-    crate::dry_run_text(cli, text, &json)
+    crate::dry_run_text(plan.json, text, &json)
 }
 
-/// Run `cargo slim-image index`.
-pub fn run(args: &IndexArgs, cli: &crate::cli::Cli) -> Result<()> {
-    let targets = args
-        .push
-        .iter()
-        .map(|t| {
-            let r: Reference = t.parse().map_err(|e| anyhow::anyhow!("--push: {e}"))?;
-            crate::config::check::push_target(t)
-                .map_err(|why| anyhow::anyhow!("index --push {t}: {why}"))?;
-            if r.digest.is_some() {
-                bail!("--push {t}: a push target cannot pin a digest (the digest is the result); give REGISTRY/NAME:TAG");
-            }
-            Ok(r)
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let inputs = args
-        .images
-        .iter()
-        .map(|s| s.parse::<Reference>().map_err(anyhow::Error::from))
-        .collect::<Result<Vec<_>>>()?;
-    let annotations = args
-        .annotation
-        .iter()
-        .map(|a| parse_kv(a, "--annotation"))
-        .collect::<Result<BTreeMap<_, _>>>()?;
-    if cli.dry_run {
-        print!("{}", dry_run(cli, &inputs, &targets, &annotations));
-        return Ok(());
-    }
-    // A bad key fails before anything is read or pushed.
-    let signer = crate::sign::from_env(
-        args.sign_key.as_deref().or(cli.sign_key.as_deref()),
-        crate::sign::env_var,
-    )?;
-    // --retries/--timeout and the flags before the subcommand, plus the subcommand's own.
-    let from_cli = crate::execute::client_options(cli);
-    let mut opts = PushOptions {
-        insecure_registries: [from_cli.insecure_registries, args.insecure_registry.clone()]
-            .concat(),
-        registry_ca: [from_cli.registry_ca, args.registry_ca.clone()].concat(),
-        tuning: from_cli.tuning,
-        mount_memory: crate::sink::mounts::MountMemory::in_user_cache(),
-        ..Default::default()
-    };
-    let mut clients = Clients::new(opts.client_options());
-    let tmp = tempfile::tempdir().context("creating a temp dir for the index's blobs")?;
-    let store = BlobStore::open(tmp.path())?;
-
+/// Every platform image of `inputs`, one per platform (two for one platform are refused).
+fn read_all(inputs: &[Reference], clients: &mut Clients, store: &BlobStore) -> Result<Vec<Found>> {
     let mut found: Vec<Found> = Vec::new();
-    for r in &inputs {
-        for f in read_input(r, &mut clients, &store)? {
+    for r in inputs {
+        for f in read_input(r, clients, store)? {
             let p = f.desc.platform.clone().unwrap_or_else(|| PlatformSpec {
                 architecture: "unknown".into(),
                 os: "unknown".into(),
@@ -207,24 +149,13 @@ pub fn run(args: &IndexArgs, cli: &crate::cli::Cli) -> Result<()> {
             found.push(f);
         }
     }
-    if found.is_empty() {
-        bail!("the images given hold no platform image to put in an index");
-    }
-    let index = Index {
-        schema_version: 2,
-        media_type: Some(media::INDEX.to_string()),
-        manifests: found.iter().map(|f| f.desc.clone()).collect(),
-        annotations,
-    };
-    let (root, _) = store.put_json(media::INDEX, &index)?;
-    // Children were fetched by digest (verified by get_manifest); a plain manifest's digest is the
-    // hash of these bytes: the store gives back the same digests.
-    for f in &found {
-        store.put_bytes(&f.desc.media_type, &f.bytes)?;
-    }
-    // Where each blob can be copied or mounted from.
+    Ok(found)
+}
+
+/// Where each blob of the found images can be copied or mounted from.
+fn blob_sources(found: &[Found]) -> BTreeMap<Digest, (Descriptor, Vec<Reference>)> {
     let mut sources: BTreeMap<Digest, (Descriptor, Vec<Reference>)> = BTreeMap::new();
-    for f in &found {
+    for f in found {
         for b in std::iter::once(&f.manifest.config).chain(&f.manifest.layers) {
             let e = sources.entry(b.digest.clone()).or_insert_with(|| {
                 (
@@ -237,12 +168,52 @@ pub fn run(args: &IndexArgs, cli: &crate::cli::Cli) -> Result<()> {
             }
         }
     }
+    sources
+}
+
+/// Run `cargo slim-image index`.
+pub fn run(plan: &IndexPlan) -> Result<()> {
+    if plan.dry_run {
+        print!("{}", dry_run(plan));
+        return Ok(());
+    }
+    let (inputs, targets) = (&plan.inputs, &plan.targets);
+    // A bad key fails before anything is read or pushed.
+    let signer = crate::sign::from_env(plan.sign_key.as_deref(), crate::sign::env_var)?;
+    let mut opts = PushOptions {
+        insecure_registries: plan.client.insecure_registries.clone(),
+        registry_ca: plan.client.registry_ca.clone(),
+        tuning: plan.client.tuning.clone(),
+        mount_memory: crate::sink::mounts::MountMemory::in_user_cache(),
+        ..Default::default()
+    };
+    let mut clients = Clients::new(opts.client_options());
+    let tmp = tempfile::tempdir().context("creating a temp dir for the index's blobs")?;
+    let store = BlobStore::open(tmp.path())?;
+
+    let found = read_all(inputs, &mut clients, &store)?;
+    if found.is_empty() {
+        bail!("the images given hold no platform image to put in an index");
+    }
+    let index = Index {
+        schema_version: 2,
+        media_type: Some(media::INDEX.to_string()),
+        manifests: found.iter().map(|f| f.desc.clone()).collect(),
+        annotations: plan.annotations.clone(),
+    };
+    let (root, _) = store.put_json(media::INDEX, &index)?;
+    // Children were fetched by digest (verified by get_manifest); a plain manifest's digest is the
+    // hash of these bytes: the store gives back the same digests.
+    for f in &found {
+        store.put_bytes(&f.desc.media_type, &f.bytes)?;
+    }
+    let sources = blob_sources(&found);
     opts.mount_from = sources
         .iter()
         .map(|(d, (_, refs))| (d.clone(), refs.clone()))
         .collect();
     let mut out = String::new();
-    for t in &targets {
+    for t in targets {
         let client = clients.get(&t.registry)?;
         // Only what the target lacks is downloaded (and then mounted or uploaded by the push).
         let mut blobs = Vec::new();

@@ -7,10 +7,9 @@
 //! document separators) stays byte for byte; occurrences inside `#` comments are left alone.
 //! `init-k8s` writes a starter Deployment + Service from `templates/k8s.yaml`.
 
-use crate::cli::Cli;
+use crate::plan::Plan;
 use crate::reference::Reference;
 use anyhow::{bail, Context, Result};
-use clap::Args;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -21,30 +20,31 @@ pub const SCHEME: &str = "slim-image://";
 /// The starter manifest.
 const TEMPLATE: &str = include_str!("../templates/k8s.yaml");
 
-/// `cargo slim-image resolve`.
-#[derive(Debug, Args, Clone)]
-pub struct ResolveArgs {
-    /// YAML file, directory (its *.yaml, *.yml and *.json files), or `-` for stdin (repeatable).
-    #[arg(short = 'f', long = "filename", value_name = "PATH", required = true)]
-    pub files: Vec<PathBuf>,
-    /// Push each image to REPO/NAME (e.g. ghcr.io/acme); default: the image's own name, which then
-    /// must include a registry.
-    #[arg(long, value_name = "REPO")]
-    pub repo: Option<String>,
+/// `cargo slim-image resolve`, resolved: the inputs, and the plan of every image they name.
+#[derive(Debug, Clone)]
+pub struct ResolvePlan {
+    /// The inputs: (what to call it in errors, its text), directories expanded in name order.
+    pub inputs: Vec<(String, String)>,
+    /// Each NAME of a `slim-image://NAME`, in the order first named, and its image's plan (pushed to
+    /// `--repo`/NAME or its own name).
+    pub images: Vec<(String, Plan)>,
+    /// `--dry-run`: print the plans, build nothing.
+    pub dry_run: bool,
+    /// `--message-format json`.
+    pub json: bool,
 }
 
-/// `cargo slim-image init-k8s`.
-#[derive(Debug, Args, Clone)]
-pub struct InitArgs {
-    /// The binary (or package) the manifest runs; default: the workspace's only binary.
-    #[arg(value_name = "NAME")]
-    pub name: Option<String>,
-    /// Container port (default: the image's first exposed port, else 8080).
-    #[arg(long, value_name = "PORT")]
-    pub port: Option<u16>,
-    /// Write to FILE instead of stdout (refuses to overwrite an existing file).
-    #[arg(short, long, value_name = "FILE")]
+/// `cargo slim-image init-k8s`, resolved: the manifest and where it goes.
+#[derive(Debug, Clone)]
+pub struct InitPlan {
+    /// The starter manifest, rendered.
+    pub manifest: String,
+    /// `-o FILE` (checked not to exist), else stdout.
     pub output: Option<PathBuf>,
+    /// `--dry-run`: print it, write no file.
+    pub dry_run: bool,
+    /// `--message-format json`.
+    pub json: bool,
 }
 
 /// One `slim-image://NAME` found in the text: byte range and NAME.
@@ -119,7 +119,7 @@ pub fn substitute(text: &str, resolved: &BTreeMap<String, String>) -> Result<Str
 }
 
 /// The inputs: (what to call it in errors, its text), directories expanded in name order.
-fn read_inputs(paths: &[PathBuf]) -> Result<Vec<(String, String)>> {
+pub fn read_inputs(paths: &[PathBuf]) -> Result<Vec<(String, String)>> {
     let mut out = Vec::new();
     for p in paths {
         if p.as_os_str() == "-" {
@@ -154,59 +154,9 @@ fn read_file(p: &Path) -> Result<String> {
         .with_context(|| format!("-f {}: cannot read it as UTF-8 text", p.display()))
 }
 
-/// The plan for the image of `name` (a binary, else a package), pushed to `--repo`/NAME or its own
-/// name, and the flags it runs with.
-fn plan_one(name: &str, args: &ResolveArgs, cli: &Cli) -> Result<(crate::plan::Plan, Cli)> {
-    let mut c = cli.clone();
-    c.command = None;
-    c.push = vec![match &args.repo {
-        Some(repo) => {
-            let prefix = repo.trim_end_matches('/');
-            if prefix.is_empty() {
-                bail!("--repo is empty: give the registry (and namespace) to push to, e.g. --repo ghcr.io/acme or --repo localhost:5000");
-            }
-            let target = format!("{prefix}/{name}");
-            target
-                .parse::<crate::reference::Reference>()
-                .with_context(|| format!("--repo {repo}: images go to {repo}/NAME, so it must be REGISTRY[/NAMESPACE] without a tag or digest"))?;
-            crate::config::check::push_target(&target)
-                .map_err(|why| anyhow::anyhow!("--repo {repo}: {why}"))?;
-            target
-        }
-        None => String::new(),
-    }];
-    c.bin = vec![name.to_string()];
-    let plan = match crate::resolve::resolve(&c) {
-        Ok(p) => p,
-        // Not a binary: perhaps a package (whose error then counts only if it is one).
-        Err(e) if e.downcast_ref::<crate::resolve::NoSuchBin>().is_some() => {
-            c.bin.clear();
-            c.package = vec![name.to_string()];
-            crate::resolve::resolve(&c).map_err(|as_pkg| {
-                if as_pkg
-                    .downcast_ref::<crate::resolve::NoSuchPackage>()
-                    .is_some()
-                {
-                    e.context(format!(
-                        "{SCHEME}{name}: no binary or package of that name in the workspace"
-                    ))
-                } else {
-                    as_pkg
-                }
-            })?
-        }
-        Err(e) => return Err(e),
-    };
-    if plan.images.len() != 1 {
-        bail!("{SCHEME}{name} names {} images (package with several binaries): name one binary instead", plan.images.len());
-    }
-    Ok((plan, c))
-}
-
-/// Build and push the image of `name`; its `registry/repo@digest`.
-fn build_one(name: &str, args: &ResolveArgs, cli: &Cli) -> Result<String> {
-    let (plan, c) = plan_one(name, args, cli)?;
-    let report = crate::execute::execute(&plan, &c)?;
+/// Build and push the image of `plan`; its `registry/repo@digest`.
+fn build_one(name: &str, plan: &Plan) -> Result<String> {
+    let report = crate::execute::execute(plan)?;
     crate::ui::status_lines(&report.summary());
     let pushed = report
         .images
@@ -219,28 +169,20 @@ fn build_one(name: &str, args: &ResolveArgs, cli: &Cli) -> Result<String> {
 
 /// `resolve --dry-run`: the plan of every image the inputs name, as text or JSON; nothing is built,
 /// written or pushed, and the YAML is not printed (its digests are not known without a build).
-fn resolve_dry_run(inputs: &[(String, String)], args: &ResolveArgs, cli: &Cli) -> Result<String> {
+fn resolve_dry_run(plan: &ResolvePlan) -> String {
     let mut text = String::new();
     let mut images = Vec::new();
-    let mut seen = std::collections::BTreeSet::new();
-    for (origin, t) in inputs {
-        for m in mentions(t) {
-            if !seen.insert(m.name.clone()) {
-                continue;
-            }
-            let (plan, _) = plan_one(&m.name, args, cli)
-                .with_context(|| format!("resolving {SCHEME}{} in {origin}", m.name))?;
-            text.push_str(&format!(
-                "{SCHEME}{} (in {origin}): would build and push\n{}",
-                m.name,
-                plan.describe()
-            ));
-            images.push(serde_json::json!({
-                "mention": format!("{SCHEME}{}", m.name),
-                "in": origin,
-                "plan": plan.to_json(),
-            }));
-        }
+    for (name, p) in &plan.images {
+        let origin = first_named_in(plan, name);
+        text.push_str(&format!(
+            "{SCHEME}{name} (in {origin}): would build and push\n{}",
+            p.describe()
+        ));
+        images.push(serde_json::json!({
+            "mention": format!("{SCHEME}{name}"),
+            "in": origin,
+            "plan": p.to_json(),
+        }));
     }
     let json = serde_json::json!({
         "tool": format!("cargo-slim-image {}", env!("CARGO_PKG_VERSION")),
@@ -248,28 +190,31 @@ fn resolve_dry_run(inputs: &[(String, String)], args: &ResolveArgs, cli: &Cli) -
         "command": "resolve",
         "images": images,
     });
-    Ok(crate::dry_run_text(cli, text, &json))
+    crate::dry_run_text(plan.json, text, &json)
+}
+
+/// The input that names `slim-image://NAME` first.
+fn first_named_in<'a>(plan: &'a ResolvePlan, name: &str) -> &'a str {
+    plan.inputs
+        .iter()
+        .find(|(_, t)| mentions(t).iter().any(|m| m.name == name))
+        .map_or("", |(origin, _)| origin.as_str())
 }
 
 /// `cargo slim-image resolve`: print the inputs with every image resolved to a pushed digest.
-pub fn resolve(args: &ResolveArgs, cli: &Cli) -> Result<()> {
-    let inputs = read_inputs(&args.files)?;
-    if cli.dry_run {
-        let out = resolve_dry_run(&inputs, args, cli)?;
+pub fn resolve(plan: &ResolvePlan) -> Result<()> {
+    if plan.dry_run {
         return std::io::stdout()
-            .write_all(out.as_bytes())
+            .write_all(resolve_dry_run(plan).as_bytes())
             .context("writing the dry-run plan to stdout");
     }
     let mut resolved: BTreeMap<String, String> = BTreeMap::new();
-    for (origin, text) in &inputs {
-        for m in mentions(text) {
-            if !resolved.contains_key(&m.name) {
-                let r = build_one(&m.name, args, cli)
-                    .with_context(|| format!("resolving {SCHEME}{} in {origin}", m.name))?;
-                crate::ui::status("Resolved", format!("{SCHEME}{} -> {r}", m.name));
-                resolved.insert(m.name.clone(), r);
-            }
-        }
+    for (name, p) in &plan.images {
+        let origin = first_named_in(plan, name);
+        let r =
+            build_one(name, p).with_context(|| format!("resolving {SCHEME}{name} in {origin}"))?;
+        crate::ui::status("Resolved", format!("{SCHEME}{name} -> {r}"));
+        resolved.insert(name.clone(), r);
     }
     if resolved.is_empty() {
         crate::ui::warn(format!(
@@ -277,7 +222,7 @@ pub fn resolve(args: &ResolveArgs, cli: &Cli) -> Result<()> {
         ));
     }
     let mut out = String::new();
-    for (i, (_, text)) in inputs.iter().enumerate() {
+    for (i, (_, text)) in plan.inputs.iter().enumerate() {
         if i > 0 {
             if !out.is_empty() && !out.ends_with('\n') {
                 out.push('\n');
@@ -300,42 +245,12 @@ pub fn render(name: &str, binary: &str, port: u16) -> String {
 }
 
 /// `cargo slim-image init-k8s`: write the starter manifest.
-pub fn init(args: &InitArgs, cli: &Cli) -> Result<()> {
-    let mut c = cli.clone();
-    c.command = None;
-    if let Some(n) = &args.name {
-        c.bin = vec![n.clone()];
+pub fn init(plan: &InitPlan) -> Result<()> {
+    if plan.dry_run {
+        return init_dry_run(plan);
     }
-    let plan = crate::resolve::resolve(&c)?;
-    if plan.images.len() != 1 {
-        let names: Vec<&str> = plan
-            .images
-            .iter()
-            .map(|i| i.binaries[0].name.as_str())
-            .collect();
-        bail!(
-            "init-k8s makes a manifest for one image, and this workspace has {}: {} (name one: cargo slim-image init-k8s NAME)",
-            names.len(),
-            names.join(", ")
-        );
-    }
-    let img = &plan.images[0];
-    let binary = &img.binaries[0].name;
-    let port = match args.port {
-        Some(p) => p,
-        None => img
-            .ports
-            .iter()
-            .find_map(|p| p.split('/').next()?.parse().ok())
-            .unwrap_or(8080),
-    };
-    let name = binary.to_ascii_lowercase().replace('_', "-");
-    let text = render(&name, binary, port);
-    if cli.dry_run {
-        return init_dry_run(args, cli, &text);
-    }
-    match &args.output {
-        None => print!("{text}"),
+    match &plan.output {
+        None => print!("{}", plan.manifest),
         Some(path) => {
             if path.exists() {
                 bail!(
@@ -343,23 +258,18 @@ pub fn init(args: &InitArgs, cli: &Cli) -> Result<()> {
                     path.display()
                 );
             }
-            std::fs::write(path, &text).with_context(|| format!("writing {}", path.display()))?;
+            std::fs::write(path, &plan.manifest)
+                .with_context(|| format!("writing {}", path.display()))?;
             crate::ui::status("Wrote", path.display());
         }
     }
     Ok(())
 }
 
-/// `init-k8s --dry-run`: the manifest on stdout (or as JSON), and no file written; with `-o FILE`
-/// it still refuses a FILE that exists, as the real run would.
-fn init_dry_run(args: &InitArgs, cli: &Cli, text: &str) -> Result<()> {
-    if let Some(path) = &args.output {
-        if path.exists() {
-            bail!(
-                "init-k8s: {} exists; remove it or pick another -o FILE",
-                path.display()
-            );
-        }
+/// `init-k8s --dry-run`: the manifest on stdout (or as JSON), and no file written (a FILE that
+/// exists was refused when the plan was made, as the real run refuses it).
+fn init_dry_run(plan: &InitPlan) -> Result<()> {
+    if let Some(path) = &plan.output {
         crate::ui::status(
             "Would write",
             format!("{} (dry run: not written)", path.display()),
@@ -369,10 +279,13 @@ fn init_dry_run(args: &InitArgs, cli: &Cli, text: &str) -> Result<()> {
         "tool": format!("cargo-slim-image {}", env!("CARGO_PKG_VERSION")),
         "dry_run": true,
         "command": "init-k8s",
-        "output": args.output.as_deref().map(crate::report::path_json),
-        "manifest": text,
+        "output": plan.output.as_deref().map(crate::report::path_json),
+        "manifest": plan.manifest,
     });
-    print!("{}", crate::dry_run_text(cli, text.to_string(), &json));
+    print!(
+        "{}",
+        crate::dry_run_text(plan.json, plan.manifest.clone(), &json)
+    );
     Ok(())
 }
 

@@ -44,35 +44,80 @@ pub mod units;
 pub mod user_cache;
 pub mod verify;
 
-/// Run `cargo slim-image` with parsed arguments: resolve the plan, then print it (`--dry-run`) or
-/// execute it. Results go to stdout, everything else to stderr.
+/// Parse arguments as cargo passes them (`cargo-slim-image slim-image ...`), also accepting a direct
+/// call without the subcommand name; cargo's help colours under the same choice as everything else.
+/// A usage error exits (clap's status), its text redacted first.
+pub fn parse_args<I, T>(args: I) -> cli::CargoCli
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString>,
+{
+    use clap::{CommandFactory, FromArgMatches};
+    let args = cli::as_cargo_runs_it(args);
+    let command = cli::CargoCli::command()
+        .styles(ui::colour::CLAP_STYLES)
+        .color(ui::colour::for_clap(&args));
+    match command
+        .try_get_matches_from(&args)
+        .and_then(|mut m| cli::CargoCli::from_arg_matches_mut(&mut m))
+    {
+        Ok(c) => c,
+        // clap quotes the argument it could not place: `--sign-key "$(cat key.pem)"` (a value
+        // starting with `-`) would print the key. Such arguments go to the redaction step first.
+        Err(e) if e.use_stderr() => {
+            let keys: Vec<String> = args
+                .iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .filter(|a| a.contains("-----BEGIN"))
+                .collect();
+            if keys.is_empty() {
+                e.exit()
+            }
+            keys.iter().for_each(|k| sign::key::remember_secret(k));
+            eprint!("{}", ui::redact(&e.to_string()));
+            std::process::exit(e.exit_code())
+        }
+        Err(e) => e.exit(),
+    }
+}
+
+/// Run `cargo slim-image` with parsed arguments: resolve the job (every flag checked), then print
+/// its plan (`--dry-run`) or run it. Results go to stdout, everything else to stderr.
 pub fn run(cli: &cli::Cli) -> anyhow::Result<()> {
     ui::set_level(if cli.quiet { -1 } else { cli.verbose as i8 });
-    ui::colour::set(cli.color)?;
+    ui::colour::set(cli.color.map(resolve::flags::colour))?;
     registry::credentials::remember_known(&registry::CredentialEnv::from_process());
-    reference::refuse_credentials("--push", &cli.push)?;
-    reference::refuse_credentials("--tag", &cli.tag)?;
-    match &cli.command {
-        Some(cli::Command::Index(args)) => return index_cmd::run(args, cli),
-        Some(cli::Command::Resolve(args)) => return k8s::resolve(args, cli),
-        Some(cli::Command::InitK8s(args)) => return k8s::init(args, cli),
-        Some(cli::Command::Verify(args)) => return verify::run(args, cli),
-        Some(cli::Command::Debuginfo(args)) => return debuginfo::fetch::run(args, cli),
-        Some(cli::Command::Completions { shell }) => return completions::print(*shell),
-        None => {}
+    match resolve::resolve(cli)? {
+        resolve::Job::Build(plan) => build(&plan),
+        resolve::Job::Index(p) => index_cmd::run(&p),
+        resolve::Job::Resolve(p) => k8s::resolve(&p),
+        resolve::Job::InitK8s(p) => k8s::init(&p),
+        resolve::Job::Verify(p) => verify::run(&p),
+        resolve::Job::Debuginfo(p) => debuginfo::fetch::run(&p),
+        resolve::Job::Completions(shell) => {
+            completions::print(<cli::CargoCli as clap::CommandFactory>::command(), shell)
+        }
     }
-    let plan = resolve::resolve(cli)?;
-    if cli.dry_run {
+}
+
+/// Print the plan (`--dry-run`) or build it.
+fn build(plan: &plan::Plan) -> anyhow::Result<()> {
+    if plan.dry_run {
         // The key is checked as a real run checks it (read, nothing signed): a CI job's dry run
         // finds a bad key, or --sign-key without --push, before its release run does.
-        sign::for_plan(&plan, cli)?;
-        print!("{}", dry_run_text(cli, plan.describe(), &plan.to_json()));
+        sign::for_plan(plan)?;
+        print!(
+            "{}",
+            dry_run_text(plan.json, plan.describe(), &plan.to_json())
+        );
         return Ok(());
     }
-    let report = execute::execute(&plan, cli)?;
+    let report = execute::execute(plan)?;
     ui::status_lines(&report.summary());
-    let results = report.stdout(cli.message_format == cli::MessageFormat::Json);
-    if cli.tarball.as_deref().is_some_and(sink::archive::is_stdout) {
+    let results = report.stdout(plan.json);
+    let to_stdout =
+        |i: &plan::ImageSpec| i.tarball.as_deref().is_some_and(sink::archive::is_stdout);
+    if plan.images.iter().any(to_stdout) {
         // `--tarball -` (or /dev/stdout): stdout carried the tarball, so the result lines go to stderr.
         eprint!("{results}");
     } else {
@@ -91,9 +136,9 @@ pub fn exit_code(cli: &cli::Cli, err: &anyhow::Error) -> i32 {
 }
 
 /// What `--dry-run` prints on stdout: `text`, or `json` as one canonical JSON document with
-/// `--message-format json`.
-pub fn dry_run_text(cli: &cli::Cli, text: String, json: &serde_json::Value) -> String {
-    if cli.message_format == cli::MessageFormat::Json {
+/// `--message-format json` (`as_json`).
+pub fn dry_run_text(as_json: bool, text: String, json: &serde_json::Value) -> String {
+    if as_json {
         let mut s = String::from_utf8(blob::canonical_json(json)).unwrap_or_default();
         s.push('\n');
         s

@@ -3,7 +3,7 @@
 //! us as its rustc wrapper for a build of ours (see `compile::wrapper::config`): that is checked
 //! first, before any argument is parsed.
 
-use cargo_slim_image::cli::{parse_from, CargoCli};
+use cargo_slim_image::cli::CargoCli;
 
 fn main() {
     use cargo_slim_image::compile::wrapper;
@@ -15,7 +15,7 @@ fn main() {
         std::process::exit(1);
     }
     cargo_slim_image::ui::redact_panics();
-    let CargoCli::SlimImage(cli) = parse_from(std::env::args_os());
+    let CargoCli::SlimImage(cli) = cargo_slim_image::parse_args(std::env::args_os());
     if let Err(err) = cargo_slim_image::run(&cli) {
         cargo_slim_image::ui::print_error(&err);
         std::process::exit(cargo_slim_image::exit_code(&cli, &err));

@@ -4,13 +4,14 @@
 //! prints it ([`Plan::describe`], or [`Plan::to_json`] with `--message-format json`), `run` executes
 //! it. Nothing after this step reads flags or TOML.
 
+mod describe;
+
 use crate::platform::Platform;
 use crate::reference::Reference;
 use crate::report::path_json;
 use crate::rootfs::CaConfig;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write as _;
 use std::path::PathBuf;
 
 /// Where the binaries go in the image (a fact of the image's file system, kept in [`crate::rootfs`]).
@@ -125,6 +126,46 @@ pub struct CargoPlan {
     pub toolchains: Vec<crate::compile::c_toolchain::Decision>,
 }
 
+/// The cargo flags of a run (`-F`, `--all-features`, `--no-default-features`, `--profile`,
+/// `--locked`, `--frozen`, `--offline`, `-v`, `-q`): the build, the SBOM's `cargo metadata` and the
+/// provenance read them from here.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BuildFlags {
+    /// `-F` values as given.
+    pub features: Vec<String>,
+    /// `--all-features`.
+    pub all_features: bool,
+    /// `--no-default-features`.
+    pub no_default_features: bool,
+    /// `--profile` (`release` by default).
+    pub profile: String,
+    /// `--locked`.
+    pub locked: bool,
+    /// `--frozen`.
+    pub frozen: bool,
+    /// `--offline`.
+    pub offline: bool,
+    /// How many `-v` to pass on to cargo.
+    pub verbose: u8,
+    /// `-q`.
+    pub quiet: bool,
+}
+
+impl BuildFlags {
+    /// `--locked`, `--frozen` and `--offline` as given, to pass on to cargo.
+    pub fn lock_flags(&self) -> Vec<String> {
+        [
+            (self.locked, "--locked"),
+            (self.frozen, "--frozen"),
+            (self.offline, "--offline"),
+        ]
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, f)| f.to_string())
+        .collect()
+    }
+}
+
 /// The whole plan.
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -140,112 +181,69 @@ pub struct Plan {
     pub load: bool,
     /// Build with the `--min-size` profile overrides (the flag, or any image's `profile = "min-size"`).
     pub min_size: bool,
+    /// The cargo flags.
+    pub build: BuildFlags,
+    /// How layers are compressed (`--compression`, `--compression-level`, checked).
+    pub compression: crate::layer::LayerCompression,
+    /// How registries are reached (`--insecure-registry`, `--registry-ca`, `--retries`,
+    /// `--timeout`; credentials from the environment): bases, pushes.
+    pub client: crate::registry::ClientOptions,
+    /// The format of every image's tarball (`--tarball-format`).
+    pub tarball_format: crate::sink::tarball_format::Format,
+    /// Where the list of pushed references goes (`--image-refs`).
+    pub image_refs: Option<PathBuf>,
+    /// The signing key file (`--sign-key`; else the environment's, read when signing).
+    pub sign_key: Option<PathBuf>,
+    /// Print the plan and stop (`--dry-run`).
+    pub dry_run: bool,
+    /// Results on stdout as one JSON document (`--message-format json`).
+    pub json: bool,
 }
 
 impl Plan {
-    /// The plan as text, for `--dry-run`.
-    pub fn describe(&self) -> String {
-        let mut s = String::new();
-        if let Some(c) = &self.cargo {
-            let _ = writeln!(
-                s,
-                "cargo build -p {} --bin {} (target dir {})",
-                c.packages.join(" -p "),
-                c.bins.join(" --bin "),
-                self.target_dir.display()
-            );
-            if c.toolchains.is_empty() {
-                let _ = writeln!(
-                    s,
-                    "  c toolchain {}: decided when building (no Cargo.lock yet)",
-                    c.c_toolchain.name()
-                );
-            }
-            for d in &c.toolchains {
-                let _ = writeln!(
-                    s,
-                    "  {}: c toolchain {}{}",
-                    d.platform,
-                    d.toolchain.name(),
-                    toolchain_why(d)
-                );
-            }
-        }
-        for img in &self.images {
-            let _ = writeln!(s, "image {}:{}", img.name, img.tags.join(","));
-            let plats: Vec<String> = img
-                .platforms
+    /// Every platform of the plan's images, once, in order.
+    pub fn platforms(&self) -> Vec<Platform> {
+        let mut platforms: Vec<Platform> = self
+            .images
+            .iter()
+            .flat_map(|i| i.platforms.clone())
+            .collect();
+        platforms.sort();
+        platforms.dedup();
+        platforms
+    }
+
+    /// The cargo build of each platform (none with `--binary`): the run's cargo flags and the
+    /// platform's C toolchain, when decided. The build adds what it learns from `cargo metadata`
+    /// (the wrapper's inputs) and the C libraries' environment.
+    pub fn build_requests(&self) -> Vec<crate::compile::BuildRequest> {
+        let Some(cargo) = &self.cargo else {
+            return Vec::new();
+        };
+        let b = &self.build;
+        let request = |platform: Platform| {
+            let mut req = crate::compile::BuildRequest::new(platform);
+            req.manifest_path = cargo.manifest_path.clone();
+            req.packages = cargo.packages.clone();
+            req.bins = cargo.bins.clone();
+            req.features = b.features.clone();
+            req.all_features = b.all_features;
+            req.no_default_features = b.no_default_features;
+            req.profile = b.profile.clone();
+            req.target_dir = Some(self.target_dir.clone());
+            req.locked = b.locked;
+            req.frozen = b.frozen;
+            req.offline = b.offline;
+            req.verbose = b.verbose;
+            req.quiet = b.quiet;
+            req.c_toolchain = cargo
+                .toolchains
                 .iter()
-                .map(|p| format!("{p} ({})", p.rust_target()))
-                .collect();
-            let default = if img.default_platform {
-                " (the default: --platform or `platforms` for others)"
-            } else {
-                ""
-            };
-            let _ = writeln!(s, "  platforms:  {}{default}", plats.join(", "));
-            for b in &img.binaries {
-                let from = match (&b.prebuilt, &b.package) {
-                    (Some(p), _) => format!("prebuilt {}", p.display()),
-                    (None, Some(pkg)) => format!("package {pkg}"),
-                    (None, None) => String::new(),
-                };
-                let _ = writeln!(s, "  binary:     {BIN_DIR}/{} ({from})", b.name);
-            }
-            for f in &img.files {
-                let _ = writeln!(
-                    s,
-                    "  file:       {} <- {} ({:o})",
-                    f.dest,
-                    f.src.display(),
-                    f.mode
-                );
-            }
-            let _ = writeln!(s, "  base:       {}", img.base);
-            let _ = writeln!(s, "  entrypoint: {:?}", img.entrypoint);
-            if let Some(c) = &img.cmd {
-                let _ = writeln!(s, "  cmd:        {c:?}");
-            }
-            let _ = writeln!(s, "  user:       {}  workdir: {}", img.user, img.workdir);
-            let _ = writeln!(
-                s,
-                "  ca:         {} + {} extra file(s)",
-                ca_name(&img.ca.source),
-                img.ca.extra.len()
-            );
-            let _ = writeln!(s, "  layout:     {}", img.layout.display());
-            if let Some(t) = &img.tarball {
-                let _ = writeln!(s, "  tarball:    {}", t.display());
-            }
-            if self.load {
-                let _ = writeln!(s, "  load:       podman or docker");
-            }
-            for r in &img.push {
-                let _ = writeln!(s, "  push:       {r}");
-            }
-            if let Some(f) = img.sbom {
-                let _ = writeln!(s, "  sbom:       {}", sbom_name(f));
-            }
-            if img.provenance != crate::provenance::choice::Choice::None {
-                let _ = writeln!(s, "  provenance: {}", img.provenance.as_str());
-            }
-            if self.cargo.is_some() && !img.embed_dependencies {
-                let _ = writeln!(s, "  deps:       not embedded in the binaries");
-            }
-            if img.timezones {
-                let _ = writeln!(
-                    s,
-                    "  timezones:  {} (IANA tzdata {}, {} names, a layer of its own)",
-                    crate::layer::zoneinfo::DIR,
-                    crate::layer::zoneinfo::VERSION,
-                    crate::layer::zoneinfo::zones().len()
-                );
-            }
-            if let Some(b) = img.size_budget {
-                let _ = writeln!(s, "  budget:     {}", crate::units::human_size(b));
-            }
-        }
-        s
+                .find(|d| d.platform == platform)
+                .cloned();
+            req
+        };
+        self.platforms().into_iter().map(request).collect()
     }
 
     /// The plan as one JSON value, for `--dry-run --message-format json`: the same facts as
@@ -260,6 +258,7 @@ impl Plan {
             "tool": format!("cargo-slim-image {}", env!("CARGO_PKG_VERSION")),
             "dry_run": true,
             "cargo": self.cargo.as_ref().map(|c| json!({
+                "commands": crate::compile::command_lines(&self.build_requests()),
                 "manifest_path": c.manifest_path.as_deref().map(path_json),
                 "packages": c.packages,
                 "bins": c.bins,
@@ -271,6 +270,8 @@ impl Plan {
                 })).collect::<Vec<_>>(),
             })),
             "target_dir": path_json(&self.target_dir),
+            "compression": compression_name(self.compression),
+            "tarball_format": self.tarball_format.name(),
             "epoch": self.epoch,
             "min_size": self.min_size,
             "images": images,
@@ -325,20 +326,6 @@ fn image_json(img: &ImageSpec, load: bool) -> Value {
     })
 }
 
-/// Why a platform got its C toolchain, for [`Plan::describe`].
-fn toolchain_why(d: &crate::compile::c_toolchain::Decision) -> String {
-    use crate::compile::c_toolchain::Choice;
-    let crates = if d.c_crates.is_empty() {
-        "no crate uses `cc`".to_string()
-    } else {
-        format!("C code in {}", d.c_crates.join(", "))
-    };
-    match d.choice {
-        Choice::Auto => format!(" ({crates})"),
-        c => format!(" (c-toolchain {}; {crates})", c.name()),
-    }
-}
-
 /// The `--ca-certificates` spelling of a CA source.
 fn ca_name(c: &crate::rootfs::CaSource) -> &'static str {
     match c {
@@ -353,5 +340,15 @@ fn sbom_name(f: crate::sbom::format::Format) -> &'static str {
     match f {
         crate::sbom::format::Format::Spdx => "spdx",
         crate::sbom::format::Format::Cyclonedx => "cyclonedx",
+    }
+}
+
+/// The `--compression` (and level) of the layers, for [`Plan::describe`].
+fn compression_name(c: crate::layer::LayerCompression) -> String {
+    use crate::layer::LayerCompression;
+    match c {
+        LayerCompression::GzipBySize => "gzip (level by layer size)".into(),
+        LayerCompression::Gzip(l) => format!("gzip level {l}"),
+        LayerCompression::Zstd(l) => format!("zstd level {l}"),
     }
 }

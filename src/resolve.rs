@@ -1,10 +1,15 @@
-//! Resolution: raw [`Cli`] + `cargo metadata` + `[*.metadata.slim-image]` -> [`Plan`].
+//! Resolution: raw [`Cli`] + `cargo metadata` + `[*.metadata.slim-image]` -> [`Plan`], and each
+//! subcommand's arguments -> its own plan ([`job`]). The only step that reads `cli`.
 //!
 //! Every default and override is decided here, once: which packages and binaries, image names and
 //! tags (validated as references), entrypoint, env, labels and OCI annotations from Cargo metadata,
-//! platforms, and output paths. Flags win over the package table, which wins over the workspace table.
+//! platforms, output paths, the cargo flags, the layer compression, the registry client options and
+//! the sinks. Flags win over the package table, which wins over the workspace table. Everything is
+//! checked here, before anything is built or any registry is asked. [`resolve_with`] is the pure
+//! part (flags + metadata -> plan, no cargo run); [`plan`] loads the metadata and decides each
+//! platform's C toolchain from the dependency tree.
 
-use crate::cli::Cli;
+use crate::cli::{BuildArgs, Cli};
 use crate::compile::c_toolchain;
 use crate::config::{parse_meta, Meta};
 use crate::plan::*;
@@ -14,10 +19,16 @@ use cargo_metadata::{Metadata, MetadataCommand, Package};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
+pub mod flags;
+pub mod job;
+mod k8s;
 mod outputs;
 pub mod pkgspec;
 pub mod platforms;
+mod prebuilt;
 mod spec;
+mod toolchains;
+pub use job::{resolve, Job};
 use outputs::assign_outputs;
 use spec::{spec_for, Origin};
 
@@ -50,13 +61,24 @@ fn split_name_tag(s: &str) -> (String, Option<String>) {
     (name.to_string(), tag.map(str::to_string))
 }
 
-fn load_metadata(cli: &Cli) -> Result<Metadata> {
+/// `cargo metadata --no-deps` of the workspace the flags name.
+pub fn load_metadata(cli: &BuildArgs) -> Result<Metadata> {
     let mut cmd = MetadataCommand::new();
     cmd.no_deps();
     if let Some(p) = &cli.manifest_path {
         cmd.manifest_path(p);
     }
-    cmd.other_options(cli.lock_flags());
+    let lock = [
+        (cli.locked, "--locked"),
+        (cli.frozen, "--frozen"),
+        (cli.offline, "--offline"),
+    ];
+    cmd.other_options(
+        lock.iter()
+            .filter(|(on, _)| *on)
+            .map(|(_, f)| f.to_string())
+            .collect::<Vec<_>>(),
+    );
     cmd.exec().map_err(|e| match e {
         cargo_metadata::Error::CargoMetadata { stderr } => anyhow::anyhow!(
             "`cargo metadata` failed: {}\nnote: run cargo slim-image inside a Cargo project, or pass --manifest-path PATH/Cargo.toml (or --binary FILE to package a prebuilt binary)",
@@ -67,7 +89,7 @@ fn load_metadata(cli: &Cli) -> Result<Metadata> {
 }
 
 /// The packages to build images for, and whether they were named (`-p`) rather than defaulted.
-fn selected_packages<'a>(md: &'a Metadata, cli: &Cli) -> Result<(Vec<&'a Package>, bool)> {
+fn selected_packages<'a>(md: &'a Metadata, cli: &BuildArgs) -> Result<(Vec<&'a Package>, bool)> {
     let members = md.workspace_packages();
     if !cli.package.is_empty() {
         let candidates: Vec<pkgspec::Candidate> = members
@@ -130,30 +152,63 @@ fn parse_platforms(list: &[String], origin: &str) -> Result<Vec<Platform>> {
 }
 
 struct Ctx<'a> {
-    cli: &'a Cli,
+    cli: &'a BuildArgs,
     epoch: u64,
     cli_platforms: Vec<Platform>,
 }
 
-/// Resolve the plan.
-pub fn resolve(cli: &Cli) -> Result<Plan> {
-    let ctx = Ctx {
-        cli,
-        epoch: source_date_epoch()?,
-        cli_platforms: parse_platforms(&cli.platform, "--platform")?,
+/// Resolve the plan of a build: [`resolve_with`] on the workspace's metadata (none with
+/// `--binary`), then each platform's C toolchain ([`toolchains::decide`]), checked to be installed
+/// unless this is a dry run.
+pub fn plan(cli: &Cli) -> Result<Plan> {
+    let md = match cli.build.binary.is_empty() {
+        true => Some(load_metadata(&cli.build)?),
+        false => None,
     };
-    let (images, cargo, target_dir) = if cli.binary.is_empty() {
-        from_workspace(&ctx)?
-    } else {
-        from_prebuilt(&ctx)?
+    let mut plan = resolve_with(cli, md.as_ref())?;
+    if let Some(md) = &md {
+        toolchains::decide(cli, md, &mut plan)?;
+    }
+    if !plan.dry_run {
+        for d in plan.cargo.iter().flat_map(|c| &c.toolchains) {
+            c_toolchain::check_installed(d)?;
+        }
+    }
+    Ok(plan)
+}
+
+/// Resolve the plan from the flags and the workspace's `cargo metadata` (`None` with `--binary`),
+/// running no cargo: pure but for reading the files the flags and tables name (and `git rev-parse`
+/// for the revision label). The C toolchains are left undecided (`cargo.toolchains` empty).
+pub fn resolve_with(cli: &Cli, metadata: Option<&Metadata>) -> Result<Plan> {
+    crate::reference::refuse_credentials("--push", &cli.output.push)?;
+    crate::reference::refuse_credentials("--tag", &cli.build.tag)?;
+    let ctx = Ctx {
+        cli: &cli.build,
+        epoch: source_date_epoch()?,
+        cli_platforms: parse_platforms(&cli.build.platform, "--platform")?,
+    };
+    let compression = flags::layer_compression(&cli.output)?;
+    let (images, cargo, target_dir) = match metadata {
+        _ if !cli.build.binary.is_empty() => prebuilt::from_prebuilt(&ctx)?,
+        Some(md) => from_workspace(&ctx, md)?,
+        None => bail!("internal: a cargo build was planned without `cargo metadata`"),
     };
     let mut plan = Plan {
         images,
         cargo,
         target_dir,
         epoch: ctx.epoch,
-        load: cli.load,
-        min_size: cli.min_size,
+        load: cli.output.load,
+        min_size: cli.build.min_size,
+        build: flags::build_flags(cli),
+        compression,
+        client: flags::client_options(&cli.output),
+        tarball_format: flags::tarball_format(cli.output.tarball_format),
+        image_refs: cli.output.image_refs.clone(),
+        sign_key: cli.output.sign_key.clone(),
+        dry_run: cli.dry_run,
+        json: cli.message_format == crate::cli::MessageFormat::Json,
     };
     plan.min_size |= plan.images.iter().any(|i| i.min_size);
     if plan.images.iter().any(|i| i.default_platform) {
@@ -167,84 +222,8 @@ pub fn resolve(cli: &Cli) -> Result<Plan> {
 
 type Resolved = (Vec<ImageSpec>, Option<CargoPlan>, PathBuf);
 
-fn from_prebuilt(ctx: &Ctx<'_>) -> Result<Resolved> {
+fn from_workspace(ctx: &Ctx<'_>, md: &Metadata) -> Result<Resolved> {
     let cli = ctx.cli;
-    if !cli.package.is_empty() || cli.workspace || !cli.bin.is_empty() {
-        bail!("--binary packages prebuilt files and runs no cargo build: drop -p/--workspace/--bin, or drop --binary");
-    }
-    if let Some(m) = &cli.manifest_path {
-        // Its [package.metadata.slim-image] (name, user, files...) would be ignored in silence.
-        bail!(
-            "--binary packages prebuilt files and reads no Cargo.toml, so the [package.metadata.slim-image] of --manifest-path {} would not be used: drop --manifest-path (and give the image settings as flags), or drop --binary",
-            m.display()
-        );
-    }
-    let mut bins = Vec::new();
-    for path in &cli.binary {
-        if !path.is_file() {
-            bail!(
-                "--binary {}: no such file (give the path of a built static executable)",
-                path.display()
-            );
-        }
-        let name = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .with_context(|| {
-                format!(
-                    "--binary {}: the file name is not valid UTF-8",
-                    path.display()
-                )
-            })?
-            .to_string();
-        if bins.iter().any(|b: &BinSpec| b.name == name) {
-            bail!("--binary: two binaries are named `{name}`: each goes to /usr/local/bin/<file name>, so names must differ");
-        }
-        bins.push(BinSpec {
-            name,
-            package: None,
-            prebuilt: Some(path.clone()),
-        });
-    }
-    let mut ctx2 = Ctx {
-        cli,
-        epoch: ctx.epoch,
-        cli_platforms: ctx.cli_platforms.clone(),
-    };
-    if ctx2.cli_platforms.len() > 1 {
-        bail!("--binary takes binaries for one platform; build one image per platform and join them with an index");
-    }
-    if ctx2.cli_platforms.is_empty() {
-        // The platform of a prebuilt binary is whatever its ELF header says.
-        let info = crate::elf::inspect(&cli.binary[0])?;
-        let p = Platform::ALL
-            .into_iter()
-            .find(|p| p.elf_machine() == info.machine)
-            .with_context(|| {
-                format!(
-                    "--binary {}: ELF machine {} is neither x86_64 nor aarch64",
-                    cli.binary[0].display(),
-                    info.machine
-                )
-            })?;
-        ctx2.cli_platforms = vec![p];
-    }
-    let origin = Origin {
-        title: bins[0].name.clone(),
-        ..Origin::default()
-    };
-    let default_name = bins[0].name.clone();
-    let spec = spec_for(&ctx2, &Meta::default(), &origin, &default_name, bins)?;
-    let target_dir = cli
-        .target_dir
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("target"));
-    Ok((vec![spec], None, target_dir))
-}
-
-fn from_workspace(ctx: &Ctx<'_>) -> Result<Resolved> {
-    let cli = ctx.cli;
-    let md = load_metadata(cli)?;
     let ws_manifest = md.workspace_root.join("Cargo.toml");
     let ws_meta = parse_meta(
         &md.workspace_metadata,
@@ -257,7 +236,7 @@ fn from_workspace(ctx: &Ctx<'_>) -> Result<Resolved> {
     // The `c-toolchain` of each package that gives an image: one cargo build serves them all.
     let mut c_choices: Vec<(String, String)> = Vec::new();
     let mut openssl_choices: Vec<(String, String)> = Vec::new();
-    let (selected, named) = selected_packages(&md, cli)?;
+    let (selected, named) = selected_packages(md, cli)?;
     for pkg in selected {
         let pkg_meta = parse_meta(
             &pkg.metadata,
@@ -275,44 +254,7 @@ fn from_workspace(ctx: &Ctx<'_>) -> Result<Resolved> {
             continue;
         }
         let before = images.len();
-        let wanted = |b: &String| cli.bin.is_empty() || cli.bin.contains(b);
-        let spec = |name: &String| BinSpec {
-            name: name.clone(),
-            package: Some(pkg.name.to_string()),
-            prebuilt: None,
-        };
-        let origin = Origin::of(pkg);
-        if let Some(list) = &meta.binaries {
-            for b in list {
-                if !bins.contains(b) {
-                    bail!(
-                        "binaries = [..\"{b}\"..] in {}: package `{}` has no binary target `{b}` (it has: {})",
-                        pkg.manifest_path, pkg.name, bins.join(", ")
-                    );
-                }
-            }
-            if list.is_empty() {
-                bail!(
-                    "binaries = [] in {}: list at least one binary, or remove the key",
-                    pkg.manifest_path
-                );
-            }
-            if list.iter().any(wanted) {
-                seen_bins.extend(list.iter().cloned());
-                images.push(spec_for(
-                    ctx,
-                    &meta,
-                    &origin,
-                    pkg.name.as_str(),
-                    list.iter().map(spec).collect(),
-                )?);
-            }
-        } else {
-            for b in bins.iter().filter(|b| wanted(b)) {
-                seen_bins.insert(b.clone());
-                images.push(spec_for(ctx, &meta, &origin, b, vec![spec(b)])?);
-            }
-        }
+        images.extend(package_images(ctx, pkg, &meta, &bins, &mut seen_bins)?);
         if let (true, Some(c)) = (images.len() > before, &meta.c_toolchain) {
             c_choices.push((pkg.name.to_string(), c.clone()));
         }
@@ -345,51 +287,74 @@ fn from_workspace(ctx: &Ctx<'_>) -> Result<Resolved> {
         .clone()
         .unwrap_or_else(|| md.target_directory.clone().into_std_path_buf());
     let c_toolchain = c_choice(cli, &c_choices)?;
-    let mut platforms: Vec<Platform> = images.iter().flat_map(|i| i.platforms.clone()).collect();
-    platforms.sort();
-    platforms.dedup();
-    let mut q = crate::sbom::deps::MetadataQuery {
-        manifest_path: cli.manifest_path.clone(),
-        features: cli.features.clone(),
-        all_features: cli.all_features,
-        no_default_features: cli.no_default_features,
-        flags: cli.lock_flags(),
-    };
-    let root = md.workspace_root.as_std_path();
-    let user = |p| crate::compile::user_settings(p, &[], Some(root));
-    // `cargo tree` writes a missing or out-of-date Cargo.lock, and --dry-run writes nothing: then
-    // the plan cannot know the C toolchain yet (the build decides it by the same rule).
-    let forced_lock = cli.dry_run && !cli.locked && !cli.frozen;
-    if forced_lock {
-        q.flags.push("--locked".into());
-    }
-    let toolchains = if cli.dry_run && !md.workspace_root.join("Cargo.lock").exists() {
-        Vec::new()
-    } else {
-        match c_toolchain::decide_all(&q, &packages, &platforms, c_toolchain, user) {
-            Err(e) if forced_lock && format!("{e:#}").contains("--locked was passed") => {
-                crate::ui::note("Cargo.lock is out of date (cargo build will update it) and a dry run writes nothing: the build decides the C toolchain");
-                Vec::new()
-            }
-            other => other?,
-        }
-    };
     let cargo = CargoPlan {
         manifest_path: cli.manifest_path.clone(),
         packages,
         bins,
         c_toolchain,
         openssl: openssl_choice(&openssl_choices)?,
-        toolchains,
+        toolchains: Vec::new(),
     };
     Ok((images, Some(cargo), target_dir))
 }
 
+/// The images of one package: one per binary its `binaries` key or `--bin` select (`bins`: its bin
+/// targets), or one for the `binaries` list; the binaries wanted are added to `seen_bins`.
+fn package_images(
+    ctx: &Ctx<'_>,
+    pkg: &Package,
+    meta: &Meta,
+    bins: &[String],
+    seen_bins: &mut BTreeSet<String>,
+) -> Result<Vec<ImageSpec>> {
+    let cli = ctx.cli;
+    let wanted = |b: &String| cli.bin.is_empty() || cli.bin.contains(b);
+    let spec = |name: &String| BinSpec {
+        name: name.clone(),
+        package: Some(pkg.name.to_string()),
+        prebuilt: None,
+    };
+    let origin = Origin::of(pkg);
+    let mut images = Vec::new();
+    if let Some(list) = &meta.binaries {
+        for b in list {
+            if !bins.contains(b) {
+                bail!(
+                    "binaries = [..\"{b}\"..] in {}: package `{}` has no binary target `{b}` (it has: {})",
+                    pkg.manifest_path, pkg.name, bins.join(", ")
+                );
+            }
+        }
+        if list.is_empty() {
+            bail!(
+                "binaries = [] in {}: list at least one binary, or remove the key",
+                pkg.manifest_path
+            );
+        }
+        if list.iter().any(wanted) {
+            seen_bins.extend(list.iter().cloned());
+            images.push(spec_for(
+                ctx,
+                meta,
+                &origin,
+                pkg.name.as_str(),
+                list.iter().map(spec).collect(),
+            )?);
+        }
+    } else {
+        for b in bins.iter().filter(|b| wanted(b)) {
+            seen_bins.insert(b.clone());
+            images.push(spec_for(ctx, meta, &origin, b, vec![spec(b)])?);
+        }
+    }
+    Ok(images)
+}
+
 /// The C toolchain choice: `--c-toolchain`, else the `c-toolchain` the packages' tables agree on
 /// (`choices`: package name and value, already checked), else `auto`.
-fn c_choice(cli: &Cli, choices: &[(String, String)]) -> Result<c_toolchain::Choice> {
+fn c_choice(cli: &BuildArgs, choices: &[(String, String)]) -> Result<c_toolchain::Choice> {
     if let Some(c) = cli.c_toolchain {
-        return Ok(c);
+        return Ok(flags::c_toolchain(c));
     }
     let Some((first, value)) = choices.first() else {
         return Ok(c_toolchain::Choice::Auto);

@@ -11,29 +11,19 @@
 
 pub mod compare;
 pub mod files;
-pub mod flags;
 pub mod report;
 pub mod source;
 
-use crate::cli::{Cli, MessageFormat};
 use anyhow::{bail, Context, Result};
-use clap::Args;
 
-/// `cargo slim-image verify`.
-#[derive(Debug, Args, Clone)]
-pub struct VerifyArgs {
-    /// The image to check: REGISTRY/NAME[:TAG][@DIGEST], oci:DIR[:TAG] or oci-archive:FILE[:TAG].
-    #[arg(value_name = "IMAGE")]
-    pub image: String,
-    /// The flags the image was built with, as for a build (-p, --bin, --platform, --base,
-    /// --features, --profile, --env, ...); they may come before `verify` instead. Outputs
-    /// (--output, --tarball, --load, --push) are ignored: verify writes and pushes nothing.
-    #[arg(
-        value_name = "BUILD FLAGS",
-        trailing_var_arg = true,
-        allow_hyphen_values = true
-    )]
-    pub build: Vec<String>,
+/// `cargo slim-image verify`, resolved: the image to check and the plan of its rebuild (every sink
+/// off; `--dry-run` and `--message-format` in it).
+#[derive(Debug, Clone)]
+pub struct VerifyPlan {
+    /// IMAGE, parsed.
+    pub image: source::ImageRef,
+    /// The rebuild.
+    pub plan: crate::plan::Plan,
 }
 
 /// The image was rebuilt and its digest is not the image's (exit status 1); the message says what
@@ -82,7 +72,7 @@ fn pick(plan: &crate::plan::Plan, names: &[String], image: &str) -> Result<usize
 }
 
 /// `verify --dry-run`: the plan (without outputs) and what would be compared; IMAGE is not read.
-fn dry_run(plan: &crate::plan::Plan, image: &source::ImageRef, cli: &Cli) -> String {
+fn dry_run(plan: &crate::plan::Plan, image: &source::ImageRef) -> String {
     let mut text = format!(
         "verify {image}: would rebuild the image below (writing nothing) and compare digests\n"
     );
@@ -105,29 +95,22 @@ fn dry_run(plan: &crate::plan::Plan, image: &source::ImageRef, cli: &Cli) -> Str
         "image": image.to_string(),
         "plan": p,
     });
-    crate::dry_run_text(cli, text, &json)
+    crate::dry_run_text(plan.json, text, &json)
 }
 
 /// `cargo slim-image verify IMAGE [BUILD FLAGS]`.
-pub fn run(args: &VerifyArgs, outer: &Cli) -> Result<()> {
-    let cli = flags::build_flags(&args.build, outer)?;
-    crate::ui::set_level(if cli.quiet { -1 } else { cli.verbose as i8 });
-    crate::reference::refuse_credentials("verify IMAGE", [&args.image])?;
-    crate::reference::refuse_credentials("--tag", &cli.tag)?;
-    let image = source::parse(&args.image)?;
-    let unused = tempfile::tempdir().context("creating a temp dir")?;
-    let cli = flags::without_sinks(cli, unused.path().join("not-written"));
-    let plan = crate::resolve::resolve(&cli)?;
-    if cli.dry_run {
-        print!("{}", dry_run(&plan, &image, &cli));
+pub fn run(verify: &VerifyPlan) -> Result<()> {
+    let (plan, image) = (&verify.plan, &verify.image);
+    if plan.dry_run {
+        print!("{}", dry_run(plan, image));
         return Ok(());
     }
-    let store = crate::blob::BlobStore::open(crate::execute::store_dir(&plan))?;
-    let opened = source::open(&image, &store, &crate::execute::client_options(&cli))?;
+    let store = crate::blob::BlobStore::open(crate::execute::store_dir(plan))?;
+    let opened = source::open(image, &store, &plan.client)?;
     opened
         .check_blobs(&store)
         .with_context(|| format!("checking the blobs of {}", opened.name))?;
-    let which = pick(&plan, &opened.names, &opened.name)?;
+    let which = pick(plan, &opened.names, &opened.name)?;
     crate::ui::status(
         "Verifying",
         format!(
@@ -135,10 +118,10 @@ pub fn run(args: &VerifyArgs, outer: &Cli) -> Result<()> {
             opened.name, opened.root.digest, plan.images[which].name
         ),
     );
-    let (store, rebuilt) = crate::execute::rebuild(&plan, &cli)?;
+    let (store, rebuilt) = crate::execute::rebuild(plan)?;
     let outcome = compare::compare(&opened, &rebuilt[which], &store)?;
     let reproduced = outcome.reproduced();
-    if cli.message_format == MessageFormat::Json {
+    if plan.json {
         let doc = report::json(&outcome);
         let mut s = String::from_utf8(crate::blob::canonical_json(&doc)).unwrap_or_default();
         s.push('\n');

@@ -261,3 +261,56 @@ fn dry_run_says_whether_binaries_embed_their_dependency_list() {
     assert!(text.contains("deps:       not embedded"), "{text}");
     assert!(!target.join("slim-image").exists());
 }
+
+#[test]
+fn resolve_and_init_k8s_take_the_build_flags_after_the_subcommand_too() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let m = package(&w.join("pkg"));
+    let yaml = w.join("k8s.yaml");
+    fs::write(&yaml, "image: slim-image://bad\n").unwrap();
+    let target = w.join("target");
+    let (t, y) = (target.to_str().unwrap(), yaml.to_str().unwrap());
+    let repo = "localhost:5000/k8s";
+    let before = ok(cmd(&[
+        "--manifest-path",
+        &m,
+        "--target-dir",
+        t,
+        "--dry-run",
+        "resolve",
+        "--repo",
+        repo,
+        "-f",
+        y,
+    ]));
+    let after = ok(cmd(&[
+        "resolve",
+        "--manifest-path",
+        &m,
+        "--target-dir",
+        t,
+        "--repo",
+        repo,
+        "-f",
+        y,
+        "--dry-run",
+    ]));
+    assert_eq!(before, after);
+    assert!(
+        after.contains("push:       localhost:5000/k8s/bad:0.1.0"),
+        "{after}"
+    );
+    // The plan shows the cargo command the build runs, its target included.
+    assert!(
+        after.contains("build --target x86_64-unknown-linux-musl"),
+        "{after}"
+    );
+    let init = ok(cmd(&["init-k8s", "--manifest-path", &m, "--dry-run"]));
+    assert!(init.contains("image: slim-image://bad"), "{init}");
+    assert!(
+        !target.exists(),
+        "a dry run built into {}",
+        target.display()
+    );
+}

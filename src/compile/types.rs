@@ -10,7 +10,7 @@ use super::c_crates::SysCrate;
 use crate::platform::Platform;
 
 /// `c-toolchain` / `--c-toolchain`: how C code of dependencies is compiled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Choice {
     /// By the rule: rust-lld for pure Rust, musl-gcc natively, zig when cross-compiling.
     #[default]

@@ -13,42 +13,42 @@
 
 use super::output::{ARTIFACT_TYPE, FILE_MEDIA_TYPE};
 use crate::blob::{media, BlobStore, Descriptor};
-use crate::cli::Cli;
 use crate::image::{Index, Manifest};
 use crate::verify::source::{self, Opened};
 use anyhow::{bail, Context, Result};
-use clap::Args;
 use std::path::{Path, PathBuf};
 
-/// `cargo slim-image debuginfo`.
-#[derive(Debug, Args, Clone)]
-pub struct DebuginfoArgs {
-    /// The image: REGISTRY/NAME[:TAG][@DIGEST], oci:DIR[:TAG] or oci-archive:FILE[:TAG].
-    #[arg(value_name = "IMAGE")]
-    pub image: String,
-    /// Where to write the `<binary>.debug` files: a new or empty directory.
-    #[arg(short = 'o', long, value_name = "DIR")]
+/// `cargo slim-image debuginfo`, resolved: IMAGE parsed, DIR checked to be new or empty.
+#[derive(Debug, Clone)]
+pub struct FetchPlan {
+    /// The image.
+    pub image: source::ImageRef,
+    /// Where the `<binary>.debug` files go: a new or empty directory.
     pub output: PathBuf,
+    /// How registries are reached.
+    pub client: crate::registry::ClientOptions,
+    /// `--dry-run`: read nothing, write nothing.
+    pub dry_run: bool,
+    /// `--message-format json`.
+    pub json: bool,
 }
 
 /// Run `debuginfo`.
-pub fn run(args: &DebuginfoArgs, cli: &Cli) -> Result<()> {
-    crate::reference::refuse_credentials("debuginfo IMAGE", [&args.image])?;
-    check_new_or_empty(&args.output)?;
-    let image = source::parse(&args.image)?;
-    if cli.dry_run {
+pub fn run(plan: &FetchPlan) -> Result<()> {
+    let image = &plan.image;
+    if plan.dry_run {
         let text = format!(
             "debuginfo (dry run: IMAGE is not read, nothing is written)\n  image:  {image}\n  output: {}\n",
-            args.output.display()
+            plan.output.display()
         );
         let json = serde_json::json!({
             "tool": format!("cargo-slim-image {}", env!("CARGO_PKG_VERSION")),
             "dry_run": true,
             "command": "debuginfo",
             "image": image.to_string(),
-            "output": args.output.to_string_lossy(),
+            "output": plan.output.to_string_lossy(),
         });
-        print!("{}", crate::dry_run_text(cli, text, &json));
+        print!("{}", crate::dry_run_text(plan.json, text, &json));
         return Ok(());
     }
     // From here on temps are made: an interrupt removes them, the blob store in $TMPDIR (a
@@ -57,7 +57,7 @@ pub fn run(args: &DebuginfoArgs, cli: &Cli) -> Result<()> {
     let tmp =
         crate::sink::commit::Temp::dir(&std::env::temp_dir(), crate::sink::commit::Kind::Debug)?;
     let store = BlobStore::open(tmp.path().join("blobs"))?;
-    let opened = source::open(&image, &store, &crate::execute::client_options(cli))?;
+    let opened = source::open(image, &store, &plan.client)?;
     let manifests = platform_manifests(&opened)?;
     let several = manifests.len() > 1;
     // Every debug file is fetched and checked into the store first: nothing is created beside DIR
@@ -106,7 +106,7 @@ pub fn run(args: &DebuginfoArgs, cli: &Cli) -> Result<()> {
             opened.name
         );
     }
-    let parent = crate::sink::commit::parent_of(&args.output);
+    let parent = crate::sink::commit::parent_of(&plan.output);
     std::fs::create_dir_all(&parent).with_context(|| format!("creating {}", parent.display()))?;
     let staged = crate::sink::commit::Temp::dir(&parent, crate::sink::commit::Kind::Debug)?;
     for (rel, layer) in &files {
@@ -119,15 +119,15 @@ pub fn run(args: &DebuginfoArgs, cli: &Cli) -> Result<()> {
         std::io::copy(&mut store.open_blob(&layer.digest)?, &mut out)
             .with_context(|| format!("writing {}", dest.display()))?;
     }
-    let lock = crate::sink::commit::DestLock::take(&args.output)?;
-    check_new_or_empty(&args.output)?;
-    crate::sink::commit::commit(&lock, vec![(staged, args.output.clone())])?;
+    let lock = crate::sink::commit::DestLock::take(&plan.output)?;
+    check_new_or_empty(&plan.output)?;
+    crate::sink::commit::commit(&lock, vec![(staged, plan.output.clone())])?;
     crate::ui::status(
         "Wrote",
         format!(
             "{written} debug file(s) of {} to {}",
             opened.name,
-            args.output.display()
+            plan.output.display()
         ),
     );
     Ok(())
@@ -155,7 +155,7 @@ fn check_elf(store: &BlobStore, layer: &Descriptor, name: &str, image: &str) -> 
 
 /// DIR must not exist, or be an empty directory: it is replaced whole. It must name a directory of
 /// its own: `.`, `..`, `x/.`, `x/y/..` and `/` would be staged inside themselves (or create `x/y`).
-fn check_new_or_empty(dir: &Path) -> Result<()> {
+pub fn check_new_or_empty(dir: &Path) -> Result<()> {
     use std::os::unix::ffi::OsStrExt;
     let raw = dir.as_os_str().as_bytes();
     let trimmed = raw.strip_suffix(b"/").unwrap_or(raw);

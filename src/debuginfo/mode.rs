@@ -10,7 +10,7 @@ pub const ARTIFACT_TYPE: &str = "application/vnd.cargo-slim-image.debuginfo.v1";
 pub const FILE_MEDIA_TYPE: &str = "application/vnd.cargo-slim-image.debuginfo.v1+elf";
 
 /// What to do with a binary's DWARF (`debuginfo` / `--debuginfo`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Mode {
     /// Out of the image, into a `<binary>.debug` file beside it (`.gnu_debuglink` to it).
     #[default]

@@ -5,7 +5,6 @@
 //! graph. From it come the remap list and the dependency data of every package whose image has
 //! `embed-dependencies` on (see [`crate::compile::prepare`]).
 
-use crate::cli::Cli;
 use crate::compile::Reproducible;
 use crate::plan::Plan;
 use crate::platform::Platform;
@@ -17,25 +16,20 @@ use std::collections::BTreeMap;
 pub type Metadata = BTreeMap<Platform, cargo_metadata::Metadata>;
 
 /// The query the build and the SBOM share.
-pub fn query(plan: &Plan, cli: &Cli) -> MetadataQuery {
+pub fn query(plan: &Plan) -> MetadataQuery {
     MetadataQuery {
         manifest_path: plan.cargo.as_ref().and_then(|c| c.manifest_path.clone()),
-        features: cli.features.clone(),
-        all_features: cli.all_features,
-        no_default_features: cli.no_default_features,
-        flags: cli.lock_flags(),
+        features: plan.build.features.clone(),
+        all_features: plan.build.all_features,
+        no_default_features: plan.build.no_default_features,
+        flags: plan.build.lock_flags(),
     }
 }
 
 /// The wrapper's inputs for `platform` (running `cargo metadata` into `cache` unless it is there).
-pub fn reproducible(
-    plan: &Plan,
-    cli: &Cli,
-    platform: Platform,
-    cache: &mut Metadata,
-) -> Result<Reproducible> {
+pub fn reproducible(plan: &Plan, platform: Platform, cache: &mut Metadata) -> Result<Reproducible> {
     if let std::collections::btree_map::Entry::Vacant(e) = cache.entry(platform) {
-        e.insert(deps::metadata(&query(plan, cli), platform)?);
+        e.insert(deps::metadata(&query(plan), platform)?);
     }
     let mut embed: Vec<String> = plan
         .images

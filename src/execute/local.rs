@@ -3,7 +3,6 @@
 
 use super::Built;
 use crate::blob::BlobStore;
-use crate::cli::Cli;
 use crate::plan::Plan;
 use crate::report::ImageReport;
 use crate::sink::{self, Named};
@@ -12,12 +11,7 @@ use anyhow::Result;
 
 /// Write one built image to its local sinks: the layout with its SBOM files (one unit), the tarball,
 /// `--load`. Returns its report, with nothing pushed yet.
-pub(super) fn write_local(
-    store: &BlobStore,
-    b: &Built<'_>,
-    plan: &Plan,
-    cli: &Cli,
-) -> Result<ImageReport> {
+pub(super) fn write_local(store: &BlobStore, b: &Built<'_>, plan: &Plan) -> Result<ImageReport> {
     let img = b.img;
     let named = Named {
         name: &img.name,
@@ -68,10 +62,10 @@ pub(super) fn write_local(
                 });
             }
         }
-        sink::archive::write(&named, cli.tarball_format, t, &referrers)?;
+        sink::archive::write(&named, plan.tarball_format, t, &referrers)?;
         ui::status(
             "Wrote",
-            format!("{:?} archive {}", cli.tarball_format, t.display()).to_lowercase(),
+            format!("{} archive {}", plan.tarball_format.name(), t.display()),
         );
     }
     let loaded_into = if plan.load {

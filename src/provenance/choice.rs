@@ -8,7 +8,7 @@ pub const MEDIA_TYPE: &str = "application/vnd.in-toto+json";
 pub const SUFFIX: &str = "provenance.json";
 
 /// `--provenance` / metadata `provenance`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Choice {
     /// An in-toto Statement with a SLSA provenance v1 predicate (the default).
     #[default]

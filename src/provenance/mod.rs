@@ -269,25 +269,24 @@ pub fn statement(s: &Subject<'_>, run: &Run) -> Vec<u8> {
 }
 
 impl Run {
-    /// The run's facts: the flags of `cli` the plan does not keep per image, the workspace at
-    /// `workspace_root` (cargo builds), the layer compression, the toolchains, the CI environment
-    /// and `SOURCE_DATE_EPOCH` (the plan's `epoch`).
+    /// The run's facts: the plan's cargo flags and layer compression, the workspace at
+    /// `workspace_root` (cargo builds), the toolchains, the CI environment and `SOURCE_DATE_EPOCH`
+    /// (the plan's `epoch`).
     pub fn gather(
         plan: &crate::plan::Plan,
-        cli: &crate::cli::Cli,
         workspace_root: Option<&std::path::Path>,
-        compression: crate::layer::LayerCompression,
         tools: &BTreeMap<Platform, crate::compile::c_toolchain::Tools>,
     ) -> Run {
         use crate::layer::LayerCompression;
+        let b = &plan.build;
         Run {
             source: workspace_root.map(source::Source::read).unwrap_or_default(),
-            features: features(&cli.features),
-            all_features: cli.all_features,
-            no_default_features: cli.no_default_features,
-            profile: cli.profile.clone(),
+            features: features(&b.features),
+            all_features: b.all_features,
+            no_default_features: b.no_default_features,
+            profile: b.profile.clone(),
             min_size: plan.min_size,
-            compression: match compression {
+            compression: match plan.compression {
                 LayerCompression::Gzip(l) => ("gzip".into(), Some(l.into())),
                 LayerCompression::GzipBySize => ("gzip".into(), None),
                 LayerCompression::Zstd(l) => ("zstd".into(), Some(l.into())),

@@ -14,6 +14,10 @@ fn short_name(name: &str) -> &str {
 /// Refuse output paths that cannot work before anything is built, so a bad path never leaves a
 /// layout written and a tarball missing.
 fn check_output_paths(cli: &Cli) -> Result<()> {
+    let (cli, json) = (
+        &cli.output,
+        cli.message_format == crate::cli::MessageFormat::Json,
+    );
     if let Some(o) = &cli.output {
         if o.exists() && !o.is_dir() {
             bail!("--output {} exists and is not a directory: give a directory path (the OCI layout is a directory), or remove the file", o.display());
@@ -36,7 +40,7 @@ fn check_output_paths(cli: &Cli) -> Result<()> {
     {
         // stdout carries the tarball only: the result lines go to stderr (see lib.rs), and a JSON
         // report would have nowhere to go.
-        if cli.message_format == crate::cli::MessageFormat::Json {
+        if json {
             bail!("--tarball - writes the tarball to stdout, so --message-format json has nowhere to go: drop one of them, or write the tarball to a file");
         }
         if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
@@ -186,16 +190,17 @@ fn first_file_ancestor(p: &Path) -> Option<PathBuf> {
 
 pub(super) fn assign_outputs(plan: &mut Plan, cli: &Cli) -> Result<()> {
     let many = plan.images.len() > 1;
-    if many && !cli.tag.is_empty() {
+    if many && !cli.build.tag.is_empty() {
         bail!("--tag names one image, but this run builds {} images: pick one with --bin or -p, or set `name` per package in Cargo.toml", plan.images.len());
     }
-    if many && cli.tarball.is_some() {
+    if many && cli.output.tarball.is_some() {
         bail!(
             "--tarball writes one image, but this run builds {} images: pick one with --bin or -p",
             plan.images.len()
         );
     }
     check_output_paths(cli)?;
+    let cli = &cli.output;
     let names: Vec<String> = plan.images.iter().map(|i| i.name.clone()).collect();
     let cache = plan.target_dir.join("slim-image").join(".cache");
     for (i, img) in plan.images.iter_mut().enumerate() {

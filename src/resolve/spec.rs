@@ -3,7 +3,7 @@
 //! table, then the default.
 
 use super::{parse_platforms, split_name_tag, Ctx};
-use crate::cli::Cli;
+use crate::cli::BuildArgs;
 use crate::config::{parse_kv, Meta};
 use crate::plan::*;
 use crate::reference::Reference;
@@ -95,7 +95,7 @@ fn kv_flags(list: &[String], flag: &str) -> Result<BTreeMap<String, String>> {
 }
 
 /// Name and tags from --tag (all must name one repository), if given.
-fn names_from_tag_flags(cli: &Cli) -> Result<Option<(String, Vec<String>)>> {
+fn names_from_tag_flags(cli: &BuildArgs) -> Result<Option<(String, Vec<String>)>> {
     let mut name: Option<String> = None;
     let mut tags = Vec::new();
     for t in &cli.tag {
@@ -116,7 +116,7 @@ fn names_from_tag_flags(cli: &Cli) -> Result<Option<(String, Vec<String>)>> {
 
 /// Resolves the image name and tags (--tag, then `name`/`tags`, then defaults), checked as references.
 fn name_and_tags(
-    cli: &Cli,
+    cli: &BuildArgs,
     meta: &Meta,
     origin: &Origin,
     default_name: &str,
@@ -155,7 +155,7 @@ fn name_and_tags(
 /// `name` with the repository prefix (`SLIM_IMAGE_REPO` / `--repository-prefix`, else the
 /// `repository-prefix` key) in front when it has no registry of its own (ko's KO_DOCKER_REPO rule).
 /// The prefix must start with a registry host: a name without one would mean Docker Hub.
-fn with_prefix(cli: &Cli, meta: &Meta, name: String) -> Result<String> {
+fn with_prefix(cli: &BuildArgs, meta: &Meta, name: String) -> Result<String> {
     let (prefix, from) = match (&cli.repository_prefix, &meta.repository_prefix) {
         (Some(p), _) => (p, "SLIM_IMAGE_REPO (or --repository-prefix)"),
         (None, Some(p)) => (p, "the `repository-prefix` key of [*.metadata.slim-image]"),
@@ -191,7 +191,12 @@ fn with_prefix(cli: &Cli, meta: &Meta, name: String) -> Result<String> {
 }
 
 /// Resolves the entrypoint, its first word made a path under `BIN_DIR` when it names a binary.
-fn entrypoint(cli: &Cli, meta: &Meta, name: &str, binaries: &[BinSpec]) -> Result<Vec<String>> {
+fn entrypoint(
+    cli: &BuildArgs,
+    meta: &Meta,
+    name: &str,
+    binaries: &[BinSpec],
+) -> Result<Vec<String>> {
     let bin_path = |word: &str| {
         if binaries.iter().any(|b| b.name == word) {
             format!("{BIN_DIR}/{word}")
@@ -215,7 +220,7 @@ fn entrypoint(cli: &Cli, meta: &Meta, name: &str, binaries: &[BinSpec]) -> Resul
 }
 
 /// Resolves the CA bundle: its source and the extra certificates, which must exist.
-fn ca_config(cli: &Cli, meta: &Meta) -> Result<CaConfig> {
+fn ca_config(cli: &BuildArgs, meta: &Meta) -> Result<CaConfig> {
     let ca = CaConfig {
         source: match cli.ca_certificates.as_deref().or(meta.ca_certificates.as_deref()) {
             None | Some("mozilla") => CaSource::Mozilla,
@@ -234,7 +239,7 @@ fn ca_config(cli: &Cli, meta: &Meta) -> Result<CaConfig> {
 }
 
 /// Resolves the environment: `PATH`, `SSL_CERT_FILE` when there is a CA bundle, then `env`, then --env.
-fn env(cli: &Cli, meta: &Meta, ca: &CaConfig) -> Result<BTreeMap<String, String>> {
+fn env(cli: &BuildArgs, meta: &Meta, ca: &CaConfig) -> Result<BTreeMap<String, String>> {
     let mut env = BTreeMap::from([("PATH".to_string(), DEFAULT_PATH.to_string())]);
     if ca.source != CaSource::None || !ca.extra.is_empty() {
         env.insert("SSL_CERT_FILE".into(), CA_BUNDLE_PATH.into());
@@ -258,7 +263,7 @@ fn workdir(meta: &Meta) -> Result<String> {
 
 /// Resolves the user (--user, then `user`, checked when its table was read, then the non-root
 /// default): `UID[:GID]`, numbers only.
-fn user(cli: &Cli, meta: &Meta) -> Result<String> {
+fn user(cli: &BuildArgs, meta: &Meta) -> Result<String> {
     if let Some(u) = &cli.user {
         crate::config::check::user(u).map_err(|why| anyhow::anyhow!("--user: {why}"))?;
     }
@@ -280,7 +285,7 @@ fn ports(meta: &Meta) -> Result<BTreeSet<String>> {
 
 /// Resolves labels and annotations: the OCI keys of `origin`, then the table, then the flags.
 fn labels_and_annotations(
-    cli: &Cli,
+    cli: &BuildArgs,
     meta: &Meta,
     origin: &Origin,
     created: &str,
@@ -354,9 +359,9 @@ fn platforms(ctx: &Ctx<'_>, meta: &Meta) -> Result<super::platforms::Chosen> {
 }
 
 /// Resolves the SBOM format (--sbom, then `sbom`, then SPDX); `None` for no SBOM.
-fn sbom(cli: &Cli, meta: &Meta) -> Result<Option<crate::sbom::Format>> {
+fn sbom(cli: &BuildArgs, meta: &Meta) -> Result<Option<crate::sbom::Format>> {
     Ok(match (cli.sbom, &meta.sbom) {
-        (Some(c), _) => c,
+        (Some(c), _) => super::flags::sbom(c),
         (None, Some(s)) => crate::sbom::Choice::parse(s, "[package.metadata.slim-image]")?,
         (None, None) => crate::sbom::Choice::Spdx,
     }
@@ -364,16 +369,16 @@ fn sbom(cli: &Cli, meta: &Meta) -> Result<Option<crate::sbom::Format>> {
 }
 
 /// Resolves the provenance (--provenance, then `provenance`, then slsa).
-fn provenance(cli: &Cli, meta: &Meta) -> Result<crate::provenance::Choice> {
+fn provenance(cli: &BuildArgs, meta: &Meta) -> Result<crate::provenance::Choice> {
     Ok(match (cli.provenance, &meta.provenance) {
-        (Some(c), _) => c,
+        (Some(c), _) => super::flags::provenance(c),
         (None, Some(s)) => crate::provenance::Choice::parse(s, "[package.metadata.slim-image]")?,
         (None, None) => crate::provenance::Choice::Slsa,
     })
 }
 
 /// Resolves the size budget in bytes (--size-budget, then `size-budget`), if any.
-fn size_budget(cli: &Cli, meta: &Meta) -> Result<Option<u64>> {
+fn size_budget(cli: &BuildArgs, meta: &Meta) -> Result<Option<u64>> {
     Ok(match (&cli.size_budget, &meta.size_budget) {
         (Some(s), _) => Some(crate::units::parse_size(s).context("--size-budget")?),
         (None, Some(s)) => Some(
@@ -395,9 +400,9 @@ fn min_size(meta: &Meta) -> Result<bool> {
 }
 
 /// Resolves what happens to the binaries' DWARF (--debuginfo, then `debuginfo`, then `split`).
-fn debuginfo(cli: &Cli, meta: &Meta) -> Result<crate::debuginfo::Mode> {
+fn debuginfo(cli: &BuildArgs, meta: &Meta) -> Result<crate::debuginfo::Mode> {
     Ok(match (cli.debuginfo, &meta.debuginfo) {
-        (Some(m), _) => m,
+        (Some(m), _) => super::flags::debuginfo(m),
         (None, Some(s)) => crate::debuginfo::Mode::parse(s)
             .map_err(|why| anyhow::anyhow!("debuginfo in [package.metadata.slim-image]: {why}"))?,
         (None, None) => crate::debuginfo::Mode::Split,
@@ -405,7 +410,7 @@ fn debuginfo(cli: &Cli, meta: &Meta) -> Result<crate::debuginfo::Mode> {
 }
 
 /// Resolves the base image (--base, then `base`, then scratch).
-fn base(cli: &Cli, meta: &Meta) -> Result<crate::base::BaseSource> {
+fn base(cli: &BuildArgs, meta: &Meta) -> Result<crate::base::BaseSource> {
     Ok(match (&cli.base, &meta.base) {
         (Some(b), _) => crate::base::source::parse(b, "--base")?,
         (None, Some(b)) => crate::base::source::parse(b, "base in [package.metadata.slim-image]")?,

@@ -3,7 +3,7 @@
 //! sinks name the setting without importing the documents' code in [`super`].
 
 /// Which SBOM to make.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
     /// SPDX 2.3 JSON (`application/spdx+json`).
@@ -32,7 +32,7 @@ impl Format {
 }
 
 /// `--sbom` / metadata `sbom`: a format, or `none`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Choice {
     /// SPDX 2.3 JSON.
     Spdx,

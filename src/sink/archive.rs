@@ -19,15 +19,7 @@ use std::io::{self, Write};
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
-/// Which tarball format to write.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum Format {
-    /// OCI layout in a tar (`podman load`, `skopeo copy oci-archive:`).
-    #[default]
-    Oci,
-    /// docker-archive (`docker load`, `podman load`); also carries the OCI layout.
-    Docker,
-}
+pub use super::tarball_format::Format;
 
 /// The image manifest docker-archive describes: the root itself, or for an index the entry for the
 /// host platform (else the first).

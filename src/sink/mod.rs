@@ -15,6 +15,7 @@ pub mod refs;
 pub mod signals;
 pub mod sweep;
 pub mod sync;
+pub mod tarball_format;
 pub mod temp;
 
 use crate::blob::{Artifact, BlobStore};

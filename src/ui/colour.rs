@@ -14,7 +14,7 @@ use std::ffi::OsString;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 /// `--color`, and the values of `CARGO_TERM_COLOR`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum When {
     /// Colour when stderr is a terminal (and `NO_COLOR` is not set).
     Auto,

@@ -119,8 +119,6 @@ fn what_the_user_set_wins_and_is_recorded() {
 fn choices_parse_by_their_names() {
     for c in [Choice::Auto, Choice::MuslGcc, Choice::Zig, Choice::RustLld] {
         assert_eq!(Choice::parse(c.name()), Ok(c));
-        let flag = <Choice as clap::ValueEnum>::to_possible_value(&c).unwrap();
-        assert_eq!(flag.get_name(), c.name(), "flag and key spell it alike");
     }
     let err = Choice::parse("gcc").unwrap_err();
     assert!(err.contains("`gcc` is not a C toolchain"), "{err}");

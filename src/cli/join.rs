@@ -1,16 +1,18 @@
-//! The build flags of `verify`: those before `verify` (as the other subcommands take them) joined
-//! with those after IMAGE, then every output turned off.
+//! Flags given in two places joined as one command line would be: the build flags before a
+//! subcommand (`cargo slim-image --manifest-path x/Cargo.toml resolve ...`, the old order) with
+//! those after it (`resolve --manifest-path x/Cargo.toml ...`), and `verify`'s flags before
+//! `verify` with those after IMAGE.
 //!
-//! Joined as one command line would be: lists (`-p`, `--bin`, `--env`, ...) add up, a flag that
-//! takes one value is the one after IMAGE when it is given in both places, switches are on when
-//! either place turns them on. [`join`] destructures [`Cli`] field by field, so a flag added to the
-//! CLI does not compile until this file says how it joins.
+//! Lists (`-p`, `--bin`, `--env`, ...) add up, a flag that takes one value is the later one when it
+//! is given in both places, switches are on when either place turns them on. [`build`] and
+//! [`output`] destructure their structs field by field, so a flag added to the CLI does not compile
+//! until this file says how it joins.
 
-use crate::cli::{CargoCli, Cli};
+use super::{BuildArgs, CargoCli, Cli, OutputArgs};
 use anyhow::{bail, Result};
 use clap::Parser;
 
-/// `after` (a value of the flags after IMAGE) when it is not the default `default`, else `before`.
+/// `after` when it is not the default `default`, else `before`.
 fn pick<T: PartialEq>(before: T, after: T, default: T) -> T {
     if after != default {
         after
@@ -25,11 +27,16 @@ fn both<T>(mut before: Vec<T>, after: Vec<T>) -> Vec<T> {
     before
 }
 
-/// The flags before `verify` joined with those after IMAGE (`after`, parsed as a build's).
-fn join(before: Cli, after: Cli) -> Cli {
+/// Every flag at its default (as `cargo slim-image` alone parses).
+fn defaults() -> Cli {
     let CargoCli::SlimImage(d) = CargoCli::parse_from(["cargo", "slim-image"]);
-    let Cli {
-        command: _,
+    d
+}
+
+/// The build flags `before` joined with `after`.
+pub fn build(before: BuildArgs, after: BuildArgs) -> BuildArgs {
+    let d = defaults().build;
+    let BuildArgs {
         manifest_path,
         package,
         workspace,
@@ -42,6 +49,7 @@ fn join(before: Cli, after: Cli) -> Cli {
         release,
         target_dir,
         platform,
+        c_toolchain,
         locked,
         frozen,
         offline,
@@ -54,6 +62,54 @@ fn join(before: Cli, after: Cli) -> Cli {
         user,
         base,
         ca_certificates,
+        timezones,
+        sbom,
+        provenance,
+        size_budget,
+        min_size,
+        no_embed_dependencies,
+        debuginfo,
+    } = after;
+    BuildArgs {
+        manifest_path: manifest_path.or(before.manifest_path),
+        package: both(before.package, package),
+        workspace: workspace || before.workspace,
+        bin: both(before.bin, bin),
+        binary: both(before.binary, binary),
+        features: both(before.features, features),
+        all_features: all_features || before.all_features,
+        no_default_features: no_default_features || before.no_default_features,
+        profile: pick(before.profile, profile, d.profile),
+        release: release || before.release,
+        target_dir: target_dir.or(before.target_dir),
+        platform: both(before.platform, platform),
+        c_toolchain: c_toolchain.or(before.c_toolchain),
+        locked: locked || before.locked,
+        frozen: frozen || before.frozen,
+        offline: offline || before.offline,
+        tag: both(before.tag, tag),
+        repository_prefix: repository_prefix.or(before.repository_prefix),
+        env: both(before.env, env),
+        label: both(before.label, label),
+        annotation: both(before.annotation, annotation),
+        entrypoint: entrypoint.or(before.entrypoint),
+        user: user.or(before.user),
+        base: base.or(before.base),
+        ca_certificates: ca_certificates.or(before.ca_certificates),
+        timezones: timezones || before.timezones,
+        sbom: sbom.or(before.sbom),
+        provenance: provenance.or(before.provenance),
+        size_budget: size_budget.or(before.size_budget),
+        min_size: min_size || before.min_size,
+        no_embed_dependencies: no_embed_dependencies || before.no_embed_dependencies,
+        debuginfo: debuginfo.or(before.debuginfo),
+    }
+}
+
+/// The output flags `before` joined with `after`.
+pub fn output(before: OutputArgs, after: OutputArgs) -> OutputArgs {
+    let d = defaults().output;
+    let OutputArgs {
         output,
         tarball,
         tarball_format,
@@ -67,46 +123,8 @@ fn join(before: Cli, after: Cli) -> Cli {
         compression_level,
         retries,
         timeout,
-        dry_run,
-        message_format,
-        sbom,
-        provenance,
-        size_budget,
-        min_size,
-        verbose,
-        quiet,
-        color,
-        c_toolchain,
-        no_embed_dependencies,
-        debuginfo,
-        timezones,
     } = after;
-    Cli {
-        command: None,
-        manifest_path: manifest_path.or(before.manifest_path),
-        package: both(before.package, package),
-        workspace: workspace || before.workspace,
-        bin: both(before.bin, bin),
-        binary: both(before.binary, binary),
-        features: both(before.features, features),
-        all_features: all_features || before.all_features,
-        no_default_features: no_default_features || before.no_default_features,
-        profile: pick(before.profile, profile, d.profile),
-        release: release || before.release,
-        target_dir: target_dir.or(before.target_dir),
-        platform: both(before.platform, platform),
-        locked: locked || before.locked,
-        frozen: frozen || before.frozen,
-        offline: offline || before.offline,
-        tag: both(before.tag, tag),
-        repository_prefix: repository_prefix.or(before.repository_prefix),
-        env: both(before.env, env),
-        label: both(before.label, label),
-        annotation: both(before.annotation, annotation),
-        entrypoint: entrypoint.or(before.entrypoint),
-        user: user.or(before.user),
-        base: base.or(before.base),
-        ca_certificates: ca_certificates.or(before.ca_certificates),
+    OutputArgs {
         output: output.or(before.output),
         tarball: tarball.or(before.tarball),
         tarball_format: pick(before.tarball_format, tarball_format, d.tarball_format),
@@ -120,23 +138,36 @@ fn join(before: Cli, after: Cli) -> Cli {
         compression_level: compression_level.or(before.compression_level),
         retries: pick(before.retries, retries, d.retries),
         timeout: pick(before.timeout, timeout, d.timeout),
-        dry_run: dry_run || before.dry_run,
-        message_format: pick(before.message_format, message_format, d.message_format),
-        sbom: sbom.or(before.sbom),
-        provenance: provenance.or(before.provenance),
-        size_budget: size_budget.or(before.size_budget),
-        min_size: min_size || before.min_size,
-        verbose: verbose.max(before.verbose),
-        quiet: quiet || before.quiet,
-        color: color.or(before.color),
-        c_toolchain: c_toolchain.or(before.c_toolchain),
-        no_embed_dependencies: no_embed_dependencies || before.no_embed_dependencies,
-        debuginfo: debuginfo.or(before.debuginfo),
-        timezones: timezones || before.timezones,
     }
 }
 
-/// The flags to build with: those before `verify` and those after IMAGE (`after`), joined.
+/// The whole command line `before` (its subcommand dropped) joined with `after`.
+fn all(before: Cli, after: Cli) -> Cli {
+    let d = defaults();
+    let Cli {
+        command: _,
+        build: b,
+        output: o,
+        dry_run,
+        message_format,
+        verbose,
+        quiet,
+        color,
+    } = after;
+    Cli {
+        command: None,
+        build: build(before.build, b),
+        output: output(before.output, o),
+        dry_run: dry_run || before.dry_run,
+        message_format: pick(before.message_format, message_format, d.message_format),
+        verbose: verbose.max(before.verbose),
+        quiet: quiet || before.quiet,
+        color: color.or(before.color),
+    }
+}
+
+/// `verify`'s flags: those before `verify` (`before`) and those after IMAGE (`after`, parsed as a
+/// build's), joined.
 pub fn build_flags(after: &[String], before: &Cli) -> Result<Cli> {
     let mut cli = before.clone();
     cli.command = None;
@@ -156,39 +187,7 @@ pub fn build_flags(after: &[String], before: &Cli) -> Result<Cli> {
     if parsed.command.is_some() {
         bail!("verify: after IMAGE come build flags only, not another subcommand");
     }
-    Ok(join(cli, parsed))
-}
-
-/// The flags with every sink turned off (said in a note); `unused` is a path that does not exist,
-/// given as `--output` so that the plan's output checks never look at the user's layout.
-pub fn without_sinks(mut cli: Cli, unused: std::path::PathBuf) -> Cli {
-    let mut ignored = Vec::new();
-    if !cli.push.is_empty() {
-        ignored.push("--push");
-        cli.push.clear();
-    }
-    if cli.tarball.take().is_some() {
-        ignored.push("--tarball");
-    }
-    if cli.image_refs.take().is_some() {
-        ignored.push("--image-refs");
-    }
-    if cli.sign_key.take().is_some() {
-        ignored.push("--sign-key");
-    }
-    if std::mem::take(&mut cli.load) {
-        ignored.push("--load");
-    }
-    if cli.output.replace(unused).is_some() {
-        ignored.push("--output");
-    }
-    if !ignored.is_empty() {
-        crate::ui::note(format!(
-            "verify writes, loads and pushes nothing: {} ignored",
-            ignored.join(", ")
-        ));
-    }
-    cli
+    Ok(all(cli, parsed))
 }
 
 #[cfg(test)]
@@ -196,7 +195,8 @@ mod tests {
     use super::*;
 
     fn parse(a: &[&str]) -> Cli {
-        let CargoCli::SlimImage(c) = crate::cli::parse_from(a.iter().copied());
+        let args = super::super::as_cargo_runs_it(a.iter().copied());
+        let CargoCli::SlimImage(c) = CargoCli::try_parse_from(args).expect("the arguments parse");
         c
     }
 
@@ -215,17 +215,49 @@ mod tests {
             .map(String::from)
             .to_vec();
         let c = build_flags(&after, &before).unwrap();
-        assert_eq!(c.bin, ["a", "b"]);
-        assert_eq!(c.env, ["K=V"]);
-        assert_eq!(c.profile, "dist");
+        assert_eq!(c.build.bin, ["a", "b"]);
+        assert_eq!(c.build.env, ["K=V"]);
+        assert_eq!(c.build.profile, "dist");
         assert!(c.dry_run && c.command.is_none());
-        assert_eq!(c.manifest_path.unwrap().to_str(), Some("x/Cargo.toml"));
+        assert_eq!(
+            c.build.manifest_path.unwrap().to_str(),
+            Some("x/Cargo.toml")
+        );
         let c = build_flags(&["--profile".into(), "release".into()], &before).unwrap();
         assert_eq!(
-            c.profile, "dist",
+            c.build.profile, "dist",
             "a default after IMAGE does not undo a flag before"
         );
         let e = build_flags(&["--no-such-flag".into()], &before).unwrap_err();
         assert!(e.to_string().contains("--no-such-flag"), "{e}");
+    }
+
+    #[test]
+    fn build_flags_after_a_subcommand_join_those_before_it() {
+        let old = parse(&[
+            "c",
+            "--manifest-path",
+            "x/Cargo.toml",
+            "resolve",
+            "-f",
+            "k.yaml",
+        ]);
+        let new = parse(&[
+            "c",
+            "resolve",
+            "--manifest-path",
+            "x/Cargo.toml",
+            "-f",
+            "k.yaml",
+        ]);
+        for c in [old, new] {
+            let Some(super::super::Command::Resolve(r)) = c.command.clone() else {
+                panic!("not resolve: {c:?}");
+            };
+            let b = build(c.build, r.build);
+            assert_eq!(b.manifest_path.unwrap().to_str(), Some("x/Cargo.toml"));
+            assert_eq!(b.profile, "release");
+            assert_eq!(r.files[0].to_str(), Some("k.yaml"));
+        }
     }
 }

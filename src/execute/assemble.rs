@@ -1,0 +1,169 @@
+//! The layer and image step of a run: the shared base-files layer, and each image spec assembled
+//! into the store (FROM scratch or on its base, the zoneinfo and application layers on top): one
+//! manifest per platform, an index over several.
+
+use super::{app, pending, timezones, Binaries};
+use crate::base::BaseImage;
+use crate::blob::{Artifact, BlobStore};
+use crate::image::{rfc3339, Image, RunConfig, WrittenImage};
+use crate::layer::{self, Layer, LayerCompression};
+use crate::plan::{ImageSpec, Plan};
+use crate::report::{LayerReport, ManifestReport};
+use crate::rootfs;
+use anyhow::Result;
+use std::collections::BTreeMap;
+
+pub(super) fn base_layer(
+    store: &BlobStore,
+    with_ca: bool,
+    compression: LayerCompression,
+) -> Result<Layer> {
+    let mut entries = rootfs::base_entries();
+    if with_ca {
+        entries.push(rootfs::ca_entry(rootfs::mozilla_bundle()));
+    }
+    let what = if with_ca {
+        "passwd, group, nsswitch.conf, /tmp, /home/nonroot, Mozilla CA roots"
+    } else {
+        "passwd, group, nsswitch.conf, /tmp, /home/nonroot"
+    };
+    // mtime 0, not SOURCE_DATE_EPOCH: this layer is the tool's own content and must be byte-identical
+    // across every project built with this version, so registries and nodes store it once.
+    layer::build(
+        store,
+        entries,
+        0,
+        compression,
+        &format!(
+            "cargo slim-image {}: base files ({what})",
+            env!("CARGO_PKG_VERSION")
+        ),
+    )
+}
+
+fn run_config(img: &ImageSpec) -> RunConfig {
+    RunConfig {
+        user: Some(img.user.clone()),
+        exposed_ports: img
+            .ports
+            .iter()
+            .map(|p| (p.clone(), BTreeMap::new()))
+            .collect(),
+        env: img.env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+        entrypoint: Some(img.entrypoint.clone()),
+        cmd: img.cmd.clone(),
+        working_dir: Some(img.workdir.clone()),
+        labels: img.labels.clone(),
+        stop_signal: Some(img.stop_signal.clone()),
+        other: BTreeMap::new(),
+    }
+}
+
+/// Build one image spec into the store: one manifest per platform, an index over several.
+pub(super) fn assemble(
+    store: &BlobStore,
+    img: &ImageSpec,
+    bins: &Binaries,
+    plan: &Plan,
+    (base, tz): (
+        &pending::Pending<'_, Layer>,
+        &pending::Pending<'_, Option<Layer>>,
+    ),
+    from: Option<&BaseImage>,
+    compression: LayerCompression,
+) -> Result<(
+    Artifact,
+    Vec<ManifestReport>,
+    Vec<crate::debuginfo::DebugFile>,
+)> {
+    let mut written: Vec<WrittenImage> = Vec::new();
+    let mut reports = Vec::new();
+    let mut debug_files = Vec::new();
+    for &platform in &img.platforms {
+        let on = match from {
+            Some(b) => Some((b, b.platform(platform)?)),
+            None => None,
+        };
+        let mut debug = app::AppDebug::default();
+        let app = app::app_layer(
+            store,
+            img,
+            platform,
+            bins,
+            plan.epoch,
+            on,
+            compression,
+            &mut debug,
+        )?;
+        debug_files.append(&mut debug.1);
+        let created = rfc3339(plan.epoch);
+        // FROM scratch: the shared base-files layer. On a base: its layers, plus what it lacks.
+        let (bottom, mut layers, run, mut annotations) = match on {
+            None => {
+                let base = base.get()?;
+                (
+                    Image::scratch(platform, &created).append(base),
+                    vec![
+                        LayerReport::new("base-files", &base.descriptor, base.uncompressed_size)
+                            .at_level(base.compression.level()),
+                    ],
+                    run_config(img),
+                    BTreeMap::new(),
+                )
+            }
+            Some((b, pb)) => {
+                let (image, layers) = crate::base::assemble::bottom(
+                    store,
+                    b,
+                    pb,
+                    img,
+                    platform,
+                    &created,
+                    compression,
+                )?;
+                let run = crate::base::merge::run_config(
+                    &pb.config.config,
+                    run_config(img),
+                    crate::plan::DEFAULT_PATH,
+                );
+                (
+                    image,
+                    layers,
+                    run,
+                    crate::base::assemble::annotations(b, pb),
+                )
+            }
+        };
+        annotations.extend(img.annotations.clone());
+        let bottom = timezones::append(
+            bottom,
+            &mut layers,
+            if img.timezones {
+                tz.get()?.as_ref()
+            } else {
+                None
+            },
+            on,
+            platform,
+        );
+        layers.push(
+            LayerReport::new("app", &app.descriptor, app.uncompressed_size)
+                .at_level(app.compression.level()),
+        );
+        let w = bottom
+            .append(&app)
+            .with_run_config(run)
+            .with_annotations(annotations)
+            .write(store)?;
+        let mut report = ManifestReport::new(platform, &w.manifest, &w.config, layers);
+        report.debuginfo = debug.0;
+        reports.push(report);
+        written.push(w);
+    }
+    let artifact = if written.len() == 1 {
+        written[0].artifact()
+    } else {
+        crate::image::write_index(store, &written, img.annotations.clone())?
+    };
+    Ok((artifact, reports, debug_files))
+}
