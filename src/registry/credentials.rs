@@ -12,6 +12,7 @@
 use anyhow::{bail, Context, Result};
 use base64::Engine as _;
 use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -119,7 +120,7 @@ impl CredentialEnv {
     /// The current process environment.
     pub fn from_process() -> CredentialEnv {
         CredentialEnv {
-            vars: std::env::vars().collect(),
+            vars: utf8_vars(std::env::vars_os()),
             uid: Some(rustix::process::getuid().as_raw()),
         }
     }
@@ -176,6 +177,26 @@ impl CredentialEnv {
         }
         files
     }
+}
+
+/// The variables of `vars` that are UTF-8 (`std::env::vars` would panic on any other, and no
+/// credential setting can be one); of a `PATH` that is not, its UTF-8 directories stay, so a helper
+/// there is still found (and runs with that `PATH`).
+fn utf8_vars(vars: impl Iterator<Item = (OsString, OsString)>) -> BTreeMap<String, String> {
+    let utf8_dirs = |v: &OsString| {
+        let dirs = std::env::split_paths(v).filter(|d| d.to_str().is_some());
+        std::env::join_paths(dirs).ok()?.into_string().ok()
+    };
+    vars.filter_map(|(k, v)| {
+        let k = k.into_string().ok()?;
+        let v = match v.into_string() {
+            Ok(v) => v,
+            Err(v) if k == "PATH" => utf8_dirs(&v)?,
+            Err(_) => return None,
+        };
+        Some((k, v))
+    })
+    .collect()
 }
 
 /// Find credentials for `registry` (a reference's registry, e.g. `docker.io` or `localhost:5000`).

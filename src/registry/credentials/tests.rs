@@ -87,3 +87,21 @@ fn missing_helper_means_no_credentials() {
         .with("PATH", dir.path().to_str().unwrap());
     assert!(lookup("ghcr.io", &env).unwrap().is_none());
 }
+
+#[test]
+fn variables_that_are_not_utf8_are_left_out_and_path_keeps_its_utf8_dirs() {
+    use std::os::unix::ffi::OsStringExt;
+    let os = |s: &[u8]| OsString::from_vec(s.to_vec());
+    let vars = utf8_vars(
+        [
+            (os(b"HOME"), os(b"/home/me")),
+            (os(b"FOO"), os(b"\xff")),
+            (os(b"\xffKEY"), os(b"v")),
+            (os(b"PATH"), os(b"/usr/bin:/opt/\xff/bin:/bin")),
+        ]
+        .into_iter(),
+    );
+    let keys: Vec<&str> = vars.keys().map(String::as_str).collect();
+    assert_eq!(keys, ["HOME", "PATH"]);
+    assert_eq!(vars["PATH"], "/usr/bin:/bin");
+}
