@@ -23,10 +23,24 @@ pub fn with_capacity(capacity: usize) -> Vec<u8> {
 /// The whole file at `path` (like `std::fs::read`), into a huge-page backed buffer when it is large.
 pub fn read(path: &Path) -> std::io::Result<Vec<u8>> {
     let mut f = std::fs::File::open(path)?;
-    let len = f.metadata()?.len();
-    // One byte more than the size it claims, so that reading to the end needs no reallocation.
-    let mut v = with_capacity(usize::try_from(len).unwrap_or(0).saturating_add(1));
+    let mut v = room_for(f.metadata()?.len())?;
     f.read_to_end(&mut v)?;
+    Ok(v)
+}
+
+/// An empty vector with room for a file of `len` bytes and one byte more, so that reading to the
+/// end needs no reallocation. A size no allocation can hold (a sparse file) is an error, as for
+/// `std::fs::read`, not an abort.
+fn room_for(len: u64) -> std::io::Result<Vec<u8>> {
+    let room = usize::try_from(len).unwrap_or(usize::MAX).saturating_add(1);
+    let mut v = Vec::new();
+    v.try_reserve_exact(room).map_err(|_| {
+        std::io::Error::new(
+            std::io::ErrorKind::OutOfMemory,
+            format!("it is {len} bytes, more than this machine can hold in memory"),
+        )
+    })?;
+    hint(&mut v);
     Ok(v)
 }
 
@@ -70,5 +84,17 @@ mod tests {
         let mut v = with_capacity(MIN * 2);
         v.extend_from_slice(&data);
         assert_eq!(v, data);
+    }
+
+    #[test]
+    fn a_size_bigger_than_memory_is_an_error_not_an_abort() {
+        // 2^62 bytes is beyond any address space (x86_64 and aarch64 have at most 57 bits), so the
+        // allocation fails on every machine, whatever its overcommit setting.
+        for len in [1u64 << 62, u64::MAX] {
+            let e = room_for(len).unwrap_err();
+            assert_eq!(e.kind(), std::io::ErrorKind::OutOfMemory);
+            assert!(e.to_string().contains(&format!("{len} bytes")), "{e}");
+        }
+        assert!(room_for(10).unwrap().capacity() >= 11);
     }
 }
