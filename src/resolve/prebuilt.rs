@@ -25,8 +25,14 @@ pub(super) fn from_prebuilt(ctx: &Ctx<'_>) -> Result<Resolved> {
     let mut bins = Vec::new();
     for path in &cli.binary {
         if !path.is_file() {
+            // A directory, FIFO or device would not be read as a file (a FIFO would block the run).
+            let what = if path.exists() {
+                "not a regular file (a directory, FIFO or device)"
+            } else {
+                "no such file"
+            };
             bail!(
-                "--binary {}: no such file (give the path of a built static executable)",
+                "--binary {}: {what} (give the path of a built static executable)",
                 path.display()
             );
         }
