@@ -188,7 +188,12 @@ pub fn run(plan: &IndexPlan) -> Result<()> {
         ..Default::default()
     };
     let mut clients = Clients::new(opts.client_options());
-    let tmp = tempfile::tempdir().context("creating a temp dir for the index's blobs")?;
+    // From here on temps are made: an interrupt removes them, this store in $TMPDIR (the images'
+    // blobs may be large) as well as a staged output (see crate::sink::commit).
+    crate::sink::commit::install_signal_cleanup()?;
+    let tmp =
+        crate::sink::commit::Temp::dir(&std::env::temp_dir(), crate::sink::commit::Kind::Layout)
+            .context("creating a temp dir for the index's blobs")?;
     let store = BlobStore::open(tmp.path())?;
 
     let found = read_all(inputs, &mut clients, &store)?;

@@ -160,3 +160,37 @@ fn two_images_of_one_platform_are_refused_and_nothing_is_pushed() {
     assert!(err.contains(&format!("{repo}:missing")), "{err}");
     assert_eq!(reg.manifest_puts(), puts);
 }
+
+/// SIGINT while `index` waits on a registry (one that accepts and never answers): the run exits
+/// 130 and its blob store in $TMPDIR is gone (it was a tempfile dir no signal handler removed).
+#[test]
+fn an_interrupted_index_removes_its_temp_store() {
+    let tmp = tempfile::tempdir().unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let held: Vec<_> = listener.incoming().collect();
+        drop(held);
+    });
+    let r = |name: &str| format!("127.0.0.1:{port}/{name}:1");
+    let mut c = cmd(&["index", &r("a"), &r("b"), "--push", &r("c")]);
+    c.env("TMPDIR", tmp.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = c.spawn().unwrap();
+    let entries = || std::fs::read_dir(tmp.path()).unwrap().count();
+    let start = std::time::Instant::now();
+    while entries() == 0 && start.elapsed().as_secs() < 20 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(entries(), 1, "index made its temp store in $TMPDIR");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{status}");
+    assert_eq!(entries(), 0, "the temp store is removed");
+}
