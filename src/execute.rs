@@ -16,7 +16,7 @@ use crate::platform::Platform;
 use crate::report::{ManifestReport, Report};
 use crate::sink;
 use crate::ui;
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 mod app;
 mod assemble;
@@ -283,9 +283,10 @@ fn build_then<T>(
             without_ca: pending::Pending::new(
                 s.spawn(|| assemble::base_layer(&store, false, compression)),
             ),
-            zoneinfo: pending::Pending::new(
-                s.spawn(|| timezones::layer(plan, &store, compression)),
-            ),
+            zoneinfo: pending::Pending::new(s.spawn(|| {
+                timezones::layer(plan, &store, compression)
+                    .with_context(|| assemble::shared_layer_failed("zoneinfo", &store))
+            })),
         };
         let bins = binaries::compile_all(plan, &mut metadata, &c_libs)?;
         let graphs = crate::sbom::output::graphs(plan, &inputs::query(plan), &mut metadata)?;

@@ -10,7 +10,7 @@ use crate::layer::{self, Layer, LayerCompression};
 use crate::plan::{ImageSpec, Plan};
 use crate::report::{LayerReport, ManifestReport};
 use crate::rootfs;
-use anyhow::Result;
+use anyhow::{Context, Result};
 use std::collections::BTreeMap;
 
 pub(super) fn base_layer(
@@ -38,6 +38,16 @@ pub(super) fn base_layer(
             "cargo slim-image {}: base files ({what})",
             env!("CARGO_PKG_VERSION")
         ),
+    )
+    .with_context(|| shared_layer_failed("base-files", store))
+}
+
+/// The context of a shared layer's error (it is made on another thread, so nothing else says which
+/// layer it was): the layer and the store it was written to, and what to do.
+pub(super) fn shared_layer_failed(layer: &str, store: &BlobStore) -> String {
+    format!(
+        "making the shared {layer} layer in the blob cache {} (it must be writable and have free space; fix that, or give another --target-dir)",
+        store.root().display()
     )
 }
 
