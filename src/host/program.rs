@@ -96,6 +96,20 @@ mod tests {
     }
 
     #[test]
+    fn a_dangling_link_or_a_link_to_a_directory_is_passed_over() {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        std::os::unix::fs::symlink(a.path().join("gone"), a.path().join("tool")).unwrap();
+        std::fs::create_dir(a.path().join("d")).unwrap();
+        std::fs::set_permissions(a.path().join("d"), std::fs::Permissions::from_mode(0o755))
+            .unwrap();
+        std::os::unix::fs::symlink(a.path().join("d"), a.path().join("dtool")).unwrap();
+        let want = file(b.path(), "tool", 0o755);
+        let dirs = [a.path().to_path_buf(), b.path().to_path_buf()];
+        assert_eq!(find_in("tool", &dirs), Some(want));
+        assert_eq!(find_in("dtool", &dirs), None);
+    }
+
+    #[test]
     fn relative_entries_count_only_when_asked_for() {
         let list = OsStr::new("/usr/bin::.:bin:/bin");
         assert_eq!(
