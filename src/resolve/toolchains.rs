@@ -4,20 +4,13 @@
 use crate::cli::Cli;
 use crate::compile::c_toolchain;
 use crate::plan::Plan;
-use crate::platform::Platform;
 use anyhow::Result;
 use cargo_metadata::Metadata;
 
 /// Fill `plan.cargo.toolchains`: one decision per platform of the plan. Left empty in a dry run
 /// that cannot know them without writing Cargo.lock (the build decides then, by the same rule).
 pub(super) fn decide(cli: &Cli, md: &Metadata, plan: &mut Plan) -> Result<()> {
-    let mut platforms: Vec<Platform> = plan
-        .images
-        .iter()
-        .flat_map(|i| i.platforms.clone())
-        .collect();
-    platforms.sort();
-    platforms.dedup();
+    let platforms = plan.platforms();
     let Some(cargo) = plan.cargo.as_mut() else {
         return Ok(());
     };

@@ -6,6 +6,7 @@ pub mod blob_cache;
 pub mod checkout;
 pub mod debuginfo;
 pub mod docker;
+pub mod echo;
 pub mod outputs;
 pub mod peers;
 pub mod registry;
