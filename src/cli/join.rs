@@ -33,9 +33,21 @@ fn defaults() -> Cli {
     d
 }
 
-/// The build flags `before` joined with `after`.
-pub fn build(before: BuildArgs, after: BuildArgs) -> BuildArgs {
+/// The build flags `before` joined with `after`. `--release` on one side and `--profile NAME` on
+/// the other are refused, as clap refuses them side by side.
+pub fn build(before: BuildArgs, after: BuildArgs) -> Result<BuildArgs> {
     let d = defaults().build;
+    for (release, profile) in [
+        (before.release, &after.profile),
+        (after.release, &before.profile),
+    ] {
+        if release && *profile != d.profile {
+            bail!(
+                "--release cannot be used with --profile {profile} (one before the \
+                 subcommand, one after it): --release is the release profile; give one of them"
+            );
+        }
+    }
     let BuildArgs {
         manifest_path,
         package,
@@ -70,7 +82,7 @@ pub fn build(before: BuildArgs, after: BuildArgs) -> BuildArgs {
         no_embed_dependencies,
         debuginfo,
     } = after;
-    BuildArgs {
+    Ok(BuildArgs {
         manifest_path: manifest_path.or(before.manifest_path),
         package: both(before.package, package),
         workspace: workspace || before.workspace,
@@ -103,7 +115,7 @@ pub fn build(before: BuildArgs, after: BuildArgs) -> BuildArgs {
         min_size: min_size || before.min_size,
         no_embed_dependencies: no_embed_dependencies || before.no_embed_dependencies,
         debuginfo: debuginfo.or(before.debuginfo),
-    }
+    })
 }
 
 /// The output flags `before` joined with `after`.
@@ -142,7 +154,7 @@ pub fn output(before: OutputArgs, after: OutputArgs) -> OutputArgs {
 }
 
 /// The whole command line `before` (its subcommand dropped) joined with `after`.
-fn all(before: Cli, after: Cli) -> Cli {
+fn all(before: Cli, after: Cli) -> Result<Cli> {
     let d = defaults();
     let Cli {
         command: _,
@@ -154,16 +166,16 @@ fn all(before: Cli, after: Cli) -> Cli {
         quiet,
         color,
     } = after;
-    Cli {
+    Ok(Cli {
         command: None,
-        build: build(before.build, b),
+        build: build(before.build, b)?,
         output: output(before.output, o),
         dry_run: dry_run || before.dry_run,
         message_format: pick(before.message_format, message_format, d.message_format),
         verbose: verbose.max(before.verbose),
         quiet: quiet || before.quiet,
         color: color.or(before.color),
-    }
+    })
 }
 
 /// `verify`'s flags: those before `verify` (`before`) and those after IMAGE (`after`, parsed as a
@@ -187,7 +199,7 @@ pub fn build_flags(after: &[String], before: &Cli) -> Result<Cli> {
     if parsed.command.is_some() {
         bail!("verify: after IMAGE come build flags only, not another subcommand");
     }
-    Ok(all(cli, parsed))
+    all(cli, parsed)
 }
 
 #[cfg(test)]
@@ -254,7 +266,7 @@ mod tests {
             let Some(super::super::Command::Resolve(r)) = c.command.clone() else {
                 panic!("not resolve: {c:?}");
             };
-            let b = build(c.build, r.build);
+            let b = build(c.build, r.build).unwrap();
             assert_eq!(b.manifest_path.unwrap().to_str(), Some("x/Cargo.toml"));
             assert_eq!(b.profile, "release");
             assert_eq!(r.files[0].to_str(), Some("k.yaml"));

@@ -10,15 +10,15 @@ use anyhow::{bail, Context, Result};
 use cargo_metadata::Metadata;
 
 /// The command line of a subcommand that takes the build flags itself: those before it joined with
-/// its own.
-fn joined(top: &Cli, build: &BuildArgs, output: Option<&OutputArgs>) -> Cli {
+/// its own (`--release` on one side and `--profile NAME` on the other refused).
+fn joined(top: &Cli, build: &BuildArgs, output: Option<&OutputArgs>) -> Result<Cli> {
     let mut cli = top.clone();
     cli.command = None;
-    cli.build = crate::cli::join::build(top.build.clone(), build.clone());
+    cli.build = crate::cli::join::build(top.build.clone(), build.clone())?;
     if let Some(o) = output {
         cli.output = crate::cli::join::output(top.output.clone(), o.clone());
     }
-    cli
+    Ok(cli)
 }
 
 /// The workspace's metadata, unless the flags package `--binary` files.
@@ -31,7 +31,7 @@ fn metadata(cli: &Cli) -> Result<Option<Metadata>> {
 
 /// `resolve`: the inputs and the plan of each image they name, in the order first named.
 pub(super) fn resolve(args: &ResolveArgs, top: &Cli) -> Result<ResolvePlan> {
-    let cli = joined(top, &args.build, Some(&args.output));
+    let cli = joined(top, &args.build, Some(&args.output))?;
     let inputs = crate::k8s::read_inputs(&args.files)?;
     let md = metadata(&cli)?;
     let mut images: Vec<(String, Plan)> = Vec::new();
@@ -111,7 +111,7 @@ fn plan_one(name: &str, repo: Option<&str>, cli: &Cli, md: Option<&Metadata>) ->
 
 /// `init-k8s`: the manifest for the one image the flags (and NAME) select, and where it goes.
 pub(super) fn init(args: &InitArgs, top: &Cli) -> Result<InitPlan> {
-    let mut cli = joined(top, &args.build, None);
+    let mut cli = joined(top, &args.build, None)?;
     if let Some(n) = &args.name {
         cli.build.bin = vec![n.clone()];
     }

@@ -190,7 +190,7 @@ fn build_flags_after_resolve_or_init_k8s_plan_as_those_before_it() {
         let joined = match &top.command {
             Some(crate::cli::Command::Resolve(r)) => {
                 let mut c = top.clone();
-                c.build = crate::cli::join::build(top.build.clone(), r.build.clone());
+                c.build = crate::cli::join::build(top.build.clone(), r.build.clone()).unwrap();
                 c.output = crate::cli::join::output(top.output.clone(), r.output.clone());
                 c
             }
