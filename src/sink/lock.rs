@@ -36,6 +36,10 @@ impl DestLock {
         let path = lock_path(dest);
         let mut said = false;
         loop {
+            // The registry is held from creating the file to listing it, so that a signal's cleanup
+            // (which takes the registry first) never runs between the two and leaves a lock file
+            // this run made behind (tests/outputs_attack.rs). It is let go only to wait.
+            let mut registry = Some(live());
             let file = fs::OpenOptions::new()
                 .create(true)
                 .truncate(false)
@@ -45,6 +49,7 @@ impl DestLock {
             match file.try_lock() {
                 Ok(()) => {}
                 Err(fs::TryLockError::WouldBlock) => {
+                    registry = None;
                     if !said {
                         crate::ui::note(format!(
                             "waiting for another cargo slim-image that is writing {} (lock {})",
@@ -62,7 +67,7 @@ impl DestLock {
             }
             // The holder before us removes the file before unlocking: if the path is gone or is
             // another inode now, we locked a removed file and must lock the current one.
-            let mut registry = live();
+            let mut registry = registry.unwrap_or_else(live);
             let current = fs::metadata(&path);
             let held = file.metadata();
             if let (Ok(c), Ok(h)) = (&current, &held) {

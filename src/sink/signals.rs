@@ -39,9 +39,16 @@ pub fn install_signal_cleanup() -> Result<()> {
             if let Some(sig) = signals.forever().next() {
                 let registry = live();
                 for p in registry.iter().rev() {
-                    // A second try: the main thread may have just added a file to a temp directory.
-                    if remove_path(p).is_err() {
-                        let _ = remove_path(p);
+                    // Tried again while it fails: the main thread keeps running and may have just
+                    // added a file to a temp directory (remove_dir_all then meets a directory that
+                    // is not empty). It cannot make a new temp, nor drop one, while this thread
+                    // holds the registry, so its writing stops at the first file it cannot create
+                    // (tests/outputs_attack.rs, SIGTERM while the layout is being written).
+                    for _ in 0..100 {
+                        if remove_path(p).is_ok() {
+                            break;
+                        }
+                        std::thread::sleep(std::time::Duration::from_millis(2));
                     }
                 }
                 std::process::exit(128 + sig);
