@@ -119,10 +119,11 @@ fn build_one<'a>(
                 .join(", ")
         ),
     );
-    // The provenance's hashes of the files the build read (a 34 MB --binary input: ~25 ms) are made
-    // on another thread while the layers are.
+    // The provenance's hashes of the files the build read are made on another thread while the
+    // layers are; the binaries' come from the layers, which read them whole unless `keep`.
+    let layers_read = img.debuginfo != crate::debuginfo::Mode::Keep;
     let (assembled, inputs) = std::thread::scope(|s| {
-        let inputs = s.spawn(|| crate::provenance::output::inputs(img));
+        let inputs = s.spawn(|| crate::provenance::output::inputs(img, layers_read));
         let assembled = assemble::assemble(
             store,
             img,
@@ -146,8 +147,16 @@ fn build_one<'a>(
             .unwrap_or_else(|p| std::panic::resume_unwind(p));
         (assembled, inputs)
     });
-    let (artifact, mut manifests, debug_files) = assembled?;
-    let inputs = inputs?;
+    let assemble::Assembled {
+        artifact,
+        mut manifests,
+        debug_files,
+        read,
+    } = assembled?;
+    let mut inputs = inputs?;
+    if layers_read {
+        inputs = crate::provenance::output::with_read(inputs, img, &read)?;
+    }
     // On a base image its layers count as "base", certificates included.
     let certs = if img.ca.is_default() && from.is_none() {
         shared.certificates()?

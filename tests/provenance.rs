@@ -365,6 +365,27 @@ fn a_prebuilt_binary_is_recorded_by_digest_without_a_workspace() {
     }
     let work = tempfile::tempdir().unwrap();
     let bin = common::blob_cache::app_binary(work.path());
+    // `keep` hashes the file for the provenance; `split` and `drop` take the digest of the bytes
+    // the layer read (the file is read once): the same digest either way.
+    for mode in ["keep", "drop"] {
+        let out = work.path().join(format!("img-{mode}"));
+        let mut c = common::blob_cache::build_with(
+            &bin,
+            &work.path().join("target"),
+            &out,
+            &["--debuginfo", mode],
+        );
+        c.current_dir(work.path());
+        ok(c);
+        let file = work.path().join(format!("img-{mode}.provenance.json"));
+        let stmt: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+        let d = dependency(&stmt, "binary:app");
+        assert_eq!(
+            format!("sha256:{}", d["digest"]["sha256"].as_str().unwrap()),
+            sha256(&std::fs::read(&bin).unwrap()),
+            "{mode}"
+        );
+    }
     let out = work.path().join("img");
     let mut c = common::blob_cache::build_with(
         &bin,

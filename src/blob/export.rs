@@ -83,9 +83,24 @@ impl BlobStore {
                 self.remember(&d.digest, before, true);
             }
         }
-        // Not fsynced here: the layout's commit fsyncs every file in it (`sink::commit`).
+        // Not fsynced here: the layout's commit fsyncs every file in it (`sink::commit`). Its writeback
+        // starts now, so that the commit's fsync waits for less.
+        start_writeback(out);
         Ok(())
     }
+}
+
+/// Ask the kernel to start writing `out`'s dirty pages to disk now, without waiting
+/// (`sync_file_range(SYNC_FILE_RANGE_WRITE)`; durability still comes from the commit's fsync). The
+/// copies of a layout are made one after the other and fsynced together at the end; started at once,
+/// a 28 MB debug file's writeback overlaps the copies that follow it. Measured on `--binary` of a 34 MB
+/// ripgrep (two 28.6 MB copies of its debug file, layout and beside it): median of 11 runs 181-183 ms
+/// against 191-198 ms without, three alternated rounds. A hint: where the call fails (not Linux's
+/// file system, an old kernel), nothing changes.
+fn start_writeback(out: &fs::File) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: `out` is an open file for the whole call; the call reads no memory of ours.
+    let _ = unsafe { libc::sync_file_range(out.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE) };
 }
 
 #[cfg(test)]

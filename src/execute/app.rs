@@ -12,12 +12,14 @@ use crate::platform::Platform;
 use crate::rootfs;
 use anyhow::{Context, Result};
 
-/// What [`app_layer`] did to one platform's binaries' debug info: one report per binary, and the
-/// debug files it split off.
-pub(super) type AppDebug = (
-    Vec<crate::report::BinaryReport>,
-    Vec<crate::debuginfo::DebugFile>,
-);
+/// What [`app_layer`] did to one platform's binaries: one debug-info report per binary, the debug
+/// files it split off, and the digest of each binary it read whole (`(name, digest)`).
+#[derive(Debug, Default)]
+pub(super) struct AppDebug {
+    pub reports: Vec<crate::report::BinaryReport>,
+    pub files: Vec<crate::debuginfo::DebugFile>,
+    pub read: Vec<(String, crate::digest::Digest)>,
+}
 
 #[allow(clippy::too_many_arguments)]
 pub(super) fn app_layer(
@@ -41,7 +43,10 @@ pub(super) fn app_layer(
             allocator_note(path, &b.name);
         }
         let prepared = crate::debuginfo::prepare(path, &b.name, img.debuginfo)?;
-        debug.0.push(crate::report::BinaryReport {
+        if let Some(d) = prepared.read {
+            debug.read.push((b.name.clone(), d));
+        }
+        debug.reports.push(crate::report::BinaryReport {
             binary: b.name.clone(),
             mode: img.debuginfo.as_str(),
             removed: prepared.removed,
@@ -86,7 +91,7 @@ pub(super) fn app_layer(
             .unwrap_or_else(|p| std::panic::resume_unwind(p));
         (layer, stored)
     });
-    debug.1.extend(stored?);
+    debug.files.extend(stored?);
     layer
 }
 

@@ -69,6 +69,19 @@ fn run_config(img: &ImageSpec) -> RunConfig {
     }
 }
 
+/// One image spec built into the store.
+pub(super) struct Assembled {
+    /// Its manifest (one platform) or index, and every blob below it.
+    pub artifact: Artifact,
+    /// Per platform: the manifest, its config and its layers.
+    pub manifests: Vec<ManifestReport>,
+    /// The debug files split off its binaries.
+    pub debug_files: Vec<crate::debuginfo::DebugFile>,
+    /// The digest of each binary the application layers read whole, by name (the same file for
+    /// every platform).
+    pub read: BTreeMap<String, crate::digest::Digest>,
+}
+
 /// Build one image spec into the store: one manifest per platform, an index over several.
 pub(super) fn assemble(
     store: &BlobStore,
@@ -81,14 +94,11 @@ pub(super) fn assemble(
     ),
     from: Option<&BaseImage>,
     compression: LayerCompression,
-) -> Result<(
-    Artifact,
-    Vec<ManifestReport>,
-    Vec<crate::debuginfo::DebugFile>,
-)> {
+) -> Result<Assembled> {
     let mut written: Vec<WrittenImage> = Vec::new();
     let mut reports = Vec::new();
     let mut debug_files = Vec::new();
+    let mut read = BTreeMap::new();
     for &platform in &img.platforms {
         let on = match from {
             Some(b) => Some((b, b.platform(platform)?)),
@@ -105,7 +115,10 @@ pub(super) fn assemble(
             compression,
             &mut debug,
         )?;
-        debug_files.append(&mut debug.1);
+        debug_files.append(&mut debug.files);
+        for (name, digest) in debug.read {
+            note_read(&mut read, img, name, digest)?;
+        }
         let created = rfc3339(plan.epoch);
         // FROM scratch: the shared base-files layer. On a base: its layers, plus what it lacks.
         let (bottom, mut layers, run, mut annotations) = match on {
@@ -166,7 +179,7 @@ pub(super) fn assemble(
             .with_annotations(annotations)
             .write(store)?;
         let mut report = ManifestReport::new(platform, &w.manifest, &w.config, layers);
-        report.debuginfo = debug.0;
+        report.debuginfo = debug.reports;
         reports.push(report);
         written.push(w);
     }
@@ -175,5 +188,44 @@ pub(super) fn assemble(
     } else {
         crate::image::write_index(store, &written, img.annotations.clone())?
     };
-    Ok((artifact, reports, debug_files))
+    Ok(Assembled {
+        artifact,
+        manifests: reports,
+        debug_files,
+        read,
+    })
+}
+
+/// Keep the digest of the prebuilt binary `name` as one platform's layer read it (a binary cargo
+/// built is another file per platform, and the provenance names it otherwise). A prebuilt binary is
+/// the same file for every platform: another digest means it was rewritten while this run packaged
+/// it.
+fn note_read(
+    read: &mut BTreeMap<String, crate::digest::Digest>,
+    img: &ImageSpec,
+    name: String,
+    digest: crate::digest::Digest,
+) -> Result<()> {
+    let Some(path) = img
+        .binaries
+        .iter()
+        .find(|b| b.name == name)
+        .and_then(|b| b.prebuilt.as_ref())
+    else {
+        return Ok(());
+    };
+    match read.get(&name) {
+        Some(first) if *first != digest => {
+            let path = path.display();
+            anyhow::bail!(
+                "{path} changed while it was being packaged (read as {first}, then as {digest}): \
+                 run again once nothing writes to it; nothing was written"
+            )
+        }
+        Some(_) => Ok(()),
+        None => {
+            read.insert(name, digest);
+            Ok(())
+        }
+    }
 }

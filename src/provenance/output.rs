@@ -69,15 +69,17 @@ fn file_digest(path: &Path) -> Result<Digest> {
 pub type Inputs = (Vec<(String, Digest)>, Vec<(String, Digest)>);
 
 /// Hash the files `img`'s build read (nothing with `provenance = "none"`). Independent of the
-/// image's layers, so it runs while they are made (`execute`).
-pub fn inputs(img: &ImageSpec) -> Result<Inputs> {
+/// image's layers, so it runs while they are made (`execute`). With `layers_read_binaries` the
+/// prebuilt binaries are left out: the layers read them whole and [`with_read`] adds their digests
+/// (a 34 MB binary read once, and named by the bytes that were packaged).
+pub fn inputs(img: &ImageSpec, layers_read_binaries: bool) -> Result<Inputs> {
     let mut prebuilt = Vec::new();
     let mut files = Vec::new();
     if img.provenance == Choice::None {
         return Ok((prebuilt, files));
     }
     for b in &img.binaries {
-        if let Some(p) = &b.prebuilt {
+        if let (Some(p), false) = (&b.prebuilt, layers_read_binaries) {
             prebuilt.push((b.name.clone(), file_digest(p)?));
         }
     }
@@ -86,6 +88,31 @@ pub fn inputs(img: &ImageSpec) -> Result<Inputs> {
     }
     for (i, ca) in img.ca.extra.iter().enumerate() {
         files.push((format!("ca:{i}"), file_digest(ca)?));
+    }
+    Ok((prebuilt, files))
+}
+
+/// `inputs` with the digests of the prebuilt binaries the layers read (`read`, by binary name), in
+/// the image's order of binaries, as [`inputs`] gives them when it hashes them itself.
+pub fn with_read(
+    (_, files): Inputs,
+    img: &ImageSpec,
+    read: &std::collections::BTreeMap<String, Digest>,
+) -> Result<Inputs> {
+    if img.provenance == Choice::None {
+        return Ok((Vec::new(), files));
+    }
+    let mut prebuilt = Vec::new();
+    for b in &img.binaries {
+        if let Some(p) = &b.prebuilt {
+            let d = read.get(&b.name).with_context(|| {
+                format!(
+                    "internal error: the layers did not give the digest of {} for the provenance",
+                    p.display()
+                )
+            })?;
+            prebuilt.push((b.name.clone(), d.clone()));
+        }
     }
     Ok((prebuilt, files))
 }
