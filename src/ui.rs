@@ -123,14 +123,23 @@ pub(crate) fn shown(text: &str) -> String {
     defang(&redact(text))
 }
 
+/// Characters that change how text shows without being control characters (`char::is_control` is
+/// only category Cc): the bidirectional controls, which can make `/etc/app/txt.exe` show as
+/// `/etc/app/exe.txt`, and the zero-width ones, which make `/etc/passwd\u{200b}` show as `/etc/passwd`.
+pub(crate) const INVISIBLE: &[char] = &[
+    '\u{200b}', '\u{200c}', '\u{200d}', '\u{200e}', '\u{200f}', '\u{202a}', '\u{202b}', '\u{202c}',
+    '\u{202d}', '\u{202e}', '\u{2060}', '\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}', '\u{feff}',
+];
+
 /// `text` with every control character but line feed and tab (escape sequences a hostile registry,
 /// helper or config could use to rewrite the terminal: clear it, move the cursor over a warning, set
-/// the title) written out as `\u{1b}`.
+/// the title), and every [`INVISIBLE`] character (a tag or a path from a hostile base that would show
+/// as another one), written out as `\u{1b}`.
 pub fn defang(text: &str) -> String {
     text.chars()
         .map(|c| match c {
             '\n' | '\t' => c.to_string(),
-            c if c.is_control() => c.escape_unicode().to_string(),
+            c if c.is_control() || INVISIBLE.contains(&c) => c.escape_unicode().to_string(),
             c => c.to_string(),
         })
         .collect()
@@ -139,6 +148,15 @@ pub fn defang(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bidirectional_and_zero_width_characters_are_written_out() {
+        assert_eq!(
+            defang("tag `v1\u{202e}txt.exe` /etc/passwd\u{200b} \u{2067}x"),
+            "tag `v1\\u{202e}txt.exe` /etc/passwd\\u{200b} \\u{2067}x"
+        );
+        assert_eq!(defang("résumé ✓ 日本"), "résumé ✓ 日本");
+    }
 
     #[test]
     fn control_characters_are_written_out() {

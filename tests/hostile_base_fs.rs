@@ -365,8 +365,9 @@ fn names_from_a_hostile_archive_cannot_drive_the_terminal() {
     let w = work.path();
     let dir = w.join("a");
     std::fs::create_dir_all(&dir).unwrap();
-    // OSC 52 (write the clipboard), a window title, a cursor-up-and-erase, a bare CR.
-    let config = "\u{1b}]52;c;cHduZWQ=\u{7}\u{1b}]0;owned\u{7}\u{1b}[1A\u{1b}[2K\rcfg";
+    // OSC 52 (write the clipboard), a window title, a cursor-up-and-erase, a bare CR, and a
+    // right-to-left override (the name would show reversed after it).
+    let config = "\u{1b}]52;c;cHduZWQ=\u{7}\u{1b}]0;owned\u{7}\u{1b}[1A\u{1b}[2K\rcfg\u{202e}nosj.";
     std::fs::write(
         dir.join("manifest.json"),
         serde_json::to_vec(&json!([{"Config": config, "RepoTags": ["base:1"], "Layers": []}]))
@@ -410,4 +411,6 @@ fn names_from_a_hostile_archive_cannot_drive_the_terminal() {
         "control bytes {controls:?} on stderr:\n{err:?}"
     );
     assert!(err.contains("\\u{1b}]52;c;cHduZWQ=\\u{7}"), "{err}");
+    assert!(!err.contains('\u{202e}'), "{err}");
+    assert!(err.contains("cfg\\u{202e}nosj."), "{err}");
 }

@@ -59,13 +59,7 @@ pub fn at_or_below(path: &str, dir: &str) -> bool {
     path == dir || path.strip_prefix(dir).is_some_and(|r| r.starts_with('/'))
 }
 
-/// Characters that change how a path shows without being control characters (`char::is_control` is
-/// only category Cc): the bidirectional controls, which can make `/etc/app/txt.exe` show as
-/// `/etc/app/exe.txt`, and the zero-width ones, which make `/etc/passwd\u{200b}` show as `/etc/passwd`.
-const INVISIBLE: &[char] = &[
-    '\u{200b}', '\u{200c}', '\u{200d}', '\u{200e}', '\u{200f}', '\u{202a}', '\u{202b}', '\u{202c}',
-    '\u{202d}', '\u{202e}', '\u{2060}', '\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}', '\u{feff}',
-];
+use crate::ui::INVISIBLE;
 
 /// Check a `files[].dest`: an absolute, normalised path of a new file, not a directory the image
 /// has, not a file the tool writes, not a place the runtime mounts over.
