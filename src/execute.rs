@@ -1,6 +1,6 @@
 //! Execution: run a [`Plan`]: bases, compile ([`binaries`]), layers and images ([`assemble`]),
-//! checks (ELF, size budget), SBOM / provenance / debug files, then each image to its local sinks
-//! ([`local`]) and registries ([`push`]). Takes nothing but the plan.
+//! checks (ELF, size budget), SBOM / provenance / debug files, then each image to the sinks the
+//! plan names ([`outputs`]: layout, tarball, `--load`, then registries). Takes nothing but the plan.
 //!
 //! The base-files layer is built once per run and shared by every image and platform (it does not
 //! depend on either). Each (image, platform) gets its own application layer: the binaries at
@@ -10,7 +10,7 @@ use crate::base::BaseImage;
 use crate::blob::{Artifact, BlobStore};
 use crate::compile;
 use crate::image::rfc3339;
-use crate::layer::{Layer, LayerCompression};
+use crate::layer::Layer;
 use crate::plan::{ImageSpec, Plan};
 use crate::platform::Platform;
 use crate::report::{ManifestReport, Report};
@@ -22,16 +22,17 @@ mod app;
 mod assemble;
 mod binaries;
 mod inputs;
-mod local;
+mod outputs;
 mod pending;
-mod push;
-mod signing;
 mod timezones;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// Binary paths per (platform, binary name).
 pub(crate) type Binaries = BTreeMap<(Platform, String), PathBuf>;
+
+/// The C toolchain of each platform (the SBOMs and provenance record them).
+type Tools = BTreeMap<Platform, compile::c_toolchain::Tools>;
 
 /// Resolve each image's base (one resolution per distinct base and platform set).
 fn resolve_bases(plan: &Plan, store: &BlobStore) -> Result<Vec<Option<BaseImage>>> {
@@ -79,7 +80,36 @@ struct Shared<'scope> {
     zoneinfo: pending::Pending<'scope, Option<Layer>>,
 }
 
-impl Shared<'_> {
+impl<'scope> Shared<'scope> {
+    /// Start making the shared layers on threads of `s`.
+    fn spawn<'env>(
+        s: &'scope std::thread::Scope<'scope, 'env>,
+        plan: &'env Plan,
+        store: &'env BlobStore,
+    ) -> Shared<'scope> {
+        let compression = plan.compression;
+        Shared {
+            with_ca: pending::Pending::new(
+                s.spawn(move || assemble::base_layer(store, true, compression)),
+            ),
+            without_ca: pending::Pending::new(
+                s.spawn(move || assemble::base_layer(store, false, compression)),
+            ),
+            zoneinfo: pending::Pending::new(s.spawn(move || {
+                timezones::layer(plan, store, compression)
+                    .with_context(|| assemble::shared_layer_failed("zoneinfo", store))
+            })),
+        }
+    }
+
+    /// Join every shared layer, also one that no image used, so that no error is dropped.
+    fn check_all(&self) -> Result<()> {
+        self.with_ca.get()?;
+        self.without_ca.get()?;
+        self.zoneinfo.get()?;
+        Ok(())
+    }
+
     /// The certificates' share of an image: the shared base layer with and without the CA bundle.
     fn certificates(&self) -> Result<u64> {
         Ok(self
@@ -91,21 +121,55 @@ impl Shared<'_> {
     }
 }
 
-/// Assemble one image, check its size budget and make its SBOMs. `shared` holds the shared base
-/// layer with and without the CA bundle, and the zoneinfo layer.
-#[allow(clippy::too_many_arguments)]
+/// What every image of a run is built with, made once before the first image.
+struct Common<'a, 'scope> {
+    store: &'a BlobStore,
+    plan: &'a Plan,
+    bins: &'a Binaries,
+    graphs: &'a crate::sbom::output::Graphs,
+    tools: &'a Tools,
+    shared: &'a Shared<'scope>,
+    /// The facts every provenance statement of the run shares.
+    run: &'a crate::provenance::Run,
+}
+
+/// Assemble one image, check its size budget and make its SBOMs, debug-info and provenance
+/// referrers.
 fn build_one<'a>(
-    store: &BlobStore,
+    cx: &Common<'_, '_>,
     img: &'a ImageSpec,
     from: Option<&'a BaseImage>,
-    plan: &Plan,
-    bins: &Binaries,
-    graphs: &crate::sbom::output::Graphs,
-    tools: &BTreeMap<Platform, compile::c_toolchain::Tools>,
-    compression: LayerCompression,
-    shared: &Shared<'_>,
-    run: &crate::provenance::Run,
 ) -> Result<Built<'a>> {
+    say_packaging(img);
+    let (artifact, mut manifests, debug_files, inputs) = assemble_with_inputs(cx, img, from)?;
+    check_size(cx.shared, img, from, &mut manifests)?;
+    let (store, plan) = (cx.store, cx.plan);
+    let created = rfc3339(plan.epoch);
+    let base_ref = from.map(|b| (b.name.as_str(), &b.digest));
+    let sboms = crate::sbom::output::make(
+        store,
+        img,
+        &artifact,
+        (cx.graphs, cx.tools),
+        &created,
+        base_ref,
+    )?;
+    let debug = crate::debuginfo::output::make(store, img, &artifact, &debug_files, &created)?;
+    let provenance =
+        crate::provenance::output::make(store, img, &artifact, cx.run, (from, inputs), &created)?;
+    Ok(Built {
+        img,
+        from,
+        artifact,
+        manifests,
+        sboms,
+        debug,
+        provenance,
+    })
+}
+
+/// The status line of an image being packaged: its name, binaries and platforms.
+fn say_packaging(img: &ImageSpec) {
     ui::status(
         "Packaging",
         format!(
@@ -119,6 +183,21 @@ fn build_one<'a>(
                 .join(", ")
         ),
     );
+}
+
+/// The image's layers and manifests (with its split-off debug files), and the provenance's hashes
+/// of the files its build read.
+fn assemble_with_inputs(
+    cx: &Common<'_, '_>,
+    img: &ImageSpec,
+    from: Option<&BaseImage>,
+) -> Result<(
+    Artifact,
+    Vec<ManifestReport>,
+    Vec<crate::debuginfo::DebugFile>,
+    crate::provenance::output::Inputs,
+)> {
+    let (store, plan, bins, shared) = (cx.store, cx.plan, cx.bins, cx.shared);
     // The provenance's hashes of the files the build read are made on another thread while the
     // layers are; the binaries' come from the layers, which read them whole unless `keep`.
     let layers_read = img.debuginfo != crate::debuginfo::Mode::Keep;
@@ -140,7 +219,7 @@ fn build_one<'a>(
                 &shared.zoneinfo,
             ),
             from,
-            compression,
+            plan.compression,
         );
         let inputs = inputs
             .join()
@@ -149,7 +228,7 @@ fn build_one<'a>(
     });
     let assemble::Assembled {
         artifact,
-        mut manifests,
+        manifests,
         debug_files,
         read,
     } = assembled?;
@@ -157,30 +236,24 @@ fn build_one<'a>(
     if layers_read {
         inputs = crate::provenance::output::with_read(inputs, img, &read)?;
     }
+    Ok((artifact, manifests, debug_files, inputs))
+}
+
+/// Annotate each manifest's size report and enforce the image's size budget.
+fn check_size(
+    shared: &Shared<'_>,
+    img: &ImageSpec,
+    from: Option<&BaseImage>,
+    manifests: &mut [ManifestReport],
+) -> Result<()> {
     // On a base image its layers count as "base", certificates included.
     let certs = if img.ca.is_default() && from.is_none() {
         shared.certificates()?
     } else {
         0
     };
-    crate::size::annotate(&mut manifests, certs, img.size_budget);
-    crate::size::enforce(&img.name, &manifests, img.size_budget)?;
-    let created = rfc3339(plan.epoch);
-    let base_ref = from.map(|b| (b.name.as_str(), &b.digest));
-    let sboms =
-        crate::sbom::output::make(store, img, &artifact, (graphs, tools), &created, base_ref)?;
-    let debug = crate::debuginfo::output::make(store, img, &artifact, &debug_files, &created)?;
-    let provenance =
-        crate::provenance::output::make(store, img, &artifact, run, (from, inputs), &created)?;
-    Ok(Built {
-        img,
-        from,
-        artifact,
-        manifests,
-        sboms,
-        debug,
-        provenance,
-    })
+    crate::size::annotate(manifests, certs, img.size_budget);
+    crate::size::enforce(&img.name, manifests, img.size_budget)
 }
 
 /// Run the plan and report what was made.
@@ -191,22 +264,7 @@ pub fn execute(plan: &Plan) -> Result<Report> {
     }
     let signer = crate::sign::for_plan(plan)?;
     build_then(plan, |store, built| {
-        let mut images = Vec::new();
-        for b in built {
-            images.push(local::write_local(store, b, plan)?);
-        }
-        let pushed = built.iter().filter(|b| !b.img.push.is_empty());
-        let bar = ui::progress::steps("Pushing", pushed.map(|b| b.img.platforms.len()));
-        for (b, report) in built.iter().zip(images.iter_mut()) {
-            bar.set_message(&b.img.name);
-            let mounts = b.from.map(|f| f.mount_hints()).unwrap_or_default();
-            (report.pushed, report.signatures) =
-                push::push_image(b, store, plan, mounts, signer.as_deref())?;
-            if !b.img.push.is_empty() {
-                bar.inc(b.img.platforms.len() as u64);
-            }
-        }
-        bar.finish();
+        let images = outputs::write_all(plan, store, built, signer.as_deref())?;
         if let Some(f) = &plan.image_refs {
             sink::refs::write_pushed(f, &images)?;
         }
@@ -262,11 +320,44 @@ fn build_then<T>(
     let store = BlobStore::open(store_dir(plan))?;
     // Bases first: a base that does not exist or lacks a platform fails before any compiling.
     let bases = resolve_bases(plan, &store)?;
-    let compression = plan.compression;
-    // Every platform's C toolchain is there before anything is compiled; the SBOMs record them.
+    let (tools, c_libs) = prepare_toolchains(plan)?;
+    // The shared layers do not depend on the build: they are made on other threads while cargo
+    // builds (or, with --binary, while the first binary is checked, split and compressed), and
+    // joined when the first image needs them.
+    let mut metadata = inputs::Metadata::new();
+    let built = std::thread::scope(|s| -> Result<Vec<Built<'_>>> {
+        let shared = Shared::spawn(s, plan, &store);
+        let bins = binaries::compile_all(plan, &mut metadata, &c_libs)?;
+        let graphs = crate::sbom::output::graphs(plan, &inputs::query(plan), &mut metadata)?;
+        let root = metadata
+            .values()
+            .next()
+            .map(|m| m.workspace_root.clone().into_std_path_buf());
+        let run = crate::provenance::Run::gather(plan, root.as_deref(), &tools);
+        let cx = Common {
+            store: &store,
+            plan,
+            bins: &bins,
+            graphs: &graphs,
+            tools: &tools,
+            shared: &shared,
+            run: &run,
+        };
+        let built = build_all(&cx, &plan.images, &bases)?;
+        // Every shared layer is checked, also one that no image used (an error is not dropped).
+        shared.check_all()?;
+        Ok(built)
+    })?;
+    sinks(&store, &built)
+}
+
+/// Every platform's C toolchain, checked before anything is compiled (the SBOMs record them), with
+/// the C libraries the -sys crates look for on the host: hints, errors, and OpenSSL built (or found
+/// in the user's cache) for each platform that needs it, all before anything is compiled.
+fn prepare_toolchains(
+    plan: &Plan,
+) -> Result<(Tools, BTreeMap<Platform, compile::c_libs::Prepared>)> {
     let mut tools = compile::c_toolchain::check_all(plan.cargo.iter().flat_map(|c| &c.toolchains))?;
-    // C libraries the -sys crates look for on the host: hints, errors, and OpenSSL built (or found
-    // in the user's cache) for each platform that needs it, all before anything is compiled.
     let c_libs = match &plan.cargo {
         Some(c) => compile::c_libs::prepare_all(
             &c.toolchains,
@@ -280,56 +371,24 @@ fn build_then<T>(
             t.c_libraries = prepared.libraries.clone();
         }
     }
-    // The shared layers do not depend on the build: they are made on other threads while cargo
-    // builds (or, with --binary, while the first binary is checked, split and compressed), and
-    // joined when the first image needs them.
-    let mut metadata = inputs::Metadata::new();
-    let built = std::thread::scope(|s| -> Result<Vec<Built<'_>>> {
-        let shared = Shared {
-            with_ca: pending::Pending::new(
-                s.spawn(|| assemble::base_layer(&store, true, compression)),
-            ),
-            without_ca: pending::Pending::new(
-                s.spawn(|| assemble::base_layer(&store, false, compression)),
-            ),
-            zoneinfo: pending::Pending::new(s.spawn(|| {
-                timezones::layer(plan, &store, compression)
-                    .with_context(|| assemble::shared_layer_failed("zoneinfo", &store))
-            })),
-        };
-        let bins = binaries::compile_all(plan, &mut metadata, &c_libs)?;
-        let graphs = crate::sbom::output::graphs(plan, &inputs::query(plan), &mut metadata)?;
-        let root = metadata
-            .values()
-            .next()
-            .map(|m| m.workspace_root.clone().into_std_path_buf());
-        let run = crate::provenance::Run::gather(plan, root.as_deref(), &tools);
-        // Every image is built and checked (ELF, size budget) before any sink is written, and every
-        // sink is written before anything is pushed: a later image's failure leaves nothing pushed.
-        let mut built = Vec::new();
-        let bar = ui::progress::steps("Packaging", plan.images.iter().map(|i| i.platforms.len()));
-        for (img, from) in plan.images.iter().zip(&bases) {
-            bar.set_message(&img.name);
-            built.push(build_one(
-                &store,
-                img,
-                from.as_ref(),
-                plan,
-                &bins,
-                &graphs,
-                &tools,
-                compression,
-                &shared,
-                &run,
-            )?);
-            bar.inc(img.platforms.len() as u64);
-        }
-        bar.finish();
-        // Every shared layer is checked, also one that no image used (an error is not dropped).
-        shared.with_ca.get()?;
-        shared.without_ca.get()?;
-        shared.zoneinfo.get()?;
-        Ok(built)
-    })?;
-    sinks(&store, &built)
+    Ok((tools, c_libs))
+}
+
+/// Build and check every image of `images` (the plan's, each with its base from `bases`), in order.
+fn build_all<'p>(
+    cx: &Common<'_, '_>,
+    images: &'p [ImageSpec],
+    bases: &'p [Option<BaseImage>],
+) -> Result<Vec<Built<'p>>> {
+    // Every image is built and checked (ELF, size budget) before any sink is written, and every
+    // sink is written before anything is pushed: a later image's failure leaves nothing pushed.
+    let mut built = Vec::new();
+    let bar = ui::progress::steps("Packaging", images.iter().map(|i| i.platforms.len()));
+    for (img, from) in images.iter().zip(bases) {
+        bar.set_message(&img.name);
+        built.push(build_one(cx, img, from.as_ref())?);
+        bar.inc(img.platforms.len() as u64);
+    }
+    bar.finish();
+    Ok(built)
 }

@@ -6,11 +6,13 @@
 //! deterministic (sorted names, mtime 0, root owner). A regular file is written to a temp path beside
 //! it and renamed ([`super::commit`]), so a failed run leaves nothing behind; a FIFO or device is
 //! written into, and `-` is stdout (see [`write`]).
+//!
+//! [`Tarball`] is the sink: every image that has a `--tarball` path, in one format for the run.
 
 use super::commit::{self, DestLock, Kind, Temp};
 use super::layout::{all_blobs, index_for, OCI_LAYOUT};
-use super::Named;
-use crate::blob::{canonical_json, media, Artifact, Descriptor};
+use super::{BuiltImage, Named, Referrer, Sink};
+use crate::blob::{canonical_json, media};
 use crate::image::{Index, Manifest};
 use crate::tar::{Header, TarWriter};
 use anyhow::{bail, Context, Result};
@@ -54,20 +56,9 @@ fn add_bytes<W: Write>(tar: &mut TarWriter<W>, path: &str, bytes: &[u8]) -> io::
     tar.append(&Header::file(path, bytes.len() as u64), &mut &bytes[..])
 }
 
-/// A referrer (e.g. an SBOM) that travels in the archive: its blobs go under `blobs/` (not into
-/// `index.json`, which podman wants to name one image), and its document also as a plain file at
-/// the top of the tar.
-#[derive(Debug, Clone, Copy)]
-pub struct Referrer<'a> {
-    /// The artifact manifest, its config and its document.
-    pub artifact: &'a Artifact,
-    /// The top-level file name of the document, e.g. `app.spdx.json`.
-    pub file_name: &'a str,
-    /// The document blob.
-    pub document: &'a Descriptor,
-}
-
-/// Stream the archive of `img` in `format` into `out`, with `referrers` (see [`Referrer`]).
+/// Stream the archive of `img` in `format` into `out`, with `referrers` (e.g. SBOMs): their blobs go
+/// under `blobs/` (not into `index.json`, which podman wants to name one image), and each of their
+/// documents also as a plain file at the top of the tar, under its file name.
 pub fn write_to<W: Write>(
     img: &Named<'_>,
     format: Format,
@@ -125,9 +116,9 @@ pub fn write_to<W: Write>(
     } else {
         add_bytes(&mut tar, "oci-layout", OCI_LAYOUT)?;
     }
-    for r in referrers {
-        let bytes = img.store.read(&r.document.digest)?;
-        add_bytes(&mut tar, r.file_name, &bytes)?;
+    for (file_name, document) in referrers.iter().flat_map(|r| &r.files) {
+        let bytes = img.store.read(&document.digest)?;
+        add_bytes(&mut tar, file_name, &bytes)?;
     }
     Ok(tar.finish()?)
 }
@@ -188,7 +179,29 @@ fn target(dest: &Path) -> Result<Target> {
     }
 }
 
-/// Write the archive of `img` to `dest` with `referrers` carried along (see [`Referrer`]): `-` is
+/// The `--tarball` sink: each image whose plan entry has a tarball path, in `format` (see [`write`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Tarball {
+    /// The format of every tarball of the run (`--tarball-format`).
+    pub format: Format,
+}
+
+impl Sink for Tarball {
+    fn write(&self, image: &BuiltImage<'_>, report: &mut crate::report::ImageReport) -> Result<()> {
+        let Some(t) = &image.spec.tarball else {
+            return Ok(());
+        };
+        write(&image.named, self.format, t, &image.referrers)?;
+        crate::ui::status(
+            "Wrote",
+            format!("{} archive {}", self.format.name(), t.display()),
+        );
+        report.tarball = Some(t.clone());
+        Ok(())
+    }
+}
+
+/// Write the archive of `img` to `dest` with `referrers` carried along (see [`write_to`]): `-` is
 /// stdout; a FIFO or device (directly or through a symlink) is opened and written into; otherwise the
 /// file (a symlink's target) is replaced atomically: a temp beside it, fsynced, renamed under the
 /// destination's lock.

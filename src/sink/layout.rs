@@ -14,9 +14,11 @@
 //! files) are one unit: all are staged first and renamed into place under that one lock
 //! ([`commit::commit_removing`]), which also removes the files an earlier run wrote beside it and
 //! this one does not ([`super::beside`]: the layout records which are ours).
+//!
+//! [`Layout`] is the sink: every image to the `layout` directory of its plan entry.
 
 use super::commit::{self, DestLock, Kind, Temp};
-use super::Named;
+use super::{BuiltImage, Named, Sink};
 use crate::blob::{canonical_json, media, Descriptor};
 use crate::image::Index;
 use anyhow::{bail, Context, Result};
@@ -200,4 +202,24 @@ pub fn write(
     unit.extend(files);
     commit::commit_removing(&lock, unit, &stale)?;
     Ok(given.to_path_buf())
+}
+
+/// The OCI layout sink: each image to the directory its plan entry names (`-o`), with the files
+/// beside it and its referrers' blobs (see [`write`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Layout;
+
+impl Sink for Layout {
+    fn write(&self, image: &BuiltImage<'_>, report: &mut crate::report::ImageReport) -> Result<()> {
+        // The files beside the layout go with it, as one unit; which of the files there are ours
+        // (replaced, or removed when this run does not write them) is decided by super::beside.
+        let beside = (image.stage_beside)()?;
+        // Their artifacts go into the layout's blobs: the record of which files beside it are ours.
+        let referrers: Vec<&crate::blob::Artifact> =
+            image.referrers.iter().map(|r| r.artifact).collect();
+        let layout = write(&image.named, &image.spec.layout, beside, &referrers)?;
+        crate::ui::status("Wrote", format!("OCI layout {}", layout.display()));
+        report.layout = layout;
+        Ok(())
+    }
 }

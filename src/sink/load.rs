@@ -3,10 +3,27 @@
 //! stdout keeps only our results.
 
 use super::archive::{write_to, Format};
-use super::Named;
+use super::{BuiltImage, Named, Sink};
 use anyhow::{bail, Context, Result};
 use std::os::fd::AsFd;
 use std::process::{Command, Stdio};
+
+/// The `--load` sink: each image into the first engine found (see [`load`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Load;
+
+impl Sink for Load {
+    fn write(&self, image: &BuiltImage<'_>, report: &mut crate::report::ImageReport) -> Result<()> {
+        let img = &image.named;
+        let engine = load(img)?;
+        crate::ui::status(
+            "Loaded",
+            format!("{}:{} into {engine}", img.name, img.tags[0]),
+        );
+        report.loaded_into = Some(engine);
+        Ok(())
+    }
+}
 
 /// Load `img` into the first engine found (`$SLIM_IMAGE_LOADER` overrides: `podman` or `docker`).
 /// Returns the engine's name.
