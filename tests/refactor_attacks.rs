@@ -10,54 +10,21 @@
 //! are in tests/outputs_attack.rs.)
 
 mod common;
-#[path = "common/pieces.rs"]
-mod pieces;
 
 use common::echo::EchoServer as Hostile;
+use common::pieces::fails_clean;
 use common::registry::{b64, PASSWORD, USER};
-use common::slim::{self, cmd};
-use pieces::assert_no_piece;
+use common::slim;
 use std::fs;
 use std::path::Path;
 
 /// The binary packaging busybox and pushing it to `target`, credentials in the environment, in a
 /// clean home under `work`.
 fn push(work: &Path, target: &str) -> std::process::Command {
-    let t = work.join("target");
-    let o = work.join("out");
-    let mut c = cmd(&[
-        "--binary",
-        "/bin/busybox",
-        "-vv",
-        "--retries",
-        "1",
-        "--timeout",
-        "5",
-        "--push",
-        target,
-        "--target-dir",
-        t.to_str().unwrap(),
-        "--output",
-        o.to_str().unwrap(),
-    ]);
-    c.env("HOME", work)
-        .env("DOCKER_CONFIG", work)
-        .env_remove("REGISTRY_AUTH_FILE")
-        .env_remove("XDG_RUNTIME_DIR")
-        .env_remove("SLIM_IMAGE_REGISTRY_HOST")
-        .env("SLIM_IMAGE_REGISTRY_USERNAME", USER)
+    let mut c = slim::push_busybox(work, target, 1);
+    c.env("SLIM_IMAGE_REGISTRY_USERNAME", USER)
         .env("SLIM_IMAGE_REGISTRY_PASSWORD", PASSWORD);
     c
-}
-
-/// Run `c`, require exit 1, an empty stdout and no piece of `secrets`; return stderr.
-fn fails_clean(c: &mut std::process::Command, secrets: &[String]) -> String {
-    let out = slim::run(c);
-    assert_no_piece(&out, secrets);
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(out.stdout.is_empty(), "stdout on failure");
-    stderr
 }
 
 /// The password and the Basic value in every form the tests look for.

@@ -3,12 +3,10 @@
 //! never sees `SLIM_IMAGE_REGISTRY_PASSWORD`. Through the real binary; nothing is contacted.
 
 mod common;
-#[path = "common/pieces.rs"]
-mod pieces;
 
+use common::pieces::assert_no_piece;
 use common::registry::USER;
 use common::slim::{self, cmd};
-use pieces::assert_no_piece;
 
 #[test]
 fn credentials_typed_into_a_reference_flag_are_refused_unechoed() {

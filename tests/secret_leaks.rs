@@ -7,13 +7,11 @@
 //! it answers as a registry would (401 with a challenge, then an error quoting the request).
 
 mod common;
-#[path = "common/pieces.rs"]
-mod pieces;
 
 use common::echo::EchoServer;
+use common::pieces::fails_clean;
 use common::registry::{b64, PASSWORD, USER};
-use common::slim::{self, cmd};
-use pieces::assert_no_piece;
+use common::slim;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::Path;
@@ -74,44 +72,14 @@ fn form_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// The binary packaging busybox and pushing it to `target`, in a clean home under `work`.
+/// The binary packaging busybox and pushing it to `target`, in a clean home under `work`, with no
+/// credentials in the environment.
 fn push_cmd(work: &Path, target: &str) -> std::process::Command {
-    let t = work.join("target");
-    let o = work.join("out");
-    let mut c = cmd(&[
-        "--binary",
-        "/bin/busybox",
-        "-vv",
-        "--retries",
-        "0",
-        "--timeout",
-        "5",
-        "--push",
-        target,
-        "--target-dir",
-        t.to_str().unwrap(),
-        "--output",
-        o.to_str().unwrap(),
-    ]);
-    c.env("HOME", work)
-        .env("DOCKER_CONFIG", work)
-        .env_remove("REGISTRY_AUTH_FILE")
-        .env_remove("XDG_RUNTIME_DIR")
-        .env_remove("SLIM_IMAGE_REGISTRY_USERNAME")
+    let mut c = slim::push_busybox(work, target, 0);
+    c.env_remove("SLIM_IMAGE_REGISTRY_USERNAME")
         .env_remove("SLIM_IMAGE_REGISTRY_PASSWORD")
-        .env_remove("SLIM_IMAGE_REGISTRY_HOST")
         .env_remove("SLIM_IMAGE_CREDENTIAL_HELPER_TIMEOUT");
     c
-}
-
-/// Run, require exit code 1 and an empty stdout; return stderr.
-fn fails(c: &mut std::process::Command, secrets: &[String]) -> String {
-    let out = slim::run(c);
-    assert_no_piece(&out, secrets);
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(out.stdout.is_empty(), "stdout on failure");
-    stderr
 }
 
 #[test]
@@ -146,7 +114,7 @@ fn an_echoed_authorization_straddling_the_cut_is_redacted_whole() {
         let mut c = push_cmd(work.path(), &format!("{}/secret/app:v1", reg.host));
         c.env("SLIM_IMAGE_REGISTRY_USERNAME", USER)
             .env("SLIM_IMAGE_REGISTRY_PASSWORD", PASSWORD);
-        let err = fails(&mut c, &secrets);
+        let err = fails_clean(&mut c, &secrets);
         assert!(err.contains("HTTP 400") && err.contains("<red"), "{err}");
     }
 }
@@ -189,7 +157,7 @@ fn an_echoed_refresh_token_is_redacted_in_every_encoding() {
         urlencode(REFRESH).replace("%20", "+"),
         json[1..json.len() - 1].to_string(),
     ];
-    let err = fails(&mut c, &secrets);
+    let err = fails_clean(&mut c, &secrets);
     assert!(
         err.contains("HTTP 400") && err.contains("refresh_token=<redacted>"),
         "{err}"
@@ -233,7 +201,7 @@ fn a_failing_credential_helper_shows_its_status_and_stderr_never_its_stdout() {
     );
     let mut c = push_cmd(w, &format!("{}/secret/app:v1", reg.host));
     with_helper_path(&mut c, w);
-    let err = fails(&mut c, &[SECRET.to_string()]);
+    let err = fails_clean(&mut c, &[SECRET.to_string()]);
     assert!(
         err.contains("docker-credential-leaky")
             && err.contains("exit status: 3")
@@ -263,7 +231,7 @@ fn a_hanging_credential_helper_is_stopped_at_its_time_limit() {
     let mut c = push_cmd(w, &format!("{}/secret/app:v1", reg.host));
     with_helper_path(&mut c, w);
     c.env("SLIM_IMAGE_CREDENTIAL_HELPER_TIMEOUT", "0.5");
-    let err = fails(&mut c, &[]);
+    let err = fails_clean(&mut c, &[]);
     assert!(
         err.contains("docker-credential-slow")
             && err.contains("timed out")
@@ -294,7 +262,7 @@ fn a_hanging_credential_helper_is_stopped_at_its_time_limit() {
     let mut c = push_cmd(w, &format!("{}/secret/app:v1", reg.host));
     with_helper_path(&mut c, w);
     c.env("SLIM_IMAGE_CREDENTIAL_HELPER_TIMEOUT", "soon");
-    let err = fails(&mut c, &[]);
+    let err = fails_clean(&mut c, &[]);
     assert!(
         err.contains("SLIM_IMAGE_CREDENTIAL_HELPER_TIMEOUT=`soon`"),
         "{err}"
@@ -333,7 +301,7 @@ fn a_login_echoed_inside_a_longer_base64_text_is_redacted_at_every_offset() {
         let mut c = push_cmd(work.path(), &format!("{}/secret/app:v1", reg.host));
         c.env("SLIM_IMAGE_REGISTRY_USERNAME", USER)
             .env("SLIM_IMAGE_REGISTRY_PASSWORD", PASSWORD);
-        let err = fails(&mut c, &secrets);
+        let err = fails_clean(&mut c, &secrets);
         assert!(
             err.contains("HTTP 400") && err.contains("request dump") && err.contains("<redacted>"),
             "{err}"
@@ -370,7 +338,7 @@ fn a_credential_helper_name_with_a_path_is_refused_and_nothing_runs() {
         std::fs::write(w.join("config.json"), config.to_string()).unwrap();
         let mut c = push_cmd(w, &format!("{}/secret/app:v1", reg.host));
         with_helper_path(&mut c, w);
-        let err = fails(&mut c, &[]);
+        let err = fails_clean(&mut c, &[]);
         assert!(!ran.exists(), "the program outside PATH ran: {err}");
         assert!(
             err.contains(&format!("`{key}` in {}", w.join("config.json").display()))
@@ -401,7 +369,7 @@ fn a_credential_helper_is_never_taken_from_a_relative_path_entry() {
     for path in ["::/usr/bin:/bin", ".:/usr/bin:/bin"] {
         let mut c = push_cmd(w, &format!("{}/secret/app:v1", reg.host));
         c.current_dir(w.join("bin")).env("PATH", path);
-        let err = fails(&mut c, &[]);
+        let err = fails_clean(&mut c, &[]);
         assert!(
             !ran.exists(),
             "PATH={path}: a helper from the current directory ran: {err}"
@@ -440,7 +408,7 @@ fn a_token_that_cannot_go_in_a_header_is_refused_by_name() {
         let mut c = push_cmd(work.path(), &format!("{}/secret/app:v1", reg.host));
         c.env("SLIM_IMAGE_REGISTRY_USERNAME", USER)
             .env("SLIM_IMAGE_REGISTRY_PASSWORD", PASSWORD);
-        let err = fails(
+        let err = fails_clean(
             &mut c,
             &[PASSWORD.to_string(), b64(&format!("{USER}:{PASSWORD}"))],
         );
@@ -529,7 +497,7 @@ fn a_token_response_that_never_ends_is_cut_off() {
         let mut c = push_cmd(work.path(), &format!("{host}/secret/app:v1"));
         c.env("SLIM_IMAGE_REGISTRY_USERNAME", USER)
             .env("SLIM_IMAGE_REGISTRY_PASSWORD", PASSWORD);
-        let err = fails(&mut c, &[PASSWORD.to_string()]);
+        let err = fails_clean(&mut c, &[PASSWORD.to_string()]);
         assert!(
             err.contains(&format!("getting a token from {host}")) && err.contains(says),
             "{says}: {err}"
@@ -546,7 +514,7 @@ fn a_two_character_password_echoed_alone_is_redacted() {
     c.env("SLIM_IMAGE_REGISTRY_USERNAME", USER)
         .env("SLIM_IMAGE_REGISTRY_PASSWORD", SHORT);
     let basic = b64(&format!("{USER}:{SHORT}"));
-    let err = fails(&mut c, &[SHORT.to_string(), basic]);
+    let err = fails_clean(&mut c, &[SHORT.to_string(), basic]);
     assert!(
         err.contains("wrong password <redacted> for user slimtester; (pw=\"<redacted>\")"),
         "{err}"
@@ -573,7 +541,7 @@ fn a_credential_helper_that_leaves_a_daemon_holding_its_output_is_stopped_with_i
     let mut c = push_cmd(w, &format!("{}/secret/app:v1", reg.host));
     with_helper_path(&mut c, w);
     c.env("SLIM_IMAGE_CREDENTIAL_HELPER_TIMEOUT", "0.5");
-    let err = fails(&mut c, &[]);
+    let err = fails_clean(&mut c, &[]);
     assert!(
         err.contains("docker-credential-daemon") && err.contains("timed out"),
         "{err}"
@@ -629,7 +597,7 @@ fn a_login_echoed_as_a_hex_dump_is_redacted() {
     let mut c = push_cmd(work.path(), &format!("{}/secret/app:v1", reg.host));
     c.env("SLIM_IMAGE_REGISTRY_USERNAME", USER)
         .env("SLIM_IMAGE_REGISTRY_PASSWORD", PASSWORD);
-    let err = fails(&mut c, &secrets);
+    let err = fails_clean(&mut c, &secrets);
     assert!(
         err.contains("hexdump") && err.contains("<redacted>"),
         "{err}"
@@ -647,7 +615,7 @@ fn a_password_split_over_lines_leaves_no_part_on_the_line_shown() {
         let mut c = push_cmd(work.path(), &format!("{}/secret/app:v1", reg.host));
         c.env("SLIM_IMAGE_REGISTRY_USERNAME", USER)
             .env("SLIM_IMAGE_REGISTRY_PASSWORD", PASSWORD);
-        let err = fails(&mut c, &[PASSWORD.to_string(), head.to_string()]);
+        let err = fails_clean(&mut c, &[PASSWORD.to_string(), head.to_string()]);
         assert!(
             err.contains("denied for password <redacted>"),
             "{brk:?}: {err}"
@@ -678,7 +646,7 @@ fn terminal_escapes_from_a_credential_helper_are_written_out() {
     );
     let mut c = push_cmd(w, &format!("{}/secret/app:v1", reg.host));
     with_helper_path(&mut c, w);
-    let err = fails(&mut c, &["Esc-Secret-31ab".to_string()]);
+    let err = fails_clean(&mut c, &["Esc-Secret-31ab".to_string()]);
     assert!(!err.contains('\u{1b}') && !err.contains('\u{7}'), "{err:?}");
     assert!(
         err.contains(r"user `bob\u{1b}[2J\u{1b}]0;owned\u{7}`"),
@@ -700,7 +668,7 @@ fn a_password_echoed_in_another_case_is_redacted() {
     c.env("SLIM_IMAGE_REGISTRY_USERNAME", USER)
         .env("SLIM_IMAGE_REGISTRY_PASSWORD", PASSWORD);
     let secrets = [PASSWORD.to_ascii_uppercase(), PASSWORD.to_ascii_lowercase()];
-    let err = fails(&mut c, &secrets);
+    let err = fails_clean(&mut c, &secrets);
     assert!(
         err.contains("DENIED: PASSWORD <redacted> / <redacted>"),
         "{err}"
@@ -721,7 +689,7 @@ fn a_password_beyond_the_bmp_echoed_as_json_surrogates_is_redacted() {
     let mut c = push_cmd(work.path(), &format!("{}/secret/app:v1", reg.host));
     c.env("SLIM_IMAGE_REGISTRY_USERNAME", USER)
         .env("SLIM_IMAGE_REGISTRY_PASSWORD", KEY);
-    let err = fails(
+    let err = fails_clean(
         &mut c,
         &["Secret-5e0c".to_string(), r"\ud83d\udd11-Sec".to_string()],
     );
@@ -764,7 +732,7 @@ fn credentials_never_go_to_a_plain_http_token_endpoint_off_loopback() {
     let mut c = push_cmd(work.path(), &format!("{}/secret/app:v1", reg.host));
     c.env("SLIM_IMAGE_REGISTRY_USERNAME", USER)
         .env("SLIM_IMAGE_REGISTRY_PASSWORD", PASSWORD);
-    let err = fails(&mut c, &[PASSWORD.to_string(), urlencode(PASSWORD)]);
+    let err = fails_clean(&mut c, &[PASSWORD.to_string(), urlencode(PASSWORD)]);
     assert_eq!(asked.load(std::sync::atomic::Ordering::SeqCst), 0, "{err}");
     // The realm is named without its query (registry-given URLs are shown so), which would quote
     // the password: only its redacted form may appear, if any.
@@ -796,7 +764,7 @@ fn a_secret_quoted_before_it_is_looked_up_is_redacted() {
     }});
     std::fs::write(work.path().join("config.json"), config.to_string()).unwrap();
     let mut c = push_cmd(work.path(), &format!("{}/secret/app:v1", reg.host));
-    let err = fails(&mut c, &[PASSWORD.to_string(), TOKEN.to_string()]);
+    let err = fails_clean(&mut c, &[PASSWORD.to_string(), TOKEN.to_string()]);
     assert!(
         err.contains("HTTP 500") && err.contains("token <redacted>"),
         "{err}"

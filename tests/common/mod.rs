@@ -9,6 +9,7 @@ pub mod docker;
 pub mod echo;
 pub mod outputs;
 pub mod peers;
+pub mod pieces;
 pub mod registry;
 pub mod slim;
 pub mod tar;

@@ -1,7 +1,7 @@
 //! Checking output for pieces of secrets: a cut or a partial redaction still leaks, so no
 //! 8-character window of any form of a secret may appear.
 
-use std::process::Output;
+use std::process::{Command, Output};
 
 /// Fail when any 8-character piece of any of `secrets` is in stdout or stderr.
 pub fn assert_no_piece(out: &Output, secrets: &[String]) {
@@ -17,4 +17,14 @@ pub fn assert_no_piece(out: &Output, secrets: &[String]) {
             );
         }
     }
+}
+
+/// Run `c`, require exit 1, an empty stdout and no piece of `secrets`; return stderr.
+pub fn fails_clean(c: &mut Command, secrets: &[String]) -> String {
+    let out = super::slim::run(c);
+    assert_no_piece(&out, secrets);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(out.stdout.is_empty(), "stdout on failure");
+    stderr
 }

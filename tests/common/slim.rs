@@ -31,6 +31,36 @@ pub fn cmd(args: &[&str]) -> Command {
     c
 }
 
+/// The binary packaging busybox and pushing it to `target` (`-vv`, `--retries retries`, a 5 s
+/// timeout), into `work/target` and `work/out`, in a clean home under `work`: no auth file, no
+/// runtime directory, no registry host override. The caller adds the credentials it wants.
+pub fn push_busybox(work: &Path, target: &str, retries: u32) -> Command {
+    let t = work.join("target");
+    let o = work.join("out");
+    let retries = retries.to_string();
+    let mut c = cmd(&[
+        "--binary",
+        "/bin/busybox",
+        "-vv",
+        "--retries",
+        &retries,
+        "--timeout",
+        "5",
+        "--push",
+        target,
+        "--target-dir",
+        t.to_str().unwrap(),
+        "--output",
+        o.to_str().unwrap(),
+    ]);
+    c.env("HOME", work)
+        .env("DOCKER_CONFIG", work)
+        .env_remove("REGISTRY_AUTH_FILE")
+        .env_remove("XDG_RUNTIME_DIR")
+        .env_remove("SLIM_IMAGE_REGISTRY_HOST");
+    c
+}
+
 /// Run and return the output, whatever the status.
 pub fn run(c: &mut Command) -> Output {
     c.output().expect("cargo-slim-image starts")
