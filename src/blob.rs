@@ -52,7 +52,8 @@ pub mod media {
     }
 }
 
-/// The `platform` object of an index entry.
+/// The `platform` object of an index entry. Every field the image spec defines is kept, so an entry
+/// read from an index (`cargo slim-image index` copies them) is written back as it was.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlatformSpec {
     /// e.g. `amd64`.
@@ -62,6 +63,37 @@ pub struct PlatformSpec {
     /// e.g. `v8`.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub variant: Option<String>,
+    /// e.g. `10.0.17763.1` (Windows images).
+    #[serde(
+        rename = "os.version",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
+    pub os_version: Option<String>,
+    /// e.g. `["win32k"]`.
+    #[serde(
+        rename = "os.features",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
+    pub os_features: Option<Vec<String>>,
+    /// Reserved by the spec; Docker manifest lists used it for CPU features.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub features: Option<Vec<String>>,
+}
+
+impl PlatformSpec {
+    /// `os`/`architecture`[/`variant`], no OS version or features.
+    pub fn new(os: &str, architecture: &str, variant: Option<&str>) -> PlatformSpec {
+        PlatformSpec {
+            architecture: architecture.to_string(),
+            os: os.to_string(),
+            variant: variant.map(str::to_string),
+            os_version: None,
+            os_features: None,
+            features: None,
+        }
+    }
 }
 
 /// `linux/amd64`, or `linux/arm64/v8` with a variant.
@@ -77,11 +109,7 @@ impl std::fmt::Display for PlatformSpec {
 
 impl From<Platform> for PlatformSpec {
     fn from(p: Platform) -> Self {
-        PlatformSpec {
-            architecture: p.architecture().to_string(),
-            os: p.os().to_string(),
-            variant: p.variant().map(str::to_string),
-        }
+        PlatformSpec::new(p.os(), p.architecture(), p.variant())
     }
 }
 
@@ -101,6 +129,15 @@ pub struct Descriptor {
     /// Annotations (sorted: BTreeMap keeps serialisation canonical).
     #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
     pub annotations: BTreeMap<String, String>,
+    /// The artifact type of the manifest this points to (OCI 1.1, index entries).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub artifact_type: Option<String>,
+    /// Other places the blob may be fetched from (kept as read, never followed).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub urls: Option<Vec<String>>,
+    /// The blob's bytes, base64, embedded (kept as read, never trusted instead of the blob).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub data: Option<String>,
 }
 
 impl Descriptor {
@@ -112,6 +149,9 @@ impl Descriptor {
             size,
             platform: None,
             annotations: BTreeMap::new(),
+            artifact_type: None,
+            urls: None,
+            data: None,
         }
     }
 }
@@ -401,11 +441,7 @@ mod tests {
 
     #[test]
     fn platform_text_and_index_types() {
-        let mut p = PlatformSpec {
-            architecture: "arm64".into(),
-            os: "linux".into(),
-            variant: None,
-        };
+        let mut p = PlatformSpec::new("linux", "arm64", None);
         assert_eq!(p.to_string(), "linux/arm64");
         p.variant = Some("v8".into());
         assert_eq!(p.to_string(), "linux/arm64/v8");

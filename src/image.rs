@@ -138,6 +138,12 @@ pub struct Index {
     /// Index annotations.
     #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
     pub annotations: BTreeMap<String, String>,
+    /// The type of an artifact index (OCI 1.1).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub artifact_type: Option<String>,
+    /// The manifest this index refers to (OCI 1.1 referrers).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub subject: Option<Descriptor>,
 }
 
 /// An image: config plus layers, bottom first, plus manifest annotations.
@@ -286,6 +292,8 @@ pub fn write_index(
         media_type: Some(media::INDEX.to_string()),
         manifests: images.iter().map(|i| i.manifest.clone()).collect(),
         annotations,
+        artifact_type: None,
+        subject: None,
     };
     let (root, _) = store.put_json(media::INDEX, &index)?;
     let mut blobs: Vec<Descriptor> = Vec::new();
@@ -350,6 +358,26 @@ mod tests {
             "{out}"
         );
         assert!(out.ends_with(r#""zz":1}"#), "{out}");
+    }
+
+    #[test]
+    fn index_entries_keep_every_field_the_spec_defines() {
+        // What `cargo slim-image index` copies from an input index: written back as it was read.
+        let d = |n: u8| format!("sha256:{}", hex::encode([n; 32]));
+        let raw = serde_json::json!({"schemaVersion": 2, "mediaType": media::INDEX,
+            "artifactType": "application/x.set", "annotations": {"a": "b"},
+            "subject": {"mediaType": media::MANIFEST, "digest": d(1), "size": 1},
+            "manifests": [{"mediaType": media::MANIFEST, "digest": d(2), "size": 2,
+                "artifactType": "application/spdx+json", "urls": ["https://example.invalid/m"],
+                "data": "e30=", "annotations": {"k": "v"},
+                "platform": {"architecture": "amd64", "os": "windows", "os.version": "10.0.17763.1",
+                    "os.features": ["win32k"], "features": ["sse4"], "variant": "v1"}}]});
+        let bytes = canonical_json(&raw);
+        let index: Index = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(canonical_json(&index), bytes);
+        let p = index.manifests[0].platform.as_ref().unwrap();
+        assert_eq!(p.os_version.as_deref(), Some("10.0.17763.1"));
+        assert_eq!(p.os_features.as_deref(), Some(&["win32k".to_string()][..]));
     }
 
     #[test]

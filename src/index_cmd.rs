@@ -85,11 +85,11 @@ fn read_input(r: &Reference, clients: &mut Clients, store: &BlobStore) -> Result
     let config: ConfigFile = serde_json::from_slice(&store.read(&manifest.config.digest)?)
         .with_context(|| format!("parsing the config {} of {r}", manifest.config.digest))?;
     let mut desc = m.descriptor();
-    desc.platform = Some(PlatformSpec {
-        architecture: config.architecture.clone(),
-        os: config.os.clone(),
-        variant: config.variant.clone(),
-    });
+    desc.platform = Some(PlatformSpec::new(
+        &config.os,
+        &config.architecture,
+        config.variant.as_deref(),
+    ));
     out.push(Found {
         source: r.clone(),
         desc,
@@ -130,11 +130,11 @@ fn read_all(inputs: &[Reference], clients: &mut Clients, store: &BlobStore) -> R
     let mut found: Vec<Found> = Vec::new();
     for r in inputs {
         for f in read_input(r, clients, store)? {
-            let p = f.desc.platform.clone().unwrap_or_else(|| PlatformSpec {
-                architecture: "unknown".into(),
-                os: "unknown".into(),
-                variant: None,
-            });
+            let p = f
+                .desc
+                .platform
+                .clone()
+                .unwrap_or_else(|| PlatformSpec::new("unknown", "unknown", None));
             if let Some(prev) = found.iter().find(|g| g.desc.platform.as_ref() == Some(&p)) {
                 bail!(
                     "two images for {}: {} ({}) and {} ({}); an index holds one image per platform",
@@ -205,6 +205,8 @@ pub fn run(plan: &IndexPlan) -> Result<()> {
         media_type: Some(media::INDEX.to_string()),
         manifests: found.iter().map(|f| f.desc.clone()).collect(),
         annotations: plan.annotations.clone(),
+        artifact_type: None,
+        subject: None,
     };
     let (root, _) = store.put_json(media::INDEX, &index)?;
     // Children were fetched by digest (verified by get_manifest); a plain manifest's digest is the

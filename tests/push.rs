@@ -126,11 +126,7 @@ fn index(label: &str, payload: usize) -> Built {
         let mut blobs = Vec::new();
         for arch in ["amd64", "arm64"] {
             let (mut m, b) = image(store, label, arch, payload);
-            m.platform = Some(PlatformSpec {
-                architecture: arch.into(),
-                os: "linux".into(),
-                variant: None,
-            });
+            m.platform = Some(PlatformSpec::new("linux", arch, None));
             manifests.push(m);
             blobs.extend(b);
         }

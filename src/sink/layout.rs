@@ -55,6 +55,8 @@ pub fn index_for(img: &Named<'_>, full_names: bool) -> Index {
         media_type: Some(media::INDEX.to_string()),
         manifests,
         annotations: BTreeMap::new(),
+        artifact_type: None,
+        subject: None,
     }
 }
 
