@@ -4,6 +4,11 @@
 //! layer added (diff_id and history included). `FROM scratch` is just [`Image::scratch`], the empty
 //! image, not a special path. [`Image::write`] serialises config and manifest as canonical JSON (sorted
 //! keys), so the same inputs give the same digests on any machine.
+//!
+//! These are not oci-spec's types: its `ImageConfiguration` would drop config fields a base image
+//! carries (`Healthcheck`, `Shell`, `OnBuild`, `container_config`, ...), which [`ConfigFile`] keeps in
+//! `other`; why not for manifests and indexes either, with the measurements, is at the top of
+//! [`crate::blob`].
 
 use crate::blob::{media, Artifact, BlobStore, Descriptor, PlatformSpec};
 use crate::digest::Digest;
