@@ -138,9 +138,19 @@ fn prune(root: &Path, current: &Path) {
     // a lock file, and be locked, by a run that has no business there). And only build dirs, which
     // hold a `stamp.json`: whatever else is there (or in the place `root` itself links to) is not
     // the tool's to remove.
-    let mut dirs: Vec<(std::time::SystemTime, PathBuf)> = entries
+    let entries: Vec<_> = entries
         .flatten()
         .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .collect();
+    // What a run killed while removing a dir left behind (see below): nobody's any more.
+    for e in &entries {
+        if e.file_name().to_string_lossy().starts_with(".removing-") {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+    let mut dirs: Vec<(std::time::SystemTime, PathBuf)> = entries
+        .iter()
+        .filter(|e| !e.file_name().to_string_lossy().starts_with(".removing-"))
         .map(|e| e.path())
         .filter(|p| p != current)
         .filter(|p| std::fs::symlink_metadata(p.join("stamp.json")).is_ok_and(|m| m.is_file()))
@@ -150,13 +160,25 @@ fn prune(root: &Path, current: &Path) {
         })
         .collect();
     dirs.sort_by(|a, b| b.cmp(a));
-    for (_, dir) in dirs.into_iter().skip(KEEP - 1) {
-        if open_lock(&dir).is_ok_and(|f| f.try_lock().is_ok()) {
-            crate::ui::verbose(format!(
-                "removing the unused build directory {}",
-                dir.display()
-            ));
-            let _ = std::fs::remove_dir_all(&dir);
+    for (i, (_, dir)) in dirs.into_iter().enumerate().skip(KEEP - 1) {
+        // The exclusive lock is held until the dir has left its name: released before (as it once
+        // was, the lock's file dropped right after `try_lock`), another run's `hold` could take the
+        // dir and write its objects while `remove_dir_all` was deleting them (tests/size.rs saw
+        // "cannot open .../dep-data/...o" from rust-lld). Renamed first, the dir is gone from its
+        // name at once: a run that opened its lock before waits on the old file, finds it is not the
+        // one at the name any more, and makes a fresh dir ([`hold`]).
+        let Ok(lock) = open_lock(&dir) else { continue };
+        if lock.try_lock().is_err() {
+            continue;
+        }
+        crate::ui::verbose(format!(
+            "removing the unused build directory {}",
+            dir.display()
+        ));
+        let away = root.join(format!(".removing-{}-{i}", std::process::id()));
+        if std::fs::rename(&dir, &away).is_ok() {
+            drop(lock);
+            let _ = std::fs::remove_dir_all(&away);
         }
     }
 }
