@@ -198,11 +198,10 @@ fn assemble_with_inputs(
     crate::provenance::output::Inputs,
 )> {
     let (store, plan, bins, shared) = (cx.store, cx.plan, cx.bins, cx.shared);
-    // The provenance's hashes of the files the build read are made on another thread while the
-    // layers are; the binaries' come from the layers, which read them whole unless `keep`.
-    let layers_read = img.debuginfo != crate::debuginfo::Mode::Keep;
+    // The provenance's hashes of the extra files the build read are made on another thread while
+    // the layers are; the prebuilt binaries' come from the layers, which read them whole.
     let (assembled, inputs) = std::thread::scope(|s| {
-        let inputs = s.spawn(|| crate::provenance::output::inputs(img, layers_read));
+        let inputs = s.spawn(|| crate::provenance::output::inputs(img));
         let assembled = assemble::assemble(
             store,
             img,
@@ -232,10 +231,7 @@ fn assemble_with_inputs(
         debug_files,
         read,
     } = assembled?;
-    let mut inputs = inputs?;
-    if layers_read {
-        inputs = crate::provenance::output::with_read(inputs, img, &read)?;
-    }
+    let inputs = crate::provenance::output::with_read(inputs?, img, &read)?;
     Ok((artifact, manifests, debug_files, inputs))
 }
 

@@ -143,7 +143,7 @@ fn tar_size(entries: &[Entry], mtime: u64) -> Result<u64> {
     let mut n = crate::tar::TRAILER;
     for e in entries {
         let size = match &e.kind {
-            EntryKind::File(Source::Bytes(b)) => b.len() as u64,
+            EntryKind::File(Source::Bytes(b) | Source::Read(b, _)) => b.len() as u64,
             EntryKind::File(Source::Path(p)) => std::fs::metadata(p)
                 .with_context(|| {
                     format!(
@@ -168,7 +168,7 @@ fn write_tar<W: Write>(entries: &[Entry], mtime: u64, out: W) -> Result<W> {
             EntryKind::Dir | EntryKind::Symlink(_) | EntryKind::Hardlink(_) => {
                 tar.append(&header(e, mtime, 0), &mut io::empty())
             }
-            EntryKind::File(Source::Bytes(b)) => {
+            EntryKind::File(Source::Bytes(b) | Source::Read(b, _)) => {
                 tar.append(&header(e, mtime, b.len() as u64), &mut b.as_slice())
             }
             EntryKind::File(Source::Path(p)) => {

@@ -2,10 +2,10 @@
 //! binary on its way into the application layer.
 //!
 //! Takes a built binary's path and the image's [`Mode`]; gives a [`Prepared`] binary: the
-//! [`Source`] the layer reads (the file itself when nothing is removed, so its bytes and the layer
-//! cache's `stat` fingerprint are exactly today's; else the stripped bytes, in memory), the debug
-//! file (`split` only) and how many bytes the image's binary lost. The binary in `target/` is only
-//! read. The ELF work itself is in [`split`].
+//! [`Source`] the layer reads (the bytes read, in memory, with their digest: the stripped bytes, or
+//! the file's own when nothing is removed; the file itself, streamed, for `keep` of a binary cargo
+//! built), the debug file (`split` only) and how many bytes the image's binary lost. The binary in
+//! `target/` is only read. The ELF work itself is in [`split`].
 
 pub mod fetch;
 pub mod mode;
@@ -30,23 +30,30 @@ pub struct Prepared {
     pub debug: Option<(String, Vec<u8>)>,
     /// Bytes the binary in the image lost (0 when nothing was removed).
     pub removed: u64,
-    /// The digest of the bytes read (every mode but `keep`, which does not read the file here): the
-    /// provenance names a prebuilt binary by it, so it names the bytes this run packaged, read once.
+    /// The digest of the bytes read (always but for `keep` of a binary cargo built, which is not read
+    /// here): the provenance names a prebuilt binary by it, so it names the bytes this run packaged,
+    /// read once.
     pub read: Option<Digest>,
 }
 
-/// Prepare the binary `name` built at `path` for the image under `mode`.
-pub fn prepare(path: &Path, name: &str, mode: Mode) -> Result<Prepared> {
-    let unchanged = |read| Prepared {
-        source: Source::Path(path.to_path_buf()),
+/// Prepare the binary `name` built at `path` for the image under `mode`. A `prebuilt` binary (a
+/// `--binary` file, which anything may write to while this run reads it) is read once in every mode,
+/// and the layer holds the bytes of that read: the provenance's digest of them is the image's.
+pub fn prepare(path: &Path, name: &str, mode: Mode, prebuilt: bool) -> Result<Prepared> {
+    let unchanged = |source, read| Prepared {
+        source,
         debug: None,
         removed: 0,
         read,
     };
-    if mode == Mode::Keep {
-        return Ok(unchanged(None));
+    if mode == Mode::Keep && !prebuilt {
+        return Ok(unchanged(Source::Path(path.to_path_buf()), None));
     }
     let bytes = crate::bigbuf::read(path).with_context(|| format!("reading {}", path.display()))?;
+    if mode == Mode::Keep {
+        let read = Digest::of(&bytes);
+        return Ok(unchanged(Source::Read(bytes, read.clone()), Some(read)));
+    }
     let what = || {
         format!(
             "taking the debug info out of {} (debuginfo = \"{}\"; `keep` puts it in the image as built)",
@@ -64,8 +71,9 @@ pub fn prepare(path: &Path, name: &str, mode: Mode) -> Result<Prepared> {
             .unwrap_or_else(|p| std::panic::resume_unwind(p));
         (digest, rewritten)
     });
+    // Nothing to take out: the bytes read go in (not the file again, which may have changed since).
     let Some((stripped, debug)) = rewritten.with_context(what)? else {
-        return Ok(unchanged(Some(read)));
+        return Ok(unchanged(Source::Read(bytes, read.clone()), Some(read)));
     };
     Ok(Prepared {
         removed: bytes.len().saturating_sub(stripped.len()) as u64,

@@ -42,7 +42,8 @@ pub(super) fn app_layer(
         if img.allocator_check {
             allocator_note(path, &b.name);
         }
-        let prepared = crate::debuginfo::prepare(path, &b.name, img.debuginfo)?;
+        let prepared =
+            crate::debuginfo::prepare(path, &b.name, img.debuginfo, b.prebuilt.is_some())?;
         if let Some(d) = prepared.read {
             debug.read.push((b.name.clone(), d));
         }

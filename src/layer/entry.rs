@@ -1,7 +1,9 @@
 //! The entries a layer is made of: a path in the image, its kind and content ([`Source`] for a file's
-//! bytes), permission bits and numeric owner. Takes nothing from the rest of the crate; gives the
-//! values [`crate::layer::build`] turns into a tar stream and [`crate::layer_cache`] fingerprints.
+//! bytes), permission bits and numeric owner. Takes nothing from the rest of the crate but the
+//! [`Digest`] type; gives the values [`crate::layer::build`] turns into a tar stream and
+//! [`crate::layer_cache`] fingerprints.
 
+use crate::digest::Digest;
 use std::path::PathBuf;
 
 /// Where a file's bytes come from.
@@ -11,6 +13,10 @@ pub enum Source {
     Bytes(Vec<u8>),
     /// A file on disk, streamed (binaries, user files).
     Path(PathBuf),
+    /// A file read whole (a binary whose debug info was looked for), with the digest of these bytes:
+    /// the layer holds exactly the bytes that were read (and that the provenance names), and the
+    /// fingerprint takes the digest as it is instead of hashing them again.
+    Read(Vec<u8>, Digest),
 }
 
 /// One filesystem entry of a layer.

@@ -68,20 +68,16 @@ fn file_digest(path: &Path) -> Result<Digest> {
 /// digest)` of each prebuilt binary, `(destination or ca:N, digest)` of each extra file.
 pub type Inputs = (Vec<(String, Digest)>, Vec<(String, Digest)>);
 
-/// Hash the files `img`'s build read (nothing with `provenance = "none"`). Independent of the
-/// image's layers, so it runs while they are made (`execute`). With `layers_read_binaries` the
-/// prebuilt binaries are left out: the layers read them whole and [`with_read`] adds their digests
-/// (a 34 MB binary read once, and named by the bytes that were packaged).
-pub fn inputs(img: &ImageSpec, layers_read_binaries: bool) -> Result<Inputs> {
-    let mut prebuilt = Vec::new();
+/// Hash the extra files `img`'s build read (nothing with `provenance = "none"`). Independent of the
+/// image's layers, so it runs while they are made (`execute`). The prebuilt binaries are left out:
+/// the layers read them whole, in every `debuginfo` mode, and [`with_read`] adds their digests (a
+/// 34 MB binary read once, and named by the bytes that were packaged, also when another process
+/// rewrites the file meanwhile).
+pub fn inputs(img: &ImageSpec) -> Result<Inputs> {
+    let prebuilt = Vec::new();
     let mut files = Vec::new();
     if img.provenance == Choice::None {
         return Ok((prebuilt, files));
-    }
-    for b in &img.binaries {
-        if let (Some(p), false) = (&b.prebuilt, layers_read_binaries) {
-            prebuilt.push((b.name.clone(), file_digest(p)?));
-        }
     }
     for f in &img.files {
         files.push((f.dest.clone(), file_digest(&f.src)?));
@@ -93,7 +89,7 @@ pub fn inputs(img: &ImageSpec, layers_read_binaries: bool) -> Result<Inputs> {
 }
 
 /// `inputs` with the digests of the prebuilt binaries the layers read (`read`, by binary name), in
-/// the image's order of binaries, as [`inputs`] gives them when it hashes them itself.
+/// the image's order of binaries.
 pub fn with_read(
     (_, files): Inputs,
     img: &ImageSpec,
