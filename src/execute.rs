@@ -201,7 +201,7 @@ fn assemble_with_inputs(
     // The provenance's hashes of the extra files the build read are made on another thread while
     // the layers are; the prebuilt binaries' come from the layers, which read them whole.
     let (assembled, inputs) = std::thread::scope(|s| {
-        let inputs = s.spawn(|| crate::provenance::output::inputs(img));
+        let inputs = s.spawn(|| crate::provenance::output::extra_files(img));
         let assembled = assemble::assemble(
             store,
             img,

@@ -2,9 +2,9 @@
 //! binary on its way into the application layer.
 //!
 //! Takes a built binary's path and the image's [`Mode`]; gives a [`Prepared`] binary: the
-//! [`Source`] the layer reads (the bytes read, in memory, with their digest: the stripped bytes, or
-//! the file's own when nothing is removed; the file itself, streamed, for `keep` of a binary cargo
-//! built), the debug file (`split` only) and how many bytes the image's binary lost. The binary in
+//! [`Source`] the layer reads (the stripped bytes, in memory; when nothing is removed, a prebuilt
+//! binary's bytes as read, with their digest, and a binary cargo built streamed from its file, so
+//! the layer cache's `stat` fingerprint serves it), the debug file (`split` only) and how many bytes the image's binary lost. The binary in
 //! `target/` is only read. The ELF work itself is in [`split`].
 
 pub mod fetch;
@@ -30,9 +30,8 @@ pub struct Prepared {
     pub debug: Option<(String, Vec<u8>)>,
     /// Bytes the binary in the image lost (0 when nothing was removed).
     pub removed: u64,
-    /// The digest of the bytes read (always but for `keep` of a binary cargo built, which is not read
-    /// here): the provenance names a prebuilt binary by it, so it names the bytes this run packaged,
-    /// read once.
+    /// The digest of the bytes read, for a prebuilt binary only: the provenance names it by this, so
+    /// it names the bytes this run packaged, read once.
     pub read: Option<Digest>,
 }
 
@@ -61,25 +60,27 @@ pub fn prepare(path: &Path, name: &str, mode: Mode, prebuilt: bool) -> Result<Pr
             mode.as_str()
         )
     };
-    // The digest is taken on a thread of its own while the file is split (34 MB: ~19 ms of sha256),
-    // instead of the provenance reading the file a second time.
+    // A prebuilt binary's digest is taken on a thread of its own while the file is split (34 MB:
+    // ~19 ms of sha256); a binary cargo built needs none (the provenance names it by its build).
     let (read, rewritten) = std::thread::scope(|s| {
-        let digest = s.spawn(|| Digest::of(&bytes));
+        let digest = prebuilt.then(|| s.spawn(|| Digest::of(&bytes)));
         let rewritten = rewrite(&bytes, name, mode);
-        let digest = digest
-            .join()
-            .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        let digest = digest.map(|d| d.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
         (digest, rewritten)
     });
-    // Nothing to take out: the bytes read go in (not the file again, which may have changed since).
     let Some((stripped, debug)) = rewritten.with_context(what)? else {
-        return Ok(unchanged(Source::Read(bytes, read.clone()), Some(read)));
+        // Nothing to take out. A prebuilt binary: the bytes read go in, not the file again, which
+        // may have changed since. One cargo built: the file, so the layer cache keys it by `stat`.
+        return Ok(match read {
+            Some(d) => unchanged(Source::Read(bytes, d.clone()), Some(d)),
+            None => unchanged(Source::Path(path.to_path_buf()), None),
+        });
     };
     Ok(Prepared {
         removed: bytes.len().saturating_sub(stripped.len()) as u64,
         source: Source::Bytes(stripped),
         debug,
-        read: Some(read),
+        read,
     })
 }
 

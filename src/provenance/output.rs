@@ -68,16 +68,15 @@ fn file_digest(path: &Path) -> Result<Digest> {
 /// digest)` of each prebuilt binary, `(destination or ca:N, digest)` of each extra file.
 pub type Inputs = (Vec<(String, Digest)>, Vec<(String, Digest)>);
 
-/// Hash the extra files `img`'s build read (nothing with `provenance = "none"`). Independent of the
-/// image's layers, so it runs while they are made (`execute`). The prebuilt binaries are left out:
-/// the layers read them whole, in every `debuginfo` mode, and [`with_read`] adds their digests (a
-/// 34 MB binary read once, and named by the bytes that were packaged, also when another process
-/// rewrites the file meanwhile).
-pub fn inputs(img: &ImageSpec) -> Result<Inputs> {
-    let prebuilt = Vec::new();
+/// Hash the extra files `img`'s build read, `(destination or ca:N, digest)` (none with
+/// `provenance = "none"`). Independent of the image's layers, so it runs while they are made
+/// (`execute`). The prebuilt binaries are not hashed here: the layers read them whole, in every
+/// `debuginfo` mode, and [`with_read`] adds their digests (a 34 MB binary read once, and named by
+/// the bytes that were packaged, also when another process rewrites the file meanwhile).
+pub fn extra_files(img: &ImageSpec) -> Result<Vec<(String, Digest)>> {
     let mut files = Vec::new();
     if img.provenance == Choice::None {
-        return Ok((prebuilt, files));
+        return Ok(files);
     }
     for f in &img.files {
         files.push((f.dest.clone(), file_digest(&f.src)?));
@@ -85,13 +84,13 @@ pub fn inputs(img: &ImageSpec) -> Result<Inputs> {
     for (i, ca) in img.ca.extra.iter().enumerate() {
         files.push((format!("ca:{i}"), file_digest(ca)?));
     }
-    Ok((prebuilt, files))
+    Ok(files)
 }
 
-/// `inputs` with the digests of the prebuilt binaries the layers read (`read`, by binary name), in
-/// the image's order of binaries.
+/// The [`Inputs`] of an image's statements: the digests of the prebuilt binaries the layers read
+/// (`read`, by binary name), in the image's order of binaries, and those of its extra `files`.
 pub fn with_read(
-    (_, files): Inputs,
+    files: Vec<(String, Digest)>,
     img: &ImageSpec,
     read: &std::collections::BTreeMap<String, Digest>,
 ) -> Result<Inputs> {
@@ -114,7 +113,7 @@ pub fn with_read(
 }
 
 /// Make and store the statements of one assembled image (none with `provenance = "none"`).
-/// `inputs` are the digests of the files its build read ([`inputs`]), `from` the resolved base.
+/// `inputs` are the digests of the files its build read ([`with_read`]), `from` the resolved base.
 pub fn make(
     store: &BlobStore,
     img: &ImageSpec,
