@@ -258,7 +258,7 @@ pub fn execute(plan: &Plan) -> Result<Report> {
     if let Some(f) = &plan.image_refs {
         sink::refs::preflight(plan, f)?;
     }
-    let signer = crate::sign::for_plan(plan)?;
+    let signer = crate::sign::for_run(plan.sign_key.as_deref(), plan.pushes())?;
     build_then(plan, |store, built| {
         let images = outputs::write_all(plan, store, built, signer.as_deref())?;
         if let Some(f) = &plan.image_refs {

@@ -79,7 +79,7 @@ pub fn record(
     )
 }
 
-/// A layer found through its [`Fingerprint`]: what [`crate::layer::build`] would have computed.
+/// A layer found through its [`Fingerprint`]: what the layer builder would have computed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Known {
     /// The compressed blob.

@@ -105,7 +105,7 @@ fn build(plan: &plan::Plan) -> anyhow::Result<()> {
     if plan.dry_run {
         // The key is checked as a real run checks it (read, nothing signed): a CI job's dry run
         // finds a bad key, or --sign-key without --push, before its release run does.
-        sign::for_plan(plan)?;
+        sign::for_run(plan.sign_key.as_deref(), plan.pushes())?;
         print!(
             "{}",
             dry_run_text(plan.json, plan.describe(), &plan.to_json())

@@ -201,6 +201,11 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Whether any image is pushed (the signing key is read only then).
+    pub fn pushes(&self) -> bool {
+        self.images.iter().any(|i| !i.push.is_empty())
+    }
+
     /// Every platform of the plan's images, once, in order.
     pub fn platforms(&self) -> Vec<Platform> {
         let mut platforms: Vec<Platform> = self

@@ -17,9 +17,8 @@ pub const PASSWORD_VAR: &str = "COSIGN_PASSWORD";
 pub const SECRET_VARS: [&str; 3] = [KEY_VAR, KEY_FILE_VAR, PASSWORD_VAR];
 
 /// `cmd` without the secrets no child needs: [`SECRET_VARS`] and the registry password. For the
-/// binary the signing variables are already gone
-/// ([`take_from_process`](crate::sign::take_from_process)); this covers library callers, and the
-/// password, which stays in this process for credential lookup.
+/// binary the signing variables are already gone (`sign::take_from_process`); this covers library
+/// callers, and the password, which stays in this process for credential lookup.
 pub fn without_secrets(cmd: &mut std::process::Command) -> &mut std::process::Command {
     cmd.env_remove(crate::registry::credentials::PASSWORD_VAR);
     for k in SECRET_VARS {

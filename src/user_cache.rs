@@ -1,6 +1,6 @@
 //! The per-user cache directory, shared by every workspace a user builds: the OpenSSL builds
-//! ([`crate::compile::openssl`]) and the registry mount memory ([`crate::sink::mounts`]) live under
-//! it. A leaf: it reads only the environment it is given.
+//! (`compile::openssl`) and the registry mount memory (`sink::mounts`) live under it. A leaf: it
+//! reads only the environment it is given.
 
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};

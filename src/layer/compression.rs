@@ -1,6 +1,6 @@
 //! How a layer's tar stream is compressed: [`LayerCompression`], its media type, its layer-cache key
 //! and the level a layer's size chooses. Takes the encoders' parameters from [`crate::compress`];
-//! gives the value [`crate::layer::build`] compresses with and [`crate::layer_cache`] keys entries by.
+//! gives the value the layer builder compresses with and the layer cache keys entries by.
 
 use crate::blob::media;
 use crate::compress;
@@ -11,7 +11,7 @@ pub enum LayerCompression {
     /// gzip at the given level (1-12): parallel, one member per MiB ([`crate::compress::ParallelGzip`]).
     Gzip(u32),
     /// gzip at the level [`compress::gzip_level_for`] picks from the layer's uncompressed size (the
-    /// default): [`build`](crate::layer::build) resolves it to [`LayerCompression::Gzip`] before anything is compressed.
+    /// default): `layer::build` resolves it to [`LayerCompression::Gzip`] before anything is compressed.
     GzipBySize,
     /// zstd at the given level (1-22), multi-threaded mode.
     Zstd(i32),
@@ -28,7 +28,7 @@ impl LayerCompression {
 
     /// Everything that decides the compressed bytes for a given tar, as a file-name-safe key for the
     /// layer cache: algorithm, level, and the format version of our encoder (the parallel gzip piece
-    /// size; the zstd library version, whose output may change between releases). [`build`](crate::layer::build) asks it
+    /// size; the zstd library version, whose output may change between releases). `layer::build` asks it
     /// only of a resolved compression, so the key names the effective level; an unresolved
     /// [`LayerCompression::GzipBySize`] names the rule itself (its levels and thresholds), which with the
     /// diff_id decides the bytes just as well.

@@ -1,7 +1,7 @@
 //! The entries a layer is made of: a path in the image, its kind and content ([`Source`] for a file's
 //! bytes), permission bits and numeric owner. Takes nothing from the rest of the crate but the
-//! [`Digest`] type; gives the values [`crate::layer::build`] turns into a tar stream and
-//! [`crate::layer_cache`] fingerprints.
+//! `Digest` type; gives the values the layer builder turns into a tar stream and the layer cache
+//! fingerprints.
 
 use crate::digest::Digest;
 use std::path::PathBuf;

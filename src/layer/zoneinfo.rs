@@ -15,7 +15,7 @@
 //! Names whose data is byte-for-byte the same (the database's links, e.g. `UTC` and `Etc/UTC`) are
 //! hard links to the first of them in path order, as `zic` installs links by default: every name is
 //! a regular file in the container, and each zone's bytes are in the layer once. Entries are as in
-//! every layer ([`crate::layer::build`]): sorted, owner 0:0, files 0644, directories 0755. The mtime
+//! every layer (`layer::build`): sorted, owner 0:0, files 0644, directories 0755. The mtime
 //! is 0, not `SOURCE_DATE_EPOCH`: the layer is the tool's content, one blob for every image,
 //! project and platform, which registries and nodes store once.
 

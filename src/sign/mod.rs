@@ -163,9 +163,9 @@ fn read_key_file(path: &Path, origin: &str) -> Result<String> {
 /// The signer of a run that pushes (`--sign-key`, `SLIM_IMAGE_SIGNING_KEY_FILE`,
 /// `SLIM_IMAGE_SIGNING_KEY`), loaded before anything is built so a bad key fails first. A key in the
 /// environment of a run that pushes nothing is not read; `--sign-key` there is an error.
-pub fn for_plan(plan: &crate::plan::Plan) -> Result<Option<Box<dyn Signer>>> {
-    if plan.images.iter().all(|i| i.push.is_empty()) {
-        if let Some(k) = &plan.sign_key {
+pub fn for_run(sign_key: Option<&Path>, pushes: bool) -> Result<Option<Box<dyn Signer>>> {
+    if !pushes {
+        if let Some(k) = sign_key {
             not_a_key("--sign-key", &k.to_string_lossy())?;
             anyhow::bail!(
                 "--sign-key {} signs what is pushed, and this run pushes nothing: add --push",
@@ -174,5 +174,5 @@ pub fn for_plan(plan: &crate::plan::Plan) -> Result<Option<Box<dyn Signer>>> {
         }
         return Ok(None);
     }
-    from_env(plan.sign_key.as_deref(), env_var)
+    from_env(sign_key, env_var)
 }
