@@ -8,7 +8,7 @@
 //! wrong output (outputs are fsynced when they are committed).
 //!
 //! [`Descriptor`] and [`PlatformSpec`] here, and `Manifest`, `Index` and `ConfigFile` in
-//! [`crate::image`], are our own types, not oci-spec's (0.10.0 with only its `image` feature was
+//! `image`, are our own types, not oci-spec's (0.10.0 with only its `image` feature was
 //! measured against them, 2-core machine, rustc 1.95). Cost: 22 crates new to Cargo.lock (syn 2
 //! beside the syn 3 the tree builds, for derive_builder/darling, getset and strum_macros; regex,
 //! regex-automata and regex-syntax, which it depends on unconditionally though its image module does
