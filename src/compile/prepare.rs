@@ -387,6 +387,20 @@ mod tests {
     }
 
     #[test]
+    fn what_a_killed_prune_was_removing_is_removed_by_the_next() {
+        let root = tempfile::tempdir().unwrap();
+        // Renamed away, then killed inside remove_dir_all: no stamp.json left, no lock.
+        let left = root.path().join(".removing-4242-9");
+        std::fs::create_dir_all(left.join("dep-data")).unwrap();
+        std::fs::write(left.join("dep-data/x.o"), "obj").unwrap();
+        let current = root.path().join("cur");
+        let _held = hold(&current).unwrap();
+        prune(root.path(), &current);
+        assert!(!left.exists());
+        assert!(current.join("lock").exists());
+    }
+
+    #[test]
     fn prune_never_follows_a_symlink_nor_removes_what_is_no_build_dir() {
         let root = tempfile::tempdir().unwrap();
         let outside = tempfile::tempdir().unwrap();
