@@ -34,20 +34,23 @@
 
 mod export;
 pub mod plain;
+mod store;
 mod sweep;
 /// Whether a process with this pid exists (used by the output sweep too).
 pub(crate) use sweep::alive as pid_alive;
 pub mod verify;
 
+pub use store::BlobStore;
+
 use crate::digest::{Digest, HashingWriter};
 use crate::platform::Platform;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fs;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// OCI media types we write.
 pub mod media {
@@ -189,19 +192,6 @@ pub fn canonical_json<T: Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(&v).expect("a serde_json::Value always serialises")
 }
 
-/// A directory of blobs addressed by digest: `<root>/sha256/<hex>`.
-///
-/// Every blob taken out of it is checked against its name ([`verify`]); outputs get copies
-/// ([`export`]); blobs are not fsynced as they are written (a mark that vouches for one is written
-/// only after its fsync, see [`BlobWriter::commit`]); temp files of dead runs are swept when the store
-/// is opened ([`sweep`]).
-#[derive(Debug, Clone)]
-pub struct BlobStore {
-    root: PathBuf,
-    /// Blobs found right (or written) by this process, with their `stat` then (see [`verify`]).
-    marks: Arc<Mutex<HashMap<Digest, verify::Stat>>>,
-}
-
 /// The largest blob [`BlobStore::read`] reads into memory (manifests, configs, SBOM documents).
 pub const READ_LIMIT: u64 = 64 << 20;
 
@@ -291,7 +281,7 @@ impl BlobStore {
         let p = self.path(digest);
         let reading = || format!("reading blob {digest} from {}", p.display());
         let f = plain::open(&p).with_context(reading)?;
-        let stat = verify::Stat::of(&f.metadata().with_context(reading)?);
+        let stat = store::Stat::of(&f.metadata().with_context(reading)?);
         let bytes = crate::bounded::read_at_most(&f, READ_LIMIT).with_context(reading)?;
         if bytes.len() as u64 > READ_LIMIT {
             bail!(
@@ -396,7 +386,7 @@ impl BlobWriter {
             .with_context(|| format!("moving blob {digest} into {}", dest.display()))?;
         // Known right for the rest of this run: these are the bytes just hashed. (No mark on disk: the
         // file is too fresh, see `verify`.)
-        let stat = verify::Stat::of(&file.metadata().context("reading a new blob's metadata")?);
+        let stat = store::Stat::of(&file.metadata().context("reading a new blob's metadata")?);
         self.store.remember(&digest, stat, false);
         Ok((digest, size))
     }

@@ -23,21 +23,15 @@ use parse::{blank_comments_and_strings, drop_test_items, paths, resolve};
 /// the `crate::`-only reading before that found none.
 #[rustfmt::skip]
 const KNOWN_CYCLES: &[&[&str]] = &[
-    &["base", "base::local", "base::remote", "base::scan"],
-    &["blob", "blob::sweep", "blob::verify"],
     &["cli", "cli::build", "cli::init_k8s", "cli::join", "cli::resolve", "cli::verify"],
     &["compile", "compile::c_toolchain", "compile::messages", "compile::multi", "compile::prepare", "compile::toolchain", "compile::user_env"],
     &["compile::c_libs", "compile::openssl", "plan", "provenance", "sbom::referrer", "sign::cosign", "sink", "sink::archive", "sink::beside", "sink::commit", "sink::layout", "sink::load", "sink::lock", "sink::mounts", "sink::push", "sink::registry", "sink::signals", "sink::signatures", "sink::sweep", "sink::tarball_format", "sink::temp"],
     &["compress", "compress::member", "compress::pool"],
-    &["debuginfo", "debuginfo::output"],
     &["execute", "execute::app", "execute::assemble", "execute::binaries", "execute::outputs"],
     &["registry", "registry::auth", "registry::chunked", "registry::client", "registry::http", "registry::options", "registry::probe", "registry::pull", "registry::upload"],
     &["registry::credentials", "registry::credentials::helper", "registry::credentials::known"],
-    &["report", "report::records"],
     &["resolve", "resolve::job", "resolve::k8s", "resolve::prebuilt", "resolve::spec"],
-    &["sbom", "sbom::cyclonedx", "sbom::spdx"],
     &["sign", "sign::key"],
-    &["ui", "ui::progress"],
 ];
 
 #[test]

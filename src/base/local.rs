@@ -9,7 +9,9 @@
 //! is read as config + layer files, gzip, zstd or plain tar, each of which must be a regular file of the
 //! archive itself.
 
-use super::{archive, bounded, per_platform, BaseImage, Fetch, LAYER_TAR};
+use super::fetch::{per_platform, Fetch};
+use super::image::{BaseImage, LAYER_TAR};
+use super::{archive, bounded};
 use crate::blob::{media, BlobStore, Descriptor};
 use crate::digest::Digest;
 use crate::image::Index;

@@ -5,7 +5,9 @@
 //! recorded digest names. Manifests and blobs are kept in the store: a base pinned by digest
 //! (`NAME@sha256:...`) that was used once is built on again without asking the registry anything.
 
-use super::{bounded, per_platform, BaseImage, Fetch};
+use super::bounded;
+use super::fetch::{per_platform, Fetch};
+use super::image::BaseImage;
 use crate::blob::{BlobStore, Descriptor};
 use crate::platform::Platform;
 use crate::reference::Reference;

@@ -10,8 +10,8 @@
 //! [`bounded::MAX_ACCOUNT_FILE`], so the image can add the nonroot user to a base that lacks it.
 
 use super::bounded;
+use super::image::{Accounts, Paths};
 use super::tarread::{self, EntryType};
-use super::{Accounts, Paths};
 use crate::blob::{media, BlobStore, Descriptor};
 use crate::digest::Digest;
 use anyhow::{bail, Context, Result};

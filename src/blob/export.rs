@@ -9,8 +9,9 @@
 //! copy is hashed. One that does not hash to its name is deleted and the blob
 //! evicted: the run fails naming it, rather than writing a corrupt output.
 
-use super::verify::{Damaged, Stat};
-use super::{BlobStore, Descriptor};
+use super::store::{BlobStore, Stat};
+use super::verify::Damaged;
+use super::Descriptor;
 use crate::digest::HashingWriter;
 use anyhow::{bail, Context, Result};
 use std::fs;

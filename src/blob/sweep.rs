@@ -14,7 +14,7 @@
 //! not been written for a day ([`LEGACY_AGE`]). A writer streams continuously, and every read of a
 //! download has a deadline (`--timeout`), so no live run leaves its temp file untouched that long.
 
-use super::BlobStore;
+use super::store::BlobStore;
 use anyhow::{Context, Result};
 use rustix::fs::{AtFlags, Dir, Mode, OFlags};
 use std::fs;

@@ -22,13 +22,12 @@
 //! it, and lasts only as long as the run. Readers that stream the bytes
 //! anyway (tarball, base layer scans, plain-copy export) hash them on the way and need no mark.
 
-use super::BlobStore;
+use super::store::{BlobStore, Stat};
 use crate::digest::{Digest, Hasher};
 use std::fs;
 use std::io::{self, Read};
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 /// A blob whose bytes do not hash to its name.
 #[derive(Debug, thiserror::Error)]
@@ -47,73 +46,8 @@ pub struct Damaged {
     pub size: u64,
 }
 
-/// Files changed more recently than this get no persistent mark (the "racy" window).
-const RACY: Duration = Duration::from_secs(2);
-
 /// The longest mark file read (a mark line is under 120 bytes; a longer file is no mark).
 const MARK_LIMIT: u64 = 256;
-
-/// What `stat` says about a blob file: see the module docs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Stat {
-    dev: u64,
-    ino: u64,
-    size: u64,
-    mtime: (i64, i64),
-    ctime: (i64, i64),
-}
-
-impl Stat {
-    pub(crate) fn of(m: &fs::Metadata) -> Stat {
-        Stat {
-            dev: m.dev(),
-            ino: m.ino(),
-            size: m.len(),
-            mtime: (m.mtime(), m.mtime_nsec()),
-            ctime: (m.ctime(), m.ctime_nsec()),
-        }
-    }
-
-    /// The file's size.
-    pub(crate) fn size(&self) -> u64 {
-        self.size
-    }
-
-    fn line(&self) -> String {
-        format!(
-            "v1 {} {} {} {}.{} {}.{}\n",
-            self.dev, self.ino, self.size, self.mtime.0, self.mtime.1, self.ctime.0, self.ctime.1
-        )
-    }
-
-    fn parse(text: &str) -> Option<Stat> {
-        let mut f = text.split_whitespace();
-        (f.next()? == "v1").then_some(())?;
-        let mut num = || f.next()?.parse::<u64>().ok();
-        let (dev, ino, size) = (num()?, num()?, num()?);
-        let mut time = || {
-            let (s, ns) = f.next()?.split_once('.')?;
-            Some((s.parse().ok()?, ns.parse().ok()?))
-        };
-        let (mtime, ctime) = (time()?, time()?);
-        Some(Stat {
-            dev,
-            ino,
-            size,
-            mtime,
-            ctime,
-        })
-    }
-
-    /// Whether the file's last change is at least [`RACY`] older than `now`.
-    fn settled(&self, now: SystemTime) -> bool {
-        let (Ok(s), Ok(ns)) = (u64::try_from(self.ctime.0), u32::try_from(self.ctime.1)) else {
-            return false;
-        };
-        let ctime = SystemTime::UNIX_EPOCH + Duration::new(s, ns);
-        now.duration_since(ctime).is_ok_and(|age| age >= RACY)
-    }
-}
 
 /// What the file under a digest's name holds.
 pub(crate) enum State {
@@ -324,6 +258,8 @@ impl Read for BlobReader {
 mod tests {
     use super::*;
     use std::io::Write;
+    use std::os::unix::fs::MetadataExt;
+    use std::time::Duration;
 
     #[test]
     fn stat_lines_round_trip_and_settle() {

@@ -15,6 +15,7 @@ pub mod split;
 mod split_attacks;
 
 pub use mode::Mode;
+pub use output::DebugFile;
 
 use crate::digest::Digest;
 use crate::layer::Source;
@@ -100,17 +101,4 @@ fn rewrite(
         Mode::Drop => split::drop_debug(bytes)?.map(|s| (s, None)),
         Mode::Keep => None,
     })
-}
-
-/// One binary's debug file, made while its image's application layer was.
-#[derive(Debug, Clone)]
-pub struct DebugFile {
-    /// The platform of the binary.
-    pub platform: crate::platform::Platform,
-    /// The binary's name.
-    pub binary: String,
-    /// The file's name, `<binary>.debug` (the stripped binary's `.gnu_debuglink`).
-    pub name: String,
-    /// Its blob in the store (media type [`output::FILE_MEDIA_TYPE`]).
-    pub blob: crate::blob::Descriptor,
 }

@@ -7,10 +7,9 @@
 //! are the debug files (media type [`FILE_MEDIA_TYPE`], the ELF as is, titled `<binary>.debug`) and
 //! whose `subject` is the platform's manifest; and the files beside the layout,
 //! `<layout>.<binary>.debug` (`<layout>.<os>-<arch>.<binary>.debug` for several platforms), staged
-//! here and committed with the layout by [`crate::sink::layout::write`], as the SBOM files are (the
+//! here and committed with the layout by `sink::layout::write`, as the SBOM files are (the
 //! artifact's blobs go into the layout's `blobs/` too, unlisted, for `debuginfo oci:DIR`).
 
-use super::DebugFile;
 use crate::blob::{Artifact, BlobStore, Descriptor};
 use crate::plan::ImageSpec;
 use crate::platform::Platform;
@@ -19,6 +18,19 @@ use anyhow::Result;
 use std::path::{Path, PathBuf};
 
 pub use super::mode::{ARTIFACT_TYPE, FILE_MEDIA_TYPE};
+
+/// One binary's debug file, made while its image's application layer was.
+#[derive(Debug, Clone)]
+pub struct DebugFile {
+    /// The platform of the binary.
+    pub platform: crate::platform::Platform,
+    /// The binary's name.
+    pub binary: String,
+    /// The file's name, `<binary>.debug` (the stripped binary's `.gnu_debuglink`).
+    pub name: String,
+    /// Its blob in the store (media type [`FILE_MEDIA_TYPE`]).
+    pub blob: crate::blob::Descriptor,
+}
 
 /// The debug info of one platform manifest.
 #[derive(Debug, Clone)]
@@ -81,7 +93,7 @@ pub fn make(
     Ok(out)
 }
 
-/// Stage every debug file for its path beside the layout, for [`crate::sink::layout::write`] to
+/// Stage every debug file for its path beside the layout, for `sink::layout::write` to
 /// commit with the layout.
 pub fn stage_beside(
     store: &BlobStore,

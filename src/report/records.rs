@@ -19,7 +19,7 @@ pub fn path_json(p: &Path) -> Value {
     Value::String(p.to_string_lossy().into_owned())
 }
 
-/// `#[serde(serialize_with = "crate::report::lossy_path")]`: a path field serialised as [`path_json`]
+/// For `#[serde(serialize_with = "lossy_path")]`: a path field serialised as [`path_json`]
 /// does, so a report naming a non-UTF-8 path is still JSON.
 pub fn lossy_path<S: serde::Serializer>(p: &Path, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&p.to_string_lossy())

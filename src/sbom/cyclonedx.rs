@@ -4,7 +4,7 @@
 //! beside cargo-slim-image (`metadata.tools.components`, and the `cargo-slim-image:c-toolchain`
 //! property).
 
-use super::{image_purl, tool_name, Subject};
+use super::subject::{image_purl, tool_name, Subject, Tzdata};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
@@ -91,7 +91,7 @@ pub fn document(s: &Subject<'_>) -> Value {
         deps.entry(lib.purl()).or_default();
     }
     // The zoneinfo layer's tzdata (`timezones = true`): data the image contains.
-    if let Some(t) = s.tzdata.map(super::Tzdata::of) {
+    if let Some(t) = s.tzdata.map(Tzdata::of) {
         components.push(json!({
             "type": "data",
             "bom-ref": t.purl,

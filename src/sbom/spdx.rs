@@ -2,7 +2,7 @@
 //! application crates, which DEPEND_ON their dependencies; each crate with version, `pkg:cargo/` purl,
 //! declared license and the Cargo.lock checksum; the tool, rustc and the C toolchain as creators.
 
-use super::{image_purl, tool_name, Subject};
+use super::subject::{image_purl, tool_name, Subject, Tzdata};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 
@@ -161,7 +161,7 @@ pub fn document(s: &Subject<'_>) -> Value {
             }));
         }
     }
-    if let Some(t) = s.tzdata.map(super::Tzdata::of) {
+    if let Some(t) = s.tzdata.map(Tzdata::of) {
         let id = spdx_id("Data", &format!("{}-{}", t.name, t.version));
         let mut p = package(&id, t.name, "OTHER");
         p["versionInfo"] = json!(t.version);

@@ -31,7 +31,7 @@ static MULTI: OnceLock<MultiProgress> = OnceLock::new();
 /// Whether bars are drawn: stderr a terminal, not quiet, `TERM` not `dumb`, `CI` not set.
 pub fn enabled() -> bool {
     static WHERE: OnceLock<bool> = OnceLock::new();
-    super::level() >= 0
+    super::verbosity::level() >= 0
         && *WHERE.get_or_init(|| {
             use std::io::IsTerminal;
             let ci = std::env::var_os("CI").is_some() || std::env::var_os("TF_BUILD").is_some();
@@ -69,7 +69,7 @@ fn new_bar(verb: &str, label: &str, total: u64, template: &str) -> Bar {
                 super::colour::NOTE,
                 &format!("{verb:>12}"),
             ))
-            .with_message(super::shown(label)),
+            .with_message(super::safe_text::shown(label)),
     );
     // Drawn at once, not only at its first update (which a quick transfer may never reach).
     bar.tick();
@@ -126,7 +126,7 @@ impl Bar {
     /// Show `label` (redacted) after the bar.
     pub fn set_message(&self, label: &str) {
         if let Some(b) = &self.bar {
-            b.set_message(super::shown(label));
+            b.set_message(super::safe_text::shown(label));
         }
     }
 
