@@ -85,7 +85,7 @@ fn attestations(
             layers.push(cosign::attestation_layer(
                 signer,
                 &statement,
-                crate::provenance::PREDICATE_TYPE,
+                crate::provenance::choice::PREDICATE_TYPE,
             )?);
         }
     }
