@@ -1,4 +1,4 @@
-//! OpenSSL built for a musl target once per user, for `openssl-sys` (see [`super::c_libs`]).
+//! OpenSSL built for a musl target once per user, for `openssl-sys` (see `compile::c_libs`).
 //!
 //! Takes the platform's [`Decision`] (its C toolchain: musl-gcc natively, zig across architectures,
 //! as for the crate's other C code) and gives a [`Built`]: a directory with `include/` and `lib/`

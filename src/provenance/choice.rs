@@ -1,11 +1,17 @@
-//! What the plan says about provenance: the `--provenance` / `provenance` [`Choice`], and the names
-//! of what it makes that a sink recognises beside a layout ([`MEDIA_TYPE`], [`SUFFIX`]). A leaf, so
-//! the plan and the sinks name them without importing the statement's code in [`super`].
+//! What the plan says about provenance: the `--provenance` / `provenance` [`Choice`], the names
+//! of what it makes that a sink recognises beside a layout ([`MEDIA_TYPE`], [`SUFFIX`]), and the
+//! statement's in-toto types that signing names ([`STATEMENT_TYPE`], [`PREDICATE_TYPE`]). A leaf, so
+//! the plan, the sinks and `sign::cosign` name them without importing the statement's code in
+//! [`super`].
 
 /// The referrer's `artifactType` and its layer's media type.
 pub const MEDIA_TYPE: &str = "application/vnd.in-toto+json";
 /// The file name suffix of a statement beside the layout.
 pub const SUFFIX: &str = "provenance.json";
+/// `_type` of an in-toto Statement v1.
+pub const STATEMENT_TYPE: &str = "https://in-toto.io/Statement/v1";
+/// `predicateType` of SLSA provenance v1.
+pub const PREDICATE_TYPE: &str = "https://slsa.dev/provenance/v1";
 
 /// `--provenance` / metadata `provenance`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -12,17 +12,13 @@ pub mod choice;
 pub mod output;
 pub mod source;
 
-pub use choice::{Choice, MEDIA_TYPE};
+pub use choice::{Choice, MEDIA_TYPE, PREDICATE_TYPE, STATEMENT_TYPE};
 
 use crate::digest::Digest;
 use crate::platform::Platform;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 
-/// `_type` of an in-toto Statement v1.
-pub const STATEMENT_TYPE: &str = "https://in-toto.io/Statement/v1";
-/// `predicateType` of SLSA provenance v1.
-pub const PREDICATE_TYPE: &str = "https://slsa.dev/provenance/v1";
 /// `buildDefinition.buildType`: this tool's build, as README.md documents it.
 pub const BUILD_TYPE: &str =
     "https://github.com/slim-image/cargo-slim-image/blob/main/README.md#build-type-v1";

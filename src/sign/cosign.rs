@@ -82,7 +82,7 @@ pub fn sbom_statement(
         serde_json::from_slice(document).context("reading the SBOM back to attest it")?;
     let predicate_type = sbom_predicate_type(format);
     Ok(crate::blob::canonical_json(&json!({
-        "_type": crate::provenance::STATEMENT_TYPE,
+        "_type": crate::provenance::choice::STATEMENT_TYPE,
         "subject": [{"name": name, "digest": {digest.algorithm(): digest.hex()}}],
         "predicateType": predicate_type,
         "predicate": predicate,

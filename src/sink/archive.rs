@@ -9,9 +9,9 @@
 //!
 //! [`Tarball`] is the sink: every image that has a `--tarball` path, in one format for the run.
 
+use super::api::{BuiltImage, Named, Referrer, Sink};
 use super::commit::{self, DestLock, Kind, Temp};
 use super::layout::{all_blobs, index_for, OCI_LAYOUT};
-use super::{BuiltImage, Named, Referrer, Sink};
 use crate::blob::{canonical_json, media};
 use crate::image::{Index, Manifest};
 use crate::tar::{Header, TarWriter};

@@ -9,7 +9,7 @@
 //! `DIR.<rest>` and the layout `DIR` holds, under `blobs/sha256`, one of our referrer artifacts
 //! ([`TYPES`]) with a layer titled after it (the whole name, or the tail of `<rest>`) whose digest
 //! is the file's sha256. The layout written with the file records it, because each file beside the
-//! layout is a layer of a referrer artifact of the image and [`super::layout::write`] puts those
+//! layout is a layer of a referrer artifact of the image and `sink::layout::write` puts those
 //! artifacts' blobs into the layout, unlisted in `index.json`, as the tarball carries them.
 //!
 //! Why this rule: the proof of ownership lives in the output that was written with the files, in

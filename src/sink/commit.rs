@@ -135,7 +135,7 @@ pub fn commit(lock: &DestLock, staged: Vec<(Temp, PathBuf)>) -> Result<()> {
 }
 
 /// [`commit`], and remove the files `stale` (an earlier run's outputs that this unit replaces
-/// without writing them again, [`super::beside`]). They go first, inside the commit section (a
+/// without writing them again, `sink::beside`). They go first, inside the commit section (a
 /// signal waits for it), after every check: a run killed there leaves the previous unit without
 /// them, never the new one next to them.
 pub fn commit_removing(

@@ -17,8 +17,8 @@
 //!
 //! [`Layout`] is the sink: every image to the `layout` directory of its plan entry.
 
+use super::api::{BuiltImage, Named, Sink};
 use super::commit::{self, DestLock, Kind, Temp};
-use super::{BuiltImage, Named, Sink};
 use crate::blob::{canonical_json, media, Descriptor};
 use crate::image::Index;
 use anyhow::{bail, Context, Result};

@@ -2,8 +2,8 @@
 //! on PATH (podman first: it needs no daemon). No temp file; the engine's own output goes to stderr so
 //! stdout keeps only our results.
 
+use super::api::{BuiltImage, Named, Sink};
 use super::archive::{write_to, Format};
-use super::{BuiltImage, Named, Sink};
 use anyhow::{bail, Context, Result};
 use std::os::fd::AsFd;
 use std::process::{Command, Stdio};

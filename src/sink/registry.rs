@@ -4,9 +4,9 @@
 //! signatures and attestations ([`super::signatures`]). One registry client per registry serves all
 //! of one image: one ping, credential lookup and token. An image with no reference is left alone.
 
+use super::api::{BuiltImage, Sink};
 use super::mounts::MountMemory;
 use super::push::{self, PushOptions};
-use super::{BuiltImage, Sink};
 use crate::registry::{ClientOptions, Clients};
 use crate::report::ImageReport;
 use crate::sign::Signer;

@@ -1,9 +1,9 @@
 //! Signing one pushed image (a key was given): cosign signatures of the root and, for an index, of
 //! each platform manifest; the provenance and SBOM of each platform manifest as attestations. In
 //! every repository the image was pushed to, after the image and its referrers
-//! ([`super::registry`]).
+//! (`sink::registry`).
 
-use super::{About, BuiltImage, Referrer};
+use super::api::{About, BuiltImage, Referrer};
 use crate::registry::Clients;
 use crate::sign::{cosign, Signer};
 use crate::sink::push::PushOptions;
@@ -85,7 +85,7 @@ fn attestations(
             layers.push(cosign::attestation_layer(
                 signer,
                 &statement,
-                crate::provenance::PREDICATE_TYPE,
+                crate::provenance::choice::PREDICATE_TYPE,
             )?);
         }
     }

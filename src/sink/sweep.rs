@@ -1,4 +1,4 @@
-//! The sweep of what runs that died left beside an output (see [`super::temp`] and [`super::commit`]): only names
+//! The sweep of what runs that died left beside an output (see [`super::temp`] and `sink::commit`): only names
 //! `.slim-image-<kind>-<pid>-<n>`, only when that pid is not alive *and* nobody holds the temp's lock;
 //! only plain files and directories (no symlink followed, no FIFO opened). A previous layout moved
 //! aside by a run that died mid-swap is put back.

@@ -1,5 +1,5 @@
 //! What the plan says about tarballs: which [`Format`] `--tarball` writes. A leaf, so the plan
-//! names it without importing the archive writer in [`super::archive`].
+//! names it without importing the archive writer in `sink::archive`.
 
 /// Which tarball format to write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -3,7 +3,7 @@
 //! Takes a directory and a [`Kind`]; gives a [`Temp`] named `.slim-image-<kind>-<pid>-<n>`, locked
 //! (`flock`) on itself while it lives, listed in one registry of live paths and removed on drop
 //! unless committed. The registry ([`live`]) is shared with the destination locks, the commit and
-//! the signal cleanup; the names are what [`super::sweep`] recognises.
+//! the signal cleanup; the names are what `sink::sweep` recognises.
 
 use anyhow::{Context, Result};
 use std::fs::{self, File};
@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
-/// The prefix of every temp name; [`sweep`](super::sweep::sweep) looks at nothing else.
+/// The prefix of every temp name; `sweep` looks at nothing else.
 pub const PREFIX: &str = ".slim-image-";
 
 /// What a temp is for; part of its name.
@@ -188,7 +188,7 @@ pub fn parent_of(dest: &Path) -> PathBuf {
 }
 
 /// Where the previous output goes during a swap without `RENAME_EXCHANGE`:
-/// `.slim-image-old-<pid>-<n>.<name>`, so that [`sweep`](super::sweep::sweep) can put it back if
+/// `.slim-image-old-<pid>-<n>.<name>`, so that `sweep` can put it back if
 /// the run dies there.
 pub(super) fn aside_path(dest: &Path) -> PathBuf {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
