@@ -36,7 +36,6 @@ const KNOWN_CYCLES: &[&[&str]] = &[
     &["report", "report::records"],
     &["resolve", "resolve::job", "resolve::k8s", "resolve::prebuilt", "resolve::spec"],
     &["sbom", "sbom::cyclonedx", "sbom::spdx"],
-    &["sign", "sign::key"],
     &["ui", "ui::progress"],
 ];
 
