@@ -25,12 +25,8 @@ use parse::{blank_comments_and_strings, drop_test_items, paths, resolve};
 const KNOWN_CYCLES: &[&[&str]] = &[
     &["cli", "cli::build", "cli::init_k8s", "cli::join", "cli::resolve", "cli::verify"],
     &["compile", "compile::c_toolchain", "compile::messages", "compile::multi", "compile::prepare", "compile::toolchain", "compile::user_env"],
-    &["compress", "compress::member", "compress::pool"],
     &["execute", "execute::app", "execute::assemble", "execute::binaries", "execute::outputs"],
-    &["registry", "registry::auth", "registry::chunked", "registry::client", "registry::http", "registry::options", "registry::probe", "registry::pull", "registry::upload"],
-    &["registry::credentials", "registry::credentials::helper", "registry::credentials::known"],
     &["resolve", "resolve::job", "resolve::k8s", "resolve::prebuilt", "resolve::spec"],
-    &["sign", "sign::key"],
 ];
 
 #[test]

@@ -1,6 +1,6 @@
 //! One gzip member of one piece: header, libdeflate's deflate data, CRC32 and length (RFC 1952).
 //! Takes a piece and a level; gives the member's bytes, the same for the same piece and level
-//! on every machine. [`super::ParallelGzip`] writes a series of them.
+//! on every machine. `ParallelGzip` (the parent module) writes a series of them.
 
 use std::io;
 

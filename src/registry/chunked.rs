@@ -8,7 +8,7 @@
 use super::client::Client;
 use super::error::RegistryError;
 use super::http::{header, shown_url, with_query, ReqBody, Request};
-use super::upload::{on_session, range_end, Step};
+use super::session::{on_session, range_end, Step};
 use crate::digest::Digest;
 use std::path::Path;
 

@@ -4,7 +4,7 @@
 //!
 //! Takes a `Request` (method, URL, headers, a re-creatable body) and gives a response or a
 //! [`RegistryError`] that says whether trying again may help. Every exchange runs under an overall
-//! deadline ([`Tuning::deadline`](super::Tuning::deadline): `--timeout` plus the time its body takes
+//! deadline ([`Tuning::deadline`](super::tuning::Tuning::deadline): `--timeout` plus the time its body takes
 //! at the minimum rate), so a server that trickles bytes cannot hold it. `Transport::retry` does the
 //! trying again, one request at a time, honouring `Retry-After`, capping every delay and stopping at
 //! the push's retry budget. URLs a registry gives are checked by [`super::urls`]; error bodies are
@@ -214,7 +214,7 @@ impl Transport {
     }
 
     /// [`Transport::raw`] for a request whose answer carries about `expect` bytes of body: its
-    /// deadline ([`Tuning::deadline`](super::Tuning::deadline)) counts them with the bytes it sends.
+    /// deadline ([`Tuning::deadline`](super::tuning::Tuning::deadline)) counts them with the bytes it sends.
     pub(crate) fn raw_expecting(
         &self,
         req: &Request,

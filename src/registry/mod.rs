@@ -17,6 +17,7 @@ pub mod http;
 pub mod options;
 pub mod probe;
 pub mod pull;
+mod session;
 pub mod tls;
 pub mod tuning;
 pub mod upload;

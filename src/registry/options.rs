@@ -7,7 +7,7 @@ use super::tls::DEFAULT_CERTS_DIRS;
 use super::tuning::Tuning;
 use std::path::PathBuf;
 
-/// What a [`Client`](super::Client) needs to know besides the registry name.
+/// What a registry `Client` needs to know besides the registry name.
 #[derive(Debug, Clone)]
 pub struct ClientOptions {
     /// Hosts (`host` or `host:port`) where plain http and unverified TLS are allowed.

@@ -9,7 +9,7 @@
 //! step before anything else is done with them, and no error carries any part of them, nor the text
 //! of an error of the parsing crates (which may quote their input).
 
-use super::Signer;
+use super::signer::Signer;
 use anyhow::{bail, Result};
 use base64::Engine as _;
 use p256::ecdsa::SigningKey;

@@ -10,25 +10,13 @@
 
 pub mod cosign;
 pub mod key;
+mod signer;
 
 pub use crate::secret_env::{without_secrets, KEY_FILE_VAR, KEY_VAR, PASSWORD_VAR, SECRET_VARS};
+pub use signer::Signer;
 
 use anyhow::{Context, Result};
 use std::path::Path;
-
-/// What signs payloads: ECDSA P-256 with SHA-256 (cosign's default scheme).
-pub trait Signer {
-    /// Where the key came from, for status lines and errors; never any part of the key.
-    fn describe(&self) -> String;
-    /// The ASN.1 DER signature of `payload`.
-    fn sign(&self, payload: &[u8]) -> Result<Vec<u8>>;
-    /// The public key (PEM) that verifies the signatures.
-    fn public_key_pem(&self) -> Result<String>;
-    /// A certificate binding the key to an identity (keyless signing); a key has none.
-    fn certificate(&self) -> Option<String> {
-        None
-    }
-}
 
 /// The signing variables as the process started with them, once [`take_from_process`] ran.
 static TAKEN: std::sync::OnceLock<Vec<(&'static str, String)>> = std::sync::OnceLock::new();

@@ -7,7 +7,7 @@
 //! started and any process still holding its output pipes are killed, and the error names the helper
 //! and the limit.
 
-use super::CredentialEnv;
+use super::env::CredentialEnv;
 use anyhow::{bail, Context, Result};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};

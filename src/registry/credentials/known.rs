@@ -1,19 +1,20 @@
 //! Secrets known before any lookup: what the environment and the auth files hold, remembered for
 //! redaction at the start of a run (no credential helper is run for it).
 
-use super::{AuthFile, CredentialEnv, PASSWORD_VAR};
+use super::auth_file::{read_auth_file, AuthFile};
+use super::env::{CredentialEnv, PASSWORD_VAR};
 use base64::Engine as _;
 
 /// Remember, before anything is contacted, every secret `env` holds without running a program: the
 /// CI password (with its user) and every `auths` entry of every auth file. A registry can quote a
 /// secret before it is looked up (in an error to the first request, in a token endpoint URL), and
-/// an error made then is printed after; unreadable files are left to [`super::lookup`] to report.
+/// an error made then is printed after; unreadable files are left to the lookup to report.
 pub fn remember_known(env: &CredentialEnv) {
     if let Some(pass) = env.get(PASSWORD_VAR) {
         crate::ui::remember_login(env.get("SLIM_IMAGE_REGISTRY_USERNAME").unwrap_or(""), pass);
     }
     for file in env.auth_files() {
-        let Some(parsed) = super::read_auth_file(&file)
+        let Some(parsed) = read_auth_file(&file)
             .ok()
             .flatten()
             .and_then(|t| serde_json::from_str::<AuthFile>(&t).ok())

@@ -1,5 +1,7 @@
 //! Unit tests of credential lookup (split out to keep credentials.rs one screenful of logic).
+use super::env::utf8_vars;
 use super::*;
+use std::ffi::OsString;
 
 #[test]
 fn auth_files_are_read_in_podmans_then_dockers_order() {
