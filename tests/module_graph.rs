@@ -26,7 +26,6 @@ const KNOWN_CYCLES: &[&[&str]] = &[
     &["base", "base::local", "base::remote", "base::scan"],
     &["blob", "blob::sweep", "blob::verify"],
     &["cli", "cli::build", "cli::init_k8s", "cli::join", "cli::resolve", "cli::verify"],
-    &["compile", "compile::c_toolchain", "compile::messages", "compile::multi", "compile::prepare", "compile::toolchain", "compile::user_env"],
     &["compile::c_libs", "compile::openssl", "plan", "provenance", "sbom::referrer", "sign::cosign", "sink", "sink::archive", "sink::beside", "sink::commit", "sink::layout", "sink::load", "sink::lock", "sink::mounts", "sink::push", "sink::registry", "sink::signals", "sink::signatures", "sink::sweep", "sink::tarball_format", "sink::temp"],
     &["compress", "compress::member", "compress::pool"],
     &["debuginfo", "debuginfo::output"],
