@@ -29,7 +29,6 @@ const KNOWN_CYCLES: &[&[&str]] = &[
     &["compile::c_libs", "compile::openssl", "plan", "provenance", "sbom::referrer", "sign::cosign", "sink", "sink::archive", "sink::beside", "sink::commit", "sink::layout", "sink::load", "sink::lock", "sink::mounts", "sink::push", "sink::registry", "sink::signals", "sink::signatures", "sink::sweep", "sink::tarball_format", "sink::temp"],
     &["compress", "compress::member", "compress::pool"],
     &["debuginfo", "debuginfo::output"],
-    &["execute", "execute::app", "execute::assemble", "execute::binaries", "execute::outputs"],
     &["registry", "registry::auth", "registry::chunked", "registry::client", "registry::http", "registry::options", "registry::probe", "registry::pull", "registry::upload"],
     &["registry::credentials", "registry::credentials::helper", "registry::credentials::known"],
     &["report", "report::records"],
