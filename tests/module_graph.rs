@@ -25,7 +25,6 @@ use parse::{blank_comments_and_strings, drop_test_items, paths, resolve};
 const KNOWN_CYCLES: &[&[&str]] = &[
     &["base", "base::local", "base::remote", "base::scan"],
     &["blob", "blob::sweep", "blob::verify"],
-    &["cli", "cli::build", "cli::init_k8s", "cli::join", "cli::resolve", "cli::verify"],
     &["compile::c_libs", "compile::openssl", "plan", "provenance", "sbom::referrer", "sign::cosign", "sink", "sink::archive", "sink::beside", "sink::commit", "sink::layout", "sink::load", "sink::lock", "sink::mounts", "sink::push", "sink::registry", "sink::signals", "sink::signatures", "sink::sweep", "sink::tarball_format", "sink::temp"],
     &["compress", "compress::member", "compress::pool"],
     &["debuginfo", "debuginfo::output"],
