@@ -31,7 +31,6 @@ const KNOWN_CYCLES: &[&[&str]] = &[
     &["registry", "registry::auth", "registry::chunked", "registry::client", "registry::http", "registry::options", "registry::probe", "registry::pull", "registry::upload"],
     &["registry::credentials", "registry::credentials::helper", "registry::credentials::known"],
     &["report", "report::records"],
-    &["resolve", "resolve::job", "resolve::k8s", "resolve::prebuilt", "resolve::spec"],
     &["sbom", "sbom::cyclonedx", "sbom::spdx"],
     &["sign", "sign::key"],
     &["ui", "ui::progress"],
