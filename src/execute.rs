@@ -21,15 +21,14 @@ use anyhow::{Context, Result};
 mod app;
 mod assemble;
 mod binaries;
+mod built;
 mod inputs;
 mod outputs;
 mod pending;
 mod timezones;
+use built::{Binaries, Built};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-
-/// Binary paths per (platform, binary name).
-pub(crate) type Binaries = BTreeMap<(Platform, String), PathBuf>;
 
 /// The C toolchain of each platform (the SBOMs and provenance record them).
 type Tools = BTreeMap<Platform, compile::c_toolchain::Tools>;
@@ -56,19 +55,6 @@ fn resolve_bases(plan: &Plan, store: &BlobStore) -> Result<Vec<Option<BaseImage>
         out.push(b);
     }
     Ok(out)
-}
-
-/// One image built and checked, not yet written anywhere.
-struct Built<'a> {
-    img: &'a ImageSpec,
-    from: Option<&'a BaseImage>,
-    artifact: Artifact,
-    manifests: Vec<ManifestReport>,
-    sboms: Vec<crate::sbom::output::SbomOut>,
-    /// The debug files split off its binaries (`debuginfo = "split"`), one referrer per platform.
-    debug: Vec<crate::debuginfo::output::DebugOut>,
-    /// Its provenance statements, one referrer per platform.
-    provenance: Vec<crate::provenance::output::ProvOut>,
 }
 
 /// The layers every image of a run shares, made on other threads while the build runs and joined

@@ -4,7 +4,7 @@
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
 
-/// What to build and how the image looks: every flag of a build but its outputs ([`super::OutputArgs`]).
+/// What to build and how the image looks: every flag of a build but its outputs ([`super::output::OutputArgs`]).
 #[derive(Debug, Args, Clone, Default)]
 pub struct BuildArgs {
     // ---- What to build (cargo's own flags) ----

@@ -1,7 +1,7 @@
 //! `cargo slim-image init-k8s`: its arguments, raw. It takes the build flags itself (after the
-//! subcommand) as well as before it; [`super::join`] joins them.
+//! subcommand) as well as before it; `join` joins them.
 
-use super::BuildArgs;
+use super::build::BuildArgs;
 use clap::Args;
 use std::path::PathBuf;
 

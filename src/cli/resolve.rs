@@ -1,7 +1,8 @@
 //! `cargo slim-image resolve`: its arguments, raw. It takes the build flags itself (after the
-//! subcommand) as well as before it; [`super::join`] joins them.
+//! subcommand) as well as before it; `join` joins them.
 
-use super::{BuildArgs, OutputArgs};
+use super::build::BuildArgs;
+use super::output::OutputArgs;
 use clap::Args;
 use std::path::PathBuf;
 

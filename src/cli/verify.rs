@@ -1,5 +1,5 @@
 //! `cargo slim-image verify`: its arguments, raw (the build flags after IMAGE are parsed by
-//! [`super::join::build_flags`]).
+//! `join::build_flags`).
 
 use clap::Args;
 

@@ -18,7 +18,7 @@
 //! aborted the process (SIGABRT, in a test thread's 2 MiB stack), where this parser's
 //! `serde_json::from_str` takes it and skips the field.
 
-use super::BuiltBinary;
+use super::request::BuiltBinary;
 use crate::platform::Platform;
 use serde::Deserialize;
 use std::collections::BTreeMap;

@@ -18,7 +18,7 @@
 //! The grouping is a pure function of the requests ([`partition`]); the reasons go to `-v`.
 
 use super::c_toolchain::Toolchain;
-use super::BuildRequest;
+use super::request::BuildRequest;
 use crate::platform::Platform;
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -14,23 +14,14 @@
 //! the object files and the [`WrapperConfig`], and gives the environment that turns the wrapper on.
 
 use super::remap::{self, Places};
+use super::request::{BuildRequest, BuiltBinary, Reproducible};
 use super::wrapper::{WrapperConfig, CONFIG_VAR};
-use super::{depdata, user_env, BuildRequest};
+use super::{depdata, user_env};
 use anyhow::{bail, Context, Result};
 use cargo_metadata::Metadata;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-
-/// The wrapper's inputs for one platform, computed from `cargo metadata` before the build.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Reproducible {
-    /// `(FROM, TO)` remap pairs, general to specific (the build dir's own pair is added by
-    /// [`setup`]).
-    pub remap: Vec<(PathBuf, String)>,
-    /// Package name -> the compressed `.dep-v0` payload its bins carry.
-    pub dep_data: BTreeMap<String, Vec<u8>>,
-}
 
 /// The wrapper's inputs from `md` (`cargo metadata` filtered for the platform, with the build's
 /// features): remap pairs for the sysroot, `CARGO_HOME`, the workspace, `target_dir` and packages
@@ -296,10 +287,7 @@ pub fn setup(reqs: &[&BuildRequest], target_dir: &Path) -> Result<Setup> {
 
 /// The bins of `built` whose `.dep-v0` section is not the dependency data of this build: cargo does
 /// not see the object file, so a link made with older data (or none) could be reused.
-pub fn stale<'a>(
-    req: &BuildRequest,
-    built: &'a [super::BuiltBinary],
-) -> Result<Vec<&'a super::BuiltBinary>> {
+pub fn stale<'a>(req: &BuildRequest, built: &'a [BuiltBinary]) -> Result<Vec<&'a BuiltBinary>> {
     let mut out = Vec::new();
     for b in built {
         let Some(payload) = req.repro.dep_data.get(&b.package) else {

@@ -3,8 +3,8 @@
 //! `cargo zigbuild` for C code of another platform (any, on a non-Linux host), and never over a linker or compiler the user
 //! configured (environment, RUSTFLAGS, or `.cargo/config.toml`). What is on PATH decides nothing.
 
+use super::request::BuildRequest;
 use super::types::Toolchain;
-use super::BuildRequest;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 

@@ -1,7 +1,7 @@
 //! What the user configured that the tool's rustc wrapper builds on rather than replaces: their
 //! own rustc wrapper (`RUSTC_WRAPPER`, `CARGO_BUILD_RUSTC_WRAPPER`, `build.rustc-wrapper`), which
 //! ours runs in its place, and their C flags, after which the remap list goes to C compilers. Takes
-//! the environment and the cargo config files; gives values for [`super::prepare`].
+//! the environment and the cargo config files; gives values for `prepare`.
 
 use std::path::{Path, PathBuf};
 

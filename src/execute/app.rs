@@ -3,7 +3,7 @@
 //! the extra files, and the CA bundle when it is not the default one. Each binary's symbols are read
 //! for the allocator note (`allocator-check`, [`crate::elf::allocator`]).
 
-use super::Binaries;
+use super::built::Binaries;
 use crate::base::{BaseImage, PlatformBase};
 use crate::blob::BlobStore;
 use crate::layer::{self, Entry, Layer, LayerCompression, Source};

@@ -2,7 +2,8 @@
 //! into the store (FROM scratch or on its base, the zoneinfo and application layers on top): one
 //! manifest per platform, an index over several.
 
-use super::{app, pending, timezones, Binaries};
+use super::built::Binaries;
+use super::{app, pending, timezones};
 use crate::base::BaseImage;
 use crate::blob::{Artifact, BlobStore};
 use crate::image::{rfc3339, Image, RunConfig, WrittenImage};

@@ -2,7 +2,8 @@
 //! several platforms where their toolchains allow, see `compile::build_all`) or taken as given
 //! (`--binary`); the `cargo metadata` each platform's build read is kept for the SBOM.
 
-use super::{inputs, Binaries};
+use super::built::Binaries;
+use super::inputs;
 use crate::compile;
 use crate::plan::Plan;
 use crate::platform::Platform;

@@ -3,7 +3,7 @@
 //! beside it, tarball, `--load`) before any image goes to the registries (`--push`, its referrers,
 //! signatures), so a later image's failure leaves nothing pushed. Gives each image's report.
 
-use super::Built;
+use super::built::Built;
 use crate::blob::BlobStore;
 use crate::plan::Plan;
 use crate::report::ImageReport;

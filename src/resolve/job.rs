@@ -34,7 +34,7 @@ pub fn resolve(cli: &Cli) -> Result<Job> {
     crate::reference::refuse_credentials("--push", &cli.output.push)?;
     crate::reference::refuse_credentials("--tag", &cli.build.tag)?;
     Ok(match &cli.command {
-        None => Job::Build(super::plan(cli)?),
+        None => Job::Build(super::build::plan(cli)?),
         Some(Command::Index(args)) => Job::Index(index(args, cli)?),
         Some(Command::Resolve(args)) => Job::Resolve(super::k8s::resolve(args, cli)?),
         Some(Command::InitK8s(args)) => Job::InitK8s(super::k8s::init(args, cli)?),
@@ -118,7 +118,7 @@ fn verify(args: &VerifyArgs, outer: &Cli) -> Result<crate::verify::VerifyPlan> {
     let cli = without_sinks(cli, unused.path().join("not-written"));
     Ok(crate::verify::VerifyPlan {
         image,
-        plan: super::plan(&cli)?,
+        plan: super::build::plan(&cli)?,
     })
 }
 

@@ -24,7 +24,7 @@ fn joined(top: &Cli, build: &BuildArgs, output: Option<&OutputArgs>) -> Result<C
 /// The workspace's metadata, unless the flags package `--binary` files.
 fn metadata(cli: &Cli) -> Result<Option<Metadata>> {
     match cli.build.binary.is_empty() {
-        true => super::load_metadata(&cli.build).map(Some),
+        true => super::build::load_metadata(&cli.build).map(Some),
         false => Ok(None),
     }
 }
@@ -77,14 +77,17 @@ fn plan_one(name: &str, repo: Option<&str>, cli: &Cli, md: Option<&Metadata>) ->
     let mut c = cli.clone();
     c.output.push = vec![push_target(name, repo)?];
     c.build.bin = vec![name.to_string()];
-    let mut plan = match super::resolve_with(&c, md) {
+    let mut plan = match super::build::resolve_with(&c, md) {
         Ok(p) => p,
         // Not a binary: perhaps a package (whose error then counts only if it is one).
-        Err(e) if e.downcast_ref::<super::NoSuchBin>().is_some() => {
+        Err(e) if e.downcast_ref::<super::build::NoSuchBin>().is_some() => {
             c.build.bin.clear();
             c.build.package = vec![name.to_string()];
-            super::resolve_with(&c, md).map_err(|as_pkg| {
-                if as_pkg.downcast_ref::<super::NoSuchPackage>().is_some() {
+            super::build::resolve_with(&c, md).map_err(|as_pkg| {
+                if as_pkg
+                    .downcast_ref::<super::build::NoSuchPackage>()
+                    .is_some()
+                {
                     e.context(format!(
                         "{SCHEME}{name}: no binary or package of that name in the workspace"
                     ))
@@ -115,7 +118,7 @@ pub(super) fn init(args: &InitArgs, top: &Cli) -> Result<InitPlan> {
     if let Some(n) = &args.name {
         cli.build.bin = vec![n.clone()];
     }
-    let plan = super::resolve_with(&cli, metadata(&cli)?.as_ref())?;
+    let plan = super::build::resolve_with(&cli, metadata(&cli)?.as_ref())?;
     if plan.images.len() != 1 {
         let names: Vec<&str> = plan
             .images

@@ -1,8 +1,8 @@
 //! A plan for `--binary` files: already-built static binaries, one image, no cargo build; the
 //! platform is the one `--platform` names or the first binary's ELF header says.
 
+use super::ctx::{Ctx, Resolved};
 use super::spec::{spec_for, Origin};
-use super::{Ctx, Resolved};
 use crate::config::Meta;
 use crate::plan::BinSpec;
 use crate::platform::Platform;

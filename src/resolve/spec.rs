@@ -2,7 +2,7 @@
 //! annotations, extra files, platforms, and build options, each from flags, then the `slim-image`
 //! table, then the default.
 
-use super::{parse_platforms, split_name_tag, Ctx};
+use super::ctx::{parse_platforms, split_name_tag, Ctx};
 use crate::cli::BuildArgs;
 use crate::config::{parse_kv, Meta};
 use crate::plan::*;

@@ -1,6 +1,13 @@
 //! Unit tests of `resolve` (kept beside it so resolve.rs stays about the code).
+use super::build::c_choice;
+use super::ctx::split_name_tag;
 use super::spec::{check_name, version_tag};
 use super::*;
+use crate::cli::{BuildArgs, Cli};
+use crate::compile::c_toolchain;
+use crate::platform::Platform;
+use cargo_metadata::Metadata;
+use std::path::PathBuf;
 
 #[test]
 fn name_and_tag_split_around_ports() {
