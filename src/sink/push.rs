@@ -13,7 +13,7 @@ use crate::blob::{Artifact, BlobStore, Descriptor};
 use crate::digest::Digest;
 use crate::reference::Reference;
 use crate::registry::{BlobOutcome, Client, ClientOptions, Clients, CredentialEnv, Tuning};
-use crate::sink::mounts::MountMemory;
+use crate::sink::mounts::{MountMemory, Snapshot};
 use crate::ui;
 use anyhow::{bail, Context, Result};
 use std::collections::{BTreeMap, HashMap};
@@ -86,6 +86,49 @@ struct Counts {
     refused: Vec<(Digest, String)>,
 }
 
+impl Counts {
+    /// Count what happened to blob `b`.
+    fn record(&mut self, b: &Descriptor, outcome: BlobOutcome) {
+        match &outcome {
+            BlobOutcome::Skipped => {
+                self.skipped_blobs += 1;
+                self.skipped_bytes += b.size;
+            }
+            BlobOutcome::Mounted(_) => {
+                self.mounted_blobs += 1;
+                self.mounted_bytes += b.size;
+                self.skipped_bytes += b.size;
+            }
+            BlobOutcome::Uploaded | BlobOutcome::NotMounted(_) => {
+                self.uploaded_blobs += 1;
+                self.uploaded_bytes += b.size;
+            }
+        }
+        ui::verbose(format!("{} {}: {outcome:?}", b.digest, human_bytes(b.size)));
+        if let BlobOutcome::NotMounted(from) = outcome {
+            self.refused.push((b.digest.clone(), from));
+        }
+    }
+
+    /// The `Uploaded` status line of one repository's blobs.
+    fn say_uploaded(&self) {
+        let saved = match self.mounted_blobs {
+            0 => String::new(),
+            _ => format!(" ({} not uploaded)", human_bytes(self.mounted_bytes)),
+        };
+        ui::status(
+            "Uploaded",
+            format!(
+                "{} blobs ({}), {} already there, {} mounted{saved}",
+                self.uploaded_blobs,
+                human_bytes(self.uploaded_bytes),
+                self.skipped_blobs,
+                self.mounted_blobs
+            ),
+        );
+    }
+}
+
 /// Push every blob of `artifact` (from `store`), then the child manifests (for an index), then the root
 /// manifest under each tag of `refs` (one or several repositories and registries). Manifest last, so a
 /// registry never holds a manifest that points to a missing blob. Skips the blobs and child manifests
@@ -109,60 +152,15 @@ pub fn push_with(
     refs: &[Reference],
     opts: &PushOptions,
 ) -> Result<Vec<PushReport>> {
-    if refs.is_empty() {
-        bail!("nothing to push to: give an image reference (e.g. `--push ghcr.io/acme/app:1.0`)");
-    }
-    let root = &artifact.root;
-    for r in refs {
-        if let Some(d) = r.digest.as_ref().filter(|d| **d != root.digest) {
-            bail!(
-                "cannot push {r}: it pins digest {d}, but the built image is {}; drop the \
-                 `@digest` part",
-                root.digest
-            );
-        }
-    }
-    // Group by registry and repository, keeping the order the user gave.
-    let mut groups: Vec<(String, String, Vec<&Reference>)> = Vec::new();
-    for r in refs {
-        match groups
-            .iter_mut()
-            .find(|(reg, repo, _)| *reg == r.registry && *repo == r.repository)
-        {
-            Some(g) => g.2.push(r),
-            None => groups.push((r.registry.clone(), r.repository.clone(), vec![r])),
-        }
-    }
+    check_refs(artifact, refs)?;
     let mut pushed: HashMap<String, Vec<String>> = HashMap::new();
     let memory = opts.mount_memory.as_ref().map(|m| (m, m.load()));
     let mut reports = Vec::new();
-    for (registry, repo, tags) in &groups {
+    for (registry, repo, tags) in &by_repository(refs) {
         let client = clients.get(registry)?;
-        // Mount sources: hinted repositories of this registry, then repositories pushed in this run.
-        let mut mounts: BTreeMap<Digest, Vec<String>> = BTreeMap::new();
-        for (d, hint_refs) in &opts.mount_from {
-            let v = mounts.entry(d.clone()).or_default();
-            v.extend(
-                hint_refs
-                    .iter()
-                    .filter(|h| &h.registry == registry)
-                    .map(|h| h.repository.clone()),
-            );
-        }
         let earlier = pushed.get(registry).cloned().unwrap_or_default();
-        for b in &artifact.blobs {
-            let v = mounts.entry(b.digest.clone()).or_default();
-            v.extend(earlier.iter().cloned());
-            // Then the newest repository the memory names (one mount is attempted per blob, so one
-            // source is enough: a stale one is dropped after its refusal, and the next push tries
-            // the one before it).
-            let remembered = memory
-                .as_ref()
-                .map_or(&[][..], |(_, s)| s.holders(registry, &b.digest));
-            if let Some(r) = remembered.iter().find(|r| *r != repo && !v.contains(r)) {
-                v.push(r.clone());
-            }
-        }
+        let remembered = memory.as_ref().map(|(_, s)| s);
+        let mounts = mount_sources(registry, repo, artifact, opts, &earlier, remembered);
         let mut sources: Vec<String> = mounts
             .values()
             .flatten()
@@ -184,7 +182,10 @@ pub fn push_with(
         let counts = if present {
             ui::status(
                 "Present",
-                format!("{registry}/{repo}@{} (nothing to upload)", root.digest),
+                format!(
+                    "{registry}/{repo}@{} (nothing to upload)",
+                    artifact.root.digest
+                ),
             );
             Counts {
                 skipped_blobs: artifact.blobs.len(),
@@ -193,51 +194,10 @@ pub fn push_with(
             }
         } else {
             let counts = push_blobs(&client, repo, artifact, store, &mounts, opts.jobs)?;
-            for m in &artifact.manifests {
-                let bytes = read_manifest(store, m)?;
-                client
-                    .put_manifest(repo, &m.digest.to_string(), &m.media_type, &bytes)
-                    .with_context(|| {
-                        format!(
-                            "pushing the platform manifest {} to {registry}/{repo}",
-                            m.digest
-                        )
-                    })?;
-            }
+            push_child_manifests(&client, repo, artifact, store)?;
             counts
         };
-        let bytes = read_manifest(store, root)?;
-        for (i, r) in tags.iter().enumerate() {
-            let target = r.tag.clone().unwrap_or_else(|| root.digest.to_string());
-            // A tag that already names this digest is left as it is.
-            let tagged = present && (r.tag.is_none() || names(&client, repo, &target, root));
-            if !tagged {
-                client
-                    .put_manifest(repo, &target, &root.media_type, &bytes)
-                    .with_context(|| {
-                        format!("pushing {} to {registry}/{repo}:{target}", root.digest)
-                    })?;
-            }
-            let reference = r.tagged_name();
-            let word = if tagged { "Present" } else { "Pushed" };
-            // `name:tag@digest`, or `name@digest` for a push by digest alone (not `@digest` twice).
-            let shown = match r.tag {
-                Some(_) => format!("{reference}@{}", root.digest),
-                None => format!("{}@{}", r.name(), root.digest),
-            };
-            ui::status(word, shown);
-            let c = if i == 0 { &counts } else { &Counts::default() };
-            reports.push(PushReport {
-                reference,
-                digest: root.digest.clone(),
-                uploaded_bytes: c.uploaded_bytes,
-                skipped_bytes: c.skipped_bytes,
-                uploaded_blobs: c.uploaded_blobs,
-                skipped_blobs: c.skipped_blobs,
-                mounted_blobs: c.mounted_blobs,
-                mounted_bytes: c.mounted_bytes,
-            });
-        }
+        reports.extend(tag(&client, repo, tags, artifact, store, present, &counts)?);
         if let Some((m, _)) = &memory {
             let held: Vec<Digest> = artifact.blobs.iter().map(|b| b.digest.clone()).collect();
             m.remember(registry, repo, &held, &counts.refused);
@@ -246,6 +206,148 @@ pub fn push_with(
             .entry(registry.clone())
             .or_default()
             .push(repo.clone());
+    }
+    Ok(reports)
+}
+
+/// Refuses an empty list, and a reference that pins a digest other than the artifact's.
+fn check_refs(artifact: &Artifact, refs: &[Reference]) -> Result<()> {
+    if refs.is_empty() {
+        bail!("nothing to push to: give an image reference (e.g. `--push ghcr.io/acme/app:1.0`)");
+    }
+    let root = &artifact.root;
+    for r in refs {
+        if let Some(d) = r.digest.as_ref().filter(|d| **d != root.digest) {
+            bail!(
+                "cannot push {r}: it pins digest {d}, but the built image is {}; drop the \
+                 `@digest` part",
+                root.digest
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The references grouped by registry and repository, keeping the order the user gave.
+fn by_repository(refs: &[Reference]) -> Vec<(String, String, Vec<&Reference>)> {
+    let mut groups: Vec<(String, String, Vec<&Reference>)> = Vec::new();
+    for r in refs {
+        match groups
+            .iter_mut()
+            .find(|(reg, repo, _)| *reg == r.registry && *repo == r.repository)
+        {
+            Some(g) => g.2.push(r),
+            None => groups.push((r.registry.clone(), r.repository.clone(), vec![r])),
+        }
+    }
+    groups
+}
+
+/// Where each blob may be mounted from in `registry`: the hinted repositories (the base's), then
+/// the repositories this run pushed to before (`earlier`), then the newest one the mount memory
+/// names.
+fn mount_sources(
+    registry: &str,
+    repo: &str,
+    artifact: &Artifact,
+    opts: &PushOptions,
+    earlier: &[String],
+    remembered: Option<&Snapshot>,
+) -> BTreeMap<Digest, Vec<String>> {
+    let mut mounts: BTreeMap<Digest, Vec<String>> = BTreeMap::new();
+    for (d, hint_refs) in &opts.mount_from {
+        let v = mounts.entry(d.clone()).or_default();
+        v.extend(
+            hint_refs
+                .iter()
+                .filter(|h| h.registry == registry)
+                .map(|h| h.repository.clone()),
+        );
+    }
+    for b in &artifact.blobs {
+        let v = mounts.entry(b.digest.clone()).or_default();
+        v.extend(earlier.iter().cloned());
+        // Then the newest repository the memory names (one mount is attempted per blob, so one
+        // source is enough: a stale one is dropped after its refusal, and the next push tries
+        // the one before it).
+        let holders = remembered.map_or(&[][..], |s| s.holders(registry, &b.digest));
+        if let Some(r) = holders.iter().find(|r| *r != repo && !v.contains(r)) {
+            v.push(r.clone());
+        }
+    }
+    mounts
+}
+
+/// The child manifests of an index, by digest (none for a single manifest).
+fn push_child_manifests(
+    client: &Client,
+    repo: &str,
+    artifact: &Artifact,
+    store: &BlobStore,
+) -> Result<()> {
+    for m in &artifact.manifests {
+        let bytes = read_manifest(store, m)?;
+        client
+            .put_manifest(repo, &m.digest.to_string(), &m.media_type, &bytes)
+            .with_context(|| {
+                format!(
+                    "pushing the platform manifest {} to {}/{repo}",
+                    m.digest,
+                    client.registry()
+                )
+            })?;
+    }
+    Ok(())
+}
+
+/// The root manifest under each tag of `tags` (a tag that names it already is left as it is), with
+/// one report per tag; the counts go to the first.
+fn tag(
+    client: &Client,
+    repo: &str,
+    tags: &[&Reference],
+    artifact: &Artifact,
+    store: &BlobStore,
+    present: bool,
+    counts: &Counts,
+) -> Result<Vec<PushReport>> {
+    let root = &artifact.root;
+    let mut reports = Vec::new();
+    let bytes = read_manifest(store, root)?;
+    for (i, r) in tags.iter().enumerate() {
+        let target = r.tag.clone().unwrap_or_else(|| root.digest.to_string());
+        // A tag that already names this digest is left as it is.
+        let tagged = present && (r.tag.is_none() || names(client, repo, &target, root));
+        if !tagged {
+            client
+                .put_manifest(repo, &target, &root.media_type, &bytes)
+                .with_context(|| {
+                    format!(
+                        "pushing {} to {}/{repo}:{target}",
+                        root.digest,
+                        client.registry()
+                    )
+                })?;
+        }
+        let reference = r.tagged_name();
+        let word = if tagged { "Present" } else { "Pushed" };
+        // `name:tag@digest`, or `name@digest` for a push by digest alone (not `@digest` twice).
+        let shown = match r.tag {
+            Some(_) => format!("{reference}@{}", root.digest),
+            None => format!("{}@{}", r.name(), root.digest),
+        };
+        ui::status(word, shown);
+        let c = if i == 0 { counts } else { &Counts::default() };
+        reports.push(PushReport {
+            reference,
+            digest: root.digest.clone(),
+            uploaded_bytes: c.uploaded_bytes,
+            skipped_bytes: c.skipped_bytes,
+            uploaded_blobs: c.uploaded_blobs,
+            skipped_blobs: c.skipped_blobs,
+            mounted_blobs: c.mounted_blobs,
+            mounted_bytes: c.mounted_bytes,
+        });
     }
     Ok(reports)
 }
@@ -327,25 +429,7 @@ fn push_blobs(
                     Ok(outcome) => {
                         part.done();
                         let mut c = counts.lock().unwrap_or_else(|p| p.into_inner());
-                        match &outcome {
-                            BlobOutcome::Skipped => {
-                                c.skipped_blobs += 1;
-                                c.skipped_bytes += b.size;
-                            }
-                            BlobOutcome::Mounted(_) => {
-                                c.mounted_blobs += 1;
-                                c.mounted_bytes += b.size;
-                                c.skipped_bytes += b.size;
-                            }
-                            BlobOutcome::Uploaded | BlobOutcome::NotMounted(_) => {
-                                c.uploaded_blobs += 1;
-                                c.uploaded_bytes += b.size;
-                            }
-                        }
-                        ui::verbose(format!("{} {}: {outcome:?}", b.digest, human_bytes(b.size)));
-                        if let BlobOutcome::NotMounted(from) = outcome {
-                            c.refused.push((b.digest.clone(), from));
-                        }
+                        c.record(b, outcome);
                     }
                     Err(e) => {
                         failed.store(true, Ordering::SeqCst);
@@ -366,20 +450,7 @@ fn push_blobs(
     }
     bar.finish();
     let c = counts.into_inner().unwrap_or_else(|p| p.into_inner());
-    let saved = match c.mounted_blobs {
-        0 => String::new(),
-        _ => format!(" ({} not uploaded)", human_bytes(c.mounted_bytes)),
-    };
-    ui::status(
-        "Uploaded",
-        format!(
-            "{} blobs ({}), {} already there, {} mounted{saved}",
-            c.uploaded_blobs,
-            human_bytes(c.uploaded_bytes),
-            c.skipped_blobs,
-            c.mounted_blobs
-        ),
-    );
+    c.say_uploaded();
     Ok(c)
 }
 
