@@ -223,7 +223,7 @@ pub fn build(
     let shape = layer_cache::Shape::of(&entries, mtime, compression);
     let expected = match hash_pass(store, &entries, mtime, compression, &shape, &fingerprint)? {
         HashPass::Cached(d, diff_id, uncompressed_size) => {
-            return Ok(layer(d, diff_id, uncompressed_size))
+            return Ok(layer(*d, diff_id, uncompressed_size))
         }
         HashPass::Expect(expected) => expected,
     };
@@ -258,7 +258,7 @@ pub fn build(
 /// What the hash-only pass found: a layer already in the store (descriptor, diff_id, uncompressed
 /// size), or the diff_id and size the compressing pass must find (none when the pass was skipped).
 enum HashPass {
-    Cached(Descriptor, Digest, u64),
+    Cached(Box<Descriptor>, Digest, u64),
     Expect(Option<(Digest, u64)>),
 }
 
@@ -285,7 +285,7 @@ fn hash_pass(
         if let Some(f) = fingerprint {
             f.record(store, &diff_id, uncompressed_size)?;
         }
-        return Ok(HashPass::Cached(d, diff_id, uncompressed_size));
+        return Ok(HashPass::Cached(Box::new(d), diff_id, uncompressed_size));
     }
     Ok(HashPass::Expect(Some((diff_id, uncompressed_size))))
 }
