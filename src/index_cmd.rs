@@ -180,13 +180,7 @@ pub fn run(plan: &IndexPlan) -> Result<()> {
     let (inputs, targets) = (&plan.inputs, &plan.targets);
     // A bad key fails before anything is read or pushed.
     let signer = crate::sign::from_env(plan.sign_key.as_deref(), crate::sign::env_var)?;
-    let mut opts = PushOptions {
-        insecure_registries: plan.client.insecure_registries.clone(),
-        registry_ca: plan.client.registry_ca.clone(),
-        tuning: plan.client.tuning.clone(),
-        mount_memory: crate::sink::mounts::MountMemory::in_user_cache(),
-        ..Default::default()
-    };
+    let mut opts = push_options(plan);
     let mut clients = Clients::new(opts.client_options());
     // From here on temps are made: an interrupt removes them, this store in $TMPDIR (the images'
     // blobs may be large) as well as a staged output (see crate::sink::commit).
@@ -200,20 +194,7 @@ pub fn run(plan: &IndexPlan) -> Result<()> {
     if found.is_empty() {
         bail!("the images given hold no platform image to put in an index");
     }
-    let index = Index {
-        schema_version: 2,
-        media_type: Some(media::INDEX.to_string()),
-        manifests: found.iter().map(|f| f.desc.clone()).collect(),
-        annotations: plan.annotations.clone(),
-        artifact_type: None,
-        subject: None,
-    };
-    let (root, _) = store.put_json(media::INDEX, &index)?;
-    // Children were fetched by digest (verified by get_manifest); a plain manifest's digest is the
-    // hash of these bytes: the store gives back the same digests.
-    for f in &found {
-        store.put_bytes(&f.desc.media_type, &f.bytes)?;
-    }
+    let (root, index) = store_index(plan, &found, &store)?;
     let sources = blob_sources(&found);
     opts.mount_from = sources
         .iter()
@@ -221,23 +202,7 @@ pub fn run(plan: &IndexPlan) -> Result<()> {
         .collect();
     let mut out = String::new();
     for t in targets {
-        let client = clients.get(&t.registry)?;
-        // Only what the target lacks is downloaded (and then mounted or uploaded by the push).
-        let mut blobs = Vec::new();
-        for (desc, refs) in sources.values() {
-            let there = client
-                .head_blob(&t.repository, &desc.digest)
-                .with_context(|| format!("checking blob {} in {t}", desc.digest))?;
-            if there.is_some() {
-                continue;
-            }
-            let src = &refs[0];
-            clients
-                .get(&src.registry)?
-                .fetch_blob(&src.repository, desc, &store)
-                .with_context(|| format!("copying blob {} from {src}", desc.digest))?;
-            blobs.push(desc.clone());
-        }
+        let blobs = copy_missing(&mut clients, &store, t, &sources)?;
         let artifact = Artifact {
             root: root.clone(),
             manifests: index.manifests.clone(),
@@ -253,23 +218,98 @@ pub fn run(plan: &IndexPlan) -> Result<()> {
             out.push_str(&format!("{}@{}\n", r.reference, r.digest));
         }
         if let Some(s) = &signer {
-            let full = format!("{}/{}", t.registry, t.repository);
-            let layer = crate::sign::cosign::signature_layer(s.as_ref(), &full, &root.digest)?;
-            let signed = crate::sign::cosign::attach(
-                &mut clients,
-                &store,
-                (&t.registry, &t.repository),
-                &root.digest,
-                "sig",
-                vec![layer],
-                &opts,
-            )?;
-            ui::status(
-                "Signed",
-                format!("{full}@{} ({}): {signed}", root.digest, s.describe()),
-            );
+            sign_index(&mut clients, &store, t, &root.digest, s.as_ref(), &opts)?;
         }
     }
     print!("{out}");
+    Ok(())
+}
+
+/// The push options of the plan's registry flags, with the user's mount memory.
+fn push_options(plan: &IndexPlan) -> PushOptions {
+    PushOptions {
+        insecure_registries: plan.client.insecure_registries.clone(),
+        registry_ca: plan.client.registry_ca.clone(),
+        tuning: plan.client.tuning.clone(),
+        mount_memory: crate::sink::mounts::MountMemory::in_user_cache(),
+        ..Default::default()
+    }
+}
+
+/// The index of the `found` platform images, put into `store` with their manifests; returns its
+/// descriptor and the index.
+fn store_index(
+    plan: &IndexPlan,
+    found: &[Found],
+    store: &BlobStore,
+) -> Result<(Descriptor, Index)> {
+    let index = Index {
+        schema_version: 2,
+        media_type: Some(media::INDEX.to_string()),
+        manifests: found.iter().map(|f| f.desc.clone()).collect(),
+        annotations: plan.annotations.clone(),
+        artifact_type: None,
+        subject: None,
+    };
+    let (root, _) = store.put_json(media::INDEX, &index)?;
+    // Children were fetched by digest (verified by get_manifest); a plain manifest's digest is the
+    // hash of these bytes: the store gives back the same digests.
+    for f in found {
+        store.put_bytes(&f.desc.media_type, &f.bytes)?;
+    }
+    Ok((root, index))
+}
+
+/// Download into `store` the blobs of `sources` that target `t` lacks (the push then mounts or
+/// uploads them); returns their descriptors.
+fn copy_missing(
+    clients: &mut Clients,
+    store: &BlobStore,
+    t: &Reference,
+    sources: &BTreeMap<Digest, (Descriptor, Vec<Reference>)>,
+) -> Result<Vec<Descriptor>> {
+    let client = clients.get(&t.registry)?;
+    let mut blobs = Vec::new();
+    for (desc, refs) in sources.values() {
+        let there = client
+            .head_blob(&t.repository, &desc.digest)
+            .with_context(|| format!("checking blob {} in {t}", desc.digest))?;
+        if there.is_some() {
+            continue;
+        }
+        let src = &refs[0];
+        clients
+            .get(&src.registry)?
+            .fetch_blob(&src.repository, desc, store)
+            .with_context(|| format!("copying blob {} from {src}", desc.digest))?;
+        blobs.push(desc.clone());
+    }
+    Ok(blobs)
+}
+
+/// Sign the index `root` pushed to `t` with `signer` and attach the signature there.
+fn sign_index(
+    clients: &mut Clients,
+    store: &BlobStore,
+    t: &Reference,
+    root: &Digest,
+    signer: &dyn crate::sign::Signer,
+    opts: &PushOptions,
+) -> Result<()> {
+    let full = format!("{}/{}", t.registry, t.repository);
+    let layer = crate::sign::cosign::signature_layer(signer, &full, root)?;
+    let signed = crate::sign::cosign::attach(
+        clients,
+        store,
+        (&t.registry, &t.repository),
+        root,
+        "sig",
+        vec![layer],
+        opts,
+    )?;
+    ui::status(
+        "Signed",
+        format!("{full}@{root} ({}): {signed}", signer.describe()),
+    );
     Ok(())
 }

@@ -13,7 +13,7 @@
 //! with fixed modes, owners are numeric only, and every mtime is the one the caller passes
 //! (`SOURCE_DATE_EPOCH`, else 0), because a wall-clock time would change the digest on every build.
 
-use crate::blob::{BlobStore, Descriptor};
+use crate::blob::{BlobStore, BlobWriter, Descriptor};
 use crate::compress::{self, ParallelGzip};
 use crate::digest::{Digest, HashingWriter};
 use crate::layer_cache;
@@ -220,61 +220,21 @@ pub fn build(
     {
         return Ok(layer(k.descriptor, k.diff_id, k.uncompressed_size));
     }
-    // Hash-only pass: the diff_id is the cache key. The same bytes (a CI cache restore, a relink that
-    // gave an identical binary) stop here, without compressing. Skipped when no tar of this shape was
-    // ever compressed here: then it cannot hit, and the compressing pass alone reads the files once.
     let shape = layer_cache::Shape::of(&entries, mtime, compression);
-    let expected = match &shape {
-        Some(s) if !s.seen(store) => None,
-        _ => {
-            let (_, diff_id, uncompressed_size) =
-                write_tar(&entries, mtime, HashingWriter::new(io::sink()))?.finish();
-            if let Some(d) = layer_cache::lookup(store, &diff_id, compression) {
-                // The content entry was just read; only the fingerprint is new.
-                if let Some(f) = &fingerprint {
-                    f.record(store, &diff_id, uncompressed_size)?;
-                }
-                return Ok(layer(d, diff_id, uncompressed_size));
-            }
-            Some((diff_id, uncompressed_size))
+    let expected = match hash_pass(store, &entries, mtime, compression, &shape, &fingerprint)? {
+        HashPass::Cached(d, diff_id, uncompressed_size) => {
+            return Ok(layer(*d, diff_id, uncompressed_size))
         }
+        HashPass::Expect(expected) => expected,
     };
-    let blob = store.writer()?;
-    let threads = compress::default_threads();
-    // A bar on a terminal for a large layer; it only counts the tar bytes going in.
-    let bar = if planned_size >= progress::COMPRESS_BAR_MIN {
-        progress::bytes("Compressing", created_by, planned_size)
-    } else {
-        progress::Bar::none()
-    };
-    let (blob, found_id, found_size) = match compression {
-        LayerCompression::Zstd(level) => {
-            let z = compress::zstd_stream::encoder(blob, level, threads)
-                .context("starting the zstd compressor")?;
-            let w = Writing::new(HashingWriter::new(z), bar);
-            let (z, id, n) = write_tar(&entries, mtime, w)?.into_inner().finish();
-            (
-                z.finish().context("finishing a layer's zstd stream")?,
-                id,
-                n,
-            )
-        }
-        gzip => {
-            // Resolved above; were it not, it would still get its size's level.
-            let level = match gzip {
-                LayerCompression::Gzip(l) => l,
-                _ => compress::gzip_level_for(planned_size),
-            };
-            let gz = ParallelGzip::new(blob, level, threads);
-            let w = Writing::new(HashingWriter::new(gz), bar);
-            let (gz, id, n) = write_tar(&entries, mtime, w)?.into_inner().finish();
-            (
-                gz.finish().context("finishing a layer's gzip stream")?,
-                id,
-                n,
-            )
-        }
-    };
+    let (blob, found_id, found_size) = compress_tar(
+        store,
+        &entries,
+        mtime,
+        compression,
+        planned_size,
+        created_by,
+    )?;
     let changed = found_size != planned_size;
     if changed || expected.is_some_and(|(id, n)| id != found_id || n != found_size) {
         bail!(
@@ -293,6 +253,89 @@ pub fn build(
         s.record(store)?;
     }
     Ok(layer(descriptor, found_id, found_size))
+}
+
+/// What the hash-only pass found: a layer already in the store (descriptor, diff_id, uncompressed
+/// size), or the diff_id and size the compressing pass must find (none when the pass was skipped).
+enum HashPass {
+    Cached(Box<Descriptor>, Digest, u64),
+    Expect(Option<(Digest, u64)>),
+}
+
+/// Hash-only pass: the diff_id is the cache key. The same bytes (a CI cache restore, a relink that
+/// gave an identical binary) stop here, without compressing. Skipped when no tar of this shape was
+/// ever compressed here: then it cannot hit, and the compressing pass alone reads the files once.
+fn hash_pass(
+    store: &BlobStore,
+    entries: &[Entry],
+    mtime: u64,
+    compression: LayerCompression,
+    shape: &Option<layer_cache::Shape>,
+    fingerprint: &Option<layer_cache::Fingerprint>,
+) -> Result<HashPass> {
+    if let Some(s) = shape {
+        if !s.seen(store) {
+            return Ok(HashPass::Expect(None));
+        }
+    }
+    let (_, diff_id, uncompressed_size) =
+        write_tar(entries, mtime, HashingWriter::new(io::sink()))?.finish();
+    if let Some(d) = layer_cache::lookup(store, &diff_id, compression) {
+        // The content entry was just read; only the fingerprint is new.
+        if let Some(f) = fingerprint {
+            f.record(store, &diff_id, uncompressed_size)?;
+        }
+        return Ok(HashPass::Cached(Box::new(d), diff_id, uncompressed_size));
+    }
+    Ok(HashPass::Expect(Some((diff_id, uncompressed_size))))
+}
+
+/// Compressing pass: the tar of `entries` through the compressor into a new, uncommitted blob.
+/// Returns the blob writer with the diff_id and size of the tar that went in.
+fn compress_tar(
+    store: &BlobStore,
+    entries: &[Entry],
+    mtime: u64,
+    compression: LayerCompression,
+    planned_size: u64,
+    created_by: &str,
+) -> Result<(BlobWriter, Digest, u64)> {
+    let blob = store.writer()?;
+    let threads = compress::default_threads();
+    // A bar on a terminal for a large layer; it only counts the tar bytes going in.
+    let bar = if planned_size >= progress::COMPRESS_BAR_MIN {
+        progress::bytes("Compressing", created_by, planned_size)
+    } else {
+        progress::Bar::none()
+    };
+    match compression {
+        LayerCompression::Zstd(level) => {
+            let z = compress::zstd_stream::encoder(blob, level, threads)
+                .context("starting the zstd compressor")?;
+            let w = Writing::new(HashingWriter::new(z), bar);
+            let (z, id, n) = write_tar(entries, mtime, w)?.into_inner().finish();
+            Ok((
+                z.finish().context("finishing a layer's zstd stream")?,
+                id,
+                n,
+            ))
+        }
+        gzip => {
+            // Resolved by the caller; were it not, it would still get its size's level.
+            let level = match gzip {
+                LayerCompression::Gzip(l) => l,
+                _ => compress::gzip_level_for(planned_size),
+            };
+            let gz = ParallelGzip::new(blob, level, threads);
+            let w = Writing::new(HashingWriter::new(gz), bar);
+            let (gz, id, n) = write_tar(entries, mtime, w)?.into_inner().finish();
+            Ok((
+                gz.finish().context("finishing a layer's gzip stream")?,
+                id,
+                n,
+            ))
+        }
+    }
 }
 
 pub mod compression;

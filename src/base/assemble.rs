@@ -13,6 +13,7 @@
 //! has none; `ca-certificates = "host"` or `extra-ca-certificates` write our bundle over the base's.
 //! Either way the image ends up with a bundle at that path (unless `none` on a base without one).
 
+use super::accounts::NonrootFix;
 use super::{BaseImage, PlatformBase, BASE_DIGEST, BASE_NAME};
 use crate::blob::BlobStore;
 use crate::image::Image;
@@ -116,48 +117,13 @@ pub fn bottom(
         .filter(|e| !base_has_as(pb, e))
         .collect();
     let nonroot = super::accounts::nonroot(pb, &img.user);
-    let mut kept: Vec<&str> = ["/etc/passwd", "/etc/group", "/etc/nsswitch.conf"]
-        .into_iter()
-        .filter(|p| pb.has_file(p) && !nonroot.extended.contains(p))
-        .collect();
-    // A directory, device or dangling link at the bundle's path is no bundle: ours goes there.
-    let base_bundle = pb.has_file(CA_BUNDLE_PATH);
-    let mut replaced = "";
-    if img.ca.is_default() {
-        if base_bundle {
-            kept.push("the CA bundle");
-        } else {
-            entries.push(rootfs::ca_entry(rootfs::mozilla_bundle()));
-        }
-    } else if base_bundle && img.ca.source != rootfs::CaSource::None {
-        replaced = "; the CA bundle you configured replaces the base's";
-    } else if base_bundle {
-        kept.push("the CA bundle");
-    }
+    let (kept, replaced) = kept_or_added(pb, img, &nonroot, &mut entries);
     let added = entries
         .iter()
         .map(|e| e.path.as_str())
         .collect::<Vec<_>>()
         .join(", ");
-    if !nonroot.extended.is_empty() {
-        ui::note(format!(
-            "on {} ({platform}): the base has no user {}, so it was added to the base's {} (home \
-             /home/nonroot), as the image runs as {}",
-            base.name,
-            rootfs::NONROOT_UID,
-            nonroot.extended.join(" and "),
-            img.user
-        ));
-    }
-    if !nonroot.unread.is_empty() {
-        ui::warn(format!(
-            "on {} ({platform}): could not check whether the base lists user {}: {}; if it does \
-             not, the process has no user name and HOME=/: set `user`, or use a base that has it",
-            base.name,
-            rootfs::NONROOT_UID,
-            nonroot.unread.join(", ")
-        ));
-    }
+    note_nonroot(base, platform, img, &nonroot);
     entries.extend(nonroot.entries);
     ui::note(format!(
         "on {} ({platform}): {}; added {}{replaced}",
@@ -190,6 +156,59 @@ pub fn bottom(
         image = image.append(&l);
     }
     Ok((image, reports))
+}
+
+/// Which of the base's account files and CA bundle are kept (for the note), adding our CA bundle to
+/// `entries` where the default setting finds none; the second value is the note's tail when the
+/// configured bundle replaces the base's.
+fn kept_or_added(
+    pb: &PlatformBase,
+    img: &ImageSpec,
+    nonroot: &NonrootFix,
+    entries: &mut Vec<layer::Entry>,
+) -> (Vec<&'static str>, &'static str) {
+    let mut kept: Vec<&str> = ["/etc/passwd", "/etc/group", "/etc/nsswitch.conf"]
+        .into_iter()
+        .filter(|p| pb.has_file(p) && !nonroot.extended.contains(p))
+        .collect();
+    // A directory, device or dangling link at the bundle's path is no bundle: ours goes there.
+    let base_bundle = pb.has_file(CA_BUNDLE_PATH);
+    let mut replaced = "";
+    if img.ca.is_default() {
+        if base_bundle {
+            kept.push("the CA bundle");
+        } else {
+            entries.push(rootfs::ca_entry(rootfs::mozilla_bundle()));
+        }
+    } else if base_bundle && img.ca.source != rootfs::CaSource::None {
+        replaced = "; the CA bundle you configured replaces the base's";
+    } else if base_bundle {
+        kept.push("the CA bundle");
+    }
+    (kept, replaced)
+}
+
+/// Say what was done for the default user on a base that lacks it, or could not be checked.
+fn note_nonroot(base: &BaseImage, platform: Platform, img: &ImageSpec, nonroot: &NonrootFix) {
+    if !nonroot.extended.is_empty() {
+        ui::note(format!(
+            "on {} ({platform}): the base has no user {}, so it was added to the base's {} (home \
+             /home/nonroot), as the image runs as {}",
+            base.name,
+            rootfs::NONROOT_UID,
+            nonroot.extended.join(" and "),
+            img.user
+        ));
+    }
+    if !nonroot.unread.is_empty() {
+        ui::warn(format!(
+            "on {} ({platform}): could not check whether the base lists user {}: {}; if it does \
+             not, the process has no user name and HOME=/: set `user`, or use a base that has it",
+            base.name,
+            rootfs::NONROOT_UID,
+            nonroot.unread.join(", ")
+        ));
+    }
 }
 
 /// `(path, is a directory)` of each of `entries`, for [`warn_links_replaced`].

@@ -98,6 +98,43 @@ fn platform_image(
             src.name()
         )
     })?;
+    let config = platform_config(src, &manifest, platform, store)?;
+    let layers = manifest
+        .layers
+        .iter()
+        .map(|l| oci_layer(l, &src.name()))
+        .collect::<Result<Vec<_>>>()?;
+    if layers.len() != config.rootfs.diff_ids.len() {
+        bail!(
+            "base image {}: manifest {} lists {} layers but its config has {} diff_ids: the image is broken",
+            src.name(),
+            desc.digest,
+            layers.len(),
+            config.rootfs.diff_ids.len()
+        );
+    }
+    fetch_layers(src, &layers, platform, store)?;
+    let (paths, layer_sizes, accounts) =
+        scan::scan(store, &layers, &config.rootfs.diff_ids, &src.name())?;
+    let mut manifest_desc = Descriptor::new(&desc.media_type, desc.digest.clone(), desc.size);
+    manifest_desc.platform = Some(platform.into());
+    Ok(PlatformBase {
+        manifest: manifest_desc,
+        config,
+        layers,
+        layer_sizes,
+        paths,
+        accounts,
+    })
+}
+
+/// The config of `manifest` (fetched into `store`, size-bounded), which must be for `platform`.
+fn platform_config(
+    src: &dyn Fetch,
+    manifest: &Manifest,
+    platform: Platform,
+    store: &BlobStore,
+) -> Result<ConfigFile> {
     // The config is read whole: its claimed size is checked before it is fetched.
     let what = format!(
         "the image config {} of base image {}",
@@ -131,21 +168,17 @@ fn platform_image(
             config.architecture
         );
     }
-    let layers = manifest
-        .layers
-        .iter()
-        .map(|l| oci_layer(l, &src.name()))
-        .collect::<Result<Vec<_>>>()?;
-    if layers.len() != config.rootfs.diff_ids.len() {
-        bail!(
-            "base image {}: manifest {} lists {} layers but its config has {} diff_ids: the image is broken",
-            src.name(),
-            desc.digest,
-            layers.len(),
-            config.rootfs.diff_ids.len()
-        );
-    }
-    // On a terminal, what a registry base downloads gets bars: in total, and per layer.
+    Ok(config)
+}
+
+/// Fetch `layers` into `store`; on a terminal, what a registry base downloads gets bars: in total,
+/// and per layer.
+fn fetch_layers(
+    src: &dyn Fetch,
+    layers: &[Descriptor],
+    platform: Platform,
+    store: &BlobStore,
+) -> Result<()> {
     let missing = |l: &&Descriptor| !store.contains(&l.digest);
     let bytes: u64 = layers.iter().filter(missing).map(|l| l.size).sum();
     let bar = if src.pulls() && bytes > 0 {
@@ -153,7 +186,7 @@ fn platform_image(
     } else {
         progress::Bar::none()
     };
-    for l in &layers {
+    for l in layers {
         let part = missing(&l).then(|| bar.part("Pulling", &l.digest.to_string(), l.size));
         src.fetch(l, store)?;
         if let Some(p) = part {
@@ -161,18 +194,7 @@ fn platform_image(
         }
     }
     bar.finish();
-    let (paths, layer_sizes, accounts) =
-        scan::scan(store, &layers, &config.rootfs.diff_ids, &src.name())?;
-    let mut manifest_desc = Descriptor::new(&desc.media_type, desc.digest.clone(), desc.size);
-    manifest_desc.platform = Some(platform.into());
-    Ok(PlatformBase {
-        manifest: manifest_desc,
-        config,
-        layers,
-        layer_sizes,
-        paths,
-        accounts,
-    })
+    Ok(())
 }
 
 /// A base layer's descriptor with an OCI media type (same bytes), or an error for what we cannot use.

@@ -73,18 +73,8 @@ impl Client {
                     }))
                 }
                 Err(e) if e.is_retriable() && failures < t.retries => {
-                    let delay = self.http.backoff(&e, failures);
-                    if !self.http.may_retry_after(delay) {
-                        return Err(Step::Fail(e));
-                    }
+                    (loc, offset) = self.resume_after(e, failures, repo, &loc, size, action)?;
                     failures += 1;
-                    crate::ui::warn(format!(
-                        "{e}; resuming the upload in {:.1}s ({failures}/{})",
-                        delay.as_secs_f64(),
-                        t.retries
-                    ));
-                    std::thread::sleep(delay);
-                    (loc, offset) = self.upload_status(repo, &loc, size, action)?;
                     if offset < furthest {
                         self.setback(&mut stalls, d, furthest, action)?;
                     }
@@ -92,12 +82,42 @@ impl Client {
                 Err(e) => return Err(on_session(e)),
             }
         }
+        self.close_chunked(repo, d, &loc, action)
+    }
+
+    /// After the retriable failure `e` of a PATCH (the `failures`-th before it): wait the backoff,
+    /// then ask the session where it stands (see [`Client::upload_status`]).
+    fn resume_after(
+        &self,
+        e: RegistryError,
+        failures: u32,
+        repo: &str,
+        loc: &str,
+        size: u64,
+        action: &str,
+    ) -> Result<(String, u64), Step> {
+        let delay = self.http.backoff(&e, failures);
+        if !self.http.may_retry_after(delay) {
+            return Err(Step::Fail(e));
+        }
+        crate::ui::warn(format!(
+            "{e}; resuming the upload in {:.1}s ({}/{})",
+            delay.as_secs_f64(),
+            failures + 1,
+            self.opts.tuning.retries
+        ));
+        std::thread::sleep(delay);
+        self.upload_status(repo, loc, size, action)
+    }
+
+    /// Close the chunked upload at `loc`: PUT with the digest and no body (retried).
+    fn close_chunked(&self, repo: &str, d: &Digest, loc: &str, action: &str) -> Result<(), Step> {
         crate::ui::verbose(format!(
             "{}: closing chunked upload {}",
             self.host,
-            shown_url(&loc)
+            shown_url(loc)
         ));
-        let url = with_query(&loc, "digest", &d.to_string());
+        let url = with_query(loc, "digest", &d.to_string());
         self.http
             .retry(|| {
                 let mut resp = self.send(

@@ -37,6 +37,16 @@ enum Started {
     Session(String),
 }
 
+/// What [`Client::try_mount`] did: mounted the blob from this repository, or left it to upload,
+/// in the session a refused mount opened (if any), naming the source that did not mount it.
+enum MountTry {
+    Mounted(String),
+    Upload {
+        session: Option<String>,
+        refused: Option<String>,
+    },
+}
+
 impl Client {
     /// Make `repo` hold the blob `desc` from `store` (see the module docs); `mount_from` are repositories
     /// of this registry that may hold it already.
@@ -82,25 +92,67 @@ impl Client {
     ) -> Result<BlobOutcome, Step> {
         let d = &desc.digest;
         let head_url = self.url(&format!("/v2/{repo}/blobs/{d}"))?;
+        if self.head_has(repo, desc, &head_url, action)? {
+            return Ok(if *sent {
+                BlobOutcome::Uploaded
+            } else {
+                BlobOutcome::Skipped
+            });
+        }
+        let (session, refused) = match self.try_mount(repo, desc, mount_from, &head_url, action)? {
+            MountTry::Mounted(from) => return Ok(BlobOutcome::Mounted(from)),
+            MountTry::Upload { session, refused } => (session, refused),
+        };
+        let loc = match session {
+            Some(l) => l,
+            None => match self.http.retry(|| self.start_upload(repo, None, action))? {
+                Started::Session(l) => l,
+                Started::Mounted(_) => return Ok(BlobOutcome::Skipped),
+            },
+        };
+        *sent = true;
+        if desc.size > self.opts.tuning.chunk_threshold {
+            self.upload_chunked(repo, d, path, desc.size, loc, action)?;
+        } else {
+            self.put_blob(repo, d, path, desc.size, &loc, action)?;
+        }
+        Ok(refused.map_or(BlobOutcome::Uploaded, BlobOutcome::NotMounted))
+    }
+
+    /// HEAD the blob at `head_url`: true when `repo` holds it with the descriptor's size.
+    fn head_has(
+        &self,
+        repo: &str,
+        desc: &Descriptor,
+        head_url: &str,
+        action: &str,
+    ) -> Result<bool, Step> {
         // A HEAD that says "present" with another size is not believed: skipping the upload on
         // its word could leave a manifest pointing at a blob the registry does not hold.
         match self
             .http
-            .retry(|| self.head_blob_once(repo, &head_url, action))?
+            .retry(|| self.head_blob_once(repo, head_url, action))?
         {
-            Some(n) if n == desc.size => {
-                return Ok(if *sent {
-                    BlobOutcome::Uploaded
-                } else {
-                    BlobOutcome::Skipped
-                });
-            }
+            Some(n) if n == desc.size => return Ok(true),
             Some(n) => crate::ui::verbose(format!(
-                "{}: the HEAD of {d} says {n} bytes, not {}: uploading it",
-                self.host, desc.size
+                "{}: the HEAD of {} says {n} bytes, not {}: uploading it",
+                self.host, desc.digest, desc.size
             )),
             None => {}
         }
+        Ok(false)
+    }
+
+    /// Try to mount the blob into `repo` from the first of `mount_from` this token may mount from.
+    fn try_mount(
+        &self,
+        repo: &str,
+        desc: &Descriptor,
+        mount_from: &[String],
+        head_url: &str,
+        action: &str,
+    ) -> Result<MountTry, Step> {
+        let d = &desc.digest;
         // One mount attempt, from the first source: a refused mount (202) already opened the
         // upload session we use next, so trying further sources would only leave sessions behind.
         // A mount the token does not allow (no pull on the source) is refused with 401/403: upload
@@ -115,9 +167,8 @@ impl Client {
                 .retry(|| self.start_upload(repo, Some((d, from)), action))
             {
                 Ok(Started::Mounted(claimed)) => {
-                    let Some(why) = self.mount_lacks(repo, desc, claimed, &head_url, action)?
-                    else {
-                        return Ok(BlobOutcome::Mounted(from.clone()));
+                    let Some(why) = self.mount_lacks(repo, desc, claimed, head_url, action)? else {
+                        return Ok(MountTry::Mounted(from.clone()));
                     };
                     // Uploaded in a session of its own, and the source forgotten: a manifest
                     // pushed on the word of that 201 would point at a blob the registry lacks.
@@ -141,20 +192,7 @@ impl Client {
                 Err(e) => return Err(e.into()),
             }
         }
-        let loc = match session {
-            Some(l) => l,
-            None => match self.http.retry(|| self.start_upload(repo, None, action))? {
-                Started::Session(l) => l,
-                Started::Mounted(_) => return Ok(BlobOutcome::Skipped),
-            },
-        };
-        *sent = true;
-        if desc.size > self.opts.tuning.chunk_threshold {
-            self.upload_chunked(repo, d, path, desc.size, loc, action)?;
-        } else {
-            self.put_blob(repo, d, path, desc.size, &loc, action)?;
-        }
-        Ok(refused.map_or(BlobOutcome::Uploaded, BlobOutcome::NotMounted))
+        Ok(MountTry::Upload { session, refused })
     }
 
     /// POST an upload session (a mount attempt when `mount` is given).

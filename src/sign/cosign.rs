@@ -151,8 +151,48 @@ pub fn attach(
     let tag = tag(subject, suffix);
     let client = clients.get(registry)?;
     client.declare_push(repository, &[]);
+    let mut all = kept_layers(&client, store, (registry, repository), &tag, suffix)?;
+    let before = all.len();
+    for (media_type, bytes, annotations) in layers {
+        let mut d = store.put_bytes(media_type, &bytes)?;
+        d.annotations = annotations;
+        if !all
+            .iter()
+            .any(|o| o.digest == d.digest && o.annotations == d.annotations)
+        {
+            all.push(d);
+        }
+    }
+    if all.len() == before && before > 0 {
+        crate::ui::status("Present", format!("{registry}/{repository}:{tag}"));
+        let d = Digest::of(&client.get_manifest(repository, &tag)?.bytes);
+        return Ok(format!("{registry}/{repository}:{tag}@{d}"));
+    }
+    let artifact = cosign_image(store, all)?;
+    let target = Reference {
+        registry: registry.to_string(),
+        repository: repository.to_string(),
+        tag: Some(tag.clone()),
+        digest: None,
+    };
+    push::push_with(clients, &artifact, store, &[target], opts)?;
+    Ok(format!(
+        "{registry}/{repository}:{tag}@{}",
+        artifact.root.digest
+    ))
+}
+
+/// The layers of the `suffix` image already at `registry/repository:tag` (none when the tag is
+/// absent), fetched into `store`; more than [`MAX_LAYER_BYTES`] of them is an error.
+fn kept_layers(
+    client: &crate::registry::Client,
+    store: &BlobStore,
+    (registry, repository): (&str, &str),
+    tag: &str,
+    suffix: &str,
+) -> Result<Vec<Descriptor>> {
     let doing = format!("reading {registry}/{repository}:{tag}");
-    let mut all: Vec<Descriptor> = match client.get_manifest(repository, &tag) {
+    let all: Vec<Descriptor> = match client.get_manifest(repository, tag) {
         Ok(m) => existing_layers(&m, &format!("{registry}/{repository}:{tag}"), suffix)?,
         Err(e) if e.status() == Some(404) => Vec::new(),
         Err(e) => return Err(anyhow::Error::new(e).context(doing)),
@@ -170,22 +210,11 @@ pub fn attach(
             .fetch_blob(repository, d, store)
             .with_context(|| format!("{doing}: layer {}", d.digest))?;
     }
-    let before = all.len();
-    for (media_type, bytes, annotations) in layers {
-        let mut d = store.put_bytes(media_type, &bytes)?;
-        d.annotations = annotations;
-        if !all
-            .iter()
-            .any(|o| o.digest == d.digest && o.annotations == d.annotations)
-        {
-            all.push(d);
-        }
-    }
-    if all.len() == before && before > 0 {
-        crate::ui::status("Present", format!("{registry}/{repository}:{tag}"));
-        let d = Digest::of(&client.get_manifest(repository, &tag)?.bytes);
-        return Ok(format!("{registry}/{repository}:{tag}@{d}"));
-    }
+    Ok(all)
+}
+
+/// The cosign image of the layers `all`, its config and manifest put into `store`: what to push.
+fn cosign_image(store: &BlobStore, all: Vec<Descriptor>) -> Result<Artifact> {
     // cosign's config: the layers (uncompressed: diff_id = digest), no platform, time zero.
     let zero = "0001-01-01T00:00:00Z";
     let config = json!({
@@ -209,22 +238,11 @@ pub fn attach(
     let (root, _) = store.put_json(media::MANIFEST, &manifest)?;
     let mut blobs = vec![config];
     blobs.extend(all);
-    let artifact = Artifact {
+    Ok(Artifact {
         root,
         manifests: Vec::new(),
         blobs,
-    };
-    let target = Reference {
-        registry: registry.to_string(),
-        repository: repository.to_string(),
-        tag: Some(tag.clone()),
-        digest: None,
-    };
-    push::push_with(clients, &artifact, store, &[target], opts)?;
-    Ok(format!(
-        "{registry}/{repository}:{tag}@{}",
-        artifact.root.digest
-    ))
+    })
 }
 
 /// The layers of the cosign `suffix` (`sig`, `att`) image `m` found at `at` (`registry/repo:tag`),
