@@ -188,6 +188,34 @@ fn first_file_ancestor(p: &Path) -> Option<PathBuf> {
         .map(Path::to_path_buf)
 }
 
+/// No two images of one run write the same path (layout, or a file beside it): two packages with
+/// the same `name`, or names that map to one directory (`x/app`, `y/app` and `x_app`), would
+/// replace each other's output. Refused before anything is built.
+fn check_distinct(plan: &Plan) -> Result<()> {
+    let mut seen: Vec<(PathBuf, &str)> = Vec::new();
+    for img in &plan.images {
+        let mut paths = vec![normalized(&img.layout)];
+        paths.extend(
+            crate::sink::beside::planned(img)
+                .iter()
+                .map(|f| normalized(&f.path)),
+        );
+        for p in paths {
+            if let Some((_, other)) = seen.iter().find(|(q, _)| *q == p) {
+                bail!(
+                    "the images {other} and {} would both be written to {}: give each package its \
+                     own `name` in [package.metadata.slim-image], or build them in separate runs \
+                     with -p and -o",
+                    img.name,
+                    p.display()
+                );
+            }
+            seen.push((p, &img.name));
+        }
+    }
+    Ok(())
+}
+
 pub(super) fn assign_outputs(plan: &mut Plan, cli: &Cli) -> Result<()> {
     let many = plan.images.len() > 1;
     if many && !cli.build.tag.is_empty() {
@@ -288,5 +316,5 @@ pub(super) fn assign_outputs(plan: &mut Plan, cli: &Cli) -> Result<()> {
         }
         img.push.dedup();
     }
-    Ok(())
+    check_distinct(plan)
 }
