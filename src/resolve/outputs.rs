@@ -188,6 +188,34 @@ fn first_file_ancestor(p: &Path) -> Option<PathBuf> {
         .map(Path::to_path_buf)
 }
 
+/// The directory an output at `p` is made in (its symlink followed: the nearest existing ancestor
+/// of where it goes) must be writable, as the output is written to a temp beside it. Checked before
+/// anything is built, so a run never builds for minutes and then cannot write, nor leaves one
+/// output written and the next missing. A FIFO or device is written into and not checked here.
+fn check_writable(flag: &str, p: &Path) -> Result<()> {
+    if std::fs::metadata(p).is_ok_and(|m| crate::sink::commit::is_special(m.file_type())) {
+        return Ok(());
+    }
+    let followed = crate::sink::commit::follow_links(p)?;
+    let abs = std::path::absolute(&followed).unwrap_or(followed);
+    let parent = crate::sink::commit::parent_of(&abs);
+    let Some(dir) = parent.ancestors().find(|a| a.exists()) else {
+        return Ok(());
+    };
+    use rustix::fs::Access;
+    if let Err(e) = rustix::fs::access(dir, Access::WRITE_OK | Access::EXEC_OK) {
+        bail!(
+            "{flag} {}: cannot write in {} ({}), where the output and its temp go: give a path in a \
+             directory you can write, or make {} writable; nothing was built or written",
+            p.display(),
+            dir.display(),
+            std::io::Error::from(e),
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
 /// No two images of one run write the same path (layout, or a file beside it): two packages with
 /// the same `name`, or names that map to one directory (`x/app`, `y/app` and `x_app`), would
 /// replace each other's output. Refused before anything is built.
@@ -254,6 +282,7 @@ pub(super) fn assign_outputs(plan: &mut Plan, cli: &Cli) -> Result<()> {
         };
         check_outside_cache(&img.layout, what, &cache)?;
         crate::sink::layout::check_replaceable(&img.layout, what)?;
+        check_writable(what, &img.layout)?;
         // A file output (the tarball, the --image-refs list) is no other output's path: written
         // later, it would replace that output, or (inside the layout) make it no layout.
         let files = [
@@ -268,6 +297,7 @@ pub(super) fn assign_outputs(plan: &mut Plan, cli: &Cli) -> Result<()> {
             check_tarball_not_beside(flag, t, img)?;
             if !crate::sink::archive::is_stdout(t) {
                 check_outside_cache(t, flag, &cache)?;
+                check_writable(flag, t)?;
             }
         }
         if let (Some(t), Some(r)) = (&cli.tarball, &cli.image_refs) {
