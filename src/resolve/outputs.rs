@@ -65,35 +65,50 @@ fn check_output_paths(cli: &Cli) -> Result<()> {
     Ok(())
 }
 
-/// `p` absolute and without `.` and `..` components (lexically; symlinks of the existing part
-/// resolved, so two spellings of one place compare equal).
+/// Where `p` leads: absolute, each component's symlink followed in turn as the kernel does (a
+/// dangling one too, and the rest of the path taken from its target: an output is written where
+/// it points), then `.` and `..` applied, so two spellings of one place compare equal and a link
+/// cannot hide that an output goes into the blob cache or the layout. At most 40 links are
+/// followed (as the kernel); the write refuses more.
 fn normalized(p: &Path) -> PathBuf {
+    use std::path::Component;
     let abs = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
-    let mut out = PathBuf::new();
-    for c in abs.components() {
-        match c {
-            std::path::Component::CurDir => {}
-            std::path::Component::ParentDir => {
-                out.pop();
+    // The components still to walk, last first.
+    let mut todo: Vec<std::ffi::OsString> = Vec::new();
+    let push_all = |todo: &mut Vec<std::ffi::OsString>, path: &Path| {
+        for c in path.components().rev() {
+            match c {
+                Component::Normal(n) => todo.push(n.to_os_string()),
+                Component::ParentDir => todo.push("..".into()),
+                Component::CurDir | Component::RootDir | Component::Prefix(_) => {}
             }
-            other => out.push(other),
+        }
+    };
+    push_all(&mut todo, &abs);
+    let mut out = PathBuf::from("/");
+    let mut links = 0;
+    while let Some(n) = todo.pop() {
+        if n == ".." {
+            out.pop();
+            continue;
+        }
+        let next = out.join(&n);
+        let link = match std::fs::symlink_metadata(&next) {
+            Ok(m) if m.file_type().is_symlink() && links < 40 => std::fs::read_link(&next).ok(),
+            _ => None,
+        };
+        match link {
+            Some(target) => {
+                links += 1;
+                if target.is_absolute() {
+                    out = PathBuf::from("/");
+                }
+                push_all(&mut todo, &target);
+            }
+            None => out = next,
         }
     }
-    // Resolve the longest existing ancestor (a symlinked directory), keep the rest as written.
-    let mut tail = Vec::new();
-    let mut head = out.clone();
-    loop {
-        if let Ok(real) = head.canonicalize() {
-            return tail.iter().rev().fold(real, |acc: PathBuf, n| acc.join(n));
-        }
-        match (head.file_name().map(|n| n.to_os_string()), head.parent()) {
-            (Some(n), Some(parent)) => {
-                tail.push(n);
-                head = parent.to_path_buf();
-            }
-            _ => return out,
-        }
-    }
+    out
 }
 
 /// The tarball cannot be the layout directory or inside it: the layout replaces its whole directory,
