@@ -1,0 +1,602 @@
+//! Attacks on the sinks after their refactor behind one trait (src/sink, src/execute/outputs.rs),
+//! through the real binary, as a careless user, an interrupted run, a failing registry and a
+//! failing engine would: two images of one run aimed at one output; outputs in a directory the user
+//! cannot write; `--load` with no engine, a wrong `SLIM_IMAGE_LOADER`, an engine that fails, stops
+//! reading or hangs (SIGTERM); `--tarball -` into a reader that exits early; a push (and its
+//! signing) failing midway, and a SIGTERM during a push, with the layout, the files beside it and
+//! `--image-refs` around. Whatever happens: no temp is left, nothing of the user's changes, the
+//! error names what failed, and the exit code is the README's.
+
+mod common;
+#[path = "common/proxy.rs"]
+mod proxy;
+
+use common::outputs::busy;
+use common::peers;
+use common::registry::{Mode, RealRegistry};
+use common::slim::{self, fails, ok};
+use proxy::{Fault, Proxy};
+use std::fs;
+use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Every path under `dir` that is a temp or lock of the tool (`.slim-image-…`, `…slim-image-lock`,
+/// the blob cache's `slim-<pid>-…`).
+fn litter(dir: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    for e in fs::read_dir(dir).into_iter().flatten().flatten() {
+        let n = e.file_name().to_string_lossy().into_owned();
+        let cache_temp = n
+            .strip_prefix("slim-")
+            .is_some_and(|r| r.starts_with(|c: char| c.is_ascii_digit()));
+        if n.starts_with(".slim-image-") || n.ends_with("slim-image-lock") || cache_temp {
+            found.push(e.path().display().to_string());
+        }
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            found.extend(litter(&e.path()));
+        }
+    }
+    found
+}
+
+fn assert_no_litter(dir: &Path) {
+    let left = litter(dir);
+    assert!(left.is_empty(), "temps left: {left:?}");
+}
+
+fn signal(pid: u32, sig: i32) {
+    // SAFETY: a signal to a process this test started.
+    assert_eq!(unsafe { libc::kill(pid as i32, sig) }, 0);
+}
+
+/// A workspace of packages, each `(package, image name)`, under `dir`; returns its Cargo.toml.
+fn workspace(dir: &Path, members: &[(&str, &str)]) -> String {
+    let list: Vec<String> = members.iter().map(|(p, _)| format!("\"{p}\"")).collect();
+    let ws = format!(
+        "[workspace]\nmembers = [{}]\nresolver = \"2\"\n",
+        list.join(", ")
+    );
+    fs::write(dir.join("Cargo.toml"), ws).unwrap();
+    for (pkg, name) in members {
+        fs::create_dir_all(dir.join(pkg).join("src")).unwrap();
+        fs::write(
+            dir.join(pkg).join("Cargo.toml"),
+            format!(
+                "[package]\nname = \"{pkg}\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\
+                 [package.metadata.slim-image]\nname = \"{name}\"\n"
+            ),
+        )
+        .unwrap();
+        fs::write(dir.join(pkg).join("src/main.rs"), "fn main() {}\n").unwrap();
+    }
+    dir.join("Cargo.toml").display().to_string()
+}
+
+/// Two packages with one image name, or names that map to one directory (`x/app`, `y/app` and
+/// `x_app` give `x_app`, `y_app`, `x_app`), would write one layout (and its SBOM) twice, the second
+/// silently replacing the first: refused before anything is built, naming both images.
+#[test]
+fn two_images_aimed_at_one_output_are_refused_before_anything_is_built() {
+    let work = tempfile::tempdir().unwrap();
+    let cases: [&[(&str, &str)]; 2] = [
+        &[("aaa", "acme/app"), ("zzz", "acme/app")],
+        &[("aaa", "x/app"), ("mmm", "y/app"), ("zzz", "x_app")],
+    ];
+    for (i, members) in cases.iter().enumerate() {
+        let ws = work.path().join(format!("ws{i}"));
+        fs::create_dir(&ws).unwrap();
+        let manifest = workspace(&ws, members);
+        let (out, target) = (ws.join("out"), ws.join("target"));
+        let err = fails(slim::on(
+            &manifest,
+            target.to_str().unwrap(),
+            &["--workspace", "-o", out.to_str().unwrap()],
+        ));
+        assert!(err.contains("would both be written to"), "{err}");
+        let (first, last) = (members[0].1, members[members.len() - 1].1);
+        assert!(err.contains(first) && err.contains(last), "{err}");
+        assert!(!out.exists(), "{err}");
+        assert!(
+            !target.join("slim-image").exists(),
+            "built before refusing: {err}"
+        );
+    }
+}
+
+/// Every name under `dir`, recursively, relative to it.
+fn tree(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = walkdir(dir)
+        .iter()
+        .map(|p| p.strip_prefix(dir).unwrap().to_path_buf())
+        .collect();
+    v.sort();
+    v
+}
+
+fn walkdir(dir: &Path) -> Vec<PathBuf> {
+    let mut v = Vec::new();
+    for e in fs::read_dir(dir).into_iter().flatten().flatten() {
+        v.push(e.path());
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            v.extend(walkdir(&e.path()));
+        }
+    }
+    v
+}
+
+/// A symlink whose target does not exist yet is followed by the write, so the plan-time rules
+/// must see where it leads: `-o` or `--tarball` through a dangling link (or a dangling link to a
+/// directory in the middle of the path) into the blob cache, or a `--tarball` link into the
+/// layout, is refused before anything is built, and the cache and the layout keep exactly what
+/// they had.
+#[test]
+fn dangling_symlinks_into_the_blob_cache_or_the_layout_are_refused() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let (target, out) = (w.join("target"), w.join("out"));
+    ok(busy(&target, &["-o", out.to_str().unwrap()]));
+    let cache = target.join("slim-image/.cache");
+    let (cache_before, out_before) = (tree(&cache), tree(&out));
+    let link = |name: &str, to: &Path| {
+        let l = w.join(name);
+        std::os::unix::fs::symlink(to, &l).unwrap();
+        l.to_str().unwrap().to_string()
+    };
+    let into_blobs = link("l1", &cache.join("blobs/evil"));
+    let into_cache = link("l2", &cache.join("evil.tar"));
+    let dir_in_cache = format!("{}/x.tar", link("l3", &cache.join("newdir")));
+    let into_layout = link("l4", Path::new("out/x.tar"));
+    let o = out.to_str().unwrap();
+    for (args, want) in [
+        (vec!["-o", into_blobs.as_str()], "blob cache"),
+        (
+            vec!["-o", o, "--tarball", into_cache.as_str()],
+            "blob cache",
+        ),
+        (
+            vec!["-o", o, "--tarball", dir_in_cache.as_str()],
+            "blob cache",
+        ),
+        (
+            vec!["-o", o, "--tarball", into_layout.as_str()],
+            "inside --output",
+        ),
+    ] {
+        let err = fails(busy(&target, &args));
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert_eq!(tree(&cache), cache_before, "{args:?}: {err}");
+        assert_eq!(tree(&out), out_before, "{args:?}: {err}");
+    }
+    assert_no_litter(w);
+}
+
+/// `c` as a user who cannot write `ro`: as root, nobody (65534) through setpriv, with `w` (the
+/// test's directory) theirs and `ro` root's; otherwise the caller, with `ro` made read-only.
+/// None (after a loud SKIP) when root has no setpriv.
+fn as_user_who_cannot_write(c: Command, w: &Path, ro: &Path, test: &str) -> Option<Command> {
+    fs::create_dir_all(ro).unwrap();
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        fs::set_permissions(ro, fs::Permissions::from_mode(0o555)).unwrap();
+        return Some(c);
+    }
+    if !peers::check_tools(test, &["setpriv"]) {
+        return None;
+    }
+    assert!(Command::new("chown")
+        .args(["-R", "65534:65534"])
+        .arg(w)
+        .status()
+        .unwrap()
+        .success());
+    std::os::unix::fs::chown(ro, Some(0), Some(0)).unwrap();
+    fs::set_permissions(ro, fs::Permissions::from_mode(0o755)).unwrap();
+    let mut s = Command::new("setpriv");
+    s.args(["--reuid=65534", "--regid=65534", "--clear-groups"]);
+    s.arg(c.get_program()).args(c.get_args());
+    for (k, v) in c.get_envs() {
+        match v {
+            Some(v) => s.env(k, v),
+            None => s.env_remove(k),
+        };
+    }
+    s.env("HOME", w)
+        .env("SLIM_IMAGE_CACHE_DIR", w.join("user-cache"));
+    s.stdin(Stdio::null());
+    Some(s)
+}
+
+/// `-o`, `--tarball` and `--image-refs` in a directory the user cannot write: refused before
+/// anything is built, naming the path and the directory and saying what to do, so a run never
+/// builds and then fails on its first write, nor leaves the layout written and the tarball missing.
+#[test]
+fn outputs_in_a_directory_the_user_cannot_write_are_refused_before_building() {
+    let test =
+        "sink_attacks::outputs_in_a_directory_the_user_cannot_write_are_refused_before_building";
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let (target, out, ro) = (w.join("target"), w.join("out"), w.join("ro"));
+    let (ro_out, ro_tar, refs) = (ro.join("out"), ro.join("x.tar"), ro.join("refs.txt"));
+    let runs: [(&str, Vec<&str>); 3] = [
+        ("--output", vec!["-o", ro_out.to_str().unwrap()]),
+        (
+            "--tarball",
+            vec![
+                "-o",
+                out.to_str().unwrap(),
+                "--tarball",
+                ro_tar.to_str().unwrap(),
+            ],
+        ),
+        (
+            "--image-refs",
+            vec![
+                "-o",
+                out.to_str().unwrap(),
+                "--push",
+                "127.0.0.1:9/x/app:1",
+                "--image-refs",
+                refs.to_str().unwrap(),
+            ],
+        ),
+    ];
+    for (flag, args) in runs {
+        let Some(c) = as_user_who_cannot_write(busy(&target, &args), w, &ro, test) else {
+            return;
+        };
+        let err = fails(c);
+        assert!(
+            err.contains(flag) && err.contains("cannot write in"),
+            "{err}"
+        );
+        assert!(err.contains(ro.to_str().unwrap()), "{err}");
+        assert!(
+            !out.exists(),
+            "the layout was written before the refusal: {err}"
+        );
+        assert!(
+            !target.join("slim-image").exists(),
+            "built before refusing: {err}"
+        );
+        assert_eq!(fs::read_dir(&ro).unwrap().count(), 0, "{err}");
+    }
+    fs::set_permissions(&ro, fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// A directory holding fake engines: each `(name, script body)` as an executable `/bin/sh` script.
+fn engines(dir: &Path, scripts: &[(&str, &str)]) -> PathBuf {
+    fs::create_dir_all(dir).unwrap();
+    for (name, body) in scripts {
+        let p = dir.join(name);
+        fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    dir.to_path_buf()
+}
+
+/// `busy --load -o OUT` with PATH = `path` only and SLIM_IMAGE_LOADER as given.
+fn load_cmd(target: &Path, out: &Path, path: &Path, loader: Option<&str>) -> Command {
+    let mut c = busy(target, &["--load", "-o", out.to_str().unwrap()]);
+    c.env("PATH", path);
+    match loader {
+        Some(l) => c.env("SLIM_IMAGE_LOADER", l),
+        None => c.env_remove("SLIM_IMAGE_LOADER"),
+    };
+    c
+}
+
+/// `--load` that cannot work (no engine on PATH, SLIM_IMAGE_LOADER naming one that is missing or
+/// one --load does not know) is refused before anything is built or written, naming the engine.
+#[test]
+fn load_without_its_engine_is_refused_before_anything_is_written() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let (target, out) = (w.join("target"), w.join("out"));
+    let only_podman = engines(&w.join("p"), &[("podman", "exit 0"), ("nerdctl", "exit 0")]);
+    let empty = engines(&w.join("empty"), &[]);
+    let cases = [
+        (
+            &empty,
+            None,
+            vec!["--load needs podman or docker", "--tarball"],
+        ),
+        (
+            &only_podman,
+            Some("docker"),
+            vec!["SLIM_IMAGE_LOADER=docker", "docker is not on PATH"],
+        ),
+        (
+            &only_podman,
+            Some("nerdctl"),
+            vec!["SLIM_IMAGE_LOADER=nerdctl", "podman or docker"],
+        ),
+    ];
+    for (path, loader, want) in cases {
+        let err = fails(load_cmd(&target, &out, path, loader));
+        assert!(want.iter().all(|s| err.contains(s)), "{loader:?}: {err}");
+        assert!(
+            !out.exists(),
+            "the layout was written before the refusal: {err}"
+        );
+        assert!(
+            !target.join("slim-image").exists(),
+            "built before refusing: {err}"
+        );
+    }
+}
+
+/// An engine that refuses the image, one that exits without reading it, and one that hangs (then
+/// SIGTERM): each fails the run naming the engine (143 for the signal), after the layout and the
+/// tarball were committed whole (local sinks in the README's order), and leaves no temp. An engine
+/// that reads it all gets a complete archive of the format it reads.
+#[test]
+fn a_failing_or_hanging_engine_is_named_and_leaves_no_temp() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let (target, out, tar) = (w.join("target"), w.join("out"), w.join("out.tar"));
+    let refuses = engines(
+        &w.join("a"),
+        &[("podman", "echo \"fake podman refuses: $*\" >&2\nexit 3")],
+    );
+    let deaf = engines(&w.join("b"), &[("podman", "exit 0")]);
+    for (path, want) in [
+        (
+            &refuses,
+            vec![
+                "fake podman refuses: load",
+                "`podman load` failed",
+                "exit status: 3",
+            ],
+        ),
+        (&deaf, vec!["streaming the image into `podman load`"]),
+    ] {
+        let mut c = load_cmd(&target, &out, path, None);
+        c.args(["--tarball", tar.to_str().unwrap()]);
+        let err = fails(c);
+        assert!(want.iter().all(|s| err.contains(s)), "{err}");
+        assert!(out.join("oci-layout").is_file() && w.join("out.spdx.json").is_file());
+        peers::strict_tar_check(&tar).unwrap();
+        assert_no_litter(w);
+    }
+    // Engines that read everything: podman gets an oci-archive, docker a docker-archive.
+    let readers = engines(
+        &w.join("c"),
+        &[
+            ("podman", "/bin/cat > \"$0.tar\""),
+            ("docker", "/bin/cat > \"$0.tar\""),
+        ],
+    );
+    for (engine, entry) in [("podman", "index.json"), ("docker", "manifest.json")] {
+        let got = ok(load_cmd(&target, &out, &readers, Some(engine)));
+        assert!(got.contains("busybox@sha256:"), "{got}");
+        let names = peers::strict_tar_check(&readers.join(format!("{engine}.tar"))).unwrap();
+        assert!(names.iter().any(|e| e.name == entry), "{engine}: {names:?}");
+    }
+    // A hanging engine: SIGTERM exits 143 with no temp; the outputs already committed stay whole.
+    let hangs = engines(
+        &w.join("d"),
+        &[("podman", "echo $$ > \"$0.pid\"\nexec /bin/sleep 300")],
+    );
+    let pid_file = hangs.join("podman.pid");
+    let mut c = load_cmd(&target, &out, &hangs, None);
+    c.arg("--label")
+        .arg("run=hang")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut child = c.spawn().unwrap();
+    let t = Instant::now();
+    while !fs::read_to_string(&pid_file).is_ok_and(|s| s.ends_with('\n')) {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before loading"
+        );
+        assert!(
+            t.elapsed() < Duration::from_secs(120),
+            "the engine never started"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    signal(child.id(), libc::SIGTERM);
+    let code = child.wait().unwrap().code();
+    let engine: u32 = fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    signal(engine, libc::SIGKILL);
+    assert_eq!(code, Some(143));
+    assert!(fs::read_to_string(out.join("index.json")).is_ok());
+    assert_no_litter(w);
+}
+
+/// `--tarball -` into a reader that stops after 100 bytes (EPIPE): the run fails (exit 1, no
+/// panic) saying it was writing the tarball to stdout and that the pipe broke; the layout written
+/// before it is whole and no temp is left.
+#[test]
+fn a_stdout_reader_that_exits_early_fails_the_run_cleanly() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let out = w.join("out");
+    let mut c = busy(
+        &w.join("target"),
+        &["-o", out.to_str().unwrap(), "--tarball", "-"],
+    );
+    c.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let mut head = [0u8; 100];
+    child.stdout.take().unwrap().read_exact(&mut head).unwrap();
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(
+        err.contains("writing the tarball to stdout") && err.contains("Broken pipe"),
+        "{err}"
+    );
+    assert!(out.join("oci-layout").is_file() && w.join("out.spdx.json").is_file());
+    assert_no_litter(w);
+}
+
+/// A plain registry with the fault proxy in front (no credentials).
+fn registry(test: &str) -> Option<(RealRegistry, Proxy)> {
+    let reg = RealRegistry::start(Mode::Plain, test)?;
+    let px = Proxy::start(&reg.host, None);
+    Some((reg, px))
+}
+
+/// Whether `repo:tag` is in the registry (asked directly, not through the proxy).
+fn has_tag(reg: &RealRegistry, repo: &str, tag: &str) -> bool {
+    let url = format!("http://{}/v2/{repo}/manifests/{tag}", reg.host);
+    let accept =
+        "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json";
+    match ureq::head(&url).header("Accept", accept).call() {
+        Ok(_) => true,
+        Err(ureq::Error::StatusCode(404)) => false,
+        Err(e) => panic!("HEAD {url}: {e}"),
+    }
+}
+
+/// The layout at `w/out` is whole, and the SBOM and provenance beside it are the ones it records
+/// (their bytes are blobs of it). Returns its root digest.
+fn layout_with_its_files(w: &Path) -> String {
+    let out = w.join("out");
+    let (digest, _) = slim::manifest_of(&out);
+    for f in ["out.spdx.json", "out.provenance.json"] {
+        let bytes = fs::read(w.join(f)).unwrap();
+        let d = common::checkout::sha256(&bytes);
+        assert!(
+            slim::blob_path(&out, &d).is_file(),
+            "{f} is not the layout's"
+        );
+    }
+    digest
+}
+
+/// Fails the image's manifest PUT, then (another run) only the PUT of its `.sig` tag: each run
+/// exits 1 naming what failed, leaves the layout and the files beside it whole and matching, the
+/// `--image-refs` file as it was, no signature tag in the registry and no temp. The same command
+/// once the registry heals pushes and signs; the signature verifies with an independent
+/// implementation (tests/fixtures/cosign/cosign_check.py).
+#[test]
+fn a_push_failing_midway_keeps_local_outputs_whole_and_signs_nothing() {
+    let test = "sink_attacks::a_push_failing_midway_keeps_local_outputs_whole_and_signs_nothing";
+    if !peers::check_tools(test, &["python3"]) {
+        return;
+    }
+    let Some((reg, px)) = registry(test) else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let check = |args: &[&str]| {
+        Command::new("python3")
+            .arg(slim::repo().join("tests/fixtures/cosign/cosign_check.py"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    if !check(&["keygen", w.to_str().unwrap()]).status.success() {
+        eprintln!(
+            "SKIP: {test}: python3 cryptography is not installed (scripts/setup.sh installs it)"
+        );
+        return;
+    }
+    let refs = w.join("refs.txt");
+    fs::write(&refs, "old\n").unwrap();
+    let run = || {
+        let mut c = slim::push_busybox(w, &format!("{}/sa/app:v1", px.host), 1);
+        c.env("SLIM_IMAGE_CACHE_DIR", w.join("user-cache"));
+        c.args(["--sign-key", w.join("key.pem").to_str().unwrap()]);
+        c.args(["--image-refs", refs.to_str().unwrap()]);
+        c
+    };
+    px.set_rule(proxy::forever(
+        "PUT",
+        "/manifests/v1",
+        Fault::Status(500, None),
+    ));
+    let err = fails(run());
+    assert!(err.contains("500") && err.contains("sa/app"), "{err}");
+    let digest = layout_with_its_files(w);
+    let sig = format!("sha256-{}.sig", digest.trim_start_matches("sha256:"));
+    assert!(!has_tag(&reg, "sa/app", "v1") && !has_tag(&reg, "sa/app", &sig));
+    assert_eq!(fs::read_to_string(&refs).unwrap(), "old\n");
+    assert_no_litter(w);
+    // The image goes in, its signature does not.
+    px.set_rule(proxy::forever("PUT", ".sig", Fault::Status(500, None)));
+    let err = fails(run());
+    assert!(err.contains(&sig), "{err}");
+    assert_eq!(layout_with_its_files(w), digest);
+    assert!(has_tag(&reg, "sa/app", "v1") && !has_tag(&reg, "sa/app", &sig));
+    assert_eq!(fs::read_to_string(&refs).unwrap(), "old\n");
+    assert_no_litter(w);
+    // Healed: the same command pushes the signature, which verifies, and lists the reference.
+    px.clear();
+    ok(run());
+    let pubkey = w.join("pub.pem");
+    let o = check(&["sig", &px.host, "sa/app", "v1", pubkey.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let listed = fs::read_to_string(&refs).unwrap();
+    assert_eq!(listed, format!("{}/sa/app:v1@{digest}\n", px.host));
+    assert_no_litter(w);
+}
+
+/// SIGTERM while a blob upload hangs: exit 143 at once, no temp anywhere (beside the layout, in
+/// the blob cache, in the per-user cache), the layout and the files beside it whole, the
+/// `--image-refs` file as it was, and no tag in the registry.
+#[test]
+fn sigterm_during_a_push_leaves_no_temp_and_the_refs_file_as_it_was() {
+    let test = "sink_attacks::sigterm_during_a_push_leaves_no_temp_and_the_refs_file_as_it_was";
+    let Some((reg, px)) = registry(test) else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let refs = w.join("refs.txt");
+    fs::write(&refs, "old\n").unwrap();
+    px.set_rule(|m: &str, p: &str, _h: &str| {
+        if (m == "PUT" || m == "PATCH") && p.contains("/blobs/uploads/") {
+            Fault::Slow(Duration::from_secs(60))
+        } else {
+            Fault::Pass
+        }
+    });
+    let mut c = slim::push_busybox(w, &format!("{}/sa/app:v1", px.host), 1);
+    c.env("SLIM_IMAGE_CACHE_DIR", w.join("user-cache"))
+        .args(["--image-refs", refs.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut child = c.spawn().unwrap();
+    let t = Instant::now();
+    while !px
+        .seen()
+        .iter()
+        .any(|s| s.path.contains("/blobs/uploads/") && s.method != "POST")
+    {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before uploading"
+        );
+        assert!(
+            t.elapsed() < Duration::from_secs(120),
+            "no upload: {:?}",
+            px.seen()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let sent = Instant::now();
+    signal(child.id(), libc::SIGTERM);
+    assert_eq!(child.wait().unwrap().code(), Some(143));
+    assert!(
+        sent.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        sent.elapsed()
+    );
+    layout_with_its_files(w);
+    assert_eq!(fs::read_to_string(&refs).unwrap(), "old\n");
+    assert!(!has_tag(&reg, "sa/app", "v1"));
+    assert_no_litter(w);
+}
