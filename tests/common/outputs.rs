@@ -91,3 +91,32 @@ pub fn hold_lock(path: &Path) -> fs::File {
     f.lock().unwrap();
     f
 }
+
+/// Every path under `dir` that is a temp or lock of the tool (`.slim-image-…`, `…slim-image-lock`,
+/// the blob cache's `slim-<pid>-…`).
+pub fn litter(dir: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    for e in fs::read_dir(dir).into_iter().flatten().flatten() {
+        let n = e.file_name().to_string_lossy().into_owned();
+        let cache_temp = n
+            .strip_prefix("slim-")
+            .is_some_and(|r| r.starts_with(|c: char| c.is_ascii_digit()));
+        if n.starts_with(".slim-image-") || n.ends_with("slim-image-lock") || cache_temp {
+            found.push(e.path().display().to_string());
+        }
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            found.extend(litter(&e.path()));
+        }
+    }
+    found
+}
+
+pub fn assert_no_litter(dir: &Path) {
+    let left = litter(dir);
+    assert!(left.is_empty(), "temps left: {left:?}");
+}
+
+pub fn signal(pid: u32, sig: i32) {
+    // SAFETY: a signal to a process this test started.
+    assert_eq!(unsafe { libc::kill(pid as i32, sig) }, 0);
+}
