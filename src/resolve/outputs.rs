@@ -259,6 +259,89 @@ fn check_distinct(plan: &Plan) -> Result<()> {
     Ok(())
 }
 
+/// What the run reads from files: the `--binary` files, the files copied into images, base
+/// layouts and archives, the signing key and the manifest, each with what it is (for messages).
+fn inputs(plan: &Plan) -> Vec<(&'static str, &Path)> {
+    use crate::base::BaseSource;
+    let mut v: Vec<(&'static str, &Path)> = Vec::new();
+    for img in &plan.images {
+        v.extend(
+            img.binaries
+                .iter()
+                .filter_map(|b| b.prebuilt.as_deref())
+                .map(|p| ("--binary", p)),
+        );
+        v.extend(
+            img.files
+                .iter()
+                .map(|f| ("the file copied into the image", f.src.as_path())),
+        );
+        if let BaseSource::OciDir(p, _)
+        | BaseSource::OciArchive(p, _)
+        | BaseSource::DockerArchive(p, _) = &img.base
+        {
+            v.push(("the base image", p));
+        }
+    }
+    v.extend(plan.sign_key.as_deref().map(|p| ("the signing key", p)));
+    let manifest = plan.cargo.as_ref().and_then(|c| c.manifest_path.as_deref());
+    v.extend(manifest.map(|p| ("--manifest-path", p)));
+    v
+}
+
+/// No output replaces what the same run reads (`--base oci:DIR -o DIR`, `--base
+/// oci-archive:F --tarball F`, `--binary F --tarball F`, `--tarball` at the signing key): the
+/// input would be gone, or the next run would build on its own output. Refused before anything is
+/// built; so is an input inside the layout directory (the layout replaces it whole) and an output
+/// inside an input directory (a base layout, a directory copied into the image).
+fn check_not_an_input(plan: &Plan) -> Result<()> {
+    let inputs: Vec<(&str, &Path, PathBuf)> = inputs(plan)
+        .into_iter()
+        .map(|(what, p)| (what, p, normalized(p)))
+        .collect();
+    for img in &plan.images {
+        let mut outputs: Vec<(String, &Path)> = vec![("the output directory".into(), &img.layout)];
+        let beside = crate::sink::beside::planned(img);
+        outputs.extend(beside.iter().map(|f| {
+            (
+                format!("the {} beside the layout", f.noun),
+                f.path.as_path(),
+            )
+        }));
+        let files = [
+            ("--tarball", &img.tarball),
+            ("--image-refs", &plan.image_refs),
+        ];
+        for (flag, f) in files
+            .iter()
+            .filter_map(|(n, f)| f.as_deref().map(|f| (*n, f)))
+        {
+            if !crate::sink::archive::is_stdout(f) {
+                outputs.push((flag.to_string(), f));
+            }
+        }
+        for (out_what, out) in outputs {
+            let o = normalized(out);
+            for (in_what, input, i) in &inputs {
+                let how = if i.starts_with(&o) {
+                    "would replace"
+                } else if o.starts_with(i) {
+                    "would be written inside"
+                } else {
+                    continue;
+                };
+                bail!(
+                    "{out_what} {} {how} {in_what} {}, which this run reads: give the output \
+                     another path",
+                    out.display(),
+                    input.display()
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 pub(super) fn assign_outputs(plan: &mut Plan, cli: &Cli) -> Result<()> {
     let many = plan.images.len() > 1;
     if many && !cli.build.tag.is_empty() {
@@ -361,5 +444,6 @@ pub(super) fn assign_outputs(plan: &mut Plan, cli: &Cli) -> Result<()> {
         }
         img.push.dedup();
     }
-    check_distinct(plan)
+    check_distinct(plan)?;
+    check_not_an_input(plan)
 }
