@@ -139,6 +139,89 @@ fn dangling_symlinks_into_the_blob_cache_or_the_layout_are_refused() {
     assert_no_litter(w);
 }
 
+/// An output over what the same run reads: the base layout as `-o` (or `-o` inside it), the base
+/// archive or the `--binary` file as `--tarball`, the signing key as `--tarball` or
+/// `--image-refs`. The input would be replaced (and the next run build on its own output): refused
+/// before anything is built, naming both, and the input keeps its bytes.
+#[test]
+fn an_output_over_an_input_of_the_same_run_is_refused() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let target = w.join("target");
+    let p = |n: &str| w.join(n).to_str().unwrap().to_string();
+    let (dir, sub, o, tar, key, bb) = (
+        p("base"),
+        p("base/sub"),
+        p("o"),
+        p("base.tar"),
+        p("key.pem"),
+        p("bb"),
+    );
+    ok(busy(&target, &["-o", &dir, "--tarball", &tar]));
+    fs::copy(common::outputs::BUSYBOX, &bb).unwrap();
+    fs::write(&key, "not read: refused first\n").unwrap();
+    let (base, archive) = (format!("oci:{dir}"), format!("oci-archive:{tar}"));
+    let signed = [
+        "--sign-key",
+        key.as_str(),
+        "--push",
+        "127.0.0.1:9/x/app:1",
+        "-o",
+        o.as_str(),
+    ];
+    let cases: Vec<(Vec<&str>, &str, &str)> = vec![
+        (
+            vec!["--base", &base, "-o", &dir],
+            "would replace the base image",
+            &dir,
+        ),
+        (
+            vec!["--base", &base, "-o", &sub],
+            "inside the base image",
+            &dir,
+        ),
+        (
+            vec!["--base", &archive, "-o", &o, "--tarball", &tar],
+            "--tarball",
+            &tar,
+        ),
+        (
+            [&signed[..], &["--tarball", &key]].concat(),
+            "signing key",
+            &key,
+        ),
+        (
+            [&signed[..], &["--image-refs", &key]].concat(),
+            "signing key",
+            &key,
+        ),
+    ];
+    let before = tree_bytes(w);
+    for (args, want, input) in cases {
+        let err = fails(busy(&target, &args));
+        assert!(err.contains(want) && err.contains(input), "{args:?}: {err}");
+        assert_eq!(tree_bytes(w), before, "{args:?}: {err}");
+    }
+    // --binary F --tarball F (the binary given by its own path, not busy's).
+    let mut c = slim::cmd(&["--binary", &bb, "--target-dir", &p("target")]);
+    c.args(["-o", &o, "--tarball", &bb]);
+    let err = fails(c);
+    assert!(
+        err.contains("--binary") && err.contains("--tarball"),
+        "{err}"
+    );
+    assert_eq!(tree_bytes(w), before, "{err}");
+}
+
+/// Every file under `dir` (outside `target`) with its bytes, sorted.
+fn tree_bytes(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    tree(dir)
+        .into_iter()
+        .filter(|p| !p.starts_with("target") && dir.join(p).is_file())
+        .map(|p| (p.clone(), fs::read(dir.join(&p)).unwrap()))
+        .collect()
+}
+
 /// `c` as a user who cannot write `ro`: as root, nobody (65534) through setpriv, with `w` (the
 /// test's directory) theirs and `ro` root's; otherwise the caller, with `ro` made read-only.
 /// None (after a loud SKIP) when root has no setpriv.
