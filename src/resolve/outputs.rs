@@ -231,6 +231,46 @@ fn check_writable(flag: &str, p: &Path) -> Result<()> {
     Ok(())
 }
 
+/// An output is renamed into place, and a mount point (a volume such as `docker run -v
+/// $PWD/out:/out`, a file bind-mounted on its own) cannot be renamed over (EBUSY): refused before
+/// anything is built instead of failing after the build. A mount root is told by statx
+/// (`STATX_ATTR_MOUNT_ROOT`, Linux 5.8), else by a device other than its parent's.
+fn check_not_a_mount(flag: &str, p: &Path) -> Result<()> {
+    use rustix::fs::{AtFlags, StatxAttributes, StatxFlags, CWD};
+    use std::os::unix::fs::MetadataExt;
+    let followed = crate::sink::commit::follow_links(p)?;
+    let Ok(meta) = std::fs::symlink_metadata(&followed) else {
+        return Ok(());
+    };
+    if crate::sink::commit::is_special(meta.file_type()) {
+        return Ok(());
+    }
+    let flags = AtFlags::NO_AUTOMOUNT | AtFlags::SYMLINK_NOFOLLOW;
+    let root = match rustix::fs::statx(CWD, &followed, flags, StatxFlags::empty()) {
+        Ok(x) if x.stx_attributes_mask.contains(StatxAttributes::MOUNT_ROOT) => {
+            x.stx_attributes.contains(StatxAttributes::MOUNT_ROOT)
+        }
+        _ => {
+            let abs = std::path::absolute(&followed).unwrap_or_else(|_| followed.clone());
+            let parent = std::fs::metadata(crate::sink::commit::parent_of(&abs));
+            parent.is_ok_and(|m| m.dev() != meta.dev())
+        }
+    };
+    if root {
+        let inside = if meta.is_dir() {
+            format!("a path inside it, e.g. {}", p.join("image").display())
+        } else {
+            "another path".to_string()
+        };
+        bail!(
+            "{flag} {} is a mount point (a volume or bind mount), and an output is renamed into \
+             place, which a mount point does not allow: give {inside}; nothing was built or written",
+            p.display()
+        );
+    }
+    Ok(())
+}
+
 /// No two images of one run write the same path (layout, or a file beside it): two packages with
 /// the same `name`, or names that map to one directory (`x/app`, `y/app` and `x_app`), would
 /// replace each other's output. Refused before anything is built.
@@ -381,6 +421,7 @@ pub(super) fn assign_outputs(plan: &mut Plan, cli: &Cli) -> Result<()> {
         check_outside_cache(&img.layout, what, &cache)?;
         crate::sink::layout::check_replaceable(&img.layout, what)?;
         check_writable(what, &img.layout)?;
+        check_not_a_mount(what, &img.layout)?;
         // A file output (the tarball, the --image-refs list) is no other output's path: written
         // later, it would replace that output, or (inside the layout) make it no layout.
         let files = [
@@ -396,6 +437,7 @@ pub(super) fn assign_outputs(plan: &mut Plan, cli: &Cli) -> Result<()> {
             if !crate::sink::archive::is_stdout(t) {
                 check_outside_cache(t, flag, &cache)?;
                 check_writable(flag, t)?;
+                check_not_a_mount(flag, t)?;
             }
         }
         if let (Some(t), Some(r)) = (&cli.tarball, &cli.image_refs) {
