@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::outputs::{assert_no_litter, busy, signal};
+use common::outputs::{assert_no_litter, busy, signal, tree, tree_bytes};
 use common::peers;
 use common::slim::{self, fails, ok};
 use std::fs;
@@ -70,27 +70,6 @@ fn two_images_aimed_at_one_output_are_refused_before_anything_is_built() {
             "built before refusing: {err}"
         );
     }
-}
-
-/// Every name under `dir`, recursively, relative to it.
-fn tree(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = walkdir(dir)
-        .iter()
-        .map(|p| p.strip_prefix(dir).unwrap().to_path_buf())
-        .collect();
-    v.sort();
-    v
-}
-
-fn walkdir(dir: &Path) -> Vec<PathBuf> {
-    let mut v = Vec::new();
-    for e in fs::read_dir(dir).into_iter().flatten().flatten() {
-        v.push(e.path());
-        if e.file_type().is_ok_and(|t| t.is_dir()) {
-            v.extend(walkdir(&e.path()));
-        }
-    }
-    v
 }
 
 /// A symlink whose target does not exist yet is followed by the write, so the plan-time rules
@@ -213,13 +192,79 @@ fn an_output_over_an_input_of_the_same_run_is_refused() {
     assert_eq!(tree_bytes(w), before, "{err}");
 }
 
-/// Every file under `dir` (outside `target`) with its bytes, sorted.
-fn tree_bytes(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    tree(dir)
-        .into_iter()
-        .filter(|p| !p.starts_with("target") && dir.join(p).is_file())
-        .map(|p| (p.clone(), fs::read(dir.join(&p)).unwrap()))
-        .collect()
+/// `c` run in a mount namespace of its own after `sh -c setup` (which mounts what the test needs
+/// there); None (after a loud SKIP) where this process may not make one (no CAP_SYS_ADMIN).
+fn in_mount_namespace(c: &Command, setup: &str, test: &str) -> Option<Command> {
+    let can = Command::new("unshare").args(["-m", "true"]).status();
+    if !can.is_ok_and(|s| s.success()) {
+        eprintln!("SKIP: {test}: `unshare -m` is not allowed here (needs CAP_SYS_ADMIN)");
+        return None;
+    }
+    let mut u = Command::new("unshare");
+    u.args(["-m", "sh", "-ec", &format!("{setup}\nexec \"$@\""), "sh"]);
+    u.arg(c.get_program())
+        .args(c.get_args())
+        .stdin(Stdio::null());
+    for (k, v) in c.get_envs() {
+        match v {
+            Some(v) => u.env(k, v),
+            None => u.env_remove(k),
+        };
+    }
+    Some(u)
+}
+
+/// `-o` at a mount point (a tmpfs, or a bind mount of a directory on the same file system, as
+/// `docker run -v $PWD/out:/out` makes) and `--tarball` at a file bind-mounted on its own cannot
+/// be renamed over (EBUSY): refused before anything is built, saying to write inside it, and the
+/// mounted directory or file keeps what it had. Inside the mount is fine.
+#[test]
+fn outputs_at_a_mount_point_are_refused_before_building() {
+    let test = "sink_attacks::outputs_at_a_mount_point_are_refused_before_building";
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let target = w.join("target");
+    let p = |n: &str| w.join(n).to_str().unwrap().to_string();
+    for d in ["tmpfs", "bound", "real"] {
+        fs::create_dir(w.join(d)).unwrap();
+    }
+    fs::write(w.join("app.tar"), "mine\n").unwrap();
+    fs::write(w.join("bound.tar"), "").unwrap();
+    let setup = format!(
+        "mount -t tmpfs tmpfs {tmpfs}\nmount --bind {real} {bound}\nmount --bind {tar} {btar}",
+        tmpfs = p("tmpfs"),
+        real = p("real"),
+        bound = p("bound"),
+        tar = p("app.tar"),
+        btar = p("bound.tar")
+    );
+    let before = tree_bytes(w);
+    for (args, at) in [
+        (vec!["-o".into(), p("tmpfs")], p("tmpfs")),
+        (vec!["-o".into(), p("bound")], p("bound")),
+        (
+            vec!["-o".into(), p("out"), "--tarball".into(), p("bound.tar")],
+            p("bound.tar"),
+        ),
+    ] {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let Some(c) = in_mount_namespace(&busy(&target, &args), &setup, test) else {
+            return;
+        };
+        let err = fails(c);
+        assert!(err.contains(&at) && err.contains("mount point"), "{err}");
+        assert!(
+            !target.join("slim-image").exists(),
+            "built before refusing: {err}"
+        );
+        assert_eq!(tree_bytes(w), before, "{err}");
+    }
+    let inside = format!("{}/image", p("bound"));
+    let c = in_mount_namespace(&busy(&target, &["-o", &inside]), &setup, test).unwrap();
+    ok(c);
+    assert!(w.join("real/image/oci-layout").is_file());
+    assert_eq!(fs::read_to_string(w.join("app.tar")).unwrap(), "mine\n");
+    assert_no_litter(w);
 }
 
 /// `c` as a user who cannot write `ro`: as root, nobody (65534) through setpriv, with `w` (the

@@ -4,7 +4,7 @@
 use super::slim::cmd;
 use std::fs;
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -119,4 +119,34 @@ pub fn assert_no_litter(dir: &Path) {
 pub fn signal(pid: u32, sig: i32) {
     // SAFETY: a signal to a process this test started.
     assert_eq!(unsafe { libc::kill(pid as i32, sig) }, 0);
+}
+
+/// Every name under `dir`, recursively, relative to it.
+pub fn tree(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = walkdir(dir)
+        .iter()
+        .map(|p| p.strip_prefix(dir).unwrap().to_path_buf())
+        .collect();
+    v.sort();
+    v
+}
+
+pub fn walkdir(dir: &Path) -> Vec<PathBuf> {
+    let mut v = Vec::new();
+    for e in fs::read_dir(dir).into_iter().flatten().flatten() {
+        v.push(e.path());
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            v.extend(walkdir(&e.path()));
+        }
+    }
+    v
+}
+
+/// Every file under `dir` (outside `target`) with its bytes, sorted.
+pub fn tree_bytes(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    tree(dir)
+        .into_iter()
+        .filter(|p| !p.starts_with("target") && dir.join(p).is_file())
+        .map(|p| (p.clone(), fs::read(dir.join(&p)).unwrap()))
+        .collect()
 }
