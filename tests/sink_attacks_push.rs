@@ -182,3 +182,69 @@ fn sigterm_during_a_push_leaves_no_temp_and_the_refs_file_as_it_was() {
     assert!(!has_tag(&reg, "sa/app", "v1"));
     assert_no_litter(w);
 }
+
+/// Two images, the second's layout on a full file system (its `-o DIR/zzz` a symlink into a
+/// 16 KiB tmpfs): the first image's layout is written whole, the second fails naming its path and
+/// `No space left`, no temp is left on either file system, and nothing at all is pushed (README:
+/// every image is written before anything is pushed).
+#[test]
+fn a_second_image_failing_to_write_leaves_the_first_whole_and_nothing_pushed() {
+    let test =
+        "sink_attacks_push::a_second_image_failing_to_write_leaves_the_first_whole_and_nothing_pushed";
+    let Some((reg, _px)) = registry(test) else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let ws = w.join("ws");
+    fs::create_dir_all(&ws).unwrap();
+    fs::write(
+        ws.join("Cargo.toml"),
+        "[workspace]\nmembers = [\"aaa\", \"zzz\"]\nresolver = \"2\"\n",
+    )
+    .unwrap();
+    for name in ["aaa", "zzz"] {
+        fs::create_dir_all(ws.join(name).join("src")).unwrap();
+        fs::write(
+            ws.join(name).join("Cargo.toml"),
+            format!(
+                "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\
+                 [package.metadata.slim-image]\nname = \"{}/ws/{name}\"\n",
+                reg.host
+            ),
+        )
+        .unwrap();
+        fs::write(ws.join(name).join("src/main.rs"), "fn main() {}\n").unwrap();
+    }
+    let (out, full) = (w.join("out"), w.join("full"));
+    fs::create_dir_all(&out).unwrap();
+    fs::create_dir_all(&full).unwrap();
+    std::os::unix::fs::symlink(full.join("zzz"), out.join("zzz")).unwrap();
+    let c = slim::on(
+        ws.join("Cargo.toml").to_str().unwrap(),
+        slim::shared_target().to_str().unwrap(),
+        &["--workspace", "--push", "-o", out.to_str().unwrap()],
+    );
+    let (full_s, seen) = (full.display(), w.join("full.txt"));
+    let setup = format!("mount -t tmpfs -o size=16k tmpfs {full_s}");
+    let after = format!("ls -A {full_s} > {}", seen.display());
+    let Some(c) = common::outputs::in_mount_namespace(&c, &setup, &after, test) else {
+        return;
+    };
+    let err = fails(c);
+    assert!(
+        err.contains("zzz") && err.contains("No space left"),
+        "{err}"
+    );
+    assert_eq!(
+        fs::read_to_string(&seen).unwrap(),
+        "",
+        "left on the full fs"
+    );
+    let (digest, _) = slim::manifest_of(&out.join("aaa"));
+    assert!(slim::blob_path(&out.join("aaa"), &digest).is_file());
+    assert!(out.join("aaa.spdx.json").is_file());
+    assert_eq!(reg.blob_uploads(), 0, "{}", reg.log_text());
+    assert_eq!(reg.manifest_puts(), 0, "{}", reg.log_text());
+    assert_no_litter(w);
+}

@@ -150,3 +150,27 @@ pub fn tree_bytes(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
         .map(|p| (p.clone(), fs::read(dir.join(&p)).unwrap()))
         .collect()
 }
+
+/// `c` run in a mount namespace of its own between the shell lines `setup` (which mount what the
+/// test needs there) and `after` (which look at it before it goes; `c`'s exit status is kept);
+/// None (after a loud SKIP) where this process may not make one (no CAP_SYS_ADMIN).
+pub fn in_mount_namespace(c: &Command, setup: &str, after: &str, test: &str) -> Option<Command> {
+    let can = Command::new("unshare").args(["-m", "true"]).status();
+    if !can.is_ok_and(|s| s.success()) {
+        eprintln!("SKIP: {test}: `unshare -m` is not allowed here (needs CAP_SYS_ADMIN)");
+        return None;
+    }
+    let mut u = Command::new("unshare");
+    let script = format!("set -e\n{setup}\nset +e\n\"$@\"\nrc=$?\n{after}\nexit $rc");
+    u.args(["-m", "sh", "-c", &script, "sh"]);
+    u.arg(c.get_program())
+        .args(c.get_args())
+        .stdin(Stdio::null());
+    for (k, v) in c.get_envs() {
+        match v {
+            Some(v) => u.env(k, v),
+            None => u.env_remove(k),
+        };
+    }
+    Some(u)
+}
