@@ -9,8 +9,7 @@ mod common;
 
 use common::outputs::{assert_no_litter, busy, signal};
 use common::peers;
-use common::slim::fails;
-use common::slim::ok;
+use common::slim::{self, fails, ok};
 use std::fs;
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
@@ -81,9 +80,9 @@ fn load_without_its_engine_is_refused_before_anything_is_written() {
 }
 
 /// An engine that refuses the image, one that exits without reading it, and one that hangs (then
-/// SIGTERM): each fails the run naming the engine (143 for the signal), after the layout and the
-/// tarball were committed whole (local sinks in the README's order), and leaves no temp. An engine
-/// that reads it all gets a complete archive of the format it reads.
+/// SIGINT or SIGTERM): each fails the run naming the engine (130 or 143 for a signal), after the
+/// layout and the tarball were committed whole (local sinks in the README's order), and leaves no
+/// temp. An engine that reads it all gets a complete archive of the format it reads.
 #[test]
 fn a_failing_or_hanging_engine_is_named_and_leaves_no_temp() {
     let work = tempfile::tempdir().unwrap();
@@ -127,41 +126,38 @@ fn a_failing_or_hanging_engine_is_named_and_leaves_no_temp() {
         let names = peers::strict_tar_check(&readers.join(format!("{engine}.tar"))).unwrap();
         assert!(names.iter().any(|e| e.name == entry), "{engine}: {names:?}");
     }
-    // A hanging engine: SIGTERM exits 143 with no temp; the outputs already committed stay whole.
+    // A hanging engine: SIGINT exits 130 and SIGTERM 143, with no temp; the outputs already
+    // committed stay whole.
     let hangs = engines(
         &w.join("d"),
         &[("podman", "echo $$ > \"$0.pid\"\nexec /bin/sleep 300")],
     );
     let pid_file = hangs.join("podman.pid");
-    let mut c = load_cmd(&target, &out, &hangs, None);
-    c.arg("--label")
-        .arg("run=hang")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let mut child = c.spawn().unwrap();
-    let t = Instant::now();
-    while !fs::read_to_string(&pid_file).is_ok_and(|s| s.ends_with('\n')) {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the run ended before loading"
-        );
-        assert!(
-            t.elapsed() < Duration::from_secs(120),
-            "the engine never started"
-        );
-        std::thread::sleep(Duration::from_millis(20));
+    for (sig, want) in [(libc::SIGINT, 130), (libc::SIGTERM, 143)] {
+        let _ = fs::remove_file(&pid_file);
+        let mut c = load_cmd(&target, &out, &hangs, None);
+        c.args(["--label", &format!("run={sig}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let mut child = c.spawn().unwrap();
+        let t = Instant::now();
+        while !fs::read_to_string(&pid_file).is_ok_and(|s| s.ends_with('\n')) {
+            assert!(child.try_wait().unwrap().is_none(), "ended before loading");
+            assert!(t.elapsed() < Duration::from_secs(120), "no engine started");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        signal(child.id(), sig);
+        let code = child.wait().unwrap().code();
+        let engine: u32 = fs::read_to_string(&pid_file)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        signal(engine, libc::SIGKILL);
+        assert_eq!(code, Some(want), "signal {sig}");
+        assert!(slim::index_json(&out)["manifests"][0]["digest"].is_string());
+        assert_no_litter(w);
     }
-    signal(child.id(), libc::SIGTERM);
-    let code = child.wait().unwrap().code();
-    let engine: u32 = fs::read_to_string(&pid_file)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    signal(engine, libc::SIGKILL);
-    assert_eq!(code, Some(143));
-    assert!(fs::read_to_string(out.join("index.json")).is_ok());
-    assert_no_litter(w);
 }
 
 /// `--tarball -` into a reader that stops after 100 bytes (EPIPE): the run fails (exit 1, no
