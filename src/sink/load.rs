@@ -29,7 +29,10 @@ impl Sink for Load {
 /// when set, else the first of podman and docker on PATH. Checked before anything is built
 /// (`execute`), so a run that cannot load writes nothing, and again when loading.
 pub fn engine() -> Result<(String, std::path::PathBuf)> {
-    let wanted = std::env::var("SLIM_IMAGE_LOADER").ok();
+    // Empty is unset (a CI variable that was not filled in).
+    let wanted = std::env::var("SLIM_IMAGE_LOADER")
+        .ok()
+        .filter(|w| !w.is_empty());
     let candidates: Vec<&str> = match wanted.as_deref() {
         Some(w @ ("podman" | "docker")) => vec![w],
         Some(w) => bail!(
