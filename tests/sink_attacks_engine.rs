@@ -112,7 +112,8 @@ fn a_failing_or_hanging_engine_is_named_and_leaves_no_temp() {
         peers::strict_tar_check(&tar).unwrap();
         assert_no_litter(w);
     }
-    // Engines that read everything: podman gets an oci-archive, docker a docker-archive.
+    // Engines that read everything: podman gets an oci-archive, docker a docker-archive; an empty
+    // SLIM_IMAGE_LOADER (a CI variable not filled in) is unset: podman first.
     let readers = engines(
         &w.join("c"),
         &[
@@ -120,11 +121,21 @@ fn a_failing_or_hanging_engine_is_named_and_leaves_no_temp() {
             ("docker", "/bin/cat > \"$0.tar\""),
         ],
     );
-    for (engine, entry) in [("podman", "index.json"), ("docker", "manifest.json")] {
-        let got = ok(load_cmd(&target, &out, &readers, Some(engine)));
+    let cases = [
+        ("podman", "podman", "index.json"),
+        ("docker", "docker", "manifest.json"),
+        ("", "podman", "index.json"),
+    ];
+    for (loader, engine, entry) in cases {
+        let tar = readers.join(format!("{engine}.tar"));
+        let _ = fs::remove_file(&tar);
+        let got = ok(load_cmd(&target, &out, &readers, Some(loader)));
         assert!(got.contains("busybox@sha256:"), "{got}");
-        let names = peers::strict_tar_check(&readers.join(format!("{engine}.tar"))).unwrap();
-        assert!(names.iter().any(|e| e.name == entry), "{engine}: {names:?}");
+        let names = peers::strict_tar_check(&tar).unwrap();
+        assert!(
+            names.iter().any(|e| e.name == entry),
+            "{loader:?}: {names:?}"
+        );
     }
     // A hanging engine: SIGINT exits 130 and SIGTERM 143, with no temp; the outputs already
     // committed stay whole.
