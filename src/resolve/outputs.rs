@@ -333,7 +333,7 @@ fn inputs(plan: &Plan) -> Vec<(&'static str, &Path)> {
 /// oci-archive:F --tarball F`, `--binary F --tarball F`, `--tarball` at the signing key): the
 /// input would be gone, or the next run would build on its own output. Refused before anything is
 /// built; so is an input inside the layout directory (the layout replaces it whole) and an output
-/// inside an input directory (a base layout, a directory copied into the image).
+/// inside an input directory (a base layout, which it would make no layout).
 fn check_not_an_input(plan: &Plan) -> Result<()> {
     let inputs: Vec<(&str, &Path, PathBuf)> = inputs(plan)
         .into_iter()
