@@ -240,9 +240,12 @@ fn check_size(
 
 /// Run the plan and report what was made.
 pub fn execute(plan: &Plan) -> Result<Report> {
-    // Checked before anything is built: the --image-refs path, the signing key.
+    // Checked before anything is built: the --image-refs path, the --load engine, the signing key.
     if let Some(f) = &plan.image_refs {
         sink::refs::preflight(plan, f)?;
+    }
+    if plan.load {
+        sink::load::engine()?;
     }
     let signer = crate::sign::for_run(plan.sign_key.as_deref(), plan.pushes())?;
     build_then(plan, |store, built| {

@@ -65,35 +65,50 @@ fn check_output_paths(cli: &Cli) -> Result<()> {
     Ok(())
 }
 
-/// `p` absolute and without `.` and `..` components (lexically; symlinks of the existing part
-/// resolved, so two spellings of one place compare equal).
+/// Where `p` leads: absolute, each component's symlink followed in turn as the kernel does (a
+/// dangling one too, and the rest of the path taken from its target: an output is written where
+/// it points), then `.` and `..` applied, so two spellings of one place compare equal and a link
+/// cannot hide that an output goes into the blob cache or the layout. At most 40 links are
+/// followed (as the kernel); the write refuses more.
 fn normalized(p: &Path) -> PathBuf {
+    use std::path::Component;
     let abs = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
-    let mut out = PathBuf::new();
-    for c in abs.components() {
-        match c {
-            std::path::Component::CurDir => {}
-            std::path::Component::ParentDir => {
-                out.pop();
+    // The components still to walk, last first.
+    let mut todo: Vec<std::ffi::OsString> = Vec::new();
+    let push_all = |todo: &mut Vec<std::ffi::OsString>, path: &Path| {
+        for c in path.components().rev() {
+            match c {
+                Component::Normal(n) => todo.push(n.to_os_string()),
+                Component::ParentDir => todo.push("..".into()),
+                Component::CurDir | Component::RootDir | Component::Prefix(_) => {}
             }
-            other => out.push(other),
+        }
+    };
+    push_all(&mut todo, &abs);
+    let mut out = PathBuf::from("/");
+    let mut links = 0;
+    while let Some(n) = todo.pop() {
+        if n == ".." {
+            out.pop();
+            continue;
+        }
+        let next = out.join(&n);
+        let link = match std::fs::symlink_metadata(&next) {
+            Ok(m) if m.file_type().is_symlink() && links < 40 => std::fs::read_link(&next).ok(),
+            _ => None,
+        };
+        match link {
+            Some(target) => {
+                links += 1;
+                if target.is_absolute() {
+                    out = PathBuf::from("/");
+                }
+                push_all(&mut todo, &target);
+            }
+            None => out = next,
         }
     }
-    // Resolve the longest existing ancestor (a symlinked directory), keep the rest as written.
-    let mut tail = Vec::new();
-    let mut head = out.clone();
-    loop {
-        if let Ok(real) = head.canonicalize() {
-            return tail.iter().rev().fold(real, |acc: PathBuf, n| acc.join(n));
-        }
-        match (head.file_name().map(|n| n.to_os_string()), head.parent()) {
-            (Some(n), Some(parent)) => {
-                tail.push(n);
-                head = parent.to_path_buf();
-            }
-            _ => return out,
-        }
-    }
+    out
 }
 
 /// The tarball cannot be the layout directory or inside it: the layout replaces its whole directory,
@@ -188,6 +203,185 @@ fn first_file_ancestor(p: &Path) -> Option<PathBuf> {
         .map(Path::to_path_buf)
 }
 
+/// The directory an output at `p` is made in (its symlink followed: the nearest existing ancestor
+/// of where it goes) must be writable, as the output is written to a temp beside it. Checked before
+/// anything is built, so a run never builds for minutes and then cannot write, nor leaves one
+/// output written and the next missing. A FIFO or device is written into and not checked here.
+fn check_writable(flag: &str, p: &Path) -> Result<()> {
+    if std::fs::metadata(p).is_ok_and(|m| crate::sink::commit::is_special(m.file_type())) {
+        return Ok(());
+    }
+    let followed = crate::sink::commit::follow_links(p)?;
+    let abs = std::path::absolute(&followed).unwrap_or(followed);
+    let parent = crate::sink::commit::parent_of(&abs);
+    let Some(dir) = parent.ancestors().find(|a| a.exists()) else {
+        return Ok(());
+    };
+    use rustix::fs::Access;
+    if let Err(e) = rustix::fs::access(dir, Access::WRITE_OK | Access::EXEC_OK) {
+        bail!(
+            "{flag} {}: cannot write in {} ({}), where the output and its temp go: give a path in a \
+             directory you can write, or make {} writable; nothing was built or written",
+            p.display(),
+            dir.display(),
+            std::io::Error::from(e),
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// An output is renamed into place, and a mount point (a volume such as `docker run -v
+/// $PWD/out:/out`, a file bind-mounted on its own) cannot be renamed over (EBUSY): refused before
+/// anything is built instead of failing after the build. A mount root is told by statx
+/// (`STATX_ATTR_MOUNT_ROOT`, Linux 5.8), else by a device other than its parent's.
+fn check_not_a_mount(flag: &str, p: &Path) -> Result<()> {
+    use rustix::fs::{AtFlags, StatxAttributes, StatxFlags, CWD};
+    use std::os::unix::fs::MetadataExt;
+    let followed = crate::sink::commit::follow_links(p)?;
+    let Ok(meta) = std::fs::symlink_metadata(&followed) else {
+        return Ok(());
+    };
+    if crate::sink::commit::is_special(meta.file_type()) {
+        return Ok(());
+    }
+    let flags = AtFlags::NO_AUTOMOUNT | AtFlags::SYMLINK_NOFOLLOW;
+    let root = match rustix::fs::statx(CWD, &followed, flags, StatxFlags::empty()) {
+        Ok(x) if x.stx_attributes_mask.contains(StatxAttributes::MOUNT_ROOT) => {
+            x.stx_attributes.contains(StatxAttributes::MOUNT_ROOT)
+        }
+        _ => {
+            let abs = std::path::absolute(&followed).unwrap_or_else(|_| followed.clone());
+            let parent = std::fs::metadata(crate::sink::commit::parent_of(&abs));
+            parent.is_ok_and(|m| m.dev() != meta.dev())
+        }
+    };
+    if root {
+        let inside = if meta.is_dir() {
+            format!("a path inside it, e.g. {}", p.join("image").display())
+        } else {
+            "another path".to_string()
+        };
+        bail!(
+            "{flag} {} is a mount point (a volume or bind mount), and an output is renamed into \
+             place, which a mount point does not allow: give {inside}; nothing was built or written",
+            p.display()
+        );
+    }
+    Ok(())
+}
+
+/// No two images of one run write the same path (layout, or a file beside it): two packages with
+/// the same `name`, or names that map to one directory (`x/app`, `y/app` and `x_app`), would
+/// replace each other's output. Refused before anything is built.
+fn check_distinct(plan: &Plan) -> Result<()> {
+    let mut seen: Vec<(PathBuf, &str)> = Vec::new();
+    for img in &plan.images {
+        let mut paths = vec![normalized(&img.layout)];
+        paths.extend(
+            crate::sink::beside::planned(img)
+                .iter()
+                .map(|f| normalized(&f.path)),
+        );
+        for p in paths {
+            if let Some((_, other)) = seen.iter().find(|(q, _)| *q == p) {
+                bail!(
+                    "the images {other} and {} would both be written to {}: give each package its \
+                     own `name` in [package.metadata.slim-image], or build them in separate runs \
+                     with -p and -o",
+                    img.name,
+                    p.display()
+                );
+            }
+            seen.push((p, &img.name));
+        }
+    }
+    Ok(())
+}
+
+/// What the run reads from files: the `--binary` files, the files copied into images, base
+/// layouts and archives, the signing key and the manifest, each with what it is (for messages).
+fn inputs(plan: &Plan) -> Vec<(&'static str, &Path)> {
+    use crate::base::BaseSource;
+    let mut v: Vec<(&'static str, &Path)> = Vec::new();
+    for img in &plan.images {
+        v.extend(
+            img.binaries
+                .iter()
+                .filter_map(|b| b.prebuilt.as_deref())
+                .map(|p| ("--binary", p)),
+        );
+        v.extend(
+            img.files
+                .iter()
+                .map(|f| ("the file copied into the image", f.src.as_path())),
+        );
+        if let BaseSource::OciDir(p, _)
+        | BaseSource::OciArchive(p, _)
+        | BaseSource::DockerArchive(p, _) = &img.base
+        {
+            v.push(("the base image", p));
+        }
+    }
+    v.extend(plan.sign_key.as_deref().map(|p| ("the signing key", p)));
+    let manifest = plan.cargo.as_ref().and_then(|c| c.manifest_path.as_deref());
+    v.extend(manifest.map(|p| ("--manifest-path", p)));
+    v
+}
+
+/// No output replaces what the same run reads (`--base oci:DIR -o DIR`, `--base
+/// oci-archive:F --tarball F`, `--binary F --tarball F`, `--tarball` at the signing key): the
+/// input would be gone, or the next run would build on its own output. Refused before anything is
+/// built; so is an input inside the layout directory (the layout replaces it whole) and an output
+/// inside an input directory (a base layout, which it would make no layout).
+fn check_not_an_input(plan: &Plan) -> Result<()> {
+    let inputs: Vec<(&str, &Path, PathBuf)> = inputs(plan)
+        .into_iter()
+        .map(|(what, p)| (what, p, normalized(p)))
+        .collect();
+    for img in &plan.images {
+        let mut outputs: Vec<(String, &Path)> = vec![("the output directory".into(), &img.layout)];
+        let beside = crate::sink::beside::planned(img);
+        outputs.extend(beside.iter().map(|f| {
+            (
+                format!("the {} beside the layout", f.noun),
+                f.path.as_path(),
+            )
+        }));
+        let files = [
+            ("--tarball", &img.tarball),
+            ("--image-refs", &plan.image_refs),
+        ];
+        for (flag, f) in files
+            .iter()
+            .filter_map(|(n, f)| f.as_deref().map(|f| (*n, f)))
+        {
+            if !crate::sink::archive::is_stdout(f) {
+                outputs.push((flag.to_string(), f));
+            }
+        }
+        for (out_what, out) in outputs {
+            let o = normalized(out);
+            for (in_what, input, i) in &inputs {
+                let how = if i.starts_with(&o) {
+                    "would replace"
+                } else if o.starts_with(i) {
+                    "would be written inside"
+                } else {
+                    continue;
+                };
+                bail!(
+                    "{out_what} {} {how} {in_what} {}, which this run reads: give the output \
+                     another path",
+                    out.display(),
+                    input.display()
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 pub(super) fn assign_outputs(plan: &mut Plan, cli: &Cli) -> Result<()> {
     let many = plan.images.len() > 1;
     if many && !cli.build.tag.is_empty() {
@@ -226,6 +420,8 @@ pub(super) fn assign_outputs(plan: &mut Plan, cli: &Cli) -> Result<()> {
         };
         check_outside_cache(&img.layout, what, &cache)?;
         crate::sink::layout::check_replaceable(&img.layout, what)?;
+        check_writable(what, &img.layout)?;
+        check_not_a_mount(what, &img.layout)?;
         // A file output (the tarball, the --image-refs list) is no other output's path: written
         // later, it would replace that output, or (inside the layout) make it no layout.
         let files = [
@@ -240,6 +436,8 @@ pub(super) fn assign_outputs(plan: &mut Plan, cli: &Cli) -> Result<()> {
             check_tarball_not_beside(flag, t, img)?;
             if !crate::sink::archive::is_stdout(t) {
                 check_outside_cache(t, flag, &cache)?;
+                check_writable(flag, t)?;
+                check_not_a_mount(flag, t)?;
             }
         }
         if let (Some(t), Some(r)) = (&cli.tarball, &cli.image_refs) {
@@ -288,5 +486,6 @@ pub(super) fn assign_outputs(plan: &mut Plan, cli: &Cli) -> Result<()> {
         }
         img.push.dedup();
     }
-    Ok(())
+    check_distinct(plan)?;
+    check_not_an_input(plan)
 }

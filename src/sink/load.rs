@@ -25,23 +25,45 @@ impl Sink for Load {
     }
 }
 
-/// Load `img` into the first engine found (`$SLIM_IMAGE_LOADER` overrides: `podman` or `docker`).
-/// Returns the engine's name.
-pub fn load(img: &Named<'_>) -> Result<String> {
-    let wanted = std::env::var("SLIM_IMAGE_LOADER").ok();
+/// The engine `--load` streams into, and its path: `$SLIM_IMAGE_LOADER` (`podman` or `docker`)
+/// when set, else the first of podman and docker on PATH. Checked before anything is built
+/// (`execute`), so a run that cannot load writes nothing, and again when loading.
+pub fn engine() -> Result<(String, std::path::PathBuf)> {
+    // Empty is unset (a CI variable that was not filled in).
+    let wanted = std::env::var("SLIM_IMAGE_LOADER")
+        .ok()
+        .filter(|w| !w.is_empty());
     let candidates: Vec<&str> = match wanted.as_deref() {
-        Some(w) => vec![w],
+        Some(w @ ("podman" | "docker")) => vec![w],
+        Some(w) => bail!(
+            "SLIM_IMAGE_LOADER={} names no engine --load knows: set it to podman or docker, or \
+             unset it (podman, else docker)",
+            crate::ui::shown(w)
+        ),
         None => vec!["podman", "docker"],
     };
-    let Some((engine, path)) = candidates
+    if let Some(found) = candidates
         .iter()
         .find_map(|c| crate::host::program::on_path(c).map(|p| (c.to_string(), p)))
-    else {
-        bail!(
+    {
+        return Ok(found);
+    }
+    match wanted {
+        Some(w) => bail!(
+            "--load: SLIM_IMAGE_LOADER={w} and {w} is not on PATH: install it, unset \
+             SLIM_IMAGE_LOADER to use the other engine, or use --tarball FILE and load it where an \
+             engine runs"
+        ),
+        None => bail!(
             "--load needs podman or docker on PATH, and neither was found: install podman \
              (apt-get install podman), or use --tarball FILE and load it where an engine runs"
-        );
-    };
+        ),
+    }
+}
+
+/// Load `img` into the engine of [`engine`]. Returns the engine's name.
+pub fn load(img: &Named<'_>) -> Result<String> {
+    let (engine, path) = engine()?;
     // docker load only reads docker-archive; podman reads both, and the OCI form keeps the full name.
     let format = if engine == "docker" {
         Format::Docker

@@ -4,7 +4,7 @@
 use super::slim::cmd;
 use std::fs;
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -90,4 +90,87 @@ pub fn hold_lock(path: &Path) -> fs::File {
     let f = fs::File::create(path).unwrap();
     f.lock().unwrap();
     f
+}
+
+/// Every path under `dir` that is a temp or lock of the tool (`.slim-image-…`, `…slim-image-lock`,
+/// the blob cache's `slim-<pid>-…`).
+pub fn litter(dir: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    for e in fs::read_dir(dir).into_iter().flatten().flatten() {
+        let n = e.file_name().to_string_lossy().into_owned();
+        let cache_temp = n
+            .strip_prefix("slim-")
+            .is_some_and(|r| r.starts_with(|c: char| c.is_ascii_digit()));
+        if n.starts_with(".slim-image-") || n.ends_with("slim-image-lock") || cache_temp {
+            found.push(e.path().display().to_string());
+        }
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            found.extend(litter(&e.path()));
+        }
+    }
+    found
+}
+
+pub fn assert_no_litter(dir: &Path) {
+    let left = litter(dir);
+    assert!(left.is_empty(), "temps left: {left:?}");
+}
+
+pub fn signal(pid: u32, sig: i32) {
+    // SAFETY: a signal to a process this test started.
+    assert_eq!(unsafe { libc::kill(pid as i32, sig) }, 0);
+}
+
+/// Every name under `dir`, recursively, relative to it.
+pub fn tree(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = walkdir(dir)
+        .iter()
+        .map(|p| p.strip_prefix(dir).unwrap().to_path_buf())
+        .collect();
+    v.sort();
+    v
+}
+
+pub fn walkdir(dir: &Path) -> Vec<PathBuf> {
+    let mut v = Vec::new();
+    for e in fs::read_dir(dir).into_iter().flatten().flatten() {
+        v.push(e.path());
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            v.extend(walkdir(&e.path()));
+        }
+    }
+    v
+}
+
+/// Every file under `dir` (outside `target`) with its bytes, sorted.
+pub fn tree_bytes(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    tree(dir)
+        .into_iter()
+        .filter(|p| !p.starts_with("target") && dir.join(p).is_file())
+        .map(|p| (p.clone(), fs::read(dir.join(&p)).unwrap()))
+        .collect()
+}
+
+/// `c` run in a mount namespace of its own between the shell lines `setup` (which mount what the
+/// test needs there) and `after` (which look at it before it goes; `c`'s exit status is kept);
+/// None (after a loud SKIP) where this process may not make one (no CAP_SYS_ADMIN).
+pub fn in_mount_namespace(c: &Command, setup: &str, after: &str, test: &str) -> Option<Command> {
+    let can = Command::new("unshare").args(["-m", "true"]).status();
+    if !can.is_ok_and(|s| s.success()) {
+        eprintln!("SKIP: {test}: `unshare -m` is not allowed here (needs CAP_SYS_ADMIN)");
+        return None;
+    }
+    let mut u = Command::new("unshare");
+    let script = format!("set -e\n{setup}\nset +e\n\"$@\"\nrc=$?\n{after}\nexit $rc");
+    u.args(["-m", "sh", "-c", &script, "sh"]);
+    u.arg(c.get_program())
+        .args(c.get_args())
+        .stdin(Stdio::null());
+    for (k, v) in c.get_envs() {
+        match v {
+            Some(v) => u.env(k, v),
+            None => u.env_remove(k),
+        };
+    }
+    Some(u)
 }
