@@ -183,21 +183,7 @@ fn build_once(group: &[&BuildRequest]) -> Result<Vec<BuiltBinary>> {
         };
         toolchains.push(decision.toolchain);
     }
-    let target_dir = match &req.target_dir {
-        Some(t) => t.clone(),
-        None => {
-            // cargo's own choice (CARGO_TARGET_DIR, build.target-dir, else <workspace>/target).
-            let mut md = cargo_metadata::MetadataCommand::new();
-            md.no_deps();
-            if let Some(m) = &req.manifest_path {
-                md.manifest_path(m);
-            }
-            let md = md
-                .exec()
-                .context("running `cargo metadata` to find the target dir")?;
-            md.target_directory.into_std_path_buf()
-        }
-    };
+    let target_dir = target_dir_of(req)?;
     let setup = prepare::setup(group, &target_dir)?;
     let ours: Vec<BuildRequest> = group
         .iter()
@@ -221,6 +207,60 @@ fn build_once(group: &[&BuildRequest]) -> Result<Vec<BuiltBinary>> {
     ui::status("Building", what.join(", "));
     ui::verbose(format!("running {}", inv.display()));
 
+    let platforms: Vec<Platform> = group.iter().map(|r| r.platform).collect();
+    let (status, parser) = run_cargo(&inv, &platforms, &triple)?;
+    if !status.success() || parser.finished == Some(false) {
+        let code = status
+            .code()
+            .map_or_else(|| status.to_string(), |c| format!("exit status {c}"));
+        let mut msg = format!("cargo build failed for {triple} ({code}): see the errors above");
+        for h in &inv.hints {
+            msg.push_str("\nnote: ");
+            msg.push_str(h);
+        }
+        bail!(msg);
+    }
+    let bins = parser.finish()?;
+    check_each_platform(&bins, &platforms)?;
+    for b in &bins {
+        ui::verbose(format!(
+            "built {} ({}, {}) at {}",
+            b.name,
+            b.package,
+            b.platform,
+            b.path.display()
+        ));
+    }
+    Ok(bins)
+}
+
+/// Where `req` builds: its --target-dir, else cargo's own choice (CARGO_TARGET_DIR,
+/// build.target-dir, else <workspace>/target).
+fn target_dir_of(req: &BuildRequest) -> Result<std::path::PathBuf> {
+    Ok(match &req.target_dir {
+        Some(t) => t.clone(),
+        None => {
+            // cargo's own choice (CARGO_TARGET_DIR, build.target-dir, else <workspace>/target).
+            let mut md = cargo_metadata::MetadataCommand::new();
+            md.no_deps();
+            if let Some(m) = &req.manifest_path {
+                md.manifest_path(m);
+            }
+            let md = md
+                .exec()
+                .context("running `cargo metadata` to find the target dir")?;
+            md.target_directory.into_std_path_buf()
+        }
+    })
+}
+
+/// Run cargo as `inv` says for `platforms` (`triple` names them in errors), showing what it
+/// prints that is not a cargo message on stderr: its exit status and the messages read.
+fn run_cargo(
+    inv: &toolchain::Invocation,
+    platforms: &[Platform],
+    triple: &str,
+) -> Result<(std::process::ExitStatus, MessageParser)> {
     let mut cmd = Command::new(&inv.program);
     cmd.args(&inv.args)
         .envs(inv.env.iter().map(|(k, v)| (k, v)));
@@ -236,8 +276,7 @@ fn build_once(group: &[&BuildRequest]) -> Result<Vec<BuiltBinary>> {
                 inv.display()
             )
         })?;
-    let platforms: Vec<Platform> = group.iter().map(|r| r.platform).collect();
-    let mut parser = MessageParser::new(&platforms);
+    let mut parser = MessageParser::new(platforms);
     if let Some(stdout) = child.stdout.take() {
         let mut reader = BufReader::new(stdout);
         let mut line = Vec::new();
@@ -258,19 +297,12 @@ fn build_once(group: &[&BuildRequest]) -> Result<Vec<BuiltBinary>> {
     let status = child
         .wait()
         .with_context(|| format!("waiting for cargo to finish building for {triple}"))?;
-    if !status.success() || parser.finished == Some(false) {
-        let code = status
-            .code()
-            .map_or_else(|| status.to_string(), |c| format!("exit status {c}"));
-        let mut msg = format!("cargo build failed for {triple} ({code}): see the errors above");
-        for h in &inv.hints {
-            msg.push_str("\nnote: ");
-            msg.push_str(h);
-        }
-        bail!(msg);
-    }
-    let bins = parser.finish()?;
-    for p in &platforms {
+    Ok((status, parser))
+}
+
+/// Every one of `platforms` got a binary in `bins`.
+fn check_each_platform(bins: &[BuiltBinary], platforms: &[Platform]) -> Result<()> {
+    for p in platforms {
         if !bins.iter().any(|b| b.platform == *p) {
             bail!(
                 "cargo built no binaries for {}: the selected packages have no bin targets (or \
@@ -280,16 +312,7 @@ fn build_once(group: &[&BuildRequest]) -> Result<Vec<BuiltBinary>> {
             );
         }
     }
-    for b in &bins {
-        ui::verbose(format!(
-            "built {} ({}, {}) at {}",
-            b.name,
-            b.package,
-            b.platform,
-            b.path.display()
-        ));
-    }
-    Ok(bins)
+    Ok(())
 }
 
 /// The `cargo metadata`/`cargo tree` query of `req`'s workspace and flags.

@@ -20,6 +20,7 @@ mod outputs;
 pub mod pkgspec;
 pub mod platforms;
 mod prebuilt;
+mod push_targets;
 mod spec;
 mod toolchains;
 pub use build::{load_metadata, plan, resolve_with, source_date_epoch, NoSuchBin, NoSuchPackage};

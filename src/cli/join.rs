@@ -33,21 +33,28 @@ fn defaults() -> Cli {
     d
 }
 
-/// The build flags `before` joined with `after`. `--release` on one side and `--profile NAME` on
-/// the other are refused, as clap refuses them side by side.
-pub fn build(before: BuildArgs, after: BuildArgs) -> Result<BuildArgs> {
-    let d = defaults().build;
+/// `--release` on one side of the subcommand and `--profile NAME` (not `default`) on the other are
+/// refused, as clap refuses them side by side.
+fn check_release_profile(before: &BuildArgs, after: &BuildArgs, default: &str) -> Result<()> {
     for (release, profile) in [
         (before.release, &after.profile),
         (after.release, &before.profile),
     ] {
-        if release && *profile != d.profile {
+        if release && *profile != default {
             bail!(
                 "--release cannot be used with --profile {profile} (one before the \
                  subcommand, one after it): --release is the release profile; give one of them"
             );
         }
     }
+    Ok(())
+}
+
+/// The build flags `before` joined with `after`. `--release` on one side and `--profile NAME` on
+/// the other are refused, as clap refuses them side by side.
+pub fn build(before: BuildArgs, after: BuildArgs) -> Result<BuildArgs> {
+    let d = defaults().build;
+    check_release_profile(&before, &after, &d.profile)?;
     let BuildArgs {
         manifest_path,
         package,

@@ -68,6 +68,32 @@ fn is_proc_macro(pkg: &cargo_metadata::Package) -> bool {
             .all(|t| t.kind.iter().all(|k| *k == TargetKind::ProcMacro))
 }
 
+/// The kind each package is reached from `root_id` with: the strongest; a build dependency's own
+/// dependencies are build dependencies too.
+fn reach<'a>(
+    root_id: &'a str,
+    packages: &BTreeMap<&str, &cargo_metadata::Package>,
+    nodes: &BTreeMap<&str, &'a cargo_metadata::Node>,
+) -> BTreeMap<&'a str, Kind> {
+    let mut kind: BTreeMap<&str, Kind> = BTreeMap::from([(root_id, Kind::Runtime)]);
+    let mut queue = vec![root_id];
+    while let Some(id) = queue.pop() {
+        let parent = kind[id];
+        for dep in nodes.get(id).map(|n| n.deps.as_slice()).unwrap_or(&[]) {
+            let to = dep.pkg.repr.as_str();
+            let mut k = edge_kind(dep).min(parent);
+            if packages.get(to).is_some_and(|p| is_proc_macro(p)) {
+                k = k.min(Kind::Build);
+            }
+            if kind.get(to).is_none_or(|old| k > *old) {
+                kind.insert(to, k);
+                queue.push(to);
+            }
+        }
+    }
+    kind
+}
+
 /// The dependency tree of workspace package `root` as `VersionInfo` (format 1: proc-macros are
 /// build dependencies). Packages are sorted by name, version and id, so the bytes do not depend on
 /// the order `cargo metadata` lists them in.
@@ -97,24 +123,7 @@ pub fn version_info(md: &Metadata, root: &str) -> Result<VersionInfo> {
     else {
         bail!("package `{root}` is not in the workspace's cargo metadata");
     };
-    // Each package keeps the strongest kind it is reached with; a build dependency's own
-    // dependencies are build dependencies too.
-    let mut kind: BTreeMap<&str, Kind> = BTreeMap::from([(root_id, Kind::Runtime)]);
-    let mut queue = vec![root_id];
-    while let Some(id) = queue.pop() {
-        let parent = kind[id];
-        for dep in nodes.get(id).map(|n| n.deps.as_slice()).unwrap_or(&[]) {
-            let to = dep.pkg.repr.as_str();
-            let mut k = edge_kind(dep).min(parent);
-            if packages.get(to).is_some_and(|p| is_proc_macro(p)) {
-                k = k.min(Kind::Build);
-            }
-            if kind.get(to).is_none_or(|old| k > *old) {
-                kind.insert(to, k);
-                queue.push(to);
-            }
-        }
-    }
+    let kind = reach(root_id, &packages, &nodes);
     let mut listed: Vec<(&str, &semver::Version, &str)> = Vec::new();
     for (id, k) in &kind {
         if *k == Kind::Dev {

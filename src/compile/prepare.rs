@@ -222,21 +222,7 @@ pub fn setup(reqs: &[&BuildRequest], target_dir: &Path) -> Result<Setup> {
     // The object files and the wrapper config are named by their contents: two runs with the
     // same stamp but other dependency data (other features) share this dir, and one must never
     // rewrite a file the other's cargo is linking with or its wrapper is reading.
-    let mut targets = BTreeMap::new();
-    for r in reqs {
-        let triple = r.platform.rust_target();
-        let data_dir = dir.join("dep-data").join(triple);
-        std::fs::create_dir_all(&data_dir)
-            .with_context(|| format!("creating the build directory {}", data_dir.display()))?;
-        let mut dep_objects = BTreeMap::new();
-        for (pkg, payload) in &r.repro.dep_data {
-            let object = depdata::object(r.platform.elf_machine(), payload);
-            let path = data_dir.join(format!("{pkg}-{}.o", short_hash(&object)));
-            write_if_changed(&path, &object)?;
-            dep_objects.insert(pkg.clone(), path);
-        }
-        targets.insert(triple.to_string(), dep_objects);
-    }
+    let targets = write_dep_objects(reqs, &dir)?;
     let mut remap = req.repro.remap.clone();
     // The build dir itself, most specific of all: OUT_DIR sources live in it.
     remap.push((dir.clone(), "/target".into()));
@@ -259,30 +245,67 @@ pub fn setup(reqs: &[&BuildRequest], target_dir: &Path) -> Result<Setup> {
             std::env::current_exe().context("finding this executable to run it as rustc wrapper")?
         }
     };
-    let dir_text = dir.to_string_lossy().into_owned();
     let c_flags = remap::c_flags(&config.remap);
     let c_env: Vec<(String, String)> = triples
         .iter()
         .flat_map(|t| user_env::c_flags_env(&c_flags, t, &|v| std::env::var(v).ok()))
         .collect();
     Ok(Setup {
+        env: cargo_env(&dir, c_env, &exe, &config_path),
         cargo_target_dir: dir,
-        env: c_env
-            .into_iter()
-            .chain([
-                // cargo's intermediate artifacts (deps, build script output, fingerprints) go to its
-                // build dir, the target dir unless `build.build-dir` says otherwise: with one of the
-                // user's, cargo would reuse artifacts of their own builds (made without the wrapper's
-                // flags) and put OUT_DIR where no remap covers it. The environment beats config files.
-                ("CARGO_BUILD_BUILD_DIR".into(), dir_text),
-                ("RUSTC_WRAPPER".into(), exe.to_string_lossy().into_owned()),
-                (
-                    CONFIG_VAR.into(),
-                    config_path.to_string_lossy().into_owned(),
-                ),
-            ])
-            .collect(),
     })
+}
+
+/// Write each target's dependency objects of `reqs` under `dir`/dep-data/TRIPLE, named by their
+/// contents: per triple, package name -> object file.
+fn write_dep_objects(
+    reqs: &[&BuildRequest],
+    dir: &Path,
+) -> Result<BTreeMap<String, BTreeMap<String, PathBuf>>> {
+    let mut targets = BTreeMap::new();
+    for r in reqs {
+        let triple = r.platform.rust_target();
+        let data_dir = dir.join("dep-data").join(triple);
+        std::fs::create_dir_all(&data_dir)
+            .with_context(|| format!("creating the build directory {}", data_dir.display()))?;
+        let mut dep_objects = BTreeMap::new();
+        for (pkg, payload) in &r.repro.dep_data {
+            let object = depdata::object(r.platform.elf_machine(), payload);
+            let path = data_dir.join(format!("{pkg}-{}.o", short_hash(&object)));
+            write_if_changed(&path, &object)?;
+            dep_objects.insert(pkg.clone(), path);
+        }
+        targets.insert(triple.to_string(), dep_objects);
+    }
+    Ok(targets)
+}
+
+/// The environment of the cargo build: the C flags `c_env`, the build dir `dir`, this executable
+/// (`exe`) as rustc wrapper and its config at `config_path`.
+fn cargo_env(
+    dir: &Path,
+    c_env: Vec<(String, String)>,
+    exe: &Path,
+    config_path: &Path,
+) -> Vec<(String, String)> {
+    c_env
+        .into_iter()
+        .chain([
+            // cargo's intermediate artifacts (deps, build script output, fingerprints) go to its
+            // build dir, the target dir unless `build.build-dir` says otherwise: with one of the
+            // user's, cargo would reuse artifacts of their own builds (made without the wrapper's
+            // flags) and put OUT_DIR where no remap covers it. The environment beats config files.
+            (
+                "CARGO_BUILD_BUILD_DIR".into(),
+                dir.to_string_lossy().into_owned(),
+            ),
+            ("RUSTC_WRAPPER".into(), exe.to_string_lossy().into_owned()),
+            (
+                CONFIG_VAR.into(),
+                config_path.to_string_lossy().into_owned(),
+            ),
+        ])
+        .collect()
 }
 
 /// The bins of `built` whose `.dep-v0` section is not the dependency data of this build: cargo does

@@ -37,18 +37,7 @@ pub struct FetchPlan {
 pub fn run(plan: &FetchPlan) -> Result<()> {
     let image = &plan.image;
     if plan.dry_run {
-        let text = format!(
-            "debuginfo (dry run: IMAGE is not read, nothing is written)\n  image:  {image}\n  output: {}\n",
-            plan.output.display()
-        );
-        let json = serde_json::json!({
-            "tool": format!("cargo-slim-image {}", env!("CARGO_PKG_VERSION")),
-            "dry_run": true,
-            "command": "debuginfo",
-            "image": image.to_string(),
-            "output": plan.output.to_string_lossy(),
-        });
-        print!("{}", crate::dry_run_text(plan.json, text, &json));
+        print_dry_run(plan);
         return Ok(());
     }
     // From here on temps are made: an interrupt removes them, the blob store in $TMPDIR (a
@@ -59,17 +48,68 @@ pub fn run(plan: &FetchPlan) -> Result<()> {
     let store = BlobStore::open(tmp.path().join("blobs"))?;
     let opened = source::open(image, &store, &plan.client)?;
     let manifests = platform_manifests(&opened)?;
-    let several = manifests.len() > 1;
     // Every debug file is fetched and checked into the store first: nothing is created beside DIR
     // (not even its missing parents) unless there is something to write.
+    let files = fetch_all(&opened, &manifests, &store)?;
+    let written = files.len();
+    if written == 0 {
+        bail!(
+            "{} has no debug info attached (artifact type {ARTIFACT_TYPE}): it was built with \
+             debuginfo = \"keep\" or \"drop\", its binaries had none, or it was not pushed by \
+             cargo slim-image; nothing was written",
+            opened.name
+        );
+    }
+    let parent = crate::sink::commit::parent_of(&plan.output);
+    std::fs::create_dir_all(&parent).with_context(|| format!("creating {}", parent.display()))?;
+    let staged = stage(&parent, &files, &store)?;
+    let lock = crate::sink::commit::DestLock::take(&plan.output)?;
+    check_new_or_empty(&plan.output)?;
+    crate::sink::commit::commit(&lock, vec![(staged, plan.output.clone())])?;
+    crate::ui::status(
+        "Wrote",
+        format!(
+            "{written} debug file(s) of {} to {}",
+            opened.name,
+            plan.output.display()
+        ),
+    );
+    Ok(())
+}
+
+/// `--dry-run`: print what would be fetched and where it would go.
+fn print_dry_run(plan: &FetchPlan) {
+    let image = &plan.image;
+    let text = format!(
+        "debuginfo (dry run: IMAGE is not read, nothing is written)\n  image:  {image}\n  output: {}\n",
+        plan.output.display()
+    );
+    let json = serde_json::json!({
+        "tool": format!("cargo-slim-image {}", env!("CARGO_PKG_VERSION")),
+        "dry_run": true,
+        "command": "debuginfo",
+        "image": image.to_string(),
+        "output": plan.output.to_string_lossy(),
+    });
+    print!("{}", crate::dry_run_text(plan.json, text, &json));
+}
+
+/// The debug files of each of `manifests` (by platform) in `opened`, fetched into `store` and
+/// checked: their paths in DIR (under `<os>-<arch>/` when there are several platforms).
+fn fetch_all(
+    opened: &Opened,
+    manifests: &[(Option<String>, Descriptor)],
+    store: &BlobStore,
+) -> Result<Vec<(PathBuf, Descriptor)>> {
+    let several = manifests.len() > 1;
     let mut files: Vec<(PathBuf, Descriptor)> = Vec::new();
-    for (platform, manifest) in &manifests {
+    for (platform, manifest) in manifests {
         let dir = match (several, platform) {
             (true, Some(p)) => PathBuf::from(p),
             _ => PathBuf::new(),
         };
-        for artifact in referrers(&opened, manifest, &store)? {
-            let bytes = opened.json(&artifact, &store)?;
+        for artifact in referrers(opened, manifest, store)? {
+            let bytes = opened.json(&artifact, store)?;
             let m: Manifest = serde_json::from_slice(&bytes)
                 .with_context(|| format!("parsing the debug-info artifact {}", artifact.digest))?;
             if m.artifact_type.as_deref() != Some(ARTIFACT_TYPE)
@@ -84,8 +124,8 @@ pub fn run(plan: &FetchPlan) -> Result<()> {
                     layer.size,
                     MAX_DEBUG_FILE,
                 )?;
-                opened.fetch(layer, &store)?;
-                check_elf(&store, layer, name, &opened.name)?;
+                opened.fetch(layer, store)?;
+                check_elf(store, layer, name, &opened.name)?;
                 let rel = dir.join(name);
                 if files.iter().any(|(r, _)| *r == rel) {
                     bail!(
@@ -97,19 +137,17 @@ pub fn run(plan: &FetchPlan) -> Result<()> {
             }
         }
     }
-    let written = files.len();
-    if written == 0 {
-        bail!(
-            "{} has no debug info attached (artifact type {ARTIFACT_TYPE}): it was built with \
-             debuginfo = \"keep\" or \"drop\", its binaries had none, or it was not pushed by \
-             cargo slim-image; nothing was written",
-            opened.name
-        );
-    }
-    let parent = crate::sink::commit::parent_of(&plan.output);
-    std::fs::create_dir_all(&parent).with_context(|| format!("creating {}", parent.display()))?;
-    let staged = crate::sink::commit::Temp::dir(&parent, crate::sink::commit::Kind::Debug)?;
-    for (rel, layer) in &files {
+    Ok(files)
+}
+
+/// The debug files `files` copied from `store` into a temp directory in `parent`, to be committed.
+fn stage(
+    parent: &Path,
+    files: &[(PathBuf, Descriptor)],
+    store: &BlobStore,
+) -> Result<crate::sink::commit::Temp> {
+    let staged = crate::sink::commit::Temp::dir(parent, crate::sink::commit::Kind::Debug)?;
+    for (rel, layer) in files {
         let dest = staged.path().join(rel);
         if let Some(d) = dest.parent() {
             std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
@@ -119,18 +157,7 @@ pub fn run(plan: &FetchPlan) -> Result<()> {
         std::io::copy(&mut store.open_blob(&layer.digest)?, &mut out)
             .with_context(|| format!("writing {}", dest.display()))?;
     }
-    let lock = crate::sink::commit::DestLock::take(&plan.output)?;
-    check_new_or_empty(&plan.output)?;
-    crate::sink::commit::commit(&lock, vec![(staged, plan.output.clone())])?;
-    crate::ui::status(
-        "Wrote",
-        format!(
-            "{written} debug file(s) of {} to {}",
-            opened.name,
-            plan.output.display()
-        ),
-    );
-    Ok(())
+    Ok(staged)
 }
 
 /// The largest debug file fetched (the DWARF of a large Rust binary is tens to hundreds of MiB): a

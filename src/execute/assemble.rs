@@ -121,55 +121,12 @@ pub(super) fn assemble(
             note_read(&mut read, img, name, digest)?;
         }
         let created = rfc3339(plan.epoch);
-        // FROM scratch: the shared base-files layer. On a base: its layers, plus what it lacks.
-        let (bottom, mut layers, run, mut annotations) = match on {
-            None => {
-                let base = base.get()?;
-                (
-                    Image::scratch(platform, &created).append(base),
-                    vec![
-                        LayerReport::new("base-files", &base.descriptor, base.uncompressed_size)
-                            .at_level(base.compression.level()),
-                    ],
-                    run_config(img),
-                    BTreeMap::new(),
-                )
-            }
-            Some((b, pb)) => {
-                let (image, layers) = crate::base::assemble::bottom(
-                    store,
-                    b,
-                    pb,
-                    img,
-                    platform,
-                    &created,
-                    compression,
-                )?;
-                let run = crate::base::merge::run_config(
-                    &pb.config.config,
-                    run_config(img),
-                    crate::plan::DEFAULT_PATH,
-                );
-                (
-                    image,
-                    layers,
-                    run,
-                    crate::base::assemble::annotations(b, pb),
-                )
-            }
-        };
-        annotations.extend(img.annotations.clone());
-        let bottom = timezones::append(
-            bottom,
-            &mut layers,
-            if img.timezones {
-                tz.get()?.as_ref()
-            } else {
-                None
-            },
-            on,
-            platform,
-        );
+        let Bottom {
+            image: bottom,
+            mut layers,
+            run,
+            annotations,
+        } = bottom(store, img, platform, on, (base, tz), &created, compression)?;
         layers.push(
             LayerReport::new("app", &app.descriptor, app.uncompressed_size)
                 .at_level(app.compression.level()),
@@ -195,6 +152,75 @@ pub(super) fn assemble(
         debug_files,
         read,
     })
+}
+
+/// What an image's own layers go on: the image below them, its layer rows, the run config and the
+/// annotations it inherits.
+struct Bottom {
+    image: Image,
+    layers: Vec<LayerReport>,
+    run: RunConfig,
+    annotations: BTreeMap<String, String>,
+}
+
+/// FROM scratch: the shared base-files layer. On a base: its layers, plus what it lacks. Then the
+/// image's annotations, and the zoneinfo layer if it asks for one.
+fn bottom(
+    store: &BlobStore,
+    img: &ImageSpec,
+    platform: crate::platform::Platform,
+    on: Option<(&BaseImage, &crate::base::PlatformBase)>,
+    (base, tz): (
+        &pending::Pending<'_, Layer>,
+        &pending::Pending<'_, Option<Layer>>,
+    ),
+    created: &str,
+    compression: LayerCompression,
+) -> Result<Bottom> {
+    let mut bottom = match on {
+        None => {
+            let base = base.get()?;
+            Bottom {
+                image: Image::scratch(platform, created).append(base),
+                layers: vec![LayerReport::new(
+                    "base-files",
+                    &base.descriptor,
+                    base.uncompressed_size,
+                )
+                .at_level(base.compression.level())],
+                run: run_config(img),
+                annotations: BTreeMap::new(),
+            }
+        }
+        Some((b, pb)) => {
+            let (image, layers) =
+                crate::base::assemble::bottom(store, b, pb, img, platform, created, compression)?;
+            let run = crate::base::merge::run_config(
+                &pb.config.config,
+                run_config(img),
+                crate::plan::DEFAULT_PATH,
+            );
+            Bottom {
+                image,
+                layers,
+                run,
+                annotations: crate::base::assemble::annotations(b, pb),
+            }
+        }
+    };
+    bottom.annotations.extend(img.annotations.clone());
+    bottom.image = timezones::append(
+        bottom.image,
+        &mut bottom.layers,
+        if img.timezones {
+            tz.get()?.as_ref()
+        } else {
+            None
+        },
+        on,
+        platform,
+    );
+    Ok(bottom)
 }
 
 /// Keep the digest of the prebuilt binary `name` as one platform's layer read it (a binary cargo

@@ -3,7 +3,6 @@
 
 use crate::cli::Cli;
 use crate::plan::Plan;
-use crate::reference::{split_tag, Reference};
 use anyhow::{bail, Result};
 use std::path::{Path, PathBuf};
 
@@ -397,17 +396,9 @@ pub(super) fn assign_outputs(plan: &mut Plan, cli: &Cli) -> Result<()> {
     let cli = &cli.output;
     let names: Vec<String> = plan.images.iter().map(|i| i.name.clone()).collect();
     let cache = plan.target_dir.join("slim-image").join(".cache");
+    let count = plan.images.len();
     for (i, img) in plan.images.iter_mut().enumerate() {
-        let short = short_name(&img.name);
-        let clash = names
-            .iter()
-            .enumerate()
-            .any(|(j, n)| j != i && short_name(n) == short);
-        let dir_name = if clash {
-            img.name.replace(['/', ':'], "_")
-        } else {
-            short.to_string()
-        };
+        let dir_name = dir_name(&names, i);
         img.layout = match (&cli.output, many) {
             (Some(o), false) => o.components().collect(),
             (Some(o), true) => o.join(&dir_name),
@@ -422,70 +413,71 @@ pub(super) fn assign_outputs(plan: &mut Plan, cli: &Cli) -> Result<()> {
         crate::sink::layout::check_replaceable(&img.layout, what)?;
         check_writable(what, &img.layout)?;
         check_not_a_mount(what, &img.layout)?;
-        // A file output (the tarball, the --image-refs list) is no other output's path: written
-        // later, it would replace that output, or (inside the layout) make it no layout.
-        let files = [
-            ("--tarball", &cli.tarball),
-            ("--image-refs", &cli.image_refs),
-        ];
-        for (flag, t) in files
-            .iter()
-            .filter_map(|(f, t)| t.as_ref().map(|t| (*f, t)))
-        {
-            check_tarball_outside(flag, t, &img.layout, what)?;
-            check_tarball_not_beside(flag, t, img)?;
-            if !crate::sink::archive::is_stdout(t) {
-                check_outside_cache(t, flag, &cache)?;
-                check_writable(flag, t)?;
-                check_not_a_mount(flag, t)?;
-            }
-        }
-        if let (Some(t), Some(r)) = (&cli.tarball, &cli.image_refs) {
-            if !crate::sink::archive::is_stdout(t) && normalized(t) == normalized(r) {
-                bail!(
-                    "--image-refs {} is the same file as --tarball {}: the list would replace the \
-                     tarball; give them two paths, e.g. --image-refs refs.txt",
-                    r.display(),
-                    t.display()
-                );
-            }
-        }
+        check_file_outputs(cli, img, what, &cache)?;
         // Nor is a file of the user's beside the layout (see sink::beside).
         crate::sink::beside::check_planned(img)?;
         img.tarball = cli.tarball.clone();
         for target in &cli.push {
-            if target.is_empty() {
-                if let Err(why) = crate::config::check::push_target(&img.name) {
-                    bail!(
-                        "--push: the image name {why}; set name = \"REGISTRY/...\" in [package.metadata.slim-image], use --tag REGISTRY/NAME, or --push REF",
-                    );
-                }
-                for t in &img.tags {
-                    img.push
-                        .push(format!("{}:{t}", img.name).parse::<Reference>()?);
-                }
-            } else {
-                if many {
-                    bail!("--push {target} names one repository, but this run builds {} images: pick one with --bin or -p, or use --push without a value", plan.images.len());
-                }
-                let r: Reference = target.parse()?;
-                crate::config::check::push_target(target)
-                    .map_err(|why| anyhow::anyhow!("--push {target}: {why}"))?;
-                if r.digest.is_some() {
-                    bail!("--push {target}: a push target cannot pin a digest (the digest is the result); give REGISTRY/NAME[:TAG]");
-                }
-                let explicit_tag = split_tag(target).1.is_some();
-                if explicit_tag {
-                    img.push.push(r);
-                } else {
-                    for t in &img.tags {
-                        img.push.push(r.with_tag(t));
-                    }
-                }
-            }
+            super::push_targets::add(img, target, many, count)?;
         }
         img.push.dedup();
     }
     check_distinct(plan)?;
     check_not_an_input(plan)
+}
+
+/// The directory name of image `i` of `names` under the output directory: its short name, or its
+/// whole name with `/` and `:` replaced where another image has the same short name.
+fn dir_name(names: &[String], i: usize) -> String {
+    let name = &names[i];
+    let short = short_name(name);
+    let clash = names
+        .iter()
+        .enumerate()
+        .any(|(j, n)| j != i && short_name(n) == short);
+    if clash {
+        name.replace(['/', ':'], "_")
+    } else {
+        short.to_string()
+    }
+}
+
+/// The file outputs (the tarball, the --image-refs list) of `img`, whose layout is checked as
+/// `what`: each is no other output's path, no file of the user's beside the layout, not in the
+/// cache, and writable.
+fn check_file_outputs(
+    cli: &crate::cli::OutputArgs,
+    img: &crate::plan::ImageSpec,
+    what: &str,
+    cache: &Path,
+) -> Result<()> {
+    // A file output (the tarball, the --image-refs list) is no other output's path: written
+    // later, it would replace that output, or (inside the layout) make it no layout.
+    let files = [
+        ("--tarball", &cli.tarball),
+        ("--image-refs", &cli.image_refs),
+    ];
+    for (flag, t) in files
+        .iter()
+        .filter_map(|(f, t)| t.as_ref().map(|t| (*f, t)))
+    {
+        check_tarball_outside(flag, t, &img.layout, what)?;
+        check_tarball_not_beside(flag, t, img)?;
+        if !crate::sink::archive::is_stdout(t) {
+            check_outside_cache(t, flag, cache)?;
+            check_writable(flag, t)?;
+            check_not_a_mount(flag, t)?;
+        }
+    }
+    if let (Some(t), Some(r)) = (&cli.tarball, &cli.image_refs) {
+        if !crate::sink::archive::is_stdout(t) && normalized(t) == normalized(r) {
+            bail!(
+                "--image-refs {} is the same file as --tarball {}: the list would replace the \
+                 tarball; give them two paths, e.g. --image-refs refs.txt",
+                r.display(),
+                t.display()
+            );
+        }
+    }
+    Ok(())
 }

@@ -24,8 +24,29 @@ fn serial(hex: &str) -> String {
 /// The CycloneDX 1.5 document.
 pub fn document(s: &Subject<'_>) -> Value {
     let image_ref = image_purl(s);
-    let mut components: Vec<Value> = s
-        .deps
+    let mut components = crate_components(s);
+    let mut deps = crate_dependencies(s, &image_ref);
+    add_c_libraries(s, &image_ref, &mut components, &mut deps);
+    add_tzdata(s, &image_ref, &mut components, &mut deps);
+    let dependencies: Vec<Value> = deps
+        .into_iter()
+        .map(|(r, on)| json!({"ref": r, "dependsOn": on}))
+        .collect();
+    json!({
+        "bomFormat": "CycloneDX",
+        "specVersion": "1.5",
+        "serialNumber": serial(s.manifest.digest.hex()),
+        "version": 1,
+        "metadata": metadata(s, &image_ref),
+        "components": components,
+        "dependencies": dependencies,
+    })
+}
+
+/// One `application` (a root crate) or `library` component per crate, with purl, license
+/// expression and the Cargo.lock hash.
+fn crate_components(s: &Subject<'_>) -> Vec<Value> {
+    s.deps
         .crates
         .iter()
         .map(|c| {
@@ -44,7 +65,12 @@ pub fn document(s: &Subject<'_>) -> Value {
             }
             v
         })
-        .collect();
+        .collect()
+}
+
+/// The dependency edges by bom-ref: the image (`image_ref`) on the root crates, each crate on its
+/// dependencies (every crate listed, with none too).
+fn crate_dependencies(s: &Subject<'_>, image_ref: &str) -> BTreeMap<String, Vec<String>> {
     let mut deps: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let roots: Vec<String> = s
         .deps
@@ -53,7 +79,7 @@ pub fn document(s: &Subject<'_>) -> Value {
         .filter(|c| c.root)
         .map(|c| c.purl())
         .collect();
-    deps.insert(image_ref.clone(), roots);
+    deps.insert(image_ref.to_string(), roots);
     for c in &s.deps.crates {
         deps.entry(c.purl()).or_default();
     }
@@ -62,8 +88,17 @@ pub fn document(s: &Subject<'_>) -> Value {
             .or_default()
             .push(s.deps.crates[*b].purl());
     }
-    // C libraries cargo slim-image built and linked into the binaries (OpenSSL for openssl-sys):
-    // a dependency of the crate they were built for, else of the image.
+    deps
+}
+
+/// C libraries cargo slim-image built and linked into the binaries (OpenSSL for openssl-sys): a
+/// component each, a dependency of the crate they were built for, else of the image.
+fn add_c_libraries(
+    s: &Subject<'_>,
+    image_ref: &str,
+    components: &mut Vec<Value>,
+    deps: &mut BTreeMap<String, Vec<String>>,
+) {
     for lib in s.tools.iter().flat_map(|t| &t.c_libraries) {
         components.push(json!({
             "type": "library",
@@ -86,11 +121,20 @@ pub fn document(s: &Subject<'_>) -> Value {
             .crates
             .iter()
             .find(|c| c.name == name && c.version == version)
-            .map_or(image_ref.clone(), |c| c.purl());
+            .map_or(image_ref.to_string(), |c| c.purl());
         deps.entry(owner).or_default().push(lib.purl());
         deps.entry(lib.purl()).or_default();
     }
-    // The zoneinfo layer's tzdata (`timezones = true`): data the image contains.
+}
+
+/// The zoneinfo layer's tzdata (`timezones = true`): data the image contains, a dependency of the
+/// image.
+fn add_tzdata(
+    s: &Subject<'_>,
+    image_ref: &str,
+    components: &mut Vec<Value>,
+    deps: &mut BTreeMap<String, Vec<String>>,
+) {
     if let Some(t) = s.tzdata.map(Tzdata::of) {
         components.push(json!({
             "type": "data",
@@ -101,15 +145,16 @@ pub fn document(s: &Subject<'_>) -> Value {
             "description": t.description,
             "externalReferences": [{"type": "distribution", "url": t.download}],
         }));
-        deps.entry(image_ref.clone())
+        deps.entry(image_ref.to_string())
             .or_default()
             .push(t.purl.clone());
         deps.entry(t.purl).or_default();
     }
-    let dependencies: Vec<Value> = deps
-        .into_iter()
-        .map(|(r, on)| json!({"ref": r, "dependsOn": on}))
-        .collect();
+}
+
+/// The `metadata`: the time, the tools (cargo-slim-image, rustc, the C toolchain), the image as
+/// the `container` component (its base as pedigree).
+fn metadata(s: &Subject<'_>, image_ref: &str) -> Value {
     let mut component = json!({
         "type": "container",
         "bom-ref": image_ref,
@@ -150,13 +195,5 @@ pub fn document(s: &Subject<'_>) -> Value {
     if !properties.is_empty() {
         metadata["properties"] = json!(properties);
     }
-    json!({
-        "bomFormat": "CycloneDX",
-        "specVersion": "1.5",
-        "serialNumber": serial(s.manifest.digest.hex()),
-        "version": 1,
-        "metadata": metadata,
-        "components": components,
-        "dependencies": dependencies,
-    })
+    metadata
 }

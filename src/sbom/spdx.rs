@@ -69,123 +69,31 @@ fn creation_info(s: &Subject<'_>) -> Value {
     info
 }
 
+/// The SPDX id of the image's own package.
+const IMAGE_ID: &str = "SPDXRef-Image";
+
 /// The SPDX 2.3 document.
 pub fn document(s: &Subject<'_>) -> Value {
-    let image_id = "SPDXRef-Image".to_string();
-    let mut image = package(&image_id, s.name, "CONTAINER");
+    let mut image = package(IMAGE_ID, s.name, "CONTAINER");
     image["checksums"] = sha256(s.manifest.digest.hex());
     image["versionInfo"] = json!(s.tag);
     image["externalRefs"] = purl_ref(&image_purl(s));
-    let mut packages = vec![image];
-    let mut relationships = vec![json!({
-        "spdxElementId": "SPDXRef-DOCUMENT",
-        "relationshipType": "DESCRIBES",
-        "relatedSpdxElement": image_id,
-    })];
-    let mut used = BTreeSet::new();
-    let ids: Vec<String> = s
-        .deps
-        .crates
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            let id = spdx_id("Package", &format!("{}-{}", c.name, c.version));
-            if used.insert(id.clone()) {
-                id
-            } else {
-                format!("{id}-{i}")
-            }
-        })
-        .collect();
-    for (c, id) in s.deps.crates.iter().zip(&ids) {
-        let purpose = if c.root { "APPLICATION" } else { "LIBRARY" };
-        let mut p = package(id, &c.name, purpose);
-        if let Some(sum) = &c.checksum {
-            p["checksums"] = sha256(sum);
-        }
-        p["versionInfo"] = json!(c.version);
-        p["externalRefs"] = purl_ref(&c.purl());
-        if let Some(location) = c.download_location() {
-            p["downloadLocation"] = json!(location);
-        }
-        if let Some(license) = &c.license {
-            p["licenseDeclared"] = json!(license);
-        }
-        packages.push(p);
-        if c.root {
-            relationships.push(json!({
-                "spdxElementId": image_id,
-                "relationshipType": "CONTAINS",
-                "relatedSpdxElement": id,
-            }));
-        }
-    }
-    for (a, b) in &s.deps.edges {
-        relationships.push(json!({
-            "spdxElementId": ids[*a],
-            "relationshipType": "DEPENDS_ON",
-            "relatedSpdxElement": ids[*b],
-        }));
-    }
-    // C libraries cargo slim-image built and linked into the binaries (OpenSSL for openssl-sys).
-    for lib in s.tools.iter().flat_map(|t| &t.c_libraries) {
-        let id = spdx_id("CLibrary", &format!("{}-{}", lib.name, lib.version));
-        let mut p = package(&id, &lib.name, "LIBRARY");
-        p["versionInfo"] = json!(lib.version);
-        p["externalRefs"] = purl_ref(&lib.purl());
-        p["licenseDeclared"] = json!(lib.license);
-        p["comment"] = json!(format!(
-            "Built from source by cargo slim-image for {} and linked statically into the binaries",
-            lib.for_crate
-        ));
-        packages.push(p);
-        relationships.push(json!({
-            "spdxElementId": image_id,
-            "relationshipType": "CONTAINS",
-            "relatedSpdxElement": id,
-        }));
-        let (name, version) = lib
-            .for_crate
-            .split_once('@')
-            .unwrap_or((&lib.for_crate, ""));
-        if let Some(i) = s
-            .deps
-            .crates
-            .iter()
-            .position(|c| c.name == name && c.version == version)
-        {
-            relationships.push(json!({
-                "spdxElementId": ids[i],
-                "relationshipType": "DEPENDS_ON",
-                "relatedSpdxElement": id,
-            }));
-        }
-    }
-    if let Some(t) = s.tzdata.map(Tzdata::of) {
-        let id = spdx_id("Data", &format!("{}-{}", t.name, t.version));
-        let mut p = package(&id, t.name, "OTHER");
-        p["versionInfo"] = json!(t.version);
-        p["externalRefs"] = purl_ref(&t.purl);
-        p["downloadLocation"] = json!(t.download);
-        p["comment"] = json!(t.description);
-        packages.push(p);
-        relationships.push(json!({
-            "spdxElementId": image_id,
-            "relationshipType": "CONTAINS",
-            "relatedSpdxElement": id,
-        }));
-    }
-    if let Some((reference, digest)) = s.base {
-        let id = "SPDXRef-BaseImage";
-        let mut base = package(id, reference, "CONTAINER");
-        base["checksums"] = sha256(digest.hex());
-        packages.push(base);
-        relationships.push(json!({
-            "spdxElementId": image_id,
-            "relationshipType": "DESCENDANT_OF",
-            "relatedSpdxElement": id,
-        }));
-    }
+    let mut out = Parts {
+        packages: vec![image],
+        relationships: vec![json!({
+            "spdxElementId": "SPDXRef-DOCUMENT",
+            "relationshipType": "DESCRIBES",
+            "relatedSpdxElement": IMAGE_ID,
+        })],
+    };
+    let ids = crate_ids(s);
+    add_crates(s, &ids, &mut out);
+    add_c_libraries(s, &ids, &mut out);
+    add_tzdata_and_base(s, &mut out);
+    let Parts {
+        packages,
+        relationships,
+    } = out;
     json!({
         "spdxVersion": "SPDX-2.3",
         "dataLicense": "CC0-1.0",
@@ -202,4 +110,117 @@ pub fn document(s: &Subject<'_>) -> Value {
         "packages": packages,
         "relationships": relationships,
     })
+}
+
+/// The packages and relationships of a document, as they are added.
+struct Parts {
+    packages: Vec<Value>,
+    relationships: Vec<Value>,
+}
+
+impl Parts {
+    /// `from` `kind` `to`.
+    fn relate(&mut self, from: &str, kind: &str, to: &str) {
+        self.relationships.push(json!({
+            "spdxElementId": from,
+            "relationshipType": kind,
+            "relatedSpdxElement": to,
+        }));
+    }
+}
+
+/// The SPDX id of each crate: from its name and version, with its index where two would share one.
+fn crate_ids(s: &Subject<'_>) -> Vec<String> {
+    let mut used = BTreeSet::new();
+    s.deps
+        .crates
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let id = spdx_id("Package", &format!("{}-{}", c.name, c.version));
+            if used.insert(id.clone()) {
+                id
+            } else {
+                format!("{id}-{i}")
+            }
+        })
+        .collect()
+}
+
+/// A package per crate (the image CONTAINS the root crates), and the DEPENDS_ON edges.
+fn add_crates(s: &Subject<'_>, ids: &[String], out: &mut Parts) {
+    for (c, id) in s.deps.crates.iter().zip(ids) {
+        let purpose = if c.root { "APPLICATION" } else { "LIBRARY" };
+        let mut p = package(id, &c.name, purpose);
+        if let Some(sum) = &c.checksum {
+            p["checksums"] = sha256(sum);
+        }
+        p["versionInfo"] = json!(c.version);
+        p["externalRefs"] = purl_ref(&c.purl());
+        if let Some(location) = c.download_location() {
+            p["downloadLocation"] = json!(location);
+        }
+        if let Some(license) = &c.license {
+            p["licenseDeclared"] = json!(license);
+        }
+        out.packages.push(p);
+        if c.root {
+            out.relate(IMAGE_ID, "CONTAINS", id);
+        }
+    }
+    for (a, b) in &s.deps.edges {
+        out.relate(&ids[*a], "DEPENDS_ON", &ids[*b]);
+    }
+}
+
+/// C libraries cargo slim-image built and linked into the binaries (OpenSSL for openssl-sys): the
+/// image CONTAINS each, the crate it was built for DEPENDS_ON it.
+fn add_c_libraries(s: &Subject<'_>, ids: &[String], out: &mut Parts) {
+    for lib in s.tools.iter().flat_map(|t| &t.c_libraries) {
+        let id = spdx_id("CLibrary", &format!("{}-{}", lib.name, lib.version));
+        let mut p = package(&id, &lib.name, "LIBRARY");
+        p["versionInfo"] = json!(lib.version);
+        p["externalRefs"] = purl_ref(&lib.purl());
+        p["licenseDeclared"] = json!(lib.license);
+        p["comment"] = json!(format!(
+            "Built from source by cargo slim-image for {} and linked statically into the binaries",
+            lib.for_crate
+        ));
+        out.packages.push(p);
+        out.relate(IMAGE_ID, "CONTAINS", &id);
+        let (name, version) = lib
+            .for_crate
+            .split_once('@')
+            .unwrap_or((&lib.for_crate, ""));
+        if let Some(i) = s
+            .deps
+            .crates
+            .iter()
+            .position(|c| c.name == name && c.version == version)
+        {
+            out.relate(&ids[i], "DEPENDS_ON", &id);
+        }
+    }
+}
+
+/// The zoneinfo layer's tzdata (the image CONTAINS it) and the base image (the image is a
+/// DESCENDANT_OF it).
+fn add_tzdata_and_base(s: &Subject<'_>, out: &mut Parts) {
+    if let Some(t) = s.tzdata.map(Tzdata::of) {
+        let id = spdx_id("Data", &format!("{}-{}", t.name, t.version));
+        let mut p = package(&id, t.name, "OTHER");
+        p["versionInfo"] = json!(t.version);
+        p["externalRefs"] = purl_ref(&t.purl);
+        p["downloadLocation"] = json!(t.download);
+        p["comment"] = json!(t.description);
+        out.packages.push(p);
+        out.relate(IMAGE_ID, "CONTAINS", &id);
+    }
+    if let Some((reference, digest)) = s.base {
+        let id = "SPDXRef-BaseImage";
+        let mut base = package(id, reference, "CONTAINER");
+        base["checksums"] = sha256(digest.hex());
+        out.packages.push(base);
+        out.relate(IMAGE_ID, "DESCENDANT_OF", id);
+    }
 }
