@@ -116,6 +116,12 @@ pub fn dest(d: &str) -> Result<(), String> {
             d.len()
         ));
     }
+    place(d)
+}
+
+/// Check where a `files[].dest` (spelt right) goes: not a place the runtime mounts over, not a
+/// directory the image has, not a file the tool writes.
+fn place(d: &str) -> Result<(), String> {
     if let Some(m) = RUNTIME_MOUNTS.iter().find(|m| at_or_below(d, m)) {
         return Err(format!(
             "is under {m}, which the container runtime mounts over: the file would be hidden; put it elsewhere, e.g. /etc/app/"

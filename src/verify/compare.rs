@@ -177,26 +177,7 @@ pub fn compare(image: &Opened, rebuilt: &Rebuilt, store: &BlobStore) -> Result<O
     if outcome.digest == outcome.rebuild {
         return Ok(outcome);
     }
-    // The rebuild's platform manifests: the index entries, or the one root.
-    let ours: Vec<(String, Descriptor)> = rebuilt
-        .manifests
-        .iter()
-        .map(|m| {
-            let desc = a
-                .manifests
-                .iter()
-                .find(|d| d.digest == m.digest)
-                .cloned()
-                .unwrap_or_else(|| a.root.clone());
-            let key = m
-                .platform
-                .splitn(3, '/')
-                .take(2)
-                .collect::<Vec<_>>()
-                .join("/");
-            (key, desc)
-        })
-        .collect();
+    let ours = rebuild_platforms(rebuilt);
     let theirs = image_platforms(image, store, ours.len() == 1)?;
     let lone = |k: &str| theirs.len() == 1 && k.is_empty();
     // Each rebuilt manifest takes the image's entry of its platform with the same digest, else
@@ -239,6 +220,42 @@ pub fn compare(image: &Opened, rebuilt: &Rebuilt, store: &BlobStore) -> Result<O
             });
         }
     }
+    compare_index(image, a, store, &mut outcome)?;
+    Ok(outcome)
+}
+
+/// The rebuild's platform manifests as (`os/arch`, descriptor): the index entries, or the one
+/// root.
+fn rebuild_platforms(rebuilt: &Rebuilt) -> Vec<(String, Descriptor)> {
+    let a = &rebuilt.artifact;
+    rebuilt
+        .manifests
+        .iter()
+        .map(|m| {
+            let desc = a
+                .manifests
+                .iter()
+                .find(|d| d.digest == m.digest)
+                .cloned()
+                .unwrap_or_else(|| a.root.clone());
+            let key = m
+                .platform
+                .splitn(3, '/')
+                .take(2)
+                .collect::<Vec<_>>()
+                .join("/");
+            (key, desc)
+        })
+        .collect()
+}
+
+/// When every platform reproduced and both are indexes: what differs in the index itself.
+fn compare_index(
+    image: &Opened,
+    a: &crate::blob::Artifact,
+    store: &BlobStore,
+    outcome: &mut Outcome,
+) -> Result<()> {
     let same_set = outcome.platforms.iter().all(|p| p.reproduced());
     if same_set && media::is_index(&image.root.media_type) && media::is_index(&a.root.media_type) {
         let mine = parse_json(&store.read(&a.root.digest)?, "the rebuilt index")?;
@@ -253,7 +270,7 @@ pub fn compare(image: &Opened, rebuilt: &Rebuilt, store: &BlobStore) -> Result<O
             });
         }
     }
-    Ok(outcome)
+    Ok(())
 }
 
 /// The image's platform manifests as (`os/arch`, descriptor); a lone manifest's key is empty when
@@ -363,6 +380,18 @@ fn explain(
             }),
         }
     }
+    out.layer = first_layer_diff(image, store, &tm, &om)?;
+    Ok(())
+}
+
+/// The first layer whose digest differs between the image's manifest `tm` and the rebuild's `om`
+/// (one may have more), and what differs in its files.
+fn first_layer_diff(
+    image: &Opened,
+    store: &BlobStore,
+    tm: &Manifest,
+    om: &Manifest,
+) -> Result<Option<LayerDiff>> {
     let n = tm.layers.len().max(om.layers.len());
     for i in 0..n {
         let (t, o) = (tm.layers.get(i), om.layers.get(i));
@@ -375,16 +404,15 @@ fn explain(
             })?),
             _ => None,
         };
-        out.layer = Some(LayerDiff {
+        return Ok(Some(LayerDiff {
             number: i + 1,
             count: tm.layers.len(),
             image: t.cloned(),
             rebuild: o.cloned(),
             finding,
-        });
-        break;
+        }));
     }
-    Ok(())
+    Ok(None)
 }
 
 #[cfg(test)]

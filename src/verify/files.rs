@@ -281,6 +281,33 @@ pub fn compare(
         }
     };
     let (theirs, ours) = (&scan.entries, &mine.entries);
+    let found = file_diffs(theirs, ours, scan.capped);
+    let others = found.len().saturating_sub(1);
+    if let Some(mut first) = found.into_iter().next() {
+        first.others = others;
+        if scan.capped {
+            first.what.push("cut");
+        }
+        return Ok(LayerFinding::File(Box::new(first)));
+    }
+    if scan.capped {
+        return Ok(LayerFinding::Other(format!(
+            "it unpacks to more than {cap} bytes ({CAP_FACTOR} times the rebuild's {} and \
+             {CAP_SLACK} more): stopped comparing files there, after {} entr{} that match the \
+             rebuild's (a decompression bomb, or another image altogether)",
+            mine.tar_size,
+            theirs.len(),
+            if theirs.len() == 1 { "y" } else { "ies" }
+        )));
+    }
+    Ok(LayerFinding::Other(same_files(
+        &scan, &mine, image, rebuild,
+    )))
+}
+
+/// Each path whose entry differs between the image's layer (`theirs`) and the rebuild's (`ours`),
+/// then each of the rebuild's that the image lacks (unless the image's was `capped`).
+fn file_diffs(theirs: &Entries, ours: &Entries, capped: bool) -> Vec<FileDiff> {
     let by_path: BTreeMap<&str, &FileInfo> = ours.iter().map(|(p, i)| (p.as_str(), i)).collect();
     let in_image: BTreeMap<&str, &FileInfo> = theirs.iter().map(|(p, i)| (p.as_str(), i)).collect();
     let mut found: Vec<FileDiff> = Vec::new();
@@ -300,7 +327,7 @@ pub fn compare(
         }
     }
     // Entries past the cap were not read: none of the rebuild's is known to be missing there.
-    for (path, info) in ours.iter().filter(|_| !scan.capped) {
+    for (path, info) in ours.iter().filter(|_| !capped) {
         if !in_image.contains_key(path.as_str()) {
             found.push(FileDiff {
                 path: path.clone(),
@@ -311,24 +338,14 @@ pub fn compare(
             });
         }
     }
-    let others = found.len().saturating_sub(1);
-    if let Some(mut first) = found.into_iter().next() {
-        first.others = others;
-        if scan.capped {
-            first.what.push("cut");
-        }
-        return Ok(LayerFinding::File(Box::new(first)));
-    }
-    if scan.capped {
-        return Ok(LayerFinding::Other(format!(
-            "it unpacks to more than {cap} bytes ({CAP_FACTOR} times the rebuild's {} and \
-             {CAP_SLACK} more): stopped comparing files there, after {} entr{} that match the \
-             rebuild's (a decompression bomb, or another image altogether)",
-            mine.tar_size,
-            theirs.len(),
-            if theirs.len() == 1 { "y" } else { "ies" }
-        )));
-    }
+    found
+}
+
+/// How the image's layer (`scan`, its descriptor `image`) differs from the rebuild's (`mine`,
+/// `rebuild`) when every path has the same entry: a path there more often, the order, the tar
+/// stream, or only the compression.
+fn same_files(scan: &Scan, mine: &Scan, image: &Descriptor, rebuild: &Descriptor) -> String {
+    let (theirs, ours) = (&scan.entries, &mine.entries);
     // Every path has its entry: one may still be there twice (an unpacker keeps the last one).
     let counts = |e: &Entries| {
         let mut m: BTreeMap<String, usize> = BTreeMap::new();
@@ -342,16 +359,16 @@ pub fn compare(
         .iter()
         .find(|(p, _)| n_theirs.get(p) != n_ours.get(p))
     {
-        return Ok(LayerFinding::Other(format!(
+        return format!(
             "{path} is in the image's layer {} times, in the rebuild's {} (when the layer is \
              unpacked, the last one wins)",
             n_theirs.get(path).copied().unwrap_or(0),
             n_ours.get(path).copied().unwrap_or(0)
-        )));
+        );
     }
     let (their_tar, our_tar) = (&scan.tar, &mine.tar);
     let order = |e: &Entries| e.iter().map(|(p, _)| p.clone()).collect::<Vec<_>>();
-    Ok(LayerFinding::Other(if order(theirs) != order(ours) {
+    if order(theirs) != order(ours) {
         "the same entries, in another order".to_string()
     } else if their_tar != our_tar {
         format!(
@@ -363,7 +380,7 @@ pub fn compare(
             "the same tar stream ({their_tar}), compressed differently ({} {} bytes vs {} {} bytes)",
             image.media_type, image.size, rebuild.media_type, rebuild.size
         )
-    }))
+    }
 }
 
 /// Which PAX records differ: `SCHILY.xattr.security.capability only in the image, uname`.

@@ -359,6 +359,8 @@ fn has_tag(d: &Descriptor, tag: &str) -> bool {
         .is_some_and(|r| r == tag || crate::reference::split_tag(r).1 == Some(tag))
 }
 
+/// Open the OCI layout `dir` (unpacked from an archive into `tmp`, named `name` in messages): its
+/// image tagged `tag`, or its one image.
 fn open_layout(
     dir: &Path,
     tag: Option<&str>,
@@ -374,6 +376,27 @@ fn open_layout(
         .context("is it an OCI image layout (oci-layout, index.json, blobs/)?")?;
     let index: Index = serde_json::from_slice(&bytes)
         .with_context(|| format!("{name}: index.json is not an OCI image index"))?;
+    let entry = pick_entry(&index, tag, &name)?;
+    let names = names_of(&index, entry);
+    let root = Descriptor::new(&entry.media_type, entry.digest.clone(), entry.size);
+    let mut opened = Opened {
+        name,
+        root,
+        root_bytes: Vec::new(),
+        names,
+        from: From::Layout {
+            dir: dir.to_path_buf(),
+            _unpacked: tmp,
+        },
+    };
+    opened.root_bytes = opened.json(&opened.root.clone(), store)?;
+    same_type(&opened.root, &opened.root_bytes, "index.json lists it")?;
+    Ok(opened)
+}
+
+/// The index.json entry of the image tagged `tag` (bare or `name:tag`, one image under it), or
+/// of the layout's one image.
+fn pick_entry<'a>(index: &'a Index, tag: Option<&str>, name: &str) -> Result<&'a Descriptor> {
     let tags = || {
         let v: Vec<&str> = index
             .manifests
@@ -386,7 +409,7 @@ fn open_layout(
             v.join(", ")
         }
     };
-    let entry = match tag {
+    Ok(match tag {
         Some(t) => {
             let hits: Vec<&Descriptor> = index.manifests.iter().filter(|d| has_tag(d, t)).collect();
             let first = *hits.first().with_context(|| {
@@ -421,7 +444,11 @@ fn open_layout(
             }
             first
         }
-    };
+    })
+}
+
+/// The image names (without tags) the entries of `entry`'s digest carry, sorted.
+fn names_of(index: &Index, entry: &Descriptor) -> Vec<String> {
     let mut names: Vec<String> = index
         .manifests
         .iter()
@@ -440,20 +467,7 @@ fn open_layout(
         .collect();
     names.sort();
     names.dedup();
-    let root = Descriptor::new(&entry.media_type, entry.digest.clone(), entry.size);
-    let mut opened = Opened {
-        name,
-        root,
-        root_bytes: Vec::new(),
-        names,
-        from: From::Layout {
-            dir: dir.to_path_buf(),
-            _unpacked: tmp,
-        },
-    };
-    opened.root_bytes = opened.json(&opened.root.clone(), store)?;
-    same_type(&opened.root, &opened.root_bytes, "index.json lists it")?;
-    Ok(opened)
+    names
 }
 
 #[cfg(test)]
