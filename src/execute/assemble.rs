@@ -154,8 +154,8 @@ pub(super) fn assemble(
     })
 }
 
-/// What an image's own layers go on: the image below them, its layer rows, the run config and the
-/// annotations it inherits.
+/// What an image's application layer goes on: the image below it, its layer rows, the run config
+/// and the manifest annotations (the base's, then the image's own).
 struct Bottom {
     image: Image,
     layers: Vec<LayerReport>,

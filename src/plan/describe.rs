@@ -92,8 +92,8 @@ impl Plan {
     }
 }
 
-/// What `img` is (its name, platforms, binaries, files, base, entrypoint, user, CA), for
-/// [`Plan::describe`].
+/// What `img` is (its name and tags, platforms, binaries, files, base, entrypoint, cmd, user,
+/// workdir, CA), for [`Plan::describe`].
 fn describe_contents(img: &ImageSpec) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "image {}:{}", img.name, img.tags.join(","));

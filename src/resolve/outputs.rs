@@ -443,8 +443,9 @@ fn dir_name(names: &[String], i: usize) -> String {
 }
 
 /// The file outputs (the tarball, the --image-refs list) of `img`, whose layout is checked as
-/// `what`: each is no other output's path, no file of the user's beside the layout, not in the
-/// cache, and writable.
+/// `what`: each is outside the layout and none of the files written beside it (SBOM, provenance,
+/// debug files); a file one is also outside the cache, writable and no mount point; and the two
+/// are not one file.
 fn check_file_outputs(
     cli: &crate::cli::OutputArgs,
     img: &crate::plan::ImageSpec,

@@ -359,8 +359,8 @@ fn has_tag(d: &Descriptor, tag: &str) -> bool {
         .is_some_and(|r| r == tag || crate::reference::split_tag(r).1 == Some(tag))
 }
 
-/// Open the OCI layout `dir` (unpacked from an archive into `tmp`, named `name` in messages): its
-/// image tagged `tag`, or its one image.
+/// Open the OCI layout `dir` (named `name` in messages; `tmp` holds it when it was unpacked from
+/// an archive, and lives as long as the result): its image tagged `tag`, or its one image.
 fn open_layout(
     dir: &Path,
     tag: Option<&str>,
