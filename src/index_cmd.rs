@@ -174,8 +174,7 @@ fn blob_sources(found: &[Found]) -> BTreeMap<Digest, (Descriptor, Vec<Reference>
 /// Run `cargo slim-image index`.
 pub fn run(plan: &IndexPlan) -> Result<()> {
     if plan.dry_run {
-        print!("{}", dry_run(plan));
-        return Ok(());
+        return crate::ui::stdout::results(&dry_run(plan), "nothing was read or pushed");
     }
     let (inputs, targets) = (&plan.inputs, &plan.targets);
     // A bad key fails before anything is read or pushed.
@@ -221,8 +220,7 @@ pub fn run(plan: &IndexPlan) -> Result<()> {
             sign_index(&mut clients, &store, t, &root.digest, s.as_ref(), &opts)?;
         }
     }
-    print!("{out}");
-    Ok(())
+    crate::ui::stdout::results(&out, "the index was pushed")
 }
 
 /// The push options of the plan's registry flags, with the user's mount memory.

@@ -11,7 +11,7 @@ use crate::plan::Plan;
 use crate::reference::Reference;
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// The scheme that marks an image to build in YAML.
@@ -204,9 +204,7 @@ fn first_named_in<'a>(plan: &'a ResolvePlan, name: &str) -> &'a str {
 /// `cargo slim-image resolve`: print the inputs with every image resolved to a pushed digest.
 pub fn resolve(plan: &ResolvePlan) -> Result<()> {
     if plan.dry_run {
-        return std::io::stdout()
-            .write_all(resolve_dry_run(plan).as_bytes())
-            .context("writing the dry-run plan to stdout");
+        return crate::ui::stdout::results(&resolve_dry_run(plan), "nothing was built or pushed");
     }
     let mut resolved: BTreeMap<String, String> = BTreeMap::new();
     for (name, p) in &plan.images {
@@ -231,9 +229,7 @@ pub fn resolve(plan: &ResolvePlan) -> Result<()> {
         }
         out.push_str(&substitute(text, &resolved)?);
     }
-    std::io::stdout()
-        .write_all(out.as_bytes())
-        .context("writing the resolved YAML to stdout")
+    crate::ui::stdout::results(&out, "the images were pushed")
 }
 
 /// The starter manifest for binary `binary`, object name `name`, container port `port`.
@@ -250,7 +246,7 @@ pub fn init(plan: &InitPlan) -> Result<()> {
         return init_dry_run(plan);
     }
     match &plan.output {
-        None => print!("{}", plan.manifest),
+        None => crate::ui::stdout::results(&plan.manifest, "nothing was written")?,
         Some(path) => {
             if path.exists() {
                 bail!(
@@ -282,11 +278,10 @@ fn init_dry_run(plan: &InitPlan) -> Result<()> {
         "output": plan.output.as_deref().map(crate::report::path_json),
         "manifest": plan.manifest,
     });
-    print!(
-        "{}",
-        crate::dry_run_text(plan.json, plan.manifest.clone(), &json)
-    );
-    Ok(())
+    crate::ui::stdout::results(
+        &crate::dry_run_text(plan.json, plan.manifest.clone(), &json),
+        "nothing was written",
+    )
 }
 
 #[cfg(test)]

@@ -107,7 +107,7 @@ fn build(plan: &plan::Plan) -> anyhow::Result<()> {
         // finds a bad key, or --sign-key without --push, before its release run does.
         sign::for_run(plan.sign_key.as_deref(), plan.pushes())?;
         let text = dry_run_text(plan.json, plan.describe(), &plan.to_json());
-        return print_results(&text, "nothing was built or written");
+        return ui::stdout::results(&text, "nothing was built or written");
     }
     let report = execute::execute(plan)?;
     ui::status_lines(&report.summary());
@@ -119,24 +119,8 @@ fn build(plan: &plan::Plan) -> anyhow::Result<()> {
         eprint!("{results}");
         Ok(())
     } else {
-        print_results(&results, "the outputs were written")
+        ui::stdout::results(&results, "the outputs were written")
     }
-}
-
-/// Write the results to stdout. A reader that went away first (`cargo slim-image | true`: EPIPE)
-/// is an error that says so and what was `done` (exit 1), not a panic (101, "a bug") as `print!`
-/// gives.
-fn print_results(text: &str, done: &str) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes())
-        .and_then(|()| out.flush())
-        .map_err(|e| {
-            anyhow::anyhow!(e).context(format!(
-                "writing the results to stdout: the program reading it exited before it read \
-                 them ({done})"
-            ))
-        })
 }
 
 /// The exit status of a run that failed with `err`: 1, but for `verify` 1 only when the image did

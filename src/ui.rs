@@ -11,6 +11,7 @@ pub mod colour;
 pub mod progress;
 mod redact;
 mod safe_text;
+pub mod stdout;
 mod verbosity;
 
 pub use redact::{redact, redact_and_cut, remember, remember_login, REDACTED};

@@ -102,8 +102,7 @@ fn dry_run(plan: &crate::plan::Plan, image: &source::ImageRef) -> String {
 pub fn run(verify: &VerifyPlan) -> Result<()> {
     let (plan, image) = (&verify.plan, &verify.image);
     if plan.dry_run {
-        print!("{}", dry_run(plan, image));
-        return Ok(());
+        return crate::ui::stdout::results(&dry_run(plan, image), "nothing was read or built");
     }
     let store = crate::blob::BlobStore::open(crate::execute::store_dir(plan))?;
     let opened = source::open(image, &store, &plan.client)?;
@@ -125,12 +124,15 @@ pub fn run(verify: &VerifyPlan) -> Result<()> {
         let doc = report::json(&outcome);
         let mut s = String::from_utf8(crate::blob::canonical_json(&doc)).unwrap_or_default();
         s.push('\n');
-        print!("{}", crate::ui::defang(&crate::ui::redact(&s)));
+        crate::ui::stdout::results(
+            &crate::ui::defang(&crate::ui::redact(&s)),
+            "the image was checked",
+        )?;
     } else if reproduced {
-        print!(
-            "{}",
-            crate::ui::defang(&crate::ui::redact(&report::reproduced_lines(&outcome)))
-        );
+        crate::ui::stdout::results(
+            &crate::ui::defang(&crate::ui::redact(&report::reproduced_lines(&outcome))),
+            "the image was checked",
+        )?;
     }
     if !reproduced {
         return Err(Mismatch(report::mismatch_text(&outcome)).into());

@@ -37,8 +37,7 @@ pub struct FetchPlan {
 pub fn run(plan: &FetchPlan) -> Result<()> {
     let image = &plan.image;
     if plan.dry_run {
-        print_dry_run(plan);
-        return Ok(());
+        return print_dry_run(plan);
     }
     // From here on temps are made: an interrupt removes them, the blob store in $TMPDIR (a
     // debug file may be large) as well as the staged DIR (see crate::sink::commit).
@@ -78,7 +77,7 @@ pub fn run(plan: &FetchPlan) -> Result<()> {
 }
 
 /// `--dry-run`: print what would be fetched and where it would go.
-fn print_dry_run(plan: &FetchPlan) {
+fn print_dry_run(plan: &FetchPlan) -> Result<()> {
     let image = &plan.image;
     let text = format!(
         "debuginfo (dry run: IMAGE is not read, nothing is written)\n  image:  {image}\n  output: {}\n",
@@ -91,7 +90,10 @@ fn print_dry_run(plan: &FetchPlan) {
         "image": image.to_string(),
         "output": plan.output.to_string_lossy(),
     });
-    print!("{}", crate::dry_run_text(plan.json, text, &json));
+    crate::ui::stdout::results(
+        &crate::dry_run_text(plan.json, text, &json),
+        "nothing was read or written",
+    )
 }
 
 /// The debug files of each of `manifests` (by platform) in `opened`, fetched into `store` and

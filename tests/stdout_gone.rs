@@ -1,0 +1,116 @@
+//! A reader of stdout that is gone before the results come (`cargo slim-image index ... | true`):
+//! every subcommand, like the build (`tests/sink_attacks_engine.rs`), fails (exit 1; `verify` 2) with an
+//! error that says it could not write the results and what it had done, never a panic (exit 101,
+//! "a bug"). All runs here are dry runs or print only, so nothing is built, read or pushed.
+
+mod common;
+
+use common::slim::{self, cmd};
+use std::process::Stdio;
+
+/// Run `args` with stdout a pipe whose read end is closed before the run starts writing; its
+/// exit code and stderr.
+fn with_stdout_gone(args: &[&str]) -> (Option<i32>, String) {
+    let mut c = cmd(args);
+    c.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    drop(child.stdout.take());
+    let o = child.wait_with_output().unwrap();
+    (
+        o.status.code(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn every_subcommand_fails_cleanly_when_its_stdout_reader_is_gone() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let manifest = slim::package_with_meta(&w.join("pkg"), "");
+    let target = w.join("target").display().to_string();
+    let yaml = w.join("k8s.yaml");
+    std::fs::write(&yaml, "image: slim-image://bad\n").unwrap();
+    let yaml = yaml.display().to_string();
+    // A dry run does not read IMAGE, but the directory must be there.
+    std::fs::create_dir(w.join("layout")).unwrap();
+    let layout = format!("oci:{}", w.join("layout").display());
+    let debug_dir = w.join("debug").display().to_string();
+    let m = manifest.as_str();
+    let t = target.as_str();
+    // (arguments, what the error says was done, the exit code: verify's is 2 for every failure
+    // but a mismatch, see README "verify")
+    let cases: Vec<(Vec<&str>, &str, i32)> = vec![
+        (
+            vec![
+                "--dry-run",
+                "index",
+                "--push",
+                "127.0.0.1:9/x/multi:1",
+                "127.0.0.1:9/x/a:1",
+            ],
+            "nothing was read or pushed",
+            1,
+        ),
+        (
+            vec![
+                "resolve",
+                "--manifest-path",
+                m,
+                "--target-dir",
+                t,
+                "--dry-run",
+                "--repo",
+                "127.0.0.1:9/acme",
+                "-f",
+                &yaml,
+            ],
+            "nothing was built or pushed",
+            1,
+        ),
+        (
+            vec!["init-k8s", "--manifest-path", m],
+            "nothing was written",
+            1,
+        ),
+        (
+            vec!["init-k8s", "--manifest-path", m, "--dry-run"],
+            "nothing was written",
+            1,
+        ),
+        (
+            vec![
+                "verify",
+                &layout,
+                "--manifest-path",
+                m,
+                "--target-dir",
+                t,
+                "--dry-run",
+            ],
+            "nothing was read or built",
+            2,
+        ),
+        (
+            vec!["debuginfo", &layout, "-o", &debug_dir, "--dry-run"],
+            "nothing was read or written",
+            1,
+        ),
+    ];
+    for (args, done, want) in &cases {
+        let (code, err) = with_stdout_gone(args);
+        let what = args.join(" ");
+        assert_eq!(code, Some(*want), "{what}: {err}");
+        assert!(
+            !err.contains("panicked") && !err.contains("a bug"),
+            "{what}: {err}"
+        );
+        assert!(
+            err.contains("writing the results to stdout") && err.contains(done),
+            "{what}: {err}"
+        );
+    }
+    assert!(
+        !w.join("debug").exists(),
+        "debuginfo --dry-run wrote its DIR"
+    );
+}
