@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: installs what the tests need (scripts/setup.sh: Debian
-# packages, musl targets, cargo-zigbuild, binfmt), then formatting, clippy (warnings are errors) and
-# every test, which use real peers (podman, skopeo, umoci, a local registry), then a bounded fuzzing
-# run (scripts/fuzz.sh). A test whose tool is missing prints "SKIP: ..." outside CI and fails in CI.
+# packages, musl targets, cargo-zigbuild, binfmt), then formatting, clippy (warnings are errors), the
+# docs (rustdoc warnings are errors) and every test, which use real peers (podman, skopeo, umoci, a
+# local registry), then a bounded fuzzing run (scripts/fuzz.sh). A test whose tool is missing prints "SKIP: ..." outside CI and fails in CI.
 # SLIM_SKIP_SETUP=1 skips the install step. Prints a summary of the steps at the end; exits non-zero
 # if any failed.
 set -euo pipefail
@@ -34,6 +34,9 @@ run() {
 
 run fmt    cargo fmt --check
 run clippy cargo clippy "${locked[@]}" --all-targets -- -D warnings
+# The docs a maintainer reads (private items too): every intra-doc link resolves, none points at
+# what rustdoc cannot show.
+run doc    env RUSTDOCFLAGS="-D warnings" cargo doc "${locked[@]}" --no-deps --document-private-items
 test_log="$(mktemp)"
 docker_dir=""
 docker_pid=""

@@ -7,6 +7,10 @@
 //! [`DebuginfoArgs`], [`CompletionsArgs`]). `--dry-run`, `--message-format` and `--color` are
 //! global: taken before or after a subcommand.
 
+// The doc comments of cli/ are clap's --help text, written for a terminal (`NAME[:TAG]`,
+// `<target-dir>`), not rustdoc links or HTML.
+#![allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
+
 mod build;
 mod completions;
 mod debuginfo;

@@ -31,7 +31,7 @@ pub fn build(req: &BuildRequest) -> Result<Vec<BuiltBinary>> {
 
 /// [`build`] for several platforms (requests that differ only in platform, C toolchain,
 /// dependency data and per-target environment), in one `cargo build --target A --target B` where
-/// they can share it (see [`multi`]; why not is said with -v), else one after the other. The
+/// they can share it (see `multi`; why not is said with -v), else one after the other. The
 /// binaries of every platform, sorted by platform, package and name.
 pub fn build_all(reqs: &[BuildRequest]) -> Result<Vec<BuiltBinary>> {
     let mut decided = Vec::with_capacity(reqs.len());
@@ -235,7 +235,7 @@ fn build_once(group: &[&BuildRequest]) -> Result<Vec<BuiltBinary>> {
 }
 
 /// Where `req` builds: its --target-dir, else cargo's own choice (CARGO_TARGET_DIR,
-/// build.target-dir, else <workspace>/target).
+/// build.target-dir, else `<workspace>/target`).
 fn target_dir_of(req: &BuildRequest) -> Result<std::path::PathBuf> {
     Ok(match &req.target_dir {
         Some(t) => t.clone(),

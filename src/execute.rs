@@ -1,6 +1,6 @@
-//! Execution: run a [`Plan`]: bases, compile ([`binaries`]), layers and images ([`assemble`]),
+//! Execution: run a [`Plan`]: bases, compile (`binaries`), layers and images (`assemble`),
 //! checks (ELF, size budget), SBOM / provenance / debug files, then each image to the sinks the
-//! plan names ([`outputs`]: layout, tarball, `--load`, then registries). Takes nothing but the plan.
+//! plan names (`outputs`: layout, tarball, `--load`, then registries). Takes nothing but the plan.
 //!
 //! The base-files layer is built once per run and shared by every image and platform (it does not
 //! depend on either). Each (image, platform) gets its own application layer: the binaries at

@@ -222,7 +222,7 @@ fn truncate(s: &str, max: usize) -> &str {
     &s[..end]
 }
 
-/// One PAX record: "<len> <key>=<value>\n", where len counts the whole record including itself.
+/// One PAX record: `"<len> <key>=<value>\n"`, where len counts the whole record including itself.
 fn pax_record(out: &mut Vec<u8>, key: &str, value: &str) {
     let body = format!(" {key}={value}\n");
     let mut len = body.len() + 1;

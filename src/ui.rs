@@ -3,9 +3,9 @@
 //!
 //! The level is set once from `-q`/`-v` by `main`; library code calls [`status`], [`note`], [`warn`] and
 //! [`verbose`] without passing a handle around. Nothing here may print a secret: every message, and the
-//! error chain [`print_error`] shows, passes through [`redact`] (see [`redact`](mod@redact)).
+//! error chain [`print_error`] shows, passes through [`redact()`] (see the `redact` module).
 //! Colour ([`colour`]) is added after that, and every line is printed through
-//! [`progress::print_line`], which keeps the progress bars ([`progress`]) from tearing it.
+//! `progress::print_line`, which keeps the progress bars ([`progress`]) from tearing it.
 
 pub mod colour;
 pub mod progress;
@@ -70,7 +70,7 @@ fn labelled(style: colour::Style, label: &str, msg: &str) {
     progress::print_line(&format!("{} {}", colour::label(style, label), shown(msg)));
 }
 
-/// Print panics through [`redact`] as well: a panic is a bug, and its message (which may quote any
+/// Print panics through [`redact()`] as well: a panic is a bug, and its message (which may quote any
 /// value) must not print a secret either. The text still says `panicked`, as the default does.
 pub fn redact_panics() {
     std::panic::set_hook(Box::new(|info| {

@@ -14,14 +14,14 @@ use std::time::{Duration, SystemTime};
 
 /// A directory of blobs addressed by digest: `<root>/sha256/<hex>`.
 ///
-/// Every blob taken out of it is checked against its name ([`verify`]); outputs get copies
-/// ([`export`]); blobs are not fsynced as they are written (a mark that vouches for one is written
-/// only after its fsync, see [`BlobWriter::commit`]); temp files of dead runs are swept when the store
-/// is opened ([`sweep`]).
+/// Every blob taken out of it is checked against its name (`BlobStore::verify` in `blob::verify`); outputs get copies
+/// (`export`); blobs are not fsynced as they are written (a mark that vouches for one is written
+/// only after its fsync, see `BlobWriter::commit`); temp files of dead runs are swept when the store
+/// is opened (`sweep`).
 #[derive(Debug, Clone)]
 pub struct BlobStore {
     pub(super) root: PathBuf,
-    /// Blobs found right (or written) by this process, with their `stat` then (see [`verify`]).
+    /// Blobs found right (or written) by this process, with their `stat` then (see `blob::verify`).
     pub(super) marks: Arc<Mutex<HashMap<Digest, Stat>>>,
 }
 

@@ -81,7 +81,7 @@ impl BlobStore {
     }
 
     /// Record that the blob with `stat` holds the right bytes: in memory, and (when `persist` and the
-    /// file is settled, see [`RACY`]) as a mark on disk. A mark that cannot be written is only a cost
+    /// file is settled, see `RACY`) as a mark on disk. A mark that cannot be written is only a cost
     /// (the next run hashes again), so that is not an error; marks are not fsynced for the same reason.
     pub(crate) fn remember(&self, digest: &Digest, stat: Stat, persist: bool) {
         if let Ok(mut m) = self.marks.lock() {

@@ -1,4 +1,4 @@
-//! Which cargo command, C compiler and linker a build uses, from the platform's [`Decision`] (see
+//! Which cargo command, C compiler and linker a build uses, from the platform's `Decision` (see
 //! `c_toolchain`): `rust-lld` for pure Rust, `musl-gcc` for C code on the host's own platform,
 //! `cargo zigbuild` for C code of another platform (any, on a non-Linux host), and never over a linker or compiler the user
 //! configured (environment, RUSTFLAGS, or `.cargo/config.toml`). What is on PATH decides nothing.

@@ -6,7 +6,7 @@
 const SHOWN_MAX: usize = 160;
 
 /// `s` as it may be printed in a message: control characters, quotes and backslashes escaped, and
-/// cut after [`SHOWN_MAX`] characters (a 4 KiB path need not fill the terminal to be named).
+/// cut after `SHOWN_MAX` characters (a 4 KiB path need not fill the terminal to be named).
 pub fn shown(s: &str) -> String {
     if s.chars().count() <= SHOWN_MAX {
         return s.escape_debug().to_string();

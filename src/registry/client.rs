@@ -182,7 +182,7 @@ impl Client {
         Ok(format!("{}{path}", self.ping()?))
     }
 
-    /// Check the registry answers `/v2/`; learn its scheme and auth challenge ([`probe`]). Cached
+    /// Check the registry answers `/v2/`; learn its scheme and auth challenge (`probe`). Cached
     /// after the first call.
     pub fn ping(&self) -> Result<String, RegistryError> {
         if let Some(b) = &self.state.lock().unwrap_or_else(|p| p.into_inner()).base {

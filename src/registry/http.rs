@@ -1,4 +1,4 @@
-//! The HTTP transport of one registry ([`Transport`]): TLS agents, one exchange with its deadline,
+//! The HTTP transport of one registry (`Transport`): TLS agents, one exchange with its deadline,
 //! retries with backoff, error mapping, and the redaction of the secrets it has seen. It knows
 //! nothing of authentication or of the distribution API: an `Authorization` value is given to it.
 //!

@@ -1,7 +1,7 @@
 //! Finding how to talk to a registry: its `/v2/` endpoint, asked once per client.
 //!
-//! Takes the registry's [`Transport`] and its name (as in references, for `--insecure-registry`);
-//! gives a [`Found`]: the base URL (`https://host`, or `http://host` where plain http is allowed and
+//! Takes the registry's `Transport` and its name (as in references, for `--insecure-registry`);
+//! gives a `Found`: the base URL (`https://host`, or `http://host` where plain http is allowed and
 //! answers), whether TLS goes unverified, and the authentication [`Challenge`] the answer carries.
 //! Warns when TLS is not verified or plain http is used off loopback.
 

@@ -1,7 +1,7 @@
 //! URLs: the ones we build (query parameters) and the ones a registry gives us.
 //!
 //! Every URL a registry hands out (an upload `Location` after POST or PATCH, a redirect `Location`,
-//! a session URL from an upload-status GET) goes through [`given_url`]: it is resolved against the URL
+//! a session URL from an upload-status GET) goes through `given_url`: it is resolved against the URL
 //! of the request it answered and checked by one rule, the same for all of them. https is never
 //! downgraded to plain http, except to a host the user named with `--insecure-registry`; plain http
 //! goes only to hosts where plain http is allowed at all (loopback, `--insecure-registry`); and no

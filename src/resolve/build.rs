@@ -118,7 +118,7 @@ fn bin_targets(p: &Package) -> Vec<String> {
 }
 
 /// Resolve the plan of a build: [`resolve_with`] on the workspace's metadata (none with
-/// `--binary`), then each platform's C toolchain ([`toolchains::decide`]), checked to be installed
+/// `--binary`), then each platform's C toolchain (`toolchains::decide`), checked to be installed
 /// unless this is a dry run.
 pub fn plan(cli: &Cli) -> Result<Plan> {
     let md = match cli.build.binary.is_empty() {

@@ -46,7 +46,7 @@ pub fn write(
 
 /// Write an artifact of type `artifact_type` about `subject` whose layers are `files` (media type,
 /// file name for `org.opencontainers.image.title`, bytes), in that order: (their descriptors,
-/// artifact). [`write`] is the one-document case (an SBOM); debug info has one file per binary.
+/// artifact). [`write()`] is the one-document case (an SBOM); debug info has one file per binary.
 pub fn write_files(
     store: &BlobStore,
     subject: &Descriptor,

@@ -5,7 +5,7 @@
 //! *and* `manifest.json` in one tar, so `docker load` and `podman load` both take it. The tar itself is
 //! deterministic (sorted names, mtime 0, root owner). A regular file is written to a temp path beside
 //! it and renamed ([`super::commit`]), so a failed run leaves nothing behind; a FIFO or device is
-//! written into, and `-` is stdout (see [`write`]).
+//! written into, and `-` is stdout (see [`write()`]).
 //!
 //! [`Tarball`] is the sink: every image that has a `--tarball` path, in one format for the run.
 
@@ -179,7 +179,7 @@ fn target(dest: &Path) -> Result<Target> {
     }
 }
 
-/// The `--tarball` sink: each image whose plan entry has a tarball path, in `format` (see [`write`]).
+/// The `--tarball` sink: each image whose plan entry has a tarball path, in `format` (see [`write()`]).
 #[derive(Debug, Clone, Copy)]
 pub struct Tarball {
     /// The format of every tarball of the run (`--tarball-format`).

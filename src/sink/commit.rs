@@ -129,7 +129,7 @@ fn check_dest(is_dir: bool, dest: &Path) -> Result<()> {
 
 /// Make the staged temps visible at their destinations, as one unit under `lock` (the lock of the
 /// unit's main destination). Each temp must be complete; it is fsynced here. A directory replaces a
-/// directory (see [`swap_dir`]), a file replaces a file by rename.
+/// directory (see `swap_dir`), a file replaces a file by rename.
 pub fn commit(lock: &DestLock, staged: Vec<(Temp, PathBuf)>) -> Result<()> {
     commit_removing(lock, staged, &[])
 }

@@ -207,7 +207,7 @@ pub fn write(
 }
 
 /// The OCI layout sink: each image to the directory its plan entry names (`-o`), with the files
-/// beside it and its referrers' blobs (see [`write`]).
+/// beside it and its referrers' blobs (see [`write()`]).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Layout;
 

@@ -132,7 +132,7 @@ impl Counts {
 /// Push every blob of `artifact` (from `store`), then the child manifests (for an index), then the root
 /// manifest under each tag of `refs` (one or several repositories and registries). Manifest last, so a
 /// registry never holds a manifest that points to a missing blob. Skips the blobs and child manifests
-/// when the repository already holds the whole image (see [`has_image`]).
+/// when the repository already holds the whole image (see `has_image`).
 pub fn push(
     artifact: &Artifact,
     store: &BlobStore,

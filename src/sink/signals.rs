@@ -1,7 +1,7 @@
 //! The cleanup on SIGINT, SIGTERM and SIGHUP: every temp (and held lock file) of this run is removed
 //! and the process exits with 128 + the signal.
 //!
-//! Takes the registry of live paths ([`super::temp::live`]), which a commit in progress holds, so
+//! Takes the registry of live paths (`temp::live`), which a commit in progress holds, so
 //! the cleanup waits for it; gives the installed handler thread.
 
 use super::temp::{live, remove_path};

@@ -2,7 +2,7 @@
 //!
 //! Takes a directory and a [`Kind`]; gives a [`Temp`] named `.slim-image-<kind>-<pid>-<n>`, locked
 //! (`flock`) on itself while it lives, listed in one registry of live paths and removed on drop
-//! unless committed. The registry ([`live`]) is shared with the destination locks, the commit and
+//! unless committed. The registry (`live`) is shared with the destination locks, the commit and
 //! the signal cleanup; the names are what `sink::sweep` recognises.
 
 use anyhow::{Context, Result};

@@ -4,7 +4,7 @@
 //! else every [`Bar`] is inert and the output is the one line per finished step the `ui` functions
 //! print. Bars are cleared when they finish: what stays on the screen is those lines.
 //!
-//! Every line `ui` prints goes through [`print_line`], which takes the bars off the screen, prints,
+//! Every line `ui` prints goes through `print_line`, which takes the bars off the screen, prints,
 //! and draws them again (indicatif's `MultiProgress::suspend`), so a warning never tears a bar.
 //! Every text a bar shows went through `ui::shown` (redacted and defanged) first.
 //!

@@ -22,7 +22,7 @@ const MIN_SECRET_LEN: usize = 3;
 static SECRETS: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
 /// Remember `secret`: from now on [`redact`] removes it, in every encoding, from any text, and also
-/// its base64 forms ([`base64_forms`]) and hex forms (either case): a server that echoes what it got
+/// its base64 forms (`base64_forms`) and hex forms (either case): a server that echoes what it got
 /// base64- or hex-encoded (a request
 /// dump, a JWT-like error) gives it away as surely as one that quotes it.
 pub fn remember(secret: &str) {

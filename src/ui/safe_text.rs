@@ -21,7 +21,7 @@ pub(crate) const INVISIBLE: &[char] = &[
 
 /// `text` with every control character but line feed and tab (escape sequences a hostile registry,
 /// helper or config could use to rewrite the terminal: clear it, move the cursor over a warning, set
-/// the title), and every [`INVISIBLE`] character (a tag or a path from a hostile base that would show
+/// the title), and every `INVISIBLE` character (a tag or a path from a hostile base that would show
 /// as another one), written out as `\u{1b}`.
 pub fn defang(text: &str) -> String {
     text.chars()
