@@ -290,7 +290,7 @@ fn run_cargo(
             }
             if let Some(text) = parser.feed(String::from_utf8_lossy(&line).trim_end()) {
                 // Not a cargo message (a wrapper's chatter): show it, but not on our stdout.
-                eprintln!("{text}");
+                ui::relay(text);
             }
         }
     }

@@ -74,7 +74,7 @@ where
                 e.exit()
             }
             keys.iter().for_each(|k| sign::key::remember_secret(k));
-            eprint!("{}", ui::redact(&e.to_string()));
+            ui::progress::print_line(ui::redact(&e.to_string()).trim_end_matches('\n'));
             std::process::exit(e.exit_code())
         }
         Err(e) => e.exit(),
@@ -116,7 +116,7 @@ fn build(plan: &plan::Plan) -> anyhow::Result<()> {
         |i: &plan::ImageSpec| i.tarball.as_deref().is_some_and(sink::archive::is_stdout);
     if plan.images.iter().any(to_stdout) {
         // `--tarball -` (or /dev/stdout): stdout carried the tarball, so the result lines go to stderr.
-        eprint!("{results}");
+        ui::progress::print_line(results.trim_end_matches('\n'));
         Ok(())
     } else {
         ui::stdout::results(&results, "the outputs were written")

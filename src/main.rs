@@ -11,7 +11,11 @@ fn main() {
     cargo_slim_image::sign::take_from_process();
     if let Some(config) = wrapper::config() {
         let Err(err) = wrapper::run(&config);
-        eprintln!("error: cargo-slim-image as rustc wrapper: {err:#}");
+        // Not eprintln!: a stderr whose reader is gone must not turn this error into a panic.
+        let _ = std::io::Write::write_all(
+            &mut std::io::stderr(),
+            format!("error: cargo-slim-image as rustc wrapper: {err:#}\n").as_bytes(),
+        );
         std::process::exit(1);
     }
     cargo_slim_image::ui::redact_panics();

@@ -59,6 +59,12 @@ pub fn verbose(msg: impl std::fmt::Display) {
     }
 }
 
+/// A line another program printed (a rustc wrapper's chatter between cargo's messages), as it is
+/// but redacted and with control characters written out, like every line of ours.
+pub fn relay(line: &str) {
+    progress::print_line(&shown(line));
+}
+
 /// `{verb:>12} {msg}`, the verb in `style`, the message redacted.
 fn line(style: colour::Style, verb: &str, msg: &str) {
     let verb = colour::paint(style, &format!("{verb:>12}"));
@@ -80,10 +86,11 @@ pub fn redact_panics() {
             .copied()
             .or_else(|| info.payload().downcast_ref::<String>().map(String::as_str));
         let at = info.location().map(|l| l.to_string());
-        eprintln!("{}", panic_report(msg, at.as_deref()));
+        // Through print_line, not eprintln!: a panic while panicking (stderr's reader gone) aborts.
+        progress::print_line(&panic_report(msg, at.as_deref()));
         let bt = std::backtrace::Backtrace::capture();
         if bt.status() == std::backtrace::BacktraceStatus::Captured {
-            eprintln!("{bt}");
+            progress::print_line(&bt.to_string());
         }
     }));
 }

@@ -1,7 +1,9 @@
 //! A reader of stdout that is gone before the results come (`cargo slim-image index ... | true`):
 //! every subcommand, like the build (`tests/sink_attacks_engine.rs`), fails (exit 1; `verify` 2) with an
 //! error that says it could not write the results and what it had done, never a panic (exit 101,
-//! "a bug"). All runs here are dry runs or print only, so nothing is built, read or pushed.
+//! "a bug"). All runs here are dry runs or print only, so nothing is built, read or pushed. And a
+//! reader of stderr that is gone (`... 2>&1 | head -1`) never turns a run into a panic either: the
+//! notes, errors and (with `--tarball -`) result lines it would have read are dropped.
 
 mod common;
 
@@ -113,4 +115,47 @@ fn every_subcommand_fails_cleanly_when_its_stdout_reader_is_gone() {
         !w.join("debug").exists(),
         "debuginfo --dry-run wrote its DIR"
     );
+}
+
+/// Run `args` with stdout thrown away and stderr a pipe whose read end is closed first; its exit
+/// code.
+fn with_stderr_gone(args: &[&str]) -> Option<i32> {
+    let mut c = cmd(args);
+    c.stdout(Stdio::null()).stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    drop(child.stderr.take());
+    child.wait().unwrap().code()
+}
+
+#[test]
+fn a_run_whose_stderr_reader_is_gone_is_no_panic() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let (out, target) = (w.join("out"), w.join("target"));
+    let (o, t) = (out.to_str().unwrap(), target.to_str().unwrap());
+    // With `--tarball -` the result lines go to stderr: the last thing the run writes.
+    let ok = [
+        "--binary",
+        "/bin/busybox",
+        "--target-dir",
+        t,
+        "-o",
+        o,
+        "--tarball",
+        "-",
+    ];
+    assert_eq!(with_stderr_gone(&ok), Some(0));
+    assert!(out.join("oci-layout").is_file());
+    // An error (printed on stderr) is still exit 1.
+    let bad = [
+        "--binary",
+        "/nonexistent/app",
+        "--target-dir",
+        t,
+        "--dry-run",
+    ];
+    assert_eq!(with_stderr_gone(&bad), Some(1));
+    // clap's own usage error (exit 2), with a PEM key in it that goes through redaction first.
+    let usage = ["--sign-key", "-----BEGIN PRIVATE KEY-----", "--bogus"];
+    assert_eq!(with_stderr_gone(&usage), Some(2));
 }
