@@ -9,8 +9,8 @@
 
 mod common;
 
+use cargo_slim_image::blob::media;
 use cargo_slim_image::blob::BlobStore;
-use cargo_slim_image::blob::{media, Artifact};
 use cargo_slim_image::registry::{Client, ClientOptions, CredentialEnv, Tuning};
 use cargo_slim_image::sink::push::PushOptions;
 use common::registry::fake::{self, FakeRegistry};
@@ -129,24 +129,9 @@ fn relay(
 /// An image of a config and one `size`-byte layer (the fake does not look inside), and the
 /// layer's digest.
 fn image(size: usize) -> (Built, String) {
-    let mut layer_digest = String::new();
-    let built = Built::make(|store| {
-        let bytes: Vec<u8> = (0..size).map(|i| (i * 7 + 3) as u8).collect();
-        let layer = store.put_bytes(media::LAYER_GZIP, &bytes).unwrap();
-        layer_digest = layer.digest.to_string();
-        let config = serde_json::json!({"architecture": "amd64", "os": "linux", "rootfs":
-            {"type": "layers", "diff_ids": [layer.digest.to_string()]}});
-        let (config, _) = store.put_json(media::CONFIG, &config).unwrap();
-        let manifest = serde_json::json!({"schemaVersion": 2, "mediaType": media::MANIFEST,
-            "config": config, "layers": [layer]});
-        let (root, _) = store.put_json(media::MANIFEST, &manifest).unwrap();
-        Artifact {
-            root,
-            manifests: vec![],
-            blobs: vec![config, layer],
-        }
-    });
-    (built, layer_digest)
+    let built = Built::one_layer(size);
+    let layer = built.artifact.blobs[1].digest.to_string();
+    (built, layer)
 }
 
 fn opts() -> PushOptions {

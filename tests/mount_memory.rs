@@ -14,7 +14,6 @@
 mod against_fake;
 mod common;
 
-use cargo_slim_image::blob::{media, Artifact};
 use cargo_slim_image::digest::Digest;
 use cargo_slim_image::sink::mounts::MountMemory;
 use cargo_slim_image::sink::push::{PushOptions, PushReport};

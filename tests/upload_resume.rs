@@ -6,31 +6,11 @@
 
 mod common;
 
-use cargo_slim_image::blob::{media, Artifact};
 use cargo_slim_image::registry::{CredentialEnv, Tuning};
 use cargo_slim_image::sink::push::PushOptions;
 use common::registry::fake::{self, FakeRegistry, Fault};
 use common::registry::Built;
 use std::time::Duration;
-
-/// An image of a config and one `size`-byte layer (the fake does not look inside).
-fn image(size: usize) -> Built {
-    Built::make(|store| {
-        let bytes: Vec<u8> = (0..size).map(|i| (i * 7 + 3) as u8).collect();
-        let layer = store.put_bytes(media::LAYER_GZIP, &bytes).unwrap();
-        let config = serde_json::json!({"architecture": "amd64", "os": "linux", "rootfs":
-            {"type": "layers", "diff_ids": [layer.digest.to_string()]}});
-        let (config, _) = store.put_json(media::CONFIG, &config).unwrap();
-        let manifest = serde_json::json!({"schemaVersion": 2, "mediaType": media::MANIFEST,
-            "config": config, "layers": [layer]});
-        let (root, _) = store.put_json(media::MANIFEST, &manifest).unwrap();
-        Artifact {
-            root,
-            manifests: vec![],
-            blobs: vec![config, layer],
-        }
-    })
-}
 
 fn opts(tuning: Tuning) -> PushOptions {
     PushOptions {
@@ -57,7 +37,7 @@ fn a_failed_patch_resumes_the_same_session_from_the_registrys_offset() {
         fail_patches: vec![3, 4],
         ..fake::Config::default()
     });
-    let img = image(1000);
+    let img = Built::one_layer(1000);
     let mut t = quick();
     t.chunk_threshold = 500;
     t.chunk_size = 200;
@@ -84,7 +64,7 @@ fn a_failed_patch_resumes_the_same_session_from_the_registrys_offset() {
 fn a_session_the_registry_lost_is_started_again() {
     // The first closing PUT answers 404 (BLOB_UPLOAD_UNKNOWN): the blob starts again from the HEAD.
     let reg = FakeRegistry::with_faults(vec![Fault::new("PUT", "/blobs/uploads/", 404, 1)]);
-    let img = image(300);
+    let img = Built::one_layer(300);
     let target = format!("{}/slim/lost:v1", reg.host).parse().unwrap();
     let rep = img.push(&[target], &opts(quick())).unwrap();
     assert_eq!(rep[0].uploaded_blobs, 2);
@@ -100,7 +80,7 @@ fn a_session_the_registry_lost_is_started_again() {
 #[test]
 fn the_retry_budget_stops_retries_that_the_count_would_allow() {
     let reg = FakeRegistry::with_faults(vec![Fault::new("HEAD", "/blobs/", 503, usize::MAX)]);
-    let img = image(100);
+    let img = Built::one_layer(100);
     let t = Tuning {
         retries: 100_000,
         retry_budget: Duration::from_millis(500),

@@ -102,6 +102,27 @@ impl Built {
         }
     }
 
+    /// An image of a config and one `size`-byte layer (made-up bytes: a registry does not look
+    /// inside), for pushes to the fake registry.
+    pub fn one_layer(size: usize) -> Built {
+        use cargo_slim_image::blob::media;
+        Built::make(|store| {
+            let bytes: Vec<u8> = (0..size).map(|i| (i * 7 + 3) as u8).collect();
+            let layer = store.put_bytes(media::LAYER_GZIP, &bytes).unwrap();
+            let config = serde_json::json!({"architecture": "amd64", "os": "linux", "rootfs":
+                {"type": "layers", "diff_ids": [layer.digest.to_string()]}});
+            let (config, _) = store.put_json(media::CONFIG, &config).unwrap();
+            let manifest = serde_json::json!({"schemaVersion": 2, "mediaType": media::MANIFEST,
+                "config": config, "layers": [layer]});
+            let (root, _) = store.put_json(media::MANIFEST, &manifest).unwrap();
+            Artifact {
+                root,
+                manifests: vec![],
+                blobs: vec![config, layer],
+            }
+        })
+    }
+
     /// Push it to `refs`.
     pub fn push(&self, refs: &[Reference], opts: &PushOptions) -> anyhow::Result<Vec<PushReport>> {
         push(&self.artifact, &self.store, refs, opts)

@@ -4,25 +4,6 @@
 
 use super::*;
 
-/// An image of a config and one layer of `size` bytes, as a blob store of its own.
-fn image(size: usize) -> Built {
-    Built::make(|store| {
-        let bytes: Vec<u8> = (0..size).map(|i| (i * 7 + 3) as u8).collect();
-        let layer = store.put_bytes(media::LAYER_GZIP, &bytes).unwrap();
-        let config = serde_json::json!({"architecture": "amd64", "os": "linux", "rootfs":
-            {"type": "layers", "diff_ids": [layer.digest.to_string()]}});
-        let (config, _) = store.put_json(media::CONFIG, &config).unwrap();
-        let manifest = serde_json::json!({"schemaVersion": 2, "mediaType": media::MANIFEST,
-            "config": config, "layers": [layer]});
-        let (root, _) = store.put_json(media::MANIFEST, &manifest).unwrap();
-        Artifact {
-            root,
-            manifests: vec![],
-            blobs: vec![config, layer],
-        }
-    })
-}
-
 /// Push options for the fake: one job, no credentials, quick retries, the memory `memory`.
 fn opts(memory: &MountMemory) -> PushOptions {
     PushOptions {
@@ -46,7 +27,7 @@ fn a_mount_answered_202_uploads_in_that_session_and_the_source_is_forgotten() {
     let reg = FakeRegistry::start(fake::Config::default());
     let cache = tempfile::tempdir().unwrap();
     let memory = MountMemory::in_cache(cache.path());
-    let img = image(300);
+    let img = Built::one_layer(300);
     // The memory names a repository that never held the layer (the fake has no such blob).
     memory.remember(&reg.host, "slim/gone", &[layer_of(&img)], &[]);
     let r = push_to(&reg, &img, "slim/target", &memory);
@@ -72,7 +53,7 @@ fn a_mount_refused_for_access_uploads_and_keeps_the_source() {
     let reg = FakeRegistry::with_faults(vec![Fault::new("POST", "mount=", 403, 1)]);
     let cache = tempfile::tempdir().unwrap();
     let memory = MountMemory::in_cache(cache.path());
-    let img = image(300);
+    let img = Built::one_layer(300);
     memory.remember(&reg.host, "slim/private", &[layer_of(&img)], &[]);
     let r = push_to(&reg, &img, "slim/target", &memory);
     assert_eq!((r.uploaded_blobs, r.mounted_blobs), (2, 0));
@@ -94,7 +75,7 @@ fn a_mount_refused_for_access_uploads_and_keeps_the_source() {
 
 #[test]
 fn hostile_memory_files_are_ignored_and_the_push_uploads() {
-    let img = image(300);
+    let img = Built::one_layer(300);
     let cache = tempfile::tempdir().unwrap();
     let memory = MountMemory::in_cache(cache.path());
     let file = memory.path();
@@ -161,7 +142,7 @@ fn hostile_memory_files_are_ignored_and_the_push_uploads() {
 /// it as mounted, uploads it instead, forgets the source, and never follows the `Location`.
 #[test]
 fn a_mount_answered_201_for_a_blob_the_registry_lacks_is_uploaded_and_forgotten() {
-    let img = image(300);
+    let img = Built::one_layer(300);
     let layer = layer_of(&img);
     let other = Digest::of(b"another blob");
     for claimed in [layer.to_string(), other.to_string()] {
@@ -203,7 +184,7 @@ fn a_failed_push_and_a_dry_run_remember_nothing() {
     let reg = FakeRegistry::with_faults(vec![Fault::new("PUT", "/manifests/", 400, usize::MAX)]);
     let cache = tempfile::tempdir().unwrap();
     let memory = MountMemory::in_cache(cache.path());
-    let img = image(300);
+    let img = Built::one_layer(300);
     let target = format!("{}/slim/target:v1", reg.host).parse().unwrap();
     assert!(img.push(&[target], &opts(&memory)).is_err());
     assert!(!memory.path().exists(), "a failed push was remembered");
