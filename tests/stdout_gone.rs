@@ -159,3 +159,33 @@ fn a_run_whose_stderr_reader_is_gone_is_no_panic() {
     let usage = ["--sign-key", "-----BEGIN PRIVATE KEY-----", "--bogus"];
     assert_eq!(with_stderr_gone(&usage), Some(2));
 }
+
+/// A stdout that cannot take the results (`> /dev/full`: ENOSPC) is exit 1 with the cause, not a
+/// panic, and not blamed on a reader that went away.
+#[test]
+fn a_full_stdout_is_an_error_that_names_the_cause() {
+    let work = tempfile::tempdir().unwrap();
+    let t = work.path().join("target");
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let mut c = cmd(&[
+        "--binary",
+        "/bin/busybox",
+        "--target-dir",
+        t.to_str().unwrap(),
+        "--dry-run",
+    ]);
+    c.stdout(full).stderr(Stdio::piped());
+    let o = c.output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(
+        err.contains("writing the results to stdout: stdout did not take them")
+            && err.contains("No space left on device")
+            && !err.contains("exited before"),
+        "{err}"
+    );
+}
