@@ -4,6 +4,7 @@
 //! "a bug"). All runs here are dry runs or print only, so nothing is built, read or pushed. And a
 //! reader of stderr that is gone (`... 2>&1 | head -1`) never turns a run into a panic either: the
 //! notes, errors and (with `--tarball -`) result lines it would have read are dropped.
+//! `init-k8s -o FILE` (the result as a file) whose write fails leaves no FILE.
 
 mod common;
 
@@ -188,4 +189,59 @@ fn a_full_stdout_is_an_error_that_names_the_cause() {
             && !err.contains("exited before"),
         "{err}"
     );
+}
+
+/// `init-k8s -o FILE` whose write fails midway (here a file size limit, `ulimit -f`: EFBIG, as a
+/// full disk gives ENOSPC) leaves no FILE: no half manifest that the next run refuses to replace
+/// ("exists") and `kubectl apply` reads cut, and no temp beside it. A run without the limit then
+/// writes it whole.
+#[test]
+fn init_k8s_output_cut_by_a_failed_write_is_not_left_behind() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let manifest = slim::package_with_meta(&w.join("pkg"), "");
+    let out_dir = w.join("out");
+    std::fs::create_dir(&out_dir).unwrap();
+    let file = out_dir.join("k8s.yaml");
+    let args = [
+        "init-k8s",
+        "--manifest-path",
+        &manifest,
+        "-o",
+        file.to_str().unwrap(),
+    ];
+    // The binary under `sh`, with SIGXFSZ ignored (a write past the limit fails instead of killing
+    // the process) and files limited to 512 bytes (dash's `ulimit -f` counts 512-byte blocks); the
+    // starter manifest is larger.
+    let c = cmd(&args);
+    let mut limited = std::process::Command::new("sh");
+    limited
+        .args(["-c", "trap '' XFSZ; ulimit -f 1; exec \"$@\"", "sh"])
+        .arg(c.get_program())
+        .args(c.get_args())
+        .stdin(Stdio::null());
+    for (k, v) in c.get_envs() {
+        match v {
+            Some(v) => limited.env(k, v),
+            None => limited.env_remove(k),
+        };
+    }
+    let o = limited.output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("File too large"), "{err}");
+    let left: Vec<_> = std::fs::read_dir(&out_dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}; {err}");
+    let o = cmd(&args).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let whole = cmd(&["init-k8s", "--manifest-path", &manifest])
+        .output()
+        .unwrap()
+        .stdout;
+    assert!(whole.len() > 1024);
+    assert_eq!(std::fs::read(&file).unwrap(), whole);
 }
