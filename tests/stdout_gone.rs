@@ -5,6 +5,7 @@
 //! reader of stderr that is gone (`... 2>&1 | head -1`) never turns a run into a panic either: the
 //! notes, errors and (with `--tarball -`) result lines it would have read are dropped.
 //! `init-k8s -o FILE` (the result as a file) whose write fails leaves no FILE.
+//! A tarball into the pipe stderr goes to (`--tarball - 2>&1 | ...`) is refused: notes would go into it.
 
 mod common;
 
@@ -244,4 +245,46 @@ fn init_k8s_output_cut_by_a_failed_write_is_not_left_behind() {
         .stdout;
     assert!(whole.len() > 1024);
     assert_eq!(std::fs::read(&file).unwrap(), whole);
+}
+
+/// `--tarball - 2>&1 | podman load` (or `--tarball /dev/stderr` into a pipe): stderr is the pipe the
+/// tarball goes into, so the progress lines would be mixed into it (a corrupt tarball, exit 0).
+/// Refused before anything is built.
+#[test]
+fn a_tarball_into_the_pipe_stderr_goes_to_is_refused() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let (out, target) = (w.join("out"), w.join("target"));
+    for (tarball, redirect) in [("-", "2>&1"), ("/dev/stderr", "2>&1 >/dev/null")] {
+        let c = cmd(&[
+            "--binary",
+            "/bin/busybox",
+            "--target-dir",
+            target.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--tarball",
+            tarball,
+        ]);
+        let mut sh = std::process::Command::new("sh");
+        sh.args(["-c", &format!("exec \"$@\" {redirect}"), "sh"])
+            .arg(c.get_program())
+            .args(c.get_args())
+            .stdin(Stdio::null())
+            .stderr(Stdio::null());
+        for (k, v) in c.get_envs() {
+            match v {
+                Some(v) => sh.env(k, v),
+                None => sh.env_remove(k),
+            };
+        }
+        let o = sh.output().unwrap();
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert_eq!(o.status.code(), Some(1), "{tarball}: {text}");
+        assert!(
+            text.starts_with("error: --tarball") && text.contains("mixed into the tarball"),
+            "{tarball}: {text}"
+        );
+        assert!(!out.exists(), "{tarball}: the layout was written");
+    }
 }
