@@ -1,9 +1,9 @@
 //! A reader of stdout that is gone before the results come (`cargo slim-image index ... | true`):
 //! every subcommand, like the build (`tests/sink_attacks_engine.rs`), fails (exit 1; `verify` 2) with an
 //! error that says it could not write the results and what it had done, never a panic (exit 101,
-//! "a bug"). All runs here are dry runs or print only, so nothing is built, read or pushed. And a
+//! "a bug"). Those runs are dry runs or print only: nothing is built, read or pushed. And a
 //! reader of stderr that is gone (`... 2>&1 | head -1`) never turns a run into a panic either: the
-//! notes, errors and (with `--tarball -`) result lines it would have read are dropped.
+//! notes, errors, cargo's own lines and (with `--tarball -`) result lines it would have read are dropped.
 //! `init-k8s -o FILE` (the result as a file) whose write fails leaves no FILE.
 //! A tarball into the pipe stderr goes to (`--tarball - 2>&1 | ...`) is refused: notes would go into it.
 
@@ -287,4 +287,25 @@ fn a_tarball_into_the_pipe_stderr_goes_to_is_refused() {
         );
         assert!(!out.exists(), "{tarball}: the layout was written");
     }
+}
+
+/// A build that runs cargo, with stderr's reader gone: cargo's own lines ("Compiling", "Finished")
+/// are dropped like ours, and the build succeeds. Before, cargo wrote into the dead pipe itself,
+/// was killed by SIGPIPE and the run failed (exit 1).
+#[test]
+fn a_cargo_build_whose_stderr_reader_is_gone_succeeds() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let manifest = slim::package_with_meta(&w.join("pkg"), "");
+    let (out, target) = (w.join("out"), w.join("target"));
+    let args = [
+        "--manifest-path",
+        &manifest,
+        "--target-dir",
+        target.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ];
+    assert_eq!(with_stderr_gone(&args), Some(0));
+    assert!(out.join("oci-layout").is_file());
 }
