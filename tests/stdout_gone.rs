@@ -3,7 +3,8 @@
 //! error that says it could not write the results and what it had done, never a panic (exit 101,
 //! "a bug"). Those runs are dry runs or print only: nothing is built, read or pushed. And a
 //! reader of stderr that is gone (`... 2>&1 | head -1`) never turns a run into a panic either: the
-//! notes, errors, cargo's own lines and (with `--tarball -`) result lines it would have read are dropped.
+//! notes, errors, cargo's and the engine's (`--load`) own lines and (with `--tarball -`) result lines
+//! it would have read are dropped.
 //! `init-k8s -o FILE` (the result as a file) whose write fails leaves no FILE.
 //! A tarball into the pipe stderr goes to (`--tarball - 2>&1 | ...`) is refused: notes would go into it.
 
@@ -307,5 +308,39 @@ fn a_cargo_build_whose_stderr_reader_is_gone_succeeds() {
         out.to_str().unwrap(),
     ];
     assert_eq!(with_stderr_gone(&args), Some(0));
+    assert!(out.join("oci-layout").is_file());
+}
+
+/// `--load` with stderr's reader gone: the engine's own lines (`Loaded image: ...` on its stdout,
+/// notes on its stderr, both meant for our stderr) are dropped like ours, and the load succeeds.
+/// Before, the engine wrote into the dead pipe itself, died of SIGPIPE and the run failed (exit 1).
+#[test]
+fn a_load_whose_stderr_reader_is_gone_succeeds() {
+    use std::os::unix::fs::PermissionsExt;
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let bin = w.join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let podman = bin.join("podman");
+    let script = "#!/bin/sh\ncat >/dev/null\necho 'Loaded image: x'\necho 'a note' >&2\n";
+    std::fs::write(&podman, script).unwrap();
+    std::fs::set_permissions(&podman, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (out, target) = (w.join("out"), w.join("target"));
+    let mut c = cmd(&[
+        "--binary",
+        "/bin/busybox",
+        "--target-dir",
+        target.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--load",
+    ]);
+    c.env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+        .env("SLIM_IMAGE_LOADER", "podman")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    drop(child.stderr.take());
+    assert_eq!(child.wait().unwrap().code(), Some(0));
     assert!(out.join("oci-layout").is_file());
 }
