@@ -267,7 +267,7 @@ fn run_cargo(
     let mut child = crate::secret_env::without_secrets(&mut cmd)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(ui::child::stderr())
         .spawn()
         .with_context(|| {
             format!(
@@ -276,6 +276,7 @@ fn run_cargo(
                 inv.display()
             )
         })?;
+    let copying = ui::child::copy(child.stderr.take());
     let mut parser = MessageParser::new(platforms);
     if let Some(stdout) = child.stdout.take() {
         let mut reader = BufReader::new(stdout);
@@ -297,6 +298,7 @@ fn run_cargo(
     let status = child
         .wait()
         .with_context(|| format!("waiting for cargo to finish building for {triple}"))?;
+    copying.finish();
     Ok((status, parser))
 }
 

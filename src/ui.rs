@@ -7,6 +7,7 @@
 //! Colour ([`colour`]) is added after that, and every line is printed through
 //! `progress::print_line`, which keeps the progress bars ([`progress`]) from tearing it.
 
+pub mod child;
 pub mod colour;
 pub mod progress;
 mod redact;

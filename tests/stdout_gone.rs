@@ -1,9 +1,12 @@
 //! A reader of stdout that is gone before the results come (`cargo slim-image index ... | true`):
 //! every subcommand, like the build (`tests/sink_attacks_engine.rs`), fails (exit 1; `verify` 2) with an
 //! error that says it could not write the results and what it had done, never a panic (exit 101,
-//! "a bug"). All runs here are dry runs or print only, so nothing is built, read or pushed. And a
+//! "a bug"). Those runs are dry runs or print only: nothing is built, read or pushed. And a
 //! reader of stderr that is gone (`... 2>&1 | head -1`) never turns a run into a panic either: the
-//! notes, errors and (with `--tarball -`) result lines it would have read are dropped.
+//! notes, errors, cargo's and the engine's (`--load`) own lines and (with `--tarball -`) result lines
+//! it would have read are dropped.
+//! `init-k8s -o FILE` (the result as a file) whose write fails leaves no FILE.
+//! A tarball into the pipe stderr goes to (`--tarball - 2>&1 | ...`) is refused: notes would go into it.
 
 mod common;
 
@@ -188,4 +191,156 @@ fn a_full_stdout_is_an_error_that_names_the_cause() {
             && !err.contains("exited before"),
         "{err}"
     );
+}
+
+/// `init-k8s -o FILE` whose write fails midway (here a file size limit, `ulimit -f`: EFBIG, as a
+/// full disk gives ENOSPC) leaves no FILE: no half manifest that the next run refuses to replace
+/// ("exists") and `kubectl apply` reads cut, and no temp beside it. A run without the limit then
+/// writes it whole.
+#[test]
+fn init_k8s_output_cut_by_a_failed_write_is_not_left_behind() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let manifest = slim::package_with_meta(&w.join("pkg"), "");
+    let out_dir = w.join("out");
+    std::fs::create_dir(&out_dir).unwrap();
+    let file = out_dir.join("k8s.yaml");
+    let args = [
+        "init-k8s",
+        "--manifest-path",
+        &manifest,
+        "-o",
+        file.to_str().unwrap(),
+    ];
+    // The binary under `sh`, with SIGXFSZ ignored (a write past the limit fails instead of killing
+    // the process) and files limited to 512 bytes (dash's `ulimit -f` counts 512-byte blocks); the
+    // starter manifest is larger.
+    let c = cmd(&args);
+    let mut limited = std::process::Command::new("sh");
+    limited
+        .args(["-c", "trap '' XFSZ; ulimit -f 1; exec \"$@\"", "sh"])
+        .arg(c.get_program())
+        .args(c.get_args())
+        .stdin(Stdio::null());
+    for (k, v) in c.get_envs() {
+        match v {
+            Some(v) => limited.env(k, v),
+            None => limited.env_remove(k),
+        };
+    }
+    let o = limited.output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("File too large"), "{err}");
+    let left: Vec<_> = std::fs::read_dir(&out_dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}; {err}");
+    let o = cmd(&args).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let whole = cmd(&["init-k8s", "--manifest-path", &manifest])
+        .output()
+        .unwrap()
+        .stdout;
+    assert!(whole.len() > 1024);
+    assert_eq!(std::fs::read(&file).unwrap(), whole);
+}
+
+/// `--tarball - 2>&1 | podman load` (or `--tarball /dev/stderr` into a pipe): stderr is the pipe the
+/// tarball goes into, so the progress lines would be mixed into it (a corrupt tarball, exit 0).
+/// Refused before anything is built.
+#[test]
+fn a_tarball_into_the_pipe_stderr_goes_to_is_refused() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let (out, target) = (w.join("out"), w.join("target"));
+    for (tarball, redirect) in [("-", "2>&1"), ("/dev/stderr", "2>&1 >/dev/null")] {
+        let c = cmd(&[
+            "--binary",
+            "/bin/busybox",
+            "--target-dir",
+            target.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--tarball",
+            tarball,
+        ]);
+        let mut sh = std::process::Command::new("sh");
+        sh.args(["-c", &format!("exec \"$@\" {redirect}"), "sh"])
+            .arg(c.get_program())
+            .args(c.get_args())
+            .stdin(Stdio::null())
+            .stderr(Stdio::null());
+        for (k, v) in c.get_envs() {
+            match v {
+                Some(v) => sh.env(k, v),
+                None => sh.env_remove(k),
+            };
+        }
+        let o = sh.output().unwrap();
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert_eq!(o.status.code(), Some(1), "{tarball}: {text}");
+        assert!(
+            text.starts_with("error: --tarball") && text.contains("mixed into the tarball"),
+            "{tarball}: {text}"
+        );
+        assert!(!out.exists(), "{tarball}: the layout was written");
+    }
+}
+
+/// A build that runs cargo, with stderr's reader gone: cargo's own lines ("Compiling", "Finished")
+/// are dropped like ours, and the build succeeds. Before, cargo wrote into the dead pipe itself,
+/// was killed by SIGPIPE and the run failed (exit 1).
+#[test]
+fn a_cargo_build_whose_stderr_reader_is_gone_succeeds() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let manifest = slim::package_with_meta(&w.join("pkg"), "");
+    let (out, target) = (w.join("out"), w.join("target"));
+    let args = [
+        "--manifest-path",
+        &manifest,
+        "--target-dir",
+        target.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ];
+    assert_eq!(with_stderr_gone(&args), Some(0));
+    assert!(out.join("oci-layout").is_file());
+}
+
+/// `--load` with stderr's reader gone: the engine's own lines (`Loaded image: ...` on its stdout,
+/// notes on its stderr, both meant for our stderr) are dropped like ours, and the load succeeds.
+/// Before, the engine wrote into the dead pipe itself, died of SIGPIPE and the run failed (exit 1).
+#[test]
+fn a_load_whose_stderr_reader_is_gone_succeeds() {
+    use std::os::unix::fs::PermissionsExt;
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let bin = w.join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let podman = bin.join("podman");
+    let script = "#!/bin/sh\ncat >/dev/null\necho 'Loaded image: x'\necho 'a note' >&2\n";
+    std::fs::write(&podman, script).unwrap();
+    std::fs::set_permissions(&podman, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (out, target) = (w.join("out"), w.join("target"));
+    let mut c = cmd(&[
+        "--binary",
+        "/bin/busybox",
+        "--target-dir",
+        target.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--load",
+    ]);
+    c.env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+        .env("SLIM_IMAGE_LOADER", "podman")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    drop(child.stderr.take());
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert!(out.join("oci-layout").is_file());
 }

@@ -32,11 +32,11 @@ fn check_output_paths(cli: &Cli) -> Result<()> {
     if let Some(r) = &cli.image_refs {
         crate::sink::refs::check(r)?;
     }
-    if cli
-        .tarball
-        .as_deref()
-        .is_some_and(crate::sink::archive::is_stdout)
-    {
+    let tarball = cli.tarball.as_deref();
+    if let Some(t) = tarball.filter(|t| crate::sink::archive::is_stderr_pipe(t)) {
+        bail!("--tarball {} writes into the pipe that stderr goes to too (`2>&1`), so the run's progress and errors would be mixed into the tarball: send stderr elsewhere (`2>build.log`) or write the tarball to a file", t.display());
+    }
+    if tarball.is_some_and(crate::sink::archive::is_stdout) {
         // stdout carries the tarball only: the result lines go to stderr (see lib.rs), and a JSON
         // report would have nowhere to go.
         if json {

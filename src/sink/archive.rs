@@ -137,13 +137,31 @@ pub fn is_stdout(dest: &Path) -> bool {
     let Ok(target) = std::fs::metadata(dest) else {
         return false;
     };
-    let out = io::stdout()
-        .as_fd()
-        .try_clone_to_owned()
-        .map(std::fs::File::from)
-        .and_then(|f| f.metadata());
+    let out = fd_metadata(io::stdout().as_fd());
     commit::is_special(target.file_type())
         && out.is_ok_and(|o| o.dev() == target.dev() && o.ino() == target.ino())
+}
+
+/// Whether `--tarball dest` writes into the very pipe or socket stderr is (`--tarball - 2>&1 |
+/// podman load`, `--tarball /dev/stderr`): the run's progress and errors would be mixed into it.
+pub fn is_stderr_pipe(dest: &Path) -> bool {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let target = match dest.as_os_str() == STDOUT {
+        true => fd_metadata(io::stdout().as_fd()),
+        false => std::fs::metadata(dest),
+    };
+    let (Ok(t), Ok(e)) = (target, fd_metadata(io::stderr().as_fd())) else {
+        return false;
+    };
+    let pipe = t.file_type().is_fifo() || t.file_type().is_socket();
+    pipe && t.dev() == e.dev() && t.ino() == e.ino()
+}
+
+/// What the open file `fd` is (`fstat`).
+fn fd_metadata(fd: std::os::fd::BorrowedFd<'_>) -> io::Result<std::fs::Metadata> {
+    fd.try_clone_to_owned()
+        .map(std::fs::File::from)
+        .and_then(|f| f.metadata())
 }
 
 /// Where a `--tarball` path leads, symlinks followed (the link itself is never replaced).

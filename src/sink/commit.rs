@@ -216,6 +216,37 @@ pub fn rename_unsynced(mut temp: Temp, dest: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Create the file `dest` holding `bytes`, whole or not at all: written to a temp beside it,
+/// fsynced, then renamed in without replacing anything (`RENAME_NOREPLACE`; a hard link where the
+/// file system has no such rename). `Ok(false)`: something is at `dest` (a dangling symlink too),
+/// left as it is. A failed write leaves no `dest` and no temp; leftovers of runs that died are
+/// swept first, as beside every output.
+pub fn write_new(dest: &Path, bytes: &[u8]) -> Result<bool> {
+    use rustix::fs::{renameat_with, RenameFlags, CWD};
+    use rustix::io::Errno;
+    let parent = parent_of(dest);
+    sweep(&parent);
+    let mut temp = Temp::file(&parent, Kind::File)?;
+    // The caller says what was being written: the temp's name would mean nothing to the user.
+    io::Write::write_all(&mut temp.as_file(), bytes).and_then(|()| temp.as_file().sync_all())?;
+    let mut registry = live();
+    let placed = match renameat_with(CWD, temp.path(), CWD, dest, RenameFlags::NOREPLACE) {
+        Err(Errno::INVAL | Errno::NOSYS | Errno::NOTSUP) => fs::hard_link(temp.path(), dest),
+        r => r
+            .map_err(io::Error::from)
+            .map(|()| temp.disarm(&mut registry)),
+    };
+    // Before `temp` (removed on drop unless it was renamed): its drop takes the registry lock.
+    drop(registry);
+    match placed {
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(false),
+        r => r.with_context(|| format!("moving the finished file to {}", dest.display()))?,
+    }
+    drop(temp);
+    sync_dir(&parent)?;
+    Ok(true)
+}
+
 /// Whether a file type is special (FIFO, device, socket): such a file is written into, never replaced.
 pub fn is_special(t: fs::FileType) -> bool {
     use std::os::unix::fs::FileTypeExt;

@@ -5,7 +5,6 @@
 use super::api::{BuiltImage, Named, Sink};
 use super::archive::{write_to, Format};
 use anyhow::{bail, Context, Result};
-use std::os::fd::AsFd;
 use std::process::{Command, Stdio};
 
 /// The `--load` sink: each image into the first engine found (see [`load`]).
@@ -70,13 +69,18 @@ pub fn load(img: &Named<'_>) -> Result<String> {
     } else {
         Format::Oci
     };
-    let stderr = std::io::stderr().as_fd().try_clone_to_owned()?;
+    // What it prints goes to our stderr, and a reader of ours that is gone does not fail it.
     let mut child = Command::new(&path)
         .arg("load")
         .stdin(Stdio::piped())
-        .stdout(Stdio::from(stderr))
+        .stdout(crate::ui::child::stdout_to_stderr()?)
+        .stderr(crate::ui::child::stderr())
         .spawn()
         .with_context(|| format!("starting `{} load`", path.display()))?;
+    let copying = [
+        crate::ui::child::copy(child.stdout.take()),
+        crate::ui::child::copy(child.stderr.take()),
+    ];
     let stdin = child.stdin.take().context("no stdin for the loader")?;
     let written = write_to(img, format, std::io::BufWriter::new(stdin), &[])
         .and_then(|w| w.into_inner().map_err(|e| anyhow::anyhow!(e.into_error())))
@@ -85,6 +89,9 @@ pub fn load(img: &Named<'_>) -> Result<String> {
     let status = child
         .wait()
         .with_context(|| format!("waiting for `{engine} load`"))?;
+    copying
+        .into_iter()
+        .for_each(crate::ui::child::Copying::finish);
     if !status.success() {
         bail!(
             "`{engine} load` failed ({status}): see its message above{}",

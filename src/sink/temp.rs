@@ -36,6 +36,8 @@ pub enum Kind {
     CLib,
     /// The mount memory being saved in the per-user cache (`sink::mounts`).
     Mounts,
+    /// A new file written whole or not at all (`init-k8s -o FILE`, `sink::commit::write_new`).
+    File,
 }
 
 impl Kind {
@@ -50,9 +52,10 @@ impl Kind {
             Kind::Old => "old",
             Kind::CLib => "c-lib",
             Kind::Mounts => "mounts",
+            Kind::File => "file",
         }
     }
-    pub(super) const ALL: [Kind; 9] = [
+    pub(super) const ALL: [Kind; 10] = [
         Kind::Layout,
         Kind::Archive,
         Kind::Sbom,
@@ -62,6 +65,7 @@ impl Kind {
         Kind::Old,
         Kind::CLib,
         Kind::Mounts,
+        Kind::File,
     ];
 }
 
