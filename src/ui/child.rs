@@ -1,7 +1,8 @@
-//! The stderr of a program we run (cargo, `podman load`): our terminal itself, where it draws its progress, else
-//! a pipe whose bytes are copied to our stderr as they come, write errors ignored. A reader of our
-//! stderr that is gone (`... 2>&1 | head -1`) then drops the program's messages as it drops ours,
-//! instead of failing the program (EPIPE, or SIGPIPE: a child gets the default disposition back).
+//! The stderr of a program we run (cargo, `podman load`): our terminal itself, where it draws its
+//! progress, else a pipe whose bytes are copied to our stderr as they come, write errors ignored.
+//! A reader of our stderr that is gone (`... 2>&1 | head -1`) then drops the program's messages as
+//! it drops ours, instead of failing the program (EPIPE, or SIGPIPE: a child gets the default
+//! disposition back).
 
 use std::io::{self, IsTerminal, Read, Write};
 use std::os::fd::AsFd;
