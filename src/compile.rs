@@ -356,17 +356,25 @@ pub fn decide(req: &BuildRequest, choice: c_toolchain::Choice) -> Result<c_toolc
 pub fn ensure_target(platform: Platform, offline: bool) -> Result<()> {
     let triple = platform.rust_target();
     let rustc = user_config::rustc();
-    let out = Command::new(&rustc)
+    // Its messages (and rustup's below) reach our stderr through ui::child: a reader of ours that
+    // is gone must not fail them (SIGPIPE), which would read as a missing target.
+    let mut child = Command::new(&rustc)
         .args(["--print", "target-libdir", "--target", triple])
         .stdin(Stdio::null())
-        .stderr(Stdio::inherit())
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(ui::child::stderr())
+        .spawn()
         .with_context(|| {
             format!(
                 "running `{} --print target-libdir`: is Rust installed? (https://rustup.rs)",
                 rustc
             )
         })?;
+    let copying = ui::child::copy(child.stderr.take());
+    let out = child
+        .wait_with_output()
+        .with_context(|| format!("running `{rustc} --print target-libdir`"))?;
+    copying.finish();
     let libdir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
     if out.status.success() && libdir.is_dir() {
         return Ok(());
@@ -393,12 +401,21 @@ pub fn ensure_target(platform: Platform, offline: bool) -> Result<()> {
         "Installing",
         format!("the Rust target {triple} with rustup"),
     );
-    let status = Command::new("rustup")
+    let mut child = Command::new("rustup")
         .args(["target", "add", triple])
         .stdin(Stdio::null())
-        .stdout(std::io::stderr())
-        .status()
+        .stdout(ui::child::stdout_to_stderr()?)
+        .stderr(ui::child::stderr())
+        .spawn()
         .with_context(|| format!("running `{command}`"))?;
+    let copying = [
+        ui::child::copy(child.stdout.take()),
+        ui::child::copy(child.stderr.take()),
+    ];
+    let status = child
+        .wait()
+        .with_context(|| format!("running `{command}`"))?;
+    copying.into_iter().for_each(ui::child::Copying::finish);
     if !status.success() {
         bail!("`{command}` failed ({status}): see its output above, fix it and run it again");
     }

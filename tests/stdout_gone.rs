@@ -344,3 +344,71 @@ fn a_load_whose_stderr_reader_is_gone_succeeds() {
     assert_eq!(child.wait().unwrap().code(), Some(0));
     assert!(out.join("oci-layout").is_file());
 }
+
+/// A missing Rust target installed by `rustup target add` with stderr's reader gone: rustup's
+/// lines (its stdout and stderr, both meant for our stderr) are dropped like ours and the build
+/// goes on. Before, rustup wrote into the dead pipe itself, died of SIGPIPE, and the run failed as
+/// if the install had. A fake `rustc` says the target is missing (its libdir does not exist) and
+/// runs the real one for everything else; a fake `rustup` prints, then leaves a mark.
+#[test]
+fn a_rustup_install_whose_stderr_reader_is_gone_goes_on() {
+    use std::os::unix::fs::PermissionsExt;
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let real = std::process::Command::new("sh")
+        .args(["-c", "command -v rustc"])
+        .output()
+        .unwrap();
+    let real = String::from_utf8(real.stdout).unwrap().trim().to_string();
+    assert!(!real.is_empty(), "no rustc on PATH");
+    let bin = w.join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let mark = w.join("rustup-ran");
+    let scripts = [
+        (
+            "rustc",
+            format!(
+                "#!/bin/sh\ncase \"$*\" in *target-libdir*) echo /nonexistent/lib; exit 0;; esac\n\
+                 exec {real} \"$@\"\n"
+            ),
+        ),
+        (
+            "rustup",
+            format!(
+                "#!/bin/sh\necho 'info: downloading component'\necho 'info: installing' >&2\n\
+                 echo \"$*\" >> {}\n",
+                mark.display()
+            ),
+        ),
+    ];
+    for (name, text) in &scripts {
+        let p = bin.join(name);
+        std::fs::write(&p, text).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let manifest = slim::package_with_meta(&w.join("pkg"), "");
+    let (out, target) = (w.join("out"), w.join("target"));
+    let mut c = cmd(&[
+        "--manifest-path",
+        &manifest,
+        "--target-dir",
+        target.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    c.env("PATH", path)
+        .env("RUSTC", bin.join("rustc"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    drop(child.stderr.take());
+    let code = child.wait().unwrap().code();
+    let ran = std::fs::read_to_string(&mark).unwrap_or_default();
+    assert!(
+        ran.contains("target add x86_64-unknown-linux-musl"),
+        "rustup did not get to the end: {ran:?}"
+    );
+    assert_eq!(code, Some(0));
+    assert!(out.join("oci-layout").is_file());
+}
