@@ -193,6 +193,22 @@ fn a_full_stdout_is_an_error_that_names_the_cause() {
     );
 }
 
+/// `c` (program, arguments and environment) run by `sh -c script` as `"$@"`, stdin empty.
+fn under_sh(script: &str, c: &std::process::Command) -> std::process::Command {
+    let mut sh = std::process::Command::new("sh");
+    sh.args(["-c", script, "sh"])
+        .arg(c.get_program())
+        .args(c.get_args())
+        .stdin(Stdio::null());
+    for (k, v) in c.get_envs() {
+        match v {
+            Some(v) => sh.env(k, v),
+            None => sh.env_remove(k),
+        };
+    }
+    sh
+}
+
 /// `init-k8s -o FILE` whose write fails midway (here a file size limit, `ulimit -f`: EFBIG, as a
 /// full disk gives ENOSPC) leaves no FILE: no half manifest that the next run refuses to replace
 /// ("exists") and `kubectl apply` reads cut, and no temp beside it. A run without the limit then
@@ -215,20 +231,9 @@ fn init_k8s_output_cut_by_a_failed_write_is_not_left_behind() {
     // The binary under `sh`, with SIGXFSZ ignored (a write past the limit fails instead of killing
     // the process) and files limited to 512 bytes (dash's `ulimit -f` counts 512-byte blocks); the
     // starter manifest is larger.
-    let c = cmd(&args);
-    let mut limited = std::process::Command::new("sh");
-    limited
-        .args(["-c", "trap '' XFSZ; ulimit -f 1; exec \"$@\"", "sh"])
-        .arg(c.get_program())
-        .args(c.get_args())
-        .stdin(Stdio::null());
-    for (k, v) in c.get_envs() {
-        match v {
-            Some(v) => limited.env(k, v),
-            None => limited.env_remove(k),
-        };
-    }
-    let o = limited.output().unwrap();
+    let o = under_sh("trap '' XFSZ; ulimit -f 1; exec \"$@\"", &cmd(&args))
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("File too large"), "{err}");
@@ -267,19 +272,10 @@ fn a_tarball_into_the_pipe_stderr_goes_to_is_refused() {
             "--tarball",
             tarball,
         ]);
-        let mut sh = std::process::Command::new("sh");
-        sh.args(["-c", &format!("exec \"$@\" {redirect}"), "sh"])
-            .arg(c.get_program())
-            .args(c.get_args())
-            .stdin(Stdio::null())
-            .stderr(Stdio::null());
-        for (k, v) in c.get_envs() {
-            match v {
-                Some(v) => sh.env(k, v),
-                None => sh.env_remove(k),
-            };
-        }
-        let o = sh.output().unwrap();
+        let o = under_sh(&format!("exec \"$@\" {redirect}"), &c)
+            .stderr(Stdio::null())
+            .output()
+            .unwrap();
         let text = String::from_utf8_lossy(&o.stdout);
         assert_eq!(o.status.code(), Some(1), "{tarball}: {text}");
         assert!(
