@@ -254,6 +254,10 @@ fn target_dir_of(req: &BuildRequest) -> Result<std::path::PathBuf> {
     })
 }
 
+/// The longest line read from cargo's stdout (its JSON messages, with a diagnostic's rendered
+/// text, are kilobytes): a longer one is not held in memory but stops the build.
+const MAX_MESSAGE_LINE: u64 = 64 << 20;
+
 /// Run cargo as `inv` says for `platforms` (`triple` names them in errors), showing what it
 /// prints that is not a cargo message on stderr: its exit status and the messages read.
 fn run_cargo(
@@ -283,11 +287,24 @@ fn run_cargo(
         let mut line = Vec::new();
         loop {
             line.clear();
-            let n = reader.read_until(b'\n', &mut line).with_context(|| {
-                format!("reading cargo's JSON messages while building for {triple}")
-            })?;
+            let n = std::io::Read::take(&mut reader, MAX_MESSAGE_LINE + 1)
+                .read_until(b'\n', &mut line)
+                .with_context(|| {
+                    format!("reading cargo's JSON messages while building for {triple}")
+                })?;
             if n == 0 {
                 break;
+            }
+            if line.len() as u64 > MAX_MESSAGE_LINE {
+                let _ = child.kill();
+                let _ = child.wait();
+                copying.finish();
+                bail!(
+                    "cargo printed a line of more than {} MiB while building for {triple} (not a \
+                     cargo message: what a rustc wrapper or a proc macro wrote to stdout); the build \
+                     was stopped: find what prints it, or build without it",
+                    MAX_MESSAGE_LINE >> 20
+                );
             }
             if let Some(text) = parser.feed(String::from_utf8_lossy(&line).trim_end()) {
                 // Not a cargo message (a wrapper's chatter): show it, but not on our stdout.

@@ -368,3 +368,49 @@ fn the_build_dir_stays_held_after_the_build() {
     );
     assert!(bins[0].path.exists());
 }
+
+/// A rustc wrapper (or a proc macro) that writes a line of more than 64 MiB to stdout, which cargo
+/// passes on among its JSON messages: no more than 64 MiB of it is held in memory, and it stops
+/// the build (exit 1, the error says why). Below the cap, chatter is shown on stderr and the build goes on.
+#[test]
+fn a_line_past_64_mib_on_cargos_stdout_stops_the_build_in_bounded_memory() {
+    use std::os::unix::fs::PermissionsExt;
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let wrapper = w.join("chatty-wrapper");
+    // Only for the package's own compilation: cargo's probes read rustc's stdout.
+    std::fs::write(
+        &wrapper,
+        "#!/bin/sh\ncase \"$*\" in *'--crate-name bad '*) \
+         head -c \"$CHATTER\" /dev/zero | tr '\\0' a; echo;; esac\nexec \"$@\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let manifest = slim::package_with_meta(&w.join("pkg"), "");
+    for (bytes, ok) in [(1000, true), ((64 << 20) + 1, false)] {
+        let out = w.join(format!("out-{bytes}"));
+        // A target dir each: a cached build would run no wrapper.
+        let target = w.join(format!("target-{bytes}"));
+        let mut c = slim::on(&manifest, target.to_str().unwrap(), &[]);
+        c.args(["-o", out.to_str().unwrap()])
+            .env("RUSTC_WRAPPER", &wrapper)
+            .env("CHATTER", bytes.to_string());
+        let o = c.output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        if ok {
+            assert!(o.status.success(), "{err}");
+            assert!(
+                err.contains(&"a".repeat(1000)),
+                "the chatter is not shown: {err}"
+            );
+        } else {
+            assert_eq!(o.status.code(), Some(1), "{}", &err[..err.len().min(2000)]);
+            assert!(
+                err.contains("a line of more than 64 MiB") && err.len() < 10_000,
+                "{}",
+                &err[..err.len().min(2000)]
+            );
+            assert!(!out.exists());
+        }
+    }
+}
