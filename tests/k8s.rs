@@ -200,3 +200,23 @@ fn init_k8s_writes_a_starter_manifest() {
     ]));
     assert!(err.contains("exists"), "{err}");
 }
+
+/// `init-k8s -o -` is stdout, as `--tarball -` is: the manifest is printed and no file named `-`
+/// appears (also when one is already there, it is left alone and not refused).
+#[test]
+fn init_k8s_output_dash_is_stdout() {
+    let work = tempfile::tempdir().unwrap();
+    let plain = ok(cmd(&["--manifest-path", &hello(), "init-k8s", "hello"]));
+    let mut c = cmd(&["--manifest-path", &hello(), "init-k8s", "hello", "-o", "-"]);
+    c.current_dir(work.path());
+    assert_eq!(ok(c), plain);
+    assert!(!work.path().join("-").exists(), "wrote a file named -");
+    std::fs::write(work.path().join("-"), "mine").unwrap();
+    let mut c = cmd(&["--manifest-path", &hello(), "init-k8s", "hello", "-o", "-"]);
+    c.current_dir(work.path());
+    assert_eq!(ok(c), plain);
+    assert_eq!(
+        std::fs::read_to_string(work.path().join("-")).unwrap(),
+        "mine"
+    );
+}

@@ -14,7 +14,7 @@ pub struct InitArgs {
     /// Container port (default: the image's first exposed port, else 8080).
     #[arg(long, value_name = "PORT")]
     pub port: Option<u16>,
-    /// Write to FILE instead of stdout (refuses to overwrite an existing file).
+    /// Write to FILE instead of stdout (`-`: stdout; refuses to overwrite an existing file).
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// The build flags, as for a build (they may come before `init-k8s` too).

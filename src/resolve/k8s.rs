@@ -142,8 +142,10 @@ pub(super) fn init(args: &InitArgs, top: &Cli) -> Result<InitPlan> {
             .unwrap_or(8080),
     };
     let name = binary.to_ascii_lowercase().replace('_', "-");
+    // `-o -` is stdout, as `--tarball -` is (not a file named `-`).
+    let output = args.output.clone().filter(|p| p.as_os_str() != "-");
     // Refused before anything is written, in a dry run too.
-    if let Some(path) = args.output.as_ref().filter(|p| p.exists()) {
+    if let Some(path) = output.as_ref().filter(|p| p.exists()) {
         bail!(
             "init-k8s: {} exists; remove it or pick another -o FILE",
             path.display()
@@ -151,7 +153,7 @@ pub(super) fn init(args: &InitArgs, top: &Cli) -> Result<InitPlan> {
     }
     Ok(InitPlan {
         manifest: crate::k8s::render(&name, binary, port),
-        output: args.output.clone(),
+        output,
         dry_run: plan.dry_run,
         json: plan.json,
     })
