@@ -249,9 +249,8 @@ pub fn init(plan: &InitPlan) -> Result<()> {
         None => crate::ui::stdout::results(&plan.manifest, "nothing was written")?,
         Some(path) => {
             // Whole or not at all, and never over a file (also one made since the plan checked).
-            let made = !path.exists()
-                && crate::sink::commit::write_new(path, plan.manifest.as_bytes())
-                    .with_context(|| format!("writing {}", path.display()))?;
+            let made = crate::sink::commit::write_new(path, plan.manifest.as_bytes())
+                .with_context(|| format!("writing {}", path.display()))?;
             if !made {
                 bail!(
                     "init-k8s: {} exists; remove it or pick another -o FILE",
